@@ -1,0 +1,1 @@
+//! Benchmarks of rfm: see benches/ and race.sh.

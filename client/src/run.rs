@@ -1,0 +1,109 @@
+//! `rfm run`: the whole job in this process, then the result files and summary.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use rfm_core::engine::{self, InputFile};
+use rfm_core::report::{self, FileColumns, ReportOptions, RunReport};
+use rfm_core::{output, RunOptions};
+
+use crate::cli::RunArgs;
+use crate::{options, summary};
+
+/// A report with the run's identity, inputs and options, before any figures.
+pub fn new_report(run_id: &str, files: &[InputFile], opts: &RunOptions) -> RunReport {
+    RunReport {
+        run_id: run_id.to_string(),
+        status: "running".into(),
+        input: files.iter().map(|f| f.path.display().to_string()).collect(),
+        files: files
+            .iter()
+            .map(|f| FileColumns {
+                file: f.path.display().to_string(),
+                bytes: f.layout.len,
+                columns: f.layout.columns.names.clone(),
+            })
+            .collect(),
+        options: ReportOptions {
+            delimiter: (opts.parse.delimiter as char).to_string(),
+            decimal_comma: opts.parse.decimal_comma,
+            date_format: opts.parse.date_format.as_ref().map(|f| f.as_str().to_string()),
+            as_of: opts.as_of.map(rfm_core::date::format_date),
+            max_malformed_share: opts.max_malformed_share,
+            chunk_size: opts.chunk_size,
+        },
+        lines_read: 0,
+        purchase_lines: 0,
+        excluded: Default::default(),
+        malformed: 0,
+        malformed_samples: Vec::new(),
+        customers: 0,
+        as_of: None,
+        latest_purchase: None,
+        revenue: None,
+        started_at: report::utc_now(),
+        finished_at: String::new(),
+        seconds: 0.0,
+        error: None,
+    }
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let started = Instant::now();
+    let opts = options::run_options(&args.input)?;
+    let run_id = report::new_run_id();
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("rfm-out").join(&run_id));
+    let files = engine::open_inputs(&args.input.input, &opts.parse)?;
+    output::prepare_dir(&out_dir)?;
+
+    let mut pool = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = args.threads {
+        if n == 0 {
+            return Err(crate::exit::UsageError("invalid option --threads: must be at least 1".into()).into());
+        }
+        pool = pool.num_threads(n);
+    }
+    let pool = pool.build().context("cannot start the worker threads")?;
+    let state = pool.install(|| engine::run_local(&files, &opts))?;
+    let (ledger, result) = pool.install(|| engine::finish_run(state, &files, &opts));
+
+    let mut report = new_report(&run_id, &files, &opts);
+    report.set_ledger(&ledger);
+    report.finished_at = report::utc_now();
+    report.seconds = started.elapsed().as_secs_f64();
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => {
+            report.status = "failed".into();
+            report.error = Some(e.to_string());
+            output::write_report(&out_dir, &report)?;
+            for stale in [output::CUSTOMERS_FILE, output::SEGMENTS_FILE] {
+                let _ = std::fs::remove_file(out_dir.join(stale));
+            }
+            if !args.quiet {
+                eprint!("{}", summary::ledger(&report));
+                eprintln!("report: {}", out_dir.join(output::REPORT_FILE).display());
+            }
+            return Err(e.into());
+        }
+    };
+    report.status = "succeeded".into();
+    report.customers = result.customers.len() as u64;
+    report.as_of = Some(rfm_core::date::format_date(result.as_of));
+    report.latest_purchase = Some(rfm_core::date::format_date(result.latest_purchase));
+    let revenue: i128 = result.segments.iter().map(|s| s.revenue.0).sum();
+    report.revenue = Some(rfm_core::money::Money(revenue).to_fixed(2));
+    output::write_results(&out_dir, &result, &report)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if !args.quiet {
+        print!("{}", summary::full(&report, &result));
+        println!();
+        println!("results: {}  ({:.2} s)", out_dir.display(), report.seconds);
+    }
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! The summary `rfm run` prints: the line ledger, malformed samples and the
+//! segment table.
+
+use std::fmt::Write as _;
+
+use rfm_core::date;
+use rfm_core::report::RunReport;
+use rfm_core::RfmResult;
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The ledger part of the summary (also printed for failed runs).
+pub fn ledger(report: &RunReport) -> String {
+    let mut s = String::new();
+    let e = &report.excluded;
+    let _ = writeln!(s, "lines read        {:>12}", thousands(report.lines_read));
+    let _ = writeln!(s, "purchase lines    {:>12}", thousands(report.purchase_lines));
+    let _ = writeln!(s, "excluded");
+    let _ = writeln!(s, "  missing customer {:>11}", thousands(e.missing_customer));
+    let _ = writeln!(s, "  cancellation     {:>11}", thousands(e.cancellation));
+    let _ = writeln!(s, "  quantity <= 0    {:>11}", thousands(e.quantity_le_0));
+    let _ = writeln!(s, "  price <= 0       {:>11}", thousands(e.price_le_0));
+    let _ = writeln!(s, "malformed         {:>12}", thousands(report.malformed));
+    for m in &report.malformed_samples {
+        let _ = writeln!(
+            s,
+            "  {}:{}: {} | {}",
+            m.file,
+            m.line.map(|l| l.to_string()).unwrap_or_else(|| "?".into()),
+            m.problem,
+            rfm_core::input::shorten(&m.text, 80)
+        );
+    }
+    s
+}
+
+/// The full summary of a finished run.
+pub fn full(report: &RunReport, result: &RfmResult) -> String {
+    let mut s = ledger(report);
+    let _ = writeln!(s, "customers         {:>12}", thousands(result.customers.len() as u64));
+    let _ = writeln!(s, "as-of             {:>12}", date::format_date(result.as_of));
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "{:<20} {:>9} {:>8} {:>14} {:>8} {:>8} {:>7} {:>10}",
+        "segment", "customers", "share", "revenue", "share", "avg R", "avg F", "avg M"
+    );
+    for r in &result.segments {
+        let pct = |x: &str| {
+            x.parse::<f64>()
+                .map(|v| format!("{:.1}%", v * 100.0))
+                .unwrap_or_default()
+        };
+        let _ = writeln!(
+            s,
+            "{:<20} {:>9} {:>8} {:>14} {:>8} {:>8} {:>7} {:>10}",
+            r.segment.name(),
+            thousands(r.customers),
+            pct(&r.customers_share),
+            r.revenue_text,
+            pct(&r.revenue_share),
+            r.avg_recency,
+            r.avg_frequency,
+            r.avg_monetary
+        );
+    }
+    s
+}

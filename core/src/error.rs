@@ -1,0 +1,93 @@
+//! Errors of the engine. Each names the file, setting or value at fault and
+//! says what to do; [`Error::kind`] sorts them for exit codes.
+
+use std::path::PathBuf;
+
+/// Broad classes of failure, for exit codes and retry decisions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A bad option value.
+    Usage,
+    /// The input cannot be read or is not usable data (deterministic: never retried).
+    Input,
+    /// Writing results failed.
+    Output,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid option {option}: {message}")]
+    InvalidOption { option: String, message: String },
+
+    #[error("{}: cannot read: {source}; check that the path exists and is readable", path.display())]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("no input files match {spec:?}; give a CSV file, a directory holding *.csv files, or a glob")]
+    NoInput { spec: String },
+
+    #[error("{}: the file is empty; expected a CSV header line and data lines", path.display())]
+    EmptyFile { path: PathBuf },
+
+    #[error("{}: only a header, no data lines", path.display())]
+    NoDataLines { path: PathBuf },
+
+    #[error("{}: required column {role} is missing (accepted names: {accepted}); header found: {header}{hint}", path.display())]
+    MissingColumn {
+        path: PathBuf,
+        role: &'static str,
+        accepted: &'static str,
+        header: String,
+        hint: String,
+    },
+
+    #[error("{malformed} of {lines_read} lines are malformed ({share:.2}% > limit {limit:.2}%); first: {first}; fix the input, or raise --max-malformed-share")]
+    TooManyMalformed {
+        malformed: u64,
+        lines_read: u64,
+        share: f64,
+        limit: f64,
+        first: String,
+    },
+
+    #[error("as-of {as_of} is not after the latest purchase date {latest}; give a later --as-of or leave it out")]
+    AsOfTooEarly { as_of: String, latest: String },
+
+    #[error("no purchase lines in the input: every line was excluded or malformed ({detail})")]
+    NoPurchases { detail: String },
+
+    #[error("{}: money overflow: a customer's revenue exceeds the exact range (±1.7e20)", path.display())]
+    Overflow { path: PathBuf },
+
+    #[error("cannot write results to {}: {source}", path.display())]
+    Output {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("partial state is not valid: {0}")]
+    BadState(String),
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidOption { .. } => ErrorKind::Usage,
+            Error::Output { .. } => ErrorKind::Output,
+            _ => ErrorKind::Input,
+        }
+    }
+
+    pub fn invalid_option(option: &str, message: impl Into<String>) -> Error {
+        Error::InvalidOption {
+            option: option.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,230 @@
+//! Input files: resolving a file, directory or glob; reading each file's header
+//! and finding the columns the engine uses (spec §1).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::date::DateFormat;
+use crate::error::{Error, Result};
+use crate::scan::RecordSplitter;
+
+/// How to read field values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseOptions {
+    pub delimiter: u8,
+    pub decimal_comma: bool,
+    pub date_format: Option<DateFormat>,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        ParseOptions {
+            delimiter: b',',
+            decimal_comma: false,
+            date_format: None,
+        }
+    }
+}
+
+impl ParseOptions {
+    /// Reads a delimiter option: one ASCII character, or `tab` / `\t`.
+    pub fn parse_delimiter(text: &str) -> Result<u8> {
+        match text {
+            "tab" | "\\t" | "\t" => Ok(b'\t'),
+            t if t.len() == 1 && t.is_ascii() && !matches!(t, "\"" | "\n" | "\r") => {
+                Ok(t.as_bytes()[0])
+            }
+            _ => Err(Error::invalid_option(
+                "--delimiter",
+                format!("{text:?} is not one ASCII character (use e.g. ',', ';' or 'tab')"),
+            )),
+        }
+    }
+}
+
+/// Which field holds each role, for one file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnMap {
+    pub invoice: usize,
+    pub quantity: usize,
+    pub date: usize,
+    pub price: usize,
+    pub customer: usize,
+    pub country: Option<usize>,
+    /// Number of fields every record must have.
+    pub field_count: usize,
+    /// Header names used for each role, for the run report.
+    pub names: Vec<(String, String)>,
+}
+
+const ROLES: [(&str, &[&str], bool, &str); 6] = [
+    ("invoice", &["invoiceno", "invoice"], true, "InvoiceNo, Invoice"),
+    ("quantity", &["quantity"], true, "Quantity"),
+    ("date", &["invoicedate"], true, "InvoiceDate"),
+    ("price", &["unitprice", "price"], true, "UnitPrice, Price"),
+    ("customer", &["customerid"], true, "CustomerID, Customer ID"),
+    ("country", &["country"], false, "Country"),
+];
+
+fn normalise_header(name: &str) -> String {
+    name.chars()
+        .filter(|c| *c != ' ' && *c != '_' && *c != '\u{feff}')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+impl ColumnMap {
+    /// Finds the roles in a header; the first matching column wins.
+    pub fn resolve(path: &Path, header: &[String], delimiter: u8) -> Result<ColumnMap> {
+        let mut found: [Option<usize>; 6] = [None; 6];
+        for (i, name) in header.iter().enumerate() {
+            let key = normalise_header(name);
+            for (r, (_, names, _, _)) in ROLES.iter().enumerate() {
+                if found[r].is_none() && names.contains(&key.as_str()) {
+                    found[r] = Some(i);
+                }
+            }
+        }
+        for (r, (role, _, required, accepted)) in ROLES.iter().enumerate() {
+            if *required && found[r].is_none() {
+                let hint = if header.len() == 1 && delimiter != b';' && header[0].contains(';') {
+                    "; the header holds ';' — try --delimiter ';' (and --decimal-comma for European exports)".to_string()
+                } else if header.len() == 1 && header[0].contains('\t') {
+                    "; the header holds tabs — try --delimiter tab".to_string()
+                } else {
+                    String::new()
+                };
+                return Err(Error::MissingColumn {
+                    path: path.to_path_buf(),
+                    role,
+                    accepted,
+                    header: shorten(&header.join(&(delimiter as char).to_string()), 300),
+                    hint,
+                });
+            }
+        }
+        let names = ROLES
+            .iter()
+            .zip(found.iter())
+            .filter_map(|((role, ..), idx)| idx.map(|i| (role.to_string(), header[i].clone())))
+            .collect();
+        Ok(ColumnMap {
+            invoice: found[0].unwrap(),
+            quantity: found[1].unwrap(),
+            date: found[2].unwrap(),
+            price: found[3].unwrap(),
+            customer: found[4].unwrap(),
+            country: found[5],
+            field_count: header.len(),
+            names,
+        })
+    }
+}
+
+/// Shortens text for messages, on a character boundary.
+pub fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let mut s: String = text.chars().take(max).collect();
+        s.push('…');
+        s
+    }
+}
+
+/// The files named by an input spec: a file, a directory (its `*.csv`, sorted)
+/// or a glob (sorted).
+pub fn resolve_input(spec: &str) -> Result<Vec<PathBuf>> {
+    let path = Path::new(spec);
+    if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|source| Error::Unreadable {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_file()
+                    && p.extension()
+                        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+            })
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(Error::NoInput {
+                spec: spec.to_string(),
+            });
+        }
+        return Ok(files);
+    }
+    if spec.contains(['*', '?', '[']) && !path.exists() {
+        let mut files: Vec<PathBuf> = glob::glob(spec)
+            .map_err(|e| Error::invalid_option("INPUT", format!("bad glob {spec:?}: {e}")))?
+            .filter_map(|p| p.ok())
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(Error::NoInput {
+                spec: spec.to_string(),
+            });
+        }
+        return Ok(files);
+    }
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(vec![path.to_path_buf()]),
+        Ok(_) => Err(Error::Unreadable {
+            path: path.to_path_buf(),
+            source: std::io::Error::other("not a regular file"),
+        }),
+        Err(source) => Err(Error::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// What a file's first bytes say: where its header and its data start.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileLayout {
+    /// Offset of the first data record (after the BOM and the header).
+    pub data_start: u64,
+    /// File size in bytes.
+    pub len: u64,
+    pub header: Vec<String>,
+    pub columns: ColumnMap,
+}
+
+/// Reads the header of a file's bytes and resolves its columns.
+pub fn read_layout(path: &Path, bytes: &[u8], opts: &ParseOptions) -> Result<FileLayout> {
+    if bytes.is_empty() {
+        return Err(Error::EmptyFile {
+            path: path.to_path_buf(),
+        });
+    }
+    let bom = if bytes.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let mut splitter = RecordSplitter::new(opts.delimiter);
+    let mut pos = bom;
+    let mut scratch = Vec::new();
+    let record = splitter
+        .next_record(bytes, &mut pos, bytes.len())
+        .ok_or_else(|| Error::EmptyFile {
+            path: path.to_path_buf(),
+        })?;
+    let header: Vec<String> = record
+        .fields
+        .iter()
+        .map(|f| {
+            let v = f.value(record.bytes, &mut scratch);
+            String::from_utf8_lossy(v).trim().to_string()
+        })
+        .collect();
+    let columns = ColumnMap::resolve(path, &header, opts.delimiter)?;
+    Ok(FileLayout {
+        data_start: pos as u64,
+        len: bytes.len() as u64,
+        header,
+        columns,
+    })
+}

@@ -1,0 +1,121 @@
+//! The line ledger: how many lines were read, how many were purchases, how many
+//! were excluded for each reason, and the first malformed lines as samples.
+
+use serde::{Deserialize, Serialize};
+
+/// How many malformed lines a run keeps as samples.
+pub const MAX_SAMPLES: usize = 5;
+
+/// Why a line is not a purchase line, in the spec's order of precedence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    Malformed,
+    MissingCustomer,
+    Cancellation,
+    QuantityLe0,
+    PriceLe0,
+}
+
+/// A malformed line kept for the report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MalformedSample {
+    /// Index of the file among the run's inputs.
+    pub file_index: u32,
+    /// Byte offset of the line in its file (orders samples deterministically).
+    pub offset: u64,
+    /// 1-based line number in the file (the header is line 1), filled in at the end of a run.
+    #[serde(default)]
+    pub line: Option<u64>,
+    /// The line's text (lossy UTF-8, shortened).
+    pub text: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// Excluded lines per reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Excluded {
+    pub missing_customer: u64,
+    pub cancellation: u64,
+    pub quantity_le_0: u64,
+    pub price_le_0: u64,
+}
+
+impl Excluded {
+    pub fn total(&self) -> u64 {
+        self.missing_customer + self.cancellation + self.quantity_le_0 + self.price_le_0
+    }
+}
+
+/// Counts of lines by outcome plus malformed samples. Merges associatively and
+/// commutatively (samples keep the ones first in input order).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineLedger {
+    pub lines_read: u64,
+    pub purchase_lines: u64,
+    pub excluded: Excluded,
+    pub malformed: u64,
+    pub malformed_samples: Vec<MalformedSample>,
+}
+
+impl LineLedger {
+    /// Counts a line that is not a purchase line.
+    #[inline]
+    pub fn exclude(&mut self, reason: Reason) {
+        match reason {
+            Reason::Malformed => self.malformed += 1,
+            Reason::MissingCustomer => self.excluded.missing_customer += 1,
+            Reason::Cancellation => self.excluded.cancellation += 1,
+            Reason::QuantityLe0 => self.excluded.quantity_le_0 += 1,
+            Reason::PriceLe0 => self.excluded.price_le_0 += 1,
+        }
+    }
+
+    /// Offers a malformed sample; it is kept if it is among the first in input order.
+    pub fn offer_sample(&mut self, sample: MalformedSample) {
+        if self.malformed_samples.len() >= MAX_SAMPLES {
+            let last = self.malformed_samples.last().expect("non-empty");
+            if (sample.file_index, sample.offset) >= (last.file_index, last.offset) {
+                return;
+            }
+        }
+        self.malformed_samples.push(sample);
+        self.malformed_samples
+            .sort_by_key(|s| (s.file_index, s.offset));
+        self.malformed_samples.dedup_by_key(|s| (s.file_index, s.offset));
+        self.malformed_samples.truncate(MAX_SAMPLES);
+    }
+
+    /// Whether a new sample at this position would be kept (saves formatting one).
+    #[inline]
+    pub fn wants_sample(&self, file_index: u32, offset: u64) -> bool {
+        self.malformed_samples.len() < MAX_SAMPLES
+            || self
+                .malformed_samples
+                .last()
+                .is_some_and(|l| (file_index, offset) < (l.file_index, l.offset))
+    }
+
+    pub fn merge(&mut self, other: LineLedger) {
+        self.lines_read += other.lines_read;
+        self.purchase_lines += other.purchase_lines;
+        self.excluded.missing_customer += other.excluded.missing_customer;
+        self.excluded.cancellation += other.excluded.cancellation;
+        self.excluded.quantity_le_0 += other.excluded.quantity_le_0;
+        self.excluded.price_le_0 += other.excluded.price_le_0;
+        self.malformed += other.malformed;
+        for s in other.malformed_samples {
+            self.offer_sample(s);
+        }
+    }
+
+    /// `malformed / lines_read` (0 for no lines).
+    pub fn malformed_share(&self) -> f64 {
+        if self.lines_read == 0 {
+            0.0
+        } else {
+            self.malformed as f64 / self.lines_read as f64
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! rfm-core: the RFM engine, with no network and no database.
+//!
+//! Data flows one way: raw CSV bytes ([`scan`]) → classified lines in Arrow
+//! batches ([`parse`]) → a mergeable [`partial::PartialState`] per chunk →
+//! one merged state → scores and segments ([`score`]) → result files
+//! ([`output`]). [`engine`] ties these together for a local run; the worker
+//! and coordinator crates use the same pieces across processes.
+
+pub mod date;
+pub mod engine;
+pub mod error;
+pub mod gen;
+pub mod input;
+pub mod ledger;
+pub mod money;
+pub mod output;
+pub mod parse;
+pub mod partial;
+pub mod report;
+pub mod scan;
+pub mod score;
+pub mod segment;
+
+pub use engine::{Chunk, InputFile, RunOptions};
+pub use error::{Error, ErrorKind, Result};
+pub use partial::PartialState;
+pub use score::RfmResult;
+pub use segment::Segment;

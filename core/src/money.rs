@@ -1,0 +1,232 @@
+//! Exact money: fixed-point decimals with 18 fractional digits in an `i128`,
+//! parsing of price text, and exact rounding (half away from zero) for output.
+
+/// Number of fractional digits every [`Money`] value carries.
+pub const SCALE: u32 = 18;
+/// `10^SCALE`.
+pub const ONE: i128 = 1_000_000_000_000_000_000;
+
+/// An exact decimal amount: `units / 10^18`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Money(pub i128);
+
+impl serde::Serialize for Money {
+    /// Serialised as its exact decimal text.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_exact_string())
+    }
+}
+
+impl Money {
+    pub const ZERO: Money = Money(0);
+
+    /// `quantity × price`, or `None` when the product does not fit.
+    #[inline]
+    pub fn times(self, quantity: i64) -> Option<Money> {
+        self.0.checked_mul(quantity as i128).map(Money)
+    }
+
+    #[inline]
+    pub fn checked_add(self, other: Money) -> Option<Money> {
+        self.0.checked_add(other.0).map(Money)
+    }
+
+    /// The value rounded half away from zero to `places` decimals, as text
+    /// (`8.1` → `"8.10"` with two places).
+    pub fn to_fixed(self, places: u32) -> String {
+        div_round(self.0, ONE, places)
+    }
+
+    /// The exact value with trailing zeros removed (`"8.1"`), for NUMERIC columns.
+    pub fn to_exact_string(self) -> String {
+        let neg = self.0 < 0;
+        let abs = self.0.unsigned_abs();
+        let int = abs / ONE as u128;
+        let frac = abs % ONE as u128;
+        let mut s = String::new();
+        if neg {
+            s.push('-');
+        }
+        s.push_str(&int.to_string());
+        if frac != 0 {
+            let digits = format!("{:018}", frac);
+            s.push('.');
+            s.push_str(digits.trim_end_matches('0'));
+        }
+        s
+    }
+}
+
+/// Parses a price: `[+-]?(digits[.digits] | .digits)` with `decimal_mark` as the
+/// mark. Up to 18 fractional digits are exact; more are rounded half away from
+/// zero. Returns `None` for anything else, or a value beyond ±1.7e20.
+pub fn parse_price(text: &[u8], decimal_mark: u8) -> Option<Money> {
+    let (neg, body) = match text.first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (int_part, frac_part) = match memchr::memchr(decimal_mark, body) {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
+    };
+    let frac_part = frac_part.unwrap_or(b"");
+    // ".5" and "2." are fine; "." alone is not, nor "-".
+    if int_part.is_empty() && frac_part.is_empty() {
+        return None;
+    }
+    let mut int: i128 = 0;
+    for &b in int_part {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        int = int.checked_mul(10)?.checked_add(d as i128)?;
+    }
+    let mut frac: i128 = 0;
+    let mut places = 0u32;
+    let mut round_up = false;
+    for (i, &b) in frac_part.iter().enumerate() {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        if i < SCALE as usize {
+            frac = frac * 10 + d as i128;
+            places += 1;
+        } else if i == SCALE as usize {
+            round_up = d >= 5;
+        }
+    }
+    let mut units = int
+        .checked_mul(ONE)?
+        .checked_add(frac * 10i128.pow(SCALE - places))?;
+    if round_up {
+        units = units.checked_add(1)?;
+    }
+    Some(Money(if neg { -units } else { units }))
+}
+
+/// `num / den` rounded half away from zero to `places` decimals, as text.
+/// Exact for any `i128` operands (long division, no intermediate overflow).
+pub fn div_round(num: i128, den: i128, places: u32) -> String {
+    assert!(den != 0, "division by zero");
+    let neg = (num < 0) != (den < 0);
+    let n = num.unsigned_abs();
+    let d = den.unsigned_abs();
+    let int = n / d;
+    let mut rem = n % d;
+    // Digits after the mark, one more than asked for is decided by the remainder.
+    let mut digits: Vec<u8> = Vec::with_capacity(places as usize);
+    for _ in 0..places {
+        let (q, r) = mul10_divmod(rem, d);
+        digits.push(q as u8);
+        rem = r;
+    }
+    // Round half away from zero: compare 2·rem with d without overflow.
+    let round_up = rem >= d - rem;
+    let mut int = int;
+    if round_up {
+        let mut i = digits.len();
+        loop {
+            if i == 0 {
+                int += 1;
+                break;
+            }
+            i -= 1;
+            if digits[i] == 9 {
+                digits[i] = 0;
+            } else {
+                digits[i] += 1;
+                break;
+            }
+        }
+    }
+    let zero = int == 0 && digits.iter().all(|&x| x == 0);
+    let mut s = String::with_capacity(places as usize + 24);
+    if neg && !zero {
+        s.push('-');
+    }
+    s.push_str(&int.to_string());
+    if places > 0 {
+        s.push('.');
+        for x in digits {
+            s.push((b'0' + x) as char);
+        }
+    }
+    s
+}
+
+/// `(rem·10) / d` and `(rem·10) % d` for `rem < d`, without overflowing `u128`.
+fn mul10_divmod(rem: u128, d: u128) -> (u128, u128) {
+    if let Some(x) = rem.checked_mul(10) {
+        return (x / d, x % d);
+    }
+    // rem·10 overflows: add rem to itself ten times, subtracting d as we go.
+    let mut q = 0u128;
+    let mut acc = 0u128;
+    for _ in 0..10 {
+        // acc < d and rem < d, so acc + rem < 2d; compare without overflow.
+        if acc >= d - rem {
+            acc -= d - rem;
+            q += 1;
+        } else {
+            acc += rem;
+        }
+    }
+    (q, acc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Option<String> {
+        parse_price(s.as_bytes(), b'.').map(|m| m.to_exact_string())
+    }
+
+    #[test]
+    fn parses_price_forms() {
+        assert_eq!(p("2.55").as_deref(), Some("2.55"));
+        assert_eq!(p("0.001").as_deref(), Some("0.001"));
+        assert_eq!(p(".5").as_deref(), Some("0.5"));
+        assert_eq!(p("2.").as_deref(), Some("2"));
+        assert_eq!(p("-11062.06").as_deref(), Some("-11062.06"));
+        assert_eq!(p("+3").as_deref(), Some("3"));
+        for bad in ["", ".", "-", "1e3", "1,000.5", "1.2.3", " 1", "abc", "--1"] {
+            assert_eq!(p(bad), None, "{bad:?} must be malformed");
+        }
+        assert_eq!(
+            parse_price(b"2,55", b',').map(|m| m.to_exact_string()).as_deref(),
+            Some("2.55")
+        );
+    }
+
+    #[test]
+    fn eighteen_fraction_digits_are_exact_and_more_round() {
+        assert_eq!(p("0.000000000000000001").as_deref(), Some("0.000000000000000001"));
+        assert_eq!(p("0.0000000000000000015").as_deref(), Some("0.000000000000000002"));
+        assert_eq!(p("0.0000000000000000014").as_deref(), Some("0.000000000000000001"));
+    }
+
+    #[test]
+    fn rounds_half_away_from_zero() {
+        assert_eq!(div_round(5, 1000, 2), "0.01"); // 0.005
+        assert_eq!(div_round(-5, 1000, 2), "-0.01");
+        assert_eq!(div_round(4, 1000, 2), "0.00");
+        assert_eq!(div_round(-4, 1000, 2), "0.00");
+        assert_eq!(div_round(2, 3, 6), "0.666667");
+        assert_eq!(div_round(1, 3, 6), "0.333333");
+        assert_eq!(div_round(999, 1000, 2), "1.00");
+        assert_eq!(div_round(81, 10, 2), "8.10");
+        assert_eq!(div_round(7, 1, 0), "7");
+        assert_eq!(Money(8_100_000_000_000_000_000).to_fixed(2), "8.10");
+    }
+
+    #[test]
+    fn long_division_survives_huge_operands() {
+        let big = i128::MAX - 7;
+        assert_eq!(div_round(big / 2, big, 6), "0.500000");
+        assert_eq!(div_round(big, big, 2), "1.00");
+    }
+}

@@ -1,0 +1,368 @@
+//! Line classification (spec §1–2): turns the records of a byte range into
+//! Arrow batches of purchase lines and a [`LineLedger`] of everything else.
+//!
+//! A purchase batch has one row per purchase line: the normalised customer id,
+//! the invoice, the timestamp, the exact amount (quantity × price) and the
+//! country. Lines that are not purchases are only counted.
+
+use std::sync::{Arc, OnceLock};
+
+use arrow::array::{ArrayRef, BinaryArray, Decimal128Array, Int64Array, RecordBatch};
+use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+use crate::date::{self, Timestamp};
+use crate::input::{ColumnMap, ParseOptions};
+use crate::ledger::{LineLedger, MalformedSample, Reason};
+use crate::money::{self, Money};
+use crate::scan::{first_record_start, FieldSpan, RecordSplitter};
+
+/// Rows per purchase batch.
+pub const BATCH_ROWS: usize = 32 * 1024;
+
+/// Schema of a purchase batch.
+pub fn purchase_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            Arc::new(Schema::new(vec![
+                Field::new("customer_id", DataType::Binary, false),
+                Field::new("invoice", DataType::Binary, false),
+                Field::new("ts", DataType::Int64, false),
+                Field::new(
+                    "amount",
+                    DataType::Decimal128(38, money::SCALE as i8),
+                    false,
+                ),
+                Field::new("country", DataType::Binary, false),
+            ]))
+        })
+        .clone()
+}
+
+/// Where a byte range of a file sits, for the records it owns.
+#[derive(Clone, Copy, Debug)]
+pub struct RangeSpec {
+    pub file_index: u32,
+    /// Offset of the first data record of the file.
+    pub data_start: usize,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl RangeSpec {
+    /// The records this range owns: `[lo, hi)` where both ends are record starts.
+    pub fn owned(&self, buf: &[u8], delimiter: u8) -> (usize, usize) {
+        let bound = |at: usize| {
+            if at <= self.data_start {
+                self.data_start
+            } else if at >= buf.len() {
+                buf.len()
+            } else {
+                first_record_start(buf, at, delimiter).max(self.data_start)
+            }
+        };
+        let lo = bound(self.start);
+        let hi = bound(self.end).max(lo);
+        (lo, hi)
+    }
+}
+
+/// Growing columns of one purchase batch.
+#[derive(Default)]
+struct BatchBuilder {
+    customer_values: Vec<u8>,
+    customer_offsets: Vec<i32>,
+    invoice_values: Vec<u8>,
+    invoice_offsets: Vec<i32>,
+    country_values: Vec<u8>,
+    country_offsets: Vec<i32>,
+    ts: Vec<i64>,
+    amount: Vec<i128>,
+}
+
+impl BatchBuilder {
+    fn new() -> BatchBuilder {
+        let mut b = BatchBuilder::default();
+        b.reset();
+        b
+    }
+
+    fn reset(&mut self) {
+        for offsets in [
+            &mut self.customer_offsets,
+            &mut self.invoice_offsets,
+            &mut self.country_offsets,
+        ] {
+            offsets.clear();
+            offsets.reserve(BATCH_ROWS + 1);
+            offsets.push(0);
+        }
+        self.customer_values.clear();
+        self.invoice_values.clear();
+        self.country_values.clear();
+        self.ts.clear();
+        self.ts.reserve(BATCH_ROWS);
+        self.amount.clear();
+        self.amount.reserve(BATCH_ROWS);
+    }
+
+    #[inline]
+    fn push(&mut self, customer: &[u8], invoice: &[u8], ts: Timestamp, amount: Money, country: &[u8]) {
+        self.customer_values.extend_from_slice(customer);
+        self.customer_offsets.push(self.customer_values.len() as i32);
+        self.invoice_values.extend_from_slice(invoice);
+        self.invoice_offsets.push(self.invoice_values.len() as i32);
+        self.country_values.extend_from_slice(country);
+        self.country_offsets.push(self.country_values.len() as i32);
+        self.ts.push(ts);
+        self.amount.push(amount.0);
+    }
+
+    fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    fn finish(&mut self) -> RecordBatch {
+        fn binary(values: &mut Vec<u8>, offsets: &mut Vec<i32>) -> ArrayRef {
+            let offsets = OffsetBuffer::new(ScalarBuffer::from(std::mem::take(offsets)));
+            let values = Buffer::from_vec(std::mem::take(values));
+            Arc::new(BinaryArray::new(offsets, values, None))
+        }
+        let columns: Vec<ArrayRef> = vec![
+            binary(&mut self.customer_values, &mut self.customer_offsets),
+            binary(&mut self.invoice_values, &mut self.invoice_offsets),
+            Arc::new(Int64Array::from(std::mem::take(&mut self.ts))),
+            Arc::new(
+                Decimal128Array::from(std::mem::take(&mut self.amount))
+                    .with_precision_and_scale(38, money::SCALE as i8)
+                    .expect("valid decimal type"),
+            ),
+            binary(&mut self.country_values, &mut self.country_offsets),
+        ];
+        self.reset();
+        RecordBatch::try_new(purchase_schema(), columns).expect("purchase batch matches its schema")
+    }
+}
+
+/// Trims spaces and tabs around a value.
+#[inline]
+pub fn trim(v: &[u8]) -> &[u8] {
+    let mut s = 0;
+    let mut e = v.len();
+    while s < e && (v[s] == b' ' || v[s] == b'\t') {
+        s += 1;
+    }
+    while e > s && (v[e - 1] == b' ' || v[e - 1] == b'\t') {
+        e -= 1;
+    }
+    &v[s..e]
+}
+
+/// Parses a quantity: `[+-]?[0-9]{1,18}`.
+#[inline]
+pub fn parse_quantity(v: &[u8]) -> Option<i64> {
+    let (neg, digits) = match v.first()? {
+        b'-' => (true, &v[1..]),
+        b'+' => (false, &v[1..]),
+        _ => (false, v),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for &b in digits {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n * 10 + d as i64;
+    }
+    Some(if neg { -n } else { n })
+}
+
+/// A customer id as the spec normalises it: `None` when missing (empty, `NA`,
+/// `NaN`, `null` in any case), digits followed by `.0` lose the `.0`.
+#[inline]
+pub fn normalise_customer(v: &[u8]) -> Option<&[u8]> {
+    if v.len() <= 4 {
+        let mut lower = [0u8; 4];
+        for (l, b) in lower.iter_mut().zip(v) {
+            *l = b.to_ascii_lowercase();
+        }
+        let l = &lower[..v.len()];
+        if l.is_empty() || l == b"na" || l == b"nan" || l == b"null" {
+            return None;
+        }
+    }
+    if v.len() > 2 && v.ends_with(b".0") && v[..v.len() - 2].iter().all(u8::is_ascii_digit) {
+        return Some(&v[..v.len() - 2]);
+    }
+    Some(v)
+}
+
+/// Reads the value of one field, unquoting into `scratch` when needed, trimmed.
+#[inline]
+fn field<'a>(bytes: &'a [u8], span: FieldSpan, scratch: &'a mut Vec<u8>) -> &'a [u8] {
+    trim(span.value(bytes, scratch))
+}
+
+/// Parses the records a range owns. Calls `emit` with each full purchase batch
+/// (and the last, partial one) and returns the ledger of the range.
+pub fn parse_range(
+    buf: &[u8],
+    range: RangeSpec,
+    columns: &ColumnMap,
+    opts: &ParseOptions,
+    mut emit: impl FnMut(RecordBatch),
+) -> LineLedger {
+    let (lo, hi) = range.owned(buf, opts.delimiter);
+    let mut ledger = LineLedger::default();
+    let mut batch = BatchBuilder::new();
+    let mut splitter = RecordSplitter::new(opts.delimiter);
+    let decimal_mark = if opts.decimal_comma { b',' } else { b'.' };
+    let (mut s_inv, mut s_qty, mut s_date, mut s_price, mut s_cust, mut s_country) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // Consecutive lines of one invoice share their date text: parse it once.
+    let mut last_date_text: Vec<u8> = Vec::with_capacity(32);
+    let mut last_date: Option<Timestamp> = None;
+    let mut pos = lo;
+
+    while let Some(rec) = splitter.next_record(buf, &mut pos, hi) {
+        ledger.lines_read += 1;
+        let f = rec.fields;
+        if f.len() != columns.field_count {
+            if ledger.wants_sample(range.file_index, rec.offset as u64) {
+                ledger.offer_sample(sample(
+                    range.file_index,
+                    rec.offset,
+                    rec.bytes,
+                    format!("expected {} fields, found {}", columns.field_count, f.len()),
+                ));
+            }
+            ledger.exclude(Reason::Malformed);
+            continue;
+        }
+        let invoice = field(rec.bytes, f[columns.invoice], &mut s_inv);
+        let qty_text = field(rec.bytes, f[columns.quantity], &mut s_qty);
+        let price_text = field(rec.bytes, f[columns.price], &mut s_price);
+        let date_text = field(rec.bytes, f[columns.date], &mut s_date);
+        let quantity = parse_quantity(qty_text);
+        let price = money::parse_price(price_text, decimal_mark);
+        let ts = if date_text == last_date_text.as_slice() {
+            last_date
+        } else {
+            let t = match &opts.date_format {
+                Some(fmt) => fmt.parse(date_text),
+                None => date::parse_auto(date_text),
+            };
+            last_date_text.clear();
+            last_date_text.extend_from_slice(date_text);
+            last_date = t;
+            t
+        };
+        let (Some(quantity), Some(price), Some(ts), false) =
+            (quantity, price, ts, invoice.is_empty())
+        else {
+            if ledger.wants_sample(range.file_index, rec.offset as u64) {
+                let problem = if invoice.is_empty() {
+                    "empty invoice".to_string()
+                } else if quantity.is_none() {
+                    format!("quantity {:?} is not a whole number", lossy(qty_text))
+                } else if price.is_none() {
+                    format!("price {:?} is not a decimal number", lossy(price_text))
+                } else {
+                    format!("date {:?} is not a valid timestamp", lossy(date_text))
+                };
+                ledger.offer_sample(sample(range.file_index, rec.offset, rec.bytes, problem));
+            }
+            ledger.exclude(Reason::Malformed);
+            continue;
+        };
+        let Some(customer) = normalise_customer(field(rec.bytes, f[columns.customer], &mut s_cust))
+        else {
+            ledger.exclude(Reason::MissingCustomer);
+            continue;
+        };
+        if invoice[0] == b'C' {
+            ledger.exclude(Reason::Cancellation);
+            continue;
+        }
+        if quantity <= 0 {
+            ledger.exclude(Reason::QuantityLe0);
+            continue;
+        }
+        if price.0 <= 0 {
+            ledger.exclude(Reason::PriceLe0);
+            continue;
+        }
+        let Some(amount) = price.times(quantity) else {
+            if ledger.wants_sample(range.file_index, rec.offset as u64) {
+                ledger.offer_sample(sample(
+                    range.file_index,
+                    rec.offset,
+                    rec.bytes,
+                    "quantity × price exceeds the exact range".to_string(),
+                ));
+            }
+            ledger.exclude(Reason::Malformed);
+            continue;
+        };
+        let country = match columns.country {
+            Some(c) => field(rec.bytes, f[c], &mut s_country),
+            None => b"",
+        };
+        ledger.purchase_lines += 1;
+        batch.push(customer, invoice, ts, amount, country);
+        if batch.len() == BATCH_ROWS {
+            emit(batch.finish());
+        }
+    }
+    if batch.len() > 0 {
+        emit(batch.finish());
+    }
+    ledger
+}
+
+fn lossy(v: &[u8]) -> String {
+    String::from_utf8_lossy(v).into_owned()
+}
+
+fn sample(file_index: u32, offset: usize, bytes: &[u8], problem: String) -> MalformedSample {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
+    MalformedSample {
+        file_index,
+        offset: offset as u64,
+        line: None,
+        text,
+        problem,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantity_forms() {
+        assert_eq!(parse_quantity(b"6"), Some(6));
+        assert_eq!(parse_quantity(b"-12"), Some(-12));
+        assert_eq!(parse_quantity(b"+3"), Some(3));
+        assert_eq!(parse_quantity(b"999999999999999999"), Some(999_999_999_999_999_999));
+        for bad in [&b""[..], b"6.0", b"1e3", b"-", b"1 2", b"9999999999999999999"] {
+            assert_eq!(parse_quantity(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn customer_forms() {
+        assert_eq!(normalise_customer(b"17850.0"), Some(&b"17850"[..]));
+        assert_eq!(normalise_customer(b"017850"), Some(&b"017850"[..]));
+        assert_eq!(normalise_customer(b"17850.00"), Some(&b"17850.00"[..]));
+        assert_eq!(normalise_customer(b"A.0"), Some(&b"A.0"[..]));
+        for missing in [&b""[..], b"NA", b"na", b"NaN", b"NULL", b"Null"] {
+            assert_eq!(normalise_customer(missing), None);
+        }
+        assert_eq!(normalise_customer(b"NAN1"), Some(&b"NAN1"[..]));
+    }
+}

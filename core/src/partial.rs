@@ -1,0 +1,430 @@
+//! The partial RFM state of some part of the input: per customer the first and
+//! last purchase, the exact revenue, the set of invoices and the lines per
+//! country; plus the [`LineLedger`]. Merging is associative and commutative, so
+//! the order in which chunks finish can never change a result. A state converts
+//! to and from an Arrow [`RecordBatch`] to travel between processes.
+
+use std::sync::Arc;
+
+use ahash::AHashMap;
+use arrow::array::{
+    Array, ArrayRef, AsArray, BinaryBuilder, Decimal128Array, Int64Array, ListBuilder,
+    RecordBatch, UInt64Builder,
+};
+use arrow::datatypes::{DataType, Decimal128Type, Field, Int64Type, Schema, UInt64Type};
+
+use crate::error::{Error, Result};
+use crate::ledger::LineLedger;
+use crate::money::{self, Money};
+
+/// An invoice number packed for fast equality: values of up to 15 bytes fit in
+/// a `u128` together with their length; longer ones are kept as bytes.
+type InvoiceKey = u128;
+
+#[inline]
+fn pack_invoice(inv: &[u8]) -> Option<InvoiceKey> {
+    if inv.len() > 15 {
+        return None;
+    }
+    let mut key = (inv.len() as u128) << 120;
+    for (i, &b) in inv.iter().enumerate() {
+        key |= (b as u128) << (8 * (14 - i));
+    }
+    Some(key)
+}
+
+fn unpack_invoice(key: InvoiceKey) -> Vec<u8> {
+    let len = (key >> 120) as usize;
+    (0..len).map(|i| (key >> (8 * (14 - i))) as u8).collect()
+}
+
+/// One customer's accumulated purchases.
+#[derive(Clone, Debug)]
+pub struct CustomerAcc {
+    pub id: Box<[u8]>,
+    pub first_ts: i64,
+    pub last_ts: i64,
+    pub monetary: Money,
+    invoices: Vec<InvoiceKey>,
+    long_invoices: Vec<Box<[u8]>>,
+    last_invoice: InvoiceKey,
+    /// (index into the state's countries, purchase lines).
+    countries: Vec<(u32, u64)>,
+}
+
+impl CustomerAcc {
+    fn new(id: &[u8]) -> CustomerAcc {
+        CustomerAcc {
+            id: id.into(),
+            first_ts: i64::MAX,
+            last_ts: i64::MIN,
+            monetary: Money::ZERO,
+            invoices: Vec::new(),
+            long_invoices: Vec::new(),
+            last_invoice: 0,
+            countries: Vec::new(),
+        }
+    }
+
+    /// Sorts and deduplicates the invoice sets.
+    fn normalise(&mut self) {
+        self.invoices.sort_unstable();
+        self.invoices.dedup();
+        self.long_invoices.sort_unstable();
+        self.long_invoices.dedup();
+        self.last_invoice = 0;
+    }
+
+    /// Distinct invoices (valid after [`PartialState::seal`]).
+    pub fn frequency(&self) -> u64 {
+        (self.invoices.len() + self.long_invoices.len()) as u64
+    }
+
+    #[inline]
+    fn add_country(&mut self, country: u32, lines: u64) {
+        for c in self.countries.iter_mut() {
+            if c.0 == country {
+                c.1 += lines;
+                return;
+            }
+        }
+        self.countries.push((country, lines));
+    }
+}
+
+/// Partial RFM state: mergeable, serialisable, deterministic.
+#[derive(Clone, Debug, Default)]
+pub struct PartialState {
+    customers: Vec<CustomerAcc>,
+    index: AHashMap<Box<[u8]>, u32>,
+    countries: Vec<Box<[u8]>>,
+    country_index: AHashMap<Box<[u8]>, u32>,
+    pub ledger: LineLedger,
+    /// First money overflow seen, reported when the state is finished.
+    overflow: bool,
+}
+
+impl PartialState {
+    pub fn new() -> PartialState {
+        PartialState::default()
+    }
+
+    pub fn customer_count(&self) -> usize {
+        self.customers.len()
+    }
+
+    /// Whether a customer's revenue overflowed the exact range.
+    pub fn overflowed(&self) -> bool {
+        self.overflow
+    }
+
+    fn customer_slot(&mut self, id: &[u8]) -> usize {
+        if let Some(&i) = self.index.get(id) {
+            return i as usize;
+        }
+        let i = self.customers.len();
+        self.customers.push(CustomerAcc::new(id));
+        self.index.insert(id.into(), i as u32);
+        i
+    }
+
+    fn country_slot(&mut self, name: &[u8]) -> u32 {
+        if let Some(&i) = self.country_index.get(name) {
+            return i;
+        }
+        let i = self.countries.len() as u32;
+        self.countries.push(name.into());
+        self.country_index.insert(name.into(), i);
+        i
+    }
+
+    /// Folds a purchase batch (see [`crate::parse::purchase_schema`]) into the state.
+    pub fn absorb(&mut self, batch: &RecordBatch) {
+        let customer = batch.column(0).as_binary::<i32>();
+        let invoice = batch.column(1).as_binary::<i32>();
+        let ts = batch.column(2).as_primitive::<Int64Type>().values();
+        let amount = batch.column(3).as_primitive::<Decimal128Type>().values();
+        let country = batch.column(4).as_binary::<i32>();
+        let mut last_customer: Option<(&[u8], usize)> = None;
+        let mut last_country: Option<(&[u8], u32)> = None;
+        for row in 0..batch.num_rows() {
+            let id = customer.value(row);
+            let slot = match last_customer {
+                Some((prev, slot)) if prev == id => slot,
+                _ => {
+                    let slot = self.customer_slot(id);
+                    last_customer = Some((id, slot));
+                    slot
+                }
+            };
+            let name = country.value(row);
+            let country_slot = match last_country {
+                Some((prev, slot)) if prev == name => slot,
+                _ => {
+                    let slot = self.country_slot(name);
+                    last_country = Some((name, slot));
+                    slot
+                }
+            };
+            let acc = &mut self.customers[slot];
+            let t = ts[row];
+            acc.first_ts = acc.first_ts.min(t);
+            acc.last_ts = acc.last_ts.max(t);
+            match acc.monetary.checked_add(Money(amount[row])) {
+                Some(m) => acc.monetary = m,
+                None => self.overflow = true,
+            }
+            let inv = invoice.value(row);
+            match pack_invoice(inv) {
+                Some(key) => {
+                    if key != acc.last_invoice {
+                        acc.invoices.push(key);
+                        acc.last_invoice = key;
+                    }
+                }
+                None => acc.long_invoices.push(inv.into()),
+            }
+            acc.add_country(country_slot, 1);
+        }
+    }
+
+    /// Sorts and deduplicates every invoice set; call before reading frequencies
+    /// and after a series of [`absorb`](Self::absorb) calls to bound memory.
+    pub fn seal(&mut self) {
+        for c in &mut self.customers {
+            c.normalise();
+        }
+    }
+
+    /// Merges another state into this one.
+    pub fn merge(&mut self, other: PartialState) {
+        self.overflow |= other.overflow;
+        self.ledger.merge(other.ledger);
+        if self.customers.is_empty() && self.countries.is_empty() {
+            self.customers = other.customers;
+            self.index = other.index;
+            self.countries = other.countries;
+            self.country_index = other.country_index;
+            return;
+        }
+        let remap: Vec<u32> = other
+            .countries
+            .iter()
+            .map(|name| self.country_slot(name))
+            .collect();
+        for mut theirs in other.customers {
+            for c in theirs.countries.iter_mut() {
+                c.0 = remap[c.0 as usize];
+            }
+            match self.index.get(&theirs.id) {
+                None => {
+                    self.index.insert(theirs.id.clone(), self.customers.len() as u32);
+                    self.customers.push(theirs);
+                }
+                Some(&slot) => {
+                    let ours = &mut self.customers[slot as usize];
+                    ours.first_ts = ours.first_ts.min(theirs.first_ts);
+                    ours.last_ts = ours.last_ts.max(theirs.last_ts);
+                    match ours.monetary.checked_add(theirs.monetary) {
+                        Some(m) => ours.monetary = m,
+                        None => self.overflow = true,
+                    }
+                    ours.invoices.append(&mut theirs.invoices);
+                    ours.long_invoices.append(&mut theirs.long_invoices);
+                    ours.normalise();
+                    for (c, n) in theirs.countries {
+                        ours.add_country(c, n);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The customers (frequencies are exact after [`seal`](Self::seal)).
+    pub fn customers(&self) -> &[CustomerAcc] {
+        &self.customers
+    }
+
+    /// The customer's most frequent country (ties: the smallest bytes).
+    pub fn country_of(&self, acc: &CustomerAcc) -> &[u8] {
+        let mut best: Option<(&[u8], u64)> = None;
+        for &(c, n) in &acc.countries {
+            let name: &[u8] = &self.countries[c as usize];
+            best = match best {
+                Some((bn, bc)) if bc > n || (bc == n && bn <= name) => Some((bn, bc)),
+                _ => Some((name, n)),
+            };
+        }
+        best.map(|b| b.0).unwrap_or(b"")
+    }
+
+    /// Schema of a state as an Arrow batch.
+    pub fn schema() -> Schema {
+        let list = |name: &str, item: DataType| {
+            Field::new(
+                name,
+                DataType::List(Arc::new(Field::new("item", item, false))),
+                false,
+            )
+        };
+        Schema::new(vec![
+            Field::new("customer_id", DataType::Binary, false),
+            Field::new("first_ts", DataType::Int64, false),
+            Field::new("last_ts", DataType::Int64, false),
+            Field::new(
+                "monetary",
+                DataType::Decimal128(38, money::SCALE as i8),
+                false,
+            ),
+            list("invoices", DataType::Binary),
+            list("countries", DataType::Binary),
+            list("country_lines", DataType::UInt64),
+        ])
+    }
+
+    /// Key of the schema metadata entry holding the ledger (JSON).
+    pub const LEDGER_KEY: &'static str = "rfm.ledger";
+    /// Key of the schema metadata entry flagging a money overflow.
+    pub const OVERFLOW_KEY: &'static str = "rfm.overflow";
+
+    /// The state as one Arrow batch; the ledger travels in the schema metadata.
+    pub fn to_record_batch(&self) -> RecordBatch {
+        let n = self.customers.len();
+        let mut ids = BinaryBuilder::with_capacity(n, n * 8);
+        let mut invoices = ListBuilder::new(BinaryBuilder::new())
+            .with_field(Arc::new(Field::new("item", DataType::Binary, false)));
+        let mut countries = ListBuilder::new(BinaryBuilder::new())
+            .with_field(Arc::new(Field::new("item", DataType::Binary, false)));
+        let mut country_lines = ListBuilder::new(UInt64Builder::new())
+            .with_field(Arc::new(Field::new("item", DataType::UInt64, false)));
+        let mut first = Vec::with_capacity(n);
+        let mut last = Vec::with_capacity(n);
+        let mut monetary = Vec::with_capacity(n);
+        for c in &self.customers {
+            ids.append_value(&c.id);
+            first.push(c.first_ts);
+            last.push(c.last_ts);
+            monetary.push(c.monetary.0);
+            let mut keys = c.invoices.clone();
+            keys.sort_unstable();
+            keys.dedup();
+            for &k in &keys {
+                invoices.values().append_value(unpack_invoice(k));
+            }
+            for inv in &c.long_invoices {
+                invoices.values().append_value(inv);
+            }
+            invoices.append(true);
+            for &(country, lines) in &c.countries {
+                countries
+                    .values()
+                    .append_value(&self.countries[country as usize]);
+                country_lines.values().append_value(lines);
+            }
+            countries.append(true);
+            country_lines.append(true);
+        }
+        let mut metadata = std::collections::HashMap::new();
+        metadata.insert(
+            Self::LEDGER_KEY.to_string(),
+            serde_json::to_string(&self.ledger).expect("ledger serialises"),
+        );
+        metadata.insert(Self::OVERFLOW_KEY.to_string(), self.overflow.to_string());
+        let schema = Arc::new(Self::schema().with_metadata(metadata));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(ids.finish()),
+            Arc::new(Int64Array::from(first)),
+            Arc::new(Int64Array::from(last)),
+            Arc::new(
+                Decimal128Array::from(monetary)
+                    .with_precision_and_scale(38, money::SCALE as i8)
+                    .expect("valid decimal type"),
+            ),
+            Arc::new(invoices.finish()),
+            Arc::new(countries.finish()),
+            Arc::new(country_lines.finish()),
+        ];
+        RecordBatch::try_new(schema, columns).expect("state batch matches its schema")
+    }
+
+    /// Rebuilds a state from [`to_record_batch`](Self::to_record_batch)'s output
+    /// (possibly split into several batches by the transport).
+    pub fn from_record_batches(batches: &[RecordBatch]) -> Result<PartialState> {
+        let mut state = PartialState::new();
+        let Some(first) = batches.first() else {
+            return Err(Error::BadState("no batches".into()));
+        };
+        let meta = first.schema().metadata().clone();
+        let ledger = meta
+            .get(Self::LEDGER_KEY)
+            .ok_or_else(|| Error::BadState(format!("schema metadata has no {}", Self::LEDGER_KEY)))?;
+        state.ledger = serde_json::from_str(ledger)
+            .map_err(|e| Error::BadState(format!("ledger is not valid JSON: {e}")))?;
+        state.overflow = meta.get(Self::OVERFLOW_KEY).is_some_and(|v| v == "true");
+        let expected = Self::schema();
+        for batch in batches {
+            let schema = batch.schema();
+            if schema.fields() != expected.fields() {
+                return Err(Error::BadState(format!(
+                    "unexpected schema {:?}",
+                    schema.fields()
+                )));
+            }
+            let ids = batch.column(0).as_binary::<i32>();
+            let first = batch.column(1).as_primitive::<Int64Type>();
+            let last = batch.column(2).as_primitive::<Int64Type>();
+            let monetary = batch.column(3).as_primitive::<Decimal128Type>();
+            let invoices = batch.column(4).as_list::<i32>();
+            let countries = batch.column(5).as_list::<i32>();
+            let lines = batch.column(6).as_list::<i32>();
+            for row in 0..batch.num_rows() {
+                let id = ids.value(row);
+                if state.index.contains_key(id) {
+                    return Err(Error::BadState("duplicate customer id".into()));
+                }
+                let mut acc = CustomerAcc::new(id);
+                acc.first_ts = first.value(row);
+                acc.last_ts = last.value(row);
+                acc.monetary = Money(monetary.value(row));
+                let inv = invoices.value(row);
+                let inv = inv.as_binary::<i32>();
+                for i in 0..inv.len() {
+                    let v = inv.value(i);
+                    match pack_invoice(v) {
+                        Some(k) => acc.invoices.push(k),
+                        None => acc.long_invoices.push(v.into()),
+                    }
+                }
+                let names = countries.value(row);
+                let names = names.as_binary::<i32>();
+                let counts = lines.value(row);
+                let counts = counts.as_primitive::<UInt64Type>();
+                if names.len() != counts.len() {
+                    return Err(Error::BadState("countries and country_lines differ in length".into()));
+                }
+                for i in 0..names.len() {
+                    let slot = state.country_slot(names.value(i));
+                    acc.add_country(slot, counts.value(i));
+                }
+                acc.normalise();
+                state.index.insert(acc.id.clone(), state.customers.len() as u32);
+                state.customers.push(acc);
+            }
+        }
+        Ok(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invoice_keys_round_trip_and_differ_by_length() {
+        for inv in [&b"536365"[..], b"A563185", b"", b"0", b"00", b"123456789012345"] {
+            assert_eq!(unpack_invoice(pack_invoice(inv).unwrap()), inv);
+        }
+        assert_ne!(pack_invoice(b"0"), pack_invoice(b"00"));
+        assert_eq!(pack_invoice(b"1234567890123456"), None);
+    }
+}

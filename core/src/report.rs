@@ -1,0 +1,105 @@
+//! The run report (`run.json`): what was read, what was excluded and why, the
+//! malformed samples, the options and the result's headline figures.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ledger::{Excluded, LineLedger};
+
+/// A malformed line as reported: file path and 1-based line number.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportSample {
+    pub file: String,
+    pub line: Option<u64>,
+    pub text: String,
+    pub problem: String,
+}
+
+/// The options a run used.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportOptions {
+    pub delimiter: String,
+    pub decimal_comma: bool,
+    pub date_format: Option<String>,
+    pub as_of: Option<String>,
+    pub max_malformed_share: f64,
+    pub chunk_size: u64,
+}
+
+/// Columns used in one input file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileColumns {
+    pub file: String,
+    pub bytes: u64,
+    /// role → header name used.
+    pub columns: Vec<(String, String)>,
+}
+
+/// Everything `run.json` holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub run_id: String,
+    /// `succeeded` or `failed`.
+    pub status: String,
+    pub input: Vec<String>,
+    pub files: Vec<FileColumns>,
+    pub options: ReportOptions,
+    pub lines_read: u64,
+    pub purchase_lines: u64,
+    pub excluded: Excluded,
+    pub malformed: u64,
+    pub malformed_samples: Vec<ReportSample>,
+    pub customers: u64,
+    pub as_of: Option<String>,
+    pub latest_purchase: Option<String>,
+    pub revenue: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+    pub seconds: f64,
+    pub error: Option<String>,
+}
+
+impl RunReport {
+    /// Copies the ledger's figures into the report.
+    pub fn set_ledger(&mut self, ledger: &LineLedger) {
+        self.lines_read = ledger.lines_read;
+        self.purchase_lines = ledger.purchase_lines;
+        self.excluded = ledger.excluded;
+        self.malformed = ledger.malformed;
+        self.malformed_samples = ledger
+            .malformed_samples
+            .iter()
+            .map(|s| ReportSample {
+                file: self
+                    .input
+                    .get(s.file_index as usize)
+                    .cloned()
+                    .unwrap_or_default(),
+                line: s.line,
+                text: s.text.clone(),
+                problem: s.problem.clone(),
+            })
+            .collect();
+    }
+}
+
+/// The current UTC time as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let mut s = crate::date::format_timestamp(secs).replace(' ', "T");
+    s.push('Z');
+    s
+}
+
+/// A new run id: UTC time plus a few random hex digits (`20111210T101500Z-3fa9`).
+pub fn new_run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let salt = (nanos ^ std::process::id().rotate_left(16)) & 0xffff;
+    let stamp = utc_now().replace(['-', ':'], "");
+    format!("{stamp}-{salt:04x}")
+}

@@ -1,0 +1,1 @@
+//! gRPC protocol of the rfm coordinator and workers.
