@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
     name = "rfm",
     version,
     about = "Recency, frequency and monetary segments of a store's customers, from transaction CSVs.",
-    after_help = "Exit codes: 0 ok, 1 internal error, 2 usage error, 3 input error, 4 output error."
+    after_help = "Exit codes: 0 ok, 1 internal error, 2 usage error, 3 input error, 4 output error, 6 database error."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -24,9 +24,23 @@ pub enum Command {
         rfm run eu.csv --out out --delimiter ';' --decimal-comma --date-format '%d/%m/%Y %H:%M'")]
     Run(RunArgs),
     /// Write deterministic synthetic transactions in the UCI Online Retail layout.
-    #[command(after_help = "Examples:\n  rfm gen --rows 541909 --seed 1 --out /tmp/retail_1x.csv\n  \
-        rfm gen --rows 1000 --out -   (to standard output)")]
+    #[command(
+        after_help = "Examples:\n  rfm gen --rows 541909 --seed 1 --out /tmp/retail_1x.csv\n  \
+        rfm gen --rows 1000 --out -   (to standard output)"
+    )]
     Gen(GenArgs),
+    /// List the runs recorded in PostgreSQL, newest first (* = latest published).
+    #[command(
+        after_help = "Examples:\n  rfm runs --database-url postgresql://rfm@localhost/rfm\n  \
+        DATABASE_URL=postgresql://rfm@localhost/rfm rfm runs --json"
+    )]
+    Runs(RunsArgs),
+    /// Show customers and revenue moving between segments from RUN_A to RUN_B.
+    #[command(
+        after_help = "Examples:\n  rfm diff 20111210T101500Z-3fa9 20111217T101500Z-77c1 \\\n    \
+        --database-url postgresql://rfm@localhost/rfm"
+    )]
+    Diff(DiffArgs),
 }
 
 /// How to read the input (shared by `run` and `submit`).
@@ -68,6 +82,33 @@ pub struct RunArgs {
     #[arg(long, short)]
     pub quiet: bool,
     /// Print the run report as JSON instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Publish the run to this PostgreSQL database (postgresql://USER:PASSWORD@HOST:PORT/DB).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunsArgs {
+    /// The PostgreSQL database (postgresql://USER:PASSWORD@HOST:PORT/DB).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// Print the runs as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// Run id of the earlier run (as listed by `rfm runs`).
+    pub run_a: String,
+    /// Run id of the later run.
+    pub run_b: String,
+    /// The PostgreSQL database (postgresql://USER:PASSWORD@HOST:PORT/DB).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// Print the movement as JSON.
     #[arg(long)]
     pub json: bool,
 }

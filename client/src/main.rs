@@ -1,6 +1,7 @@
 //! `rfm`: the command-line front of the RFM engine.
 
 mod cli;
+mod db;
 mod exit;
 mod options;
 mod run;
@@ -15,17 +16,19 @@ fn gen(args: cli::GenArgs) -> anyhow::Result<()> {
     if args.out.as_os_str() == "-" {
         let stdout = std::io::stdout();
         let w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-        return rfm_core::gen::generate(args.rows, args.seed, w).context("cannot write to standard output");
+        return rfm_core::gen::generate(args.rows, args.seed, w)
+            .context("cannot write to standard output");
     }
     let tmp = args.out.with_extension("csv.partial");
-    let file = std::fs::File::create(&tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     rfm_core::gen::generate(args.rows, args.seed, &mut w)
         .and_then(|_| w.flush())
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     drop(w);
-    std::fs::rename(&tmp, &args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    std::fs::rename(&tmp, &args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
     Ok(())
 }
 
@@ -34,6 +37,8 @@ fn main() {
     let outcome = match cli.command {
         cli::Command::Run(a) => run::run(a),
         cli::Command::Gen(a) => gen(a),
+        cli::Command::Runs(a) => db::runs(a),
+        cli::Command::Diff(a) => db::diff(a),
     };
     if let Err(err) = outcome {
         eprintln!("error: {err:#}");

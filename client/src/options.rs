@@ -31,14 +31,20 @@ pub fn run_options(a: &InputArgs) -> Result<RunOptions, Error> {
     };
     let as_of = match &a.as_of {
         Some(t) => Some(date::parse_date(t).ok_or_else(|| {
-            Error::invalid_option("--as-of", format!("{t:?} is not a date of the form YYYY-MM-DD"))
+            Error::invalid_option(
+                "--as-of",
+                format!("{t:?} is not a date of the form YYYY-MM-DD"),
+            )
         })?),
         None => None,
     };
     if !(0.0..=1.0).contains(&a.max_malformed_share) {
         return Err(Error::invalid_option(
             "--max-malformed-share",
-            format!("{} is not a fraction between 0 and 1", a.max_malformed_share),
+            format!(
+                "{} is not a fraction between 0 and 1",
+                a.max_malformed_share
+            ),
         ));
     }
     let chunk_size = parse_size(&a.chunk_size)
@@ -46,7 +52,10 @@ pub fn run_options(a: &InputArgs) -> Result<RunOptions, Error> {
         .ok_or_else(|| {
             Error::invalid_option(
                 "--chunk-size",
-                format!("{:?} is not a positive byte size (e.g. 67108864 or 64MiB)", a.chunk_size),
+                format!(
+                    "{:?} is not a positive byte size (e.g. 67108864 or 64MiB)",
+                    a.chunk_size
+                ),
             )
         })?;
     Ok(RunOptions {

@@ -9,7 +9,7 @@ use rfm_core::report::{self, FileColumns, ReportOptions, RunReport};
 use rfm_core::{output, RunOptions};
 
 use crate::cli::RunArgs;
-use crate::{options, summary};
+use crate::{db, options, summary};
 
 /// A report with the run's identity, inputs and options, before any figures.
 pub fn new_report(run_id: &str, files: &[InputFile], opts: &RunOptions) -> RunReport {
@@ -28,7 +28,11 @@ pub fn new_report(run_id: &str, files: &[InputFile], opts: &RunOptions) -> RunRe
         options: ReportOptions {
             delimiter: (opts.parse.delimiter as char).to_string(),
             decimal_comma: opts.parse.decimal_comma,
-            date_format: opts.parse.date_format.as_ref().map(|f| f.as_str().to_string()),
+            date_format: opts
+                .parse
+                .date_format
+                .as_ref()
+                .map(|f| f.as_str().to_string()),
             as_of: opts.as_of.map(rfm_core::date::format_date),
             max_malformed_share: opts.max_malformed_share,
             chunk_size: opts.chunk_size,
@@ -59,11 +63,18 @@ pub fn run(args: RunArgs) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from("rfm-out").join(&run_id));
     let files = engine::open_inputs(&args.input.input, &opts.parse)?;
     output::prepare_dir(&out_dir)?;
+    let publisher = db::Publisher::start(
+        args.database_url.as_deref(),
+        &new_report(&run_id, &files, &opts),
+    )?;
 
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(n) = args.threads {
         if n == 0 {
-            return Err(crate::exit::UsageError("invalid option --threads: must be at least 1".into()).into());
+            return Err(crate::exit::UsageError(
+                "invalid option --threads: must be at least 1".into(),
+            )
+            .into());
         }
         pool = pool.num_threads(n);
     }
@@ -80,6 +91,9 @@ pub fn run(args: RunArgs) -> Result<()> {
         Err(e) => {
             report.status = "failed".into();
             report.error = Some(e.to_string());
+            if let Some(p) = publisher {
+                p.fail(&report);
+            }
             output::write_report(&out_dir, &report)?;
             for stale in [output::CUSTOMERS_FILE, output::SEGMENTS_FILE] {
                 let _ = std::fs::remove_file(out_dir.join(stale));
@@ -98,6 +112,11 @@ pub fn run(args: RunArgs) -> Result<()> {
     let revenue: i128 = result.segments.iter().map(|s| s.revenue.0).sum();
     report.revenue = Some(rfm_core::money::Money(revenue).to_fixed(2));
     output::write_results(&out_dir, &result, &report)?;
+    if let Some(p) = publisher {
+        p.publish(&report, &result).with_context(|| {
+            format!("results written to {} but not published", out_dir.display())
+        })?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if !args.quiet {

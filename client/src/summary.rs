@@ -11,7 +11,7 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -24,9 +24,17 @@ pub fn ledger(report: &RunReport) -> String {
     let mut s = String::new();
     let e = &report.excluded;
     let _ = writeln!(s, "lines read        {:>12}", thousands(report.lines_read));
-    let _ = writeln!(s, "purchase lines    {:>12}", thousands(report.purchase_lines));
+    let _ = writeln!(
+        s,
+        "purchase lines    {:>12}",
+        thousands(report.purchase_lines)
+    );
     let _ = writeln!(s, "excluded");
-    let _ = writeln!(s, "  missing customer {:>11}", thousands(e.missing_customer));
+    let _ = writeln!(
+        s,
+        "  missing customer {:>11}",
+        thousands(e.missing_customer)
+    );
     let _ = writeln!(s, "  cancellation     {:>11}", thousands(e.cancellation));
     let _ = writeln!(s, "  quantity <= 0    {:>11}", thousands(e.quantity_le_0));
     let _ = writeln!(s, "  price <= 0       {:>11}", thousands(e.price_le_0));
@@ -47,8 +55,16 @@ pub fn ledger(report: &RunReport) -> String {
 /// The full summary of a finished run.
 pub fn full(report: &RunReport, result: &RfmResult) -> String {
     let mut s = ledger(report);
-    let _ = writeln!(s, "customers         {:>12}", thousands(result.customers.len() as u64));
-    let _ = writeln!(s, "as-of             {:>12}", date::format_date(result.as_of));
+    let _ = writeln!(
+        s,
+        "customers         {:>12}",
+        thousands(result.customers.len() as u64)
+    );
+    let _ = writeln!(
+        s,
+        "as-of             {:>12}",
+        date::format_date(result.as_of)
+    );
     let _ = writeln!(s);
     let _ = writeln!(
         s,

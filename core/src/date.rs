@@ -322,13 +322,31 @@ mod tests {
 
     #[test]
     fn auto_detects_the_spec_forms() {
-        assert_eq!(auto("12/1/2010 8:26").as_deref(), Some("2010-12-01 08:26:00"));
-        assert_eq!(auto("12/01/2010 08:26:07").as_deref(), Some("2010-12-01 08:26:07"));
-        assert_eq!(auto("2011-01-02 10:00:00").as_deref(), Some("2011-01-02 10:00:00"));
-        assert_eq!(auto("2011-01-02 11:00").as_deref(), Some("2011-01-02 11:00:00"));
-        assert_eq!(auto("2011-01-02T11:00:05").as_deref(), Some("2011-01-02 11:00:05"));
+        assert_eq!(
+            auto("12/1/2010 8:26").as_deref(),
+            Some("2010-12-01 08:26:00")
+        );
+        assert_eq!(
+            auto("12/01/2010 08:26:07").as_deref(),
+            Some("2010-12-01 08:26:07")
+        );
+        assert_eq!(
+            auto("2011-01-02 10:00:00").as_deref(),
+            Some("2011-01-02 10:00:00")
+        );
+        assert_eq!(
+            auto("2011-01-02 11:00").as_deref(),
+            Some("2011-01-02 11:00:00")
+        );
+        assert_eq!(
+            auto("2011-01-02T11:00:05").as_deref(),
+            Some("2011-01-02 11:00:05")
+        );
         assert_eq!(auto("12/1/10 8:26").as_deref(), Some("2010-12-01 08:26:00"));
-        assert_eq!(auto("2/29/2012 23:59").as_deref(), Some("2012-02-29 23:59:00"));
+        assert_eq!(
+            auto("2/29/2012 23:59").as_deref(),
+            Some("2012-02-29 23:59:00")
+        );
     }
 
     #[test]
@@ -357,8 +375,16 @@ mod tests {
     #[test]
     fn user_formats() {
         let f = DateFormat::new("%d/%m/%Y %H:%M").unwrap();
-        assert_eq!(f.parse(b"1/12/2010 8:26").map(format_timestamp).as_deref(), Some("2010-12-01 08:26:00"));
-        assert_eq!(f.parse(b"31/12/2010 08:26").map(format_timestamp).as_deref(), Some("2010-12-31 08:26:00"));
+        assert_eq!(
+            f.parse(b"1/12/2010 8:26").map(format_timestamp).as_deref(),
+            Some("2010-12-01 08:26:00")
+        );
+        assert_eq!(
+            f.parse(b"31/12/2010 08:26")
+                .map(format_timestamp)
+                .as_deref(),
+            Some("2010-12-31 08:26:00")
+        );
         assert_eq!(f.parse(b"31/12/2010 08:26:00"), None);
         assert_eq!(f.parse(b"31/2/2010 08:26"), None);
         assert!(DateFormat::new("%d/%m").is_err());
@@ -371,7 +397,10 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
         }
-        assert_eq!(parse_date("2011-12-10").map(format_date).as_deref(), Some("2011-12-10"));
+        assert_eq!(
+            parse_date("2011-12-10").map(format_date).as_deref(),
+            Some("2011-12-10")
+        );
         assert_eq!(parse_date("2011-02-30"), None);
     }
 }

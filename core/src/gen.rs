@@ -38,8 +38,22 @@ const COUNTRIES: [(&str, u32); 12] = [
 ];
 
 const WORDS: [&str; 16] = [
-    "WHITE", "RED", "VINTAGE", "HEART", "LANTERN", "BAG", "CANDLE", "GLASS", "METAL", "PAPER",
-    "STAR", "CHRISTMAS", "PARTY", "FLORAL", "JUMBO", "TIN",
+    "WHITE",
+    "RED",
+    "VINTAGE",
+    "HEART",
+    "LANTERN",
+    "BAG",
+    "CANDLE",
+    "GLASS",
+    "METAL",
+    "PAPER",
+    "STAR",
+    "CHRISTMAS",
+    "PARTY",
+    "FLORAL",
+    "JUMBO",
+    "TIN",
 ];
 
 /// A small, fast, seedable generator (SplitMix64).
@@ -79,10 +93,12 @@ fn catalogue(seed: u64) -> Vec<Product> {
     (0..2000)
         .map(|i| {
             let w = |rng: &mut Rng| WORDS[rng.below(WORDS.len() as u64) as usize];
-            let mut description = format!("{} {} {}", w(&mut rng), w(&mut rng), w(&mut rng)).into_bytes();
+            let mut description =
+                format!("{} {} {}", w(&mut rng), w(&mut rng), w(&mut rng)).into_bytes();
             let u = rng.unit();
             if u < 0.08 {
-                description = format!("\"SET OF {}, {}\"", 2 + rng.below(10), w(&mut rng)).into_bytes();
+                description =
+                    format!("\"SET OF {}, {}\"", 2 + rng.below(10), w(&mut rng)).into_bytes();
             } else if u < 0.09 {
                 description = format!("\"{} 12\"\" RECORD\"", w(&mut rng)).into_bytes();
             } else if u < 0.10 {
@@ -188,11 +204,11 @@ impl Plan {
             let ts = format!("{} {}:{:02}", self.days[day], minute / 60, minute % 60);
             let _ = blocks;
             for _ in 0..size {
-                let p = &self.products[(rng.below(40) * rng.below(50)) as usize % self.products.len()];
+                let p =
+                    &self.products[(rng.below(40) * rng.below(50)) as usize % self.products.len()];
                 let mut qty = [1i64, 2, 3, 4, 6, 8, 10, 12, 24, 48][rng.below(10) as usize];
-                if cancel {
-                    qty = -qty;
-                } else if rng.below(2000) == 0 {
+                // Cancellations, and a few damaged-goods lines, carry negative quantities.
+                if cancel || rng.below(2000) == 0 {
                     qty = -qty;
                 }
                 let price: &str = if rng.below(1000) == 0 { "0" } else { &p.price };
@@ -227,7 +243,10 @@ pub fn generate(rows: u64, seed: u64, mut out: impl Write) -> std::io::Result<()
     let mut next = 0;
     while next < blocks {
         let upto = (next + window).min(blocks);
-        let parts: Vec<Vec<u8>> = (next..upto).into_par_iter().map(|b| plan.block(b)).collect();
+        let parts: Vec<Vec<u8>> = (next..upto)
+            .into_par_iter()
+            .map(|b| plan.block(b))
+            .collect();
         for p in parts {
             out.write_all(&p)?;
         }

@@ -59,7 +59,12 @@ pub struct ColumnMap {
 }
 
 const ROLES: [(&str, &[&str], bool, &str); 6] = [
-    ("invoice", &["invoiceno", "invoice"], true, "InvoiceNo, Invoice"),
+    (
+        "invoice",
+        &["invoiceno", "invoice"],
+        true,
+        "InvoiceNo, Invoice",
+    ),
     ("quantity", &["quantity"], true, "Quantity"),
     ("date", &["invoicedate"], true, "InvoiceDate"),
     ("price", &["unitprice", "price"], true, "UnitPrice, Price"),
@@ -144,11 +149,7 @@ pub fn resolve_input(spec: &str) -> Result<Vec<PathBuf>> {
                 source,
             })?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.is_file()
-                    && p.extension()
-                        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
-            })
+            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")))
             .collect();
         files.sort();
         if files.is_empty() {
@@ -203,7 +204,11 @@ pub fn read_layout(path: &Path, bytes: &[u8], opts: &ParseOptions) -> Result<Fil
             path: path.to_path_buf(),
         });
     }
-    let bom = if bytes.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let bom = if bytes.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
     let mut splitter = RecordSplitter::new(opts.delimiter);
     let mut pos = bom;
     let mut scratch = Vec::new();

@@ -83,7 +83,8 @@ impl LineLedger {
         self.malformed_samples.push(sample);
         self.malformed_samples
             .sort_by_key(|s| (s.file_index, s.offset));
-        self.malformed_samples.dedup_by_key(|s| (s.file_index, s.offset));
+        self.malformed_samples
+            .dedup_by_key(|s| (s.file_index, s.offset));
         self.malformed_samples.truncate(MAX_SAMPLES);
     }
 

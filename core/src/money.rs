@@ -197,16 +197,27 @@ mod tests {
             assert_eq!(p(bad), None, "{bad:?} must be malformed");
         }
         assert_eq!(
-            parse_price(b"2,55", b',').map(|m| m.to_exact_string()).as_deref(),
+            parse_price(b"2,55", b',')
+                .map(|m| m.to_exact_string())
+                .as_deref(),
             Some("2.55")
         );
     }
 
     #[test]
     fn eighteen_fraction_digits_are_exact_and_more_round() {
-        assert_eq!(p("0.000000000000000001").as_deref(), Some("0.000000000000000001"));
-        assert_eq!(p("0.0000000000000000015").as_deref(), Some("0.000000000000000002"));
-        assert_eq!(p("0.0000000000000000014").as_deref(), Some("0.000000000000000001"));
+        assert_eq!(
+            p("0.000000000000000001").as_deref(),
+            Some("0.000000000000000001")
+        );
+        assert_eq!(
+            p("0.0000000000000000015").as_deref(),
+            Some("0.000000000000000002")
+        );
+        assert_eq!(
+            p("0.0000000000000000014").as_deref(),
+            Some("0.000000000000000001")
+        );
     }
 
     #[test]

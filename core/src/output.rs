@@ -166,11 +166,10 @@ pub fn write_results(dir: &Path, result: &RfmResult, report: &RunReport) -> Resu
 fn write_report_into(staged: &mut Staged, dir: &Path, report: &RunReport) -> Result<()> {
     let path = dir.join(REPORT_FILE);
     let mut w = staged.create(dir, REPORT_FILE)?;
-    serde_json::to_writer_pretty(&mut w, report)
-        .map_err(|e| Error::Output {
-            path: path.clone(),
-            source: std::io::Error::other(e),
-        })?;
+    serde_json::to_writer_pretty(&mut w, report).map_err(|e| Error::Output {
+        path: path.clone(),
+        source: std::io::Error::other(e),
+    })?;
     w.write_all(b"\n").map_err(out_err(&path))?;
     finish_file(w, &path)
 }

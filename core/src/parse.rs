@@ -108,9 +108,17 @@ impl BatchBuilder {
     }
 
     #[inline]
-    fn push(&mut self, customer: &[u8], invoice: &[u8], ts: Timestamp, amount: Money, country: &[u8]) {
+    fn push(
+        &mut self,
+        customer: &[u8],
+        invoice: &[u8],
+        ts: Timestamp,
+        amount: Money,
+        country: &[u8],
+    ) {
         self.customer_values.extend_from_slice(customer);
-        self.customer_offsets.push(self.customer_values.len() as i32);
+        self.customer_offsets
+            .push(self.customer_values.len() as i32);
         self.invoice_values.extend_from_slice(invoice);
         self.invoice_offsets.push(self.invoice_values.len() as i32);
         self.country_values.extend_from_slice(country);
@@ -221,8 +229,14 @@ pub fn parse_range(
     let mut batch = BatchBuilder::new();
     let mut splitter = RecordSplitter::new(opts.delimiter);
     let decimal_mark = if opts.decimal_comma { b',' } else { b'.' };
-    let (mut s_inv, mut s_qty, mut s_date, mut s_price, mut s_cust, mut s_country) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut s_inv, mut s_qty, mut s_date, mut s_price, mut s_cust, mut s_country) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
     // Consecutive lines of one invoice share their date text: parse it once.
     let mut last_date_text: Vec<u8> = Vec::with_capacity(32);
     let mut last_date: Option<Timestamp> = None;
@@ -348,9 +362,24 @@ mod tests {
         assert_eq!(parse_quantity(b"6"), Some(6));
         assert_eq!(parse_quantity(b"-12"), Some(-12));
         assert_eq!(parse_quantity(b"+3"), Some(3));
-        assert_eq!(parse_quantity(b"999999999999999999"), Some(999_999_999_999_999_999));
-        for bad in [&b""[..], b"6.0", b"1e3", b"-", b"1 2", b"9999999999999999999"] {
-            assert_eq!(parse_quantity(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        assert_eq!(
+            parse_quantity(b"999999999999999999"),
+            Some(999_999_999_999_999_999)
+        );
+        for bad in [
+            &b""[..],
+            b"6.0",
+            b"1e3",
+            b"-",
+            b"1 2",
+            b"9999999999999999999",
+        ] {
+            assert_eq!(
+                parse_quantity(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use ahash::AHashMap;
 use arrow::array::{
-    Array, ArrayRef, AsArray, BinaryBuilder, Decimal128Array, Int64Array, ListBuilder,
-    RecordBatch, UInt64Builder,
+    Array, ArrayRef, AsArray, BinaryBuilder, Decimal128Array, Int64Array, ListBuilder, RecordBatch,
+    UInt64Builder,
 };
 use arrow::datatypes::{DataType, Decimal128Type, Field, Int64Type, Schema, UInt64Type};
 
@@ -218,7 +218,8 @@ impl PartialState {
             }
             match self.index.get(&theirs.id) {
                 None => {
-                    self.index.insert(theirs.id.clone(), self.customers.len() as u32);
+                    self.index
+                        .insert(theirs.id.clone(), self.customers.len() as u32);
                     self.customers.push(theirs);
                 }
                 Some(&slot) => {
@@ -291,8 +292,11 @@ impl PartialState {
     pub fn to_record_batch(&self) -> RecordBatch {
         let n = self.customers.len();
         let mut ids = BinaryBuilder::with_capacity(n, n * 8);
-        let mut invoices = ListBuilder::new(BinaryBuilder::new())
-            .with_field(Arc::new(Field::new("item", DataType::Binary, false)));
+        let mut invoices = ListBuilder::new(BinaryBuilder::new()).with_field(Arc::new(Field::new(
+            "item",
+            DataType::Binary,
+            false,
+        )));
         let mut countries = ListBuilder::new(BinaryBuilder::new())
             .with_field(Arc::new(Field::new("item", DataType::Binary, false)));
         let mut country_lines = ListBuilder::new(UInt64Builder::new())
@@ -355,9 +359,9 @@ impl PartialState {
             return Err(Error::BadState("no batches".into()));
         };
         let meta = first.schema().metadata().clone();
-        let ledger = meta
-            .get(Self::LEDGER_KEY)
-            .ok_or_else(|| Error::BadState(format!("schema metadata has no {}", Self::LEDGER_KEY)))?;
+        let ledger = meta.get(Self::LEDGER_KEY).ok_or_else(|| {
+            Error::BadState(format!("schema metadata has no {}", Self::LEDGER_KEY))
+        })?;
         state.ledger = serde_json::from_str(ledger)
             .map_err(|e| Error::BadState(format!("ledger is not valid JSON: {e}")))?;
         state.overflow = meta.get(Self::OVERFLOW_KEY).is_some_and(|v| v == "true");
@@ -400,14 +404,18 @@ impl PartialState {
                 let counts = lines.value(row);
                 let counts = counts.as_primitive::<UInt64Type>();
                 if names.len() != counts.len() {
-                    return Err(Error::BadState("countries and country_lines differ in length".into()));
+                    return Err(Error::BadState(
+                        "countries and country_lines differ in length".into(),
+                    ));
                 }
                 for i in 0..names.len() {
                     let slot = state.country_slot(names.value(i));
                     acc.add_country(slot, counts.value(i));
                 }
                 acc.normalise();
-                state.index.insert(acc.id.clone(), state.customers.len() as u32);
+                state
+                    .index
+                    .insert(acc.id.clone(), state.customers.len() as u32);
                 state.customers.push(acc);
             }
         }
@@ -421,7 +429,14 @@ mod tests {
 
     #[test]
     fn invoice_keys_round_trip_and_differ_by_length() {
-        for inv in [&b"536365"[..], b"A563185", b"", b"0", b"00", b"123456789012345"] {
+        for inv in [
+            &b"536365"[..],
+            b"A563185",
+            b"",
+            b"0",
+            b"00",
+            b"123456789012345",
+        ] {
             assert_eq!(unpack_invoice(pack_invoice(inv).unwrap()), inv);
         }
         assert_ne!(pack_invoice(b"0"), pack_invoice(b"00"));

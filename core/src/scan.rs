@@ -305,7 +305,11 @@ mod tests {
         // From the closing quote on, a quote could open or close a field: the
         // first offset that is a record start for every reading is the end.
         for from in 10..=z {
-            assert_eq!(first_record_start(data, from, b','), data.len(), "from {from}");
+            assert_eq!(
+                first_record_start(data, from, b','),
+                data.len(),
+                "from {from}"
+            );
         }
         assert_eq!(first_record_start(data, data.len() - 1, b','), data.len());
     }

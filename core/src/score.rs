@@ -184,15 +184,27 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
 fn cut_points(customers: &[CustomerRow]) -> CutPoints {
     let mut cp = CutPoints::default();
     for k in 1..=5u8 {
-        let r: Vec<i64> = customers.iter().filter(|c| c.r == k).map(|c| c.recency).collect();
+        let r: Vec<i64> = customers
+            .iter()
+            .filter(|c| c.r == k)
+            .map(|c| c.recency)
+            .collect();
         if let (Some(lo), Some(hi)) = (r.iter().min(), r.iter().max()) {
             cp.recency.push((k, *lo, *hi));
         }
-        let f: Vec<u64> = customers.iter().filter(|c| c.f == k).map(|c| c.frequency).collect();
+        let f: Vec<u64> = customers
+            .iter()
+            .filter(|c| c.f == k)
+            .map(|c| c.frequency)
+            .collect();
         if let (Some(lo), Some(hi)) = (f.iter().min(), f.iter().max()) {
             cp.frequency.push((k, *lo, *hi));
         }
-        let m: Vec<Money> = customers.iter().filter(|c| c.m == k).map(|c| c.monetary).collect();
+        let m: Vec<Money> = customers
+            .iter()
+            .filter(|c| c.m == k)
+            .map(|c| c.monetary)
+            .collect();
         if let (Some(lo), Some(hi)) = (m.iter().min(), m.iter().max()) {
             cp.monetary.push((k, lo.to_fixed(2), hi.to_fixed(2)));
         }

@@ -103,15 +103,65 @@ mod tests {
     #[test]
     fn table_matches_the_spec() {
         let rows = [
-            (5, ["New Customers", "Potential Loyalists", "Potential Loyalists", "Champions", "Champions"]),
-            (4, ["Promising", "Potential Loyalists", "Potential Loyalists", "Loyal Customers", "Loyal Customers"]),
-            (3, ["About to Sleep", "About to Sleep", "Need Attention", "Loyal Customers", "Loyal Customers"]),
-            (2, ["Hibernating", "Hibernating", "At Risk", "At Risk", "Can't Lose Them"]),
-            (1, ["Hibernating", "Hibernating", "At Risk", "At Risk", "Can't Lose Them"]),
+            (
+                5,
+                [
+                    "New Customers",
+                    "Potential Loyalists",
+                    "Potential Loyalists",
+                    "Champions",
+                    "Champions",
+                ],
+            ),
+            (
+                4,
+                [
+                    "Promising",
+                    "Potential Loyalists",
+                    "Potential Loyalists",
+                    "Loyal Customers",
+                    "Loyal Customers",
+                ],
+            ),
+            (
+                3,
+                [
+                    "About to Sleep",
+                    "About to Sleep",
+                    "Need Attention",
+                    "Loyal Customers",
+                    "Loyal Customers",
+                ],
+            ),
+            (
+                2,
+                [
+                    "Hibernating",
+                    "Hibernating",
+                    "At Risk",
+                    "At Risk",
+                    "Can't Lose Them",
+                ],
+            ),
+            (
+                1,
+                [
+                    "Hibernating",
+                    "Hibernating",
+                    "At Risk",
+                    "At Risk",
+                    "Can't Lose Them",
+                ],
+            ),
         ];
         for (r, names) in rows {
             for (f, name) in names.iter().enumerate() {
-                assert_eq!(Segment::of(r, f as u8 + 1).name(), *name, "r={r} f={}", f + 1);
+                assert_eq!(
+                    Segment::of(r, f as u8 + 1).name(),
+                    *name,
+                    "r={r} f={}",
+                    f + 1
+                );
             }
         }
         for s in Segment::ALL {

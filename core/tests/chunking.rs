@@ -77,17 +77,30 @@ fn line_strategy() -> impl Strategy<Value = Line> {
         Just(quoted("Korea, Republic of")),
         Just("".to_string()),
     ];
-    (invoice, description, quantity, date, price, customer, country, proptest::bool::weighted(0.03))
-        .prop_map(|(invoice, description, quantity, date, price, customer, country, malformed_shape)| Line {
-            invoice,
-            description,
-            quantity,
-            date,
-            price,
-            customer,
-            country,
-            malformed_shape,
-        })
+    (
+        invoice,
+        description,
+        quantity,
+        date,
+        price,
+        customer,
+        country,
+        proptest::bool::weighted(0.03),
+    )
+        .prop_map(
+            |(invoice, description, quantity, date, price, customer, country, malformed_shape)| {
+                Line {
+                    invoice,
+                    description,
+                    quantity,
+                    date,
+                    price,
+                    customer,
+                    country,
+                    malformed_shape,
+                }
+            },
+        )
 }
 
 fn render(lines: &[Line], crlf: bool, bom: bool, blank_every: usize) -> Vec<u8> {

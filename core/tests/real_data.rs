@@ -14,7 +14,11 @@ struct Case {
 }
 
 const CASES: [Case; 7] = [
-    Case { file: "online_retail.csv", name: "online_retail", opts: RunOptions::default },
+    Case {
+        file: "online_retail.csv",
+        name: "online_retail",
+        opts: RunOptions::default,
+    },
     Case {
         file: "online_retail_ii_2009-12_extract.csv",
         name: "online_retail_ii_2009-12_extract",
@@ -59,7 +63,8 @@ fn check(case: &Case, chunk_size: u64) {
         "{}: segments.csv differs from the reference (chunk size {chunk_size})",
         case.name
     );
-    let want_sha = std::fs::read_to_string(reference(&format!("{}.customers.sha256", case.name))).unwrap();
+    let want_sha =
+        std::fs::read_to_string(reference(&format!("{}.customers.sha256", case.name))).unwrap();
     assert_eq!(
         sha256_hex(&customers_csv(&result)),
         want_sha.trim(),
@@ -71,16 +76,46 @@ fn check(case: &Case, chunk_size: u64) {
     )
     .unwrap();
     let l = &out.ledger;
-    assert_eq!(l.lines_read, stats["lines_read"].as_u64().unwrap(), "{}", case.name);
-    assert_eq!(l.purchase_lines, stats["purchase_lines"].as_u64().unwrap(), "{}", case.name);
-    assert_eq!(l.malformed, stats["malformed"].as_u64().unwrap(), "{}", case.name);
+    assert_eq!(
+        l.lines_read,
+        stats["lines_read"].as_u64().unwrap(),
+        "{}",
+        case.name
+    );
+    assert_eq!(
+        l.purchase_lines,
+        stats["purchase_lines"].as_u64().unwrap(),
+        "{}",
+        case.name
+    );
+    assert_eq!(
+        l.malformed,
+        stats["malformed"].as_u64().unwrap(),
+        "{}",
+        case.name
+    );
     let ex = &stats["excluded"];
-    assert_eq!(l.excluded.missing_customer, ex["missing_customer"].as_u64().unwrap());
-    assert_eq!(l.excluded.cancellation, ex["cancellation"].as_u64().unwrap());
-    assert_eq!(l.excluded.quantity_le_0, ex["quantity_le_0"].as_u64().unwrap());
+    assert_eq!(
+        l.excluded.missing_customer,
+        ex["missing_customer"].as_u64().unwrap()
+    );
+    assert_eq!(
+        l.excluded.cancellation,
+        ex["cancellation"].as_u64().unwrap()
+    );
+    assert_eq!(
+        l.excluded.quantity_le_0,
+        ex["quantity_le_0"].as_u64().unwrap()
+    );
     assert_eq!(l.excluded.price_le_0, ex["price_le_0"].as_u64().unwrap());
-    assert_eq!(result.customers.len() as u64, stats["customers"].as_u64().unwrap());
-    assert_eq!(rfm_core::date::format_date(result.as_of), stats["as_of"].as_str().unwrap());
+    assert_eq!(
+        result.customers.len() as u64,
+        stats["customers"].as_u64().unwrap()
+    );
+    assert_eq!(
+        rfm_core::date::format_date(result.as_of),
+        stats["as_of"].as_str().unwrap()
+    );
 }
 
 #[test]
@@ -97,9 +132,17 @@ fn full_online_retail_matches_the_spec_figures() {
     let r = out.result.unwrap();
     assert_eq!(r.customers.len(), 4_338);
     assert_eq!(rfm_core::date::format_date(r.as_of), "2011-12-10");
-    let champions = r.segments.iter().find(|s| s.segment.name() == "Champions").unwrap();
+    let champions = r
+        .segments
+        .iter()
+        .find(|s| s.segment.name() == "Champions")
+        .unwrap();
     assert_eq!(champions.customers, 632);
-    assert!(champions.revenue_share.starts_with("0.487"), "{}", champions.revenue_share);
+    assert!(
+        champions.revenue_share.starts_with("0.487"),
+        "{}",
+        champions.revenue_share
+    );
 }
 
 #[test]

@@ -59,8 +59,14 @@ const EDGES: [(&[u8], &str); 22] = [
     (b"C14,A,d,5,12/1/2010 8:00,1,100,UK", "cancellation"),
     (b"15,A,d,0,12/1/2010 8:00,0,100,UK", "quantity_le_0"),
     (b"16,A,d,1,12/1/2010 8:00,-1,100,UK", "price_le_0"),
-    (b"17,A,\"caf\xe9, \"\"x\"\"\",1,12/1/10 8:26,.125,100,UK", "purchase"),
-    (b"18,A,d,10,2010-12-02T09:00,0.0000001,100.0,France", "purchase"),
+    (
+        b"17,A,\"caf\xe9, \"\"x\"\"\",1,12/1/10 8:26,.125,100,UK",
+        "purchase",
+    ),
+    (
+        b"18,A,d,10,2010-12-02T09:00,0.0000001,100.0,France",
+        "purchase",
+    ),
     (b"19,A,d,1,2010-12-03 09:00:30,2,100,France", "purchase"),
     (b"20,A,d,1,12/4/2010 9:00,2,100,UK", "purchase"),
     (b"21,A,d,1,12/4/2010 9:00,1,200,Germany", "purchase"),
@@ -93,19 +99,39 @@ fn edge_lines_are_classified_by_the_first_reason() {
     assert_eq!(l.excluded.quantity_le_0, count("quantity_le_0"));
     assert_eq!(l.excluded.price_le_0, count("price_le_0"));
     // Samples: the first five malformed lines, with their line numbers (header = 1).
-    let lines: Vec<u64> = l.malformed_samples.iter().map(|s| s.line.unwrap()).collect();
+    let lines: Vec<u64> = l
+        .malformed_samples
+        .iter()
+        .map(|s| s.line.unwrap())
+        .collect();
     assert_eq!(lines, vec![2, 4, 5, 6, 7]);
-    assert!(l.malformed_samples[0].problem.contains("quantity"), "{:?}", l.malformed_samples[0]);
+    assert!(
+        l.malformed_samples[0].problem.contains("quantity"),
+        "{:?}",
+        l.malformed_samples[0]
+    );
 
     let r = out.result.unwrap();
-    let row = |id: &str| r.customers.iter().find(|c| c.customer_id == id).unwrap().clone();
+    let row = |id: &str| {
+        r.customers
+            .iter()
+            .find(|c| c.customer_id == id)
+            .unwrap()
+            .clone()
+    };
     let c100 = row("100");
     assert_eq!(c100.frequency, 4);
     // 0.125 + 10 × 0.0000001 + 2 + 2 = 4.125001 → 4.13, rounded half away from zero.
     assert_eq!(c100.monetary.to_fixed(2), "4.13");
     assert_eq!(c100.monetary.to_exact_string(), "4.125001");
-    assert_eq!(rfm_core::date::format_timestamp(c100.first_purchase), "2010-12-01 08:26:00");
-    assert_eq!(rfm_core::date::format_timestamp(c100.last_purchase), "2010-12-04 09:00:00");
+    assert_eq!(
+        rfm_core::date::format_timestamp(c100.first_purchase),
+        "2010-12-01 08:26:00"
+    );
+    assert_eq!(
+        rfm_core::date::format_timestamp(c100.last_purchase),
+        "2010-12-04 09:00:00"
+    );
     // Two UK lines and two France lines: the tie goes to the smallest string.
     assert_eq!(c100.country, "France");
     assert_eq!(rfm_core::date::format_date(r.as_of), "2010-12-05");
@@ -120,7 +146,10 @@ fn malformed_share_over_the_limit_fails_the_run() {
     let out = run_bytes(&edges_file(), &RunOptions::default());
     let err = out.result.unwrap_err().to_string();
     assert!(err.contains("malformed"), "{err}");
-    assert!(err.contains("input.csv:2"), "the message names file and line: {err}");
+    assert!(
+        err.contains("input.csv:2"),
+        "the message names file and line: {err}"
+    );
     // Exactly at the limit is fine: 9 of 22 lines.
     let opts = RunOptions {
         max_malformed_share: 9.0 / 22.0,
@@ -131,10 +160,16 @@ fn malformed_share_over_the_limit_fails_the_run() {
 
 #[test]
 fn as_of_on_or_before_the_latest_purchase_is_an_error() {
-    let mut opts = RunOptions::default();
-    opts.as_of = rfm_core::date::parse_date("2011-01-02");
+    let mut opts = RunOptions {
+        as_of: rfm_core::date::parse_date("2011-01-02"),
+        ..RunOptions::default()
+    };
     let err = run_bytes(EXAMPLE.as_bytes(), &opts).result.unwrap_err();
-    assert!(err.to_string().contains("not after the latest purchase date 2011-01-02"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("not after the latest purchase date 2011-01-02"),
+        "{err}"
+    );
     opts.as_of = rfm_core::date::parse_date("2011-02-01");
     let r = run_bytes(EXAMPLE.as_bytes(), &opts).result.unwrap();
     assert_eq!(r.customers[1].recency, 30);
@@ -163,20 +198,38 @@ fn missing_country_column_gives_empty_country() {
 fn header_problems_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.csv");
-    std::fs::write(&path, "InvoiceNo,Quantity,InvoiceDate,Price,Country\n1,1,12/1/2010 8:00,1,UK\n").unwrap();
-    let err = rfm_core::engine::open_inputs(path.to_str().unwrap(), &Default::default()).unwrap_err();
+    std::fs::write(
+        &path,
+        "InvoiceNo,Quantity,InvoiceDate,Price,Country\n1,1,12/1/2010 8:00,1,UK\n",
+    )
+    .unwrap();
+    let err =
+        rfm_core::engine::open_inputs(path.to_str().unwrap(), &Default::default()).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("customer") && msg.contains("bad.csv") && msg.contains("InvoiceNo,Quantity"), "{msg}");
+    assert!(
+        msg.contains("customer") && msg.contains("bad.csv") && msg.contains("InvoiceNo,Quantity"),
+        "{msg}"
+    );
 
     std::fs::write(&path, "").unwrap();
-    let msg = rfm_core::engine::open_inputs(path.to_str().unwrap(), &Default::default()).unwrap_err().to_string();
+    let msg = rfm_core::engine::open_inputs(path.to_str().unwrap(), &Default::default())
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("empty"), "{msg}");
 
     std::fs::write(&path, "InvoiceNo,Quantity,InvoiceDate,Price,CustomerID\n").unwrap();
-    let msg = rfm_core::engine::open_inputs(path.to_str().unwrap(), &Default::default()).unwrap_err().to_string();
+    let msg = rfm_core::engine::open_inputs(path.to_str().unwrap(), &Default::default())
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("no data lines"), "{msg}");
 
-    std::fs::write(&path, "InvoiceNo;Quantity;InvoiceDate;Price;CustomerID\n1;1;12/1/2010 8:00;1;5\n").unwrap();
-    let msg = rfm_core::engine::open_inputs(path.to_str().unwrap(), &Default::default()).unwrap_err().to_string();
+    std::fs::write(
+        &path,
+        "InvoiceNo;Quantity;InvoiceDate;Price;CustomerID\n1;1;12/1/2010 8:00;1;5\n",
+    )
+    .unwrap();
+    let msg = rfm_core::engine::open_inputs(path.to_str().unwrap(), &Default::default())
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("--delimiter ';'"), "{msg}");
 }

@@ -1,0 +1,302 @@
+//! Talking to an rfm cluster: submitting a job, drawing its progress from the
+//! event stream, fetching the result; and the embedded cluster of `rfm run`
+//! (a coordinator and a worker in this process, through the same gRPC and
+//! Flight services over loopback).
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use rfm_core::ledger::LineLedger;
+use rfm_core::report::RunReport;
+use rfm_core::{PartialState, RfmResult, RunOptions};
+use rfm_proto::v1::coordinator_client::CoordinatorClient;
+use rfm_proto::v1::{ErrorClass, JobRef, JobState, JobStatus, SubmitJobRequest};
+use rfm_proto::{MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
+use tonic::transport::{Channel, Endpoint};
+use tonic::Code;
+
+use crate::exit;
+
+/// A failed job or a refused request, with the exit code it maps to.
+#[derive(Debug)]
+pub struct JobError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl std::fmt::Display for JobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for JobError {}
+
+fn job_error(class: ErrorClass, message: String) -> JobError {
+    let code = match class {
+        ErrorClass::Usage => exit::USAGE,
+        ErrorClass::Input => exit::INPUT,
+        ErrorClass::Cluster | ErrorClass::Cancelled => exit::CLUSTER,
+        ErrorClass::None | ErrorClass::Internal => exit::INTERNAL,
+    };
+    JobError { code, message }
+}
+
+/// A refused gRPC call as an error naming the coordinator.
+fn status_error(url: &str, status: tonic::Status) -> JobError {
+    match status.code() {
+        Code::InvalidArgument => job_error(ErrorClass::Usage, status.message().to_string()),
+        Code::FailedPrecondition => job_error(ErrorClass::Input, status.message().to_string()),
+        Code::Unavailable => job_error(
+            ErrorClass::Cluster,
+            format!(
+                "cannot reach the coordinator at {url}: {}; check --coordinator and that rfm-coordinator is running",
+                status.message()
+            ),
+        ),
+        Code::Unimplemented => job_error(
+            ErrorClass::Cluster,
+            format!("{url} is not an rfm coordinator (it does not know the job API)"),
+        ),
+        _ => job_error(ErrorClass::Cluster, format!("coordinator {url}: {}", status.message())),
+    }
+}
+
+/// Connects to a coordinator (`host:port` or `http://host:port`).
+pub async fn connect(url: &str) -> Result<(String, CoordinatorClient<Channel>)> {
+    let full = if url.contains("://") {
+        url.to_string()
+    } else {
+        format!("http://{url}")
+    };
+    let endpoint = Endpoint::from_shared(full.clone())
+        .map_err(|e| crate::exit::UsageError(format!("invalid option --coordinator: {url:?}: {e}")))?
+        .connect_timeout(Duration::from_secs(5));
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| job_error(ErrorClass::Cluster, format!("cannot reach the coordinator at {full}: {e}; check --coordinator and that rfm-coordinator is running")))?;
+    let client = CoordinatorClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    Ok((full, client))
+}
+
+/// How a job ended, as the client sees it.
+pub struct Finished {
+    pub status: JobStatus,
+    /// The coordinator's run report, when it got that far.
+    pub report: Option<RunReport>,
+    /// The merged, scored-ready state of a job that reached scoring.
+    pub state: Option<PartialState>,
+}
+
+impl Finished {
+    /// The job's error, if it failed.
+    pub fn error(&self) -> Option<JobError> {
+        if self.status.state() == JobState::Succeeded {
+            return None;
+        }
+        Some(job_error(self.status.error_class(), self.status.error.clone()))
+    }
+}
+
+/// Draws job progress on stderr: a redrawn line on a terminal, a line a
+/// second otherwise; messages (retries, lost workers) always get their own line.
+struct Progress {
+    tty: bool,
+    last_line: Option<Instant>,
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / 1e6)
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            last_line: None,
+        }
+    }
+
+    fn show(&mut self, s: &JobStatus, message: &str, last: bool) {
+        let mut err = std::io::stderr().lock();
+        if !message.is_empty() {
+            if self.tty {
+                let _ = write!(err, "\r\x1b[2K");
+            }
+            let _ = writeln!(err, "{message}");
+        }
+        let due = self.last_line.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        if !(self.tty || due || last) {
+            return;
+        }
+        self.last_line = Some(Instant::now());
+        let rate = if s.elapsed_seconds > 0.0 {
+            s.lines_done as f64 / s.elapsed_seconds
+        } else {
+            0.0
+        };
+        let line = format!(
+            "[{}] tasks {}/{} ({} running)  {}/{} MB  {} lines  {:.0} rows/s  retries {}",
+            s.stage,
+            s.tasks_done,
+            s.tasks_total,
+            s.tasks_running,
+            mb(s.bytes_done),
+            mb(s.bytes_total),
+            s.lines_done,
+            rate,
+            s.retries
+        );
+        if self.tty {
+            let _ = write!(err, "\r\x1b[2K{line}");
+            if last {
+                let _ = writeln!(err);
+            }
+        } else {
+            let _ = writeln!(err, "{line}");
+        }
+    }
+}
+
+/// Submits a job, follows its events until it ends and fetches its result.
+pub async fn submit_and_wait(
+    url: &str,
+    client: &mut CoordinatorClient<Channel>,
+    input: &str,
+    opts: &RunOptions,
+    job_id: &str,
+    show_progress: bool,
+) -> Result<Finished> {
+    let request = SubmitJobRequest {
+        protocol_version: PROTOCOL_VERSION,
+        input: input.to_string(),
+        options: Some(rfm_proto::options::to_proto(opts)),
+        job_id: job_id.to_string(),
+    };
+    let submitted = client
+        .submit_job(request)
+        .await
+        .map_err(|s| status_error(url, s))?
+        .into_inner();
+    let job = JobRef {
+        job_id: submitted.job_id.clone(),
+    };
+    let mut events = client
+        .watch_job(job.clone())
+        .await
+        .map_err(|s| status_error(url, s))?
+        .into_inner();
+    let mut progress = show_progress.then(Progress::new);
+    loop {
+        let event = events.message().await.map_err(|s| status_error(url, s))?;
+        let Some(event) = event else {
+            break;
+        };
+        let Some(status) = event.status else { continue };
+        let ended = rfm_coordinator::job::is_terminal(status.state);
+        if let Some(p) = progress.as_mut() {
+            p.show(&status, &event.message, ended);
+        }
+        if ended {
+            break;
+        }
+    }
+    let result = client
+        .get_job_result(job)
+        .await
+        .map_err(|s| status_error(url, s))?
+        .into_inner();
+    let status = result
+        .status
+        .ok_or_else(|| anyhow::anyhow!("the coordinator sent a result without a status"))?;
+    let report = if result.report_json.is_empty() {
+        None
+    } else {
+        Some(serde_json::from_str(&result.report_json).context("the coordinator sent a report that is not valid")?)
+    };
+    let state = if result.state_ipc.is_empty() {
+        None
+    } else {
+        let bytes = result.state_ipc;
+        let state = tokio::task::spawn_blocking(move || rfm_coordinator::state_ipc::decode(&bytes))
+            .await
+            .context("decoding the result failed")?
+            .map_err(|e| anyhow::anyhow!("the coordinator sent a state that is not valid: {e}"))?;
+        Some(state)
+    };
+    Ok(Finished { status, report, state })
+}
+
+/// Scores a finished job's merged state (the coordinator checked it already).
+pub fn score(finished: &mut Finished, opts: &RunOptions) -> Result<RfmResult> {
+    let state = finished
+        .state
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("the coordinator sent no state for a finished job"))?;
+    Ok(rfm_core::score::finish(state, opts.as_of)?)
+}
+
+/// Runs a job on an embedded cluster: a coordinator and one worker with
+/// `threads` slots sharing one rayon pool, over loopback gRPC and Flight.
+/// Returns the ledger and the scoring outcome, like `engine::finish_run`.
+pub fn run_embedded(
+    input: &str,
+    opts: &RunOptions,
+    run_id: &str,
+    threads: usize,
+) -> Result<(LineLedger, Result<RfmResult>)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("cannot start the worker threads")?;
+    let pool = Arc::new(pool);
+    let mut finished = runtime.block_on(async {
+        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let listener = tokio::net::TcpListener::bind(loopback)
+            .await
+            .context("cannot listen on loopback for the embedded coordinator")?;
+        let coordinator = rfm_coordinator::start(Default::default(), listener)
+            .context("cannot start the embedded coordinator")?;
+        let url = coordinator.url();
+        let worker = rfm_worker::start(rfm_worker::WorkerConfig {
+            coordinator: url.clone(),
+            listen: loopback,
+            advertise: None,
+            slots: threads,
+            pool: pool.clone(),
+            heartbeat_interval: rfm_coordinator::DEFAULT_HEARTBEAT_INTERVAL,
+            register_timeout: Duration::from_secs(10),
+            protocol_version: PROTOCOL_VERSION,
+            task_delay: Duration::ZERO,
+        })
+        .await
+        .context("cannot start the embedded worker")?;
+        let outcome = match connect(&url).await {
+            Ok((url, mut client)) => submit_and_wait(&url, &mut client, input, opts, run_id, false).await,
+            Err(e) => Err(e),
+        };
+        worker.shutdown().await;
+        coordinator.shutdown().await;
+        outcome
+    })?;
+    let ledger = finished.state.as_ref().map(|s| s.ledger.clone()).unwrap_or_default();
+    match (finished.error(), finished.state.is_some()) {
+        (None, _) => {
+            let result = pool.install(|| score(&mut finished, opts));
+            Ok((ledger, result))
+        }
+        // Failed while scoring: the ledger is known, as in a local run.
+        (Some(e), true) => Ok((ledger, Err(e.into()))),
+        (Some(e), false) => Err(e.into()),
+    }
+}

@@ -1,0 +1,194 @@
+//! `rfm run --database-url`, `rfm runs` and `rfm diff` against a real
+//! PostgreSQL server (a throwaway one unless RFM_TEST_DATABASE_URL or DATABASE_URL says otherwise).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use rfm_store::testing;
+
+fn real_data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/real")
+        .join(name)
+}
+
+fn rfm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rfm"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run rfm")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn run_id_of(dir: &Path) -> String {
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("run.json")).expect("run.json"))
+            .expect("json");
+    report["run_id"].as_str().expect("run_id").to_string()
+}
+
+#[test]
+fn run_publishes_and_runs_and_diff_show_it() {
+    let db = testing::database();
+    let tmp = tempfile::tempdir().unwrap();
+    let out_a = tmp.path().join("a");
+    let out_b = tmp.path().join("b");
+    let extract = real_data("online_retail_ii_2009-12_extract.csv");
+    let uci = real_data("online_retail.csv");
+
+    let o = rfm(&[
+        "run",
+        extract.to_str().unwrap(),
+        "--out",
+        out_a.to_str().unwrap(),
+        "-q",
+        "--database-url",
+        &db.url,
+    ]);
+    assert!(o.status.success(), "rfm run: {}", text(&o.stderr));
+    // DATABASE_URL from the environment works as well.
+    let o = Command::new(env!("CARGO_BIN_EXE_rfm"))
+        .args([
+            "run",
+            uci.to_str().unwrap(),
+            "--out",
+            out_b.to_str().unwrap(),
+            "-q",
+        ])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "rfm run: {}", text(&o.stderr));
+    let (a, b) = (run_id_of(&out_a), run_id_of(&out_b));
+
+    let o = rfm(&["runs", "--database-url", &db.url]);
+    assert!(o.status.success(), "rfm runs: {}", text(&o.stderr));
+    let listing = text(&o.stdout);
+    let line_of = |id: &str| listing.lines().find(|l| l.contains(id)).map(str::to_string);
+    let line_b = line_of(&b).expect("second run listed");
+    assert!(
+        line_b.starts_with('*') && line_b.contains("published") && line_b.contains("4338"),
+        "{listing}"
+    );
+    let line_a = line_of(&a).expect("first run listed");
+    assert!(
+        !line_a.starts_with('*') && line_a.contains("published"),
+        "{listing}"
+    );
+
+    let o = rfm(&["runs", "--json", "--database-url", &db.url]);
+    let runs: serde_json::Value = serde_json::from_slice(&o.stdout).expect("runs --json");
+    assert_eq!(runs.as_array().map(Vec::len), Some(2));
+
+    // The latest segments equal the segments.csv the run wrote.
+    let mut store = rfm_store::Store::connect(&db.url).unwrap();
+    let mut csv = String::from("segment,customers,customers_share,revenue,revenue_share,avg_recency,avg_frequency,avg_monetary\n");
+    for s in store.latest_segments().unwrap() {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{},{}\n",
+            s.segment,
+            s.customers,
+            s.customers_share,
+            s.revenue,
+            s.revenue_share,
+            s.avg_recency,
+            s.avg_frequency,
+            s.avg_monetary
+        ));
+    }
+    assert_eq!(
+        csv,
+        std::fs::read_to_string(out_b.join("segments.csv")).unwrap()
+    );
+
+    let o = rfm(&["diff", &a, &b, "--database-url", &db.url]);
+    assert!(o.status.success(), "rfm diff: {}", text(&o.stderr));
+    let shown = text(&o.stdout);
+    assert!(
+        shown.contains("(new)") && shown.contains("Champions"),
+        "{shown}"
+    );
+    let o = rfm(&["diff", &a, "no-such-run", "--database-url", &db.url]);
+    assert_eq!(o.status.code(), Some(6));
+    assert!(text(&o.stderr).contains("no-such-run"));
+}
+
+#[test]
+fn an_unreachable_database_fails_fast_with_exit_6_before_computing() {
+    let port = testing::unused_port();
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("postgresql://rfm:secret@127.0.0.1:{port}/rfm");
+    let uci = real_data("online_retail.csv");
+    let started = Instant::now();
+    let o = rfm(&[
+        "run",
+        uci.to_str().unwrap(),
+        "--out",
+        tmp.path().to_str().unwrap(),
+        "--database-url",
+        &url,
+    ]);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(o.status.code(), Some(6), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("127.0.0.1") && err.contains(&port.to_string()),
+        "{err}"
+    );
+    assert!(!err.contains("secret"), "{err}");
+    assert!(
+        !tmp.path().join("customers.csv").exists(),
+        "nothing is computed"
+    );
+    let o = rfm(&["runs", "--database-url", &url]);
+    assert_eq!(o.status.code(), Some(6));
+}
+
+#[test]
+fn a_run_over_the_malformed_limit_is_recorded_failed() {
+    let db = testing::database();
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("bad.csv");
+    let mut body = String::from(
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n",
+    );
+    for i in 0..20 {
+        body.push_str(&format!(
+            "5{i:05},A,x,1,2011-01-01 10:00:00,1.5,{},UK\n",
+            12000 + i
+        ));
+    }
+    body.push_str("600000,A,x,lots,2011-01-01 10:00:00,1.5,13000,UK\n");
+    std::fs::write(&input, body).unwrap();
+    let out = tmp.path().join("out");
+    let o = rfm(&[
+        "run",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+        "--database-url",
+        &db.url,
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    let o = rfm(&["runs", "--json", "--database-url", &db.url]);
+    let runs: serde_json::Value = serde_json::from_slice(&o.stdout).expect("runs --json");
+    let run = &runs[0];
+    assert_eq!(run["run_id"], run_id_of(&out).as_str());
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["malformed"], 1);
+    assert!(
+        run["error"].as_str().unwrap_or("").contains("malformed"),
+        "{run}"
+    );
+    assert_eq!(run["latest"], false);
+}
