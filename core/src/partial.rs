@@ -33,9 +33,19 @@ fn pack_invoice(inv: &[u8]) -> Option<InvoiceKey> {
     Some(key)
 }
 
+#[cfg(test)]
 fn unpack_invoice(key: InvoiceKey) -> Vec<u8> {
+    unpack_invoice_into(key, &mut [0u8; 15]).to_vec()
+}
+
+/// The bytes of a packed invoice, written into `buf`.
+#[inline]
+fn unpack_invoice_into(key: InvoiceKey, buf: &mut [u8; 15]) -> &[u8] {
     let len = (key >> 120) as usize;
-    (0..len).map(|i| (key >> (8 * (14 - i))) as u8).collect()
+    for (i, b) in buf.iter_mut().enumerate().take(len) {
+        *b = (key >> (8 * (14 - i))) as u8;
+    }
+    &buf[..len]
 }
 
 /// One customer's accumulated purchases.
@@ -309,11 +319,11 @@ impl PartialState {
             first.push(c.first_ts);
             last.push(c.last_ts);
             monetary.push(c.monetary.0);
-            let mut keys = c.invoices.clone();
-            keys.sort_unstable();
-            keys.dedup();
-            for &k in &keys {
-                invoices.values().append_value(unpack_invoice(k));
+            let mut buf = [0u8; 15];
+            for &k in &c.invoices {
+                invoices
+                    .values()
+                    .append_value(unpack_invoice_into(k, &mut buf));
             }
             for inv in &c.long_invoices {
                 invoices.values().append_value(inv);

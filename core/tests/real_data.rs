@@ -165,3 +165,20 @@ fn real_file_with_tiny_chunks_matches() {
     // Thousands of chunks of a few KiB: boundaries everywhere, quoted fields cut.
     check(&CASES[2], 4093);
 }
+
+#[test]
+fn shipped_sample_is_what_the_generator_makes_and_matches_the_reference() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sample.csv");
+    let shipped = std::fs::read(&path).unwrap();
+    let mut made = Vec::new();
+    rfm_core::gen::generate(20_000, 1, &mut made).unwrap();
+    assert!(
+        shipped == made,
+        "data/sample.csv is `rfm gen --rows 20000 --seed 1`"
+    );
+    let r = run_path(&path, &RunOptions::default()).result.unwrap();
+    let want = std::fs::read(reference("sample.segments.csv")).unwrap();
+    assert_eq!(segments_csv(&r), want);
+    let sha = std::fs::read_to_string(reference("sample.customers.sha256")).unwrap();
+    assert_eq!(sha256_hex(&customers_csv(&r)), sha.trim());
+}
