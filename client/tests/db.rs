@@ -192,3 +192,93 @@ fn a_run_over_the_malformed_limit_is_recorded_failed() {
     );
     assert_eq!(run["latest"], false);
 }
+
+#[test]
+fn a_database_lost_during_the_load_fails_the_run_but_keeps_its_files() {
+    let db = testing::database();
+    let tmp = tempfile::tempdir().unwrap();
+    let extract = real_data("online_retail_ii_2009-12_extract.csv");
+    let uci = real_data("online_retail.csv");
+    let out_a = tmp.path().join("a");
+    let o = rfm(&[
+        "run",
+        extract.to_str().unwrap(),
+        "--out",
+        out_a.to_str().unwrap(),
+        "-q",
+        "--database-url",
+        &db.url,
+    ]);
+    assert!(o.status.success(), "rfm run: {}", text(&o.stderr));
+
+    // Make the next load wait on a lock, then terminate its connection.
+    let mut locker = db.client();
+    let mut lock = locker.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE rfm_customers IN SHARE MODE")
+        .unwrap();
+    let out_b = tmp.path().join("b");
+    let child = Command::new(env!("CARGO_BIN_EXE_rfm"))
+        .args([
+            "run",
+            uci.to_str().unwrap(),
+            "--out",
+            out_b.to_str().unwrap(),
+            "-q",
+            "--database-url",
+            &db.url,
+        ])
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut admin = db.admin_client();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut killed = false;
+    while !killed && Instant::now() < deadline {
+        killed = admin
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = $1 AND wait_event_type = 'Lock' AND query LIKE 'COPY rfm_customers%'",
+                &[&db.name()],
+            )
+            .unwrap()
+            .iter()
+            .any(|r| r.get::<_, bool>(0));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    lock.rollback().unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(killed, "the load was never seen waiting");
+    assert_eq!(o.status.code(), Some(6), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("not published") && err.contains("loading customers"),
+        "{err}"
+    );
+    for f in ["customers.csv", "segments.csv", "run.json"] {
+        assert!(
+            out_b.join(f).exists(),
+            "{f} is written even though publishing failed"
+        );
+    }
+    let o = rfm(&["runs", "--json", "--database-url", &db.url]);
+    let runs: serde_json::Value = serde_json::from_slice(&o.stdout).expect("runs --json");
+    let by_id = |id: &str| {
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["run_id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let (a, b) = (by_id(&run_id_of(&out_a)), by_id(&run_id_of(&out_b)));
+    assert_eq!(
+        (a["status"].as_str(), a["latest"].as_bool()),
+        (Some("published"), Some(true))
+    );
+    assert_eq!(
+        (b["status"].as_str(), b["latest"].as_bool()),
+        (Some("failed"), Some(false))
+    );
+}

@@ -1,1 +1,82 @@
 //! PostgreSQL sink of rfm runs.
+//!
+//! [`Store::connect`] opens a connection and applies the embedded schema
+//! migrations. A run is recorded with [`Store::begin_run`] (status `running`),
+//! then either [`Store::publish`]ed — customers and segments bulk-loaded with
+//! binary `COPY` in one transaction that also turns the run `published`, so a
+//! reader sees the whole run or none of it — or marked with [`Store::fail`].
+//! Readers ([`Store::runs`], [`Store::latest_segments`], [`Store::customers`],
+//! [`Store::diff`]) serve the CLI and the dashboard.
+
+mod connect;
+mod error;
+mod load;
+mod migrate;
+pub mod pgtypes;
+mod query;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use connect::Target;
+pub use error::{Error, Result};
+pub use migrate::{Migration, MIGRATIONS};
+pub use query::{CustomerQuery, CustomerRecord, Movement, RunInfo, SegmentFigures};
+
+/// A run's key in the database (`rfm_runs.id`).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct RunId(pub i64);
+
+impl std::fmt::Display for RunId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A connection to the rfm database.
+pub struct Store {
+    client: postgres::Client,
+    config: postgres::Config,
+    target: Target,
+}
+
+impl Store {
+    /// Connects to `url` (a `postgresql://` URL or `key=value` string) and
+    /// applies any pending migrations. Without a `connect_timeout` in the URL,
+    /// gives up after [`connect::DEFAULT_CONNECT_TIMEOUT`].
+    pub fn connect(url: &str) -> Result<Store> {
+        let (config, target) = connect::parse(url)?;
+        let mut client = connect::open(&config, &target)?;
+        migrate::apply(&mut client, &target)?;
+        Ok(Store {
+            client,
+            config,
+            target,
+        })
+    }
+
+    /// Where this store is connected (host, port, database, user).
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The underlying client, for queries this API does not cover.
+    pub fn client(&mut self) -> &mut postgres::Client {
+        &mut self.client
+    }
+
+    /// Reconnects when the connection was lost (e.g. the server restarted).
+    fn ensure_connected(&mut self) -> Result<()> {
+        if self.client.is_closed() {
+            self.client = connect::open(&self.config, &self.target)?;
+        }
+        Ok(())
+    }
+
+    fn query_err(&self, action: &str) -> impl Fn(postgres::Error) -> Error + '_ {
+        let target = self.target.to_string();
+        let action = action.to_string();
+        move |source| Error::query(&target, &action, source)
+    }
+}

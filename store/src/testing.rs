@@ -1,0 +1,324 @@
+//! A throwaway PostgreSQL for tests (feature `testing`).
+//!
+//! With `RFM_TEST_DATABASE_URL` (or else `DATABASE_URL`) set, tests use that
+//! server and get a fresh database each (dropped afterwards). Otherwise the
+//! first test of a test binary starts a private server (binaries from
+//! `RFM_PG_BINDIR`, `/usr/lib/postgresql/*/bin` or `pg_config --bindir`):
+//! `initdb` into a temporary directory (as the `postgres` user when running as
+//! root, since initdb refuses root), `pg_ctl start` on a free loopback port. A
+//! small shell watchdog stops the server and removes the directory when the
+//! test process ends, however it ends (its stdin is a pipe from this process).
+//! Every test gets its own database on the shared server.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use postgres::{Client, Config, NoTls};
+
+/// A database of its own for one test.
+pub struct TestDatabase {
+    /// Connection URL of this database.
+    pub url: String,
+    name: String,
+    admin_url: String,
+    drop_on_exit: bool,
+}
+
+impl TestDatabase {
+    /// A new connection to this database (no migrations).
+    pub fn client(&self) -> Client {
+        Client::connect(&self.url, NoTls)
+            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", self.url))
+    }
+
+    /// A connection to the server's `postgres` database (for admin work such
+    /// as `pg_terminate_backend`).
+    pub fn admin_client(&self) -> Client {
+        Client::connect(&self.admin_url, NoTls)
+            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", self.admin_url))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if self.drop_on_exit {
+            if let Ok(mut c) = Client::connect(&self.admin_url, NoTls) {
+                let _ = c.batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                    self.name
+                ));
+            }
+        }
+    }
+}
+
+/// A PostgreSQL server the tests of this process share.
+struct Server {
+    /// URL of the `postgres` database; other databases by [`with_dbname`].
+    admin_url: String,
+    /// True for a server given by `DATABASE_URL` (its databases are dropped after each test).
+    external: bool,
+    /// Keeps the watchdog's stdin open: closing it stops the server.
+    _watchdog: Option<Mutex<Watchdog>>,
+}
+
+struct Watchdog {
+    stdin: Option<ChildStdin>,
+    child: Child,
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+static NEXT_DB: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh, empty database on the shared test server. Panics with the reason
+/// when no server can be had (no `DATABASE_URL` and no PostgreSQL binaries).
+pub fn database() -> TestDatabase {
+    let server = match SERVER.get_or_init(start_server) {
+        Ok(s) => s,
+        Err(e) => panic!("no PostgreSQL for tests: {e}"),
+    };
+    let name = format!(
+        "rfm_test_{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut admin = Client::connect(&server.admin_url, NoTls).unwrap_or_else(|e| {
+        panic!(
+            "cannot connect to the test server {}: {e}",
+            server.admin_url
+        )
+    });
+    admin
+        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+    TestDatabase {
+        url: with_dbname(&server.admin_url, &name),
+        name,
+        admin_url: server.admin_url.clone(),
+        drop_on_exit: server.external,
+    }
+}
+
+/// A loopback TCP port nobody listens on (for "unreachable" tests).
+pub fn unused_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(1)
+}
+
+/// `url` with its database replaced by `dbname` (URL or `key=value` form).
+pub fn with_dbname(url: &str, dbname: &str) -> String {
+    if let Some(scheme_end) = url.find("://") {
+        let (base, query) = match url.find('?') {
+            Some(q) => (&url[..q], &url[q..]),
+            None => (url, ""),
+        };
+        let after = scheme_end + 3;
+        let authority_end = base[after..].find('/').map_or(base.len(), |i| after + i);
+        format!("{}/{dbname}{query}", &base[..authority_end])
+    } else {
+        format!("{url} dbname={dbname}")
+    }
+}
+
+fn start_server() -> Result<Server, String> {
+    let given = std::env::var("RFM_TEST_DATABASE_URL").or_else(|_| std::env::var("DATABASE_URL"));
+    if let Ok(url) = given {
+        if !url.trim().is_empty() {
+            Config::from_str(&url)
+                .map_err(|e| format!("the test database URL is not valid: {e}"))?;
+            let admin_url = with_dbname(&url, "postgres");
+            Client::connect(&admin_url, NoTls).map_err(|e| {
+                format!("cannot connect to the test database server ({admin_url}): {e}")
+            })?;
+            return Ok(Server {
+                admin_url,
+                external: true,
+                _watchdog: None,
+            });
+        }
+    }
+    start_private_server()
+}
+
+/// Where `initdb` and `pg_ctl` are: `RFM_PG_BINDIR`, PostgreSQL 15's Debian
+/// directory, the newest other `/usr/lib/postgresql/*/bin`, `pg_config --bindir`.
+fn bindir() -> Result<PathBuf, String> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Ok(dir) = std::env::var("RFM_PG_BINDIR") {
+        candidates.push(PathBuf::from(dir));
+    }
+    candidates.push(PathBuf::from("/usr/lib/postgresql/15/bin"));
+    if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
+        let mut versions: Vec<(u32, PathBuf)> = entries
+            .flatten()
+            .filter_map(|e| {
+                let v = e.file_name().to_str()?.parse().ok()?;
+                Some((v, e.path().join("bin")))
+            })
+            .collect();
+        versions.sort();
+        candidates.extend(versions.into_iter().rev().map(|(_, p)| p));
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    }
+    candidates
+        .into_iter()
+        .find(|d| d.join("initdb").exists() && d.join("pg_ctl").exists())
+        .ok_or_else(|| {
+            "set RFM_TEST_DATABASE_URL (or DATABASE_URL) to a server where the user may create \
+             databases, or install the PostgreSQL server (initdb, pg_ctl; or set RFM_PG_BINDIR)"
+                .to_string()
+        })
+}
+
+fn id_of(flag: &str, user: &str) -> Result<u32, String> {
+    let out = Command::new("id")
+        .args([flag, user])
+        .output()
+        .map_err(|e| format!("cannot run id: {e}"))?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|_| format!("no OS user {user:?} to run PostgreSQL as (initdb refuses root)"))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// A command run as the `postgres` user when this process is root.
+fn as_server_user(program: &Path, root: bool) -> Command {
+    if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+fn start_private_server() -> Result<Server, String> {
+    let bin = bindir()?;
+    let root = is_root();
+    let port = unused_port();
+    let dir = std::env::temp_dir().join(format!("rfm-pg-{}-{port}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    if root {
+        let uid = id_of("-u", "postgres")?;
+        let gid = id_of("-g", "postgres")?;
+        std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
+            .map_err(|e| format!("cannot chown {} to postgres: {e}", dir.display()))?;
+    }
+    let data = dir.join("data");
+    let init = as_server_user(&bin.join("initdb"), root)
+        .arg("-D")
+        .arg(&data)
+        .args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run initdb: {e}"))?;
+    if !init.status.success() {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(format!(
+            "initdb failed: {}{}",
+            String::from_utf8_lossy(&init.stdout),
+            String::from_utf8_lossy(&init.stderr)
+        ));
+    }
+    let log = dir.join("server.log");
+    let server_opts = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+         -c full_page_writes=off -c max_connections=200",
+        dir.display()
+    );
+    // Starts the server, says "ready", waits for stdin to close, then stops
+    // the server and removes the directory.
+    let script = r#"
+        "$1/pg_ctl" -D "$2" -l "$3" -w -t 60 -o "$4" start >/dev/null 2>&1 || exit 1
+        echo ready
+        read _ignored
+        "$1/pg_ctl" -D "$2" -m immediate -w stop >/dev/null 2>&1
+        rm -rf "$5"
+    "#;
+    let mut child = as_server_user(Path::new("/bin/sh"), root)
+        .arg("-c")
+        .arg(script)
+        .arg("rfm-test-postgres")
+        .arg(&bin)
+        .arg(&data)
+        .arg(&log)
+        .arg(&server_opts)
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start PostgreSQL: {e}"))?;
+    let mut line = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().ok_or("no watchdog stdout")?);
+    let _ = stdout.read_line(&mut line);
+    if line.trim() != "ready" {
+        let mut text = String::new();
+        let _ = std::fs::File::open(&log).and_then(|mut f| f.read_to_string(&mut text));
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(format!("pg_ctl start failed; server log:\n{text}"));
+    }
+    let stdin = child.stdin.take();
+    Ok(Server {
+        admin_url: format!("postgresql://postgres@127.0.0.1:{port}/postgres"),
+        external: false,
+        _watchdog: Some(Mutex::new(Watchdog { stdin, child })),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_dbname;
+
+    #[test]
+    fn replaces_the_database_in_urls() {
+        assert_eq!(
+            with_dbname("postgresql://u:p@h:5/db", "x"),
+            "postgresql://u:p@h:5/x"
+        );
+        assert_eq!(with_dbname("postgres://h", "x"), "postgres://h/x");
+        assert_eq!(
+            with_dbname("postgresql://h/db?sslmode=disable", "x"),
+            "postgresql://h/x?sslmode=disable"
+        );
+        assert_eq!(with_dbname("host=h user=u", "x"), "host=h user=u dbname=x");
+    }
+}
