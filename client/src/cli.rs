@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
     name = "rfm",
     version,
     about = "Recency, frequency and monetary segments of a store's customers, from transaction CSVs.",
-    after_help = "Exit codes: 0 ok, 1 internal error, 2 usage error, 3 input error, 4 output error, 6 database error."
+    after_help = "Exit codes: 0 ok, 1 internal error, 2 usage error, 3 input error, 4 output error, 5 cluster error, 6 database error."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -29,6 +29,15 @@ pub enum Command {
         rfm gen --rows 1000 --out -   (to standard output)"
     )]
     Gen(GenArgs),
+    /// Compute RFM segments of INPUT on a running cluster; write the result files here.
+    #[command(
+        after_help = "Examples:\n  rfm submit /data/online_retail.csv --coordinator http://localhost:50051 --out out\n  \
+        RFM_COORDINATOR=http://coord:50051 rfm submit /data/exports/ --chunk-size 16MiB"
+    )]
+    Submit(SubmitArgs),
+    /// List the workers registered with a coordinator.
+    #[command(after_help = "Examples:\n  rfm workers --coordinator http://localhost:50051")]
+    Workers(WorkersArgs),
     /// List the runs recorded in PostgreSQL, newest first (* = latest published).
     #[command(
         after_help = "Examples:\n  rfm runs --database-url postgresql://rfm@localhost/rfm\n  \
@@ -124,4 +133,38 @@ pub struct GenArgs {
     /// Output file, or - for standard output.
     #[arg(long)]
     pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The coordinator's gRPC URL, e.g. http://localhost:50051.
+    #[arg(long, env = "RFM_COORDINATOR")]
+    pub coordinator: String,
+    /// Shared token of the cluster, if it requires one.
+    #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Directory for customers.csv, segments.csv and run.json (default: rfm-out/<run id>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print only errors (no progress, no summary).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print the run report as JSON instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct WorkersArgs {
+    /// The coordinator's gRPC URL, e.g. http://localhost:50051.
+    #[arg(long, env = "RFM_COORDINATOR")]
+    pub coordinator: String,
+    /// Shared token of the cluster, if it requires one.
+    #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print the workers as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use rfm_core::ledger::LineLedger;
 use rfm_core::report::RunReport;
 use rfm_core::{PartialState, RfmResult, RunOptions};
+use rfm_proto::auth::Token;
 use rfm_proto::v1::coordinator_client::CoordinatorClient;
 use rfm_proto::v1::{ErrorClass, JobRef, JobState, JobStatus, SubmitJobRequest};
 use rfm_proto::{MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
@@ -64,15 +65,25 @@ fn status_error(url: &str, status: tonic::Status) -> JobError {
     }
 }
 
+/// A connection to a coordinator.
+pub struct Connection {
+    /// The URL, with its scheme.
+    pub url: String,
+    pub client: CoordinatorClient<Channel>,
+    pub token: Token,
+}
+
 /// Connects to a coordinator (`host:port` or `http://host:port`).
-pub async fn connect(url: &str) -> Result<(String, CoordinatorClient<Channel>)> {
+pub async fn connect(url: &str, token: Token) -> Result<Connection> {
     let full = if url.contains("://") {
         url.to_string()
     } else {
         format!("http://{url}")
     };
     let endpoint = Endpoint::from_shared(full.clone())
-        .map_err(|e| crate::exit::UsageError(format!("invalid option --coordinator: {url:?}: {e}")))?
+        .map_err(|e| {
+            crate::exit::UsageError(format!("invalid option --coordinator: {url:?}: {e}"))
+        })?
         .connect_timeout(Duration::from_secs(5));
     let channel = endpoint
         .connect()
@@ -81,7 +92,11 @@ pub async fn connect(url: &str) -> Result<(String, CoordinatorClient<Channel>)> 
     let client = CoordinatorClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    Ok((full, client))
+    Ok(Connection {
+        url: full,
+        client,
+        token,
+    })
 }
 
 /// How a job ended, as the client sees it.
@@ -99,7 +114,10 @@ impl Finished {
         if self.status.state() == JobState::Succeeded {
             return None;
         }
-        Some(job_error(self.status.error_class(), self.status.error.clone()))
+        Some(job_error(
+            self.status.error_class(),
+            self.status.error.clone(),
+        ))
     }
 }
 
@@ -130,7 +148,9 @@ impl Progress {
             }
             let _ = writeln!(err, "{message}");
         }
-        let due = self.last_line.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        let due = self
+            .last_line
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
         if !(self.tty || due || last) {
             return;
         }
@@ -163,14 +183,15 @@ impl Progress {
     }
 }
 
-/// Submits a job, follows its events until it ends and fetches its result.
+/// Submits a job, follows its events until it ends and fetches its result;
+/// with `cancel_on_interrupt`, Ctrl-C cancels the job (its tasks stop).
 pub async fn submit_and_wait(
-    url: &str,
-    client: &mut CoordinatorClient<Channel>,
+    conn: &mut Connection,
     input: &str,
     opts: &RunOptions,
     job_id: &str,
     show_progress: bool,
+    cancel_on_interrupt: bool,
 ) -> Result<Finished> {
     let request = SubmitJobRequest {
         protocol_version: PROTOCOL_VERSION,
@@ -178,8 +199,9 @@ pub async fn submit_and_wait(
         options: Some(rfm_proto::options::to_proto(opts)),
         job_id: job_id.to_string(),
     };
+    let (url, client, token) = (conn.url.as_str(), &mut conn.client, &conn.token);
     let submitted = client
-        .submit_job(request)
+        .submit_job(token.request(request))
         .await
         .map_err(|s| status_error(url, s))?
         .into_inner();
@@ -187,13 +209,27 @@ pub async fn submit_and_wait(
         job_id: submitted.job_id.clone(),
     };
     let mut events = client
-        .watch_job(job.clone())
+        .watch_job(token.request(job.clone()))
         .await
         .map_err(|s| status_error(url, s))?
         .into_inner();
     let mut progress = show_progress.then(Progress::new);
+    let mut cancelled = false;
     loop {
-        let event = events.message().await.map_err(|s| status_error(url, s))?;
+        let event = if cancel_on_interrupt && !cancelled {
+            tokio::select! {
+                e = events.message() => e,
+                _ = tokio::signal::ctrl_c() => {
+                    cancelled = true;
+                    eprintln!("\ncancelling job {}", job.job_id);
+                    client.cancel_job(token.request(job.clone())).await.map_err(|s| status_error(url, s))?;
+                    continue;
+                }
+            }
+        } else {
+            events.message().await
+        };
+        let event = event.map_err(|s| status_error(url, s))?;
         let Some(event) = event else {
             break;
         };
@@ -207,7 +243,7 @@ pub async fn submit_and_wait(
         }
     }
     let result = client
-        .get_job_result(job)
+        .get_job_result(token.request(job))
         .await
         .map_err(|s| status_error(url, s))?
         .into_inner();
@@ -217,7 +253,10 @@ pub async fn submit_and_wait(
     let report = if result.report_json.is_empty() {
         None
     } else {
-        Some(serde_json::from_str(&result.report_json).context("the coordinator sent a report that is not valid")?)
+        Some(
+            serde_json::from_str(&result.report_json)
+                .context("the coordinator sent a report that is not valid")?,
+        )
     };
     let state = if result.state_ipc.is_empty() {
         None
@@ -229,7 +268,11 @@ pub async fn submit_and_wait(
             .map_err(|e| anyhow::anyhow!("the coordinator sent a state that is not valid: {e}"))?;
         Some(state)
     };
-    Ok(Finished { status, report, state })
+    Ok(Finished {
+        status,
+        report,
+        state,
+    })
 }
 
 /// Scores a finished job's merged state (the coordinator checked it already).
@@ -265,7 +308,13 @@ pub fn run_embedded(
         let listener = tokio::net::TcpListener::bind(loopback)
             .await
             .context("cannot listen on loopback for the embedded coordinator")?;
-        let coordinator = rfm_coordinator::start(Default::default(), listener)
+        // A fresh token keeps other local users off the loopback ports.
+        let token = Token::new(Some(random_token()));
+        let config = rfm_coordinator::CoordinatorConfig {
+            token: token.clone(),
+            ..Default::default()
+        };
+        let coordinator = rfm_coordinator::start(config, listener)
             .context("cannot start the embedded coordinator")?;
         let url = coordinator.url();
         let worker = rfm_worker::start(rfm_worker::WorkerConfig {
@@ -278,18 +327,24 @@ pub fn run_embedded(
             register_timeout: Duration::from_secs(10),
             protocol_version: PROTOCOL_VERSION,
             task_delay: Duration::ZERO,
+            log: false,
+            token: token.clone(),
         })
         .await
         .context("cannot start the embedded worker")?;
-        let outcome = match connect(&url).await {
-            Ok((url, mut client)) => submit_and_wait(&url, &mut client, input, opts, run_id, false).await,
+        let outcome = match connect(&url, token).await {
+            Ok(mut conn) => submit_and_wait(&mut conn, input, opts, run_id, false, false).await,
             Err(e) => Err(e),
         };
         worker.shutdown().await;
         coordinator.shutdown().await;
         outcome
     })?;
-    let ledger = finished.state.as_ref().map(|s| s.ledger.clone()).unwrap_or_default();
+    let ledger = finished
+        .state
+        .as_ref()
+        .map(|s| s.ledger.clone())
+        .unwrap_or_default();
     match (finished.error(), finished.state.is_some()) {
         (None, _) => {
             let result = pool.install(|| score(&mut finished, opts));
@@ -299,4 +354,19 @@ pub fn run_embedded(
         (Some(e), true) => Ok((ledger, Err(e.into()))),
         (Some(e), false) => Err(e.into()),
     }
+}
+
+/// 128 random bits (from the OS-seeded keys of `RandomState`) as hex.
+fn random_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let word = || {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.finish()
+    };
+    format!("{:016x}{:016x}", word(), word())
 }

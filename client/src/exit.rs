@@ -14,6 +14,8 @@ pub const USAGE: i32 = 2;
 pub const INPUT: i32 = 3;
 /// Results could not be written.
 pub const OUTPUT: i32 = 4;
+/// The cluster failed: coordinator unreachable, workers lost, job cancelled.
+pub const CLUSTER: i32 = 5;
 /// The database is unreachable, refuses the login, or failed during the load.
 pub const DATABASE: i32 = 6;
 
@@ -30,6 +32,9 @@ pub fn of(kind: ErrorKind) -> i32 {
 pub fn of_error(err: &anyhow::Error) -> i32 {
     if let Some(e) = err.downcast_ref::<rfm_core::Error>() {
         return of(e.kind());
+    }
+    if let Some(e) = err.downcast_ref::<crate::cluster::JobError>() {
+        return e.code;
     }
     if err.downcast_ref::<rfm_store::Error>().is_some() {
         return DATABASE;

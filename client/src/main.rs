@@ -1,11 +1,14 @@
 //! `rfm`: the command-line front of the RFM engine.
 
 mod cli;
+mod cluster;
 mod db;
 mod exit;
 mod options;
 mod run;
+mod submit;
 mod summary;
+mod workers;
 
 use std::io::Write;
 
@@ -37,6 +40,8 @@ fn main() {
     let outcome = match cli.command {
         cli::Command::Run(a) => run::run(a),
         cli::Command::Gen(a) => gen(a),
+        cli::Command::Submit(a) => submit::submit(a),
+        cli::Command::Workers(a) => workers::workers(a),
         cli::Command::Runs(a) => db::runs(a),
         cli::Command::Diff(a) => db::diff(a),
     };

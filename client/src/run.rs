@@ -68,19 +68,20 @@ pub fn run(args: RunArgs) -> Result<()> {
         &new_report(&run_id, &files, &opts),
     )?;
 
-    let mut pool = rayon::ThreadPoolBuilder::new();
-    if let Some(n) = args.threads {
-        if n == 0 {
+    let threads = match args.threads {
+        Some(0) => {
             return Err(crate::exit::UsageError(
                 "invalid option --threads: must be at least 1".into(),
             )
-            .into());
+            .into())
         }
-        pool = pool.num_threads(n);
-    }
-    let pool = pool.build().context("cannot start the worker threads")?;
-    let state = pool.install(|| engine::run_local(&files, &opts))?;
-    let (ledger, result) = pool.install(|| engine::finish_run(state, &files, &opts));
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    // The embedded cluster: a coordinator and a worker in this process,
+    // through the same gRPC and Flight services as a real cluster.
+    let (ledger, result) =
+        crate::cluster::run_embedded(&args.input.input, &opts, &run_id, threads)?;
 
     let mut report = new_report(&run_id, &files, &opts);
     report.set_ledger(&ledger);
@@ -102,7 +103,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                 eprint!("{}", summary::ledger(&report));
                 eprintln!("report: {}", out_dir.join(output::REPORT_FILE).display());
             }
-            return Err(e.into());
+            return Err(e);
         }
     };
     report.status = "succeeded".into();

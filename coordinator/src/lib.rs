@@ -1,1 +1,138 @@
-//! The rfm coordinator.
+//! The rfm coordinator: a worker registry with heartbeat expiry, chunk
+//! planning, push dispatch of tasks to free worker slots, retries of lost
+//! workers' tasks, the merge of partial states fetched over Arrow Flight, and
+//! scoring; clients submit and watch jobs over gRPC.
+//!
+//! [`start`] serves it in the current tokio runtime; the `rfm-coordinator`
+//! binary and the embedded cluster of `rfm run` both use it.
+
+mod attempt;
+pub mod driver;
+pub mod job;
+pub mod registry;
+pub mod report;
+pub mod service;
+pub mod state_ipc;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rfm_proto::auth::Token;
+use rfm_proto::v1::coordinator_server::CoordinatorServer;
+use rfm_proto::MAX_MESSAGE_BYTES;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
+
+pub use driver::DriverConfig;
+
+/// Default time between worker heartbeats.
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(2);
+/// Default silence after which a worker is lost.
+pub const DEFAULT_WORKER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time a job waits without any live worker before failing.
+pub const DEFAULT_NO_WORKER_GRACE: Duration = Duration::from_secs(30);
+/// Default attempts per task.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+
+/// Settings of a coordinator.
+#[derive(Clone, Debug)]
+pub struct CoordinatorConfig {
+    pub worker_timeout: Duration,
+    pub no_worker_grace: Duration,
+    pub max_attempts: u32,
+    /// Print membership changes, jobs and retries on stderr.
+    pub log: bool,
+    /// Shared token required on the coordinator's port and sent to workers.
+    pub token: Token,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        CoordinatorConfig {
+            worker_timeout: DEFAULT_WORKER_TIMEOUT,
+            no_worker_grace: DEFAULT_NO_WORKER_GRACE,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            log: false,
+            token: Token::default(),
+        }
+    }
+}
+
+/// A running coordinator.
+pub struct Coordinator {
+    pub local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+    reaper: tokio::task::JoinHandle<()>,
+}
+
+impl Coordinator {
+    /// The URL clients and workers use.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// Waits until the server stops (only on error or shutdown).
+    pub async fn wait(&mut self) -> Result<(), String> {
+        match (&mut self.server).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("the coordinator's server stopped: {e}")),
+            Err(e) => Err(format!("the coordinator's server stopped: {e}")),
+        }
+    }
+
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        self.reaper.abort();
+        let _ = self.server.await;
+    }
+}
+
+/// Serves the coordinator on `listener` and starts expiring silent workers.
+pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Result<Coordinator> {
+    let local_addr = listener.local_addr()?;
+    let registry = Arc::new(registry::Registry::new(config.worker_timeout));
+    let driver = DriverConfig {
+        max_attempts: config.max_attempts.max(1),
+        no_worker_grace: config.no_worker_grace,
+        tick: (config.worker_timeout / 10)
+            .clamp(Duration::from_millis(20), Duration::from_millis(250)),
+        log: config.log,
+        token: config.token.clone(),
+    };
+    let sweep_every = driver.tick;
+    let service = service::CoordinatorService::new(registry.clone(), driver);
+    let (shutdown, mut shutdown_rx) = watch::channel(false);
+    let server = tonic::transport::Server::builder()
+        .add_service(InterceptedService::new(
+            CoordinatorServer::new(service)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            config.token.checker(),
+        ))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            let _ = shutdown_rx.wait_for(|stop| *stop).await;
+        });
+    let server = tokio::spawn(server);
+    let log = config.log;
+    let reaper = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(sweep_every);
+        loop {
+            ticker.tick().await;
+            for (id, address) in registry.sweep() {
+                if log {
+                    eprintln!("rfm-coordinator: worker {id} ({address}) lost: no heartbeat");
+                }
+            }
+        }
+    });
+    Ok(Coordinator {
+        local_addr,
+        shutdown,
+        server,
+        reaper,
+    })
+}

@@ -1,1 +1,18 @@
-//! Terminal dashboard of rfm runs.
+//! Terminal dashboard of rfm runs: segments, the R × F grid, distributions,
+//! customers with the reasons for their scores, and movement between runs.
+//!
+//! Layout: [`app`] holds the state (pure, testable), [`events`] turns keys
+//! into state changes, [`ui`] draws the state, [`source`] and [`loader`] bring
+//! data in off the UI thread, [`data`] and [`analysis`] read and derive it.
+
+pub mod analysis;
+pub mod app;
+pub mod cli;
+pub mod data;
+pub mod events;
+pub mod format;
+pub mod loader;
+pub mod query;
+pub mod source;
+pub mod terminal;
+pub mod ui;

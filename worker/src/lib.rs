@@ -1,1 +1,195 @@
-//! The rfm worker.
+//! The rfm worker: a gRPC task service that computes the partial RFM state of
+//! a byte range of an input file (rayon, off the async runtime), an Arrow
+//! Flight service that hands finished states to the coordinator (`DoGet`), and
+//! a membership loop that registers with the coordinator and heartbeats.
+//!
+//! [`start`] runs all three in the current tokio runtime; the `rfm-worker`
+//! binary and the embedded cluster of `rfm run` both use it.
+
+mod flight;
+mod membership;
+mod tasks;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_flight::flight_service_server::FlightServiceServer;
+use rfm_proto::auth::Token;
+use rfm_proto::v1::worker_server::WorkerServer;
+use rfm_proto::MAX_MESSAGE_BYTES;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
+
+pub use membership::normalise_url;
+
+/// Environment variable: milliseconds every task waits before computing (a
+/// test knob that makes jobs long enough to kill a worker mid-job).
+pub const TASK_DELAY_ENV: &str = "RFM_WORKER_TASK_DELAY_MS";
+
+/// Everything a worker needs to start.
+#[derive(Clone)]
+pub struct WorkerConfig {
+    /// The coordinator's gRPC URL, e.g. `http://10.0.0.1:50051`.
+    pub coordinator: String,
+    /// Address to bind the gRPC + Flight server to (port 0: any free port).
+    pub listen: SocketAddr,
+    /// `HOST:PORT` the coordinator should dial; `None`: the address it sees
+    /// the registration come from, with the bound port.
+    pub advertise: Option<String>,
+    /// Tasks run at once.
+    pub slots: usize,
+    /// The rayon pool tasks compute on (shared by every slot).
+    pub pool: Arc<rayon::ThreadPool>,
+    pub heartbeat_interval: Duration,
+    /// How long to keep trying the first registration before giving up.
+    pub register_timeout: Duration,
+    /// Protocol version announced at registration (tests override it).
+    pub protocol_version: u32,
+    /// Wait before computing each task (see [`TASK_DELAY_ENV`]).
+    pub task_delay: Duration,
+    /// Print membership changes on stderr.
+    pub log: bool,
+    /// Shared token required on this worker's ports and sent to the coordinator.
+    pub token: Token,
+}
+
+/// Why a worker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("cannot listen on {addr}: {source}; choose another --listen address")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid --coordinator URL {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("invalid --advertise {0:?}: expected HOST:PORT")]
+    BadAdvertise(String),
+    #[error("the coordinator at {url} refused the registration: {message}")]
+    Refused { url: String, message: String },
+    #[error("cannot reach the coordinator at {url} (tried for {seconds:.1} s): {message}; check --coordinator and that rfm-coordinator is running")]
+    Unreachable {
+        url: String,
+        seconds: f64,
+        message: String,
+    },
+}
+
+/// A running worker.
+pub struct Worker {
+    /// The bound address of the gRPC + Flight server.
+    pub local_addr: SocketAddr,
+    /// The address the coordinator dials, as it answered at registration.
+    pub registered_as: String,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+    membership: tokio::task::JoinHandle<()>,
+}
+
+impl Worker {
+    /// Stops serving and heartbeating.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        self.membership.abort();
+        let _ = self.server.await;
+    }
+
+    /// Waits until the server stops (it only stops on error or shutdown).
+    pub async fn wait(&mut self) -> Result<(), String> {
+        match (&mut self.server).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("the worker's server stopped: {e}")),
+            Err(e) => Err(format!("the worker's server stopped: {e}")),
+        }
+    }
+}
+
+/// Binds the server, registers with the coordinator and starts heartbeating.
+pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
+    let url = normalise_url(&config.coordinator)?;
+    let listener =
+        TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| WorkerError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|source| WorkerError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let (advertise_host, port) = match &config.advertise {
+        Some(a) => {
+            let (host, port) = a
+                .rsplit_once(':')
+                .ok_or_else(|| WorkerError::BadAdvertise(a.clone()))?;
+            let port: u16 = port
+                .parse()
+                .map_err(|_| WorkerError::BadAdvertise(a.clone()))?;
+            (host.trim_matches(['[', ']']).to_string(), port)
+        }
+        None => (String::new(), local_addr.port()),
+    };
+
+    let store = Arc::new(tasks::TaskStore::default());
+    let task_service = tasks::TaskService::new(
+        store.clone(),
+        config.pool.clone(),
+        config.task_delay,
+        local_addr.to_string(),
+    );
+    let flight_service = flight::StateFlightService::new(store.clone());
+    let (shutdown, mut shutdown_rx) = watch::channel(false);
+    let server = tonic::transport::Server::builder()
+        .add_service(InterceptedService::new(
+            WorkerServer::new(task_service)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            config.token.checker(),
+        ))
+        .add_service(InterceptedService::new(
+            FlightServiceServer::new(flight_service)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            config.token.checker(),
+        ))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            let _ = shutdown_rx.wait_for(|stop| *stop).await;
+        });
+    let server = tokio::spawn(server);
+
+    let member = membership::Membership {
+        url,
+        advertise_host,
+        port: port as u32,
+        slots: config.slots.max(1) as u32,
+        protocol_version: config.protocol_version,
+        heartbeat_interval: config.heartbeat_interval,
+        log: config.log,
+        token: config.token.clone(),
+        store,
+    };
+    let registered = match member.register_first(config.register_timeout).await {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = shutdown.send(true);
+            let _ = server.await;
+            return Err(e);
+        }
+    };
+    let registered_as = registered.address.clone();
+    let membership = tokio::spawn(member.heartbeat_loop(registered));
+    Ok(Worker {
+        local_addr,
+        registered_as,
+        shutdown,
+        server,
+        membership,
+    })
+}

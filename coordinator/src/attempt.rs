@@ -1,0 +1,179 @@
+//! One attempt at a task: `RunTask` on a worker, `DoGet` of the finished
+//! partial state over Arrow Flight, then `ReleaseTask` so the worker drops it;
+//! failures are sorted into deterministic input errors, lost workers and
+//! failed attempts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::error::FlightError;
+use arrow_flight::Ticket;
+use futures::TryStreamExt;
+use prost::Message;
+use rfm_core::{Chunk, PartialState};
+use rfm_proto::v1::{FlightTicket, RunTaskRequest, TaskRef};
+use tokio::sync::mpsc;
+use tonic::Code;
+
+use rfm_proto::auth::Token;
+
+use crate::registry::Lease;
+
+#[derive(Debug)]
+pub enum FailKind {
+    /// Deterministic: the input cannot be read; fails the job.
+    Input,
+    /// The worker died, hangs up or cannot serve the state.
+    WorkerLost,
+    /// This attempt failed; another may succeed.
+    Attempt,
+    /// A protocol bug; fails the job.
+    Bug,
+    /// The worker refuses the coordinator (token mismatch); fails the job.
+    Refused,
+}
+
+pub enum Outcome {
+    Done {
+        task: usize,
+        attempt: u32,
+        worker: String,
+        state: Box<PartialState>,
+        lines: u64,
+    },
+    Failed {
+        task: usize,
+        attempt: u32,
+        worker: String,
+        kind: FailKind,
+        reason: String,
+    },
+}
+
+/// Per-job data every attempt needs.
+pub struct AttemptContext {
+    pub job_id: String,
+    pub inputs_json: Vec<String>,
+    pub options: rfm_proto::v1::RunOptions,
+    pub token: Token,
+}
+
+fn classify(worker: &str, address: &str, status: tonic::Status) -> (FailKind, String) {
+    let kind = match status.code() {
+        Code::FailedPrecondition => FailKind::Input,
+        Code::InvalidArgument => FailKind::Bug,
+        Code::Unauthenticated | Code::PermissionDenied => FailKind::Refused,
+        Code::Internal => FailKind::Attempt,
+        _ => FailKind::WorkerLost,
+    };
+    let reason = match kind {
+        FailKind::Input => status.message().to_string(),
+        _ => format!("worker {worker} ({address}): {}", status.message()),
+    };
+    (kind, reason)
+}
+
+/// Runs one attempt: `RunTask`, then `DoGet` of its state, then `ReleaseTask`.
+async fn attempt(
+    ctx: &AttemptContext,
+    task: usize,
+    attempt: u32,
+    chunk: Chunk,
+    lease: &Lease,
+) -> Result<(PartialState, u64), (FailKind, String)> {
+    let (worker, address) = (lease.worker_id.as_str(), lease.address.as_str());
+    let task_ref = TaskRef {
+        job_id: ctx.job_id.clone(),
+        task_id: task as u32,
+        attempt,
+    };
+    let request = RunTaskRequest {
+        task: Some(task_ref.clone()),
+        input_json: ctx
+            .inputs_json
+            .get(chunk.file_index as usize)
+            .cloned()
+            .unwrap_or_default(),
+        file_index: chunk.file_index,
+        start: chunk.start,
+        end: chunk.end,
+        options: Some(ctx.options.clone()),
+    };
+    let mut tasks = lease.tasks.clone();
+    let response = tasks
+        .run_task(ctx.token.request(request))
+        .await
+        .map_err(|s| classify(worker, address, s))?
+        .into_inner();
+    let ticket = FlightTicket {
+        job_id: ctx.job_id.clone(),
+        task_id: task as u32,
+        attempt,
+    }
+    .encode_to_vec();
+    let fetch_failed = |e: String| {
+        (
+            FailKind::WorkerLost,
+            format!("Flight fetch from worker {worker} ({address}) failed: {e}"),
+        )
+    };
+    let stream = lease
+        .flight
+        .clone()
+        .do_get(ctx.token.request(Ticket {
+            ticket: ticket.into(),
+        }))
+        .await
+        .map_err(|s| fetch_failed(s.message().to_string()))?
+        .into_inner();
+    let batches: Vec<RecordBatch> =
+        FlightRecordBatchStream::new_from_flight_data(stream.map_err(FlightError::from))
+            .try_collect()
+            .await
+            .map_err(|e| fetch_failed(e.to_string()))?;
+    let state = tokio::task::spawn_blocking(move || PartialState::from_record_batches(&batches))
+        .await
+        .map_err(|e| (FailKind::Attempt, format!("decoding a state failed: {e}")))?
+        .map_err(|e| {
+            (
+                FailKind::Attempt,
+                format!("worker {worker} ({address}) sent a bad state: {e}"),
+            )
+        })?;
+    let release = ctx.token.request(task_ref);
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_secs(5), tasks.release_task(release)).await;
+    });
+    Ok((state, response.lines_read))
+}
+
+pub async fn run_attempt(
+    ctx: Arc<AttemptContext>,
+    task: usize,
+    attempt_no: u32,
+    chunk: Chunk,
+    lease: Lease,
+    tx: mpsc::UnboundedSender<Outcome>,
+) {
+    let worker = lease.worker_id.clone();
+    let outcome = match attempt(&ctx, task, attempt_no, chunk, &lease).await {
+        Ok((state, lines)) => Outcome::Done {
+            task,
+            attempt: attempt_no,
+            worker,
+            state: Box::new(state),
+            lines,
+        },
+        Err((kind, reason)) => Outcome::Failed {
+            task,
+            attempt: attempt_no,
+            worker,
+            kind,
+            reason,
+        },
+    };
+    drop(lease);
+    let _ = tx.send(outcome);
+}

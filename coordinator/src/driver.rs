@@ -1,0 +1,592 @@
+//! The job driver: pushes pending tasks to free worker slots, fetches each
+//! finished task's partial state over Arrow Flight, merges every chunk exactly
+//! once, re-runs the tasks of lost workers (up to `max_attempts` a task),
+//! fails fast on deterministic input errors and when no worker is alive for
+//! the grace period, and finally scores the merged state.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rfm_core::engine::{finish_run, number_sample_lines};
+use rfm_core::report::RunReport;
+use rfm_core::{Chunk, ErrorKind, InputFile, PartialState, RunOptions};
+use rfm_proto::auth::Token;
+use rfm_proto::v1::{ErrorClass, JobState, TaskRef};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+use crate::attempt::{run_attempt, AttemptContext, FailKind, Outcome};
+use crate::job::Job;
+use crate::registry::Registry;
+use crate::{report, state_ipc};
+
+/// Tuning of the driver.
+#[derive(Clone, Debug)]
+pub struct DriverConfig {
+    pub max_attempts: u32,
+    pub no_worker_grace: Duration,
+    /// How often lost workers and the grace period are checked.
+    pub tick: Duration,
+    /// Print retries and lost workers on stderr.
+    pub log: bool,
+    /// Shared token sent to workers.
+    pub token: Token,
+}
+
+/// What a job computes: its inputs, chunks and options.
+pub struct Plan {
+    pub files: Vec<InputFile>,
+    pub chunks: Vec<Chunk>,
+    pub options: RunOptions,
+    /// The report begun at submission.
+    pub report: RunReport,
+}
+
+enum TaskState {
+    Pending,
+    Running {
+        attempt: u32,
+        worker: String,
+        handle: AbortHandle,
+    },
+    Done,
+}
+
+struct Task {
+    chunk: Chunk,
+    attempts: u32,
+    state: TaskState,
+}
+
+struct Driver {
+    job: Arc<Job>,
+    registry: Arc<Registry>,
+    config: DriverConfig,
+    tasks: Vec<Task>,
+    pending: VecDeque<usize>,
+    files: Vec<InputFile>,
+    done: usize,
+}
+
+type Failure = (ErrorClass, String);
+
+impl Driver {
+    fn log(&self, message: &str) {
+        if self.config.log {
+            eprintln!("rfm-coordinator: job {}: {message}", self.job.id);
+        }
+    }
+
+    fn describe(&self, t: usize) -> String {
+        let c = self.tasks[t].chunk;
+        let file = self
+            .files
+            .get(c.file_index as usize)
+            .map(|f| f.path.display().to_string())
+            .unwrap_or_default();
+        format!("task {t} ({file} bytes {}..{})", c.start, c.end)
+    }
+
+    fn is_current(&self, t: usize, attempt: u32) -> bool {
+        matches!(self.tasks[t].state, TaskState::Running { attempt: a, .. } if a == attempt)
+    }
+
+    /// Puts a task back in the queue after a failed attempt.
+    fn retry(&mut self, t: usize, reason: &str) -> Result<(), Failure> {
+        if let TaskState::Running { handle, .. } = &self.tasks[t].state {
+            handle.abort();
+        }
+        self.tasks[t].state = TaskState::Pending;
+        let attempts = self.tasks[t].attempts;
+        if attempts >= self.config.max_attempts {
+            return Err((
+                ErrorClass::Cluster,
+                format!(
+                    "{} failed {attempts} times; last: {reason}",
+                    self.describe(t)
+                ),
+            ));
+        }
+        self.pending.push_back(t);
+        let message = format!(
+            "retry: {} attempt {attempts} failed ({reason}); running it again (attempt {} of {})",
+            self.describe(t),
+            attempts + 1,
+            self.config.max_attempts
+        );
+        self.log(&message);
+        self.job.update(&message, |s| s.retries += 1);
+        Ok(())
+    }
+
+    /// Re-runs every task running on a worker that is no longer alive.
+    fn retry_lost(&mut self) -> Result<(), Failure> {
+        for t in 0..self.tasks.len() {
+            let lost = match &self.tasks[t].state {
+                TaskState::Running { worker, .. } if !self.registry.is_alive(worker) => {
+                    Some(worker.clone())
+                }
+                _ => None,
+            };
+            if let Some(worker) = lost {
+                self.retry(t, &format!("worker {worker} was lost"))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self, ctx: &Arc<AttemptContext>, tx: &mpsc::UnboundedSender<Outcome>) {
+        while let Some(&t) = self.pending.front() {
+            let Some(lease) = self.registry.acquire() else {
+                break;
+            };
+            self.pending.pop_front();
+            let task = &mut self.tasks[t];
+            task.attempts += 1;
+            let worker = lease.worker_id.clone();
+            let handle = tokio::spawn(run_attempt(
+                ctx.clone(),
+                t,
+                task.attempts,
+                task.chunk,
+                lease,
+                tx.clone(),
+            ));
+            task.state = TaskState::Running {
+                attempt: task.attempts,
+                worker,
+                handle: handle.abort_handle(),
+            };
+        }
+        let running = self
+            .tasks
+            .iter()
+            .filter(|t| matches!(t.state, TaskState::Running { .. }))
+            .count() as u32;
+        if self.job.status().tasks_running != running {
+            self.job.update("", |s| s.tasks_running = running);
+        }
+    }
+
+    /// Handles an attempt's outcome; `Some(state)` is a chunk to merge.
+    fn outcome(&mut self, outcome: Outcome) -> Result<Option<PartialState>, Failure> {
+        match outcome {
+            Outcome::Done {
+                task,
+                attempt,
+                worker,
+                state,
+                lines,
+            } => {
+                if !self.is_current(task, attempt) {
+                    self.log(&format!(
+                        "ignored a late result of task {task} attempt {attempt} from {worker}"
+                    ));
+                    return Ok(None);
+                }
+                if !self.registry.is_alive(&worker) {
+                    self.retry(task, &format!("result from lost worker {worker} ignored"))?;
+                    return Ok(None);
+                }
+                self.tasks[task].state = TaskState::Done;
+                self.done += 1;
+                let bytes = self.tasks[task].chunk.end - self.tasks[task].chunk.start;
+                self.job.update("", |s| {
+                    s.tasks_done += 1;
+                    s.bytes_done += bytes;
+                    s.lines_done += lines;
+                });
+                Ok(Some(*state))
+            }
+            Outcome::Failed {
+                task,
+                attempt,
+                worker,
+                kind,
+                reason,
+            } => {
+                if !self.is_current(task, attempt) {
+                    return Ok(None);
+                }
+                match kind {
+                    FailKind::Input => Err((ErrorClass::Input, reason)),
+                    FailKind::Bug => Err((ErrorClass::Internal, reason)),
+                    FailKind::Refused => Err((ErrorClass::Cluster, reason)),
+                    FailKind::Attempt => self.retry(task, &reason).map(|_| None),
+                    FailKind::WorkerLost => {
+                        if self.registry.mark_lost(&worker, &reason) {
+                            self.log(&format!("worker {worker} lost: {reason}"));
+                        }
+                        self.retry(task, &reason)?;
+                        self.retry_lost().map(|_| None)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Aborts running attempts and asks their workers to drop them.
+    fn stop_all(&mut self) {
+        for (t, task) in self.tasks.iter_mut().enumerate() {
+            if let TaskState::Running {
+                attempt,
+                worker,
+                handle,
+            } = &task.state
+            {
+                handle.abort();
+                if let Some(mut client) = self.registry.tasks_client(worker) {
+                    let token = self.config.token.clone();
+                    let task_ref = TaskRef {
+                        job_id: self.job.id.clone(),
+                        task_id: t as u32,
+                        attempt: *attempt,
+                    };
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(
+                            Duration::from_secs(2),
+                            client.cancel_task(token.request(task_ref)),
+                        )
+                        .await;
+                    });
+                }
+                task.state = TaskState::Pending;
+            }
+        }
+    }
+}
+
+/// Drives a job from dispatch to its result.
+pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: DriverConfig) {
+    let Plan {
+        files,
+        chunks,
+        options,
+        report,
+    } = plan;
+    let inputs_json = files
+        .iter()
+        .map(|f| serde_json::to_string(f).unwrap_or_default())
+        .collect();
+    let ctx = Arc::new(AttemptContext {
+        job_id: job.id.clone(),
+        inputs_json,
+        options: rfm_proto::options::to_proto(&options),
+        token: config.token.clone(),
+    });
+    let mut driver = Driver {
+        job: job.clone(),
+        registry: registry.clone(),
+        pending: (0..chunks.len()).collect(),
+        tasks: chunks
+            .into_iter()
+            .map(|chunk| Task {
+                chunk,
+                attempts: 0,
+                state: TaskState::Pending,
+            })
+            .collect(),
+        files,
+        config,
+        done: 0,
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut cancel = job.cancel_signal();
+    let mut ticker = tokio::time::interval(driver.config.tick);
+    let mut no_worker_since: Option<Instant> = None;
+    let mut merged = Some(PartialState::new());
+
+    let failure: Option<Failure> = loop {
+        if *cancel.borrow_and_update() {
+            break Some((ErrorClass::Cancelled, "cancelled by the user".to_string()));
+        }
+        driver.dispatch(&ctx, &tx);
+        if driver.done == driver.tasks.len() {
+            break None;
+        }
+        let step: Result<Option<PartialState>, Failure> = tokio::select! {
+            Some(outcome) = rx.recv() => driver.outcome(outcome),
+            _ = ticker.tick() => {
+                let alive = registry.alive_count();
+                if alive > 0 {
+                    no_worker_since = None;
+                } else if no_worker_since.get_or_insert_with(Instant::now).elapsed() >= driver.config.no_worker_grace {
+                    break Some((ErrorClass::Cluster, format!(
+                        "no live worker for {:.1} s ({} of {} tasks done); lost workers: {}; \
+                         start rfm-worker processes pointing at this coordinator",
+                        driver.config.no_worker_grace.as_secs_f64(),
+                        driver.done,
+                        driver.tasks.len(),
+                        registry.lost_summary()
+                    )));
+                }
+                driver.retry_lost().map(|_| None)
+            }
+            _ = registry.changed.notified() => Ok(None),
+            _ = cancel.changed() => Ok(None),
+        };
+        match step {
+            Ok(Some(state)) => {
+                // Refill the freed slot before merging, so workers never wait on a merge.
+                driver.dispatch(&ctx, &tx);
+                let mut acc = merged.take().unwrap_or_default();
+                merged = match tokio::task::spawn_blocking(move || {
+                    acc.merge(state);
+                    Some(acc)
+                })
+                .await
+                {
+                    Ok(m) => m,
+                    Err(e) => {
+                        break Some((ErrorClass::Internal, format!("merging a chunk failed: {e}")))
+                    }
+                };
+            }
+            Ok(None) => {}
+            Err(failure) => break Some(failure),
+        }
+    };
+    driver.stop_all();
+
+    let seconds = job.seconds();
+    let mut report = report;
+    if let Some((class, error)) = failure {
+        let state = if class == ErrorClass::Cancelled {
+            JobState::Cancelled
+        } else {
+            JobState::Failed
+        };
+        driver.log(&error);
+        report::complete(
+            &mut report,
+            &Default::default(),
+            Err(error.clone()),
+            seconds,
+        );
+        let report_json = serde_json::to_string(&report).unwrap_or_default();
+        job.finish(state, class, error, report_json, Vec::new());
+        return;
+    }
+
+    job.set_state(JobState::Merging, "all tasks done; scoring");
+    let files = std::mem::take(&mut driver.files);
+    let scored = tokio::task::spawn_blocking(move || {
+        score(
+            merged.unwrap_or_default(),
+            &files,
+            &options,
+            report,
+            seconds,
+        )
+    })
+    .await;
+    match scored {
+        Ok(s) => {
+            let json = serde_json::to_string(&s.report).unwrap_or_default();
+            match s.failure {
+                None => {
+                    driver.log("succeeded");
+                    job.finish(
+                        JobState::Succeeded,
+                        ErrorClass::None,
+                        String::new(),
+                        json,
+                        s.state_ipc,
+                    );
+                }
+                Some((class, error)) => {
+                    driver.log(&error);
+                    job.finish(JobState::Failed, class, error, json, s.state_ipc);
+                }
+            }
+        }
+        Err(e) => job.finish(
+            JobState::Failed,
+            ErrorClass::Internal,
+            format!("scoring failed: {e}"),
+            String::new(),
+            Vec::new(),
+        ),
+    }
+}
+
+/// A scored job: its report, its merged state (Arrow IPC) and any failure.
+struct Scored {
+    report: RunReport,
+    state_ipc: Vec<u8>,
+    failure: Option<Failure>,
+}
+
+/// Numbers the malformed samples, applies the limits and scores (blocking).
+fn score(
+    mut state: PartialState,
+    files: &[InputFile],
+    options: &RunOptions,
+    mut report: RunReport,
+    seconds: f64,
+) -> Scored {
+    let (ledger, result) = match number_sample_lines(&mut state, files) {
+        Ok(()) => finish_run(state.clone(), files, options),
+        Err(e) => (state.ledger.clone(), Err(e)),
+    };
+    let failure = match &result {
+        Ok(r) => {
+            report::complete(&mut report, &ledger, Ok(r), seconds);
+            None
+        }
+        Err(e) => {
+            let class = match e.kind() {
+                ErrorKind::Usage => ErrorClass::Usage,
+                ErrorKind::Input => ErrorClass::Input,
+                ErrorKind::Output => ErrorClass::Internal,
+            };
+            report::complete(&mut report, &ledger, Err(e.to_string()), seconds);
+            Some((class, e.to_string()))
+        }
+    };
+    // The state travels also on failure: clients print its ledger and samples.
+    match state_ipc::encode(&state) {
+        Ok(state_ipc) => Scored {
+            report,
+            state_ipc,
+            failure,
+        },
+        Err(e) => Scored {
+            report,
+            state_ipc: Vec::new(),
+            failure: Some((ErrorClass::Internal, e)),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn running(chunk: Chunk, attempt: u32, worker: &str) -> Task {
+        Task {
+            chunk,
+            attempts: attempt,
+            state: TaskState::Running {
+                attempt,
+                worker: worker.to_string(),
+                handle: tokio::spawn(async {}).abort_handle(),
+            },
+        }
+    }
+
+    fn done(task: usize, attempt: u32, worker: &str) -> Outcome {
+        Outcome::Done {
+            task,
+            attempt,
+            worker: worker.to_string(),
+            state: Box::default(),
+            lines: 5,
+        }
+    }
+
+    #[tokio::test]
+    async fn each_chunk_is_merged_once_and_late_results_are_ignored() {
+        let registry = Arc::new(Registry::new(Duration::from_secs(60)));
+        let w1 = registry.register("127.0.0.1:1".into(), 1).unwrap();
+        let w2 = registry.register("127.0.0.1:2".into(), 1).unwrap();
+        let chunk = |start| Chunk {
+            file_index: 0,
+            start,
+            end: start + 10,
+        };
+        let mut d = Driver {
+            job: Arc::new(Job::new("j".into(), 2, 20)),
+            registry: registry.clone(),
+            config: DriverConfig {
+                max_attempts: 2,
+                no_worker_grace: Duration::from_secs(1),
+                tick: Duration::from_millis(10),
+                log: false,
+                token: Token::default(),
+            },
+            tasks: vec![running(chunk(0), 1, &w1), running(chunk(10), 1, &w2)],
+            pending: VecDeque::new(),
+            files: Vec::new(),
+            done: 0,
+        };
+
+        assert!(
+            d.outcome(done(0, 1, &w1)).unwrap().is_some(),
+            "first result merges"
+        );
+        assert!(
+            d.outcome(done(0, 1, &w1)).unwrap().is_none(),
+            "a duplicate is ignored"
+        );
+        assert_eq!(d.done, 1);
+
+        registry.mark_lost(&w2, "test");
+        d.retry_lost().unwrap();
+        assert_eq!(d.pending, [1]);
+        assert_eq!(d.job.status().retries, 1);
+        assert!(
+            d.outcome(done(1, 1, &w2)).unwrap().is_none(),
+            "a late result of a lost worker is ignored"
+        );
+        assert_eq!(d.done, 1);
+
+        // The re-run also fails on a lost worker: attempts are exhausted.
+        d.pending.clear();
+        d.tasks[1] = running(chunk(10), 2, &w1);
+        let failed = Outcome::Failed {
+            task: 1,
+            attempt: 2,
+            worker: w1.clone(),
+            kind: FailKind::WorkerLost,
+            reason: "connection refused".into(),
+        };
+        let (class, message) = d.outcome(failed).unwrap_err();
+        assert_eq!(class, ErrorClass::Cluster);
+        assert!(
+            message.contains("failed 2 times") && message.contains("connection refused"),
+            "{message}"
+        );
+        assert!(!registry.is_alive(&w1));
+    }
+
+    #[tokio::test]
+    async fn input_errors_fail_at_once_and_keep_the_worker() {
+        let registry = Arc::new(Registry::new(Duration::from_secs(60)));
+        let w1 = registry.register("127.0.0.1:1".into(), 1).unwrap();
+        let mut d = Driver {
+            job: Arc::new(Job::new("j".into(), 1, 10)),
+            registry: registry.clone(),
+            config: DriverConfig {
+                max_attempts: 4,
+                no_worker_grace: Duration::from_secs(1),
+                tick: Duration::from_millis(10),
+                log: false,
+                token: Token::default(),
+            },
+            tasks: vec![running(
+                Chunk {
+                    file_index: 0,
+                    start: 0,
+                    end: 10,
+                },
+                1,
+                &w1,
+            )],
+            pending: VecDeque::new(),
+            files: Vec::new(),
+            done: 0,
+        };
+        let failed = Outcome::Failed {
+            task: 0,
+            attempt: 1,
+            worker: w1.clone(),
+            kind: FailKind::Input,
+            reason: "x.csv: cannot read".into(),
+        };
+        assert_eq!(d.outcome(failed).unwrap_err().0, ErrorClass::Input);
+        assert!(registry.is_alive(&w1));
+        assert_eq!(d.job.status().retries, 0);
+    }
+}

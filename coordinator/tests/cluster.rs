@@ -1,0 +1,760 @@
+//! The distributed engine with real processes on loopback: an
+//! `rfm-coordinator`, `rfm-worker` processes (killed with SIGKILL, stopped with
+//! SIGSTOP) and `rfm submit`, compared byte for byte with `rfm run` and with
+//! the reference outputs of the real UCI file.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::time::{Duration, Instant};
+
+use rfm_proto::v1::coordinator_client::CoordinatorClient;
+use rfm_proto::v1::{JobRef, JobStatus};
+
+const REAL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/data/real/online_retail.csv"
+);
+const REFERENCE_SEGMENTS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../core/tests/data/reference/online_retail.segments.csv"
+);
+
+/// One test at a time: they measure time and share two cores.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Path of a binary of the workspace. `rfm` and `rfm-worker` belong to other
+/// packages: `cargo nextest run --workspace` has built them next to
+/// `rfm-coordinator`; when they are missing (a single-package run), they are
+/// built here once.
+fn bin(name: &str) -> PathBuf {
+    let coordinator = PathBuf::from(env!("CARGO_BIN_EXE_rfm-coordinator"));
+    if name == "rfm-coordinator" {
+        return coordinator;
+    }
+    static BUILD: Once = Once::new();
+    let dir = coordinator.parent().expect("binary dir").to_path_buf();
+    if ["rfm", "rfm-worker"].iter().all(|b| dir.join(b).exists()) {
+        return dir.join(name);
+    }
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .args(["build", "--quiet", "-p", "rfm-worker", "-p", "rfm-cli"]);
+        if dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(
+            status.success(),
+            "cargo build -p rfm-worker -p rfm-cli failed"
+        );
+    });
+    dir.join(name)
+}
+
+/// A child process whose stderr (and stdout) are collected; killed on drop.
+struct Proc {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<String>>,
+}
+
+fn collect(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            let mut s = into.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+}
+
+impl Proc {
+    fn spawn(mut cmd: Command) -> Proc {
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        let mut child = cmd.spawn().expect("spawn a binary");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let stdout = Arc::new(Mutex::new(String::new()));
+        collect(child.stderr.take().unwrap(), stderr.clone());
+        collect(child.stdout.take().unwrap(), stdout.clone());
+        Proc {
+            child,
+            stderr,
+            stdout,
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until stderr holds `needle` `count` times.
+    fn wait_for(&self, needle: &str, count: usize, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.stderr();
+            if s.matches(needle).count() >= count {
+                return s;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "no {count}x {needle:?} within {timeout:?}; stderr:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(50)); // let the readers drain
+                return status;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "still running after {timeout:?}; stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} failed");
+    }
+
+    fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Cluster {
+    coordinator: Proc,
+    url: String,
+    workers: Vec<Proc>,
+}
+
+/// A coordinator with `workers` one-slot workers.
+fn cluster(coordinator_args: &[&str], workers: usize, delay_ms: u64) -> Cluster {
+    let mut cmd = Command::new(bin("rfm-coordinator"));
+    cmd.args(["--listen", "127.0.0.1:0"]).args(coordinator_args);
+    let coordinator = Proc::spawn(cmd);
+    let log = coordinator.wait_for("listening on ", 1, Duration::from_secs(10));
+    let addr = log
+        .lines()
+        .find_map(|l| l.split("listening on ").nth(1))
+        .unwrap()
+        .trim()
+        .to_string();
+    let url = format!("http://{addr}");
+    let mut cluster = Cluster {
+        coordinator,
+        url,
+        workers: Vec::new(),
+    };
+    for _ in 0..workers {
+        cluster.add_worker(delay_ms);
+    }
+    cluster
+        .coordinator
+        .wait_for("registered at", workers, Duration::from_secs(15));
+    cluster
+}
+
+impl Cluster {
+    fn add_worker(&mut self, delay_ms: u64) {
+        let mut cmd = Command::new(bin("rfm-worker"));
+        cmd.args([
+            "--coordinator",
+            &self.url,
+            "--listen",
+            "127.0.0.1:0",
+            "--threads",
+            "1",
+        ])
+        .args(["--heartbeat-interval", "200ms"])
+        .env("RFM_WORKER_TASK_DELAY_MS", delay_ms.to_string());
+        self.workers.push(Proc::spawn(cmd));
+    }
+
+    fn submit(&self, input: &Path, out: &Path, chunk_size: &str) -> Proc {
+        let mut cmd = Command::new(bin("rfm"));
+        cmd.arg("submit")
+            .arg(input)
+            .args(["--coordinator", &self.url, "--chunk-size", chunk_size])
+            .arg("--out")
+            .arg(out);
+        Proc::spawn(cmd)
+    }
+
+    /// The status of the (only) job, once the coordinator has planned it.
+    fn job_status(&self) -> Option<JobStatus> {
+        let log = self.coordinator.stderr();
+        let job_id = log
+            .lines()
+            .find_map(|l| l.strip_prefix("rfm-coordinator: job "))
+            .and_then(|l| l.split(':').next())?
+            .to_string();
+        let url = self.url.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let mut client = CoordinatorClient::connect(url).await.ok()?;
+            client
+                .get_job(JobRef { job_id })
+                .await
+                .ok()
+                .map(|r| r.into_inner())
+        })
+    }
+
+    /// Waits until the job has at least `done` finished tasks.
+    fn wait_tasks_done(&self, done: u32, timeout: Duration) -> JobStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.job_status() {
+                if s.tasks_done >= done {
+                    return s;
+                }
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "fewer than {done} tasks done within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// `rfm run` of the same input: the expected files; returns its summary.
+fn rfm_run(input: &Path, out: &Path) -> String {
+    let o = Command::new(bin("rfm"))
+        .arg("run")
+        .arg(input)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "rfm run failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn assert_same_results(got: &Path, expected: &Path) {
+    for file in ["customers.csv", "segments.csv"] {
+        let a = std::fs::read(got.join(file))
+            .unwrap_or_else(|e| panic!("{}: {e}", got.join(file).display()));
+        let b = std::fs::read(expected.join(file)).unwrap();
+        assert!(
+            a == b,
+            "{file} differs between {} and {}",
+            got.display(),
+            expected.display()
+        );
+    }
+}
+
+fn assert_real_file_reference(out: &Path) {
+    let segments = std::fs::read(out.join("segments.csv")).unwrap();
+    assert_eq!(
+        segments,
+        std::fs::read(REFERENCE_SEGMENTS).unwrap(),
+        "segments.csv differs from the reference"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(report["lines_read"], 541_909);
+    assert_eq!(report["purchase_lines"], 397_884);
+    assert_eq!(report["customers"], 4_338);
+    assert_eq!(report["as_of"], "2011-12-10");
+}
+
+fn real_expected(tmp: &Path) -> PathBuf {
+    real_expected_with_summary(tmp).0
+}
+
+fn real_expected_with_summary(tmp: &Path) -> (PathBuf, String) {
+    let expected = tmp.join("expected-real");
+    let summary = rfm_run(Path::new(REAL), &expected);
+    assert_real_file_reference(&expected);
+    (expected, summary)
+}
+
+/// A summary without its last line (the output directory and seconds).
+fn without_last_line(summary: &str) -> &str {
+    let body = summary.trim_end_matches('\n');
+    &body[..body.rfind('\n').unwrap_or(0)]
+}
+
+#[test]
+fn three_workers_give_the_results_of_rfm_run() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = cluster(&[], 2, 0);
+    // The third worker advertises a name instead of the address it is seen from.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cmd = Command::new(bin("rfm-worker"));
+    cmd.args(["--coordinator", &c.url, "--threads", "1"]).args([
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--advertise",
+        &format!("localhost:{port}"),
+    ]);
+    c.workers.push(Proc::spawn(cmd));
+    c.coordinator.wait_for(
+        &format!("registered at localhost:{port}"),
+        1,
+        Duration::from_secs(10),
+    );
+
+    let (expected, run_summary) = real_expected_with_summary(tmp.path());
+    let out = tmp.path().join("real");
+    let mut submit = c.submit(Path::new(REAL), &out, "1MiB");
+    assert!(
+        submit.wait_exit(Duration::from_secs(60)).success(),
+        "{}",
+        submit.stderr()
+    );
+    assert_same_results(&out, &expected);
+    assert_real_file_reference(&out);
+    let summary = submit.stdout.lock().unwrap().clone();
+    assert!(
+        summary.contains("Champions") && summary.contains("results: "),
+        "{summary}"
+    );
+    assert_eq!(without_last_line(&summary), without_last_line(&run_summary));
+    assert!(
+        submit.stderr().contains("tasks 46/46"),
+        "{}",
+        submit.stderr()
+    );
+
+    let generated = tmp.path().join("gen.csv");
+    let o = Command::new(bin("rfm"))
+        .args(["gen", "--rows", "1000000", "--seed", "7", "--out"])
+        .arg(&generated)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let expected = tmp.path().join("expected-gen");
+    rfm_run(&generated, &expected);
+    let out = tmp.path().join("gen");
+    let mut submit = c.submit(&generated, &out, "3MiB");
+    assert!(
+        submit.wait_exit(Duration::from_secs(60)).success(),
+        "{}",
+        submit.stderr()
+    );
+    assert_same_results(&out, &expected);
+
+    let workers = Command::new(bin("rfm"))
+        .args(["workers", "--coordinator", &c.url])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&workers.stdout);
+    assert_eq!(table.matches("alive").count(), 3, "{table}");
+}
+
+#[test]
+fn a_killed_worker_has_its_tasks_run_again() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let expected = real_expected(tmp.path());
+    let mut c = cluster(&["--worker-timeout", "1s"], 3, 150);
+    let out = tmp.path().join("out");
+    let mut submit = c.submit(Path::new(REAL), &out, "1MiB");
+    c.wait_tasks_done(6, Duration::from_secs(20));
+    c.workers[0].kill9();
+    assert!(
+        submit.wait_exit(Duration::from_secs(60)).success(),
+        "{}",
+        submit.stderr()
+    );
+    assert_same_results(&out, &expected);
+    let events = submit.stderr();
+    assert!(
+        events.contains("retry: task"),
+        "the event stream shows no retry:\n{events}"
+    );
+    assert!(
+        !events.contains("retries 0\n[succeeded]") && events.contains("[succeeded]"),
+        "{events}"
+    );
+}
+
+#[test]
+fn a_stopped_worker_is_found_by_heartbeat_and_its_tasks_run_again() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let expected = real_expected(tmp.path());
+    let c = cluster(&["--worker-timeout", "1s"], 3, 150);
+    let out = tmp.path().join("out");
+    let mut submit = c.submit(Path::new(REAL), &out, "1MiB");
+    c.wait_tasks_done(4, Duration::from_secs(20));
+    c.workers[1].signal("-STOP");
+    assert!(
+        submit.wait_exit(Duration::from_secs(60)).success(),
+        "{}",
+        submit.stderr()
+    );
+    assert_same_results(&out, &expected);
+    assert!(
+        submit.stderr().contains("retry: task"),
+        "{}",
+        submit.stderr()
+    );
+    assert!(
+        c.coordinator.stderr().contains("lost: no heartbeat"),
+        "{}",
+        c.coordinator.stderr()
+    );
+    c.workers[1].signal("-CONT");
+}
+
+#[test]
+fn killing_every_worker_fails_the_job_within_grace_and_expiry() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = cluster(
+        &["--worker-timeout", "1s", "--no-worker-grace", "2s"],
+        2,
+        300,
+    );
+    let out = tmp.path().join("out");
+    let mut submit = c.submit(Path::new(REAL), &out, "1MiB");
+    c.wait_tasks_done(1, Duration::from_secs(20));
+    let killed = Instant::now();
+    for w in c.workers.iter_mut() {
+        w.kill9();
+    }
+    let status = submit.wait_exit(Duration::from_secs(10));
+    let took = killed.elapsed();
+    assert_eq!(status.code(), Some(5), "{}", submit.stderr());
+    // Grace (2 s) after the loss is seen at once (connection reset) or at
+    // the latest after the expiry (1 s); plus slack for a loaded machine.
+    assert!(took < Duration::from_millis(3000 + 2500), "took {took:?}");
+    let err = submit.stderr();
+    assert!(err.contains("no live worker for 2.0 s"), "{err}");
+    assert!(
+        err.contains("w1 (127.0.0.1:") && err.contains("w2 (127.0.0.1:"),
+        "the lost workers are not named: {err}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(report["status"], "failed");
+    assert!(!out.join("customers.csv").exists());
+}
+
+#[test]
+fn input_errors_fail_at_once_with_the_reason() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let c = cluster(&[], 1, 600);
+
+    // A path that does not exist: refused before planning.
+    let mut submit = c.submit(
+        &tmp.path().join("missing.csv"),
+        &tmp.path().join("o1"),
+        "1MiB",
+    );
+    assert_eq!(submit.wait_exit(Duration::from_secs(10)).code(), Some(3));
+    assert!(
+        submit.stderr().contains("missing.csv: cannot read"),
+        "{}",
+        submit.stderr()
+    );
+
+    // A file the workers cannot read (gone after planning): the worker says so,
+    // the job fails at once, nothing is retried, the worker stays alive.
+    let input = tmp.path().join("vanishing.csv");
+    std::fs::copy(Path::new(REAL), &input).unwrap();
+    let started = Instant::now();
+    let mut submit = c.submit(&input, &tmp.path().join("o2"), "8MiB");
+    c.coordinator
+        .wait_for("vanishing.csv", 1, Duration::from_secs(10));
+    std::fs::remove_file(&input).unwrap();
+    assert_eq!(
+        submit.wait_exit(Duration::from_secs(10)).code(),
+        Some(3),
+        "{}",
+        submit.stderr()
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let err = submit.stderr();
+    assert!(
+        err.contains("error: worker 127.0.0.1:") && err.contains("cannot read"),
+        "{err}"
+    );
+    assert!(!err.contains("retry:"), "{err}");
+    let workers = Command::new(bin("rfm"))
+        .args(["workers", "--coordinator", &c.url])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&workers.stdout).contains("alive"));
+
+    // A malformed limit: fails with the reason, exit 3.
+    let bad = tmp.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n\
+         1,A,x,1,12/1/2010 8:26,1.0,17850,UK\n2,A,x,one,12/1/2010 8:26,1.0,17850,UK\n",
+    )
+    .unwrap();
+    let mut submit = c.submit(&bad, &tmp.path().join("o3"), "1MiB");
+    assert_eq!(
+        submit.wait_exit(Duration::from_secs(10)).code(),
+        Some(3),
+        "{}",
+        submit.stderr()
+    );
+    assert!(submit.stderr().contains("malformed"), "{}", submit.stderr());
+}
+
+#[test]
+fn cluster_setup_errors_are_clear_and_do_not_hang() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    // A worker pointed at nothing.
+    let mut cmd = Command::new(bin("rfm-worker"));
+    cmd.args([
+        "--coordinator",
+        "http://127.0.0.1:1",
+        "--listen",
+        "127.0.0.1:0",
+        "--register-timeout",
+        "1s",
+    ]);
+    let mut worker = Proc::spawn(cmd);
+    assert_eq!(worker.wait_exit(Duration::from_secs(10)).code(), Some(5));
+    assert!(
+        worker
+            .stderr()
+            .contains("cannot reach the coordinator at http://127.0.0.1:1"),
+        "{}",
+        worker.stderr()
+    );
+
+    // A worker speaking another protocol version.
+    let c = cluster(&[], 0, 0);
+    let mut cmd = Command::new(bin("rfm-worker"));
+    cmd.args([
+        "--coordinator",
+        &c.url,
+        "--listen",
+        "127.0.0.1:0",
+        "--protocol-version",
+        "999",
+    ]);
+    let mut worker = Proc::spawn(cmd);
+    assert_eq!(worker.wait_exit(Duration::from_secs(10)).code(), Some(5));
+    assert!(
+        worker.stderr().contains("protocol version mismatch"),
+        "{}",
+        worker.stderr()
+    );
+
+    // A worker pointed at another worker instead of the coordinator.
+    let mut c = c;
+    c.add_worker(0);
+    let log = c
+        .coordinator
+        .wait_for("registered at", 1, Duration::from_secs(10));
+    let worker_addr = log
+        .lines()
+        .find_map(|l| l.split("registered at ").nth(1))
+        .and_then(|l| l.split(' ').next())
+        .unwrap()
+        .to_string();
+    let mut cmd = Command::new(bin("rfm-worker"));
+    cmd.args(["--coordinator", &worker_addr, "--listen", "127.0.0.1:0"]);
+    let mut worker = Proc::spawn(cmd);
+    assert_eq!(worker.wait_exit(Duration::from_secs(10)).code(), Some(5));
+    assert!(
+        worker
+            .stderr()
+            .contains("does not speak the rfm coordinator protocol"),
+        "{}",
+        worker.stderr()
+    );
+
+    // A client pointed at nothing.
+    let o = Command::new(bin("rfm"))
+        .args([
+            "submit",
+            REAL,
+            "--coordinator",
+            "http://127.0.0.1:1",
+            "--out",
+        ])
+        .arg(tmp.path().join("o"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot reach the coordinator"));
+}
+
+#[test]
+fn interrupting_submit_cancels_the_job_and_its_tasks() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let c = cluster(&[], 2, 300);
+    let mut submit = c.submit(Path::new(REAL), &tmp.path().join("out"), "1MiB");
+    c.wait_tasks_done(1, Duration::from_secs(20));
+    submit.signal("-INT");
+    assert_eq!(
+        submit.wait_exit(Duration::from_secs(10)).code(),
+        Some(5),
+        "{}",
+        submit.stderr()
+    );
+    assert!(
+        submit.stderr().contains("cancelled by the user"),
+        "{}",
+        submit.stderr()
+    );
+    let status = c.job_status().unwrap();
+    assert_eq!(status.stage, "cancelled");
+    assert!(status.tasks_done < status.tasks_total);
+    let start = Instant::now();
+    loop {
+        let o = Command::new(bin("rfm"))
+            .args(["workers", "--coordinator", &c.url, "--json"])
+            .output()
+            .unwrap();
+        let workers: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let running: u64 = workers
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["running_tasks"].as_u64().unwrap())
+            .sum();
+        if running == 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "tasks still running: {workers}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Ten times the UCI file (`rfm gen --rows 5419090`, 400 MB) on three workers.
+#[test]
+fn ten_times_the_uci_file_gives_the_results_of_rfm_run() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let generated = tmp.path().join("gen10x.csv");
+    let o = Command::new(bin("rfm"))
+        .args(["gen", "--rows", "5419090", "--out"])
+        .arg(&generated)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let expected = tmp.path().join("expected");
+    rfm_run(&generated, &expected);
+    let c = cluster(&[], 3, 0);
+    let out = tmp.path().join("out");
+    let mut submit = c.submit(&generated, &out, "16MiB");
+    assert!(
+        submit.wait_exit(Duration::from_secs(300)).success(),
+        "{}",
+        submit.stderr()
+    );
+    assert_same_results(&out, &expected);
+}
+
+#[test]
+fn a_shared_token_guards_every_port() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = cluster(&["--token", "s3cret"], 0, 0);
+
+    let mut cmd = Command::new(bin("rfm-worker"));
+    cmd.args(["--coordinator", &c.url, "--listen", "127.0.0.1:0"]);
+    let mut stranger = Proc::spawn(cmd);
+    assert_eq!(stranger.wait_exit(Duration::from_secs(10)).code(), Some(5));
+    assert!(
+        stranger.stderr().contains("requires a token"),
+        "{}",
+        stranger.stderr()
+    );
+
+    let mut cmd = Command::new(bin("rfm-worker"));
+    cmd.args([
+        "--coordinator",
+        &c.url,
+        "--listen",
+        "127.0.0.1:0",
+        "--threads",
+        "1",
+    ])
+    .env("RFM_TOKEN", "s3cret");
+    c.workers.push(Proc::spawn(cmd));
+    c.coordinator
+        .wait_for("registered at", 1, Duration::from_secs(10));
+
+    let submit = |token: Option<&str>, out: &str| {
+        let mut cmd = Command::new(bin("rfm"));
+        cmd.args([
+            "submit",
+            REAL,
+            "--coordinator",
+            &c.url,
+            "--chunk-size",
+            "8MiB",
+            "--out",
+        ])
+        .arg(tmp.path().join(out));
+        if let Some(t) = token {
+            cmd.args(["--token", t]);
+        }
+        cmd.output().unwrap()
+    };
+    let refused = submit(Some("guess"), "o1");
+    assert_eq!(refused.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("the token is not valid"));
+    let accepted = submit(Some("s3cret"), "o2");
+    assert!(
+        accepted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+    assert_real_file_reference(&tmp.path().join("o2"));
+}

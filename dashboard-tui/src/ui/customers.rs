@@ -1,0 +1,230 @@
+//! Customers: a sortable, searchable table, and the detail of one customer
+//! that explains its scores (metric, the value range of each score bucket,
+//! the segment rule).
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
+use ratatui::Frame;
+
+use super::theme::Theme;
+use crate::app::{App, SortKey};
+use crate::data::{CustomerRecord, RunData};
+use crate::format;
+
+pub fn draw(frame: &mut Frame, app: &App, run: &RunData, theme: Theme, area: Rect) {
+    let [search, table] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    draw_search(frame, app, run, theme, search);
+    draw_table(frame, app, run, theme, table);
+    if app.customers.detail {
+        if let Some(c) = app.selected_customer() {
+            draw_detail(frame, run, c, theme, area);
+        }
+    }
+}
+
+fn draw_search(frame: &mut Frame, app: &App, run: &RunData, theme: Theme, area: Rect) {
+    let st = &app.customers;
+    let arrow = if st.descending { "↓" } else { "↑" };
+    let mut spans = vec![];
+    if let Some(m) = st.moved {
+        let since = app
+            .baseline
+            .as_ref()
+            .map_or("?", |b| b.entry.label.as_str());
+        spans.push(Span::styled(
+            format!("[{} since {since}, Esc: all] ", m.name()),
+            theme.emphasis(),
+        ));
+    }
+    if let Some(seg) = st.segment {
+        spans.push(Span::styled(
+            format!("[{}, Esc: all] ", seg.name()),
+            theme.segment(seg),
+        ));
+    }
+    if st.editing {
+        spans.push(Span::styled(format!("/{}▏", st.query), theme.selected()));
+    } else if !st.query.is_empty() {
+        spans.push(Span::styled(format!("/{}", st.query), theme.emphasis()));
+    } else {
+        spans.push(Span::styled("/ search", theme.dim()));
+    }
+    spans.push(Span::raw(format!(
+        "  {} of {} · by {} {arrow} · s: sort · r: reverse · Enter: detail",
+        format::count(st.visible.len() as u64),
+        format::count(run.customers.len() as u64),
+        st.sort.name(),
+    )));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn header_cell(app: &App, key: SortKey, text: &str) -> String {
+    if app.customers.sort == key {
+        let arrow = if app.customers.descending {
+            "↓"
+        } else {
+            "↑"
+        };
+        format!("{text}{arrow}")
+    } else {
+        text.to_string()
+    }
+}
+
+fn draw_table(frame: &mut Frame, app: &App, run: &RunData, theme: Theme, area: Rect) {
+    let st = &app.customers;
+    let block = Block::default().borders(Borders::TOP | Borders::BOTTOM);
+    let inner = block.inner(area);
+    let page = inner.height.saturating_sub(1).max(1) as usize;
+    let start = if st.selected < page {
+        0
+    } else {
+        st.selected + 1 - page
+    };
+    let right = |text: String| Cell::from(Line::from(text).right_aligned());
+    let header = Row::new(vec![
+        Cell::from(header_cell(app, SortKey::Id, "id")),
+        Cell::from(header_cell(app, SortKey::Segment, "segment")),
+        Cell::from(header_cell(app, SortKey::Score, "RFM")),
+        right(header_cell(app, SortKey::Recency, "recency")),
+        right(header_cell(app, SortKey::Frequency, "freq")),
+        right(header_cell(app, SortKey::Monetary, "monetary")),
+        Cell::from(header_cell(app, SortKey::Country, "country")),
+    ])
+    .style(theme.header());
+    let rows = st.visible.iter().skip(start).take(page).filter_map(|&i| {
+        let c = run.customers.get(i)?;
+        Some(Row::new(vec![
+            Cell::from(c.customer_id.clone()),
+            Cell::from(Span::styled(
+                c.segment_name.clone(),
+                theme.segment(c.segment),
+            )),
+            Cell::from(c.rfm_score()),
+            Cell::from(Line::from(c.recency.to_string()).right_aligned()),
+            Cell::from(Line::from(c.frequency.to_string()).right_aligned()),
+            Cell::from(Line::from(format::group(&c.monetary_text)).right_aligned()),
+            Cell::from(c.country.clone()),
+        ]))
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(10),
+            Constraint::Length(19),
+            Constraint::Length(4),
+            Constraint::Length(8),
+            Constraint::Length(5),
+            Constraint::Length(12),
+            Constraint::Min(8),
+        ],
+    )
+    .header(header)
+    .row_highlight_style(theme.selected())
+    .block(block);
+    let mut state = TableState::default();
+    if !st.visible.is_empty() {
+        state.select(Some(st.selected.saturating_sub(start)));
+    }
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+fn range<T: ToString>(b: Option<(T, T)>) -> String {
+    match b {
+        Some((lo, hi)) => format!("{} – {}", lo.to_string(), hi.to_string()),
+        None => "—".into(),
+    }
+}
+
+fn draw_detail(frame: &mut Frame, run: &RunData, c: &CustomerRecord, theme: Theme, area: Rect) {
+    let rect = super::centered(area, 78, 20);
+    let inner = super::popup(
+        frame,
+        rect,
+        format!(" Customer {} · {} ", c.customer_id, c.segment_name),
+        theme,
+    );
+    let cp = &run.cut_points;
+    let mark = |k: u8, score: u8| if k == score { "▶" } else { " " };
+    let mut lines = vec![
+        Line::from(format!(
+            "{} · first purchase {} · last {}",
+            c.country, c.first_purchase, c.last_purchase
+        )),
+        Line::from(vec![
+            Span::styled("recency ", theme.header()),
+            Span::raw(format!("{} days  ", c.recency)),
+            Span::styled("frequency ", theme.header()),
+            Span::raw(format!("{} orders  ", c.frequency)),
+            Span::styled("monetary ", theme.header()),
+            Span::raw(format::group(&c.monetary_text)),
+        ]),
+        Line::from(vec![
+            Span::raw("scores "),
+            Span::styled(
+                format!("R {} · F {} · M {}  (RFM {})", c.r, c.f, c.m, c.rfm_score()),
+                theme.emphasis(),
+            ),
+        ]),
+        Line::from(""),
+        Line::from(Span::styled(
+            "score  recency (days)     frequency       monetary",
+            theme.header(),
+        )),
+    ];
+    for k in (1..=5u8).rev() {
+        let i = k as usize - 1;
+        let money_range = cp.monetary[i].map(|(lo, hi)| (format::money(lo), format::money(hi)));
+        lines.push(Line::from(vec![
+            Span::raw(format!("  {k}   ")),
+            Span::styled(
+                format!("{}{:<16}", mark(k, c.r), range(cp.recency[i])),
+                if k == c.r {
+                    theme.emphasis()
+                } else {
+                    theme.dim()
+                },
+            ),
+            Span::styled(
+                format!("{}{:<14}", mark(k, c.f), range(cp.frequency[i])),
+                if k == c.f {
+                    theme.emphasis()
+                } else {
+                    theme.dim()
+                },
+            ),
+            Span::styled(
+                format!("{}{}", mark(k, c.m), range(money_range)),
+                if k == c.m {
+                    theme.emphasis()
+                } else {
+                    theme.dim()
+                },
+            ),
+        ]));
+    }
+    lines.push(Line::from(Span::styled(
+        "(value range of each score among this run's customers; ▶ = this customer)",
+        theme.dim(),
+    )));
+    lines.push(Line::from(""));
+    lines.push(Line::from(vec![
+        Span::raw("segment "),
+        Span::styled(c.segment_name.clone(), theme.segment(c.segment)),
+        Span::raw(format!(
+            ": {}  (here R = {}, F = {})",
+            c.segment.rule(),
+            c.r,
+            c.f
+        )),
+    ]));
+    lines.push(Line::from(Span::styled(
+        "The segment depends on R and F only; M ranks spend. Esc: close · ↑↓: next customer",
+        theme.dim(),
+    )));
+    frame.render_widget(
+        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
+        inner,
+    );
+}

@@ -1,0 +1,204 @@
+//! Shared by the dashboard's tests: runs of the real UCI file made by the
+//! core engine in process and written as `rfm run --out` folders, an app
+//! loaded from them, and rendering to a text screen with ratatui's TestBackend.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use rfm_core::engine;
+use rfm_core::report::{FileColumns, ReportOptions, RunReport};
+use rfm_core::{output, RfmResult, RunOptions};
+use rfm_dashboard::app::App;
+use rfm_dashboard::{events, loader, source, ui};
+
+/// The real UCI Online Retail file.
+pub fn uci_file() -> PathBuf {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/real/online_retail.csv");
+    assert!(
+        path.is_file(),
+        "{} is missing: the dashboard tests need the shared real data beside the repository",
+        path.display()
+    );
+    path
+}
+
+/// Runs the engine on `input` and writes its result files into `out`, with
+/// `started_at` in run.json (orders the history). Returns the result.
+pub fn write_run(input: &Path, out: &Path, run_id: &str, started_at: &str) -> RfmResult {
+    let opts = RunOptions::default();
+    let spec = input.display().to_string();
+    let files = engine::open_inputs(&spec, &opts.parse).expect("open input");
+    let state = engine::run_local(&files, &opts).expect("run");
+    let (ledger, result) = engine::finish_run(state, &files, &opts);
+    let result = result.expect("finish run");
+    let mut report = RunReport {
+        run_id: run_id.to_string(),
+        status: "succeeded".into(),
+        input: vec![spec.clone()],
+        files: files
+            .iter()
+            .map(|f| FileColumns {
+                file: f.path.display().to_string(),
+                bytes: f.layout.len,
+                columns: f.layout.columns.names.clone(),
+            })
+            .collect(),
+        options: ReportOptions {
+            delimiter: ",".into(),
+            decimal_comma: false,
+            date_format: None,
+            as_of: None,
+            max_malformed_share: opts.max_malformed_share,
+            chunk_size: opts.chunk_size,
+        },
+        lines_read: 0,
+        purchase_lines: 0,
+        excluded: Default::default(),
+        malformed: 0,
+        malformed_samples: Vec::new(),
+        customers: result.customers.len() as u64,
+        as_of: Some(rfm_core::date::format_date(result.as_of)),
+        latest_purchase: Some(rfm_core::date::format_date(result.latest_purchase)),
+        revenue: Some(
+            rfm_core::money::Money(result.segments.iter().map(|s| s.revenue.0).sum()).to_fixed(2),
+        ),
+        started_at: started_at.into(),
+        finished_at: started_at.into(),
+        seconds: 0.5,
+        error: None,
+    };
+    report.set_ledger(&ledger);
+    output::write_results(out, &result, &report).expect("write results");
+    result
+}
+
+/// Results of the tests' runs, made once per test binary.
+pub struct Fixture {
+    _dir: tempfile::TempDir,
+    /// A results root with two runs: `2011-08` (the first 300,000 lines of
+    /// the file, older) and `2011-12` (the whole file, newer).
+    pub root: PathBuf,
+    /// The whole file's run folder (inside `root`).
+    pub full: PathBuf,
+    pub full_result: RfmResult,
+    pub half_result: RfmResult,
+}
+
+pub fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("runs");
+        let full = root.join("2011-12");
+        let full_result = write_run(
+            &uci_file(),
+            &full,
+            "20111210T000000Z-full",
+            "2011-12-10T08:00:00Z",
+        );
+        let half_csv = dir.path().join("online_retail_first_300000.csv");
+        {
+            let input = BufReader::new(std::fs::File::open(uci_file()).expect("open UCI"));
+            let mut out = BufWriter::new(std::fs::File::create(&half_csv).expect("create"));
+            let mut line = Vec::new();
+            let mut reader = input;
+            for _ in 0..300_000 {
+                line.clear();
+                if reader.read_until(b'\n', &mut line).expect("read") == 0 {
+                    break;
+                }
+                out.write_all(&line).expect("write");
+            }
+        }
+        let half_result = write_run(
+            &half_csv,
+            &root.join("2011-08"),
+            "20110813T000000Z-half",
+            "2011-08-13T08:00:00Z",
+        );
+        Fixture {
+            _dir: dir,
+            root,
+            full,
+            full_result,
+            half_result,
+        }
+    })
+}
+
+/// An app over `dir` with everything the start-up loads, loaded synchronously.
+pub fn loaded_app(dir: &Path) -> App {
+    let spec = source::SourceSpec::Results(dir.to_path_buf());
+    let src = source::open(&spec).expect("open source");
+    let mut app = App::new(src.describe(), true);
+    let mut work = app.start();
+    while let Some(command) = work.pop() {
+        let loaded = loader::execute(src.as_ref(), command);
+        work.extend(app.apply(loaded));
+    }
+    assert!(app.loading.is_empty(), "still loading: {:?}", app.loading);
+    assert!(
+        !matches!(app.status, Some(rfm_dashboard::app::Status::Error(_))),
+        "status: {:?}",
+        app.status
+    );
+    app
+}
+
+/// The screen's cells.
+pub fn render_buffer(app: &App, width: u16, height: u16) -> Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+    terminal.draw(|f| ui::draw(f, app)).expect("draw");
+    terminal.backend().buffer().clone()
+}
+
+/// The screen as text, one line per row.
+pub fn render(app: &App, width: u16, height: u16) -> String {
+    let buffer = render_buffer(app, width, height);
+    let mut out = String::new();
+    for y in 0..height {
+        for x in 0..width {
+            out.push_str(buffer[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The first line of `screen` containing `needle`.
+pub fn line_with<'a>(screen: &'a str, needle: &str) -> &'a str {
+    screen
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in\n{screen}"))
+}
+
+pub fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+/// Presses keys; runs any loader work synchronously against `dir`.
+pub fn press(app: &mut App, dir: &Path, keys: &[KeyCode]) {
+    let src = source::open(&source::SourceSpec::Results(dir.to_path_buf())).expect("open");
+    for k in keys {
+        let mut work = events::handle_key(app, key(*k));
+        while let Some(command) = work.pop() {
+            let loaded = loader::execute(src.as_ref(), command);
+            work.extend(app.apply(loaded));
+        }
+    }
+}
+
+/// Presses each character of `text`.
+pub fn type_text(app: &mut App, dir: &Path, text: &str) {
+    let keys: Vec<KeyCode> = text.chars().map(KeyCode::Char).collect();
+    press(app, dir, &keys);
+}

@@ -1,0 +1,172 @@
+//! The worker's membership: registers with the coordinator (checking the
+//! protocol version), then heartbeats every interval; when the coordinator no
+//! longer knows it (it restarted, or declared this worker lost) it registers
+//! again under a new id. Runs on the async runtime, never blocked by tasks.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rfm_proto::v1::coordinator_client::CoordinatorClient;
+use rfm_proto::v1::{HeartbeatRequest, RegisterWorkerRequest, RegisterWorkerResponse};
+use tonic::transport::{Channel, Endpoint};
+use tonic::Code;
+
+use rfm_proto::auth::Token;
+
+use crate::tasks::TaskStore;
+use crate::WorkerError;
+
+/// Adds `http://` when the URL has no scheme and checks that it parses.
+pub fn normalise_url(url: &str) -> Result<String, WorkerError> {
+    let full = if url.contains("://") {
+        url.to_string()
+    } else {
+        format!("http://{url}")
+    };
+    Endpoint::from_shared(full.clone()).map_err(|e| WorkerError::BadUrl {
+        url: url.to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(full)
+}
+
+pub struct Membership {
+    pub url: String,
+    pub advertise_host: String,
+    pub port: u32,
+    pub slots: u32,
+    pub protocol_version: u32,
+    pub heartbeat_interval: Duration,
+    pub log: bool,
+    pub token: Token,
+    pub store: Arc<TaskStore>,
+}
+
+impl Membership {
+    fn say(&self, message: String) {
+        if self.log {
+            eprintln!("{message}");
+        }
+    }
+
+    fn client(&self) -> Result<CoordinatorClient<Channel>, WorkerError> {
+        let channel = Endpoint::from_shared(self.url.clone())
+            .map_err(|e| WorkerError::BadUrl {
+                url: self.url.clone(),
+                reason: e.to_string(),
+            })?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(5))
+            .connect_lazy();
+        Ok(CoordinatorClient::new(channel))
+    }
+
+    async fn register(
+        &self,
+        client: &mut CoordinatorClient<Channel>,
+    ) -> Result<RegisterWorkerResponse, tonic::Status> {
+        let request = RegisterWorkerRequest {
+            protocol_version: self.protocol_version,
+            advertise_host: self.advertise_host.clone(),
+            port: self.port,
+            slots: self.slots,
+        };
+        client
+            .register_worker(self.token.request(request))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    /// Registers, retrying while the coordinator is unreachable for at most
+    /// `timeout`; a refusal (protocol mismatch, not a coordinator) is final.
+    pub async fn register_first(
+        &self,
+        timeout: Duration,
+    ) -> Result<RegisterWorkerResponse, WorkerError> {
+        let started = Instant::now();
+        let mut client = self.client()?;
+        loop {
+            match self.register(&mut client).await {
+                Ok(r) => return Ok(r),
+                Err(s) if s.code() == Code::Unavailable || s.code() == Code::DeadlineExceeded => {
+                    if started.elapsed() >= timeout {
+                        return Err(WorkerError::Unreachable {
+                            url: self.url.clone(),
+                            seconds: started.elapsed().as_secs_f64(),
+                            message: s.message().to_string(),
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(s) if s.code() == Code::Unimplemented => {
+                    return Err(WorkerError::Refused {
+                        url: self.url.clone(),
+                        message: "it does not speak the rfm coordinator protocol (is the URL a coordinator's?)".into(),
+                    })
+                }
+                Err(s) => {
+                    return Err(WorkerError::Refused {
+                        url: self.url.clone(),
+                        message: s.message().to_string(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Heartbeats forever, registering again when the coordinator asks.
+    pub async fn heartbeat_loop(self, registered: RegisterWorkerResponse) {
+        let Ok(mut client) = self.client() else {
+            return;
+        };
+        let mut worker_id = registered.worker_id;
+        self.say(format!(
+            "rfm-worker: registered as {worker_id} ({})",
+            registered.address
+        ));
+        let mut out_of_touch = false;
+        let mut ticker = tokio::time::interval(self.heartbeat_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let beat = HeartbeatRequest {
+                worker_id: worker_id.clone(),
+                running_tasks: self.store.running(),
+            };
+            match client.heartbeat(self.token.request(beat)).await {
+                Ok(r) if r.get_ref().known => {
+                    if out_of_touch {
+                        self.say(format!("rfm-worker: coordinator {} is back", self.url));
+                        out_of_touch = false;
+                    }
+                }
+                Ok(_) => match self.register(&mut client).await {
+                    Ok(r) => {
+                        self.store.forget_finished();
+                        self.say(format!(
+                            "rfm-worker: registered again as {} ({})",
+                            r.worker_id, r.address
+                        ));
+                        worker_id = r.worker_id;
+                    }
+                    Err(s) => self.say(format!(
+                        "rfm-worker: cannot register again with {}: {}",
+                        self.url,
+                        s.message()
+                    )),
+                },
+                Err(s) => {
+                    if !out_of_touch {
+                        self.say(format!(
+                            "rfm-worker: heartbeat to {} failed: {}; retrying every {:?}",
+                            self.url,
+                            s.message(),
+                            self.heartbeat_interval
+                        ));
+                        out_of_touch = true;
+                    }
+                }
+            }
+        }
+    }
+}
