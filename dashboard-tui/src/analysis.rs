@@ -52,6 +52,56 @@ pub fn cut_points(customers: &[CustomerRecord]) -> CutPoints {
     cp
 }
 
+/// Each customer's 1-based rank on each metric, in the order the engine
+/// scores them (recency descending, frequency and monetary ascending; ties in
+/// file order, which is the engine's customer-id order). Score k goes to the
+/// k-th fifth of the ranks (SQL `NTILE(5)`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ranks {
+    pub recency: Vec<u32>,
+    pub frequency: Vec<u32>,
+    pub monetary: Vec<u32>,
+}
+
+pub fn ranks(customers: &[CustomerRecord]) -> Ranks {
+    let n = customers.len();
+    let rank_of = |order: Vec<usize>| {
+        let mut ranks = vec![0u32; n];
+        for (pos, i) in order.into_iter().enumerate() {
+            ranks[i] = pos as u32 + 1;
+        }
+        ranks
+    };
+    // Stable sorts keep file order among equal values.
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(customers[i].recency));
+    let recency = rank_of(order);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| customers[i].frequency);
+    let frequency = rank_of(order);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| customers[i].monetary);
+    let monetary = rank_of(order);
+    Ranks {
+        recency,
+        frequency,
+        monetary,
+    }
+}
+
+/// The ranks (1-based, inclusive) that get score `k` (1–5) among `n`
+/// customers; `None` when that score is empty.
+pub fn bucket_ranks(n: usize, k: u8) -> Option<(usize, usize)> {
+    let (q, r) = (n / 5, n % 5);
+    let i = (k as usize).checked_sub(1)?;
+    let (start, size) = if i < r {
+        (i * (q + 1), q + 1)
+    } else {
+        (r * (q + 1) + (i - r) * q, q)
+    };
+    (size > 0).then_some((start + 1, start + size))
+}
+
 /// The three RFM metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Metric {
@@ -348,6 +398,30 @@ mod tests {
         let h = histogram(&values, 5, true, true);
         assert_eq!(h.iter().map(|b| b.count).sum::<u64>(), 100);
         assert_eq!(h[0].lo, 1.0);
+    }
+
+    #[test]
+    fn bucket_ranks_follow_ntile() {
+        // 7 customers: groups of 2, 2, 1, 1, 1.
+        let b: Vec<_> = (1..=5).map(|k| bucket_ranks(7, k)).collect();
+        assert_eq!(
+            b,
+            vec![
+                Some((1, 2)),
+                Some((3, 4)),
+                Some((5, 5)),
+                Some((6, 6)),
+                Some((7, 7))
+            ]
+        );
+        assert_eq!(bucket_ranks(2, 3), None);
+        for n in 1..40 {
+            for pos in 0..n {
+                let k = rfm_core::score::ntile(pos, n, 5);
+                let (lo, hi) = bucket_ranks(n, k).unwrap();
+                assert!((lo..=hi).contains(&(pos + 1)), "n={n} pos={pos}");
+            }
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use rfm_core::report::RunReport;
 use rfm_core::Segment;
 use serde::Deserialize;
 
-use crate::analysis::{self, CutPoints, Grid};
+use crate::analysis::{self, CutPoints, Grid, Ranks};
 
 /// Why a run's files cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +118,8 @@ pub struct RunData {
     pub total_revenue: Money,
     pub grid: Grid,
     pub cut_points: CutPoints,
+    /// Each customer's rank on each metric (same order as `customers`).
+    pub ranks: Ranks,
 }
 
 impl RunData {
@@ -131,6 +133,7 @@ impl RunData {
         let total_revenue = Money(customers.iter().map(|c| c.monetary.0).sum());
         let grid = analysis::grid(&customers);
         let cut_points = analysis::cut_points(&customers);
+        let ranks = analysis::ranks(&customers);
         RunData {
             entry,
             customers,
@@ -138,6 +141,7 @@ impl RunData {
             total_revenue,
             grid,
             cut_points,
+            ranks,
         }
     }
 

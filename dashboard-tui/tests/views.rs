@@ -330,7 +330,12 @@ fn runs_history_and_movement() {
         assert_ne!(c.segment, Segment::Champions);
         assert_eq!(earlier[c.customer_id.as_str()], Segment::Champions);
     }
-    press(&mut app, &fx.root, &[KeyCode::Esc]);
+    // The detail says where a customer was in the compared run.
+    press(&mut app, &fx.root, &[KeyCode::Enter]);
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("· was Champions (5"), "{screen}");
+    assert!(screen.contains(") in 2011-08"), "{screen}");
+    press(&mut app, &fx.root, &[KeyCode::Esc, KeyCode::Esc]);
     assert_eq!(app.customers.visible.len(), 4_338);
 }
 
@@ -470,4 +475,32 @@ fn unreadable_run_folder_is_skipped_and_reported() {
         "{status}"
     );
     assert!(screen.contains("632"), "{screen}");
+}
+
+#[test]
+fn detail_ranks_reproduce_the_engines_scores() {
+    let fx = fixture();
+    let app = loaded_app(&fx.full);
+    let run = app.current.as_ref().unwrap();
+    let n = run.customers.len();
+    // The explanation holds for every customer: its rank on each metric falls
+    // in the fifth that gives the score the engine wrote.
+    for (i, c) in run.customers.iter().enumerate() {
+        let score = |rank: u32| rfm_core::score::ntile(rank as usize - 1, n, 5);
+        assert_eq!(score(run.ranks.recency[i]), c.r, "{}", c.customer_id);
+        assert_eq!(score(run.ranks.frequency[i]), c.f, "{}", c.customer_id);
+        assert_eq!(score(run.ranks.monetary[i]), c.m, "{}", c.customer_id);
+    }
+    let mut app = loaded_app(&fx.full);
+    press(&mut app, &fx.full, &[KeyCode::Char('/')]);
+    type_text(&mut app, &fx.full, "12347");
+    press(&mut app, &fx.full, &[KeyCode::Enter, KeyCode::Enter]);
+    let screen = render(&app, 80, 24);
+    // 4,338 customers in fifths of 868, 868, 868, 867, 867.
+    assert!(
+        line_with(&screen, "  5   ").contains("3,472–4,338"),
+        "{screen}"
+    );
+    assert!(line_with(&screen, "  1   ").contains("1–868"), "{screen}");
+    assert!(screen.contains("ranks of 4,338: R "), "{screen}");
 }

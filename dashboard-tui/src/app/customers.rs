@@ -206,6 +206,11 @@ impl App {
         }
     }
 
+    /// Index of the selected customer in the run's customers.
+    pub fn selected_index(&self) -> Option<usize> {
+        self.customers.visible.get(self.customers.selected).copied()
+    }
+
     pub fn selected_customer(&self) -> Option<&CustomerRecord> {
         let run = self.current.as_ref()?;
         let i = *self.customers.visible.get(self.customers.selected)?;

@@ -1,6 +1,6 @@
 //! Customers: a sortable, searchable table, and the detail of one customer
-//! that explains its scores (metric, the value range of each score bucket,
-//! the segment rule).
+//! that explains its scores (metrics, ranks, the value and rank range of each
+//! score, the segment rule, its segment in the compared run).
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -8,8 +8,9 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
 use super::theme::Theme;
+use crate::analysis;
 use crate::app::{App, SortKey};
-use crate::data::{CustomerRecord, RunData};
+use crate::data::RunData;
 use crate::format;
 
 pub fn draw(frame: &mut Frame, app: &App, run: &RunData, theme: Theme, area: Rect) {
@@ -17,8 +18,8 @@ pub fn draw(frame: &mut Frame, app: &App, run: &RunData, theme: Theme, area: Rec
     draw_search(frame, app, run, theme, search);
     draw_table(frame, app, run, theme, table);
     if app.customers.detail {
-        if let Some(c) = app.selected_customer() {
-            draw_detail(frame, run, c, theme, area);
+        if let Some(i) = app.selected_index() {
+            draw_detail(frame, app, run, i, theme, area);
         }
     }
 }
@@ -137,7 +138,19 @@ fn range<T: ToString>(b: Option<(T, T)>) -> String {
     }
 }
 
-fn draw_detail(frame: &mut Frame, run: &RunData, c: &CustomerRecord, theme: Theme, area: Rect) {
+fn draw_detail(
+    frame: &mut Frame,
+    app: &App,
+    run: &RunData,
+    index: usize,
+    theme: Theme,
+    area: Rect,
+) {
+    let Some(c) = run.customers.get(index) else {
+        return;
+    };
+    let n = run.customers.len();
+    let rank = |v: &Vec<u32>| v.get(index).map_or(0, |r| *r as u64);
     let rect = super::centered(area, 78, 20);
     let inner = super::popup(
         frame,
@@ -166,10 +179,23 @@ fn draw_detail(frame: &mut Frame, run: &RunData, c: &CustomerRecord, theme: Them
                 format!("R {} · F {} · M {}  (RFM {})", c.r, c.f, c.m, c.rfm_score()),
                 theme.emphasis(),
             ),
+            Span::styled(earlier(app, run, &c.customer_id), theme.dim()),
         ]),
-        Line::from(""),
+        Line::from(vec![
+            Span::raw(format!("ranks of {}: ", format::count(n as u64))),
+            Span::styled(
+                format!(
+                    "R {} · F {} · M {}",
+                    format::count(rank(&run.ranks.recency)),
+                    format::count(rank(&run.ranks.frequency)),
+                    format::count(rank(&run.ranks.monetary)),
+                ),
+                theme.emphasis(),
+            ),
+            Span::styled("  (score k = k-th fifth)", theme.dim()),
+        ]),
         Line::from(Span::styled(
-            "score  recency (days)     frequency       monetary",
+            "score  recency (days)     frequency       monetary                  ranks",
             theme.header(),
         )),
     ];
@@ -195,20 +221,27 @@ fn draw_detail(frame: &mut Frame, run: &RunData, c: &CustomerRecord, theme: Them
                 },
             ),
             Span::styled(
-                format!("{}{}", mark(k, c.m), range(money_range)),
+                format!("{}{:<25}", mark(k, c.m), range(money_range)),
                 if k == c.m {
                     theme.emphasis()
                 } else {
                     theme.dim()
                 },
             ),
+            Span::styled(
+                analysis::bucket_ranks(n, k)
+                    .map(|(lo, hi)| {
+                        format!("{}–{}", format::count(lo as u64), format::count(hi as u64))
+                    })
+                    .unwrap_or_default(),
+                theme.dim(),
+            ),
         ]));
     }
     lines.push(Line::from(Span::styled(
-        "(value range of each score among this run's customers; ▶ = this customer)",
+        "(values and ranks of each score in this run; ▶ = this customer; ties by id)",
         theme.dim(),
     )));
-    lines.push(Line::from(""));
     lines.push(Line::from(vec![
         Span::raw("segment "),
         Span::styled(c.segment_name.clone(), theme.segment(c.segment)),
@@ -227,4 +260,24 @@ fn draw_detail(frame: &mut Frame, run: &RunData, c: &CustomerRecord, theme: Them
         Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
         inner,
     );
+}
+
+/// The customer's segment in the compared run, as a note.
+fn earlier(app: &App, run: &RunData, id: &str) -> String {
+    let Some(base) = app
+        .baseline
+        .as_ref()
+        .filter(|b| b.entry.key != run.entry.key)
+    else {
+        return String::new();
+    };
+    match base.customers.iter().find(|c| c.customer_id == id) {
+        Some(was) => format!(
+            "  · was {} ({}) in {}",
+            was.segment_name,
+            was.rfm_score(),
+            base.entry.label
+        ),
+        None => format!("  · not in {}", base.entry.label),
+    }
 }
