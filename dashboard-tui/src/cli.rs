@@ -14,7 +14,8 @@ pub struct Args {
     /// A folder written by `rfm run --out DIR`, or a folder whose subfolders are such runs.
     #[arg(long, value_name = "DIR")]
     pub results: Option<PathBuf>,
-    /// PostgreSQL store of runs (not available in this build yet).
+    /// PostgreSQL store of runs (postgresql://USER:PASSWORD@HOST:PORT/DB); without
+    /// --results or --coordinator, RFM_DATABASE_URL or DATABASE_URL is used.
     #[arg(long, value_name = "URL", conflicts_with = "results")]
     pub database_url: Option<String>,
     /// Live coordinator (not available in this build yet).
@@ -22,15 +23,72 @@ pub struct Args {
     pub coordinator: Option<String>,
 }
 
+/// Environment variables naming the database when no option names a source,
+/// in order of precedence.
+pub const DATABASE_URL_VARS: [&str; 2] = ["RFM_DATABASE_URL", "DATABASE_URL"];
+
 impl Args {
-    /// The source asked for; `None` when no option names one.
+    /// The source asked for, from the options or else the environment;
+    /// `None` when neither names one.
     pub fn source(&self) -> Option<SourceSpec> {
+        self.source_with_env(|name| std::env::var(name).ok())
+    }
+
+    /// [`Args::source`] with the environment given by `var`.
+    pub fn source_with_env(&self, var: impl Fn(&str) -> Option<String>) -> Option<SourceSpec> {
         if let Some(url) = &self.database_url {
             return Some(SourceSpec::Database(url.clone()));
         }
         if let Some(url) = &self.coordinator {
             return Some(SourceSpec::Coordinator(url.clone()));
         }
-        self.results.clone().map(SourceSpec::Results)
+        if let Some(dir) = &self.results {
+            return Some(SourceSpec::Results(dir.clone()));
+        }
+        DATABASE_URL_VARS
+            .iter()
+            .filter_map(|name| var(name))
+            .find(|url| !url.trim().is_empty())
+            .map(SourceSpec::Database)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(args: &[&str], env: &[(&str, &str)]) -> Option<SourceSpec> {
+        let args = Args::parse_from(std::iter::once("rfm-dashboard").chain(args.iter().copied()));
+        args.source_with_env(|name| {
+            env.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn options_win_over_the_environment() {
+        let env = [
+            ("DATABASE_URL", "postgresql://d/x"),
+            ("RFM_DATABASE_URL", "postgresql://r/x"),
+        ];
+        assert_eq!(
+            spec(&[], &env),
+            Some(SourceSpec::Database("postgresql://r/x".into()))
+        );
+        assert_eq!(
+            spec(&[], &env[..1]),
+            Some(SourceSpec::Database("postgresql://d/x".into()))
+        );
+        assert_eq!(
+            spec(&["--results", "runs"], &env),
+            Some(SourceSpec::Results("runs".into()))
+        );
+        assert_eq!(
+            spec(&["--database-url", "postgresql://o/x"], &env),
+            Some(SourceSpec::Database("postgresql://o/x".into()))
+        );
+        assert_eq!(spec(&[], &[("DATABASE_URL", " ")]), None);
+        assert_eq!(spec(&[], &[]), None);
     }
 }

@@ -40,6 +40,45 @@ pub enum DataError {
     },
     #[error("{path}: no run found (expected run.json, as written by `rfm run --out DIR`, or subfolders holding one)")]
     NoRun { path: PathBuf },
+    /// Reading from the PostgreSQL store failed (the error names the server).
+    #[error("{0}")]
+    Database(#[from] rfm_store::Error),
+    #[error(
+        "run {run_id} in the database at {target}: {column} is {value:?}, which is not {expected}"
+    )]
+    DatabaseValue {
+        target: String,
+        run_id: String,
+        column: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("the database at {target} holds no published run yet (publish one with `rfm run --database-url URL`)")]
+    NoDatabaseRun { target: String },
+}
+
+impl DataError {
+    /// True when the source lost its connection: the same request may succeed
+    /// later, so it is worth retrying.
+    pub fn is_connection_lost(&self) -> bool {
+        match self {
+            DataError::Database(e) => e.is_connection_lost() || is_io(e),
+            _ => false,
+        }
+    }
+}
+
+/// True for a statement that failed on the socket (`Connection reset by
+/// peer` when the server ended the session): the connection is gone too.
+fn is_io(e: &rfm_store::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if c.is::<std::io::Error>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// One row of `customers.csv`.

@@ -173,6 +173,8 @@ fn runs_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
                 return vec![app.load(&entry, Role::Baseline)];
             }
         }
+        // Runs published since the start appear; the newest opens.
+        KeyCode::Char('R') => return app.start(),
         _ => {}
     }
     Vec::new()

@@ -17,12 +17,14 @@ use rfm_dashboard::{events, source, ui};
 const USAGE: u8 = 2;
 /// Exit code when the terminal cannot be used.
 const TERMINAL: u8 = 1;
+/// Exit code when the database cannot be reached or used (as `rfm`'s).
+const DATABASE: u8 = 6;
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let Some(spec) = args.source() else {
         eprintln!(
-            "rfm-dashboard: no runs to show; pass --results DIR with a folder written by `rfm run --out DIR` (or a folder of such folders)"
+            "rfm-dashboard: no runs to show; pass --results DIR with a folder written by `rfm run --out DIR` (or a folder of such folders), or --database-url URL (or set RFM_DATABASE_URL / DATABASE_URL) for runs published to PostgreSQL"
         );
         return ExitCode::from(USAGE);
     };
@@ -30,7 +32,11 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             eprintln!("rfm-dashboard: {e}");
-            return ExitCode::from(USAGE);
+            return ExitCode::from(match e {
+                source::SourceError::Database(rfm_store::Error::Url { .. }) => USAGE,
+                source::SourceError::Database(_) => DATABASE,
+                _ => USAGE,
+            });
         }
     };
     // https://no-color.org: set and not empty disables colour.

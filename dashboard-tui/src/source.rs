@@ -1,10 +1,11 @@
-//! Where runs come from. [`Source`] lists runs and loads one; today results
-//! folders written by `rfm run --out` ([`ResultsDir`]); a PostgreSQL store and
-//! a live coordinator are further implementations to come.
+//! Where runs come from. [`Source`] lists runs and loads one: results
+//! folders written by `rfm run --out` ([`ResultsDir`]) or the PostgreSQL store
+//! ([`crate::database::DatabaseSource`]); a live coordinator is to come.
 
 use std::path::{Path, PathBuf};
 
 use crate::data::{self, DataError, RunData, RunEntry};
+use crate::database::DatabaseSource;
 
 /// A place runs can be listed and loaded from. Called off the UI thread.
 pub trait Source: Send {
@@ -39,6 +40,9 @@ pub enum SourceError {
     NotAvailable { option: &'static str },
     #[error("{path} is not a folder; pass --results with an `rfm run --out` folder or a folder of such runs")]
     NotADir { path: PathBuf },
+    /// The database cannot be reached or used (the error names host and port).
+    #[error("{0}")]
+    Database(#[from] rfm_store::Error),
 }
 
 /// Opens the source a spec names.
@@ -50,9 +54,7 @@ pub fn open(spec: &SourceSpec) -> Result<Box<dyn Source>, SourceError> {
             }
             Ok(Box::new(ResultsDir::new(dir.clone())))
         }
-        SourceSpec::Database(_) => Err(SourceError::NotAvailable {
-            option: "database-url",
-        }),
+        SourceSpec::Database(url) => Ok(Box::new(DatabaseSource::connect(url)?)),
         SourceSpec::Coordinator(_) => Err(SourceError::NotAvailable {
             option: "coordinator",
         }),

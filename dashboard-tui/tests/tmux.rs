@@ -1,7 +1,8 @@
 //! End to end: the real `rfm-dashboard` binary in a tmux pane, driven with
 //! keys (switch views, search a customer, open its detail, quit) and checked
 //! on the captured screen. Skipped, with a message, when tmux is not installed.
-//! Also the command line's refusals, which need no terminal.
+//! The same against runs published to a throwaway PostgreSQL, which goes away
+//! and comes back. Also the command line's refusals, which need no terminal.
 
 mod common;
 
@@ -165,21 +166,95 @@ fn browse_search_detail_quit_in_tmux() {
 }
 
 #[test]
-fn database_and_coordinator_are_refused_clearly() {
-    for args in [
-        ["--database-url", "postgres://localhost/rfm"],
-        ["--coordinator", "http://127.0.0.1:50051"],
-    ] {
-        let out = Command::new(BIN).args(args).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("not available in this build yet"), "{err}");
-        assert!(err.contains(args[0]), "{err}");
+fn database_source_survives_a_lost_connection_in_tmux() {
+    if !Tmux::available() {
+        eprintln!("SKIPPED: tmux not found (apt-get install tmux to run this end-to-end test)");
+        return;
     }
-    let out = Command::new(BIN).output().unwrap();
+    let (db, _) = common::published(&[common::HALF, common::FULL]);
+    // From DATABASE_URL, as a deployment would set it.
+    let command = format!(
+        "clear; NO_COLOR=1 DATABASE_URL='{}' '{BIN}'; echo \"exit=$?\"; sleep 60",
+        db.url
+    );
+    let tmux = Tmux::start("database", 160, 48, &command);
+    let screen = tmux.wait_for(&["Champions", "48.7%", "as-of 2011-12-10"]);
+    assert!(
+        common::line_with(&screen, "Champions ").contains(" 632 "),
+        "{screen}"
+    );
+    tmux.keys(&["5"]);
+    tmux.wait_for(&["Runs (2)", common::FULL, common::HALF, "left Champions"]);
+
+    // The database goes away; opening a run meets it, says so and retries.
+    let mut admin = db.admin_client();
+    let name = db.name().to_string();
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
+        ))
+        .unwrap();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            &[&name],
+        )
+        .unwrap();
+    tmux.keys(&["Down", "Enter"]);
+    let screen = tmux.wait_for(&["connection lost: retry ", "127.0.0.1"]);
+    assert!(screen.contains("Runs (2)"), "the views stay:\n{screen}");
+
+    // Back: the retry opens the older run, the message goes.
+    admin
+        .batch_execute(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+        .unwrap();
+    let opened = format!("{}: 3,220 customers", common::HALF);
+    let screen = tmux.wait_for(&[opened.as_str()]);
+    assert!(!screen.contains("connection lost"), "{screen}");
+    tmux.keys(&["q"]);
+    tmux.wait_for(&["exit=0"]);
+}
+
+#[test]
+fn unusable_sources_are_refused_clearly() {
+    let bin = || {
+        let mut c = Command::new(BIN);
+        c.env_remove("DATABASE_URL").env_remove("RFM_DATABASE_URL");
+        c
+    };
+    let out = bin()
+        .args(["--coordinator", "http://127.0.0.1:50051"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not available in this build yet"), "{err}");
+    assert!(err.contains("--coordinator"), "{err}");
+    // A database nobody listens on: exit 6 at once, naming host and port,
+    // never the password; the same from DATABASE_URL.
+    let port = rfm_store::testing::unused_port();
+    let url = format!("postgresql://rfm:secret@127.0.0.1:{port}/rfm");
+    for out in [
+        bin().args(["--database-url", &url]).output().unwrap(),
+        bin().env("DATABASE_URL", &url).output().unwrap(),
+    ] {
+        assert_eq!(out.status.code(), Some(6));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("host 127.0.0.1") && err.contains(&format!("port {port}")),
+            "{err}"
+        );
+        assert!(!err.contains("secret"), "{err}");
+    }
+    let out = bin()
+        .args(["--database-url", "postgresql://h:notaport/d"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bin().output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--results DIR"));
-    let out = Command::new(BIN)
+    let out = bin()
         .args(["--results", "/nonexistent/rfm-runs"])
         .output()
         .unwrap();

@@ -20,7 +20,7 @@ pub mod testing;
 pub use connect::Target;
 pub use error::{Error, Result};
 pub use migrate::{Migration, MIGRATIONS};
-pub use query::{CustomerQuery, CustomerRecord, Movement, RunInfo, SegmentFigures};
+pub use query::{CustomerQuery, CustomerRecord, Movement, RunInfo, RunWithReport, SegmentFigures};
 
 /// A run's key in the database (`rfm_runs.id`).
 #[derive(

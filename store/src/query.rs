@@ -265,3 +265,46 @@ impl Store {
             .collect())
     }
 }
+
+/// A run with the whole report it was recorded with (`run.json`, as jsonb).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunWithReport {
+    pub info: RunInfo,
+    /// `{}` for a run recorded without one.
+    pub report: serde_json::Value,
+}
+
+fn run_with_report(row: &Row) -> RunWithReport {
+    RunWithReport {
+        info: run_info(row),
+        report: row.get(14),
+    }
+}
+
+impl Store {
+    /// Every run with its report, newest first (the dashboard's history).
+    pub fn runs_with_reports(&mut self) -> Result<Vec<RunWithReport>> {
+        self.ensure_connected()?;
+        let sql = format!("SELECT {RUN_COLUMNS}, r.report FROM rfm_runs r ORDER BY r.id DESC");
+        let rows = self
+            .client
+            .query(&sql, &[])
+            .map_err(self.query_err("listing runs"))?;
+        Ok(rows.iter().map(run_with_report).collect())
+    }
+
+    /// The run with this run id (the `run_id` of `run.json`) and its report.
+    pub fn run_with_report(&mut self, run_id: &str) -> Result<RunWithReport> {
+        self.ensure_connected()?;
+        let sql = format!("SELECT {RUN_COLUMNS}, r.report FROM rfm_runs r WHERE r.run_id = $1");
+        let row = self
+            .client
+            .query_opt(&sql, &[&run_id])
+            .map_err(self.query_err("reading a run"))?;
+        row.map(|r| run_with_report(&r))
+            .ok_or_else(|| Error::UnknownRun {
+                target: self.target.to_string(),
+                run_id: run_id.to_string(),
+            })
+    }
+}

@@ -119,6 +119,11 @@ pub enum Loaded {
         key: String,
         result: Result<Arc<RunData>, String>,
     },
+    /// The source lost its connection; the loader retries the command
+    /// (`retry 2 in 2 s: <the error, naming the server>`).
+    Retrying {
+        message: String,
+    },
 }
 
 /// A message for the status line.
@@ -143,6 +148,8 @@ pub struct App {
     pub movement: Option<Movement>,
     /// What is being loaded, shown in the status line.
     pub loading: Vec<String>,
+    /// The source's lost connection while the loader retries (status line).
+    pub connection_lost: Option<String>,
     pub status: Option<Status>,
     pub overview_panel: OverviewPanel,
     pub grid_measure: Measure,
@@ -169,6 +176,7 @@ impl App {
             baseline: None,
             movement: None,
             loading: Vec::new(),
+            connection_lost: None,
             status: None,
             overview_panel: OverviewPanel::Table,
             grid_measure: Measure::Customers,
@@ -205,7 +213,14 @@ impl App {
 
     /// Takes in a loader result; returns follow-up work.
     pub fn apply(&mut self, loaded: Loaded) -> Vec<Command> {
+        if !matches!(loaded, Loaded::Retrying { .. }) {
+            self.connection_lost = None;
+        }
         match loaded {
+            Loaded::Retrying { message } => {
+                self.connection_lost = Some(message);
+                Vec::new()
+            }
             Loaded::Runs(result) => {
                 self.loading.retain(|l| !l.starts_with("listing runs"));
                 match result {

@@ -7,7 +7,7 @@ use ratatui::Frame;
 
 use super::theme::Theme;
 
-const KEYS: [(&str, &str); 20] = [
+const KEYS: [(&str, &str); 21] = [
     (
         "1–5, Tab",
         "switch view: Overview, R×F, Distributions, Customers, Runs",
@@ -44,6 +44,7 @@ const KEYS: [(&str, &str); 20] = [
         "  ↑↓  Enter  c",
         "select a run;  open it;  compare it with the open run",
     ),
+    ("  R", "reload the history (new runs), open the newest"),
     ("  v", "movement in customers / revenue at stake"),
     ("  L  W  F", "list who left Champions, woke up, fell asleep"),
 ];

@@ -89,7 +89,9 @@ fn draw_waiting(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
 
 fn draw_status(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     let hint = " ?:help  q:quit";
-    let (text, style) = if !app.loading.is_empty() {
+    let (text, style) = if let Some(lost) = &app.connection_lost {
+        (format!("connection lost: {lost}"), theme.error())
+    } else if !app.loading.is_empty() {
         (format!("⏳ {}…", app.loading.join(", ")), theme.info())
     } else {
         match &app.status {

@@ -1,6 +1,7 @@
 //! Shared by the dashboard's tests: runs of the real UCI file made by the
 //! core engine in process and written as `rfm run --out` folders, an app
-//! loaded from them, and rendering to a text screen with ratatui's TestBackend.
+//! loaded from them, the same runs published to a throwaway PostgreSQL, and
+//! rendering to a text screen with ratatui's TestBackend.
 
 #![allow(dead_code)]
 
@@ -16,7 +17,9 @@ use rfm_core::engine;
 use rfm_core::report::{FileColumns, ReportOptions, RunReport};
 use rfm_core::{output, RfmResult, RunOptions};
 use rfm_dashboard::app::App;
-use rfm_dashboard::{events, loader, source, ui};
+use rfm_dashboard::{data, events, loader, source, ui};
+use rfm_store::testing::{self, TestDatabase};
+use rfm_store::{RunId, Store};
 
 /// The real UCI Online Retail file.
 pub fn uci_file() -> PathBuf {
@@ -98,12 +101,7 @@ pub fn fixture() -> &'static Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().join("runs");
         let full = root.join("2011-12");
-        let full_result = write_run(
-            &uci_file(),
-            &full,
-            "20111210T000000Z-full",
-            "2011-12-10T08:00:00Z",
-        );
+        let full_result = write_run(&uci_file(), &full, FULL, "2011-12-10T08:00:00Z");
         let half_csv = dir.path().join("online_retail_first_300000.csv");
         {
             let input = BufReader::new(std::fs::File::open(uci_file()).expect("open UCI"));
@@ -121,7 +119,7 @@ pub fn fixture() -> &'static Fixture {
         let half_result = write_run(
             &half_csv,
             &root.join("2011-08"),
-            "20110813T000000Z-half",
+            HALF,
             "2011-08-13T08:00:00Z",
         );
         Fixture {
@@ -132,6 +130,32 @@ pub fn fixture() -> &'static Fixture {
             half_result,
         }
     })
+}
+
+/// Run id of the fixture's run of the whole file.
+pub const FULL: &str = "20111210T000000Z-full";
+/// Run id of the fixture's run of the first 300,000 lines.
+pub const HALF: &str = "20110813T000000Z-half";
+
+/// A database holding the fixture's runs (the older first), as `rfm run
+/// --database-url` publishes them: the same run.json and result.
+pub fn published(runs: &[&str]) -> (TestDatabase, Vec<RunId>) {
+    let fx = fixture();
+    let db = testing::database();
+    let mut store = Store::connect(&db.url).expect("connect");
+    let mut ids = Vec::new();
+    for run in runs {
+        let (dir, result) = match *run {
+            HALF => (fx.root.join("2011-08"), &fx.half_result),
+            _ => (fx.full.clone(), &fx.full_result),
+        };
+        let report = data::read_report(&dir).expect("run.json");
+        assert_eq!(report.run_id, *run);
+        let id = store.begin_run(&report).expect("begin run");
+        store.publish(id, &report, result).expect("publish");
+        ids.push(id);
+    }
+    (db, ids)
 }
 
 /// An app over `dir` with everything the start-up loads, loaded synchronously.
