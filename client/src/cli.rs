@@ -50,6 +50,193 @@ pub enum Command {
         --database-url postgresql://rfm@localhost/rfm"
     )]
     Diff(DiffArgs),
+    /// Show the effective settings of every subcommand and where each came from.
+    #[command(
+        after_help = "Settings come from, lowest first: built-in defaults, rfm.toml (./rfm.toml, \
+        $RFM_CONFIG or --config PATH), RFM_* environment variables, flags. \
+        The flag --foo-bar of `rfm run` is `foo_bar` in [run] of rfm.toml and RFM_FOO_BAR in the environment.\n\n\
+        Examples:\n  rfm config\n  rfm config run --json\n  RFM_THREADS=2 rfm --config ci.toml config run\n  \
+        rfm run data.csv --threads 3 --print-config   (one subcommand, as JSON, flags included)"
+    )]
+    Config(ConfigArgs),
+    /// Show the segments of a run (the latest by default).
+    #[command(
+        after_help = "Reads PostgreSQL when a database URL is set, else the runs under --results-root.\n\n\
+        Examples:\n  rfm segments\n  rfm segments --run 20111210T101500Z-3fa9 --json\n  \
+        rfm segments --database-url postgresql://rfm@localhost/rfm"
+    )]
+    Segments(SegmentsArgs),
+    /// List the customers of a run, filtered and sorted.
+    #[command(
+        after_help = "Examples:\n  rfm customers --segment Champions --sort monetary --desc --limit 10\n  \
+        rfm customers --search 1234 --json\n  rfm customers --run 20111210T101500Z-3fa9 --sort recency"
+    )]
+    Customers(CustomersArgs),
+    /// Explain one customer's scores: metrics, R/F/M scores, the cut points behind them, the segment rule.
+    #[command(
+        after_help = "Examples:\n  rfm customer 12347\n  rfm customer 12347 --json\n  \
+        rfm customer 12347 --database-url postgresql://rfm@localhost/rfm"
+    )]
+    Customer(CustomerArgs),
+    /// Write a run's customers to a file.
+    #[command(after_help = "Examples:\n  rfm export --out /tmp/customers.csv\n  \
+        rfm export --run 20111210T101500Z-3fa9 --format csv --out latest.csv")]
+    Export(ExportArgs),
+    /// List the jobs a coordinator knows (running, and ended within the last hour).
+    #[command(
+        after_help = "Examples:\n  rfm jobs --coordinator http://localhost:50051\n  \
+        RFM_COORDINATOR=http://coord:50051 rfm jobs --json"
+    )]
+    Jobs(JobsArgs),
+    /// Show one job's status on a coordinator.
+    #[command(
+        after_help = "Examples:\n  rfm job 20111210T101500Z-3fa9 --coordinator http://localhost:50051\n  \
+        rfm job 20111210T101500Z-3fa9 --json"
+    )]
+    Job(JobArgs),
+    /// Cancel a running job: its tasks stop and its workers drop them.
+    #[command(
+        after_help = "Examples:\n  rfm cancel 20111210T101500Z-3fa9 --coordinator http://localhost:50051"
+    )]
+    Cancel(JobArgs),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  rfm completions bash > /etc/bash_completion.d/rfm\n  \
+        rfm completions zsh > ~/.zfunc/_rfm\n  rfm completions fish > ~/.config/fish/completions/rfm.fish"
+    )]
+    Completions(CompletionsArgs),
+}
+
+/// Which run to read, and from where (shared by the result readers).
+#[derive(Args, Debug, Clone)]
+pub struct ResultsArgs {
+    /// Run id (default: the latest published run, or the latest succeeded one under --results-root).
+    #[arg(long = "run")]
+    pub run: Option<String>,
+    /// Read from this PostgreSQL database (postgresql://USER:PASSWORD@HOST:PORT/DB).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Without a database: the directory holding one directory per run (as `rfm run` writes them).
+    #[arg(long, default_value = "rfm-out")]
+    pub results_root: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct SegmentsArgs {
+    #[command(flatten)]
+    pub from: ResultsArgs,
+    /// Print the segments as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CustomersArgs {
+    #[command(flatten)]
+    pub from: ResultsArgs,
+    /// Only customers of this segment (e.g. Champions, "At Risk").
+    #[arg(long)]
+    pub segment: Option<String>,
+    /// Only customers whose id or country contains TEXT (case-insensitive).
+    #[arg(long)]
+    pub search: Option<String>,
+    /// Sort by this column.
+    #[arg(long, value_enum, default_value = "customer-id")]
+    pub sort: SortColumn,
+    /// Sort in descending order.
+    #[arg(long)]
+    pub desc: bool,
+    /// At most N customers.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Print the customers as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A column of `rfm customers --sort`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortColumn {
+    CustomerId,
+    Recency,
+    Frequency,
+    Monetary,
+    Score,
+    Segment,
+    Country,
+}
+
+#[derive(Args, Debug)]
+pub struct CustomerArgs {
+    /// The customer id.
+    pub id: String,
+    #[command(flatten)]
+    pub from: ResultsArgs,
+    /// Print the explanation as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub from: ResultsArgs,
+    /// File format.
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: ExportFormat,
+    /// The file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// A format of `rfm export`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Parquet,
+}
+
+/// The coordinator to ask (shared by `jobs`, `job`, `cancel`).
+#[derive(Args, Debug)]
+pub struct CoordinatorArgs {
+    /// The coordinator's gRPC URL, e.g. http://localhost:50051.
+    #[arg(long, env = "RFM_COORDINATOR")]
+    pub coordinator: String,
+    /// Shared token of the cluster, if it requires one.
+    #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct JobsArgs {
+    #[command(flatten)]
+    pub to: CoordinatorArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct JobArgs {
+    /// The job id (the run id `rfm submit` prints).
+    pub id: String,
+    #[command(flatten)]
+    pub to: CoordinatorArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct ConfigArgs {
+    /// Only this subcommand's settings (e.g. run, submit).
+    pub command: Option<String>,
+    /// Print the settings as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How to read the input (shared by `run` and `submit`).
@@ -81,9 +268,13 @@ pub struct InputArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub input: InputArgs,
-    /// Directory for customers.csv, segments.csv and run.json (default: rfm-out/<run id>).
+    /// Directory for customers.csv, segments.csv and run.json (default: RESULTS_ROOT/<run id>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Where runs without --out go, one directory per run; `segments`, `customers`,
+    /// `customer` and `export` read the latest run there.
+    #[arg(long, default_value = "rfm-out")]
+    pub results_root: PathBuf,
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -145,9 +336,13 @@ pub struct SubmitArgs {
     /// Shared token of the cluster, if it requires one.
     #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Directory for customers.csv, segments.csv and run.json (default: rfm-out/<run id>).
+    /// Directory for customers.csv, segments.csv and run.json (default: RESULTS_ROOT/<run id>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Where runs without --out go, one directory per run; `segments`, `customers`,
+    /// `customer` and `export` read the latest run there.
+    #[arg(long, default_value = "rfm-out")]
+    pub results_root: PathBuf,
     /// Print only errors (no progress, no summary).
     #[arg(long, short)]
     pub quiet: bool,

@@ -106,6 +106,10 @@ pub struct Finished {
     pub report: Option<RunReport>,
     /// The merged, scored-ready state of a job that reached scoring.
     pub state: Option<PartialState>,
+    /// Where the coordinator published the run (its database), if it did.
+    pub published_to: Option<String>,
+    /// Why the coordinator could not publish the succeeded run, if so.
+    pub publish_error: Option<String>,
 }
 
 impl Finished {
@@ -121,11 +125,12 @@ impl Finished {
     }
 }
 
-/// Draws job progress on stderr: a redrawn line on a terminal, a line a
+/// Draws job progress on stderr: a progress bar on a terminal, a line a
 /// second otherwise; messages (retries, lost workers) always get their own line.
 struct Progress {
     tty: bool,
     last_line: Option<Instant>,
+    bar: Option<indicatif::ProgressBar>,
 }
 
 fn mb(bytes: u64) -> String {
@@ -137,10 +142,50 @@ impl Progress {
         Progress {
             tty: std::io::stderr().is_terminal(),
             last_line: None,
+            bar: None,
+        }
+    }
+
+    /// The terminal's progress bar: tasks done of total, bytes, lines, rate.
+    fn draw_bar(&mut self, s: &JobStatus, message: &str, last: bool) {
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = indicatif::ProgressBar::new(u64::from(s.tasks_total));
+            let style = indicatif::ProgressStyle::with_template(
+                "{elapsed:>4} [{bar:30}] {pos}/{len} tasks  {msg}",
+            )
+            .map(|st| st.progress_chars("=> "))
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar
+        });
+        if !message.is_empty() {
+            bar.println(message);
+        }
+        let rate = if s.elapsed_seconds > 0.0 {
+            s.lines_done as f64 / s.elapsed_seconds
+        } else {
+            0.0
+        };
+        bar.set_length(u64::from(s.tasks_total));
+        bar.set_position(u64::from(s.tasks_done));
+        bar.set_message(format!(
+            "[{}] {}/{} MB  {} lines  {:.0} rows/s  retries {}",
+            s.stage,
+            mb(s.bytes_done),
+            mb(s.bytes_total),
+            s.lines_done,
+            rate,
+            s.retries
+        ));
+        if last {
+            bar.finish();
         }
     }
 
     fn show(&mut self, s: &JobStatus, message: &str, last: bool) {
+        if self.tty {
+            return self.draw_bar(s, message, last);
+        }
         let mut err = std::io::stderr().lock();
         if !message.is_empty() {
             if self.tty {
@@ -242,7 +287,7 @@ pub async fn submit_and_wait(
             break;
         }
     }
-    let result = client
+    let mut result = client
         .get_job_result(token.request(job))
         .await
         .map_err(|s| status_error(url, s))?
@@ -261,17 +306,20 @@ pub async fn submit_and_wait(
     let state = if result.state_ipc.is_empty() {
         None
     } else {
-        let bytes = result.state_ipc;
+        let bytes = std::mem::take(&mut result.state_ipc);
         let state = tokio::task::spawn_blocking(move || rfm_coordinator::state_ipc::decode(&bytes))
             .await
             .context("decoding the result failed")?
             .map_err(|e| anyhow::anyhow!("the coordinator sent a state that is not valid: {e}"))?;
         Some(state)
     };
+    let non_empty = |s: String| (!s.is_empty()).then_some(s);
     Ok(Finished {
         status,
         report,
         state,
+        published_to: non_empty(result.published_to),
+        publish_error: non_empty(result.publish_error),
     })
 }
 

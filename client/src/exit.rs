@@ -39,6 +39,9 @@ pub fn of_error(err: &anyhow::Error) -> i32 {
     if err.downcast_ref::<rfm_store::Error>().is_some() {
         return DATABASE;
     }
+    if err.downcast_ref::<rfm_settings::Error>().is_some() {
+        return USAGE;
+    }
     if let Some(e) = err.downcast_ref::<UsageError>() {
         let _ = e;
         return USAGE;

@@ -4,8 +4,12 @@ mod cli;
 mod cluster;
 mod db;
 mod exit;
+mod inspect;
+mod jobs;
 mod options;
+mod results;
 mod run;
+mod settings;
 mod submit;
 mod summary;
 mod workers;
@@ -13,7 +17,6 @@ mod workers;
 use std::io::Write;
 
 use anyhow::Context;
-use clap::Parser;
 
 fn gen(args: cli::GenArgs) -> anyhow::Result<()> {
     if args.out.as_os_str() == "-" {
@@ -35,8 +38,15 @@ fn gen(args: cli::GenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `rfm completions SHELL`: the completion script on standard output.
+fn completions(args: cli::CompletionsArgs) -> anyhow::Result<()> {
+    let mut cmd = rfm_settings::augment(<cli::Cli as clap::CommandFactory>::command());
+    clap_complete::generate(args.shell, &mut cmd, "rfm", &mut std::io::stdout());
+    Ok(())
+}
+
 fn main() {
-    let cli = cli::Cli::parse();
+    let (cli, resolved) = rfm_settings::parse::<cli::Cli>(rfm_settings::Scope::Subcommand);
     let outcome = match cli.command {
         cli::Command::Run(a) => run::run(a),
         cli::Command::Gen(a) => gen(a),
@@ -44,6 +54,15 @@ fn main() {
         cli::Command::Workers(a) => workers::workers(a),
         cli::Command::Runs(a) => db::runs(a),
         cli::Command::Diff(a) => db::diff(a),
+        cli::Command::Config(a) => settings::show(a, &resolved),
+        cli::Command::Segments(a) => inspect::segments(a),
+        cli::Command::Customers(a) => inspect::customers(a),
+        cli::Command::Customer(a) => inspect::customer(a),
+        cli::Command::Export(a) => inspect::export(a),
+        cli::Command::Completions(a) => completions(a),
+        cli::Command::Jobs(a) => jobs::jobs(a),
+        cli::Command::Job(a) => jobs::job(a, false),
+        cli::Command::Cancel(a) => jobs::job(a, true),
     };
     if let Err(err) = outcome {
         eprintln!("error: {err:#}");

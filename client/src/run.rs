@@ -1,6 +1,5 @@
 //! `rfm run`: the whole job in this process, then the result files and summary.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -60,7 +59,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let out_dir = args
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from("rfm-out").join(&run_id));
+        .unwrap_or_else(|| args.results_root.join(&run_id));
     let files = engine::open_inputs(&args.input.input, &opts.parse)?;
     output::prepare_dir(&out_dir)?;
     let publisher = db::Publisher::start(

@@ -1,8 +1,6 @@
 //! `rfm submit`: runs a job on a running cluster, shows its progress, then
 //! writes the same files and prints the same summary as `rfm run`.
 
-use std::path::PathBuf;
-
 use anyhow::{Context, Result};
 use rfm_core::{output, report};
 use rfm_proto::auth::Token;
@@ -16,7 +14,7 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
     let out_dir = args
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from("rfm-out").join(&run_id));
+        .unwrap_or_else(|| args.results_root.join(&run_id));
     // The coordinator resolves the input in its own working directory: send
     // an absolute path (workers and coordinator share the filesystem).
     let input = std::path::absolute(&args.input.input)
@@ -61,6 +59,20 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
         print!("{}", summary::full(&report, &result));
         println!();
         println!("results: {}  ({:.2} s)", out_dir.display(), report.seconds);
+        if let Some(target) = &finished.published_to {
+            println!("published: run {} to {target}", report.run_id);
+        }
+    }
+    if let Some(error) = finished.publish_error.take() {
+        return Err(cluster::JobError {
+            code: crate::exit::DATABASE,
+            message: format!(
+                "results written to {} but run {} not published: {error}",
+                out_dir.display(),
+                report.run_id
+            ),
+        }
+        .into());
     }
     Ok(())
 }

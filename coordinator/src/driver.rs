@@ -10,14 +10,16 @@ use std::time::{Duration, Instant};
 
 use rfm_core::engine::{finish_run, number_sample_lines};
 use rfm_core::report::RunReport;
-use rfm_core::{Chunk, ErrorKind, InputFile, PartialState, RunOptions};
+use rfm_core::{Chunk, ErrorKind, InputFile, PartialState, RfmResult, RunOptions};
 use rfm_proto::auth::Token;
 use rfm_proto::v1::{ErrorClass, JobState, TaskRef};
+use rfm_store::RunId;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use crate::attempt::{run_attempt, AttemptContext, FailKind, Outcome};
-use crate::job::Job;
+use crate::job::{Job, Publication};
+use crate::publish::Publisher;
 use crate::registry::Registry;
 use crate::{report, state_ipc};
 
@@ -32,6 +34,8 @@ pub struct DriverConfig {
     pub log: bool,
     /// Shared token sent to workers.
     pub token: Token,
+    /// Where runs are recorded and published (`--database-url`), if anywhere.
+    pub publisher: Option<Arc<Publisher>>,
 }
 
 /// What a job computes: its inputs, chunks and options.
@@ -41,6 +45,8 @@ pub struct Plan {
     pub options: RunOptions,
     /// The report begun at submission.
     pub report: RunReport,
+    /// The run's row in the database, recorded `running` at submission.
+    pub db_run: Option<RunId>,
 }
 
 enum TaskState {
@@ -74,7 +80,7 @@ type Failure = (ErrorClass, String);
 impl Driver {
     fn log(&self, message: &str) {
         if self.config.log {
-            eprintln!("rfm-coordinator: job {}: {message}", self.job.id);
+            tracing::info!("rfm-coordinator: job {}: {message}", self.job.id);
         }
     }
 
@@ -264,7 +270,9 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         chunks,
         options,
         report,
+        db_run,
     } = plan;
+    let database = config.publisher.clone().zip(db_run);
     let inputs_json = files
         .iter()
         .map(|f| serde_json::to_string(f).unwrap_or_default())
@@ -364,6 +372,9 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
             Err(error.clone()),
             seconds,
         );
+        if let Some((publisher, run)) = &database {
+            publisher.fail(*run, report.clone()).await;
+        }
         let report_json = serde_json::to_string(&report).unwrap_or_default();
         job.finish(state, class, error, report_json, Vec::new());
         return;
@@ -371,6 +382,7 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
 
     job.set_state(JobState::Merging, "all tasks done; scoring");
     let files = std::mem::take(&mut driver.files);
+    let begun = report.clone();
     let scored = tokio::task::spawn_blocking(move || {
         score(
             merged.unwrap_or_default(),
@@ -384,37 +396,82 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
     match scored {
         Ok(s) => {
             let json = serde_json::to_string(&s.report).unwrap_or_default();
-            match s.failure {
-                None => {
+            match (s.failure, s.result) {
+                (None, Some(result)) => {
+                    let publication = match &database {
+                        Some((publisher, run)) => {
+                            match publisher.publish(*run, s.report, result).await {
+                                Ok(()) => {
+                                    driver.log(&format!("published to {}", publisher.target));
+                                    Publication {
+                                        published_to: publisher.target.clone(),
+                                        publish_error: String::new(),
+                                    }
+                                }
+                                Err(e) => {
+                                    driver.log(&format!("not published: {e}"));
+                                    Publication {
+                                        published_to: String::new(),
+                                        publish_error: e,
+                                    }
+                                }
+                            }
+                        }
+                        None => Publication::default(),
+                    };
                     driver.log("succeeded");
-                    job.finish(
+                    job.finish_published(
                         JobState::Succeeded,
                         ErrorClass::None,
                         String::new(),
                         json,
                         s.state_ipc,
+                        publication,
                     );
                 }
-                Some((class, error)) => {
+                (failure, _) => {
+                    let (class, error) = failure.unwrap_or_else(|| {
+                        (ErrorClass::Internal, "scoring gave no result".to_string())
+                    });
                     driver.log(&error);
+                    if let Some((publisher, run)) = &database {
+                        let mut failed = s.report;
+                        failed.error.get_or_insert_with(|| error.clone());
+                        publisher.fail(*run, failed).await;
+                    }
                     job.finish(JobState::Failed, class, error, json, s.state_ipc);
                 }
             }
         }
-        Err(e) => job.finish(
-            JobState::Failed,
-            ErrorClass::Internal,
-            format!("scoring failed: {e}"),
-            String::new(),
-            Vec::new(),
-        ),
+        Err(e) => {
+            let error = format!("scoring failed: {e}");
+            if let Some((publisher, run)) = &database {
+                let mut failed = begun;
+                report::complete(
+                    &mut failed,
+                    &Default::default(),
+                    Err(error.clone()),
+                    seconds,
+                );
+                publisher.fail(*run, failed).await;
+            }
+            job.finish(
+                JobState::Failed,
+                ErrorClass::Internal,
+                error,
+                String::new(),
+                Vec::new(),
+            )
+        }
     }
 }
 
-/// A scored job: its report, its merged state (Arrow IPC) and any failure.
+/// A scored job: its report, its merged state (Arrow IPC), its result (for
+/// publishing) and any failure.
 struct Scored {
     report: RunReport,
     state_ipc: Vec<u8>,
+    result: Option<RfmResult>,
     failure: Option<Failure>,
 }
 
@@ -426,10 +483,19 @@ fn score(
     mut report: RunReport,
     seconds: f64,
 ) -> Scored {
-    let (ledger, result) = match number_sample_lines(&mut state, files) {
-        Ok(()) => finish_run(state.clone(), files, options),
-        Err(e) => (state.ledger.clone(), Err(e)),
-    };
+    if let Err(e) = number_sample_lines(&mut state, files) {
+        report::complete(&mut report, &state.ledger, Err(e.to_string()), seconds);
+        return Scored {
+            report,
+            state_ipc: Vec::new(),
+            result: None,
+            failure: Some((ErrorClass::Input, e.to_string())),
+        };
+    }
+    // The state travels also on failure (clients print its ledger and samples),
+    // so it is encoded before scoring consumes it.
+    let state_ipc = state_ipc::encode(&state);
+    let (ledger, result) = finish_run(state, files, options);
     let failure = match &result {
         Ok(r) => {
             report::complete(&mut report, &ledger, Ok(r), seconds);
@@ -445,16 +511,17 @@ fn score(
             Some((class, e.to_string()))
         }
     };
-    // The state travels also on failure: clients print its ledger and samples.
-    match state_ipc::encode(&state) {
+    match state_ipc {
         Ok(state_ipc) => Scored {
             report,
             state_ipc,
+            result: result.ok(),
             failure,
         },
         Err(e) => Scored {
             report,
             state_ipc: Vec::new(),
+            result: None,
             failure: Some((ErrorClass::Internal, e)),
         },
     }
@@ -505,6 +572,7 @@ mod tests {
                 tick: Duration::from_millis(10),
                 log: false,
                 token: Token::default(),
+                publisher: None,
             },
             tasks: vec![running(chunk(0), 1, &w1), running(chunk(10), 1, &w2)],
             pending: VecDeque::new(),
@@ -564,6 +632,7 @@ mod tests {
                 tick: Duration::from_millis(10),
                 log: false,
                 token: Token::default(),
+                publisher: None,
             },
             tasks: vec![running(
                 Chunk {

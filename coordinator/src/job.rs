@@ -7,6 +7,15 @@ use std::time::Instant;
 use rfm_proto::v1::{ErrorClass, JobEvent, JobResult, JobState, JobStatus};
 use tokio::sync::{broadcast, watch};
 
+/// Where a finished job's run went in the database.
+#[derive(Clone, Debug, Default)]
+pub struct Publication {
+    /// The database target, when the run was published.
+    pub published_to: String,
+    /// Why publishing failed, when it did.
+    pub publish_error: String,
+}
+
 /// One submitted job.
 pub struct Job {
     pub id: String,
@@ -46,6 +55,7 @@ impl Job {
             bytes_total: bytes,
             ..Default::default()
         };
+        crate::metrics::METRICS.job_submitted();
         Job {
             id,
             started: Instant::now(),
@@ -80,7 +90,9 @@ impl Job {
         if is_terminal(s.state) {
             return;
         }
+        let before = s.clone();
         change(&mut s);
+        crate::metrics::METRICS.progress(&before, &s);
         s.elapsed_seconds = self.started.elapsed().as_secs_f64();
         let event = JobEvent {
             status: Some(s.clone()),
@@ -107,6 +119,26 @@ impl Job {
         report_json: String,
         state_ipc: Vec<u8>,
     ) {
+        self.finish_published(
+            state,
+            class,
+            error,
+            report_json,
+            state_ipc,
+            Publication::default(),
+        );
+    }
+
+    /// [`Job::finish`], saying also where the run was published (or why not).
+    pub fn finish_published(
+        &self,
+        state: JobState,
+        class: ErrorClass,
+        error: String,
+        report_json: String,
+        state_ipc: Vec<u8>,
+        publication: Publication,
+    ) {
         let message = if error.is_empty() {
             stage_name(state).to_string()
         } else {
@@ -124,11 +156,14 @@ impl Job {
         s.elapsed_seconds = self.started.elapsed().as_secs_f64();
         let status = s.clone();
         drop(s);
+        crate::metrics::METRICS.job_ended(state, status.elapsed_seconds);
         *self.finished_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         *self.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(JobResult {
             status: Some(status.clone()),
             report_json,
             state_ipc,
+            published_to: publication.published_to,
+            publish_error: publication.publish_error,
         });
         let _ = self.events.send(JobEvent {
             status: Some(status),

@@ -8,7 +8,10 @@
 
 mod attempt;
 pub mod driver;
+pub mod http;
 pub mod job;
+pub mod metrics;
+pub mod publish;
 pub mod registry;
 pub mod report;
 pub mod service;
@@ -47,6 +50,8 @@ pub struct CoordinatorConfig {
     pub log: bool,
     /// Shared token required on the coordinator's port and sent to workers.
     pub token: Token,
+    /// Records and publishes every job's run in PostgreSQL, when set.
+    pub publisher: Option<Arc<publish::Publisher>>,
 }
 
 impl Default for CoordinatorConfig {
@@ -57,6 +62,7 @@ impl Default for CoordinatorConfig {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             log: false,
             token: Token::default(),
+            publisher: None,
         }
     }
 }
@@ -64,6 +70,8 @@ impl Default for CoordinatorConfig {
 /// A running coordinator.
 pub struct Coordinator {
     pub local_addr: SocketAddr,
+    /// The workers that registered (for the HTTP port's metrics and readiness).
+    pub registry: Arc<registry::Registry>,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
     reaper: tokio::task::JoinHandle<()>,
@@ -102,11 +110,15 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
             .clamp(Duration::from_millis(20), Duration::from_millis(250)),
         log: config.log,
         token: config.token.clone(),
+        publisher: config.publisher.clone(),
     };
     let sweep_every = driver.tick;
     let service = service::CoordinatorService::new(registry.clone(), driver);
     let (shutdown, mut shutdown_rx) = watch::channel(false);
+    // gRPC health (grpc.health.v1), open without the token: "" is SERVING.
+    let (_, health) = tonic_health::server::health_reporter();
     let server = tonic::transport::Server::builder()
+        .add_service(health)
         .add_service(InterceptedService::new(
             CoordinatorServer::new(service)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -118,19 +130,21 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         });
     let server = tokio::spawn(server);
     let log = config.log;
+    let swept = registry.clone();
     let reaper = tokio::spawn(async move {
         let mut ticker = tokio::time::interval(sweep_every);
         loop {
             ticker.tick().await;
-            for (id, address) in registry.sweep() {
+            for (id, address) in swept.sweep() {
                 if log {
-                    eprintln!("rfm-coordinator: worker {id} ({address}) lost: no heartbeat");
+                    tracing::warn!("rfm-coordinator: worker {id} ({address}) lost: no heartbeat");
                 }
             }
         }
     });
     Ok(Coordinator {
         local_addr,
+        registry,
         shutdown,
         server,
         reaper,

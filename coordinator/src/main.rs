@@ -2,6 +2,7 @@
 //! that register with it.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
@@ -12,26 +13,70 @@ use rfm_coordinator::CoordinatorConfig;
 #[command(name = "rfm-coordinator", version)]
 struct Args {
     /// Address of the gRPC server.
-    #[arg(long, default_value = "0.0.0.0:50051")]
+    #[arg(long, env = "RFM_LISTEN", default_value = "0.0.0.0:50051")]
     listen: SocketAddr,
     /// A worker silent for this long is lost and its tasks run elsewhere.
-    #[arg(long, default_value = "10s", value_parser = rfm_proto::duration::clap_parse)]
+    #[arg(long, env = "RFM_WORKER_TIMEOUT", default_value = "10s", value_parser = rfm_proto::duration::clap_parse)]
     worker_timeout: Duration,
     /// A job with no live worker for this long fails.
-    #[arg(long, default_value = "30s", value_parser = rfm_proto::duration::clap_parse)]
+    #[arg(long, env = "RFM_NO_WORKER_GRACE", default_value = "30s", value_parser = rfm_proto::duration::clap_parse)]
     no_worker_grace: Duration,
     /// Attempts per task before the job fails.
-    #[arg(long, default_value_t = rfm_coordinator::DEFAULT_MAX_ATTEMPTS)]
+    #[arg(long, env = "RFM_MAX_ATTEMPTS", default_value_t = rfm_coordinator::DEFAULT_MAX_ATTEMPTS)]
     max_attempts: u32,
     /// Shared token of the cluster (required from clients and workers, sent to workers).
     #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Record every job's run in this PostgreSQL database and publish its result
+    /// (postgresql://USER:PASSWORD@HOST:PORT/DB; also DATABASE_URL).
+    #[arg(long, env = "RFM_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Address of the HTTP port serving /metrics, /healthz and /readyz (default: none).
+    #[arg(long)]
+    http_listen: Option<SocketAddr>,
+    /// Live workers needed before /readyz answers 200.
+    #[arg(long, default_value_t = 1)]
+    min_workers: usize,
+    /// Log lines as text (the message) or json (time, level, target, fields); filter with RUST_LOG.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: rfm_settings::LogFormat,
+}
+
+/// `host:port` of the run database from its description ("host H port P …"),
+/// unless it is a Unix socket.
+fn database_address(target: &str) -> Option<String> {
+    let rest = target.strip_prefix("host ")?;
+    let (host, rest) = rest.split_once(" port ")?;
+    let port = rest.split_whitespace().next()?;
+    (!host.starts_with('/')).then(|| format!("{host}:{port}"))
 }
 
 /// Exit code when the coordinator cannot serve.
 const CLUSTER_EXIT: i32 = 5;
+/// Exit code when the database is unreachable or refuses the login.
+const DATABASE_EXIT: i32 = 6;
 
-async fn serve(args: Args) -> Result<(), String> {
+/// Connects to the run database of `--database-url` (or `DATABASE_URL`), if any.
+fn connect_database(
+    url: Option<String>,
+) -> Result<Option<Arc<rfm_coordinator::publish::Publisher>>, String> {
+    let url = url
+        .or_else(|| std::env::var("DATABASE_URL").ok())
+        .filter(|u| !u.trim().is_empty());
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    let publisher = rfm_coordinator::publish::Publisher::connect(&url)
+        .map_err(|e| format!("cannot use the run database: {e}"))?;
+    tracing::info!("rfm-coordinator: publishing runs to {}", publisher.target);
+    Ok(Some(Arc::new(publisher)))
+}
+
+async fn serve(
+    args: Args,
+    publisher: Option<Arc<rfm_coordinator::publish::Publisher>>,
+) -> Result<(), String> {
+    let database = publisher.as_ref().and_then(|p| database_address(&p.target));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| {
@@ -46,10 +91,30 @@ async fn serve(args: Args) -> Result<(), String> {
         max_attempts: args.max_attempts,
         log: true,
         token: rfm_proto::auth::Token::new(args.token),
+        publisher,
     };
     let mut coordinator = rfm_coordinator::start(config, listener)
         .map_err(|e| format!("cannot start the coordinator: {e}"))?;
-    eprintln!("rfm-coordinator: listening on {}", coordinator.local_addr);
+    tracing::info!("rfm-coordinator: listening on {}", coordinator.local_addr);
+    if let Some(addr) = args.http_listen {
+        let http = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            format!("cannot listen on {addr}: {e}; choose another --http-listen address")
+        })?;
+        tracing::info!(
+            "rfm-coordinator: metrics and health on http://{}",
+            http.local_addr().map_err(|e| e.to_string())?
+        );
+        let state = rfm_coordinator::http::HttpState {
+            registry: coordinator.registry.clone(),
+            min_workers: args.min_workers,
+            database,
+        };
+        tokio::spawn(async move {
+            if let Err(e) = rfm_coordinator::http::serve(http, state).await {
+                tracing::error!("rfm-coordinator: the HTTP port stopped: {e}");
+            }
+        });
+    }
     tokio::select! {
         r = coordinator.wait() => r,
         _ = tokio::signal::ctrl_c() => {
@@ -60,10 +125,18 @@ async fn serve(args: Args) -> Result<(), String> {
 }
 
 fn main() {
-    let args = Args::parse();
+    let (mut args, _) = rfm_settings::parse::<Args>(rfm_settings::Scope::Table("coordinator"));
+    rfm_settings::init_logging(args.log_format);
+    let publisher = match connect_database(args.database_url.take()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(DATABASE_EXIT);
+        }
+    };
     let outcome = tokio::runtime::Runtime::new()
         .map_err(|e| format!("cannot start the async runtime: {e}"))
-        .and_then(|rt| rt.block_on(serve(args)));
+        .and_then(|rt| rt.block_on(serve(args, publisher)));
     if let Err(e) = outcome {
         eprintln!("error: {e}");
         std::process::exit(CLUSTER_EXIT);

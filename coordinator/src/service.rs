@@ -9,9 +9,9 @@ use rfm_core::engine::{open_inputs, plan_chunks};
 use rfm_core::ErrorKind;
 use rfm_proto::v1::coordinator_server::Coordinator;
 use rfm_proto::v1::{
-    HeartbeatRequest, HeartbeatResponse, JobEvent, JobRef, JobResult, JobStatus,
-    ListWorkersRequest, ListWorkersResponse, RegisterWorkerRequest, RegisterWorkerResponse,
-    SubmitJobRequest, SubmitJobResponse,
+    HeartbeatRequest, HeartbeatResponse, JobEvent, JobRef, JobResult, JobStatus, ListJobsRequest,
+    ListJobsResponse, ListWorkersRequest, ListWorkersResponse, RegisterWorkerRequest,
+    RegisterWorkerResponse, SubmitJobRequest, SubmitJobResponse,
 };
 use rfm_proto::PROTOCOL_VERSION;
 use tokio::sync::{broadcast, mpsc};
@@ -52,7 +52,7 @@ impl CoordinatorService {
 
     fn log(&self, message: &str) {
         if self.driver.log {
-            eprintln!("rfm-coordinator: {message}");
+            tracing::info!("rfm-coordinator: {message}");
         }
     }
 }
@@ -152,11 +152,28 @@ impl Coordinator for CoordinatorService {
             "job {job_id}: {} ({tasks} tasks, {bytes} bytes)",
             req.input
         ));
+        let report = crate::report::new_report(&job_id, &files, &options);
+        let db_run = match &self.driver.publisher {
+            Some(publisher) => match publisher.begin(report.clone()).await {
+                Ok(run) => Some(run),
+                Err(e) => {
+                    self.jobs
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&job_id);
+                    return Err(Status::internal(format!(
+                        "the coordinator cannot record job {job_id} in its database: {e}"
+                    )));
+                }
+            },
+            None => None,
+        };
         let plan = Plan {
-            report: crate::report::new_report(&job_id, &files, &options),
+            report,
             files,
             chunks,
             options,
+            db_run,
         };
         tokio::spawn(driver::drive(
             job,
@@ -238,5 +255,21 @@ impl Coordinator for CoordinatorService {
         Ok(Response::new(ListWorkersResponse {
             workers: self.registry.list(),
         }))
+    }
+
+    async fn list_jobs(
+        &self,
+        _request: Request<ListJobsRequest>,
+    ) -> Result<Response<ListJobsResponse>, Status> {
+        let jobs: Vec<Arc<Job>> = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let mut jobs: Vec<JobStatus> = jobs.iter().map(|j| j.status()).collect();
+        jobs.sort_by(|a, b| a.job_id.cmp(&b.job_id));
+        Ok(Response::new(ListJobsResponse { jobs }))
     }
 }

@@ -7,6 +7,7 @@
 //! binary and the embedded cluster of `rfm run` both use it.
 
 mod flight;
+pub mod http;
 mod membership;
 mod tasks;
 
@@ -146,7 +147,10 @@ pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
     );
     let flight_service = flight::StateFlightService::new(store.clone());
     let (shutdown, mut shutdown_rx) = watch::channel(false);
+    // gRPC health (grpc.health.v1), open without the token: "" is SERVING.
+    let (_, health) = tonic_health::server::health_reporter();
     let server = tonic::transport::Server::builder()
+        .add_service(health)
         .add_service(InterceptedService::new(
             WorkerServer::new(task_service)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)

@@ -16,22 +16,22 @@ struct Args {
     #[arg(long, env = "RFM_COORDINATOR")]
     coordinator: String,
     /// Address of this worker's gRPC + Flight server (port 0: any free port).
-    #[arg(long, default_value = "0.0.0.0:50052")]
+    #[arg(long, env = "RFM_LISTEN", default_value = "0.0.0.0:50052")]
     listen: SocketAddr,
     /// HOST:PORT the coordinator should dial (default: the address it sees, with the bound port).
-    #[arg(long)]
+    #[arg(long, env = "RFM_ADVERTISE")]
     advertise: Option<String>,
     /// Compute threads (default: one per core).
-    #[arg(long)]
+    #[arg(long, env = "RFM_THREADS")]
     threads: Option<usize>,
     /// Tasks run at once (default: --threads).
-    #[arg(long)]
+    #[arg(long, env = "RFM_SLOTS")]
     slots: Option<usize>,
     /// Time between heartbeats, e.g. 2s or 200ms.
-    #[arg(long, default_value = "2s", value_parser = rfm_proto::duration::clap_parse)]
+    #[arg(long, env = "RFM_HEARTBEAT_INTERVAL", default_value = "2s", value_parser = rfm_proto::duration::clap_parse)]
     heartbeat_interval: Duration,
     /// How long to keep trying to reach the coordinator at start.
-    #[arg(long, default_value = "30s", value_parser = rfm_proto::duration::clap_parse)]
+    #[arg(long, env = "RFM_REGISTER_TIMEOUT", default_value = "30s", value_parser = rfm_proto::duration::clap_parse)]
     register_timeout: Duration,
     /// Shared token of the cluster (required on this worker's ports, sent to the coordinator).
     #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
@@ -39,6 +39,12 @@ struct Args {
     /// Protocol version to announce (for testing version checks).
     #[arg(long, hide = true, default_value_t = rfm_proto::PROTOCOL_VERSION)]
     protocol_version: u32,
+    /// Address of the HTTP port serving /metrics and /healthz (default: none).
+    #[arg(long)]
+    http_listen: Option<SocketAddr>,
+    /// Log lines as text (the message) or json (time, level, target, fields); filter with RUST_LOG.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: rfm_settings::LogFormat,
 }
 
 /// Exit code when the worker cannot join the cluster.
@@ -75,11 +81,28 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         log: true,
         token: rfm_proto::auth::Token::new(args.token),
     };
+    let http = match args.http_listen {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on {addr}; choose another --http-listen address")
+        })?),
+        None => None,
+    };
     let mut worker = rfm_worker::start(config).await?;
-    eprintln!(
+    tracing::info!(
         "rfm-worker: serving tasks and Flight on {}",
         worker.local_addr
     );
+    if let Some(http) = http {
+        tracing::info!(
+            "rfm-worker: metrics and health on http://{}",
+            http.local_addr()?
+        );
+        tokio::spawn(async move {
+            if let Err(e) = rfm_worker::http::serve(http).await {
+                tracing::error!("rfm-worker: the HTTP port stopped: {e}");
+            }
+        });
+    }
     tokio::select! {
         r = worker.wait() => r.map_err(anyhow::Error::msg),
         _ = tokio::signal::ctrl_c() => {
@@ -90,7 +113,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
 }
 
 fn main() {
-    let args = Args::parse();
+    let (args, _) = rfm_settings::parse::<Args>(rfm_settings::Scope::Table("worker"));
+    rfm_settings::init_logging(args.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

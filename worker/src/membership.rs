@@ -45,7 +45,7 @@ pub struct Membership {
 impl Membership {
     fn say(&self, message: String) {
         if self.log {
-            eprintln!("{message}");
+            tracing::info!("{message}");
         }
     }
 

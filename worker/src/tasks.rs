@@ -158,6 +158,7 @@ impl Worker for TaskService {
         let req = request.into_inner();
         let key = key_of(req.task.as_ref())?;
         let _running = Running::enter(&self.store.running);
+        let count = crate::http::TaskCount::start();
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
@@ -208,6 +209,7 @@ impl Worker for TaskService {
             customers: computed.customers,
         };
         self.store.keep(key, computed.batch);
+        count.completed(req.end.saturating_sub(req.start), computed.lines_read);
         Ok(Response::new(response))
     }
 

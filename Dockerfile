@@ -1,0 +1,63 @@
+# syntax=docker/dockerfile:1
+#
+# One image with every rfm binary: rfm, rfm-coordinator, rfm-worker, rfm-dashboard.
+#   docker build -t rfm:local .
+# docker-compose.yml runs it as the coordinator, the workers and the tools
+# (see docs/DOCKER.md).
+
+ARG RUST_IMAGE=rust:1.95-slim-bookworm
+ARG RUNTIME_IMAGE=debian:bookworm-slim
+
+# ---------------------------------------------------------------- skeleton
+# The workspace's manifests, build scripts and .proto files, with every crate
+# root replaced by an empty stand-in. Its content changes only when a manifest
+# does, so the dependency layer below stays cached across source edits.
+FROM ${RUST_IMAGE} AS skeleton
+WORKDIR /src
+COPY . .
+RUN set -eu; mkdir /skeleton; \
+    find . -path ./target -prune -o \
+        \( -name Cargo.toml -o -name Cargo.lock -o -name build.rs -o -name '*.proto' \) \
+        -type f -print | xargs cp --parents -t /skeleton; \
+    find . -path ./target -prune -o \
+        \( -path '*/src/main.rs' -o -path '*/src/bin/*.rs' -o -path '*/benches/*.rs' \
+           -o -path '*/examples/*.rs' \) -type f -print | while read -r f; do \
+        mkdir -p "/skeleton/$(dirname "$f")"; echo 'fn main() {}' > "/skeleton/$f"; done; \
+    find . -path ./target -prune -o -path '*/src/lib.rs' -type f -print | while read -r f; do \
+        mkdir -p "/skeleton/$(dirname "$f")"; : > "/skeleton/$f"; done
+
+# ---------------------------------------------------------------- build
+FROM ${RUST_IMAGE} AS build
+WORKDIR /src
+ENV CARGO_TERM_COLOR=never
+ARG BINARIES="-p rfm-cli -p rfm-coordinator -p rfm-worker -p rfm-dashboard"
+# 1. Dependencies only (cached until a Cargo.toml or Cargo.lock changes).
+COPY --from=skeleton /skeleton/ ./
+RUN cargo build --release --locked ${BINARIES}
+# 2. The workspace's own crates. Sources are touched so cargo rebuilds them
+#    over the stand-ins whatever their timestamps in the build context.
+COPY . .
+RUN find . -path ./target -prune -o -name '*.rs' -type f -exec touch {} + \
+    && cargo build --release --locked ${BINARIES} \
+    && mkdir -p /out \
+    && cp target/release/rfm target/release/rfm-coordinator target/release/rfm-worker \
+          target/release/rfm-dashboard /out/
+
+# ---------------------------------------------------------------- runtime
+FROM ${RUNTIME_IMAGE} AS runtime
+RUN useradd --system --uid 10001 --user-group --home-dir /results --no-create-home rfm \
+    && mkdir -p /results /data \
+    && chown rfm:rfm /results
+COPY --from=build /out/ /usr/local/bin/
+USER 10001:10001
+WORKDIR /results
+# gRPC: the coordinator on 50051, each worker (tasks and Arrow Flight) on 50052.
+EXPOSE 50051 50052
+# The binaries stop cleanly on SIGINT (a worker drops its tasks, the
+# coordinator stops serving).
+STOPSIGNAL SIGINT
+# Healthy when the coordinator answers (the local one, or the one a worker
+# joins: RFM_COORDINATOR); `rfm workers` exits non-zero when it cannot.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+    CMD rfm workers --coordinator "${RFM_COORDINATOR:-http://127.0.0.1:50051}" --json > /dev/null || exit 1
+CMD ["rfm", "--help"]

@@ -1,0 +1,323 @@
+//! `rfm segments`, `customers`, `customer` and `export`: a finished run's
+//! results as tables, JSON or a file; `customer` explains a customer's
+//! scores with the cut points of the run and the segment rule.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use anyhow::{Context, Result};
+use rfm_core::Segment;
+use rfm_store::CustomerRecord;
+use serde_json::json;
+
+use crate::cli::{CustomerArgs, CustomersArgs, ExportArgs, ExportFormat, SegmentsArgs, SortColumn};
+use crate::exit::UsageError;
+use crate::results::{self, amount, RunData};
+
+/// Writes to standard output; a closed pipe (`| head`) is not an error.
+fn emit(text: String) -> Result<()> {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write to standard output"))
+        }
+        _ => Ok(()),
+    }
+}
+
+pub fn segments(args: SegmentsArgs) -> Result<()> {
+    let run = results::load(&args.from)?;
+    if args.json {
+        return emit(serde_json::to_string_pretty(&run.segments)? + "\n");
+    }
+    let mut out = format!("run {} ({})\n", run.run_id, run.place);
+    writeln!(
+        out,
+        "{:<20} {:>9} {:>8} {:>14} {:>8} {:>8} {:>7} {:>10}",
+        "segment", "customers", "share", "revenue", "share", "avg R", "avg F", "avg M"
+    )?;
+    let pct = |x: &str| {
+        x.parse::<f64>()
+            .map(|v| format!("{:.1}%", v * 100.0))
+            .unwrap_or_default()
+    };
+    for s in &run.segments {
+        writeln!(
+            out,
+            "{:<20} {:>9} {:>8} {:>14} {:>8} {:>8} {:>7} {:>10}",
+            s.segment,
+            s.customers,
+            pct(&s.customers_share),
+            s.revenue,
+            pct(&s.revenue_share),
+            s.avg_recency,
+            s.avg_frequency,
+            s.avg_monetary
+        )?;
+    }
+    emit(out)
+}
+
+fn segment_filter(name: &str) -> Result<&'static str> {
+    Segment::from_name(name).map(Segment::name).ok_or_else(|| {
+        let names: Vec<&str> = Segment::ALL.iter().map(|s| s.name()).collect();
+        UsageError(format!(
+            "invalid option --segment: {name:?} is not a segment; choose one of {}",
+            names.join(", ")
+        ))
+        .into()
+    })
+}
+
+/// The customers `args` asks for, in order.
+fn select(run: &RunData, args: &CustomersArgs) -> Result<Vec<CustomerRecord>> {
+    let segment = args.segment.as_deref().map(segment_filter).transpose()?;
+    let search = args.search.as_ref().map(|s| s.to_lowercase());
+    let mut rows: Vec<CustomerRecord> = run
+        .customers
+        .iter()
+        .filter(|c| segment.is_none_or(|s| c.segment == s))
+        .filter(|c| {
+            search.as_ref().is_none_or(|t| {
+                c.customer_id.to_lowercase().contains(t) || c.country.to_lowercase().contains(t)
+            })
+        })
+        .cloned()
+        .collect();
+    // Stable sorts keep customer id order among ties.
+    match args.sort {
+        SortColumn::CustomerId => {}
+        SortColumn::Recency => rows.sort_by_key(|c| c.recency),
+        SortColumn::Frequency => rows.sort_by_key(|c| c.frequency),
+        SortColumn::Monetary => {
+            rows.sort_by(|a, b| amount(&a.monetary).total_cmp(&amount(&b.monetary)))
+        }
+        SortColumn::Score => rows.sort_by(|a, b| a.rfm_score.cmp(&b.rfm_score)),
+        SortColumn::Segment => rows.sort_by(|a, b| a.segment.cmp(&b.segment)),
+        SortColumn::Country => rows.sort_by(|a, b| a.country.cmp(&b.country)),
+    }
+    if args.desc {
+        rows.reverse();
+    }
+    if let Some(n) = args.limit {
+        rows.truncate(n);
+    }
+    Ok(rows)
+}
+
+pub fn customers(args: CustomersArgs) -> Result<()> {
+    let run = results::load(&args.from)?;
+    let rows = select(&run, &args)?;
+    if args.json {
+        return emit(serde_json::to_string_pretty(&rows)? + "\n");
+    }
+    let mut out = String::new();
+    writeln!(
+        out,
+        "{:<12} {:>7} {:>9} {:>12} {:>5} {:<20} COUNTRY",
+        "CUSTOMER", "RECENCY", "FREQUENCY", "MONETARY", "RFM", "SEGMENT"
+    )?;
+    for c in &rows {
+        writeln!(
+            out,
+            "{:<12} {:>7} {:>9} {:>12} {:>5} {:<20} {}",
+            c.customer_id, c.recency, c.frequency, c.monetary, c.rfm_score, c.segment, c.country
+        )?;
+    }
+    if rows.is_empty() {
+        eprintln!("no customer matches in run {} ({})", run.run_id, run.place);
+    }
+    emit(out)
+}
+
+/// For each score 1–5, the smallest and largest value among the customers
+/// that got it (as `rfm_core::score::CutPoints`, from the run's customers).
+fn cut_points<T: Clone>(
+    customers: &[CustomerRecord],
+    score: impl Fn(&CustomerRecord) -> i16,
+    value: impl Fn(&CustomerRecord) -> T,
+    order: impl Fn(&T, &T) -> std::cmp::Ordering,
+) -> Vec<(i16, T, T)> {
+    let mut out = Vec::new();
+    for k in 1..=5 {
+        let mut values: Vec<T> = customers
+            .iter()
+            .filter(|c| score(c) == k)
+            .map(&value)
+            .collect();
+        values.sort_by(&order);
+        if let (Some(lo), Some(hi)) = (values.first(), values.last()) {
+            out.push((k, lo.clone(), hi.clone()));
+        }
+    }
+    out
+}
+
+pub fn customer(args: CustomerArgs) -> Result<()> {
+    let run = results::load(&args.from)?;
+    let c = run
+        .customers
+        .iter()
+        .find(|c| c.customer_id == args.id.trim())
+        .ok_or_else(|| crate::cluster::JobError {
+            code: crate::exit::INPUT,
+            message: format!(
+                "customer {:?} is not in run {} ({}); `rfm customers --search TEXT` finds ids",
+                args.id, run.run_id, run.place
+            ),
+        })?;
+    let recency = cut_points(&run.customers, |c| c.r, |c| c.recency, |a, b| a.cmp(b));
+    let frequency = cut_points(&run.customers, |c| c.f, |c| c.frequency, |a, b| a.cmp(b));
+    let monetary = cut_points(
+        &run.customers,
+        |c| c.m,
+        |c| c.monetary.clone(),
+        |a, b| amount(a).total_cmp(&amount(b)),
+    );
+    let rule = Segment::from_name(&c.segment).map_or("", Segment::rule);
+    if args.json {
+        let points = |v: &[(i16, String, String)]| {
+            v.iter()
+                .map(|(k, lo, hi)| json!({"score": k, "min": lo, "max": hi}))
+                .collect::<Vec<_>>()
+        };
+        let text = |v: &[(i16, i64, i64)]| {
+            v.iter()
+                .map(|(k, lo, hi)| json!({"score": k, "min": lo, "max": hi}))
+                .collect::<Vec<_>>()
+        };
+        let r: Vec<(i16, i64, i64)> = recency
+            .iter()
+            .map(|&(k, a, b)| (k, a as i64, b as i64))
+            .collect();
+        let v = json!({
+            "run_id": run.run_id,
+            "customer": c,
+            "cut_points": {
+                "recency": text(&r),
+                "frequency": text(&frequency),
+                "monetary": points(&monetary),
+            },
+            "segment_rule": rule,
+        });
+        return emit(serde_json::to_string_pretty(&v)? + "\n");
+    }
+    let range = |v: &[(i16, String, String)], k: i16| {
+        v.iter()
+            .find(|p| p.0 == k)
+            .map_or(String::new(), |(_, lo, hi)| format!("{lo} – {hi}"))
+    };
+    let r_text: Vec<(i16, String, String)> = recency
+        .iter()
+        .map(|(k, a, b)| (*k, a.to_string(), b.to_string()))
+        .collect();
+    let f_text: Vec<(i16, String, String)> = frequency
+        .iter()
+        .map(|(k, a, b)| (*k, a.to_string(), b.to_string()))
+        .collect();
+    let mut out = String::new();
+    writeln!(
+        out,
+        "customer {} ({}), run {}",
+        c.customer_id, c.country, run.run_id
+    )?;
+    writeln!(
+        out,
+        "  recency    {:>12} days      R {}   (R {} = {} days)",
+        c.recency,
+        c.r,
+        c.r,
+        range(&r_text, c.r)
+    )?;
+    writeln!(
+        out,
+        "  frequency  {:>12} invoices  F {}   (F {} = {} invoices)",
+        c.frequency,
+        c.f,
+        c.f,
+        range(&f_text, c.f)
+    )?;
+    writeln!(
+        out,
+        "  monetary   {:>12}           M {}   (M {} = {})",
+        c.monetary,
+        c.m,
+        c.m,
+        range(&monetary, c.m)
+    )?;
+    writeln!(
+        out,
+        "  purchases  first {}, last {}",
+        c.first_purchase, c.last_purchase
+    )?;
+    writeln!(out, "  RFM score  {}", c.rfm_score)?;
+    writeln!(out, "  segment    {}: {rule}", c.segment)?;
+    writeln!(out, "\ncut points of run {} (smallest – largest value per score; recency scores run from the longest to the shortest):", run.run_id)?;
+    writeln!(
+        out,
+        "  {:<5} {:>16} {:>16} {:>24}",
+        "score", "recency (days)", "frequency", "monetary"
+    )?;
+    for k in 1..=5 {
+        writeln!(
+            out,
+            "  {:<5} {:>16} {:>16} {:>24}",
+            k,
+            range(&r_text, k),
+            range(&f_text, k),
+            range(&monetary, k)
+        )?;
+    }
+    emit(out)
+}
+
+pub fn export(args: ExportArgs) -> Result<()> {
+    if args.format == ExportFormat::Parquet {
+        return Err(UsageError(
+            "invalid option --format parquet: Parquet export is not built in (it would add the \
+             parquet writer and its compression libraries to rfm); use --format csv"
+                .into(),
+        )
+        .into());
+    }
+    let run = results::load(&args.from)?;
+    let tmp = args.out.with_extension("csv.partial");
+    let write = || -> Result<()> {
+        let mut w = csv::Writer::from_path(&tmp)?;
+        w.write_record(rfm_core::output::CUSTOMERS_HEADER)?;
+        for c in &run.customers {
+            w.write_record([
+                c.customer_id.as_str(),
+                &c.recency.to_string(),
+                &c.frequency.to_string(),
+                &c.monetary,
+                &c.first_purchase,
+                &c.last_purchase,
+                &c.country,
+                &c.r.to_string(),
+                &c.f.to_string(),
+                &c.m.to_string(),
+                &c.rfm_score,
+                &c.segment,
+            ])?;
+        }
+        w.flush()?;
+        Ok(())
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(crate::cluster::JobError {
+            code: crate::exit::OUTPUT,
+            message: format!("cannot write {}: {e:#}", args.out.display()),
+        }
+        .into());
+    }
+    std::fs::rename(&tmp, &args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    eprintln!(
+        "{} customers of run {} written to {}",
+        run.customers.len(),
+        run.run_id,
+        args.out.display()
+    );
+    Ok(())
+}

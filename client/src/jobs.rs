@@ -1,0 +1,117 @@
+//! `rfm jobs`, `rfm job ID` and `rfm cancel ID`: the jobs of a coordinator.
+
+use anyhow::{Context, Result};
+use rfm_proto::auth::Token;
+use rfm_proto::v1::{JobRef, JobStatus, ListJobsRequest};
+use serde_json::json;
+
+use crate::cli::{CoordinatorArgs, JobArgs, JobsArgs};
+use crate::cluster::{self, JobError};
+use crate::exit;
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn as_json(s: &JobStatus) -> serde_json::Value {
+    json!({
+        "job_id": s.job_id,
+        "state": s.stage,
+        "tasks_total": s.tasks_total,
+        "tasks_done": s.tasks_done,
+        "tasks_running": s.tasks_running,
+        "bytes_total": s.bytes_total,
+        "bytes_done": s.bytes_done,
+        "lines_done": s.lines_done,
+        "retries": s.retries,
+        "seconds": s.elapsed_seconds,
+        "error": s.error,
+    })
+}
+
+fn header() -> String {
+    format!(
+        "{:<28} {:<10} {:>11} {:>12} {:>8} {:>9}  ERROR\n",
+        "JOB", "STATE", "TASKS", "LINES", "RETRIES", "SECONDS"
+    )
+}
+
+fn line(s: &JobStatus) -> String {
+    format!(
+        "{:<28} {:<10} {:>11} {:>12} {:>8} {:>9.1}  {}\n",
+        s.job_id,
+        s.stage,
+        format!("{}/{}", s.tasks_done, s.tasks_total),
+        s.lines_done,
+        s.retries,
+        s.elapsed_seconds,
+        s.error
+    )
+}
+
+/// A refused call: unknown job ids are exit 3, the rest cluster errors.
+fn refused(to: &CoordinatorArgs, status: tonic::Status) -> anyhow::Error {
+    let code = match status.code() {
+        tonic::Code::NotFound => exit::INPUT,
+        tonic::Code::Unauthenticated | tonic::Code::InvalidArgument => exit::USAGE,
+        _ => exit::CLUSTER,
+    };
+    JobError {
+        code,
+        message: format!("coordinator {}: {}", to.coordinator, status.message()),
+    }
+    .into()
+}
+
+pub fn jobs(args: JobsArgs) -> Result<()> {
+    let to = &args.to;
+    let jobs = runtime()?.block_on(async {
+        let mut conn = cluster::connect(&to.coordinator, Token::new(to.token.clone())).await?;
+        let list = conn
+            .client
+            .list_jobs(conn.token.request(ListJobsRequest {}))
+            .await
+            .map_err(|s| refused(to, s))?;
+        anyhow::Ok(list.into_inner().jobs)
+    })?;
+    if to.json {
+        let rows: Vec<_> = jobs.iter().map(as_json).collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    let mut out = header();
+    for j in &jobs {
+        out.push_str(&line(j));
+    }
+    print!("{out}");
+    if jobs.is_empty() {
+        eprintln!("no job on {}", to.coordinator);
+    }
+    Ok(())
+}
+
+/// `rfm job ID` (or `rfm cancel ID` with `cancel`).
+pub fn job(args: JobArgs, cancel: bool) -> Result<()> {
+    let to = &args.to;
+    let status = runtime()?.block_on(async {
+        let mut conn = cluster::connect(&to.coordinator, Token::new(to.token.clone())).await?;
+        let job = JobRef {
+            job_id: args.id.clone(),
+        };
+        let answer = if cancel {
+            conn.client.cancel_job(conn.token.request(job)).await
+        } else {
+            conn.client.get_job(conn.token.request(job)).await
+        };
+        anyhow::Ok(answer.map_err(|s| refused(to, s))?.into_inner())
+    })?;
+    if to.json {
+        println!("{}", serde_json::to_string_pretty(&as_json(&status))?);
+    } else {
+        print!("{}{}", header(), line(&status));
+    }
+    Ok(())
+}

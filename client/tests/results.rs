@@ -1,0 +1,264 @@
+//! `rfm segments`, `customers`, `customer`, `export` and `completions`
+//! through the real binary, on runs of the real UCI file kept under a results
+//! root (no database), checked against the DuckDB reference outputs.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const UCI: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/data/real/online_retail.csv"
+);
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/sample.csv");
+const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/data/reference");
+
+fn rfm(args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rfm"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("RFM_") || k == "DATABASE_URL" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.args(args).output().expect("rfm runs")
+}
+
+fn ok(o: Output) -> Output {
+    assert!(
+        o.status.success(),
+        "exit {:?}: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+fn json(args: &[&str]) -> Value {
+    serde_json::from_slice(&ok(rfm(args)).stdout).expect("JSON on stdout")
+}
+
+fn run_id(root: &Path, input: &str) -> String {
+    let o = ok(rfm(&[
+        "run",
+        input,
+        "--results-root",
+        root.to_str().unwrap(),
+        "--threads",
+        "2",
+        "--json",
+    ]));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    report["run_id"].as_str().unwrap().to_string()
+}
+
+fn expect_failure(args: &[&str], code: i32, fragment: &str) {
+    let o = rfm(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains(fragment), "stderr lacks {fragment:?}: {err}");
+}
+
+#[test]
+fn runs_under_the_results_root_are_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("results");
+    let r = root.to_str().unwrap();
+    let uci = run_id(&root, UCI);
+    // A later run is the latest; --run picks an earlier one.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let sample = run_id(&root, SAMPLE);
+    assert!(root.join(&uci).join("customers.csv").is_file());
+
+    let latest = json(&["segments", "--results-root", r, "--json"]);
+    let total: u64 = latest
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["customers"].as_u64().unwrap())
+        .sum();
+    assert_ne!(total, 4338, "the latest run is the sample's ({sample})");
+
+    check_uci(&["--results-root", r, "--run", &uci], dir.path());
+
+    // Bad input: a clear message and the documented exit code.
+    expect_failure(
+        &["customer", "99999", "--results-root", r],
+        3,
+        "customer \"99999\" is not in run",
+    );
+    expect_failure(
+        &["segments", "--results-root", r, "--run", "nosuch"],
+        3,
+        "no succeeded run \"nosuch\"",
+    );
+    expect_failure(
+        &["customers", "--results-root", r, "--segment", "Winners"],
+        2,
+        "is not a segment",
+    );
+    expect_failure(
+        &["customers", "--results-root", r, "--sort", "height"],
+        2,
+        "height",
+    );
+    expect_failure(
+        &[
+            "export",
+            "--results-root",
+            r,
+            "--format",
+            "parquet",
+            "--out",
+            "x.parquet",
+        ],
+        2,
+        "use --format csv",
+    );
+    let missing = dir.path().join("nothing-here");
+    expect_failure(
+        &["segments", "--results-root", missing.to_str().unwrap()],
+        3,
+        "nothing-here",
+    );
+}
+
+/// `head` followed by the options that select the run.
+fn with<'a>(head: &[&'a str], from: &[&'a str]) -> Vec<&'a str> {
+    head.iter().chain(from).copied().collect()
+}
+
+/// The UCI run read back through `from` (a results root or a database)
+/// matches the DuckDB reference.
+fn check_uci(from: &[&str], tmp: &Path) {
+    // Segments, as the reference's segments.csv.
+    let segments = json(&with(&["segments", "--json"], from));
+    let reference =
+        std::fs::read_to_string(format!("{REFERENCE}/online_retail.segments.csv")).unwrap();
+    let got: Vec<String> = segments
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let f = |k: &str| match &s[k] {
+                Value::String(t) => t.clone(),
+                v => v.to_string(),
+            };
+            [
+                "segment",
+                "customers",
+                "customers_share",
+                "revenue",
+                "revenue_share",
+                "avg_recency",
+                "avg_frequency",
+                "avg_monetary",
+            ]
+            .map(f)
+            .join(",")
+        })
+        .collect();
+    let want: Vec<&str> = reference.lines().skip(1).collect();
+    assert_eq!(got, want);
+
+    // customer 12347 explained: the reference's figures and cut points.
+    let v = json(&with(&["customer", "12347", "--json"], from));
+    let c = &v["customer"];
+    assert_eq!(c["recency"], 3);
+    assert_eq!(c["frequency"], 7);
+    assert_eq!(c["monetary"], "4310.00");
+    assert_eq!(
+        (&c["r"], &c["f"], &c["m"]),
+        (&5.into(), &5.into(), &5.into())
+    );
+    assert_eq!(c["rfm_score"], "555");
+    assert_eq!(c["segment"], "Champions");
+    assert_eq!(c["country"], "Iceland");
+    assert_eq!(v["segment_rule"], "R = 5 and F ≥ 4");
+    let cp = &v["cut_points"];
+    let point =
+        |k: i32, lo: Value, hi: Value| serde_json::json!({"score": k, "min": lo, "max": hi});
+    assert_eq!(cp["recency"][4], point(5, 1.into(), 13.into()));
+    assert_eq!(cp["recency"][0], point(1, 180.into(), 374.into()));
+    assert_eq!(cp["frequency"][4], point(5, 6.into(), 209.into()));
+    assert_eq!(
+        cp["monetary"][4],
+        point(5, "2062.06".into(), "280206.02".into())
+    );
+    assert_eq!(cp["monetary"][0], point(1, "3.75".into(), "250.15".into()));
+    let text = String::from_utf8(ok(rfm(&with(&["customer", "12347"], from))).stdout).unwrap();
+    assert!(text.contains("R 5 = 1 – 13 days"), "{text}");
+    assert!(text.contains("Champions: R = 5 and F ≥ 4"), "{text}");
+
+    // Filters and sorting.
+    let top = json(&with(
+        &[
+            "customers",
+            "--segment",
+            "champions",
+            "--sort",
+            "monetary",
+            "--desc",
+        ],
+        &with(&["--limit", "2", "--json"], from),
+    ));
+    let ids: Vec<&str> = top
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["customer_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["14646", "18102"]);
+    let iceland = json(&with(&["customers", "--search", "icel", "--json"], from));
+    assert_eq!(iceland.as_array().unwrap().len(), 1);
+
+    // Export: byte-identical to the reference's customers.csv.
+    let out = tmp.join("export.csv");
+    let out = out.to_str().unwrap();
+    ok(rfm(&with(
+        &["export", "--format", "csv", "--out", out],
+        from,
+    )));
+    let digest = format!("{:x}", Sha256::digest(std::fs::read(out).unwrap()));
+    let want =
+        std::fs::read_to_string(format!("{REFERENCE}/online_retail.customers.sha256")).unwrap();
+    assert_eq!(digest, want.split_whitespace().next().unwrap());
+}
+
+#[test]
+fn a_published_run_is_read_back_from_postgresql() {
+    let db = rfm_store::testing::database();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    ok(rfm(&[
+        "run",
+        UCI,
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+        "--database-url",
+        &db.url,
+    ]));
+    check_uci(&["--database-url", &db.url], tmp.path());
+    let o = rfm(&["segments", "--database-url", &db.url, "--run", "nosuch"]);
+    assert_eq!(
+        o.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nosuch"));
+}
+
+#[test]
+fn completions_cover_the_subcommands() {
+    for shell in ["bash", "zsh", "fish"] {
+        let script = String::from_utf8(ok(rfm(&["completions", shell])).stdout).unwrap();
+        for word in ["segments", "customers", "export", "--results-root"] {
+            assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    expect_failure(&["completions", "cmd.exe"], 2, "cmd.exe");
+}

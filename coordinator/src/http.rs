@@ -1,0 +1,77 @@
+//! The coordinator's HTTP port (`--http-listen`): `/metrics` (Prometheus
+//! text), `/healthz` (the process serves) and `/readyz` (ready for jobs: at
+//! least `--min-workers` live workers and, when a run database is
+//! configured, its server accepting connections).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::metrics::METRICS;
+use crate::registry::Registry;
+
+/// What the HTTP port looks at.
+#[derive(Clone)]
+pub struct HttpState {
+    pub registry: Arc<Registry>,
+    /// Live workers needed before `/readyz` answers 200.
+    pub min_workers: usize,
+    /// `host:port` of the run database, if the coordinator publishes runs.
+    pub database: Option<String>,
+}
+
+const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+async fn metrics(State(s): State<Arc<HttpState>>) -> impl IntoResponse {
+    let workers = s.registry.list();
+    let lost = workers.iter().filter(|w| w.state == "lost").count();
+    let body = METRICS.render(s.registry.alive_count(), lost);
+    ([(header::CONTENT_TYPE, PROMETHEUS)], body)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(s): State<Arc<HttpState>>) -> (StatusCode, String) {
+    let alive = s.registry.alive_count();
+    if alive < s.min_workers {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "not ready: {alive} live worker(s), --min-workers is {}\n",
+                s.min_workers
+            ),
+        );
+    }
+    if let Some(db) = &s.database {
+        let reach = tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::TcpStream::connect(db.as_str()),
+        )
+        .await;
+        if !matches!(reach, Ok(Ok(_))) {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: the run database at {db} does not accept connections\n"),
+            );
+        }
+    }
+    (StatusCode::OK, format!("ready: {alive} live worker(s)\n"))
+}
+
+/// Serves the HTTP routes on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, state: HttpState) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(Arc::new(state));
+    axum::serve(listener, app).await
+}

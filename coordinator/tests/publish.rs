@@ -1,0 +1,214 @@
+//! `rfm-coordinator --database-url`: real coordinator and worker processes on
+//! loopback and a real (throwaway) PostgreSQL; `rfm submit` of the real UCI
+//! file is published, and the latest segments equal the reference's.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rfm_store::testing;
+use support::{bin, latest_run, latest_segments_csv, Proc, REAL, REFERENCE_SEGMENTS};
+
+fn worker(url: &str) -> Proc {
+    let mut cmd = Command::new(bin("rfm-worker"));
+    cmd.args(["--coordinator", url, "--listen", "127.0.0.1:0"])
+        .args(["--threads", "1", "--heartbeat-interval", "200ms"]);
+    Proc::spawn(cmd)
+}
+
+fn submit(url: &str, input: &std::path::Path, out: &std::path::Path) -> Proc {
+    let mut cmd = Command::new(bin("rfm"));
+    cmd.arg("submit")
+        .arg(input)
+        .args(["--coordinator", url, "--chunk-size", "8MiB", "--out"])
+        .arg(out);
+    Proc::spawn(cmd)
+}
+
+fn run_id_of(dir: &std::path::Path) -> String {
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("run.json")).expect("run.json"))
+            .expect("run.json is JSON");
+    report["run_id"].as_str().expect("run_id").to_string()
+}
+
+#[test]
+fn submitted_jobs_are_published_and_failed_jobs_recorded() {
+    let db = testing::database();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(bin("rfm-coordinator"));
+    cmd.args(["--listen", "127.0.0.1:0", "--database-url", &db.url])
+        .env_remove("DATABASE_URL")
+        .env_remove("RFM_DATABASE_URL");
+    let coordinator = Proc::spawn(cmd);
+    let url = coordinator.coordinator_url();
+    let _workers = [worker(&url), worker(&url)];
+    coordinator.wait_for("registered at", 2, Duration::from_secs(20));
+
+    let out = tmp.path().join("uci");
+    let mut client = submit(&url, std::path::Path::new(REAL), &out);
+    let status = client.wait_exit(Duration::from_secs(180));
+    assert!(status.success(), "rfm submit: {}", client.stderr());
+    let run_id = run_id_of(&out);
+    assert!(
+        client
+            .stdout()
+            .contains(&format!("published: run {run_id} to host 127.0.0.1")),
+        "{}",
+        client.stdout()
+    );
+
+    let (latest, state, customers) = latest_run(&db.url);
+    assert_eq!(
+        (latest.as_str(), state.as_str(), customers),
+        (run_id.as_str(), "published", 4338)
+    );
+    let reference = std::fs::read_to_string(REFERENCE_SEGMENTS).expect("reference segments");
+    assert_eq!(latest_segments_csv(&db.url), reference);
+    assert_eq!(
+        std::fs::read_to_string(out.join("segments.csv")).unwrap(),
+        reference
+    );
+
+    // A job over the malformed limit is recorded failed; the latest run stays.
+    let bad = tmp.path().join("bad.csv");
+    let mut body = String::from(
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n",
+    );
+    for i in 0..20 {
+        body.push_str(&format!(
+            "5{i:05},A,x,1,2011-01-01 10:00:00,1.5,{},UK\n",
+            12000 + i
+        ));
+    }
+    body.push_str("600000,A,x,lots,2011-01-01 10:00:00,1.5,13000,UK\n");
+    std::fs::write(&bad, body).unwrap();
+    let bad_out = tmp.path().join("bad");
+    let mut client = submit(&url, &bad, &bad_out);
+    let status = client.wait_exit(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(3), "{}", client.stderr());
+    let failed_id = run_id_of(&bad_out);
+    let mut store = rfm_store::Store::connect(&db.url).unwrap();
+    let row = store
+        .client()
+        .query_one(
+            "SELECT status, malformed, error FROM rfm_runs WHERE run_id = $1",
+            &[&failed_id],
+        )
+        .expect("the failed run is recorded");
+    let (status, malformed, error): (String, i64, Option<String>) =
+        (row.get(0), row.get(1), row.get(2));
+    assert_eq!((status.as_str(), malformed), ("failed", 1));
+    assert!(error.unwrap_or_default().contains("malformed"));
+    assert_eq!(latest_run(&db.url).0, run_id);
+}
+
+#[test]
+fn a_load_cut_off_fails_the_run_keeps_the_files_and_the_coordinator_recovers() {
+    let db = testing::database();
+    let tmp = tempfile::tempdir().unwrap();
+    let extract = std::path::Path::new(REAL).with_file_name("online_retail_ii_2009-12_extract.csv");
+    let mut cmd = Command::new(bin("rfm-coordinator"));
+    cmd.args(["--listen", "127.0.0.1:0"])
+        .env_remove("RFM_DATABASE_URL")
+        .env("DATABASE_URL", &db.url);
+    let coordinator = Proc::spawn(cmd);
+    let url = coordinator.coordinator_url();
+    let _workers = [worker(&url), worker(&url)];
+    coordinator.wait_for("registered at", 2, Duration::from_secs(20));
+
+    let out_a = tmp.path().join("a");
+    let mut client = submit(&url, &extract, &out_a);
+    assert!(
+        client.wait_exit(Duration::from_secs(60)).success(),
+        "{}",
+        client.stderr()
+    );
+    let run_a = run_id_of(&out_a);
+
+    // The next load waits on a lock; its connection is then terminated.
+    let mut locker = db.client();
+    let mut lock = locker.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE rfm_customers IN SHARE MODE")
+        .unwrap();
+    let out_b = tmp.path().join("b");
+    let mut client = submit(&url, std::path::Path::new(REAL), &out_b);
+    let mut admin = db.admin_client();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut killed = false;
+    while !killed && Instant::now() < deadline {
+        killed = admin
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = $1 AND wait_event_type = 'Lock' AND query LIKE 'COPY rfm_customers%'",
+                &[&db.name()],
+            )
+            .unwrap()
+            .iter()
+            .any(|r| r.get::<_, bool>(0));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    lock.rollback().unwrap();
+    assert!(killed, "the load was never seen waiting");
+    let status = client.wait_exit(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(6), "{}", client.stderr());
+    let err = client.stderr();
+    assert!(
+        err.contains("not published") && err.contains("loading customers"),
+        "{err}"
+    );
+    for f in ["customers.csv", "segments.csv", "run.json"] {
+        assert!(
+            out_b.join(f).exists(),
+            "{f} is written though publishing failed"
+        );
+    }
+    let run_b = run_id_of(&out_b);
+    let mut store = rfm_store::Store::connect(&db.url).unwrap();
+    let status_of = |store: &mut rfm_store::Store, id: &str| -> String {
+        store
+            .client()
+            .query_one("SELECT status FROM rfm_runs WHERE run_id = $1", &[&id])
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(status_of(&mut store, &run_b), "failed");
+    assert_eq!(latest_run(&db.url).0, run_a);
+
+    // The coordinator reconnects: the next run is published.
+    let out_c = tmp.path().join("c");
+    let mut client = submit(&url, &extract, &out_c);
+    assert!(
+        client.wait_exit(Duration::from_secs(60)).success(),
+        "{}",
+        client.stderr()
+    );
+    let run_c = run_id_of(&out_c);
+    assert_eq!(status_of(&mut store, &run_c), "published");
+    assert_eq!(latest_run(&db.url).0, run_c);
+}
+
+#[test]
+fn an_unreachable_database_stops_the_coordinator_at_start_with_exit_6() {
+    let port = testing::unused_port();
+    let started = Instant::now();
+    let mut cmd = Command::new(bin("rfm-coordinator"));
+    cmd.args(["--listen", "127.0.0.1:0"])
+        .env_remove("DATABASE_URL")
+        .env(
+            "RFM_DATABASE_URL",
+            format!("postgresql://rfm:secret@127.0.0.1:{port}/rfm"),
+        );
+    let mut coordinator = Proc::spawn(cmd);
+    let status = coordinator.wait_exit(Duration::from_secs(15));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(status.code(), Some(6), "{}", coordinator.stderr());
+    let err = coordinator.stderr();
+    assert!(
+        err.contains("127.0.0.1") && err.contains(&port.to_string()),
+        "{err}"
+    );
+    assert!(!err.contains("secret"), "{err}");
+    assert!(!err.contains("listening on"), "{err}");
+}
