@@ -178,7 +178,18 @@ impl Progress {
             s.retries
         ));
         if last {
-            bar.finish();
+            // Leave a plain line behind, not a half-drawn bar.
+            bar.finish_and_clear();
+            eprintln!(
+                "[{}] tasks {}/{}  {}/{} MB  {} lines  retries {}",
+                s.stage,
+                s.tasks_done,
+                s.tasks_total,
+                mb(s.bytes_done),
+                mb(s.bytes_total),
+                s.lines_done,
+                s.retries
+            );
         }
     }
 
@@ -188,15 +199,12 @@ impl Progress {
         }
         let mut err = std::io::stderr().lock();
         if !message.is_empty() {
-            if self.tty {
-                let _ = write!(err, "\r\x1b[2K");
-            }
             let _ = writeln!(err, "{message}");
         }
         let due = self
             .last_line
             .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
-        if !(self.tty || due || last) {
+        if !(due || last) {
             return;
         }
         self.last_line = Some(Instant::now());
@@ -217,14 +225,7 @@ impl Progress {
             rate,
             s.retries
         );
-        if self.tty {
-            let _ = write!(err, "\r\x1b[2K{line}");
-            if last {
-                let _ = writeln!(err);
-            }
-        } else {
-            let _ = writeln!(err, "{line}");
-        }
+        let _ = writeln!(err, "{line}");
     }
 }
 
@@ -335,11 +336,13 @@ pub fn score(finished: &mut Finished, opts: &RunOptions) -> Result<RfmResult> {
 /// Runs a job on an embedded cluster: a coordinator and one worker with
 /// `threads` slots sharing one rayon pool, over loopback gRPC and Flight.
 /// Returns the ledger and the scoring outcome, like `engine::finish_run`.
+/// With `progress`, draws a progress bar on stderr when it is a terminal.
 pub fn run_embedded(
     input: &str,
     opts: &RunOptions,
     run_id: &str,
     threads: usize,
+    progress: bool,
 ) -> Result<(LineLedger, Result<RfmResult>)> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -381,7 +384,10 @@ pub fn run_embedded(
         .await
         .context("cannot start the embedded worker")?;
         let outcome = match connect(&url, token).await {
-            Ok(mut conn) => submit_and_wait(&mut conn, input, opts, run_id, false, false).await,
+            Ok(mut conn) => {
+                let show = progress && std::io::stderr().is_terminal();
+                submit_and_wait(&mut conn, input, opts, run_id, show, false).await
+            }
             Err(e) => Err(e),
         };
         worker.shutdown().await;

@@ -79,8 +79,13 @@ pub fn run(args: RunArgs) -> Result<()> {
     };
     // The embedded cluster: a coordinator and a worker in this process,
     // through the same gRPC and Flight services as a real cluster.
-    let (ledger, result) =
-        crate::cluster::run_embedded(&args.input.input, &opts, &run_id, threads)?;
+    let (ledger, result) = crate::cluster::run_embedded(
+        &args.input.input,
+        &opts,
+        &run_id,
+        threads,
+        !(args.quiet || args.json),
+    )?;
 
     let mut report = new_report(&run_id, &files, &opts);
     report.set_ledger(&ledger);

@@ -352,6 +352,17 @@ fn bad_settings_name_the_key_and_the_source() {
         &["RFM_QUIET", "true or false"],
     );
     expect_usage_error("rfm", d, &["config", "nosuch"], &[], &["nosuch"]);
+    // Help and usage show required arguments as required.
+    let help = run("rfm", d, &["run", "--help"], &[]);
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("rfm run [OPTIONS] <INPUT>"));
+    expect_usage_error(
+        "rfm",
+        d,
+        &["submit", "x.csv"],
+        &[],
+        &["--coordinator <COORDINATOR>"],
+    );
 }
 
 /// The rows of the settings table of docs/CONFIG.md: (table, key, env, default).
@@ -434,6 +445,12 @@ fn docs_list_exactly_the_settings_of_the_binaries() {
         let (head, rest) = doc.split_once(BEGIN).expect("begin marker");
         let (_, tail) = rest.split_once(END).expect("end marker");
         std::fs::write(path, format!("{head}{BEGIN}\n{rows}{END}{tail}")).unwrap();
+    }
+    for (table, ..) in &actual {
+        assert!(
+            rfm_settings::TABLES.contains(&table.as_str()),
+            "add [{table}] to rfm_settings::TABLES so rfm.toml may hold it"
+        );
     }
     let documented = documented();
     let missing: Vec<_> = actual.difference(&documented).collect();

@@ -1,6 +1,7 @@
 //! The HTTP ports of real `rfm-coordinator` and `rfm-worker` processes:
-//! `/readyz` turns ready when a worker registers, `/metrics` counts a job
-//! run with `rfm submit`, and gRPC health answers SERVING on both.
+//! `/readyz` turns ready when a worker registers and back when it is lost,
+//! `/metrics` counts a job run with `rfm submit`, `rfm jobs` / `job` /
+//! `cancel` see it, and gRPC health answers SERVING on both servers.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -137,7 +138,8 @@ fn grpc_serving(url: &str) -> bool {
 fn readiness_and_metrics_follow_workers_and_jobs() {
     let mut cmd = Command::new(bin("rfm-coordinator"));
     cmd.args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
-        .args(["--min-workers", "1", "--log-format", "text"]);
+        .args(["--min-workers", "1", "--log-format", "text"])
+        .args(["--worker-timeout", "1s"]);
     let coordinator = Server::spawn(cmd);
     let grpc = coordinator.wait_for("listening on ");
     let http = coordinator
@@ -158,6 +160,8 @@ fn readiness_and_metrics_follow_workers_and_jobs() {
         .args(["--threads", "1", "--http-listen", "127.0.0.1:0"])
         .args(["--log-format", "json", "--heartbeat-interval", "200ms"]);
     let worker = Server::spawn(cmd);
+    let worker_grpc = worker.wait_for("serving tasks and Flight on ");
+    let worker_grpc = worker_grpc.split('"').next().unwrap().to_string();
     let worker_http = worker.wait_for("metrics and health on http://");
     // A JSON log line: the address ends at the message's closing quote.
     let worker_http = worker_http.split('"').next().unwrap().to_string();
@@ -167,6 +171,7 @@ fn readiness_and_metrics_follow_workers_and_jobs() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(get(&worker_http, "/healthz").0, 200);
+    assert!(grpc_serving(&format!("http://{worker_grpc}")));
 
     let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/sample.csv");
     let out = tempfile::tempdir().unwrap();
@@ -232,5 +237,15 @@ fn readiness_and_metrics_follow_workers_and_jobs() {
     assert_eq!(metric(&w, "rfm_worker_tasks_completed_total"), tasks, "{w}");
     assert_eq!(metric(&w, "rfm_worker_lines_processed_total"), lines);
     assert_eq!(metric(&w, "rfm_worker_tasks_running"), 0.0);
+
+    // A killed worker is lost after --worker-timeout: not ready any more.
     drop(worker);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&http, "/readyz").0 != 503 {
+        assert!(Instant::now() < deadline, "/readyz stayed 200");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let last = get(&http, "/metrics").1;
+    assert_eq!(metric(&last, "rfm_workers_alive"), 0.0);
+    assert_eq!(metric(&last, "rfm_workers_lost"), 1.0);
 }

@@ -170,7 +170,19 @@ pub fn resolve(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Resolved, Error> {
     let loose = lenient(cmd.clone());
-    let root = loose.clone().try_get_matches_from(argv)?;
+    let root = match loose.clone().try_get_matches_from(argv) {
+        Ok(m) => m,
+        // --help, --version or a bad command line: clap's own message, with
+        // the real usage (required arguments shown as required).
+        Err(e) => {
+            return Err(cmd
+                .clone()
+                .try_get_matches_from(argv)
+                .err()
+                .unwrap_or(e)
+                .into())
+        }
+    };
     let (table, target, matches, prefix): (String, &Command, &ArgMatches, Vec<OsString>) =
         match scope {
             Scope::Table(t) => (
