@@ -1,6 +1,10 @@
 //! `rfm-coordinator`: serves the rfm job API and drives jobs on the workers
 //! that register with it.
 
+/// Partial states allocate and free many small buffers: mimalloc keeps that cheap.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

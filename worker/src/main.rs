@@ -1,5 +1,9 @@
 //! `rfm-worker`: joins an rfm coordinator and computes tasks until stopped.
 
+/// Partial states allocate and free many small buffers: mimalloc keeps that cheap.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
