@@ -3,49 +3,12 @@
 
 use rfm_core::engine::InputFile;
 use rfm_core::ledger::LineLedger;
-use rfm_core::report::{self, FileColumns, ReportOptions, RunReport};
+use rfm_core::report::{self, RunReport};
 use rfm_core::{RfmResult, RunOptions};
 
 /// A report with the run's identity, inputs and options, before any figures.
 pub fn new_report(run_id: &str, files: &[InputFile], opts: &RunOptions) -> RunReport {
-    RunReport {
-        run_id: run_id.to_string(),
-        status: "running".into(),
-        input: files.iter().map(|f| f.path.display().to_string()).collect(),
-        files: files
-            .iter()
-            .map(|f| FileColumns {
-                file: f.path.display().to_string(),
-                bytes: f.layout.len,
-                columns: f.layout.columns.names.clone(),
-            })
-            .collect(),
-        options: ReportOptions {
-            delimiter: (opts.parse.delimiter as char).to_string(),
-            decimal_comma: opts.parse.decimal_comma,
-            date_format: opts
-                .parse
-                .date_format
-                .as_ref()
-                .map(|f| f.as_str().to_string()),
-            as_of: opts.as_of.map(rfm_core::date::format_date),
-            max_malformed_share: opts.max_malformed_share,
-            chunk_size: opts.chunk_size,
-        },
-        lines_read: 0,
-        purchase_lines: 0,
-        excluded: Default::default(),
-        malformed: 0,
-        malformed_samples: Vec::new(),
-        customers: 0,
-        as_of: None,
-        latest_purchase: None,
-        revenue: None,
-        started_at: report::utc_now(),
-        finished_at: String::new(),
-        seconds: 0.0,
-        error: None,
-    }
+    RunReport::begin(run_id, files, opts)
 }
 
 /// Fills in the end of a run: ledger, status, and the result's figures or the error.

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::{InputFile, RunOptions};
 use crate::ledger::{Excluded, LineLedger};
 
 /// A malformed line as reported: file path and 1-based line number.
@@ -59,6 +60,48 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// A report with the run's identity, inputs and options, before any figures.
+    pub fn begin(run_id: &str, files: &[InputFile], opts: &RunOptions) -> RunReport {
+        RunReport {
+            run_id: run_id.to_string(),
+            status: "running".into(),
+            input: files.iter().map(|f| f.path.display().to_string()).collect(),
+            files: files
+                .iter()
+                .map(|f| FileColumns {
+                    file: f.path.display().to_string(),
+                    bytes: f.layout.len,
+                    columns: f.layout.columns.names.clone(),
+                })
+                .collect(),
+            options: ReportOptions {
+                delimiter: (opts.parse.delimiter as char).to_string(),
+                decimal_comma: opts.parse.decimal_comma,
+                date_format: opts
+                    .parse
+                    .date_format
+                    .as_ref()
+                    .map(|f| f.as_str().to_string()),
+                as_of: opts.as_of.map(crate::date::format_date),
+                max_malformed_share: opts.max_malformed_share,
+                chunk_size: opts.chunk_size,
+            },
+            lines_read: 0,
+            purchase_lines: 0,
+            excluded: Excluded::default(),
+            malformed: 0,
+            malformed_samples: Vec::new(),
+            customers: 0,
+            as_of: None,
+            latest_purchase: None,
+            revenue: None,
+            started_at: utc_now(),
+            finished_at: String::new(),
+            seconds: 0.0,
+            error: None,
+        }
+    }
+
     /// Copies the ledger's figures into the report.
     pub fn set_ledger(&mut self, ledger: &LineLedger) {
         self.lines_read = ledger.lines_read;
