@@ -3,11 +3,14 @@
 //! SIGSTOP) and `rfm submit`, compared byte for byte with `rfm run` and with
 //! the reference outputs of the real UCI file.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use support::bin;
 
 use rfm_proto::v1::coordinator_client::CoordinatorClient;
 use rfm_proto::v1::{JobRef, JobStatus};
@@ -25,37 +28,6 @@ const REFERENCE_SEGMENTS: &str = concat!(
 fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Path of a binary of the workspace. `rfm` and `rfm-worker` belong to other
-/// packages: `cargo nextest run --workspace` has built them next to
-/// `rfm-coordinator`; when they are missing (a single-package run), they are
-/// built here once.
-fn bin(name: &str) -> PathBuf {
-    let coordinator = PathBuf::from(env!("CARGO_BIN_EXE_rfm-coordinator"));
-    if name == "rfm-coordinator" {
-        return coordinator;
-    }
-    static BUILD: Once = Once::new();
-    let dir = coordinator.parent().expect("binary dir").to_path_buf();
-    if ["rfm", "rfm-worker"].iter().all(|b| dir.join(b).exists()) {
-        return dir.join(name);
-    }
-    BUILD.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .args(["build", "--quiet", "-p", "rfm-worker", "-p", "rfm-cli"]);
-        if dir.ends_with("release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build");
-        assert!(
-            status.success(),
-            "cargo build -p rfm-worker -p rfm-cli failed"
-        );
-    });
-    dir.join(name)
 }
 
 /// A child process whose stderr (and stdout) are collected; killed on drop.

@@ -3,35 +3,14 @@
 //! `/metrics` counts a job run with `rfm submit`, `rfm jobs` / `job` /
 //! `cancel` see it, and gRPC health answers SERVING on both servers.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::Once;
 use std::time::{Duration, Instant};
-
-fn bin(name: &str) -> PathBuf {
-    let coordinator = PathBuf::from(env!("CARGO_BIN_EXE_rfm-coordinator"));
-    if name == "rfm-coordinator" {
-        return coordinator;
-    }
-    static BUILD: Once = Once::new();
-    let dir = coordinator.parent().expect("binary dir").to_path_buf();
-    if !["rfm", "rfm-worker"].iter().all(|b| dir.join(b).exists()) {
-        BUILD.call_once(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-                .args(["build", "--quiet", "-p", "rfm-worker", "-p", "rfm-cli"]);
-            if dir.ends_with("release") {
-                cmd.arg("--release");
-            }
-            assert!(cmd.status().expect("run cargo build").success());
-        });
-    }
-    dir.join(name)
-}
+use support::bin;
 
 /// A server process killed on drop; its stderr lines arrive on a channel.
 struct Server {
