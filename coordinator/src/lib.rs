@@ -125,9 +125,17 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
             config.token.checker(),
         ))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-            let _ = shutdown_rx.wait_for(|stop| *stop).await;
-        });
+        // Replies end in small frames: without TCP_NODELAY, Nagle's algorithm
+        // holds them back and a Flight fetch waits milliseconds for nothing.
+        .serve_with_incoming_shutdown(
+            futures::TryStreamExt::map_ok(TcpListenerStream::new(listener), |s| {
+                let _ = s.set_nodelay(true);
+                s
+            }),
+            async move {
+                let _ = shutdown_rx.wait_for(|stop| *stop).await;
+            },
+        );
     let server = tokio::spawn(server);
     let log = config.log;
     let swept = registry.clone();

@@ -7,7 +7,8 @@ use clap::Parser;
 use crate::source::SourceSpec;
 
 /// Browse rfm runs in the terminal: segments, the R × F grid, distributions,
-/// customers and movement between runs.
+/// customers and movement between runs; and watch a live coordinator's jobs
+/// and workers.
 #[derive(Debug, Parser)]
 #[command(name = "rfm-dashboard", version)]
 pub struct Args {
@@ -18,9 +19,13 @@ pub struct Args {
     /// --results or --coordinator, RFM_DATABASE_URL or DATABASE_URL is used.
     #[arg(long, value_name = "URL", conflicts_with = "results")]
     pub database_url: Option<String>,
-    /// Live coordinator (not available in this build yet).
-    #[arg(long, value_name = "URL", conflicts_with_all = ["results", "database_url"])]
+    /// Live coordinator to watch (http://HOST:PORT or HOST:PORT): its jobs and
+    /// workers, polled every second, in the Live view.
+    #[arg(long, value_name = "URL")]
     pub coordinator: Option<String>,
+    /// Shared token of the cluster, if it requires one (with --coordinator).
+    #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 /// Environment variables naming the database when no option names a source,
@@ -28,8 +33,9 @@ pub struct Args {
 pub const DATABASE_URL_VARS: [&str; 2] = ["RFM_DATABASE_URL", "DATABASE_URL"];
 
 impl Args {
-    /// The source asked for, from the options or else the environment;
-    /// `None` when neither names one.
+    /// The runs source asked for, from the options or else the environment;
+    /// `None` when neither names one, or when `--coordinator` is given alone
+    /// (then only the Live view is shown).
     pub fn source(&self) -> Option<SourceSpec> {
         self.source_with_env(|name| std::env::var(name).ok())
     }
@@ -39,11 +45,11 @@ impl Args {
         if let Some(url) = &self.database_url {
             return Some(SourceSpec::Database(url.clone()));
         }
-        if let Some(url) = &self.coordinator {
-            return Some(SourceSpec::Coordinator(url.clone()));
-        }
         if let Some(dir) = &self.results {
             return Some(SourceSpec::Results(dir.clone()));
+        }
+        if self.coordinator.is_some() {
+            return None;
         }
         DATABASE_URL_VARS
             .iter()
@@ -90,5 +96,12 @@ mod tests {
         );
         assert_eq!(spec(&[], &[("DATABASE_URL", " ")]), None);
         assert_eq!(spec(&[], &[]), None);
+        // The coordinator alone: only the Live view, even with a database in
+        // the environment; with a runs source, both.
+        assert_eq!(spec(&["--coordinator", "h:1"], &env), None);
+        assert_eq!(
+            spec(&["--coordinator", "h:1", "--results", "runs"], &env),
+            Some(SourceSpec::Results("runs".into()))
+        );
     }
 }

@@ -41,20 +41,25 @@ pub fn handle_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
             app.show_help = true;
             return Vec::new();
         }
-        KeyCode::Char(c @ '1'..='5') => {
-            app.set_view(View::ALL[c as usize - '1' as usize]);
+        KeyCode::Char(c @ '1'..='9') => {
+            if let Some(view) = app.views().get(c as usize - '1' as usize) {
+                app.set_view(*view);
+            }
             return Vec::new();
         }
-        KeyCode::Tab => {
-            app.set_view(View::ALL[(app.view.index() + 1) % View::ALL.len()]);
+        KeyCode::Tab | KeyCode::BackTab => {
+            let views = app.views();
+            let n = views.len();
+            let i = views.iter().position(|v| *v == app.view).unwrap_or(0);
+            let j = if key.code == KeyCode::Tab {
+                (i + 1) % n
+            } else {
+                (i + n - 1) % n
+            };
+            app.set_view(views[j]);
             return Vec::new();
         }
-        KeyCode::BackTab => {
-            let n = View::ALL.len();
-            app.set_view(View::ALL[(app.view.index() + n - 1) % n]);
-            return Vec::new();
-        }
-        KeyCode::Char('/') => {
+        KeyCode::Char('/') if !app.live_only => {
             app.set_view(View::Customers);
             app.customers.detail = false;
             app.customers.editing = true;
@@ -106,6 +111,7 @@ pub fn handle_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
             Vec::new()
         }
         View::Runs => runs_key(app, key),
+        View::Live => Vec::new(),
     }
 }
 

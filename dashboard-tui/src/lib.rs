@@ -4,7 +4,7 @@
 //! Layout: [`app`] holds the state (pure, testable), [`events`] turns keys
 //! into state changes, [`ui`] draws the state, [`source`] and [`loader`] bring
 //! data in off the UI thread (from result files or, through [`database`], from
-//! PostgreSQL), [`data`] and [`analysis`] read and derive it.
+//! PostgreSQL), [`live`] polls a running coordinator, [`data`] and [`analysis`] read and derive it.
 
 pub mod analysis;
 pub mod app;
@@ -13,6 +13,7 @@ pub mod data;
 pub mod database;
 pub mod events;
 pub mod format;
+pub mod live;
 pub mod loader;
 pub mod query;
 pub mod source;

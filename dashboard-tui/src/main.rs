@@ -1,5 +1,6 @@
-//! `rfm-dashboard`: parses the command line, opens the source, sets up the
-//! terminal (restored on exit and on panic) and runs the event loop.
+//! `rfm-dashboard`: parses the command line, opens the source and the live
+//! coordinator's poller, sets up the terminal (restored on exit and on panic)
+//! and runs the event loop.
 
 use std::io;
 use std::process::ExitCode;
@@ -9,11 +10,12 @@ use clap::Parser;
 use ratatui::crossterm::event::{self, Event};
 use rfm_dashboard::app::App;
 use rfm_dashboard::cli::Args;
+use rfm_dashboard::live::{LivePoller, LiveSource, POLL_INTERVAL};
 use rfm_dashboard::loader::Loader;
 use rfm_dashboard::terminal::{self, Tui};
 use rfm_dashboard::{events, source, ui};
 
-/// Exit code for a usage error (no source, a source not in this build).
+/// Exit code for a usage error (no source, a malformed URL).
 const USAGE: u8 = 2;
 /// Exit code when the terminal cannot be used.
 const TERMINAL: u8 = 1;
@@ -22,13 +24,24 @@ const DATABASE: u8 = 6;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let Some(spec) = args.source() else {
+    let spec = args.source();
+    if spec.is_none() && args.coordinator.is_none() {
         eprintln!(
-            "rfm-dashboard: no runs to show; pass --results DIR with a folder written by `rfm run --out DIR` (or a folder of such folders), or --database-url URL (or set RFM_DATABASE_URL / DATABASE_URL) for runs published to PostgreSQL"
+            "rfm-dashboard: no runs to show; pass --results DIR with a folder written by `rfm run --out DIR` (or a folder of such folders), --database-url URL (or set RFM_DATABASE_URL / DATABASE_URL) for runs published to PostgreSQL, or --coordinator URL to watch a running coordinator"
         );
         return ExitCode::from(USAGE);
+    }
+    let live = match &args.coordinator {
+        Some(url) => match LiveSource::new(url, args.token.clone()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("rfm-dashboard: {e}");
+                return ExitCode::from(USAGE);
+            }
+        },
+        None => None,
     };
-    let source = match source::open(&spec) {
+    let source = match spec.as_ref().map(source::open).transpose() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("rfm-dashboard: {e}");
@@ -41,10 +54,21 @@ fn main() -> ExitCode {
     };
     // https://no-color.org: set and not empty disables colour.
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let mut app = App::new(source.describe(), color);
-    let loader = Loader::spawn(source);
+    let describe = match (&source, &live) {
+        (Some(s), _) => s.describe(),
+        (None, Some(l)) => format!("coordinator {}", l.url()),
+        (None, None) => String::new(),
+    };
+    let mut app = App::new(describe, color);
+    if let Some(l) = &live {
+        app.watch_coordinator(l.url().to_string(), source.is_none());
+    }
+    let loader = source.map(Loader::spawn);
+    let poller = live.map(|l| LivePoller::spawn(l, POLL_INTERVAL));
     for command in app.start() {
-        loader.send(command);
+        if let Some(loader) = &loader {
+            loader.send(command);
+        }
     }
     // Installs the panic hook that restores the terminal before a panic prints.
     let mut terminal = match terminal::init() {
@@ -54,7 +78,7 @@ fn main() -> ExitCode {
             return ExitCode::from(TERMINAL);
         }
     };
-    let outcome = run(&mut terminal, &mut app, &loader);
+    let outcome = run(&mut terminal, &mut app, loader.as_ref(), poller.as_ref());
     terminal::restore();
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -65,15 +89,27 @@ fn main() -> ExitCode {
     }
 }
 
-/// The event loop: takes in loaded data, draws when something changed, and
-/// waits a short while for a key so loading never blocks the screen.
-fn run(terminal: &mut Tui, app: &mut App, loader: &Loader) -> io::Result<()> {
+/// The event loop: takes in loaded data and live polls, draws when something
+/// changed, and waits a short while for a key so loading never blocks the screen.
+fn run(
+    terminal: &mut Tui,
+    app: &mut App,
+    loader: Option<&Loader>,
+    poller: Option<&LivePoller>,
+) -> io::Result<()> {
     let mut dirty = true;
+    let send = |command| {
+        if let Some(loader) = loader {
+            loader.send(command);
+        }
+    };
     while !app.should_quit {
-        for loaded in loader.ready() {
-            for command in app.apply(loaded) {
-                loader.send(command);
-            }
+        for loaded in loader.map(Loader::ready).unwrap_or_default() {
+            app.apply(loaded).into_iter().for_each(send);
+            dirty = true;
+        }
+        for update in poller.map(LivePoller::ready).unwrap_or_default() {
+            app.apply_live(update);
             dirty = true;
         }
         if dirty {
@@ -83,9 +119,7 @@ fn run(terminal: &mut Tui, app: &mut App, loader: &Loader) -> io::Result<()> {
         if event::poll(Duration::from_millis(50))? {
             match event::read()? {
                 Event::Key(key) => {
-                    for command in events::handle_key(app, key) {
-                        loader.send(command);
-                    }
+                    events::handle_key(app, key).into_iter().for_each(send);
                     dirty = true;
                 }
                 Event::Resize(..) => dirty = true,

@@ -1,6 +1,7 @@
 //! Where runs come from. [`Source`] lists runs and loads one: results
 //! folders written by `rfm run --out` ([`ResultsDir`]) or the PostgreSQL store
-//! ([`crate::database::DatabaseSource`]); a live coordinator is to come.
+//! ([`crate::database::DatabaseSource`]). A live coordinator is not a run
+//! source: [`crate::live`] polls it for the Live view.
 
 use std::path::{Path, PathBuf};
 
@@ -30,14 +31,11 @@ pub struct Listing {
 pub enum SourceSpec {
     Results(PathBuf),
     Database(String),
-    Coordinator(String),
 }
 
 /// Why a source cannot be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("--{option} is not available in this build yet; use --results DIR with a folder written by `rfm run --out DIR`")]
-    NotAvailable { option: &'static str },
     #[error("{path} is not a folder; pass --results with an `rfm run --out` folder or a folder of such runs")]
     NotADir { path: PathBuf },
     /// The database cannot be reached or used (the error names host and port).
@@ -55,9 +53,6 @@ pub fn open(spec: &SourceSpec) -> Result<Box<dyn Source>, SourceError> {
             Ok(Box::new(ResultsDir::new(dir.clone())))
         }
         SourceSpec::Database(url) => Ok(Box::new(DatabaseSource::connect(url)?)),
-        SourceSpec::Coordinator(_) => Err(SourceError::NotAvailable {
-            option: "coordinator",
-        }),
     }
 }
 

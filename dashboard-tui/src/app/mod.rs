@@ -8,12 +8,14 @@ use rfm_core::Segment;
 
 use crate::analysis::{self, Metric, Movement};
 use crate::data::{RunData, RunEntry};
+use crate::live::{LiveSnapshot, LiveUpdate};
 use crate::source::Listing;
 
 mod customers;
 pub use customers::{CustomersState, MoveFilter, SortKey};
 
-/// The views, in tab order (number keys 1–5).
+/// The views, in tab order (number keys 1–5, then 6 for Live when a
+/// coordinator is watched).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum View {
     Overview,
@@ -21,9 +23,12 @@ pub enum View {
     Distributions,
     Customers,
     Runs,
+    /// The live coordinator's jobs and workers.
+    Live,
 }
 
 impl View {
+    /// The views of runs (every view but [`View::Live`]).
     pub const ALL: [View; 5] = [
         View::Overview,
         View::Grid,
@@ -39,11 +44,15 @@ impl View {
             View::Distributions => "Distributions",
             View::Customers => "Customers",
             View::Runs => "Runs",
+            View::Live => "Live",
         }
     }
 
     pub fn index(self) -> usize {
-        View::ALL.iter().position(|v| *v == self).unwrap_or(0)
+        View::ALL
+            .iter()
+            .position(|v| *v == self)
+            .unwrap_or(View::ALL.len())
     }
 }
 
@@ -133,6 +142,19 @@ pub enum Status {
     Error(String),
 }
 
+/// The live coordinator as last polled.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LiveState {
+    /// The coordinator's URL.
+    pub url: String,
+    /// The last snapshot received (kept while the coordinator is lost).
+    pub snapshot: Option<LiveSnapshot>,
+    /// Why the last poll failed; cleared by the next snapshot.
+    pub lost: Option<String>,
+    /// Polls that failed in a row.
+    pub failures: u32,
+}
+
 /// The whole state of the dashboard.
 #[derive(Debug)]
 pub struct App {
@@ -160,6 +182,10 @@ pub struct App {
     pub movement_measure: Measure,
     pub dist: DistState,
     pub customers: CustomersState,
+    /// The live coordinator, when one is watched.
+    pub live: Option<LiveState>,
+    /// Only the Live view: no runs source.
+    pub live_only: bool,
 }
 
 impl App {
@@ -189,11 +215,57 @@ impl App {
                 log: None,
             },
             customers: CustomersState::default(),
+            live: None,
+            live_only: false,
         }
     }
 
-    /// The first work to do: list the runs.
+    /// A dashboard watching the coordinator at `url`: an extra Live tab, or
+    /// (`only`) the Live view alone when there is no runs source.
+    pub fn watch_coordinator(&mut self, url: String, only: bool) {
+        self.live = Some(LiveState {
+            url,
+            ..LiveState::default()
+        });
+        self.live_only = only;
+        if only {
+            self.view = View::Live;
+        }
+    }
+
+    /// The views of the tab bar, in order.
+    pub fn views(&self) -> Vec<View> {
+        if self.live_only {
+            return vec![View::Live];
+        }
+        let mut views = View::ALL.to_vec();
+        if self.live.is_some() {
+            views.push(View::Live);
+        }
+        views
+    }
+
+    /// Takes in a poll of the live coordinator.
+    pub fn apply_live(&mut self, update: LiveUpdate) {
+        let Some(live) = &mut self.live else { return };
+        match update {
+            LiveUpdate::Snapshot(snapshot) => {
+                live.snapshot = Some(snapshot);
+                live.lost = None;
+                live.failures = 0;
+            }
+            LiveUpdate::Lost(message) => {
+                live.lost = Some(message);
+                live.failures += 1;
+            }
+        }
+    }
+
+    /// The first work to do: list the runs (nothing with the Live view alone).
     pub fn start(&mut self) -> Vec<Command> {
+        if self.live_only {
+            return Vec::new();
+        }
         self.loading.push(format!("listing runs ({})", self.source));
         vec![Command::ListRuns]
     }

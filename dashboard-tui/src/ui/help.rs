@@ -9,8 +9,8 @@ use super::theme::Theme;
 
 const KEYS: [(&str, &str); 21] = [
     (
-        "1–5, Tab",
-        "switch view: Overview, R×F, Distributions, Customers, Runs",
+        "1–6, Tab",
+        "switch view: Overview … Runs (1–5), Live (6 or 1 alone)",
     ),
     (
         "/",

@@ -6,6 +6,7 @@ mod customers;
 mod distributions;
 mod grid;
 mod help;
+mod live;
 mod overview;
 mod runs;
 pub mod theme;
@@ -29,12 +30,16 @@ pub fn draw(frame: &mut Frame, app: &App) {
     .areas(frame.area());
     draw_tabs(frame, app, theme, tabs);
     match &app.current {
+        _ if app.view == View::Live => match &app.live {
+            Some(state) => live::draw(frame, state, theme, body),
+            None => draw_waiting(frame, app, theme, body),
+        },
         Some(run) if app.view != View::Runs => match app.view {
             View::Overview => overview::draw(frame, app, run, theme, body),
             View::Grid => grid::draw(frame, app, run, theme, body),
             View::Distributions => distributions::draw(frame, app, run, theme, body),
             View::Customers => customers::draw(frame, app, run, theme, body),
-            View::Runs => {}
+            View::Runs | View::Live => {}
         },
         _ if app.view == View::Runs => runs::draw(frame, app, theme, body),
         _ => draw_waiting(frame, app, theme, body),
@@ -47,7 +52,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
 
 fn draw_tabs(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     let mut spans = Vec::new();
-    for (i, v) in View::ALL.iter().enumerate() {
+    for (i, v) in app.views().iter().enumerate() {
         let text = format!(" {} {} ", i + 1, v.title());
         let style = if *v == app.view {
             theme.active_tab()
@@ -89,15 +94,25 @@ fn draw_waiting(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
 
 fn draw_status(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     let hint = " ?:help  q:quit";
+    let live_lost = app.live.as_ref().and_then(|l| {
+        l.lost
+            .as_ref()
+            .map(|e| format!("coordinator lost: retry {} in 1 s: {e}", l.failures))
+    });
     let (text, style) = if let Some(lost) = &app.connection_lost {
         (format!("connection lost: {lost}"), theme.error())
+    } else if let Some(lost) = live_lost {
+        (lost, theme.error())
     } else if !app.loading.is_empty() {
         (format!("⏳ {}…", app.loading.join(", ")), theme.info())
     } else {
         match &app.status {
             Some(Status::Error(e)) => (format!("error: {e}"), theme.error()),
             Some(Status::Info(i)) => (i.clone(), theme.info()),
-            None => (app.source.clone(), theme.dim()),
+            None => match (&app.live, app.live_only) {
+                (Some(l), true) => (format!("coordinator {}", l.url), theme.dim()),
+                _ => (app.source.clone(), theme.dim()),
+            },
         }
     };
     let width = area.width as usize;
