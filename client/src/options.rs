@@ -1,7 +1,7 @@
 //! Turns command-line input options into the engine's [`RunOptions`],
 //! naming the flag at fault when a value is bad.
 
-use rfm_core::date::{self, DateFormat};
+use rfm_core::engine::RunSettings;
 use rfm_core::input::ParseOptions;
 use rfm_core::{Error, RunOptions};
 
@@ -24,50 +24,24 @@ pub fn parse_size(text: &str) -> Option<u64> {
 }
 
 pub fn run_options(a: &InputArgs) -> Result<RunOptions, Error> {
-    let delimiter = ParseOptions::parse_delimiter(&a.delimiter)?;
-    let date_format = match &a.date_format {
-        Some(f) => Some(DateFormat::new(f).map_err(|m| Error::invalid_option("--date-format", m))?),
-        None => None,
-    };
-    let as_of = match &a.as_of {
-        Some(t) => Some(date::parse_date(t).ok_or_else(|| {
-            Error::invalid_option(
-                "--as-of",
-                format!("{t:?} is not a date of the form YYYY-MM-DD"),
-            )
-        })?),
-        None => None,
-    };
-    if !(0.0..=1.0).contains(&a.max_malformed_share) {
-        return Err(Error::invalid_option(
-            "--max-malformed-share",
+    let chunk_size = parse_size(&a.chunk_size).ok_or_else(|| {
+        Error::invalid_option(
+            "--chunk-size",
             format!(
-                "{} is not a fraction between 0 and 1",
-                a.max_malformed_share
+                "{:?} is not a positive byte size (e.g. 67108864 or 64MiB)",
+                a.chunk_size
             ),
-        ));
-    }
-    let chunk_size = parse_size(&a.chunk_size)
-        .filter(|&n| n > 0)
-        .ok_or_else(|| {
-            Error::invalid_option(
-                "--chunk-size",
-                format!(
-                    "{:?} is not a positive byte size (e.g. 67108864 or 64MiB)",
-                    a.chunk_size
-                ),
-            )
-        })?;
-    Ok(RunOptions {
-        parse: ParseOptions {
-            delimiter,
-            decimal_comma: a.decimal_comma,
-            date_format,
-        },
-        as_of,
+        )
+    })?;
+    RunSettings {
+        delimiter: ParseOptions::parse_delimiter(&a.delimiter)?,
+        decimal_comma: a.decimal_comma,
+        date_format: a.date_format.as_deref(),
+        as_of: a.as_of.as_deref(),
         max_malformed_share: a.max_malformed_share,
         chunk_size,
-    })
+    }
+    .check()
 }
 
 #[cfg(test)]

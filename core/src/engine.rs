@@ -46,6 +46,71 @@ impl Default for RunOptions {
     }
 }
 
+/// Run options in their textual form, as flags, config files and the wire
+/// carry them; [`RunSettings::check`] turns them into [`RunOptions`].
+#[derive(Clone, Debug)]
+pub struct RunSettings<'a> {
+    pub delimiter: u8,
+    pub decimal_comma: bool,
+    pub date_format: Option<&'a str>,
+    pub as_of: Option<&'a str>,
+    pub max_malformed_share: f64,
+    pub chunk_size: u64,
+}
+
+impl RunSettings<'_> {
+    /// Checks every value, naming the flag at fault.
+    pub fn check(&self) -> Result<RunOptions> {
+        if !self.delimiter.is_ascii() || matches!(self.delimiter, b'"' | b'\n' | b'\r') {
+            return Err(Error::invalid_option(
+                "--delimiter",
+                format!("byte {} is not a usable delimiter", self.delimiter),
+            ));
+        }
+        let date_format = match self.date_format {
+            Some(f) => Some(
+                crate::date::DateFormat::new(f)
+                    .map_err(|m| Error::invalid_option("--date-format", m))?,
+            ),
+            None => None,
+        };
+        let as_of = match self.as_of {
+            Some(t) => Some(crate::date::parse_date(t).ok_or_else(|| {
+                Error::invalid_option(
+                    "--as-of",
+                    format!("{t:?} is not a date of the form YYYY-MM-DD"),
+                )
+            })?),
+            None => None,
+        };
+        if !(0.0..=1.0).contains(&self.max_malformed_share) {
+            return Err(Error::invalid_option(
+                "--max-malformed-share",
+                format!(
+                    "{} is not a fraction between 0 and 1",
+                    self.max_malformed_share
+                ),
+            ));
+        }
+        if self.chunk_size == 0 {
+            return Err(Error::invalid_option(
+                "--chunk-size",
+                "must be a positive byte size (e.g. 67108864 or 64MiB)",
+            ));
+        }
+        Ok(RunOptions {
+            parse: ParseOptions {
+                delimiter: self.delimiter,
+                decimal_comma: self.decimal_comma,
+                date_format,
+            },
+            as_of,
+            max_malformed_share: self.max_malformed_share,
+            chunk_size: self.chunk_size,
+        })
+    }
+}
+
 /// An input file with its layout.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputFile {

@@ -233,3 +233,61 @@ fn header_problems_are_named() {
         .to_string();
     assert!(msg.contains("--delimiter ';'"), "{msg}");
 }
+
+#[test]
+fn run_settings_name_the_flag_at_fault() {
+    use rfm_core::engine::RunSettings;
+    let good = RunSettings {
+        delimiter: b';',
+        decimal_comma: true,
+        date_format: Some("%d/%m/%Y %H:%M"),
+        as_of: Some("2011-12-10"),
+        max_malformed_share: 0.05,
+        chunk_size: 1 << 20,
+    };
+    let opts = good.check().unwrap();
+    assert_eq!(opts.parse.delimiter, b';');
+    assert_eq!(opts.as_of, rfm_core::date::parse_date("2011-12-10"));
+    let cases: [(RunSettings, &str); 5] = [
+        (
+            RunSettings {
+                delimiter: b'"',
+                ..good.clone()
+            },
+            "--delimiter",
+        ),
+        (
+            RunSettings {
+                date_format: Some("%Q"),
+                ..good.clone()
+            },
+            "--date-format",
+        ),
+        (
+            RunSettings {
+                as_of: Some("2011-02-30"),
+                ..good.clone()
+            },
+            "--as-of",
+        ),
+        (
+            RunSettings {
+                max_malformed_share: -0.1,
+                ..good.clone()
+            },
+            "--max-malformed-share",
+        ),
+        (
+            RunSettings {
+                chunk_size: 0,
+                ..good.clone()
+            },
+            "--chunk-size",
+        ),
+    ];
+    for (settings, flag) in cases {
+        let err = settings.check().unwrap_err();
+        assert_eq!(err.kind(), rfm_core::ErrorKind::Usage);
+        assert!(err.to_string().contains(flag), "{err}");
+    }
+}

@@ -1,8 +1,8 @@
 //! Converts the engine's [`rfm_core::RunOptions`] to and from the wire form,
 //! so coordinator, workers and clients read the input the same way.
 
-use rfm_core::date::{self, DateFormat};
-use rfm_core::input::ParseOptions;
+use rfm_core::date;
+use rfm_core::engine::RunSettings;
 use rfm_core::{Error, RunOptions};
 
 use crate::v1;
@@ -25,58 +25,28 @@ pub fn to_proto(opts: &RunOptions) -> v1::RunOptions {
 
 /// Run options from the wire, checked like the command line checks them.
 pub fn from_proto(o: &v1::RunOptions) -> Result<RunOptions, Error> {
-    let delimiter = u8::try_from(o.delimiter)
-        .ok()
-        .filter(|d| d.is_ascii() && *d != b'"' && *d != b'\n' && *d != b'\r')
-        .ok_or_else(|| {
-            Error::invalid_option(
-                "--delimiter",
-                format!("{} is not a usable delimiter byte", o.delimiter),
-            )
-        })?;
-    let date_format = match &o.date_format {
-        Some(f) => Some(DateFormat::new(f).map_err(|m| Error::invalid_option("--date-format", m))?),
-        None => None,
-    };
-    let as_of = match &o.as_of {
-        Some(t) => Some(date::parse_date(t).ok_or_else(|| {
-            Error::invalid_option(
-                "--as-of",
-                format!("{t:?} is not a date of the form YYYY-MM-DD"),
-            )
-        })?),
-        None => None,
-    };
-    if !(0.0..=1.0).contains(&o.max_malformed_share) {
-        return Err(Error::invalid_option(
-            "--max-malformed-share",
-            format!(
-                "{} is not a fraction between 0 and 1",
-                o.max_malformed_share
-            ),
-        ));
-    }
-    if o.chunk_size == 0 {
-        return Err(Error::invalid_option(
-            "--chunk-size",
-            "must be a positive byte size",
-        ));
-    }
-    Ok(RunOptions {
-        parse: ParseOptions {
-            delimiter,
-            decimal_comma: o.decimal_comma,
-            date_format,
-        },
-        as_of,
+    let delimiter = u8::try_from(o.delimiter).map_err(|_| {
+        Error::invalid_option(
+            "--delimiter",
+            format!("{} is not a usable delimiter byte", o.delimiter),
+        )
+    })?;
+    RunSettings {
+        delimiter,
+        decimal_comma: o.decimal_comma,
+        date_format: o.date_format.as_deref(),
+        as_of: o.as_of.as_deref(),
         max_malformed_share: o.max_malformed_share,
         chunk_size: o.chunk_size,
-    })
+    }
+    .check()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rfm_core::date::DateFormat;
+    use rfm_core::input::ParseOptions;
 
     #[test]
     fn options_round_trip() {
