@@ -3,14 +3,12 @@
 //! SIGSTOP) and `rfm submit`, compared byte for byte with `rfm run` and with
 //! the reference outputs of the real UCI file.
 
-mod support;
-
+use crate::support::bin;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use support::bin;
 
 use rfm_proto::v1::coordinator_client::CoordinatorClient;
 use rfm_proto::v1::{JobRef, JobStatus};

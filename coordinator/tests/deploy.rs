@@ -6,16 +6,14 @@
 //! processes on loopback, then the real UCI file is submitted and its
 //! published run checked in PostgreSQL.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::{bin, latest_run, latest_segments_csv, Proc, REAL, REFERENCE_SEGMENTS};
 use rfm_store::testing;
 use serde_yaml::Value;
-use support::{bin, latest_run, latest_segments_csv, Proc, REAL, REFERENCE_SEGMENTS};
 
 fn repo_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(name)

@@ -3,14 +3,12 @@
 //! `/metrics` counts a job run with `rfm submit`, `rfm jobs` / `job` /
 //! `cancel` see it, and gRPC health answers SERVING on both servers.
 
-mod support;
-
+use crate::support::bin;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use support::bin;
 
 /// A server process killed on drop; its stderr lines arrive on a channel.
 struct Server {

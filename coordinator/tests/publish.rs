@@ -2,13 +2,11 @@
 //! loopback and a real (throwaway) PostgreSQL; `rfm submit` of the real UCI
 //! file is published, and the latest segments equal the reference's.
 
-mod support;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::{bin, latest_run, latest_segments_csv, Proc, REAL, REFERENCE_SEGMENTS};
 use rfm_store::testing;
-use support::{bin, latest_run, latest_segments_csv, Proc, REAL, REFERENCE_SEGMENTS};
 
 fn worker(url: &str) -> Proc {
     let mut cmd = Command::new(bin("rfm-worker"));

@@ -2,7 +2,7 @@
 //! bytes), the merge order and the line order, the result is the one of a
 //! single-chunk run; and the record splitter agrees with the `csv` crate.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

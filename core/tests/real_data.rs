@@ -2,9 +2,7 @@
 //! (its `segments.csv`, the sha256 of its `customers.csv` and its line counts,
 //! committed under tests/data/reference), at several chunk sizes.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use rfm_core::RunOptions;
 
 struct Case {

@@ -1,8 +1,6 @@
 //! The spec's worked example (§7) and its edge rules (§1–4), end to end.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use rfm_core::RunOptions;
 
 const EXAMPLE: &str = "\

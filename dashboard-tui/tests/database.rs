@@ -5,11 +5,11 @@
 //! from the files. A lost connection is reported in the status line and
 //! retried until the database is back.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{fixture, line_with, published, render, FULL, HALF};
+use crate::common::{fixture, line_with, published, render, FULL, HALF};
 use ratatui::crossterm::event::KeyCode;
 use rfm_dashboard::app::{App, Command, Loaded, Role, Status};
 use rfm_dashboard::database::DatabaseSource;

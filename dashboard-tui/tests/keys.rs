@@ -1,9 +1,9 @@
 //! Key handling on the app state, without a terminal: switching views,
 //! searching a customer, opening its detail, sorting, runs, quitting.
 
-mod common;
+use crate::common;
 
-use common::{fixture, key, loaded_app, press, type_text};
+use crate::common::{fixture, key, loaded_app, press, type_text};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use rfm_dashboard::app::{Command, Measure, Role, SortKey, View};
 use rfm_dashboard::events::handle_key;

@@ -1,11 +1,9 @@
 //! The loader thread: loads runs off the caller's thread, and turns a panic
 //! while loading into an error for the status line instead of a dead thread.
 
-mod common;
-
 use std::time::Duration;
 
-use common::fixture;
+use crate::common::fixture;
 use rfm_dashboard::app::{App, Command, Loaded, Role};
 use rfm_dashboard::data::{DataError, RunData, RunEntry};
 use rfm_dashboard::loader::Loader;

@@ -4,13 +4,13 @@
 //! The same against runs published to a throwaway PostgreSQL, which goes away
 //! and comes back. Also the command line's refusals, which need no terminal.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::fixture;
+use crate::common::fixture;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rfm-dashboard");
 

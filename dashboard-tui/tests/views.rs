@@ -1,11 +1,9 @@
 //! Every view rendered with ratatui's TestBackend at 80 × 24 and 160 × 48 on
 //! runs of the real UCI file, checked against the spec's and the core's figures.
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::{fixture, line_with, loaded_app, press, render, render_buffer, type_text};
+use crate::common::{fixture, line_with, loaded_app, press, render, render_buffer, type_text};
 use ratatui::crossterm::event::KeyCode;
 use ratatui::style::Color;
 use rfm_core::Segment;

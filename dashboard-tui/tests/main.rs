@@ -1,0 +1,10 @@
+//! The integration tests of this crate, in one test binary: one link instead of
+//! one per file keeps the build small and quick.
+
+mod common;
+mod database;
+mod keys;
+mod live;
+mod loader;
+mod tmux;
+mod views;
