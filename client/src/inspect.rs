@@ -5,12 +5,12 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use rfm_core::Segment;
 use rfm_store::CustomerRecord;
 use serde_json::json;
 
-use crate::cli::{CustomerArgs, CustomersArgs, ExportArgs, ExportFormat, SegmentsArgs, SortColumn};
+use crate::cli::{CustomerArgs, CustomersArgs, SegmentsArgs, SortColumn};
 use crate::exit::UsageError;
 use crate::results::{self, amount, RunData};
 
@@ -268,56 +268,4 @@ pub fn customer(args: CustomerArgs) -> Result<()> {
         )?;
     }
     emit(out)
-}
-
-pub fn export(args: ExportArgs) -> Result<()> {
-    if args.format == ExportFormat::Parquet {
-        return Err(UsageError(
-            "invalid option --format parquet: Parquet export is not built in (it would add the \
-             parquet writer and its compression libraries to rfm); use --format csv"
-                .into(),
-        )
-        .into());
-    }
-    let run = results::load(&args.from)?;
-    let tmp = args.out.with_extension("csv.partial");
-    let write = || -> Result<()> {
-        let mut w = csv::Writer::from_path(&tmp)?;
-        w.write_record(rfm_core::output::CUSTOMERS_HEADER)?;
-        for c in &run.customers {
-            w.write_record([
-                c.customer_id.as_str(),
-                &c.recency.to_string(),
-                &c.frequency.to_string(),
-                &c.monetary,
-                &c.first_purchase,
-                &c.last_purchase,
-                &c.country,
-                &c.r.to_string(),
-                &c.f.to_string(),
-                &c.m.to_string(),
-                &c.rfm_score,
-                &c.segment,
-            ])?;
-        }
-        w.flush()?;
-        Ok(())
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(crate::cluster::JobError {
-            code: crate::exit::OUTPUT,
-            message: format!("cannot write {}: {e:#}", args.out.display()),
-        }
-        .into());
-    }
-    std::fs::rename(&tmp, &args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    eprintln!(
-        "{} customers of run {} written to {}",
-        run.customers.len(),
-        run.run_id,
-        args.out.display()
-    );
-    Ok(())
 }

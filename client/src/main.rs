@@ -9,6 +9,7 @@ mod cli;
 mod cluster;
 mod db;
 mod exit;
+mod export;
 mod inspect;
 mod jobs;
 mod options;
@@ -63,7 +64,7 @@ fn main() {
         cli::Command::Segments(a) => inspect::segments(a),
         cli::Command::Customers(a) => inspect::customers(a),
         cli::Command::Customer(a) => inspect::customer(a),
-        cli::Command::Export(a) => inspect::export(a),
+        cli::Command::Export(a) => export::export(a),
         cli::Command::Completions(a) => completions(a),
         cli::Command::Jobs(a) => jobs::jobs(a),
         cli::Command::Job(a) => jobs::job(a, false),

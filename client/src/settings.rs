@@ -1,5 +1,6 @@
-//! `rfm config`: the effective settings of every subcommand (defaults <
-//! rfm.toml < RFM_* environment < flags) and where each value came from.
+//! `rfm config`: the effective settings of every subcommand and of the
+//! coordinator, worker and dashboard binaries (defaults < rfm.toml < RFM_*
+//! environment < flags) and where each value came from.
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -12,40 +13,65 @@ use serde_json::{json, Map};
 use crate::cli::{Cli, ConfigArgs};
 use crate::exit::UsageError;
 
-/// The settings of each subcommand (or of `only`), resolved as that
-/// subcommand would resolve them with no flags.
+/// The other binaries whose settings `rfm config` shows, by table name.
+fn servers() -> Vec<(&'static str, clap::Command)> {
+    vec![
+        ("coordinator", rfm_coordinator::cli::Args::command()),
+        ("worker", rfm_worker::cli::Args::command()),
+        ("dashboard", rfm_dashboard::cli::Args::command()),
+    ]
+}
+
+/// The settings of each `rfm` subcommand and of `rfm-coordinator`,
+/// `rfm-worker` and `rfm-dashboard` (or of the table `only`), resolved as
+/// each would resolve them with no flags, in this environment and with this
+/// configuration file.
 pub fn tables(file: Option<&std::path::Path>, only: Option<&str>) -> Result<Vec<Resolved>> {
     let cmd = rfm_settings::augment(Cli::command());
-    let names: Vec<String> = cmd
+    let subcommands: Vec<String> = cmd
         .get_subcommands()
         .map(|c| c.get_name().to_string())
         .filter(|n| n != "help" && n != "config")
         .collect();
+    let servers = servers();
     if let Some(o) = only {
-        if !names.iter().any(|n| n == o) {
+        if !subcommands.iter().any(|n| n == o) && !servers.iter().any(|(n, _)| *n == o) {
+            let all: Vec<&str> = subcommands
+                .iter()
+                .map(String::as_str)
+                .chain(servers.iter().map(|(n, _)| *n))
+                .collect();
             return Err(UsageError(format!(
-                "`rfm config {o}`: there is no subcommand {o:?}; choose one of {}",
-                names.join(", ")
+                "`rfm config {o}`: there is no table [{o}]; choose one of {}",
+                all.join(", ")
             ))
             .into());
         }
     }
     let env = |n: &str| std::env::var(n).ok();
-    let mut out = Vec::new();
-    for name in names
-        .iter()
-        .filter(|n| only.is_none_or(|o| o == n.as_str()))
-    {
-        let mut argv: Vec<OsString> = vec!["rfm".into(), name.into()];
+    let wanted = |name: &str| only.is_none_or(|o| o == name);
+    let with_file = |mut argv: Vec<OsString>| {
         if let Some(f) = file {
             argv.push("--config".into());
             argv.push(f.into());
         }
+        argv
+    };
+    let mut out = Vec::new();
+    for name in subcommands.iter().filter(|n| wanted(n)) {
+        let argv = with_file(vec!["rfm".into(), name.into()]);
         let r = rfm_settings::resolve(&cmd, &argv, Scope::Subcommand, &env)
             .map_err(|e| UsageError(e.to_string()))?;
         if !r.entries.is_empty() {
             out.push(r);
         }
+    }
+    for (name, server) in servers.into_iter().filter(|(n, _)| wanted(n)) {
+        let server = rfm_settings::augment(server);
+        let argv = with_file(vec![server.get_name().into()]);
+        let r = rfm_settings::resolve(&server, &argv, Scope::Table(name), &env)
+            .map_err(|e| UsageError(e.to_string()))?;
+        out.push(r);
     }
     Ok(out)
 }

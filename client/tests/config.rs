@@ -19,7 +19,7 @@ fn bin(name: &str) -> PathBuf {
     }
     static BUILD: Once = Once::new();
     let dir = rfm.parent().expect("binary dir").to_path_buf();
-    if !["rfm-coordinator", "rfm-worker"]
+    if !["rfm-coordinator", "rfm-worker", "rfm-dashboard"]
         .iter()
         .all(|b| dir.join(b).exists())
     {
@@ -34,6 +34,8 @@ fn bin(name: &str) -> PathBuf {
                     "rfm-worker",
                     "-p",
                     "rfm-coordinator",
+                    "-p",
+                    "rfm-dashboard",
                 ]);
             if dir.ends_with("release") {
                 cmd.arg("--release");
@@ -394,16 +396,20 @@ const END: &str = "<!-- settings:end -->";
 fn actual_rows() -> (String, BTreeSet<(String, String, String, String)>) {
     let dir = tempfile::tempdir().unwrap();
     let mut tables: Vec<(String, Value)> = Vec::new();
-    for name in ["rfm-coordinator", "rfm-worker"] {
-        let v = json(&run(name, dir.path(), &["--print-config"], &[]));
-        tables.push((
-            v["table"].as_str().unwrap().to_string(),
-            v["settings"].clone(),
-        ));
-    }
     let v = json(&run("rfm", dir.path(), &["config", "--json"], &[]));
     for (table, settings) in v["tables"].as_object().unwrap() {
         tables.push((table.clone(), settings.clone()));
+    }
+    // `rfm config` reports the servers' settings exactly as they resolve them.
+    for name in ["rfm-coordinator", "rfm-worker", "rfm-dashboard"] {
+        let own = json(&run(name, dir.path(), &["--print-config"], &[]));
+        let table = own["table"].as_str().unwrap();
+        let listed = tables.iter().find(|(t, _)| t == table);
+        assert_eq!(
+            listed.map(|(_, s)| s),
+            Some(&own["settings"]),
+            "`rfm config` shows [{table}] as `{name} --print-config` does"
+        );
     }
     let mut rows = String::from(
         "| table | key | flag | environment | default | meaning |\n|---|---|---|---|---|---|\n",
@@ -457,6 +463,6 @@ fn docs_list_exactly_the_settings_of_the_binaries() {
     let stale: Vec<_> = documented.difference(&actual).collect();
     assert!(
         missing.is_empty() && stale.is_empty(),
-        "docs/CONFIG.md is out of date (regenerate its table: UPDATE_DOCS=1 cargo nextest run -p rfm-cli --test config)\nnot documented: {missing:#?}\ndocumented but not in the code: {stale:#?}"
+        "docs/CONFIG.md is out of date (regenerate its table: UPDATE_DOCS=1 cargo nextest run -p rfm-cli docs_list)\nnot documented: {missing:#?}\ndocumented but not in the code: {stale:#?}"
     );
 }

@@ -104,19 +104,21 @@ fn runs_under_the_results_root_are_read_back() {
         2,
         "height",
     );
+    // An export into a missing folder: an output error naming the file, and
+    // nothing left behind.
+    let nowhere = dir.path().join("no-such-dir").join("x.parquet");
     expect_failure(
         &[
             "export",
             "--results-root",
             r,
-            "--format",
-            "parquet",
             "--out",
-            "x.parquet",
+            nowhere.to_str().unwrap(),
         ],
-        2,
-        "use --format csv",
+        4,
+        "no-such-dir/x.parquet",
     );
+    assert!(!dir.path().join("no-such-dir").exists());
     let missing = dir.path().join("nothing-here");
     expect_failure(
         &["segments", "--results-root", missing.to_str().unwrap()],
@@ -224,7 +226,89 @@ fn check_uci(from: &[&str], tmp: &Path) {
     let digest = format!("{:x}", Sha256::digest(std::fs::read(out).unwrap()));
     let want =
         std::fs::read_to_string(format!("{REFERENCE}/online_retail.customers.sha256")).unwrap();
-    assert_eq!(digest, want.split_whitespace().next().unwrap());
+    let want = want.split_whitespace().next().unwrap();
+    assert_eq!(digest, want);
+
+    // Parquet (chosen by the file name): typed columns that, printed the way
+    // customers.csv prints them, give the reference's bytes.
+    let out = tmp.join("export.parquet");
+    ok(rfm(&with(
+        &["export", "--out", out.to_str().unwrap()],
+        from,
+    )));
+    let csv = customers_csv_of_parquet(&out);
+    assert_eq!(format!("{:x}", Sha256::digest(&csv)), want);
+}
+
+/// The rows of an exported Parquet file, written as `customers.csv`.
+fn customers_csv_of_parquet(path: &Path) -> Vec<u8> {
+    use arrow::array::{
+        Array, AsArray, Decimal128Array, Int32Array, Int64Array, TimestampSecondArray, UInt8Array,
+    };
+    use arrow::datatypes::DataType;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let file = std::fs::File::open(path).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let schema = reader.schema().clone();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, rfm_core::output::CUSTOMERS_HEADER);
+    assert_eq!(
+        schema.field_with_name("monetary").unwrap().data_type(),
+        &DataType::Decimal128(38, 2)
+    );
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(rfm_core::output::CUSTOMERS_HEADER).unwrap();
+    for batch in reader.build().unwrap() {
+        let batch = batch.unwrap();
+        let col = |i: usize| batch.column(i).as_ref();
+        let text = |i: usize, row: usize| col(i).as_string::<i32>().value(row).to_string();
+        let int = |i: usize, row: usize| match col(i).data_type() {
+            DataType::Int32 => col(i)
+                .as_any()
+                .downcast_ref::<Int32Array>()
+                .unwrap()
+                .value(row) as i64,
+            DataType::Int64 => col(i)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .value(row),
+            DataType::UInt8 => col(i)
+                .as_any()
+                .downcast_ref::<UInt8Array>()
+                .unwrap()
+                .value(row) as i64,
+            other => panic!("column {i} is {other}"),
+        };
+        let time = |i: usize, row: usize| {
+            let a = col(i)
+                .as_any()
+                .downcast_ref::<TimestampSecondArray>()
+                .unwrap();
+            rfm_core::date::format_timestamp(a.value(row))
+        };
+        let money = col(3).as_any().downcast_ref::<Decimal128Array>().unwrap();
+        for row in 0..batch.num_rows() {
+            assert!(!money.is_null(row));
+            w.write_record([
+                text(0, row),
+                int(1, row).to_string(),
+                int(2, row).to_string(),
+                money.value_as_string(row),
+                time(4, row),
+                time(5, row),
+                text(6, row),
+                int(7, row).to_string(),
+                int(8, row).to_string(),
+                int(9, row).to_string(),
+                text(10, row),
+                text(11, row),
+            ])
+            .unwrap();
+        }
+    }
+    w.into_inner().unwrap()
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! binary and the embedded cluster of `rfm run` both use it.
 
 mod attempt;
+pub mod cli;
 pub mod driver;
 pub mod http;
 pub mod job;

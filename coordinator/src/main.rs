@@ -5,46 +5,10 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use clap::Parser;
+use rfm_coordinator::cli::Args;
 use rfm_coordinator::CoordinatorConfig;
-
-/// The rfm coordinator: plans jobs, pushes tasks to workers, merges and scores.
-#[derive(Parser, Debug)]
-#[command(name = "rfm-coordinator", version)]
-struct Args {
-    /// Address of the gRPC server.
-    #[arg(long, env = "RFM_LISTEN", default_value = "0.0.0.0:50051")]
-    listen: SocketAddr,
-    /// A worker silent for this long is lost and its tasks run elsewhere.
-    #[arg(long, env = "RFM_WORKER_TIMEOUT", default_value = "10s", value_parser = rfm_proto::duration::clap_parse)]
-    worker_timeout: Duration,
-    /// A job with no live worker for this long fails.
-    #[arg(long, env = "RFM_NO_WORKER_GRACE", default_value = "30s", value_parser = rfm_proto::duration::clap_parse)]
-    no_worker_grace: Duration,
-    /// Attempts per task before the job fails.
-    #[arg(long, env = "RFM_MAX_ATTEMPTS", default_value_t = rfm_coordinator::DEFAULT_MAX_ATTEMPTS)]
-    max_attempts: u32,
-    /// Shared token of the cluster (required from clients and workers, sent to workers).
-    #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// Record every job's run in this PostgreSQL database and publish its result
-    /// (postgresql://USER:PASSWORD@HOST:PORT/DB; also DATABASE_URL).
-    #[arg(long, env = "RFM_DATABASE_URL", hide_env_values = true)]
-    database_url: Option<String>,
-    /// Address of the HTTP port serving /metrics, /healthz and /readyz (default: none).
-    #[arg(long)]
-    http_listen: Option<SocketAddr>,
-    /// Live workers needed before /readyz answers 200.
-    #[arg(long, default_value_t = 1)]
-    min_workers: usize,
-    /// Log lines as text (the message) or json (time, level, target, fields); filter with RUST_LOG.
-    #[arg(long, value_enum, default_value = "text")]
-    log_format: rfm_settings::LogFormat,
-}
 
 /// `host:port` of the run database from its description ("host H port P …"),
 /// unless it is a Unix socket.

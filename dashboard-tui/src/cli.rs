@@ -1,4 +1,5 @@
-//! Command line of `rfm-dashboard`.
+//! Command line of `rfm-dashboard`; its flags are also the `[dashboard]` table
+//! of `rfm.toml` and the `RFM_*` variables (see `rfm-settings`).
 
 use std::path::PathBuf;
 
@@ -15,8 +16,8 @@ pub struct Args {
     /// A folder written by `rfm run --out DIR`, or a folder whose subfolders are such runs.
     #[arg(long, value_name = "DIR")]
     pub results: Option<PathBuf>,
-    /// PostgreSQL store of runs (postgresql://USER:PASSWORD@HOST:PORT/DB); without
-    /// --results or --coordinator, RFM_DATABASE_URL or DATABASE_URL is used.
+    /// PostgreSQL store of runs (postgresql://USER:PASSWORD@HOST:PORT/DB; also
+    /// DATABASE_URL); --results on the command line wins over it.
     #[arg(long, value_name = "URL", conflicts_with = "results")]
     pub database_url: Option<String>,
     /// Live coordinator to watch (http://HOST:PORT or HOST:PORT): its jobs and
@@ -24,52 +25,48 @@ pub struct Args {
     #[arg(long, value_name = "URL")]
     pub coordinator: Option<String>,
     /// Shared token of the cluster, if it requires one (with --coordinator).
-    #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
+    #[arg(long)]
     pub token: Option<String>,
 }
 
-/// Environment variables naming the database when no option names a source,
-/// in order of precedence.
-pub const DATABASE_URL_VARS: [&str; 2] = ["RFM_DATABASE_URL", "DATABASE_URL"];
-
 impl Args {
-    /// The runs source asked for, from the options or else the environment;
-    /// `None` when neither names one, or when `--coordinator` is given alone
-    /// (then only the Live view is shown).
+    /// The runs source asked for: `--database-url` (which the settings layers
+    /// also fill from `rfm.toml`, `RFM_DATABASE_URL` or `DATABASE_URL`) or
+    /// `--results`; `None` when neither is set (with `--coordinator` alone,
+    /// only the Live view is shown).
     pub fn source(&self) -> Option<SourceSpec> {
-        self.source_with_env(|name| std::env::var(name).ok())
-    }
-
-    /// [`Args::source`] with the environment given by `var`.
-    pub fn source_with_env(&self, var: impl Fn(&str) -> Option<String>) -> Option<SourceSpec> {
-        if let Some(url) = &self.database_url {
+        if let Some(url) = self.database_url.as_ref().filter(|u| !u.trim().is_empty()) {
             return Some(SourceSpec::Database(url.clone()));
         }
-        if let Some(dir) = &self.results {
-            return Some(SourceSpec::Results(dir.clone()));
-        }
-        if self.coordinator.is_some() {
-            return None;
-        }
-        DATABASE_URL_VARS
-            .iter()
-            .filter_map(|name| var(name))
-            .find(|url| !url.trim().is_empty())
-            .map(SourceSpec::Database)
+        self.results.clone().map(SourceSpec::Results)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::OsString;
+
+    use clap::{CommandFactory, FromArgMatches};
+    use rfm_settings::Scope;
+
     use super::*;
 
+    /// The source of a command line and environment, through the same
+    /// settings layers as `main`.
     fn spec(args: &[&str], env: &[(&str, &str)]) -> Option<SourceSpec> {
-        let args = Args::parse_from(std::iter::once("rfm-dashboard").chain(args.iter().copied()));
-        args.source_with_env(|name| {
+        let cmd = rfm_settings::augment(Args::command());
+        let argv: Vec<OsString> = std::iter::once("rfm-dashboard")
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect();
+        let var = |name: &str| {
             env.iter()
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.to_string())
-        })
+        };
+        let resolved = rfm_settings::resolve(&cmd, &argv, Scope::Table("dashboard"), &var).unwrap();
+        let matches = cmd.try_get_matches_from(resolved.argv).unwrap();
+        Args::from_arg_matches(&matches).unwrap().source()
     }
 
     #[test]
@@ -86,6 +83,7 @@ mod tests {
             spec(&[], &env[..1]),
             Some(SourceSpec::Database("postgresql://d/x".into()))
         );
+        // --results on the command line silences the database of the environment.
         assert_eq!(
             spec(&["--results", "runs"], &env),
             Some(SourceSpec::Results("runs".into()))
@@ -94,11 +92,13 @@ mod tests {
             spec(&["--database-url", "postgresql://o/x"], &env),
             Some(SourceSpec::Database("postgresql://o/x".into()))
         );
-        assert_eq!(spec(&[], &[("DATABASE_URL", " ")]), None);
+        assert_eq!(
+            spec(&[], &[("RFM_RESULTS", "rfm-out")]),
+            Some(SourceSpec::Results("rfm-out".into()))
+        );
+        assert_eq!(spec(&[], &[("DATABASE_URL", "")]), None);
         assert_eq!(spec(&[], &[]), None);
-        // The coordinator alone: only the Live view, even with a database in
-        // the environment; with a runs source, both.
-        assert_eq!(spec(&["--coordinator", "h:1"], &env), None);
+        assert_eq!(spec(&["--coordinator", "h:1"], &[]), None);
         assert_eq!(
             spec(&["--coordinator", "h:1", "--results", "runs"], &env),
             Some(SourceSpec::Results("runs".into()))

@@ -6,7 +6,6 @@ use std::io;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
 use ratatui::crossterm::event::{self, Event};
 use rfm_dashboard::app::App;
 use rfm_dashboard::cli::Args;
@@ -23,7 +22,7 @@ const TERMINAL: u8 = 1;
 const DATABASE: u8 = 6;
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let (args, _) = rfm_settings::parse::<Args>(rfm_settings::Scope::Table("dashboard"));
     let spec = args.source();
     if spec.is_none() && args.coordinator.is_none() {
         eprintln!(

@@ -161,6 +161,22 @@ fn clap_reason(e: &clap::Error) -> String {
     }
 }
 
+/// Whether `arg` conflicts (either way round) with a flag given on the
+/// command line.
+fn conflicts_with_a_given_flag(cmd: &Command, matches: &ArgMatches, arg: &Arg) -> bool {
+    let given =
+        |a: &Arg| matches.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine);
+    cmd.get_arguments().filter(|o| given(o)).any(|o| {
+        cmd.get_arg_conflicts_with(arg)
+            .iter()
+            .any(|c| c.get_id() == o.get_id())
+            || cmd
+                .get_arg_conflicts_with(o)
+                .iter()
+                .any(|c| c.get_id() == arg.get_id())
+    })
+}
+
 /// Resolves the settings of `cmd` (already [`crate::augment`]ed) for `argv`.
 /// `env` reads an environment variable (a parameter for tests).
 pub fn resolve(
@@ -237,8 +253,11 @@ pub fn resolve(
         let long = format!("--{}", arg.get_long().unwrap_or_default());
         let env_name = env_of(&key);
         let from_flag = matches.value_source(id) == Some(ValueSource::CommandLine);
+        // A flag given on the command line silences the lower layers of the
+        // settings it conflicts with (`--results DIR` beats `DATABASE_URL`).
+        let overruled = !from_flag && conflicts_with_a_given_flag(target, matches, arg);
         let mut found: Option<(String, Source)> = None;
-        if !from_flag {
+        if !from_flag && !overruled {
             let mut names = vec![env_name.clone()];
             if key == "database_url" {
                 names.push("DATABASE_URL".into());
@@ -362,6 +381,28 @@ mod tests {
         assert_eq!(m.get_one::<u32>("threads"), Some(&4));
         assert!(m.get_flag("quiet"));
         assert_eq!(m.get_one::<String>("listen").unwrap(), "9.9.9.9:9");
+    }
+
+    #[test]
+    fn a_flag_silences_the_settings_it_conflicts_with() {
+        let cmd = crate::augment(
+            Command::new("t")
+                .arg(Arg::new("results").long("results"))
+                .arg(
+                    Arg::new("database_url")
+                        .long("database-url")
+                        .conflicts_with("results"),
+                ),
+        );
+        let env = |n: &str| (n == "DATABASE_URL").then(|| "postgresql://h/db".to_string());
+        let r = resolve(&cmd, &argv(&["--results", "out"]), Scope::Table("t"), &env).unwrap();
+        assert_eq!(r.get("database_url").unwrap().source, Source::Unset);
+        cmd.clone().try_get_matches_from(&r.argv).unwrap();
+        let r = resolve(&cmd, &argv(&[]), Scope::Table("t"), &env).unwrap();
+        assert_eq!(
+            r.get("database_url").unwrap().source,
+            Source::Env("DATABASE_URL".into())
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! [`start`] runs all three in the current tokio runtime; the `rfm-worker`
 //! binary and the embedded cluster of `rfm run` both use it.
 
+pub mod cli;
 mod flight;
 pub mod http;
 mod membership;

@@ -4,52 +4,12 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
+use rfm_worker::cli::Args;
 use rfm_worker::{WorkerConfig, TASK_DELAY_ENV};
-
-/// An rfm worker: computes partial RFM states of input chunks for a coordinator.
-#[derive(Parser, Debug)]
-#[command(name = "rfm-worker", version)]
-struct Args {
-    /// The coordinator's gRPC URL, e.g. http://coordinator:50051.
-    #[arg(long, env = "RFM_COORDINATOR")]
-    coordinator: String,
-    /// Address of this worker's gRPC + Flight server (port 0: any free port).
-    #[arg(long, env = "RFM_LISTEN", default_value = "0.0.0.0:50052")]
-    listen: SocketAddr,
-    /// HOST:PORT the coordinator should dial (default: the address it sees, with the bound port).
-    #[arg(long, env = "RFM_ADVERTISE")]
-    advertise: Option<String>,
-    /// Compute threads (default: one per core).
-    #[arg(long, env = "RFM_THREADS")]
-    threads: Option<usize>,
-    /// Tasks run at once (default: --threads).
-    #[arg(long, env = "RFM_SLOTS")]
-    slots: Option<usize>,
-    /// Time between heartbeats, e.g. 2s or 200ms.
-    #[arg(long, env = "RFM_HEARTBEAT_INTERVAL", default_value = "2s", value_parser = rfm_proto::duration::clap_parse)]
-    heartbeat_interval: Duration,
-    /// How long to keep trying to reach the coordinator at start.
-    #[arg(long, env = "RFM_REGISTER_TIMEOUT", default_value = "30s", value_parser = rfm_proto::duration::clap_parse)]
-    register_timeout: Duration,
-    /// Shared token of the cluster (required on this worker's ports, sent to the coordinator).
-    #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// Protocol version to announce (for testing version checks).
-    #[arg(long, hide = true, default_value_t = rfm_proto::PROTOCOL_VERSION)]
-    protocol_version: u32,
-    /// Address of the HTTP port serving /metrics and /healthz (default: none).
-    #[arg(long)]
-    http_listen: Option<SocketAddr>,
-    /// Log lines as text (the message) or json (time, level, target, fields); filter with RUST_LOG.
-    #[arg(long, value_enum, default_value = "text")]
-    log_format: rfm_settings::LogFormat,
-}
 
 /// Exit code when the worker cannot join the cluster.
 const CLUSTER_EXIT: i32 = 5;

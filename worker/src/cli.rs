@@ -1,0 +1,46 @@
+//! Command line of `rfm-worker`; its flags are also the `[worker]` table of
+//! `rfm.toml` and the `RFM_*` variables (see `rfm-settings`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// An rfm worker: computes partial RFM states of input chunks for a coordinator.
+#[derive(Parser, Debug)]
+#[command(name = "rfm-worker", version)]
+pub struct Args {
+    /// The coordinator's gRPC URL, e.g. http://coordinator:50051.
+    #[arg(long, env = "RFM_COORDINATOR")]
+    pub coordinator: String,
+    /// Address of this worker's gRPC + Flight server (port 0: any free port).
+    #[arg(long, env = "RFM_LISTEN", default_value = "0.0.0.0:50052")]
+    pub listen: SocketAddr,
+    /// HOST:PORT the coordinator should dial (default: the address it sees, with the bound port).
+    #[arg(long, env = "RFM_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Compute threads (default: one per core).
+    #[arg(long, env = "RFM_THREADS")]
+    pub threads: Option<usize>,
+    /// Tasks run at once (default: --threads).
+    #[arg(long, env = "RFM_SLOTS")]
+    pub slots: Option<usize>,
+    /// Time between heartbeats, e.g. 2s or 200ms.
+    #[arg(long, env = "RFM_HEARTBEAT_INTERVAL", default_value = "2s", value_parser = rfm_proto::duration::clap_parse)]
+    pub heartbeat_interval: Duration,
+    /// How long to keep trying to reach the coordinator at start.
+    #[arg(long, env = "RFM_REGISTER_TIMEOUT", default_value = "30s", value_parser = rfm_proto::duration::clap_parse)]
+    pub register_timeout: Duration,
+    /// Shared token of the cluster (required on this worker's ports, sent to the coordinator).
+    #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Protocol version to announce (for testing version checks).
+    #[arg(long, hide = true, default_value_t = rfm_proto::PROTOCOL_VERSION)]
+    pub protocol_version: u32,
+    /// Address of the HTTP port serving /metrics and /healthz (default: none).
+    #[arg(long)]
+    pub http_listen: Option<SocketAddr>,
+    /// Log lines as text (the message) or json (time, level, target, fields); filter with RUST_LOG.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: rfm_settings::LogFormat,
+}
