@@ -38,15 +38,21 @@ pub enum Command {
     /// List the workers registered with a coordinator.
     #[command(after_help = "Examples:\n  rfm workers --coordinator http://localhost:50051")]
     Workers(WorkersArgs),
-    /// List the runs recorded in PostgreSQL, newest first (* = latest published).
+    /// List the runs, newest first (* = the latest published or succeeded one).
     #[command(
-        after_help = "Examples:\n  rfm runs --database-url postgresql://rfm@localhost/rfm\n  \
+        after_help = "Reads PostgreSQL when a database URL is set, else the runs under --results-root \
+        (every run folder with a run.json, failed ones included).\n\n\
+        Examples:\n  rfm runs\n  rfm runs --database-url postgresql://rfm@localhost/rfm\n  \
         DATABASE_URL=postgresql://rfm@localhost/rfm rfm runs --json"
     )]
     Runs(RunsArgs),
     /// Show customers and revenue moving between segments from RUN_A to RUN_B.
     #[command(
-        after_help = "Examples:\n  rfm diff 20111210T101500Z-3fa9 20111217T101500Z-77c1 \\\n    \
+        after_help = "Reads PostgreSQL when a database URL is set, else the runs under --results-root. \
+        Revenue is each moving group's monetary in run A and in run B; from PostgreSQL it is the \
+        exact sum rounded to cents, from result folders the sum of customers.csv's cents.\n\n\
+        Examples:\n  rfm diff 20111210T101500Z-3fa9 20111217T101500Z-77c1\n  \
+        rfm diff 20111210T101500Z-3fa9 20111217T101500Z-77c1 --json \\\n    \
         --database-url postgresql://rfm@localhost/rfm"
     )]
     Diff(DiffArgs),
@@ -297,12 +303,22 @@ pub struct RunArgs {
 
 #[derive(Args, Debug)]
 pub struct RunsArgs {
-    /// The PostgreSQL database (postgresql://USER:PASSWORD@HOST:PORT/DB).
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: String,
+    #[command(flatten)]
+    pub from: HistoryArgs,
     /// Print the runs as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Where `runs` and `diff` read the run history.
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// Read from this PostgreSQL database (postgresql://USER:PASSWORD@HOST:PORT/DB).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Without a database: the directory holding one directory per run (as `rfm run` writes them).
+    #[arg(long, default_value = "rfm-out")]
+    pub results_root: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -311,9 +327,8 @@ pub struct DiffArgs {
     pub run_a: String,
     /// Run id of the later run.
     pub run_b: String,
-    /// The PostgreSQL database (postgresql://USER:PASSWORD@HOST:PORT/DB).
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: String,
+    #[command(flatten)]
+    pub from: HistoryArgs,
     /// Print the movement as JSON.
     #[arg(long)]
     pub json: bool,

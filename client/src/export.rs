@@ -29,23 +29,10 @@ const MONETARY_SCALE: i8 = 2;
 pub fn export(args: ExportArgs) -> Result<()> {
     let format = args.format.unwrap_or_else(|| format_of(&args.out));
     let run = results::load(&args.from)?;
-    let tmp = partial_name(&args.out);
-    let written = match format {
-        ExportFormat::Csv => write_csv(&tmp, &run.customers),
-        ExportFormat::Parquet => write_parquet(&tmp, &run.customers),
-    }
-    .and_then(|()| {
-        std::fs::rename(&tmp, &args.out)
-            .with_context(|| format!("cannot rename {} into place", tmp.display()))
-    });
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(JobError {
-            code: crate::exit::OUTPUT,
-            message: format!("cannot write {}: {e:#}", args.out.display()),
-        }
-        .into());
-    }
+    write_atomically(&args.out, |tmp| match format {
+        ExportFormat::Csv => write_csv(tmp, &run.customers),
+        ExportFormat::Parquet => write_parquet(tmp, &run.customers),
+    })?;
     eprintln!(
         "{} customers of run {} written to {} ({})",
         run.customers.len(),
@@ -67,6 +54,26 @@ fn format_of(path: &Path) -> ExportFormat {
         }
         _ => ExportFormat::Csv,
     }
+}
+
+/// Writes `out` through `write` into `out.partial`, renamed into place once
+/// complete; on failure removes the partial file and fails with the output
+/// exit code, naming `out`.
+pub(crate) fn write_atomically(out: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let tmp = partial_name(out);
+    let written = write(&tmp).and_then(|()| {
+        std::fs::rename(&tmp, out)
+            .with_context(|| format!("cannot rename {} into place", tmp.display()))
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(JobError {
+            code: crate::exit::OUTPUT,
+            message: format!("cannot write {}: {e:#}", out.display()),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// `DIR/NAME.partial` beside `DIR/NAME`.
@@ -197,7 +204,7 @@ fn to_batch(schema: Arc<Schema>, customers: &[CustomerRecord]) -> Result<RecordB
 }
 
 /// Hundredths of a decimal with at most two places (`-12.5` → -1250).
-fn cents_of(text: &str) -> Option<i128> {
+pub(crate) fn cents_of(text: &str) -> Option<i128> {
     let (negative, digits) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),

@@ -15,7 +15,7 @@ use crate::exit::UsageError;
 use crate::results::{self, amount, RunData};
 
 /// Writes to standard output; a closed pipe (`| head`) is not an error.
-fn emit(text: String) -> Result<()> {
+pub(crate) fn emit(text: String) -> Result<()> {
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
             Err(anyhow::Error::new(e).context("cannot write to standard output"))

@@ -10,6 +10,7 @@ mod cluster;
 mod db;
 mod exit;
 mod export;
+mod history;
 mod inspect;
 mod jobs;
 mod options;
@@ -31,17 +32,13 @@ fn gen(args: cli::GenArgs) -> anyhow::Result<()> {
         return rfm_core::gen::generate(args.rows, args.seed, w)
             .context("cannot write to standard output");
     }
-    let tmp = args.out.with_extension("csv.partial");
-    let file =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-    rfm_core::gen::generate(args.rows, args.seed, &mut w)
-        .and_then(|_| w.flush())
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    drop(w);
-    std::fs::rename(&tmp, &args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    Ok(())
+    export::write_atomically(&args.out, |tmp| {
+        let file = std::fs::File::create(tmp)?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+        rfm_core::gen::generate(args.rows, args.seed, &mut w)?;
+        w.flush()?;
+        Ok(())
+    })
 }
 
 /// `rfm completions SHELL`: the completion script on standard output.
@@ -58,8 +55,8 @@ fn main() {
         cli::Command::Gen(a) => gen(a),
         cli::Command::Submit(a) => submit::submit(a),
         cli::Command::Workers(a) => workers::workers(a),
-        cli::Command::Runs(a) => db::runs(a),
-        cli::Command::Diff(a) => db::diff(a),
+        cli::Command::Runs(a) => history::runs(a),
+        cli::Command::Diff(a) => history::diff(a),
         cli::Command::Config(a) => settings::show(a, &resolved),
         cli::Command::Segments(a) => inspect::segments(a),
         cli::Command::Customers(a) => inspect::customers(a),

@@ -76,8 +76,18 @@ fn from_database(url: &str, run: Option<&str>) -> Result<RunData> {
     })
 }
 
-/// The run directories under `root` with a succeeded `run.json`, oldest first.
-pub fn local_runs(root: &Path) -> Result<Vec<(RunReport, PathBuf)>> {
+/// A run folder under the results root.
+pub struct LocalRun {
+    pub report: RunReport,
+    pub dir: PathBuf,
+    /// Succeeded, with its customers.csv: its results can be read.
+    pub usable: bool,
+}
+
+/// Every run folder under `root` (a folder with a readable `run.json`),
+/// oldest first: by start time, then by when `run.json` was written (runs
+/// started in the same second), then by run id.
+pub fn scan_runs(root: &Path) -> Result<Vec<LocalRun>> {
     let entries = std::fs::read_dir(root).map_err(|e| {
         not_found(format!(
             "cannot read the results root {}: {e}; run `rfm run FILE` first, or pass --results-root DIR or --database-url URL",
@@ -87,18 +97,43 @@ pub fn local_runs(root: &Path) -> Result<Vec<(RunReport, PathBuf)>> {
     let mut runs = Vec::new();
     for entry in entries.flatten() {
         let dir = entry.path();
-        let Ok(text) = std::fs::read_to_string(dir.join(REPORT_FILE)) else {
+        let report_path = dir.join(REPORT_FILE);
+        let Ok(text) = std::fs::read_to_string(&report_path) else {
             continue;
         };
         let Ok(report) = serde_json::from_str::<RunReport>(&text) else {
             continue;
         };
-        if report.status == "succeeded" && dir.join(CUSTOMERS_FILE).is_file() {
-            runs.push((report, dir));
-        }
+        let written = std::fs::metadata(&report_path)
+            .and_then(|m| m.modified())
+            .ok();
+        let usable = report.status == "succeeded" && dir.join(CUSTOMERS_FILE).is_file();
+        runs.push((
+            written,
+            LocalRun {
+                report,
+                dir,
+                usable,
+            },
+        ));
     }
-    runs.sort_by(|a, b| (&a.0.started_at, &a.1).cmp(&(&b.0.started_at, &b.1)));
-    Ok(runs)
+    runs.sort_by(|(wa, a), (wb, b)| {
+        (&a.report.started_at, wa, &a.report.run_id).cmp(&(
+            &b.report.started_at,
+            wb,
+            &b.report.run_id,
+        ))
+    });
+    Ok(runs.into_iter().map(|(_, r)| r).collect())
+}
+
+/// The run directories under `root` with a succeeded `run.json`, oldest first.
+pub fn local_runs(root: &Path) -> Result<Vec<(RunReport, PathBuf)>> {
+    Ok(scan_runs(root)?
+        .into_iter()
+        .filter(|r| r.usable)
+        .map(|r| (r.report, r.dir))
+        .collect())
 }
 
 fn from_directory(root: &Path, run: Option<&str>) -> Result<RunData> {
@@ -109,7 +144,7 @@ fn from_directory(root: &Path, run: Option<&str>) -> Result<RunData> {
             .find(|(r, d)| r.run_id == id || d.file_name().is_some_and(|n| n == id))
             .ok_or_else(|| {
                 not_found(format!(
-                    "no succeeded run {id:?} under {}; `rfm segments` shows the latest",
+                    "no succeeded run {id:?} under {}; `rfm runs --results-root DIR` lists the runs",
                     root.display()
                 ))
             })?,

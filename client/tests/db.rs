@@ -116,6 +116,44 @@ fn run_publishes_and_runs_and_diff_show_it() {
     let o = rfm(&["diff", &a, "no-such-run", "--database-url", &db.url]);
     assert_eq!(o.status.code(), Some(6));
     assert!(text(&o.stderr).contains("no-such-run"));
+
+    // Without a database, the run folders give the same history and movement.
+    let root = tmp.path().to_str().unwrap();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let o = Command::new(env!("CARGO_BIN_EXE_rfm"))
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env_remove("RFM_DATABASE_URL")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "rfm {args:?}: {}", text(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let local = json(&["runs", "--results-root", root, "--json"]);
+    let ids: Vec<&str> = local
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [b.as_str(), a.as_str()], "newest first");
+    assert_eq!(local[0]["latest"], true);
+    assert_eq!(local[0]["customers"], 4338);
+    assert_eq!(local[1]["latest"], false);
+    let from_db = json(&["diff", &a, &b, "--json", "--database-url", &db.url]);
+    let from_files = json(&["diff", &a, &b, "--json", "--results-root", root]);
+    assert_eq!(from_files, from_db);
+    let total: i64 = from_files
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| !m["to"].is_null())
+        .map(|m| m["customers"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        total, 4338,
+        "every customer of the later run is in one group"
+    );
 }
 
 #[test]
