@@ -73,12 +73,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             return Err(e);
         }
     };
-    report.status = "succeeded".into();
-    report.customers = result.customers.len() as u64;
-    report.as_of = Some(rfm_core::date::format_date(result.as_of));
-    report.latest_purchase = Some(rfm_core::date::format_date(result.latest_purchase));
-    let revenue: i128 = result.segments.iter().map(|s| s.revenue.0).sum();
-    report.revenue = Some(rfm_core::money::Money(revenue).to_fixed(2));
+    report.set_result(&result);
     output::write_results(&out_dir, &result, &report)?;
     if let Some(p) = publisher {
         p.publish(&report, &result).with_context(|| {

@@ -27,7 +27,6 @@ use rfm_proto::v1::coordinator_server::CoordinatorServer;
 use rfm_proto::MAX_MESSAGE_BYTES;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
 
 pub use driver::DriverConfig;
@@ -126,17 +125,9 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
             config.token.checker(),
         ))
-        // Replies end in small frames: without TCP_NODELAY, Nagle's algorithm
-        // holds them back and a Flight fetch waits milliseconds for nothing.
-        .serve_with_incoming_shutdown(
-            futures::TryStreamExt::map_ok(TcpListenerStream::new(listener), |s| {
-                let _ = s.set_nodelay(true);
-                s
-            }),
-            async move {
-                let _ = shutdown_rx.wait_for(|stop| *stop).await;
-            },
-        );
+        .serve_with_incoming_shutdown(rfm_proto::serve::incoming_nodelay(listener), async move {
+            let _ = shutdown_rx.wait_for(|stop| *stop).await;
+        });
     let server = tokio::spawn(server);
     let log = config.log;
     let swept = registry.clone();

@@ -22,14 +22,7 @@ pub fn complete(
     report.finished_at = report::utc_now();
     report.seconds = seconds;
     match result {
-        Ok(result) => {
-            report.status = "succeeded".into();
-            report.customers = result.customers.len() as u64;
-            report.as_of = Some(rfm_core::date::format_date(result.as_of));
-            report.latest_purchase = Some(rfm_core::date::format_date(result.latest_purchase));
-            let revenue: i128 = result.segments.iter().map(|s| s.revenue.0).sum();
-            report.revenue = Some(rfm_core::money::Money(revenue).to_fixed(2));
-        }
+        Ok(result) => report.set_result(result),
         Err(e) => {
             report.status = "failed".into();
             report.error = Some(e);

@@ -102,6 +102,17 @@ impl RunReport {
         }
     }
 
+    /// Marks the run succeeded with the result's headline figures: customers,
+    /// as-of date, latest purchase and total revenue (2 decimals).
+    pub fn set_result(&mut self, result: &crate::RfmResult) {
+        self.status = "succeeded".into();
+        self.customers = result.customers.len() as u64;
+        self.as_of = Some(crate::date::format_date(result.as_of));
+        self.latest_purchase = Some(crate::date::format_date(result.latest_purchase));
+        let revenue: i128 = result.segments.iter().map(|s| s.revenue.0).sum();
+        self.revenue = Some(crate::money::Money(revenue).to_fixed(2));
+    }
+
     /// Copies the ledger's figures into the report.
     pub fn set_ledger(&mut self, ledger: &LineLedger) {
         self.lines_read = ledger.lines_read;

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod duration;
 pub mod options;
+pub mod serve;
 
 /// Generated messages and services of package `rfm.v1`.
 pub mod v1 {

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use rfm_core::engine;
-use rfm_core::report::{self, ReportOptions, RunReport};
+use rfm_core::report::{self, RunReport};
 use rfm_core::{output, RunOptions};
 use rfm_store::Store;
 
@@ -35,33 +35,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n = result.customers.len();
 
     let mut store = Store::connect(&url)?;
-    let mut rep = RunReport {
-        run_id: report::new_run_id(),
-        status: "running".into(),
-        input: vec![input.display().to_string()],
-        files: Vec::new(),
-        options: ReportOptions {
-            delimiter: ",".into(),
-            decimal_comma: false,
-            date_format: None,
-            as_of: None,
-            max_malformed_share: opts.max_malformed_share,
-            chunk_size: opts.chunk_size,
-        },
-        lines_read: 0,
-        purchase_lines: 0,
-        excluded: Default::default(),
-        malformed: 0,
-        malformed_samples: Vec::new(),
-        customers: n as u64,
-        as_of: None,
-        latest_purchase: None,
-        revenue: None,
-        started_at: report::utc_now(),
-        finished_at: String::new(),
-        seconds: 0.0,
-        error: None,
-    };
+    let mut rep = RunReport::begin(&report::new_run_id(), &files, &opts);
+    rep.customers = n as u64;
     rep.set_ledger(&ledger);
     let run = store.begin_run(&rep)?;
     let started = Instant::now();

@@ -7,10 +7,12 @@
 //! binary and the embedded cluster of `rfm run` both use it.
 
 pub mod cli;
-mod flight;
+pub mod flight;
 pub mod http;
 mod membership;
 mod tasks;
+
+pub use tasks::{TaskKey, TaskStore};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,7 +24,6 @@ use rfm_proto::v1::worker_server::WorkerServer;
 use rfm_proto::MAX_MESSAGE_BYTES;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
 
 pub use membership::normalise_url;
@@ -164,17 +165,9 @@ pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
             config.token.checker(),
         ))
-        // Replies end in small frames: without TCP_NODELAY, Nagle's algorithm
-        // holds them back and a Flight fetch waits milliseconds for nothing.
-        .serve_with_incoming_shutdown(
-            futures::TryStreamExt::map_ok(TcpListenerStream::new(listener), |s| {
-                let _ = s.set_nodelay(true);
-                s
-            }),
-            async move {
-                let _ = shutdown_rx.wait_for(|stop| *stop).await;
-            },
-        );
+        .serve_with_incoming_shutdown(rfm_proto::serve::incoming_nodelay(listener), async move {
+            let _ = shutdown_rx.wait_for(|stop| *stop).await;
+        });
     let server = tokio::spawn(server);
 
     let member = membership::Membership {

@@ -54,7 +54,8 @@ impl TaskStore {
         lock(&self.finished).get(key).cloned()
     }
 
-    fn keep(&self, key: TaskKey, batch: RecordBatch) {
+    /// Holds a finished task's state until the coordinator has fetched it.
+    pub fn keep(&self, key: TaskKey, batch: RecordBatch) {
         lock(&self.finished).insert(key, batch);
     }
 

@@ -14,7 +14,7 @@ use ratatui::buffer::Buffer;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use rfm_core::engine;
-use rfm_core::report::{FileColumns, ReportOptions, RunReport};
+use rfm_core::report::RunReport;
 use rfm_core::{output, RfmResult, RunOptions};
 use rfm_dashboard::app::App;
 use rfm_dashboard::{data, events, loader, source, ui};
@@ -42,42 +42,12 @@ pub fn write_run(input: &Path, out: &Path, run_id: &str, started_at: &str) -> Rf
     let state = engine::run_local(&files, &opts).expect("run");
     let (ledger, result) = engine::finish_run(state, &files, &opts);
     let result = result.expect("finish run");
-    let mut report = RunReport {
-        run_id: run_id.to_string(),
-        status: "succeeded".into(),
-        input: vec![spec.clone()],
-        files: files
-            .iter()
-            .map(|f| FileColumns {
-                file: f.path.display().to_string(),
-                bytes: f.layout.len,
-                columns: f.layout.columns.names.clone(),
-            })
-            .collect(),
-        options: ReportOptions {
-            delimiter: ",".into(),
-            decimal_comma: false,
-            date_format: None,
-            as_of: None,
-            max_malformed_share: opts.max_malformed_share,
-            chunk_size: opts.chunk_size,
-        },
-        lines_read: 0,
-        purchase_lines: 0,
-        excluded: Default::default(),
-        malformed: 0,
-        malformed_samples: Vec::new(),
-        customers: result.customers.len() as u64,
-        as_of: Some(rfm_core::date::format_date(result.as_of)),
-        latest_purchase: Some(rfm_core::date::format_date(result.latest_purchase)),
-        revenue: Some(
-            rfm_core::money::Money(result.segments.iter().map(|s| s.revenue.0).sum()).to_fixed(2),
-        ),
-        started_at: started_at.into(),
-        finished_at: started_at.into(),
-        seconds: 0.5,
-        error: None,
-    };
+    let mut report = RunReport::begin(run_id, &files, &opts);
+    report.input = vec![spec];
+    report.set_result(&result);
+    report.started_at = started_at.into();
+    report.finished_at = started_at.into();
+    report.seconds = 0.5;
     report.set_ledger(&ledger);
     output::write_results(out, &result, &report).expect("write results");
     result

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rfm_core::engine;
 use rfm_core::ledger::LineLedger;
-use rfm_core::report::{self, ReportOptions, RunReport};
+use rfm_core::report::{self, RunReport};
 use rfm_core::{output, RfmResult, RunOptions};
 
 /// A file of the shared real data directory (`../shared/data/real` beside the repo).
@@ -33,42 +33,13 @@ pub fn result_of(path: &Path) -> RfmResult {
 /// run succeeded, its headline figures.
 pub fn report_for(input: &Path, ledger: &LineLedger, result: Option<&RfmResult>) -> RunReport {
     let opts = RunOptions::default();
-    let mut r = RunReport {
-        run_id: report::new_run_id() + &format!("-{}", unique()),
-        status: "running".into(),
-        input: vec![input.display().to_string()],
-        files: Vec::new(),
-        options: ReportOptions {
-            delimiter: ",".into(),
-            decimal_comma: false,
-            date_format: None,
-            as_of: None,
-            max_malformed_share: opts.max_malformed_share,
-            chunk_size: opts.chunk_size,
-        },
-        lines_read: 0,
-        purchase_lines: 0,
-        excluded: Default::default(),
-        malformed: 0,
-        malformed_samples: Vec::new(),
-        customers: 0,
-        as_of: None,
-        latest_purchase: None,
-        revenue: None,
-        started_at: report::utc_now(),
-        finished_at: String::new(),
-        seconds: 0.0,
-        error: None,
-    };
+    let run_id = report::new_run_id() + &format!("-{}", unique());
+    let mut r = RunReport::begin(&run_id, &[], &opts);
+    r.input = vec![input.display().to_string()];
     r.set_ledger(ledger);
     r.finished_at = report::utc_now();
     if let Some(res) = result {
-        r.status = "succeeded".into();
-        r.customers = res.customers.len() as u64;
-        r.as_of = Some(rfm_core::date::format_date(res.as_of));
-        r.latest_purchase = Some(rfm_core::date::format_date(res.latest_purchase));
-        let revenue: i128 = res.segments.iter().map(|s| s.revenue.0).sum();
-        r.revenue = Some(rfm_core::money::Money(revenue).to_fixed(2));
+        r.set_result(res);
     }
     r
 }
