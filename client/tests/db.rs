@@ -86,21 +86,7 @@ fn run_publishes_and_runs_and_diff_show_it() {
     assert_eq!(runs.as_array().map(Vec::len), Some(2));
 
     // The latest segments equal the segments.csv the run wrote.
-    let mut store = rfm_store::Store::connect(&db.url).unwrap();
-    let mut csv = String::from("segment,customers,customers_share,revenue,revenue_share,avg_recency,avg_frequency,avg_monetary\n");
-    for s in store.latest_segments().unwrap() {
-        csv.push_str(&format!(
-            "{},{},{},{},{},{},{},{}\n",
-            s.segment,
-            s.customers,
-            s.customers_share,
-            s.revenue,
-            s.revenue_share,
-            s.avg_recency,
-            s.avg_frequency,
-            s.avg_monetary
-        ));
-    }
+    let csv = testing::latest_segments_csv(&db.url);
     assert_eq!(
         csv,
         std::fs::read_to_string(out_b.join("segments.csv")).unwrap()
@@ -270,21 +256,7 @@ fn a_database_lost_during_the_load_fails_the_run_but_keeps_its_files() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut admin = db.admin_client();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut killed = false;
-    while !killed && Instant::now() < deadline {
-        killed = admin
-            .query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                 WHERE datname = $1 AND wait_event_type = 'Lock' AND query LIKE 'COPY rfm_customers%'",
-                &[&db.name()],
-            )
-            .unwrap()
-            .iter()
-            .any(|r| r.get::<_, bool>(0));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let killed = db.terminate_copy_waiting_on_lock(Duration::from_secs(60));
     lock.rollback().unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(killed, "the load was never seen waiting");

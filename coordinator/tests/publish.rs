@@ -132,21 +132,7 @@ fn a_load_cut_off_fails_the_run_keeps_the_files_and_the_coordinator_recovers() {
         .unwrap();
     let out_b = tmp.path().join("b");
     let mut client = submit(&url, std::path::Path::new(REAL), &out_b);
-    let mut admin = db.admin_client();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut killed = false;
-    while !killed && Instant::now() < deadline {
-        killed = admin
-            .query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                 WHERE datname = $1 AND wait_event_type = 'Lock' AND query LIKE 'COPY rfm_customers%'",
-                &[&db.name()],
-            )
-            .unwrap()
-            .iter()
-            .any(|r| r.get::<_, bool>(0));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let killed = db.terminate_copy_waiting_on_lock(Duration::from_secs(120));
     lock.rollback().unwrap();
     assert!(killed, "the load was never seen waiting");
     let status = client.wait_exit(Duration::from_secs(60));

@@ -271,20 +271,7 @@ fn a_lost_connection_is_shown_in_the_status_line_and_retried() {
     assert_eq!(app.current.as_ref().unwrap().customers.len(), 4_338);
 
     // The database goes away: no new connections, the dashboard's one killed.
-    let mut admin = db.admin_client();
-    let name = db.name().to_string();
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
-        ))
-        .unwrap();
-    let killed: i64 = admin
-        .query_one(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
-            &[&name],
-        )
-        .unwrap()
-        .get(0);
+    let killed = db.cut_off();
     assert!(killed >= 1, "the dashboard's connection was terminated");
 
     // Opening the run again meets the lost connection: reported, retried.
@@ -315,9 +302,7 @@ fn a_lost_connection_is_shown_in_the_status_line_and_retried() {
     }
 
     // The database is back: the retry succeeds and the message goes.
-    admin
-        .batch_execute(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
-        .unwrap();
+    db.reopen();
     let started = Instant::now();
     loop {
         match next(&loader) {

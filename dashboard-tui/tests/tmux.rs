@@ -187,27 +187,13 @@ fn database_source_survives_a_lost_connection_in_tmux() {
     tmux.wait_for(&["Runs (2)", common::FULL, common::HALF, "left Champions"]);
 
     // The database goes away; opening a run meets it, says so and retries.
-    let mut admin = db.admin_client();
-    let name = db.name().to_string();
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
-        ))
-        .unwrap();
-    admin
-        .execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
-            &[&name],
-        )
-        .unwrap();
+    db.cut_off();
     tmux.keys(&["Down", "Enter"]);
     let screen = tmux.wait_for(&["connection lost: retry ", "127.0.0.1"]);
     assert!(screen.contains("Runs (2)"), "the views stay:\n{screen}");
 
     // Back: the retry opens the older run, the message goes.
-    admin
-        .batch_execute(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
-        .unwrap();
+    db.reopen();
     let opened = format!("{}: 3,220 customers", common::HALF);
     let screen = tmux.wait_for(&[opened.as_str()]);
     assert!(!screen.contains("connection lost"), "{screen}");

@@ -17,6 +17,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use postgres::{Client, Config, NoTls};
 
@@ -46,6 +47,83 @@ impl TestDatabase {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// Waits up to `within` for a `COPY rfm_customers` blocked on a lock and
+    /// terminates its connection, as a database lost mid-load would; false
+    /// if none was seen.
+    pub fn terminate_copy_waiting_on_lock(&self, within: Duration) -> bool {
+        let mut admin = self.admin_client();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            let terminated = admin
+                .query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE datname = $1 AND wait_event_type = 'Lock'
+                       AND query LIKE 'COPY rfm_customers%'",
+                    &[&self.name],
+                )
+                .expect("look for a waiting COPY")
+                .iter()
+                .any(|r| r.get::<_, bool>(0));
+            if terminated {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Refuses new connections to this database and terminates the open
+    /// ones: the database is gone for its clients until [`Self::reopen`].
+    /// Returns how many connections were terminated.
+    pub fn cut_off(&self) -> i64 {
+        let mut admin = self.admin_client();
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE \"{}\" ALLOW_CONNECTIONS false",
+                self.name
+            ))
+            .expect("refuse connections");
+        admin
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
+                &[&self.name],
+            )
+            .expect("terminate connections")
+            .get(0)
+    }
+
+    /// Accepts connections again after [`Self::cut_off`].
+    pub fn reopen(&self) {
+        self.admin_client()
+            .batch_execute(&format!(
+                "ALTER DATABASE \"{}\" ALLOW_CONNECTIONS true",
+                self.name
+            ))
+            .expect("accept connections");
+    }
+}
+
+/// The latest published run's segments as the text of a `segments.csv`.
+pub fn latest_segments_csv(url: &str) -> String {
+    let mut store = crate::Store::connect(url).expect("connect to the test database");
+    let mut csv = String::from(
+        "segment,customers,customers_share,revenue,revenue_share,avg_recency,avg_frequency,avg_monetary\n",
+    );
+    for s in store.latest_segments().expect("latest segments") {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{},{}\n",
+            s.segment,
+            s.customers,
+            s.customers_share,
+            s.revenue,
+            s.revenue_share,
+            s.avg_recency,
+            s.avg_frequency,
+            s.avg_monetary
+        ));
+    }
+    csv
 }
 
 impl Drop for TestDatabase {

@@ -307,35 +307,12 @@ fn a_load_killed_mid_way_rolls_back_and_the_previous_run_stays_latest() {
     lock_tx
         .batch_execute("LOCK TABLE rfm_customers IN SHARE MODE")
         .unwrap();
-    let killer = {
-        let mut admin = db.admin_client();
-        let dbname = db.name().to_string();
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                let killed: Vec<bool> = admin
-                    .query(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                         WHERE datname = $1 AND wait_event_type = 'Lock' AND query LIKE 'COPY rfm_customers%'",
-                        &[&dbname],
-                    )
-                    .unwrap()
-                    .iter()
-                    .map(|r| r.get(0))
-                    .collect();
-                if killed.contains(&true) {
-                    return true;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            false
-        })
-    };
-    let outcome = store.publish(run, &report, &big);
-    assert!(
-        killer.join().unwrap(),
-        "the loading backend was never seen waiting"
-    );
+    let (outcome, killed) = std::thread::scope(|scope| {
+        let killer = scope.spawn(|| db.terminate_copy_waiting_on_lock(Duration::from_secs(30)));
+        let outcome = store.publish(run, &report, &big);
+        (outcome, killer.join().unwrap())
+    });
+    assert!(killed, "the loading backend was never seen waiting");
     lock_tx.rollback().unwrap();
     let err = outcome.expect_err("a killed load must fail");
     assert!(err.is_connection_lost(), "{err}");

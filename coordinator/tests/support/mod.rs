@@ -149,27 +149,7 @@ impl Drop for Proc {
     }
 }
 
-/// The latest published run's segments as the text of a `segments.csv`.
-pub fn latest_segments_csv(url: &str) -> String {
-    let mut store = rfm_store::Store::connect(url).expect("connect to the test database");
-    let mut csv = String::from(
-        "segment,customers,customers_share,revenue,revenue_share,avg_recency,avg_frequency,avg_monetary\n",
-    );
-    for s in store.latest_segments().expect("latest segments") {
-        csv.push_str(&format!(
-            "{},{},{},{},{},{},{},{}\n",
-            s.segment,
-            s.customers,
-            s.customers_share,
-            s.revenue,
-            s.revenue_share,
-            s.avg_recency,
-            s.avg_frequency,
-            s.avg_monetary
-        ));
-    }
-    csv
-}
+pub use rfm_store::testing::latest_segments_csv;
 
 /// The latest published run: (run id, status, customers).
 pub fn latest_run(url: &str) -> (String, String, i64) {
