@@ -47,6 +47,12 @@ fn job_error(class: ErrorClass, message: String) -> JobError {
 
 /// A refused gRPC call as an error naming the coordinator.
 fn status_error(url: &str, status: tonic::Status) -> JobError {
+    if rfm_proto::is_database_status(&status) {
+        return JobError {
+            code: exit::DATABASE,
+            message: format!("coordinator {url}: {}", status.message()),
+        };
+    }
     match status.code() {
         Code::InvalidArgument => job_error(ErrorClass::Usage, status.message().to_string()),
         Code::FailedPrecondition => job_error(ErrorClass::Input, status.message().to_string()),

@@ -161,8 +161,8 @@ impl Coordinator for CoordinatorService {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .remove(&job_id);
-                    return Err(Status::internal(format!(
-                        "the coordinator cannot record job {job_id} in its database: {e}"
+                    return Err(rfm_proto::database_status(format!(
+                        "the coordinator cannot record job {job_id} in its run database: {e}"
                     )));
                 }
             },

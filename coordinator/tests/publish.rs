@@ -171,6 +171,22 @@ fn a_load_cut_off_fails_the_run_keeps_the_files_and_the_coordinator_recovers() {
     let run_c = run_id_of(&out_c);
     assert_eq!(status_of(&mut store, &run_c), "published");
     assert_eq!(latest_run(&db.url).0, run_c);
+
+    // The database is gone when a job is submitted: refused at once with the
+    // database exit code, nothing computed, nothing written.
+    drop(store);
+    db.cut_off();
+    let out_d = tmp.path().join("d");
+    let mut client = submit(&url, &extract, &out_d);
+    let status = client.wait_exit(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(6), "{}", client.stderr());
+    assert!(
+        client.stderr().contains("run database"),
+        "{}",
+        client.stderr()
+    );
+    assert!(!out_d.exists(), "nothing is written for a refused job");
+    db.reopen();
 }
 
 #[test]

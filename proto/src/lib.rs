@@ -19,3 +19,28 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Largest gRPC message either side accepts (merged states can be large).
 pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
+
+/// gRPC metadata key a coordinator sets on a refused call whose cause is its
+/// run database (value [`DATABASE_ERROR`]), so that clients can exit with the
+/// database exit code rather than the cluster one.
+pub const ERROR_CLASS_KEY: &str = "rfm-error-class";
+/// Value of [`ERROR_CLASS_KEY`] for a database failure.
+pub const DATABASE_ERROR: &str = "database";
+
+/// A refusal caused by the run database, marked with [`ERROR_CLASS_KEY`].
+pub fn database_status(message: String) -> tonic::Status {
+    let mut status = tonic::Status::unavailable(message);
+    status.metadata_mut().insert(
+        ERROR_CLASS_KEY,
+        tonic::metadata::MetadataValue::from_static(DATABASE_ERROR),
+    );
+    status
+}
+
+/// Whether a refused call was caused by the coordinator's run database.
+pub fn is_database_status(status: &tonic::Status) -> bool {
+    status
+        .metadata()
+        .get(ERROR_CLASS_KEY)
+        .is_some_and(|v| v.as_bytes() == DATABASE_ERROR.as_bytes())
+}
