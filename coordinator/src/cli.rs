@@ -22,6 +22,10 @@ pub struct Args {
     /// Attempts per task before the job fails.
     #[arg(long, env = "RFM_MAX_ATTEMPTS", default_value_t = crate::DEFAULT_MAX_ATTEMPTS)]
     pub max_attempts: u32,
+    /// An attempt without a result after this long (a task hung on a worker that
+    /// still heartbeats) is cancelled and run on another worker; 0 = no limit.
+    #[arg(long, default_value = "10m", value_parser = rfm_proto::duration::clap_parse)]
+    pub task_timeout: Duration,
     /// Shared token of the cluster (required from clients and workers, sent to workers).
     #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
     pub token: Option<String>,

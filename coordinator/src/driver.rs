@@ -28,6 +28,8 @@ use crate::{report, state_ipc};
 pub struct DriverConfig {
     pub max_attempts: u32,
     pub no_worker_grace: Duration,
+    /// An attempt running longer is given up and run elsewhere (zero: never).
+    pub task_timeout: Duration,
     /// How often lost workers and the grace period are checked.
     pub tick: Duration,
     /// Print retries and lost workers on stderr.
@@ -55,6 +57,7 @@ enum TaskState {
         attempt: u32,
         worker: String,
         handle: AbortHandle,
+        started: Instant,
     },
     Done,
 }
@@ -63,6 +66,9 @@ struct Task {
     chunk: Chunk,
     attempts: u32,
     state: TaskState,
+    /// Workers that let an attempt of this task run past the deadline: the
+    /// next attempts go elsewhere while another worker has a free slot.
+    avoid: Vec<String>,
 }
 
 struct Driver {
@@ -142,9 +148,61 @@ impl Driver {
         Ok(())
     }
 
+    /// Gives up the attempts that ran past `--task-timeout` on a worker that
+    /// still heartbeats: cancels them there and runs them elsewhere.
+    fn retry_overdue(&mut self) -> Result<(), Failure> {
+        let limit = self.config.task_timeout;
+        if limit.is_zero() {
+            return Ok(());
+        }
+        for t in 0..self.tasks.len() {
+            let overdue = match &self.tasks[t].state {
+                TaskState::Running {
+                    attempt,
+                    worker,
+                    started,
+                    ..
+                } if started.elapsed() >= limit => Some((*attempt, worker.clone())),
+                _ => None,
+            };
+            if let Some((attempt, worker)) = overdue {
+                self.cancel_on_worker(t, attempt, &worker);
+                self.tasks[t].avoid.push(worker.clone());
+                self.retry(
+                    t,
+                    &format!(
+                        "no result from worker {worker} after {:.1} s (--task-timeout); cancelled there",
+                        limit.as_secs_f64()
+                    ),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks a worker to drop an attempt (best effort, in the background).
+    fn cancel_on_worker(&self, task: usize, attempt: u32, worker: &str) {
+        let Some(mut client) = self.registry.tasks_client(worker) else {
+            return;
+        };
+        let token = self.config.token.clone();
+        let task_ref = TaskRef {
+            job_id: self.job.id.clone(),
+            task_id: task as u32,
+            attempt,
+        };
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(
+                Duration::from_secs(2),
+                client.cancel_task(token.request(task_ref)),
+            )
+            .await;
+        });
+    }
+
     fn dispatch(&mut self, ctx: &Arc<AttemptContext>, tx: &mpsc::UnboundedSender<Outcome>) {
         while let Some(&t) = self.pending.front() {
-            let Some(lease) = self.registry.acquire() else {
+            let Some(lease) = self.registry.acquire_avoiding(&self.tasks[t].avoid) else {
                 break;
             };
             self.pending.pop_front();
@@ -163,6 +221,7 @@ impl Driver {
                 attempt: task.attempts,
                 worker,
                 handle: handle.abort_handle(),
+                started: Instant::now(),
             };
         }
         let running = self
@@ -234,30 +293,17 @@ impl Driver {
 
     /// Aborts running attempts and asks their workers to drop them.
     fn stop_all(&mut self) {
-        for (t, task) in self.tasks.iter_mut().enumerate() {
+        for t in 0..self.tasks.len() {
             if let TaskState::Running {
                 attempt,
                 worker,
                 handle,
-            } = &task.state
+                ..
+            } = &self.tasks[t].state
             {
                 handle.abort();
-                if let Some(mut client) = self.registry.tasks_client(worker) {
-                    let token = self.config.token.clone();
-                    let task_ref = TaskRef {
-                        job_id: self.job.id.clone(),
-                        task_id: t as u32,
-                        attempt: *attempt,
-                    };
-                    tokio::spawn(async move {
-                        let _ = tokio::time::timeout(
-                            Duration::from_secs(2),
-                            client.cancel_task(token.request(task_ref)),
-                        )
-                        .await;
-                    });
-                }
-                task.state = TaskState::Pending;
+                self.cancel_on_worker(t, *attempt, worker);
+                self.tasks[t].state = TaskState::Pending;
             }
         }
     }
@@ -293,6 +339,7 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
                 chunk,
                 attempts: 0,
                 state: TaskState::Pending,
+                avoid: Vec::new(),
             })
             .collect(),
         files,
@@ -329,7 +376,7 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
                         registry.lost_summary()
                     )));
                 }
-                driver.retry_lost().map(|_| None)
+                driver.retry_lost().and_then(|()| driver.retry_overdue()).map(|_| None)
             }
             _ = registry.changed.notified() => Ok(None),
             _ = cancel.changed() => Ok(None),
@@ -539,7 +586,21 @@ mod tests {
                 attempt,
                 worker: worker.to_string(),
                 handle: tokio::spawn(async {}).abort_handle(),
+                started: Instant::now(),
             },
+            avoid: Vec::new(),
+        }
+    }
+
+    fn config(max_attempts: u32) -> DriverConfig {
+        DriverConfig {
+            max_attempts,
+            no_worker_grace: Duration::from_secs(1),
+            task_timeout: Duration::from_secs(600),
+            tick: Duration::from_millis(10),
+            log: false,
+            token: Token::default(),
+            publisher: None,
         }
     }
 
@@ -566,14 +627,7 @@ mod tests {
         let mut d = Driver {
             job: Arc::new(Job::new("j".into(), 2, 20)),
             registry: registry.clone(),
-            config: DriverConfig {
-                max_attempts: 2,
-                no_worker_grace: Duration::from_secs(1),
-                tick: Duration::from_millis(10),
-                log: false,
-                token: Token::default(),
-                publisher: None,
-            },
+            config: config(2),
             tasks: vec![running(chunk(0), 1, &w1), running(chunk(10), 1, &w2)],
             pending: VecDeque::new(),
             files: Vec::new(),
@@ -626,14 +680,7 @@ mod tests {
         let mut d = Driver {
             job: Arc::new(Job::new("j".into(), 1, 10)),
             registry: registry.clone(),
-            config: DriverConfig {
-                max_attempts: 4,
-                no_worker_grace: Duration::from_secs(1),
-                tick: Duration::from_millis(10),
-                log: false,
-                token: Token::default(),
-                publisher: None,
-            },
+            config: config(4),
             tasks: vec![running(
                 Chunk {
                     file_index: 0,
@@ -657,5 +704,49 @@ mod tests {
         assert_eq!(d.outcome(failed).unwrap_err().0, ErrorClass::Input);
         assert!(registry.is_alive(&w1));
         assert_eq!(d.job.status().retries, 0);
+    }
+
+    #[tokio::test]
+    async fn an_attempt_past_the_deadline_runs_elsewhere_and_its_late_result_is_ignored() {
+        let registry = Arc::new(Registry::new(Duration::from_secs(60)));
+        let slow = registry.register("127.0.0.1:1".into(), 1).unwrap();
+        let other = registry.register("127.0.0.1:2".into(), 1).unwrap();
+        let chunk = Chunk {
+            file_index: 0,
+            start: 0,
+            end: 10,
+        };
+        let mut hung = running(chunk, 1, &slow);
+        if let TaskState::Running { started, .. } = &mut hung.state {
+            *started = Instant::now() - Duration::from_secs(5);
+        }
+        let mut d = Driver {
+            job: Arc::new(Job::new("j".into(), 1, 10)),
+            registry: registry.clone(),
+            config: DriverConfig {
+                task_timeout: Duration::from_secs(1),
+                ..config(4)
+            },
+            tasks: vec![hung],
+            pending: VecDeque::new(),
+            files: Vec::new(),
+            done: 0,
+        };
+        d.retry_overdue().unwrap();
+        assert_eq!(d.pending, [0], "the task is queued again");
+        assert_eq!(d.tasks[0].avoid, std::slice::from_ref(&slow));
+        assert_eq!(d.job.status().retries, 1);
+        assert!(registry.is_alive(&slow), "the worker itself is not lost");
+        // The next attempt goes to the other worker, though both have a free slot.
+        let lease = registry.acquire_avoiding(&d.tasks[0].avoid).unwrap();
+        assert_eq!(lease.worker_id, other);
+        drop(lease);
+        // With the other worker busy, the avoided one is still used.
+        let busy = registry.acquire_avoiding(&[]).unwrap();
+        let fallback = registry.acquire_avoiding(&d.tasks[0].avoid).unwrap();
+        assert_ne!(busy.worker_id, fallback.worker_id);
+        // A result of the abandoned attempt that still arrives is ignored.
+        assert!(d.outcome(done(0, 1, &slow)).unwrap().is_none());
+        assert_eq!(d.done, 0);
     }
 }

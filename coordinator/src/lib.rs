@@ -39,6 +39,8 @@ pub const DEFAULT_WORKER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_NO_WORKER_GRACE: Duration = Duration::from_secs(30);
 /// Default attempts per task.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+/// Default time an attempt may run before it is given up and run elsewhere.
+pub const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Settings of a coordinator.
 #[derive(Clone, Debug)]
@@ -46,6 +48,10 @@ pub struct CoordinatorConfig {
     pub worker_timeout: Duration,
     pub no_worker_grace: Duration,
     pub max_attempts: u32,
+    /// An attempt without a result after this long is cancelled and run on
+    /// another worker (a task hung on a worker that still heartbeats);
+    /// zero: no limit.
+    pub task_timeout: Duration,
     /// Print membership changes, jobs and retries on stderr.
     pub log: bool,
     /// Shared token required on the coordinator's port and sent to workers.
@@ -60,6 +66,7 @@ impl Default for CoordinatorConfig {
             worker_timeout: DEFAULT_WORKER_TIMEOUT,
             no_worker_grace: DEFAULT_NO_WORKER_GRACE,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
+            task_timeout: DEFAULT_TASK_TIMEOUT,
             log: false,
             token: Token::default(),
             publisher: None,
@@ -106,6 +113,7 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
     let driver = DriverConfig {
         max_attempts: config.max_attempts.max(1),
         no_worker_grace: config.no_worker_grace,
+        task_timeout: config.task_timeout,
         tick: (config.worker_timeout / 10)
             .clamp(Duration::from_millis(20), Duration::from_millis(250)),
         log: config.log,

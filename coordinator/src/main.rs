@@ -56,6 +56,7 @@ async fn serve(
     let config = CoordinatorConfig {
         worker_timeout: args.worker_timeout,
         no_worker_grace: args.no_worker_grace,
+        task_timeout: args.task_timeout,
         max_attempts: args.max_attempts,
         log: true,
         token: rfm_proto::auth::Token::new(args.token),

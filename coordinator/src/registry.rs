@@ -164,11 +164,23 @@ impl Registry {
 
     /// Takes a free slot on the live worker with the most free slots.
     pub fn acquire(self: &Arc<Self>) -> Option<Lease> {
+        self.acquire_avoiding(&[])
+    }
+
+    /// [`Registry::acquire`], on a worker not in `avoid` when one has a free
+    /// slot, else on any.
+    pub fn acquire_avoiding(self: &Arc<Self>, avoid: &[String]) -> Option<Lease> {
         let mut workers = self.lock();
         let (id, e) = workers
             .iter_mut()
             .filter(|(_, e)| e.lost.is_none() && e.running < e.slots)
-            .max_by_key(|(_, e)| (e.slots - e.running, std::cmp::Reverse(e.running)))?;
+            .max_by_key(|(id, e)| {
+                (
+                    !avoid.contains(id),
+                    e.slots - e.running,
+                    std::cmp::Reverse(e.running),
+                )
+            })?;
         e.running += 1;
         Some(Lease {
             worker_id: id.clone(),

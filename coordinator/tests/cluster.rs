@@ -418,6 +418,35 @@ fn a_stopped_worker_is_found_by_heartbeat_and_its_tasks_run_again() {
 }
 
 #[test]
+fn a_task_hung_on_a_live_worker_runs_elsewhere_after_the_task_timeout() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = cluster(&["--task-timeout", "1s"], 2, 0);
+    // A third worker heartbeats but never finishes a task.
+    c.add_worker(600_000);
+    c.coordinator
+        .wait_for("registered at", 3, Duration::from_secs(15));
+    let out = tmp.path().join("out");
+    let mut submit = c.submit(Path::new(REAL), &out, "4MiB");
+    assert!(
+        submit.wait_exit(Duration::from_secs(90)).success(),
+        "{}",
+        submit.stderr()
+    );
+    assert_real_file_reference(&out);
+    let events = submit.stderr();
+    assert!(
+        events.contains("retry: task") && events.contains("--task-timeout"),
+        "the event stream shows no timed-out attempt:\n{events}"
+    );
+    assert!(
+        !c.coordinator.stderr().contains("lost"),
+        "the hung worker still heartbeats: it is not lost\n{}",
+        c.coordinator.stderr()
+    );
+}
+
+#[test]
 fn killing_every_worker_fails_the_job_within_grace_and_expiry() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
