@@ -62,23 +62,10 @@ impl DataError {
     /// later, so it is worth retrying.
     pub fn is_connection_lost(&self) -> bool {
         match self {
-            DataError::Database(e) => e.is_connection_lost() || is_io(e),
+            DataError::Database(e) => e.is_connection_lost(),
             _ => false,
         }
     }
-}
-
-/// True for a statement that failed on the socket (`Connection reset by
-/// peer` when the server ended the session): the connection is gone too.
-fn is_io(e: &rfm_store::Error) -> bool {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(c) = cause {
-        if c.is::<std::io::Error>() {
-            return true;
-        }
-        cause = c.source();
-    }
-    false
 }
 
 /// One row of `customers.csv`.

@@ -51,17 +51,34 @@ impl Error {
         }
     }
 
-    /// True when the connection to the server was lost or closed.
+    /// True when the connection to the server was lost or closed: the server
+    /// ended the session (SQLSTATE 57P…, 08…), the client saw it closed, or a
+    /// statement failed on the socket (`Connection reset by peer`).
     pub fn is_connection_lost(&self) -> bool {
         match self {
             Error::Query { source, .. } => {
                 let code = source.code().map(|c| c.code()).unwrap_or("");
-                source.is_closed() || code.starts_with("57P") || code.starts_with("08")
+                source.is_closed()
+                    || code.starts_with("57P")
+                    || code.starts_with("08")
+                    || has_io_cause(source)
             }
             Error::Connect { .. } => true,
             _ => false,
         }
     }
+}
+
+/// Whether an I/O error is among the causes of `e`.
+fn has_io_cause(e: &postgres::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if c.is::<std::io::Error>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// The server's message (with detail and hint) or the client-side cause.
