@@ -167,6 +167,7 @@ impl Driver {
             };
             if let Some((attempt, worker)) = overdue {
                 self.cancel_on_worker(t, attempt, &worker);
+                self.registry.suspect(&worker, limit);
                 self.tasks[t].avoid.push(worker.clone());
                 self.retry(
                     t,
@@ -745,6 +746,11 @@ mod tests {
         let busy = registry.acquire_avoiding(&[]).unwrap();
         let fallback = registry.acquire_avoiding(&d.tasks[0].avoid).unwrap();
         assert_ne!(busy.worker_id, fallback.worker_id);
+        drop((busy, fallback));
+        // The slow worker is suspect: other tasks, too, go elsewhere first.
+        let lease = registry.acquire_avoiding(&[]).unwrap();
+        assert_eq!(lease.worker_id, other, "a suspect worker comes last");
+        drop(lease);
         // A result of the abandoned attempt that still arrives is ignored.
         assert!(d.outcome(done(0, 1, &slow)).unwrap().is_none());
         assert_eq!(d.done, 0);

@@ -23,6 +23,9 @@ struct Entry {
     last_heartbeat: Instant,
     /// Why the worker was declared lost, if it was.
     lost: Option<String>,
+    /// Until then the worker gets new tasks only when no other worker has a
+    /// free slot (an attempt hung there past the task timeout).
+    suspect_until: Option<Instant>,
     tasks: WorkerClient<Channel>,
     flight: FlightServiceClient<Channel>,
 }
@@ -104,6 +107,7 @@ impl Registry {
                 running: 0,
                 last_heartbeat: Instant::now(),
                 lost: None,
+                suspect_until: None,
                 tasks,
                 flight,
             },
@@ -149,6 +153,15 @@ impl Registry {
         }
     }
 
+    /// Gives a worker new tasks only as a last resort for `period`: an
+    /// attempt hung there past the task timeout, and its freed slot may well
+    /// hang the next one too.
+    pub fn suspect(&self, id: &str, period: Duration) {
+        if let Some(e) = self.lock().get_mut(id) {
+            e.suspect_until = Some(Instant::now() + period);
+        }
+    }
+
     pub fn is_alive(&self, id: &str) -> bool {
         self.lock().get(id).is_some_and(|e| e.lost.is_none())
     }
@@ -167,9 +180,10 @@ impl Registry {
         self.acquire_avoiding(&[])
     }
 
-    /// [`Registry::acquire`], on a worker not in `avoid` when one has a free
-    /// slot, else on any.
+    /// [`Registry::acquire`], on a worker neither in `avoid` nor suspect when
+    /// one has a free slot, else on any.
     pub fn acquire_avoiding(self: &Arc<Self>, avoid: &[String]) -> Option<Lease> {
+        let now = Instant::now();
         let mut workers = self.lock();
         let (id, e) = workers
             .iter_mut()
@@ -177,6 +191,7 @@ impl Registry {
             .max_by_key(|(id, e)| {
                 (
                     !avoid.contains(id),
+                    e.suspect_until.is_none_or(|until| until <= now),
                     e.slots - e.running,
                     std::cmp::Reverse(e.running),
                 )
