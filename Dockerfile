@@ -57,7 +57,7 @@ EXPOSE 50051 50052
 # coordinator stops serving).
 STOPSIGNAL SIGINT
 # Healthy when the coordinator answers (the local one, or the one a worker
-# joins: RFM_COORDINATOR); `rfm workers` exits non-zero when it cannot.
+# joins: RFM_COORDINATOR); `rfm health` exits non-zero when it does not serve.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
-    CMD rfm workers --coordinator "${RFM_COORDINATOR:-http://127.0.0.1:50051}" --json > /dev/null || exit 1
+    CMD rfm health "${RFM_COORDINATOR:-http://127.0.0.1:50051}" > /dev/null || exit 1
 CMD ["rfm", "--help"]

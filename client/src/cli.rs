@@ -38,6 +38,13 @@ pub enum Command {
     /// List the workers registered with a coordinator.
     #[command(after_help = "Examples:\n  rfm workers --coordinator http://localhost:50051")]
     Workers(WorkersArgs),
+    /// Ask an rfm-coordinator or rfm-worker whether it serves (gRPC health); exit 0 if it does.
+    #[command(
+        after_help = "For container healthchecks and scripts: prints SERVING and exits 0, else says why \
+        and exits 5. The health service needs no token.\n\n\
+        Examples:\n  rfm health http://127.0.0.1:50051\n  rfm health worker-1:50052 --timeout 2s"
+    )]
+    Health(HealthArgs),
     /// List the runs, newest first (* = the latest published or succeeded one).
     #[command(
         after_help = "Reads PostgreSQL when a database URL is set, else the runs under --results-root \
@@ -370,6 +377,15 @@ pub struct SubmitArgs {
     /// Print the run report as JSON instead of the summary.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct HealthArgs {
+    /// The server's gRPC URL or HOST:PORT.
+    pub url: String,
+    /// Give up after this long, e.g. 2s or 500ms.
+    #[arg(long, default_value = "3s", value_parser = rfm_proto::duration::clap_parse)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Args, Debug)]

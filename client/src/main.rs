@@ -55,6 +55,7 @@ fn main() {
         cli::Command::Gen(a) => gen(a),
         cli::Command::Submit(a) => submit::submit(a),
         cli::Command::Workers(a) => workers::workers(a),
+        cli::Command::Health(a) => workers::health(a),
         cli::Command::Runs(a) => history::runs(a),
         cli::Command::Diff(a) => history::diff(a),
         cli::Command::Config(a) => settings::show(a, &resolved),

@@ -1,11 +1,12 @@
 //! `rfm workers`: the workers a coordinator knows, with their state, running
-//! tasks and the time since their last heartbeat.
+//! tasks and the time since their last heartbeat; `rfm health`: whether a
+//! coordinator or worker serves (gRPC health).
 
 use anyhow::{Context, Result};
 use rfm_proto::auth::Token;
 use rfm_proto::v1::ListWorkersRequest;
 
-use crate::cli::WorkersArgs;
+use crate::cli::{HealthArgs, WorkersArgs};
 use crate::cluster;
 
 pub fn workers(args: WorkersArgs) -> Result<()> {
@@ -53,5 +54,47 @@ pub fn workers(args: WorkersArgs) -> Result<()> {
     if workers.is_empty() {
         eprintln!("no worker has registered with {}", args.coordinator);
     }
+    Ok(())
+}
+
+/// `rfm health URL`: `grpc.health.v1.Health/Check` of the whole server.
+pub fn health(args: HealthArgs) -> Result<()> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let url = if args.url.contains("://") {
+        args.url.clone()
+    } else {
+        format!("http://{}", args.url)
+    };
+    let unhealthy = |message: String| cluster::JobError {
+        code: crate::exit::CLUSTER,
+        message,
+    };
+    let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
+        .map_err(|e| crate::exit::UsageError(format!("invalid URL {:?}: {e}", args.url)))?
+        .connect_timeout(args.timeout)
+        .timeout(args.timeout);
+    let status = runtime.block_on(async {
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| unhealthy(format!("{url} does not answer: {e}")))?;
+        let reply = HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .map_err(|s| unhealthy(format!("{url}: health check refused: {}", s.message())))?;
+        Ok::<_, cluster::JobError>(reply.into_inner().status())
+    })?;
+    if status != ServingStatus::Serving {
+        return Err(unhealthy(format!("{url} is {}", status.as_str_name())).into());
+    }
+    println!("SERVING");
     Ok(())
 }

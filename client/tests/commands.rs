@@ -52,6 +52,8 @@ fn bad_input_gets_a_clear_message_and_its_exit_code() {
         (vec!["submit", sample, "--coordinator", &coordinator, "--out", out], 5, &coordinator),
         (vec!["submit", sample, "--coordinator", "::nonsense", "--out", out], 2, "--coordinator"),
         (vec!["workers", "--coordinator", &coordinator], 5, &coordinator),
+        (vec!["health", &coordinator], 5, &coordinator),
+        (vec!["health", "::nonsense"], 2, "::nonsense"),
         (vec!["jobs", "--coordinator", &coordinator], 5, &coordinator),
         (vec!["job", "some-job", "--coordinator", &coordinator], 5, &coordinator),
         (vec!["cancel", "some-job", "--coordinator", &coordinator], 5, &coordinator),

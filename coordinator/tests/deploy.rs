@@ -444,6 +444,28 @@ fn the_compose_topology_with_four_workers_publishes_the_uci_run() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
+    // A worker's healthcheck, as compose runs it, against one of the workers.
+    let log = coordinator.stderr();
+    let worker_address = log
+        .lines()
+        .find_map(|l| l.split(" registered at ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a worker's address in the coordinator's log")
+        .to_string();
+    let health = strings(&worker_service["healthcheck"]["test"]);
+    let o = Command::new(bin(&health[1]))
+        .args(health[2..].iter().map(|a| {
+            if a.starts_with("http://127.0.0.1:") {
+                format!("http://{worker_address}")
+            } else {
+                a.clone()
+            }
+        }))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "SERVING");
+
     // `docker-compose run --rm rfm workers --json`: four workers.
     let tools = service(&compose, "rfm");
     let rfm = |args: &[&str]| {

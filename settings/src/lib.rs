@@ -52,6 +52,7 @@ pub const TABLES: &[&str] = &[
     "diff",
     "export",
     "gen",
+    "health",
     "job",
     "jobs",
     "run",
