@@ -133,3 +133,38 @@ fn gen_is_deterministic_per_seed() {
     assert!(o.status.success());
     assert!(o.stdout == a, "standard output differs from the file");
 }
+
+#[test]
+fn every_command_has_examples_in_its_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = rfm(&["--help"], dir.path());
+    let text = String::from_utf8_lossy(&help.stdout).into_owned();
+    let commands: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() >= 16, "{commands:?}");
+    for c in commands {
+        let o = rfm(&[c, "--help"], dir.path());
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains("Examples:"),
+            "rfm {c} --help has no examples:\n{out}"
+        );
+    }
+    for server in ["rfm-coordinator", "rfm-worker", "rfm-dashboard"] {
+        let o = Command::new(crate::config::bin(server))
+            .arg("--help")
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains("Examples:"),
+            "{server} --help has no examples:\n{out}"
+        );
+    }
+}

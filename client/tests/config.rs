@@ -12,7 +12,7 @@ use serde_json::Value;
 
 /// A binary of the workspace: `rfm` is this package's; the servers are built
 /// next to it by `cargo nextest run --workspace`, else built here once.
-fn bin(name: &str) -> PathBuf {
+pub(crate) fn bin(name: &str) -> PathBuf {
     let rfm = PathBuf::from(env!("CARGO_BIN_EXE_rfm"));
     if name == "rfm" {
         return rfm;

@@ -8,7 +8,14 @@ use clap::Parser;
 
 /// The rfm coordinator: plans jobs, pushes tasks to workers, merges and scores.
 #[derive(Parser, Debug)]
-#[command(name = "rfm-coordinator", version)]
+#[command(
+    name = "rfm-coordinator",
+    version,
+    after_help = "Settings also come from [coordinator] in rfm.toml and RFM_* variables (see `rfm config coordinator`).\n\n\
+    Examples:\n  rfm-coordinator --listen 0.0.0.0:50051 --http-listen 0.0.0.0:9090\n  \
+    rfm-coordinator --database-url postgresql://rfm:secret@db:5432/rfm --token change-me\n  \
+    RFM_WORKER_TIMEOUT=5s rfm-coordinator --task-timeout 2m --log-format json"
+)]
 pub struct Args {
     /// Address of the gRPC server.
     #[arg(long, env = "RFM_LISTEN", default_value = "0.0.0.0:50051")]

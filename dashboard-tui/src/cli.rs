@@ -11,7 +11,15 @@ use crate::source::SourceSpec;
 /// customers and movement between runs; and watch a live coordinator's jobs
 /// and workers.
 #[derive(Debug, Parser)]
-#[command(name = "rfm-dashboard", version)]
+#[command(
+    name = "rfm-dashboard",
+    version,
+    after_help = "Keys: 1-6 or Tab for views, arrows or hjkl to move, / to search, Enter for detail, ? for help, q to quit. \
+    Settings also come from [dashboard] in rfm.toml and RFM_* variables.\n\n\
+    Examples:\n  rfm-dashboard --results rfm-out\n  \
+    rfm-dashboard --database-url postgresql://rfm@localhost/rfm\n  \
+    rfm-dashboard --results rfm-out --coordinator http://localhost:50051"
+)]
 pub struct Args {
     /// A folder written by `rfm run --out DIR`, or a folder whose subfolders are such runs.
     #[arg(long, value_name = "DIR")]

@@ -8,7 +8,14 @@ use clap::Parser;
 
 /// An rfm worker: computes partial RFM states of input chunks for a coordinator.
 #[derive(Parser, Debug)]
-#[command(name = "rfm-worker", version)]
+#[command(
+    name = "rfm-worker",
+    version,
+    after_help = "Settings also come from [worker] in rfm.toml and RFM_* variables (see `rfm config worker`).\n\n\
+    Examples:\n  rfm-worker --coordinator http://coordinator:50051\n  \
+    rfm-worker --coordinator http://10.0.0.1:50051 --listen 0.0.0.0:50052 --advertise 10.0.0.7:50052 --threads 8\n  \
+    rfm-worker --coordinator http://127.0.0.1:50051 --listen 127.0.0.1:0 --http-listen 127.0.0.1:9091"
+)]
 pub struct Args {
     /// The coordinator's gRPC URL, e.g. http://coordinator:50051.
     #[arg(long, env = "RFM_COORDINATOR")]
