@@ -182,17 +182,7 @@ fn a_run_over_the_malformed_limit_is_recorded_failed() {
     let db = testing::database();
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("bad.csv");
-    let mut body = String::from(
-        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n",
-    );
-    for i in 0..20 {
-        body.push_str(&format!(
-            "5{i:05},A,x,1,2011-01-01 10:00:00,1.5,{},UK\n",
-            12000 + i
-        ));
-    }
-    body.push_str("600000,A,x,lots,2011-01-01 10:00:00,1.5,13000,UK\n");
-    std::fs::write(&input, body).unwrap();
+    testing::write_csv_over_the_malformed_limit(&input);
     let out = tmp.path().join("out");
     let o = rfm(&[
         "run",

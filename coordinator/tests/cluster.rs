@@ -3,126 +3,19 @@
 //! SIGSTOP) and `rfm submit`, compared byte for byte with `rfm run` and with
 //! the reference outputs of the real UCI file.
 
-use crate::support::bin;
-use std::io::{BufRead, BufReader, Read};
+use crate::support::{bin, Proc, REAL, REFERENCE_SEGMENTS};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rfm_proto::v1::coordinator_client::CoordinatorClient;
 use rfm_proto::v1::{JobRef, JobStatus};
 
-const REAL: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/data/real/online_retail.csv"
-);
-const REFERENCE_SEGMENTS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../core/tests/data/reference/online_retail.segments.csv"
-);
-
 /// One test at a time: they measure time and share two cores.
 fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A child process whose stderr (and stdout) are collected; killed on drop.
-struct Proc {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-    stdout: Arc<Mutex<String>>,
-}
-
-fn collect(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            let mut s = into.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-}
-
-impl Proc {
-    fn spawn(mut cmd: Command) -> Proc {
-        cmd.stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .stdin(Stdio::null());
-        let mut child = cmd.spawn().expect("spawn a binary");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let stdout = Arc::new(Mutex::new(String::new()));
-        collect(child.stderr.take().unwrap(), stderr.clone());
-        collect(child.stdout.take().unwrap(), stdout.clone());
-        Proc {
-            child,
-            stderr,
-            stdout,
-        }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Waits until stderr holds `needle` `count` times.
-    fn wait_for(&self, needle: &str, count: usize, timeout: Duration) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.stderr();
-            if s.matches(needle).count() >= count {
-                return s;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "no {count}x {needle:?} within {timeout:?}; stderr:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(50)); // let the readers drain
-                return status;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "still running after {timeout:?}; stderr:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {sig} failed");
-    }
-
-    fn kill9(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-CONT", &self.child.id().to_string()])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 struct Cluster {
@@ -136,14 +29,7 @@ fn cluster(coordinator_args: &[&str], workers: usize, delay_ms: u64) -> Cluster 
     let mut cmd = Command::new(bin("rfm-coordinator"));
     cmd.args(["--listen", "127.0.0.1:0"]).args(coordinator_args);
     let coordinator = Proc::spawn(cmd);
-    let log = coordinator.wait_for("listening on ", 1, Duration::from_secs(10));
-    let addr = log
-        .lines()
-        .find_map(|l| l.split("listening on ").nth(1))
-        .unwrap()
-        .trim()
-        .to_string();
-    let url = format!("http://{addr}");
+    let url = coordinator.coordinator_url();
     let mut cluster = Cluster {
         coordinator,
         url,
@@ -323,7 +209,7 @@ fn three_workers_give_the_results_of_rfm_run() {
     );
     assert_same_results(&out, &expected);
     assert_real_file_reference(&out);
-    let summary = submit.stdout.lock().unwrap().clone();
+    let summary = submit.stdout();
     assert!(
         summary.contains("Champions") && summary.contains("results: "),
         "{summary}"

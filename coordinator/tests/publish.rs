@@ -71,17 +71,7 @@ fn submitted_jobs_are_published_and_failed_jobs_recorded() {
 
     // A job over the malformed limit is recorded failed; the latest run stays.
     let bad = tmp.path().join("bad.csv");
-    let mut body = String::from(
-        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n",
-    );
-    for i in 0..20 {
-        body.push_str(&format!(
-            "5{i:05},A,x,1,2011-01-01 10:00:00,1.5,{},UK\n",
-            12000 + i
-        ));
-    }
-    body.push_str("600000,A,x,lots,2011-01-01 10:00:00,1.5,13000,UK\n");
-    std::fs::write(&bad, body).unwrap();
+    testing::write_csv_over_the_malformed_limit(&bad);
     let bad_out = tmp.path().join("bad");
     let mut client = submit(&url, &bad, &bad_out);
     let status = client.wait_exit(Duration::from_secs(60));

@@ -104,6 +104,22 @@ impl TestDatabase {
     }
 }
 
+/// Writes a small UCI-layout CSV with 20 good lines and one malformed line
+/// (quantity `lots`, line 22): over the default malformed limit of 1 %.
+pub fn write_csv_over_the_malformed_limit(path: &Path) {
+    let mut body = String::from(
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n",
+    );
+    for i in 0..20 {
+        body.push_str(&format!(
+            "5{i:05},A,x,1,2011-01-01 10:00:00,1.5,{},UK\n",
+            12000 + i
+        ));
+    }
+    body.push_str("600000,A,x,lots,2011-01-01 10:00:00,1.5,13000,UK\n");
+    std::fs::write(path, body).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
 /// The latest published run's segments as the text of a `segments.csv`.
 pub fn latest_segments_csv(url: &str) -> String {
     let mut store = crate::Store::connect(url).expect("connect to the test database");

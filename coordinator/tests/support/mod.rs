@@ -142,8 +142,31 @@ impl Proc {
     }
 }
 
+impl Proc {
+    /// Sends a signal (`-STOP`, `-CONT`, …) with kill(1).
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill {sig} failed");
+    }
+
+    /// SIGKILL, and waits for the process to end.
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("wait");
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
+        // A stopped child is continued first so that it can be killed and reaped.
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
