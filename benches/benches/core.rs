@@ -99,7 +99,7 @@ fn stages(c: &mut Criterion) {
             batches
                 .iter()
                 .map(|b| {
-                    PartialState::from_record_batches(std::slice::from_ref(b))
+                    PartialState::from_record_batches(&b.schema(), std::slice::from_ref(b))
                         .unwrap()
                         .customer_count()
                 })

@@ -70,7 +70,7 @@ async fn connect(addr: SocketAddr) -> FlightClient {
 
 /// `DoGet` of the state and its decoding, as the coordinator does it.
 async fn fetch(client: &mut FlightClient) -> PartialState {
-    let batches: Vec<RecordBatch> = client
+    let mut stream = client
         .do_get(Ticket::new(
             FlightTicket {
                 job_id: JOB.into(),
@@ -80,11 +80,13 @@ async fn fetch(client: &mut FlightClient) -> PartialState {
             .encode_to_vec(),
         ))
         .await
-        .expect("DoGet")
-        .try_collect()
-        .await
-        .expect("Flight stream");
-    PartialState::from_record_batches(&batches).expect("decode the state")
+        .expect("DoGet");
+    let mut batches: Vec<RecordBatch> = Vec::new();
+    while let Some(batch) = stream.try_next().await.expect("Flight stream") {
+        batches.push(batch);
+    }
+    let schema = stream.schema().expect("the stream's schema").clone();
+    PartialState::from_record_batches(&schema, &batches).expect("decode the state")
 }
 
 /// Bytes of Flight messages (IPC header + body) one `DoGet` streams.

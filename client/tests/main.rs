@@ -4,5 +4,6 @@
 mod commands;
 mod config;
 mod db;
+mod edge_inputs;
 mod results;
 mod run_errors;

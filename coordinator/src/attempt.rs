@@ -128,20 +128,32 @@ async fn attempt(
         .await
         .map_err(|s| fetch_failed(s.message().to_string()))?
         .into_inner();
-    let batches: Vec<RecordBatch> =
-        FlightRecordBatchStream::new_from_flight_data(stream.map_err(FlightError::from))
-            .try_collect()
-            .await
-            .map_err(|e| fetch_failed(e.to_string()))?;
-    let state = tokio::task::spawn_blocking(move || PartialState::from_record_batches(&batches))
+    // A state of no customer (a chunk of only returns) is a stream of its
+    // schema alone: the schema, with the ledger in its metadata, is the state.
+    let mut decoded =
+        FlightRecordBatchStream::new_from_flight_data(stream.map_err(FlightError::from));
+    let mut batches: Vec<RecordBatch> = Vec::new();
+    while let Some(batch) = decoded
+        .try_next()
         .await
-        .map_err(|e| (FailKind::Attempt, format!("decoding a state failed: {e}")))?
-        .map_err(|e| {
-            (
-                FailKind::Attempt,
-                format!("worker {worker} ({address}) sent a bad state: {e}"),
-            )
-        })?;
+        .map_err(|e| fetch_failed(e.to_string()))?
+    {
+        batches.push(batch);
+    }
+    let schema = decoded
+        .schema()
+        .cloned()
+        .ok_or_else(|| fetch_failed("the stream ended before its schema".into()))?;
+    let state =
+        tokio::task::spawn_blocking(move || PartialState::from_record_batches(&schema, &batches))
+            .await
+            .map_err(|e| (FailKind::Attempt, format!("decoding a state failed: {e}")))?
+            .map_err(|e| {
+                (
+                    FailKind::Attempt,
+                    format!("worker {worker} ({address}) sent a bad state: {e}"),
+                )
+            })?;
     let release = ctx.token.request(task_ref);
     tokio::spawn(async move {
         let _ = tokio::time::timeout(Duration::from_secs(5), tasks.release_task(release)).await;

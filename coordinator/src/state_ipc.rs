@@ -26,8 +26,9 @@ pub fn encode(state: &PartialState) -> Result<Vec<u8>, String> {
 pub fn decode(bytes: &[u8]) -> Result<PartialState, String> {
     let reader = StreamReader::try_new(bytes, None)
         .map_err(|e| format!("the state is not Arrow IPC: {e}"))?;
+    let schema = reader.schema();
     let batches: Vec<RecordBatch> = reader
         .collect::<Result<_, _>>()
         .map_err(|e| format!("the state is not Arrow IPC: {e}"))?;
-    PartialState::from_record_batches(&batches).map_err(|e| e.to_string())
+    PartialState::from_record_batches(&schema, &batches).map_err(|e| e.to_string())
 }

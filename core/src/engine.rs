@@ -314,9 +314,18 @@ pub fn finish_run(
         };
         return (ledger, Err(err));
     }
-    if state.overflowed() {
-        let path = files.first().map(|f| f.path.clone()).unwrap_or_default();
-        return (ledger, Err(Error::Overflow { path }));
+    if let Some(id) = state.overflowed() {
+        let what = format!("the revenue of customer {}", String::from_utf8_lossy(id));
+        return (ledger, Err(Error::Overflow { what }));
+    }
+    if ledger.purchase_lines == 0 {
+        let input = crate::input::describe_paths(files.iter().map(|f| f.path.as_path()));
+        let ledger_text = ledger.describe();
+        let err = Error::NoPurchases {
+            input,
+            ledger: ledger_text,
+        };
+        return (ledger, Err(err));
     }
     (ledger, finish(state, opts.as_of))
 }

@@ -56,11 +56,11 @@ pub enum Error {
     #[error("as-of {as_of} is not after the latest purchase date {latest}; give a later --as-of or leave it out")]
     AsOfTooEarly { as_of: String, latest: String },
 
-    #[error("no purchase lines in the input: every line was excluded or malformed ({detail})")]
-    NoPurchases { detail: String },
+    #[error("no purchase line in {input}: {ledger}; a purchase line needs a customer id, an invoice not starting with C, and a quantity and a price above 0")]
+    NoPurchases { input: String, ledger: String },
 
-    #[error("{}: money overflow: a customer's revenue exceeds the exact range (±1.7e20)", path.display())]
-    Overflow { path: PathBuf },
+    #[error("money overflow: {what} is not {}, the range rfm computes exactly; check the input for a wrong quantity or price, or run on smaller parts of the input", crate::money::RANGE_TEXT)]
+    Overflow { what: String },
 
     #[error("cannot write results to {}: {source}", path.display())]
     Output {

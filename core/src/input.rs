@@ -138,6 +138,19 @@ pub fn shorten(text: &str, max: usize) -> String {
     }
 }
 
+/// The input's files named for a message: `a.csv`, `a.csv and b.csv`, or
+/// `a.csv, b.csv and 3 more files`.
+pub fn describe_paths<'a>(paths: impl ExactSizeIterator<Item = &'a Path>) -> String {
+    let n = paths.len();
+    let names: Vec<String> = paths.take(2).map(|p| p.display().to_string()).collect();
+    match n {
+        0 => "the input".into(),
+        1 => names[0].clone(),
+        2 => format!("{} and {}", names[0], names[1]),
+        _ => format!("{}, {} and {} more files", names[0], names[1], n - 2),
+    }
+}
+
 /// The files named by an input spec: a file, a directory (its `*.csv`, sorted)
 /// or a glob (sorted).
 pub fn resolve_input(spec: &str) -> Result<Vec<PathBuf>> {

@@ -111,6 +111,34 @@ impl LineLedger {
         }
     }
 
+    /// The counts in words, zero counts left out: `1 line read, 1 cancellation`.
+    pub fn describe(&self) -> String {
+        if self.lines_read == 0 {
+            return "no data line after the header (blank lines are skipped)".into();
+        }
+        let plural =
+            |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let mut parts = vec![plural(self.lines_read, "line read", "lines read")];
+        let counts = [
+            (self.purchase_lines, "purchase line", "purchase lines"),
+            (self.malformed, "malformed", "malformed"),
+            (
+                self.excluded.missing_customer,
+                "missing customer",
+                "missing customer",
+            ),
+            (self.excluded.cancellation, "cancellation", "cancellations"),
+            (self.excluded.quantity_le_0, "quantity ≤ 0", "quantity ≤ 0"),
+            (self.excluded.price_le_0, "price ≤ 0", "price ≤ 0"),
+        ];
+        for (n, one, many) in counts {
+            if n > 0 {
+                parts.push(plural(n, one, many));
+            }
+        }
+        parts.join(", ")
+    }
+
     /// `malformed / lines_read` (0 for no lines).
     pub fn malformed_share(&self) -> f64 {
         if self.lines_read == 0 {
@@ -118,5 +146,29 @@ impl LineLedger {
         } else {
             self.malformed as f64 / self.lines_read as f64
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_the_counts_in_words() {
+        let mut l = LineLedger {
+            lines_read: 1,
+            ..LineLedger::default()
+        };
+        l.exclude(Reason::Cancellation);
+        assert_eq!(l.describe(), "1 line read, 1 cancellation");
+        l.lines_read = 4;
+        l.exclude(Reason::Cancellation);
+        l.exclude(Reason::MissingCustomer);
+        l.exclude(Reason::Malformed);
+        assert_eq!(
+            l.describe(),
+            "4 lines read, 1 malformed, 1 missing customer, 2 cancellations"
+        );
+        assert!(LineLedger::default().describe().contains("no data line"));
     }
 }

@@ -1,10 +1,24 @@
 //! Exact money: fixed-point decimals with 18 fractional digits in an `i128`,
 //! parsing of price text, and exact rounding (half away from zero) for output.
+//!
+//! Every amount the engine holds (a price, a line's quantity × price, a
+//! customer's revenue, a segment's or the run's revenue) stays within
+//! ±[`MAX`]: at most 20 digits before the decimal point, what Arrow's
+//! `Decimal128(38, 18)` (partial states) can hold. The checked operations
+//! return `None` beyond it.
 
 /// Number of fractional digits every [`Money`] value carries.
 pub const SCALE: u32 = 18;
 /// `10^SCALE`.
 pub const ONE: i128 = 1_000_000_000_000_000_000;
+
+/// Largest magnitude of any amount, in units: `10^38 − 1`, i.e.
+/// 99,999,999,999,999,999,999.999999999999999999.
+pub const MAX_UNITS: i128 = 10i128.pow(38) - 1;
+
+/// The bound in words, for error messages.
+pub const RANGE_TEXT: &str =
+    "below 10^20 in absolute value (at most 20 digits before the decimal point)";
 
 /// An exact decimal amount: `units / 10^18`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -19,16 +33,39 @@ impl serde::Serialize for Money {
 
 impl Money {
     pub const ZERO: Money = Money(0);
+    /// The largest amount the engine holds.
+    pub const MAX: Money = Money(MAX_UNITS);
 
-    /// `quantity × price`, or `None` when the product does not fit.
+    /// A value within ±[`Money::MAX`], or `None`.
     #[inline]
-    pub fn times(self, quantity: i64) -> Option<Money> {
-        self.0.checked_mul(quantity as i128).map(Money)
+    fn bounded(units: i128) -> Option<Money> {
+        (units.unsigned_abs() <= MAX_UNITS as u128).then_some(Money(units))
     }
 
+    /// `quantity × price`, or `None` beyond ±[`Money::MAX`].
+    #[inline]
+    pub fn times(self, quantity: i64) -> Option<Money> {
+        self.0
+            .checked_mul(quantity as i128)
+            .and_then(Money::bounded)
+    }
+
+    /// The sum, or `None` beyond ±[`Money::MAX`].
     #[inline]
     pub fn checked_add(self, other: Money) -> Option<Money> {
-        self.0.checked_add(other.0).map(Money)
+        self.0.checked_add(other.0).and_then(Money::bounded)
+    }
+
+    /// The exact sum of `amounts`, or `None` when it (or a partial sum) leaves ±[`Money::MAX`].
+    pub fn checked_sum(amounts: impl IntoIterator<Item = Money>) -> Option<Money> {
+        amounts
+            .into_iter()
+            .try_fold(Money::ZERO, |acc, m| acc.checked_add(m))
+    }
+
+    /// Whether the value is within ±[`Money::MAX`] (values read from the wire).
+    pub fn in_range(self) -> bool {
+        Money::bounded(self.0).is_some()
     }
 
     /// The value rounded half away from zero to `places` decimals, as text
@@ -59,7 +96,7 @@ impl Money {
 
 /// Parses a price: `[+-]?(digits[.digits] | .digits)` with `decimal_mark` as the
 /// mark. Up to 18 fractional digits are exact; more are rounded half away from
-/// zero. Returns `None` for anything else, or a value beyond ±1.7e20.
+/// zero. Returns `None` for anything else, or a value beyond ±[`Money::MAX`].
 pub fn parse_price(text: &[u8], decimal_mark: u8) -> Option<Money> {
     let (neg, body) = match text.first()? {
         b'-' => (true, &text[1..]),
@@ -104,7 +141,7 @@ pub fn parse_price(text: &[u8], decimal_mark: u8) -> Option<Money> {
     if round_up {
         units = units.checked_add(1)?;
     }
-    Some(Money(if neg { -units } else { units }))
+    Money::bounded(if neg { -units } else { units })
 }
 
 /// `num / den` rounded half away from zero to `places` decimals, as text.
@@ -232,6 +269,34 @@ mod tests {
         assert_eq!(div_round(81, 10, 2), "8.10");
         assert_eq!(div_round(7, 1, 0), "7");
         assert_eq!(Money(8_100_000_000_000_000_000).to_fixed(2), "8.10");
+    }
+
+    #[test]
+    fn amounts_stay_within_twenty_integer_digits() {
+        assert_eq!(
+            p("99999999999999999999.999999999999999999").as_deref(),
+            Some("99999999999999999999.999999999999999999")
+        );
+        assert_eq!(
+            p("-99999999999999999999.99").as_deref(),
+            Some("-99999999999999999999.99")
+        );
+        assert_eq!(p("100000000000000000000"), None);
+        assert_eq!(
+            p("99999999999999999999.9999999999999999995"),
+            None,
+            "rounds up past the bound"
+        );
+        let big = parse_price(b"50000000000000000000", b'.').unwrap();
+        assert_eq!(big.times(1), Some(big));
+        assert_eq!(big.times(2), None);
+        assert_eq!(big.checked_add(big), None);
+        let just_under = Money(MAX_UNITS - big.0);
+        assert_eq!(big.checked_add(just_under), Some(Money::MAX));
+        assert_eq!(Money::checked_sum([big, just_under]), Some(Money::MAX));
+        assert_eq!(Money::checked_sum([big, big, Money(-big.0)]), None);
+        assert!(Money::MAX.in_range() && !Money(MAX_UNITS + 1).in_range());
+        assert!(Money(-MAX_UNITS).in_range() && !Money(i128::MIN).in_range());
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Line classification (spec §1–2): turns the records of a byte range into
 //! Arrow batches of purchase lines and a [`LineLedger`] of everything else.
 //!
-//! A purchase batch has one row per purchase line: the normalised customer id,
-//! the invoice, the timestamp, the exact amount (quantity × price) and the
-//! country. Lines that are not purchases are only counted.
+//! A purchase batch has one row per purchase line: the normalised customer id
+//! (as UTF-8 text, see [`customer_id`]), the invoice, the timestamp, the exact
+//! amount (quantity × price) and the country. Lines that are not purchases are
+//! only counted.
 
 use std::sync::{Arc, OnceLock};
 
@@ -209,6 +210,65 @@ pub fn normalise_customer(v: &[u8]) -> Option<&[u8]> {
     Some(v)
 }
 
+/// Whether a byte is a control character: U+0000–U+001F or U+007F (the same
+/// bytes in UTF-8 and ISO-8859-1).
+#[inline]
+fn is_control(b: u8) -> bool {
+    b < 0x20 || b == 0x7f
+}
+
+/// A customer field as the spec reads it (§1 field formats, customer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CustomerId<'a> {
+    /// Empty, `NA`, `NaN` or `null`.
+    Missing,
+    /// The normalised id's UTF-8 text.
+    Text(&'a [u8]),
+    /// The id holds this control character: the line is malformed.
+    Control(u8),
+}
+
+/// Reads a trimmed customer field: missing-value tokens, control characters,
+/// the `.0` rule of [`normalise_customer`], then the id's text: its bytes when
+/// they are UTF-8 (ASCII needs no check), else their ISO-8859-1 reading,
+/// re-encoded as UTF-8 into `scratch`. So `C3 A9` and `E9` are both `é`.
+#[inline]
+pub fn customer_id<'a>(v: &'a [u8], scratch: &'a mut Vec<u8>) -> CustomerId<'a> {
+    let mut control = false;
+    let mut high = false;
+    for &b in v {
+        control |= is_control(b);
+        high |= b >= 0x80;
+    }
+    if control {
+        let c = v.iter().copied().find(|&b| is_control(b)).unwrap_or(0);
+        return CustomerId::Control(c);
+    }
+    let Some(id) = normalise_customer(v) else {
+        return CustomerId::Missing;
+    };
+    if !high || std::str::from_utf8(id).is_ok() {
+        return CustomerId::Text(id);
+    }
+    scratch.clear();
+    for &b in id {
+        if b < 0x80 {
+            scratch.push(b);
+        } else {
+            // U+0080–U+00FF in UTF-8: two bytes.
+            scratch.push(0xc0 | (b >> 6));
+            scratch.push(0x80 | (b & 0x3f));
+        }
+    }
+    CustomerId::Text(scratch)
+}
+
+/// Whether bytes are a customer id as [`customer_id`] gives it: UTF-8 text
+/// without control characters (checks states that arrive from elsewhere).
+pub fn is_customer_text(id: &[u8]) -> bool {
+    !id.iter().any(|&b| is_control(b)) && std::str::from_utf8(id).is_ok()
+}
+
 /// Reads the value of one field, unquoting into `scratch` when needed, trimmed.
 #[inline]
 fn field<'a>(bytes: &'a [u8], span: FieldSpan, scratch: &'a mut Vec<u8>) -> &'a [u8] {
@@ -237,6 +297,7 @@ pub fn parse_range(
         Vec::new(),
         Vec::new(),
     );
+    let mut s_cust_text = Vec::new();
     // Consecutive lines of one invoice share their date text: parse it once.
     let mut last_date_text: Vec<u8> = Vec::with_capacity(32);
     let mut last_date: Option<Timestamp> = None;
@@ -275,16 +336,31 @@ pub fn parse_range(
             last_date = t;
             t
         };
-        let (Some(quantity), Some(price), Some(ts), false) =
-            (quantity, price, ts, invoice.is_empty())
-        else {
+        let customer_text = field(rec.bytes, f[columns.customer], &mut s_cust);
+        let customer = customer_id(customer_text, &mut s_cust_text);
+        let (Some(quantity), Some(price), Some(ts), false, false) = (
+            quantity,
+            price,
+            ts,
+            invoice.is_empty(),
+            matches!(customer, CustomerId::Control(_)),
+        ) else {
             if ledger.wants_sample(range.file_index, rec.offset as u64) {
                 let problem = if invoice.is_empty() {
                     "empty invoice".to_string()
                 } else if quantity.is_none() {
                     format!("quantity {:?} is not a whole number", lossy(qty_text))
                 } else if price.is_none() {
-                    format!("price {:?} is not a decimal number", lossy(price_text))
+                    format!(
+                        "price {:?} is not a decimal number {}",
+                        lossy(price_text),
+                        money::RANGE_TEXT
+                    )
+                } else if let CustomerId::Control(c) = customer {
+                    format!(
+                        "customer id {:?} contains the control character U+{c:04X}",
+                        lossy(customer_text)
+                    )
                 } else {
                     format!("date {:?} is not a valid timestamp", lossy(date_text))
                 };
@@ -293,8 +369,7 @@ pub fn parse_range(
             ledger.exclude(Reason::Malformed);
             continue;
         };
-        let Some(customer) = normalise_customer(field(rec.bytes, f[columns.customer], &mut s_cust))
-        else {
+        let CustomerId::Text(customer) = customer else {
             ledger.exclude(Reason::MissingCustomer);
             continue;
         };
@@ -316,7 +391,7 @@ pub fn parse_range(
                     range.file_index,
                     rec.offset,
                     rec.bytes,
-                    "quantity × price exceeds the exact range".to_string(),
+                    format!("quantity × price is not {}", money::RANGE_TEXT),
                 ));
             }
             ledger.exclude(Reason::Malformed);
@@ -393,5 +468,43 @@ mod tests {
             assert_eq!(normalise_customer(missing), None);
         }
         assert_eq!(normalise_customer(b"NAN1"), Some(&b"NAN1"[..]));
+    }
+
+    #[test]
+    fn customer_ids_are_their_decoded_text() {
+        let id = |v: &[u8]| {
+            let mut scratch = Vec::new();
+            match customer_id(v, &mut scratch) {
+                CustomerId::Text(t) => Ok(t.to_vec()),
+                CustomerId::Missing => Err(None),
+                CustomerId::Control(c) => Err(Some(c)),
+            }
+        };
+        assert_eq!(id(b"17850.0"), Ok(b"17850".to_vec()));
+        assert_eq!(id(b"Ren\xc3\xa9"), Ok("René".as_bytes().to_vec()));
+        assert_eq!(id(b"Ren\xe9"), Ok("René".as_bytes().to_vec()));
+        assert_eq!(id(b"\xc3\x28"), Ok("Ã(".as_bytes().to_vec()));
+        assert_eq!(id(b"\xff"), Ok("ÿ".as_bytes().to_vec()));
+        assert_eq!(id(b"na"), Err(None));
+        assert_eq!(id(b"12\x0046"), Err(Some(0)));
+        assert_eq!(id(b"\x1b[31m"), Err(Some(0x1b)));
+        assert_eq!(id(b"12346\x7f"), Err(Some(0x7f)));
+        assert_eq!(id(b"12\t346"), Err(Some(b'\t')));
+        assert_eq!(
+            id(b"NA\n"),
+            Err(Some(b'\n')),
+            "malformed comes before missing"
+        );
+        assert_eq!(
+            id("\u{85}".as_bytes()),
+            Ok("\u{85}".as_bytes().to_vec()),
+            "C1 is not a control here"
+        );
+        for t in ["17850", "René", "Ã("] {
+            assert!(is_customer_text(t.as_bytes()));
+        }
+        for bad in [&b"Ren\xe9"[..], b"a\x00", b"\x7f"] {
+            assert!(!is_customer_text(bad));
+        }
     }
 }

@@ -2,7 +2,12 @@
 //! last purchase, the exact revenue, the set of invoices and the lines per
 //! country; plus the [`LineLedger`]. Merging is associative and commutative, so
 //! the order in which chunks finish can never change a result. A state converts
-//! to and from an Arrow [`RecordBatch`] to travel between processes.
+//! to and from an Arrow [`RecordBatch`] to travel between processes; a state of
+//! no customer (a chunk of only returns) is a valid state like any other.
+//!
+//! Customers are keyed by their normalised id's UTF-8 text (see
+//! [`crate::parse::customer_id`]), so the byte forms of one text merge into one
+//! customer whichever chunks or files they come from.
 
 use std::sync::Arc;
 
@@ -16,6 +21,7 @@ use arrow::datatypes::{DataType, Decimal128Type, Field, Int64Type, Schema, UInt6
 use crate::error::{Error, Result};
 use crate::ledger::LineLedger;
 use crate::money::{self, Money};
+use crate::parse::is_customer_text;
 
 /// An invoice number packed for fast equality: values of up to 15 bytes fit in
 /// a `u128` together with their length; longer ones are kept as bytes.
@@ -110,8 +116,9 @@ pub struct PartialState {
     countries: Vec<Box<[u8]>>,
     country_index: AHashMap<Box<[u8]>, u32>,
     pub ledger: LineLedger,
-    /// First money overflow seen, reported when the state is finished.
-    overflow: bool,
+    /// The smallest id (bytes) of a customer whose revenue left the exact
+    /// range, reported when the state is finished.
+    overflow: Option<Box<[u8]>>,
 }
 
 impl PartialState {
@@ -123,9 +130,17 @@ impl PartialState {
         self.customers.len()
     }
 
-    /// Whether a customer's revenue overflowed the exact range.
-    pub fn overflowed(&self) -> bool {
-        self.overflow
+    /// The id of a customer whose revenue left the exact range (the smallest
+    /// such id, so every chunking names the same one).
+    pub fn overflowed(&self) -> Option<&[u8]> {
+        self.overflow.as_deref()
+    }
+
+    /// Records that `id`'s revenue left the exact range.
+    fn note_overflow(overflow: &mut Option<Box<[u8]>>, id: &[u8]) {
+        if overflow.as_deref().is_none_or(|o| id < o) {
+            *overflow = Some(id.into());
+        }
     }
 
     fn customer_slot(&mut self, id: &[u8]) -> usize {
@@ -182,7 +197,7 @@ impl PartialState {
             acc.last_ts = acc.last_ts.max(t);
             match acc.monetary.checked_add(Money(amount[row])) {
                 Some(m) => acc.monetary = m,
-                None => self.overflow = true,
+                None => Self::note_overflow(&mut self.overflow, &acc.id),
             }
             let inv = invoice.value(row);
             match pack_invoice(inv) {
@@ -208,7 +223,9 @@ impl PartialState {
 
     /// Merges another state into this one.
     pub fn merge(&mut self, other: PartialState) {
-        self.overflow |= other.overflow;
+        if let Some(id) = &other.overflow {
+            Self::note_overflow(&mut self.overflow, id);
+        }
         self.ledger.merge(other.ledger);
         if self.customers.is_empty() && self.countries.is_empty() {
             self.customers = other.customers;
@@ -238,7 +255,7 @@ impl PartialState {
                     ours.last_ts = ours.last_ts.max(theirs.last_ts);
                     match ours.monetary.checked_add(theirs.monetary) {
                         Some(m) => ours.monetary = m,
-                        None => self.overflow = true,
+                        None => Self::note_overflow(&mut self.overflow, &ours.id),
                     }
                     ours.invoices.append(&mut theirs.invoices);
                     ours.long_invoices.append(&mut theirs.long_invoices);
@@ -295,8 +312,9 @@ impl PartialState {
 
     /// Key of the schema metadata entry holding the ledger (JSON).
     pub const LEDGER_KEY: &'static str = "rfm.ledger";
-    /// Key of the schema metadata entry flagging a money overflow.
-    pub const OVERFLOW_KEY: &'static str = "rfm.overflow";
+    /// Key of the schema metadata entry naming the customer whose revenue
+    /// overflowed (absent when none did).
+    pub const OVERFLOW_KEY: &'static str = "rfm.overflow_customer";
 
     /// The state as one Arrow batch; the ledger travels in the schema metadata.
     pub fn to_record_batch(&self) -> RecordBatch {
@@ -343,7 +361,12 @@ impl PartialState {
             Self::LEDGER_KEY.to_string(),
             serde_json::to_string(&self.ledger).expect("ledger serialises"),
         );
-        metadata.insert(Self::OVERFLOW_KEY.to_string(), self.overflow.to_string());
+        if let Some(id) = &self.overflow {
+            metadata.insert(
+                Self::OVERFLOW_KEY.to_string(),
+                String::from_utf8_lossy(id).into_owned(),
+            );
+        }
         let schema = Arc::new(Self::schema().with_metadata(metadata));
         let columns: Vec<ArrayRef> = vec![
             Arc::new(ids.finish()),
@@ -361,21 +384,26 @@ impl PartialState {
         RecordBatch::try_new(schema, columns).expect("state batch matches its schema")
     }
 
-    /// Rebuilds a state from [`to_record_batch`](Self::to_record_batch)'s output
-    /// (possibly split into several batches by the transport).
-    pub fn from_record_batches(batches: &[RecordBatch]) -> Result<PartialState> {
+    /// Rebuilds a state from [`to_record_batch`](Self::to_record_batch)'s
+    /// output: the stream's `schema` (it carries the ledger) and its batches,
+    /// possibly split into several by the transport, or none at all for a state
+    /// of no customer (a Flight stream of zero rows holds only its schema).
+    pub fn from_record_batches(schema: &Schema, batches: &[RecordBatch]) -> Result<PartialState> {
         let mut state = PartialState::new();
-        let Some(first) = batches.first() else {
-            return Err(Error::BadState("no batches".into()));
-        };
-        let meta = first.schema().metadata().clone();
+        let expected = Self::schema();
+        if schema.fields() != expected.fields() {
+            return Err(Error::BadState(format!(
+                "unexpected schema {:?}",
+                schema.fields()
+            )));
+        }
+        let meta = schema.metadata();
         let ledger = meta.get(Self::LEDGER_KEY).ok_or_else(|| {
             Error::BadState(format!("schema metadata has no {}", Self::LEDGER_KEY))
         })?;
         state.ledger = serde_json::from_str(ledger)
             .map_err(|e| Error::BadState(format!("ledger is not valid JSON: {e}")))?;
-        state.overflow = meta.get(Self::OVERFLOW_KEY).is_some_and(|v| v == "true");
-        let expected = Self::schema();
+        state.overflow = meta.get(Self::OVERFLOW_KEY).map(|id| id.as_bytes().into());
         for batch in batches {
             let schema = batch.schema();
             if schema.fields() != expected.fields() {
@@ -396,10 +424,23 @@ impl PartialState {
                 if state.index.contains_key(id) {
                     return Err(Error::BadState("duplicate customer id".into()));
                 }
+                if !is_customer_text(id) {
+                    return Err(Error::BadState(format!(
+                        "customer id {:?} is not normalised text (UTF-8, no control character)",
+                        String::from_utf8_lossy(id)
+                    )));
+                }
                 let mut acc = CustomerAcc::new(id);
                 acc.first_ts = first.value(row);
                 acc.last_ts = last.value(row);
                 acc.monetary = Money(monetary.value(row));
+                if !acc.monetary.in_range() {
+                    return Err(Error::BadState(format!(
+                        "customer {:?}: monetary is not {}",
+                        String::from_utf8_lossy(id),
+                        money::RANGE_TEXT
+                    )));
+                }
                 let inv = invoices.value(row);
                 let inv = inv.as_binary::<i32>();
                 for i in 0..inv.len() {
@@ -436,6 +477,99 @@ impl PartialState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::Reason;
+    use arrow::array::BinaryArray;
+
+    /// A state of one purchase line per `(customer id, amount in units)`.
+    fn state_of(lines: &[(&[u8], i128)]) -> PartialState {
+        let ids: BinaryArray = lines.iter().map(|l| Some(l.0)).collect();
+        let invoices: BinaryArray = lines.iter().map(|_| Some(&b"536365"[..])).collect();
+        let countries: BinaryArray = lines.iter().map(|_| Some(&b"France"[..])).collect();
+        let amounts = Decimal128Array::from(lines.iter().map(|l| l.1).collect::<Vec<_>>())
+            .with_precision_and_scale(38, money::SCALE as i8)
+            .unwrap();
+        let batch = RecordBatch::try_new(
+            crate::parse::purchase_schema(),
+            vec![
+                Arc::new(ids),
+                Arc::new(invoices),
+                Arc::new(Int64Array::from(vec![0; lines.len()])),
+                Arc::new(amounts),
+                Arc::new(countries),
+            ],
+        )
+        .unwrap();
+        let mut state = PartialState::new();
+        state.absorb(&batch);
+        state.ledger.lines_read = lines.len() as u64;
+        state.ledger.purchase_lines = lines.len() as u64;
+        state.seal();
+        state
+    }
+
+    /// The state through Arrow and back, as Flight carries it: a batch of
+    /// zero rows is not sent, only the schema.
+    fn over_the_wire(state: &PartialState) -> Result<PartialState> {
+        let batch = state.to_record_batch();
+        let batches = if batch.num_rows() == 0 {
+            Vec::new()
+        } else {
+            vec![batch.clone()]
+        };
+        PartialState::from_record_batches(&batch.schema(), &batches)
+    }
+
+    #[test]
+    fn a_state_of_no_customer_travels_as_its_schema_and_merges() {
+        let mut returns = PartialState::new();
+        returns.ledger.lines_read = 1;
+        returns.ledger.exclude(Reason::Cancellation);
+        let back = over_the_wire(&returns).unwrap();
+        assert_eq!(back.customer_count(), 0);
+        assert_eq!(back.ledger, returns.ledger);
+        let mut merged = over_the_wire(&state_of(&[(b"17850", money::ONE)])).unwrap();
+        merged.merge(back);
+        assert_eq!(merged.customer_count(), 1);
+        assert_eq!(merged.ledger.lines_read, 2);
+        assert_eq!(merged.ledger.excluded.cancellation, 1);
+    }
+
+    #[test]
+    fn a_state_with_ids_that_are_not_normalised_text_is_refused() {
+        for id in [&b"Ren\xe9"[..], b"12\x0046", b"\x1b"] {
+            let err = over_the_wire(&state_of(&[(id, money::ONE)])).unwrap_err();
+            assert!(err.to_string().contains("not normalised text"), "{err}");
+        }
+        // A monetary beyond the bound, which `Decimal128(38, 18)` cannot hold.
+        let batch = state_of(&[(b"A1", money::ONE)]).to_record_batch();
+        let mut columns = batch.columns().to_vec();
+        columns[3] = Arc::new(
+            Decimal128Array::from(vec![money::MAX_UNITS + 1])
+                .with_precision_and_scale(38, money::SCALE as i8)
+                .unwrap(),
+        );
+        let batch = RecordBatch::try_new(batch.schema(), columns).unwrap();
+        let err = PartialState::from_record_batches(&batch.schema(), &[batch]).unwrap_err();
+        assert!(
+            err.to_string().contains("monetary is not below 10^20"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn overflow_names_the_smallest_customer_whatever_the_merge_order() {
+        let near = money::MAX_UNITS / 2 + 1;
+        let a = || state_of(&[(b"B2", near), (b"A1", near)]);
+        let b = || state_of(&[(b"A1", near), (b"B2", near), (b"C3", 1)]);
+        let mut ab = a();
+        ab.merge(b());
+        let mut ba = over_the_wire(&b()).unwrap();
+        ba.merge(over_the_wire(&a()).unwrap());
+        assert_eq!(ab.overflowed(), Some(&b"A1"[..]));
+        assert_eq!(ba.overflowed(), Some(&b"A1"[..]));
+        assert_eq!(over_the_wire(&ab).unwrap().overflowed(), Some(&b"A1"[..]));
+        assert_eq!(state_of(&[(b"C3", near)]).overflowed(), None);
+    }
 
     #[test]
     fn invoice_keys_round_trip_and_differ_by_length() {

@@ -109,8 +109,7 @@ impl RunReport {
         self.customers = result.customers.len() as u64;
         self.as_of = Some(crate::date::format_date(result.as_of));
         self.latest_purchase = Some(crate::date::format_date(result.latest_purchase));
-        let revenue: i128 = result.segments.iter().map(|s| s.revenue.0).sum();
-        self.revenue = Some(crate::money::Money(revenue).to_fixed(2));
+        self.revenue = Some(result.revenue.to_fixed(2));
     }
 
     /// Copies the ledger's figures into the report.

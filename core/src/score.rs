@@ -1,5 +1,7 @@
 //! From a merged [`PartialState`] to the run's result (spec §3–5): as-of date,
-//! recency, NTILE(5) scores, segments and per-segment figures.
+//! recency, NTILE(5) scores, segments and per-segment figures. Every sum is
+//! checked: a total beyond the exact range fails the run with
+//! [`Error::Overflow`] instead of publishing a wrapped figure.
 
 use serde::Serialize;
 
@@ -13,9 +15,9 @@ use crate::segment::Segment;
 /// One scored customer: a row of `customers.csv`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CustomerRow {
-    /// The normalised id as text (ISO-8859-1 when the bytes are not UTF-8).
+    /// The normalised id's text.
     pub customer_id: String,
-    /// The id's bytes (ordering key).
+    /// The id's UTF-8 bytes (ordering key).
     pub id_bytes: Box<[u8]>,
     pub recency: i64,
     pub frequency: u64,
@@ -72,6 +74,8 @@ pub struct RfmResult {
     pub customers: Vec<CustomerRow>,
     /// Non-empty segments sorted by name.
     pub segments: Vec<SegmentRow>,
+    /// Exact Σ monetary over all customers.
+    pub revenue: Money,
     pub ledger: LineLedger,
     pub cut_points: CutPoints,
 }
@@ -103,12 +107,8 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
     let ledger = state.ledger.clone();
     if state.customer_count() == 0 {
         return Err(Error::NoPurchases {
-            detail: format!(
-                "{} lines read, {} malformed, {} excluded",
-                ledger.lines_read,
-                ledger.malformed,
-                ledger.excluded.total()
-            ),
+            input: "the input".into(),
+            ledger: ledger.describe(),
         });
     }
     let latest = state
@@ -169,13 +169,19 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
         c.segment = Segment::of(c.r, c.f);
     }
 
+    let revenue = Money::checked_sum(customers.iter().map(|c| c.monetary)).ok_or_else(|| {
+        Error::Overflow {
+            what: format!("the total revenue of the {n} customers"),
+        }
+    })?;
     let cut_points = cut_points(&customers);
-    let segments = segment_rows(&customers);
+    let segments = segment_rows(&customers, revenue)?;
     Ok(RfmResult {
         as_of,
         latest_purchase: latest,
         customers,
         segments,
+        revenue,
         ledger,
         cut_points,
     })
@@ -212,39 +218,49 @@ fn cut_points(customers: &[CustomerRow]) -> CutPoints {
     cp
 }
 
-fn segment_rows(customers: &[CustomerRow]) -> Vec<SegmentRow> {
+/// Per-segment figures; `total_revenue` is the checked Σ monetary of all customers.
+fn segment_rows(customers: &[CustomerRow], total_revenue: Money) -> Result<Vec<SegmentRow>> {
     let total_customers = customers.len() as i128;
-    let total_revenue: i128 = customers.iter().map(|c| c.monetary.0).sum();
     let mut rows: Vec<SegmentRow> = Vec::new();
     for seg in Segment::ALL {
         let members: Vec<&CustomerRow> = customers.iter().filter(|c| c.segment == seg).collect();
         if members.is_empty() {
             continue;
         }
+        let overflow = |figure: &str| Error::Overflow {
+            what: format!("the {figure} of segment {seg}"),
+        };
         let count = members.len() as i128;
-        let revenue: i128 = members.iter().map(|c| c.monetary.0).sum();
-        let recency_sum: i64 = members.iter().map(|c| c.recency).sum();
-        let frequency_sum: u64 = members.iter().map(|c| c.frequency).sum();
+        let revenue = Money::checked_sum(members.iter().map(|c| c.monetary))
+            .ok_or_else(|| overflow("revenue"))?;
+        let recency_sum = members
+            .iter()
+            .try_fold(0i64, |acc, c| acc.checked_add(c.recency))
+            .ok_or_else(|| overflow("sum of recencies"))?;
+        let frequency_sum = members
+            .iter()
+            .try_fold(0u64, |acc, c| acc.checked_add(c.frequency))
+            .ok_or_else(|| overflow("sum of frequencies"))?;
         rows.push(SegmentRow {
             segment: seg,
             customers: count as u64,
-            revenue: Money(revenue),
+            revenue,
             recency_sum,
             frequency_sum,
             customers_share: money::div_round(count, total_customers, 6),
-            revenue_text: Money(revenue).to_fixed(2),
-            revenue_share: if total_revenue == 0 {
+            revenue_text: revenue.to_fixed(2),
+            revenue_share: if total_revenue == Money::ZERO {
                 String::new()
             } else {
-                money::div_round(revenue, total_revenue, 6)
+                money::div_round(revenue.0, total_revenue.0, 6)
             },
             avg_recency: money::div_round(recency_sum as i128, count, 2),
             avg_frequency: money::div_round(frequency_sum as i128, count, 2),
-            avg_monetary: money::div_round(revenue, count * money::ONE, 2),
+            avg_monetary: money::div_round(revenue.0, count * money::ONE, 2),
         });
     }
     rows.sort_by(|a, b| a.segment.name().cmp(b.segment.name()));
-    rows
+    Ok(rows)
 }
 
 #[cfg(test)]

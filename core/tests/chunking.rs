@@ -70,6 +70,12 @@ fn line_strategy() -> impl Strategy<Value = Line> {
         Just("".to_string()),
         Just("NA".to_string()),
         Just(quoted("id, with comma")),
+        // One customer in two byte forms (UTF-8 and ISO-8859-1, see `render`).
+        Just("René".to_string()),
+        Just("Ren@E9".to_string()),
+        // Control characters: malformed.
+        Just("12\u{1b}346".to_string()),
+        Just(quoted("12\n346")),
     ];
     let country = prop_oneof![
         Just("United Kingdom".to_string()),
@@ -124,7 +130,16 @@ fn render(lines: &[Line], crlf: bool, bom: bool, blank_every: usize) -> Vec<u8> 
         }
         s.push_str(eol);
     }
-    s.into_bytes()
+    // `@E9` stands for the byte E9 (`é` in ISO-8859-1), which no `String` holds.
+    let mut bytes = Vec::with_capacity(s.len());
+    let mut rest = s.as_bytes();
+    while let Some(i) = rest.windows(3).position(|w| w == b"@E9") {
+        bytes.extend_from_slice(&rest[..i]);
+        bytes.push(0xe9);
+        rest = &rest[i + 3..];
+    }
+    bytes.extend_from_slice(rest);
+    bytes
 }
 
 /// customers.csv + segments.csv + ledger counts of a run with the given split.
@@ -145,9 +160,15 @@ fn outcome(path: &Path, chunk_size: u64, sub_range: usize, reverse_merge: bool) 
     }
     let mut merged = PartialState::new();
     for s in states {
-        // Through Arrow and back, as between processes.
+        // Through Arrow and back, as between processes: a state of no customer
+        // travels as its schema alone, like a Flight stream of zero rows.
         let batch = s.to_record_batch();
-        merged.merge(PartialState::from_record_batches(&[batch]).unwrap());
+        let batches = if batch.num_rows() == 0 {
+            Vec::new()
+        } else {
+            vec![batch.clone()]
+        };
+        merged.merge(PartialState::from_record_batches(&batch.schema(), &batches).unwrap());
     }
     let (ledger, result) = engine::finish_run(merged, &files, &opts);
     let mut text = format!(
@@ -159,7 +180,8 @@ fn outcome(path: &Path, chunk_size: u64, sub_range: usize, reverse_merge: bool) 
             text.push_str(&String::from_utf8(common::customers_csv(&r)).unwrap());
             text.push_str(&String::from_utf8(common::segments_csv(&r)).unwrap());
         }
-        Err(e) => text.push_str(&e.to_string()),
+        // The input's name aside: runs on two files are compared.
+        Err(e) => text.push_str(&e.to_string().replace(path.to_str().unwrap(), "INPUT")),
     }
     text
 }

@@ -15,7 +15,9 @@ pub mod v1 {
 
 /// Bumped on every incompatible change of the protocol; a worker or client
 /// speaking another version is refused at registration / submission.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version 2: partial states key customers by their decoded UTF-8 text and
+/// name the customer whose revenue overflowed.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Largest gRPC message either side accepts (merged states can be large).
 pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
