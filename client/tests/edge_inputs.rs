@@ -381,3 +381,56 @@ fn two_byte_forms_of_an_id_are_one_customer_and_control_characters_are_malformed
     }
     assert_eq!(samples[0]["line"], 13);
 }
+
+#[test]
+fn ids_in_two_byte_forms_publish_and_an_overflowing_run_publishes_nothing() {
+    let db = rfm_store::testing::database();
+    let d = tempfile::tempdir().unwrap();
+    let ids = d.path().join("ids.csv");
+    std::fs::write(&ids, IDS_CSV).unwrap();
+    let database = ["--database-url", db.url.as_str(), "-q"];
+    run_ok(
+        &ids,
+        &d.path().join("ids-out"),
+        &[&database[..], &["--max-malformed-share", "0.5"]].concat(),
+    );
+    let json = |args: &[&str]| -> Value {
+        let o = rfm(&[args, &["--database-url", db.url.as_str(), "--json"]].concat());
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let customers = json(&["customers"]);
+    let mut published: Vec<&str> = customers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["customer_id"].as_str().unwrap())
+        .collect();
+    published.sort_unstable();
+    assert_eq!(published, ["12346", "René", "Zoë", "z", "Ã(", "é"]);
+    let rene = json(&["customer", "René"]);
+    assert_eq!(rene["customer"]["frequency"], 3);
+    assert_eq!(rene["customer"]["monetary"], "9.75");
+
+    let huge = d.path().join("huge.csv");
+    std::fs::write(
+        &huge,
+        format!(
+            "{MONEY_HEADER}1,1,2011-01-01 10:00:00,90000000000000000000,A1,UK\n\
+             2,1,2011-01-02 10:00:00,90000000000000000000,B2,UK\n"
+        ),
+    )
+    .unwrap();
+    let (err, _) = run_failing(&huge, &d.path().join("huge-out"), &database, 3);
+    assert!(err.contains("money overflow"), "{err}");
+    let runs = json(&["runs"]);
+    let failed = &runs[0];
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["latest"], false);
+    assert!(
+        failed["error"].as_str().unwrap().contains("money overflow"),
+        "{failed}"
+    );
+    // The latest published run is still the one of the ids file.
+    assert_eq!(json(&["customers"]), customers);
+}

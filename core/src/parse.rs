@@ -417,8 +417,19 @@ fn lossy(v: &[u8]) -> String {
     String::from_utf8_lossy(v).into_owned()
 }
 
+/// A malformed line for the report: its text (lossy UTF-8, shortened) with
+/// control characters other than tab and line breaks escaped (`\u{0}`,
+/// `\u{1b}`), so no report, terminal or database sees a raw NUL or ESC.
 fn sample(file_index: u32, offset: usize, bytes: &[u8], problem: String) -> MalformedSample {
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
+    let raw = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]);
+    let mut text = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if c.is_ascii_control() && !matches!(c, '\t' | '\n' | '\r') {
+            text.extend(c.escape_unicode());
+        } else {
+            text.push(c);
+        }
+    }
     MalformedSample {
         file_index,
         offset: offset as u64,
@@ -468,6 +479,17 @@ mod tests {
             assert_eq!(normalise_customer(missing), None);
         }
         assert_eq!(normalise_customer(b"NAN1"), Some(&b"NAN1"[..]));
+    }
+
+    #[test]
+    fn samples_escape_control_characters() {
+        let s = sample(
+            0,
+            0,
+            b"1,12\x0046,\x1b[31m,\x7f,\t\"a\r\nb\"",
+            String::new(),
+        );
+        assert_eq!(s.text, "1,12\\u{0}46,\\u{1b}[31m,\\u{7f},\t\"a\r\nb\"");
     }
 
     #[test]
