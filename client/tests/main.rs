@@ -4,5 +4,7 @@
 mod commands;
 mod config;
 mod db;
+mod failed_runs;
 mod results;
 mod run_errors;
+mod terminal_output;

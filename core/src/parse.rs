@@ -16,6 +16,7 @@ use crate::input::{ColumnMap, ParseOptions};
 use crate::ledger::{LineLedger, MalformedSample, Reason};
 use crate::money::{self, Money};
 use crate::scan::{first_record_start, FieldSpan, RecordSplitter};
+use crate::text::quote_value;
 
 /// Rows per purchase batch.
 pub const BATCH_ROWS: usize = 32 * 1024;
@@ -282,11 +283,11 @@ pub fn parse_range(
                 let problem = if invoice.is_empty() {
                     "empty invoice".to_string()
                 } else if quantity.is_none() {
-                    format!("quantity {:?} is not a whole number", lossy(qty_text))
+                    format!("quantity {} is not a whole number", quote_value(qty_text))
                 } else if price.is_none() {
-                    format!("price {:?} is not a decimal number", lossy(price_text))
+                    format!("price {} is not a decimal number", quote_value(price_text))
                 } else {
-                    format!("date {:?} is not a valid timestamp", lossy(date_text))
+                    format!("date {} is not a valid timestamp", quote_value(date_text))
                 };
                 ledger.offer_sample(sample(range.file_index, rec.offset, rec.bytes, problem));
             }
@@ -336,10 +337,6 @@ pub fn parse_range(
         emit(batch.finish());
     }
     ledger
-}
-
-fn lossy(v: &[u8]) -> String {
-    String::from_utf8_lossy(v).into_owned()
 }
 
 fn sample(file_index: u32, offset: usize, bytes: &[u8], problem: String) -> MalformedSample {
