@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use rfm_core::date;
 use rfm_core::report::RunReport;
-use rfm_core::text::{cut, escape_controls};
+use rfm_core::input::shorten;
+use rfm_core::text::escape_controls;
 use rfm_core::RfmResult;
 
 fn thousands(n: u64) -> String {
@@ -48,7 +49,7 @@ pub fn ledger(report: &RunReport) -> String {
             escape_controls(&m.file),
             m.line.map(|l| l.to_string()).unwrap_or_else(|| "?".into()),
             escape_controls(&m.problem),
-            escape_controls(&cut(&m.text, 80))
+            escape_controls(&shorten(&m.text, 80))
         );
     }
     s

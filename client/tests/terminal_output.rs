@@ -109,6 +109,8 @@ fn data_cannot_drive_the_terminal() {
         input.to_str().unwrap(),
         "--out",
         d.path().join("x").to_str().unwrap(),
+        "--max-malformed-share",
+        "0.001",
     ]);
     assert_eq!(o.status.code(), Some(3));
     assert_clean("the malformed-limit error", &o.stderr);
@@ -136,7 +138,7 @@ fn a_huge_bad_value_makes_a_short_message_and_a_small_report() {
     let input = d.path().join("huge.csv");
     let mut text =
         String::from("InvoiceNo,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n1,2,12/1/2010 8:26,2.5,17850,UK\n");
-    text.push('2');
+    text.push_str("2,2");
     text.push_str(&"9".repeat(5_000_000));
     text.push_str("x,12/1/2010 8:26,2.5,17850,UK\n");
     std::fs::write(&input, text).unwrap();

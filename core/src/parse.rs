@@ -340,7 +340,10 @@ pub fn parse_range(
 }
 
 fn sample(file_index: u32, offset: usize, bytes: &[u8], problem: String) -> MalformedSample {
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
+    let mut text = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
+    if bytes.len() > 300 {
+        text.push_str(&format!("… ({} bytes)", bytes.len()));
+    }
     MalformedSample {
         file_index,
         offset: offset as u64,
