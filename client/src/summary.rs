@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 
 use rfm_core::date;
-use rfm_core::report::RunReport;
 use rfm_core::input::shorten;
+use rfm_core::report::RunReport;
 use rfm_core::text::escape_controls;
 use rfm_core::RfmResult;
 

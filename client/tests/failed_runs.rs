@@ -298,6 +298,13 @@ fn links_at_predictable_temporary_names_redirect_nothing() {
     let d = tempfile::tempdir().unwrap();
     let victim = write(d.path(), "victim", "precious");
     let link = |at: &Path| std::os::unix::fs::symlink(&victim, at).unwrap();
+    let untouched = |after: &str| {
+        assert_eq!(
+            std::fs::read_to_string(&victim).unwrap(),
+            "precious",
+            "{after} wrote through a link"
+        );
+    };
 
     // Export and gen wrote `OUT.partial`.
     let root = d.path().join("runs");
@@ -322,11 +329,15 @@ fn links_at_predictable_temporary_names_redirect_nothing() {
     assert!(std::fs::read_to_string(&export)
         .unwrap()
         .starts_with("customer_id,"));
+    untouched("rfm export");
+    assert!(!export.is_symlink());
     let generated = d.path().join("gen.csv");
     link(&d.path().join("gen.csv.partial"));
     let o = rfm(&["gen", "--rows", "100", "--out", generated.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(std::fs::read(&generated).unwrap().starts_with(b"InvoiceNo"));
+
+    untouched("rfm gen");
 
     // A run wrote `.NAME.tmp-PID` in the output folder and probed it with
     // `.rfm-write-test-PID`: links for the next few thousand process ids.
@@ -348,5 +359,5 @@ fn links_at_predictable_temporary_names_redirect_nothing() {
     // The folder holds things that are not run files: refused, untouched.
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert!(!out.join("customers.csv").exists());
-    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    untouched("rfm run");
 }
