@@ -287,7 +287,8 @@ pub struct InputArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub input: InputArgs,
-    /// Directory for customers.csv, segments.csv and run.json (default: RESULTS_ROOT/<run id>).
+    /// Directory for customers.csv, segments.csv and run.json (default: RESULTS_ROOT/<run id>); a
+    /// previous run's folder is replaced whole, a folder holding other files is refused.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Where runs without --out go, one directory per run; `segments`, `customers`,
@@ -364,7 +365,8 @@ pub struct SubmitArgs {
     /// Shared token of the cluster, if it requires one.
     #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Directory for customers.csv, segments.csv and run.json (default: RESULTS_ROOT/<run id>).
+    /// Directory for customers.csv, segments.csv and run.json (default: RESULTS_ROOT/<run id>); a
+    /// previous run's folder is replaced whole, a folder holding other files is refused.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Where runs without --out go, one directory per run; `segments`, `customers`,

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use rfm_core::ledger::LineLedger;
-use rfm_core::report::RunReport;
+use rfm_core::report::{RunReport, Stage};
 use rfm_core::{PartialState, RfmResult, RunOptions};
 use rfm_proto::auth::Token;
 use rfm_proto::v1::coordinator_client::CoordinatorClient;
@@ -19,6 +18,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::Code;
 
 use crate::exit;
+use crate::failure::{At as _, Failed};
 
 /// A failed job or a refused request, with the exit code it maps to.
 #[derive(Debug)]
@@ -244,7 +244,7 @@ pub async fn submit_and_wait(
     job_id: &str,
     show_progress: bool,
     cancel_on_interrupt: bool,
-) -> Result<Finished> {
+) -> Result<Finished, Failed> {
     let request = SubmitJobRequest {
         protocol_version: PROTOCOL_VERSION,
         input: input.to_string(),
@@ -255,11 +255,25 @@ pub async fn submit_and_wait(
     let submitted = client
         .submit_job(token.request(request))
         .await
-        .map_err(|s| status_error(url, s))?
+        .map_err(|s| status_error(url, s))
+        .at(Stage::Planning)?
         .into_inner();
     let job = JobRef {
         job_id: submitted.job_id.clone(),
     };
+    follow(conn, job, show_progress, cancel_on_interrupt)
+        .await
+        .at(Stage::Tasks)
+}
+
+/// Follows a submitted job's events until it ends and fetches its result.
+async fn follow(
+    conn: &mut Connection,
+    job: JobRef,
+    show_progress: bool,
+    cancel_on_interrupt: bool,
+) -> Result<Finished> {
+    let (url, client, token) = (conn.url.as_str(), &mut conn.client, &conn.token);
     let mut events = client
         .watch_job(token.request(job.clone()))
         .await
@@ -331,40 +345,89 @@ pub async fn submit_and_wait(
 }
 
 /// Scores a finished job's merged state (the coordinator checked it already).
-pub fn score(finished: &mut Finished, opts: &RunOptions) -> Result<RfmResult> {
+pub fn score(finished: &mut Finished, opts: &RunOptions) -> Result<RfmResult, Failed> {
     let state = finished
         .state
         .take()
-        .ok_or_else(|| anyhow::anyhow!("the coordinator sent no state for a finished job"))?;
+        .ok_or_else(|| anyhow::anyhow!("the coordinator sent no state for a finished job"))
+        .at(Stage::Tasks)?;
     Ok(rfm_core::score::finish(state, opts.as_of)?)
 }
 
+/// How a job ended as the client sees it: its error with the stage that
+/// failed (the coordinator's report names it; else the tasks did).
+pub fn job_failure(finished: &Finished) -> Option<Failed> {
+    let error = finished.error()?;
+    let stage = finished
+        .report
+        .as_ref()
+        .and_then(|r| r.stage)
+        .unwrap_or(Stage::Tasks);
+    Some(Failed::new(stage, error.into()))
+}
+
+/// An embedded run's end: the coordinator's report, if it sent one, and the
+/// scored result or the failure.
+pub struct Embedded {
+    pub report: Option<RunReport>,
+    pub outcome: Result<RfmResult, Failed>,
+}
+
 /// Runs a job on an embedded cluster: a coordinator and one worker with
-/// `threads` slots sharing one rayon pool, over loopback gRPC and Flight.
-/// Returns the ledger and the scoring outcome, like `engine::finish_run`.
-/// With `progress`, draws a progress bar on stderr when it is a terminal.
+/// `threads` slots sharing one rayon pool, over loopback gRPC and Flight,
+/// then scores its merged state on the same pool. With `progress`, draws a
+/// progress bar on stderr when it is a terminal.
 pub fn run_embedded(
     input: &str,
     opts: &RunOptions,
     run_id: &str,
     threads: usize,
     progress: bool,
-) -> Result<(LineLedger, Result<RfmResult>)> {
+) -> Embedded {
+    match embedded_job(input, opts, run_id, threads, progress) {
+        Ok((mut finished, pool)) => {
+            let outcome = match job_failure(&finished) {
+                Some(failed) => Err(failed),
+                None => pool.install(|| score(&mut finished, opts)),
+            };
+            Embedded {
+                report: finished.report,
+                outcome,
+            }
+        }
+        Err(failed) => Embedded {
+            report: None,
+            outcome: Err(failed),
+        },
+    }
+}
+
+/// Starts the embedded cluster, runs the job on it and stops it.
+fn embedded_job(
+    input: &str,
+    opts: &RunOptions,
+    run_id: &str,
+    threads: usize,
+    progress: bool,
+) -> Result<(Finished, Arc<rayon::ThreadPool>), Failed> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
+        .context("cannot start the async runtime")
+        .at(Stage::Planning)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .context("cannot start the worker threads")?;
+        .context("cannot start the worker threads")
+        .at(Stage::Planning)?;
     let pool = Arc::new(pool);
-    let mut finished = runtime.block_on(async {
+    let finished = runtime.block_on(async {
         let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let listener = tokio::net::TcpListener::bind(loopback)
             .await
-            .context("cannot listen on loopback for the embedded coordinator")?;
+            .context("cannot listen on loopback for the embedded coordinator")
+            .at(Stage::Planning)?;
         // A fresh token keeps other local users off the loopback ports.
         let token = Token::new(Some(random_token()));
         let config = rfm_coordinator::CoordinatorConfig {
@@ -372,7 +435,8 @@ pub fn run_embedded(
             ..Default::default()
         };
         let coordinator = rfm_coordinator::start(config, listener)
-            .context("cannot start the embedded coordinator")?;
+            .context("cannot start the embedded coordinator")
+            .at(Stage::Planning)?;
         let url = coordinator.url();
         let worker = rfm_worker::start(rfm_worker::WorkerConfig {
             coordinator: url.clone(),
@@ -388,8 +452,9 @@ pub fn run_embedded(
             token: token.clone(),
         })
         .await
-        .context("cannot start the embedded worker")?;
-        let outcome = match connect(&url, token).await {
+        .context("cannot start the embedded worker")
+        .at(Stage::Planning)?;
+        let outcome = match connect(&url, token).await.at(Stage::Planning) {
             Ok(mut conn) => {
                 let show = progress && std::io::stderr().is_terminal();
                 submit_and_wait(&mut conn, input, opts, run_id, show, false).await
@@ -400,20 +465,7 @@ pub fn run_embedded(
         coordinator.shutdown().await;
         outcome
     })?;
-    let ledger = finished
-        .state
-        .as_ref()
-        .map(|s| s.ledger.clone())
-        .unwrap_or_default();
-    match (finished.error(), finished.state.is_some()) {
-        (None, _) => {
-            let result = pool.install(|| score(&mut finished, opts));
-            Ok((ledger, result))
-        }
-        // Failed while scoring: the ledger is known, as in a local run.
-        (Some(e), true) => Ok((ledger, Err(e.into()))),
-        (Some(e), false) => Err(e.into()),
-    }
+    Ok((finished, pool))
 }
 
 /// 128 random bits (from the OS-seeded keys of `RandomState`) as hex.

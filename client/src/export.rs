@@ -1,10 +1,11 @@
 //! `rfm export`: every customer of a run, as CSV (the columns of
-//! `customers.csv`) or as Parquet with typed columns, written under a
-//! temporary name and renamed into place so a reader never sees half a file.
+//! `customers.csv`) or as Parquet with typed columns, written under an
+//! unguessable temporary name and renamed into place so a reader never sees
+//! half a file (see `rfm_core::atomic`).
 
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
@@ -56,17 +57,20 @@ fn format_of(path: &Path) -> ExportFormat {
     }
 }
 
-/// Writes `out` through `write` into `out.partial`, renamed into place once
-/// complete; on failure removes the partial file and fails with the output
-/// exit code, naming `out`.
-pub(crate) fn write_atomically(out: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let tmp = partial_name(out);
-    let written = write(&tmp).and_then(|()| {
-        std::fs::rename(&tmp, out)
-            .with_context(|| format!("cannot rename {} into place", tmp.display()))
-    });
+/// Writes `out` through `write` into a new temporary file beside it, synced
+/// and renamed into place once complete; on failure removes the temporary
+/// file and fails with the output exit code, naming `out`.
+pub(crate) fn write_atomically(
+    out: &Path,
+    write: impl FnOnce(&mut File) -> Result<()>,
+) -> Result<()> {
+    let written = rfm_core::atomic::TempFile::beside(out)
+        .context("cannot create a temporary file beside it")
+        .and_then(|mut tmp| {
+            write(tmp.file())?;
+            tmp.persist(out).context("cannot rename it into place")
+        });
     if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
         return Err(JobError {
             code: crate::exit::OUTPUT,
             message: format!("cannot write {}: {e:#}", out.display()),
@@ -76,15 +80,8 @@ pub(crate) fn write_atomically(out: &Path, write: impl FnOnce(&Path) -> Result<(
     Ok(())
 }
 
-/// `DIR/NAME.partial` beside `DIR/NAME`.
-fn partial_name(out: &Path) -> PathBuf {
-    let mut name = out.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    out.with_file_name(name)
-}
-
-fn write_csv(path: &Path, customers: &[CustomerRecord]) -> Result<()> {
-    let mut w = csv::Writer::from_path(path)?;
+fn write_csv(file: &mut File, customers: &[CustomerRecord]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(file);
     w.write_record(rfm_core::output::CUSTOMERS_HEADER)?;
     for c in customers {
         w.write_record([
@@ -131,19 +128,17 @@ pub fn parquet_schema() -> Schema {
     ])
 }
 
-fn write_parquet(path: &Path, customers: &[CustomerRecord]) -> Result<()> {
+fn write_parquet(file: &mut File, customers: &[CustomerRecord]) -> Result<()> {
     let schema = Arc::new(parquet_schema());
     let batch = to_batch(schema.clone(), customers)?;
-    let file = BufWriter::new(File::create(path)?);
+    let file = BufWriter::new(file);
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_created_by(format!("rfm {}", env!("CARGO_PKG_VERSION")))
         .build();
     let mut writer = ArrowWriter::try_new(file, schema, Some(props))?;
     writer.write(&batch)?;
-    let mut file = writer.into_inner()?;
-    file.flush()?;
-    file.get_ref().sync_all()?;
+    writer.into_inner()?.flush()?;
     Ok(())
 }
 
@@ -242,9 +237,5 @@ mod tests {
         assert_eq!(format_of(Path::new("b.PQ")), ExportFormat::Parquet);
         assert_eq!(format_of(Path::new("b.csv")), ExportFormat::Csv);
         assert_eq!(format_of(Path::new("b")), ExportFormat::Csv);
-        assert_eq!(
-            partial_name(Path::new("d/b.csv")),
-            Path::new("d/b.csv.partial")
-        );
     }
 }

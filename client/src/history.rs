@@ -7,11 +7,12 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use rfm_core::text::escape_controls;
 use rfm_store::{Movement, RunInfo, Store};
 use serde::Serialize;
 
 use crate::cli::{DiffArgs, HistoryArgs, ResultsArgs, RunsArgs};
-use crate::inspect::emit;
+use crate::inspect::{emit, emit_text};
 use crate::results::{self, LocalRun};
 
 /// One line of `rfm runs`, from either source.
@@ -79,7 +80,7 @@ pub fn runs(args: RunsArgs) -> Result<()> {
         return emit(serde_json::to_string_pretty(&runs)? + "\n");
     }
     if runs.is_empty() {
-        return emit(format!("no runs in {place}\n"));
+        return emit_text(format!("no runs in {place}\n"));
     }
     let mut out = String::new();
     writeln!(
@@ -98,13 +99,13 @@ pub fn runs(args: RunsArgs) -> Result<()> {
             r.as_of.as_deref().unwrap_or("-"),
             r.customers,
             r.revenue.as_deref().unwrap_or("-"),
-            r.input.join(" "),
+            escape_controls(&r.input.join(" ")),
         )?;
         if let Some(e) = &r.error {
-            writeln!(out, "    error: {e}")?;
+            writeln!(out, "    error: {}", escape_controls(e))?;
         }
     }
-    emit(out)
+    emit_text(out)
 }
 
 /// Every run folder under `root`, newest first.
@@ -180,7 +181,7 @@ pub fn diff(args: DiffArgs) -> Result<()> {
             m.revenue_to,
         )?;
     }
-    emit(out)
+    emit_text(out)
 }
 
 /// The movement between two runs' customers, joined on customer id, in the

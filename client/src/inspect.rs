@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use anyhow::Result;
+use rfm_core::text::{escape_controls, escape_for_terminal};
 use rfm_core::Segment;
 use rfm_store::CustomerRecord;
 use serde_json::json;
@@ -13,6 +14,12 @@ use serde_json::json;
 use crate::cli::{CustomerArgs, CustomersArgs, SegmentsArgs, SortColumn};
 use crate::exit::UsageError;
 use crate::results::{self, amount, RunData};
+
+/// Writes a table or text for people to standard output, control characters
+/// from the data escaped (see [`rfm_core::text`]).
+pub(crate) fn emit_text(text: String) -> Result<()> {
+    emit(escape_for_terminal(&text).into_owned())
+}
 
 /// Writes to standard output; a closed pipe (`| head`) is not an error.
 pub(crate) fn emit(text: String) -> Result<()> {
@@ -54,7 +61,7 @@ pub fn segments(args: SegmentsArgs) -> Result<()> {
             s.avg_monetary
         )?;
     }
-    emit(out)
+    emit_text(out)
 }
 
 fn segment_filter(name: &str) -> Result<&'static str> {
@@ -120,13 +127,20 @@ pub fn customers(args: CustomersArgs) -> Result<()> {
         writeln!(
             out,
             "{:<12} {:>7} {:>9} {:>12} {:>5} {:<20} {}",
-            c.customer_id, c.recency, c.frequency, c.monetary, c.rfm_score, c.segment, c.country
+            escape_controls(&c.customer_id),
+            c.recency,
+            c.frequency,
+            c.monetary,
+            c.rfm_score,
+            c.segment,
+            escape_controls(&c.country)
         )?;
     }
     if rows.is_empty() {
-        eprintln!("no customer matches in run {} ({})", run.run_id, run.place);
+        let message = format!("no customer matches in run {} ({})", run.run_id, run.place);
+        eprintln!("{}", escape_for_terminal(&message));
     }
-    emit(out)
+    emit_text(out)
 }
 
 /// For each score 1–5, the smallest and largest value among the customers
@@ -218,7 +232,9 @@ pub fn customer(args: CustomerArgs) -> Result<()> {
     writeln!(
         out,
         "customer {} ({}), run {}",
-        c.customer_id, c.country, run.run_id
+        escape_controls(&c.customer_id),
+        escape_controls(&c.country),
+        run.run_id
     )?;
     writeln!(
         out,
@@ -267,5 +283,5 @@ pub fn customer(args: CustomerArgs) -> Result<()> {
             range(&monetary, k)
         )?;
     }
-    emit(out)
+    emit_text(out)
 }

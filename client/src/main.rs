@@ -10,6 +10,7 @@ mod cluster;
 mod db;
 mod exit;
 mod export;
+mod failure;
 mod history;
 mod inspect;
 mod jobs;
@@ -32,8 +33,7 @@ fn gen(args: cli::GenArgs) -> anyhow::Result<()> {
         return rfm_core::gen::generate(args.rows, args.seed, w)
             .context("cannot write to standard output");
     }
-    export::write_atomically(&args.out, |tmp| {
-        let file = std::fs::File::create(tmp)?;
+    export::write_atomically(&args.out, |file| {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
         rfm_core::gen::generate(args.rows, args.seed, &mut w)?;
         w.flush()?;
@@ -69,7 +69,9 @@ fn main() {
         cli::Command::Cancel(a) => jobs::job(a, true),
     };
     if let Err(err) = outcome {
-        eprintln!("error: {err:#}");
+        // Messages quote header fields and values: never raw control characters.
+        let message = format!("error: {err:#}");
+        eprintln!("{}", rfm_core::text::escape_for_terminal(&message));
         std::process::exit(exit::of_error(&err));
     }
 }

@@ -96,6 +96,11 @@ pub fn scan_runs(root: &Path) -> Result<Vec<LocalRun>> {
     })?;
     let mut runs = Vec::new();
     for entry in entries.flatten() {
+        // Hidden names are rfm's temporary folders (a run being written, or
+        // one a crash left behind), never runs.
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
         let dir = entry.path();
         let report_path = dir.join(REPORT_FILE);
         let Ok(text) = std::fs::read_to_string(&report_path) else {

@@ -1,78 +1,113 @@
 //! `rfm submit`: runs a job on a running cluster, shows its progress, then
-//! writes the same files and prints the same summary as `rfm run`.
+//! writes the same files and prints the same summary as `rfm run`; a failed
+//! job leaves the same failed `run.json` (see [`crate::failure`]).
+
+use std::time::Instant;
 
 use anyhow::{Context, Result};
-use rfm_core::{output, report};
+use rfm_core::output::OutDir;
+use rfm_core::report::{self, RunReport, Stage};
+use rfm_core::text::escape_for_terminal;
 use rfm_proto::auth::Token;
 
 use crate::cli::SubmitArgs;
+use crate::failure::{self, At as _, Failed};
 use crate::{cluster, options, summary};
 
 pub fn submit(args: SubmitArgs) -> Result<()> {
+    let started = Instant::now();
+    // Usage errors stop the command before a run exists: nothing is written.
     let opts = options::run_options(&args.input)?;
     let run_id = report::new_run_id();
     let out_dir = args
         .out
         .clone()
         .unwrap_or_else(|| args.results_root.join(&run_id));
+    let out = OutDir::prepare(&out_dir)?;
     // The coordinator resolves the input in its own working directory: send
     // an absolute path (workers and coordinator share the filesystem).
     let input = std::path::absolute(&args.input.input)
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| args.input.input.clone());
+    let mut report = RunReport::before_input(&run_id, &input, &opts);
+    match attempt(&args, &opts, &input, &out, &mut report) {
+        Ok(()) => Ok(()),
+        Err(failed) => {
+            failure::complete(&mut report, &failed, started);
+            Err(failure::leave(&out, &report, failed, args.quiet))
+        }
+    }
+}
+
+/// Runs the job on the cluster and writes its results; `report` holds what
+/// is known when it fails (the coordinator's report, once it sent one).
+fn attempt(
+    args: &SubmitArgs,
+    opts: &rfm_core::RunOptions,
+    input: &str,
+    out: &OutDir,
+    report: &mut RunReport,
+) -> Result<(), Failed> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
+        .context("cannot start the async runtime")
+        .at(Stage::Planning)?;
     let mut finished = runtime.block_on(async {
-        let mut conn = cluster::connect(&args.coordinator, Token::new(args.token.clone())).await?;
-        cluster::submit_and_wait(&mut conn, &input, &opts, &run_id, !args.quiet, true).await
+        let mut conn = cluster::connect(&args.coordinator, Token::new(args.token.clone()))
+            .await
+            .at(Stage::Planning)?;
+        cluster::submit_and_wait(&mut conn, input, opts, &report.run_id, !args.quiet, true).await
     })?;
-
-    if let Some(err) = finished.error() {
-        if let Some(report) = &finished.report {
-            output::prepare_dir(&out_dir)?;
-            output::write_report(&out_dir, report)?;
-            for stale in [output::CUSTOMERS_FILE, output::SEGMENTS_FILE] {
-                let _ = std::fs::remove_file(out_dir.join(stale));
-            }
-            if !args.quiet {
-                if finished.state.is_some() {
-                    eprint!("{}", summary::ledger(report));
-                }
-                eprintln!("report: {}", out_dir.join(output::REPORT_FILE).display());
-            }
-        }
-        return Err(err.into());
+    if let Some(coordinators) = finished.report.clone() {
+        *report = coordinators;
     }
-    let result = cluster::score(&mut finished, &opts)?;
-    let report = finished
-        .report
-        .take()
-        .context("the coordinator sent no report for a finished job")?;
-    output::prepare_dir(&out_dir)?;
-    output::write_results(&out_dir, &result, &report)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else if !args.quiet {
-        print!("{}", summary::full(&report, &result));
-        println!();
-        println!("results: {}  ({:.2} s)", out_dir.display(), report.seconds);
-        if let Some(target) = &finished.published_to {
-            println!("published: run {} to {target}", report.run_id);
-        }
+    if let Some(failed) = cluster::job_failure(&finished) {
+        return Err(failed);
     }
+    if finished.report.is_none() {
+        return Err(Failed::new(
+            Stage::Tasks,
+            anyhow::anyhow!("the coordinator sent no report for a finished job"),
+        ));
+    }
+    let result = cluster::score(&mut finished, opts)?;
+    out.write_results(&result, report).at(Stage::Writing)?;
     if let Some(error) = finished.publish_error.take() {
-        return Err(cluster::JobError {
-            code: crate::exit::DATABASE,
-            message: format!(
-                "results written to {} but run {} not published: {error}",
-                out_dir.display(),
-                report.run_id
-            ),
+        return Err(Failed {
+            stage: Stage::Database,
+            error: cluster::JobError {
+                code: crate::exit::DATABASE,
+                message: format!(
+                    "results written to {} but run {} not published: {error}",
+                    out.path().display(),
+                    report.run_id
+                ),
+            }
+            .into(),
+            results: Some(Box::new(result)),
+        });
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&*report)
+                .context("cannot show the report")
+                .at(Stage::Writing)?
+        );
+    } else if !args.quiet {
+        print!("{}", escape_for_terminal(&summary::full(report, &result)));
+        println!();
+        let mut tail = format!(
+            "results: {}  ({:.2} s)",
+            out.path().display(),
+            report.seconds
+        );
+        if let Some(target) = &finished.published_to {
+            tail.push_str(&format!("\npublished: run {} to {target}", report.run_id));
         }
-        .into());
+        println!("{}", escape_for_terminal(&tail));
     }
     Ok(())
 }

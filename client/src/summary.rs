@@ -1,10 +1,13 @@
 //! The summary `rfm run` prints: the line ledger, malformed samples and the
-//! segment table.
+//! segment table. Samples are data: their control characters are escaped and
+//! they are cut short; the whole text is escaped again where it is printed.
 
 use std::fmt::Write as _;
 
 use rfm_core::date;
+use rfm_core::input::shorten;
 use rfm_core::report::RunReport;
+use rfm_core::text::escape_controls;
 use rfm_core::RfmResult;
 
 fn thousands(n: u64) -> String {
@@ -43,10 +46,10 @@ pub fn ledger(report: &RunReport) -> String {
         let _ = writeln!(
             s,
             "  {}:{}: {} | {}",
-            m.file,
+            escape_controls(&m.file),
             m.line.map(|l| l.to_string()).unwrap_or_else(|| "?".into()),
-            m.problem,
-            rfm_core::input::shorten(&m.text, 80)
+            escape_controls(&m.problem),
+            escape_controls(&shorten(&m.text, 80))
         );
     }
     s

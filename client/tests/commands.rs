@@ -81,15 +81,20 @@ fn bad_input_gets_a_clear_message_and_its_exit_code() {
         );
         assert!(!err.contains("panicked"), "rfm {args:?}: {err}");
     }
-    // Nothing half-written anywhere.
+    // Nothing half-written anywhere: no temporary file, and a failed run's
+    // folder holds its failed run.json alone.
     let mut left: Vec<String> = Vec::new();
     for entry in walk(d) {
         let name = entry.to_string_lossy().into_owned();
-        if name.ends_with(".partial") || name.contains("/out") {
+        if name.contains(".rfm-") || (name.contains("/out/") && !name.ends_with("/out/run.json")) {
             left.push(name);
         }
     }
     assert!(left.is_empty(), "left behind: {left:?}");
+    if let Ok(text) = std::fs::read(d.join("out/run.json")) {
+        let report: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(report["status"], "failed", "{report}");
+    }
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

@@ -5,5 +5,7 @@ mod commands;
 mod config;
 mod db;
 mod edge_inputs;
+mod failed_runs;
 mod results;
 mod run_errors;
+mod terminal_output;

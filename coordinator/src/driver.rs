@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rfm_core::engine::{finish_run, number_sample_lines};
-use rfm_core::report::RunReport;
+use rfm_core::report::{RunReport, Stage};
 use rfm_core::{Chunk, ErrorKind, InputFile, PartialState, RfmResult, RunOptions};
 use rfm_proto::auth::Token;
 use rfm_proto::v1::{ErrorClass, JobState, TaskRef};
@@ -417,7 +417,7 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         report::complete(
             &mut report,
             &Default::default(),
-            Err(error.clone()),
+            Err((Stage::Tasks, error.clone())),
             seconds,
         );
         if let Some((publisher, run)) = &database {
@@ -498,7 +498,7 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
                 report::complete(
                     &mut failed,
                     &Default::default(),
-                    Err(error.clone()),
+                    Err((Stage::Scoring, error.clone())),
                     seconds,
                 );
                 publisher.fail(*run, failed).await;
@@ -532,7 +532,12 @@ fn score(
     seconds: f64,
 ) -> Scored {
     if let Err(e) = number_sample_lines(&mut state, files) {
-        report::complete(&mut report, &state.ledger, Err(e.to_string()), seconds);
+        report::complete(
+            &mut report,
+            &state.ledger,
+            Err((e.stage(), e.to_string())),
+            seconds,
+        );
         return Scored {
             report,
             state_ipc: Vec::new(),
@@ -555,7 +560,12 @@ fn score(
                 ErrorKind::Input => ErrorClass::Input,
                 ErrorKind::Output => ErrorClass::Internal,
             };
-            report::complete(&mut report, &ledger, Err(e.to_string()), seconds);
+            report::complete(
+                &mut report,
+                &ledger,
+                Err((e.stage(), e.to_string())),
+                seconds,
+            );
             Some((class, e.to_string()))
         }
     };

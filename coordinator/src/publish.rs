@@ -69,8 +69,10 @@ impl Publisher {
                 return Ok(());
             };
             let mut failed = report;
-            failed.status = "failed".into();
-            failed.error = Some(format!("publishing failed: {e}"));
+            failed.fail(
+                rfm_core::report::Stage::Database,
+                &format!("publishing failed: {e}"),
+            );
             if let Err(again) = store.fail(run, &failed) {
                 eprintln!(
                     "rfm-coordinator: run {} could not be marked failed in the database: {again}",

@@ -3,7 +3,7 @@
 
 use rfm_core::engine::InputFile;
 use rfm_core::ledger::LineLedger;
-use rfm_core::report::{self, RunReport};
+use rfm_core::report::{self, RunReport, Stage};
 use rfm_core::{RfmResult, RunOptions};
 
 /// A report with the run's identity, inputs and options, before any figures.
@@ -11,11 +11,12 @@ pub fn new_report(run_id: &str, files: &[InputFile], opts: &RunOptions) -> RunRe
     RunReport::begin(run_id, files, opts)
 }
 
-/// Fills in the end of a run: ledger, status, and the result's figures or the error.
+/// Fills in the end of a run: ledger, status, and the result's figures or the
+/// stage that failed and the error.
 pub fn complete(
     report: &mut RunReport,
     ledger: &LineLedger,
-    result: Result<&RfmResult, String>,
+    result: Result<&RfmResult, (Stage, String)>,
     seconds: f64,
 ) {
     report.set_ledger(ledger);
@@ -23,9 +24,6 @@ pub fn complete(
     report.seconds = seconds;
     match result {
         Ok(result) => report.set_result(result),
-        Err(e) => {
-            report.status = "failed".into();
-            report.error = Some(e);
-        }
+        Err((stage, e)) => report.fail(stage, &e),
     }
 }

@@ -82,6 +82,25 @@ impl Error {
         }
     }
 
+    /// The stage of a run this error stops.
+    pub fn stage(&self) -> crate::report::Stage {
+        use crate::report::Stage;
+        match self {
+            Error::InvalidOption { .. } | Error::Unreadable { .. } | Error::NoInput { .. } => {
+                Stage::Input
+            }
+            Error::EmptyFile { .. } | Error::NoDataLines { .. } | Error::MissingColumn { .. } => {
+                Stage::Header
+            }
+            Error::TooManyMalformed { .. } => Stage::MalformedLimit,
+            Error::AsOfTooEarly { .. } => Stage::AsOf,
+            Error::NoPurchases { .. } | Error::Overflow { .. } | Error::BadState(_) => {
+                Stage::Scoring
+            }
+            Error::Output { .. } => Stage::Writing,
+        }
+    }
+
     pub fn invalid_option(option: &str, message: impl Into<String>) -> Error {
         Error::InvalidOption {
             option: option.to_string(),

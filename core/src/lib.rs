@@ -6,6 +6,7 @@
 //! ([`output`]). [`engine`] ties these together for a local run; the worker
 //! and coordinator crates use the same pieces across processes.
 
+pub mod atomic;
 pub mod date;
 pub mod engine;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod report;
 pub mod scan;
 pub mod score;
 pub mod segment;
+pub mod text;
 
 pub use engine::{Chunk, InputFile, RunOptions};
 pub use error::{Error, ErrorKind, Result};

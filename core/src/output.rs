@@ -1,11 +1,16 @@
-//! Result files (spec §6): `customers.csv`, `segments.csv` and `run.json`,
-//! written under temporary names and renamed at the end, so a reader never
-//! finds a half-written result.
+//! Result files (spec §6): `customers.csv`, `segments.csv` and `run.json`.
+//!
+//! A run's files appear together or not at all: they are written into a fresh
+//! folder beside the target (see [`crate::atomic`]), made durable, and that
+//! folder takes the target's place in one rename. A target that already holds
+//! a previous run's files (or nothing) is replaced as a whole; a folder holding
+//! anything else is refused before the run starts, so no user file is lost.
 
 use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use crate::atomic;
 use crate::date;
 use crate::error::{Error, Result};
 use crate::report::RunReport;
@@ -41,17 +46,14 @@ pub const SEGMENTS_HEADER: [&str; 8] = [
     "avg_monetary",
 ];
 
+/// The only names a run folder holds; a folder with anything else is not
+/// replaced.
+pub const RUN_FILES: [&str; 3] = [CUSTOMERS_FILE, SEGMENTS_FILE, REPORT_FILE];
+
 fn out_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Output {
         path: path.to_path_buf(),
         source,
-    }
-}
-
-fn csv_err(path: &Path) -> impl Fn(csv::Error) -> Error + '_ {
-    move |e| Error::Output {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
     }
 }
 
@@ -103,81 +105,154 @@ pub fn write_segments<W: Write>(result: &RfmResult, out: W) -> csv::Result<()> {
     Ok(())
 }
 
-/// Makes sure `dir` exists and can be written, before any work is done.
-pub fn prepare_dir(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir).map_err(out_err(dir))?;
-    let probe = dir.join(format!(".rfm-write-test-{}", std::process::id()));
-    fs::write(&probe, b"").map_err(out_err(dir))?;
-    let _ = fs::remove_file(&probe);
-    Ok(())
+/// The folder a run's files go to, checked before any work is done.
+#[derive(Clone, Debug)]
+pub struct OutDir {
+    target: PathBuf,
 }
 
-/// A set of files written under temporary names and renamed together.
-struct Staged {
-    files: Vec<(PathBuf, PathBuf)>,
-}
-
-impl Staged {
-    fn create(&mut self, dir: &Path, name: &str) -> Result<BufWriter<fs::File>> {
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let file = fs::File::create(&tmp).map_err(out_err(&tmp))?;
-        self.files.push((tmp, dir.join(name)));
-        Ok(BufWriter::with_capacity(1 << 20, file))
+impl OutDir {
+    /// Checks that the results can go to `dir`, before the run starts: its
+    /// parent folder is created if needed and must be writable, and `dir` must
+    /// be absent, empty, or a previous run's folder (only [`RUN_FILES`] in
+    /// it). Creates nothing else: a run that never writes leaves no folder.
+    pub fn prepare(dir: &Path) -> Result<OutDir> {
+        let target = match fs::symlink_metadata(dir) {
+            // A link to a folder: the run goes where it points.
+            Ok(m) if m.file_type().is_symlink() => fs::canonicalize(dir).map_err(out_err(dir))?,
+            Ok(_) => std::path::absolute(dir).map_err(out_err(dir))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::path::absolute(dir).map_err(out_err(dir))?
+            }
+            Err(e) => return Err(out_err(dir)(e)),
+        };
+        let out = OutDir { target };
+        out.check_replaceable()?;
+        let parent = out.parent()?;
+        fs::create_dir_all(&parent).map_err(out_err(&out.target))?;
+        // Prove the parent is writable the way the results will be written.
+        let probe = atomic::TempDir::beside(&out.target).map_err(out_err(&out.target))?;
+        drop(probe);
+        Ok(out)
     }
 
-    fn commit(mut self) -> Result<()> {
-        for (tmp, dst) in std::mem::take(&mut self.files) {
-            fs::rename(&tmp, &dst).map_err(out_err(&dst))?;
+    /// The folder the results go to.
+    pub fn path(&self) -> &Path {
+        &self.target
+    }
+
+    fn parent(&self) -> Result<PathBuf> {
+        self.target
+            .parent()
+            .map(Path::to_path_buf)
+            .ok_or_else(|| Error::Output {
+                path: self.target.clone(),
+                source: std::io::Error::other("a run folder needs a parent folder"),
+            })
+    }
+
+    /// Whether the folder exists and holds files (a previous run's).
+    pub fn holds_files(&self) -> bool {
+        fs::read_dir(&self.target).is_ok_and(|mut entries| entries.next().is_some())
+    }
+
+    /// Fails unless the target is absent, empty or holds only run files.
+    fn check_replaceable(&self) -> Result<()> {
+        let path = &self.target;
+        let entries = match fs::read_dir(path) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory || path.is_file() => {
+                return Err(Error::Output {
+                    path: path.clone(),
+                    source: std::io::Error::other(
+                        "it is a file, not a folder; give --out a new folder or a previous run's folder",
+                    ),
+                })
+            }
+            Err(e) => return Err(out_err(path)(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(out_err(path))?;
+            let name = entry.file_name();
+            let is_run_file = RUN_FILES.iter().any(|f| name == *f)
+                && entry.file_type().is_ok_and(|t| t.is_file());
+            if !is_run_file {
+                return Err(Error::Output {
+                    path: path.clone(),
+                    source: std::io::Error::other(format!(
+                        "the folder holds {:?}, which is not an rfm result file; rfm replaces only \
+                         an empty folder or a previous run's folder (customers.csv, segments.csv, \
+                         run.json): give --out a new folder",
+                        name
+                    )),
+                });
+            }
         }
         Ok(())
     }
-}
 
-impl Drop for Staged {
-    fn drop(&mut self) {
-        for (tmp, _) in &self.files {
-            let _ = fs::remove_file(tmp);
-        }
+    /// Writes the three result files; they replace the folder's content at once.
+    pub fn write_results(&self, result: &RfmResult, report: &RunReport) -> Result<()> {
+        self.place(|dir| {
+            write_file(dir, CUSTOMERS_FILE, |w| {
+                write_customers(result, w).map_err(std::io::Error::other)
+            })?;
+            write_file(dir, SEGMENTS_FILE, |w| {
+                write_segments(result, w).map_err(std::io::Error::other)
+            })?;
+            write_report_file(dir, report)
+        })
+    }
+
+    /// Writes a failed run's `run.json` alone; it replaces the folder's content
+    /// at once (a previous run's results do not stay beside a failed report).
+    pub fn write_report(&self, report: &RunReport) -> Result<()> {
+        self.place(|dir| write_report_file(dir, report))
+    }
+
+    /// Fills a fresh folder beside the target with `fill`, makes it durable
+    /// and puts it in the target's place.
+    fn place(&self, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+        let target = &self.target;
+        fs::create_dir_all(self.parent()?).map_err(out_err(target))?;
+        let staging = atomic::TempDir::beside(target).map_err(out_err(target))?;
+        fill(staging.path())?;
+        atomic::sync_dir(staging.path()).map_err(out_err(target))?;
+        self.check_replaceable()?;
+        staging.replace(target).map_err(out_err(target))
     }
 }
 
-fn finish_file(mut w: BufWriter<fs::File>, path: &Path) -> Result<()> {
-    w.flush().map_err(out_err(path))?;
-    w.get_ref().sync_data().map_err(out_err(path))?;
-    Ok(())
+/// Creates `dir/name` (exclusively, not through a link), fills it through a
+/// buffer and makes it durable.
+fn write_file(
+    dir: &Path,
+    name: &str,
+    fill: impl FnOnce(&mut BufWriter<&mut fs::File>) -> std::io::Result<()>,
+) -> Result<()> {
+    let path = dir.join(name);
+    let mut file = atomic::create_new(&path).map_err(out_err(&path))?;
+    let mut w = BufWriter::with_capacity(1 << 20, &mut file);
+    fill(&mut w).map_err(out_err(&path))?;
+    w.flush().map_err(out_err(&path))?;
+    drop(w);
+    file.sync_all().map_err(out_err(&path))
 }
 
-/// Writes the three result files into `dir`.
+fn write_report_file(dir: &Path, report: &RunReport) -> Result<()> {
+    write_file(dir, REPORT_FILE, |w| {
+        serde_json::to_writer_pretty(&mut *w, report).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")
+    })
+}
+
+/// Writes the three result files into `dir` (see [`OutDir`]).
 pub fn write_results(dir: &Path, result: &RfmResult, report: &RunReport) -> Result<()> {
-    fs::create_dir_all(dir).map_err(out_err(dir))?;
-    let mut staged = Staged { files: Vec::new() };
-    let customers_path = dir.join(CUSTOMERS_FILE);
-    let mut w = staged.create(dir, CUSTOMERS_FILE)?;
-    write_customers(result, &mut w).map_err(csv_err(&customers_path))?;
-    finish_file(w, &customers_path)?;
-    let segments_path = dir.join(SEGMENTS_FILE);
-    let mut w = staged.create(dir, SEGMENTS_FILE)?;
-    write_segments(result, &mut w).map_err(csv_err(&segments_path))?;
-    finish_file(w, &segments_path)?;
-    write_report_into(&mut staged, dir, report)?;
-    staged.commit()
+    OutDir::prepare(dir)?.write_results(result, report)
 }
 
-fn write_report_into(staged: &mut Staged, dir: &Path, report: &RunReport) -> Result<()> {
-    let path = dir.join(REPORT_FILE);
-    let mut w = staged.create(dir, REPORT_FILE)?;
-    serde_json::to_writer_pretty(&mut w, report).map_err(|e| Error::Output {
-        path: path.clone(),
-        source: std::io::Error::other(e),
-    })?;
-    w.write_all(b"\n").map_err(out_err(&path))?;
-    finish_file(w, &path)
-}
-
-/// Writes only `run.json` (a failed run's report).
+/// Writes only `run.json` (a failed run's report) into `dir` (see [`OutDir`]).
 pub fn write_report(dir: &Path, report: &RunReport) -> Result<()> {
-    fs::create_dir_all(dir).map_err(out_err(dir))?;
-    let mut staged = Staged { files: Vec::new() };
-    write_report_into(&mut staged, dir, report)?;
-    staged.commit()
+    OutDir::prepare(dir)?.write_report(report)
 }

@@ -17,6 +17,7 @@ use crate::input::{ColumnMap, ParseOptions};
 use crate::ledger::{LineLedger, MalformedSample, Reason};
 use crate::money::{self, Money};
 use crate::scan::{first_record_start, FieldSpan, RecordSplitter};
+use crate::text::quote_value;
 
 /// Rows per purchase batch.
 pub const BATCH_ROWS: usize = 32 * 1024;
@@ -349,20 +350,20 @@ pub fn parse_range(
                 let problem = if invoice.is_empty() {
                     "empty invoice".to_string()
                 } else if quantity.is_none() {
-                    format!("quantity {:?} is not a whole number", lossy(qty_text))
+                    format!("quantity {} is not a whole number", quote_value(qty_text))
                 } else if price.is_none() {
                     format!(
-                        "price {:?} is not a decimal number {}",
-                        lossy(price_text),
+                        "price {} is not a decimal number {}",
+                        quote_value(price_text),
                         money::RANGE_TEXT
                     )
                 } else if let CustomerId::Control(c) = customer {
                     format!(
-                        "customer id {:?} contains the control character U+{c:04X}",
-                        lossy(customer_text)
+                        "customer id {} contains the control character U+{c:04X}",
+                        quote_value(customer_text)
                     )
                 } else {
-                    format!("date {:?} is not a valid timestamp", lossy(date_text))
+                    format!("date {} is not a valid timestamp", quote_value(date_text))
                 };
                 ledger.offer_sample(sample(range.file_index, rec.offset, rec.bytes, problem));
             }
@@ -413,13 +414,10 @@ pub fn parse_range(
     ledger
 }
 
-fn lossy(v: &[u8]) -> String {
-    String::from_utf8_lossy(v).into_owned()
-}
-
-/// A malformed line for the report: its text (lossy UTF-8, shortened) with
-/// control characters other than tab and line breaks escaped (`\u{0}`,
-/// `\u{1b}`), so no report, terminal or database sees a raw NUL or ESC.
+/// A malformed line for the report: its text (lossy UTF-8, cut at 300 bytes
+/// with the full length noted) with control characters other than tab and
+/// line breaks escaped (`\u{0}`, `\u{1b}`), so no report, terminal or
+/// database sees a raw NUL or ESC.
 fn sample(file_index: u32, offset: usize, bytes: &[u8], problem: String) -> MalformedSample {
     let raw = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]);
     let mut text = String::with_capacity(raw.len());
@@ -429,6 +427,9 @@ fn sample(file_index: u32, offset: usize, bytes: &[u8], problem: String) -> Malf
         } else {
             text.push(c);
         }
+    }
+    if bytes.len() > 300 {
+        text.push_str(&format!("… ({} bytes)", bytes.len()));
     }
     MalformedSample {
         file_index,

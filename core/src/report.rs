@@ -1,5 +1,6 @@
 //! The run report (`run.json`): what was read, what was excluded and why, the
-//! malformed samples, the options and the result's headline figures.
+//! malformed samples, the options and the result's headline figures; for a
+//! failed run, the stage that failed and the error.
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +14,56 @@ pub struct ReportSample {
     pub line: Option<u64>,
     pub text: String,
     pub problem: String,
+}
+
+/// The most characters a malformed sample's text or problem keeps in the
+/// report (a longer one is cut and ends with `… (N bytes)`).
+pub const MAX_SAMPLE_CHARS: usize = 1024;
+
+/// The stage of a run that failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    /// Finding the input files and opening them.
+    Input,
+    /// Reading a file's header and finding its columns.
+    Header,
+    /// Starting the job: the cluster, the coordinator's checks, the chunks.
+    Planning,
+    /// Reading the chunks on the workers (a task failed, workers lost, cancelled).
+    Tasks,
+    /// Too many malformed lines.
+    MalformedLimit,
+    /// The as-of date is not after the latest purchase.
+    AsOf,
+    /// Scoring the merged state.
+    Scoring,
+    /// Writing the result files.
+    Writing,
+    /// Recording or publishing the run in the database.
+    Database,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Input => "input",
+            Stage::Header => "header",
+            Stage::Planning => "planning",
+            Stage::Tasks => "tasks",
+            Stage::MalformedLimit => "malformed-limit",
+            Stage::AsOf => "as-of",
+            Stage::Scoring => "scoring",
+            Stage::Writing => "writing",
+            Stage::Database => "database",
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// The options a run used.
@@ -57,6 +108,9 @@ pub struct RunReport {
     pub finished_at: String,
     pub seconds: f64,
     pub error: Option<String>,
+    /// Where a failed run stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Stage>,
 }
 
 impl RunReport {
@@ -99,7 +153,23 @@ impl RunReport {
             finished_at: String::new(),
             seconds: 0.0,
             error: None,
+            stage: None,
         }
+    }
+
+    /// A report of a run that failed before its input files were open: what
+    /// is known is the input as given and the options.
+    pub fn before_input(run_id: &str, input: &str, opts: &RunOptions) -> RunReport {
+        let mut report = RunReport::begin(run_id, &[], opts);
+        report.input = vec![input.to_string()];
+        report
+    }
+
+    /// Marks the run failed at `stage` with `error`.
+    pub fn fail(&mut self, stage: Stage, error: &str) {
+        self.status = "failed".into();
+        self.stage = Some(stage);
+        self.error = Some(error.to_string());
     }
 
     /// Marks the run succeeded with the result's headline figures: customers,
@@ -128,8 +198,8 @@ impl RunReport {
                     .cloned()
                     .unwrap_or_default(),
                 line: s.line,
-                text: s.text.clone(),
-                problem: s.problem.clone(),
+                text: crate::text::cut(&s.text, MAX_SAMPLE_CHARS).into_owned(),
+                problem: crate::text::cut(&s.problem, MAX_SAMPLE_CHARS).into_owned(),
             })
             .collect();
     }

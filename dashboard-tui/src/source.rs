@@ -105,6 +105,11 @@ impl Source for ResultsDir {
                 path: self.root.clone(),
                 source,
             })?;
+            // Hidden names are rfm's temporary folders (a run being written,
+            // or one a crash left behind), never runs.
+            if item.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
             let dir = item.path();
             if dir.join(rfm_core::output::REPORT_FILE).is_file() {
                 match ResultsDir::entry(&dir) {

@@ -3,6 +3,7 @@
 
 mod common;
 mod database;
+mod escaping;
 mod keys;
 mod live;
 mod loader;

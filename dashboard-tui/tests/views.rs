@@ -502,3 +502,21 @@ fn detail_ranks_reproduce_the_engines_scores() {
     assert!(line_with(&screen, "  1   ").contains("1–868"), "{screen}");
     assert!(screen.contains("ranks of 4,338: R "), "{screen}");
 }
+
+#[test]
+fn hidden_temporary_folders_are_not_runs() {
+    let fx = fixture();
+    let root = tempfile::tempdir().unwrap();
+    // What a crash while writing a run folder leaves: a complete hidden copy.
+    for name in ["ok", ".ok.rfm-tmp-0123456789abcdef0123456789abcdef"] {
+        let dir = root.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["customers.csv", "segments.csv", "run.json"] {
+            std::fs::copy(fx.full.join(f), dir.join(f)).unwrap();
+        }
+    }
+    let src = source::open(&source::SourceSpec::Results(root.path().to_path_buf())).unwrap();
+    let listing = src.list_runs().unwrap();
+    let labels: Vec<&str> = listing.runs.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(labels, ["ok"]);
+}

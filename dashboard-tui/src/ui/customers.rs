@@ -6,6 +6,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
+use rfm_core::text::escape_controls as shown;
 
 use super::theme::Theme;
 use crate::analysis;
@@ -97,7 +98,7 @@ fn draw_table(frame: &mut Frame, app: &App, run: &RunData, theme: Theme, area: R
     let rows = st.visible.iter().skip(start).take(page).filter_map(|&i| {
         let c = run.customers.get(i)?;
         Some(Row::new(vec![
-            Cell::from(c.customer_id.clone()),
+            Cell::from(shown(&c.customer_id)),
             Cell::from(Span::styled(
                 c.segment_name.clone(),
                 theme.segment(c.segment),
@@ -106,7 +107,7 @@ fn draw_table(frame: &mut Frame, app: &App, run: &RunData, theme: Theme, area: R
             Cell::from(Line::from(c.recency.to_string()).right_aligned()),
             Cell::from(Line::from(c.frequency.to_string()).right_aligned()),
             Cell::from(Line::from(format::group(&c.monetary_text)).right_aligned()),
-            Cell::from(c.country.clone()),
+            Cell::from(shown(&c.country)),
         ]))
     });
     let table = Table::new(
@@ -155,7 +156,7 @@ fn draw_detail(
     let inner = super::popup(
         frame,
         rect,
-        format!(" Customer {} · {} ", c.customer_id, c.segment_name),
+        format!(" Customer {} · {} ", shown(&c.customer_id), c.segment_name),
         theme,
     );
     let cp = &run.cut_points;
@@ -163,7 +164,9 @@ fn draw_detail(
     let mut lines = vec![
         Line::from(format!(
             "{} · first purchase {} · last {}",
-            c.country, c.first_purchase, c.last_purchase
+            shown(&c.country),
+            c.first_purchase,
+            c.last_purchase
         )),
         Line::from(vec![
             Span::styled("recency ", theme.header()),

@@ -15,6 +15,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
+use rfm_core::text::escape_controls as shown;
 
 use crate::app::{App, Status, View};
 use theme::Theme;
@@ -63,7 +64,7 @@ fn draw_tabs(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     }
     let used: usize = spans.iter().map(|s| s.width()).sum();
     if let Some(run) = &app.current {
-        let id = format!(" run {}", run.run_id());
+        let id = format!(" run {}", shown(run.run_id()));
         if used + id.chars().count() <= area.width as usize {
             let pad = area.width as usize - used - id.chars().count();
             spans.push(Span::raw(" ".repeat(pad)));
@@ -107,8 +108,8 @@ fn draw_status(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         (format!("⏳ {}…", app.loading.join(", ")), theme.info())
     } else {
         match &app.status {
-            Some(Status::Error(e)) => (format!("error: {e}"), theme.error()),
-            Some(Status::Info(i)) => (i.clone(), theme.info()),
+            Some(Status::Error(e)) => (format!("error: {}", shown(e)), theme.error()),
+            Some(Status::Info(i)) => (shown(i).into_owned(), theme.info()),
             None => match (&app.live, app.live_only) {
                 (Some(l), true) => (format!("coordinator {}", l.url), theme.dim()),
                 _ => (app.source.clone(), theme.dim()),

@@ -5,6 +5,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 use ratatui::Frame;
+use rfm_core::text::escape_controls as shown;
 
 use super::theme::Theme;
 use crate::app::{App, OverviewPanel};
@@ -283,10 +284,10 @@ fn draw_ledger(frame: &mut Frame, run: &RunData, theme: Theme, area: Rect) {
         for s in &r.malformed_samples {
             lines.push(Line::from(format!(
                 "{}:{}: {} — {}",
-                s.file,
+                shown(&s.file),
                 s.line.map(|l| l.to_string()).unwrap_or_else(|| "?".into()),
-                s.problem,
-                s.text
+                shown(&s.problem),
+                shown(&s.text)
             )));
         }
     }
@@ -297,8 +298,8 @@ fn draw_failed(frame: &mut Frame, run: &RunData, theme: Theme, area: Rect) {
     let r = &run.entry.report;
     let [msg, ledger] = Layout::vertical([Constraint::Length(5), Constraint::Min(0)]).areas(area);
     let p = Paragraph::new(vec![
-        Line::from(format!("Run {} {}", r.run_id, r.status)).style(theme.error()),
-        Line::from(r.error.clone().unwrap_or_default()),
+        Line::from(format!("Run {} {}", shown(&r.run_id), shown(&r.status))).style(theme.error()),
+        Line::from(shown(r.error.as_deref().unwrap_or_default()).into_owned()),
     ])
     .wrap(ratatui::widgets::Wrap { trim: true })
     .block(Block::default().borders(Borders::ALL));

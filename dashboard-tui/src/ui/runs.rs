@@ -5,6 +5,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
+use rfm_core::text::escape_controls as shown;
 use rfm_core::Segment;
 
 use super::theme::Theme;
@@ -84,7 +85,7 @@ fn draw_history(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
                 )
                 .right_aligned(),
             ),
-            Cell::from(r.label.clone()),
+            Cell::from(shown(&r.label)),
         ])
     });
     let table = Table::new(
@@ -130,8 +131,8 @@ fn total_text(t: Total) -> String {
 fn draw_movement(frame: &mut Frame, app: &App, m: &Movement, theme: Theme, area: Rect) {
     let measure = app.movement_measure;
     let (from_label, to_label) = match (&app.baseline, &app.current) {
-        (Some(b), Some(c)) => (b.entry.label.clone(), c.entry.label.clone()),
-        _ => (m.from_run.clone(), m.to_run.clone()),
+        (Some(b), Some(c)) => (shown(&b.entry.label), shown(&c.entry.label)),
+        _ => (shown(&m.from_run), shown(&m.to_run)),
     };
     let block = Block::default().borders(Borders::ALL).title(Span::styled(
         format!(
