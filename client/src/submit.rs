@@ -26,7 +26,12 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let mut finished = runtime.block_on(async {
-        let mut conn = cluster::connect(&args.coordinator, Token::new(args.token.clone())).await?;
+        let mut conn = cluster::connect(
+            &args.coordinator,
+            Token::new(args.token.clone()),
+            args.keepalive.keepalive(),
+        )
+        .await?;
         cluster::submit_and_wait(&mut conn, &input, &opts, &run_id, !args.quiet, true).await
     })?;
 
