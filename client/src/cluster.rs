@@ -112,8 +112,9 @@ fn stopped_answering(url: &str, silent: Duration, keepalive: &Keepalive) -> JobE
     job_error(
         ErrorClass::Cluster,
         format!(
-            "coordinator at {url} stopped answering for {:.0} s (no progress event, no answer to \
-             keepalive pings every {:.0} s); is it stopped or cut off? the job's state there is unknown",
+            "coordinator at {url} stopped answering for {:.0} s (keepalive pings every {:.0} s went \
+             unanswered; see --keepalive-interval, --keepalive-timeout); is it stopped or cut off? \
+             what became of the job there is unknown",
             silent.as_secs_f64(),
             keepalive.interval.as_secs_f64()
         ),

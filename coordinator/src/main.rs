@@ -123,6 +123,11 @@ async fn serve(args: Args, publisher: Option<Arc<Publisher>>) -> Result<(), Stri
             outcome.unfinished
         );
     }
+    tracing::info!(
+        "rfm-coordinator: stopped: {} job(s) were running at the signal, {} failed at the drain timeout",
+        outcome.running_at_start,
+        outcome.stopped.len()
+    );
     Ok(())
 }
 

@@ -249,13 +249,31 @@ fn a_worker_stopped_mid_task_finishes_it_before_it_leaves() {
         .output()
         .unwrap();
     let workers: serde_json::Value = serde_json::from_slice(&workers.stdout).unwrap();
-    let states: Vec<&str> = workers
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["state"].as_str().unwrap())
-        .collect();
-    assert_eq!(states, ["left", "alive"], "{workers}");
+    let state_of = |address: &str| {
+        workers
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["address"] == address)
+            .map(|w| w["state"].as_str().unwrap().to_string())
+    };
+    let address = |log: &str| {
+        log.lines()
+            .find_map(|l| l.split("serving tasks and Flight on ").nth(1))
+            .expect("the serving line")
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        state_of(&address(&worker_log)).as_deref(),
+        Some("left"),
+        "{workers}"
+    );
+    assert_eq!(
+        state_of(&address(&c.workers[1].stderr())).as_deref(),
+        Some("alive"),
+        "{workers}"
+    );
 }
 
 #[test]
