@@ -53,8 +53,9 @@ USER 10001:10001
 WORKDIR /results
 # gRPC: the coordinator on 50051, each worker (tasks and Arrow Flight) on 50052.
 EXPOSE 50051 50052
-# The binaries stop cleanly on SIGINT (a worker drops its tasks, the
-# coordinator stops serving).
+# The servers stop gracefully on SIGINT (docs/cluster.md#shutdown): a worker
+# finishes its running tasks, the coordinator its running jobs (up to
+# --drain-timeout, 30 s); give them that long (compose: stop_grace_period).
 STOPSIGNAL SIGINT
 # Healthy when the coordinator answers (the local one, or the one a worker
 # joins: RFM_COORDINATOR); `rfm health` exits non-zero when it does not serve.

@@ -215,6 +215,27 @@ pub enum ExportFormat {
     Parquet,
 }
 
+/// HTTP/2 keepalive of the connection to the coordinator: a coordinator
+/// that stops answering (stopped, frozen, cut off) fails the command.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct KeepaliveArgs {
+    /// Time between HTTP/2 pings to the coordinator.
+    #[arg(long, default_value = "10s", value_parser = rfm_proto::duration::clap_parse_positive)]
+    pub keepalive_interval: std::time::Duration,
+    /// Fail (exit 5) when a ping is not answered within this long.
+    #[arg(long, default_value = "10s", value_parser = rfm_proto::duration::clap_parse_positive)]
+    pub keepalive_timeout: std::time::Duration,
+}
+
+impl KeepaliveArgs {
+    pub fn keepalive(&self) -> rfm_proto::keepalive::Keepalive {
+        rfm_proto::keepalive::Keepalive {
+            interval: self.keepalive_interval,
+            timeout: self.keepalive_timeout,
+        }
+    }
+}
+
 /// The coordinator to ask (shared by `jobs`, `job`, `cancel`).
 #[derive(Args, Debug)]
 pub struct CoordinatorArgs {
@@ -224,6 +245,8 @@ pub struct CoordinatorArgs {
     /// Shared token of the cluster, if it requires one.
     #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    #[command(flatten)]
+    pub keepalive: KeepaliveArgs,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -365,6 +388,8 @@ pub struct SubmitArgs {
     /// Shared token of the cluster, if it requires one.
     #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    #[command(flatten)]
+    pub keepalive: KeepaliveArgs,
     /// Directory for customers.csv, segments.csv and run.json (default: RESULTS_ROOT/<run id>); a
     /// previous run's folder is replaced whole, a folder holding other files is refused.
     #[arg(long)]
@@ -398,6 +423,8 @@ pub struct WorkersArgs {
     /// Shared token of the cluster, if it requires one.
     #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    #[command(flatten)]
+    pub keepalive: KeepaliveArgs,
     /// Print the workers as JSON.
     #[arg(long)]
     pub json: bool,

@@ -1,7 +1,9 @@
 //! Talking to an rfm cluster: submitting a job, drawing its progress from the
 //! event stream, fetching the result; and the embedded cluster of `rfm run`
 //! (a coordinator and a worker in this process, through the same gRPC and
-//! Flight services over loopback).
+//! Flight services over loopback). The connection pings the coordinator
+//! (HTTP/2 keepalive) and the event stream has an inactivity deadline: a
+//! coordinator that stops answering fails the command, never hangs it.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use anyhow::{Context, Result};
 use rfm_core::report::{RunReport, Stage};
 use rfm_core::{PartialState, RfmResult, RunOptions};
 use rfm_proto::auth::Token;
+use rfm_proto::keepalive::Keepalive;
 use rfm_proto::v1::coordinator_client::CoordinatorClient;
 use rfm_proto::v1::{ErrorClass, JobRef, JobState, JobStatus, SubmitJobRequest};
 use rfm_proto::{MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
@@ -47,6 +50,12 @@ fn job_error(class: ErrorClass, message: String) -> JobError {
 
 /// A refused gRPC call as an error naming the coordinator.
 fn status_error(url: &str, status: tonic::Status) -> JobError {
+    if rfm_proto::is_shutting_down_status(&status) {
+        return JobError {
+            code: exit::CLUSTER,
+            message: format!("coordinator {url}: {}", status.message()),
+        };
+    }
     if rfm_proto::is_database_status(&status) {
         return JobError {
             code: exit::DATABASE,
@@ -71,16 +80,69 @@ fn status_error(url: &str, status: tonic::Status) -> JobError {
     }
 }
 
+/// The error of a call that failed after `waited` without an answer: when
+/// that is at least a keepalive interval and the failure is the
+/// connection's (not a refusal the coordinator sent), the coordinator
+/// stopped answering (stopped, frozen, or cut off).
+fn call_error(
+    url: &str,
+    status: tonic::Status,
+    waited: Duration,
+    keepalive: &Keepalive,
+) -> JobError {
+    let sent_by_coordinator = status.metadata().contains_key(rfm_proto::ERROR_CLASS_KEY)
+        || matches!(
+            status.code(),
+            Code::InvalidArgument
+                | Code::FailedPrecondition
+                | Code::NotFound
+                | Code::AlreadyExists
+                | Code::Unauthenticated
+                | Code::PermissionDenied
+                | Code::Unimplemented
+        );
+    if sent_by_coordinator || waited < keepalive.interval {
+        return status_error(url, status);
+    }
+    stopped_answering(url, waited, keepalive)
+}
+
+/// The coordinator sent nothing, not even a keepalive answer, for `silent`.
+fn stopped_answering(url: &str, silent: Duration, keepalive: &Keepalive) -> JobError {
+    job_error(
+        ErrorClass::Cluster,
+        format!(
+            "coordinator at {url} stopped answering for {:.0} s (keepalive pings every {:.0} s went \
+             unanswered; see --keepalive-interval, --keepalive-timeout); is it stopped or cut off? \
+             what became of the job there is unknown",
+            silent.as_secs_f64(),
+            keepalive.interval.as_secs_f64()
+        ),
+    )
+}
+
+/// The event stream fails when the coordinator sends nothing for this long:
+/// a keepalive interval and its timeout, and at least a few of the
+/// coordinator's beats (it repeats the job's status every second).
+fn stream_deadline(keepalive: &Keepalive) -> Duration {
+    keepalive
+        .silence()
+        .max(rfm_coordinator::service::WATCH_BEAT * 3)
+}
+
 /// A connection to a coordinator.
 pub struct Connection {
     /// The URL, with its scheme.
     pub url: String,
     pub client: CoordinatorClient<Channel>,
     pub token: Token,
+    /// The pings that tell a stopped coordinator.
+    pub keepalive: Keepalive,
 }
 
-/// Connects to a coordinator (`host:port` or `http://host:port`).
-pub async fn connect(url: &str, token: Token) -> Result<Connection> {
+/// Connects to a coordinator (`host:port` or `http://host:port`), pinging it
+/// as `keepalive` says.
+pub async fn connect(url: &str, token: Token, keepalive: Keepalive) -> Result<Connection> {
     let full = if url.contains("://") {
         url.to_string()
     } else {
@@ -91,7 +153,8 @@ pub async fn connect(url: &str, token: Token) -> Result<Connection> {
             crate::exit::UsageError(format!("invalid option --coordinator: {url:?}: {e}"))
         })?
         .connect_timeout(Duration::from_secs(5));
-    let channel = endpoint
+    let channel = keepalive
+        .client(endpoint)
         .connect()
         .await
         .map_err(|e| job_error(ErrorClass::Cluster, format!("cannot reach the coordinator at {full}: {e}; check --coordinator and that rfm-coordinator is running")))?;
@@ -102,6 +165,7 @@ pub async fn connect(url: &str, token: Token) -> Result<Connection> {
         url: full,
         client,
         token,
+        keepalive,
     })
 }
 
@@ -136,6 +200,9 @@ impl Finished {
 struct Progress {
     tty: bool,
     last_line: Option<Instant>,
+    /// The status of the last line, without its elapsed time: the
+    /// coordinator repeats an unchanged status every second.
+    last_shown: Option<JobStatus>,
     bar: Option<indicatif::ProgressBar>,
 }
 
@@ -148,6 +215,7 @@ impl Progress {
         Progress {
             tty: std::io::stderr().is_terminal(),
             last_line: None,
+            last_shown: None,
             bar: None,
         }
     }
@@ -210,10 +278,16 @@ impl Progress {
         let due = self
             .last_line
             .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
-        if !(due || last) {
+        let timeless = JobStatus {
+            elapsed_seconds: 0.0,
+            ..s.clone()
+        };
+        let changed = self.last_shown.as_ref() != Some(&timeless);
+        if !((due && changed) || last) {
             return;
         }
         self.last_line = Some(Instant::now());
+        self.last_shown = Some(timeless);
         let rate = if s.elapsed_seconds > 0.0 {
             s.lines_done as f64 / s.elapsed_seconds
         } else {
@@ -252,10 +326,12 @@ pub async fn submit_and_wait(
         job_id: job_id.to_string(),
     };
     let (url, client, token) = (conn.url.as_str(), &mut conn.client, &conn.token);
+    let keepalive = conn.keepalive;
+    let asked = Instant::now();
     let submitted = client
         .submit_job(token.request(request))
         .await
-        .map_err(|s| status_error(url, s))
+        .map_err(|s| call_error(url, s, asked.elapsed(), &keepalive))
         .at(Stage::Planning)?
         .into_inner();
     let job = JobRef {
@@ -274,17 +350,22 @@ async fn follow(
     cancel_on_interrupt: bool,
 ) -> Result<Finished> {
     let (url, client, token) = (conn.url.as_str(), &mut conn.client, &conn.token);
+    let keepalive = conn.keepalive;
+    let asked = Instant::now();
     let mut events = client
         .watch_job(token.request(job.clone()))
         .await
-        .map_err(|s| status_error(url, s))?
+        .map_err(|s| call_error(url, s, asked.elapsed(), &keepalive))?
         .into_inner();
     let mut progress = show_progress.then(Progress::new);
     let mut cancelled = false;
+    let deadline = stream_deadline(&keepalive);
+    let mut last_heard = Instant::now();
     loop {
+        let next = tokio::time::timeout(deadline, events.message());
         let event = if cancel_on_interrupt && !cancelled {
             tokio::select! {
-                e = events.message() => e,
+                e = next => e,
                 _ = tokio::signal::ctrl_c() => {
                     cancelled = true;
                     eprintln!("\ncancelling job {}", job.job_id);
@@ -293,9 +374,13 @@ async fn follow(
                 }
             }
         } else {
-            events.message().await
+            next.await
         };
-        let event = event.map_err(|s| status_error(url, s))?;
+        let Ok(event) = event else {
+            return Err(stopped_answering(url, last_heard.elapsed(), &keepalive).into());
+        };
+        let event = event.map_err(|s| call_error(url, s, last_heard.elapsed(), &keepalive))?;
+        last_heard = Instant::now();
         let Some(event) = event else {
             break;
         };
@@ -308,10 +393,11 @@ async fn follow(
             break;
         }
     }
+    let asked = Instant::now();
     let mut result = client
         .get_job_result(token.request(job))
         .await
-        .map_err(|s| status_error(url, s))?
+        .map_err(|s| call_error(url, s, asked.elapsed(), &keepalive))?
         .into_inner();
     let status = result
         .status
@@ -450,11 +536,15 @@ fn embedded_job(
             task_delay: Duration::ZERO,
             log: false,
             token: token.clone(),
+            keepalive: Keepalive::default(),
         })
         .await
         .context("cannot start the embedded worker")
         .at(Stage::Planning)?;
-        let outcome = match connect(&url, token).await.at(Stage::Planning) {
+        let outcome = match connect(&url, token, Keepalive::default())
+            .await
+            .at(Stage::Planning)
+        {
             Ok(mut conn) => {
                 let show = progress && std::io::stderr().is_terminal();
                 submit_and_wait(&mut conn, input, opts, run_id, show, false).await

@@ -55,9 +55,13 @@ fn attempt(
         .context("cannot start the async runtime")
         .at(Stage::Planning)?;
     let mut finished = runtime.block_on(async {
-        let mut conn = cluster::connect(&args.coordinator, Token::new(args.token.clone()))
-            .await
-            .at(Stage::Planning)?;
+        let mut conn = cluster::connect(
+            &args.coordinator,
+            Token::new(args.token.clone()),
+            args.keepalive.keepalive(),
+        )
+        .await
+        .at(Stage::Planning)?;
         cluster::submit_and_wait(&mut conn, input, opts, &report.run_id, !args.quiet, true).await
     })?;
     if let Some(coordinators) = finished.report.clone() {

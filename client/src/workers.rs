@@ -15,7 +15,12 @@ pub fn workers(args: WorkersArgs) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let workers = runtime.block_on(async {
-        let mut conn = cluster::connect(&args.coordinator, Token::new(args.token.clone())).await?;
+        let mut conn = cluster::connect(
+            &args.coordinator,
+            Token::new(args.token.clone()),
+            args.keepalive.keepalive(),
+        )
+        .await?;
         let url = conn.url.clone();
         let list = conn
             .client

@@ -46,6 +46,17 @@ pub struct Args {
     /// Live workers needed before /readyz answers 200.
     #[arg(long, default_value_t = 1)]
     pub min_workers: usize,
+    /// On SIGINT/SIGTERM, running jobs get this long to finish (no new jobs are
+    /// taken); those still running then fail. A second signal stops at once.
+    #[arg(long, default_value = "30s", value_parser = rfm_proto::duration::clap_parse)]
+    pub drain_timeout: Duration,
+    /// Time between HTTP/2 pings on every gRPC connection (to clients and workers).
+    #[arg(long, default_value = "10s", value_parser = rfm_proto::duration::clap_parse_positive)]
+    pub keepalive_interval: Duration,
+    /// A connection whose ping is not answered within this long is dropped
+    /// (a stopped worker's calls then fail and its tasks run elsewhere).
+    #[arg(long, default_value = "10s", value_parser = rfm_proto::duration::clap_parse_positive)]
+    pub keepalive_timeout: Duration,
     /// Log lines as text (the message) or json (time, level, target, fields); filter with RUST_LOG.
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: rfm_settings::LogFormat,

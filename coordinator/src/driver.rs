@@ -348,14 +348,14 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         done: 0,
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut cancel = job.cancel_signal();
+    let mut stop = job.stop_signal();
     let mut ticker = tokio::time::interval(driver.config.tick);
     let mut no_worker_since: Option<Instant> = None;
     let mut merged = Some(PartialState::new());
 
     let failure: Option<Failure> = loop {
-        if *cancel.borrow_and_update() {
-            break Some((ErrorClass::Cancelled, "cancelled by the user".to_string()));
+        if let Some(reason) = stop.borrow_and_update().clone() {
+            break Some(reason);
         }
         driver.dispatch(&ctx, &tx);
         if driver.done == driver.tasks.len() {
@@ -380,7 +380,7 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
                 driver.retry_lost().and_then(|()| driver.retry_overdue()).map(|_| None)
             }
             _ = registry.changed.notified() => Ok(None),
-            _ = cancel.changed() => Ok(None),
+            _ = stop.changed() => Ok(None),
         };
         match step {
             Ok(Some(state)) => {
@@ -627,7 +627,7 @@ mod tests {
 
     #[tokio::test]
     async fn each_chunk_is_merged_once_and_late_results_are_ignored() {
-        let registry = Arc::new(Registry::new(Duration::from_secs(60)));
+        let registry = Arc::new(Registry::new(Duration::from_secs(60), Default::default()));
         let w1 = registry.register("127.0.0.1:1".into(), 1).unwrap();
         let w2 = registry.register("127.0.0.1:2".into(), 1).unwrap();
         let chunk = |start| Chunk {
@@ -686,7 +686,7 @@ mod tests {
 
     #[tokio::test]
     async fn input_errors_fail_at_once_and_keep_the_worker() {
-        let registry = Arc::new(Registry::new(Duration::from_secs(60)));
+        let registry = Arc::new(Registry::new(Duration::from_secs(60), Default::default()));
         let w1 = registry.register("127.0.0.1:1".into(), 1).unwrap();
         let mut d = Driver {
             job: Arc::new(Job::new("j".into(), 1, 10)),
@@ -719,7 +719,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_attempt_past_the_deadline_runs_elsewhere_and_its_late_result_is_ignored() {
-        let registry = Arc::new(Registry::new(Duration::from_secs(60)));
+        let registry = Arc::new(Registry::new(Duration::from_secs(60), Default::default()));
         let slow = registry.register("127.0.0.1:1".into(), 1).unwrap();
         let other = registry.register("127.0.0.1:2".into(), 1).unwrap();
         let chunk = Chunk {

@@ -1,8 +1,9 @@
 //! The coordinator's HTTP port (`--http-listen`): `/metrics` (Prometheus
-//! text), `/healthz` (the process serves) and `/readyz` (ready for jobs: at
-//! least `--min-workers` live workers and, when a run database is
-//! configured, its server accepting connections).
+//! text), `/healthz` (the process serves) and `/readyz` (ready for jobs: not
+//! shutting down, at least `--min-workers` live workers taking tasks and,
+//! when a run database is configured, its server accepting connections).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +25,8 @@ pub struct HttpState {
     pub min_workers: usize,
     /// `host:port` of the run database, if the coordinator publishes runs.
     pub database: Option<String>,
+    /// Set while the coordinator drains (shuts down).
+    pub draining: Arc<AtomicBool>,
 }
 
 const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -40,12 +43,18 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(s): State<Arc<HttpState>>) -> (StatusCode, String) {
-    let alive = s.registry.alive_count();
+    if s.draining.load(Ordering::SeqCst) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: shutting down (finishing the running jobs, taking no new ones)\n".into(),
+        );
+    }
+    let alive = s.registry.accepting_count();
     if alive < s.min_workers {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
-                "not ready: {alive} live worker(s), --min-workers is {}\n",
+                "not ready: {alive} live worker(s) taking tasks, --min-workers is {}\n",
                 s.min_workers
             ),
         );

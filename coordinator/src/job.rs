@@ -1,6 +1,8 @@
 //! A job's shared state: its status (what `GetJob` answers), the stream of
-//! events watchers receive, the cancel signal and, once finished, its result.
+//! events watchers receive, the stop signal (a cancel, or the coordinator
+//! shutting down) and, once finished, its result.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -16,6 +18,9 @@ pub struct Publication {
     pub publish_error: String,
 }
 
+/// Why a job is to stop before its end: the class and message it fails with.
+pub type StopReason = (ErrorClass, String);
+
 /// One submitted job.
 pub struct Job {
     pub id: String,
@@ -24,7 +29,9 @@ pub struct Job {
     events: broadcast::Sender<JobEvent>,
     result: Mutex<Option<JobResult>>,
     finished_at: Mutex<Option<Instant>>,
-    cancel: watch::Sender<bool>,
+    stop: watch::Sender<Option<StopReason>>,
+    /// Its submitter has not fetched the result yet.
+    awaited: AtomicBool,
 }
 
 /// Whether a state is final.
@@ -63,7 +70,8 @@ impl Job {
             events: broadcast::channel(1024).0,
             result: Mutex::new(None),
             finished_at: Mutex::new(None),
-            cancel: watch::channel(false).0,
+            stop: watch::channel(None).0,
+            awaited: AtomicBool::new(true),
         }
     }
 
@@ -179,23 +187,47 @@ impl Job {
             .map(|t| t.elapsed())
     }
 
-    /// The result, once the job has ended.
+    /// The result, once the job has ended; fetching it ends the wait of a
+    /// draining coordinator for this job's submitter.
     pub fn result(&self) -> Option<JobResult> {
-        self.result
+        let result = self
+            .result
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .clone();
+        if result.is_some() {
+            self.awaited.store(false, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Whether the job has ended but its result was not fetched yet.
+    pub fn result_awaited(&self) -> bool {
+        self.ended_ago().is_some() && self.awaited.load(Ordering::Relaxed)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
         self.events.subscribe()
     }
 
+    /// Stops the job: the user cancelled it.
     pub fn cancel(&self) {
-        let _ = self.cancel.send(true);
+        self.stop(ErrorClass::Cancelled, "cancelled by the user".into());
     }
 
-    pub fn cancel_signal(&self) -> watch::Receiver<bool> {
-        self.cancel.subscribe()
+    /// Stops the job with `class` and `message`, unless it was stopped already.
+    pub fn stop(&self, class: ErrorClass, message: String) {
+        self.stop.send_if_modified(|stop| {
+            if stop.is_some() {
+                return false;
+            }
+            *stop = Some((class, message));
+            true
+        });
+    }
+
+    /// Why the job is to stop, once it is.
+    pub fn stop_signal(&self) -> watch::Receiver<Option<StopReason>> {
+        self.stop.subscribe()
     }
 }

@@ -4,10 +4,12 @@
 //! scoring; clients submit and watch jobs over gRPC.
 //!
 //! [`start`] serves it in the current tokio runtime; the `rfm-coordinator`
-//! binary and the embedded cluster of `rfm run` both use it.
+//! binary and the embedded cluster of `rfm run` both use it;
+//! [`Coordinator::drain`] shuts it down gracefully.
 
 mod attempt;
 pub mod cli;
+mod drain;
 pub mod driver;
 pub mod http;
 pub mod job;
@@ -19,16 +21,19 @@ pub mod service;
 pub mod state_ipc;
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rfm_proto::auth::Token;
+use rfm_proto::keepalive::Keepalive;
 use rfm_proto::v1::coordinator_server::CoordinatorServer;
 use rfm_proto::MAX_MESSAGE_BYTES;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
 
+pub use drain::{DrainOutcome, FETCH_GRACE};
 pub use driver::DriverConfig;
 
 /// Default time between worker heartbeats.
@@ -41,6 +46,8 @@ pub const DEFAULT_NO_WORKER_GRACE: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
 /// Default time an attempt may run before it is given up and run elsewhere.
 pub const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(600);
+/// Default time a stopping coordinator lets its running jobs finish.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings of a coordinator.
 #[derive(Clone, Debug)]
@@ -58,6 +65,8 @@ pub struct CoordinatorConfig {
     pub token: Token,
     /// Records and publishes every job's run in PostgreSQL, when set.
     pub publisher: Option<Arc<publish::Publisher>>,
+    /// HTTP/2 keepalive of the gRPC port and of the connections to workers.
+    pub keepalive: Keepalive,
 }
 
 impl Default for CoordinatorConfig {
@@ -70,6 +79,7 @@ impl Default for CoordinatorConfig {
             log: false,
             token: Token::default(),
             publisher: None,
+            keepalive: Keepalive::default(),
         }
     }
 }
@@ -79,6 +89,10 @@ pub struct Coordinator {
     pub local_addr: SocketAddr,
     /// The workers that registered (for the HTTP port's metrics and readiness).
     pub registry: Arc<registry::Registry>,
+    /// Set once the coordinator drains: it takes no new jobs, `/readyz` says so.
+    pub draining: Arc<AtomicBool>,
+    jobs: Arc<service::JobTable>,
+    log: bool,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
     reaper: tokio::task::JoinHandle<()>,
@@ -109,7 +123,10 @@ impl Coordinator {
 /// Serves the coordinator on `listener` and starts expiring silent workers.
 pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Result<Coordinator> {
     let local_addr = listener.local_addr()?;
-    let registry = Arc::new(registry::Registry::new(config.worker_timeout));
+    let registry = Arc::new(registry::Registry::new(
+        config.worker_timeout,
+        config.keepalive,
+    ));
     let driver = DriverConfig {
         max_attempts: config.max_attempts.max(1),
         no_worker_grace: config.no_worker_grace,
@@ -121,11 +138,16 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         publisher: config.publisher.clone(),
     };
     let sweep_every = driver.tick;
-    let service = service::CoordinatorService::new(registry.clone(), driver);
+    let jobs = Arc::new(service::JobTable::default());
+    let draining = Arc::new(AtomicBool::new(false));
+    let service =
+        service::CoordinatorService::new(registry.clone(), jobs.clone(), draining.clone(), driver);
     let (shutdown, mut shutdown_rx) = watch::channel(false);
     // gRPC health (grpc.health.v1), open without the token: "" is SERVING.
     let (_, health) = tonic_health::server::health_reporter();
-    let server = tonic::transport::Server::builder()
+    let server = config
+        .keepalive
+        .server(tonic::transport::Server::builder())
         .add_service(health)
         .add_service(InterceptedService::new(
             CoordinatorServer::new(service)
@@ -153,6 +175,9 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
     Ok(Coordinator {
         local_addr,
         registry,
+        draining,
+        jobs,
+        log,
         shutdown,
         server,
         reaper,

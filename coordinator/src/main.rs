@@ -1,14 +1,20 @@
 //! `rfm-coordinator`: serves the rfm job API and drives jobs on the workers
-//! that register with it.
+//! that register with it. SIGINT/SIGTERM drain it (see
+//! `Coordinator::drain`); a second signal stops it at once. The run
+//! database's connection is closed off the async runtime, after it stopped.
 
 /// Partial states allocate and free many small buffers: mimalloc keeps that cheap.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rfm_coordinator::cli::Args;
+use rfm_coordinator::publish::Publisher;
 use rfm_coordinator::CoordinatorConfig;
+use rfm_proto::keepalive::Keepalive;
+use rfm_proto::stop::StopSignals;
 
 /// `host:port` of the run database from its description ("host H port P …"),
 /// unless it is a Unix socket.
@@ -25,25 +31,27 @@ const CLUSTER_EXIT: i32 = 5;
 const DATABASE_EXIT: i32 = 6;
 
 /// Connects to the run database of `--database-url` (or `DATABASE_URL`), if any.
-fn connect_database(
-    url: Option<String>,
-) -> Result<Option<Arc<rfm_coordinator::publish::Publisher>>, String> {
+fn connect_database(url: Option<String>) -> Result<Option<Arc<Publisher>>, String> {
     let url = url
         .or_else(|| std::env::var("DATABASE_URL").ok())
         .filter(|u| !u.trim().is_empty());
     let Some(url) = url else {
         return Ok(None);
     };
-    let publisher = rfm_coordinator::publish::Publisher::connect(&url)
-        .map_err(|e| format!("cannot use the run database: {e}"))?;
+    let publisher =
+        Publisher::connect(&url).map_err(|e| format!("cannot use the run database: {e}"))?;
     tracing::info!("rfm-coordinator: publishing runs to {}", publisher.target);
     Ok(Some(Arc::new(publisher)))
 }
 
-async fn serve(
-    args: Args,
-    publisher: Option<Arc<rfm_coordinator::publish::Publisher>>,
-) -> Result<(), String> {
+/// Time the runtime's remaining tasks get to end after the drain.
+const RUNTIME_GRACE: Duration = Duration::from_secs(5);
+/// Time closing the run database's connection may take.
+const CLOSE_DATABASE_GRACE: Duration = Duration::from_secs(5);
+
+async fn serve(args: Args, publisher: Option<Arc<Publisher>>) -> Result<(), String> {
+    let mut signals =
+        StopSignals::new().map_err(|e| format!("cannot catch SIGINT/SIGTERM: {e}"))?;
     let database = publisher.as_ref().and_then(|p| database_address(&p.target));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -61,6 +69,10 @@ async fn serve(
         log: true,
         token: rfm_proto::auth::Token::new(args.token),
         publisher,
+        keepalive: Keepalive {
+            interval: args.keepalive_interval,
+            timeout: args.keepalive_timeout,
+        },
     };
     let mut coordinator = rfm_coordinator::start(config, listener)
         .map_err(|e| format!("cannot start the coordinator: {e}"))?;
@@ -77,6 +89,7 @@ async fn serve(
             registry: coordinator.registry.clone(),
             min_workers: args.min_workers,
             database,
+            draining: coordinator.draining.clone(),
         };
         tokio::spawn(async move {
             if let Err(e) = rfm_coordinator::http::serve(http, state).await {
@@ -84,12 +97,58 @@ async fn serve(
             }
         });
     }
-    tokio::select! {
-        r = coordinator.wait() => r,
-        _ = tokio::signal::ctrl_c() => {
-            coordinator.shutdown().await;
-            Ok(())
-        }
+    let first = tokio::select! {
+        r = coordinator.wait() => return r,
+        s = signals.next() => s,
+    };
+    coordinator.stop_taking_jobs();
+    tracing::info!(
+        "rfm-coordinator: {}: shutting down gracefully (a second signal stops at once)",
+        first.name()
+    );
+    let jobs = coordinator.jobs_running();
+    signals.exit_on_next(move |second| {
+        tracing::error!(
+            "rfm-coordinator: second stop signal ({}) while draining: exiting at once (exit {}); \
+             job(s) abandoned while running: {}",
+            second.name(),
+            second.exit_code(),
+            jobs()
+        );
+    });
+    let outcome = coordinator.drain(args.drain_timeout).await;
+    if outcome.unfinished > 0 {
+        tracing::warn!(
+            "rfm-coordinator: {} job(s) had not recorded their end when the port closed",
+            outcome.unfinished
+        );
+    }
+    tracing::info!(
+        "rfm-coordinator: stopped: {} job(s) were running at the signal, {} failed at the drain timeout",
+        outcome.running_at_start,
+        outcome.stopped.len()
+    );
+    Ok(())
+}
+
+/// Closes the run database's connection on a thread of its own, never on
+/// the async runtime (the synchronous client runs a runtime of its own), and
+/// waits for it a bounded time.
+fn close_database(publisher: Option<Arc<Publisher>>) {
+    let Some(publisher) = publisher else {
+        return;
+    };
+    let (done, closed) = std::sync::mpsc::channel();
+    let closing = std::thread::Builder::new()
+        .name("rfm-close-database".into())
+        .spawn(move || {
+            drop(publisher);
+            let _ = done.send(());
+        });
+    if closing.is_ok() && closed.recv_timeout(CLOSE_DATABASE_GRACE).is_err() {
+        tracing::warn!(
+            "rfm-coordinator: the run database's connection did not close within {CLOSE_DATABASE_GRACE:?}"
+        );
     }
 }
 
@@ -103,9 +162,19 @@ fn main() {
             std::process::exit(DATABASE_EXIT);
         }
     };
-    let outcome = tokio::runtime::Runtime::new()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))
-        .and_then(|rt| rt.block_on(serve(args, publisher)));
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            close_database(publisher);
+            std::process::exit(CLUSTER_EXIT);
+        }
+    };
+    // This thread keeps a handle on the database until the runtime is gone,
+    // so that the last one is never dropped on the runtime.
+    let outcome = runtime.block_on(serve(args, publisher.clone()));
+    runtime.shutdown_timeout(RUNTIME_GRACE);
+    close_database(publisher);
     if let Err(e) = outcome {
         eprintln!("error: {e}");
         std::process::exit(CLUSTER_EXIT);

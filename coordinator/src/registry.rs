@@ -1,7 +1,9 @@
 //! The worker registry: who registered, where to dial them, their free slots
 //! and last heartbeat. A worker is lost when its heartbeat is older than the
 //! timeout or when dialing it fails; a lost worker gets no new tasks, and it
-//! comes back only by registering again (under a new id).
+//! comes back only by registering again (under a new id). A draining worker
+//! (shutting down) keeps its running tasks but gets no new ones; one that
+//! left is out like a lost one.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,8 +12,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use arrow_flight::flight_service_client::FlightServiceClient;
+use rfm_proto::keepalive::Keepalive;
 use rfm_proto::v1::worker_client::WorkerClient;
-use rfm_proto::v1::WorkerInfo;
+use rfm_proto::v1::{WorkerInfo, WorkerPhase};
 use rfm_proto::MAX_MESSAGE_BYTES;
 use tokio::sync::Notify;
 use tonic::transport::{Channel, Endpoint};
@@ -21,8 +24,12 @@ struct Entry {
     slots: u32,
     running: u32,
     last_heartbeat: Instant,
-    /// Why the worker was declared lost, if it was.
+    /// Why the worker was declared lost (or left), if it was.
     lost: Option<String>,
+    /// It left on its own (shut down) rather than being lost.
+    left: bool,
+    /// It is shutting down: no new tasks.
+    draining: bool,
     /// Until then the worker gets new tasks only when no other worker has a
     /// free slot (an attempt hung there past the task timeout).
     suspect_until: Option<Instant>,
@@ -35,6 +42,8 @@ pub struct Registry {
     workers: Mutex<BTreeMap<String, Entry>>,
     next_id: AtomicU64,
     timeout: Duration,
+    /// Keepalive of the connections to the workers.
+    keepalive: Keepalive,
     /// Woken when a worker registers or a slot frees up.
     pub changed: Notify,
 }
@@ -71,11 +80,12 @@ pub fn dial_address(advertise_host: &str, port: u16, peer: Option<SocketAddr>) -
 }
 
 impl Registry {
-    pub fn new(timeout: Duration) -> Registry {
+    pub fn new(timeout: Duration, keepalive: Keepalive) -> Registry {
         Registry {
             workers: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new(1),
             timeout,
+            keepalive,
             changed: Notify::new(),
         }
     }
@@ -86,10 +96,10 @@ impl Registry {
 
     /// Adds a worker; an earlier, lost entry with the same address is dropped.
     pub fn register(&self, address: String, slots: u32) -> Result<String, String> {
-        let channel = Endpoint::from_shared(format!("http://{address}"))
+        let endpoint = Endpoint::from_shared(format!("http://{address}"))
             .map_err(|e| format!("cannot dial {address}: {e}"))?
-            .connect_timeout(Duration::from_secs(2))
-            .connect_lazy();
+            .connect_timeout(Duration::from_secs(2));
+        let channel = self.keepalive.client(endpoint).connect_lazy();
         let tasks = WorkerClient::new(channel.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -107,6 +117,8 @@ impl Registry {
                 running: 0,
                 last_heartbeat: Instant::now(),
                 lost: None,
+                left: false,
+                draining: false,
                 suspect_until: None,
                 tasks,
                 flight,
@@ -117,15 +129,26 @@ impl Registry {
         Ok(id)
     }
 
-    /// Records a heartbeat; false if the worker is unknown or lost.
-    pub fn heartbeat(&self, id: &str) -> bool {
-        match self.lock().get_mut(id) {
-            Some(e) if e.lost.is_none() => {
-                e.last_heartbeat = Instant::now();
-                true
+    /// Records a heartbeat in the worker's `phase`; false if the worker is
+    /// unknown or lost.
+    pub fn heartbeat(&self, id: &str, phase: WorkerPhase) -> bool {
+        let mut workers = self.lock();
+        let Some(e) = workers.get_mut(id).filter(|e| e.lost.is_none()) else {
+            return false;
+        };
+        e.last_heartbeat = Instant::now();
+        match phase {
+            WorkerPhase::Active => e.draining = false,
+            WorkerPhase::Draining => e.draining = true,
+            WorkerPhase::Left => {
+                e.lost = Some("it left (shut down)".into());
+                e.left = true;
+                drop(workers);
+                // Drivers re-run what it still ran.
+                self.changed.notify_waiters();
             }
-            _ => false,
         }
+        true
     }
 
     /// Declares lost every worker whose heartbeat is too old; returns them
@@ -175,6 +198,14 @@ impl Registry {
         self.lock().values().filter(|e| e.lost.is_none()).count()
     }
 
+    /// Live workers that take new tasks (not draining).
+    pub fn accepting_count(&self) -> usize {
+        self.lock()
+            .values()
+            .filter(|e| e.lost.is_none() && !e.draining)
+            .count()
+    }
+
     /// Takes a free slot on the live worker with the most free slots.
     pub fn acquire(self: &Arc<Self>) -> Option<Lease> {
         self.acquire_avoiding(&[])
@@ -187,7 +218,7 @@ impl Registry {
         let mut workers = self.lock();
         let (id, e) = workers
             .iter_mut()
-            .filter(|(_, e)| e.lost.is_none() && e.running < e.slots)
+            .filter(|(_, e)| e.lost.is_none() && !e.draining && e.running < e.slots)
             .max_by_key(|(id, e)| {
                 (
                     !avoid.contains(id),
@@ -238,7 +269,13 @@ impl Registry {
             .map(|(id, e)| WorkerInfo {
                 worker_id: id.clone(),
                 address: e.address.clone(),
-                state: if e.lost.is_some() { "lost" } else { "alive" }.into(),
+                state: match (&e.lost, e.left, e.draining) {
+                    (Some(_), true, _) => "left",
+                    (Some(_), false, _) => "lost",
+                    (None, _, true) => "draining",
+                    (None, _, false) => "alive",
+                }
+                .into(),
                 slots: e.slots,
                 running_tasks: e.running,
                 seconds_since_heartbeat: e.last_heartbeat.elapsed().as_secs_f64(),
@@ -261,18 +298,45 @@ mod tests {
 
     #[tokio::test]
     async fn slots_and_expiry() {
-        let reg = Arc::new(Registry::new(Duration::from_millis(50)));
+        let reg = Arc::new(Registry::new(
+            Duration::from_millis(50),
+            Keepalive::default(),
+        ));
         let id = reg.register("127.0.0.1:1".into(), 2).unwrap();
         let a = reg.acquire().unwrap();
         let _b = reg.acquire().unwrap();
         assert!(reg.acquire().is_none(), "two slots only");
         drop(a);
         assert!(reg.acquire().is_some());
-        assert!(reg.heartbeat(&id));
+        assert!(reg.heartbeat(&id, WorkerPhase::Active));
         std::thread::sleep(Duration::from_millis(80));
         assert_eq!(reg.sweep().len(), 1);
-        assert!(!reg.heartbeat(&id), "a lost worker must register again");
+        assert!(
+            !reg.heartbeat(&id, WorkerPhase::Active),
+            "a lost worker must register again"
+        );
         assert_eq!(reg.alive_count(), 0);
         assert!(reg.lost_summary().contains("no heartbeat"));
+    }
+
+    #[tokio::test]
+    async fn a_draining_worker_gets_no_new_task_and_one_that_left_is_out() {
+        let reg = Arc::new(Registry::new(Duration::from_secs(60), Keepalive::default()));
+        let leaving = reg.register("127.0.0.1:1".into(), 4).unwrap();
+        let staying = reg.register("127.0.0.1:2".into(), 1).unwrap();
+        let running = reg.acquire().unwrap();
+        assert_eq!(running.worker_id, leaving, "the most free slots first");
+        assert!(reg.heartbeat(&leaving, WorkerPhase::Draining));
+        assert!(reg.is_alive(&leaving), "it still finishes its running task");
+        assert_eq!((reg.alive_count(), reg.accepting_count()), (2, 1));
+        let next = reg.acquire().unwrap();
+        assert_eq!(next.worker_id, staying);
+        assert!(reg.acquire().is_none(), "no slot on a draining worker");
+        assert!(reg.heartbeat(&leaving, WorkerPhase::Left));
+        assert!(!reg.is_alive(&leaving));
+        let states: Vec<String> = reg.list().into_iter().map(|w| w.state).collect();
+        assert_eq!(states, ["left", "alive"]);
+        assert!(reg.lost_summary().contains("left (shut down)"));
+        drop((running, next));
     }
 }

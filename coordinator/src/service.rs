@@ -1,7 +1,9 @@
 //! The coordinator's gRPC service: worker membership (register, heartbeat,
-//! list) and the job API (submit, watch, get, result, cancel).
+//! list) and the job API (submit, watch, get, result, cancel). While the
+//! coordinator drains (shutting down) it refuses new jobs and serves the rest.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,7 +13,7 @@ use rfm_proto::v1::coordinator_server::Coordinator;
 use rfm_proto::v1::{
     HeartbeatRequest, HeartbeatResponse, JobEvent, JobRef, JobResult, JobStatus, ListJobsRequest,
     ListJobsResponse, ListWorkersRequest, ListWorkersResponse, RegisterWorkerRequest,
-    RegisterWorkerResponse, SubmitJobRequest, SubmitJobResponse,
+    RegisterWorkerResponse, SubmitJobRequest, SubmitJobResponse, WorkerPhase,
 };
 use rfm_proto::PROTOCOL_VERSION;
 use tokio::sync::{broadcast, mpsc};
@@ -25,18 +27,54 @@ use crate::registry::{dial_address, Registry};
 /// How long a finished job (and its result) stays available.
 pub const KEEP_FINISHED_JOBS: Duration = Duration::from_secs(3600);
 
+/// A job's watchers get its status at least this often, also when nothing
+/// changes: they tell a quiet job from a coordinator that stopped answering.
+pub const WATCH_BEAT: Duration = Duration::from_secs(1);
+
+/// The jobs this coordinator knows, shared by its service and its drain.
+#[derive(Default)]
+pub struct JobTable(Mutex<HashMap<String, Arc<Job>>>);
+
+impl JobTable {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Job>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every job, running or ended.
+    pub fn all(&self) -> Vec<Arc<Job>> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// The jobs that have not ended.
+    pub fn running(&self) -> Vec<Arc<Job>> {
+        self.lock()
+            .values()
+            .filter(|j| j.ended_ago().is_none())
+            .cloned()
+            .collect()
+    }
+}
+
 /// The `Coordinator` gRPC service.
 pub struct CoordinatorService {
     registry: Arc<Registry>,
-    jobs: Mutex<HashMap<String, Arc<Job>>>,
+    jobs: Arc<JobTable>,
+    /// Set when the coordinator shuts down: no new jobs.
+    draining: Arc<AtomicBool>,
     driver: DriverConfig,
 }
 
 impl CoordinatorService {
-    pub fn new(registry: Arc<Registry>, driver: DriverConfig) -> Self {
+    pub fn new(
+        registry: Arc<Registry>,
+        jobs: Arc<JobTable>,
+        draining: Arc<AtomicBool>,
+        driver: DriverConfig,
+    ) -> Self {
         CoordinatorService {
             registry,
-            jobs: Mutex::new(HashMap::new()),
+            jobs,
+            draining,
             driver,
         }
     }
@@ -44,10 +82,20 @@ impl CoordinatorService {
     fn job(&self, id: &str) -> Result<Arc<Job>, Status> {
         self.jobs
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .get(id)
             .cloned()
             .ok_or_else(|| Status::not_found(format!("no job {id:?} on this coordinator")))
+    }
+
+    /// Refuses new jobs while the coordinator drains.
+    fn check_accepting(&self) -> Result<(), Status> {
+        if !self.draining.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        Err(rfm_proto::shutting_down_status(
+            "the coordinator is shutting down and takes no new jobs; submit again when it is back"
+                .into(),
+        ))
     }
 
     fn log(&self, message: &str) {
@@ -108,7 +156,12 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatResponse>, Status> {
-        let known = self.registry.heartbeat(&request.get_ref().worker_id);
+        let beat = request.get_ref();
+        let phase = beat.phase();
+        let known = self.registry.heartbeat(&beat.worker_id, phase);
+        if known && phase == WorkerPhase::Left {
+            self.log(&format!("worker {} left (it shut down)", beat.worker_id));
+        }
         Ok(Response::new(HeartbeatResponse { known }))
     }
 
@@ -116,6 +169,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<SubmitJobRequest>,
     ) -> Result<Response<SubmitJobResponse>, Status> {
+        self.check_accepting()?;
         let req = request.into_inner();
         check_version("client", req.protocol_version)?;
         let options = req
@@ -138,7 +192,8 @@ impl Coordinator for CoordinatorService {
         };
         let job = Arc::new(Job::new(job_id.clone(), chunks.len() as u32, bytes));
         {
-            let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            let mut jobs = self.jobs.lock();
+            self.check_accepting()?;
             jobs.retain(|_, j| j.ended_ago().is_none_or(|ago| ago < KEEP_FINISHED_JOBS));
             if jobs.contains_key(&job_id) {
                 return Err(Status::already_exists(format!(
@@ -157,10 +212,7 @@ impl Coordinator for CoordinatorService {
             Some(publisher) => match publisher.begin(report.clone()).await {
                 Ok(run) => Some(run),
                 Err(e) => {
-                    self.jobs
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&job_id);
+                    self.jobs.lock().remove(&job_id);
                     return Err(rfm_proto::database_status(format!(
                         "the coordinator cannot record job {job_id} in its run database: {e}"
                     )));
@@ -207,14 +259,16 @@ impl Coordinator for CoordinatorService {
             if tx.send(Ok(event)).await.is_err() || ended {
                 return;
             }
+            let current = || JobEvent {
+                status: Some(job.status()),
+                message: String::new(),
+            };
             loop {
-                let event = match events.recv().await {
-                    Ok(e) => e,
-                    Err(broadcast::error::RecvError::Lagged(_)) => JobEvent {
-                        status: Some(job.status()),
-                        message: String::new(),
-                    },
-                    Err(broadcast::error::RecvError::Closed) => return,
+                let event = match tokio::time::timeout(WATCH_BEAT, events.recv()).await {
+                    Err(_quiet) => current(),
+                    Ok(Ok(e)) => e,
+                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => current(),
+                    Ok(Err(broadcast::error::RecvError::Closed)) => return,
                 };
                 let ended = event.status.as_ref().is_some_and(|s| is_terminal(s.state));
                 if tx.send(Ok(event)).await.is_err() || ended {
@@ -261,13 +315,7 @@ impl Coordinator for CoordinatorService {
         &self,
         _request: Request<ListJobsRequest>,
     ) -> Result<Response<ListJobsResponse>, Status> {
-        let jobs: Vec<Arc<Job>> = self
-            .jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let jobs = self.jobs.all();
         let mut jobs: Vec<JobStatus> = jobs.iter().map(|j| j.status()).collect();
         jobs.sort_by(|a, b| a.job_id.cmp(&b.job_id));
         Ok(Response::new(ListJobsResponse { jobs }))

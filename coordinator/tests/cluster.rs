@@ -13,19 +13,19 @@ use rfm_proto::v1::coordinator_client::CoordinatorClient;
 use rfm_proto::v1::{JobRef, JobStatus};
 
 /// One test at a time: they measure time and share two cores.
-fn serial() -> MutexGuard<'static, ()> {
+pub(crate) fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-struct Cluster {
-    coordinator: Proc,
-    url: String,
-    workers: Vec<Proc>,
+pub(crate) struct Cluster {
+    pub(crate) coordinator: Proc,
+    pub(crate) url: String,
+    pub(crate) workers: Vec<Proc>,
 }
 
 /// A coordinator with `workers` one-slot workers.
-fn cluster(coordinator_args: &[&str], workers: usize, delay_ms: u64) -> Cluster {
+pub(crate) fn cluster(coordinator_args: &[&str], workers: usize, delay_ms: u64) -> Cluster {
     let mut cmd = Command::new(bin("rfm-coordinator"));
     cmd.args(["--listen", "127.0.0.1:0"]).args(coordinator_args);
     let coordinator = Proc::spawn(cmd);
@@ -45,7 +45,7 @@ fn cluster(coordinator_args: &[&str], workers: usize, delay_ms: u64) -> Cluster 
 }
 
 impl Cluster {
-    fn add_worker(&mut self, delay_ms: u64) {
+    pub(crate) fn add_worker(&mut self, delay_ms: u64) {
         let mut cmd = Command::new(bin("rfm-worker"));
         cmd.args([
             "--coordinator",
@@ -60,18 +60,30 @@ impl Cluster {
         self.workers.push(Proc::spawn(cmd));
     }
 
-    fn submit(&self, input: &Path, out: &Path, chunk_size: &str) -> Proc {
+    pub(crate) fn submit(&self, input: &Path, out: &Path, chunk_size: &str) -> Proc {
+        self.submit_with(input, out, chunk_size, &[])
+    }
+
+    /// [`Cluster::submit`] with more flags.
+    pub(crate) fn submit_with(
+        &self,
+        input: &Path,
+        out: &Path,
+        chunk_size: &str,
+        flags: &[&str],
+    ) -> Proc {
         let mut cmd = Command::new(bin("rfm"));
         cmd.arg("submit")
             .arg(input)
             .args(["--coordinator", &self.url, "--chunk-size", chunk_size])
+            .args(flags)
             .arg("--out")
             .arg(out);
         Proc::spawn(cmd)
     }
 
     /// The status of the (only) job, once the coordinator has planned it.
-    fn job_status(&self) -> Option<JobStatus> {
+    pub(crate) fn job_status(&self) -> Option<JobStatus> {
         let log = self.coordinator.stderr();
         let job_id = log
             .lines()
@@ -94,7 +106,7 @@ impl Cluster {
     }
 
     /// Waits until the job has at least `done` finished tasks.
-    fn wait_tasks_done(&self, done: u32, timeout: Duration) -> JobStatus {
+    pub(crate) fn wait_tasks_done(&self, done: u32, timeout: Duration) -> JobStatus {
         let start = Instant::now();
         loop {
             if let Some(s) = self.job_status() {
@@ -142,7 +154,7 @@ fn assert_same_results(got: &Path, expected: &Path) {
     }
 }
 
-fn assert_real_file_reference(out: &Path) {
+pub(crate) fn assert_real_file_reference(out: &Path) {
     let segments = std::fs::read(out.join("segments.csv")).unwrap();
     assert_eq!(
         segments,

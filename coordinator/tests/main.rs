@@ -5,4 +5,5 @@ mod cluster;
 mod deploy;
 mod observability;
 mod publish;
+mod shutdown;
 mod support;

@@ -59,7 +59,7 @@ impl Drop for Server {
 }
 
 /// GET `path` from `addr`: (status code, body).
-fn get(addr: &str, path: &str) -> (u16, String) {
+pub(crate) fn get(addr: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("HTTP port accepts");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(

@@ -25,6 +25,16 @@ pub fn clap_parse(text: &str) -> Result<Duration, String> {
     parse(text).ok_or_else(|| format!("{text:?} is not a duration (e.g. 200ms, 2s, 1.5s, 1m)"))
 }
 
+/// A clap value parser for durations that must be longer than zero.
+pub fn clap_parse_positive(text: &str) -> Result<Duration, String> {
+    match clap_parse(text)? {
+        d if d.is_zero() => Err(format!(
+            "{text:?} is zero; give a duration above 0 (e.g. 10s)"
+        )),
+        d => Ok(d),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +48,7 @@ mod tests {
         assert_eq!(parse("1m"), Some(Duration::from_secs(60)));
         assert_eq!(parse("soon"), None);
         assert_eq!(parse("-1s"), None);
+        assert!(clap_parse_positive("0s").unwrap_err().contains("zero"));
+        assert_eq!(clap_parse_positive("1s"), Ok(Duration::from_secs(1)));
     }
 }

@@ -4,8 +4,10 @@
 
 pub mod auth;
 pub mod duration;
+pub mod keepalive;
 pub mod options;
 pub mod serve;
+pub mod stop;
 
 /// Generated messages and services of package `rfm.v1`.
 pub mod v1 {
@@ -28,6 +30,8 @@ pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
 pub const ERROR_CLASS_KEY: &str = "rfm-error-class";
 /// Value of [`ERROR_CLASS_KEY`] for a database failure.
 pub const DATABASE_ERROR: &str = "database";
+/// Value of [`ERROR_CLASS_KEY`] for a coordinator that is shutting down.
+pub const SHUTTING_DOWN: &str = "shutting-down";
 
 /// A refusal caused by the run database, marked with [`ERROR_CLASS_KEY`].
 pub fn database_status(message: String) -> tonic::Status {
@@ -45,4 +49,23 @@ pub fn is_database_status(status: &tonic::Status) -> bool {
         .metadata()
         .get(ERROR_CLASS_KEY)
         .is_some_and(|v| v.as_bytes() == DATABASE_ERROR.as_bytes())
+}
+
+/// A refusal of a coordinator that is shutting down (UNAVAILABLE, marked
+/// with [`ERROR_CLASS_KEY`]).
+pub fn shutting_down_status(message: String) -> tonic::Status {
+    let mut status = tonic::Status::unavailable(message);
+    status.metadata_mut().insert(
+        ERROR_CLASS_KEY,
+        tonic::metadata::MetadataValue::from_static(SHUTTING_DOWN),
+    );
+    status
+}
+
+/// Whether a call was refused because the coordinator is shutting down.
+pub fn is_shutting_down_status(status: &tonic::Status) -> bool {
+    status
+        .metadata()
+        .get(ERROR_CLASS_KEY)
+        .is_some_and(|v| v.as_bytes() == SHUTTING_DOWN.as_bytes())
 }

@@ -47,6 +47,16 @@ pub struct Args {
     /// Address of the HTTP port serving /metrics and /healthz (default: none).
     #[arg(long)]
     pub http_listen: Option<SocketAddr>,
+    /// On SIGINT/SIGTERM, the running tasks get this long to finish and be
+    /// fetched by the coordinator (no new tasks come); a second signal stops at once.
+    #[arg(long, default_value = "30s", value_parser = rfm_proto::duration::clap_parse)]
+    pub drain_timeout: Duration,
+    /// Time between HTTP/2 pings on every gRPC connection (to the coordinator and from it).
+    #[arg(long, default_value = "10s", value_parser = rfm_proto::duration::clap_parse_positive)]
+    pub keepalive_interval: Duration,
+    /// A connection whose ping is not answered within this long is dropped.
+    #[arg(long, default_value = "10s", value_parser = rfm_proto::duration::clap_parse_positive)]
+    pub keepalive_timeout: Duration,
     /// Log lines as text (the message) or json (time, level, target, fields); filter with RUST_LOG.
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: rfm_settings::LogFormat,

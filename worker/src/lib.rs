@@ -4,7 +4,8 @@
 //! a membership loop that registers with the coordinator and heartbeats.
 //!
 //! [`start`] runs all three in the current tokio runtime; the `rfm-worker`
-//! binary and the embedded cluster of `rfm run` both use it.
+//! binary and the embedded cluster of `rfm run` both use it;
+//! [`Worker::drain`] shuts it down gracefully.
 
 pub mod cli;
 pub mod flight;
@@ -16,11 +17,13 @@ pub use tasks::{TaskKey, TaskStore};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use rfm_proto::auth::Token;
+use rfm_proto::keepalive::Keepalive;
 use rfm_proto::v1::worker_server::WorkerServer;
+use rfm_proto::v1::WorkerPhase;
 use rfm_proto::MAX_MESSAGE_BYTES;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -57,6 +60,8 @@ pub struct WorkerConfig {
     pub log: bool,
     /// Shared token required on this worker's ports and sent to the coordinator.
     pub token: Token,
+    /// HTTP/2 keepalive of its server and of its connection to the coordinator.
+    pub keepalive: Keepalive,
 }
 
 /// Why a worker could not start.
@@ -91,9 +96,69 @@ pub struct Worker {
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
     membership: tokio::task::JoinHandle<()>,
+    phase: watch::Sender<WorkerPhase>,
+    store: Arc<tasks::TaskStore>,
 }
 
+/// How a worker's drain went.
+#[derive(Debug)]
+pub struct DrainOutcome {
+    /// Tasks still computing when the drain timed out.
+    pub running: u32,
+    /// Finished states the coordinator had not fetched by then.
+    pub unfetched: usize,
+    pub seconds: f64,
+}
+
+/// How often the drain looks at the tasks.
+const DRAIN_POLL: Duration = Duration::from_millis(50);
+/// Time the heartbeat saying the worker left may take.
+const LEAVE_GRACE: Duration = Duration::from_secs(3);
+/// Time the server gets to close its connections.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
 impl Worker {
+    /// Tasks being computed now.
+    pub fn running_tasks(&self) -> u32 {
+        self.store.running()
+    }
+
+    /// Shuts down gracefully: tells the coordinator it is draining (no new
+    /// tasks come), lets the running tasks finish and the coordinator fetch
+    /// their states within `timeout`, tells it that it left, then stops.
+    pub async fn drain(self, timeout: Duration) -> DrainOutcome {
+        let started = Instant::now();
+        let _ = self.phase.send(WorkerPhase::Draining);
+        while self.store.running() > 0 || self.store.holding() > 0 {
+            if started.elapsed() >= timeout {
+                break;
+            }
+            tokio::time::sleep(DRAIN_POLL).await;
+        }
+        let outcome = DrainOutcome {
+            running: self.store.running(),
+            unfetched: self.store.holding(),
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        let _ = self.phase.send(WorkerPhase::Left);
+        let mut membership = self.membership;
+        if tokio::time::timeout(LEAVE_GRACE, &mut membership)
+            .await
+            .is_err()
+        {
+            membership.abort();
+        }
+        let _ = self.shutdown.send(true);
+        let mut server = self.server;
+        if tokio::time::timeout(CLOSE_GRACE, &mut server)
+            .await
+            .is_err()
+        {
+            server.abort();
+        }
+        outcome
+    }
+
     /// Stops serving and heartbeating.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
@@ -151,7 +216,9 @@ pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
     let (shutdown, mut shutdown_rx) = watch::channel(false);
     // gRPC health (grpc.health.v1), open without the token: "" is SERVING.
     let (_, health) = tonic_health::server::health_reporter();
-    let server = tonic::transport::Server::builder()
+    let server = config
+        .keepalive
+        .server(tonic::transport::Server::builder())
         .add_service(health)
         .add_service(InterceptedService::new(
             WorkerServer::new(task_service)
@@ -170,6 +237,7 @@ pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
         });
     let server = tokio::spawn(server);
 
+    let (phase, phase_rx) = watch::channel(WorkerPhase::Active);
     let member = membership::Membership {
         url,
         advertise_host,
@@ -179,7 +247,9 @@ pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
         heartbeat_interval: config.heartbeat_interval,
         log: config.log,
         token: config.token.clone(),
-        store,
+        store: store.clone(),
+        keepalive: config.keepalive,
+        phase: phase_rx,
     };
     let registered = match member.register_first(config.register_timeout).await {
         Ok(r) => r,
@@ -197,5 +267,7 @@ pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
         shutdown,
         server,
         membership,
+        phase,
+        store,
     })
 }

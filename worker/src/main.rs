@@ -1,4 +1,5 @@
 //! `rfm-worker`: joins an rfm coordinator and computes tasks until stopped.
+//! SIGINT/SIGTERM drain it (see `Worker::drain`); a second signal stops it at once.
 
 /// Partial states allocate and free many small buffers: mimalloc keeps that cheap.
 #[global_allocator]
@@ -8,6 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use rfm_proto::keepalive::Keepalive;
+use rfm_proto::stop::StopSignals;
 use rfm_worker::cli::Args;
 use rfm_worker::{WorkerConfig, TASK_DELAY_ENV};
 
@@ -15,6 +18,7 @@ use rfm_worker::{WorkerConfig, TASK_DELAY_ENV};
 const CLUSTER_EXIT: i32 = 5;
 
 async fn serve(args: Args) -> anyhow::Result<()> {
+    let mut signals = StopSignals::new().context("cannot catch SIGINT/SIGTERM")?;
     let threads = match args.threads {
         Some(0) => anyhow::bail!("invalid option --threads: must be at least 1"),
         Some(n) => n,
@@ -44,6 +48,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         task_delay,
         log: true,
         token: rfm_proto::auth::Token::new(args.token),
+        keepalive: Keepalive {
+            interval: args.keepalive_interval,
+            timeout: args.keepalive_timeout,
+        },
     };
     let http = match args.http_listen {
         Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
@@ -67,13 +75,39 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             }
         });
     }
-    tokio::select! {
-        r = worker.wait() => r.map_err(anyhow::Error::msg),
-        _ = tokio::signal::ctrl_c() => {
-            worker.shutdown().await;
-            Ok(())
-        }
+    let first = tokio::select! {
+        r = worker.wait() => return r.map_err(anyhow::Error::msg),
+        s = signals.next() => s,
+    };
+    tracing::info!(
+        "rfm-worker: {}: shutting down gracefully: no new tasks; {} running task(s) get up to \
+         {:.1} s (--drain-timeout) to finish and be fetched (a second signal stops at once)",
+        first.name(),
+        worker.running_tasks(),
+        args.drain_timeout.as_secs_f64()
+    );
+    signals.exit_on_next(|second| {
+        tracing::error!(
+            "rfm-worker: second stop signal ({}) while draining: exiting at once (exit {}); \
+             the coordinator runs this worker's tasks elsewhere",
+            second.name(),
+            second.exit_code()
+        );
+    });
+    let outcome = worker.drain(args.drain_timeout).await;
+    if outcome.running > 0 || outcome.unfetched > 0 {
+        tracing::warn!(
+            "rfm-worker: drain timeout: {} task(s) still running and {} state(s) not fetched; \
+             the coordinator runs them elsewhere",
+            outcome.running,
+            outcome.unfetched
+        );
     }
+    tracing::info!(
+        "rfm-worker: stopped after {:.1} s of drain",
+        outcome.seconds
+    );
+    Ok(())
 }
 
 fn main() {

@@ -2,12 +2,16 @@
 //! protocol version), then heartbeats every interval; when the coordinator no
 //! longer knows it (it restarted, or declared this worker lost) it registers
 //! again under a new id. Runs on the async runtime, never blocked by tasks.
+//! A change of phase (draining, left) is told at once, in an extra heartbeat;
+//! the one saying the worker left is the last.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rfm_proto::keepalive::Keepalive;
 use rfm_proto::v1::coordinator_client::CoordinatorClient;
-use rfm_proto::v1::{HeartbeatRequest, RegisterWorkerRequest, RegisterWorkerResponse};
+use rfm_proto::v1::{HeartbeatRequest, RegisterWorkerRequest, RegisterWorkerResponse, WorkerPhase};
+use tokio::sync::watch;
 use tonic::transport::{Channel, Endpoint};
 use tonic::Code;
 
@@ -40,6 +44,9 @@ pub struct Membership {
     pub log: bool,
     pub token: Token,
     pub store: Arc<TaskStore>,
+    pub keepalive: Keepalive,
+    /// Draining or left, as the worker's drain says.
+    pub phase: watch::Receiver<WorkerPhase>,
 }
 
 impl Membership {
@@ -50,14 +57,14 @@ impl Membership {
     }
 
     fn client(&self) -> Result<CoordinatorClient<Channel>, WorkerError> {
-        let channel = Endpoint::from_shared(self.url.clone())
+        let endpoint = Endpoint::from_shared(self.url.clone())
             .map_err(|e| WorkerError::BadUrl {
                 url: self.url.clone(),
                 reason: e.to_string(),
             })?
             .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(5))
-            .connect_lazy();
+            .timeout(Duration::from_secs(5));
+        let channel = self.keepalive.client(endpoint).connect_lazy();
         Ok(CoordinatorClient::new(channel))
     }
 
@@ -114,8 +121,9 @@ impl Membership {
         }
     }
 
-    /// Heartbeats forever, registering again when the coordinator asks.
-    pub async fn heartbeat_loop(self, registered: RegisterWorkerResponse) {
+    /// Heartbeats until the worker has left, registering again when the
+    /// coordinator asks (unless draining).
+    pub async fn heartbeat_loop(mut self, registered: RegisterWorkerResponse) {
         let Ok(mut client) = self.client() else {
             return;
         };
@@ -128,18 +136,32 @@ impl Membership {
         let mut ticker = tokio::time::interval(self.heartbeat_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                _ = ticker.tick() => {}
+                changed = self.phase.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+            }
+            let phase = *self.phase.borrow_and_update();
             let beat = HeartbeatRequest {
                 worker_id: worker_id.clone(),
                 running_tasks: self.store.running(),
+                phase: phase as i32,
             };
-            match client.heartbeat(self.token.request(beat)).await {
+            let answer = client.heartbeat(self.token.request(beat)).await;
+            if phase == WorkerPhase::Left {
+                return;
+            }
+            match answer {
                 Ok(r) if r.get_ref().known => {
                     if out_of_touch {
                         self.say(format!("rfm-worker: coordinator {} is back", self.url));
                         out_of_touch = false;
                     }
                 }
+                Ok(_) if phase == WorkerPhase::Draining => {}
                 Ok(_) => match self.register(&mut client).await {
                     Ok(r) => {
                         self.store.forget_finished();

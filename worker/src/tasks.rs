@@ -49,6 +49,11 @@ impl TaskStore {
         self.running.load(Ordering::Relaxed)
     }
 
+    /// Finished states not yet released by the coordinator.
+    pub fn holding(&self) -> usize {
+        lock(&self.finished).len()
+    }
+
     /// The finished state of a task, if this worker holds it.
     pub fn finished(&self, key: &TaskKey) -> Option<RecordBatch> {
         lock(&self.finished).get(key).cloned()
