@@ -1,0 +1,413 @@
+//! The fault matrix. A coordinator and its workers each run in a network
+//! namespace of their own, joined by veth pairs (10.200.N.1 on the
+//! coordinator's side, 10.200.N.2 on worker N's); loss and partitions are
+//! iptables rules inside those namespaces and delay is the tests' TCP proxy.
+//! The coordinator's PostgreSQL link goes through the proxy and is cut
+//! mid-COPY. Every scenario ends with the reference results of the real UCI
+//! file. Without root or `ip netns` the namespace scenarios are skipped
+//! with the reason printed (`RFM_REQUIRE_NETNS=1` makes that a failure).
+
+use std::net::{SocketAddr, SocketAddrV4};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::netns::{self, End, Netns};
+use crate::support::proxy::Proxy;
+use crate::support::reference::assert_uci_reference;
+use crate::support::{bin, latest_run, serial, Proc, REAL};
+use rfm_store::testing;
+
+const COORDINATOR_PORT: u16 = 7000;
+const WORKER_PORT: u16 = 7100;
+/// Where a slow link's proxy takes the coordinator's calls to its worker.
+const WORKER_PROXY_PORT: u16 = 7101;
+/// The coordinator as seen from its own namespace (clients run there).
+const COORDINATOR_URL: &str = "http://127.0.0.1:7000";
+
+/// How a worker's link to the coordinator behaves.
+#[derive(Clone, Copy)]
+enum Link {
+    Clean,
+    /// Every byte held this long in each direction, by proxies in the
+    /// worker's namespace.
+    Slow(Duration),
+}
+
+/// A coordinator in namespace `hub` and one namespace per worker. Fields
+/// drop in order: processes, then proxies, then namespaces.
+struct Lab {
+    coordinator: Proc,
+    workers: Vec<Proc>,
+    proxies: Vec<Proxy>,
+    /// (coordinator's end, worker's end) of each worker's veth pair.
+    links: Vec<(End, End)>,
+    worker_ns: Vec<Netns>,
+    hub: Netns,
+}
+
+fn addr(ip: std::net::Ipv4Addr, port: u16) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(ip, port))
+}
+
+impl Lab {
+    fn start(coordinator_args: &[&str], links: &[Link], task_delay_ms: u64) -> Lab {
+        let hub = Netns::create("hub").expect("a namespace for the coordinator");
+        let mut cmd = hub.command(bin("rfm-coordinator"));
+        cmd.args(["--listen", &format!("0.0.0.0:{COORDINATOR_PORT}")])
+            .args(coordinator_args);
+        let coordinator = Proc::spawn(cmd);
+        coordinator.wait_for("listening on", 1, Duration::from_secs(20));
+        let mut lab = Lab {
+            coordinator,
+            workers: Vec::new(),
+            proxies: Vec::new(),
+            links: Vec::new(),
+            worker_ns: Vec::new(),
+            hub,
+        };
+        for (i, link) in links.iter().enumerate() {
+            lab.add_worker(i as u8 + 1, *link, task_delay_ms);
+        }
+        lab.coordinator
+            .wait_for("registered at", links.len(), Duration::from_secs(20));
+        lab
+    }
+
+    fn add_worker(&mut self, n: u8, link: Link, task_delay_ms: u64) {
+        let ns = Netns::create(&format!("w{n}")).expect("a namespace for a worker");
+        let (hub_end, worker_end) = self.hub.link(&ns, n);
+        let mut cmd = ns.command(bin("rfm-worker"));
+        cmd.args(["--threads", "1", "--heartbeat-interval", "200ms"])
+            .env("RFM_WORKER_TASK_DELAY_MS", task_delay_ms.to_string());
+        match link {
+            Link::Clean => {
+                cmd.args([
+                    "--coordinator",
+                    &format!("http://{}:{COORDINATOR_PORT}", hub_end.ip),
+                    "--listen",
+                    &format!("0.0.0.0:{WORKER_PORT}"),
+                    "--advertise",
+                    &addr(worker_end.ip, WORKER_PORT).to_string(),
+                ]);
+            }
+            Link::Slow(delay) => {
+                let local = std::net::Ipv4Addr::LOCALHOST;
+                self.proxies.push(Proxy::start(
+                    addr(local, COORDINATOR_PORT),
+                    addr(hub_end.ip, COORDINATOR_PORT),
+                    delay,
+                    Some(&ns),
+                ));
+                self.proxies.push(Proxy::start(
+                    addr(worker_end.ip, WORKER_PROXY_PORT),
+                    addr(local, WORKER_PORT),
+                    delay,
+                    Some(&ns),
+                ));
+                cmd.args([
+                    "--coordinator",
+                    COORDINATOR_URL,
+                    "--listen",
+                    &addr(local, WORKER_PORT).to_string(),
+                    "--advertise",
+                    &addr(worker_end.ip, WORKER_PROXY_PORT).to_string(),
+                ]);
+            }
+        }
+        self.workers.push(Proc::spawn(cmd));
+        self.links.push((hub_end, worker_end));
+        self.worker_ns.push(ns);
+    }
+
+    /// `rfm ARGS --coordinator … --json` run in the coordinator's namespace.
+    fn rfm_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self
+            .hub
+            .command(bin("rfm"))
+            .args(args)
+            .args(["--coordinator", COORDINATOR_URL, "--json"])
+            .output()
+            .expect("run rfm");
+        assert!(
+            out.status.success(),
+            "rfm {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("rfm --json prints JSON")
+    }
+
+    fn submit(&self, out: &Path, chunk_size: &str) -> Proc {
+        let mut cmd = self.hub.command(bin("rfm"));
+        cmd.args(["submit", REAL, "--coordinator", COORDINATOR_URL])
+            .args(["--chunk-size", chunk_size, "--out"])
+            .arg(out);
+        Proc::spawn(cmd)
+    }
+
+    /// Waits until the (only) job has at least `done` finished tasks.
+    fn wait_tasks_done(&self, done: u64, timeout: Duration) {
+        let start = Instant::now();
+        loop {
+            let jobs = self.rfm_json(&["jobs"]);
+            if jobs
+                .as_array()
+                .and_then(|j| j.first())
+                .is_some_and(|j| j["tasks_done"].as_u64() >= Some(done))
+            {
+                return;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "fewer than {done} tasks done within {timeout:?}: {jobs}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn wait_success(submit: &mut Proc, timeout: Duration) {
+    let status = submit.wait_exit(timeout);
+    assert!(
+        status.success(),
+        "rfm submit: {status}\n{}",
+        submit.stderr()
+    );
+}
+
+#[test]
+fn a_slow_lossy_link_to_one_worker_changes_no_result() {
+    if !netns::usable("faults::a_slow_lossy_link_to_one_worker_changes_no_result") {
+        return;
+    }
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = Lab::start(
+        &["--worker-timeout", "3s"],
+        &[Link::Slow(Duration::from_millis(200)), Link::Clean],
+        0,
+    );
+    // 5 % of the packets lost each way on worker 1's veth pair.
+    let (hub_end, worker_end) = &lab.links[0];
+    lab.hub.lose(&hub_end.iface, 0.05);
+    lab.worker_ns[0].lose(&worker_end.iface, 0.05);
+
+    let out = tmp.path().join("out");
+    let mut submit = lab.submit(&out, "4MiB");
+    wait_success(&mut submit, Duration::from_secs(90));
+    assert_uci_reference(&out);
+
+    let dropped = lab.hub.dropped_packets() + lab.worker_ns[0].dropped_packets();
+    assert!(dropped > 0, "the lossy link lost no packet");
+    // The coordinator's calls to worker 1 (tasks, state fetches) crossed the slow link.
+    let to_worker = lab.proxies[1].bytes();
+    assert!(
+        to_worker > 100_000,
+        "only {to_worker} bytes crossed the slow link: worker 1 ran no task"
+    );
+    eprintln!("slow lossy link: {dropped} packets dropped, {to_worker} bytes through the proxy");
+}
+
+#[test]
+fn a_partitioned_worker_is_replaced_then_registers_again() {
+    if !netns::usable("faults::a_partitioned_worker_is_replaced_then_registers_again") {
+        return;
+    }
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let expiry = Duration::from_secs(1);
+    let lab = Lab::start(
+        &["--worker-timeout", "1s"],
+        &[Link::Clean, Link::Clean, Link::Clean],
+        300,
+    );
+    let (hub_end, worker_end) = lab.links[1].clone();
+    let address = addr(worker_end.ip, WORKER_PORT).to_string();
+    let workers = lab.rfm_json(&["workers"]);
+    let first_id = workers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["address"] == address.as_str())
+        .unwrap_or_else(|| panic!("no worker at {address}: {workers}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let out = tmp.path().join("out");
+    let mut submit = lab.submit(&out, "1MiB");
+    lab.wait_tasks_done(4, Duration::from_secs(30));
+    // A silent partition: every packet between the two ends is dropped.
+    let partitioned = Instant::now();
+    lab.hub.drop_all(&hub_end.iface);
+    lab.worker_ns[1].drop_all(&worker_end.iface);
+    lab.coordinator.wait_for(
+        &format!("({address}) lost: no heartbeat"),
+        1,
+        Duration::from_secs(10),
+    );
+    assert!(
+        submit.child.try_wait().unwrap().is_none(),
+        "the job ended before the worker was lost: nothing was tested\n{}",
+        submit.stderr()
+    );
+    // Healed well after the expiry, while the job still runs.
+    std::thread::sleep((expiry * 3).saturating_sub(partitioned.elapsed()));
+    lab.hub.flush();
+    lab.worker_ns[1].flush();
+
+    wait_success(&mut submit, Duration::from_secs(90));
+    assert_uci_reference(&out);
+    let events = submit.stderr();
+    assert!(
+        events.contains("retry: task"),
+        "no task was re-run:\n{events}"
+    );
+    lab.workers[1].wait_for("registered again as", 1, Duration::from_secs(30));
+    let start = Instant::now();
+    loop {
+        let workers = lab.rfm_json(&["workers"]);
+        let list = workers.as_array().unwrap();
+        let alive = list.iter().filter(|w| w["state"] == "alive").count();
+        let back = list
+            .iter()
+            .find(|w| w["address"] == address.as_str() && w["state"] == "alive");
+        if let (3, Some(w)) = (alive, back) {
+            assert_ne!(
+                w["id"],
+                first_id.as_str(),
+                "registered again under a new id"
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the healed worker is not back: {workers}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `host:port` of a `postgresql://user@host:port/db` URL.
+fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host_port = rest.split('/').next().unwrap_or(rest);
+    host_port.rsplit('@').next().unwrap_or(host_port)
+}
+
+fn run_id_of(dir: &Path) -> String {
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("run.json")).expect("run.json"))
+            .expect("run.json is JSON");
+    report["run_id"].as_str().expect("run_id").to_string()
+}
+
+/// Waits until a `COPY rfm_customers` of database `name` waits on a lock.
+fn wait_copy_on_lock(db: &testing::TestDatabase, within: Duration) {
+    let mut admin = db.admin_client();
+    let start = Instant::now();
+    loop {
+        let waiting: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = $1 AND wait_event_type = 'Lock'
+                   AND query LIKE 'COPY rfm_customers%'",
+                &[&db.name()],
+            )
+            .expect("look for a waiting COPY")
+            .get(0);
+        if waiting > 0 {
+            return;
+        }
+        assert!(start.elapsed() < within, "no COPY waited within {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_database_link_cut_mid_copy_fails_the_run_and_keeps_the_latest() {
+    let _serial = serial();
+    let db = testing::database();
+    let tmp = tempfile::tempdir().unwrap();
+    let extract = Path::new(REAL).with_file_name("online_retail_ii_2009-12_extract.csv");
+    let server: SocketAddr = authority(&db.url)
+        .parse()
+        .expect("the test server's address");
+    let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), server, Duration::ZERO, None);
+    let proxied_url = db
+        .url
+        .replacen(&server.to_string(), &proxy.addr.to_string(), 1);
+    let mut cmd = Command::new(bin("rfm-coordinator"));
+    cmd.args(["--listen", "127.0.0.1:0", "--database-url", &proxied_url])
+        .env_remove("DATABASE_URL")
+        .env_remove("RFM_DATABASE_URL");
+    let coordinator = Proc::spawn(cmd);
+    let url = coordinator.coordinator_url();
+    let _workers: Vec<Proc> = (0..2)
+        .map(|_| {
+            let mut cmd = Command::new(bin("rfm-worker"));
+            cmd.args(["--coordinator", &url, "--listen", "127.0.0.1:0"])
+                .args(["--threads", "1", "--heartbeat-interval", "200ms"]);
+            Proc::spawn(cmd)
+        })
+        .collect();
+    coordinator.wait_for("registered at", 2, Duration::from_secs(20));
+    let submit = |input: &Path, out: &Path| {
+        let mut cmd = Command::new(bin("rfm"));
+        cmd.arg("submit")
+            .arg(input)
+            .args(["--coordinator", &url, "--chunk-size", "8MiB", "--out"])
+            .arg(out);
+        Proc::spawn(cmd)
+    };
+
+    let out_a = tmp.path().join("a");
+    wait_success(&mut submit(&extract, &out_a), Duration::from_secs(60));
+    let run_a = run_id_of(&out_a);
+    assert_eq!(latest_run(&db.url).0, run_a);
+
+    // The next load's COPY waits on a lock; the link is cut under it.
+    let mut locker = db.client();
+    let mut lock = locker.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE rfm_customers IN SHARE MODE")
+        .unwrap();
+    let out_b = tmp.path().join("b");
+    let mut client = submit(Path::new(REAL), &out_b);
+    wait_copy_on_lock(&db, Duration::from_secs(120));
+    proxy.cut();
+    std::thread::sleep(Duration::from_millis(300));
+    lock.rollback().unwrap();
+    let status = client.wait_exit(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(6), "{}", client.stderr());
+    assert!(
+        client.stderr().contains("not published"),
+        "{}",
+        client.stderr()
+    );
+    assert_uci_reference(&out_b);
+    let run_b = run_id_of(&out_b);
+    let mut store = rfm_store::Store::connect(&db.url).unwrap();
+    let row = store
+        .client()
+        .query_one(
+            "SELECT status, error FROM rfm_runs WHERE run_id = $1",
+            &[&run_b],
+        )
+        .expect("the cut run is recorded");
+    let (state, error): (String, Option<String>) = (row.get(0), row.get(1));
+    assert_eq!(state, "failed", "{error:?}");
+    assert!(
+        error.as_deref().unwrap_or("").contains("publishing failed"),
+        "{error:?}"
+    );
+    assert_eq!(
+        latest_run(&db.url).0,
+        run_a,
+        "the previous run stays latest"
+    );
+
+    // Over the same link, now whole again, the next run is published.
+    let out_c = tmp.path().join("c");
+    wait_success(&mut submit(&extract, &out_c), Duration::from_secs(60));
+    assert_eq!(latest_run(&db.url).0, run_id_of(&out_c));
+}
