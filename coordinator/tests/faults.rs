@@ -102,11 +102,13 @@ impl Lab {
                     addr(hub_end.ip, COORDINATOR_PORT),
                     delay,
                     Some(&ns),
+                    Some(&ns),
                 ));
                 self.proxies.push(Proxy::start(
                     addr(worker_end.ip, WORKER_PROXY_PORT),
                     addr(local, WORKER_PORT),
                     delay,
+                    Some(&ns),
                     Some(&ns),
                 ));
                 cmd.args([
@@ -126,7 +128,7 @@ impl Lab {
 
     /// A counter of worker `i`'s /metrics, read from inside its namespace.
     fn worker_metric(&self, i: usize, name: &str) -> u64 {
-        let ns = self.worker_ns[i].name.clone();
+        let ns = self.worker_ns[i].file();
         let page = std::thread::spawn(move || {
             netns::enter_on_this_thread(&ns);
             let mut conn = std::net::TcpStream::connect(("127.0.0.1", WORKER_HTTP_PORT))
@@ -217,6 +219,15 @@ fn a_slow_lossy_link_to_one_worker_changes_no_result() {
     let (hub_end, worker_end) = &lab.links[0];
     lab.hub.lose(&hub_end.iface, 0.05);
     lab.worker_ns[0].lose(&worker_end.iface, 0.05);
+    // Heartbeats cross the link meanwhile: packets are seen lost before the job.
+    let start = Instant::now();
+    while lab.hub.dropped_packets() == 0 || lab.worker_ns[0].dropped_packets() == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the lossy link lost no packet in 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     let out = tmp.path().join("out");
     let mut submit = lab.submit(&out, "2MiB");
@@ -224,7 +235,6 @@ fn a_slow_lossy_link_to_one_worker_changes_no_result() {
     assert_uci_reference(&out);
 
     let dropped = lab.hub.dropped_packets() + lab.worker_ns[0].dropped_packets();
-    assert!(dropped > 0, "the lossy link lost no packet");
     let completed = lab.worker_metric(0, "rfm_worker_tasks_completed_total");
     assert!(
         completed >= 1,
@@ -361,7 +371,13 @@ fn a_database_link_cut_mid_copy_fails_the_run_and_keeps_the_latest() {
     let server: SocketAddr = authority(&db.url)
         .parse()
         .expect("the test server's address");
-    let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), server, Duration::ZERO, None);
+    let proxy = Proxy::start(
+        "127.0.0.1:0".parse().unwrap(),
+        server,
+        Duration::ZERO,
+        None,
+        None,
+    );
     let proxied_url = db
         .url
         .replacen(&server.to_string(), &proxy.addr.to_string(), 1);
@@ -437,5 +453,102 @@ fn a_database_link_cut_mid_copy_fails_the_run_and_keeps_the_latest() {
     // Over the same link, now whole again, the next run is published.
     let out_c = tmp.path().join("c");
     wait_success(&mut submit(&extract, &out_c), Duration::from_secs(60));
+    assert_eq!(latest_run(&db.url).0, run_id_of(&out_c));
+}
+
+#[test]
+#[ignore = "product bug: the coordinator's PostgreSQL connection has no keepalive, \
+            tcp_user_timeout or client-side timeout, so a silent partition mid-COPY blocks \
+            publishing (the job stays at 'scoring', rfm submit waits) for as long as it lasts"]
+fn a_silent_database_partition_mid_copy_ends_the_job_in_bounded_time() {
+    if !netns::usable("faults::a_silent_database_partition_mid_copy_ends_the_job_in_bounded_time") {
+        return;
+    }
+    let _serial = serial();
+    let db = testing::database();
+    let tmp = tempfile::tempdir().unwrap();
+    let extract = Path::new(REAL).with_file_name("online_retail_ii_2009-12_extract.csv");
+    // The coordinator in `hub` reaches PostgreSQL at 10.200.9.2 over a veth
+    // pair; a proxy listening there in namespace `db` forwards to the server.
+    let hub = Netns::create("hub").expect("a namespace for the coordinator");
+    let db_ns = Netns::create("db").expect("a namespace for the database link");
+    let (hub_end, db_end) = hub.link(&db_ns, 9);
+    let server: SocketAddr = authority(&db.url)
+        .parse()
+        .expect("the test server's address");
+    let _proxy = Proxy::start(
+        addr(db_end.ip, 5432),
+        server,
+        Duration::ZERO,
+        Some(&db_ns),
+        None,
+    );
+    let url = db
+        .url
+        .replacen(&server.to_string(), &addr(db_end.ip, 5432).to_string(), 1);
+    let mut cmd = hub.command(bin("rfm-coordinator"));
+    cmd.args(["--listen", &format!("127.0.0.1:{COORDINATOR_PORT}")])
+        .args(["--database-url", &url])
+        .env_remove("DATABASE_URL")
+        .env_remove("RFM_DATABASE_URL");
+    let coordinator = Proc::spawn(cmd);
+    coordinator.wait_for("listening on", 1, Duration::from_secs(20));
+    let _workers: Vec<Proc> = (0..2)
+        .map(|_| {
+            let mut cmd = hub.command(bin("rfm-worker"));
+            cmd.args(["--coordinator", COORDINATOR_URL, "--listen", "127.0.0.1:0"])
+                .args(["--threads", "1", "--heartbeat-interval", "200ms"]);
+            Proc::spawn(cmd)
+        })
+        .collect();
+    coordinator.wait_for("registered at", 2, Duration::from_secs(20));
+    let submit = |input: &Path, out: &Path| {
+        let mut cmd = hub.command(bin("rfm"));
+        cmd.arg("submit")
+            .arg(input)
+            .args([
+                "--coordinator",
+                COORDINATOR_URL,
+                "--chunk-size",
+                "8MiB",
+                "--out",
+            ])
+            .arg(out);
+        Proc::spawn(cmd)
+    };
+    let out_a = tmp.path().join("a");
+    wait_success(&mut submit(&extract, &out_a), Duration::from_secs(60));
+    let run_a = run_id_of(&out_a);
+
+    // The load's COPY waits on a lock; the link then drops every packet.
+    let mut locker = db.client();
+    let mut lock = locker.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE rfm_customers IN SHARE MODE")
+        .unwrap();
+    let out_b = tmp.path().join("b");
+    let mut client = submit(Path::new(REAL), &out_b);
+    wait_copy_on_lock(&db, Duration::from_secs(120));
+    hub.drop_all(&hub_end.iface);
+    db_ns.drop_all(&db_end.iface);
+    lock.rollback().unwrap();
+    let status = client.wait_exit(Duration::from_secs(90));
+    assert_eq!(status.code(), Some(6), "{}", client.stderr());
+    assert!(
+        client.stderr().contains("not published"),
+        "{}",
+        client.stderr()
+    );
+    assert_uci_reference(&out_b);
+    assert_eq!(
+        latest_run(&db.url).0,
+        run_a,
+        "the previous run stays latest"
+    );
+
+    // Healed: the next run is published.
+    hub.flush();
+    db_ns.flush();
+    let out_c = tmp.path().join("c");
+    wait_success(&mut submit(&extract, &out_c), Duration::from_secs(90));
     assert_eq!(latest_run(&db.url).0, run_id_of(&out_c));
 }

@@ -95,6 +95,15 @@ pub fn usable(test: &str) -> bool {
     false
 }
 
+/// Whether process `pid` runs (a zombie does not).
+fn running(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("State:"))
+            .is_some_and(|state| !state.trim_start().starts_with('Z'))
+    })
+}
+
 /// Deletes namespaces left by test processes that no longer run (killed
 /// before their drops ran).
 fn remove_stale() {
@@ -108,7 +117,7 @@ fn remove_stale() {
         else {
             continue;
         };
-        if !pid.is_empty() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        if !pid.is_empty() && !running(pid) {
             let _ = run(&["ip", "netns", "del", name]);
         }
     }
@@ -190,6 +199,12 @@ impl Netns {
         run(&args)
     }
 
+    /// The namespace's file, for [`enter_on_this_thread`].
+    pub fn file(&self) -> std::fs::File {
+        let path = format!("/var/run/netns/{}", self.name);
+        std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
     /// Adds an iptables rule in this namespace (e.g. `-A INPUT -j DROP`).
     pub fn iptables(&self, rule: &[&str]) {
         self.iptables_checked(rule)
@@ -237,14 +252,18 @@ impl Netns {
     }
 }
 
-/// Moves the calling thread into the namespace `name`: the sockets it opens
-/// from then on live there (the rest of the process stays where it was).
-pub fn enter_on_this_thread(name: &str) {
-    let path = format!("/var/run/netns/{name}");
-    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+/// The network namespace the calling thread is in (to come back to it).
+pub fn of_this_thread() -> std::fs::File {
+    std::fs::File::open("/proc/thread-self/ns/net").expect("/proc/thread-self/ns/net")
+}
+
+/// Moves the calling thread into the network namespace `ns` (a file of
+/// /var/run/netns or /proc/…/ns/net): the sockets it opens from then on live
+/// there (the rest of the process stays where it was).
+pub fn enter_on_this_thread(ns: &std::fs::File) {
     // SAFETY: setns only reads the descriptor, which stays open for the call.
-    let rc = unsafe { setns(file.as_raw_fd(), CLONE_NEWNET) };
-    assert_eq!(rc, 0, "setns({path}): {}", std::io::Error::last_os_error());
+    let rc = unsafe { setns(ns.as_raw_fd(), CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
 }
 
 impl Drop for Netns {

@@ -1,5 +1,5 @@
-//! A TCP proxy for the fault tests, on a thread of its own (optionally moved
-//! into a network namespace, where it listens and dials): forwards each
+//! A TCP proxy for the fault tests, on a thread of its own (listening and
+//! dialling in network namespaces of the test's choice): forwards each
 //! connection to an upstream address, holding every byte for a fixed delay
 //! in each direction (a slow link), counts the bytes it forwarded, and can
 //! cut every open connection at once (both sides see it closed) while it
@@ -29,32 +29,39 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Listens on `listen` (port 0: any) and forwards to `upstream`, each
-    /// byte `delay` late; inside `netns` when given.
+    /// Listens on `listen` (port 0: any) inside `listen_in` (else here) and
+    /// forwards to `upstream`, dialled from inside `dial_from` (else here),
+    /// each byte `delay` late.
     pub fn start(
         listen: SocketAddr,
         upstream: SocketAddr,
         delay: Duration,
-        netns: Option<&Netns>,
+        listen_in: Option<&Netns>,
+        dial_from: Option<&Netns>,
     ) -> Proxy {
         let bytes = Arc::new(AtomicU64::new(0));
         let (cut, cut_rx) = watch::channel(0u64);
         let (stop, stop_rx) = oneshot::channel();
         let (bound_tx, bound_rx) = std::sync::mpsc::channel();
-        let netns_name = netns.map(|n| n.name.clone());
+        let home = netns::of_this_thread();
+        let listen_ns = listen_in.map_or_else(netns::of_this_thread, Netns::file);
+        let dial_ns = dial_from.map_or(home, Netns::file);
         let counter = bytes.clone();
         let thread = std::thread::spawn(move || {
-            if let Some(name) = netns_name {
-                netns::enter_on_this_thread(&name);
-            }
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("a runtime for the proxy");
+            // A socket stays in the namespace it was opened in.
+            netns::enter_on_this_thread(&listen_ns);
+            let listener = std::net::TcpListener::bind(listen)
+                .unwrap_or_else(|e| panic!("proxy cannot listen on {listen}: {e}"));
+            listener
+                .set_nonblocking(true)
+                .expect("a non-blocking listener");
+            netns::enter_on_this_thread(&dial_ns);
             runtime.block_on(async move {
-                let listener = TcpListener::bind(listen)
-                    .await
-                    .unwrap_or_else(|e| panic!("proxy cannot listen on {listen}: {e}"));
+                let listener = TcpListener::from_std(listener).expect("a tokio listener");
                 bound_tx
                     .send(listener.local_addr().expect("proxy address"))
                     .expect("proxy start reported");
