@@ -203,6 +203,57 @@ fn wait_success(submit: &mut Proc, timeout: Duration) {
     );
 }
 
+/// The proxy itself: each direction is held for the delay, and a cut
+/// closes the open connection while new ones are still forwarded.
+#[test]
+fn the_test_proxy_delays_each_direction_and_cuts() {
+    let echo = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream = echo.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in echo.incoming() {
+            let Ok(mut conn) = conn else { break };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 64];
+                while let Ok(n @ 1..) = conn.read(&mut buf) {
+                    if conn.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let delay = Duration::from_millis(200);
+    let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), upstream, delay, None, None);
+    let connect = || {
+        let conn = std::net::TcpStream::connect(proxy.addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        conn
+    };
+    let mut conn = connect();
+    let sent = Instant::now();
+    conn.write_all(b"ping").unwrap();
+    let mut answer = [0u8; 4];
+    conn.read_exact(&mut answer).unwrap();
+    let round_trip = sent.elapsed();
+    assert_eq!(&answer, b"ping");
+    assert!(
+        round_trip >= delay * 2 && round_trip < Duration::from_secs(5),
+        "round trip {round_trip:?} through a proxy holding bytes {delay:?} each way"
+    );
+    proxy.cut();
+    let mut rest = Vec::new();
+    assert!(
+        matches!(conn.read_to_end(&mut rest), Ok(0) | Err(_)),
+        "the cut connection is closed"
+    );
+    let mut again = connect();
+    again.write_all(b"pong").unwrap();
+    again.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"pong");
+    assert!(proxy.bytes() >= 12, "{} bytes counted", proxy.bytes());
+}
+
 #[test]
 fn a_slow_lossy_link_to_one_worker_changes_no_result() {
     if !netns::usable("faults::a_slow_lossy_link_to_one_worker_changes_no_result") {
