@@ -3,8 +3,9 @@
 //! coordinator's side, 10.200.N.2 on worker N's); loss and partitions are
 //! iptables rules inside those namespaces and delay is the tests' TCP proxy.
 //! The coordinator's PostgreSQL link goes through the proxy and is cut
-//! mid-COPY. Every scenario ends with the reference results of the real UCI
-//! file. Without root or `ip netns` the namespace scenarios are skipped
+//! mid-COPY, or crosses a veth pair and is partitioned mid-COPY. Every
+//! scenario ends with the reference results of the real UCI file; a test of
+//! its own checks the proxy's delay and cut. Without root or `ip netns` the namespace scenarios are skipped
 //! with the reason printed (`RFM_REQUIRE_NETNS=1` makes that a failure).
 
 use std::io::{Read, Write};
