@@ -1,5 +1,8 @@
 //! A job's shared state: its status (what `GetJob` answers), the stream of
 //! events watchers receive, the cancel signal and, once finished, its result.
+//! The event stream and the cancel signal serve only a running job: they are
+//! freed when it ends, so a finished job kept for `GetJobResult` holds little
+//! more than its result.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
@@ -16,15 +19,25 @@ pub struct Publication {
     pub publish_error: String,
 }
 
+/// Events a watcher may fall behind by before it is sent the current status
+/// instead (the ring is allocated at submission: about 190 KiB).
+const EVENT_BUFFER: usize = 1024;
+
+/// What only a running job needs.
+struct Live {
+    events: broadcast::Sender<JobEvent>,
+    cancel: watch::Sender<bool>,
+}
+
 /// One submitted job.
 pub struct Job {
     pub id: String,
     started: Instant,
     status: Mutex<JobStatus>,
-    events: broadcast::Sender<JobEvent>,
+    /// Dropped when the job ends (after its final event).
+    live: Mutex<Option<Live>>,
     result: Mutex<Option<JobResult>>,
     finished_at: Mutex<Option<Instant>>,
-    cancel: watch::Sender<bool>,
 }
 
 /// Whether a state is final.
@@ -60,15 +73,28 @@ impl Job {
             id,
             started: Instant::now(),
             status: Mutex::new(status),
-            events: broadcast::channel(1024).0,
+            live: Mutex::new(Some(Live {
+                events: broadcast::channel(EVENT_BUFFER).0,
+                cancel: watch::channel(false).0,
+            })),
             result: Mutex::new(None),
             finished_at: Mutex::new(None),
-            cancel: watch::channel(false).0,
         }
     }
 
     fn lock_status(&self) -> MutexGuard<'_, JobStatus> {
         self.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_live(&self) -> MutexGuard<'_, Option<Live>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends an event to the watchers, while the job runs.
+    fn send(&self, event: JobEvent) {
+        if let Some(live) = self.lock_live().as_ref() {
+            let _ = live.events.send(event);
+        }
     }
 
     /// The current status.
@@ -99,7 +125,7 @@ impl Job {
             message: message.to_string(),
         };
         drop(s);
-        let _ = self.events.send(event);
+        self.send(event);
     }
 
     pub fn set_state(&self, state: JobState, message: &str) {
@@ -165,10 +191,13 @@ impl Job {
             published_to: publication.published_to,
             publish_error: publication.publish_error,
         });
-        let _ = self.events.send(JobEvent {
-            status: Some(status),
-            message,
-        });
+        // Watchers still receive the final event once the sender is gone.
+        if let Some(live) = self.lock_live().take() {
+            let _ = live.events.send(JobEvent {
+                status: Some(status),
+                message,
+            });
+        }
     }
 
     /// How long ago the job ended, if it has.
@@ -187,15 +216,74 @@ impl Job {
             .clone()
     }
 
+    /// The job's events from now on; once it has ended, a stream that is
+    /// already closed (its status says how it ended).
     pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
-        self.events.subscribe()
+        match self.lock_live().as_ref() {
+            Some(live) => live.events.subscribe(),
+            None => broadcast::channel(1).1,
+        }
     }
 
+    /// Asks the running job to stop (nothing once it has ended).
     pub fn cancel(&self) {
-        let _ = self.cancel.send(true);
+        if let Some(live) = self.lock_live().as_ref() {
+            let _ = live.cancel.send(true);
+        }
     }
 
+    /// Becomes true when the job is cancelled (at once if it has ended).
     pub fn cancel_signal(&self) -> watch::Receiver<bool> {
-        self.cancel.subscribe()
+        match self.lock_live().as_ref() {
+            Some(live) => live.cancel.subscribe(),
+            None => watch::channel(true).1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::broadcast::error::TryRecvError;
+
+    fn succeed(job: &Job) {
+        job.finish(
+            JobState::Succeeded,
+            ErrorClass::None,
+            String::new(),
+            "{}".into(),
+            vec![1, 2, 3],
+        );
+    }
+
+    #[test]
+    fn an_ended_job_frees_its_events_and_cancel_signal_but_keeps_its_result() {
+        let job = Job::new("j".into(), 2, 10);
+        let mut watcher = job.subscribe();
+        let cancel = job.cancel_signal();
+        job.update("one task done", |s| s.tasks_done = 1);
+        succeed(&job);
+        assert!(job.lock_live().is_none(), "the event ring is freed");
+        let events: Vec<_> = std::iter::from_fn(|| watcher.try_recv().ok()).collect();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].message, "one task done");
+        assert_eq!(
+            events[1].status.as_ref().map(|s| s.state),
+            Some(JobState::Succeeded as i32),
+            "the final event reaches a watcher subscribed before the end"
+        );
+        assert_eq!(watcher.try_recv(), Err(TryRecvError::Closed));
+        assert!(cancel.has_changed().is_err(), "the cancel signal is gone");
+
+        let mut late = job.subscribe();
+        assert_eq!(late.try_recv(), Err(TryRecvError::Closed));
+        assert!(*job.cancel_signal().borrow());
+        job.cancel();
+        job.update("ignored", |s| s.tasks_done = 2);
+        assert_eq!(job.status().state, JobState::Succeeded as i32);
+        assert_eq!(job.status().tasks_done, 1);
+        let result = job.result().expect("the result is kept");
+        assert_eq!(result.state_ipc, vec![1, 2, 3]);
+        assert!(job.ended_ago().is_some());
     }
 }

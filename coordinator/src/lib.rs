@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod publish;
 pub mod registry;
 pub mod report;
+pub mod retention;
 pub mod service;
 pub mod state_ipc;
 
@@ -58,6 +59,8 @@ pub struct CoordinatorConfig {
     pub token: Token,
     /// Records and publishes every job's run in PostgreSQL, when set.
     pub publisher: Option<Arc<publish::Publisher>>,
+    /// How many finished jobs are kept for their results, and how long.
+    pub retention: retention::Retention,
 }
 
 impl Default for CoordinatorConfig {
@@ -70,6 +73,7 @@ impl Default for CoordinatorConfig {
             log: false,
             token: Token::default(),
             publisher: None,
+            retention: retention::Retention::default(),
         }
     }
 }
@@ -121,7 +125,7 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         publisher: config.publisher.clone(),
     };
     let sweep_every = driver.tick;
-    let service = service::CoordinatorService::new(registry.clone(), driver);
+    let service = service::CoordinatorService::new(registry.clone(), driver, config.retention);
     let (shutdown, mut shutdown_rx) = watch::channel(false);
     // gRPC health (grpc.health.v1), open without the token: "" is SERVING.
     let (_, health) = tonic_health::server::health_reporter();

@@ -61,6 +61,10 @@ async fn serve(
         log: true,
         token: rfm_proto::auth::Token::new(args.token),
         publisher,
+        retention: rfm_coordinator::retention::Retention {
+            max_finished: args.max_finished_jobs,
+            keep_for: args.finished_job_ttl,
+        },
     };
     let mut coordinator = rfm_coordinator::start(config, listener)
         .map_err(|e| format!("cannot start the coordinator: {e}"))?;

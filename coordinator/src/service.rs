@@ -1,9 +1,7 @@
 //! The coordinator's gRPC service: worker membership (register, heartbeat,
 //! list) and the job API (submit, watch, get, result, cancel).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use rfm_core::engine::{open_inputs, plan_chunks};
 use rfm_core::ErrorKind;
@@ -21,33 +19,26 @@ use tonic::{Request, Response, Status};
 use crate::driver::{self, DriverConfig, Plan};
 use crate::job::{is_terminal, Job};
 use crate::registry::{dial_address, Registry};
-
-/// How long a finished job (and its result) stays available.
-pub const KEEP_FINISHED_JOBS: Duration = Duration::from_secs(3600);
+use crate::retention::{JobTable, Retention};
 
 /// The `Coordinator` gRPC service.
 pub struct CoordinatorService {
     registry: Arc<Registry>,
-    jobs: Mutex<HashMap<String, Arc<Job>>>,
+    jobs: Arc<JobTable>,
     driver: DriverConfig,
 }
 
 impl CoordinatorService {
-    pub fn new(registry: Arc<Registry>, driver: DriverConfig) -> Self {
+    pub fn new(registry: Arc<Registry>, driver: DriverConfig, retention: Retention) -> Self {
         CoordinatorService {
             registry,
-            jobs: Mutex::new(HashMap::new()),
+            jobs: Arc::new(JobTable::new(retention)),
             driver,
         }
     }
 
     fn job(&self, id: &str) -> Result<Arc<Job>, Status> {
-        self.jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .cloned()
-            .ok_or_else(|| Status::not_found(format!("no job {id:?} on this coordinator")))
+        self.jobs.get(id)
     }
 
     fn log(&self, message: &str) {
@@ -137,16 +128,7 @@ impl Coordinator for CoordinatorService {
             req.job_id.clone()
         };
         let job = Arc::new(Job::new(job_id.clone(), chunks.len() as u32, bytes));
-        {
-            let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-            jobs.retain(|_, j| j.ended_ago().is_none_or(|ago| ago < KEEP_FINISHED_JOBS));
-            if jobs.contains_key(&job_id) {
-                return Err(Status::already_exists(format!(
-                    "job {job_id:?} exists already"
-                )));
-            }
-            jobs.insert(job_id.clone(), job.clone());
-        }
+        self.jobs.insert(job.clone())?;
         let tasks = chunks.len() as u32;
         self.log(&format!(
             "job {job_id}: {} ({tasks} tasks, {bytes} bytes)",
@@ -157,10 +139,7 @@ impl Coordinator for CoordinatorService {
             Some(publisher) => match publisher.begin(report.clone()).await {
                 Ok(run) => Some(run),
                 Err(e) => {
-                    self.jobs
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&job_id);
+                    self.jobs.remove(&job_id);
                     return Err(rfm_proto::database_status(format!(
                         "the coordinator cannot record job {job_id} in its run database: {e}"
                     )));
@@ -175,12 +154,12 @@ impl Coordinator for CoordinatorService {
             options,
             db_run,
         };
-        tokio::spawn(driver::drive(
-            job,
-            self.registry.clone(),
-            plan,
-            self.driver.clone(),
-        ));
+        let drive = driver::drive(job, self.registry.clone(), plan, self.driver.clone());
+        let jobs = self.jobs.clone();
+        tokio::spawn(async move {
+            drive.await;
+            jobs.prune();
+        });
         Ok(Response::new(SubmitJobResponse {
             job_id,
             tasks,
@@ -261,13 +240,7 @@ impl Coordinator for CoordinatorService {
         &self,
         _request: Request<ListJobsRequest>,
     ) -> Result<Response<ListJobsResponse>, Status> {
-        let jobs: Vec<Arc<Job>> = self
-            .jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let jobs = self.jobs.list();
         let mut jobs: Vec<JobStatus> = jobs.iter().map(|j| j.status()).collect();
         jobs.sort_by(|a, b| a.job_id.cmp(&b.job_id));
         Ok(Response::new(ListJobsResponse { jobs }))

@@ -1,7 +1,8 @@
 //! Load on one coordinator: twenty `rfm submit` of the real UCI file at
 //! once on three workers (twenty reference results), and two hundred small
-//! jobs in a row (the coordinator's resident memory stays within what the
-//! finished jobs it keeps for an hour account for).
+//! jobs in a row (the coordinator's resident memory is flat from job 50 to
+//! job 200: it keeps a bounded number of finished jobs, and frees a job's
+//! event channel when the job ends).
 
 use std::path::Path;
 use std::process::Command;
@@ -9,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::reference::assert_uci_reference;
 use crate::support::{bin, serial, Proc, REAL};
-use rfm_proto::v1::coordinator_client::CoordinatorClient;
-use rfm_proto::v1::{JobEvent, JobRef};
+use rfm_coordinator::retention::DEFAULT_MAX_FINISHED_JOBS;
 
 /// A coordinator on loopback with `workers` one-thread workers.
 fn cluster(workers: usize) -> (Proc, String, Vec<Proc>) {
@@ -109,6 +109,7 @@ fn two_hundred_jobs_in_a_row_do_not_grow_the_coordinator() {
     let pid = coordinator.child.id();
     let started = Instant::now();
     let mut samples = Vec::new();
+    let mut first = String::new();
     for job in 1..=200 {
         let out = tmp.path().join(format!("out{}", job % 2));
         let o = submit(&url, &input, &out, "64KiB").output().unwrap();
@@ -121,6 +122,9 @@ fn two_hundred_jobs_in_a_row_do_not_grow_the_coordinator() {
             std::fs::read(out.join("customers.csv")).unwrap() == expected,
             "job {job}: customers.csv differs from rfm run's"
         );
+        if job == 1 {
+            first = run_id_of(&out);
+        }
         if job % 50 == 0 {
             samples.push((job, rss(pid)));
         }
@@ -136,22 +140,41 @@ fn two_hundred_jobs_in_a_row_do_not_grow_the_coordinator() {
     let after_50 = samples[0].1;
     let after_200 = samples[3].1;
     let growth = after_200.saturating_sub(after_50);
-    let last_job = run_id_of(&tmp.path().join("out0"));
-    let per_job = retained_per_job(&url, &last_job);
-    let allowance = 150 * per_job * 3 / 2 + (8 << 20);
     eprintln!(
-        "growth from job 50 to 200: {:.1} MiB ({} KiB a job); kept by design: {} KiB a job; allowed: {:.1} MiB",
+        "growth from job 50 to 200: {:.1} MiB (allowed: {:.1} MiB)",
         growth as f64 / 1048576.0,
-        growth / 150 / 1024,
-        per_job / 1024,
-        allowance as f64 / 1048576.0
+        RSS_ALLOWANCE as f64 / 1048576.0
     );
     assert!(
-        growth <= allowance,
-        "the coordinator grew by {growth} bytes from job 50 to job 200, more than the \
-         {allowance} bytes the 150 finished jobs it keeps account for"
+        growth <= RSS_ALLOWANCE,
+        "the coordinator grew by {growth} bytes from job 50 to job 200 (more than \
+         {RSS_ALLOWANCE}): memory grows with the number of jobs run"
+    );
+
+    // What bounds it: only the newest finished jobs are kept, and a dropped
+    // one is reported as such.
+    let jobs = rfm_json(&url, &["jobs"]);
+    let kept = jobs.as_array().expect("a list of jobs");
+    assert_eq!(kept.len(), DEFAULT_MAX_FINISHED_JOBS, "{jobs}");
+    let last = run_id_of(&tmp.path().join("out0"));
+    assert!(kept.iter().any(|j| j["job_id"] == last.as_str()), "{jobs}");
+    let o = Command::new(bin("rfm"))
+        .args(["job", &first, "--coordinator", &url])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(&format!(
+            "job {first} finished and was dropped from memory after"
+        )) && err.contains("--max-finished-jobs"),
+        "{err}"
     );
 }
+
+/// RSS from job 50 to job 200 may grow by this much (allocator noise), not
+/// by anything proportional to the jobs run.
+const RSS_ALLOWANCE: u64 = 4 << 20;
 
 fn run_id_of(out: &Path) -> String {
     let report: serde_json::Value =
@@ -160,31 +183,17 @@ fn run_id_of(out: &Path) -> String {
     report["run_id"].as_str().expect("run_id").to_string()
 }
 
-/// What the coordinator keeps of each finished job by design, for
-/// `KEEP_FINISHED_JOBS` (an hour; pruned when a job is submitted): its result
-/// (run report and merged state, asked of the coordinator for `job_id`) and
-/// its event channel, a tokio broadcast ring of 1024 `JobEvent` slots
-/// allocated at submission, with the strings of the events still in it.
-fn retained_per_job(url: &str, job_id: &str) -> u64 {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+/// `rfm ARGS --coordinator URL --json`.
+fn rfm_json(url: &str, args: &[&str]) -> serde_json::Value {
+    let o = Command::new(bin("rfm"))
+        .args(args)
+        .args(["--coordinator", url, "--json"])
+        .output()
         .unwrap();
-    let result = runtime.block_on(async {
-        let mut client = CoordinatorClient::connect(url.to_string())
-            .await
-            .expect("connect to the coordinator");
-        client
-            .get_job_result(JobRef {
-                job_id: job_id.to_string(),
-            })
-            .await
-            .expect("the job's result")
-            .into_inner()
-    });
-    let result_bytes = (result.report_json.len() + result.state_ipc.len()) as u64;
-    // A slot: the event, its position and reader count, and its lock.
-    let ring = 1024 * (std::mem::size_of::<JobEvent>() as u64 + 48);
-    let event_strings = 16 << 10;
-    result_bytes + ring + event_strings
+    assert!(
+        o.status.success(),
+        "rfm {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).expect("rfm --json prints JSON")
 }
