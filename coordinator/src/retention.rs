@@ -196,3 +196,126 @@ fn humantime_short(d: Duration) -> String {
         _ => format!("{s}s"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rfm_proto::v1::{ErrorClass, JobState};
+
+    fn table(max_finished: usize, keep_for: Duration) -> JobTable {
+        JobTable::new(Retention {
+            max_finished,
+            keep_for,
+        })
+    }
+
+    fn add(table: &JobTable, id: &str) -> Arc<Job> {
+        let job = Arc::new(Job::new(id.into(), 1, 1));
+        table.insert(job.clone()).unwrap();
+        job
+    }
+
+    fn end(job: &Job) {
+        job.finish(
+            JobState::Succeeded,
+            ErrorClass::None,
+            String::new(),
+            String::new(),
+            Vec::new(),
+        );
+    }
+
+    fn missing(table: &JobTable, id: &str) -> Status {
+        match table.get(id) {
+            Ok(_) => panic!("job {id} is still kept"),
+            Err(status) => status,
+        }
+    }
+
+    fn ids(table: &JobTable) -> Vec<String> {
+        let mut ids: Vec<String> = table.list().iter().map(|j| j.id.clone()).collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn only_the_newest_finished_jobs_are_kept_and_running_ones_always() {
+        let jobs = table(2, Duration::from_secs(3600));
+        let running = add(&jobs, "a-running");
+        for id in ["b", "c", "d"] {
+            end(&add(&jobs, id));
+            std::thread::sleep(Duration::from_millis(2));
+            jobs.prune();
+        }
+        assert_eq!(ids(&jobs), ["a-running", "c", "d"]);
+        let err = missing(&jobs, "b");
+        assert_eq!(err.code(), tonic::Code::NotFound);
+        assert!(
+            err.message().starts_with(
+                "job b finished and was dropped from memory after 2 newer jobs finished \
+                 (--max-finished-jobs)"
+            ),
+            "{}",
+            err.message()
+        );
+        end(&running);
+        jobs.prune();
+        assert_eq!(ids(&jobs), ["a-running", "d"]);
+        let err = missing(&jobs, "never");
+        assert_eq!(err.code(), tonic::Code::NotFound);
+        assert_eq!(
+            err.message(),
+            "no job \"never\" on this coordinator (it keeps at most 2 finished jobs, for 1h)"
+        );
+        assert_eq!(
+            jobs.insert(Arc::new(Job::new("d".into(), 1, 1)))
+                .unwrap_err()
+                .code(),
+            tonic::Code::AlreadyExists
+        );
+    }
+
+    #[test]
+    fn a_finished_job_expires_and_a_look_up_says_so() {
+        let jobs = table(64, Duration::from_millis(100));
+        end(&add(&jobs, "old"));
+        let running = add(&jobs, "running");
+        assert!(jobs.get("old").is_ok());
+        std::thread::sleep(Duration::from_millis(150));
+        let err = missing(&jobs, "old");
+        assert!(
+            err.message().starts_with(
+                "job old finished and was dropped from memory after 100ms (--finished-job-ttl)"
+            ),
+            "{}",
+            err.message()
+        );
+        assert!(Arc::ptr_eq(&jobs.get("running").unwrap(), &running));
+    }
+
+    #[test]
+    fn the_dropped_ids_remembered_are_bounded() {
+        let jobs = table(1, Duration::from_secs(3600));
+        for i in 0..DROPPED_IDS_KEPT + 10 {
+            end(&add(&jobs, &format!("j{i}")));
+        }
+        jobs.prune();
+        let table = jobs.lock();
+        assert_eq!(table.jobs.len(), 1);
+        assert_eq!(table.dropped.len(), DROPPED_IDS_KEPT);
+        assert_eq!(
+            table.dropped.back().map(|(id, _)| id.as_str()),
+            Some("j1032")
+        );
+    }
+
+    #[test]
+    fn retention_times_read_as_the_flag_takes_them() {
+        assert_eq!(humantime_short(Duration::from_secs(3600)), "1h");
+        assert_eq!(humantime_short(Duration::from_secs(600)), "10m");
+        assert_eq!(humantime_short(Duration::from_secs(90)), "90s");
+        assert_eq!(humantime_short(Duration::from_millis(1500)), "1500ms");
+        assert!(parse_ttl("1h").is_ok());
+        assert!(parse_ttl("5s").unwrap_err().contains("at least 10s"));
+    }
+}
