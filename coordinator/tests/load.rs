@@ -172,9 +172,11 @@ fn two_hundred_jobs_in_a_row_do_not_grow_the_coordinator() {
     );
 }
 
-/// RSS from job 50 to job 200 may grow by this much (allocator noise), not
-/// by anything proportional to the jobs run.
-const RSS_ALLOWANCE: u64 = 4 << 20;
+/// RSS from job 50 to job 200 may grow by this much, not by anything
+/// proportional to the jobs run: the allocator's steps (2 MiB; the growth
+/// seen is 0 to 2 MiB) and the 14 small results kept from job 50 to job 64.
+/// Each finished job's event ring alone made it about 30 MiB.
+const RSS_ALLOWANCE: u64 = 6 << 20;
 
 fn run_id_of(out: &Path) -> String {
     let report: serde_json::Value =
