@@ -323,6 +323,20 @@ fn bad_settings_name_the_key_and_the_source() {
             "not a duration",
         ],
     );
+    expect_usage_error(
+        "rfm-coordinator",
+        d,
+        &["--finished-job-ttl", "5s"],
+        &[],
+        &["--finished-job-ttl", "too short", "at least 10s"],
+    );
+    expect_usage_error(
+        "rfm-coordinator",
+        d,
+        &[],
+        &[("RFM_MAX_FINISHED_JOBS", "0")],
+        &["max_finished_jobs", "RFM_MAX_FINISHED_JOBS"],
+    );
     std::fs::write(d.join("array.toml"), "[run]\nthreads = [1, 2]\n").unwrap();
     expect_usage_error(
         "rfm",

@@ -33,6 +33,15 @@ pub struct Args {
     /// still heartbeats) is cancelled and run on another worker; 0 = no limit.
     #[arg(long, default_value = "10m", value_parser = rfm_proto::duration::clap_parse)]
     pub task_timeout: Duration,
+    /// Finished jobs kept in memory for `rfm job` and their results (the oldest
+    /// are dropped first; at least 1).
+    #[arg(long, default_value_t = crate::retention::DEFAULT_MAX_FINISHED_JOBS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_finished_jobs: usize,
+    /// How long a finished job stays in memory for `rfm job` and its result
+    /// (at least 10s).
+    #[arg(long, default_value = "1h", value_parser = crate::retention::parse_ttl)]
+    pub finished_job_ttl: Duration,
     /// Shared token of the cluster (required from clients and workers, sent to workers).
     #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
     pub token: Option<String>,

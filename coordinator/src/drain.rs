@@ -63,7 +63,7 @@ impl Coordinator {
     /// less than [`FETCH_GRACE`] ago.
     fn result_awaited(&self) -> bool {
         self.jobs
-            .all()
+            .list()
             .iter()
             .any(|j| j.result_awaited() && j.ended_ago().is_some_and(|ago| ago < FETCH_GRACE))
     }

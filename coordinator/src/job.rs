@@ -1,6 +1,8 @@
 //! A job's shared state: its status (what `GetJob` answers), the stream of
 //! events watchers receive, the stop signal (a cancel, or the coordinator
-//! shutting down) and, once finished, its result.
+//! shutting down) and, once finished, its result. The event stream and the
+//! stop signal serve only a running job: they are freed when it ends, so a
+//! finished job kept for `GetJobResult` holds little more than its result.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -18,18 +20,28 @@ pub struct Publication {
     pub publish_error: String,
 }
 
+/// Events a watcher may fall behind by before it is sent the current status
+/// instead (the ring is allocated at submission: about 190 KiB).
+const EVENT_BUFFER: usize = 1024;
+
 /// Why a job is to stop before its end: the class and message it fails with.
 pub type StopReason = (ErrorClass, String);
+
+/// What only a running job needs.
+struct Live {
+    events: broadcast::Sender<JobEvent>,
+    stop: watch::Sender<Option<StopReason>>,
+}
 
 /// One submitted job.
 pub struct Job {
     pub id: String,
     started: Instant,
     status: Mutex<JobStatus>,
-    events: broadcast::Sender<JobEvent>,
+    /// Dropped when the job ends (after its final event).
+    live: Mutex<Option<Live>>,
     result: Mutex<Option<JobResult>>,
     finished_at: Mutex<Option<Instant>>,
-    stop: watch::Sender<Option<StopReason>>,
     /// Its submitter has not fetched the result yet.
     awaited: AtomicBool,
 }
@@ -67,16 +79,29 @@ impl Job {
             id,
             started: Instant::now(),
             status: Mutex::new(status),
-            events: broadcast::channel(1024).0,
+            live: Mutex::new(Some(Live {
+                events: broadcast::channel(EVENT_BUFFER).0,
+                stop: watch::channel(None).0,
+            })),
             result: Mutex::new(None),
             finished_at: Mutex::new(None),
-            stop: watch::channel(None).0,
             awaited: AtomicBool::new(true),
         }
     }
 
     fn lock_status(&self) -> MutexGuard<'_, JobStatus> {
         self.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_live(&self) -> MutexGuard<'_, Option<Live>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends an event to the watchers, while the job runs.
+    fn send(&self, event: JobEvent) {
+        if let Some(live) = self.lock_live().as_ref() {
+            let _ = live.events.send(event);
+        }
     }
 
     /// The current status.
@@ -107,7 +132,7 @@ impl Job {
             message: message.to_string(),
         };
         drop(s);
-        let _ = self.events.send(event);
+        self.send(event);
     }
 
     pub fn set_state(&self, state: JobState, message: &str) {
@@ -173,10 +198,13 @@ impl Job {
             published_to: publication.published_to,
             publish_error: publication.publish_error,
         });
-        let _ = self.events.send(JobEvent {
-            status: Some(status),
-            message,
-        });
+        // Watchers still receive the final event once the sender is gone.
+        if let Some(live) = self.lock_live().take() {
+            let _ = live.events.send(JobEvent {
+                status: Some(status),
+                message,
+            });
+        }
     }
 
     /// How long ago the job ended, if it has.
@@ -206,8 +234,13 @@ impl Job {
         self.ended_ago().is_some() && self.awaited.load(Ordering::Relaxed)
     }
 
+    /// The job's events from now on; once it has ended, a stream that is
+    /// already closed (its status says how it ended).
     pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
-        self.events.subscribe()
+        match self.lock_live().as_ref() {
+            Some(live) => live.events.subscribe(),
+            None => broadcast::channel(1).1,
+        }
     }
 
     /// Stops the job: the user cancelled it.
@@ -215,19 +248,72 @@ impl Job {
         self.stop(ErrorClass::Cancelled, "cancelled by the user".into());
     }
 
-    /// Stops the job with `class` and `message`, unless it was stopped already.
+    /// Stops the running job with `class` and `message`, unless it was
+    /// stopped already (nothing once it has ended).
     pub fn stop(&self, class: ErrorClass, message: String) {
-        self.stop.send_if_modified(|stop| {
-            if stop.is_some() {
-                return false;
-            }
-            *stop = Some((class, message));
-            true
-        });
+        if let Some(live) = self.lock_live().as_ref() {
+            live.stop.send_if_modified(|stop| {
+                if stop.is_some() {
+                    return false;
+                }
+                *stop = Some((class, message));
+                true
+            });
+        }
     }
 
-    /// Why the job is to stop, once it is.
+    /// Why the job is to stop, once it is (at once if it has ended).
     pub fn stop_signal(&self) -> watch::Receiver<Option<StopReason>> {
-        self.stop.subscribe()
+        match self.lock_live().as_ref() {
+            Some(live) => live.stop.subscribe(),
+            None => watch::channel(Some((ErrorClass::Cancelled, "the job has ended".into()))).1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::broadcast::error::TryRecvError;
+
+    fn succeed(job: &Job) {
+        job.finish(
+            JobState::Succeeded,
+            ErrorClass::None,
+            String::new(),
+            "{}".into(),
+            vec![1, 2, 3],
+        );
+    }
+
+    #[test]
+    fn an_ended_job_frees_its_events_and_stop_signal_but_keeps_its_result() {
+        let job = Job::new("j".into(), 2, 10);
+        let mut watcher = job.subscribe();
+        let stop = job.stop_signal();
+        job.update("one task done", |s| s.tasks_done = 1);
+        succeed(&job);
+        assert!(job.lock_live().is_none(), "the event ring is freed");
+        let events: Vec<_> = std::iter::from_fn(|| watcher.try_recv().ok()).collect();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].message, "one task done");
+        assert_eq!(
+            events[1].status.as_ref().map(|s| s.state),
+            Some(JobState::Succeeded as i32),
+            "the final event reaches a watcher subscribed before the end"
+        );
+        assert_eq!(watcher.try_recv(), Err(TryRecvError::Closed));
+        assert!(stop.has_changed().is_err(), "the stop signal is gone");
+
+        let mut late = job.subscribe();
+        assert_eq!(late.try_recv(), Err(TryRecvError::Closed));
+        assert!(job.stop_signal().borrow().is_some());
+        job.cancel();
+        job.update("ignored", |s| s.tasks_done = 2);
+        assert_eq!(job.status().state, JobState::Succeeded as i32);
+        assert_eq!(job.status().tasks_done, 1);
+        let result = job.result().expect("the result is kept");
+        assert_eq!(result.state_ipc, vec![1, 2, 3]);
+        assert!(job.ended_ago().is_some());
     }
 }

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod publish;
 pub mod registry;
 pub mod report;
+pub mod retention;
 pub mod service;
 pub mod state_ipc;
 
@@ -67,6 +68,8 @@ pub struct CoordinatorConfig {
     pub publisher: Option<Arc<publish::Publisher>>,
     /// HTTP/2 keepalive of the gRPC port and of the connections to workers.
     pub keepalive: Keepalive,
+    /// How many finished jobs are kept for their results, and how long.
+    pub retention: retention::Retention,
 }
 
 impl Default for CoordinatorConfig {
@@ -80,6 +83,7 @@ impl Default for CoordinatorConfig {
             token: Token::default(),
             publisher: None,
             keepalive: Keepalive::default(),
+            retention: retention::Retention::default(),
         }
     }
 }
@@ -91,7 +95,7 @@ pub struct Coordinator {
     pub registry: Arc<registry::Registry>,
     /// Set once the coordinator drains: it takes no new jobs, `/readyz` says so.
     pub draining: Arc<AtomicBool>,
-    jobs: Arc<service::JobTable>,
+    jobs: Arc<retention::JobTable>,
     log: bool,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
@@ -138,7 +142,7 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         publisher: config.publisher.clone(),
     };
     let sweep_every = driver.tick;
-    let jobs = Arc::new(service::JobTable::default());
+    let jobs = Arc::new(retention::JobTable::new(config.retention));
     let draining = Arc::new(AtomicBool::new(false));
     let service =
         service::CoordinatorService::new(registry.clone(), jobs.clone(), draining.clone(), driver);

@@ -73,6 +73,10 @@ async fn serve(args: Args, publisher: Option<Arc<Publisher>>) -> Result<(), Stri
             interval: args.keepalive_interval,
             timeout: args.keepalive_timeout,
         },
+        retention: rfm_coordinator::retention::Retention {
+            max_finished: args.max_finished_jobs,
+            keep_for: args.finished_job_ttl,
+        },
     };
     let mut coordinator = rfm_coordinator::start(config, listener)
         .map_err(|e| format!("cannot start the coordinator: {e}"))?;

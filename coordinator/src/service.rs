@@ -2,9 +2,8 @@
 //! list) and the job API (submit, watch, get, result, cancel). While the
 //! coordinator drains (shutting down) it refuses new jobs and serves the rest.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rfm_core::engine::{open_inputs, plan_chunks};
@@ -23,37 +22,11 @@ use tonic::{Request, Response, Status};
 use crate::driver::{self, DriverConfig, Plan};
 use crate::job::{is_terminal, Job};
 use crate::registry::{dial_address, Registry};
-
-/// How long a finished job (and its result) stays available.
-pub const KEEP_FINISHED_JOBS: Duration = Duration::from_secs(3600);
+use crate::retention::JobTable;
 
 /// A job's watchers get its status at least this often, also when nothing
 /// changes: they tell a quiet job from a coordinator that stopped answering.
 pub const WATCH_BEAT: Duration = Duration::from_secs(1);
-
-/// The jobs this coordinator knows, shared by its service and its drain.
-#[derive(Default)]
-pub struct JobTable(Mutex<HashMap<String, Arc<Job>>>);
-
-impl JobTable {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Job>>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Every job, running or ended.
-    pub fn all(&self) -> Vec<Arc<Job>> {
-        self.lock().values().cloned().collect()
-    }
-
-    /// The jobs that have not ended.
-    pub fn running(&self) -> Vec<Arc<Job>> {
-        self.lock()
-            .values()
-            .filter(|j| j.ended_ago().is_none())
-            .cloned()
-            .collect()
-    }
-}
 
 /// The `Coordinator` gRPC service.
 pub struct CoordinatorService {
@@ -80,11 +53,7 @@ impl CoordinatorService {
     }
 
     fn job(&self, id: &str) -> Result<Arc<Job>, Status> {
-        self.jobs
-            .lock()
-            .get(id)
-            .cloned()
-            .ok_or_else(|| Status::not_found(format!("no job {id:?} on this coordinator")))
+        self.jobs.get(id)
     }
 
     /// Refuses new jobs while the coordinator drains.
@@ -191,17 +160,9 @@ impl Coordinator for CoordinatorService {
             req.job_id.clone()
         };
         let job = Arc::new(Job::new(job_id.clone(), chunks.len() as u32, bytes));
-        {
-            let mut jobs = self.jobs.lock();
-            self.check_accepting()?;
-            jobs.retain(|_, j| j.ended_ago().is_none_or(|ago| ago < KEEP_FINISHED_JOBS));
-            if jobs.contains_key(&job_id) {
-                return Err(Status::already_exists(format!(
-                    "job {job_id:?} exists already"
-                )));
-            }
-            jobs.insert(job_id.clone(), job.clone());
-        }
+        // Checked under the table's lock: a drain that starts now sees this job.
+        self.jobs
+            .insert_checked(job.clone(), || self.check_accepting())?;
         let tasks = chunks.len() as u32;
         self.log(&format!(
             "job {job_id}: {} ({tasks} tasks, {bytes} bytes)",
@@ -212,7 +173,7 @@ impl Coordinator for CoordinatorService {
             Some(publisher) => match publisher.begin(report.clone()).await {
                 Ok(run) => Some(run),
                 Err(e) => {
-                    self.jobs.lock().remove(&job_id);
+                    self.jobs.remove(&job_id);
                     return Err(rfm_proto::database_status(format!(
                         "the coordinator cannot record job {job_id} in its run database: {e}"
                     )));
@@ -227,12 +188,12 @@ impl Coordinator for CoordinatorService {
             options,
             db_run,
         };
-        tokio::spawn(driver::drive(
-            job,
-            self.registry.clone(),
-            plan,
-            self.driver.clone(),
-        ));
+        let drive = driver::drive(job, self.registry.clone(), plan, self.driver.clone());
+        let jobs = self.jobs.clone();
+        tokio::spawn(async move {
+            drive.await;
+            jobs.prune();
+        });
         Ok(Response::new(SubmitJobResponse {
             job_id,
             tasks,
@@ -315,7 +276,7 @@ impl Coordinator for CoordinatorService {
         &self,
         _request: Request<ListJobsRequest>,
     ) -> Result<Response<ListJobsResponse>, Status> {
-        let jobs = self.jobs.all();
+        let jobs = self.jobs.list();
         let mut jobs: Vec<JobStatus> = jobs.iter().map(|j| j.status()).collect();
         jobs.sort_by(|a, b| a.job_id.cmp(&b.job_id));
         Ok(Response::new(ListJobsResponse { jobs }))

@@ -3,6 +3,8 @@
 
 mod cluster;
 mod deploy;
+mod faults;
+mod load;
 mod observability;
 mod publish;
 mod shutdown;

@@ -1,5 +1,5 @@
-//! Reads durations given on the command line: `200ms`, `2s`, `1.5s`, `1m`, or
-//! a bare number of seconds.
+//! Reads durations given on the command line: `200ms`, `2s`, `1.5s`, `1m`,
+//! `1h`, or a bare number of seconds.
 
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ pub fn parse(text: &str) -> Option<Duration> {
         "ms" => n / 1000.0,
         "" | "s" => n,
         "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
         _ => return None,
     };
     Duration::try_from_secs_f64(secs).ok()
@@ -22,7 +23,7 @@ pub fn parse(text: &str) -> Option<Duration> {
 
 /// A clap value parser for durations.
 pub fn clap_parse(text: &str) -> Result<Duration, String> {
-    parse(text).ok_or_else(|| format!("{text:?} is not a duration (e.g. 200ms, 2s, 1.5s, 1m)"))
+    parse(text).ok_or_else(|| format!("{text:?} is not a duration (e.g. 200ms, 2s, 1.5s, 1m, 1h)"))
 }
 
 /// A clap value parser for durations that must be longer than zero.
@@ -46,6 +47,7 @@ mod tests {
         assert_eq!(parse("10"), Some(Duration::from_secs(10)));
         assert_eq!(parse("1.5s"), Some(Duration::from_millis(1500)));
         assert_eq!(parse("1m"), Some(Duration::from_secs(60)));
+        assert_eq!(parse("1h"), Some(Duration::from_secs(3600)));
         assert_eq!(parse("soon"), None);
         assert_eq!(parse("-1s"), None);
         assert!(clap_parse_positive("0s").unwrap_err().contains("zero"));

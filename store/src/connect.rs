@@ -1,5 +1,13 @@
 //! Parsing the database URL, connecting with a timeout, and connection
 //! failures turned into messages that name the server and what to check.
+//!
+//! A connection that goes silent (a partition, a host that vanished) is
+//! closed by the kernel in bounded time, so no call waits for as long as the
+//! link is dead: TCP keepalive probes an idle connection and
+//! `TCP_USER_TIMEOUT` bounds how long sent data may stay unacknowledged.
+//! The libpq parameters `keepalives`, `keepalives_idle`,
+//! `keepalives_interval`, `keepalives_retries` and `tcp_user_timeout` in the
+//! URL take precedence over these defaults.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -12,6 +20,18 @@ use crate::error::{describe, Error, Result};
 
 /// How long a connection attempt may take when the URL does not say.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Silence on a connection after which the first keepalive probe is sent.
+pub const DEFAULT_KEEPALIVES_IDLE: Duration = Duration::from_secs(10);
+/// Time between keepalive probes.
+pub const DEFAULT_KEEPALIVES_INTERVAL: Duration = Duration::from_secs(5);
+/// Unanswered probes after which the connection is closed.
+pub const DEFAULT_KEEPALIVES_RETRIES: u32 = 3;
+/// How long sent data (a COPY's rows, a statement) may stay unacknowledged
+/// before the connection is closed; on Linux it also ends a connection whose
+/// keepalive probes go unanswered this long. With the keepalive defaults, a
+/// dead link is given up after about 25 s whatever the connection was doing.
+pub const DEFAULT_TCP_USER_TIMEOUT: Duration = Duration::from_secs(25);
 
 /// The server a store talks to, for messages (never the password).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +63,7 @@ pub fn parse(url: &str) -> Result<(Config, Target)> {
     if config.get_application_name().is_none() {
         config.application_name("rfm");
     }
+    bound_dead_links(&mut config, url);
     let host = match config.get_hosts().first() {
         Some(Host::Tcp(h)) => h.clone(),
         Some(Host::Unix(p)) => p.display().to_string(),
@@ -70,6 +91,40 @@ pub fn parse(url: &str) -> Result<(Config, Target)> {
             user,
         },
     ))
+}
+
+/// Sets the keepalive and `TCP_USER_TIMEOUT` defaults for every parameter
+/// the URL does not set itself (`keepalives=0` turns keepalive off).
+fn bound_dead_links(config: &mut Config, url: &str) {
+    if !names_parameter(url, "keepalives") {
+        config.keepalives(true);
+    }
+    if !names_parameter(url, "keepalives_idle") {
+        config.keepalives_idle(DEFAULT_KEEPALIVES_IDLE);
+    }
+    if !names_parameter(url, "keepalives_interval") {
+        config.keepalives_interval(DEFAULT_KEEPALIVES_INTERVAL);
+    }
+    if !names_parameter(url, "keepalives_retries") {
+        config.keepalives_retries(DEFAULT_KEEPALIVES_RETRIES);
+    }
+    if !names_parameter(url, "tcp_user_timeout") {
+        config.tcp_user_timeout(DEFAULT_TCP_USER_TIMEOUT);
+    }
+}
+
+/// Whether `url` sets parameter `key`, as `?key=` / `&key=` of a
+/// `postgresql://` URL or `key=` (spaces allowed around `=`) of a
+/// `key=value` string.
+fn names_parameter(url: &str, key: &str) -> bool {
+    url.match_indices(key).any(|(at, _)| {
+        let before = url[..at].chars().next_back();
+        let starts_a_parameter = match before {
+            None | Some('?' | '&') => true,
+            Some(c) => c.is_whitespace(),
+        };
+        starts_a_parameter && url[at + key.len()..].trim_start().starts_with('=')
+    })
 }
 
 /// Opens a connection, or says why not and what to check.
@@ -127,5 +182,53 @@ mod tests {
             parse("postgresql://h:notaport/d"),
             Err(Error::Url { .. })
         ));
+    }
+
+    #[test]
+    fn a_dead_link_is_given_up_in_bounded_time_unless_the_url_says_otherwise() {
+        let (config, _) = parse("postgresql://alice@db.example/rfm").unwrap();
+        assert!(config.get_keepalives());
+        assert_eq!(config.get_keepalives_idle(), DEFAULT_KEEPALIVES_IDLE);
+        assert_eq!(
+            config.get_keepalives_interval(),
+            Some(DEFAULT_KEEPALIVES_INTERVAL)
+        );
+        assert_eq!(
+            config.get_keepalives_retries(),
+            Some(DEFAULT_KEEPALIVES_RETRIES)
+        );
+        assert_eq!(
+            config.get_tcp_user_timeout(),
+            Some(&DEFAULT_TCP_USER_TIMEOUT)
+        );
+        let probing =
+            DEFAULT_KEEPALIVES_IDLE + DEFAULT_KEEPALIVES_INTERVAL * DEFAULT_KEEPALIVES_RETRIES;
+        assert!(probing.max(DEFAULT_TCP_USER_TIMEOUT) <= Duration::from_secs(30));
+
+        let (config, _) = parse(
+            "postgresql://alice@db.example/rfm?keepalives_idle=60&keepalives_interval=7\
+             &keepalives_retries=9&tcp_user_timeout=0",
+        )
+        .unwrap();
+        assert_eq!(config.get_keepalives_idle(), Duration::from_secs(60));
+        assert_eq!(
+            config.get_keepalives_interval(),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(config.get_keepalives_retries(), Some(9));
+        assert_eq!(
+            config.get_tcp_user_timeout(),
+            None,
+            "tcp_user_timeout=0 is the system's default, as in libpq"
+        );
+
+        let (config, _) =
+            parse("host=h user=u dbname=d keepalives = 0 tcp_user_timeout=90").unwrap();
+        assert!(!config.get_keepalives());
+        assert_eq!(
+            config.get_tcp_user_timeout(),
+            Some(&Duration::from_secs(90))
+        );
+        assert_eq!(config.get_keepalives_idle(), DEFAULT_KEEPALIVES_IDLE);
     }
 }

@@ -4,6 +4,10 @@
 
 #![allow(dead_code)]
 
+pub mod netns;
+pub mod proxy;
+pub mod reference;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -18,6 +22,13 @@ pub const REFERENCE_SEGMENTS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../core/tests/data/reference/online_retail.segments.csv"
 );
+
+/// One test at a time within a module that measures time or load: they
+/// share two cores (nextest runs these modules in its `cluster` group).
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Path of a binary of the workspace; `rfm` and `rfm-worker` are built once
 /// when a single-package run has not built them.

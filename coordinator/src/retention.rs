@@ -1,0 +1,342 @@
+//! The coordinator's table of jobs: every running job, and finished ones kept
+//! a while for `GetJob` and `GetJobResult` — at most `max_finished` of them
+//! (the oldest go first) and none longer than `keep_for`. The table is pruned
+//! when a job is submitted, when one ends and when a client looks a job up,
+//! so memory does not grow with the number of jobs run. The ids of dropped
+//! jobs are remembered (a bounded list) so that asking for one says what
+//! became of it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tonic::Status;
+
+use crate::job::Job;
+
+/// Default number of finished jobs kept.
+pub const DEFAULT_MAX_FINISHED_JOBS: usize = 64;
+/// Default time a finished job is kept.
+pub const DEFAULT_FINISHED_JOB_TTL: Duration = Duration::from_secs(3600);
+/// The shortest `--finished-job-ttl`: a client fetches a job's result
+/// right after it ends.
+pub const MIN_FINISHED_JOB_TTL: Duration = Duration::from_secs(10);
+/// How many dropped job ids are remembered for the message of a later look-up.
+const DROPPED_IDS_KEPT: usize = 1024;
+
+/// How many finished jobs are kept, and how long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// At least 1: a client fetches a job's result after its end.
+    pub max_finished: usize,
+    pub keep_for: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            max_finished: DEFAULT_MAX_FINISHED_JOBS,
+            keep_for: DEFAULT_FINISHED_JOB_TTL,
+        }
+    }
+}
+
+/// Parses `--finished-job-ttl` (a duration of at least [`MIN_FINISHED_JOB_TTL`]).
+pub fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = rfm_proto::duration::clap_parse(text)?;
+    if ttl < MIN_FINISHED_JOB_TTL {
+        return Err(format!(
+            "{text:?} is too short: a client fetches a job's result after it ends; use at least {}s",
+            MIN_FINISHED_JOB_TTL.as_secs()
+        ));
+    }
+    Ok(ttl)
+}
+
+/// Why a finished job left the table.
+#[derive(Clone, Copy, Debug)]
+enum Dropped {
+    Expired(Duration),
+    Displaced(usize),
+}
+
+struct Table {
+    jobs: HashMap<String, Arc<Job>>,
+    /// The last dropped ids, oldest first.
+    dropped: VecDeque<(String, Dropped)>,
+}
+
+/// The jobs a coordinator knows.
+pub struct JobTable {
+    retention: Retention,
+    table: Mutex<Table>,
+}
+
+impl JobTable {
+    pub fn new(retention: Retention) -> JobTable {
+        JobTable {
+            retention: Retention {
+                max_finished: retention.max_finished.max(1),
+                ..retention
+            },
+            table: Mutex::new(Table {
+                jobs: HashMap::new(),
+                dropped: VecDeque::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a new job (after pruning); its id must be new.
+    pub fn insert(&self, job: Arc<Job>) -> Result<(), Status> {
+        self.insert_checked(job, || Ok(()))
+    }
+
+    /// Adds a new job if `admit` allows it, asked under the table's lock (so a
+    /// drain that lists the running jobs right after sees this one).
+    pub fn insert_checked(
+        &self,
+        job: Arc<Job>,
+        admit: impl FnOnce() -> Result<(), Status>,
+    ) -> Result<(), Status> {
+        let mut table = self.lock();
+        admit()?;
+        self.prune_locked(&mut table);
+        if table.jobs.contains_key(&job.id) {
+            return Err(Status::already_exists(format!(
+                "job {:?} exists already",
+                job.id
+            )));
+        }
+        table.jobs.insert(job.id.clone(), job);
+        Ok(())
+    }
+
+    /// Forgets a job that never started (e.g. its run could not be recorded).
+    pub fn remove(&self, id: &str) {
+        self.lock().jobs.remove(id);
+    }
+
+    /// The job `id`, or NOT_FOUND saying whether it was dropped and why.
+    pub fn get(&self, id: &str) -> Result<Arc<Job>, Status> {
+        let mut table = self.lock();
+        self.prune_locked(&mut table);
+        if let Some(job) = table.jobs.get(id) {
+            return Ok(job.clone());
+        }
+        let dropped = table.dropped.iter().rev().find(|(d, _)| d == id);
+        Err(Status::not_found(match dropped {
+            Some((_, why)) => {
+                let after = match why {
+                    Dropped::Expired(ttl) => {
+                        format!("after {} (--finished-job-ttl)", humantime_short(*ttl))
+                    }
+                    Dropped::Displaced(max) => {
+                        format!("after {max} newer jobs finished (--max-finished-jobs)")
+                    }
+                };
+                format!(
+                    "job {id} finished and was dropped from memory {after}; its files are where \
+                     `rfm submit --out` wrote them, and its run is in the run database if the \
+                     coordinator has one (`rfm runs`)"
+                )
+            }
+            None => format!(
+                "no job {id:?} on this coordinator (it keeps at most {} finished jobs, for {})",
+                self.retention.max_finished,
+                humantime_short(self.retention.keep_for)
+            ),
+        }))
+    }
+
+    /// The jobs that have not ended.
+    pub fn running(&self) -> Vec<Arc<Job>> {
+        self.lock()
+            .jobs
+            .values()
+            .filter(|j| j.ended_ago().is_none())
+            .cloned()
+            .collect()
+    }
+
+    /// Every job kept (after pruning).
+    pub fn list(&self) -> Vec<Arc<Job>> {
+        let mut table = self.lock();
+        self.prune_locked(&mut table);
+        table.jobs.values().cloned().collect()
+    }
+
+    /// Drops the finished jobs past the retention (call when a job ends).
+    pub fn prune(&self) {
+        let mut table = self.lock();
+        self.prune_locked(&mut table);
+    }
+
+    fn prune_locked(&self, table: &mut Table) {
+        let Retention {
+            max_finished,
+            keep_for,
+        } = self.retention;
+        let mut finished: Vec<(Duration, String)> = table
+            .jobs
+            .values()
+            .filter_map(|j| j.ended_ago().map(|ago| (ago, j.id.clone())))
+            .collect();
+        if finished.len() <= max_finished && finished.iter().all(|(ago, _)| *ago < keep_for) {
+            return;
+        }
+        // Most recently ended first: the tail goes.
+        finished.sort();
+        for (i, (ago, id)) in finished.into_iter().enumerate() {
+            let why = if ago >= keep_for {
+                Dropped::Expired(keep_for)
+            } else if i >= max_finished {
+                Dropped::Displaced(max_finished)
+            } else {
+                continue;
+            };
+            table.jobs.remove(&id);
+            if table.dropped.len() == DROPPED_IDS_KEPT {
+                table.dropped.pop_front();
+            }
+            table.dropped.push_back((id, why));
+        }
+    }
+}
+
+/// `90s`, `10m`, `1h`: a retention time as the flag takes it.
+fn humantime_short(d: Duration) -> String {
+    let (ms, s) = (d.as_millis(), d.as_secs());
+    match s {
+        _ if ms % 1000 != 0 => format!("{ms}ms"),
+        _ if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
+        _ if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rfm_proto::v1::{ErrorClass, JobState};
+
+    fn table(max_finished: usize, keep_for: Duration) -> JobTable {
+        JobTable::new(Retention {
+            max_finished,
+            keep_for,
+        })
+    }
+
+    fn add(table: &JobTable, id: &str) -> Arc<Job> {
+        let job = Arc::new(Job::new(id.into(), 1, 1));
+        table.insert(job.clone()).unwrap();
+        job
+    }
+
+    fn end(job: &Job) {
+        job.finish(
+            JobState::Succeeded,
+            ErrorClass::None,
+            String::new(),
+            String::new(),
+            Vec::new(),
+        );
+    }
+
+    fn missing(table: &JobTable, id: &str) -> Status {
+        match table.get(id) {
+            Ok(_) => panic!("job {id} is still kept"),
+            Err(status) => status,
+        }
+    }
+
+    fn ids(table: &JobTable) -> Vec<String> {
+        let mut ids: Vec<String> = table.list().iter().map(|j| j.id.clone()).collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn only_the_newest_finished_jobs_are_kept_and_running_ones_always() {
+        let jobs = table(2, Duration::from_secs(3600));
+        let running = add(&jobs, "a-running");
+        for id in ["b", "c", "d"] {
+            end(&add(&jobs, id));
+            std::thread::sleep(Duration::from_millis(2));
+            jobs.prune();
+        }
+        assert_eq!(ids(&jobs), ["a-running", "c", "d"]);
+        let err = missing(&jobs, "b");
+        assert_eq!(err.code(), tonic::Code::NotFound);
+        assert!(
+            err.message().starts_with(
+                "job b finished and was dropped from memory after 2 newer jobs finished \
+                 (--max-finished-jobs)"
+            ),
+            "{}",
+            err.message()
+        );
+        end(&running);
+        jobs.prune();
+        assert_eq!(ids(&jobs), ["a-running", "d"]);
+        let err = missing(&jobs, "never");
+        assert_eq!(err.code(), tonic::Code::NotFound);
+        assert_eq!(
+            err.message(),
+            "no job \"never\" on this coordinator (it keeps at most 2 finished jobs, for 1h)"
+        );
+        assert_eq!(
+            jobs.insert(Arc::new(Job::new("d".into(), 1, 1)))
+                .unwrap_err()
+                .code(),
+            tonic::Code::AlreadyExists
+        );
+    }
+
+    #[test]
+    fn a_finished_job_expires_and_a_look_up_says_so() {
+        let jobs = table(64, Duration::from_millis(100));
+        end(&add(&jobs, "old"));
+        let running = add(&jobs, "running");
+        assert!(jobs.get("old").is_ok());
+        std::thread::sleep(Duration::from_millis(150));
+        let err = missing(&jobs, "old");
+        assert!(
+            err.message().starts_with(
+                "job old finished and was dropped from memory after 100ms (--finished-job-ttl)"
+            ),
+            "{}",
+            err.message()
+        );
+        assert!(Arc::ptr_eq(&jobs.get("running").unwrap(), &running));
+    }
+
+    #[test]
+    fn the_dropped_ids_remembered_are_bounded() {
+        let jobs = table(1, Duration::from_secs(3600));
+        for i in 0..DROPPED_IDS_KEPT + 10 {
+            end(&add(&jobs, &format!("j{i}")));
+        }
+        jobs.prune();
+        let table = jobs.lock();
+        assert_eq!(table.jobs.len(), 1);
+        assert_eq!(table.dropped.len(), DROPPED_IDS_KEPT);
+        assert_eq!(
+            table.dropped.back().map(|(id, _)| id.as_str()),
+            Some("j1032")
+        );
+    }
+
+    #[test]
+    fn retention_times_read_as_the_flag_takes_them() {
+        assert_eq!(humantime_short(Duration::from_secs(3600)), "1h");
+        assert_eq!(humantime_short(Duration::from_secs(600)), "10m");
+        assert_eq!(humantime_short(Duration::from_secs(90)), "90s");
+        assert_eq!(humantime_short(Duration::from_millis(1500)), "1500ms");
+        assert!(parse_ttl("1h").is_ok());
+        assert!(parse_ttl("5s").unwrap_err().contains("at least 10s"));
+    }
+}

@@ -1,0 +1,201 @@
+//! Load on one coordinator: twenty `rfm submit` of the real UCI file at
+//! once on three workers (twenty reference results), and two hundred small
+//! jobs in a row (the coordinator's resident memory is flat from job 50 to
+//! job 200: it keeps a bounded number of finished jobs, and frees a job's
+//! event channel when the job ends).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::reference::assert_uci_reference;
+use crate::support::{bin, serial, Proc, REAL};
+use rfm_coordinator::retention::DEFAULT_MAX_FINISHED_JOBS;
+
+/// A coordinator on loopback with `workers` one-thread workers.
+fn cluster(workers: usize) -> (Proc, String, Vec<Proc>) {
+    let mut cmd = Command::new(bin("rfm-coordinator"));
+    cmd.args(["--listen", "127.0.0.1:0"])
+        .env_remove("DATABASE_URL")
+        .env_remove("RFM_DATABASE_URL");
+    let coordinator = Proc::spawn(cmd);
+    let url = coordinator.coordinator_url();
+    let workers = (0..workers)
+        .map(|_| {
+            let mut cmd = Command::new(bin("rfm-worker"));
+            cmd.args(["--coordinator", &url, "--listen", "127.0.0.1:0"])
+                .args(["--threads", "1", "--heartbeat-interval", "500ms"]);
+            Proc::spawn(cmd)
+        })
+        .collect::<Vec<_>>();
+    coordinator.wait_for("registered at", workers.len(), Duration::from_secs(20));
+    (coordinator, url, workers)
+}
+
+fn submit(url: &str, input: &Path, out: &Path, chunk_size: &str) -> Command {
+    let mut cmd = Command::new(bin("rfm"));
+    cmd.arg("submit")
+        .arg(input)
+        .args(["--coordinator", url, "--chunk-size", chunk_size, "--out"])
+        .arg(out);
+    cmd
+}
+
+#[test]
+fn twenty_concurrent_submits_of_the_uci_file_give_twenty_reference_results() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let (_coordinator, url, _workers) = cluster(3);
+    let started = Instant::now();
+    let outs: Vec<_> = (0..20)
+        .map(|i| tmp.path().join(format!("out{i}")))
+        .collect();
+    let mut clients: Vec<Proc> = outs
+        .iter()
+        .map(|out| Proc::spawn(submit(&url, Path::new(REAL), out, "8MiB")))
+        .collect();
+    for client in clients.iter_mut() {
+        let status = client.wait_exit(Duration::from_secs(240));
+        assert!(
+            status.success(),
+            "rfm submit: {status}\n{}",
+            client.stderr()
+        );
+    }
+    eprintln!(
+        "20 concurrent jobs of the UCI file: {:?}",
+        started.elapsed()
+    );
+    for out in &outs {
+        assert_uci_reference(out);
+    }
+}
+
+/// The coordinator's resident set (`VmRSS`), in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("a VmRSS line");
+    kb * 1024
+}
+
+#[test]
+fn two_hundred_jobs_in_a_row_do_not_grow_the_coordinator() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("small.csv");
+    let o = Command::new(bin("rfm"))
+        .args(["gen", "--rows", "2000", "--seed", "3", "--out"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let expected = tmp.path().join("expected");
+    let o = Command::new(bin("rfm"))
+        .arg("run")
+        .arg(&input)
+        .arg("--out")
+        .arg(&expected)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let expected = std::fs::read(expected.join("customers.csv")).unwrap();
+
+    let (coordinator, url, _workers) = cluster(2);
+    let pid = coordinator.child.id();
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    let mut first = String::new();
+    for job in 1..=200 {
+        let out = tmp.path().join(format!("out{}", job % 2));
+        let o = submit(&url, &input, &out, "64KiB").output().unwrap();
+        assert!(
+            o.status.success(),
+            "job {job}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            std::fs::read(out.join("customers.csv")).unwrap() == expected,
+            "job {job}: customers.csv differs from rfm run's"
+        );
+        if job == 1 {
+            first = run_id_of(&out);
+        }
+        if job % 50 == 0 {
+            samples.push((job, rss(pid)));
+        }
+    }
+    eprintln!(
+        "200 jobs in a row: {:?}; coordinator RSS after jobs {:?}",
+        started.elapsed(),
+        samples
+            .iter()
+            .map(|(j, b)| format!("{j}: {:.1} MiB", *b as f64 / 1048576.0))
+            .collect::<Vec<_>>()
+    );
+    let after_50 = samples[0].1;
+    let after_200 = samples[3].1;
+    let growth = after_200.saturating_sub(after_50);
+    eprintln!(
+        "growth from job 50 to 200: {:.1} MiB (allowed: {:.1} MiB)",
+        growth as f64 / 1048576.0,
+        RSS_ALLOWANCE as f64 / 1048576.0
+    );
+    assert!(
+        growth <= RSS_ALLOWANCE,
+        "the coordinator grew by {growth} bytes from job 50 to job 200 (more than \
+         {RSS_ALLOWANCE}): memory grows with the number of jobs run"
+    );
+
+    // What bounds it: only the newest finished jobs are kept, and a dropped
+    // one is reported as such.
+    let jobs = rfm_json(&url, &["jobs"]);
+    let kept = jobs.as_array().expect("a list of jobs");
+    assert_eq!(kept.len(), DEFAULT_MAX_FINISHED_JOBS, "{jobs}");
+    let last = run_id_of(&tmp.path().join("out0"));
+    assert!(kept.iter().any(|j| j["job_id"] == last.as_str()), "{jobs}");
+    let o = Command::new(bin("rfm"))
+        .args(["job", &first, "--coordinator", &url])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(&format!(
+            "job {first} finished and was dropped from memory after"
+        )) && err.contains("--max-finished-jobs"),
+        "{err}"
+    );
+}
+
+/// RSS from job 50 to job 200 may grow by this much, not by anything
+/// proportional to the jobs run: the allocator's steps (2 MiB; the growth
+/// seen is 0 to 2 MiB) and the 14 small results kept from job 50 to job 64.
+/// Each finished job's event ring alone made it about 30 MiB.
+const RSS_ALLOWANCE: u64 = 6 << 20;
+
+fn run_id_of(out: &Path) -> String {
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).expect("run.json"))
+            .expect("run.json is JSON");
+    report["run_id"].as_str().expect("run_id").to_string()
+}
+
+/// `rfm ARGS --coordinator URL --json`.
+fn rfm_json(url: &str, args: &[&str]) -> serde_json::Value {
+    let o = Command::new(bin("rfm"))
+        .args(args)
+        .args(["--coordinator", url, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "rfm {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).expect("rfm --json prints JSON")
+}
