@@ -235,15 +235,13 @@ impl Progress {
     }
 }
 
-/// Submits a job, follows its events until it ends and fetches its result;
-/// with `cancel_on_interrupt`, Ctrl-C cancels the job (its tasks stop).
+/// Submits a job, follows its events until it ends and fetches its result.
 pub async fn submit_and_wait(
     conn: &mut Connection,
     input: &str,
     opts: &RunOptions,
     job_id: &str,
     show_progress: bool,
-    cancel_on_interrupt: bool,
 ) -> Result<Finished> {
     let request = SubmitJobRequest {
         protocol_version: PROTOCOL_VERSION,
@@ -266,22 +264,8 @@ pub async fn submit_and_wait(
         .map_err(|s| status_error(url, s))?
         .into_inner();
     let mut progress = show_progress.then(Progress::new);
-    let mut cancelled = false;
     loop {
-        let event = if cancel_on_interrupt && !cancelled {
-            tokio::select! {
-                e = events.message() => e,
-                _ = tokio::signal::ctrl_c() => {
-                    cancelled = true;
-                    eprintln!("\ncancelling job {}", job.job_id);
-                    client.cancel_job(token.request(job.clone())).await.map_err(|s| status_error(url, s))?;
-                    continue;
-                }
-            }
-        } else {
-            events.message().await
-        };
-        let event = event.map_err(|s| status_error(url, s))?;
+        let event = events.message().await.map_err(|s| status_error(url, s))?;
         let Some(event) = event else {
             break;
         };
@@ -327,6 +311,42 @@ pub async fn submit_and_wait(
         state,
         published_to: non_empty(result.published_to),
         publish_error: non_empty(result.publish_error),
+    })
+}
+
+/// Asks the coordinator to cancel a job (its tasks stop) for `reason`, which
+/// becomes the job's error; gives up after `within`.
+pub fn cancel_blocking(
+    url: &str,
+    token: Token,
+    job_id: &str,
+    reason: &'static str,
+    within: Duration,
+) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let cancel = async {
+            let mut conn = connect(url, token).await?;
+            let job = JobRef {
+                job_id: job_id.to_string(),
+            };
+            let mut request = conn.token.request(job);
+            request.metadata_mut().insert(
+                rfm_proto::CANCEL_REASON_KEY,
+                tonic::metadata::MetadataValue::from_static(reason),
+            );
+            conn.client
+                .cancel_job(request)
+                .await
+                .map_err(|s| status_error(&conn.url, s))?;
+            Ok::<(), anyhow::Error>(())
+        };
+        tokio::time::timeout(within, cancel)
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer from {url} within {within:?}")))
     })
 }
 
@@ -383,7 +403,11 @@ pub fn run_embedded(
             heartbeat_interval: rfm_coordinator::DEFAULT_HEARTBEAT_INTERVAL,
             register_timeout: Duration::from_secs(10),
             protocol_version: PROTOCOL_VERSION,
-            task_delay: Duration::ZERO,
+            // The workers' test knob, to make a run long enough to interrupt.
+            task_delay: std::env::var(rfm_worker::TASK_DELAY_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map_or(Duration::ZERO, Duration::from_millis),
             log: false,
             token: token.clone(),
         })
@@ -392,7 +416,7 @@ pub fn run_embedded(
         let outcome = match connect(&url, token).await {
             Ok(mut conn) => {
                 let show = progress && std::io::stderr().is_terminal();
-                submit_and_wait(&mut conn, input, opts, run_id, show, false).await
+                submit_and_wait(&mut conn, input, opts, run_id, show).await
             }
             Err(e) => Err(e),
         };

@@ -12,6 +12,7 @@ mod exit;
 mod export;
 mod history;
 mod inspect;
+mod interrupt;
 mod jobs;
 mod options;
 mod results;

@@ -1,14 +1,23 @@
 //! `rfm submit`: runs a job on a running cluster, shows its progress, then
 //! writes the same files and prints the same summary as `rfm run`.
+//! SIGINT/SIGTERM cancel the job on the coordinator and record the run
+//! `failed` ("interrupted") in run.json.
+
+use std::time::Duration;
 
 use anyhow::{Context, Result};
+use rfm_core::report::RunReport;
 use rfm_core::{output, report};
 use rfm_proto::auth::Token;
 
 use crate::cli::SubmitArgs;
-use crate::{cluster, options, summary};
+use crate::{cluster, interrupt, options, summary};
+
+/// How long an interrupted `rfm submit` waits for the coordinator to take the cancel.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn submit(args: SubmitArgs) -> Result<()> {
+    interrupt::listen()?;
     let opts = options::run_options(&args.input)?;
     let run_id = report::new_run_id();
     let out_dir = args
@@ -25,18 +34,46 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    {
+        let (url, token, out_dir) = (
+            args.coordinator.clone(),
+            args.token.clone(),
+            out_dir.clone(),
+        );
+        let mut report = RunReport::begin(&run_id, &[], &opts);
+        report.input = vec![input.clone()];
+        interrupt::on_signal(move |_| {
+            eprintln!("cancelling job {}", report.run_id);
+            if let Err(e) = cluster::cancel_blocking(
+                &url,
+                Token::new(token),
+                &report.run_id,
+                interrupt::INTERRUPTED,
+                CANCEL_TIMEOUT,
+            ) {
+                eprintln!("warning: job {} may still run: {e:#}", report.run_id);
+            }
+            report.status = "failed".into();
+            report.error = Some(interrupt::INTERRUPTED.into());
+            report.finished_at = report::utc_now();
+            let written = output::prepare_dir(&out_dir)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| crate::run::record_failure(&out_dir, &report, None));
+            if let Err(e) = written {
+                eprintln!("error: {e:#}");
+            }
+        });
+    }
     let mut finished = runtime.block_on(async {
         let mut conn = cluster::connect(&args.coordinator, Token::new(args.token.clone())).await?;
-        cluster::submit_and_wait(&mut conn, &input, &opts, &run_id, !args.quiet, true).await
+        cluster::submit_and_wait(&mut conn, &input, &opts, &run_id, !args.quiet).await
     })?;
+    let _finishing = interrupt::finishing();
 
     if let Some(err) = finished.error() {
         if let Some(report) = &finished.report {
             output::prepare_dir(&out_dir)?;
-            output::write_report(&out_dir, report)?;
-            for stale in [output::CUSTOMERS_FILE, output::SEGMENTS_FILE] {
-                let _ = std::fs::remove_file(out_dir.join(stale));
-            }
+            crate::run::record_failure(&out_dir, report, None)?;
             if !args.quiet {
                 if finished.state.is_some() {
                     eprint!("{}", summary::ledger(report));

@@ -354,8 +354,8 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
     let mut merged = Some(PartialState::new());
 
     let failure: Option<Failure> = loop {
-        if *cancel.borrow_and_update() {
-            break Some((ErrorClass::Cancelled, "cancelled by the user".to_string()));
+        if let Some(reason) = cancel.borrow_and_update().clone() {
+            break Some((ErrorClass::Cancelled, reason));
         }
         driver.dispatch(&ctx, &tx);
         if driver.done == driver.tasks.len() {

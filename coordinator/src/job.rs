@@ -24,7 +24,8 @@ pub struct Job {
     events: broadcast::Sender<JobEvent>,
     result: Mutex<Option<JobResult>>,
     finished_at: Mutex<Option<Instant>>,
-    cancel: watch::Sender<bool>,
+    /// Why the job is cancelled, once it is.
+    cancel: watch::Sender<Option<String>>,
 }
 
 /// Whether a state is final.
@@ -63,7 +64,7 @@ impl Job {
             events: broadcast::channel(1024).0,
             result: Mutex::new(None),
             finished_at: Mutex::new(None),
-            cancel: watch::channel(false).0,
+            cancel: watch::channel(None).0,
         }
     }
 
@@ -191,11 +192,18 @@ impl Job {
         self.events.subscribe()
     }
 
-    pub fn cancel(&self) {
-        let _ = self.cancel.send(true);
+    /// Cancels the job; `reason` becomes its error (the first reason stays).
+    pub fn cancel(&self, reason: &str) {
+        self.cancel.send_if_modified(|r| {
+            let first = r.is_none();
+            if first {
+                *r = Some(reason.to_string());
+            }
+            first
+        });
     }
 
-    pub fn cancel_signal(&self) -> watch::Receiver<bool> {
+    pub fn cancel_signal(&self) -> watch::Receiver<Option<String>> {
         self.cancel.subscribe()
     }
 }

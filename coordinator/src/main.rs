@@ -27,6 +27,7 @@ const DATABASE_EXIT: i32 = 6;
 /// Connects to the run database of `--database-url` (or `DATABASE_URL`), if any.
 fn connect_database(
     url: Option<String>,
+    args: &Args,
 ) -> Result<Option<Arc<rfm_coordinator::publish::Publisher>>, String> {
     let url = url
         .or_else(|| std::env::var("DATABASE_URL").ok())
@@ -34,7 +35,9 @@ fn connect_database(
     let Some(url) = url else {
         return Ok(None);
     };
-    let publisher = rfm_coordinator::publish::Publisher::connect(&url)
+    let lease = rfm_store::Lease::new("rfm-coordinator", args.run_lease, args.run_heartbeat)
+        .map_err(|e| format!("invalid options --run-lease/--run-heartbeat: {e}"))?;
+    let publisher = rfm_coordinator::publish::Publisher::connect(&url, lease)
         .map_err(|e| format!("cannot use the run database: {e}"))?;
     tracing::info!("rfm-coordinator: publishing runs to {}", publisher.target);
     Ok(Some(Arc::new(publisher)))
@@ -96,7 +99,8 @@ async fn serve(
 fn main() {
     let (mut args, _) = rfm_settings::parse::<Args>(rfm_settings::Scope::Table("coordinator"));
     rfm_settings::init_logging(args.log_format);
-    let publisher = match connect_database(args.database_url.take()) {
+    let url = args.database_url.take();
+    let publisher = match connect_database(url, &args) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");

@@ -244,7 +244,12 @@ impl Coordinator for CoordinatorService {
 
     async fn cancel_job(&self, request: Request<JobRef>) -> Result<Response<JobStatus>, Status> {
         let job = self.job(&request.get_ref().job_id)?;
-        job.cancel();
+        let reason = request.metadata().get(rfm_proto::CANCEL_REASON_KEY);
+        job.cancel(
+            reason
+                .and_then(|r| r.to_str().ok())
+                .unwrap_or("cancelled by the user"),
+        );
         Ok(Response::new(job.status()))
     }
 

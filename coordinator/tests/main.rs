@@ -3,6 +3,7 @@
 
 mod cluster;
 mod deploy;
+mod leases;
 mod observability;
 mod publish;
 mod support;

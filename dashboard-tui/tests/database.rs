@@ -221,10 +221,14 @@ fn an_empty_database_says_so_and_r_shows_runs_published_since() {
     // A run is published meanwhile (a running one is not listed).
     let mut store = Store::connect(&db.url).unwrap();
     let report = rfm_dashboard::data::read_report(&fx.full).unwrap();
-    let run = store.begin_run(&report).unwrap();
+    let run = store
+        .begin_run(&report, &rfm_store::Lease::with_defaults("test"))
+        .unwrap();
     let mut running = report.clone();
     running.run_id = "still-running".into();
-    store.begin_run(&running).unwrap();
+    store
+        .begin_run(&running, &rfm_store::Lease::with_defaults("test"))
+        .unwrap();
     press(&mut app, &src, &[KeyCode::Char('5'), KeyCode::Char('R')]);
     assert!(app.runs.is_empty());
     store.publish(run, &report, &fx.full_result).unwrap();

@@ -27,6 +27,11 @@ pub const ERROR_CLASS_KEY: &str = "rfm-error-class";
 /// Value of [`ERROR_CLASS_KEY`] for a database failure.
 pub const DATABASE_ERROR: &str = "database";
 
+/// gRPC metadata key of a `CancelJob` call saying why the job is cancelled
+/// (e.g. `interrupted` when `rfm submit` got SIGINT/SIGTERM); the job's error
+/// and its run in the database say so. Without it: "cancelled by the user".
+pub const CANCEL_REASON_KEY: &str = "rfm-cancel-reason";
+
 /// A refusal caused by the run database, marked with [`ERROR_CLASS_KEY`].
 pub fn database_status(message: String) -> tonic::Status {
     let mut status = tonic::Status::unavailable(message);

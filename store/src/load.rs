@@ -171,8 +171,8 @@ impl Store {
             .map_err(err("starting the load"))?;
         copy_customers(&mut tx, run, result).map_err(err("loading customers (COPY)"))?;
         copy_segments(&mut tx, run, result).map_err(err("loading segments (COPY)"))?;
-        let changed =
-            finish_run(&mut tx, run, RunStatus::Published, report).map_err(err("publishing the run"))?;
+        let changed = finish_run(&mut tx, run, RunStatus::Published, report)
+            .map_err(err("publishing the run"))?;
         if changed != 1 {
             let status: Option<String> = tx
                 .query_opt("SELECT status FROM rfm_runs WHERE id = $1", &[&run.0])

@@ -20,7 +20,9 @@ use rfm_store::{CustomerQuery, Error, Store, MIGRATIONS};
 
 fn publish(store: &mut Store, input: &std::path::Path, result: &RfmResult) -> rfm_store::RunId {
     let report = report_for(input, &result.ledger, Some(result));
-    let run = store.begin_run(&report, &rfm_store::Lease::with_defaults("test")).expect("begin run");
+    let run = store
+        .begin_run(&report, &rfm_store::Lease::with_defaults("test"))
+        .expect("begin run");
     store.publish(run, &report, result).expect("publish");
     run
 }
@@ -302,7 +304,9 @@ fn a_load_killed_mid_way_rolls_back_and_the_previous_run_stays_latest() {
     let first_run = publish(&mut store, &input, &first);
 
     let mut report = report_for(&big_input, &big.ledger, Some(&big));
-    let run = store.begin_run(&report, &rfm_store::Lease::with_defaults("test")).unwrap();
+    let run = store
+        .begin_run(&report, &rfm_store::Lease::with_defaults("test"))
+        .unwrap();
     // Hold a lock that makes the loader's COPY wait, then terminate the loader.
     let mut locker = db.client();
     let mut lock_tx = locker.transaction().unwrap();
@@ -384,7 +388,9 @@ fn a_run_over_the_malformed_limit_is_recorded_failed_and_publishes_nothing() {
     let (ledger, outcome) = compute(&bad_input, &rfm_core::RunOptions::default());
     let err = outcome.expect_err("over the malformed limit");
     let mut report = report_for(&bad_input, &ledger, None);
-    let run = store.begin_run(&report, &rfm_store::Lease::with_defaults("test")).unwrap();
+    let run = store
+        .begin_run(&report, &rfm_store::Lease::with_defaults("test"))
+        .unwrap();
     report.status = "failed".into();
     report.error = Some(err.to_string());
     store.fail(run, &report).unwrap();

@@ -77,7 +77,10 @@ fn an_expired_lease_makes_the_run_abandoned_and_never_the_latest() {
         matches!(&err, Error::NotRunning { status, .. } if status == "abandoned"),
         "{err}"
     );
-    assert_eq!(starter.latest_run().unwrap().unwrap().run_id, published.run_id);
+    assert_eq!(
+        starter.latest_run().unwrap().unwrap().run_id,
+        published.run_id
+    );
     assert_eq!(
         status_of(&mut starter, &stale.run_id).0,
         RunStatus::Abandoned
@@ -97,14 +100,20 @@ fn a_heartbeat_keeps_a_live_run_and_its_end_lets_the_lease_expire() {
         std::thread::sleep(Duration::from_millis(200));
         assert!(starter.abandon_expired().unwrap().is_empty());
     }
-    assert_eq!(status_of(&mut starter, &report.run_id).0, RunStatus::Running);
+    assert_eq!(
+        status_of(&mut starter, &report.run_id).0,
+        RunStatus::Running
+    );
 
     // A second run of the same owner, published: renewals leave it alone.
     let (other, other_result) = small_run();
     let other_run = store.begin_run(&other, &owner).unwrap();
     store.publish(other_run, &other, &other_result).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(status_of(&mut starter, &other.run_id).0, RunStatus::Published);
+    assert_eq!(
+        status_of(&mut starter, &other.run_id).0,
+        RunStatus::Published
+    );
 
     drop(heartbeat);
     std::thread::sleep(Duration::from_millis(900));
@@ -137,7 +146,10 @@ fn an_owner_that_lost_the_database_loses_its_run_once_the_lease_expires() {
     let mut starter = Store::connect(&db.url).unwrap();
     let abandoned = starter.abandon_expired().unwrap();
     assert_eq!(abandoned.len(), 1, "{abandoned:?}");
-    assert_eq!(status_of(&mut starter, &report.run_id).0, RunStatus::Abandoned);
+    assert_eq!(
+        status_of(&mut starter, &report.run_id).0,
+        RunStatus::Abandoned
+    );
     let warnings = warnings.lock().unwrap();
     assert!(
         warnings
