@@ -45,6 +45,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     interrupt::listen()?;
     let started = Instant::now();
     let opts = options::run_options(&args.input)?;
+    let lease = lease(&args)?;
     let run_id = report::new_run_id();
     let out_dir = args
         .out
@@ -53,7 +54,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let files = engine::open_inputs(&args.input.input, &opts.parse)?;
     output::prepare_dir(&out_dir)?;
     let begun = new_report(&run_id, &files, &opts);
-    let publisher = db::Publisher::start(args.database_url.as_deref(), &begun, lease(&args)?)?;
+    let publisher = db::Publisher::start(args.database_url.as_deref(), &begun, lease)?;
     {
         let (out_dir, db) = (out_dir.clone(), publisher.as_ref().map(|p| p.record()));
         interrupt::on_signal(move |_| {
