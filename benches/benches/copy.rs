@@ -87,7 +87,9 @@ fn copy(c: &mut Criterion) {
                 n += 1;
                 let mut rep = rep.clone();
                 rep.run_id = format!("{}-{n}", rep.run_id);
-                let run = store.begin_run(&rep).expect("record the run");
+                let run = store
+                    .begin_run(&rep, &rfm_store::Lease::with_defaults("bench"))
+                    .expect("record the run");
                 let started = Instant::now();
                 store.publish(run, &rep, &result).expect("publish");
                 spent += started.elapsed();

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
     name = "rfm",
     version,
     about = "Recency, frequency and monetary segments of a store's customers, from transaction CSVs.",
-    after_help = "Exit codes: 0 ok, 1 internal error, 2 usage error, 3 input error, 4 output error, 5 cluster error, 6 database error."
+    after_help = "Exit codes: 0 ok, 1 internal error, 2 usage error, 3 input error, 4 output error, 5 cluster error, 6 database error, 130 interrupted (SIGINT), 143 terminated (SIGTERM)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -330,6 +330,13 @@ pub struct RunArgs {
     /// Publish the run to this PostgreSQL database (postgresql://USER:PASSWORD@HOST:PORT/DB).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// With a database: a run whose lease is not renewed for this long (its
+    /// process was killed) is marked abandoned by the next rfm that starts.
+    #[arg(long, default_value = "30s", value_parser = rfm_proto::duration::clap_parse)]
+    pub run_lease: std::time::Duration,
+    /// With a database: how often the running run's lease is renewed (at most half of --run-lease).
+    #[arg(long, default_value = "5s", value_parser = rfm_proto::duration::clap_parse)]
+    pub run_heartbeat: std::time::Duration,
 }
 
 #[derive(Args, Debug)]

@@ -309,15 +309,13 @@ impl Progress {
     }
 }
 
-/// Submits a job, follows its events until it ends and fetches its result;
-/// with `cancel_on_interrupt`, Ctrl-C cancels the job (its tasks stop).
+/// Submits a job, follows its events until it ends and fetches its result.
 pub async fn submit_and_wait(
     conn: &mut Connection,
     input: &str,
     opts: &RunOptions,
     job_id: &str,
     show_progress: bool,
-    cancel_on_interrupt: bool,
 ) -> Result<Finished, Failed> {
     let request = SubmitJobRequest {
         protocol_version: PROTOCOL_VERSION,
@@ -337,7 +335,7 @@ pub async fn submit_and_wait(
     let job = JobRef {
         job_id: submitted.job_id.clone(),
     };
-    follow(conn, job, show_progress, cancel_on_interrupt)
+    follow(conn, job, show_progress)
         .await
         .at(Stage::Tasks)
 }
@@ -347,7 +345,6 @@ async fn follow(
     conn: &mut Connection,
     job: JobRef,
     show_progress: bool,
-    cancel_on_interrupt: bool,
 ) -> Result<Finished> {
     let (url, client, token) = (conn.url.as_str(), &mut conn.client, &conn.token);
     let keepalive = conn.keepalive;
@@ -358,25 +355,10 @@ async fn follow(
         .map_err(|s| call_error(url, s, asked.elapsed(), &keepalive))?
         .into_inner();
     let mut progress = show_progress.then(Progress::new);
-    let mut cancelled = false;
     let deadline = stream_deadline(&keepalive);
     let mut last_heard = Instant::now();
     loop {
-        let next = tokio::time::timeout(deadline, events.message());
-        let event = if cancel_on_interrupt && !cancelled {
-            tokio::select! {
-                e = next => e,
-                _ = tokio::signal::ctrl_c() => {
-                    cancelled = true;
-                    eprintln!("\ncancelling job {}", job.job_id);
-                    client.cancel_job(token.request(job.clone())).await.map_err(|s| status_error(url, s))?;
-                    continue;
-                }
-            }
-        } else {
-            next.await
-        };
-        let Ok(event) = event else {
+        let Ok(event) = tokio::time::timeout(deadline, events.message()).await else {
             return Err(stopped_answering(url, last_heard.elapsed(), &keepalive).into());
         };
         let event = event.map_err(|s| call_error(url, s, last_heard.elapsed(), &keepalive))?;
@@ -427,6 +409,42 @@ async fn follow(
         state,
         published_to: non_empty(result.published_to),
         publish_error: non_empty(result.publish_error),
+    })
+}
+
+/// Asks the coordinator to cancel a job (its tasks stop) for `reason`, which
+/// becomes the job's error; gives up after `within`.
+pub fn cancel_blocking(
+    url: &str,
+    token: Token,
+    job_id: &str,
+    reason: &'static str,
+    within: Duration,
+) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let cancel = async {
+            let mut conn = connect(url, token, Keepalive::default()).await?;
+            let job = JobRef {
+                job_id: job_id.to_string(),
+            };
+            let mut request = conn.token.request(job);
+            request.metadata_mut().insert(
+                rfm_proto::CANCEL_REASON_KEY,
+                tonic::metadata::MetadataValue::from_static(reason),
+            );
+            conn.client
+                .cancel_job(request)
+                .await
+                .map_err(|s| status_error(&conn.url, s))?;
+            Ok::<(), anyhow::Error>(())
+        };
+        tokio::time::timeout(within, cancel)
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer from {url} within {within:?}")))
     })
 }
 
@@ -533,7 +551,11 @@ fn embedded_job(
             heartbeat_interval: rfm_coordinator::DEFAULT_HEARTBEAT_INTERVAL,
             register_timeout: Duration::from_secs(10),
             protocol_version: PROTOCOL_VERSION,
-            task_delay: Duration::ZERO,
+            // The workers' test knob, to make a run long enough to interrupt.
+            task_delay: std::env::var(rfm_worker::TASK_DELAY_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map_or(Duration::ZERO, Duration::from_millis),
             log: false,
             token: token.clone(),
             keepalive: Keepalive::default(),
@@ -547,7 +569,7 @@ fn embedded_job(
         {
             Ok(mut conn) => {
                 let show = progress && std::io::stderr().is_terminal();
-                submit_and_wait(&mut conn, input, opts, run_id, show, false).await
+                submit_and_wait(&mut conn, input, opts, run_id, show).await
             }
             Err(e) => Err(e),
         };

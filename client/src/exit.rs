@@ -18,6 +18,10 @@ pub const OUTPUT: i32 = 4;
 pub const CLUSTER: i32 = 5;
 /// The database is unreachable, refuses the login, or failed during the load.
 pub const DATABASE: i32 = 6;
+/// Stopped by SIGINT (Ctrl-C): the run is recorded `failed` ("interrupted").
+pub const SIGINT: i32 = 130;
+/// Stopped by SIGTERM: the run is recorded `failed` ("interrupted").
+pub const SIGTERM: i32 = 143;
 
 /// The exit code of an engine error.
 pub fn of(kind: ErrorKind) -> i32 {

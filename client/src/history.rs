@@ -19,8 +19,8 @@ use crate::results::{self, LocalRun};
 #[derive(Debug, Serialize)]
 struct RunRow {
     run_id: String,
-    /// `published`, `running` or `failed` in PostgreSQL; `succeeded` or
-    /// `failed` in a results folder.
+    /// `published`, `running`, `failed` or `abandoned` in PostgreSQL;
+    /// `succeeded` or `failed` in a results folder.
     status: String,
     started_at: String,
     finished_at: Option<String>,
@@ -40,7 +40,7 @@ impl From<RunInfo> for RunRow {
     fn from(r: RunInfo) -> RunRow {
         RunRow {
             run_id: r.run_id,
-            status: r.status,
+            status: r.status.to_string(),
             started_at: r.started_at,
             finished_at: r.finished_at,
             input: r.input,

@@ -13,6 +13,7 @@ mod export;
 mod failure;
 mod history;
 mod inspect;
+mod interrupt;
 mod jobs;
 mod options;
 mod results;

@@ -55,7 +55,7 @@ fn from_database(url: &str, run: Option<&str>) -> Result<RunData> {
             ))
         })?,
     };
-    if info.status != "published" {
+    if info.status != rfm_store::RunStatus::Published {
         return Err(not_found(format!(
             "run {} is {} in the database at {}: it has no results",
             info.run_id,

@@ -1,8 +1,10 @@
 //! `rfm submit`: runs a job on a running cluster, shows its progress, then
 //! writes the same files and prints the same summary as `rfm run`; a failed
 //! job leaves the same failed `run.json` (see [`crate::failure`]).
+//! SIGINT/SIGTERM cancel the job on the coordinator and record the run
+//! `failed` ("interrupted") in run.json.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use rfm_core::output::OutDir;
@@ -12,9 +14,13 @@ use rfm_proto::auth::Token;
 
 use crate::cli::SubmitArgs;
 use crate::failure::{self, At as _, Failed};
-use crate::{cluster, options, summary};
+use crate::{cluster, interrupt, options, summary};
+
+/// How long an interrupted `rfm submit` waits for the coordinator to take the cancel.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn submit(args: SubmitArgs) -> Result<()> {
+    interrupt::listen()?;
     let started = Instant::now();
     // Usage errors stop the command before a run exists: nothing is written.
     let opts = options::run_options(&args.input)?;
@@ -30,23 +36,63 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| args.input.input.clone());
     let mut report = RunReport::before_input(&run_id, &input, &opts);
-    match attempt(&args, &opts, &input, &out, &mut report) {
+    arm_interrupt(&args, &out, &report, started);
+    let mut finishing = None;
+    match attempt(&args, &opts, &input, &out, &mut report, &mut finishing) {
         Ok(()) => Ok(()),
         Err(failed) => {
+            // From here this command records its outcome: a signal waits.
+            let _finishing = finishing.unwrap_or_else(interrupt::finishing);
             failure::complete(&mut report, &failed, started);
             Err(failure::leave(&out, &report, failed, args.quiet))
         }
     }
 }
 
+/// Arms the interrupt: the first SIGINT/SIGTERM cancels the job on the
+/// coordinator (its run is recorded `interrupted` there) and leaves the
+/// failed report in `out`.
+fn arm_interrupt(args: &SubmitArgs, out: &OutDir, report: &RunReport, started: Instant) {
+    let (url, token, out, mut report) = (
+        args.coordinator.clone(),
+        args.token.clone(),
+        out.clone(),
+        report.clone(),
+    );
+    interrupt::on_signal(move |_| {
+        eprintln!("cancelling job {}", report.run_id);
+        if let Err(e) = cluster::cancel_blocking(
+            &url,
+            Token::new(token),
+            &report.run_id,
+            interrupt::INTERRUPTED,
+            CANCEL_TIMEOUT,
+        ) {
+            eprintln!(
+                "{}",
+                escape_for_terminal(&format!("warning: job {} may still run: {e:#}", report.run_id))
+            );
+        }
+        report.fail(Stage::Interrupted, interrupt::INTERRUPTED);
+        report.finished_at = report::utc_now();
+        report.seconds = started.elapsed().as_secs_f64();
+        if let Err(e) = out.write_report(&report) {
+            eprintln!("{}", escape_for_terminal(&format!("error: {e:#}")));
+        }
+    });
+}
+
 /// Runs the job on the cluster and writes its results; `report` holds what
 /// is known when it fails (the coordinator's report, once it sent one).
+/// Once the job has ended, `finishing` holds off a signal until the outcome
+/// is recorded.
 fn attempt(
     args: &SubmitArgs,
     opts: &rfm_core::RunOptions,
     input: &str,
     out: &OutDir,
     report: &mut RunReport,
+    finishing: &mut Option<interrupt::Finishing>,
 ) -> Result<(), Failed> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -54,7 +100,7 @@ fn attempt(
         .build()
         .context("cannot start the async runtime")
         .at(Stage::Planning)?;
-    let mut finished = runtime.block_on(async {
+    let finished = runtime.block_on(async {
         let mut conn = cluster::connect(
             &args.coordinator,
             Token::new(args.token.clone()),
@@ -62,8 +108,10 @@ fn attempt(
         )
         .await
         .at(Stage::Planning)?;
-        cluster::submit_and_wait(&mut conn, input, opts, &report.run_id, !args.quiet, true).await
-    })?;
+        cluster::submit_and_wait(&mut conn, input, opts, &report.run_id, !args.quiet).await
+    });
+    *finishing = Some(interrupt::finishing());
+    let mut finished = finished?;
     if let Some(coordinators) = finished.report.clone() {
         *report = coordinators;
     }

@@ -232,3 +232,15 @@ fn successful_run_writes_all_three_files() {
         "no temporary files left: {leftovers:?}"
     );
 }
+
+#[test]
+fn a_run_lease_shorter_than_two_heartbeats_is_a_usage_error() {
+    let d = tempfile::tempdir().unwrap();
+    let input = file_with(d.path(), "good.csv", GOOD);
+    expect_failure(
+        &input,
+        &["--run-lease", "5s", "--run-heartbeat", "5s"],
+        2,
+        &["--run-lease", "at least twice its heartbeat"],
+    );
+}

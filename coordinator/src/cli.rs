@@ -49,6 +49,13 @@ pub struct Args {
     /// (postgresql://USER:PASSWORD@HOST:PORT/DB; also DATABASE_URL).
     #[arg(long, env = "RFM_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// With a database: a run whose lease is not renewed for this long (this
+    /// coordinator was killed) is marked abandoned by the next process that starts.
+    #[arg(long, default_value = "30s", value_parser = rfm_proto::duration::clap_parse)]
+    pub run_lease: Duration,
+    /// With a database: how often the leases of running runs are renewed (at most half of --run-lease).
+    #[arg(long, default_value = "5s", value_parser = rfm_proto::duration::clap_parse)]
+    pub run_heartbeat: Duration,
     /// Address of the HTTP port serving /metrics, /healthz and /readyz (default: none).
     #[arg(long)]
     pub http_listen: Option<SocketAddr>,

@@ -243,9 +243,10 @@ impl Job {
         }
     }
 
-    /// Stops the job: the user cancelled it.
-    pub fn cancel(&self) {
-        self.stop(ErrorClass::Cancelled, "cancelled by the user".into());
+    /// Stops the job: its submitter cancelled it, for `reason` (the first
+    /// reason stays).
+    pub fn cancel(&self, reason: &str) {
+        self.stop(ErrorClass::Cancelled, reason.into());
     }
 
     /// Stops the running job with `class` and `message`, unless it was
@@ -308,7 +309,7 @@ mod tests {
         let mut late = job.subscribe();
         assert_eq!(late.try_recv(), Err(TryRecvError::Closed));
         assert!(job.stop_signal().borrow().is_some());
-        job.cancel();
+        job.cancel("cancelled by the user");
         job.update("ignored", |s| s.tasks_done = 2);
         assert_eq!(job.status().state, JobState::Succeeded as i32);
         assert_eq!(job.status().tasks_done, 1);

@@ -25,21 +25,26 @@ fn database_address(target: &str) -> Option<String> {
     (!host.starts_with('/')).then(|| format!("{host}:{port}"))
 }
 
+/// Exit code of a bad option value.
+const USAGE_EXIT: i32 = 2;
 /// Exit code when the coordinator cannot serve.
 const CLUSTER_EXIT: i32 = 5;
 /// Exit code when the database is unreachable or refuses the login.
 const DATABASE_EXIT: i32 = 6;
 
 /// Connects to the run database of `--database-url` (or `DATABASE_URL`), if any.
-fn connect_database(url: Option<String>) -> Result<Option<Arc<Publisher>>, String> {
+fn connect_database(
+    url: Option<String>,
+    lease: rfm_store::Lease,
+) -> Result<Option<Arc<Publisher>>, String> {
     let url = url
         .or_else(|| std::env::var("DATABASE_URL").ok())
         .filter(|u| !u.trim().is_empty());
     let Some(url) = url else {
         return Ok(None);
     };
-    let publisher =
-        Publisher::connect(&url).map_err(|e| format!("cannot use the run database: {e}"))?;
+    let publisher = Publisher::connect(&url, lease)
+        .map_err(|e| format!("cannot use the run database: {e}"))?;
     tracing::info!("rfm-coordinator: publishing runs to {}", publisher.target);
     Ok(Some(Arc::new(publisher)))
 }
@@ -159,7 +164,12 @@ fn close_database(publisher: Option<Arc<Publisher>>) {
 fn main() {
     let (mut args, _) = rfm_settings::parse::<Args>(rfm_settings::Scope::Table("coordinator"));
     rfm_settings::init_logging(args.log_format);
-    let publisher = match connect_database(args.database_url.take()) {
+    let lease = rfm_store::Lease::new("rfm-coordinator", args.run_lease, args.run_heartbeat)
+        .unwrap_or_else(|e| {
+            eprintln!("error: invalid options --run-lease/--run-heartbeat: {e}");
+            std::process::exit(USAGE_EXIT);
+        });
+    let publisher = match connect_database(args.database_url.take(), lease) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");

@@ -24,6 +24,9 @@ use crate::job::{is_terminal, Job};
 use crate::registry::{dial_address, Registry};
 use crate::retention::JobTable;
 
+/// The longest cancel reason a client may give (the rest is cut).
+const MAX_CANCEL_REASON_CHARS: usize = 120;
+
 /// A job's watchers get its status at least this often, also when nothing
 /// changes: they tell a quiet job from a coordinator that stopped answering.
 pub const WATCH_BEAT: Duration = Duration::from_secs(1);
@@ -259,7 +262,15 @@ impl Coordinator for CoordinatorService {
 
     async fn cancel_job(&self, request: Request<JobRef>) -> Result<Response<JobStatus>, Status> {
         let job = self.job(&request.get_ref().job_id)?;
-        job.cancel();
+        // The reason becomes the job's error: printable ASCII (a metadata
+        // value's), cut to a sensible length.
+        let reason = request
+            .metadata()
+            .get(rfm_proto::CANCEL_REASON_KEY)
+            .and_then(|r| r.to_str().ok())
+            .map(|r| r.chars().take(MAX_CANCEL_REASON_CHARS).collect::<String>())
+            .filter(|r| !r.trim().is_empty());
+        job.cancel(reason.as_deref().unwrap_or("cancelled by the user"));
         Ok(Response::new(job.status()))
     }
 

@@ -536,17 +536,18 @@ fn interrupting_submit_cancels_the_job_and_its_tasks() {
     submit.signal("-INT");
     assert_eq!(
         submit.wait_exit(Duration::from_secs(10)).code(),
-        Some(5),
+        Some(130),
         "{}",
         submit.stderr()
     );
     assert!(
-        submit.stderr().contains("cancelled by the user"),
+        submit.stderr().contains("SIGINT: stopping"),
         "{}",
         submit.stderr()
     );
     let status = c.job_status().unwrap();
     assert_eq!(status.stage, "cancelled");
+    assert_eq!(status.error, "interrupted");
     assert!(status.tasks_done < status.tasks_total);
     let start = Instant::now();
     loop {

@@ -5,6 +5,7 @@ mod cluster;
 mod deploy;
 mod faults;
 mod load;
+mod leases;
 mod observability;
 mod publish;
 mod shutdown;

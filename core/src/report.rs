@@ -42,6 +42,8 @@ pub enum Stage {
     Writing,
     /// Recording or publishing the run in the database.
     Database,
+    /// Stopped by SIGINT or SIGTERM.
+    Interrupted,
 }
 
 impl Stage {
@@ -56,6 +58,7 @@ impl Stage {
             Stage::Scoring => "scoring",
             Stage::Writing => "writing",
             Stage::Database => "database",
+            Stage::Interrupted => "interrupted",
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Runs published to PostgreSQL by `rfm run --database-url` (or a
-//! coordinator), read through rfm-store: the history is every published run
-//! with the report it was published with, and a run loads as the same
-//! [`RunData`] the result files give, so every view works alike on both.
+//! coordinator), read through rfm-store: the history is every run that ended
+//! (published, failed or abandoned; not those still running) with the report
+//! it was recorded with, and a run loads as the same [`RunData`] the result
+//! files give, so every view works alike on both. A failed or abandoned run
+//! shows its status and error, as a failed run folder does.
 //!
 //! A lost connection comes back as [`DataError::Database`] with
 //! [`DataError::is_connection_lost`] true; the store reconnects on the next
@@ -12,7 +14,7 @@ use std::sync::Mutex;
 use rfm_core::money;
 use rfm_core::report::RunReport;
 use rfm_core::Segment;
-use rfm_store::{CustomerQuery, RunWithReport, Store};
+use rfm_store::{CustomerQuery, RunStatus, RunWithReport, Store};
 
 use crate::data::{CustomerRecord, DataError, RunData, RunEntry, SegmentRecord};
 use crate::source::{Listing, Source};
@@ -42,9 +44,9 @@ impl DatabaseSource {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The history entry of a run row; `None` when it is not published.
+    /// The history entry of a run row; `None` while it is running.
     fn entry(&self, row: RunWithReport) -> Result<Option<RunEntry>, DataError> {
-        if row.info.status != "published" {
+        if row.info.status == RunStatus::Running {
             return Ok(None);
         }
         let mut report: RunReport =
@@ -57,6 +59,11 @@ impl DatabaseSource {
             })?;
         // The run id is the key; trust the row over the document.
         report.run_id = row.info.run_id.clone();
+        if row.info.status != RunStatus::Published {
+            // `failed` or `abandoned`, with why, as the row has it.
+            report.status = row.info.status.to_string();
+            report.error = row.info.error.clone().or(report.error);
+        }
         Ok(Some(RunEntry {
             key: row.info.run_id.clone(),
             label: row.info.run_id.clone(),
@@ -165,8 +172,11 @@ impl Source for DatabaseSource {
         // Re-read the run: it may have changed since listing.
         let row = store.run_with_report(&entry.key)?;
         let id = row.info.id;
-        let Some(fresh) = self.entry(row)? else {
-            return Ok(RunData::new(entry.clone(), Vec::new(), Vec::new()));
+        let published = row.info.status == RunStatus::Published;
+        let fresh = match self.entry(row)? {
+            Some(fresh) if published => fresh,
+            Some(ended) => return Ok(RunData::new(ended, Vec::new(), Vec::new())),
+            None => return Ok(RunData::new(entry.clone(), Vec::new(), Vec::new())),
         };
         let customers = store.customers(&CustomerQuery {
             run: Some(id),

@@ -221,10 +221,14 @@ fn an_empty_database_says_so_and_r_shows_runs_published_since() {
     // A run is published meanwhile (a running one is not listed).
     let mut store = Store::connect(&db.url).unwrap();
     let report = rfm_dashboard::data::read_report(&fx.full).unwrap();
-    let run = store.begin_run(&report).unwrap();
+    let run = store
+        .begin_run(&report, &rfm_store::Lease::with_defaults("test"))
+        .unwrap();
     let mut running = report.clone();
     running.run_id = "still-running".into();
-    store.begin_run(&running).unwrap();
+    store
+        .begin_run(&running, &rfm_store::Lease::with_defaults("test"))
+        .unwrap();
     press(&mut app, &src, &[KeyCode::Char('5'), KeyCode::Char('R')]);
     assert!(app.runs.is_empty());
     store.publish(run, &report, &fx.full_result).unwrap();
@@ -322,4 +326,45 @@ fn a_lost_connection_is_shown_in_the_status_line_and_retried() {
     assert_eq!(app.current.as_ref().unwrap().customers.len(), 4_338);
     let status = render(&app, 80, 24).lines().last().unwrap().to_string();
     assert!(status.contains("4,338 customers"), "{status}");
+}
+
+#[test]
+fn failed_and_abandoned_runs_are_listed_with_their_status_and_reason() {
+    let fx = fixture();
+    let db = testing::database();
+    let mut store = Store::connect(&db.url).unwrap();
+    let report = rfm_dashboard::data::read_report(&fx.full).unwrap();
+    let run = store
+        .begin_run(&report, &rfm_store::Lease::with_defaults("test"))
+        .unwrap();
+    store.publish(run, &report, &fx.full_result).unwrap();
+    // A newer run whose owner was killed: its lease expires, and the next
+    // start marks it abandoned.
+    let mut killed = report.clone();
+    killed.run_id = "killed-mid-run".into();
+    killed.started_at = "2030-01-01T00:00:00Z".into();
+    let lease = rfm_store::Lease::new(
+        "rfm-coordinator",
+        Duration::from_millis(100),
+        Duration::from_millis(20),
+    )
+    .unwrap();
+    store.begin_run(&killed, &lease).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let reason = store.abandon_expired().unwrap().remove(0).reason;
+
+    let src = DatabaseSource::connect(&db.url).expect("connect");
+    let mut app = loaded(&src);
+    assert_eq!(app.runs.len(), 2);
+    assert_eq!(app.runs[0].report.status, "abandoned");
+    assert_eq!(app.runs[0].report.error.as_deref(), Some(reason.as_str()));
+    let screen = render(&app, 160, 48);
+    assert!(
+        screen.contains("Run killed-mid-run abandoned") && screen.contains("lease expired at"),
+        "{screen}"
+    );
+    press(&mut app, &src, &[KeyCode::Char('5')]);
+    let screen = render(&app, 160, 48);
+    let history = line_with(&screen, "2030-01-01T00:00:00Z");
+    assert!(history.contains("abandoned"), "{screen}");
 }

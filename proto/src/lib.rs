@@ -33,6 +33,11 @@ pub const DATABASE_ERROR: &str = "database";
 /// Value of [`ERROR_CLASS_KEY`] for a coordinator that is shutting down.
 pub const SHUTTING_DOWN: &str = "shutting-down";
 
+/// gRPC metadata key of a `CancelJob` call saying why the job is cancelled
+/// (e.g. `interrupted` when `rfm submit` got SIGINT/SIGTERM); the job's error
+/// and its run in the database say so. Without it: "cancelled by the user".
+pub const CANCEL_REASON_KEY: &str = "rfm-cancel-reason";
+
 /// A refusal caused by the run database, marked with [`ERROR_CLASS_KEY`].
 pub fn database_status(message: String) -> tonic::Status {
     let mut status = tonic::Status::unavailable(message);

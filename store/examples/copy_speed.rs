@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rep = RunReport::begin(&report::new_run_id(), &files, &opts);
     rep.customers = n as u64;
     rep.set_ledger(&ledger);
-    let run = store.begin_run(&rep)?;
+    let run = store.begin_run(&rep, &rfm_store::Lease::with_defaults("copy-speed"))?;
     let started = Instant::now();
     store.publish(run, &rep, &result)?;
     let ours = started.elapsed().as_secs_f64();
@@ -47,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The same rows as CSV for psql \copy, into a second run.
     let mut rep2 = rep.clone();
     rep2.run_id = format!("{}-psql", rep.run_id);
-    let run2 = store.begin_run(&rep2)?;
+    let run2 = store.begin_run(&rep2, &rfm_store::Lease::with_defaults("copy-speed"))?;
     let csv_path = std::env::temp_dir().join(format!("rfm-copy-speed-{}.csv", std::process::id()));
     {
         let mut buf = Vec::new();

@@ -1,26 +1,32 @@
 //! PostgreSQL sink of rfm runs.
 //!
 //! [`Store::connect`] opens a connection and applies the embedded schema
-//! migrations. A run is recorded with [`Store::begin_run`] (status `running`),
-//! then either [`Store::publish`]ed — customers and segments bulk-loaded with
+//! migrations. A run is recorded with [`Store::begin_run`] (status `running`,
+//! with its owner's lease, renewed by a [`Heartbeat`]), then either [`Store::publish`]ed — customers and segments bulk-loaded with
 //! binary `COPY` in one transaction that also turns the run `published`, so a
 //! reader sees the whole run or none of it — or marked with [`Store::fail`].
+//! Runs whose owner stopped renewing their lease are marked `abandoned` by
+//! [`Store::abandon_expired`], which every process starting with the database calls.
 //! Readers ([`Store::runs`], [`Store::latest_segments`], [`Store::customers`],
 //! [`Store::diff`]) serve the CLI and the dashboard.
 
 mod connect;
 mod error;
+mod lease;
 mod load;
 mod migrate;
 pub mod pgtypes;
 mod query;
+mod status;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use connect::Target;
 pub use error::{Error, Result};
+pub use lease::{Abandoned, Heartbeat, Lease, Owner, DEFAULT_LEASE, DEFAULT_RENEW_EVERY};
 pub use migrate::{Migration, MIGRATIONS};
 pub use query::{CustomerQuery, CustomerRecord, Movement, RunInfo, RunWithReport, SegmentFigures};
+pub use status::RunStatus;
 
 /// A run's key in the database (`rfm_runs.id`).
 #[derive(

@@ -1,5 +1,6 @@
-//! Writing runs: the `running` row, the binary COPY of customers and segments
-//! in one transaction that publishes the run at commit, and failed runs.
+//! Writing runs: the `running` row (with its owner and lease), the binary COPY
+//! of customers and segments in one transaction that publishes the run at
+//! commit, and failed runs.
 
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
@@ -8,8 +9,9 @@ use rfm_core::report::RunReport;
 use rfm_core::RfmResult;
 
 use crate::error::{Error, Result};
+use crate::lease::Lease;
 use crate::pgtypes::{DecimalText, NaiveTimestamp};
-use crate::{RunId, Store};
+use crate::{RunId, RunStatus, Store};
 
 const COPY_CUSTOMERS: &str = "COPY rfm_customers (run, customer_id, recency, frequency, monetary, \
      first_purchase, last_purchase, country, r, f, m, rfm_score, segment) FROM STDIN (FORMAT binary)";
@@ -74,7 +76,7 @@ fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
 fn finish_run(
     client: &mut impl GenericClient,
     run: RunId,
-    status: &str,
+    status: RunStatus,
     report: &RunReport,
 ) -> Result<u64, postgres::Error> {
     let ex = &report.excluded;
@@ -94,7 +96,7 @@ fn finish_run(
         FINISH_RUN,
         &[
             &run.0,
-            &status,
+            &status.as_str(),
             &report.finished_at,
             &report.as_of,
             &report.latest_purchase,
@@ -116,19 +118,36 @@ fn finish_run(
 }
 
 impl Store {
-    /// Records a new run as `running` (visible at once in `rfm runs`).
-    pub fn begin_run(&mut self, report: &RunReport) -> Result<RunId> {
+    /// Records a new run as `running` (visible at once in `rfm runs`), owned
+    /// by `lease.owner` until its lease expires; keep it alive with a
+    /// [`crate::Heartbeat`].
+    pub fn begin_run(&mut self, report: &RunReport, lease: &Lease) -> Result<RunId> {
         self.ensure_connected()?;
         let input = json(&report.input);
         let options = json(&report.options);
         let whole = json(report);
+        let owner = &lease.owner;
+        let pid = i32::try_from(owner.pid).unwrap_or(i32::MAX);
         let row = self
             .client
             .query_one(
-                "INSERT INTO rfm_runs (run_id, status, started_at, input, options, report)
-                 VALUES ($1, 'running', coalesce(NULLIF($2::text, '')::timestamptz, now()), $3, $4, $5)
+                "INSERT INTO rfm_runs (run_id, status, started_at, input, options, report,
+                     owner_host, owner_pid, owner_kind, owner_instance, lease_expires_at)
+                 VALUES ($1, 'running', coalesce(NULLIF($2::text, '')::timestamptz, now()), $3, $4, $5,
+                     $6, $7, $8, $9, now() + $10::bigint * interval '1 millisecond')
                  RETURNING id",
-                &[&report.run_id, &report.started_at, &input, &options, &whole],
+                &[
+                    &report.run_id,
+                    &report.started_at,
+                    &input,
+                    &options,
+                    &whole,
+                    &owner.host,
+                    &pid,
+                    &owner.kind,
+                    &owner.instance,
+                    &lease.millis(),
+                ],
             )
             .map_err(self.query_err("recording the run"))?;
         Ok(RunId(row.get(0)))
@@ -152,8 +171,8 @@ impl Store {
             .map_err(err("starting the load"))?;
         copy_customers(&mut tx, run, result).map_err(err("loading customers (COPY)"))?;
         copy_segments(&mut tx, run, result).map_err(err("loading segments (COPY)"))?;
-        let changed =
-            finish_run(&mut tx, run, "published", report).map_err(err("publishing the run"))?;
+        let changed = finish_run(&mut tx, run, RunStatus::Published, report)
+            .map_err(err("publishing the run"))?;
         if changed != 1 {
             let status: Option<String> = tx
                 .query_opt("SELECT status FROM rfm_runs WHERE id = $1", &[&run.0])
@@ -169,11 +188,12 @@ impl Store {
     }
 
     /// Marks a `running` run `failed` with its report (error, ledger, samples).
-    /// Reconnects first when the connection was lost. A published run stays published.
+    /// Reconnects first when the connection was lost. A published or
+    /// abandoned run stays as it is.
     pub fn fail(&mut self, run: RunId, report: &RunReport) -> Result<()> {
         self.ensure_connected()?;
         let target = self.target.to_string();
-        finish_run(&mut self.client, run, "failed", report)
+        finish_run(&mut self.client, run, RunStatus::Failed, report)
             .map_err(|e| Error::query(&target, "recording the failed run", e))?;
         Ok(())
     }

@@ -15,11 +15,18 @@ pub struct Migration {
 }
 
 /// Every migration, in version order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "runs",
-    sql: include_str!("../migrations/0001_runs.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "runs",
+        sql: include_str!("../migrations/0001_runs.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "run leases",
+        sql: include_str!("../migrations/0002_run_leases.sql"),
+    },
+];
 
 /// Key of the advisory lock serialising migrations (any fixed number).
 const MIGRATION_LOCK: i64 = 0x0072_666d_5f6d_6967;

@@ -6,15 +6,14 @@ use postgres::Row;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::{RunId, Store};
+use crate::{RunId, RunStatus, Store};
 
 /// One row of `rfm_runs`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunInfo {
     pub id: RunId,
     pub run_id: String,
-    /// `running`, `published` or `failed`.
-    pub status: String,
+    pub status: RunStatus,
     /// UTC, `YYYY-MM-DDTHH:MM:SSZ`.
     pub started_at: String,
     pub finished_at: Option<String>,
@@ -99,12 +98,12 @@ const RUN_COLUMNS: &str = "r.id, r.run_id, r.status,
     round(r.revenue, 2)::text, r.error,
     r.id IS NOT DISTINCT FROM (SELECT id FROM rfm_latest_run)";
 
-fn run_info(row: &Row) -> RunInfo {
+fn run_info(row: &Row) -> Result<RunInfo, postgres::Error> {
     let input: serde_json::Value = row.get(5);
-    RunInfo {
+    Ok(RunInfo {
         id: RunId(row.get(0)),
         run_id: row.get(1),
-        status: row.get(2),
+        status: row.try_get(2)?,
         started_at: row.get(3),
         finished_at: row.get(4),
         input: serde_json::from_value(input).unwrap_or_default(),
@@ -116,7 +115,7 @@ fn run_info(row: &Row) -> RunInfo {
         revenue: row.get(11),
         error: row.get(12),
         latest: row.get(13),
-    }
+    })
 }
 
 const SEGMENT_COLUMNS: &str = "segment, customers, customers_share::text, round(revenue, 2)::text,
@@ -144,7 +143,10 @@ impl Store {
             .client
             .query(&sql, &[])
             .map_err(self.query_err("listing runs"))?;
-        Ok(rows.iter().map(run_info).collect())
+        rows.iter()
+            .map(run_info)
+            .collect::<Result<_, _>>()
+            .map_err(self.query_err("reading the runs' status"))
     }
 
     /// The run with this run id (the `run_id` of `run.json`).
@@ -155,10 +157,11 @@ impl Store {
             .client
             .query_opt(&sql, &[&run_id])
             .map_err(self.query_err("reading a run"))?;
-        row.map(|r| run_info(&r)).ok_or_else(|| Error::UnknownRun {
+        let row = row.ok_or_else(|| Error::UnknownRun {
             target: self.target.to_string(),
             run_id: run_id.to_string(),
-        })
+        })?;
+        run_info(&row).map_err(self.query_err("reading the run's status"))
     }
 
     /// The latest published run, if any.
@@ -169,7 +172,9 @@ impl Store {
             .client
             .query_opt(&sql, &[])
             .map_err(self.query_err("reading the latest run"))?;
-        Ok(row.map(|r| run_info(&r)))
+        row.map(|r| run_info(&r))
+            .transpose()
+            .map_err(self.query_err("reading the run's status"))
     }
 
     /// Segments of the latest published run, by name (as in `segments.csv`).
@@ -274,11 +279,11 @@ pub struct RunWithReport {
     pub report: serde_json::Value,
 }
 
-fn run_with_report(row: &Row) -> RunWithReport {
-    RunWithReport {
-        info: run_info(row),
+fn run_with_report(row: &Row) -> Result<RunWithReport, postgres::Error> {
+    Ok(RunWithReport {
+        info: run_info(row)?,
         report: row.get(14),
-    }
+    })
 }
 
 impl Store {
@@ -290,7 +295,10 @@ impl Store {
             .client
             .query(&sql, &[])
             .map_err(self.query_err("listing runs"))?;
-        Ok(rows.iter().map(run_with_report).collect())
+        rows.iter()
+            .map(run_with_report)
+            .collect::<Result<_, _>>()
+            .map_err(self.query_err("reading the runs' status"))
     }
 
     /// The run with this run id (the `run_id` of `run.json`) and its report.
@@ -301,10 +309,10 @@ impl Store {
             .client
             .query_opt(&sql, &[&run_id])
             .map_err(self.query_err("reading a run"))?;
-        row.map(|r| run_with_report(&r))
-            .ok_or_else(|| Error::UnknownRun {
-                target: self.target.to_string(),
-                run_id: run_id.to_string(),
-            })
+        let row = row.ok_or_else(|| Error::UnknownRun {
+            target: self.target.to_string(),
+            run_id: run_id.to_string(),
+        })?;
+        run_with_report(&row).map_err(self.query_err("reading the run's status"))
     }
 }

@@ -1,8 +1,10 @@
 //! The store against a real PostgreSQL server: migrations, NUMERIC encoding,
 //! the published views against the core's result files, atomic publication
-//! under a concurrent reader, a load killed mid-way, failed runs and diffs.
+//! under a concurrent reader, a load killed mid-way, failed runs and diffs;
+//! run leases in `leases`.
 
 mod common;
+mod leases;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +20,9 @@ use rfm_store::{CustomerQuery, Error, Store, MIGRATIONS};
 
 fn publish(store: &mut Store, input: &std::path::Path, result: &RfmResult) -> rfm_store::RunId {
     let report = report_for(input, &result.ledger, Some(result));
-    let run = store.begin_run(&report).expect("begin run");
+    let run = store
+        .begin_run(&report, &rfm_store::Lease::with_defaults("test"))
+        .expect("begin run");
     store.publish(run, &report, result).expect("publish");
     run
 }
@@ -198,7 +202,7 @@ fn latest_views_equal_the_result_files_on_the_uci_file() {
     let runs = store.runs().unwrap();
     assert_eq!(runs.len(), 1);
     let run = &runs[0];
-    assert_eq!(run.status, "published");
+    assert_eq!(run.status, rfm_store::RunStatus::Published);
     assert!(run.latest);
     assert_eq!(run.lines_read, 541_909);
     assert_eq!(run.purchase_lines, 397_884);
@@ -300,7 +304,9 @@ fn a_load_killed_mid_way_rolls_back_and_the_previous_run_stays_latest() {
     let first_run = publish(&mut store, &input, &first);
 
     let mut report = report_for(&big_input, &big.ledger, Some(&big));
-    let run = store.begin_run(&report).unwrap();
+    let run = store
+        .begin_run(&report, &rfm_store::Lease::with_defaults("test"))
+        .unwrap();
     // Hold a lock that makes the loader's COPY wait, then terminate the loader.
     let mut locker = db.client();
     let mut lock_tx = locker.transaction().unwrap();
@@ -327,7 +333,7 @@ fn a_load_killed_mid_way_rolls_back_and_the_previous_run_stays_latest() {
     let runs = store.runs().unwrap();
     let statuses: BTreeMap<i64, (String, bool)> = runs
         .iter()
-        .map(|r| (r.id.0, (r.status.clone(), r.latest)))
+        .map(|r| (r.id.0, (r.status.to_string(), r.latest)))
         .collect();
     assert_eq!(statuses[&first_run.0], ("published".to_string(), true));
     assert_eq!(statuses[&run.0], ("failed".to_string(), false));
@@ -382,14 +388,16 @@ fn a_run_over_the_malformed_limit_is_recorded_failed_and_publishes_nothing() {
     let (ledger, outcome) = compute(&bad_input, &rfm_core::RunOptions::default());
     let err = outcome.expect_err("over the malformed limit");
     let mut report = report_for(&bad_input, &ledger, None);
-    let run = store.begin_run(&report).unwrap();
+    let run = store
+        .begin_run(&report, &rfm_store::Lease::with_defaults("test"))
+        .unwrap();
     report.status = "failed".into();
     report.error = Some(err.to_string());
     store.fail(run, &report).unwrap();
 
     let runs = store.runs().unwrap();
     let failed = runs.iter().find(|r| r.id == run).unwrap();
-    assert_eq!(failed.status, "failed");
+    assert_eq!(failed.status, rfm_store::RunStatus::Failed);
     assert_eq!(failed.malformed, 5);
     assert_eq!(failed.lines_read, 55);
     assert!(failed.error.as_deref().unwrap().contains("malformed"));

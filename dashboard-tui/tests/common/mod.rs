@@ -121,7 +121,9 @@ pub fn published(runs: &[&str]) -> (TestDatabase, Vec<RunId>) {
         };
         let report = data::read_report(&dir).expect("run.json");
         assert_eq!(report.run_id, *run);
-        let id = store.begin_run(&report).expect("begin run");
+        let id = store
+            .begin_run(&report, &rfm_store::Lease::with_defaults("test"))
+            .expect("begin run");
         store.publish(id, &report, result).expect("publish");
         ids.push(id);
     }
