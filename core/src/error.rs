@@ -69,6 +69,17 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error("{}: the file changed while being read: was {was} bytes, now {now}; run again on a stable copy", path.display())]
+    InputChanged { path: PathBuf, was: u64, now: u64 },
+
+    #[error("{}: the header line is longer than {limit} bytes; check the delimiter and the quoting, or raise --max-record-size", path.display())]
+    HeaderTooLong { path: PathBuf, limit: u64 },
+
+    /// The work was stopped on request (a cancelled task or a client gone);
+    /// never shown to a user.
+    #[error("cancelled")]
+    Cancelled,
+
     #[error("partial state is not valid: {0}")]
     BadState(String),
 }

@@ -6,6 +6,7 @@
 //! ([`output`]). [`engine`] ties these together for a local run; the worker
 //! and coordinator crates use the same pieces across processes.
 
+pub mod cancel;
 pub mod date;
 pub mod engine;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod scan;
 pub mod score;
 pub mod segment;
 
+pub use cancel::Cancel;
 pub use engine::{Chunk, InputFile, RunOptions};
 pub use error::{Error, ErrorKind, Result};
 pub use partial::PartialState;
