@@ -4,5 +4,6 @@
 mod commands;
 mod config;
 mod db;
+mod reading;
 mod results;
 mod run_errors;

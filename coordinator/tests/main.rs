@@ -6,3 +6,4 @@ mod deploy;
 mod observability;
 mod publish;
 mod support;
+mod task_cancel;

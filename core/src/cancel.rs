@@ -3,6 +3,7 @@
 //! cheap and safe from any thread; the work ends with [`Error::Cancelled`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
@@ -27,5 +28,15 @@ impl Cancel {
         } else {
             Ok(())
         }
+    }
+}
+
+/// Sets a shared flag when dropped: work started for a request stops when the
+/// request is given up (its future dropped).
+pub struct CancelOnDrop(pub Arc<Cancel>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
     }
 }

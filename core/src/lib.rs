@@ -22,7 +22,7 @@ pub mod scan;
 pub mod score;
 pub mod segment;
 
-pub use cancel::Cancel;
+pub use cancel::{Cancel, CancelOnDrop};
 pub use engine::{Chunk, InputFile, RunOptions};
 pub use error::{Error, ErrorKind, Result};
 pub use partial::PartialState;
