@@ -84,7 +84,8 @@ fn run_bit(state: State, age: Age) -> Runs {
     1 << (state as u16 * 3 + age as u16)
 }
 
-/// Runs on which a byte other than `\n`, `"` and the delimiter changes nothing.
+/// Runs on which a byte other than `\n`, `"` and the delimiter changes nothing
+/// (and a delimiter only turns Unquoted into FieldStart).
 const QUIET: Runs = 0b111 << (State::Unquoted as u16 * 3) | 0b111 << (State::Quoted as u16 * 3);
 
 /// Every run at a record start: one run, the record start.
@@ -109,6 +110,13 @@ fn advance_runs(runs: Runs, byte: u8, delimiter: u8) -> Runs {
         out |= run_bit(s, a);
     }
     out
+}
+
+/// The runs after a delimiter: Unquoted ones stand at a field start.
+#[inline]
+fn unquoted_to_field_start(runs: Runs) -> Runs {
+    let unquoted = (runs >> (State::Unquoted as u16 * 3)) & 0b111;
+    (runs & !(0b111 << (State::Unquoted as u16 * 3))) | unquoted << (State::FieldStart as u16 * 3)
 }
 
 /// At a cell start: every record still open began one cell further back.
@@ -152,13 +160,18 @@ fn run_to_sync(
             next_cell += cell;
         }
         if runs & !QUIET == 0 {
+            // Only `\n` and `"` can change these runs beyond a delimiter
+            // turning Unquoted into FieldStart: jump to the next of them and
+            // settle that from the byte before it.
             let stop = (len as u64).min(next_cell) as usize;
-            match memchr::memchr3(b'\n', b'"', delimiter, &buf[i..stop]) {
-                Some(k) => i += k,
-                None => {
-                    i = stop;
-                    continue;
-                }
+            let found = memchr::memchr2(b'\n', b'"', &buf[i..stop]);
+            let to = found.map_or(stop, |k| i + k);
+            if to > i && buf[to - 1] == delimiter {
+                runs = unquoted_to_field_start(runs);
+            }
+            i = to;
+            if found.is_none() {
+                continue;
             }
         }
         runs = advance_runs(runs, buf[i], delimiter);
