@@ -5,20 +5,21 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rfm_benches::Fixture;
-use rfm_core::engine::{self, MappedFile};
+use rfm_core::engine::{self, InputReader};
 use rfm_core::parse::{parse_range, RangeSpec};
 use rfm_core::scan::RecordSplitter;
-use rfm_core::PartialState;
+use rfm_core::{Cancel, PartialState};
 
 const ROWS: u64 = 200_000;
 
-fn whole_range(f: &Fixture) -> RangeSpec {
-    RangeSpec {
+/// The data records of the fixture (after its header) and where they start.
+fn data(f: &Fixture) -> (&[u8], RangeSpec) {
+    let data_start = f.files[0].layout.data_start;
+    let range = RangeSpec {
         file_index: 0,
-        data_start: f.files[0].layout.data_start as usize,
-        start: 0,
-        end: f.bytes.len(),
-    }
+        base: data_start,
+    };
+    (&f.bytes[data_start as usize..], range)
 }
 
 fn stages(c: &mut Criterion) {
@@ -30,10 +31,10 @@ fn stages(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(f.bytes.len() as u64));
     g.bench_function("split_records", |b| {
         b.iter(|| {
-            let mut sp = RecordSplitter::new(b',');
+            let mut sp = RecordSplitter::new(b',', f.opts.parse.max_record_size);
             let mut pos = data_start;
             let mut n = 0usize;
-            while let Some(r) = sp.next_record(&f.bytes, &mut pos, f.bytes.len()) {
+            while let Some(r) = sp.next_record(&f.bytes, 0, &mut pos, f.bytes.len()) {
                 n += r.fields.len();
             }
             n
@@ -46,16 +47,16 @@ fn stages(c: &mut Criterion) {
     g.bench_function("classify_to_arrow", |b| {
         b.iter(|| {
             let mut rows = 0;
-            parse_range(&f.bytes, whole_range(&f), columns, &f.opts.parse, |batch| {
+            let (bytes, range) = data(&f);
+            parse_range(bytes, range, columns, &f.opts.parse, |batch| {
                 rows += batch.num_rows()
             });
             rows
         })
     });
     let mut batches = Vec::new();
-    parse_range(&f.bytes, whole_range(&f), columns, &f.opts.parse, |b| {
-        batches.push(b)
-    });
+    let (bytes, range) = data(&f);
+    parse_range(bytes, range, columns, &f.opts.parse, |b| batches.push(b));
     let purchase_rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     g.throughput(Throughput::Elements(purchase_rows as u64));
     g.bench_function("aggregate_batches", |b| {
@@ -71,11 +72,14 @@ fn stages(c: &mut Criterion) {
     g.finish();
 
     // Eight chunk states of the same file, as a coordinator would merge them.
-    let mapped = MappedFile::open(&f.path).unwrap();
+    let reader = InputReader::open(&f.path).unwrap();
     let chunk_size = (f.bytes.len() as u64).div_ceil(8);
+    let cancel = Cancel::default();
     let states: Vec<PartialState> = engine::plan_chunks(&f.files, chunk_size)
         .into_iter()
-        .map(|c| engine::compute_chunk(&mapped, &f.files[0], c, &f.opts.parse, 1 << 22))
+        .map(|c| {
+            engine::compute_chunk(&reader, &f.files[0], c, &f.opts.parse, 1 << 22, &cancel).unwrap()
+        })
         .collect();
     let customers: usize = states.iter().map(|s| s.customer_count()).sum();
     let mut g = c.benchmark_group("state");

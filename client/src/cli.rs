@@ -304,6 +304,9 @@ pub struct InputArgs {
     /// Bytes per chunk (task), e.g. 67108864 or 64MiB.
     #[arg(long, default_value = "64MiB")]
     pub chunk_size: String,
+    /// Longest record (line) in bytes, e.g. 1MiB; a longer one is one malformed line.
+    #[arg(long, default_value = "1MiB")]
+    pub max_record_size: String,
 }
 
 #[derive(Args, Debug)]

@@ -33,6 +33,15 @@ pub fn run_options(a: &InputArgs) -> Result<RunOptions, Error> {
             ),
         )
     })?;
+    let max_record_size = parse_size(&a.max_record_size).ok_or_else(|| {
+        Error::invalid_option(
+            "--max-record-size",
+            format!(
+                "{:?} is not a positive byte size (e.g. 1048576 or 1MiB)",
+                a.max_record_size
+            ),
+        )
+    })?;
     RunSettings {
         delimiter: ParseOptions::parse_delimiter(&a.delimiter)?,
         decimal_comma: a.decimal_comma,
@@ -40,6 +49,7 @@ pub fn run_options(a: &InputArgs) -> Result<RunOptions, Error> {
         as_of: a.as_of.as_deref(),
         max_malformed_share: a.max_malformed_share,
         chunk_size,
+        max_record_size,
     }
     .check()
 }

@@ -6,6 +6,7 @@ mod config;
 mod db;
 mod edge_inputs;
 mod failed_runs;
+mod reading;
 mod results;
 mod run_errors;
 mod terminal_output;

@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rfm_core::engine::{open_inputs, plan_chunks};
-use rfm_core::ErrorKind;
+use rfm_core::engine::{open_inputs_cancellable, plan_chunks, InputFile};
+use rfm_core::input::ParseOptions;
+use rfm_core::{Cancel, CancelOnDrop, Error, ErrorKind};
 use rfm_proto::v1::coordinator_server::Coordinator;
 use rfm_proto::v1::{
     HeartbeatRequest, HeartbeatResponse, JobEvent, JobRef, JobResult, JobStatus, ListJobsRequest,
@@ -30,6 +31,29 @@ const MAX_CANCEL_REASON_CHARS: usize = 120;
 /// A job's watchers get its status at least this often, also when nothing
 /// changes: they tell a quiet job from a coordinator that stopped answering.
 pub const WATCH_BEAT: Duration = Duration::from_secs(1);
+
+/// Resolves and opens a job's inputs on a blocking thread (the planning step).
+/// Dropping the future — the client gave up or disconnected, so tonic drops
+/// its call — sets `cancel`, and the planning stops at its next check instead
+/// of walking a large tree for nobody.
+fn open_job_inputs(
+    input: String,
+    parse: ParseOptions,
+    cancel: Arc<Cancel>,
+) -> impl std::future::Future<Output = Result<Vec<InputFile>, Status>> {
+    // Made before the first poll: a future dropped unpolled cancels too.
+    let stop_when_dropped = CancelOnDrop(cancel.clone());
+    async move {
+        let _stop_when_dropped = stop_when_dropped;
+        tokio::task::spawn_blocking(move || open_inputs_cancellable(&input, &parse, &cancel))
+            .await
+            .map_err(|e| Status::internal(format!("checking the input failed: {e}")))?
+            .map_err(|e| match e {
+                Error::Cancelled => Status::cancelled("the submission was given up"),
+                e => status_of(&e),
+            })
+    }
+}
 
 /// The `Coordinator` gRPC service.
 pub struct CoordinatorService {
@@ -151,10 +175,7 @@ impl Coordinator for CoordinatorService {
         let options = rfm_proto::options::from_proto(options).map_err(|e| status_of(&e))?;
         let parse = options.parse.clone();
         let input = req.input.clone();
-        let files = tokio::task::spawn_blocking(move || open_inputs(&input, &parse))
-            .await
-            .map_err(|e| Status::internal(format!("checking the input failed: {e}")))?
-            .map_err(|e| status_of(&e))?;
+        let files = open_job_inputs(input, parse, Arc::new(Cancel::default())).await?;
         let chunks = plan_chunks(&files, options.chunk_size);
         let bytes = chunks.iter().map(|c| c.end - c.start).sum();
         let job_id = if req.job_id.is_empty() {
@@ -291,5 +312,54 @@ impl Coordinator for CoordinatorService {
         let mut jobs: Vec<JobStatus> = jobs.iter().map(|j| j.status()).collect();
         jobs.sort_by(|a, b| a.job_id.cmp(&b.job_id));
         Ok(Response::new(ListJobsResponse { jobs }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tree of `width` directories per level, `depth` levels deep.
+    fn tree(root: &std::path::Path, width: usize, depth: usize) {
+        if depth == 0 {
+            return;
+        }
+        for i in 0..width {
+            let dir = root.join(format!("d{i}"));
+            std::fs::create_dir(&dir).unwrap();
+            tree(&dir, width, depth - 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_submission_given_up_stops_its_planning() {
+        let dir = tempfile::tempdir().unwrap();
+        tree(dir.path(), 6, 4);
+        let spec = format!("{}/**/*.csv", dir.path().display());
+
+        // Run to its end, the walk finds no file.
+        let whole = open_job_inputs(spec.clone(), ParseOptions::default(), Arc::default()).await;
+        assert_eq!(whole.unwrap_err().code(), tonic::Code::FailedPrecondition);
+
+        // The client gives up while the coordinator plans: tonic drops the
+        // call's future, which stops the blocking walk at its next directory.
+        let cancel = Arc::new(Cancel::default());
+        let planning = open_job_inputs(spec.clone(), ParseOptions::default(), cancel.clone());
+        drop(planning);
+        assert!(cancel.is_cancelled());
+        let err = open_inputs_cancellable(&spec, &ParseOptions::default(), &cancel).unwrap_err();
+        assert!(matches!(err, Error::Cancelled), "{err:?}");
+
+        // Dropped while the walk runs on its thread.
+        let cancel = Arc::new(Cancel::default());
+        let planning = tokio::spawn(open_job_inputs(
+            spec,
+            ParseOptions::default(),
+            cancel.clone(),
+        ));
+        tokio::task::yield_now().await;
+        planning.abort();
+        assert!(planning.await.unwrap_err().is_cancelled());
+        assert!(cancel.is_cancelled());
     }
 }

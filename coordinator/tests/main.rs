@@ -10,3 +10,4 @@ mod observability;
 mod publish;
 mod shutdown;
 mod support;
+mod task_cancel;

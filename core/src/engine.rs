@@ -4,19 +4,32 @@
 //!
 //! The distributed engine uses the same pieces: a worker calls
 //! [`compute_chunk`], the coordinator calls [`plan_chunks`] and [`finish_run`].
+//!
+//! Inputs are read with positioned reads into reused buffers, never mapped: a
+//! file that shrinks or changes while being read gives [`Error::InputChanged`]
+//! naming it (a mapping would kill the process with SIGBUS). A byte range owns
+//! the records from the first sync point at or after its start to the first
+//! one at or after its end ([`crate::scan`] defines sync points), so every
+//! record belongs to exactly one range whatever the chunk layout.
 
 use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
 
-use memmap2::Mmap;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::cancel::Cancel;
 use crate::date::Date;
 use crate::error::{Error, Result};
-use crate::input::{read_layout, resolve_input, FileLayout, ParseOptions};
+use crate::input::{
+    header_prefix_len, read_layout, resolve_input_cancellable, FileLayout, ParseOptions,
+};
 use crate::parse::{parse_range, RangeSpec};
 use crate::partial::PartialState;
+use crate::scan::{sync_point, MAX_RECORD_LIMIT};
 use crate::score::{finish, RfmResult};
 
 /// Default bytes per chunk (a task of the distributed engine).
@@ -56,6 +69,7 @@ pub struct RunSettings<'a> {
     pub as_of: Option<&'a str>,
     pub max_malformed_share: f64,
     pub chunk_size: u64,
+    pub max_record_size: u64,
 }
 
 impl RunSettings<'_> {
@@ -98,11 +112,21 @@ impl RunSettings<'_> {
                 "must be a positive byte size (e.g. 67108864 or 64MiB)",
             ));
         }
+        if !(1..=MAX_RECORD_LIMIT).contains(&self.max_record_size) {
+            return Err(Error::invalid_option(
+                "--max-record-size",
+                format!(
+                    "{} is not a byte size between 1 and {MAX_RECORD_LIMIT} (e.g. 1MiB)",
+                    self.max_record_size
+                ),
+            ));
+        }
         Ok(RunOptions {
             parse: ParseOptions {
                 delimiter: self.delimiter,
                 decimal_comma: self.decimal_comma,
                 date_format,
+                max_record_size: self.max_record_size,
             },
             as_of,
             max_malformed_share: self.max_malformed_share,
@@ -118,63 +142,114 @@ pub struct InputFile {
     pub layout: FileLayout,
 }
 
-/// A read-only view of a whole file.
-pub struct MappedFile {
-    map: Option<Mmap>,
+/// Bytes read from input files by this process (a work counter: reading a
+/// file costs about its size, whatever the chunk layout).
+static BYTES_READ: AtomicU64 = AtomicU64::new(0);
+
+/// Bytes read from input files by this process so far.
+pub fn bytes_read() -> u64 {
+    BYTES_READ.load(Ordering::Relaxed)
 }
 
-impl MappedFile {
-    pub fn open(path: &Path) -> Result<MappedFile> {
+/// An open input file, read with positioned reads. Its size and modification
+/// time at open are the ones every read expects.
+pub struct InputReader {
+    file: File,
+    path: PathBuf,
+    size: u64,
+    modified: Option<SystemTime>,
+}
+
+impl InputReader {
+    pub fn open(path: &Path) -> Result<InputReader> {
         let unreadable = |source| Error::Unreadable {
             path: path.to_path_buf(),
             source,
         };
         let file = File::open(path).map_err(unreadable)?;
-        let len = file.metadata().map_err(unreadable)?.len();
-        if len == 0 {
-            return Ok(MappedFile { map: None });
+        let meta = file.metadata().map_err(unreadable)?;
+        Ok(InputReader {
+            file,
+            path: path.to_path_buf(),
+            size: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+
+    /// The file's size when it was opened.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Reads `[start, end)` (cut at the size) into `buf`, reusing its memory.
+    pub fn read(&self, start: u64, end: u64, buf: &mut Vec<u8>) -> Result<()> {
+        self.read_at(start, end, buf, 0)
+    }
+
+    /// Reads `[start, end)` (cut at the size) into `buf[at..]`; `buf` ends there.
+    fn read_at(&self, start: u64, end: u64, buf: &mut Vec<u8>, at: usize) -> Result<()> {
+        let n = end.min(self.size).saturating_sub(start) as usize;
+        if buf.len() < at + n {
+            buf.resize(at + n, 0);
+        } else {
+            buf.truncate(at + n);
         }
-        // SAFETY: the map is read-only. If another process truncates or rewrites
-        // the file while it is mapped, reads may see changed bytes or fault; the
-        // engine documents that inputs must not change during a run, like every
-        // reader that does not copy its input first.
-        let map = unsafe { Mmap::map(&file) }.map_err(unreadable)?;
-        Ok(MappedFile { map: Some(map) })
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or(&[])
-    }
-
-    /// Tells the kernel the process no longer needs the pages of `[start, end)`
-    /// (they stay in the page cache), so resident memory stays flat however
-    /// large the input is.
-    pub fn release(&self, start: usize, end: usize) {
-        #[cfg(unix)]
-        if let Some(map) = &self.map {
-            const PAGE: usize = 4096;
-            let s = start.div_ceil(PAGE) * PAGE;
-            let e = (end / PAGE) * PAGE;
-            if e > s {
-                // SAFETY: the map is a read-only shared file mapping, so dropping
-                // its pages only means they are read again from the file if used.
-                let _ = unsafe {
-                    map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, s, e - s)
-                };
+        match self.file.read_exact_at(&mut buf[at..], start) {
+            Ok(()) => {
+                BYTES_READ.fetch_add(n as u64, Ordering::Relaxed);
+                Ok(())
             }
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(self.changed()),
+            Err(source) => Err(Error::Unreadable {
+                path: self.path.clone(),
+                source,
+            }),
         }
-        #[cfg(not(unix))]
-        let _ = (start, end);
+    }
+
+    /// Fails when the file's size or modification time is no longer the one
+    /// seen at open: the bytes read may mix two versions of the file.
+    pub fn check_unchanged(&self) -> Result<()> {
+        let meta = self.file.metadata().map_err(|source| Error::Unreadable {
+            path: self.path.clone(),
+            source,
+        })?;
+        if meta.len() != self.size || meta.modified().ok() != self.modified {
+            return Err(self.changed());
+        }
+        Ok(())
+    }
+
+    fn changed(&self) -> Error {
+        let now = self.file.metadata().map(|m| m.len()).unwrap_or(self.size);
+        Error::InputChanged {
+            path: self.path.clone(),
+            was: self.size,
+            now,
+        }
     }
 }
 
 /// Resolves an input spec and reads every file's header.
 pub fn open_inputs(spec: &str, parse: &ParseOptions) -> Result<Vec<InputFile>> {
-    let paths = resolve_input(spec)?;
+    open_inputs_cancellable(spec, parse, &Cancel::default())
+}
+
+/// [`open_inputs`] that stops with [`Error::Cancelled`] once `cancel` is set
+/// (the coordinator's planning, when the client has gone).
+pub fn open_inputs_cancellable(
+    spec: &str,
+    parse: &ParseOptions,
+    cancel: &Cancel,
+) -> Result<Vec<InputFile>> {
+    let paths = resolve_input_cancellable(spec, cancel)?;
     let mut files = Vec::with_capacity(paths.len());
+    let mut prefix = Vec::new();
     for path in paths {
-        let mapped = MappedFile::open(&path)?;
-        let layout = read_layout(&path, mapped.bytes(), parse)?;
+        cancel.check()?;
+        let reader = InputReader::open(&path)?;
+        reader.read(0, header_prefix_len(parse), &mut prefix)?;
+        let layout = read_layout(&path, &prefix, reader.size(), parse)?;
         files.push(InputFile { path, layout });
     }
     if files.iter().all(|f| f.layout.data_start >= f.layout.len) {
@@ -217,60 +292,196 @@ pub fn plan_chunks(files: &[InputFile], chunk_size: u64) -> Vec<Chunk> {
     chunks
 }
 
+/// The bytes `[start, start + bytes.len())` of a file, kept from one sync
+/// search to the next: a walk over cell starts reads each byte once.
+#[derive(Default)]
+struct Window {
+    bytes: Vec<u8>,
+    start: u64,
+}
+
+impl Window {
+    /// Makes the window hold `[start, end)`, reading only the bytes it lacks.
+    fn fill(&mut self, reader: &InputReader, start: u64, end: u64) -> Result<&[u8]> {
+        let held_end = self.start + self.bytes.len() as u64;
+        if self.bytes.is_empty() || start < self.start || start > held_end {
+            reader.read(start, end, &mut self.bytes)?;
+        } else {
+            self.bytes.drain(..(start - self.start) as usize);
+            let held = self.bytes.len();
+            if end > held_end {
+                reader.read_at(held_end, end, &mut self.bytes, held)?;
+            } else {
+                self.bytes.truncate((end - start) as usize);
+            }
+        }
+        self.start = start;
+        Ok(&self.bytes)
+    }
+}
+
+/// Bytes of the first read of a sync search window (most searches end within
+/// a few records); the window then doubles up to its bound.
+const FIRST_WINDOW: u64 = 64 << 10;
+
+/// The sync point of the first cell start `g >= from` (and `< cap`, if given)
+/// whose search window holds one; `None` when no cell start before `cap` has
+/// one. A window is two cells: enough for every run to end a record within
+/// the limit, while inside an over-long record the search moves on.
+fn sync_after(
+    reader: &InputReader,
+    parse: &ParseOptions,
+    from: u64,
+    cap: Option<u64>,
+    window: &mut Window,
+) -> Result<Option<u64>> {
+    let cell = parse.max_record_size.max(1);
+    let size = reader.size();
+    let mut g = from.div_ceil(cell) * cell;
+    loop {
+        if cap.is_some_and(|c| g >= c) {
+            return Ok(None);
+        }
+        if g >= size {
+            return Ok(Some(size));
+        }
+        let bound = (g + 2 * cell + 2).min(size);
+        let mut end = (g + FIRST_WINDOW).min(bound);
+        loop {
+            let bytes = window.fill(reader, g, end)?;
+            if let Some(i) = sync_point(bytes, g, cell, parse.delimiter, end == size) {
+                return Ok(Some(g + i as u64));
+            }
+            if end == bound {
+                break;
+            }
+            end = (g + 2 * (end - g)).min(bound);
+        }
+        g += cell;
+    }
+}
+
+/// The records a sub-range `[s, e)` owns: `[B(s), B(e))` where `B(x)` is the
+/// first sync point from `x` on (the data start for `x` at or before it).
+/// `B(s)` is searched only before `e`: when no cell start in `[s, e)` has a
+/// sync point, `B(s) = B(e)` and the range owns nothing. So a long run of
+/// over-long records costs each range its own bytes, not the run's.
+fn owned_bytes(
+    reader: &InputReader,
+    input: &InputFile,
+    parse: &ParseOptions,
+    s: u64,
+    e: u64,
+    window: &mut Window,
+) -> Result<Option<(u64, u64)>> {
+    let data_start = input.layout.data_start;
+    let size = reader.size();
+    let lo = if s <= data_start {
+        data_start
+    } else {
+        match sync_after(reader, parse, s, Some(e), window)? {
+            Some(p) => p,
+            None => return Ok(None),
+        }
+    };
+    let hi = if e >= size {
+        size
+    } else {
+        sync_after(reader, parse, e, None, window)?.unwrap_or(size)
+    };
+    Ok((lo < hi).then_some((lo, hi)))
+}
+
+/// Buffers one rayon job reuses from sub-range to sub-range.
+#[derive(Default)]
+struct Buffers {
+    window: Window,
+    records: Vec<u8>,
+}
+
 /// Computes the partial state of one chunk: rayon over sub-ranges of
-/// `sub_range` bytes, each parsed into Arrow batches and folded into a state.
+/// `sub_range` bytes, each read into a buffer, parsed into Arrow batches and
+/// folded into a state. Stops with [`Error::Cancelled`] between sub-ranges
+/// once `cancel` is set; fails with [`Error::InputChanged`] when the file is
+/// not the one planned or changes while being read.
 pub fn compute_chunk(
-    file: &MappedFile,
+    reader: &InputReader,
     input: &InputFile,
     chunk: Chunk,
     parse: &ParseOptions,
     sub_range: usize,
-) -> PartialState {
-    let bytes = file.bytes();
-    let start = chunk.start as usize;
-    let end = (chunk.end as usize).min(bytes.len());
-    let sub_range = sub_range.max(1);
-    let ranges: Vec<(usize, usize)> = (start..end)
-        .step_by(sub_range)
+    cancel: &Cancel,
+) -> Result<PartialState> {
+    if reader.size() != input.layout.len {
+        return Err(Error::InputChanged {
+            path: input.path.clone(),
+            was: input.layout.len,
+            now: reader.size(),
+        });
+    }
+    let end = chunk.end.min(reader.size());
+    let sub_range = sub_range.max(1) as u64;
+    let ranges: Vec<(u64, u64)> = (chunk.start..end)
+        .step_by(sub_range as usize)
         .map(|s| (s, (s + sub_range).min(end)))
         .collect();
     let mut state = ranges
         .into_par_iter()
-        .fold(PartialState::new, |mut state, (s, e)| {
-            let spec = RangeSpec {
-                file_index: chunk.file_index,
-                data_start: input.layout.data_start as usize,
-                start: s,
-                end: e,
-            };
-            let ledger = parse_range(bytes, spec, &input.layout.columns, parse, |batch| {
-                state.absorb(&batch)
-            });
-            state.ledger.merge(ledger);
-            file.release(s, e);
-            state
+        .try_fold(
+            || (PartialState::new(), Buffers::default()),
+            |(mut state, mut bufs), (s, e)| {
+                cancel.check()?;
+                if let Some((lo, hi)) = owned_bytes(reader, input, parse, s, e, &mut bufs.window)? {
+                    reader.read(lo, hi, &mut bufs.records)?;
+                    let range = RangeSpec {
+                        file_index: chunk.file_index,
+                        base: lo,
+                    };
+                    let ledger = parse_range(
+                        &bufs.records,
+                        range,
+                        &input.layout.columns,
+                        parse,
+                        |batch| state.absorb(&batch),
+                    );
+                    state.ledger.merge(ledger);
+                }
+                Ok((state, bufs))
+            },
+        )
+        .map(|r: Result<(PartialState, Buffers)>| {
+            r.map(|(mut s, _)| {
+                s.seal();
+                s
+            })
         })
-        .map(|mut s| {
-            s.seal();
-            s
-        })
-        .reduce(PartialState::new, |mut a, b| {
+        .try_reduce(PartialState::new, |mut a, b| {
             a.merge(b);
-            a
-        });
+            Ok(a)
+        })?;
+    reader.check_unchanged()?;
     state.seal();
-    state
+    Ok(state)
 }
 
 /// Fills in the 1-based line numbers of malformed samples (header = line 1).
 pub fn number_sample_lines(state: &mut PartialState, files: &[InputFile]) -> Result<()> {
+    const BLOCK: u64 = 1 << 20;
     let mut samples = std::mem::take(&mut state.ledger.malformed_samples);
+    let mut buf = Vec::new();
     for s in samples.iter_mut() {
         if let Some(f) = files.get(s.file_index as usize) {
-            let mapped = MappedFile::open(&f.path)?;
-            let bytes = mapped.bytes();
-            let upto = (s.offset as usize).min(bytes.len());
-            s.line = Some(memchr::memchr_iter(b'\n', &bytes[..upto]).count() as u64 + 1);
+            let reader = InputReader::open(&f.path)?;
+            let upto = s.offset.min(reader.size());
+            let mut newlines = 0;
+            let mut at = 0;
+            while at < upto {
+                let end = (at + BLOCK).min(upto);
+                reader.read(at, end, &mut buf)?;
+                newlines += memchr::memchr_iter(b'\n', &buf).count() as u64;
+                at = end;
+            }
+            s.line = Some(newlines + 1);
         }
     }
     state.ledger.malformed_samples = samples;
@@ -333,19 +544,26 @@ pub fn finish_run(
 /// Computes a whole run in this process (rayon over all chunks).
 pub fn run_local(files: &[InputFile], opts: &RunOptions) -> Result<PartialState> {
     let chunks = plan_chunks(files, opts.chunk_size);
-    let maps: Vec<MappedFile> = files
+    let readers: Vec<InputReader> = files
         .iter()
-        .map(|f| MappedFile::open(&f.path))
+        .map(|f| InputReader::open(&f.path))
         .collect::<Result<_>>()?;
-    let state = chunks
+    let cancel = Cancel::default();
+    chunks
         .par_iter()
         .map(|c| {
             let i = c.file_index as usize;
-            compute_chunk(&maps[i], &files[i], *c, &opts.parse, SUB_RANGE_SIZE)
+            compute_chunk(
+                &readers[i],
+                &files[i],
+                *c,
+                &opts.parse,
+                SUB_RANGE_SIZE,
+                &cancel,
+            )
         })
-        .reduce(PartialState::new, |mut a, b| {
+        .try_reduce(PartialState::new, |mut a, b| {
             a.merge(b);
-            a
-        });
-    Ok(state)
+            Ok(a)
+        })
 }

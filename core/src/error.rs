@@ -69,6 +69,17 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error("{}: the file changed while being read: was {was} bytes, now {now}; run again on a stable copy", path.display())]
+    InputChanged { path: PathBuf, was: u64, now: u64 },
+
+    #[error("{}: the header line is longer than {limit} bytes; check the delimiter and the quoting, or raise --max-record-size", path.display())]
+    HeaderTooLong { path: PathBuf, limit: u64 },
+
+    /// The work was stopped on request (a cancelled task or a client gone);
+    /// never shown to a user.
+    #[error("cancelled")]
+    Cancelled,
+
     #[error("partial state is not valid: {0}")]
     BadState(String),
 }
@@ -86,12 +97,15 @@ impl Error {
     pub fn stage(&self) -> crate::report::Stage {
         use crate::report::Stage;
         match self {
-            Error::InvalidOption { .. } | Error::Unreadable { .. } | Error::NoInput { .. } => {
-                Stage::Input
-            }
-            Error::EmptyFile { .. } | Error::NoDataLines { .. } | Error::MissingColumn { .. } => {
-                Stage::Header
-            }
+            Error::InvalidOption { .. }
+            | Error::Unreadable { .. }
+            | Error::NoInput { .. }
+            | Error::InputChanged { .. } => Stage::Input,
+            Error::EmptyFile { .. }
+            | Error::NoDataLines { .. }
+            | Error::MissingColumn { .. }
+            | Error::HeaderTooLong { .. } => Stage::Header,
+            Error::Cancelled => Stage::Planning,
             Error::TooManyMalformed { .. } => Stage::MalformedLimit,
             Error::AsOfTooEarly { .. } => Stage::AsOf,
             Error::NoPurchases { .. } | Error::Overflow { .. } | Error::BadState(_) => {

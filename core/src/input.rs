@@ -1,20 +1,27 @@
 //! Input files: resolving a file, directory or glob; reading each file's header
 //! and finding the columns the engine uses (spec §1).
+//!
+//! A glob's `**` descends into real directories only: a symbolic link to a
+//! directory is not followed there (a loop of links would never end), while
+//! links named by the other parts of the pattern are followed.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cancel::Cancel;
 use crate::date::DateFormat;
 use crate::error::{Error, Result};
-use crate::scan::RecordSplitter;
+use crate::scan::{RecordSplitter, DEFAULT_MAX_RECORD_SIZE};
 
-/// How to read field values.
+/// How to read records and field values.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseOptions {
     pub delimiter: u8,
     pub decimal_comma: bool,
     pub date_format: Option<DateFormat>,
+    /// Longest record in bytes; a longer one is one malformed line.
+    pub max_record_size: u64,
 }
 
 impl Default for ParseOptions {
@@ -23,6 +30,7 @@ impl Default for ParseOptions {
             delimiter: b',',
             decimal_comma: false,
             date_format: None,
+            max_record_size: DEFAULT_MAX_RECORD_SIZE,
         }
     }
 }
@@ -154,6 +162,11 @@ pub fn describe_paths<'a>(paths: impl ExactSizeIterator<Item = &'a Path>) -> Str
 /// The files named by an input spec: a file, a directory (its `*.csv`, sorted)
 /// or a glob (sorted).
 pub fn resolve_input(spec: &str) -> Result<Vec<PathBuf>> {
+    resolve_input_cancellable(spec, &Cancel::default())
+}
+
+/// [`resolve_input`] that stops with [`Error::Cancelled`] once `cancel` is set.
+pub fn resolve_input_cancellable(spec: &str, cancel: &Cancel) -> Result<Vec<PathBuf>> {
     let path = Path::new(spec);
     if path.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)
@@ -173,12 +186,22 @@ pub fn resolve_input(spec: &str) -> Result<Vec<PathBuf>> {
         return Ok(files);
     }
     if spec.contains(['*', '?', '[']) && !path.exists() {
-        let mut files: Vec<PathBuf> = glob::glob(spec)
-            .map_err(|e| Error::invalid_option("INPUT", format!("bad glob {spec:?}: {e}")))?
-            .filter_map(|p| p.ok())
-            .filter(|p| p.is_file())
-            .collect();
+        glob::Pattern::new(spec)
+            .map_err(|e| Error::invalid_option("INPUT", format!("bad glob {spec:?}: {e}")))?;
+        let mut base = PathBuf::new();
+        let mut parts = Vec::new();
+        for component in path.components() {
+            let text = component.as_os_str().to_string_lossy().into_owned();
+            if parts.is_empty() && !has_wildcard(&text) {
+                base.push(component);
+            } else {
+                parts.push(text);
+            }
+        }
+        let mut files = Vec::new();
+        glob_walk(&base, &parts, cancel, &mut files)?;
         files.sort();
+        files.dedup();
         if files.is_empty() {
             return Err(Error::NoInput {
                 spec: spec.to_string(),
@@ -199,6 +222,55 @@ pub fn resolve_input(spec: &str) -> Result<Vec<PathBuf>> {
     }
 }
 
+fn has_wildcard(text: &str) -> bool {
+    text.contains(['*', '?', '['])
+}
+
+/// The entries of a directory (the current one for an empty path); none when
+/// it cannot be listed, as a glob skips what it cannot read.
+fn entries(dir: &Path) -> Vec<std::fs::DirEntry> {
+    let listed = if dir.as_os_str().is_empty() {
+        std::fs::read_dir(".")
+    } else {
+        std::fs::read_dir(dir)
+    };
+    listed
+        .map(|r| r.filter_map(|e| e.ok()).collect())
+        .unwrap_or_default()
+}
+
+/// The files under `dir` matching the pattern components `parts`.
+fn glob_walk(dir: &Path, parts: &[String], cancel: &Cancel, out: &mut Vec<PathBuf>) -> Result<()> {
+    cancel.check()?;
+    let Some((first, rest)) = parts.split_first() else {
+        if dir.is_file() {
+            out.push(dir.to_path_buf());
+        }
+        return Ok(());
+    };
+    if first == "**" {
+        glob_walk(dir, rest, cancel, out)?;
+        for entry in entries(dir) {
+            // `file_type` does not follow links: `**` stays in real directories.
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                glob_walk(&dir.join(entry.file_name()), parts, cancel, out)?;
+            }
+        }
+    } else if !has_wildcard(first) {
+        glob_walk(&dir.join(first), rest, cancel, out)?;
+    } else {
+        let pattern = glob::Pattern::new(first)
+            .map_err(|e| Error::invalid_option("INPUT", format!("bad glob part {first:?}: {e}")))?;
+        for entry in entries(dir) {
+            let name = entry.file_name();
+            if pattern.matches(&name.to_string_lossy()) {
+                glob_walk(&dir.join(name), rest, cancel, out)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// What a file's first bytes say: where its header and its data start.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileLayout {
@@ -210,8 +282,16 @@ pub struct FileLayout {
     pub columns: ColumnMap,
 }
 
-/// Reads the header of a file's bytes and resolves its columns.
-pub fn read_layout(path: &Path, bytes: &[u8], opts: &ParseOptions) -> Result<FileLayout> {
+/// How many first bytes of a file [`read_layout`] needs: a BOM and a header
+/// within the record size limit.
+pub fn header_prefix_len(opts: &ParseOptions) -> u64 {
+    opts.max_record_size + 5
+}
+
+/// Reads the header from a file's first bytes (`bytes`, at least
+/// [`header_prefix_len`] of them unless the file is shorter) and resolves its
+/// columns. `len` is the file's size.
+pub fn read_layout(path: &Path, bytes: &[u8], len: u64, opts: &ParseOptions) -> Result<FileLayout> {
     if bytes.is_empty() {
         return Err(Error::EmptyFile {
             path: path.to_path_buf(),
@@ -222,14 +302,21 @@ pub fn read_layout(path: &Path, bytes: &[u8], opts: &ParseOptions) -> Result<Fil
     } else {
         0
     };
-    let mut splitter = RecordSplitter::new(opts.delimiter);
+    let mut splitter = RecordSplitter::new(opts.delimiter, opts.max_record_size);
     let mut pos = bom;
     let mut scratch = Vec::new();
     let record = splitter
-        .next_record(bytes, &mut pos, bytes.len())
+        .next_record(bytes, 0, &mut pos, bytes.len())
         .ok_or_else(|| Error::EmptyFile {
             path: path.to_path_buf(),
         })?;
+    let cut_off = pos == bytes.len() && (bytes.len() as u64) < len && bytes.last() != Some(&b'\n');
+    if record.over_long || cut_off {
+        return Err(Error::HeaderTooLong {
+            path: path.to_path_buf(),
+            limit: opts.max_record_size,
+        });
+    }
     let header: Vec<String> = record
         .fields
         .iter()
@@ -241,7 +328,7 @@ pub fn read_layout(path: &Path, bytes: &[u8], opts: &ParseOptions) -> Result<Fil
     let columns = ColumnMap::resolve(path, &header, opts.delimiter)?;
     Ok(FileLayout {
         data_start: pos as u64,
-        len: bytes.len() as u64,
+        len,
         header,
         columns,
     })

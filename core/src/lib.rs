@@ -7,6 +7,7 @@
 //! and coordinator crates use the same pieces across processes.
 
 pub mod atomic;
+pub mod cancel;
 pub mod date;
 pub mod engine;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod score;
 pub mod segment;
 pub mod text;
 
+pub use cancel::{Cancel, CancelOnDrop};
 pub use engine::{Chunk, InputFile, RunOptions};
 pub use error::{Error, ErrorKind, Result};
 pub use partial::PartialState;

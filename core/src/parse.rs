@@ -16,7 +16,7 @@ use crate::date::{self, Timestamp};
 use crate::input::{ColumnMap, ParseOptions};
 use crate::ledger::{LineLedger, MalformedSample, Reason};
 use crate::money::{self, Money};
-use crate::scan::{first_record_start, FieldSpan, RecordSplitter};
+use crate::scan::{FieldSpan, RecordSplitter};
 use crate::text::quote_value;
 
 /// Rows per purchase batch.
@@ -42,32 +42,12 @@ pub fn purchase_schema() -> SchemaRef {
         .clone()
 }
 
-/// Where a byte range of a file sits, for the records it owns.
+/// Where a buffer of whole records sits in its file.
 #[derive(Clone, Copy, Debug)]
 pub struct RangeSpec {
     pub file_index: u32,
-    /// Offset of the first data record of the file.
-    pub data_start: usize,
-    pub start: usize,
-    pub end: usize,
-}
-
-impl RangeSpec {
-    /// The records this range owns: `[lo, hi)` where both ends are record starts.
-    pub fn owned(&self, buf: &[u8], delimiter: u8) -> (usize, usize) {
-        let bound = |at: usize| {
-            if at <= self.data_start {
-                self.data_start
-            } else if at >= buf.len() {
-                buf.len()
-            } else {
-                first_record_start(buf, at, delimiter).max(self.data_start)
-            }
-        };
-        let lo = bound(self.start);
-        let hi = bound(self.end).max(lo);
-        (lo, hi)
-    }
+    /// File offset of the buffer's first byte (a record start).
+    pub base: u64,
 }
 
 /// Growing columns of one purchase batch.
@@ -276,8 +256,9 @@ fn field<'a>(bytes: &'a [u8], span: FieldSpan, scratch: &'a mut Vec<u8>) -> &'a 
     trim(span.value(bytes, scratch))
 }
 
-/// Parses the records a range owns. Calls `emit` with each full purchase batch
-/// (and the last, partial one) and returns the ledger of the range.
+/// Parses the records of `buf`, which starts at a record start and ends at one.
+/// Calls `emit` with each full purchase batch (and the last, partial one) and
+/// returns the ledger of the range.
 pub fn parse_range(
     buf: &[u8],
     range: RangeSpec,
@@ -285,10 +266,9 @@ pub fn parse_range(
     opts: &ParseOptions,
     mut emit: impl FnMut(RecordBatch),
 ) -> LineLedger {
-    let (lo, hi) = range.owned(buf, opts.delimiter);
     let mut ledger = LineLedger::default();
     let mut batch = BatchBuilder::new();
-    let mut splitter = RecordSplitter::new(opts.delimiter);
+    let mut splitter = RecordSplitter::new(opts.delimiter, opts.max_record_size);
     let decimal_mark = if opts.decimal_comma { b',' } else { b'.' };
     let (mut s_inv, mut s_qty, mut s_date, mut s_price, mut s_cust, mut s_country) = (
         Vec::new(),
@@ -302,16 +282,32 @@ pub fn parse_range(
     // Consecutive lines of one invoice share their date text: parse it once.
     let mut last_date_text: Vec<u8> = Vec::with_capacity(32);
     let mut last_date: Option<Timestamp> = None;
-    let mut pos = lo;
+    let mut pos = 0;
 
-    while let Some(rec) = splitter.next_record(buf, &mut pos, hi) {
+    while let Some(rec) = splitter.next_record(buf, range.base, &mut pos, buf.len()) {
         ledger.lines_read += 1;
-        let f = rec.fields;
-        if f.len() != columns.field_count {
-            if ledger.wants_sample(range.file_index, rec.offset as u64) {
+        let offset = range.base + rec.offset as u64;
+        if rec.over_long {
+            if ledger.wants_sample(range.file_index, offset) {
                 ledger.offer_sample(sample(
                     range.file_index,
-                    rec.offset,
+                    offset,
+                    rec.bytes,
+                    format!(
+                        "record longer than {} bytes (--max-record-size)",
+                        opts.max_record_size
+                    ),
+                ));
+            }
+            ledger.exclude(Reason::Malformed);
+            continue;
+        }
+        let f = rec.fields;
+        if f.len() != columns.field_count {
+            if ledger.wants_sample(range.file_index, offset) {
+                ledger.offer_sample(sample(
+                    range.file_index,
+                    offset,
                     rec.bytes,
                     format!("expected {} fields, found {}", columns.field_count, f.len()),
                 ));
@@ -346,7 +342,7 @@ pub fn parse_range(
             invoice.is_empty(),
             matches!(customer, CustomerId::Control(_)),
         ) else {
-            if ledger.wants_sample(range.file_index, rec.offset as u64) {
+            if ledger.wants_sample(range.file_index, offset) {
                 let problem = if invoice.is_empty() {
                     "empty invoice".to_string()
                 } else if quantity.is_none() {
@@ -365,7 +361,7 @@ pub fn parse_range(
                 } else {
                     format!("date {} is not a valid timestamp", quote_value(date_text))
                 };
-                ledger.offer_sample(sample(range.file_index, rec.offset, rec.bytes, problem));
+                ledger.offer_sample(sample(range.file_index, offset, rec.bytes, problem));
             }
             ledger.exclude(Reason::Malformed);
             continue;
@@ -387,10 +383,10 @@ pub fn parse_range(
             continue;
         }
         let Some(amount) = price.times(quantity) else {
-            if ledger.wants_sample(range.file_index, rec.offset as u64) {
+            if ledger.wants_sample(range.file_index, offset) {
                 ledger.offer_sample(sample(
                     range.file_index,
-                    rec.offset,
+                    offset,
                     rec.bytes,
                     format!("quantity × price is not {}", money::RANGE_TEXT),
                 ));
@@ -418,7 +414,7 @@ pub fn parse_range(
 /// with the full length noted) with control characters other than tab and
 /// line breaks escaped (`\u{0}`, `\u{1b}`), so no report, terminal or
 /// database sees a raw NUL or ESC.
-fn sample(file_index: u32, offset: usize, bytes: &[u8], problem: String) -> MalformedSample {
+fn sample(file_index: u32, offset: u64, bytes: &[u8], problem: String) -> MalformedSample {
     let raw = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]);
     let mut text = String::with_capacity(raw.len());
     for c in raw.chars() {
@@ -433,7 +429,7 @@ fn sample(file_index: u32, offset: usize, bytes: &[u8], problem: String) -> Malf
     }
     MalformedSample {
         file_index,
-        offset: offset as u64,
+        offset,
         line: None,
         text,
         problem,

@@ -1,17 +1,29 @@
 //! Record boundaries in raw CSV bytes.
 //!
-//! Two pieces that follow one state machine (RFC 4180 quoting, a quote is
-//! special only at the start of a field, `""` escapes a quote inside quotes,
-//! `\n` ends a record outside quotes, a `\r` before it is dropped):
+//! One state machine (RFC 4180 quoting, a quote is special only at the start
+//! of a field, `""` escapes a quote inside quotes, `\n` ends a record outside
+//! quotes, a `\r` before it is dropped), with one rule that bounds records:
+//! the file is cut into cells of `max_record` bytes (the `--max-record-size`),
+//! and a `\n` inside quotes still ends a record that began two cells or more
+//! before the `\n`'s cell. A record of at most `max_record` bytes (line break
+//! not counted) spans at most two cells, so the rule never touches it; a
+//! longer one is *over-long*: one malformed line.
 //!
-//! - [`first_record_start`] finds, from any byte offset, the first offset at
-//!   which a record starts *whatever* the parser state at that offset was. It
-//!   runs the machine from all five possible states in lockstep until every
-//!   run sits at a record start. The true run (from the start of the file) is
-//!   one of the five, so the offset is a record start of the true parse. This
-//!   makes byte-range chunks exact with quoted line breaks and stray quotes: a
-//!   range `[a, b)` owns the records in `[first_record_start(a), first_record_start(b))`.
-//! - [`RecordSplitter`] splits the records in such a range into field spans.
+//! - [`sync_point`] finds, from a cell start, the first offset at which a record
+//!   starts *whatever* the parser state there was. It runs the machine from every
+//!   possible state — the five parser states, and for a record begun before the
+//!   cell whether it began in the previous cell or earlier — in lockstep until
+//!   every run sits at a record start. The true run is one of them, so the
+//!   offset is a record start of the true parse. The search gives up after a
+//!   bounded window (inside an over-long record no run can end); the engine then
+//!   tries the next cell start. That makes byte-range chunks exact with quoted
+//!   line breaks and stray quotes, in time linear in the input.
+//! - [`RecordSplitter`] splits the records of a range into field spans.
+
+/// Default limit on a record's length in bytes (`--max-record-size`).
+pub const DEFAULT_MAX_RECORD_SIZE: u64 = 1 << 20;
+/// Largest accepted `--max-record-size` (field offsets are 32-bit).
+pub const MAX_RECORD_LIMIT: u64 = 1 << 30;
 
 /// Parser states of the CSV machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,43 +72,149 @@ fn step(state: State, byte: u8, delimiter: u8) -> State {
     }
 }
 
-/// The first offset `>= from` where a record starts whatever the parser state
-/// at `from` was; `buf.len()` when there is none. `from == 0` is a record start.
-pub fn first_record_start(buf: &[u8], from: usize, delimiter: u8) -> usize {
-    if from == 0 {
-        return 0;
+/// How many cells back the current record began: 0, 1, or 2 for two or more
+/// (then a `\n` ends it even inside quotes).
+type Age = u8;
+
+/// A set of runs `(state, age)`, one bit each.
+type Runs = u16;
+
+#[inline]
+fn run_bit(state: State, age: Age) -> Runs {
+    1 << (state as u16 * 3 + age as u16)
+}
+
+/// Runs on which a byte other than `\n`, `"` and the delimiter changes nothing
+/// (and a delimiter only turns Unquoted into FieldStart).
+const QUIET: Runs = 0b111 << (State::Unquoted as u16 * 3) | 0b111 << (State::Quoted as u16 * 3);
+
+/// Every run at a record start: one run, the record start.
+const SYNCED: Runs = 1;
+
+#[inline]
+fn advance(state: State, age: Age, byte: u8, delimiter: u8) -> (State, Age) {
+    if byte == b'\n' && (state != State::Quoted || age >= 2) {
+        return (State::RecordStart, 0);
     }
-    let mut states = ALL_STATES;
+    (step(state, byte, delimiter), age)
+}
+
+#[inline]
+fn advance_runs(runs: Runs, byte: u8, delimiter: u8) -> Runs {
+    let mut out = 0;
+    let mut rest = runs;
+    while rest != 0 {
+        let k = rest.trailing_zeros() as usize;
+        rest &= rest - 1;
+        let (s, a) = advance(ALL_STATES[k / 3], (k % 3) as Age, byte, delimiter);
+        out |= run_bit(s, a);
+    }
+    out
+}
+
+/// The runs after a delimiter: Unquoted ones stand at a field start.
+#[inline]
+fn unquoted_to_field_start(runs: Runs) -> Runs {
+    let unquoted = (runs >> (State::Unquoted as u16 * 3)) & 0b111;
+    (runs & !(0b111 << (State::Unquoted as u16 * 3))) | unquoted << (State::FieldStart as u16 * 3)
+}
+
+/// At a cell start: every record still open began one cell further back.
+#[inline]
+fn age_runs(runs: Runs) -> Runs {
+    let mut out = 0;
+    let mut rest = runs;
+    while rest != 0 {
+        let k = rest.trailing_zeros() as usize;
+        rest &= rest - 1;
+        let s = ALL_STATES[k / 3];
+        let a = if s == State::RecordStart {
+            0
+        } else {
+            ((k % 3) as Age + 1).min(2)
+        };
+        out |= run_bit(s, a);
+    }
+    out
+}
+
+/// Runs the set of runs over `buf[from..]` (`buf[0]` is at file offset `base`)
+/// until every run is at a record start; the index after that byte, or `None`.
+fn run_to_sync(
+    buf: &[u8],
+    base: u64,
+    from: usize,
+    mut runs: Runs,
+    cell: u64,
+    delimiter: u8,
+) -> Option<usize> {
+    let cell = cell.max(1);
+    let len = buf.len();
+    let at = base + from as u64;
+    // Index of the first cell start after `from`.
+    let mut next_cell = from as u64 + (cell - at % cell);
     let mut i = from;
-    while i < buf.len() {
-        let b = buf[i];
-        let mut all_start = true;
-        let mut converged = true;
-        for s in states.iter_mut() {
-            *s = step(*s, b, delimiter);
-            all_start &= *s == State::RecordStart;
+    while i < len {
+        if i as u64 == next_cell {
+            runs = age_runs(runs);
+            next_cell += cell;
         }
-        i += 1;
-        if all_start {
-            return i;
-        }
-        for s in &states[1..] {
-            converged &= *s == states[0];
-        }
-        if converged {
-            // One run left: follow it alone to the next record end.
-            let mut s = states[0];
-            while i < buf.len() {
-                s = step(s, buf[i], delimiter);
-                i += 1;
-                if s == State::RecordStart {
-                    return i;
-                }
+        if runs & !QUIET == 0 {
+            // Only `\n` and `"` can change these runs beyond a delimiter
+            // turning Unquoted into FieldStart: jump to the next of them and
+            // settle that from the byte before it.
+            let stop = (len as u64).min(next_cell) as usize;
+            let found = memchr::memchr2(b'\n', b'"', &buf[i..stop]);
+            let to = found.map_or(stop, |k| i + k);
+            if to > i && buf[to - 1] == delimiter {
+                runs = unquoted_to_field_start(runs);
             }
-            return buf.len();
+            i = to;
+            if found.is_none() {
+                continue;
+            }
+        }
+        runs = advance_runs(runs, buf[i], delimiter);
+        i += 1;
+        if runs == SYNCED {
+            return Some(i);
         }
     }
-    buf.len()
+    None
+}
+
+/// The first offset in `window` (which starts at the cell start `base`) where
+/// a record starts whatever the parser state at `base` was; `None` when the
+/// window holds none. `ends_file`: the window ends at the end of the file,
+/// which ends every record.
+pub fn sync_point(
+    window: &[u8],
+    base: u64,
+    cell: u64,
+    delimiter: u8,
+    ends_file: bool,
+) -> Option<usize> {
+    debug_assert_eq!(base % cell.max(1), 0, "sync_point starts at a cell start");
+    // A record starts at `base`, or one began in an earlier cell.
+    let mut runs = run_bit(State::RecordStart, 0);
+    for s in &ALL_STATES[1..] {
+        runs |= run_bit(*s, 1) | run_bit(*s, 2);
+    }
+    run_to_sync(window, base, 0, runs, cell, delimiter).or(ends_file.then_some(window.len()))
+}
+
+/// Where the record starting at `buf[start]` ends under the length rule: the
+/// index after its terminator, or `buf.len()`.
+fn record_end(buf: &[u8], base: u64, start: usize, cell: u64, delimiter: u8) -> usize {
+    run_to_sync(
+        buf,
+        base,
+        start,
+        run_bit(State::RecordStart, 0),
+        cell,
+        delimiter,
+    )
+    .unwrap_or(buf.len())
 }
 
 /// A field of a record: its raw bytes `start..end` in the buffer, and whether it
@@ -152,6 +270,7 @@ pub fn unquote(raw: &[u8], out: &mut Vec<u8>) {
 /// Splits records into fields, reusing its buffers from record to record.
 pub struct RecordSplitter {
     delimiter: u8,
+    max_record: u64,
     fields: Vec<FieldSpan>,
 }
 
@@ -161,24 +280,34 @@ pub struct Record<'a> {
     pub offset: usize,
     /// The record's bytes without its terminator (nor a `\r` before it).
     pub bytes: &'a [u8],
-    /// The fields, as spans relative to `bytes`.
+    /// The fields, as spans relative to `bytes`; none when over-long.
     pub fields: &'a [FieldSpan],
+    /// Longer than the record size limit: one malformed line, `bytes` holds
+    /// its start only.
+    pub over_long: bool,
 }
 
+/// Bytes of an over-long record kept for its malformed sample.
+const OVER_LONG_KEPT: usize = 300;
+
 impl RecordSplitter {
-    pub fn new(delimiter: u8) -> RecordSplitter {
+    /// A splitter for records of at most `max_record` bytes (see the module doc).
+    pub fn new(delimiter: u8, max_record: u64) -> RecordSplitter {
         RecordSplitter {
             delimiter,
+            max_record: max_record.clamp(1, MAX_RECORD_LIMIT),
             fields: Vec::with_capacity(32),
         }
     }
 
     /// Reads the record that starts at `*pos` (a record start) and moves `*pos`
     /// past its terminator. Blank records are skipped. `None` at `limit`.
+    /// `buf[0]` is at file offset `base` (the length rule counts cells of the file).
     #[inline]
     pub fn next_record<'a>(
         &'a mut self,
         buf: &'a [u8],
+        base: u64,
         pos: &mut usize,
         limit: usize,
     ) -> Option<Record<'a>> {
@@ -187,9 +316,23 @@ impl RecordSplitter {
                 return None;
             }
             let start = *pos;
-            let end = self.split(buf, start);
-            *pos = end.1;
-            let bytes = &buf[start..end.0];
+            // A record within the limit ends inside this view (its content,
+            // then at most "\r\n").
+            let view = buf.len().min(start + self.max_record as usize + 2);
+            let (content_end, next, terminated) = self.split(&buf[..view], start);
+            if content_end - start > self.max_record as usize || (!terminated && view < buf.len()) {
+                self.fields.clear();
+                *pos = record_end(buf, base, start, self.max_record, self.delimiter);
+                let kept = (start + OVER_LONG_KEPT).min(*pos);
+                return Some(Record {
+                    offset: start,
+                    bytes: &buf[start..kept],
+                    fields: &self.fields,
+                    over_long: true,
+                });
+            }
+            *pos = next;
+            let bytes = &buf[start..content_end];
             if self.fields.len() == 1 && bytes.is_empty() {
                 continue; // blank line
             }
@@ -197,13 +340,15 @@ impl RecordSplitter {
                 offset: start,
                 bytes,
                 fields: &self.fields,
+                over_long: false,
             });
         }
     }
 
-    /// Splits the record at `start`; returns (content end, next record start).
+    /// Splits the record at `start`; returns (content end, next record start,
+    /// whether a line break ended it).
     #[inline]
-    fn split(&mut self, buf: &[u8], start: usize) -> (usize, usize) {
+    fn split(&mut self, buf: &[u8], start: usize) -> (usize, usize, bool) {
         self.fields.clear();
         let d = self.delimiter;
         let len = buf.len();
@@ -245,7 +390,8 @@ impl RecordSplitter {
                 continue;
             }
             // End of record: a newline, or the end of the buffer.
-            let next = if stop < len { stop + 1 } else { len };
+            let terminated = stop < len;
+            let next = if terminated { stop + 1 } else { len };
             let mut content_end = stop;
             if content_end > field_start && buf[content_end - 1] == b'\r' {
                 content_end -= 1;
@@ -255,7 +401,7 @@ impl RecordSplitter {
                 end: (content_end - start) as u32,
                 quoted,
             });
-            return (content_end, next);
+            return (content_end, next, terminated);
         }
     }
 }
@@ -265,11 +411,11 @@ mod tests {
     use super::*;
 
     fn split_all(data: &[u8], delimiter: u8) -> Vec<Vec<Vec<u8>>> {
-        let mut sp = RecordSplitter::new(delimiter);
+        let mut sp = RecordSplitter::new(delimiter, DEFAULT_MAX_RECORD_SIZE);
         let mut pos = 0;
         let mut out = Vec::new();
         let mut scratch = Vec::new();
-        while let Some(r) = sp.next_record(data, &mut pos, data.len()) {
+        while let Some(r) = sp.next_record(data, 0, &mut pos, data.len()) {
             out.push(
                 r.fields
                     .iter()
@@ -295,22 +441,29 @@ mod tests {
     }
 
     #[test]
-    fn record_start_is_found_through_quoted_newlines() {
+    fn sync_point_is_found_through_quoted_newlines() {
+        // Cells of 8 bytes: the window starts at the cell start 8, inside the
+        // quoted field; the next true record start is "z,2".
         let data = b"h1,h2\n\"x\ny\",1\nz,2\n";
-        // Starting inside the quoted field, the next true record start is "z,2".
         let z = data.iter().position(|&b| b == b'z').unwrap();
-        for from in 7..=9 {
-            assert_eq!(first_record_start(data, from, b','), z, "from {from}");
-        }
-        // From the closing quote on, a quote could open or close a field: the
-        // first offset that is a record start for every reading is the end.
-        for from in 10..=z {
-            assert_eq!(
-                first_record_start(data, from, b','),
-                data.len(),
-                "from {from}"
-            );
-        }
-        assert_eq!(first_record_start(data, data.len() - 1, b','), data.len());
+        assert_eq!(sync_point(&data[8..], 8, 8, b',', true), Some(z - 8));
+        // Without the end of the file, the window holds no record start that
+        // every reading agrees on.
+        assert_eq!(sync_point(&data[8..12], 8, 8, b',', false), None);
+    }
+
+    #[test]
+    fn an_over_long_record_ends_at_the_first_line_break_two_cells_on() {
+        // Limit 4: the quoted field never closes; the line break in the cell
+        // two cells after the record's start ends it.
+        let data = b"\"abcdef\nghijklmn\nrest\n";
+        let mut sp = RecordSplitter::new(b',', 4);
+        let mut pos = 0;
+        let r = sp.next_record(data, 0, &mut pos, data.len()).unwrap();
+        assert!(r.over_long);
+        assert_eq!(pos, 17, "after the second line break (offset 16, cell 4)");
+        let r = sp.next_record(data, 0, &mut pos, data.len()).unwrap();
+        assert!(!r.over_long);
+        assert_eq!(r.bytes, b"rest");
     }
 }

@@ -7,9 +7,10 @@ use crate::common;
 use std::path::Path;
 
 use proptest::prelude::*;
-use rfm_core::engine::{self, Chunk, MappedFile};
-use rfm_core::scan::RecordSplitter;
-use rfm_core::{PartialState, RunOptions};
+use rfm_core::engine::{self, Chunk, InputReader};
+use rfm_core::input::ParseOptions;
+use rfm_core::scan::{RecordSplitter, DEFAULT_MAX_RECORD_SIZE};
+use rfm_core::{Cancel, PartialState, RunOptions};
 
 /// One generated line: fields chosen to hit quoting and parsing edge cases.
 #[derive(Clone, Debug)]
@@ -144,16 +145,40 @@ fn render(lines: &[Line], crlf: bool, bom: bool, blank_every: usize) -> Vec<u8> 
 
 /// customers.csv + segments.csv + ledger counts of a run with the given split.
 fn outcome(path: &Path, chunk_size: u64, sub_range: usize, reverse_merge: bool) -> String {
+    outcome_limited(
+        path,
+        chunk_size,
+        sub_range,
+        reverse_merge,
+        DEFAULT_MAX_RECORD_SIZE,
+    )
+}
+
+/// [`outcome`] with a record size limit.
+fn outcome_limited(
+    path: &Path,
+    chunk_size: u64,
+    sub_range: usize,
+    reverse_merge: bool,
+    max_record_size: u64,
+) -> String {
     let opts = RunOptions {
         max_malformed_share: 1.0,
+        parse: ParseOptions {
+            max_record_size,
+            ..ParseOptions::default()
+        },
         ..RunOptions::default()
     };
     let files = engine::open_inputs(path.to_str().unwrap(), &opts.parse).unwrap();
-    let mapped = MappedFile::open(&files[0].path).unwrap();
+    let reader = InputReader::open(&files[0].path).unwrap();
     let chunks: Vec<Chunk> = engine::plan_chunks(&files, chunk_size);
+    let cancel = Cancel::default();
     let mut states: Vec<PartialState> = chunks
         .iter()
-        .map(|c| engine::compute_chunk(&mapped, &files[0], *c, &opts.parse, sub_range))
+        .map(|c| {
+            engine::compute_chunk(&reader, &files[0], *c, &opts.parse, sub_range, &cancel).unwrap()
+        })
         .collect();
     if reverse_merge {
         states.reverse();
@@ -208,6 +233,40 @@ proptest! {
     }
 
     #[test]
+    fn over_long_records_give_the_same_result_for_any_split(
+        lines in proptest::collection::vec(line_strategy(), 1..80),
+        long in proptest::collection::vec((0usize..4, 1usize..120), 80),
+        // The header (81 bytes) stays within the limit.
+        limit in 81u64..200,
+        crlf in any::<bool>(),
+        chunk in 1u64..400,
+        sub in 1usize..64,
+        reverse in any::<bool>(),
+    ) {
+        // Some descriptions made longer than the limit: plain, quoted with
+        // line breaks, or an opening quote that never closes.
+        let lines: Vec<Line> = lines
+            .into_iter()
+            .zip(long)
+            .map(|(mut l, (kind, n))| {
+                match kind {
+                    1 => l.description = "L".repeat(n),
+                    2 => l.description = quoted(&"ab\n".repeat(n / 3 + 1)),
+                    3 => l.description = format!("\"{}", "q,".repeat(n / 2 + 1)),
+                    _ => {}
+                }
+                l
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.csv");
+        std::fs::write(&path, render(&lines, crlf, false, 0)).unwrap();
+        let whole = outcome_limited(&path, u64::MAX / 2, usize::MAX / 2, false, limit);
+        let split = outcome_limited(&path, chunk, sub, reverse, limit);
+        prop_assert_eq!(whole, split);
+    }
+
+    #[test]
     fn line_order_does_not_matter(
         lines in proptest::collection::vec(line_strategy(), 1..80),
         seed in any::<u64>(),
@@ -245,11 +304,11 @@ proptest! {
             .byte_records()
             .map(|r| r.unwrap().iter().map(|f| f.to_vec()).collect())
             .collect();
-        let mut splitter = RecordSplitter::new(b',');
+        let mut splitter = RecordSplitter::new(b',', DEFAULT_MAX_RECORD_SIZE);
         let mut pos = 0;
         let mut got = Vec::new();
         let mut scratch = Vec::new();
-        while let Some(rec) = splitter.next_record(&bytes, &mut pos, bytes.len()) {
+        while let Some(rec) = splitter.next_record(&bytes, 0, &mut pos, bytes.len()) {
             got.push(rec.fields.iter().map(|f| f.value(rec.bytes, &mut scratch).to_vec()).collect::<Vec<_>>());
         }
         prop_assert_eq!(got, want);

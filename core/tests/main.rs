@@ -3,5 +3,6 @@
 
 mod chunking;
 mod common;
+mod reading;
 mod real_data;
 mod spec;

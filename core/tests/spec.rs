@@ -242,11 +242,12 @@ fn run_settings_name_the_flag_at_fault() {
         as_of: Some("2011-12-10"),
         max_malformed_share: 0.05,
         chunk_size: 1 << 20,
+        max_record_size: 1 << 20,
     };
     let opts = good.check().unwrap();
     assert_eq!(opts.parse.delimiter, b';');
     assert_eq!(opts.as_of, rfm_core::date::parse_date("2011-12-10"));
-    let cases: [(RunSettings, &str); 5] = [
+    let cases: [(RunSettings, &str); 7] = [
         (
             RunSettings {
                 delimiter: b'"',
@@ -281,6 +282,20 @@ fn run_settings_name_the_flag_at_fault() {
                 ..good.clone()
             },
             "--chunk-size",
+        ),
+        (
+            RunSettings {
+                max_record_size: 0,
+                ..good.clone()
+            },
+            "--max-record-size",
+        ),
+        (
+            RunSettings {
+                max_record_size: 1 << 40,
+                ..good.clone()
+            },
+            "--max-record-size",
         ),
     ];
     for (settings, flag) in cases {

@@ -20,6 +20,7 @@ pub fn to_proto(opts: &RunOptions) -> v1::RunOptions {
         as_of: opts.as_of.map(date::format_date),
         max_malformed_share: opts.max_malformed_share,
         chunk_size: opts.chunk_size,
+        max_record_size: opts.parse.max_record_size,
     }
 }
 
@@ -38,6 +39,7 @@ pub fn from_proto(o: &v1::RunOptions) -> Result<RunOptions, Error> {
         as_of: o.as_of.as_deref(),
         max_malformed_share: o.max_malformed_share,
         chunk_size: o.chunk_size,
+        max_record_size: o.max_record_size,
     }
     .check()
 }
@@ -55,6 +57,7 @@ mod tests {
                 delimiter: b';',
                 decimal_comma: true,
                 date_format: Some(DateFormat::new("%d/%m/%Y %H:%M").unwrap()),
+                max_record_size: 4096,
             },
             as_of: date::parse_date("2011-12-10"),
             max_malformed_share: 0.05,

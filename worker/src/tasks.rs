@@ -1,7 +1,11 @@
 //! The worker's task service: `RunTask` computes a chunk's partial state on
 //! the rayon pool (never on the async runtime, so heartbeats keep flowing),
 //! keeps it until the coordinator has fetched it and says `ReleaseTask`;
-//! `CancelTask` drops a task's state and stops it if it has not finished.
+//! `CancelTask` drops a task's state, and stops its computation if it is
+//! running: the chunk's reading checks a cancellation flag between
+//! sub-ranges, so a cancelled task frees its CPU within one sub-range. A
+//! `RunTask` call the coordinator gives up (its task timeout, a cancelled
+//! job, a lost connection) stops its computation the same way.
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
@@ -10,9 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
-use rfm_core::engine::{compute_chunk, MappedFile, SUB_RANGE_SIZE};
+use rfm_core::engine::{compute_chunk, InputReader, SUB_RANGE_SIZE};
 use rfm_core::input::ParseOptions;
-use rfm_core::{Chunk, InputFile};
+use rfm_core::{Cancel, Chunk, Error, InputFile};
 use rfm_proto::v1::worker_server::Worker;
 use rfm_proto::v1::{RunTaskRequest, RunTaskResponse, TaskAck, TaskRef};
 use tokio::sync::oneshot;
@@ -36,11 +40,13 @@ impl TaskKey {
     }
 }
 
-/// Finished states waiting to be fetched, cancelled tasks, running count.
+/// Finished states waiting to be fetched, cancelled tasks, the cancellation
+/// flags of running tasks, running count.
 #[derive(Default)]
 pub struct TaskStore {
     finished: Mutex<HashMap<TaskKey, RecordBatch>>,
     cancelled: Mutex<HashSet<TaskKey>>,
+    flags: Mutex<HashMap<TaskKey, Arc<Cancel>>>,
     running: AtomicU32,
 }
 
@@ -82,19 +88,29 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Counts a running task for as long as it lives.
-struct Running<'a>(&'a AtomicU32);
+/// A running task, counted and cancellable for as long as it lives. Dropped
+/// before its computation ends (the `RunTask` call was given up), it cancels
+/// the computation.
+struct Running<'a> {
+    store: &'a TaskStore,
+    key: TaskKey,
+    cancel: Arc<Cancel>,
+}
 
 impl<'a> Running<'a> {
-    fn enter(counter: &'a AtomicU32) -> Running<'a> {
-        counter.fetch_add(1, Ordering::Relaxed);
-        Running(counter)
+    fn enter(store: &'a TaskStore, key: TaskKey) -> Running<'a> {
+        store.running.fetch_add(1, Ordering::Relaxed);
+        let cancel = Arc::new(Cancel::default());
+        lock(&store.flags).insert(key.clone(), cancel.clone());
+        Running { store, key, cancel }
     }
 }
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.cancel.cancel();
+        lock(&self.store.flags).remove(&self.key);
+        self.store.running.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -130,24 +146,54 @@ impl TaskService {
     }
 }
 
+/// Why a computation gave no state.
+enum Failed {
+    Cancelled,
+    Input(String),
+}
+
 /// Reads the chunk and folds it into a partial state (runs on the rayon pool).
-fn compute(input: &InputFile, chunk: Chunk, parse: &ParseOptions) -> Result<Computed, String> {
-    let map = MappedFile::open(&input.path).map_err(|e| e.to_string())?;
-    let len = map.bytes().len() as u64;
+fn compute(
+    input: &InputFile,
+    chunk: Chunk,
+    parse: &ParseOptions,
+    cancel: &Cancel,
+) -> Result<Computed, Failed> {
+    let failed = |e: Error| match e {
+        Error::Cancelled => Failed::Cancelled,
+        e => Failed::Input(e.to_string()),
+    };
+    let reader = InputReader::open(&input.path).map_err(failed)?;
+    let len = reader.size();
     if len != input.layout.len {
-        return Err(format!(
+        return Err(Failed::Input(format!(
             "{}: this worker sees {len} bytes but the coordinator planned {} bytes; \
              the input must be the same file on a filesystem shared by coordinator and workers",
             input.path.display(),
             input.layout.len
-        ));
+        )));
     }
-    let state = compute_chunk(&map, input, chunk, parse, SUB_RANGE_SIZE);
+    let state =
+        compute_chunk(&reader, input, chunk, parse, SUB_RANGE_SIZE, cancel).map_err(failed)?;
     Ok(Computed {
         batch: state.to_record_batch(),
         lines_read: state.ledger.lines_read,
         customers: state.customer_count() as u64,
     })
+}
+
+/// Waits `delay` (the test knob [`crate::TASK_DELAY_ENV`]), or less when the
+/// task is cancelled meanwhile.
+async fn pause(delay: Duration, cancel: &Cancel) {
+    const STEP: Duration = Duration::from_millis(20);
+    let until = tokio::time::Instant::now() + delay;
+    while !cancel.is_cancelled() {
+        let now = tokio::time::Instant::now();
+        if now >= until {
+            break;
+        }
+        tokio::time::sleep(STEP.min(until - now)).await;
+    }
 }
 
 fn key_of(task: Option<&TaskRef>) -> Result<TaskKey, Status> {
@@ -163,10 +209,13 @@ impl Worker for TaskService {
     ) -> Result<Response<RunTaskResponse>, Status> {
         let req = request.into_inner();
         let key = key_of(req.task.as_ref())?;
-        let _running = Running::enter(&self.store.running);
+        let running = Running::enter(&self.store, key.clone());
+        if lock(&self.store.cancelled).remove(&key) {
+            return Err(Status::cancelled("the task was cancelled"));
+        }
         let count = crate::http::TaskCount::start();
         if !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
+            pause(self.delay, &running.cancel).await;
         }
         let input: InputFile = serde_json::from_str(&req.input_json).map_err(|e| {
             Status::invalid_argument(format!("input_json is not an input file: {e}"))
@@ -183,9 +232,10 @@ impl Worker for TaskService {
             end: req.end,
         };
         let (tx, rx) = oneshot::channel();
+        let cancel = running.cancel.clone();
         self.pool.spawn(move || {
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                compute(&input, chunk, &options.parse)
+                compute(&input, chunk, &options.parse, &cancel)
             }));
             let _ = tx.send(outcome);
         });
@@ -194,7 +244,11 @@ impl Worker for TaskService {
             .map_err(|_| Status::internal("the task's thread ended without an answer"))?;
         let computed = match outcome {
             Ok(Ok(c)) => c,
-            Ok(Err(message)) => {
+            Ok(Err(Failed::Cancelled)) => {
+                lock(&self.store.cancelled).remove(&key);
+                return Err(Status::cancelled("the task was cancelled"));
+            }
+            Ok(Err(Failed::Input(message))) => {
                 return Err(Status::failed_precondition(format!(
                     "worker {}: {message}",
                     self.name
@@ -222,6 +276,9 @@ impl Worker for TaskService {
     async fn cancel_task(&self, request: Request<TaskRef>) -> Result<Response<TaskAck>, Status> {
         let key = key_of(Some(&request.into_inner()))?;
         if lock(&self.store.finished).remove(&key).is_none() {
+            if let Some(flag) = lock(&self.store.flags).get(&key) {
+                flag.cancel();
+            }
             lock(&self.store.cancelled).insert(key);
         }
         Ok(Response::new(TaskAck {}))

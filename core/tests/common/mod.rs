@@ -30,6 +30,7 @@ pub fn options(delimiter: u8, decimal_comma: bool, date_format: Option<&str>) ->
             delimiter,
             decimal_comma,
             date_format: date_format.map(|f| DateFormat::new(f).unwrap()),
+            ..ParseOptions::default()
         },
         ..RunOptions::default()
     }
