@@ -199,7 +199,11 @@ impl Progress {
         }
     }
 
+    /// Shows a status and the coordinator's message (which may quote data:
+    /// its control characters are escaped).
     fn show(&mut self, s: &JobStatus, message: &str, last: bool) {
+        let message = rfm_core::text::escape_for_terminal(message);
+        let message = message.as_ref();
         if self.tty {
             return self.draw_bar(s, message, last);
         }
