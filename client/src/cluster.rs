@@ -259,8 +259,16 @@ pub async fn submit_and_wait(
     let submitted = client
         .submit_job(token.request(request))
         .await
-        .map_err(|s| status_error(url, s))
-        .at(Stage::Planning)?
+        .map_err(|s| {
+            let e = status_error(url, s);
+            // The coordinator could not record the job in its run database.
+            let stage = if e.code == exit::DATABASE {
+                Stage::Database
+            } else {
+                Stage::Planning
+            };
+            Failed::new(stage, e.into())
+        })?
         .into_inner();
     let job = JobRef {
         job_id: submitted.job_id.clone(),
