@@ -267,7 +267,11 @@ impl Progress {
         }
     }
 
+    /// Shows a status and the coordinator's message (which may quote data:
+    /// its control characters are escaped).
     fn show(&mut self, s: &JobStatus, message: &str, last: bool) {
+        let message = rfm_core::text::escape_for_terminal(message);
+        let message = message.as_ref();
         if self.tty {
             return self.draw_bar(s, message, last);
         }
@@ -329,8 +333,16 @@ pub async fn submit_and_wait(
     let submitted = client
         .submit_job(token.request(request))
         .await
-        .map_err(|s| call_error(url, s, asked.elapsed(), &keepalive))
-        .at(Stage::Planning)?
+        .map_err(|s| {
+            let e = call_error(url, s, asked.elapsed(), &keepalive);
+            // The coordinator could not record the job in its run database.
+            let stage = if e.code == exit::DATABASE {
+                Stage::Database
+            } else {
+                Stage::Planning
+            };
+            Failed::new(stage, e.into())
+        })?
         .into_inner();
     let job = JobRef {
         job_id: submitted.job_id.clone(),

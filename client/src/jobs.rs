@@ -1,6 +1,7 @@
 //! `rfm jobs`, `rfm job ID` and `rfm cancel ID`: the jobs of a coordinator.
 
 use anyhow::{Context, Result};
+use rfm_core::text::escape_for_terminal;
 use rfm_proto::auth::Token;
 use rfm_proto::v1::{JobRef, JobStatus, ListJobsRequest};
 use serde_json::json;
@@ -91,7 +92,7 @@ pub fn jobs(args: JobsArgs) -> Result<()> {
     for j in &jobs {
         out.push_str(&line(j));
     }
-    print!("{out}");
+    print!("{}", escape_for_terminal(&out));
     if jobs.is_empty() {
         eprintln!("no job on {}", to.coordinator);
     }
@@ -121,7 +122,7 @@ pub fn job(args: JobArgs, cancel: bool) -> Result<()> {
     if to.json {
         println!("{}", serde_json::to_string_pretty(&as_json(&status))?);
     } else {
-        print!("{}{}", header(), line(&status));
+        print!("{}{}", header(), escape_for_terminal(&line(&status)));
     }
     Ok(())
 }

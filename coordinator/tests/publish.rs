@@ -163,7 +163,8 @@ fn a_load_cut_off_fails_the_run_keeps_the_files_and_the_coordinator_recovers() {
     assert_eq!(latest_run(&db.url).0, run_c);
 
     // The database is gone when a job is submitted: refused at once with the
-    // database exit code, nothing computed, nothing written.
+    // database exit code, nothing computed; the folder holds the failed
+    // run.json alone.
     drop(store);
     db.cut_off();
     let out_d = tmp.path().join("d");
@@ -175,7 +176,18 @@ fn a_load_cut_off_fails_the_run_keeps_the_files_and_the_coordinator_recovers() {
         "{}",
         client.stderr()
     );
-    assert!(!out_d.exists(), "nothing is written for a refused job");
+    let names: Vec<_> = std::fs::read_dir(&out_d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["run.json"], "only the failed report");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_d.join("run.json")).unwrap()).unwrap();
+    assert_eq!(
+        (report["status"].as_str(), report["stage"].as_str()),
+        (Some("failed"), Some("database")),
+        "{report}"
+    );
     db.reopen();
 }
 
