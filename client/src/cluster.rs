@@ -347,17 +347,11 @@ pub async fn submit_and_wait(
     let job = JobRef {
         job_id: submitted.job_id.clone(),
     };
-    follow(conn, job, show_progress)
-        .await
-        .at(Stage::Tasks)
+    follow(conn, job, show_progress).await.at(Stage::Tasks)
 }
 
 /// Follows a submitted job's events until it ends and fetches its result.
-async fn follow(
-    conn: &mut Connection,
-    job: JobRef,
-    show_progress: bool,
-) -> Result<Finished> {
+async fn follow(conn: &mut Connection, job: JobRef, show_progress: bool) -> Result<Finished> {
     let (url, client, token) = (conn.url.as_str(), &mut conn.client, &conn.token);
     let keepalive = conn.keepalive;
     let asked = Instant::now();

@@ -70,7 +70,10 @@ fn arm_interrupt(args: &SubmitArgs, out: &OutDir, report: &RunReport, started: I
         ) {
             eprintln!(
                 "{}",
-                escape_for_terminal(&format!("warning: job {} may still run: {e:#}", report.run_id))
+                escape_for_terminal(&format!(
+                    "warning: job {} may still run: {e:#}",
+                    report.run_id
+                ))
             );
         }
         report.fail(Stage::Interrupted, interrupt::INTERRUPTED);

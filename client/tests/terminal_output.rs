@@ -148,6 +148,10 @@ fn a_huge_bad_value_makes_a_short_message_and_a_small_report() {
         input.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
+        // A record this long is read as a record (the default limit, 1 MiB,
+        // would make it one over-long malformed line before its fields).
+        "--max-record-size",
+        "16MiB",
     ]);
     assert_eq!(o.status.code(), Some(3));
     let err = String::from_utf8_lossy(&o.stderr);

@@ -43,8 +43,8 @@ fn connect_database(
     let Some(url) = url else {
         return Ok(None);
     };
-    let publisher = Publisher::connect(&url, lease)
-        .map_err(|e| format!("cannot use the run database: {e}"))?;
+    let publisher =
+        Publisher::connect(&url, lease).map_err(|e| format!("cannot use the run database: {e}"))?;
     tracing::info!("rfm-coordinator: publishing runs to {}", publisher.target);
     Ok(Some(Arc::new(publisher)))
 }

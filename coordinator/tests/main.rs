@@ -4,8 +4,8 @@
 mod cluster;
 mod deploy;
 mod faults;
-mod load;
 mod leases;
+mod load;
 mod observability;
 mod publish;
 mod shutdown;

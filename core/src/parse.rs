@@ -411,19 +411,12 @@ pub fn parse_range(
 }
 
 /// A malformed line for the report: its text (lossy UTF-8, cut at 300 bytes
-/// with the full length noted) with control characters other than tab and
-/// line breaks escaped (`\u{0}`, `\u{1b}`), so no report, terminal or
-/// database sees a raw NUL or ESC.
+/// with the full length noted) with every control character escaped
+/// ([`crate::text::escape_controls`]: `\x00`, `\x1b`), so no report, terminal
+/// or database sees a raw NUL or ESC.
 fn sample(file_index: u32, offset: u64, bytes: &[u8], problem: String) -> MalformedSample {
     let raw = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]);
-    let mut text = String::with_capacity(raw.len());
-    for c in raw.chars() {
-        if c.is_ascii_control() && !matches!(c, '\t' | '\n' | '\r') {
-            text.extend(c.escape_unicode());
-        } else {
-            text.push(c);
-        }
-    }
+    let mut text = crate::text::escape_controls(&raw).into_owned();
     if bytes.len() > 300 {
         text.push_str(&format!("… ({} bytes)", bytes.len()));
     }
@@ -486,7 +479,7 @@ mod tests {
             b"1,12\x0046,\x1b[31m,\x7f,\t\"a\r\nb\"",
             String::new(),
         );
-        assert_eq!(s.text, "1,12\\u{0}46,\\u{1b}[31m,\\u{7f},\t\"a\r\nb\"");
+        assert_eq!(s.text, "1,12\\x0046,\\x1b[31m,\\x7f,\\x09\"a\\x0d\\x0ab\"");
     }
 
     #[test]

@@ -219,13 +219,21 @@ pub fn utc_now() -> String {
     s
 }
 
-/// A new run id: UTC time plus a few random hex digits (`20111210T101500Z-3fa9`).
+/// A new run id: UTC time plus 32 random bits in hex (`20111210T101500Z-3fa9c2e1`).
 pub fn new_run_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let salt = (nanos ^ std::process::id().rotate_left(16)) & 0xffff;
+    // 32 random bits: ids made in the same second (a coordinator takes many
+    // jobs a second) must not collide.
+    let mut bits = [0u8; 4];
+    let salt = match getrandom::fill(&mut bits) {
+        Ok(()) => u32::from_le_bytes(bits),
+        Err(_) => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            nanos ^ std::process::id().rotate_left(16)
+        }
+    };
     let stamp = utc_now().replace(['-', ':'], "");
-    format!("{stamp}-{salt:04x}")
+    format!("{stamp}-{salt:08x}")
 }
