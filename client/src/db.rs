@@ -76,20 +76,20 @@ impl Publisher {
     }
 
     /// Loads the result and publishes the run; on failure records it `failed`.
-    pub fn publish(mut self, report: &RunReport, result: &RfmResult) -> Result<()> {
+    /// Returns where it was published (host, port, database, user).
+    pub fn publish(mut self, report: &RunReport, result: &RfmResult) -> Result<String> {
         self.done = true;
-        let outcome = self
-            .record
-            .store
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .publish(self.record.run, report, result);
+        let mut store = self.record.store.lock().unwrap_or_else(|e| e.into_inner());
+        let target = store.target().to_string();
+        let outcome = store.publish(self.record.run, report, result);
+        drop(store);
         if let Err(e) = &outcome {
             let mut failed = report.clone();
             failed.error = Some(format!("publishing failed: {e}"));
             self.record.fail(&failed);
         }
-        Ok(outcome?)
+        outcome?;
+        Ok(target)
     }
 
     /// Records the run as `failed` with its report (best effort).

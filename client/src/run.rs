@@ -141,38 +141,33 @@ impl Run<'_> {
         report.finished_at = report::utc_now();
         report.seconds = self.started.elapsed().as_secs_f64();
         self.out.write_results(&result, report).at(Stage::Writing)?;
-        if let Some(p) = publisher.take() {
-            if let Err(e) = p.publish(report, &result) {
-                return Err(Failed {
-                    stage: Stage::Database,
-                    error: e.context(format!(
-                        "results written to {} but run {} not published",
-                        self.out.path().display(),
-                        report.run_id
-                    )),
-                    results: Some(Box::new(result)),
-                });
-            }
-        }
-        if args.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&*report)
-                    .context("cannot show the report")
-                    .at(Stage::Writing)?
-            );
-        } else if !args.quiet {
-            print!("{}", escape_for_terminal(&summary::full(report, &result)));
-            println!();
-            println!(
-                "{}",
-                escape_for_terminal(&format!(
-                    "results: {}  ({:.2} s)",
-                    self.out.path().display(),
-                    report.seconds
-                ))
-            );
-        }
+        let published_to = match publisher.take() {
+            None => None,
+            Some(p) => match p.publish(report, &result) {
+                Ok(target) => Some(target),
+                Err(e) => {
+                    return Err(Failed {
+                        stage: Stage::Database,
+                        error: e.context(format!(
+                            "results written to {} but run {} not published",
+                            self.out.path().display(),
+                            report.run_id
+                        )),
+                        results: Some(Box::new(result)),
+                    })
+                }
+            },
+        };
+        summary::show_success(
+            report,
+            &result,
+            self.out.path(),
+            published_to.as_deref(),
+            args.json,
+            args.quiet,
+        )
+        .context("cannot show the report")
+        .at(Stage::Writing)?;
         Ok(())
     }
 }

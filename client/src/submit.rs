@@ -144,25 +144,15 @@ fn attempt(
             results: Some(Box::new(result)),
         });
     }
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&*report)
-                .context("cannot show the report")
-                .at(Stage::Writing)?
-        );
-    } else if !args.quiet {
-        print!("{}", escape_for_terminal(&summary::full(report, &result)));
-        println!();
-        let mut tail = format!(
-            "results: {}  ({:.2} s)",
-            out.path().display(),
-            report.seconds
-        );
-        if let Some(target) = &finished.published_to {
-            tail.push_str(&format!("\npublished: run {} to {target}", report.run_id));
-        }
-        println!("{}", escape_for_terminal(&tail));
-    }
+    summary::show_success(
+        report,
+        &result,
+        out.path(),
+        finished.published_to.as_deref(),
+        args.json,
+        args.quiet,
+    )
+    .context("cannot show the report")
+    .at(Stage::Writing)?;
     Ok(())
 }

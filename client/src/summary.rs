@@ -3,11 +3,12 @@
 //! they are cut short; the whole text is escaped again where it is printed.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use rfm_core::date;
 use rfm_core::input::shorten;
 use rfm_core::report::RunReport;
-use rfm_core::text::escape_controls;
+use rfm_core::text::{escape_controls, escape_for_terminal};
 use rfm_core::RfmResult;
 
 fn thousands(n: u64) -> String {
@@ -94,4 +95,29 @@ pub fn full(report: &RunReport, result: &RfmResult) -> String {
         );
     }
     s
+}
+
+/// Tells the user a run succeeded, the same way for `rfm run` and `rfm
+/// submit`: the report as JSON with `json`, else (unless `quiet`) the summary,
+/// where the files are and where the run was published.
+pub fn show_success(
+    report: &RunReport,
+    result: &RfmResult,
+    out: &Path,
+    published_to: Option<&str>,
+    json: bool,
+    quiet: bool,
+) -> serde_json::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else if !quiet {
+        print!("{}", escape_for_terminal(&full(report, result)));
+        println!();
+        let mut tail = format!("results: {}  ({:.2} s)", out.display(), report.seconds);
+        if let Some(target) = published_to {
+            let _ = write!(tail, "\npublished: run {} to {target}", report.run_id);
+        }
+        println!("{}", escape_for_terminal(&tail));
+    }
+    Ok(())
 }

@@ -58,13 +58,18 @@ fn run_publishes_and_runs_and_diff_show_it() {
             uci.to_str().unwrap(),
             "--out",
             out_b.to_str().unwrap(),
-            "-q",
         ])
         .env("DATABASE_URL", &db.url)
         .output()
         .unwrap();
     assert!(o.status.success(), "rfm run: {}", text(&o.stderr));
     let (a, b) = (run_id_of(&out_a), run_id_of(&out_b));
+    // It says where it published, as `rfm submit` does.
+    let said = text(&o.stdout);
+    assert!(
+        said.contains(&format!("published: run {b} to host ")),
+        "{said}"
+    );
 
     let o = rfm(&["runs", "--database-url", &db.url]);
     assert!(o.status.success(), "rfm runs: {}", text(&o.stderr));

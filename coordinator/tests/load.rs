@@ -174,9 +174,11 @@ fn two_hundred_jobs_in_a_row_do_not_grow_the_coordinator() {
 
 /// RSS from job 50 to job 200 may grow by this much, not by anything
 /// proportional to the jobs run: the allocator's steps (2 MiB; the growth
-/// seen is 0 to 2 MiB) and the 14 small results kept from job 50 to job 64.
+/// seen on a quiet machine is 0 to 2 MiB), the 14 small results kept from job
+/// 50 to job 64, and on a loaded machine a few more runtime threads (a stack
+/// and an allocator arena each: 8 MiB was seen with three builds running).
 /// Each finished job's event ring alone made it about 30 MiB.
-const RSS_ALLOWANCE: u64 = 6 << 20;
+const RSS_ALLOWANCE: u64 = 12 << 20;
 
 fn run_id_of(out: &Path) -> String {
     let report: serde_json::Value =
