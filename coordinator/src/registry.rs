@@ -279,6 +279,7 @@ impl Registry {
                 slots: e.slots,
                 running_tasks: e.running,
                 seconds_since_heartbeat: e.last_heartbeat.elapsed().as_secs_f64(),
+                ..Default::default()
             })
             .collect()
     }

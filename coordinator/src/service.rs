@@ -301,6 +301,7 @@ impl Coordinator for CoordinatorService {
     ) -> Result<Response<ListWorkersResponse>, Status> {
         Ok(Response::new(ListWorkersResponse {
             workers: self.registry.list(),
+            ..Default::default()
         }))
     }
 

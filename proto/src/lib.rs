@@ -19,7 +19,9 @@ pub mod v1 {
 /// speaking another version is refused at registration / submission.
 /// Version 2: partial states key customers by their decoded UTF-8 text and
 /// name the customer whose revenue overflowed.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Version 3: workers register with a call secret of their own (the only
+/// credential their port accepts) and say whether they serve TLS.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Largest gRPC message either side accepts (merged states can be large).
 pub const MAX_MESSAGE_BYTES: usize = 1 << 30;

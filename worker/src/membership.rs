@@ -77,6 +77,7 @@ impl Membership {
             advertise_host: self.advertise_host.clone(),
             port: self.port,
             slots: self.slots,
+            ..Default::default()
         };
         client
             .register_worker(self.token.request(request))
