@@ -73,6 +73,14 @@ pub struct Args {
     /// (a stopped worker's calls then fail and its tasks run elsewhere).
     #[arg(long, default_value = "10s", value_parser = rfm_proto::duration::clap_parse_positive)]
     pub keepalive_timeout: Duration,
+    /// Inputs must lie under this directory (symlinks and `..` resolved);
+    /// required to listen beyond loopback (unless --insecure).
+    #[arg(long, env = "RFM_DATA_ROOT")]
+    pub data_root: Option<std::path::PathBuf>,
+    /// Start on a non-loopback address without credentials or a data root
+    /// (said loudly at start, in /readyz and in `rfm workers`).
+    #[arg(long)]
+    pub insecure: bool,
     /// Log lines as text (the message) or json (time, level, target, fields); filter with RUST_LOG.
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: rfm_settings::LogFormat,
