@@ -13,20 +13,28 @@
 use rfm_core::ledger::MAX_SAMPLES;
 use rfm_core::{Chunk, PartialState};
 
-/// Checks a task's answer: `reply_lines` (what `RunTask` said) and `state`
-/// (what Flight served) for `chunk` of a file of `file_len` bytes. The error
-/// says what is impossible.
-pub fn check(
-    chunk: Chunk,
-    file_len: u64,
-    reply_lines: u64,
-    state: &PartialState,
-) -> Result<(), String> {
+/// What `RunTask` answered.
+#[derive(Clone, Copy, Debug)]
+pub struct Reply {
+    pub lines_read: u64,
+    pub customers: u64,
+}
+
+/// Checks a task's answer: its `reply` and `state` (what Flight served) for
+/// `chunk` of a file of `file_len` bytes. The error says what is impossible.
+pub fn check(chunk: Chunk, file_len: u64, reply: Reply, state: &PartialState) -> Result<(), String> {
     let ledger = &state.ledger;
-    if ledger.lines_read != reply_lines {
+    if ledger.lines_read != reply.lines_read {
         return Err(format!(
-            "its reply says {reply_lines} lines read, its state's ledger {}",
-            ledger.lines_read
+            "its reply says {} lines read, its state's ledger {}",
+            reply.lines_read, ledger.lines_read
+        ));
+    }
+    if state.customer_count() as u64 != reply.customers {
+        return Err(format!(
+            "its reply says {} customers, its state holds {}",
+            reply.customers,
+            state.customer_count()
         ));
     }
     // The records a task owns lie in [start, end of file); those of a
@@ -110,22 +118,32 @@ mod tests {
         s
     }
 
+    fn reply(lines_read: u64) -> Reply {
+        Reply {
+            lines_read,
+            customers: 0,
+        }
+    }
+
     #[test]
     fn a_possible_answer_passes() {
-        assert_eq!(check(CHUNK, 1000, 10, &state(10, 7, 3)), Ok(()));
+        assert_eq!(check(CHUNK, 1000, reply(10), &state(10, 7, 3)), Ok(()));
         // The last chunk of a file: at most a line per byte of its range.
-        assert_eq!(check(CHUNK, 200, 100, &state(100, 100, 0)), Ok(()));
+        assert_eq!(check(CHUNK, 200, reply(100), &state(100, 100, 0)), Ok(()));
     }
 
     #[test]
     fn impossible_answers_are_named() {
-        let e = check(CHUNK, 1000, 11, &state(10, 10, 0)).unwrap_err();
+        let e = check(CHUNK, 1000, reply(11), &state(10, 10, 0)).unwrap_err();
         assert!(e.contains("reply says 11") && e.contains("ledger 10"), "{e}");
-        let e = check(CHUNK, 200, 101, &state(101, 101, 0)).unwrap_err();
+        let e = check(CHUNK, 1000, Reply { lines_read: 10, customers: 2 }, &state(10, 10, 0))
+            .unwrap_err();
+        assert!(e.contains("2 customers"), "{e}");
+        let e = check(CHUNK, 200, reply(101), &state(101, 101, 0)).unwrap_err();
         assert!(e.contains("more lines than the 100 bytes"), "{e}");
-        let e = check(CHUNK, 1000, 10, &state(10, 3, 3)).unwrap_err();
+        let e = check(CHUNK, 1000, reply(10), &state(10, 3, 3)).unwrap_err();
         assert!(e.contains("3 purchase"), "{e}");
-        let e = check(CHUNK, 1000, u64::MAX, &state(u64::MAX, u64::MAX, 1)).unwrap_err();
+        let e = check(CHUNK, 1000, reply(u64::MAX), &state(u64::MAX, u64::MAX, 1)).unwrap_err();
         assert!(e.contains("lines"), "{e}");
     }
 }

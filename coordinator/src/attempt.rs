@@ -153,10 +153,13 @@ async fn attempt(
         .get(chunk.file_index as usize)
         .copied()
         .unwrap_or(0);
-    let lines = response.lines_read;
+    let reply = crate::answer::Reply {
+        lines_read: response.lines_read,
+        customers: response.customers,
+    };
     let state = tokio::task::spawn_blocking(move || {
         let state = PartialState::from_record_batches(&schema, &batches)?;
-        Ok::<_, rfm_core::Error>((crate::answer::check(chunk, file_len, lines, &state), state))
+        Ok::<_, rfm_core::Error>((crate::answer::check(chunk, file_len, reply, &state), state))
     })
     .await
     .map_err(|e| (FailKind::Attempt, format!("decoding a state failed: {e}")))?
