@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::reference::assert_uci_reference;
-use crate::support::{bin, serial, Proc, REAL};
+use crate::support::{bin, rss, serial, Proc, REAL};
 use rfm_coordinator::retention::DEFAULT_MAX_FINISHED_JOBS;
 
 /// A coordinator on loopback with `workers` one-thread workers.
@@ -69,18 +69,6 @@ fn twenty_concurrent_submits_of_the_uci_file_give_twenty_reference_results() {
     for out in &outs {
         assert_uci_reference(out);
     }
-}
-
-/// The coordinator's resident set (`VmRSS`), in bytes.
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("a VmRSS line");
-    kb * 1024
 }
 
 #[test]
