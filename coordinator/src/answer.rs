@@ -22,7 +22,12 @@ pub struct Reply {
 
 /// Checks a task's answer: its `reply` and `state` (what Flight served) for
 /// `chunk` of a file of `file_len` bytes. The error says what is impossible.
-pub fn check(chunk: Chunk, file_len: u64, reply: Reply, state: &PartialState) -> Result<(), String> {
+pub fn check(
+    chunk: Chunk,
+    file_len: u64,
+    reply: Reply,
+    state: &PartialState,
+) -> Result<(), String> {
     let ledger = &state.ledger;
     if ledger.lines_read != reply.lines_read {
         return Err(format!(
@@ -67,11 +72,9 @@ pub fn check(chunk: Chunk, file_len: u64, reply: Reply, state: &PartialState) ->
             ledger.purchase_lines
         ));
     }
-    if let Some(c) = state
-        .customers()
-        .iter()
-        .find(|c| c.frequency() == 0 || c.frequency() > ledger.purchase_lines || c.first_ts > c.last_ts)
-    {
+    if let Some(c) = state.customers().iter().find(|c| {
+        c.frequency() == 0 || c.frequency() > ledger.purchase_lines || c.first_ts > c.last_ts
+    }) {
         return Err(format!(
             "a customer with {} invoices (of {} purchase lines) bought first at {} and last at {}",
             c.frequency(),
@@ -88,10 +91,9 @@ pub fn check(chunk: Chunk, file_len: u64, reply: Reply, state: &PartialState) ->
             ledger.malformed
         ));
     }
-    if let Some(s) = samples
-        .iter()
-        .find(|s| s.file_index != chunk.file_index || s.offset < chunk.start || s.offset >= file_len)
-    {
+    if let Some(s) = samples.iter().find(|s| {
+        s.file_index != chunk.file_index || s.offset < chunk.start || s.offset >= file_len
+    }) {
         return Err(format!(
             "a malformed sample at byte {} of file {} outside its range",
             s.offset, s.file_index
@@ -135,9 +137,20 @@ mod tests {
     #[test]
     fn impossible_answers_are_named() {
         let e = check(CHUNK, 1000, reply(11), &state(10, 10, 0)).unwrap_err();
-        assert!(e.contains("reply says 11") && e.contains("ledger 10"), "{e}");
-        let e = check(CHUNK, 1000, Reply { lines_read: 10, customers: 2 }, &state(10, 10, 0))
-            .unwrap_err();
+        assert!(
+            e.contains("reply says 11") && e.contains("ledger 10"),
+            "{e}"
+        );
+        let e = check(
+            CHUNK,
+            1000,
+            Reply {
+                lines_read: 10,
+                customers: 2,
+            },
+            &state(10, 10, 0),
+        )
+        .unwrap_err();
         assert!(e.contains("2 customers"), "{e}");
         let e = check(CHUNK, 200, reply(101), &state(101, 101, 0)).unwrap_err();
         assert!(e.contains("more lines than the 100 bytes"), "{e}");

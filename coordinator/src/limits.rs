@@ -68,7 +68,12 @@ impl Limits {
         let chunk_size = chunk_size.max(1);
         let tasks: u64 = files
             .iter()
-            .map(|f| f.layout.len.saturating_sub(f.layout.data_start).div_ceil(chunk_size))
+            .map(|f| {
+                f.layout
+                    .len
+                    .saturating_sub(f.layout.data_start)
+                    .div_ceil(chunk_size)
+            })
             .sum();
         if tasks <= self.max_tasks_per_job {
             return Ok(tasks);

@@ -336,7 +336,11 @@ mod tests {
 
     #[tokio::test]
     async fn slots_and_expiry() {
-        let reg = Arc::new(Registry::new(Duration::from_millis(50), Keepalive::default(), 8));
+        let reg = Arc::new(Registry::new(
+            Duration::from_millis(50),
+            Keepalive::default(),
+            8,
+        ));
         let id = reg.register("127.0.0.1:1".into(), 2).unwrap();
         let a = reg.acquire().unwrap();
         let _b = reg.acquire().unwrap();
@@ -356,7 +360,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_draining_worker_gets_no_new_task_and_one_that_left_is_out() {
-        let reg = Arc::new(Registry::new(Duration::from_secs(60), Keepalive::default(), 8));
+        let reg = Arc::new(Registry::new(
+            Duration::from_secs(60),
+            Keepalive::default(),
+            8,
+        ));
         let leaving = reg.register("127.0.0.1:1".into(), 4).unwrap();
         let staying = reg.register("127.0.0.1:2".into(), 1).unwrap();
         let running = reg.acquire().unwrap();

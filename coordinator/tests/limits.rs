@@ -18,8 +18,8 @@ use rfm_core::{Cancel, Chunk, InputFile};
 use rfm_proto::v1::coordinator_client::CoordinatorClient;
 use rfm_proto::v1::worker_server::{Worker, WorkerServer};
 use rfm_proto::v1::{
-    JobRef, ListWorkersRequest, RegisterWorkerRequest, RunTaskRequest,
-    RunTaskResponse, SubmitJobRequest, TaskAck, TaskRef,
+    JobRef, ListWorkersRequest, RegisterWorkerRequest, RunTaskRequest, RunTaskResponse,
+    SubmitJobRequest, TaskAck, TaskRef,
 };
 use rfm_proto::PROTOCOL_VERSION;
 use rfm_worker::flight::StateFlightService;
@@ -98,7 +98,9 @@ fn submission(input: &str, job_id: &str) -> SubmitJobRequest {
     SubmitJobRequest {
         protocol_version: PROTOCOL_VERSION,
         input: input.to_string(),
-        options: Some(rfm_proto::options::to_proto(&rfm_core::RunOptions::default())),
+        options: Some(rfm_proto::options::to_proto(
+            &rfm_core::RunOptions::default(),
+        )),
         job_id: job_id.to_string(),
     }
 }
@@ -150,7 +152,9 @@ fn huge_ids_and_submissions_are_refused_and_the_coordinator_stays_small() {
         assert!(c.get_job(request).await.is_err(), "64 KiB of metadata");
 
         // The coordinator still serves.
-        c.list_workers(ListWorkersRequest {}).await.expect("ListWorkers");
+        c.list_workers(ListWorkersRequest {})
+            .await
+            .expect("ListWorkers");
     });
     let after = rss(pid);
     eprintln!(
@@ -175,7 +179,12 @@ fn ten_thousand_registrations_leave_the_worker_table_bounded() {
             async move {
                 c.register_worker(RegisterWorkerRequest {
                     protocol_version: PROTOCOL_VERSION,
-                    advertise_host: format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255),
+                    advertise_host: format!(
+                        "10.{}.{}.{}",
+                        (i >> 16) & 255,
+                        (i >> 8) & 255,
+                        i & 255
+                    ),
                     port: 50052,
                     slots,
                     call_secret: CALL_SECRET.into(),
@@ -285,9 +294,14 @@ fn a_chunk_size_below_the_minimum_or_too_many_tasks_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let input = generated(tmp.path(), "5000");
     let (_coordinator, url) = coordinator(&[]);
-    let o = submit(&url, &input, &tmp.path().join("tiny"), &["--chunk-size", "1"])
-        .output()
-        .unwrap();
+    let o = submit(
+        &url,
+        &input,
+        &tmp.path().join("tiny"),
+        &["--chunk-size", "1"],
+    )
+    .output()
+    .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
@@ -295,11 +309,15 @@ fn a_chunk_size_below_the_minimum_or_too_many_tasks_is_refused() {
         "{err}"
     );
 
-    let (_coordinator, url) =
-        coordinator(&["--min-chunk-size", "1", "--max-tasks-per-job", "4"]);
-    let o = submit(&url, &input, &tmp.path().join("many"), &["--chunk-size", "16KiB"])
-        .output()
-        .unwrap();
+    let (_coordinator, url) = coordinator(&["--min-chunk-size", "1", "--max-tasks-per-job", "4"]);
+    let o = submit(
+        &url,
+        &input,
+        &tmp.path().join("many"),
+        &["--chunk-size", "16KiB"],
+    )
+    .output()
+    .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(

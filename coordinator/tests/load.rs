@@ -15,7 +15,8 @@ use rfm_coordinator::retention::DEFAULT_MAX_FINISHED_JOBS;
 /// A coordinator on loopback with `workers` one-thread workers.
 fn cluster(workers: usize) -> (Proc, String, Vec<Proc>) {
     let mut cmd = Command::new(bin("rfm-coordinator"));
-    cmd.args(["--listen", "127.0.0.1:0"])
+    // The small jobs ask for 64 KiB chunks.
+    cmd.args(["--listen", "127.0.0.1:0", "--min-chunk-size", "64KiB"])
         .env_remove("DATABASE_URL")
         .env_remove("RFM_DATABASE_URL");
     let coordinator = Proc::spawn(cmd);

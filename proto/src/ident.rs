@@ -72,7 +72,8 @@ pub fn check_advertise_host(host: &str) -> Result<(), Status> {
     let label_ok = |l: &str| {
         !l.is_empty()
             && l.len() <= 63
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && l.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             && !l.starts_with('-')
             && !l.ends_with('-')
     };
@@ -88,7 +89,9 @@ pub fn check_advertise_host(host: &str) -> Result<(), Status> {
 /// Checks a submission's input spec: 1 to 4096 bytes, no control characters.
 pub fn check_input(input: &str) -> Result<(), Status> {
     if input.is_empty() {
-        return Err(Status::invalid_argument("the input is empty: name a file, directory or glob"));
+        return Err(Status::invalid_argument(
+            "the input is empty: name a file, directory or glob",
+        ));
     }
     if input.len() > MAX_INPUT_BYTES {
         return Err(Status::invalid_argument(format!(
@@ -112,7 +115,12 @@ mod tests {
 
     #[test]
     fn ids() {
-        for ok in ["20111210T101500Z-3fa9c2e1", "w1", "a.b_c:d-e", &"x".repeat(64)] {
+        for ok in [
+            "20111210T101500Z-3fa9c2e1",
+            "w1",
+            "a.b_c:d-e",
+            &"x".repeat(64),
+        ] {
             assert!(check_job_id(ok).is_ok(), "{ok}");
         }
         for bad in ["", "a b", "a\nINFO forged", "é", &"x".repeat(65), "a/b"] {
@@ -127,11 +135,22 @@ mod tests {
 
     #[test]
     fn hosts_and_inputs() {
-        for ok in ["", "worker-1", "w.example.com", "10.0.0.5", "::1", "fe80::1"] {
+        for ok in [
+            "",
+            "worker-1",
+            "w.example.com",
+            "10.0.0.5",
+            "::1",
+            "fe80::1",
+        ] {
             assert!(check_advertise_host(ok).is_ok(), "{ok}");
         }
         for bad in ["a b", "evil\n", "-x", "a..b", &"h".repeat(254), "x/y"] {
-            assert_eq!(check_advertise_host(bad).unwrap_err().code(), Code::InvalidArgument, "{bad}");
+            assert_eq!(
+                check_advertise_host(bad).unwrap_err().code(),
+                Code::InvalidArgument,
+                "{bad}"
+            );
         }
         assert!(check_input("/data/*.csv").is_ok());
         assert!(check_input("").is_err());
