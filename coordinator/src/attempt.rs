@@ -171,14 +171,16 @@ async fn attempt(
     })?;
     let state = match state {
         (Ok(()), state) => state,
-        (Err(impossible), _) => return Err((
-            FailKind::WorkerLost,
-            format!(
+        (Err(impossible), _) => {
+            return Err((
+                FailKind::WorkerLost,
+                format!(
                 "worker {worker} ({address}) answered impossibly for task {task} (bytes {}..{}): \
                      {impossible}; its answer is not merged",
                 chunk.start, chunk.end
             ),
-        )),
+            ))
+        }
     };
     let release = ctx.token.request(task_ref);
     tokio::spawn(async move {

@@ -359,6 +359,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_table_is_bounded_and_lost_workers_are_purged() {
+        let reg = Arc::new(Registry::new(
+            Duration::from_millis(20),
+            Keepalive::default(),
+            2,
+        ));
+        let first = reg.register("127.0.0.1:1".into(), 1).unwrap();
+        reg.register("127.0.0.1:2".into(), 1).unwrap();
+        let full = reg.register("127.0.0.1:3".into(), 1).unwrap_err();
+        assert_eq!(full.code(), tonic::Code::ResourceExhausted);
+        assert!(full.message().contains("--max-workers 2"), "{full:?}");
+        // A full table makes room by purging its lost workers at once.
+        reg.mark_lost(&first, "test");
+        let third = reg.register("127.0.0.1:3".into(), 1).unwrap();
+        assert_eq!(reg.list().len(), 2);
+        // Silent workers are lost, then purged after 6 timeouts.
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(reg.sweep().len(), 2);
+        assert_eq!(reg.list().len(), 2, "lost workers stay listed a while");
+        std::thread::sleep(Duration::from_millis(140));
+        reg.sweep();
+        assert!(reg.list().is_empty(), "purged");
+        assert!(!reg.heartbeat(&third, WorkerPhase::Active));
+    }
+
+    #[tokio::test]
     async fn a_draining_worker_gets_no_new_task_and_one_that_left_is_out() {
         let reg = Arc::new(Registry::new(
             Duration::from_secs(60),
