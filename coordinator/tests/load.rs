@@ -15,8 +15,9 @@ use rfm_coordinator::retention::DEFAULT_MAX_FINISHED_JOBS;
 /// A coordinator on loopback with `workers` one-thread workers.
 fn cluster(workers: usize) -> (Proc, String, Vec<Proc>) {
     let mut cmd = Command::new(bin("rfm-coordinator"));
-    // The small jobs ask for 64 KiB chunks.
-    cmd.args(["--listen", "127.0.0.1:0", "--min-chunk-size", "64KiB"])
+    // Twenty jobs run at once; the small jobs ask for 64 KiB chunks.
+    cmd.args(["--listen", "127.0.0.1:0", "--max-running-jobs", "20"])
+        .args(["--min-chunk-size", "64KiB"])
         .env_remove("DATABASE_URL")
         .env_remove("RFM_DATABASE_URL");
     let coordinator = Proc::spawn(cmd);
