@@ -99,6 +99,7 @@ fn call_error(
                 | Code::AlreadyExists
                 | Code::Unauthenticated
                 | Code::PermissionDenied
+                | Code::ResourceExhausted
                 | Code::Unimplemented
         );
     if sent_by_coordinator || waited < keepalive.interval {
@@ -542,6 +543,8 @@ fn embedded_job(
         let token = Token::new(Some(random_token()));
         let config = rfm_coordinator::CoordinatorConfig {
             token: token.clone(),
+            // Its user's own machine: any chunk size, any number of tasks.
+            limits: rfm_coordinator::limits::Limits::embedded(),
             ..Default::default()
         };
         let coordinator = rfm_coordinator::start(config, listener)

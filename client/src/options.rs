@@ -9,18 +9,7 @@ use crate::cli::InputArgs;
 
 /// Reads a byte size: a number with an optional KiB/MiB/GiB (or K/M/G) suffix.
 pub fn parse_size(text: &str) -> Option<u64> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    let mult = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => return None,
-    };
-    n.checked_mul(mult)
+    rfm_proto::size::parse(text)
 }
 
 pub fn run_options(a: &InputArgs) -> Result<RunOptions, Error> {

@@ -1,7 +1,9 @@
 //! One attempt at a task: `RunTask` on a worker, `DoGet` of the finished
 //! partial state over Arrow Flight, then `ReleaseTask` so the worker drops it;
 //! failures are sorted into deterministic input errors, lost workers and
-//! failed attempts.
+//! failed attempts. An answer that is impossible for the task's range (see
+//! [`crate::answer`]) is not merged: its worker is lost and the task runs
+//! elsewhere.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +58,8 @@ pub enum Outcome {
 pub struct AttemptContext {
     pub job_id: String,
     pub inputs_json: Vec<String>,
+    /// Size of each input file, to check the answers against.
+    pub file_lens: Vec<u64>,
     pub options: rfm_proto::v1::RunOptions,
     pub token: Token,
 }
@@ -144,16 +148,40 @@ async fn attempt(
         .schema()
         .cloned()
         .ok_or_else(|| fetch_failed("the stream ended before its schema".into()))?;
-    let state =
-        tokio::task::spawn_blocking(move || PartialState::from_record_batches(&schema, &batches))
-            .await
-            .map_err(|e| (FailKind::Attempt, format!("decoding a state failed: {e}")))?
-            .map_err(|e| {
-                (
-                    FailKind::Attempt,
-                    format!("worker {worker} ({address}) sent a bad state: {e}"),
-                )
-            })?;
+    let file_len = ctx
+        .file_lens
+        .get(chunk.file_index as usize)
+        .copied()
+        .unwrap_or(0);
+    let reply = crate::answer::Reply {
+        lines_read: response.lines_read,
+        customers: response.customers,
+    };
+    let state = tokio::task::spawn_blocking(move || {
+        let state = PartialState::from_record_batches(&schema, &batches)?;
+        Ok::<_, rfm_core::Error>((crate::answer::check(chunk, file_len, reply, &state), state))
+    })
+    .await
+    .map_err(|e| (FailKind::Attempt, format!("decoding a state failed: {e}")))?
+    .map_err(|e| {
+        (
+            FailKind::Attempt,
+            format!("worker {worker} ({address}) sent a bad state: {e}"),
+        )
+    })?;
+    let state = match state {
+        (Ok(()), state) => state,
+        (Err(impossible), _) => {
+            return Err((
+                FailKind::WorkerLost,
+                format!(
+                "worker {worker} ({address}) answered impossibly for task {task} (bytes {}..{}): \
+                     {impossible}; its answer is not merged",
+                chunk.start, chunk.end
+            ),
+            ))
+        }
+    };
     let release = ctx.token.request(task_ref);
     tokio::spawn(async move {
         let _ = tokio::time::timeout(Duration::from_secs(5), tasks.release_task(release)).await;

@@ -42,6 +42,22 @@ pub struct Args {
     /// (at least 10s).
     #[arg(long, default_value = "1h", value_parser = crate::retention::parse_ttl)]
     pub finished_job_ttl: Duration,
+    /// Jobs running at once; a submission beyond is refused (RESOURCE_EXHAUSTED).
+    #[arg(long, default_value_t = crate::limits::DEFAULT_MAX_RUNNING_JOBS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_running_jobs: usize,
+    /// Workers the registry holds; lost and left ones are purged to make
+    /// room, and a registration into a table full of live workers is refused.
+    #[arg(long, default_value_t = crate::limits::DEFAULT_MAX_WORKERS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_workers: usize,
+    /// The smallest --chunk-size a job may ask for (e.g. 1MiB).
+    #[arg(long, default_value = "1MiB", value_parser = rfm_proto::size::clap_parse_positive)]
+    pub min_chunk_size: u64,
+    /// The most tasks (chunks) one job may have.
+    #[arg(long, default_value_t = crate::limits::DEFAULT_MAX_TASKS_PER_JOB,
+          value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..))]
+    pub max_tasks_per_job: u64,
     /// Shared token of the cluster (required from clients and workers, sent to workers).
     #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
     pub token: Option<String>,

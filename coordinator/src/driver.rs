@@ -84,9 +84,14 @@ struct Driver {
 type Failure = (ErrorClass, String);
 
 impl Driver {
+    /// Logs a line of the job; text from workers in it is escaped.
     fn log(&self, message: &str) {
         if self.config.log {
-            tracing::info!("rfm-coordinator: job {}: {message}", self.job.id);
+            tracing::info!(
+                "rfm-coordinator: job {}: {}",
+                self.job.id,
+                rfm_core::text::escape_controls(message)
+            );
         }
     }
 
@@ -327,6 +332,7 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
     let ctx = Arc::new(AttemptContext {
         job_id: job.id.clone(),
         inputs_json,
+        file_lens: files.iter().map(|f| f.layout.len).collect(),
         options: rfm_proto::options::to_proto(&options),
         token: config.token.clone(),
     });
@@ -627,7 +633,11 @@ mod tests {
 
     #[tokio::test]
     async fn each_chunk_is_merged_once_and_late_results_are_ignored() {
-        let registry = Arc::new(Registry::new(Duration::from_secs(60), Default::default()));
+        let registry = Arc::new(Registry::new(
+            Duration::from_secs(60),
+            Default::default(),
+            8,
+        ));
         let w1 = registry.register("127.0.0.1:1".into(), 1).unwrap();
         let w2 = registry.register("127.0.0.1:2".into(), 1).unwrap();
         let chunk = |start| Chunk {
@@ -686,7 +696,11 @@ mod tests {
 
     #[tokio::test]
     async fn input_errors_fail_at_once_and_keep_the_worker() {
-        let registry = Arc::new(Registry::new(Duration::from_secs(60), Default::default()));
+        let registry = Arc::new(Registry::new(
+            Duration::from_secs(60),
+            Default::default(),
+            8,
+        ));
         let w1 = registry.register("127.0.0.1:1".into(), 1).unwrap();
         let mut d = Driver {
             job: Arc::new(Job::new("j".into(), 1, 10)),
@@ -719,7 +733,11 @@ mod tests {
 
     #[tokio::test]
     async fn an_attempt_past_the_deadline_runs_elsewhere_and_its_late_result_is_ignored() {
-        let registry = Arc::new(Registry::new(Duration::from_secs(60), Default::default()));
+        let registry = Arc::new(Registry::new(
+            Duration::from_secs(60),
+            Default::default(),
+            8,
+        ));
         let slow = registry.register("127.0.0.1:1".into(), 1).unwrap();
         let other = registry.register("127.0.0.1:2".into(), 1).unwrap();
         let chunk = Chunk {

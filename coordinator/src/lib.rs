@@ -7,12 +7,14 @@
 //! binary and the embedded cluster of `rfm run` both use it;
 //! [`Coordinator::drain`] shuts it down gracefully.
 
+mod answer;
 mod attempt;
 pub mod cli;
 mod drain;
 pub mod driver;
 pub mod http;
 pub mod job;
+pub mod limits;
 pub mod metrics;
 pub mod publish;
 pub mod registry;
@@ -29,7 +31,7 @@ use std::time::Duration;
 use rfm_proto::auth::Token;
 use rfm_proto::keepalive::Keepalive;
 use rfm_proto::v1::coordinator_server::CoordinatorServer;
-use rfm_proto::MAX_MESSAGE_BYTES;
+use rfm_proto::{MAX_CONTROL_MESSAGE_BYTES, MAX_MESSAGE_BYTES};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
@@ -70,6 +72,8 @@ pub struct CoordinatorConfig {
     pub keepalive: Keepalive,
     /// How many finished jobs are kept for their results, and how long.
     pub retention: retention::Retention,
+    /// What any caller can make the coordinator spend.
+    pub limits: limits::Limits,
 }
 
 impl Default for CoordinatorConfig {
@@ -84,6 +88,7 @@ impl Default for CoordinatorConfig {
             publisher: None,
             keepalive: Keepalive::default(),
             retention: retention::Retention::default(),
+            limits: limits::Limits::default(),
         }
     }
 }
@@ -130,6 +135,7 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
     let registry = Arc::new(registry::Registry::new(
         config.worker_timeout,
         config.keepalive,
+        config.limits.max_workers,
     ));
     let driver = DriverConfig {
         max_attempts: config.max_attempts.max(1),
@@ -144,18 +150,24 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
     let sweep_every = driver.tick;
     let jobs = Arc::new(retention::JobTable::new(config.retention));
     let draining = Arc::new(AtomicBool::new(false));
-    let service =
-        service::CoordinatorService::new(registry.clone(), jobs.clone(), draining.clone(), driver);
+    let service = service::CoordinatorService::new(
+        registry.clone(),
+        jobs.clone(),
+        draining.clone(),
+        driver,
+        config.limits,
+    );
     let (shutdown, mut shutdown_rx) = watch::channel(false);
     // gRPC health (grpc.health.v1), open without the token: "" is SERVING.
     let (_, health) = tonic_health::server::health_reporter();
     let server = config
         .keepalive
-        .server(tonic::transport::Server::builder())
+        .server(rfm_proto::serve::bounded_server())
         .add_service(health)
         .add_service(InterceptedService::new(
+            // Control calls decode little; only results (GetJobResult) are large.
             CoordinatorServer::new(service)
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_decoding_message_size(MAX_CONTROL_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
             config.token.checker(),
         ))

@@ -82,6 +82,12 @@ async fn serve(args: Args, publisher: Option<Arc<Publisher>>) -> Result<(), Stri
             max_finished: args.max_finished_jobs,
             keep_for: args.finished_job_ttl,
         },
+        limits: rfm_coordinator::limits::Limits {
+            max_running_jobs: args.max_running_jobs,
+            max_workers: args.max_workers,
+            min_chunk_size: args.min_chunk_size,
+            max_tasks_per_job: args.max_tasks_per_job,
+        },
     };
     let mut coordinator = rfm_coordinator::start(config, listener)
         .map_err(|e| format!("cannot start the coordinator: {e}"))?;

@@ -3,7 +3,9 @@
 //! timeout or when dialing it fails; a lost worker gets no new tasks, and it
 //! comes back only by registering again (under a new id). A draining worker
 //! (shutting down) keeps its running tasks but gets no new ones; one that
-//! left is out like a lost one.
+//! left is out like a lost one. The table is bounded (`--max-workers`): lost
+//! and left workers are purged [`PURGE_AFTER_TIMEOUTS`] worker timeouts
+//! after they were lost, and at once when a registration finds it full.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -18,6 +20,11 @@ use rfm_proto::v1::{WorkerInfo, WorkerPhase};
 use rfm_proto::MAX_MESSAGE_BYTES;
 use tokio::sync::Notify;
 use tonic::transport::{Channel, Endpoint};
+use tonic::Status;
+
+/// A lost or left worker stays listed (for `rfm workers` and error
+/// messages) this many worker timeouts, then it is purged.
+pub const PURGE_AFTER_TIMEOUTS: u32 = 6;
 
 struct Entry {
     address: String,
@@ -26,6 +33,8 @@ struct Entry {
     last_heartbeat: Instant,
     /// Why the worker was declared lost (or left), if it was.
     lost: Option<String>,
+    /// When it was declared lost (or left).
+    lost_at: Option<Instant>,
     /// It left on its own (shut down) rather than being lost.
     left: bool,
     /// It is shutting down: no new tasks.
@@ -42,6 +51,8 @@ pub struct Registry {
     workers: Mutex<BTreeMap<String, Entry>>,
     next_id: AtomicU64,
     timeout: Duration,
+    /// Most entries of the table (`--max-workers`).
+    max_workers: usize,
     /// Keepalive of the connections to the workers.
     keepalive: Keepalive,
     /// Woken when a worker registers or a slot frees up.
@@ -79,12 +90,20 @@ pub fn dial_address(advertise_host: &str, port: u16, peer: Option<SocketAddr>) -
     }
 }
 
+impl Entry {
+    fn lose(&mut self, why: String) {
+        self.lost = Some(why);
+        self.lost_at = Some(Instant::now());
+    }
+}
+
 impl Registry {
-    pub fn new(timeout: Duration, keepalive: Keepalive) -> Registry {
+    pub fn new(timeout: Duration, keepalive: Keepalive, max_workers: usize) -> Registry {
         Registry {
             workers: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new(1),
             timeout,
+            max_workers: max_workers.max(1),
             keepalive,
             changed: Notify::new(),
         }
@@ -94,10 +113,12 @@ impl Registry {
         self.workers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds a worker; an earlier, lost entry with the same address is dropped.
-    pub fn register(&self, address: String, slots: u32) -> Result<String, String> {
+    /// Adds a worker; an earlier, lost entry with the same address is
+    /// dropped. A full table first drops its lost and left workers; when it
+    /// is still full the registration is RESOURCE_EXHAUSTED.
+    pub fn register(&self, address: String, slots: u32) -> Result<String, Status> {
         let endpoint = Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|e| format!("cannot dial {address}: {e}"))?
+            .map_err(|e| Status::invalid_argument(format!("cannot dial {address}: {e}")))?
             .connect_timeout(Duration::from_secs(2));
         let channel = self.keepalive.client(endpoint).connect_lazy();
         let tasks = WorkerClient::new(channel.clone())
@@ -106,9 +127,20 @@ impl Registry {
         let flight = FlightServiceClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        let id = format!("w{}", self.next_id.fetch_add(1, Ordering::Relaxed));
         let mut workers = self.lock();
         workers.retain(|_, e| !(e.address == address && e.lost.is_some()));
+        if workers.len() >= self.max_workers {
+            workers.retain(|_, e| e.lost.is_none());
+        }
+        if workers.len() >= self.max_workers {
+            return Err(Status::resource_exhausted(format!(
+                "the coordinator has {} live workers, its limit (--max-workers {}); \
+                 stop a worker or raise the limit",
+                workers.len(),
+                self.max_workers
+            )));
+        }
+        let id = format!("w{}", self.next_id.fetch_add(1, Ordering::Relaxed));
         workers.insert(
             id.clone(),
             Entry {
@@ -117,6 +149,7 @@ impl Registry {
                 running: 0,
                 last_heartbeat: Instant::now(),
                 lost: None,
+                lost_at: None,
                 left: false,
                 draining: false,
                 suspect_until: None,
@@ -141,7 +174,7 @@ impl Registry {
             WorkerPhase::Active => e.draining = false,
             WorkerPhase::Draining => e.draining = true,
             WorkerPhase::Left => {
-                e.lost = Some("it left (shut down)".into());
+                e.lose("it left (shut down)".into());
                 e.left = true;
                 drop(workers);
                 // Drivers re-run what it still ran.
@@ -151,17 +184,21 @@ impl Registry {
         true
     }
 
-    /// Declares lost every worker whose heartbeat is too old; returns them
-    /// as (id, address).
+    /// Declares lost every worker whose heartbeat is too old (returns them
+    /// as (id, address)), and purges those lost or left for longer than
+    /// [`PURGE_AFTER_TIMEOUTS`] worker timeouts.
     pub fn sweep(&self) -> Vec<(String, String)> {
         let mut newly_lost = Vec::new();
-        for (id, e) in self.lock().iter_mut() {
+        let mut workers = self.lock();
+        for (id, e) in workers.iter_mut() {
             let silent = e.last_heartbeat.elapsed();
             if e.lost.is_none() && silent > self.timeout {
-                e.lost = Some(format!("no heartbeat for {:.1} s", silent.as_secs_f64()));
+                e.lose(format!("no heartbeat for {:.1} s", silent.as_secs_f64()));
                 newly_lost.push((id.clone(), e.address.clone()));
             }
         }
+        let keep_lost = self.timeout * PURGE_AFTER_TIMEOUTS;
+        workers.retain(|_, e| e.lost_at.is_none_or(|at| at.elapsed() <= keep_lost));
         newly_lost
     }
 
@@ -169,7 +206,7 @@ impl Registry {
     pub fn mark_lost(&self, id: &str, reason: &str) -> bool {
         match self.lock().get_mut(id) {
             Some(e) if e.lost.is_none() => {
-                e.lost = Some(reason.to_string());
+                e.lose(reason.to_string());
                 true
             }
             _ => false,
@@ -302,6 +339,7 @@ mod tests {
         let reg = Arc::new(Registry::new(
             Duration::from_millis(50),
             Keepalive::default(),
+            8,
         ));
         let id = reg.register("127.0.0.1:1".into(), 2).unwrap();
         let a = reg.acquire().unwrap();
@@ -321,8 +359,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_table_is_bounded_and_lost_workers_are_purged() {
+        let reg = Arc::new(Registry::new(
+            Duration::from_millis(20),
+            Keepalive::default(),
+            2,
+        ));
+        let first = reg.register("127.0.0.1:1".into(), 1).unwrap();
+        reg.register("127.0.0.1:2".into(), 1).unwrap();
+        let full = reg.register("127.0.0.1:3".into(), 1).unwrap_err();
+        assert_eq!(full.code(), tonic::Code::ResourceExhausted);
+        assert!(full.message().contains("--max-workers 2"), "{full:?}");
+        // A full table makes room by purging its lost workers at once.
+        reg.mark_lost(&first, "test");
+        let third = reg.register("127.0.0.1:3".into(), 1).unwrap();
+        assert_eq!(reg.list().len(), 2);
+        // Silent workers are lost, then purged after 6 timeouts.
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(reg.sweep().len(), 2);
+        assert_eq!(reg.list().len(), 2, "lost workers stay listed a while");
+        std::thread::sleep(Duration::from_millis(140));
+        reg.sweep();
+        assert!(reg.list().is_empty(), "purged");
+        assert!(!reg.heartbeat(&third, WorkerPhase::Active));
+    }
+
+    #[tokio::test]
     async fn a_draining_worker_gets_no_new_task_and_one_that_left_is_out() {
-        let reg = Arc::new(Registry::new(Duration::from_secs(60), Keepalive::default()));
+        let reg = Arc::new(Registry::new(
+            Duration::from_secs(60),
+            Keepalive::default(),
+            8,
+        ));
         let leaving = reg.register("127.0.0.1:1".into(), 4).unwrap();
         let staying = reg.register("127.0.0.1:2".into(), 1).unwrap();
         let running = reg.acquire().unwrap();

@@ -92,18 +92,25 @@ impl JobTable {
 
     /// Adds a new job (after pruning); its id must be new.
     pub fn insert(&self, job: Arc<Job>) -> Result<(), Status> {
-        self.insert_checked(job, || Ok(()))
+        self.insert_checked(job, |_| Ok(()))
     }
 
-    /// Adds a new job if `admit` allows it, asked under the table's lock (so a
-    /// drain that lists the running jobs right after sees this one).
+    /// Adds a new job if `admit`, given the number of jobs running, allows
+    /// it; asked under the table's lock (so a drain that lists the running
+    /// jobs right after sees this one, and no two submissions both take the
+    /// last free place).
     pub fn insert_checked(
         &self,
         job: Arc<Job>,
-        admit: impl FnOnce() -> Result<(), Status>,
+        admit: impl FnOnce(usize) -> Result<(), Status>,
     ) -> Result<(), Status> {
         let mut table = self.lock();
-        admit()?;
+        let running = table
+            .jobs
+            .values()
+            .filter(|j| j.ended_ago().is_none())
+            .count();
+        admit(running)?;
         self.prune_locked(&mut table);
         if table.jobs.contains_key(&job.id) {
             return Err(Status::already_exists(format!(

@@ -1,6 +1,9 @@
 //! The coordinator's gRPC service: worker membership (register, heartbeat,
 //! list) and the job API (submit, watch, get, result, cancel). While the
 //! coordinator drains (shutting down) it refuses new jobs and serves the rest.
+//! Every identifier and text a caller sends is checked here (see
+//! [`rfm_proto::ident`]) and the coordinator's limits applied (see
+//! [`crate::limits`]) before anything is kept or logged.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -8,20 +11,23 @@ use std::time::Duration;
 
 use rfm_core::engine::{open_inputs_cancellable, plan_chunks, InputFile};
 use rfm_core::input::ParseOptions;
+use rfm_core::text::escape_controls;
 use rfm_core::{Cancel, CancelOnDrop, Error, ErrorKind};
+use rfm_proto::ident;
 use rfm_proto::v1::coordinator_server::Coordinator;
 use rfm_proto::v1::{
     HeartbeatRequest, HeartbeatResponse, JobEvent, JobRef, JobResult, JobStatus, ListJobsRequest,
     ListJobsResponse, ListWorkersRequest, ListWorkersResponse, RegisterWorkerRequest,
     RegisterWorkerResponse, SubmitJobRequest, SubmitJobResponse, WorkerPhase,
 };
-use rfm_proto::PROTOCOL_VERSION;
+use rfm_proto::{MAX_WORKER_SLOTS, PROTOCOL_VERSION};
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::driver::{self, DriverConfig, Plan};
 use crate::job::{is_terminal, Job};
+use crate::limits::Limits;
 use crate::registry::{dial_address, Registry};
 use crate::retention::JobTable;
 
@@ -62,6 +68,7 @@ pub struct CoordinatorService {
     /// Set when the coordinator shuts down: no new jobs.
     draining: Arc<AtomicBool>,
     driver: DriverConfig,
+    limits: Limits,
 }
 
 impl CoordinatorService {
@@ -70,16 +77,20 @@ impl CoordinatorService {
         jobs: Arc<JobTable>,
         draining: Arc<AtomicBool>,
         driver: DriverConfig,
+        limits: Limits,
     ) -> Self {
         CoordinatorService {
             registry,
             jobs,
             draining,
             driver,
+            limits,
         }
     }
 
+    /// The job a caller names (its id checked first).
     fn job(&self, id: &str) -> Result<Arc<Job>, Status> {
+        ident::check_job_id(id)?;
         self.jobs.get(id)
     }
 
@@ -94,9 +105,11 @@ impl CoordinatorService {
         ))
     }
 
+    /// Logs a line; client-given text in it is escaped, so that no value
+    /// can break the line or forge another.
     fn log(&self, message: &str) {
         if self.driver.log {
-            tracing::info!("rfm-coordinator: {message}");
+            tracing::info!("rfm-coordinator: {}", escape_controls(message));
         }
     }
 }
@@ -130,6 +143,13 @@ impl Coordinator for CoordinatorService {
         let peer = request.remote_addr();
         let req = request.into_inner();
         check_version("worker", req.protocol_version)?;
+        ident::check_advertise_host(&req.advertise_host)?;
+        if req.slots > MAX_WORKER_SLOTS {
+            return Err(Status::invalid_argument(format!(
+                "a worker may have at most {MAX_WORKER_SLOTS} slots, not {}; lower its --slots",
+                req.slots
+            )));
+        }
         let port = u16::try_from(req.port)
             .ok()
             .filter(|p| *p != 0)
@@ -137,10 +157,7 @@ impl Coordinator for CoordinatorService {
                 Status::invalid_argument(format!("port {} is not a TCP port", req.port))
             })?;
         let address = dial_address(&req.advertise_host, port, peer);
-        let worker_id = self
-            .registry
-            .register(address.clone(), req.slots)
-            .map_err(Status::invalid_argument)?;
+        let worker_id = self.registry.register(address.clone(), req.slots)?;
         self.log(&format!(
             "worker {worker_id} registered at {address} with {} slots",
             req.slots
@@ -153,6 +170,7 @@ impl Coordinator for CoordinatorService {
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatResponse>, Status> {
         let beat = request.get_ref();
+        ident::check_worker_id(&beat.worker_id)?;
         let phase = beat.phase();
         let known = self.registry.heartbeat(&beat.worker_id, phase);
         if known && phase == WorkerPhase::Left {
@@ -168,14 +186,22 @@ impl Coordinator for CoordinatorService {
         self.check_accepting()?;
         let req = request.into_inner();
         check_version("client", req.protocol_version)?;
+        ident::check_input(&req.input)?;
+        if !req.job_id.is_empty() {
+            ident::check_job_id(&req.job_id)?;
+        }
         let options = req
             .options
             .as_ref()
             .ok_or_else(|| Status::invalid_argument("the request has no options"))?;
         let options = rfm_proto::options::from_proto(options).map_err(|e| status_of(&e))?;
+        self.limits.check_chunk_size(options.chunk_size)?;
+        // Refused early, before the inputs are opened; checked again at insertion.
+        self.limits.check_running(self.jobs.running().len())?;
         let parse = options.parse.clone();
         let input = req.input.clone();
         let files = open_job_inputs(input, parse, Arc::new(Cancel::default())).await?;
+        self.limits.check_task_count(&files, options.chunk_size)?;
         let chunks = plan_chunks(&files, options.chunk_size);
         let bytes = chunks.iter().map(|c| c.end - c.start).sum();
         let job_id = if req.job_id.is_empty() {
@@ -185,8 +211,10 @@ impl Coordinator for CoordinatorService {
         };
         let job = Arc::new(Job::new(job_id.clone(), chunks.len() as u32, bytes));
         // Checked under the table's lock: a drain that starts now sees this job.
-        self.jobs
-            .insert_checked(job.clone(), || self.check_accepting())?;
+        self.jobs.insert_checked(job.clone(), |running| {
+            self.check_accepting()?;
+            self.limits.check_running(running)
+        })?;
         let tasks = chunks.len() as u32;
         self.log(&format!(
             "job {job_id}: {} ({tasks} tasks, {bytes} bytes)",
@@ -284,12 +312,15 @@ impl Coordinator for CoordinatorService {
     async fn cancel_job(&self, request: Request<JobRef>) -> Result<Response<JobStatus>, Status> {
         let job = self.job(&request.get_ref().job_id)?;
         // The reason becomes the job's error: printable ASCII (a metadata
-        // value's), cut to a sensible length.
+        // value's), cut to a sensible length, escaped.
         let reason = request
             .metadata()
             .get(rfm_proto::CANCEL_REASON_KEY)
             .and_then(|r| r.to_str().ok())
-            .map(|r| r.chars().take(MAX_CANCEL_REASON_CHARS).collect::<String>())
+            .map(|r| {
+                let cut: String = r.chars().take(MAX_CANCEL_REASON_CHARS).collect();
+                escape_controls(&cut).into_owned()
+            })
             .filter(|r| !r.trim().is_empty());
         job.cancel(reason.as_deref().unwrap_or("cancelled by the user"));
         Ok(Response::new(job.status()))

@@ -9,13 +9,15 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::reference::assert_uci_reference;
-use crate::support::{bin, serial, Proc, REAL};
+use crate::support::{bin, rss, serial, Proc, REAL};
 use rfm_coordinator::retention::DEFAULT_MAX_FINISHED_JOBS;
 
 /// A coordinator on loopback with `workers` one-thread workers.
 fn cluster(workers: usize) -> (Proc, String, Vec<Proc>) {
     let mut cmd = Command::new(bin("rfm-coordinator"));
-    cmd.args(["--listen", "127.0.0.1:0"])
+    // Twenty jobs run at once; the small jobs ask for 64 KiB chunks.
+    cmd.args(["--listen", "127.0.0.1:0", "--max-running-jobs", "20"])
+        .args(["--min-chunk-size", "64KiB"])
         .env_remove("DATABASE_URL")
         .env_remove("RFM_DATABASE_URL");
     let coordinator = Proc::spawn(cmd);
@@ -69,18 +71,6 @@ fn twenty_concurrent_submits_of_the_uci_file_give_twenty_reference_results() {
     for out in &outs {
         assert_uci_reference(out);
     }
-}
-
-/// The coordinator's resident set (`VmRSS`), in bytes.
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("a VmRSS line");
-    kb * 1024
 }
 
 #[test]

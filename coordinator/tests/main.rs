@@ -5,6 +5,7 @@ mod cluster;
 mod deploy;
 mod faults;
 mod leases;
+mod limits;
 mod load;
 mod observability;
 mod publish;

@@ -116,7 +116,7 @@ fn readiness_and_metrics_follow_workers_and_jobs() {
     let mut cmd = Command::new(bin("rfm-coordinator"));
     cmd.args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
         .args(["--min-workers", "1", "--log-format", "text"])
-        .args(["--worker-timeout", "1s"]);
+        .args(["--worker-timeout", "1s", "--min-chunk-size", "256KiB"]);
     let coordinator = Server::spawn(cmd);
     let grpc = coordinator.wait_for("listening on ");
     let http = coordinator

@@ -4,9 +4,11 @@
 
 pub mod auth;
 pub mod duration;
+pub mod ident;
 pub mod keepalive;
 pub mod options;
 pub mod serve;
+pub mod size;
 pub mod stop;
 
 /// Generated messages and services of package `rfm.v1`.
@@ -23,8 +25,17 @@ pub mod v1 {
 /// credential their port accepts) and say whether they serve TLS.
 pub const PROTOCOL_VERSION: u32 = 3;
 
-/// Largest gRPC message either side accepts (merged states can be large).
+/// Largest gRPC message of a result: a `GetJobResult` reply (merged states
+/// can be large), decoded by clients, and a Flight stream's messages.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
+
+/// Largest control message (a submission, a registration, a task, a job
+/// reference, a ticket) the coordinator's and the workers' ports decode: a
+/// caller cannot make them buffer more than this per call.
+pub const MAX_CONTROL_MESSAGE_BYTES: usize = 1 << 20;
+
+/// Most task slots one worker may register with.
+pub const MAX_WORKER_SLOTS: u32 = 1024;
 
 /// gRPC metadata key a coordinator sets on a refused call whose cause is its
 /// run database (value [`DATABASE_ERROR`]), so that clients can exit with the

@@ -54,6 +54,7 @@ impl FlightService for StateFlightService {
         let ticket = FlightTicket::decode(request.into_inner().ticket).map_err(|e| {
             Status::invalid_argument(format!("the ticket is not an rfm FlightTicket: {e}"))
         })?;
+        rfm_proto::ident::check_job_id(&ticket.job_id)?;
         let key = TaskKey::new(&ticket.job_id, ticket.task_id, ticket.attempt);
         let batch = self.store.finished(&key).ok_or_else(|| {
             Status::not_found(format!(

@@ -24,7 +24,7 @@ use rfm_proto::auth::Token;
 use rfm_proto::keepalive::Keepalive;
 use rfm_proto::v1::worker_server::WorkerServer;
 use rfm_proto::v1::WorkerPhase;
-use rfm_proto::MAX_MESSAGE_BYTES;
+use rfm_proto::{MAX_CONTROL_MESSAGE_BYTES, MAX_MESSAGE_BYTES};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
@@ -218,17 +218,18 @@ pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
     let (_, health) = tonic_health::server::health_reporter();
     let server = config
         .keepalive
-        .server(tonic::transport::Server::builder())
+        .server(rfm_proto::serve::bounded_server())
         .add_service(health)
         .add_service(InterceptedService::new(
+            // Tasks and tickets are small: only the states served are large.
             WorkerServer::new(task_service)
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_decoding_message_size(MAX_CONTROL_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
             config.token.checker(),
         ))
         .add_service(InterceptedService::new(
             FlightServiceServer::new(flight_service)
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_decoding_message_size(MAX_CONTROL_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
             config.token.checker(),
         ))

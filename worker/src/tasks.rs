@@ -198,6 +198,7 @@ async fn pause(delay: Duration, cancel: &Cancel) {
 
 fn key_of(task: Option<&TaskRef>) -> Result<TaskKey, Status> {
     let t = task.ok_or_else(|| Status::invalid_argument("request has no task"))?;
+    rfm_proto::ident::check_job_id(&t.job_id)?;
     Ok(TaskKey::new(&t.job_id, t.task_id, t.attempt))
 }
 

@@ -185,6 +185,18 @@ impl Drop for Proc {
 
 pub use rfm_store::testing::latest_segments_csv;
 
+/// A process's resident set (`VmRSS`), in bytes.
+pub fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("a VmRSS line");
+    kb * 1024
+}
+
 /// The latest published run: (run id, status, customers).
 pub fn latest_run(url: &str) -> (String, String, i64) {
     let mut store = rfm_store::Store::connect(url).expect("connect to the test database");

@@ -1,0 +1,542 @@
+//! What a caller can make a real coordinator process spend: huge messages
+//! and ids are refused at the door (its resident memory stays small), ten
+//! thousand registrations leave its worker table bounded, jobs beyond
+//! `--max-running-jobs` and chunks below `--min-chunk-size` are refused with
+//! a message naming the flag, a job id with a newline cannot forge a log
+//! line, and a forged worker answering the impossible is not merged (the
+//! job still gives the true result).
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow_flight::flight_service_server::FlightServiceServer;
+use futures::StreamExt;
+use rfm_core::engine::{compute_chunk, InputReader, SUB_RANGE_SIZE};
+use rfm_core::{Cancel, Chunk, InputFile};
+use rfm_proto::v1::coordinator_client::CoordinatorClient;
+use rfm_proto::v1::worker_server::{Worker, WorkerServer};
+use rfm_proto::v1::{
+    JobRef, ListWorkersRequest, RegisterWorkerRequest, RunTaskRequest, RunTaskResponse,
+    SubmitJobRequest, TaskAck, TaskRef,
+};
+use rfm_proto::PROTOCOL_VERSION;
+use rfm_worker::flight::StateFlightService;
+use rfm_worker::{TaskKey, TaskStore};
+use tonic::transport::Channel;
+use tonic::{Code, Request, Response, Status};
+
+use crate::support::{bin, rss, serial, Proc};
+
+/// A call secret as a worker sends it at registration (at least 32 characters).
+const CALL_SECRET: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// A coordinator on loopback with `flags`.
+fn coordinator(flags: &[&str]) -> (Proc, String) {
+    let mut cmd = Command::new(bin("rfm-coordinator"));
+    cmd.args(["--listen", "127.0.0.1:0"])
+        .args(flags)
+        .env_remove("DATABASE_URL")
+        .env_remove("RFM_DATABASE_URL");
+    let proc = Proc::spawn(cmd);
+    let url = proc.coordinator_url();
+    (proc, url)
+}
+
+/// A one-thread worker of `url`, with `env` set.
+fn worker(url: &str, env: &[(&str, &str)]) -> Proc {
+    let mut cmd = Command::new(bin("rfm-worker"));
+    cmd.args(["--coordinator", url, "--listen", "127.0.0.1:0"])
+        .args(["--threads", "1", "--heartbeat-interval", "500ms"])
+        .envs(env.iter().copied());
+    Proc::spawn(cmd)
+}
+
+/// A generated input of `rows` rows in `dir`.
+fn generated(dir: &Path, rows: &str) -> std::path::PathBuf {
+    let input = dir.join("input.csv");
+    let o = Command::new(bin("rfm"))
+        .args(["gen", "--rows", rows, "--seed", "11", "--out"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    input
+}
+
+fn submit(url: &str, input: &Path, out: &Path, flags: &[&str]) -> Command {
+    let mut cmd = Command::new(bin("rfm"));
+    cmd.arg("submit")
+        .arg(input)
+        .args(["--coordinator", url, "-q", "--out"])
+        .arg(out)
+        .args(flags);
+    cmd
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+/// A gRPC client that sends and receives messages of any size.
+async fn client(url: &str) -> CoordinatorClient<Channel> {
+    CoordinatorClient::connect(url.to_string())
+        .await
+        .expect("connect to the coordinator")
+        .max_encoding_message_size(usize::MAX)
+        .max_decoding_message_size(usize::MAX)
+}
+
+fn job_ref(id: &str) -> JobRef {
+    JobRef {
+        job_id: id.to_string(),
+    }
+}
+
+fn submission(input: &str, job_id: &str) -> SubmitJobRequest {
+    SubmitJobRequest {
+        protocol_version: PROTOCOL_VERSION,
+        input: input.to_string(),
+        options: Some(rfm_proto::options::to_proto(
+            &rfm_core::RunOptions::default(),
+        )),
+        job_id: job_id.to_string(),
+    }
+}
+
+const MIB: u64 = 1 << 20;
+
+#[test]
+fn huge_ids_and_submissions_are_refused_and_the_coordinator_stays_small() {
+    let _serial = serial();
+    let (coordinator, url) = coordinator(&[]);
+    let pid = coordinator.child.id();
+    let before = rss(pid);
+    runtime().block_on(async {
+        let mut c = client(&url).await;
+        let huge_id = "j".repeat(10 << 20);
+        let refused = [
+            c.get_job(job_ref(&huge_id)).await.map(|_| ()),
+            c.cancel_job(job_ref(&huge_id)).await.map(|_| ()),
+            c.watch_job(job_ref(&huge_id)).await.map(|_| ()),
+        ];
+        for (call, outcome) in ["GetJob", "CancelJob", "WatchJob"].iter().zip(refused) {
+            let status = outcome.expect_err(call);
+            assert_eq!(status.code(), Code::OutOfRange, "{call}: {status:?}");
+        }
+        let huge_input = "/".repeat(100 << 20);
+        let status = c
+            .submit_job(submission(&huge_input, ""))
+            .await
+            .expect_err("a 100 MB submission");
+        assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+
+        // Within the message limit, the id itself is checked.
+        let status = c
+            .get_job(job_ref(&"j".repeat(1000)))
+            .await
+            .expect_err("a 1000-character id");
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(status.message().contains("job id"), "{status:?}");
+        let status = c
+            .submit_job(submission(&"/".repeat(5000), ""))
+            .await
+            .expect_err("a 5000-byte input");
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+
+        // Metadata beyond the header list limit (16 KiB).
+        let mut request = Request::new(job_ref("some-job"));
+        let big = tonic::metadata::MetadataValue::try_from("x".repeat(64 << 10)).unwrap();
+        request.metadata_mut().insert("x-padding", big);
+        assert!(c.get_job(request).await.is_err(), "64 KiB of metadata");
+
+        // The coordinator still serves.
+        c.list_workers(ListWorkersRequest {})
+            .await
+            .expect("ListWorkers");
+    });
+    let after = rss(pid);
+    eprintln!(
+        "coordinator RSS: {:.1} MiB before, {:.1} MiB after the huge calls",
+        before as f64 / MIB as f64,
+        after as f64 / MIB as f64
+    );
+    assert!(
+        after < 100 * MIB,
+        "the coordinator holds {after} bytes after refusing huge calls"
+    );
+}
+
+#[test]
+fn ten_thousand_registrations_leave_the_worker_table_bounded() {
+    let _serial = serial();
+    let (_coordinator, url) = coordinator(&["--max-workers", "64", "--worker-timeout", "500ms"]);
+    runtime().block_on(async {
+        let c = client(&url).await;
+        let register = |i: u32, slots: u32| {
+            let mut c = c.clone();
+            async move {
+                c.register_worker(RegisterWorkerRequest {
+                    protocol_version: PROTOCOL_VERSION,
+                    advertise_host: format!(
+                        "10.{}.{}.{}",
+                        (i >> 16) & 255,
+                        (i >> 8) & 255,
+                        i & 255
+                    ),
+                    port: 50052,
+                    slots,
+                    call_secret: CALL_SECRET.into(),
+                    ..Default::default()
+                })
+                .await
+            }
+        };
+        let status = register(0, 1_000_000).await.expect_err("a million slots");
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(status.message().contains("1024"), "{status:?}");
+
+        let started = Instant::now();
+        let (mut accepted, mut refused, mut most_listed) = (0, 0, 0);
+        for batch in 0..100u32 {
+            let outcomes: Vec<_> = futures::stream::iter(0..100u32)
+                .map(|i| register(1 + batch * 100 + i, 4))
+                .buffer_unordered(32)
+                .collect()
+                .await;
+            for outcome in outcomes {
+                match outcome {
+                    Ok(_) => accepted += 1,
+                    Err(s) if s.code() == Code::ResourceExhausted => {
+                        assert!(s.message().contains("--max-workers"), "{s:?}");
+                        refused += 1
+                    }
+                    Err(s) => panic!("registration refused unexpectedly: {s:?}"),
+                }
+            }
+            let listed = c
+                .clone()
+                .list_workers(ListWorkersRequest {})
+                .await
+                .unwrap()
+                .into_inner()
+                .workers
+                .len();
+            most_listed = most_listed.max(listed);
+            // Spread over a few worker timeouts: the earlier ones get lost.
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        eprintln!(
+            "10000 registrations in {:?}: {accepted} accepted, {refused} refused (table full), \
+             at most {most_listed} listed",
+            started.elapsed()
+        );
+        assert_eq!(accepted + refused, 10_000);
+        assert!(most_listed <= 64, "{most_listed} workers listed");
+        assert!(refused > 0, "the table never filled up");
+        assert!(
+            accepted > 64,
+            "lost workers were never purged to make room ({accepted} accepted)"
+        );
+
+        // None heartbeats: all are lost, then purged (6 x 500 ms after).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let workers = c
+                .clone()
+                .list_workers(ListWorkersRequest {})
+                .await
+                .unwrap()
+                .into_inner()
+                .workers;
+            if workers.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} workers still listed: {:?}",
+                workers.len(),
+                workers.iter().map(|w| &w.state).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+}
+
+#[test]
+fn a_job_beyond_max_running_jobs_is_refused_naming_the_flag() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let input = generated(tmp.path(), "2000");
+    let (coordinator, url) = coordinator(&["--max-running-jobs", "1"]);
+    let _worker = worker(&url, &[(rfm_worker::TASK_DELAY_ENV, "4000")]);
+    coordinator.wait_for("registered at", 1, Duration::from_secs(20));
+
+    let mut first = Proc::spawn(submit(&url, &input, &tmp.path().join("first"), &[]));
+    coordinator.wait_for("1 tasks", 1, Duration::from_secs(20));
+    let second = submit(&url, &input, &tmp.path().join("second"), &[])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(5), "{err}");
+    assert!(
+        err.contains("--max-running-jobs 1") && err.contains("submit again"),
+        "{err}"
+    );
+    let status = first.wait_exit(Duration::from_secs(60));
+    assert!(status.success(), "the first job: {}", first.stderr());
+}
+
+#[test]
+fn a_chunk_size_below_the_minimum_or_too_many_tasks_is_refused() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let input = generated(tmp.path(), "5000");
+    let (_coordinator, url) = coordinator(&[]);
+    let o = submit(
+        &url,
+        &input,
+        &tmp.path().join("tiny"),
+        &["--chunk-size", "1"],
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--chunk-size") && err.contains("--min-chunk-size") && err.contains("1048576"),
+        "{err}"
+    );
+
+    let (_coordinator, url) = coordinator(&["--min-chunk-size", "1", "--max-tasks-per-job", "4"]);
+    let o = submit(
+        &url,
+        &input,
+        &tmp.path().join("many"),
+        &["--chunk-size", "16KiB"],
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--chunk-size") && err.contains("--max-tasks-per-job") && err.contains(" 4 "),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_job_id_with_a_newline_does_not_forge_a_log_line() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let input = generated(tmp.path(), "200");
+    let input = input.to_str().unwrap();
+    let (coordinator, url) = coordinator(&[]);
+    runtime().block_on(async {
+        let mut c = client(&url).await;
+        let forged = "evil\nFORGED rfm-coordinator: job evil: succeeded";
+        let status = c
+            .submit_job(submission(input, forged))
+            .await
+            .expect_err("a job id with a newline");
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(status.message().contains("\\x0a"), "{status:?}");
+        let status = c
+            .get_job(job_ref(forged))
+            .await
+            .expect_err("GetJob of such an id");
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        let status = c
+            .submit_job(submission(&format!("{input}\nFORGED input"), "fine-id"))
+            .await
+            .expect_err("an input with a newline");
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let log = coordinator.stderr();
+    assert!(
+        !log.lines().any(|l| l.starts_with("FORGED")),
+        "a forged log line:\n{log}"
+    );
+}
+
+/// How a forged worker lies.
+#[derive(Clone, Copy, Debug)]
+enum Lie {
+    /// More lines read than its range has bytes (a ledger consistent in itself).
+    MoreLinesThanBytes,
+    /// A state whose ledger is not what its reply says.
+    LedgerUnlikeReply,
+}
+
+/// A worker written by an attacker: it computes the true state of each task,
+/// then lies about it.
+struct ForgedWorker {
+    store: Arc<TaskStore>,
+    lie: Lie,
+}
+
+#[tonic::async_trait]
+impl Worker for ForgedWorker {
+    async fn run_task(
+        &self,
+        request: Request<RunTaskRequest>,
+    ) -> Result<Response<RunTaskResponse>, Status> {
+        let req = request.into_inner();
+        let task = req.task.clone().unwrap_or_default();
+        let input: InputFile = serde_json::from_str(&req.input_json).unwrap();
+        let options = rfm_proto::options::from_proto(&req.options.unwrap_or_default()).unwrap();
+        let chunk = Chunk {
+            file_index: req.file_index,
+            start: req.start,
+            end: req.end,
+        };
+        let file_len = input.layout.len;
+        let mut state = tokio::task::spawn_blocking(move || {
+            let reader = InputReader::open(&input.path).unwrap();
+            compute_chunk(
+                &reader,
+                &input,
+                chunk,
+                &options.parse,
+                SUB_RANGE_SIZE,
+                &Cancel::default(),
+            )
+            .unwrap()
+        })
+        .await
+        .unwrap();
+        let mut reply_lines = state.ledger.lines_read;
+        match self.lie {
+            Lie::MoreLinesThanBytes => {
+                state.ledger.lines_read += file_len;
+                state.ledger.purchase_lines += file_len;
+                reply_lines = state.ledger.lines_read;
+            }
+            Lie::LedgerUnlikeReply => {
+                state.ledger.lines_read += 7;
+                state.ledger.malformed += 7;
+            }
+        }
+        let response = RunTaskResponse {
+            lines_read: reply_lines,
+            customers: state.customer_count() as u64,
+        };
+        self.store.keep(
+            TaskKey::new(&task.job_id, task.task_id, task.attempt),
+            state.to_record_batch(),
+        );
+        Ok(Response::new(response))
+    }
+
+    async fn cancel_task(&self, _: Request<TaskRef>) -> Result<Response<TaskAck>, Status> {
+        Ok(Response::new(TaskAck {}))
+    }
+
+    async fn release_task(&self, _: Request<TaskRef>) -> Result<Response<TaskAck>, Status> {
+        Ok(Response::new(TaskAck {}))
+    }
+}
+
+/// Serves a forged worker on loopback and registers it with 8 slots (the
+/// scheduler prefers the most free slots); it never heartbeats.
+async fn start_forged_worker(url: &str, lie: Lie) -> tokio::task::JoinHandle<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let store = Arc::new(TaskStore::default());
+    let server = tonic::transport::Server::builder()
+        .add_service(WorkerServer::new(ForgedWorker {
+            store: store.clone(),
+            lie,
+        }))
+        .add_service(FlightServiceServer::new(StateFlightService::new(store)))
+        .serve_with_incoming(rfm_proto::serve::incoming_nodelay(listener));
+    let serving = tokio::spawn(async move {
+        let _ = server.await;
+    });
+    client(url)
+        .await
+        .register_worker(RegisterWorkerRequest {
+            protocol_version: PROTOCOL_VERSION,
+            advertise_host: "127.0.0.1".into(),
+            port: port as u32,
+            slots: 8,
+            call_secret: CALL_SECRET.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("the forged worker registers");
+    serving
+}
+
+fn report(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("run.json")).expect("run.json")).unwrap()
+}
+
+fn an_impossible_answer_is_not_merged(lie: Lie) {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let input = generated(tmp.path(), "5000");
+    let expected = tmp.path().join("expected");
+    let o = Command::new(bin("rfm"))
+        .arg("run")
+        .arg(&input)
+        .arg("--out")
+        .arg(&expected)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let (coordinator, url) = coordinator(&["--min-chunk-size", "1"]);
+    let runtime = runtime();
+    let forged = runtime.block_on(start_forged_worker(&url, lie));
+    let _real = worker(&url, &[]);
+    coordinator.wait_for("registered at", 2, Duration::from_secs(20));
+
+    let out = tmp.path().join("out");
+    let o = submit(&url, &input, &out, &["--chunk-size", "64KiB"])
+        .output()
+        .unwrap();
+    let log = coordinator.stderr();
+    assert!(
+        o.status.success(),
+        "rfm submit: {}\ncoordinator:\n{log}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read(out.join("customers.csv")).unwrap(),
+        std::fs::read(expected.join("customers.csv")).unwrap(),
+        "{lie:?}: the forged answer reached the result"
+    );
+    let (got, want) = (report(&out), report(&expected));
+    for key in ["lines_read", "purchase_lines", "malformed"] {
+        assert_eq!(got[key], want[key], "{lie:?}: {key}");
+    }
+    assert!(log.contains("answered impossibly"), "{lie:?}:\n{log}");
+    let workers = runtime.block_on(async {
+        client(&url)
+            .await
+            .list_workers(ListWorkersRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .workers
+    });
+    let forged_entry = workers
+        .iter()
+        .find(|w| w.slots == 8)
+        .expect("the forged worker is listed");
+    assert_eq!(forged_entry.state, "lost", "{workers:?}");
+    forged.abort();
+}
+
+#[test]
+fn a_forged_worker_reading_more_lines_than_bytes_is_not_merged() {
+    an_impossible_answer_is_not_merged(Lie::MoreLinesThanBytes);
+}
+
+#[test]
+fn a_forged_worker_whose_ledger_is_unlike_its_reply_is_not_merged() {
+    an_impossible_answer_is_not_merged(Lie::LedgerUnlikeReply);
+}
