@@ -22,6 +22,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::cancel::Cancel;
+use crate::data_root::DataRoot;
 use crate::date::Date;
 use crate::error::{Error, Result};
 use crate::input::{
@@ -167,7 +168,15 @@ impl InputReader {
             source,
         };
         let file = File::open(path).map_err(unreadable)?;
-        let meta = file.metadata().map_err(unreadable)?;
+        InputReader::from_file(file, path)
+    }
+
+    /// A reader of a file already open as `path`.
+    pub(crate) fn from_file(file: File, path: &Path) -> Result<InputReader> {
+        let meta = file.metadata().map_err(|source| Error::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Ok(InputReader {
             file,
             path: path.to_path_buf(),
@@ -242,12 +251,29 @@ pub fn open_inputs_cancellable(
     parse: &ParseOptions,
     cancel: &Cancel,
 ) -> Result<Vec<InputFile>> {
-    let paths = resolve_input_cancellable(spec, cancel)?;
+    open_inputs_in(spec, None, parse, cancel)
+}
+
+/// [`open_inputs_cancellable`] under a data root, when given: the spec is
+/// resolved and every file opened through it ([`DataRoot`]).
+pub fn open_inputs_in(
+    spec: &str,
+    root: Option<&DataRoot>,
+    parse: &ParseOptions,
+    cancel: &Cancel,
+) -> Result<Vec<InputFile>> {
+    let paths = match root {
+        Some(root) => root.resolve(spec, cancel)?,
+        None => resolve_input_cancellable(spec, cancel)?,
+    };
     let mut files = Vec::with_capacity(paths.len());
     let mut prefix = Vec::new();
     for path in paths {
         cancel.check()?;
-        let reader = InputReader::open(&path)?;
+        let reader = match root {
+            Some(root) => root.open(&path)?,
+            None => InputReader::open(&path)?,
+        };
         reader.read(0, header_prefix_len(parse), &mut prefix)?;
         let layout = read_layout(&path, &prefix, reader.size(), parse)?;
         files.push(InputFile { path, layout });
