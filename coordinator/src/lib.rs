@@ -70,6 +70,8 @@ pub struct CoordinatorConfig {
     pub keepalive: Keepalive,
     /// How many finished jobs are kept for their results, and how long.
     pub retention: retention::Retention,
+    /// Job inputs must lie under it, when set (`--data-root`).
+    pub data_root: Option<Arc<rfm_core::DataRoot>>,
 }
 
 impl Default for CoordinatorConfig {
@@ -84,6 +86,7 @@ impl Default for CoordinatorConfig {
             publisher: None,
             keepalive: Keepalive::default(),
             retention: retention::Retention::default(),
+            data_root: None,
         }
     }
 }
@@ -145,7 +148,8 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
     let jobs = Arc::new(retention::JobTable::new(config.retention));
     let draining = Arc::new(AtomicBool::new(false));
     let service =
-        service::CoordinatorService::new(registry.clone(), jobs.clone(), draining.clone(), driver);
+        service::CoordinatorService::new(registry.clone(), jobs.clone(), draining.clone(), driver)
+            .with_data_root(config.data_root.clone());
     let (shutdown, mut shutdown_rx) = watch::channel(false);
     // gRPC health (grpc.health.v1), open without the token: "" is SERVING.
     let (_, health) = tonic_health::server::health_reporter();
