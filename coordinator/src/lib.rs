@@ -143,13 +143,13 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         log: config.log,
         token: config.token.clone(),
         publisher: config.publisher.clone(),
+        data_root: config.data_root.clone(),
     };
     let sweep_every = driver.tick;
     let jobs = Arc::new(retention::JobTable::new(config.retention));
     let draining = Arc::new(AtomicBool::new(false));
     let service =
-        service::CoordinatorService::new(registry.clone(), jobs.clone(), draining.clone(), driver)
-            .with_data_root(config.data_root.clone());
+        service::CoordinatorService::new(registry.clone(), jobs.clone(), draining.clone(), driver);
     let (shutdown, mut shutdown_rx) = watch::channel(false);
     // gRPC health (grpc.health.v1), open without the token: "" is SERVING.
     let (_, health) = tonic_health::server::health_reporter();

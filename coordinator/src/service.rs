@@ -65,8 +65,6 @@ pub struct CoordinatorService {
     /// Set when the coordinator shuts down: no new jobs.
     draining: Arc<AtomicBool>,
     driver: DriverConfig,
-    /// Inputs must lie under it, when set (`--data-root`).
-    data_root: Option<Arc<DataRoot>>,
 }
 
 impl CoordinatorService {
@@ -81,14 +79,7 @@ impl CoordinatorService {
             jobs,
             draining,
             driver,
-            data_root: None,
         }
-    }
-
-    /// Refuses every input not under `root` (when set).
-    pub fn with_data_root(mut self, root: Option<Arc<DataRoot>>) -> Self {
-        self.data_root = root;
-        self
     }
 
     fn job(&self, id: &str) -> Result<Arc<Job>, Status> {
@@ -187,7 +178,7 @@ impl Coordinator for CoordinatorService {
         let options = rfm_proto::options::from_proto(options).map_err(|e| status_of(&e))?;
         let parse = options.parse.clone();
         let input = req.input.clone();
-        let root = self.data_root.clone();
+        let root = self.driver.data_root.clone();
         let files = open_job_inputs(input, root, parse, Arc::new(Cancel::default())).await?;
         let chunks = plan_chunks(&files, options.chunk_size);
         let bytes = chunks.iter().map(|c| c.end - c.start).sum();

@@ -346,3 +346,30 @@ fn a_task_naming_a_file_outside_the_workers_root_is_refused() {
         server.abort();
     });
 }
+
+#[test]
+fn a_data_root_that_is_not_a_directory_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    for root in [tmp.path().join("none"), file] {
+        let root = root.display().to_string();
+        let coordinator = Command::new(bin("rfm-coordinator"))
+            .args(["--listen", "127.0.0.1:0", "--data-root", &root])
+            .output()
+            .unwrap();
+        let worker = Command::new(bin("rfm-worker"))
+            .args(["--coordinator", "http://127.0.0.1:1", "--listen", "127.0.0.1:0"])
+            .args(["--register-timeout", "1s", "--data-root", &root])
+            .output()
+            .unwrap();
+        for (name, o) in [("rfm-coordinator", coordinator), ("rfm-worker", worker)] {
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+            assert!(
+                err.contains("--data-root") && err.contains(&root),
+                "{name}: {err}"
+            );
+        }
+    }
+}

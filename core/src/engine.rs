@@ -492,12 +492,25 @@ pub fn compute_chunk(
 
 /// Fills in the 1-based line numbers of malformed samples (header = line 1).
 pub fn number_sample_lines(state: &mut PartialState, files: &[InputFile]) -> Result<()> {
+    number_sample_lines_in(state, files, None)
+}
+
+/// [`number_sample_lines`] reading through a data root, when given; samples
+/// already numbered are left as they are.
+pub fn number_sample_lines_in(
+    state: &mut PartialState,
+    files: &[InputFile],
+    root: Option<&DataRoot>,
+) -> Result<()> {
     const BLOCK: u64 = 1 << 20;
     let mut samples = std::mem::take(&mut state.ledger.malformed_samples);
     let mut buf = Vec::new();
-    for s in samples.iter_mut() {
+    for s in samples.iter_mut().filter(|s| s.line.is_none()) {
         if let Some(f) = files.get(s.file_index as usize) {
-            let reader = InputReader::open(&f.path)?;
+            let reader = match root {
+                Some(root) => root.open(&f.path)?,
+                None => InputReader::open(&f.path)?,
+            };
             let upto = s.offset.min(reader.size());
             let mut newlines = 0;
             let mut at = 0;
