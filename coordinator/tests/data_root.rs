@@ -359,7 +359,12 @@ fn a_data_root_that_is_not_a_directory_is_a_usage_error() {
             .output()
             .unwrap();
         let worker = Command::new(bin("rfm-worker"))
-            .args(["--coordinator", "http://127.0.0.1:1", "--listen", "127.0.0.1:0"])
+            .args([
+                "--coordinator",
+                "http://127.0.0.1:1",
+                "--listen",
+                "127.0.0.1:0",
+            ])
             .args(["--register-timeout", "1s", "--data-root", &root])
             .output()
             .unwrap();

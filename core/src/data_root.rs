@@ -334,6 +334,29 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_header_inside_the_root_is_quoted_as_always() {
+        let (_dir, root, _) = layout();
+        std::fs::write(root.path().join("bad.csv"), "Name,Total\nx,1\n").unwrap();
+        let open = |spec: &str| {
+            crate::engine::open_inputs_in(
+                spec,
+                Some(&root),
+                &Default::default(),
+                &Cancel::default(),
+            )
+        };
+        let err = open("bad.csv").unwrap_err();
+        assert!(matches!(err, Error::MissingColumn { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("header found: Name,Total"),
+            "{err}"
+        );
+        assert_eq!(open("in.csv").unwrap().len(), 1);
+        let err = open("../outside/secret.csv").unwrap_err();
+        assert!(matches!(err, Error::NotInDataRoot { .. }), "{err:?}");
+    }
+
+    #[test]
     fn a_root_must_be_an_existing_directory() {
         let (dir, root, _) = layout();
         let err = DataRoot::new(&dir.path().join("none")).unwrap_err();
