@@ -159,11 +159,16 @@ impl DataRoot {
             }
             Err(_) => return Err(refused(path)),
         };
-        let opened = opened_path(&file, &real).ok_or_else(|| refused(path))?;
-        if !self.holds(&opened) {
+        if !self.holds_opened(&file, &real) {
             return Err(refused(path));
         }
         InputReader::from_file(file, &joined)
+    }
+
+    /// Whether an open file (opened as `opened_as`) really lies under the
+    /// root, by the real path of its descriptor.
+    fn holds_opened(&self, file: &File, opened_as: &Path) -> bool {
+        opened_path(file, opened_as).is_some_and(|real| self.holds(&real))
     }
 }
 
@@ -331,6 +336,17 @@ mod tests {
         let err = root.open(Path::new("link.csv")).err().unwrap();
         assert!(matches!(err, Error::NotInDataRoot { .. }), "{err:?}");
         assert!(root.open(Path::new("in.csv")).is_ok());
+    }
+
+    #[test]
+    fn the_open_file_is_checked_not_its_name() {
+        // What a link swapped in between the check and the open would give:
+        // a descriptor of a file outside, opened by a name inside.
+        let (_dir, root, outside) = layout();
+        let inside = root.path().join("in.csv");
+        let swapped = File::open(outside.join("secret.csv")).unwrap();
+        assert!(!root.holds_opened(&swapped, &inside));
+        assert!(root.holds_opened(&File::open(&inside).unwrap(), &inside));
     }
 
     #[test]
