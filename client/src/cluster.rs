@@ -568,6 +568,7 @@ fn embedded_job(
             log: false,
             token: token.clone(),
             keepalive: Keepalive::default(),
+            data_root: None,
         })
         .await
         .context("cannot start the embedded worker")

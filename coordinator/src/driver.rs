@@ -8,9 +8,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rfm_core::engine::{finish_run, number_sample_lines};
+use rfm_core::engine::{finish_run, number_sample_lines_in};
 use rfm_core::report::{RunReport, Stage};
-use rfm_core::{Chunk, ErrorKind, InputFile, PartialState, RfmResult, RunOptions};
+use rfm_core::{Chunk, DataRoot, ErrorKind, InputFile, PartialState, RfmResult, RunOptions};
 use rfm_proto::auth::Token;
 use rfm_proto::v1::{ErrorClass, JobState, TaskRef};
 use rfm_store::RunId;
@@ -38,6 +38,8 @@ pub struct DriverConfig {
     pub token: Token,
     /// Where runs are recorded and published (`--database-url`), if anywhere.
     pub publisher: Option<Arc<Publisher>>,
+    /// Inputs must lie under it, when set (`--data-root`).
+    pub data_root: Option<Arc<DataRoot>>,
 }
 
 /// What a job computes: its inputs, chunks and options.
@@ -437,10 +439,12 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
     job.set_state(JobState::Merging, "all tasks done; scoring");
     let files = std::mem::take(&mut driver.files);
     let begun = report.clone();
+    let root = driver.config.data_root.clone();
     let scored = tokio::task::spawn_blocking(move || {
         score(
             merged.unwrap_or_default(),
             &files,
+            root.as_deref(),
             &options,
             report,
             seconds,
@@ -533,11 +537,12 @@ struct Scored {
 fn score(
     mut state: PartialState,
     files: &[InputFile],
+    root: Option<&DataRoot>,
     options: &RunOptions,
     mut report: RunReport,
     seconds: f64,
 ) -> Scored {
-    if let Err(e) = number_sample_lines(&mut state, files) {
+    if let Err(e) = number_sample_lines_in(&mut state, files, root) {
         report::complete(
             &mut report,
             &state.ledger,
@@ -618,6 +623,7 @@ mod tests {
             log: false,
             token: Token::default(),
             publisher: None,
+            data_root: None,
         }
     }
 

@@ -74,6 +74,8 @@ pub struct CoordinatorConfig {
     pub retention: retention::Retention,
     /// What any caller can make the coordinator spend.
     pub limits: limits::Limits,
+    /// Job inputs must lie under it, when set (`--data-root`).
+    pub data_root: Option<Arc<rfm_core::DataRoot>>,
 }
 
 impl Default for CoordinatorConfig {
@@ -89,6 +91,7 @@ impl Default for CoordinatorConfig {
             keepalive: Keepalive::default(),
             retention: retention::Retention::default(),
             limits: limits::Limits::default(),
+            data_root: None,
         }
     }
 }
@@ -146,6 +149,7 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         log: config.log,
         token: config.token.clone(),
         publisher: config.publisher.clone(),
+        data_root: config.data_root.clone(),
     };
     let sweep_every = driver.tick;
     let jobs = Arc::new(retention::JobTable::new(config.retention));

@@ -13,6 +13,7 @@ use std::time::Duration;
 use rfm_coordinator::cli::Args;
 use rfm_coordinator::publish::Publisher;
 use rfm_coordinator::CoordinatorConfig;
+use rfm_core::DataRoot;
 use rfm_proto::keepalive::Keepalive;
 use rfm_proto::stop::StopSignals;
 
@@ -49,12 +50,29 @@ fn connect_database(
     Ok(Some(Arc::new(publisher)))
 }
 
+/// The root of `--data-root`, which must be an existing directory (else exit 2).
+fn open_data_root(dir: Option<&std::path::Path>) -> Option<Arc<DataRoot>> {
+    let root = DataRoot::new(dir?).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(USAGE_EXIT);
+    });
+    tracing::info!(
+        "rfm-coordinator: inputs must lie under the data root {}",
+        root.path().display()
+    );
+    Some(Arc::new(root))
+}
+
 /// Time the runtime's remaining tasks get to end after the drain.
 const RUNTIME_GRACE: Duration = Duration::from_secs(5);
 /// Time closing the run database's connection may take.
 const CLOSE_DATABASE_GRACE: Duration = Duration::from_secs(5);
 
-async fn serve(args: Args, publisher: Option<Arc<Publisher>>) -> Result<(), String> {
+async fn serve(
+    args: Args,
+    publisher: Option<Arc<Publisher>>,
+    data_root: Option<Arc<DataRoot>>,
+) -> Result<(), String> {
     let mut signals =
         StopSignals::new().map_err(|e| format!("cannot catch SIGINT/SIGTERM: {e}"))?;
     let database = publisher.as_ref().and_then(|p| database_address(&p.target));
@@ -88,6 +106,7 @@ async fn serve(args: Args, publisher: Option<Arc<Publisher>>) -> Result<(), Stri
             min_chunk_size: args.min_chunk_size,
             max_tasks_per_job: args.max_tasks_per_job,
         },
+        data_root,
     };
     let mut coordinator = rfm_coordinator::start(config, listener)
         .map_err(|e| format!("cannot start the coordinator: {e}"))?;
@@ -175,6 +194,7 @@ fn main() {
             eprintln!("error: invalid options --run-lease/--run-heartbeat: {e}");
             std::process::exit(USAGE_EXIT);
         });
+    let data_root = open_data_root(args.data_root.as_deref());
     let publisher = match connect_database(args.database_url.take(), lease) {
         Ok(p) => p,
         Err(e) => {
@@ -192,7 +212,7 @@ fn main() {
     };
     // This thread keeps a handle on the database until the runtime is gone,
     // so that the last one is never dropped on the runtime.
-    let outcome = runtime.block_on(serve(args, publisher.clone()));
+    let outcome = runtime.block_on(serve(args, publisher.clone(), data_root));
     runtime.shutdown_timeout(RUNTIME_GRACE);
     close_database(publisher);
     if let Err(e) = outcome {

@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rfm_core::engine::{open_inputs_cancellable, plan_chunks, InputFile};
+use rfm_core::engine::{open_inputs_in, plan_chunks, InputFile};
 use rfm_core::input::ParseOptions;
 use rfm_core::text::escape_controls;
-use rfm_core::{Cancel, CancelOnDrop, Error, ErrorKind};
+use rfm_core::{Cancel, CancelOnDrop, DataRoot, Error, ErrorKind};
 use rfm_proto::ident;
 use rfm_proto::v1::coordinator_server::Coordinator;
 use rfm_proto::v1::{
@@ -44,6 +44,7 @@ pub const WATCH_BEAT: Duration = Duration::from_secs(1);
 /// of walking a large tree for nobody.
 fn open_job_inputs(
     input: String,
+    root: Option<Arc<DataRoot>>,
     parse: ParseOptions,
     cancel: Arc<Cancel>,
 ) -> impl std::future::Future<Output = Result<Vec<InputFile>, Status>> {
@@ -51,13 +52,15 @@ fn open_job_inputs(
     let stop_when_dropped = CancelOnDrop(cancel.clone());
     async move {
         let _stop_when_dropped = stop_when_dropped;
-        tokio::task::spawn_blocking(move || open_inputs_cancellable(&input, &parse, &cancel))
-            .await
-            .map_err(|e| Status::internal(format!("checking the input failed: {e}")))?
-            .map_err(|e| match e {
-                Error::Cancelled => Status::cancelled("the submission was given up"),
-                e => status_of(&e),
-            })
+        tokio::task::spawn_blocking(move || {
+            open_inputs_in(&input, root.as_deref(), &parse, &cancel)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("checking the input failed: {e}")))?
+        .map_err(|e| match e {
+            Error::Cancelled => Status::cancelled("the submission was given up"),
+            e => status_of(&e),
+        })
     }
 }
 
@@ -200,7 +203,8 @@ impl Coordinator for CoordinatorService {
         self.limits.check_running(self.jobs.running().len())?;
         let parse = options.parse.clone();
         let input = req.input.clone();
-        let files = open_job_inputs(input, parse, Arc::new(Cancel::default())).await?;
+        let root = self.driver.data_root.clone();
+        let files = open_job_inputs(input, root, parse, Arc::new(Cancel::default())).await?;
         self.limits.check_task_count(&files, options.chunk_size)?;
         let chunks = plan_chunks(&files, options.chunk_size);
         let bytes = chunks.iter().map(|c| c.end - c.start).sum();
@@ -370,22 +374,26 @@ mod tests {
         let spec = format!("{}/**/*.csv", dir.path().display());
 
         // Run to its end, the walk finds no file.
-        let whole = open_job_inputs(spec.clone(), ParseOptions::default(), Arc::default()).await;
+        let whole =
+            open_job_inputs(spec.clone(), None, ParseOptions::default(), Arc::default()).await;
         assert_eq!(whole.unwrap_err().code(), tonic::Code::FailedPrecondition);
 
         // The client gives up while the coordinator plans: tonic drops the
         // call's future, which stops the blocking walk at its next directory.
         let cancel = Arc::new(Cancel::default());
-        let planning = open_job_inputs(spec.clone(), ParseOptions::default(), cancel.clone());
+        let planning = open_job_inputs(spec.clone(), None, ParseOptions::default(), cancel.clone());
         drop(planning);
         assert!(cancel.is_cancelled());
-        let err = open_inputs_cancellable(&spec, &ParseOptions::default(), &cancel).unwrap_err();
+        let err =
+            rfm_core::engine::open_inputs_cancellable(&spec, &ParseOptions::default(), &cancel)
+                .unwrap_err();
         assert!(matches!(err, Error::Cancelled), "{err:?}");
 
         // Dropped while the walk runs on its thread.
         let cancel = Arc::new(Cancel::default());
         let planning = tokio::spawn(open_job_inputs(
             spec,
+            None,
             ParseOptions::default(),
             cancel.clone(),
         ));

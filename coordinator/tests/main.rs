@@ -2,6 +2,7 @@
 //! one per file keeps the build small and quick.
 
 mod cluster;
+mod data_root;
 mod deploy;
 mod faults;
 mod leases;

@@ -22,6 +22,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::cancel::Cancel;
+use crate::data_root::DataRoot;
 use crate::date::Date;
 use crate::error::{Error, Result};
 use crate::input::{
@@ -167,7 +168,15 @@ impl InputReader {
             source,
         };
         let file = File::open(path).map_err(unreadable)?;
-        let meta = file.metadata().map_err(unreadable)?;
+        InputReader::from_file(file, path)
+    }
+
+    /// A reader of a file already open as `path`.
+    pub(crate) fn from_file(file: File, path: &Path) -> Result<InputReader> {
+        let meta = file.metadata().map_err(|source| Error::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Ok(InputReader {
             file,
             path: path.to_path_buf(),
@@ -242,12 +251,29 @@ pub fn open_inputs_cancellable(
     parse: &ParseOptions,
     cancel: &Cancel,
 ) -> Result<Vec<InputFile>> {
-    let paths = resolve_input_cancellable(spec, cancel)?;
+    open_inputs_in(spec, None, parse, cancel)
+}
+
+/// [`open_inputs_cancellable`] under a data root, when given: the spec is
+/// resolved and every file opened through it ([`DataRoot`]).
+pub fn open_inputs_in(
+    spec: &str,
+    root: Option<&DataRoot>,
+    parse: &ParseOptions,
+    cancel: &Cancel,
+) -> Result<Vec<InputFile>> {
+    let paths = match root {
+        Some(root) => root.resolve(spec, cancel)?,
+        None => resolve_input_cancellable(spec, cancel)?,
+    };
     let mut files = Vec::with_capacity(paths.len());
     let mut prefix = Vec::new();
     for path in paths {
         cancel.check()?;
-        let reader = InputReader::open(&path)?;
+        let reader = match root {
+            Some(root) => root.open(&path)?,
+            None => InputReader::open(&path)?,
+        };
         reader.read(0, header_prefix_len(parse), &mut prefix)?;
         let layout = read_layout(&path, &prefix, reader.size(), parse)?;
         files.push(InputFile { path, layout });
@@ -466,12 +492,25 @@ pub fn compute_chunk(
 
 /// Fills in the 1-based line numbers of malformed samples (header = line 1).
 pub fn number_sample_lines(state: &mut PartialState, files: &[InputFile]) -> Result<()> {
+    number_sample_lines_in(state, files, None)
+}
+
+/// [`number_sample_lines`] reading through a data root, when given; samples
+/// already numbered are left as they are.
+pub fn number_sample_lines_in(
+    state: &mut PartialState,
+    files: &[InputFile],
+    root: Option<&DataRoot>,
+) -> Result<()> {
     const BLOCK: u64 = 1 << 20;
     let mut samples = std::mem::take(&mut state.ledger.malformed_samples);
     let mut buf = Vec::new();
-    for s in samples.iter_mut() {
+    for s in samples.iter_mut().filter(|s| s.line.is_none()) {
         if let Some(f) = files.get(s.file_index as usize) {
-            let reader = InputReader::open(&f.path)?;
+            let reader = match root {
+                Some(root) => root.open(&f.path)?,
+                None => InputReader::open(&f.path)?,
+            };
             let upto = s.offset.min(reader.size());
             let mut newlines = 0;
             let mut at = 0;

@@ -26,6 +26,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A path outside the data root, or missing: one message for both, so
+    /// that it never tells whether a path outside the root exists.
+    #[error("{}: no such input file under the data root; give a path relative to the data root (or an absolute path under it) of a readable file, without links leading out of the root", path.display())]
+    NotInDataRoot { path: PathBuf },
+
     #[error("no input files match {spec:?}; give a CSV file, a directory holding *.csv files, or a glob")]
     NoInput { spec: String },
 
@@ -100,6 +105,7 @@ impl Error {
             Error::InvalidOption { .. }
             | Error::Unreadable { .. }
             | Error::NoInput { .. }
+            | Error::NotInDataRoot { .. }
             | Error::InputChanged { .. } => Stage::Input,
             Error::EmptyFile { .. }
             | Error::NoDataLines { .. }

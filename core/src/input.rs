@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::cancel::Cancel;
+use crate::data_root::DataRoot;
 use crate::date::DateFormat;
 use crate::error::{Error, Result};
 use crate::scan::{RecordSplitter, DEFAULT_MAX_RECORD_SIZE};
@@ -185,23 +186,8 @@ pub fn resolve_input_cancellable(spec: &str, cancel: &Cancel) -> Result<Vec<Path
         }
         return Ok(files);
     }
-    if spec.contains(['*', '?', '[']) && !path.exists() {
-        glob::Pattern::new(spec)
-            .map_err(|e| Error::invalid_option("INPUT", format!("bad glob {spec:?}: {e}")))?;
-        let mut base = PathBuf::new();
-        let mut parts = Vec::new();
-        for component in path.components() {
-            let text = component.as_os_str().to_string_lossy().into_owned();
-            if parts.is_empty() && !has_wildcard(&text) {
-                base.push(component);
-            } else {
-                parts.push(text);
-            }
-        }
-        let mut files = Vec::new();
-        glob_walk(&base, &parts, cancel, &mut files)?;
-        files.sort();
-        files.dedup();
+    if has_wildcard(spec) && !path.exists() {
+        let files = glob_files(path, None, cancel)?;
         if files.is_empty() {
             return Err(Error::NoInput {
                 spec: spec.to_string(),
@@ -222,8 +208,36 @@ pub fn resolve_input_cancellable(spec: &str, cancel: &Cancel) -> Result<Vec<Path
     }
 }
 
-fn has_wildcard(text: &str) -> bool {
+pub(crate) fn has_wildcard(text: &str) -> bool {
     text.contains(['*', '?', '['])
+}
+
+/// The files matching a glob, sorted. Under a data root, the walk enters
+/// only directories under the root, and a match leading out of it refuses
+/// the input (see [`DataRoot`]).
+pub(crate) fn glob_files(
+    pattern: &Path,
+    root: Option<&DataRoot>,
+    cancel: &Cancel,
+) -> Result<Vec<PathBuf>> {
+    let spec = pattern.to_string_lossy();
+    glob::Pattern::new(&spec)
+        .map_err(|e| Error::invalid_option("INPUT", format!("bad glob {spec:?}: {e}")))?;
+    let mut base = PathBuf::new();
+    let mut parts = Vec::new();
+    for component in pattern.components() {
+        let text = component.as_os_str().to_string_lossy().into_owned();
+        if parts.is_empty() && !has_wildcard(&text) {
+            base.push(component);
+        } else {
+            parts.push(text);
+        }
+    }
+    let mut files = Vec::new();
+    glob_walk(&base, &parts, root, cancel, &mut files)?;
+    files.sort();
+    files.dedup();
+    Ok(files)
 }
 
 /// The entries of a directory (the current one for an empty path); none when
@@ -240,31 +254,46 @@ fn entries(dir: &Path) -> Vec<std::fs::DirEntry> {
 }
 
 /// The files under `dir` matching the pattern components `parts`.
-fn glob_walk(dir: &Path, parts: &[String], cancel: &Cancel, out: &mut Vec<PathBuf>) -> Result<()> {
+fn glob_walk(
+    dir: &Path,
+    parts: &[String],
+    root: Option<&DataRoot>,
+    cancel: &Cancel,
+    out: &mut Vec<PathBuf>,
+) -> Result<()> {
     cancel.check()?;
     let Some((first, rest)) = parts.split_first() else {
-        if dir.is_file() {
+        let matched = match root {
+            None => dir.is_file(),
+            // Only a name that exists (as seen from a directory under the
+            // root) is a match, and it must then resolve under the root.
+            Some(root) => std::fs::symlink_metadata(dir).is_ok() && root.candidate(dir)?,
+        };
+        if matched {
             out.push(dir.to_path_buf());
         }
         return Ok(());
     };
+    if root.is_some_and(|root| !root.may_enter(dir)) {
+        return Ok(());
+    }
     if first == "**" {
-        glob_walk(dir, rest, cancel, out)?;
+        glob_walk(dir, rest, root, cancel, out)?;
         for entry in entries(dir) {
             // `file_type` does not follow links: `**` stays in real directories.
             if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                glob_walk(&dir.join(entry.file_name()), parts, cancel, out)?;
+                glob_walk(&dir.join(entry.file_name()), parts, root, cancel, out)?;
             }
         }
     } else if !has_wildcard(first) {
-        glob_walk(&dir.join(first), rest, cancel, out)?;
+        glob_walk(&dir.join(first), rest, root, cancel, out)?;
     } else {
         let pattern = glob::Pattern::new(first)
             .map_err(|e| Error::invalid_option("INPUT", format!("bad glob part {first:?}: {e}")))?;
         for entry in entries(dir) {
             let name = entry.file_name();
             if pattern.matches(&name.to_string_lossy()) {
-                glob_walk(&dir.join(name), rest, cancel, out)?;
+                glob_walk(&dir.join(name), rest, root, cancel, out)?;
             }
         }
     }

@@ -8,6 +8,7 @@
 
 pub mod atomic;
 pub mod cancel;
+pub mod data_root;
 pub mod date;
 pub mod engine;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod segment;
 pub mod text;
 
 pub use cancel::{Cancel, CancelOnDrop};
+pub use data_root::DataRoot;
 pub use engine::{Chunk, InputFile, RunOptions};
 pub use error::{Error, ErrorKind, Result};
 pub use partial::PartialState;

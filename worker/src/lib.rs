@@ -13,7 +13,7 @@ pub mod http;
 mod membership;
 mod tasks;
 
-pub use tasks::{TaskKey, TaskStore};
+pub use tasks::{TaskKey, TaskService, TaskStore};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -62,6 +62,8 @@ pub struct WorkerConfig {
     pub token: Token,
     /// HTTP/2 keepalive of its server and of its connection to the coordinator.
     pub keepalive: Keepalive,
+    /// Task inputs must lie under it, when set (`--data-root`).
+    pub data_root: Option<Arc<rfm_core::DataRoot>>,
 }
 
 /// Why a worker could not start.
@@ -211,7 +213,8 @@ pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
         config.pool.clone(),
         config.task_delay,
         local_addr.to_string(),
-    );
+    )
+    .with_data_root(config.data_root.clone());
     let flight_service = flight::StateFlightService::new(store.clone());
     let (shutdown, mut shutdown_rx) = watch::channel(false);
     // gRPC health (grpc.health.v1), open without the token: "" is SERVING.

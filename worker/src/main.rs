@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use rfm_core::DataRoot;
 use rfm_proto::keepalive::Keepalive;
 use rfm_proto::stop::StopSignals;
 use rfm_worker::cli::Args;
@@ -16,8 +17,23 @@ use rfm_worker::{WorkerConfig, TASK_DELAY_ENV};
 
 /// Exit code when the worker cannot join the cluster.
 const CLUSTER_EXIT: i32 = 5;
+/// Exit code of a bad option value.
+const USAGE_EXIT: i32 = 2;
 
-async fn serve(args: Args) -> anyhow::Result<()> {
+/// The root of `--data-root`, which must be an existing directory (else exit 2).
+fn open_data_root(dir: Option<&std::path::Path>) -> Option<Arc<DataRoot>> {
+    let root = DataRoot::new(dir?).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(USAGE_EXIT);
+    });
+    tracing::info!(
+        "rfm-worker: task inputs must lie under the data root {}",
+        root.path().display()
+    );
+    Some(Arc::new(root))
+}
+
+async fn serve(args: Args, data_root: Option<Arc<DataRoot>>) -> anyhow::Result<()> {
     let mut signals = StopSignals::new().context("cannot catch SIGINT/SIGTERM")?;
     let threads = match args.threads {
         Some(0) => anyhow::bail!("invalid option --threads: must be at least 1"),
@@ -52,6 +68,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             interval: args.keepalive_interval,
             timeout: args.keepalive_timeout,
         },
+        data_root,
     };
     let http = match args.http_listen {
         Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
@@ -113,6 +130,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
 fn main() {
     let (args, _) = rfm_settings::parse::<Args>(rfm_settings::Scope::Table("worker"));
     rfm_settings::init_logging(args.log_format);
+    let data_root = open_data_root(args.data_root.as_deref());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -120,7 +138,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = runtime.block_on(serve(args)) {
+    if let Err(e) = runtime.block_on(serve(args, data_root)) {
         eprintln!("error: {e:#}");
         std::process::exit(CLUSTER_EXIT);
     }

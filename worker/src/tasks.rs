@@ -16,7 +16,7 @@ use std::time::Duration;
 use arrow::array::RecordBatch;
 use rfm_core::engine::{compute_chunk, InputReader, SUB_RANGE_SIZE};
 use rfm_core::input::ParseOptions;
-use rfm_core::{Cancel, Chunk, Error, InputFile};
+use rfm_core::{Cancel, Chunk, DataRoot, Error, InputFile};
 use rfm_proto::v1::worker_server::Worker;
 use rfm_proto::v1::{RunTaskRequest, RunTaskResponse, TaskAck, TaskRef};
 use tokio::sync::oneshot;
@@ -128,6 +128,8 @@ pub struct TaskService {
     delay: Duration,
     /// This worker's address, named in error messages.
     name: String,
+    /// Inputs must lie under it, when set (`--data-root`).
+    data_root: Option<Arc<DataRoot>>,
 }
 
 impl TaskService {
@@ -142,7 +144,14 @@ impl TaskService {
             pool,
             delay,
             name,
+            data_root: None,
         }
+    }
+
+    /// Refuses every task whose input is not under `root` (when set).
+    pub fn with_data_root(mut self, root: Option<Arc<DataRoot>>) -> Self {
+        self.data_root = root;
+        self
     }
 }
 
@@ -153,8 +162,12 @@ enum Failed {
 }
 
 /// Reads the chunk and folds it into a partial state (runs on the rayon pool).
+/// Under a data root the file is opened checked: a file outside the root is
+/// refused before its size is compared with the planned one, so that neither
+/// its size nor a byte of it is told.
 fn compute(
     input: &InputFile,
+    root: Option<&DataRoot>,
     chunk: Chunk,
     parse: &ParseOptions,
     cancel: &Cancel,
@@ -163,7 +176,11 @@ fn compute(
         Error::Cancelled => Failed::Cancelled,
         e => Failed::Input(e.to_string()),
     };
-    let reader = InputReader::open(&input.path).map_err(failed)?;
+    let reader = match root {
+        Some(root) => root.open(&input.path),
+        None => InputReader::open(&input.path),
+    }
+    .map_err(failed)?;
     let len = reader.size();
     if len != input.layout.len {
         return Err(Failed::Input(format!(
@@ -234,9 +251,10 @@ impl Worker for TaskService {
         };
         let (tx, rx) = oneshot::channel();
         let cancel = running.cancel.clone();
+        let root = self.data_root.clone();
         self.pool.spawn(move || {
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                compute(&input, chunk, &options.parse, &cancel)
+                compute(&input, root.as_deref(), chunk, &options.parse, &cancel)
             }));
             let _ = tx.send(outcome);
         });
