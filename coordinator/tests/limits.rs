@@ -316,7 +316,7 @@ fn a_job_beyond_max_running_jobs_is_refused_naming_the_flag() {
     let tmp = tempfile::tempdir().unwrap();
     let input = generated(tmp.path(), "2000");
     let (coordinator, url) = coordinator(&["--max-running-jobs", "1"]);
-    let _worker = worker(&url, &[(rfm_worker::TASK_DELAY_ENV, "4000")]);
+    let _worker = worker(&url, &[(rfm_worker::TASK_DELAY_ENV, "8000")]);
     coordinator.wait_for("registered at", 1, Duration::from_secs(20));
 
     let mut first = Proc::spawn(submit(&url, &input, &tmp.path().join("first"), &[]));
