@@ -169,6 +169,52 @@ fn huge_ids_and_submissions_are_refused_and_the_coordinator_stays_small() {
 }
 
 #[test]
+fn a_huge_task_sent_to_a_worker_is_refused_and_the_worker_stays_small() {
+    let _serial = serial();
+    let (coordinator, url) = coordinator(&[]);
+    let worker = worker(&url, &[]);
+    coordinator.wait_for("registered at", 1, Duration::from_secs(20));
+    let pid = worker.child.id();
+    runtime().block_on(async {
+        let listed = client(&url)
+            .await
+            .list_workers(ListWorkersRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .workers;
+        let address = format!("http://{}", listed[0].address);
+        let mut direct = rfm_proto::v1::worker_client::WorkerClient::connect(address)
+            .await
+            .expect("connect to the worker")
+            .max_encoding_message_size(usize::MAX);
+        let status = direct
+            .run_task(RunTaskRequest {
+                task: Some(TaskRef {
+                    job_id: "huge".into(),
+                    task_id: 0,
+                    attempt: 1,
+                }),
+                input_json: "x".repeat(100 << 20),
+                ..Default::default()
+            })
+            .await
+            .expect_err("a 100 MB task");
+        // Refused before its body is read: by the message limit, or before
+        // it by the worker's credential check.
+        assert!(
+            matches!(status.code(), Code::OutOfRange | Code::Unauthenticated),
+            "{status:?}"
+        );
+    });
+    let after = rss(pid);
+    assert!(
+        after < 100 * MIB,
+        "the worker holds {after} bytes after refusing a 100 MB task"
+    );
+}
+
+#[test]
 fn ten_thousand_registrations_leave_the_worker_table_bounded() {
     let _serial = serial();
     let (_coordinator, url) = coordinator(&["--max-workers", "64", "--worker-timeout", "500ms"]);
@@ -270,7 +316,7 @@ fn a_job_beyond_max_running_jobs_is_refused_naming_the_flag() {
     let tmp = tempfile::tempdir().unwrap();
     let input = generated(tmp.path(), "2000");
     let (coordinator, url) = coordinator(&["--max-running-jobs", "1"]);
-    let _worker = worker(&url, &[(rfm_worker::TASK_DELAY_ENV, "4000")]);
+    let _worker = worker(&url, &[(rfm_worker::TASK_DELAY_ENV, "8000")]);
     coordinator.wait_for("registered at", 1, Duration::from_secs(20));
 
     let mut first = Proc::spawn(submit(&url, &input, &tmp.path().join("first"), &[]));
