@@ -199,7 +199,7 @@ fn hint(e: &postgres::Error, endpoint: &Endpoint) -> String {
             ),
         };
     }
-    let text = e.to_string();
+    let text = describe(e);
     if text.contains("server does not support TLS") {
         return format!(
             "sslmode={mode} needs TLS but the server at {}:{} does not offer it: \

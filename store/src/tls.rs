@@ -241,15 +241,16 @@ fn default_root_cert() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| Path::new(&h).join(".postgresql/root.crt"))
 }
 
-/// The CA file to check the server against, if any.
-fn root_cert_path(params: &TlsParams) -> Result<Option<PathBuf>> {
+/// The CA file to check the server against, if any; `default` is libpq's
+/// default file, used by `verify-*` when the URL names none.
+fn root_cert_path(params: &TlsParams, default: Option<PathBuf>) -> Result<Option<PathBuf>> {
     if let Some(p) = &params.root_cert {
         return Ok(Some(p.clone()));
     }
     if !matches!(params.mode, SslMode::VerifyCa | SslMode::VerifyFull) {
         return Ok(None);
     }
-    match default_root_cert() {
+    match default {
         Some(p) if p.is_file() => Ok(Some(p)),
         missing => Err(Error::TlsSettings {
             detail: format!(
@@ -299,7 +300,7 @@ impl Connector {
     /// `params`.
     pub fn new(params: &TlsParams) -> Result<Connector> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let roots = root_cert_path(params)?
+        let roots = root_cert_path(params, default_root_cert())?
             .map(|p| load_roots(&p).map(Arc::new))
             .transpose()?;
         let algorithms = provider.signature_verification_algorithms;
@@ -586,5 +587,25 @@ mod tests {
             root_cert: None,
         })
         .is_ok());
+        let verify = |mode| TlsParams {
+            mode,
+            root_cert: None,
+        };
+        let missing = Some(PathBuf::from("/nonexistent/.postgresql/root.crt"));
+        for mode in [SslMode::VerifyCa, SslMode::VerifyFull] {
+            let e = root_cert_path(&verify(mode), missing.clone())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("sslmode={}", mode.as_str()))
+                    && e.contains("add sslrootcert=PATH")
+                    && e.contains("/nonexistent/.postgresql/root.crt does not exist"),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            root_cert_path(&verify(SslMode::Require), missing).unwrap(),
+            None
+        );
     }
 }
