@@ -294,7 +294,8 @@ fn secured_by_default(compose: &Value) {
         let listens = env
             .iter()
             .any(|(k, v)| k.ends_with("LISTEN") && !v.starts_with("127.0.0.1:"));
-        if name == "postgres" || !(listens || !s["ports"].is_null()) {
+        let exposed = listens || !s["ports"].is_null();
+        if name == "postgres" || !exposed {
             continue;
         }
         for var in [
