@@ -14,7 +14,8 @@
 //! | `verify-ca` | `~/.postgresql/root.crt` | TLS, chain checked, host name not |
 //! | `verify-full` | `~/.postgresql/root.crt` | TLS, chain and host name checked |
 //!
-//! Unlike libpq, `prefer` and `require` do not look for
+//! `sslmode=disable` ignores `sslrootcert`, as libpq does. Unlike libpq,
+//! `prefer` and `require` do not look for
 //! `~/.postgresql/root.crt` on their own: a CA is checked when the URL names
 //! one. No channel binding is offered (SCRAM without `-PLUS`).
 
@@ -186,7 +187,7 @@ fn split_key_values(text: &str) -> (String, Vec<(String, String)>) {
 
 /// Every `key = value` of a libpq connection string: its span, key and
 /// unquoted value. A malformed tail is kept whole (tokio-postgres reports it).
-pub(crate) fn key_values(text: &str) -> Vec<(std::ops::Range<usize>, String, String)> {
+fn key_values(text: &str) -> Vec<(std::ops::Range<usize>, String, String)> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -244,6 +245,9 @@ fn default_root_cert() -> Option<PathBuf> {
 /// The CA file to check the server against, if any; `default` is libpq's
 /// default file, used by `verify-*` when the URL names none.
 fn root_cert_path(params: &TlsParams, default: Option<PathBuf>) -> Result<Option<PathBuf>> {
+    if params.mode == SslMode::Disable {
+        return Ok(None);
+    }
     if let Some(p) = &params.root_cert {
         return Ok(Some(p.clone()));
     }
