@@ -59,6 +59,7 @@ EXPOSE 50051 50052
 STOPSIGNAL SIGINT
 # Healthy when the coordinator answers (the local one, or the one a worker
 # joins: RFM_COORDINATOR); `rfm health` exits non-zero when it does not serve.
+# Over TLS when RFM_TLS_CA is set (an address without scheme is then https).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
-    CMD rfm health "${RFM_COORDINATOR:-http://127.0.0.1:50051}" > /dev/null || exit 1
+    CMD rfm health "${RFM_COORDINATOR:-127.0.0.1:50051}" > /dev/null || exit 1
 CMD ["rfm", "--help"]

@@ -148,6 +148,104 @@ fn rfm_config_shows_each_layer_and_its_source() {
     assert!(!text.contains("secret"), "{text}");
 }
 
+/// Every secret form, each with a value of its own to look for.
+const SECRET_FILE: &str = r#"
+[run]
+database_url = "postgresql://rfm:userinfo-pw-1@db:5432/rfm?sslmode=verify-full"
+
+[runs]
+database_url = "postgresql://rfm@db/rfm?sslmode=require&PassWord=query-pw-2&sslpassword=query-pw-3"
+
+[customers]
+database_url = "host=db user=rfm password='kv pw 4' sslpassword=kv-pw-5 dbname=rfm"
+
+[segments]
+database_url = "host=db user=rfm PASSWORD = kv-pw-6"
+"#;
+
+const SECRET_VALUES: [&str; 9] = [
+    "userinfo-pw-1",
+    "query-pw-2",
+    "query-pw-3",
+    "kv pw 4",
+    "kv-pw-5",
+    "kv-pw-6",
+    "client-token-secret-7",
+    "worker-token-secret-8",
+    "admin-token-secret-9",
+];
+
+#[test]
+fn rfm_config_masks_every_secret_form_and_shows_secret_file_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rfm.toml"), SECRET_FILE).unwrap();
+    let tokens = [
+        ("RFM_TOKEN", "client-token-secret-7"),
+        ("RFM_WORKER_TOKEN", "worker-token-secret-8"),
+        ("RFM_ADMIN_TOKEN", "admin-token-secret-9"),
+    ];
+    let o = run("rfm", dir.path(), &["config", "--json"], &tokens);
+    let v = json(&o);
+    let text_out = run("rfm", dir.path(), &["config"], &tokens);
+    assert!(text_out.status.success());
+    for out in [&o, &text_out] {
+        let shown = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for secret in SECRET_VALUES {
+            assert!(!shown.contains(secret), "{secret:?} shown:\n{shown}");
+        }
+        assert!(shown.contains("***"), "{shown}");
+    }
+    let value = |table: &str, key: &str| v["tables"][table][key]["value"].clone();
+    assert_eq!(
+        value("run", "database_url"),
+        "postgresql://rfm:***@db:5432/rfm?sslmode=verify-full"
+    );
+    assert_eq!(
+        value("runs", "database_url"),
+        "postgresql://rfm@db/rfm?sslmode=require&PassWord=***&sslpassword=***"
+    );
+    assert_eq!(
+        value("customers", "database_url"),
+        "host=db user=rfm password=*** sslpassword=*** dbname=rfm"
+    );
+    assert_eq!(
+        value("segments", "database_url"),
+        "host=db user=rfm PASSWORD = ***"
+    );
+    // Every token setting any command has (token, worker_token, admin_token,
+    // ...) is masked whole.
+    let mut tokens_seen = 0;
+    for (table, settings) in v["tables"].as_object().unwrap() {
+        for (key, s) in settings.as_object().unwrap() {
+            if key == "token" || key.ends_with("_token") {
+                assert_eq!(s["value"], "***", "{table}.{key}: {s}");
+                tokens_seen += 1;
+            }
+        }
+    }
+    assert!(tokens_seen >= 5, "{v}");
+
+    // Paths of secret files are not secrets: shown as given.
+    let files = [
+        ("RFM_TOKEN_FILE", "/run/secrets/client.token"),
+        ("RFM_WORKER_TOKEN_FILE", "/run/secrets/worker.token"),
+        ("RFM_ADMIN_TOKEN_FILE", "/run/secrets/admin.token"),
+    ];
+    let v = json(&run("rfm", dir.path(), &["config", "--json"], &files));
+    for (table, settings) in v["tables"].as_object().unwrap() {
+        for (var, path) in files {
+            let key = var.trim_start_matches("RFM_").to_ascii_lowercase();
+            if let Some(s) = settings.get(&key) {
+                assert_eq!(s["value"], path, "{table}.{key}: {s}");
+            }
+        }
+    }
+}
+
 #[test]
 fn flags_beat_environment_beat_file() {
     let dir = tempfile::tempdir().unwrap();

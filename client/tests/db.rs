@@ -183,6 +183,83 @@ fn an_unreachable_database_fails_fast_with_exit_6_before_computing() {
 }
 
 #[test]
+fn run_publishes_over_verify_full_and_tls_failures_exit_6_before_computing() {
+    let server = testing::tls_server();
+    let db = server.database();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let extract = real_data("online_retail_ii_2009-12_extract.csv");
+    let url = format!(
+        "{}?sslmode=verify-full&sslrootcert={}",
+        db.url,
+        server.ca_file().display()
+    );
+    let o = rfm(&[
+        "run",
+        extract.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--database-url",
+        &url,
+    ]);
+    assert!(o.status.success(), "rfm run: {}", text(&o.stderr));
+    let id = run_id_of(&out);
+    assert!(
+        text(&o.stdout).contains(&format!("published: run {id} to host localhost")),
+        "{}",
+        text(&o.stdout)
+    );
+    let customers_file = std::fs::read_to_string(out.join("customers.csv")).unwrap();
+    let published: i64 = db
+        .client()
+        .query_one("SELECT count(*) FROM rfm_latest_customers", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(published as usize, customers_file.lines().count() - 1);
+    let o = rfm(&["runs", "--database-url", &url]);
+    assert!(o.status.success(), "rfm runs: {}", text(&o.stderr));
+    assert!(text(&o.stdout).contains(&id), "{}", text(&o.stdout));
+
+    // A CA that did not sign the server's certificate; verify-full without
+    // any CA (no ~/.postgresql/root.crt either): exit 6, nothing computed.
+    let other_ca = tmp.path().join("other-ca.pem");
+    testing::TestPki::new(&["localhost"]).write_ca(&other_ca);
+    let home = tempfile::tempdir().unwrap();
+    for (params, says) in [
+        (
+            format!("sslmode=verify-full&sslrootcert={}", other_ca.display()),
+            format!("not accepted by sslrootcert={}", other_ca.display()),
+        ),
+        (
+            "sslmode=verify-full".to_string(),
+            "add sslrootcert=PATH".to_string(),
+        ),
+    ] {
+        let failed = tmp.path().join("failed");
+        let o = Command::new(env!("CARGO_BIN_EXE_rfm"))
+            .args([
+                "run",
+                extract.to_str().unwrap(),
+                "--out",
+                failed.to_str().unwrap(),
+                "--database-url",
+                &format!("{}?{params}", db.url),
+            ])
+            .env_remove("DATABASE_URL")
+            .env("HOME", home.path())
+            .output()
+            .unwrap();
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(6), "{err}");
+        assert!(err.contains(&says), "{err}");
+        assert!(
+            !failed.join("customers.csv").exists(),
+            "nothing is computed"
+        );
+    }
+}
+
+#[test]
 fn a_run_over_the_malformed_limit_is_recorded_failed() {
     let db = testing::database();
     let tmp = tempfile::tempdir().unwrap();

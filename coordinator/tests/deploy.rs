@@ -1,9 +1,11 @@
 //! The Docker deployment (`Dockerfile`, `docker-compose.yml`) checked two
 //! ways without a Docker engine: the files are parsed and checked for what the
-//! topology relies on, and the topology the compose file describes — a
-//! PostgreSQL, a coordinator and four workers configured by the compose
-//! file's own commands and environment variables — is started as real
-//! processes on loopback, then the real UCI file is submitted and its
+//! topology relies on (tokens and TLS on every listening service, secrets
+//! made first, PostgreSQL over TLS only), and the topology the compose file
+//! describes — the secrets made by the secrets service's own `rfm certs`, a
+//! PostgreSQL with TLS, a coordinator and four workers configured by the
+//! compose file's own commands and environment variables — is started as
+//! real processes on loopback, then the real UCI file is submitted and its
 //! published run checked in PostgreSQL.
 
 use std::collections::BTreeSet;
@@ -178,6 +180,187 @@ fn workspace_binaries() -> Vec<String> {
     bins
 }
 
+/// What `rfm certs` writes (docs/SECURITY.md): the secrets services read.
+const CERTS_FILES: [&str; 8] = [
+    "ca.pem",
+    "server.pem",
+    "server.key",
+    "client.pem",
+    "client.key",
+    "client.token",
+    "worker.token",
+    "admin.token",
+];
+
+/// A service's environment variable, if set.
+fn env_opt<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// A path under the secrets mount that `rfm certs` writes.
+fn assert_secret_file(service: &str, var: &str, path: &str) {
+    let file = path
+        .strip_prefix("/secrets/")
+        .unwrap_or_else(|| panic!("{service}: {var}={path} is not under /secrets"));
+    assert!(
+        CERTS_FILES.contains(&file),
+        "{service}: {var}={path} is not a file rfm certs writes"
+    );
+}
+
+/// Tokens and TLS by default: the secrets are made first by `rfm certs`;
+/// every service that listens beyond loopback or publishes a port has TLS
+/// and the tokens of its role from files; no token is an environment value
+/// and no variable defaults to empty; every client speaks https and checks
+/// the CA; PostgreSQL serves TLS and accepts network connections over TLS
+/// only, and every database URL asks for verify-full.
+fn secured_by_default(compose: &Value) {
+    let text = read("docker-compose.yml");
+    assert!(
+        !text.contains(":-}"),
+        "no variable of docker-compose.yml defaults to empty"
+    );
+
+    // The secrets service: rfm certs into the shared folder, only when it
+    // holds no CA yet, run once, before everything else.
+    let secrets = service(compose, "secrets");
+    let script = strings(&secrets["command"]).join("\n");
+    let certs = script
+        .lines()
+        .find(|l| l.contains("rfm certs"))
+        .expect("the secrets service runs rfm certs");
+    assert!(
+        certs.contains("--out /secrets")
+            && certs.contains("--hosts coordinator,worker,postgres,localhost"),
+        "{certs}"
+    );
+    assert!(!certs.contains("--force"), "{certs}");
+    assert!(
+        script.contains("if [ ! -e /secrets/ca.pem ]"),
+        "generated only when the folder holds no CA: {script}"
+    );
+    assert!(secrets["ports"].is_null());
+    assert_eq!(secrets["restart"].as_str(), Some("no"));
+    let secrets_mount = strings(&secrets["volumes"])
+        .into_iter()
+        .find(|v| v.ends_with(":/secrets"))
+        .expect("the secrets folder, writable, in the secrets service");
+    let secrets_source = secrets_mount.trim_end_matches(":/secrets").to_string();
+
+    for (name, s) in compose["services"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        if name == "secrets" {
+            continue;
+        }
+        assert_eq!(
+            s["depends_on"]["secrets"]["condition"].as_str(),
+            Some("service_completed_successfully"),
+            "{name} starts after the secrets are made"
+        );
+        let env = environment(s);
+        for (var, value) in &env {
+            assert!(
+                !(var.ends_with("TOKEN")
+                    || (var.ends_with("_PASSWORD") && var.starts_with("RFM_"))),
+                "{name}: {var} is a secret given as a value; use {var}_FILE"
+            );
+            if var.ends_with("_FILE") || var.starts_with("RFM_TLS_") {
+                assert_secret_file(name, var, value);
+            }
+            if var.ends_with("DATABASE_URL") {
+                assert!(
+                    value.contains("@postgres:5432/")
+                        && value.contains("sslmode=verify-full")
+                        && value.contains("sslrootcert=/secrets/ca.pem"),
+                    "{name}: {var}={value}"
+                );
+            }
+            if var == "RFM_COORDINATOR" {
+                assert!(value.starts_with("https://coordinator:"), "{name}: {value}");
+                assert_eq!(
+                    env_opt(&env, "RFM_TLS_CA"),
+                    Some("/secrets/ca.pem"),
+                    "{name}"
+                );
+            }
+        }
+        let mounts_secrets = strings(&s["volumes"])
+            .iter()
+            .any(|v| v == &format!("{secrets_source}:/secrets:ro"));
+        if env.iter().any(|(_, v)| v.contains("/secrets/")) {
+            assert!(mounts_secrets, "{name} mounts the secrets read-only");
+        }
+        // Who listens beyond loopback or publishes a port has TLS and tokens.
+        let listens = env
+            .iter()
+            .any(|(k, v)| k.ends_with("LISTEN") && !v.starts_with("127.0.0.1:"));
+        let exposed = listens || !s["ports"].is_null();
+        if name == "postgres" || !exposed {
+            continue;
+        }
+        for var in [
+            "RFM_TLS_CERT",
+            "RFM_TLS_KEY",
+            "RFM_WORKER_TOKEN_FILE",
+            "RFM_DATA_ROOT",
+        ] {
+            assert!(
+                env_opt(&env, var).is_some(),
+                "{name} listens on the network without {var}"
+            );
+        }
+        if program(s) == "rfm-coordinator" {
+            for var in [
+                "RFM_TOKEN_FILE",
+                "RFM_ADMIN_TOKEN_FILE",
+                "RFM_WORKER_TLS_NAME",
+            ] {
+                assert!(env_opt(&env, var).is_some(), "{name} has no {var}");
+            }
+        }
+    }
+
+    // The tools submit with the client token over TLS.
+    let tools = environment(service(compose, "rfm"));
+    assert_eq!(
+        env_opt(&tools, "RFM_TOKEN_FILE"),
+        Some("/secrets/client.token")
+    );
+
+    // PostgreSQL: its certificate from the secrets (a copy its own user
+    // owns, made by the secrets service), network connections over TLS only.
+    let postgres = service(compose, "postgres");
+    assert!(postgres["ports"].is_null(), "PostgreSQL is not published");
+    let args = strings(&postgres["command"]).join(" ");
+    for setting in [
+        "ssl=on",
+        "ssl_cert_file=/certs/server.pem",
+        "ssl_key_file=/certs/server.key",
+        "hba_file=/certs/pg_hba.conf",
+    ] {
+        assert!(args.contains(setting), "postgres: {args}");
+    }
+    assert!(strings(&postgres["volumes"])
+        .iter()
+        .any(|v| v == &format!("{secrets_source}/postgres:/certs:ro")));
+    for step in [
+        "cp /secrets/server.key /secrets/postgres/server.key",
+        "chown -R 999:999 /secrets/postgres",
+        "chmod 0600 /secrets/postgres/server.key",
+    ] {
+        assert!(script.contains(step), "the secrets service: {step}");
+    }
+    let hba = script
+        .lines()
+        .find(|l| l.contains("pg_hba.conf"))
+        .expect("the secrets service writes pg_hba.conf");
+    assert!(hba.contains("hostssl all all all scram-sha-256"), "{hba}");
+    assert!(
+        !hba.contains("\\nhost "),
+        "no network access without TLS: {hba}"
+    );
+}
+
 #[test]
 fn the_compose_file_and_the_dockerfile_describe_the_topology() {
     let compose = compose();
@@ -239,6 +422,7 @@ fn the_compose_file_and_the_dockerfile_describe_the_topology() {
         env_value(&coordinator_env, "RFM_DATABASE_URL").contains("@postgres:5432/"),
         "the coordinator publishes to the postgres service"
     );
+    secured_by_default(&compose);
 
     // Workers scale: no fixed name, no host ports; they find the coordinator
     // by its service name and retry their first connection.
@@ -248,7 +432,7 @@ fn the_compose_file_and_the_dockerfile_describe_the_topology() {
     let worker_env = environment(worker);
     assert_eq!(
         env_value(&worker_env, "RFM_COORDINATOR"),
-        format!("http://coordinator:{grpc_port}")
+        format!("https://coordinator:{grpc_port}")
     );
     assert!(env_value(&worker_env, "RFM_REGISTER_TIMEOUT").ends_with('s'));
     assert!(
@@ -268,8 +452,11 @@ fn the_compose_file_and_the_dockerfile_describe_the_topology() {
     assert!(mount.ends_with(":/data:ro"), "{mount}");
     assert_eq!(data_mount(worker), mount);
     assert_eq!(data_mount(service(&compose, "rfm")), mount);
+    for env in [&coordinator_env, &worker_env] {
+        assert_eq!(env_value(env, "RFM_DATA_ROOT"), "/data");
+    }
 
-    // Healthchecks run a binary of the image.
+    // Healthchecks run a binary of the image, over TLS checked against the CA.
     let binaries = workspace_binaries();
     for name in ["coordinator", "worker"] {
         let test = strings(&service(&compose, name)["healthcheck"]["test"]);
@@ -279,6 +466,12 @@ fn the_compose_file_and_the_dockerfile_describe_the_topology() {
             "{name}: {test:?}"
         );
         assert!(binaries.contains(&test[1]), "{name}: {test:?}");
+        assert!(
+            test[3].starts_with("https://127.0.0.1:"),
+            "{name}: {test:?}"
+        );
+        let ca = test.iter().position(|a| a == "--tls-ca").expect("--tls-ca");
+        assert_eq!(test[ca + 1], "/secrets/ca.pem", "{name}: {test:?}");
     }
 
     // Tools run on demand only.
@@ -293,7 +486,7 @@ fn the_compose_file_and_the_dockerfile_describe_the_topology() {
     let rfm_known = known_env_of_rfm();
     for (name, s) in compose["services"].as_mapping().unwrap() {
         let name = name.as_str().unwrap();
-        if name == "postgres" {
+        if name == "postgres" || name == "secrets" {
             continue;
         }
         let program = program(s);
@@ -365,15 +558,18 @@ fn the_compose_file_and_the_dockerfile_describe_the_topology() {
     assert!(ignore.lines().any(|l| l.trim() == "target/"));
 }
 
-/// Where the compose network's names point on loopback.
+/// Where the compose network's names and mounts point on loopback.
 struct Loopback {
     database_url: String,
     coordinator_url: String,
+    secrets: PathBuf,
+    data_root: PathBuf,
 }
 
 impl Loopback {
     /// A compose environment value as it must be on loopback: service names
-    /// become the local test servers, fixed listen ports any free port.
+    /// become the local test servers, fixed listen ports any free port,
+    /// mounts the local directories.
     fn translate(&self, var: &str, value: &str) -> String {
         match var {
             "RFM_LISTEN" | "RFM_HTTP_LISTEN" => {
@@ -381,15 +577,67 @@ impl Loopback {
                 "127.0.0.1:0".to_string()
             }
             "RFM_DATABASE_URL" | "DATABASE_URL" => {
-                assert!(value.contains("@postgres:5432/"), "{value}");
+                assert!(
+                    value.contains("@postgres:5432/") && value.contains("sslmode=verify-full"),
+                    "{value}"
+                );
                 self.database_url.clone()
             }
             "RFM_COORDINATOR" => {
-                assert!(value.starts_with("http://coordinator:"), "{value}");
+                assert!(value.starts_with("https://coordinator:"), "{value}");
                 self.coordinator_url.clone()
             }
-            _ => value.to_string(),
+            "RFM_DATA_ROOT" => {
+                assert_eq!(value, "/data");
+                self.data_root.display().to_string()
+            }
+            _ => self.path(value),
         }
+    }
+
+    /// `/secrets/FILE` → the local secrets folder's FILE; other values as they are.
+    fn path(&self, value: &str) -> String {
+        match value.strip_prefix("/secrets/") {
+            Some(file) => self.secrets.join(file).display().to_string(),
+            None => value.to_string(),
+        }
+    }
+
+    /// A healthcheck's arguments with its loopback address pointing at `url`.
+    fn health_args(&self, args: &[String], url: &str) -> Vec<String> {
+        args.iter()
+            .map(|a| {
+                if a.starts_with("https://127.0.0.1:") {
+                    url.to_string()
+                } else {
+                    self.path(a)
+                }
+            })
+            .collect()
+    }
+}
+
+/// Makes the secrets as the secrets service does: its own `rfm certs`
+/// command, into `dir` instead of /secrets.
+fn make_secrets(compose: &Value, dir: &Path) {
+    let script = strings(&service(compose, "secrets")["command"]).join("\n");
+    let line = script
+        .lines()
+        .find(|l| l.contains("rfm certs"))
+        .expect("rfm certs in the secrets service");
+    let words: Vec<String> = line
+        .split_whitespace()
+        .map(|w| w.replace("/secrets", &dir.display().to_string()))
+        .collect();
+    assert_eq!(words[0], "rfm");
+    let o = Command::new(bin("rfm")).args(&words[1..]).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{line}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for file in CERTS_FILES {
+        assert!(dir.join(file).is_file(), "rfm certs wrote no {file}");
     }
 }
 
@@ -414,15 +662,32 @@ fn start_service(service: &Value, loopback: &Loopback, cwd: &Path) -> Proc {
 #[test]
 fn the_compose_topology_with_four_workers_publishes_the_uci_run() {
     let compose = compose();
-    let db = testing::database();
+    let pg = testing::tls_server();
+    let db = pg.database();
     let cwd = tempfile::tempdir().unwrap();
+    let secrets = cwd.path().join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    make_secrets(&compose, &secrets);
+    let data_root = Path::new(REAL)
+        .parent()
+        .unwrap()
+        .canonicalize()
+        .expect("the real data directory");
     let coordinator_service = service(&compose, "coordinator");
     let mut loopback = Loopback {
-        database_url: db.url.clone(),
+        database_url: format!(
+            "{}?sslmode=verify-full&sslrootcert={}",
+            db.url,
+            pg.ca_file().display()
+        ),
         coordinator_url: String::new(),
+        secrets,
+        data_root,
     };
     let coordinator = start_service(coordinator_service, &loopback, cwd.path());
-    let url = coordinator.coordinator_url();
+    let url = coordinator
+        .coordinator_url()
+        .replacen("http://", "https://", 1);
     loopback.coordinator_url = url.clone();
     let worker_service = service(&compose, "worker");
     let _workers: Vec<Proc> = (0..4)
@@ -430,16 +695,10 @@ fn the_compose_topology_with_four_workers_publishes_the_uci_run() {
         .collect();
     coordinator.wait_for("registered at", 4, Duration::from_secs(30));
 
-    // The coordinator's healthcheck, as compose runs it.
+    // The coordinator's healthcheck, as compose runs it (https, --tls-ca).
     let health = strings(&coordinator_service["healthcheck"]["test"]);
     let o = Command::new(bin(&health[1]))
-        .args(health[2..].iter().map(|a| {
-            if a.starts_with("http://127.0.0.1:") {
-                url.clone()
-            } else {
-                a.clone()
-            }
-        }))
+        .args(loopback.health_args(&health[2..], &url))
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -454,13 +713,7 @@ fn the_compose_topology_with_four_workers_publishes_the_uci_run() {
         .to_string();
     let health = strings(&worker_service["healthcheck"]["test"]);
     let o = Command::new(bin(&health[1]))
-        .args(health[2..].iter().map(|a| {
-            if a.starts_with("http://127.0.0.1:") {
-                format!("http://{worker_address}")
-            } else {
-                a.clone()
-            }
-        }))
+        .args(loopback.health_args(&health[2..], &format!("https://{worker_address}")))
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -468,7 +721,7 @@ fn the_compose_topology_with_four_workers_publishes_the_uci_run() {
 
     // `docker-compose run --rm rfm workers --json`: four workers.
     let tools = service(&compose, "rfm");
-    let rfm = |args: &[&str]| {
+    let rfm = |args: &[&str], without: Option<&str>| {
         let mut cmd = Command::new(bin("rfm"));
         cmd.args(args).current_dir(cwd.path());
         for (var, _) in std::env::vars() {
@@ -477,25 +730,40 @@ fn the_compose_topology_with_four_workers_publishes_the_uci_run() {
             }
         }
         for (var, value) in environment(tools) {
-            cmd.env(&var, loopback.translate(&var, &value));
+            if Some(var.as_str()) != without {
+                cmd.env(&var, loopback.translate(&var, &value));
+            }
         }
         cmd.output().unwrap()
     };
-    let o = rfm(&["workers", "--json"]);
+    let o = rfm(&["workers", "--json"], None);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let workers: serde_json::Value = serde_json::from_slice(&o.stdout).expect("workers --json");
     assert_eq!(workers.as_array().map(Vec::len), Some(4), "{workers}");
 
+    // Without the token, or without the CA, the tools are refused.
+    for without in ["RFM_TOKEN_FILE", "RFM_TLS_CA"] {
+        let o = rfm(&["workers", "--json"], Some(without));
+        assert!(
+            !o.status.success() && o.stdout.is_empty(),
+            "without {without}: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+    }
+
     // `docker-compose run --rm rfm submit /data/online_retail.csv`.
     let out = cwd.path().join("out");
-    let o = rfm(&[
-        "submit",
-        REAL,
-        "--chunk-size",
-        "4MiB",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = rfm(
+        &[
+            "submit",
+            REAL,
+            "--chunk-size",
+            "4MiB",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
     assert!(
         o.status.success(),
         "rfm submit: {}",
@@ -504,14 +772,14 @@ fn the_compose_topology_with_four_workers_publishes_the_uci_run() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("published: run "), "{stdout}");
 
-    let (_, status, customers) = latest_run(&db.url);
+    let (_, status, customers) = latest_run(&loopback.database_url);
     assert_eq!((status.as_str(), customers), ("published", 4338));
     let reference = std::fs::read_to_string(REFERENCE_SEGMENTS).unwrap();
-    assert_eq!(latest_segments_csv(&db.url), reference);
+    assert_eq!(latest_segments_csv(&loopback.database_url), reference);
 
     // No task needed a retry.
     let log = coordinator.stderr();
     assert!(!log.contains("retry"), "{log}");
-    let o = rfm(&["runs", "--json"]);
+    let o = rfm(&["runs", "--json"], None);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

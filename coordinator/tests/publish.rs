@@ -214,3 +214,75 @@ fn an_unreachable_database_stops_the_coordinator_at_start_with_exit_6() {
     assert!(!err.contains("secret"), "{err}");
     assert!(!err.contains("listening on"), "{err}");
 }
+
+#[test]
+fn the_coordinator_publishes_over_verify_full_and_a_wrong_ca_stops_it_with_exit_6() {
+    let server = testing::tls_server();
+    let db = server.database();
+    let tmp = tempfile::tempdir().unwrap();
+    let url_with = |ca: &std::path::Path| {
+        format!(
+            "{}?sslmode=verify-full&sslrootcert={}",
+            db.url,
+            ca.display()
+        )
+    };
+    let database_url = url_with(server.ca_file());
+    let mut cmd = Command::new(bin("rfm-coordinator"));
+    cmd.args(["--listen", "127.0.0.1:0"])
+        .env_remove("DATABASE_URL")
+        .env("RFM_DATABASE_URL", &database_url);
+    let coordinator = Proc::spawn(cmd);
+    let url = coordinator.coordinator_url();
+    let _worker = worker(&url);
+    coordinator.wait_for("registered at", 1, Duration::from_secs(20));
+    let out = tmp.path().join("extract");
+    let input = std::path::Path::new(REAL).with_file_name("online_retail_ii_2009-12_extract.csv");
+    let mut client = submit(&url, &input, &out);
+    let status = client.wait_exit(Duration::from_secs(120));
+    assert!(status.success(), "rfm submit: {}", client.stderr());
+    let run_id = run_id_of(&out);
+    assert!(
+        client
+            .stdout()
+            .contains(&format!("published: run {run_id} to host localhost")),
+        "{}",
+        client.stdout()
+    );
+    let (latest, state, _) = latest_run(&database_url);
+    assert_eq!(
+        (latest.as_str(), state.as_str()),
+        (run_id.as_str(), "published")
+    );
+    let encrypted: i64 = db
+        .admin_client()
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE a.datname = $1 AND a.application_name = 'rfm' AND s.ssl",
+            &[&db.name()],
+        )
+        .unwrap()
+        .get(0);
+    assert!(encrypted >= 1, "the coordinator's sessions use TLS");
+
+    // A CA that did not sign the server's certificate: exit 6 at start.
+    let other_ca = tmp.path().join("other-ca.pem");
+    testing::TestPki::new(&["localhost"]).write_ca(&other_ca);
+    let mut cmd = Command::new(bin("rfm-coordinator"));
+    cmd.args(["--listen", "127.0.0.1:0"])
+        .env_remove("DATABASE_URL")
+        .env("RFM_DATABASE_URL", url_with(&other_ca));
+    let mut refused = Proc::spawn(cmd);
+    let status = refused.wait_exit(Duration::from_secs(15));
+    let err = refused.stderr();
+    assert_eq!(status.code(), Some(6), "{err}");
+    assert!(
+        err.contains("host localhost")
+            && err.contains(&format!(
+                "not accepted by sslrootcert={}",
+                other_ca.display()
+            )),
+        "{err}"
+    );
+    assert!(!err.contains("listening on"), "{err}");
+}

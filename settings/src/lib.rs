@@ -19,6 +19,7 @@
 mod file;
 pub mod logging;
 mod resolve;
+pub mod secret;
 mod show;
 
 pub use file::ConfigFile;

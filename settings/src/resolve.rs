@@ -279,7 +279,7 @@ pub fn resolve(
             Some((text, source)) => {
                 let bad = |message: String| Error::BadValue {
                     key: key.clone(),
-                    value: text.clone(),
+                    value: crate::secret::mask_value(&key, &text),
                     origin: source.describe(),
                     message,
                 };
@@ -308,7 +308,7 @@ pub fn resolve(
         };
         entries.push(Entry {
             table: table.clone(),
-            secret: key == "token" || key.ends_with("database_url") || key.ends_with("password"),
+            secret: crate::secret::is_secret_key(&key),
             key,
             flag: long,
             env: env_name,

@@ -6,28 +6,11 @@ use serde_json::{json, Map, Value};
 
 use crate::{Entry, Resolved};
 
-/// A secret as printed: `***` for tokens, the password hidden in URLs.
+/// A setting's value as printed: `***` for tokens and passwords, the
+/// passwords inside URLs and connection strings hidden (see [`crate::secret`]).
 pub fn mask(entry: &Entry) -> Option<String> {
     let value = entry.value.as_ref()?;
-    if !entry.secret {
-        return Some(value.clone());
-    }
-    if let Some(scheme_end) = value.find("://") {
-        let rest = &value[scheme_end + 3..];
-        if let Some(at) = rest.rfind('@') {
-            let userinfo = &rest[..at];
-            if let Some(colon) = userinfo.find(':') {
-                return Some(format!(
-                    "{}{}:***{}",
-                    &value[..scheme_end + 3],
-                    &userinfo[..colon],
-                    &rest[at..]
-                ));
-            }
-        }
-        return Some(value.clone());
-    }
-    Some("***".into())
+    Some(crate::secret::mask_value(&entry.key, value))
 }
 
 /// One setting as a JSON object: value (secrets masked), source, origin,

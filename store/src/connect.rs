@@ -8,15 +8,18 @@
 //! The libpq parameters `keepalives`, `keepalives_idle`,
 //! `keepalives_interval`, `keepalives_retries` and `tcp_user_timeout` in the
 //! URL take precedence over these defaults.
+//!
+//! TLS follows libpq's `sslmode` and `sslrootcert` (see [`crate::tls`]).
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use postgres::config::Host;
 use postgres::error::SqlState;
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config};
 
 use crate::error::{describe, Error, Result};
+use crate::tls::{self, Connector, SslMode, TlsParams};
 
 /// How long a connection attempt may take when the URL does not say.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -52,8 +55,32 @@ impl std::fmt::Display for Target {
     }
 }
 
-/// Parses the URL and fills in the defaults rfm relies on.
-pub fn parse(url: &str) -> Result<(Config, Target)> {
+/// Everything needed to (re)open a connection: the parsed URL, its TLS
+/// session maker, and the server's description for messages.
+#[derive(Clone)]
+pub(crate) struct Endpoint {
+    config: Config,
+    tls: TlsParams,
+    connector: Connector,
+    pub target: Target,
+}
+
+/// Parses the URL (its TLS parameters too, reading `sslrootcert`) and fills
+/// in the defaults rfm relies on.
+pub(crate) fn parse(url: &str) -> Result<Endpoint> {
+    let (rest, tls) = tls::split(url)?;
+    let (mut config, target) = parse_without_tls(&rest)?;
+    config.ssl_mode(tls.mode.on_the_wire());
+    let connector = Connector::new(&tls)?;
+    Ok(Endpoint {
+        config,
+        tls,
+        connector,
+        target,
+    })
+}
+
+fn parse_without_tls(url: &str) -> Result<(Config, Target)> {
     let mut config = Config::from_str(url).map_err(|e| Error::Url {
         detail: describe(&e),
     })?;
@@ -128,33 +155,96 @@ fn names_parameter(url: &str, key: &str) -> bool {
 }
 
 /// Opens a connection, or says why not and what to check.
-pub fn open(config: &Config, target: &Target) -> Result<Client> {
-    config.connect(NoTls).map_err(|e| {
-        let code = e.as_db_error().map(|d| d.code().clone());
-        let hint = match code {
-            Some(c) if c == SqlState::INVALID_PASSWORD || c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
-                format!(
-                    "check the user name and password in --database-url / DATABASE_URL, and pg_hba.conf on {}",
-                    target.host
-                )
-            }
-            Some(c) if c == SqlState::INVALID_CATALOG_NAME => format!(
-                "create the database (createdb -h {} -p {} {}) or fix its name in --database-url / DATABASE_URL",
-                target.host, target.port, target.database
-            ),
-            Some(_) => "check the server's log and the role's privileges".to_string(),
-            None => format!(
-                "check that PostgreSQL is running and accepts connections on {}:{} \
-                 (listen_addresses, firewall) and that the host and port in --database-url / DATABASE_URL are right",
-                target.host, target.port
-            ),
-        };
-        Error::Connect {
+pub(crate) fn open(endpoint: &Endpoint) -> Result<Client> {
+    let target = &endpoint.target;
+    endpoint
+        .config
+        .connect(endpoint.connector.clone())
+        .map_err(|e| Error::Connect {
             target: target.to_string(),
             detail: describe(&e),
-            hint,
+            hint: hint(&e, endpoint),
+        })
+}
+
+/// What to check after a failed connection.
+fn hint(e: &postgres::Error, endpoint: &Endpoint) -> String {
+    let target = &endpoint.target;
+    let mode = endpoint.tls.mode.as_str();
+    let ca = endpoint
+        .tls
+        .root_cert
+        .as_ref()
+        .map_or("the CA file".to_string(), |p| {
+            format!("sslrootcert={}", p.display())
+        });
+    if let Some(tls_error) = tls::rustls_cause(e) {
+        return match tls_error {
+            rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            ) => format!(
+                "the server's certificate does not name the host {:?} (sslmode={mode} checks it): \
+                 connect by a name the certificate holds, or use sslmode=verify-ca to check the CA only",
+                target.host
+            ),
+            rustls::Error::InvalidCertificate(_) => format!(
+                "the server's certificate is not accepted by {ca} (sslmode={mode}): \
+                 give the CA that signed the server's certificate in sslrootcert=PATH"
+            ),
+            _ => format!(
+                "the TLS handshake with {} failed (sslmode={mode}): check the server's ssl settings \
+                 (ssl_cert_file, ssl_min_protocol_version)",
+                target.host
+            ),
+        };
+    }
+    let text = describe(e);
+    if text.contains("server does not support TLS") {
+        return format!(
+            "sslmode={mode} needs TLS but the server at {}:{} does not offer it: \
+             turn ssl on in its postgresql.conf, or use sslmode=prefer / disable on a trusted network",
+            target.host, target.port
+        );
+    }
+    if text.contains("no hostname provided for TLS") {
+        return "TLS needs a host name: give host= (not only hostaddr=) in --database-url / DATABASE_URL"
+            .to_string();
+    }
+    let code = e.as_db_error().map(|d| d.code().clone());
+    match code {
+        Some(c)
+            if endpoint.tls.mode == SslMode::Disable
+                && c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+                && describe(e).contains("no encryption") =>
+        {
+            format!(
+                "the server at {} requires TLS for this connection (pg_hba.conf hostssl) and \
+                 sslmode=disable turns it off: use sslmode=verify-full with sslrootcert=PATH \
+                 (or sslmode=require)",
+                target.host
+            )
         }
-    })
+        Some(c)
+            if c == SqlState::INVALID_PASSWORD
+                || c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
+        {
+            format!(
+                "check the user name and password in --database-url / DATABASE_URL, and pg_hba.conf on {}",
+                target.host
+            )
+        }
+        Some(c) if c == SqlState::INVALID_CATALOG_NAME => format!(
+            "create the database (createdb -h {} -p {} {}) or fix its name in --database-url / DATABASE_URL",
+            target.host, target.port, target.database
+        ),
+        Some(_) => "check the server's log and the role's privileges".to_string(),
+        None => format!(
+            "check that PostgreSQL is running and accepts connections on {}:{} \
+             (listen_addresses, firewall) and that the host and port in --database-url / DATABASE_URL are right",
+            target.host, target.port
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -163,7 +253,8 @@ mod tests {
 
     #[test]
     fn targets_name_host_port_database_and_user_but_never_the_password() {
-        let (config, t) = parse("postgresql://alice:s3cret@db.example:6543/rfm").unwrap();
+        let (config, t) =
+            parse_without_tls("postgresql://alice:s3cret@db.example:6543/rfm").unwrap();
         assert_eq!(
             (
                 t.host.as_str(),
@@ -175,7 +266,7 @@ mod tests {
         );
         assert_eq!(config.get_connect_timeout(), Some(&DEFAULT_CONNECT_TIMEOUT));
         assert!(!t.to_string().contains("s3cret"));
-        let (config, t) = parse("host=h user=u dbname=d connect_timeout=2").unwrap();
+        let (config, t) = parse_without_tls("host=h user=u dbname=d connect_timeout=2").unwrap();
         assert_eq!((t.host.as_str(), t.port), ("h", 5432));
         assert_eq!(config.get_connect_timeout(), Some(&Duration::from_secs(2)));
         assert!(matches!(
@@ -186,7 +277,7 @@ mod tests {
 
     #[test]
     fn a_dead_link_is_given_up_in_bounded_time_unless_the_url_says_otherwise() {
-        let (config, _) = parse("postgresql://alice@db.example/rfm").unwrap();
+        let (config, _) = parse_without_tls("postgresql://alice@db.example/rfm").unwrap();
         assert!(config.get_keepalives());
         assert_eq!(config.get_keepalives_idle(), DEFAULT_KEEPALIVES_IDLE);
         assert_eq!(
@@ -205,7 +296,7 @@ mod tests {
             DEFAULT_KEEPALIVES_IDLE + DEFAULT_KEEPALIVES_INTERVAL * DEFAULT_KEEPALIVES_RETRIES;
         assert!(probing.max(DEFAULT_TCP_USER_TIMEOUT) <= Duration::from_secs(30));
 
-        let (config, _) = parse(
+        let (config, _) = parse_without_tls(
             "postgresql://alice@db.example/rfm?keepalives_idle=60&keepalives_interval=7\
              &keepalives_retries=9&tcp_user_timeout=0",
         )
@@ -223,7 +314,7 @@ mod tests {
         );
 
         let (config, _) =
-            parse("host=h user=u dbname=d keepalives = 0 tcp_user_timeout=90").unwrap();
+            parse_without_tls("host=h user=u dbname=d keepalives = 0 tcp_user_timeout=90").unwrap();
         assert!(!config.get_keepalives());
         assert_eq!(
             config.get_tcp_user_timeout(),

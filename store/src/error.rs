@@ -10,6 +10,9 @@ pub enum Error {
         "invalid database URL: {detail} (expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE)"
     )]
     Url { detail: String },
+    /// `sslmode` / `sslrootcert` in the URL cannot be used.
+    #[error("database URL: {detail}")]
+    TlsSettings { detail: String },
     /// The server cannot be reached or refuses the login.
     #[error("cannot connect to PostgreSQL at {target}: {detail}; {hint}")]
     Connect {

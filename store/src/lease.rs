@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use postgres::Client;
 
-use crate::connect::{self, Target};
+use crate::connect;
 use crate::error::{Error, Result};
 use crate::Store;
 
@@ -175,12 +175,12 @@ impl Heartbeat {
         lease: Lease,
         warn: impl Fn(&str) + Send + 'static,
     ) -> Result<Heartbeat> {
-        let (config, target) = connect::parse(url)?;
-        let client = connect::open(&config, &target)?;
+        let endpoint = connect::parse(url)?;
+        let client = connect::open(&endpoint)?;
         let (stop, stopped) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("rfm-run-lease".into())
-            .spawn(move || beat(client, config, target, lease, stopped, warn))
+            .spawn(move || beat(client, endpoint, lease, stopped, warn))
             .map_err(|e| Error::Connect {
                 target: "the lease heartbeat".into(),
                 detail: format!("cannot start its thread: {e}"),
@@ -208,8 +208,7 @@ impl Drop for Heartbeat {
 
 fn beat(
     mut client: Client,
-    config: postgres::Config,
-    target: Target,
+    endpoint: connect::Endpoint,
     lease: Lease,
     stopped: mpsc::Receiver<()>,
     warn: impl Fn(&str),
@@ -221,7 +220,7 @@ fn beat(
             Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
         }
         if client.is_closed() {
-            match connect::open(&config, &target) {
+            match connect::open(&endpoint) {
                 Ok(c) => client = c,
                 Err(e) => {
                     if !failing {
@@ -240,7 +239,7 @@ fn beat(
             Ok(_) => {}
             Err(e) => {
                 if !failing {
-                    let e = Error::query(&target.to_string(), "renewing run leases", e);
+                    let e = Error::query(&endpoint.target.to_string(), "renewing run leases", e);
                     warn(&format!("cannot renew run leases: {e}"));
                 }
                 failing = true;

@@ -20,6 +20,7 @@ mod query;
 mod status;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 
 pub use connect::Target;
 pub use error::{Error, Result};
@@ -43,21 +44,23 @@ impl std::fmt::Display for RunId {
 /// A connection to the rfm database.
 pub struct Store {
     client: postgres::Client,
-    config: postgres::Config,
+    endpoint: connect::Endpoint,
     target: Target,
 }
 
 impl Store {
     /// Connects to `url` (a `postgresql://` URL or `key=value` string) and
-    /// applies any pending migrations. Without a `connect_timeout` in the URL,
+    /// applies any pending migrations. TLS follows the URL's `sslmode` and
+    /// `sslrootcert` as libpq does ([`tls`]). Without a `connect_timeout` in the URL,
     /// gives up after [`connect::DEFAULT_CONNECT_TIMEOUT`].
     pub fn connect(url: &str) -> Result<Store> {
-        let (config, target) = connect::parse(url)?;
-        let mut client = connect::open(&config, &target)?;
+        let endpoint = connect::parse(url)?;
+        let mut client = connect::open(&endpoint)?;
+        let target = endpoint.target.clone();
         migrate::apply(&mut client, &target)?;
         Ok(Store {
             client,
-            config,
+            endpoint,
             target,
         })
     }
@@ -75,7 +78,7 @@ impl Store {
     /// Reconnects when the connection was lost (e.g. the server restarted).
     fn ensure_connected(&mut self) -> Result<()> {
         if self.client.is_closed() {
-            self.client = connect::open(&self.config, &self.target)?;
+            self.client = connect::open(&self.endpoint)?;
         }
         Ok(())
     }

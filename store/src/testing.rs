@@ -9,6 +9,11 @@
 //! small shell watchdog stops the server and removes the directory when the
 //! test process ends, however it ends (its stdin is a pipe from this process).
 //! Every test gets its own database on the shared server.
+//!
+//! [`tls_server`] is a second private server with `ssl=on`, its certificate
+//! (SANs `localhost` and `127.0.0.1`) signed by a throwaway CA ([`TestPki`]),
+//! that accepts TCP connections only over TLS (`hostssl` in its pg_hba.conf);
+//! the helpers here reach it over its Unix socket.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
@@ -25,6 +30,9 @@ use postgres::{Client, Config, NoTls};
 pub struct TestDatabase {
     /// Connection URL of this database.
     pub url: String,
+    /// A URL of this database that needs no TLS (the Unix socket of a
+    /// [`tls_server`]), for the helpers' own connections.
+    direct_url: String,
     name: String,
     admin_url: String,
     drop_on_exit: bool,
@@ -33,8 +41,8 @@ pub struct TestDatabase {
 impl TestDatabase {
     /// A new connection to this database (no migrations).
     pub fn client(&self) -> Client {
-        Client::connect(&self.url, NoTls)
-            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", self.url))
+        Client::connect(&self.direct_url, NoTls)
+            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", self.direct_url))
     }
 
     /// A connection to the server's `postgres` database (for admin work such
@@ -159,6 +167,10 @@ impl Drop for TestDatabase {
 struct Server {
     /// URL of the `postgres` database; other databases by [`with_dbname`].
     admin_url: String,
+    /// The loopback TCP port.
+    port: u16,
+    /// The private server's directory (removed when the process ends).
+    dir: Option<PathBuf>,
     /// True for a server given by `DATABASE_URL` (its databases are dropped after each test).
     external: bool,
     /// Keeps the watchdog's stdin open: closing it stops the server.
@@ -187,6 +199,18 @@ pub fn database() -> TestDatabase {
         Ok(s) => s,
         Err(e) => panic!("no PostgreSQL for tests: {e}"),
     };
+    let name = create_database(server);
+    TestDatabase {
+        url: with_dbname(&server.admin_url, &name),
+        direct_url: with_dbname(&server.admin_url, &name),
+        name,
+        admin_url: server.admin_url.clone(),
+        drop_on_exit: server.external,
+    }
+}
+
+/// A new database on `server`: its name.
+fn create_database(server: &Server) -> String {
     let name = format!(
         "rfm_test_{}_{}",
         std::process::id(),
@@ -201,12 +225,7 @@ pub fn database() -> TestDatabase {
     admin
         .batch_execute(&format!("CREATE DATABASE \"{name}\""))
         .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
-    TestDatabase {
-        url: with_dbname(&server.admin_url, &name),
-        name,
-        admin_url: server.admin_url.clone(),
-        drop_on_exit: server.external,
-    }
+    name
 }
 
 /// A loopback TCP port nobody listens on (for "unreachable" tests).
@@ -242,14 +261,20 @@ fn start_server() -> Result<Server, String> {
             Client::connect(&admin_url, NoTls).map_err(|e| {
                 format!("cannot connect to the test database server ({admin_url}): {e}")
             })?;
+            let port = Config::from_str(&admin_url)
+                .ok()
+                .and_then(|c| c.get_ports().first().copied())
+                .unwrap_or(5432);
             return Ok(Server {
                 admin_url,
+                port,
+                dir: None,
                 external: true,
                 _watchdog: None,
             });
         }
     }
-    start_private_server()
+    start_private_server(None)
 }
 
 /// Where `initdb` and `pg_ctl` are: `RFM_PG_BINDIR`, PostgreSQL 15's Debian
@@ -314,19 +339,26 @@ fn as_server_user(program: &Path, root: bool) -> Command {
     }
 }
 
-fn start_private_server() -> Result<Server, String> {
+fn start_private_server(tls: Option<&TestPki>) -> Result<Server, String> {
     let bin = bindir()?;
     let root = is_root();
     let port = unused_port();
     let dir = std::env::temp_dir().join(format!("rfm-pg-{}-{port}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    if root {
-        let uid = id_of("-u", "postgres")?;
-        let gid = id_of("-g", "postgres")?;
+    let owner = if root {
+        Some((id_of("-u", "postgres")?, id_of("-g", "postgres")?))
+    } else {
+        None
+    };
+    if let Some((uid, gid)) = owner {
         std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
             .map_err(|e| format!("cannot chown {} to postgres: {e}", dir.display()))?;
     }
+    let tls_opts = match tls {
+        Some(pki) => pki.install_for_server(&dir, owner)?,
+        None => String::new(),
+    };
     let data = dir.join("data");
     let init = as_server_user(&bin.join("initdb"), root)
         .arg("-D")
@@ -354,7 +386,7 @@ fn start_private_server() -> Result<Server, String> {
     let log = dir.join("server.log");
     let server_opts = format!(
         "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-         -c full_page_writes=off -c max_connections=200",
+         -c full_page_writes=off -c max_connections=200{tls_opts}",
         dir.display()
     );
     // Starts the server, says "ready", waits for stdin to close, then stops
@@ -391,11 +423,159 @@ fn start_private_server() -> Result<Server, String> {
         return Err(format!("pg_ctl start failed; server log:\n{text}"));
     }
     let stdin = child.stdin.take();
+    let admin_url = if tls.is_some() {
+        format!(
+            "host={} port={port} user=postgres dbname=postgres",
+            dir.display()
+        )
+    } else {
+        format!("postgresql://postgres@127.0.0.1:{port}/postgres")
+    };
     Ok(Server {
-        admin_url: format!("postgresql://postgres@127.0.0.1:{port}/postgres"),
+        admin_url,
+        port,
+        dir: Some(dir),
         external: false,
         _watchdog: Some(Mutex::new(Watchdog { stdin, child })),
     })
+}
+
+/// A throwaway certificate authority and a server certificate it signed.
+pub struct TestPki {
+    /// The CA's certificate (PEM).
+    pub ca_pem: String,
+    /// The server's certificate (PEM), for the given host names.
+    pub server_pem: String,
+    /// The server's private key (PEM).
+    pub server_key_pem: String,
+}
+
+impl TestPki {
+    /// A new CA and a server certificate for `hosts` (names or IP addresses).
+    pub fn new(hosts: &[&str]) -> TestPki {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+            KeyUsagePurpose,
+        };
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "rfm test CA");
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("CA key"))
+            .expect("CA certificate");
+        let names: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
+        let mut server = CertificateParams::new(names).expect("server parameters");
+        server.distinguished_name.push(
+            DnType::CommonName,
+            hosts.first().copied().unwrap_or("server"),
+        );
+        let key = KeyPair::generate().expect("server key");
+        let cert = server.signed_by(&key, &ca).expect("server certificate");
+        TestPki {
+            ca_pem: ca.pem(),
+            server_pem: cert.pem(),
+            server_key_pem: key.serialize_pem(),
+        }
+    }
+
+    /// Writes the CA certificate to `path`.
+    pub fn write_ca(&self, path: &Path) {
+        std::fs::write(path, &self.ca_pem)
+            .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+
+    /// Writes `ca.pem`, `server.pem`, `server.key` (0600, owned by `owner`)
+    /// and a pg_hba.conf allowing TCP over TLS only into `dir`; returns the
+    /// server options that use them.
+    fn install_for_server(&self, dir: &Path, owner: Option<(u32, u32)>) -> Result<String, String> {
+        use std::os::unix::fs::PermissionsExt;
+        let write = |name: &str, text: &str, mode: u32| -> Result<PathBuf, String> {
+            let path = dir.join(name);
+            std::fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| format!("chmod {}: {e}", path.display()))?;
+            if let Some((uid, gid)) = owner {
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                    .map_err(|e| format!("chown {}: {e}", path.display()))?;
+            }
+            Ok(path)
+        };
+        write("ca.pem", &self.ca_pem, 0o644)?;
+        let cert = write("server.pem", &self.server_pem, 0o644)?;
+        let key = write("server.key", &self.server_key_pem, 0o600)?;
+        let hba = write(
+            "pg_hba.conf",
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
+            0o644,
+        )?;
+        Ok(format!(
+            " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={} -c hba_file={}",
+            cert.display(),
+            key.display(),
+            hba.display()
+        ))
+    }
+}
+
+/// A private PostgreSQL server with `ssl=on` that refuses TCP connections
+/// without TLS, shared by the tests of this process.
+pub struct TlsServer {
+    server: Server,
+    ca_file: PathBuf,
+}
+
+impl TlsServer {
+    /// The CA that signed the server's certificate (PEM), for `sslrootcert`.
+    pub fn ca_file(&self) -> &Path {
+        &self.ca_file
+    }
+
+    /// The server's loopback TCP port.
+    pub fn port(&self) -> u16 {
+        self.server.port
+    }
+
+    /// A fresh database; its `url` is `postgresql://postgres@localhost:PORT/NAME`
+    /// without TLS parameters (add `?sslmode=…&sslrootcert=…`).
+    pub fn database(&self) -> TestDatabase {
+        let name = create_database(&self.server);
+        TestDatabase {
+            url: format!(
+                "postgresql://postgres@localhost:{}/{name}",
+                self.server.port
+            ),
+            direct_url: with_dbname(&self.server.admin_url, &name),
+            name,
+            admin_url: self.server.admin_url.clone(),
+            drop_on_exit: false,
+        }
+    }
+}
+
+static TLS_SERVER: OnceLock<Result<TlsServer, String>> = OnceLock::new();
+
+/// The shared TLS-only test server (started on first use). Panics with the
+/// reason when it cannot be started.
+pub fn tls_server() -> &'static TlsServer {
+    let started = TLS_SERVER.get_or_init(|| {
+        let pki = TestPki::new(&["localhost", "127.0.0.1"]);
+        let server = start_private_server(Some(&pki))?;
+        let ca_file = server
+            .dir
+            .as_ref()
+            .ok_or("the TLS server has no directory")?
+            .join("ca.pem");
+        Ok(TlsServer { server, ca_file })
+    });
+    match started {
+        Ok(s) => s,
+        Err(e) => panic!("no PostgreSQL with TLS for tests: {e}"),
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 mod common;
 mod leases;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
