@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use rfm_core::engine::{finish_run, number_sample_lines};
 use rfm_core::report::{RunReport, Stage};
 use rfm_core::{Chunk, ErrorKind, InputFile, PartialState, RfmResult, RunOptions};
-use rfm_proto::auth::Token;
 use rfm_proto::v1::{ErrorClass, JobState, TaskRef};
 use rfm_store::RunId;
 use tokio::sync::mpsc;
@@ -34,8 +33,6 @@ pub struct DriverConfig {
     pub tick: Duration,
     /// Print retries and lost workers on stderr.
     pub log: bool,
-    /// Shared token sent to workers.
-    pub token: Token,
     /// Where runs are recorded and published (`--database-url`), if anywhere.
     pub publisher: Option<Arc<Publisher>>,
 }
@@ -183,10 +180,9 @@ impl Driver {
 
     /// Asks a worker to drop an attempt (best effort, in the background).
     fn cancel_on_worker(&self, task: usize, attempt: u32, worker: &str) {
-        let Some(mut client) = self.registry.tasks_client(worker) else {
+        let Some((mut client, token)) = self.registry.tasks_client(worker) else {
             return;
         };
-        let token = self.config.token.clone();
         let task_ref = TaskRef {
             job_id: self.job.id.clone(),
             task_id: task as u32,
@@ -278,7 +274,6 @@ impl Driver {
                 match kind {
                     FailKind::Input => Err((ErrorClass::Input, reason)),
                     FailKind::Bug => Err((ErrorClass::Internal, reason)),
-                    FailKind::Refused => Err((ErrorClass::Cluster, reason)),
                     FailKind::Attempt => self.retry(task, &reason).map(|_| None),
                     FailKind::WorkerLost => {
                         if self.registry.mark_lost(&worker, &reason) {
@@ -328,7 +323,6 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         job_id: job.id.clone(),
         inputs_json,
         options: rfm_proto::options::to_proto(&options),
-        token: config.token.clone(),
     });
     let mut driver = Driver {
         job: job.clone(),
@@ -610,7 +604,6 @@ mod tests {
             task_timeout: Duration::from_secs(600),
             tick: Duration::from_millis(10),
             log: false,
-            token: Token::default(),
             publisher: None,
         }
     }
@@ -628,8 +621,8 @@ mod tests {
     #[tokio::test]
     async fn each_chunk_is_merged_once_and_late_results_are_ignored() {
         let registry = Arc::new(Registry::new(Duration::from_secs(60), Default::default()));
-        let w1 = registry.register("127.0.0.1:1".into(), 1).unwrap();
-        let w2 = registry.register("127.0.0.1:2".into(), 1).unwrap();
+        let w1 = registry.register("127.0.0.1:1".into(), 1, Default::default()).unwrap();
+        let w2 = registry.register("127.0.0.1:2".into(), 1, Default::default()).unwrap();
         let chunk = |start| Chunk {
             file_index: 0,
             start,
@@ -687,7 +680,7 @@ mod tests {
     #[tokio::test]
     async fn input_errors_fail_at_once_and_keep_the_worker() {
         let registry = Arc::new(Registry::new(Duration::from_secs(60), Default::default()));
-        let w1 = registry.register("127.0.0.1:1".into(), 1).unwrap();
+        let w1 = registry.register("127.0.0.1:1".into(), 1, Default::default()).unwrap();
         let mut d = Driver {
             job: Arc::new(Job::new("j".into(), 1, 10)),
             registry: registry.clone(),
@@ -720,8 +713,8 @@ mod tests {
     #[tokio::test]
     async fn an_attempt_past_the_deadline_runs_elsewhere_and_its_late_result_is_ignored() {
         let registry = Arc::new(Registry::new(Duration::from_secs(60), Default::default()));
-        let slow = registry.register("127.0.0.1:1".into(), 1).unwrap();
-        let other = registry.register("127.0.0.1:2".into(), 1).unwrap();
+        let slow = registry.register("127.0.0.1:1".into(), 1, Default::default()).unwrap();
+        let other = registry.register("127.0.0.1:2".into(), 1, Default::default()).unwrap();
         let chunk = Chunk {
             file_index: 0,
             start: 0,

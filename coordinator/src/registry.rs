@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use arrow_flight::flight_service_client::FlightServiceClient;
+use rfm_proto::auth::Token;
 use rfm_proto::keepalive::Keepalive;
 use rfm_proto::v1::worker_client::WorkerClient;
 use rfm_proto::v1::{WorkerInfo, WorkerPhase};
@@ -35,6 +36,16 @@ struct Entry {
     suspect_until: Option<Instant>,
     tasks: WorkerClient<Channel>,
     flight: FlightServiceClient<Channel>,
+    access: WorkerAccess,
+}
+
+/// How the coordinator calls a worker, as it said at registration.
+#[derive(Clone, Debug, Default)]
+pub struct WorkerAccess {
+    /// The worker's call secret, sent on every call to it.
+    pub call_secret: Token,
+    /// It was started with `--insecure`.
+    pub insecure: bool,
 }
 
 /// All workers this coordinator has heard of.
@@ -55,6 +66,8 @@ pub struct Lease {
     pub address: String,
     pub tasks: WorkerClient<Channel>,
     pub flight: FlightServiceClient<Channel>,
+    /// The worker's call secret, sent on every call to it.
+    pub call_secret: Token,
     registry: Arc<Registry>,
 }
 
@@ -95,7 +108,12 @@ impl Registry {
     }
 
     /// Adds a worker; an earlier, lost entry with the same address is dropped.
-    pub fn register(&self, address: String, slots: u32) -> Result<String, String> {
+    pub fn register(
+        &self,
+        address: String,
+        slots: u32,
+        access: WorkerAccess,
+    ) -> Result<String, String> {
         let endpoint = Endpoint::from_shared(format!("http://{address}"))
             .map_err(|e| format!("cannot dial {address}: {e}"))?
             .connect_timeout(Duration::from_secs(2));
@@ -122,6 +140,7 @@ impl Registry {
                 suspect_until: None,
                 tasks,
                 flight,
+                access,
             },
         );
         drop(workers);
@@ -189,9 +208,11 @@ impl Registry {
         self.lock().get(id).is_some_and(|e| e.lost.is_none())
     }
 
-    /// The task client of a worker (to cancel its tasks).
-    pub fn tasks_client(&self, id: &str) -> Option<WorkerClient<Channel>> {
-        self.lock().get(id).map(|e| e.tasks.clone())
+    /// The task client of a worker and its call secret (to cancel its tasks).
+    pub fn tasks_client(&self, id: &str) -> Option<(WorkerClient<Channel>, Token)> {
+        self.lock()
+            .get(id)
+            .map(|e| (e.tasks.clone(), e.access.call_secret.clone()))
     }
 
     pub fn alive_count(&self) -> usize {
@@ -233,6 +254,7 @@ impl Registry {
             address: e.address.clone(),
             tasks: e.tasks.clone(),
             flight: e.flight.clone(),
+            call_secret: e.access.call_secret.clone(),
             registry: self.clone(),
         })
     }
@@ -279,6 +301,7 @@ impl Registry {
                 slots: e.slots,
                 running_tasks: e.running,
                 seconds_since_heartbeat: e.last_heartbeat.elapsed().as_secs_f64(),
+                insecure: e.access.insecure,
                 ..Default::default()
             })
             .collect()
@@ -303,7 +326,7 @@ mod tests {
             Duration::from_millis(50),
             Keepalive::default(),
         ));
-        let id = reg.register("127.0.0.1:1".into(), 2).unwrap();
+        let id = reg.register("127.0.0.1:1".into(), 2, WorkerAccess::default()).unwrap();
         let a = reg.acquire().unwrap();
         let _b = reg.acquire().unwrap();
         assert!(reg.acquire().is_none(), "two slots only");
@@ -323,8 +346,8 @@ mod tests {
     #[tokio::test]
     async fn a_draining_worker_gets_no_new_task_and_one_that_left_is_out() {
         let reg = Arc::new(Registry::new(Duration::from_secs(60), Keepalive::default()));
-        let leaving = reg.register("127.0.0.1:1".into(), 4).unwrap();
-        let staying = reg.register("127.0.0.1:2".into(), 1).unwrap();
+        let leaving = reg.register("127.0.0.1:1".into(), 4, WorkerAccess::default()).unwrap();
+        let staying = reg.register("127.0.0.1:2".into(), 1, WorkerAccess::default()).unwrap();
         let running = reg.acquire().unwrap();
         assert_eq!(running.worker_id, leaving, "the most free slots first");
         assert!(reg.heartbeat(&leaving, WorkerPhase::Draining));

@@ -10,6 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use rfm_proto::auth::Identity;
 use tonic::Status;
 
 use crate::job::Job;
@@ -62,8 +63,8 @@ enum Dropped {
 
 struct Table {
     jobs: HashMap<String, Arc<Job>>,
-    /// The last dropped ids, oldest first.
-    dropped: VecDeque<(String, Dropped)>,
+    /// The last dropped ids (with their owners), oldest first.
+    dropped: VecDeque<(String, Option<String>, Dropped)>,
 }
 
 /// The jobs a coordinator knows.
@@ -122,34 +123,50 @@ impl JobTable {
 
     /// The job `id`, or NOT_FOUND saying whether it was dropped and why.
     pub fn get(&self, id: &str) -> Result<Arc<Job>, Status> {
+        self.get_for(id, &Identity::Open)
+    }
+
+    /// The job `id` if `caller` may see it; a job of another client answers
+    /// exactly like an unknown one.
+    pub fn get_for(&self, id: &str, caller: &Identity) -> Result<Arc<Job>, Status> {
         let mut table = self.lock();
         self.prune_locked(&mut table);
         if let Some(job) = table.jobs.get(id) {
-            return Ok(job.clone());
-        }
-        let dropped = table.dropped.iter().rev().find(|(d, _)| d == id);
-        Err(Status::not_found(match dropped {
-            Some((_, why)) => {
-                let after = match why {
-                    Dropped::Expired(ttl) => {
-                        format!("after {} (--finished-job-ttl)", humantime_short(*ttl))
-                    }
-                    Dropped::Displaced(max) => {
-                        format!("after {max} newer jobs finished (--max-finished-jobs)")
-                    }
-                };
-                format!(
-                    "job {id} finished and was dropped from memory {after}; its files are where \
-                     `rfm submit --out` wrote them, and its run is in the run database if the \
-                     coordinator has one (`rfm runs`)"
-                )
+            if caller.may_access(job.owner.as_deref()) {
+                return Ok(job.clone());
             }
-            None => format!(
-                "no job {id:?} on this coordinator (it keeps at most {} finished jobs, for {})",
-                self.retention.max_finished,
-                humantime_short(self.retention.keep_for)
-            ),
-        }))
+            return Err(self.unknown(id));
+        }
+        let dropped = table
+            .dropped
+            .iter()
+            .rev()
+            .find(|(d, owner, _)| d == id && caller.may_access(owner.as_deref()));
+        let Some((_, _, why)) = dropped else {
+            return Err(self.unknown(id));
+        };
+        let after = match why {
+            Dropped::Expired(ttl) => {
+                format!("after {} (--finished-job-ttl)", humantime_short(*ttl))
+            }
+            Dropped::Displaced(max) => {
+                format!("after {max} newer jobs finished (--max-finished-jobs)")
+            }
+        };
+        Err(Status::not_found(format!(
+            "job {id} finished and was dropped from memory {after}; its files are where \
+             `rfm submit --out` wrote them, and its run is in the run database if the \
+             coordinator has one (`rfm runs`)"
+        )))
+    }
+
+    /// NOT_FOUND of a job this coordinator does not know (or does not show).
+    fn unknown(&self, id: &str) -> Status {
+        Status::not_found(format!(
+            "no job {id:?} on this coordinator (it keeps at most {} finished jobs, for {})",
+            self.retention.max_finished,
+            humantime_short(self.retention.keep_for)
+        ))
     }
 
     /// The jobs that have not ended.
@@ -164,9 +181,19 @@ impl JobTable {
 
     /// Every job kept (after pruning).
     pub fn list(&self) -> Vec<Arc<Job>> {
+        self.list_for(&Identity::Open)
+    }
+
+    /// The jobs kept that `caller` may see.
+    pub fn list_for(&self, caller: &Identity) -> Vec<Arc<Job>> {
         let mut table = self.lock();
         self.prune_locked(&mut table);
-        table.jobs.values().cloned().collect()
+        table
+            .jobs
+            .values()
+            .filter(|j| caller.may_access(j.owner.as_deref()))
+            .cloned()
+            .collect()
     }
 
     /// Drops the finished jobs past the retention (call when a job ends).
@@ -180,17 +207,17 @@ impl JobTable {
             max_finished,
             keep_for,
         } = self.retention;
-        let mut finished: Vec<(Duration, String)> = table
+        let mut finished: Vec<(Duration, String, Option<String>)> = table
             .jobs
             .values()
-            .filter_map(|j| j.ended_ago().map(|ago| (ago, j.id.clone())))
+            .filter_map(|j| j.ended_ago().map(|ago| (ago, j.id.clone(), j.owner.clone())))
             .collect();
-        if finished.len() <= max_finished && finished.iter().all(|(ago, _)| *ago < keep_for) {
+        if finished.len() <= max_finished && finished.iter().all(|(ago, ..)| *ago < keep_for) {
             return;
         }
         // Most recently ended first: the tail goes.
         finished.sort();
-        for (i, (ago, id)) in finished.into_iter().enumerate() {
+        for (i, (ago, id, owner)) in finished.into_iter().enumerate() {
             let why = if ago >= keep_for {
                 Dropped::Expired(keep_for)
             } else if i >= max_finished {
@@ -202,7 +229,7 @@ impl JobTable {
             if table.dropped.len() == DROPPED_IDS_KEPT {
                 table.dropped.pop_front();
             }
-            table.dropped.push_back((id, why));
+            table.dropped.push_back((id, owner, why));
         }
     }
 }
@@ -325,7 +352,7 @@ mod tests {
         assert_eq!(table.jobs.len(), 1);
         assert_eq!(table.dropped.len(), DROPPED_IDS_KEPT);
         assert_eq!(
-            table.dropped.back().map(|(id, _)| id.as_str()),
+            table.dropped.back().map(|(id, ..)| id.as_str()),
             Some("j1032")
         );
     }

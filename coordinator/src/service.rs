@@ -1,5 +1,7 @@
 //! The coordinator's gRPC service: worker membership (register, heartbeat,
-//! list) and the job API (submit, watch, get, result, cancel). While the
+//! list) and the job API (submit, watch, get, result, cancel). Each method
+//! requires the caller's role (workers: register and heartbeat; clients and
+//! the admin: the rest) and a client sees only its own jobs. While the
 //! coordinator drains (shutting down) it refuses new jobs and serves the rest.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +17,7 @@ use rfm_proto::v1::{
     ListJobsResponse, ListWorkersRequest, ListWorkersResponse, RegisterWorkerRequest,
     RegisterWorkerResponse, SubmitJobRequest, SubmitJobResponse, WorkerPhase,
 };
+use rfm_proto::auth::{Identity, Token, MIN_CALL_SECRET_CHARS};
 use rfm_proto::PROTOCOL_VERSION;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
@@ -22,7 +25,7 @@ use tonic::{Request, Response, Status};
 
 use crate::driver::{self, DriverConfig, Plan};
 use crate::job::{is_terminal, Job};
-use crate::registry::{dial_address, Registry};
+use crate::registry::{dial_address, Registry, WorkerAccess};
 use crate::retention::JobTable;
 
 /// The longest cancel reason a client may give (the rest is cut).
@@ -62,6 +65,8 @@ pub struct CoordinatorService {
     /// Set when the coordinator shuts down: no new jobs.
     draining: Arc<AtomicBool>,
     driver: DriverConfig,
+    /// Started with `--insecure`.
+    insecure: bool,
 }
 
 impl CoordinatorService {
@@ -76,11 +81,21 @@ impl CoordinatorService {
             jobs,
             draining,
             driver,
+            insecure: false,
         }
     }
 
-    fn job(&self, id: &str) -> Result<Arc<Job>, Status> {
-        self.jobs.get(id)
+    /// Says in `ListWorkers` that the coordinator runs with `--insecure`.
+    pub fn insecure(mut self, insecure: bool) -> Self {
+        self.insecure = insecure;
+        self
+    }
+
+    /// The job `id` of a client call: NOT_FOUND when the caller may not see it.
+    fn job<T>(&self, request: &Request<T>, id: &str) -> Result<Arc<Job>, Status> {
+        let caller = Identity::of(request);
+        caller.require_client()?;
+        self.jobs.get_for(id, &caller)
     }
 
     /// Refuses new jobs while the coordinator drains.
@@ -127,9 +142,16 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<RegisterWorkerRequest>,
     ) -> Result<Response<RegisterWorkerResponse>, Status> {
+        Identity::of(&request).require_worker()?;
         let peer = request.remote_addr();
         let req = request.into_inner();
         check_version("worker", req.protocol_version)?;
+        if req.call_secret.chars().count() < MIN_CALL_SECRET_CHARS {
+            return Err(Status::invalid_argument(format!(
+                "the registration has no call secret of at least {MIN_CALL_SECRET_CHARS} \
+                 characters; run the same rfm release on the workers"
+            )));
+        }
         let port = u16::try_from(req.port)
             .ok()
             .filter(|p| *p != 0)
@@ -139,7 +161,14 @@ impl Coordinator for CoordinatorService {
         let address = dial_address(&req.advertise_host, port, peer);
         let worker_id = self
             .registry
-            .register(address.clone(), req.slots)
+            .register(
+                address.clone(),
+                req.slots,
+                WorkerAccess {
+                    call_secret: Token::new(Some(req.call_secret.clone())),
+                    insecure: req.insecure,
+                },
+            )
             .map_err(Status::invalid_argument)?;
         self.log(&format!(
             "worker {worker_id} registered at {address} with {} slots",
@@ -152,6 +181,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatResponse>, Status> {
+        Identity::of(&request).require_worker()?;
         let beat = request.get_ref();
         let phase = beat.phase();
         let known = self.registry.heartbeat(&beat.worker_id, phase);
@@ -165,6 +195,8 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<SubmitJobRequest>,
     ) -> Result<Response<SubmitJobResponse>, Status> {
+        let caller = Identity::of(&request);
+        caller.require_client()?;
         self.check_accepting()?;
         let req = request.into_inner();
         check_version("client", req.protocol_version)?;
@@ -183,7 +215,9 @@ impl Coordinator for CoordinatorService {
         } else {
             req.job_id.clone()
         };
-        let job = Arc::new(Job::new(job_id.clone(), chunks.len() as u32, bytes));
+        let job = Arc::new(
+            Job::new(job_id.clone(), chunks.len() as u32, bytes).owned_by(caller.owner()),
+        );
         // Checked under the table's lock: a drain that starts now sees this job.
         self.jobs
             .insert_checked(job.clone(), || self.check_accepting())?;
@@ -231,7 +265,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<JobRef>,
     ) -> Result<Response<Self::WatchJobStream>, Status> {
-        let job = self.job(&request.get_ref().job_id)?;
+        let job = self.job(&request, &request.get_ref().job_id)?;
         let mut events = job.subscribe();
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(async move {
@@ -265,14 +299,16 @@ impl Coordinator for CoordinatorService {
     }
 
     async fn get_job(&self, request: Request<JobRef>) -> Result<Response<JobStatus>, Status> {
-        Ok(Response::new(self.job(&request.get_ref().job_id)?.status()))
+        Ok(Response::new(
+            self.job(&request, &request.get_ref().job_id)?.status(),
+        ))
     }
 
     async fn get_job_result(
         &self,
         request: Request<JobRef>,
     ) -> Result<Response<JobResult>, Status> {
-        let job = self.job(&request.get_ref().job_id)?;
+        let job = self.job(&request, &request.get_ref().job_id)?;
         job.result().map(Response::new).ok_or_else(|| {
             Status::failed_precondition(format!(
                 "job {} has not finished; watch it and ask again",
@@ -282,7 +318,7 @@ impl Coordinator for CoordinatorService {
     }
 
     async fn cancel_job(&self, request: Request<JobRef>) -> Result<Response<JobStatus>, Status> {
-        let job = self.job(&request.get_ref().job_id)?;
+        let job = self.job(&request, &request.get_ref().job_id)?;
         // The reason becomes the job's error: printable ASCII (a metadata
         // value's), cut to a sensible length.
         let reason = request
@@ -297,19 +333,22 @@ impl Coordinator for CoordinatorService {
 
     async fn list_workers(
         &self,
-        _request: Request<ListWorkersRequest>,
+        request: Request<ListWorkersRequest>,
     ) -> Result<Response<ListWorkersResponse>, Status> {
+        Identity::of(&request).require_client()?;
         Ok(Response::new(ListWorkersResponse {
             workers: self.registry.list(),
-            ..Default::default()
+            coordinator_insecure: self.insecure,
         }))
     }
 
     async fn list_jobs(
         &self,
-        _request: Request<ListJobsRequest>,
+        request: Request<ListJobsRequest>,
     ) -> Result<Response<ListJobsResponse>, Status> {
-        let jobs = self.jobs.list();
+        let caller = Identity::of(&request);
+        caller.require_client()?;
+        let jobs = self.jobs.list_for(&caller);
         let mut jobs: Vec<JobStatus> = jobs.iter().map(|j| j.status()).collect();
         jobs.sort_by(|a, b| a.job_id.cmp(&b.job_id));
         Ok(Response::new(ListJobsResponse { jobs }))
