@@ -69,12 +69,8 @@ fn refused(to: &CoordinatorArgs, status: tonic::Status) -> anyhow::Error {
 pub fn jobs(args: JobsArgs) -> Result<()> {
     let to = &args.to;
     let jobs = runtime()?.block_on(async {
-        let mut conn = cluster::connect(
-            &to.coordinator,
-            to.auth.token()?,
-            to.keepalive.keepalive(),
-        )
-        .await?;
+        let mut conn =
+            cluster::connect(&to.coordinator, to.auth.token()?, to.keepalive.keepalive()).await?;
         let list = conn
             .client
             .list_jobs(conn.token.request(ListJobsRequest {}))
@@ -102,12 +98,8 @@ pub fn jobs(args: JobsArgs) -> Result<()> {
 pub fn job(args: JobArgs, cancel: bool) -> Result<()> {
     let to = &args.to;
     let status = runtime()?.block_on(async {
-        let mut conn = cluster::connect(
-            &to.coordinator,
-            to.auth.token()?,
-            to.keepalive.keepalive(),
-        )
-        .await?;
+        let mut conn =
+            cluster::connect(&to.coordinator, to.auth.token()?, to.keepalive.keepalive()).await?;
         let job = JobRef {
             job_id: args.id.clone(),
         };

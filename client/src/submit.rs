@@ -104,13 +104,9 @@ fn attempt(
         .at(Stage::Planning)?;
     let finished = runtime.block_on(async {
         let token = args.auth.token().at(Stage::Planning)?;
-        let mut conn = cluster::connect(
-            &args.coordinator,
-            token,
-            args.keepalive.keepalive(),
-        )
-        .await
-        .at(Stage::Planning)?;
+        let mut conn = cluster::connect(&args.coordinator, token, args.keepalive.keepalive())
+            .await
+            .at(Stage::Planning)?;
         cluster::submit_and_wait(&mut conn, input, opts, &report.run_id, !args.quiet).await
     });
     *finishing = Some(interrupt::finishing());

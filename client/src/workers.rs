@@ -68,12 +68,7 @@ pub fn workers(args: WorkersArgs) -> Result<()> {
     for w in &workers {
         println!(
             "{:<8} {:<24} {:<6} {:>7} {:>5} {:>14.1}",
-            w.worker_id,
-            w.address,
-            w.state,
-            w.running_tasks,
-            w.slots,
-            w.seconds_since_heartbeat
+            w.worker_id, w.address, w.state, w.running_tasks, w.slots, w.seconds_since_heartbeat
         );
         if w.insecure {
             println!("  {}: INSECURE (started with --insecure)", w.worker_id);

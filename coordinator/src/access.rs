@@ -36,7 +36,10 @@ pub fn credentials(a: &AuthArgs) -> Result<Credentials, String> {
         Some(t) => credentials.add(identity, &t).map_err(|e| e.to_string()),
         None => Ok(()),
     };
-    add(Identity::Client("client".into()), client.map_err(|e| e.to_string())?)?;
+    add(
+        Identity::Client("client".into()),
+        client.map_err(|e| e.to_string())?,
+    )?;
     if let Some(path) = &a.clients_file {
         for (name, token) in load::clients_file(path).map_err(|e| e.to_string())? {
             add(Identity::Client(name), Some(token))?;
@@ -51,8 +54,18 @@ pub fn credentials(a: &AuthArgs) -> Result<Credentials, String> {
 pub fn command_line_warnings(resolved: &Resolved) -> Vec<String> {
     [
         ("token", "--token", "RFM_TOKEN", "--token-file"),
-        ("admin_token", "--admin-token", "RFM_ADMIN_TOKEN", "--admin-token-file"),
-        ("worker_token", "--worker-token", "RFM_WORKER_TOKEN", "--worker-token-file"),
+        (
+            "admin_token",
+            "--admin-token",
+            "RFM_ADMIN_TOKEN",
+            "--admin-token-file",
+        ),
+        (
+            "worker_token",
+            "--worker-token",
+            "RFM_WORKER_TOKEN",
+            "--worker-token-file",
+        ),
     ]
     .iter()
     .filter(|(key, ..)| {
@@ -60,7 +73,12 @@ pub fn command_line_warnings(resolved: &Resolved) -> Vec<String> {
             .get(key)
             .is_some_and(|e| e.source == Source::Flag && e.value.is_some())
     })
-    .map(|(_, flag, env, file)| format!("rfm-coordinator: {}", load::command_line_warning(flag, env, file)))
+    .map(|(_, flag, env, file)| {
+        format!(
+            "rfm-coordinator: {}",
+            load::command_line_warning(flag, env, file)
+        )
+    })
     .collect()
 }
 
@@ -68,7 +86,9 @@ pub fn command_line_warnings(resolved: &Resolved) -> Vec<String> {
 /// beyond loopback without its credentials and data root (and without
 /// `--insecure`); else the warnings to log at start.
 pub fn check_exposure(args: &Args, credentials: &Credentials) -> Result<Vec<String>, String> {
-    let listen: Vec<SocketAddr> = std::iter::once(args.listen).chain(args.http_listen).collect();
+    let listen: Vec<SocketAddr> = std::iter::once(args.listen)
+        .chain(args.http_listen)
+        .collect();
     let mut warnings = exposure::check(
         "rfm-coordinator",
         &listen,

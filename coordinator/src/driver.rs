@@ -621,8 +621,12 @@ mod tests {
     #[tokio::test]
     async fn each_chunk_is_merged_once_and_late_results_are_ignored() {
         let registry = Arc::new(Registry::new(Duration::from_secs(60), Default::default()));
-        let w1 = registry.register("127.0.0.1:1".into(), 1, Default::default()).unwrap();
-        let w2 = registry.register("127.0.0.1:2".into(), 1, Default::default()).unwrap();
+        let w1 = registry
+            .register("127.0.0.1:1".into(), 1, Default::default())
+            .unwrap();
+        let w2 = registry
+            .register("127.0.0.1:2".into(), 1, Default::default())
+            .unwrap();
         let chunk = |start| Chunk {
             file_index: 0,
             start,
@@ -680,7 +684,9 @@ mod tests {
     #[tokio::test]
     async fn input_errors_fail_at_once_and_keep_the_worker() {
         let registry = Arc::new(Registry::new(Duration::from_secs(60), Default::default()));
-        let w1 = registry.register("127.0.0.1:1".into(), 1, Default::default()).unwrap();
+        let w1 = registry
+            .register("127.0.0.1:1".into(), 1, Default::default())
+            .unwrap();
         let mut d = Driver {
             job: Arc::new(Job::new("j".into(), 1, 10)),
             registry: registry.clone(),
@@ -713,8 +719,12 @@ mod tests {
     #[tokio::test]
     async fn an_attempt_past_the_deadline_runs_elsewhere_and_its_late_result_is_ignored() {
         let registry = Arc::new(Registry::new(Duration::from_secs(60), Default::default()));
-        let slow = registry.register("127.0.0.1:1".into(), 1, Default::default()).unwrap();
-        let other = registry.register("127.0.0.1:2".into(), 1, Default::default()).unwrap();
+        let slow = registry
+            .register("127.0.0.1:1".into(), 1, Default::default())
+            .unwrap();
+        let other = registry
+            .register("127.0.0.1:2".into(), 1, Default::default())
+            .unwrap();
         let chunk = Chunk {
             file_index: 0,
             start: 0,

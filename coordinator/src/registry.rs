@@ -326,7 +326,9 @@ mod tests {
             Duration::from_millis(50),
             Keepalive::default(),
         ));
-        let id = reg.register("127.0.0.1:1".into(), 2, WorkerAccess::default()).unwrap();
+        let id = reg
+            .register("127.0.0.1:1".into(), 2, WorkerAccess::default())
+            .unwrap();
         let a = reg.acquire().unwrap();
         let _b = reg.acquire().unwrap();
         assert!(reg.acquire().is_none(), "two slots only");
@@ -346,8 +348,12 @@ mod tests {
     #[tokio::test]
     async fn a_draining_worker_gets_no_new_task_and_one_that_left_is_out() {
         let reg = Arc::new(Registry::new(Duration::from_secs(60), Keepalive::default()));
-        let leaving = reg.register("127.0.0.1:1".into(), 4, WorkerAccess::default()).unwrap();
-        let staying = reg.register("127.0.0.1:2".into(), 1, WorkerAccess::default()).unwrap();
+        let leaving = reg
+            .register("127.0.0.1:1".into(), 4, WorkerAccess::default())
+            .unwrap();
+        let staying = reg
+            .register("127.0.0.1:2".into(), 1, WorkerAccess::default())
+            .unwrap();
         let running = reg.acquire().unwrap();
         assert_eq!(running.worker_id, leaving, "the most free slots first");
         assert!(reg.heartbeat(&leaving, WorkerPhase::Draining));

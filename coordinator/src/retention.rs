@@ -210,7 +210,10 @@ impl JobTable {
         let mut finished: Vec<(Duration, String, Option<String>)> = table
             .jobs
             .values()
-            .filter_map(|j| j.ended_ago().map(|ago| (ago, j.id.clone(), j.owner.clone())))
+            .filter_map(|j| {
+                j.ended_ago()
+                    .map(|ago| (ago, j.id.clone(), j.owner.clone()))
+            })
             .collect();
         if finished.len() <= max_finished && finished.iter().all(|(ago, ..)| *ago < keep_for) {
             return;

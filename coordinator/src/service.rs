@@ -11,13 +11,13 @@ use std::time::Duration;
 use rfm_core::engine::{open_inputs_cancellable, plan_chunks, InputFile};
 use rfm_core::input::ParseOptions;
 use rfm_core::{Cancel, CancelOnDrop, Error, ErrorKind};
+use rfm_proto::auth::{Identity, Token, MIN_CALL_SECRET_CHARS};
 use rfm_proto::v1::coordinator_server::Coordinator;
 use rfm_proto::v1::{
     HeartbeatRequest, HeartbeatResponse, JobEvent, JobRef, JobResult, JobStatus, ListJobsRequest,
     ListJobsResponse, ListWorkersRequest, ListWorkersResponse, RegisterWorkerRequest,
     RegisterWorkerResponse, SubmitJobRequest, SubmitJobResponse, WorkerPhase,
 };
-use rfm_proto::auth::{Identity, Token, MIN_CALL_SECRET_CHARS};
 use rfm_proto::PROTOCOL_VERSION;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
@@ -215,9 +215,8 @@ impl Coordinator for CoordinatorService {
         } else {
             req.job_id.clone()
         };
-        let job = Arc::new(
-            Job::new(job_id.clone(), chunks.len() as u32, bytes).owned_by(caller.owner()),
-        );
+        let job =
+            Arc::new(Job::new(job_id.clone(), chunks.len() as u32, bytes).owned_by(caller.owner()));
         // Checked under the table's lock: a drain that starts now sees this job.
         self.jobs
             .insert_checked(job.clone(), || self.check_accepting())?;

@@ -599,10 +599,14 @@ fn ten_times_the_uci_file_gives_the_results_of_rfm_run() {
 }
 
 #[test]
-fn a_shared_token_guards_every_port() {
+fn tokens_guard_the_coordinator() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
-    let mut c = cluster(&["--token", "s3cret"], 0, 0);
+    let mut c = cluster(
+        &["--token", "s3cret", "--worker-token", "w0rker-s3cret"],
+        0,
+        0,
+    );
 
     let mut cmd = Command::new(bin("rfm-worker"));
     cmd.args(["--coordinator", &c.url, "--listen", "127.0.0.1:0"]);
@@ -623,7 +627,7 @@ fn a_shared_token_guards_every_port() {
         "--threads",
         "1",
     ])
-    .env("RFM_TOKEN", "s3cret");
+    .env("RFM_WORKER_TOKEN", "w0rker-s3cret");
     c.workers.push(Proc::spawn(cmd));
     c.coordinator
         .wait_for("registered at", 1, Duration::from_secs(10));

@@ -8,6 +8,7 @@ mod leases;
 mod load;
 mod observability;
 mod publish;
+mod roles;
 mod shutdown;
 mod support;
 mod task_cancel;

@@ -308,7 +308,9 @@ pub fn resolve(
         };
         entries.push(Entry {
             table: table.clone(),
-            secret: key.ends_with("token") || key.ends_with("database_url") || key.ends_with("password"),
+            secret: key.ends_with("token")
+                || key.ends_with("database_url")
+                || key.ends_with("password"),
             key,
             flag: long,
             env: env_name,

@@ -41,7 +41,9 @@ fn check_access(args: &Args, resolved: &rfm_settings::Resolved) -> Result<Token,
             load::command_line_warning("--worker-token", "RFM_WORKER_TOKEN", "--worker-token-file")
         );
     }
-    let listen: Vec<_> = std::iter::once(args.listen).chain(args.http_listen).collect();
+    let listen: Vec<_> = std::iter::once(args.listen)
+        .chain(args.http_listen)
+        .collect();
     let warnings = exposure::check(
         "rfm-worker",
         &listen,
