@@ -277,7 +277,11 @@ mod tests {
     }
 
     fn missing(table: &JobTable, id: &str) -> Status {
-        match table.get(id) {
+        missing_for(table, id, &Identity::Open)
+    }
+
+    fn missing_for(table: &JobTable, id: &str, caller: &Identity) -> Status {
+        match table.get_for(id, caller) {
             Ok(_) => panic!("job {id} is still kept"),
             Err(status) => status,
         }
@@ -324,6 +328,38 @@ mod tests {
                 .code(),
             tonic::Code::AlreadyExists
         );
+    }
+
+    #[test]
+    fn another_clients_job_kept_or_dropped_looks_unknown() {
+        let jobs = table(1, Duration::from_secs(3600));
+        let (alice, bob) = (
+            Identity::Client("alice".into()),
+            Identity::Client("bob".into()),
+        );
+        for id in ["x", "y"] {
+            let job = Arc::new(Job::new(id.into(), 1, 1).owned_by(alice.owner()));
+            jobs.insert(job.clone()).unwrap();
+            end(&job);
+            std::thread::sleep(Duration::from_millis(2));
+            jobs.prune();
+        }
+        let unknown = missing_for(&jobs, "z", &bob);
+        for id in ["x", "y"] {
+            let err = missing_for(&jobs, id, &bob);
+            assert_eq!(err.code(), tonic::Code::NotFound);
+            assert_eq!(
+                err.message().replace(id, "z"),
+                unknown.message(),
+                "kept or dropped, bob cannot tell job {id} exists"
+            );
+        }
+        assert!(jobs.get_for("y", &alice).is_ok());
+        assert!(jobs.get_for("y", &Identity::Admin).is_ok());
+        let dropped = missing_for(&jobs, "x", &alice);
+        assert!(dropped.message().contains("dropped from memory"));
+        assert!(jobs.list_for(&bob).is_empty());
+        assert_eq!(jobs.list_for(&alice).len(), 1);
     }
 
     #[test]
