@@ -632,7 +632,7 @@ fn tokens_guard_the_coordinator() {
     c.coordinator
         .wait_for("registered at", 1, Duration::from_secs(10));
 
-    let submit = |token: Option<&str>, out: &str| {
+    let submit = |flags: &[&str], out: &str| {
         let mut cmd = Command::new(bin("rfm"));
         cmd.args([
             "submit",
@@ -643,16 +643,22 @@ fn tokens_guard_the_coordinator() {
             "8MiB",
             "--out",
         ])
-        .arg(tmp.path().join(out));
-        if let Some(t) = token {
-            cmd.args(["--token", t]);
-        }
+        .arg(tmp.path().join(out))
+        .args(flags)
+        .env_remove("RFM_TOKEN");
         cmd.output().unwrap()
     };
-    let refused = submit(Some("guess"), "o1");
+    let refused = submit(&["--token", "guess"], "o1");
     assert_eq!(refused.status.code(), Some(5));
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("the token is not valid"));
-    let accepted = submit(Some("s3cret"), "o2");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("the token is not valid"), "{stderr}");
+    assert!(
+        stderr.contains("warning: the secret of --token is given on the command line"),
+        "{stderr}"
+    );
+    let token_file = tmp.path().join("client.token");
+    std::fs::write(&token_file, "s3cret\n").unwrap();
+    let accepted = submit(&["--token-file", token_file.to_str().unwrap()], "o2");
     assert!(
         accepted.status.success(),
         "{}",
