@@ -2,7 +2,8 @@
 //! coordinator or worker refuses to listen beyond loopback without
 //! credentials and a data root (unless `--insecure`, which it says
 //! everywhere); each token opens only its role's calls; a client sees only
-//! its own jobs; a worker's port takes only its coordinator's call secret; a
+//! its own jobs; a worker's port takes only its coordinator's call secret,
+//! and the coordinator sends workers that secret, never its own tokens; a
 //! forged worker cannot join, so a job's result is the true one.
 
 use std::path::Path;
@@ -552,4 +553,109 @@ fn a_forged_worker_cannot_join_so_the_result_is_the_true_one() {
     let customers = std::fs::read_to_string(out.join("customers.csv")).unwrap();
     assert!(!customers.contains("EVIL"));
     drop(s.coordinator);
+}
+
+/// A worker that records the `authorization` of every call it gets and
+/// fails them (it computes nothing).
+#[derive(Clone, Default)]
+struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Recorder {
+    fn record<T>(&self, request: &tonic::Request<T>) -> tonic::Status {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        self.0.lock().unwrap().push(header);
+        tonic::Status::internal("this worker computes nothing")
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[tonic::async_trait]
+impl rfm_proto::v1::worker_server::Worker for Recorder {
+    async fn run_task(
+        &self,
+        request: tonic::Request<RunTaskRequest>,
+    ) -> Result<tonic::Response<rfm_proto::v1::RunTaskResponse>, tonic::Status> {
+        Err(self.record(&request))
+    }
+
+    async fn cancel_task(
+        &self,
+        request: tonic::Request<TaskRef>,
+    ) -> Result<tonic::Response<rfm_proto::v1::TaskAck>, tonic::Status> {
+        Err(self.record(&request))
+    }
+
+    async fn release_task(
+        &self,
+        request: tonic::Request<TaskRef>,
+    ) -> Result<tonic::Response<rfm_proto::v1::TaskAck>, tonic::Status> {
+        Err(self.record(&request))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_coordinator_calls_workers_with_their_call_secret_never_its_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = small_input(dir.path());
+    let mut cmd = Command::new(bin("rfm-coordinator"));
+    cmd.args(["--listen", "127.0.0.1:0", "--max-attempts", "1"])
+        .env("RFM_TOKEN", CLIENT_A)
+        .env("RFM_ADMIN_TOKEN", ADMIN)
+        .env("RFM_WORKER_TOKEN", WORKER);
+    let coordinator_proc = Proc::spawn(cmd);
+    let url = coordinator_proc.coordinator_url();
+
+    // A worker of the test's own, registered with the worker token.
+    let recorder = Recorder::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tonic::transport::Server::builder()
+        .add_service(rfm_proto::v1::worker_server::WorkerServer::new(
+            recorder.clone(),
+        ))
+        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
+    let server = tokio::spawn(server);
+    let secret = rfm_proto::auth::random_hex(32);
+    let mut c = coordinator(&url).await;
+    let mut joining = registration(&secret);
+    joining.port = u32::from(port);
+    joining.slots = 1;
+    c.register_worker(token(WORKER).request(joining))
+        .await
+        .unwrap();
+
+    c.submit_job(token(CLIENT_A).request(submission(&input, "secret-job")))
+        .await
+        .unwrap();
+    let mut ended = false;
+    for _ in 0..600 {
+        let status = c
+            .get_job(token(CLIENT_A).request(job("secret-job")))
+            .await
+            .unwrap()
+            .into_inner();
+        if !status.error.is_empty() {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        ended,
+        "the job never failed on the computing-nothing worker"
+    );
+    let calls = recorder.calls();
+    assert!(!calls.is_empty(), "the worker got no call");
+    for header in &calls {
+        assert_eq!(header, &format!("Bearer {secret}"));
+    }
+    server.abort();
 }
