@@ -242,9 +242,8 @@ pub struct CoordinatorArgs {
     /// The coordinator's gRPC URL, e.g. http://localhost:50051.
     #[arg(long, env = "RFM_COORDINATOR")]
     pub coordinator: String,
-    /// Shared token of the cluster, if it requires one.
-    #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub auth: TokenArgs,
     #[command(flatten)]
     pub keepalive: KeepaliveArgs,
     /// Print JSON.
@@ -395,9 +394,8 @@ pub struct SubmitArgs {
     /// The coordinator's gRPC URL, e.g. http://localhost:50051.
     #[arg(long, env = "RFM_COORDINATOR")]
     pub coordinator: String,
-    /// Shared token of the cluster, if it requires one.
-    #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub auth: TokenArgs,
     #[command(flatten)]
     pub keepalive: KeepaliveArgs,
     /// Directory for customers.csv, segments.csv and run.json (default: RESULTS_ROOT/<run id>); a
@@ -430,12 +428,37 @@ pub struct WorkersArgs {
     /// The coordinator's gRPC URL, e.g. http://localhost:50051.
     #[arg(long, env = "RFM_COORDINATOR")]
     pub coordinator: String,
-    /// Shared token of the cluster, if it requires one.
-    #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub auth: TokenArgs,
     #[command(flatten)]
     pub keepalive: KeepaliveArgs,
     /// Print the workers as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The client credential of a coordinator that requires one.
+#[derive(Args, Debug, Default, Clone)]
+pub struct TokenArgs {
+    /// Client token of the coordinator (prefer RFM_TOKEN or --token-file:
+    /// `ps` shows flag values).
+    #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// File holding the client token.
+    #[arg(long, env = "RFM_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+impl TokenArgs {
+    /// The token to send (an empty or unreadable file is a usage error).
+    pub fn token(&self) -> Result<rfm_proto::auth::Token, crate::exit::UsageError> {
+        rfm_proto::auth::load::secret(
+            "--token",
+            self.token.clone(),
+            "--token-file",
+            self.token_file.as_deref(),
+        )
+        .map(rfm_proto::auth::Token::new)
+        .map_err(|e| crate::exit::UsageError(e.to_string()))
+    }
 }

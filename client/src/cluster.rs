@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use rfm_core::report::{RunReport, Stage};
 use rfm_core::{PartialState, RfmResult, RunOptions};
-use rfm_proto::auth::Token;
+use rfm_proto::auth::{random_hex, Credentials, Identity, Token};
 use rfm_proto::keepalive::Keepalive;
 use rfm_proto::v1::coordinator_client::CoordinatorClient;
 use rfm_proto::v1::{ErrorClass, JobRef, JobState, JobStatus, SubmitJobRequest};
@@ -48,6 +48,22 @@ fn job_error(class: ErrorClass, message: String) -> JobError {
     JobError { code, message }
 }
 
+/// The message of a refused call, saying what to do when the credential
+/// was missing, wrong or of another role.
+pub fn refusal_message(url: &str, status: &tonic::Status) -> String {
+    match status.code() {
+        Code::Unauthenticated => format!(
+            "coordinator {url} refused the credential: {}",
+            status.message()
+        ),
+        Code::PermissionDenied => format!(
+            "coordinator {url} does not allow this call with that token: {}",
+            status.message()
+        ),
+        _ => format!("coordinator {url}: {}", status.message()),
+    }
+}
+
 /// A refused gRPC call as an error naming the coordinator.
 fn status_error(url: &str, status: tonic::Status) -> JobError {
     if rfm_proto::is_shutting_down_status(&status) {
@@ -63,6 +79,9 @@ fn status_error(url: &str, status: tonic::Status) -> JobError {
         };
     }
     match status.code() {
+        Code::Unauthenticated | Code::PermissionDenied => {
+            job_error(ErrorClass::Cluster, refusal_message(url, &status))
+        }
         Code::InvalidArgument => job_error(ErrorClass::Usage, status.message().to_string()),
         Code::FailedPrecondition => job_error(ErrorClass::Input, status.message().to_string()),
         Code::Unavailable => job_error(
@@ -539,10 +558,16 @@ fn embedded_job(
             .await
             .context("cannot listen on loopback for the embedded coordinator")
             .at(Stage::Planning)?;
-        // A fresh token keeps other local users off the loopback ports.
-        let token = Token::new(Some(random_token()));
+        // Fresh tokens keep other local users off the loopback ports.
+        let (token, worker_token) = (random_hex(16), random_hex(16));
+        let mut credentials = Credentials::default();
+        credentials
+            .add(Identity::Client("client".into()), &token)
+            .and_then(|()| credentials.add(Identity::Worker, &worker_token))
+            .context("cannot make the embedded cluster's tokens")
+            .at(Stage::Planning)?;
         let config = rfm_coordinator::CoordinatorConfig {
-            token: token.clone(),
+            credentials,
             // Its user's own machine: any chunk size, any number of tasks.
             limits: rfm_coordinator::limits::Limits::embedded(),
             ..Default::default()
@@ -566,14 +591,15 @@ fn embedded_job(
                 .and_then(|v| v.parse().ok())
                 .map_or(Duration::ZERO, Duration::from_millis),
             log: false,
-            token: token.clone(),
+            worker_token: Token::new(Some(worker_token)),
+            insecure: false,
             keepalive: Keepalive::default(),
             data_root: None,
         })
         .await
         .context("cannot start the embedded worker")
         .at(Stage::Planning)?;
-        let outcome = match connect(&url, token, Keepalive::default())
+        let outcome = match connect(&url, Token::new(Some(token)), Keepalive::default())
             .await
             .at(Stage::Planning)
         {
@@ -588,19 +614,4 @@ fn embedded_job(
         outcome
     })?;
     Ok((finished, pool))
-}
-
-/// 128 random bits (from the OS-seeded keys of `RandomState`) as hex.
-fn random_token() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let word = || {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        h.finish()
-    };
-    format!("{:016x}{:016x}", word(), word())
 }

@@ -2,7 +2,6 @@
 
 use anyhow::{Context, Result};
 use rfm_core::text::escape_for_terminal;
-use rfm_proto::auth::Token;
 use rfm_proto::v1::{JobRef, JobStatus, ListJobsRequest};
 use serde_json::json;
 
@@ -57,12 +56,12 @@ fn line(s: &JobStatus) -> String {
 fn refused(to: &CoordinatorArgs, status: tonic::Status) -> anyhow::Error {
     let code = match status.code() {
         tonic::Code::NotFound => exit::INPUT,
-        tonic::Code::Unauthenticated | tonic::Code::InvalidArgument => exit::USAGE,
+        tonic::Code::InvalidArgument => exit::USAGE,
         _ => exit::CLUSTER,
     };
     JobError {
         code,
-        message: format!("coordinator {}: {}", to.coordinator, status.message()),
+        message: crate::cluster::refusal_message(&to.coordinator, &status),
     }
     .into()
 }
@@ -70,12 +69,8 @@ fn refused(to: &CoordinatorArgs, status: tonic::Status) -> anyhow::Error {
 pub fn jobs(args: JobsArgs) -> Result<()> {
     let to = &args.to;
     let jobs = runtime()?.block_on(async {
-        let mut conn = cluster::connect(
-            &to.coordinator,
-            Token::new(to.token.clone()),
-            to.keepalive.keepalive(),
-        )
-        .await?;
+        let mut conn =
+            cluster::connect(&to.coordinator, to.auth.token()?, to.keepalive.keepalive()).await?;
         let list = conn
             .client
             .list_jobs(conn.token.request(ListJobsRequest {}))
@@ -103,12 +98,8 @@ pub fn jobs(args: JobsArgs) -> Result<()> {
 pub fn job(args: JobArgs, cancel: bool) -> Result<()> {
     let to = &args.to;
     let status = runtime()?.block_on(async {
-        let mut conn = cluster::connect(
-            &to.coordinator,
-            Token::new(to.token.clone()),
-            to.keepalive.keepalive(),
-        )
-        .await?;
+        let mut conn =
+            cluster::connect(&to.coordinator, to.auth.token()?, to.keepalive.keepalive()).await?;
         let job = JobRef {
             job_id: args.id.clone(),
         };

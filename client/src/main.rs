@@ -51,6 +51,15 @@ fn completions(args: cli::CompletionsArgs) -> anyhow::Result<()> {
 
 fn main() {
     let (cli, resolved) = rfm_settings::parse::<cli::Cli>(rfm_settings::Scope::Subcommand);
+    let token_on_command_line = resolved
+        .get("token")
+        .is_some_and(|e| e.source == rfm_settings::Source::Flag && e.value.is_some());
+    if token_on_command_line {
+        eprintln!(
+            "warning: {}",
+            rfm_proto::auth::load::command_line_warning("--token", "RFM_TOKEN", "--token-file")
+        );
+    }
     let outcome = match cli.command {
         cli::Command::Run(a) => run::run(a),
         cli::Command::Gen(a) => gen(a),

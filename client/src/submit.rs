@@ -10,7 +10,6 @@ use anyhow::{Context, Result};
 use rfm_core::output::OutDir;
 use rfm_core::report::{self, RunReport, Stage};
 use rfm_core::text::escape_for_terminal;
-use rfm_proto::auth::Token;
 
 use crate::cli::SubmitArgs;
 use crate::failure::{self, At as _, Failed};
@@ -55,7 +54,7 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
 fn arm_interrupt(args: &SubmitArgs, out: &OutDir, report: &RunReport, started: Instant) {
     let (url, token, out, mut report) = (
         args.coordinator.clone(),
-        args.token.clone(),
+        args.auth.token().unwrap_or_default(),
         out.clone(),
         report.clone(),
     );
@@ -63,7 +62,7 @@ fn arm_interrupt(args: &SubmitArgs, out: &OutDir, report: &RunReport, started: I
         eprintln!("cancelling job {}", report.run_id);
         if let Err(e) = cluster::cancel_blocking(
             &url,
-            Token::new(token),
+            token,
             &report.run_id,
             interrupt::INTERRUPTED,
             CANCEL_TIMEOUT,
@@ -104,13 +103,10 @@ fn attempt(
         .context("cannot start the async runtime")
         .at(Stage::Planning)?;
     let finished = runtime.block_on(async {
-        let mut conn = cluster::connect(
-            &args.coordinator,
-            Token::new(args.token.clone()),
-            args.keepalive.keepalive(),
-        )
-        .await
-        .at(Stage::Planning)?;
+        let token = args.auth.token().at(Stage::Planning)?;
+        let mut conn = cluster::connect(&args.coordinator, token, args.keepalive.keepalive())
+            .await
+            .at(Stage::Planning)?;
         cluster::submit_and_wait(&mut conn, input, opts, &report.run_id, !args.quiet).await
     });
     *finishing = Some(interrupt::finishing());

@@ -3,11 +3,14 @@
 //! coordinator or worker serves (gRPC health).
 
 use anyhow::{Context, Result};
-use rfm_proto::auth::Token;
 use rfm_proto::v1::ListWorkersRequest;
 
 use crate::cli::{HealthArgs, WorkersArgs};
 use crate::cluster;
+
+/// What `rfm workers` says of a coordinator started with `--insecure`.
+const INSECURE_COORDINATOR: &str =
+    "coordinator: INSECURE (started with --insecure: no credential or data root required)";
 
 pub fn workers(args: WorkersArgs) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -17,7 +20,7 @@ pub fn workers(args: WorkersArgs) -> Result<()> {
     let workers = runtime.block_on(async {
         let mut conn = cluster::connect(
             &args.coordinator,
-            Token::new(args.token.clone()),
+            args.auth.token()?,
             args.keepalive.keepalive(),
         )
         .await?;
@@ -26,9 +29,14 @@ pub fn workers(args: WorkersArgs) -> Result<()> {
             .client
             .list_workers(conn.token.request(ListWorkersRequest {}))
             .await
-            .map_err(|s| anyhow::anyhow!("coordinator {url}: {}", s.message()))?;
-        anyhow::Ok(list.into_inner().workers)
+            .map_err(|s| cluster::JobError {
+                code: crate::exit::CLUSTER,
+                message: cluster::refusal_message(&url, &s),
+            })?;
+        anyhow::Ok(list.into_inner())
     })?;
+    let insecure = workers.coordinator_insecure;
+    let workers = workers.workers;
     if args.json {
         let rows: Vec<serde_json::Value> = workers
             .iter()
@@ -40,11 +48,18 @@ pub fn workers(args: WorkersArgs) -> Result<()> {
                     "slots": w.slots,
                     "running_tasks": w.running_tasks,
                     "seconds_since_heartbeat": w.seconds_since_heartbeat,
+                    "insecure": w.insecure,
                 })
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
+        if insecure {
+            eprintln!("{INSECURE_COORDINATOR}");
+        }
         return Ok(());
+    }
+    if insecure {
+        println!("{INSECURE_COORDINATOR}");
     }
     println!(
         "{:<8} {:<24} {:<6} {:>7} {:>5} {:>14}",
@@ -55,6 +70,9 @@ pub fn workers(args: WorkersArgs) -> Result<()> {
             "{:<8} {:<24} {:<6} {:>7} {:>5} {:>14.1}",
             w.worker_id, w.address, w.state, w.running_tasks, w.slots, w.seconds_since_heartbeat
         );
+        if w.insecure {
+            println!("  {}: INSECURE (started with --insecure)", w.worker_id);
+        }
     }
     if workers.is_empty() {
         eprintln!("no worker has registered with {}", args.coordinator);

@@ -19,8 +19,6 @@ use rfm_proto::v1::{FlightTicket, RunTaskRequest, TaskRef};
 use tokio::sync::mpsc;
 use tonic::Code;
 
-use rfm_proto::auth::Token;
-
 use crate::registry::Lease;
 
 #[derive(Debug)]
@@ -33,8 +31,6 @@ pub enum FailKind {
     Attempt,
     /// A protocol bug; fails the job.
     Bug,
-    /// The worker refuses the coordinator (token mismatch); fails the job.
-    Refused,
 }
 
 pub enum Outcome {
@@ -61,14 +57,12 @@ pub struct AttemptContext {
     /// Size of each input file, to check the answers against.
     pub file_lens: Vec<u64>,
     pub options: rfm_proto::v1::RunOptions,
-    pub token: Token,
 }
 
 fn classify(worker: &str, address: &str, status: tonic::Status) -> (FailKind, String) {
     let kind = match status.code() {
         Code::FailedPrecondition => FailKind::Input,
         Code::InvalidArgument => FailKind::Bug,
-        Code::Unauthenticated | Code::PermissionDenied => FailKind::Refused,
         Code::Internal => FailKind::Attempt,
         _ => FailKind::WorkerLost,
     };
@@ -107,7 +101,7 @@ async fn attempt(
     };
     let mut tasks = lease.tasks.clone();
     let response = tasks
-        .run_task(ctx.token.request(request))
+        .run_task(lease.call_secret.request(request))
         .await
         .map_err(|s| classify(worker, address, s))?
         .into_inner();
@@ -126,7 +120,7 @@ async fn attempt(
     let stream = lease
         .flight
         .clone()
-        .do_get(ctx.token.request(Ticket {
+        .do_get(lease.call_secret.request(Ticket {
             ticket: ticket.into(),
         }))
         .await
@@ -182,7 +176,7 @@ async fn attempt(
             ))
         }
     };
-    let release = ctx.token.request(task_ref);
+    let release = lease.call_secret.request(task_ref);
     tokio::spawn(async move {
         let _ = tokio::time::timeout(Duration::from_secs(5), tasks.release_task(release)).await;
     });

@@ -2,6 +2,7 @@
 //! table of `rfm.toml` and the `RFM_*` variables (see `rfm-settings`).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -17,8 +18,9 @@ use clap::Parser;
     RFM_WORKER_TIMEOUT=5s rfm-coordinator --task-timeout 2m --log-format json"
 )]
 pub struct Args {
-    /// Address of the gRPC server.
-    #[arg(long, env = "RFM_LISTEN", default_value = "0.0.0.0:50051")]
+    /// Address of the gRPC server (beyond loopback it needs credentials and
+    /// --data-root, or --insecure).
+    #[arg(long, env = "RFM_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
     /// A worker silent for this long is lost and its tasks run elsewhere.
     #[arg(long, env = "RFM_WORKER_TIMEOUT", default_value = "10s", value_parser = rfm_proto::duration::clap_parse)]
@@ -58,9 +60,8 @@ pub struct Args {
     #[arg(long, default_value_t = crate::limits::DEFAULT_MAX_TASKS_PER_JOB,
           value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..))]
     pub max_tasks_per_job: u64,
-    /// Shared token of the cluster (required from clients and workers, sent to workers).
-    #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub auth: AuthArgs,
     /// Record every job's run in this PostgreSQL database and publish its result
     /// (postgresql://USER:PASSWORD@HOST:PORT/DB; also DATABASE_URL).
     #[arg(long, env = "RFM_DATABASE_URL", hide_env_values = true)]
@@ -100,4 +101,31 @@ pub struct Args {
     /// Log lines as text (the message) or json (time, level, target, fields); filter with RUST_LOG.
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: rfm_settings::LogFormat,
+}
+
+/// The coordinator's credentials (see docs/SECURITY.md). Prefer the
+/// variables or the files: a value on the command line is visible in `ps`.
+#[derive(clap::Args, Debug, Default)]
+pub struct AuthArgs {
+    /// Client token (identity `client`): submit, watch, fetch and cancel its own jobs.
+    #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// File holding the client token.
+    #[arg(long, env = "RFM_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// More client credentials: one `NAME TOKEN` a line; NAME owns the jobs it submits.
+    #[arg(long, env = "RFM_CLIENTS_FILE")]
+    pub clients_file: Option<PathBuf>,
+    /// Admin token: every client call on every job.
+    #[arg(long, env = "RFM_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// File holding the admin token.
+    #[arg(long, env = "RFM_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Worker token: registration and heartbeats only.
+    #[arg(long, env = "RFM_WORKER_TOKEN", hide_env_values = true)]
+    pub worker_token: Option<String>,
+    /// File holding the worker token.
+    #[arg(long, env = "RFM_WORKER_TOKEN_FILE")]
+    pub worker_token_file: Option<PathBuf>,
 }

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use rfm_core::engine::{finish_run, number_sample_lines_in};
 use rfm_core::report::{RunReport, Stage};
 use rfm_core::{Chunk, DataRoot, ErrorKind, InputFile, PartialState, RfmResult, RunOptions};
-use rfm_proto::auth::Token;
 use rfm_proto::v1::{ErrorClass, JobState, TaskRef};
 use rfm_store::RunId;
 use tokio::sync::mpsc;
@@ -34,8 +33,6 @@ pub struct DriverConfig {
     pub tick: Duration,
     /// Print retries and lost workers on stderr.
     pub log: bool,
-    /// Shared token sent to workers.
-    pub token: Token,
     /// Where runs are recorded and published (`--database-url`), if anywhere.
     pub publisher: Option<Arc<Publisher>>,
     /// Inputs must lie under it, when set (`--data-root`).
@@ -190,10 +187,9 @@ impl Driver {
 
     /// Asks a worker to drop an attempt (best effort, in the background).
     fn cancel_on_worker(&self, task: usize, attempt: u32, worker: &str) {
-        let Some(mut client) = self.registry.tasks_client(worker) else {
+        let Some((mut client, token)) = self.registry.tasks_client(worker) else {
             return;
         };
-        let token = self.config.token.clone();
         let task_ref = TaskRef {
             job_id: self.job.id.clone(),
             task_id: task as u32,
@@ -285,7 +281,6 @@ impl Driver {
                 match kind {
                     FailKind::Input => Err((ErrorClass::Input, reason)),
                     FailKind::Bug => Err((ErrorClass::Internal, reason)),
-                    FailKind::Refused => Err((ErrorClass::Cluster, reason)),
                     FailKind::Attempt => self.retry(task, &reason).map(|_| None),
                     FailKind::WorkerLost => {
                         if self.registry.mark_lost(&worker, &reason) {
@@ -336,7 +331,6 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         inputs_json,
         file_lens: files.iter().map(|f| f.layout.len).collect(),
         options: rfm_proto::options::to_proto(&options),
-        token: config.token.clone(),
     });
     let mut driver = Driver {
         job: job.clone(),
@@ -621,7 +615,6 @@ mod tests {
             task_timeout: Duration::from_secs(600),
             tick: Duration::from_millis(10),
             log: false,
-            token: Token::default(),
             publisher: None,
             data_root: None,
         }
@@ -644,8 +637,12 @@ mod tests {
             Default::default(),
             8,
         ));
-        let w1 = registry.register("127.0.0.1:1".into(), 1).unwrap();
-        let w2 = registry.register("127.0.0.1:2".into(), 1).unwrap();
+        let w1 = registry
+            .register("127.0.0.1:1".into(), 1, Default::default())
+            .unwrap();
+        let w2 = registry
+            .register("127.0.0.1:2".into(), 1, Default::default())
+            .unwrap();
         let chunk = |start| Chunk {
             file_index: 0,
             start,
@@ -707,7 +704,9 @@ mod tests {
             Default::default(),
             8,
         ));
-        let w1 = registry.register("127.0.0.1:1".into(), 1).unwrap();
+        let w1 = registry
+            .register("127.0.0.1:1".into(), 1, Default::default())
+            .unwrap();
         let mut d = Driver {
             job: Arc::new(Job::new("j".into(), 1, 10)),
             registry: registry.clone(),
@@ -744,8 +743,12 @@ mod tests {
             Default::default(),
             8,
         ));
-        let slow = registry.register("127.0.0.1:1".into(), 1).unwrap();
-        let other = registry.register("127.0.0.1:2".into(), 1).unwrap();
+        let slow = registry
+            .register("127.0.0.1:1".into(), 1, Default::default())
+            .unwrap();
+        let other = registry
+            .register("127.0.0.1:2".into(), 1, Default::default())
+            .unwrap();
         let chunk = Chunk {
             file_index: 0,
             start: 0,

@@ -1,7 +1,8 @@
 //! The coordinator's HTTP port (`--http-listen`): `/metrics` (Prometheus
 //! text), `/healthz` (the process serves) and `/readyz` (ready for jobs: not
 //! shutting down, at least `--min-workers` live workers taking tasks and,
-//! when a run database is configured, its server accepting connections).
+//! when a run database is configured, its server accepting connections;
+//! a coordinator started with `--insecure` says so in every answer).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,6 +28,8 @@ pub struct HttpState {
     pub database: Option<String>,
     /// Set while the coordinator drains (shuts down).
     pub draining: Arc<AtomicBool>,
+    /// Started with `--insecure`: every `/readyz` answer says so.
+    pub insecure: bool,
 }
 
 const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -43,6 +46,14 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(s): State<Arc<HttpState>>) -> (StatusCode, String) {
+    let (code, mut body) = readiness(&s).await;
+    if s.insecure {
+        body.push_str("insecure: started with --insecure (no credential or data root required)\n");
+    }
+    (code, body)
+}
+
+async fn readiness(s: &HttpState) -> (StatusCode, String) {
     if s.draining.load(Ordering::SeqCst) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

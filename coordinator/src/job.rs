@@ -36,6 +36,8 @@ struct Live {
 /// One submitted job.
 pub struct Job {
     pub id: String,
+    /// The client that submitted it (`None`: a coordinator without credentials).
+    pub owner: Option<String>,
     started: Instant,
     status: Mutex<JobStatus>,
     /// Dropped when the job ends (after its final event).
@@ -77,6 +79,7 @@ impl Job {
         crate::metrics::METRICS.job_submitted();
         Job {
             id,
+            owner: None,
             started: Instant::now(),
             status: Mutex::new(status),
             live: Mutex::new(Some(Live {
@@ -87,6 +90,12 @@ impl Job {
             finished_at: Mutex::new(None),
             awaited: AtomicBool::new(true),
         }
+    }
+
+    /// The job, owned by `owner` (only it and the admin see it).
+    pub fn owned_by(mut self, owner: Option<String>) -> Job {
+        self.owner = owner;
+        self
     }
 
     fn lock_status(&self) -> MutexGuard<'_, JobStatus> {

@@ -7,6 +7,7 @@
 //! binary and the embedded cluster of `rfm run` both use it;
 //! [`Coordinator::drain`] shuts it down gracefully.
 
+pub mod access;
 mod answer;
 mod attempt;
 pub mod cli;
@@ -28,7 +29,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rfm_proto::auth::Token;
+use rfm_proto::auth::Credentials;
 use rfm_proto::keepalive::Keepalive;
 use rfm_proto::v1::coordinator_server::CoordinatorServer;
 use rfm_proto::{MAX_CONTROL_MESSAGE_BYTES, MAX_MESSAGE_BYTES};
@@ -64,8 +65,11 @@ pub struct CoordinatorConfig {
     pub task_timeout: Duration,
     /// Print membership changes, jobs and retries on stderr.
     pub log: bool,
-    /// Shared token required on the coordinator's port and sent to workers.
-    pub token: Token,
+    /// Who may call the coordinator, and in which role (never sent to
+    /// workers: each worker's port takes the call secret it registered with).
+    pub credentials: Credentials,
+    /// Started with `--insecure` (said in `ListWorkers` and `/readyz`).
+    pub insecure: bool,
     /// Records and publishes every job's run in PostgreSQL, when set.
     pub publisher: Option<Arc<publish::Publisher>>,
     /// HTTP/2 keepalive of the gRPC port and of the connections to workers.
@@ -86,7 +90,8 @@ impl Default for CoordinatorConfig {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             task_timeout: DEFAULT_TASK_TIMEOUT,
             log: false,
-            token: Token::default(),
+            credentials: Credentials::default(),
+            insecure: false,
             publisher: None,
             keepalive: Keepalive::default(),
             retention: retention::Retention::default(),
@@ -147,7 +152,6 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         tick: (config.worker_timeout / 10)
             .clamp(Duration::from_millis(20), Duration::from_millis(250)),
         log: config.log,
-        token: config.token.clone(),
         publisher: config.publisher.clone(),
         data_root: config.data_root.clone(),
     };
@@ -160,7 +164,8 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         draining.clone(),
         driver,
         config.limits,
-    );
+    )
+    .insecure(config.insecure);
     let (shutdown, mut shutdown_rx) = watch::channel(false);
     // gRPC health (grpc.health.v1), open without the token: "" is SERVING.
     let (_, health) = tonic_health::server::health_reporter();
@@ -173,7 +178,7 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
             CoordinatorServer::new(service)
                 .max_decoding_message_size(MAX_CONTROL_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            config.token.checker(),
+            config.credentials.clone().interceptor(),
         ))
         .serve_with_incoming_shutdown(rfm_proto::serve::incoming_nodelay(listener), async move {
             let _ = shutdown_rx.wait_for(|stop| *stop).await;

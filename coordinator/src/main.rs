@@ -10,10 +10,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rfm_coordinator::access;
 use rfm_coordinator::cli::Args;
 use rfm_coordinator::publish::Publisher;
 use rfm_coordinator::CoordinatorConfig;
 use rfm_core::DataRoot;
+use rfm_proto::auth::Credentials;
 use rfm_proto::keepalive::Keepalive;
 use rfm_proto::stop::StopSignals;
 
@@ -70,6 +72,7 @@ const CLOSE_DATABASE_GRACE: Duration = Duration::from_secs(5);
 
 async fn serve(
     args: Args,
+    credentials: Credentials,
     publisher: Option<Arc<Publisher>>,
     data_root: Option<Arc<DataRoot>>,
 ) -> Result<(), String> {
@@ -90,7 +93,8 @@ async fn serve(
         task_timeout: args.task_timeout,
         max_attempts: args.max_attempts,
         log: true,
-        token: rfm_proto::auth::Token::new(args.token),
+        credentials,
+        insecure: args.insecure,
         publisher,
         keepalive: Keepalive {
             interval: args.keepalive_interval,
@@ -124,6 +128,7 @@ async fn serve(
             min_workers: args.min_workers,
             database,
             draining: coordinator.draining.clone(),
+            insecure: args.insecure,
         };
         tokio::spawn(async move {
             if let Err(e) = rfm_coordinator::http::serve(http, state).await {
@@ -187,8 +192,20 @@ fn close_database(publisher: Option<Arc<Publisher>>) {
 }
 
 fn main() {
-    let (mut args, _) = rfm_settings::parse::<Args>(rfm_settings::Scope::Table("coordinator"));
+    let (mut args, resolved) =
+        rfm_settings::parse::<Args>(rfm_settings::Scope::Table("coordinator"));
     rfm_settings::init_logging(args.log_format);
+    let usage = |e: String| -> ! {
+        eprintln!("error: {e}");
+        std::process::exit(USAGE_EXIT);
+    };
+    let credentials = access::credentials(&args.auth).unwrap_or_else(|e| usage(e));
+    for warning in access::command_line_warnings(&resolved) {
+        tracing::warn!("{warning}");
+    }
+    for warning in access::check_exposure(&args, &credentials).unwrap_or_else(|e| usage(e)) {
+        tracing::warn!("{warning}");
+    }
     let lease = rfm_store::Lease::new("rfm-coordinator", args.run_lease, args.run_heartbeat)
         .unwrap_or_else(|e| {
             eprintln!("error: invalid options --run-lease/--run-heartbeat: {e}");
@@ -212,7 +229,7 @@ fn main() {
     };
     // This thread keeps a handle on the database until the runtime is gone,
     // so that the last one is never dropped on the runtime.
-    let outcome = runtime.block_on(serve(args, publisher.clone(), data_root));
+    let outcome = runtime.block_on(serve(args, credentials, publisher.clone(), data_root));
     runtime.shutdown_timeout(RUNTIME_GRACE);
     close_database(publisher);
     if let Err(e) = outcome {

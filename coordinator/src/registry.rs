@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use arrow_flight::flight_service_client::FlightServiceClient;
+use rfm_proto::auth::Token;
 use rfm_proto::keepalive::Keepalive;
 use rfm_proto::v1::worker_client::WorkerClient;
 use rfm_proto::v1::{WorkerInfo, WorkerPhase};
@@ -44,6 +45,16 @@ struct Entry {
     suspect_until: Option<Instant>,
     tasks: WorkerClient<Channel>,
     flight: FlightServiceClient<Channel>,
+    access: WorkerAccess,
+}
+
+/// How the coordinator calls a worker, as it said at registration.
+#[derive(Clone, Debug, Default)]
+pub struct WorkerAccess {
+    /// The worker's call secret, sent on every call to it.
+    pub call_secret: Token,
+    /// It was started with `--insecure`.
+    pub insecure: bool,
 }
 
 /// All workers this coordinator has heard of.
@@ -66,6 +77,8 @@ pub struct Lease {
     pub address: String,
     pub tasks: WorkerClient<Channel>,
     pub flight: FlightServiceClient<Channel>,
+    /// The worker's call secret, sent on every call to it.
+    pub call_secret: Token,
     registry: Arc<Registry>,
 }
 
@@ -116,7 +129,12 @@ impl Registry {
     /// Adds a worker; an earlier, lost entry with the same address is
     /// dropped. A full table first drops its lost and left workers; when it
     /// is still full the registration is RESOURCE_EXHAUSTED.
-    pub fn register(&self, address: String, slots: u32) -> Result<String, Status> {
+    pub fn register(
+        &self,
+        address: String,
+        slots: u32,
+        access: WorkerAccess,
+    ) -> Result<String, Status> {
         let endpoint = Endpoint::from_shared(format!("http://{address}"))
             .map_err(|e| Status::invalid_argument(format!("cannot dial {address}: {e}")))?
             .connect_timeout(Duration::from_secs(2));
@@ -155,6 +173,7 @@ impl Registry {
                 suspect_until: None,
                 tasks,
                 flight,
+                access,
             },
         );
         drop(workers);
@@ -226,9 +245,11 @@ impl Registry {
         self.lock().get(id).is_some_and(|e| e.lost.is_none())
     }
 
-    /// The task client of a worker (to cancel its tasks).
-    pub fn tasks_client(&self, id: &str) -> Option<WorkerClient<Channel>> {
-        self.lock().get(id).map(|e| e.tasks.clone())
+    /// The task client of a worker and its call secret (to cancel its tasks).
+    pub fn tasks_client(&self, id: &str) -> Option<(WorkerClient<Channel>, Token)> {
+        self.lock()
+            .get(id)
+            .map(|e| (e.tasks.clone(), e.access.call_secret.clone()))
     }
 
     pub fn alive_count(&self) -> usize {
@@ -270,6 +291,7 @@ impl Registry {
             address: e.address.clone(),
             tasks: e.tasks.clone(),
             flight: e.flight.clone(),
+            call_secret: e.access.call_secret.clone(),
             registry: self.clone(),
         })
     }
@@ -316,6 +338,7 @@ impl Registry {
                 slots: e.slots,
                 running_tasks: e.running,
                 seconds_since_heartbeat: e.last_heartbeat.elapsed().as_secs_f64(),
+                insecure: e.access.insecure,
                 ..Default::default()
             })
             .collect()
@@ -341,7 +364,9 @@ mod tests {
             Keepalive::default(),
             8,
         ));
-        let id = reg.register("127.0.0.1:1".into(), 2).unwrap();
+        let id = reg
+            .register("127.0.0.1:1".into(), 2, WorkerAccess::default())
+            .unwrap();
         let a = reg.acquire().unwrap();
         let _b = reg.acquire().unwrap();
         assert!(reg.acquire().is_none(), "two slots only");
@@ -365,14 +390,21 @@ mod tests {
             Keepalive::default(),
             2,
         ));
-        let first = reg.register("127.0.0.1:1".into(), 1).unwrap();
-        reg.register("127.0.0.1:2".into(), 1).unwrap();
-        let full = reg.register("127.0.0.1:3".into(), 1).unwrap_err();
+        let first = reg
+            .register("127.0.0.1:1".into(), 1, WorkerAccess::default())
+            .unwrap();
+        reg.register("127.0.0.1:2".into(), 1, WorkerAccess::default())
+            .unwrap();
+        let full = reg
+            .register("127.0.0.1:3".into(), 1, WorkerAccess::default())
+            .unwrap_err();
         assert_eq!(full.code(), tonic::Code::ResourceExhausted);
         assert!(full.message().contains("--max-workers 2"), "{full:?}");
         // A full table makes room by purging its lost workers at once.
         reg.mark_lost(&first, "test");
-        let third = reg.register("127.0.0.1:3".into(), 1).unwrap();
+        let third = reg
+            .register("127.0.0.1:3".into(), 1, WorkerAccess::default())
+            .unwrap();
         assert_eq!(reg.list().len(), 2);
         // Silent workers are lost, then purged after 6 timeouts.
         std::thread::sleep(Duration::from_millis(40));
@@ -391,8 +423,12 @@ mod tests {
             Keepalive::default(),
             8,
         ));
-        let leaving = reg.register("127.0.0.1:1".into(), 4).unwrap();
-        let staying = reg.register("127.0.0.1:2".into(), 1).unwrap();
+        let leaving = reg
+            .register("127.0.0.1:1".into(), 4, WorkerAccess::default())
+            .unwrap();
+        let staying = reg
+            .register("127.0.0.1:2".into(), 1, WorkerAccess::default())
+            .unwrap();
         let running = reg.acquire().unwrap();
         assert_eq!(running.worker_id, leaving, "the most free slots first");
         assert!(reg.heartbeat(&leaving, WorkerPhase::Draining));

@@ -10,6 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use rfm_proto::auth::Identity;
 use tonic::Status;
 
 use crate::job::Job;
@@ -62,8 +63,8 @@ enum Dropped {
 
 struct Table {
     jobs: HashMap<String, Arc<Job>>,
-    /// The last dropped ids, oldest first.
-    dropped: VecDeque<(String, Dropped)>,
+    /// The last dropped ids (with their owners), oldest first.
+    dropped: VecDeque<(String, Option<String>, Dropped)>,
 }
 
 /// The jobs a coordinator knows.
@@ -129,34 +130,50 @@ impl JobTable {
 
     /// The job `id`, or NOT_FOUND saying whether it was dropped and why.
     pub fn get(&self, id: &str) -> Result<Arc<Job>, Status> {
+        self.get_for(id, &Identity::Open)
+    }
+
+    /// The job `id` if `caller` may see it; a job of another client answers
+    /// exactly like an unknown one.
+    pub fn get_for(&self, id: &str, caller: &Identity) -> Result<Arc<Job>, Status> {
         let mut table = self.lock();
         self.prune_locked(&mut table);
         if let Some(job) = table.jobs.get(id) {
-            return Ok(job.clone());
-        }
-        let dropped = table.dropped.iter().rev().find(|(d, _)| d == id);
-        Err(Status::not_found(match dropped {
-            Some((_, why)) => {
-                let after = match why {
-                    Dropped::Expired(ttl) => {
-                        format!("after {} (--finished-job-ttl)", humantime_short(*ttl))
-                    }
-                    Dropped::Displaced(max) => {
-                        format!("after {max} newer jobs finished (--max-finished-jobs)")
-                    }
-                };
-                format!(
-                    "job {id} finished and was dropped from memory {after}; its files are where \
-                     `rfm submit --out` wrote them, and its run is in the run database if the \
-                     coordinator has one (`rfm runs`)"
-                )
+            if caller.may_access(job.owner.as_deref()) {
+                return Ok(job.clone());
             }
-            None => format!(
-                "no job {id:?} on this coordinator (it keeps at most {} finished jobs, for {})",
-                self.retention.max_finished,
-                humantime_short(self.retention.keep_for)
-            ),
-        }))
+            return Err(self.unknown(id));
+        }
+        let dropped = table
+            .dropped
+            .iter()
+            .rev()
+            .find(|(d, owner, _)| d == id && caller.may_access(owner.as_deref()));
+        let Some((_, _, why)) = dropped else {
+            return Err(self.unknown(id));
+        };
+        let after = match why {
+            Dropped::Expired(ttl) => {
+                format!("after {} (--finished-job-ttl)", humantime_short(*ttl))
+            }
+            Dropped::Displaced(max) => {
+                format!("after {max} newer jobs finished (--max-finished-jobs)")
+            }
+        };
+        Err(Status::not_found(format!(
+            "job {id} finished and was dropped from memory {after}; its files are where \
+             `rfm submit --out` wrote them, and its run is in the run database if the \
+             coordinator has one (`rfm runs`)"
+        )))
+    }
+
+    /// NOT_FOUND of a job this coordinator does not know (or does not show).
+    fn unknown(&self, id: &str) -> Status {
+        Status::not_found(format!(
+            "no job {id:?} on this coordinator (it keeps at most {} finished jobs, for {})",
+            self.retention.max_finished,
+            humantime_short(self.retention.keep_for)
+        ))
     }
 
     /// The jobs that have not ended.
@@ -171,9 +188,19 @@ impl JobTable {
 
     /// Every job kept (after pruning).
     pub fn list(&self) -> Vec<Arc<Job>> {
+        self.list_for(&Identity::Open)
+    }
+
+    /// The jobs kept that `caller` may see.
+    pub fn list_for(&self, caller: &Identity) -> Vec<Arc<Job>> {
         let mut table = self.lock();
         self.prune_locked(&mut table);
-        table.jobs.values().cloned().collect()
+        table
+            .jobs
+            .values()
+            .filter(|j| caller.may_access(j.owner.as_deref()))
+            .cloned()
+            .collect()
     }
 
     /// Drops the finished jobs past the retention (call when a job ends).
@@ -187,17 +214,20 @@ impl JobTable {
             max_finished,
             keep_for,
         } = self.retention;
-        let mut finished: Vec<(Duration, String)> = table
+        let mut finished: Vec<(Duration, String, Option<String>)> = table
             .jobs
             .values()
-            .filter_map(|j| j.ended_ago().map(|ago| (ago, j.id.clone())))
+            .filter_map(|j| {
+                j.ended_ago()
+                    .map(|ago| (ago, j.id.clone(), j.owner.clone()))
+            })
             .collect();
-        if finished.len() <= max_finished && finished.iter().all(|(ago, _)| *ago < keep_for) {
+        if finished.len() <= max_finished && finished.iter().all(|(ago, ..)| *ago < keep_for) {
             return;
         }
         // Most recently ended first: the tail goes.
         finished.sort();
-        for (i, (ago, id)) in finished.into_iter().enumerate() {
+        for (i, (ago, id, owner)) in finished.into_iter().enumerate() {
             let why = if ago >= keep_for {
                 Dropped::Expired(keep_for)
             } else if i >= max_finished {
@@ -209,7 +239,7 @@ impl JobTable {
             if table.dropped.len() == DROPPED_IDS_KEPT {
                 table.dropped.pop_front();
             }
-            table.dropped.push_back((id, why));
+            table.dropped.push_back((id, owner, why));
         }
     }
 }
@@ -254,7 +284,11 @@ mod tests {
     }
 
     fn missing(table: &JobTable, id: &str) -> Status {
-        match table.get(id) {
+        missing_for(table, id, &Identity::Open)
+    }
+
+    fn missing_for(table: &JobTable, id: &str, caller: &Identity) -> Status {
+        match table.get_for(id, caller) {
             Ok(_) => panic!("job {id} is still kept"),
             Err(status) => status,
         }
@@ -304,6 +338,38 @@ mod tests {
     }
 
     #[test]
+    fn another_clients_job_kept_or_dropped_looks_unknown() {
+        let jobs = table(1, Duration::from_secs(3600));
+        let (alice, bob) = (
+            Identity::Client("alice".into()),
+            Identity::Client("bob".into()),
+        );
+        for id in ["x", "y"] {
+            let job = Arc::new(Job::new(id.into(), 1, 1).owned_by(alice.owner()));
+            jobs.insert(job.clone()).unwrap();
+            end(&job);
+            std::thread::sleep(Duration::from_millis(2));
+            jobs.prune();
+        }
+        let unknown = missing_for(&jobs, "z", &bob);
+        for id in ["x", "y"] {
+            let err = missing_for(&jobs, id, &bob);
+            assert_eq!(err.code(), tonic::Code::NotFound);
+            assert_eq!(
+                err.message().replace(id, "z"),
+                unknown.message(),
+                "kept or dropped, bob cannot tell job {id} exists"
+            );
+        }
+        assert!(jobs.get_for("y", &alice).is_ok());
+        assert!(jobs.get_for("y", &Identity::Admin).is_ok());
+        let dropped = missing_for(&jobs, "x", &alice);
+        assert!(dropped.message().contains("dropped from memory"));
+        assert!(jobs.list_for(&bob).is_empty());
+        assert_eq!(jobs.list_for(&alice).len(), 1);
+    }
+
+    #[test]
     fn a_finished_job_expires_and_a_look_up_says_so() {
         let jobs = table(64, Duration::from_millis(100));
         end(&add(&jobs, "old"));
@@ -332,7 +398,7 @@ mod tests {
         assert_eq!(table.jobs.len(), 1);
         assert_eq!(table.dropped.len(), DROPPED_IDS_KEPT);
         assert_eq!(
-            table.dropped.back().map(|(id, _)| id.as_str()),
+            table.dropped.back().map(|(id, ..)| id.as_str()),
             Some("j1032")
         );
     }

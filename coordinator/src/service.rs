@@ -1,5 +1,7 @@
 //! The coordinator's gRPC service: worker membership (register, heartbeat,
-//! list) and the job API (submit, watch, get, result, cancel). While the
+//! list) and the job API (submit, watch, get, result, cancel). Each method
+//! requires the caller's role (workers: register and heartbeat; clients and
+//! the admin: the rest) and a client sees only its own jobs. While the
 //! coordinator drains (shutting down) it refuses new jobs and serves the rest.
 //! Every identifier and text a caller sends is checked here (see
 //! [`rfm_proto::ident`]) and the coordinator's limits applied (see
@@ -13,6 +15,7 @@ use rfm_core::engine::{open_inputs_in, plan_chunks, InputFile};
 use rfm_core::input::ParseOptions;
 use rfm_core::text::escape_controls;
 use rfm_core::{Cancel, CancelOnDrop, DataRoot, Error, ErrorKind};
+use rfm_proto::auth::{Identity, Token, MIN_CALL_SECRET_CHARS};
 use rfm_proto::ident;
 use rfm_proto::v1::coordinator_server::Coordinator;
 use rfm_proto::v1::{
@@ -28,7 +31,7 @@ use tonic::{Request, Response, Status};
 use crate::driver::{self, DriverConfig, Plan};
 use crate::job::{is_terminal, Job};
 use crate::limits::Limits;
-use crate::registry::{dial_address, Registry};
+use crate::registry::{dial_address, Registry, WorkerAccess};
 use crate::retention::JobTable;
 
 /// The longest cancel reason a client may give (the rest is cut).
@@ -72,6 +75,8 @@ pub struct CoordinatorService {
     draining: Arc<AtomicBool>,
     driver: DriverConfig,
     limits: Limits,
+    /// Started with `--insecure`.
+    insecure: bool,
 }
 
 impl CoordinatorService {
@@ -88,13 +93,23 @@ impl CoordinatorService {
             draining,
             driver,
             limits,
+            insecure: false,
         }
     }
 
-    /// The job a caller names (its id checked first).
-    fn job(&self, id: &str) -> Result<Arc<Job>, Status> {
+    /// Says in `ListWorkers` that the coordinator runs with `--insecure`.
+    pub fn insecure(mut self, insecure: bool) -> Self {
+        self.insecure = insecure;
+        self
+    }
+
+    /// The job `id` of a client call (its id checked first): NOT_FOUND when
+    /// the caller may not see it.
+    fn job<T>(&self, request: &Request<T>, id: &str) -> Result<Arc<Job>, Status> {
+        let caller = Identity::of(request);
+        caller.require_client()?;
         ident::check_job_id(id)?;
-        self.jobs.get(id)
+        self.jobs.get_for(id, &caller)
     }
 
     /// Refuses new jobs while the coordinator drains.
@@ -143,6 +158,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<RegisterWorkerRequest>,
     ) -> Result<Response<RegisterWorkerResponse>, Status> {
+        Identity::of(&request).require_worker()?;
         let peer = request.remote_addr();
         let req = request.into_inner();
         check_version("worker", req.protocol_version)?;
@@ -153,6 +169,12 @@ impl Coordinator for CoordinatorService {
                 req.slots
             )));
         }
+        if req.call_secret.chars().count() < MIN_CALL_SECRET_CHARS {
+            return Err(Status::invalid_argument(format!(
+                "the registration has no call secret of at least {MIN_CALL_SECRET_CHARS} \
+                 characters; run the same rfm release on the workers"
+            )));
+        }
         let port = u16::try_from(req.port)
             .ok()
             .filter(|p| *p != 0)
@@ -160,7 +182,14 @@ impl Coordinator for CoordinatorService {
                 Status::invalid_argument(format!("port {} is not a TCP port", req.port))
             })?;
         let address = dial_address(&req.advertise_host, port, peer);
-        let worker_id = self.registry.register(address.clone(), req.slots)?;
+        let worker_id = self.registry.register(
+            address.clone(),
+            req.slots,
+            WorkerAccess {
+                call_secret: Token::new(Some(req.call_secret.clone())),
+                insecure: req.insecure,
+            },
+        )?;
         self.log(&format!(
             "worker {worker_id} registered at {address} with {} slots",
             req.slots
@@ -172,6 +201,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatResponse>, Status> {
+        Identity::of(&request).require_worker()?;
         let beat = request.get_ref();
         ident::check_worker_id(&beat.worker_id)?;
         let phase = beat.phase();
@@ -186,6 +216,8 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<SubmitJobRequest>,
     ) -> Result<Response<SubmitJobResponse>, Status> {
+        let caller = Identity::of(&request);
+        caller.require_client()?;
         self.check_accepting()?;
         let req = request.into_inner();
         check_version("client", req.protocol_version)?;
@@ -213,7 +245,8 @@ impl Coordinator for CoordinatorService {
         } else {
             req.job_id.clone()
         };
-        let job = Arc::new(Job::new(job_id.clone(), chunks.len() as u32, bytes));
+        let job =
+            Arc::new(Job::new(job_id.clone(), chunks.len() as u32, bytes).owned_by(caller.owner()));
         // Checked under the table's lock: a drain that starts now sees this job.
         self.jobs.insert_checked(job.clone(), |running| {
             self.check_accepting()?;
@@ -263,7 +296,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<JobRef>,
     ) -> Result<Response<Self::WatchJobStream>, Status> {
-        let job = self.job(&request.get_ref().job_id)?;
+        let job = self.job(&request, &request.get_ref().job_id)?;
         let mut events = job.subscribe();
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(async move {
@@ -297,14 +330,16 @@ impl Coordinator for CoordinatorService {
     }
 
     async fn get_job(&self, request: Request<JobRef>) -> Result<Response<JobStatus>, Status> {
-        Ok(Response::new(self.job(&request.get_ref().job_id)?.status()))
+        Ok(Response::new(
+            self.job(&request, &request.get_ref().job_id)?.status(),
+        ))
     }
 
     async fn get_job_result(
         &self,
         request: Request<JobRef>,
     ) -> Result<Response<JobResult>, Status> {
-        let job = self.job(&request.get_ref().job_id)?;
+        let job = self.job(&request, &request.get_ref().job_id)?;
         job.result().map(Response::new).ok_or_else(|| {
             Status::failed_precondition(format!(
                 "job {} has not finished; watch it and ask again",
@@ -314,7 +349,7 @@ impl Coordinator for CoordinatorService {
     }
 
     async fn cancel_job(&self, request: Request<JobRef>) -> Result<Response<JobStatus>, Status> {
-        let job = self.job(&request.get_ref().job_id)?;
+        let job = self.job(&request, &request.get_ref().job_id)?;
         // The reason becomes the job's error: printable ASCII (a metadata
         // value's), cut to a sensible length, escaped.
         let reason = request
@@ -332,19 +367,22 @@ impl Coordinator for CoordinatorService {
 
     async fn list_workers(
         &self,
-        _request: Request<ListWorkersRequest>,
+        request: Request<ListWorkersRequest>,
     ) -> Result<Response<ListWorkersResponse>, Status> {
+        Identity::of(&request).require_client()?;
         Ok(Response::new(ListWorkersResponse {
             workers: self.registry.list(),
-            ..Default::default()
+            coordinator_insecure: self.insecure,
         }))
     }
 
     async fn list_jobs(
         &self,
-        _request: Request<ListJobsRequest>,
+        request: Request<ListJobsRequest>,
     ) -> Result<Response<ListJobsResponse>, Status> {
-        let jobs = self.jobs.list();
+        let caller = Identity::of(&request);
+        caller.require_client()?;
+        let jobs = self.jobs.list_for(&caller);
         let mut jobs: Vec<JobStatus> = jobs.iter().map(|j| j.status()).collect();
         jobs.sort_by(|a, b| a.job_id.cmp(&b.job_id));
         Ok(Response::new(ListJobsResponse { jobs }))

@@ -599,10 +599,14 @@ fn ten_times_the_uci_file_gives_the_results_of_rfm_run() {
 }
 
 #[test]
-fn a_shared_token_guards_every_port() {
+fn tokens_guard_the_coordinator() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
-    let mut c = cluster(&["--token", "s3cret"], 0, 0);
+    let mut c = cluster(
+        &["--token", "s3cret", "--worker-token", "w0rker-s3cret"],
+        0,
+        0,
+    );
 
     let mut cmd = Command::new(bin("rfm-worker"));
     cmd.args(["--coordinator", &c.url, "--listen", "127.0.0.1:0"]);
@@ -623,12 +627,12 @@ fn a_shared_token_guards_every_port() {
         "--threads",
         "1",
     ])
-    .env("RFM_TOKEN", "s3cret");
+    .env("RFM_WORKER_TOKEN", "w0rker-s3cret");
     c.workers.push(Proc::spawn(cmd));
     c.coordinator
         .wait_for("registered at", 1, Duration::from_secs(10));
 
-    let submit = |token: Option<&str>, out: &str| {
+    let submit = |flags: &[&str], out: &str| {
         let mut cmd = Command::new(bin("rfm"));
         cmd.args([
             "submit",
@@ -639,16 +643,22 @@ fn a_shared_token_guards_every_port() {
             "8MiB",
             "--out",
         ])
-        .arg(tmp.path().join(out));
-        if let Some(t) = token {
-            cmd.args(["--token", t]);
-        }
+        .arg(tmp.path().join(out))
+        .args(flags)
+        .env_remove("RFM_TOKEN");
         cmd.output().unwrap()
     };
-    let refused = submit(Some("guess"), "o1");
+    let refused = submit(&["--token", "guess"], "o1");
     assert_eq!(refused.status.code(), Some(5));
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("the token is not valid"));
-    let accepted = submit(Some("s3cret"), "o2");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("the token is not valid"), "{stderr}");
+    assert!(
+        stderr.contains("warning: the secret of --token is given on the command line"),
+        "{stderr}"
+    );
+    let token_file = tmp.path().join("client.token");
+    std::fs::write(&token_file, "s3cret\n").unwrap();
+    let accepted = submit(&["--token-file", token_file.to_str().unwrap()], "o2");
     assert!(
         accepted.status.success(),
         "{}",

@@ -58,8 +58,13 @@ impl Lab {
     fn start(coordinator_args: &[&str], links: &[Link], task_delay_ms: u64) -> Lab {
         let hub = Netns::create("hub").expect("a namespace for the coordinator");
         let mut cmd = hub.command(bin("rfm-coordinator"));
-        cmd.args(["--listen", &format!("0.0.0.0:{COORDINATOR_PORT}")])
-            .args(coordinator_args);
+        // The lab's namespaces are private: its servers run open (--insecure).
+        cmd.args([
+            "--listen",
+            &format!("0.0.0.0:{COORDINATOR_PORT}"),
+            "--insecure",
+        ])
+        .args(coordinator_args);
         let coordinator = Proc::spawn(cmd);
         coordinator.wait_for("listening on", 1, Duration::from_secs(20));
         let mut lab = Lab {
@@ -90,6 +95,7 @@ impl Lab {
                 cmd.args([
                     "--coordinator",
                     &format!("http://{}:{COORDINATOR_PORT}", hub_end.ip),
+                    "--insecure",
                     "--listen",
                     &format!("0.0.0.0:{WORKER_PORT}"),
                     "--advertise",

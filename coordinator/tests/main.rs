@@ -10,6 +10,7 @@ mod limits;
 mod load;
 mod observability;
 mod publish;
+mod roles;
 mod shutdown;
 mod support;
 mod task_cancel;

@@ -1,12 +1,12 @@
 //! A cancelled task stops computing: a real worker process given a long chunk
 //! frees its CPU once the coordinator's `CancelTask` (sent on a job's cancel
 //! and on the task timeout) arrives, instead of computing to the end and then
-//! discarding the result.
+//! discarding the result. The test plays the coordinator: it calls the worker
+//! with the call secret the worker registered with.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rfm_proto::v1::worker_client::WorkerClient;
 use rfm_proto::v1::{RunTaskRequest, TaskRef};
 
 use super::support::{bin, Proc};
@@ -63,10 +63,14 @@ fn a_cancelled_task_frees_the_workers_cpu() {
         .unwrap();
     let input = long_input(dir.path(), 400 << 20);
 
-    let mut cmd = Command::new(bin("rfm-coordinator"));
-    cmd.args(["--listen", "127.0.0.1:0"]);
-    let coordinator = Proc::spawn(cmd);
-    let url = coordinator.coordinator_url();
+    // The coordinator runs in the test, which calls the worker as it would:
+    // with the call secret the worker registered with.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let coordinator = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        rfm_coordinator::start(rfm_coordinator::CoordinatorConfig::default(), listener).unwrap()
+    });
+    let url = coordinator.url();
     let mut cmd = Command::new(bin("rfm-worker"));
     cmd.args([
         "--coordinator",
@@ -77,13 +81,11 @@ fn a_cancelled_task_frees_the_workers_cpu() {
         "1",
     ]);
     let worker = Proc::spawn(cmd);
-    let line = coordinator.wait_for("registered at", 1, Duration::from_secs(30));
-    let address = line
-        .split("registered at ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the worker's address")
-        .to_string();
+    worker.wait_for("registered as", 1, Duration::from_secs(30));
+    let (client, call_secret) = coordinator
+        .registry
+        .tasks_client("w1")
+        .expect("the worker registered");
     let pid = worker.child.id();
 
     let opts = rfm_core::RunOptions::default();
@@ -102,13 +104,11 @@ fn a_cancelled_task_frees_the_workers_cpu() {
         options: Some(rfm_proto::options::to_proto(&opts)),
     };
 
-    let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let mut client = WorkerClient::connect(format!("http://{address}"))
-            .await
-            .expect("connect to the worker");
+        let mut client = client;
         let mut run_client = client.clone();
-        let run = tokio::spawn(async move { run_client.run_task(request).await });
+        let run_request = call_secret.request(request);
+        let run = tokio::spawn(async move { run_client.run_task(run_request).await });
 
         // Wait until the worker computes (its CPU grows), well before the end
         // of the chunk (several CPU seconds).
@@ -124,7 +124,10 @@ fn a_cancelled_task_frees_the_workers_cpu() {
         }
 
         let at_cancel = cpu_seconds(pid);
-        client.cancel_task(task).await.expect("CancelTask");
+        client
+            .cancel_task(call_secret.request(task))
+            .await
+            .expect("CancelTask");
         let answer = tokio::time::timeout(Duration::from_secs(120), run)
             .await
             .expect("RunTask answers after the cancel")

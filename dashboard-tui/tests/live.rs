@@ -216,8 +216,9 @@ fn polls_a_real_coordinator_and_its_worker() {
     };
     let token = "live-view-token";
     let mut cmd = Command::new(coordinator_bin);
-    cmd.args(["--listen", "127.0.0.1:0", "--token", token])
-        .env_remove("RFM_TOKEN");
+    cmd.args(["--listen", "127.0.0.1:0"])
+        .env("RFM_TOKEN", token)
+        .env("RFM_WORKER_TOKEN", "live-view-worker-token");
     let mut coordinator = Proc::spawn(cmd);
     let line = coordinator.wait_for("listening on ", Duration::from_secs(20));
     let addr = line
@@ -236,8 +237,8 @@ fn polls_a_real_coordinator_and_its_worker() {
         "--threads",
         "1",
     ])
-    .args(["--heartbeat-interval", "200ms", "--token", token])
-    .env_remove("RFM_TOKEN");
+    .args(["--heartbeat-interval", "200ms"])
+    .env("RFM_WORKER_TOKEN", "live-view-worker-token");
     let _worker = Proc::spawn(cmd);
 
     // Without the token the coordinator refuses, and the error says what to do.

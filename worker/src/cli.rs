@@ -13,15 +13,16 @@ use clap::Parser;
     version,
     after_help = "Settings also come from [worker] in rfm.toml and RFM_* variables (see `rfm config worker`).\n\n\
     Examples:\n  rfm-worker --coordinator http://coordinator:50051\n  \
-    rfm-worker --coordinator http://10.0.0.1:50051 --listen 0.0.0.0:50052 --advertise 10.0.0.7:50052 --threads 8\n  \
+    RFM_WORKER_TOKEN_FILE=worker.token rfm-worker --coordinator http://10.0.0.1:50051 --listen 0.0.0.0:50052 --data-root /data --advertise 10.0.0.7:50052 --threads 8\n  \
     rfm-worker --coordinator http://127.0.0.1:50051 --listen 127.0.0.1:0 --http-listen 127.0.0.1:9091"
 )]
 pub struct Args {
     /// The coordinator's gRPC URL, e.g. http://coordinator:50051.
     #[arg(long, env = "RFM_COORDINATOR")]
     pub coordinator: String,
-    /// Address of this worker's gRPC + Flight server (port 0: any free port).
-    #[arg(long, env = "RFM_LISTEN", default_value = "0.0.0.0:50052")]
+    /// Address of this worker's gRPC + Flight server (port 0: any free port;
+    /// beyond loopback it needs --worker-token and --data-root, or --insecure).
+    #[arg(long, env = "RFM_LISTEN", default_value = "127.0.0.1:50052")]
     pub listen: SocketAddr,
     /// HOST:PORT the coordinator should dial (default: the address it sees, with the bound port).
     #[arg(long, env = "RFM_ADVERTISE")]
@@ -38,9 +39,15 @@ pub struct Args {
     /// How long to keep trying to reach the coordinator at start.
     #[arg(long, env = "RFM_REGISTER_TIMEOUT", default_value = "30s", value_parser = rfm_proto::duration::clap_parse)]
     pub register_timeout: Duration,
-    /// Shared token of the cluster (required on this worker's ports, sent to the coordinator).
-    #[arg(long, env = "RFM_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    /// The coordinator's worker token, sent when registering and
+    /// heartbeating (prefer RFM_WORKER_TOKEN or --worker-token-file: `ps`
+    /// shows flag values). This worker's own port takes only the random call
+    /// secret it gives the coordinator at registration.
+    #[arg(long, env = "RFM_WORKER_TOKEN", hide_env_values = true)]
+    pub worker_token: Option<String>,
+    /// File holding the worker token.
+    #[arg(long, env = "RFM_WORKER_TOKEN_FILE")]
+    pub worker_token_file: Option<std::path::PathBuf>,
     /// Protocol version to announce (for testing version checks).
     #[arg(long, hide = true, default_value_t = rfm_proto::PROTOCOL_VERSION)]
     pub protocol_version: u32,

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_flight::flight_service_server::FlightServiceServer;
-use rfm_proto::auth::Token;
+use rfm_proto::auth::{CallSecret, Token};
 use rfm_proto::keepalive::Keepalive;
 use rfm_proto::v1::worker_server::WorkerServer;
 use rfm_proto::v1::WorkerPhase;
@@ -58,8 +58,10 @@ pub struct WorkerConfig {
     pub task_delay: Duration,
     /// Print membership changes on stderr.
     pub log: bool,
-    /// Shared token required on this worker's ports and sent to the coordinator.
-    pub token: Token,
+    /// The coordinator's worker token, sent at registration and with heartbeats.
+    pub worker_token: Token,
+    /// Started with `--insecure` (told at registration, shown by `rfm workers`).
+    pub insecure: bool,
     /// HTTP/2 keepalive of its server and of its connection to the coordinator.
     pub keepalive: Keepalive,
     /// Task inputs must lie under it, when set (`--data-root`).
@@ -216,8 +218,10 @@ pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
     )
     .with_data_root(config.data_root.clone());
     let flight_service = flight::StateFlightService::new(store.clone());
+    // The only credential the port takes; renewed at every registration.
+    let call_secret = CallSecret::default();
     let (shutdown, mut shutdown_rx) = watch::channel(false);
-    // gRPC health (grpc.health.v1), open without the token: "" is SERVING.
+    // gRPC health (grpc.health.v1), open without the secret: "" is SERVING.
     let (_, health) = tonic_health::server::health_reporter();
     let server = config
         .keepalive
@@ -228,13 +232,13 @@ pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
             WorkerServer::new(task_service)
                 .max_decoding_message_size(MAX_CONTROL_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            config.token.checker(),
+            call_secret.checker(),
         ))
         .add_service(InterceptedService::new(
             FlightServiceServer::new(flight_service)
                 .max_decoding_message_size(MAX_CONTROL_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            config.token.checker(),
+            call_secret.checker(),
         ))
         .serve_with_incoming_shutdown(rfm_proto::serve::incoming_nodelay(listener), async move {
             let _ = shutdown_rx.wait_for(|stop| *stop).await;
@@ -250,7 +254,9 @@ pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
         protocol_version: config.protocol_version,
         heartbeat_interval: config.heartbeat_interval,
         log: config.log,
-        token: config.token.clone(),
+        worker_token: config.worker_token.clone(),
+        call_secret,
+        insecure: config.insecure,
         store: store.clone(),
         keepalive: config.keepalive,
         phase: phase_rx,

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rfm_core::DataRoot;
+use rfm_proto::auth::{exposure, load, Token};
 use rfm_proto::keepalive::Keepalive;
 use rfm_proto::stop::StopSignals;
 use rfm_worker::cli::Args;
@@ -33,7 +34,50 @@ fn open_data_root(dir: Option<&std::path::Path>) -> Option<Arc<DataRoot>> {
     Some(Arc::new(root))
 }
 
-async fn serve(args: Args, data_root: Option<Arc<DataRoot>>) -> anyhow::Result<()> {
+/// The worker token of the flags, after the non-loopback rule: a worker
+/// listening beyond loopback needs it and a data root, or `--insecure`.
+/// Errors are usage errors (exit 2).
+fn check_access(args: &Args, resolved: &rfm_settings::Resolved) -> Result<Token, String> {
+    let token = load::secret(
+        "--worker-token",
+        args.worker_token.clone(),
+        "--worker-token-file",
+        args.worker_token_file.as_deref(),
+    )
+    .map_err(|e| e.to_string())?;
+    if resolved
+        .get("worker_token")
+        .is_some_and(|e| e.source == rfm_settings::Source::Flag && e.value.is_some())
+    {
+        tracing::warn!(
+            "rfm-worker: {}",
+            load::command_line_warning("--worker-token", "RFM_WORKER_TOKEN", "--worker-token-file")
+        );
+    }
+    let listen: Vec<_> = std::iter::once(args.listen)
+        .chain(args.http_listen)
+        .collect();
+    let warnings = exposure::check(
+        "rfm-worker",
+        &listen,
+        &[
+            ("--worker-token", token.is_some()),
+            ("--data-root", args.data_root.is_some()),
+        ],
+        args.insecure,
+        false,
+    )?;
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(Token::new(token))
+}
+
+async fn serve(
+    args: Args,
+    worker_token: Token,
+    data_root: Option<Arc<DataRoot>>,
+) -> anyhow::Result<()> {
     let mut signals = StopSignals::new().context("cannot catch SIGINT/SIGTERM")?;
     let threads = match args.threads {
         Some(0) => anyhow::bail!("invalid option --threads: must be at least 1"),
@@ -63,7 +107,8 @@ async fn serve(args: Args, data_root: Option<Arc<DataRoot>>) -> anyhow::Result<(
         protocol_version: args.protocol_version,
         task_delay,
         log: true,
-        token: rfm_proto::auth::Token::new(args.token),
+        worker_token,
+        insecure: args.insecure,
         keepalive: Keepalive {
             interval: args.keepalive_interval,
             timeout: args.keepalive_timeout,
@@ -128,8 +173,12 @@ async fn serve(args: Args, data_root: Option<Arc<DataRoot>>) -> anyhow::Result<(
 }
 
 fn main() {
-    let (args, _) = rfm_settings::parse::<Args>(rfm_settings::Scope::Table("worker"));
+    let (args, resolved) = rfm_settings::parse::<Args>(rfm_settings::Scope::Table("worker"));
     rfm_settings::init_logging(args.log_format);
+    let worker_token = check_access(&args, &resolved).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(USAGE_EXIT);
+    });
     let data_root = open_data_root(args.data_root.as_deref());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -138,7 +187,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = runtime.block_on(serve(args, data_root)) {
+    if let Err(e) = runtime.block_on(serve(args, worker_token, data_root)) {
         eprintln!("error: {e:#}");
         std::process::exit(CLUSTER_EXIT);
     }

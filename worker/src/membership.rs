@@ -3,7 +3,8 @@
 //! longer knows it (it restarted, or declared this worker lost) it registers
 //! again under a new id. Runs on the async runtime, never blocked by tasks.
 //! A change of phase (draining, left) is told at once, in an extra heartbeat;
-//! the one saying the worker left is the last.
+//! the one saying the worker left is the last. Every registration carries a
+//! fresh call secret, the only credential the worker's port takes from then on.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use tokio::sync::watch;
 use tonic::transport::{Channel, Endpoint};
 use tonic::Code;
 
-use rfm_proto::auth::Token;
+use rfm_proto::auth::{CallSecret, Token};
 
 use crate::tasks::TaskStore;
 use crate::WorkerError;
@@ -42,7 +43,12 @@ pub struct Membership {
     pub protocol_version: u32,
     pub heartbeat_interval: Duration,
     pub log: bool,
-    pub token: Token,
+    /// The coordinator's worker token.
+    pub worker_token: Token,
+    /// The secret the worker's port takes, renewed at every registration.
+    pub call_secret: CallSecret,
+    /// Started with `--insecure`.
+    pub insecure: bool,
     pub store: Arc<TaskStore>,
     pub keepalive: Keepalive,
     /// Draining or left, as the worker's drain says.
@@ -77,10 +83,12 @@ impl Membership {
             advertise_host: self.advertise_host.clone(),
             port: self.port,
             slots: self.slots,
+            call_secret: self.call_secret.renew(),
+            insecure: self.insecure,
             ..Default::default()
         };
         client
-            .register_worker(self.token.request(request))
+            .register_worker(self.worker_token.request(request))
             .await
             .map(|r| r.into_inner())
     }
@@ -151,7 +159,7 @@ impl Membership {
                 running_tasks: self.store.running(),
                 phase: phase as i32,
             };
-            let answer = client.heartbeat(self.token.request(beat)).await;
+            let answer = client.heartbeat(self.worker_token.request(beat)).await;
             if phase == WorkerPhase::Left {
                 return;
             }
