@@ -17,7 +17,8 @@ use rfm_proto::keepalive::Keepalive;
 use rfm_proto::v1::coordinator_client::CoordinatorClient;
 use rfm_proto::v1::{ErrorClass, JobRef, JobState, JobStatus, SubmitJobRequest};
 use rfm_proto::{MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
-use tonic::transport::{Channel, Endpoint};
+use rfm_proto::tls::ClientTls;
+use tonic::transport::Channel;
 use tonic::Code;
 
 use crate::exit;
@@ -49,7 +50,7 @@ fn job_error(class: ErrorClass, message: String) -> JobError {
 }
 
 /// A refused gRPC call as an error naming the coordinator.
-fn status_error(url: &str, status: tonic::Status) -> JobError {
+pub fn status_error(url: &str, status: tonic::Status) -> JobError {
     if rfm_proto::is_shutting_down_status(&status) {
         return JobError {
             code: exit::CLUSTER,
@@ -65,6 +66,13 @@ fn status_error(url: &str, status: tonic::Status) -> JobError {
     match status.code() {
         Code::InvalidArgument => job_error(ErrorClass::Usage, status.message().to_string()),
         Code::FailedPrecondition => job_error(ErrorClass::Input, status.message().to_string()),
+        _ if rfm_proto::tls::explain(&status, url, None).is_some() => job_error(
+            ErrorClass::Cluster,
+            format!(
+                "cannot talk to the coordinator at {url}: {}",
+                rfm_proto::tls::explain(&status, url, None).unwrap_or_default()
+            ),
+        ),
         Code::Unavailable => job_error(
             ErrorClass::Cluster,
             format!(
@@ -140,24 +148,41 @@ pub struct Connection {
     pub keepalive: Keepalive,
 }
 
-/// Connects to a coordinator (`host:port` or `http://host:port`), pinging it
-/// as `keepalive` says.
-pub async fn connect(url: &str, token: Token, keepalive: Keepalive) -> Result<Connection> {
-    let full = if url.contains("://") {
-        url.to_string()
-    } else {
-        format!("http://{url}")
-    };
-    let endpoint = Endpoint::from_shared(full.clone())
+/// The TLS of a client's `--tls-ca`/`--tls-cert`/`--tls-key`, if any (a
+/// file that cannot be used is a usage error naming the flag).
+pub fn client_tls(args: &rfm_proto::tls::ClientTlsArgs) -> Result<Option<ClientTls>> {
+    args.load()
+        .map_err(|e| crate::exit::UsageError(e.to_string()).into())
+}
+
+/// Connects to a coordinator (`host:port`, `http://host:port`, or
+/// `https://host:port` with `tls`), pinging it as `keepalive` says. A
+/// failed TLS handshake is told in plain words (untrusted certificate,
+/// wrong host name, a plaintext client against a TLS port).
+pub async fn connect(
+    url: &str,
+    token: Token,
+    keepalive: Keepalive,
+    tls: Option<ClientTls>,
+) -> Result<Connection> {
+    let full = rfm_proto::tls::normalise_url(url, "--coordinator", tls.is_some())
+        .map_err(|e| crate::exit::UsageError(e.to_string()))?;
+    let endpoint = rfm_proto::tls::endpoint(&full, tls.as_ref(), None)
         .map_err(|e| {
             crate::exit::UsageError(format!("invalid option --coordinator: {url:?}: {e}"))
         })?
         .connect_timeout(Duration::from_secs(5));
-    let channel = keepalive
-        .client(endpoint)
-        .connect()
-        .await
-        .map_err(|e| job_error(ErrorClass::Cluster, format!("cannot reach the coordinator at {full}: {e}; check --coordinator and that rfm-coordinator is running")))?;
+    let channel = keepalive.client(endpoint).connect().await.map_err(|e| {
+        let ca = tls.as_ref().map(|t| t.ca_path());
+        let message = match rfm_proto::tls::explain(&e, &full, ca) {
+            Some(tls) => format!("cannot talk to the coordinator at {full}: {tls}"),
+            None => format!(
+                "cannot reach the coordinator at {full}: {e}; check --coordinator and that \
+                 rfm-coordinator is running"
+            ),
+        };
+        job_error(ErrorClass::Cluster, message)
+    })?;
     let client = CoordinatorClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -423,6 +448,7 @@ async fn follow(conn: &mut Connection, job: JobRef, show_progress: bool) -> Resu
 pub fn cancel_blocking(
     url: &str,
     token: Token,
+    tls: Option<ClientTls>,
     job_id: &str,
     reason: &'static str,
     within: Duration,
@@ -433,7 +459,7 @@ pub fn cancel_blocking(
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let cancel = async {
-            let mut conn = connect(url, token, Keepalive::default()).await?;
+            let mut conn = connect(url, token, Keepalive::default(), tls).await?;
             let job = JobRef {
                 job_id: job_id.to_string(),
             };
@@ -565,11 +591,13 @@ fn embedded_job(
             log: false,
             token: token.clone(),
             keepalive: Keepalive::default(),
+            // Loopback in this process: plaintext.
+            tls: Default::default(),
         })
         .await
         .context("cannot start the embedded worker")
         .at(Stage::Planning)?;
-        let outcome = match connect(&url, token, Keepalive::default())
+        let outcome = match connect(&url, token, Keepalive::default(), None)
             .await
             .at(Stage::Planning)
         {

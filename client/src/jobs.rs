@@ -60,9 +60,11 @@ fn refused(to: &CoordinatorArgs, status: tonic::Status) -> anyhow::Error {
         tonic::Code::Unauthenticated | tonic::Code::InvalidArgument => exit::USAGE,
         _ => exit::CLUSTER,
     };
+    let said = rfm_proto::tls::explain(&status, &to.coordinator, None)
+        .unwrap_or_else(|| status.message().to_string());
     JobError {
         code,
-        message: format!("coordinator {}: {}", to.coordinator, status.message()),
+        message: format!("coordinator {}: {said}", to.coordinator),
     }
     .into()
 }
@@ -74,6 +76,7 @@ pub fn jobs(args: JobsArgs) -> Result<()> {
             &to.coordinator,
             Token::new(to.token.clone()),
             to.keepalive.keepalive(),
+            cluster::client_tls(&to.tls)?,
         )
         .await?;
         let list = conn
@@ -107,6 +110,7 @@ pub fn job(args: JobArgs, cancel: bool) -> Result<()> {
             &to.coordinator,
             Token::new(to.token.clone()),
             to.keepalive.keepalive(),
+            cluster::client_tls(&to.tls)?,
         )
         .await?;
         let job = JobRef {

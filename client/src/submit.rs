@@ -53,6 +53,8 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
 /// coordinator (its run is recorded `interrupted` there) and leaves the
 /// failed report in `out`.
 fn arm_interrupt(args: &SubmitArgs, out: &OutDir, report: &RunReport, started: Instant) {
+    // A TLS setting that cannot be loaded fails the submission itself.
+    let tls = args.tls.load().ok().flatten();
     let (url, token, out, mut report) = (
         args.coordinator.clone(),
         args.token.clone(),
@@ -64,6 +66,7 @@ fn arm_interrupt(args: &SubmitArgs, out: &OutDir, report: &RunReport, started: I
         if let Err(e) = cluster::cancel_blocking(
             &url,
             Token::new(token),
+            tls.clone(),
             &report.run_id,
             interrupt::INTERRUPTED,
             CANCEL_TIMEOUT,
@@ -108,6 +111,7 @@ fn attempt(
             &args.coordinator,
             Token::new(args.token.clone()),
             args.keepalive.keepalive(),
+            cluster::client_tls(&args.tls).at(Stage::Planning)?,
         )
         .await
         .at(Stage::Planning)?;

@@ -19,6 +19,7 @@ pub fn workers(args: WorkersArgs) -> Result<()> {
             &args.coordinator,
             Token::new(args.token.clone()),
             args.keepalive.keepalive(),
+            cluster::client_tls(&args.tls)?,
         )
         .await?;
         let url = conn.url.clone();
@@ -26,7 +27,7 @@ pub fn workers(args: WorkersArgs) -> Result<()> {
             .client
             .list_workers(conn.token.request(ListWorkersRequest {}))
             .await
-            .map_err(|s| anyhow::anyhow!("coordinator {url}: {}", s.message()))?;
+            .map_err(|s| cluster::status_error(&url, s))?;
         anyhow::Ok(list.into_inner().workers)
     })?;
     if args.json {
@@ -71,30 +72,36 @@ pub fn health(args: HealthArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let url = if args.url.contains("://") {
-        args.url.clone()
-    } else {
-        format!("http://{}", args.url)
-    };
+    let tls = cluster::client_tls(&args.tls)?;
+    let url = rfm_proto::tls::normalise_url(&args.url, "URL", tls.is_some())
+        .map_err(|e| crate::exit::UsageError(e.to_string()))?;
     let unhealthy = |message: String| cluster::JobError {
         code: crate::exit::CLUSTER,
         message,
     };
-    let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
+    let endpoint = rfm_proto::tls::endpoint(&url, tls.as_ref(), None)
         .map_err(|e| crate::exit::UsageError(format!("invalid URL {:?}: {e}", args.url)))?
         .connect_timeout(args.timeout)
         .timeout(args.timeout);
+    let ca = tls.as_ref().map(|t| t.ca_path());
     let status = runtime.block_on(async {
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|e| unhealthy(format!("{url} does not answer: {e}")))?;
+        let channel = endpoint.connect().await.map_err(|e| {
+            unhealthy(match rfm_proto::tls::explain(&e, &url, ca) {
+                Some(tls) => format!("{url}: {tls}"),
+                None => format!("{url} does not answer: {e}"),
+            })
+        })?;
         let reply = HealthClient::new(channel)
             .check(HealthCheckRequest {
                 service: String::new(),
             })
             .await
-            .map_err(|s| unhealthy(format!("{url}: health check refused: {}", s.message())))?;
+            .map_err(|s| {
+                unhealthy(match rfm_proto::tls::explain(&s, &url, ca) {
+                    Some(tls) => format!("{url}: {tls}"),
+                    None => format!("{url}: health check refused: {}", s.message()),
+                })
+            })?;
         Ok::<_, cluster::JobError>(reply.into_inner().status())
     })?;
     if status != ServingStatus::Serving {

@@ -70,6 +70,18 @@ pub struct CoordinatorConfig {
     pub keepalive: Keepalive,
     /// How many finished jobs are kept for their results, and how long.
     pub retention: retention::Retention,
+    /// TLS of the gRPC port and of the connections to the workers.
+    pub tls: CoordinatorTls,
+}
+
+/// TLS of a coordinator: its port serves TLS (`serve`), it dials workers
+/// over TLS (`dial`), checking `worker_name` on their certificates
+/// (default: the host each worker is dialled at).
+#[derive(Clone, Debug, Default)]
+pub struct CoordinatorTls {
+    pub serve: Option<rfm_proto::tls::ServerTls>,
+    pub dial: Option<rfm_proto::tls::ClientTls>,
+    pub worker_name: Option<String>,
 }
 
 impl Default for CoordinatorConfig {
@@ -84,6 +96,7 @@ impl Default for CoordinatorConfig {
             publisher: None,
             keepalive: Keepalive::default(),
             retention: retention::Retention::default(),
+            tls: CoordinatorTls::default(),
         }
     }
 }
@@ -95,6 +108,8 @@ pub struct Coordinator {
     pub registry: Arc<registry::Registry>,
     /// Set once the coordinator drains: it takes no new jobs, `/readyz` says so.
     pub draining: Arc<AtomicBool>,
+    /// The port serves TLS (its URL is https://).
+    pub tls: bool,
     jobs: Arc<retention::JobTable>,
     log: bool,
     shutdown: watch::Sender<bool>,
@@ -105,7 +120,8 @@ pub struct Coordinator {
 impl Coordinator {
     /// The URL clients and workers use.
     pub fn url(&self) -> String {
-        format!("http://{}", self.local_addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr)
     }
 
     /// Waits until the server stops (only on error or shutdown).
@@ -127,10 +143,10 @@ impl Coordinator {
 /// Serves the coordinator on `listener` and starts expiring silent workers.
 pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Result<Coordinator> {
     let local_addr = listener.local_addr()?;
-    let registry = Arc::new(registry::Registry::new(
-        config.worker_timeout,
-        config.keepalive,
-    ));
+    let registry = Arc::new(
+        registry::Registry::new(config.worker_timeout, config.keepalive)
+            .dialing_with_tls(config.tls.dial.clone(), config.tls.worker_name.clone()),
+    );
     let driver = DriverConfig {
         max_attempts: config.max_attempts.max(1),
         no_worker_grace: config.no_worker_grace,
@@ -145,13 +161,20 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
     let jobs = Arc::new(retention::JobTable::new(config.retention));
     let draining = Arc::new(AtomicBool::new(false));
     let service =
-        service::CoordinatorService::new(registry.clone(), jobs.clone(), draining.clone(), driver);
+        service::CoordinatorService::new(registry.clone(), jobs.clone(), draining.clone(), driver)
+            .with_worker_tls(service::WorkerTls::of(&config.tls));
     let (shutdown, mut shutdown_rx) = watch::channel(false);
     // gRPC health (grpc.health.v1), open without the token: "" is SERVING.
     let (_, health) = tonic_health::server::health_reporter();
-    let server = config
-        .keepalive
-        .server(tonic::transport::Server::builder())
+    let mut builder = config.keepalive.server(tonic::transport::Server::builder());
+    if let Some(tls) = &config.tls.serve {
+        // Client certificates are optional on the port (CLI clients have
+        // none); the worker calls check them (see `service::WorkerTls`).
+        builder = builder
+            .tls_config(tls.tonic(true))
+            .map_err(|e| std::io::Error::other(format!("cannot serve TLS: {e}")))?;
+    }
+    let server = builder
         .add_service(health)
         .add_service(InterceptedService::new(
             CoordinatorServer::new(service)
@@ -180,6 +203,7 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         local_addr,
         registry,
         draining,
+        tls: config.tls.serve.is_some(),
         jobs,
         log,
         shutdown,

@@ -49,12 +49,41 @@ fn connect_database(
     Ok(Some(Arc::new(publisher)))
 }
 
+/// The TLS of `--tls-*` and `--worker-tls-name` (a usage error names the flag).
+fn coordinator_tls(args: &Args) -> Result<rfm_coordinator::CoordinatorTls, String> {
+    let setup = args.tls.load().map_err(|e| e.to_string())?;
+    if args.worker_tls_name.is_some() && setup.serve.is_none() {
+        return Err("--worker-tls-name needs --tls-cert and --tls-key (workers are dialled over \
+                    TLS only by a coordinator serving TLS)"
+            .into());
+    }
+    if let Some(serve) = &setup.serve {
+        tracing::info!(
+            "rfm-coordinator: TLS on every port; workers dialled over TLS{}",
+            if serve.checks_client_certificates() {
+                ", and their certificates checked against --tls-client-ca"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(rfm_coordinator::CoordinatorTls {
+        serve: setup.serve,
+        dial: setup.dial,
+        worker_name: args.worker_tls_name.clone(),
+    })
+}
+
 /// Time the runtime's remaining tasks get to end after the drain.
 const RUNTIME_GRACE: Duration = Duration::from_secs(5);
 /// Time closing the run database's connection may take.
 const CLOSE_DATABASE_GRACE: Duration = Duration::from_secs(5);
 
-async fn serve(args: Args, publisher: Option<Arc<Publisher>>) -> Result<(), String> {
+async fn serve(
+    args: Args,
+    publisher: Option<Arc<Publisher>>,
+    tls: rfm_coordinator::CoordinatorTls,
+) -> Result<(), String> {
     let mut signals =
         StopSignals::new().map_err(|e| format!("cannot catch SIGINT/SIGTERM: {e}"))?;
     let database = publisher.as_ref().and_then(|p| database_address(&p.target));
@@ -82,6 +111,7 @@ async fn serve(args: Args, publisher: Option<Arc<Publisher>>) -> Result<(), Stri
             max_finished: args.max_finished_jobs,
             keep_for: args.finished_job_ttl,
         },
+        tls: tls.clone(),
     };
     let mut coordinator = rfm_coordinator::start(config, listener)
         .map_err(|e| format!("cannot start the coordinator: {e}"))?;
@@ -91,7 +121,8 @@ async fn serve(args: Args, publisher: Option<Arc<Publisher>>) -> Result<(), Stri
             format!("cannot listen on {addr}: {e}; choose another --http-listen address")
         })?;
         tracing::info!(
-            "rfm-coordinator: metrics and health on http://{}",
+            "rfm-coordinator: metrics and health on {}://{}",
+            if tls.serve.is_some() { "https" } else { "http" },
             http.local_addr().map_err(|e| e.to_string())?
         );
         let state = rfm_coordinator::http::HttpState {
@@ -100,8 +131,9 @@ async fn serve(args: Args, publisher: Option<Arc<Publisher>>) -> Result<(), Stri
             database,
             draining: coordinator.draining.clone(),
         };
+        let http_tls = tls.serve.clone();
         tokio::spawn(async move {
-            if let Err(e) = rfm_coordinator::http::serve(http, state).await {
+            if let Err(e) = rfm_coordinator::http::serve(http, state, http_tls.as_ref()).await {
                 tracing::error!("rfm-coordinator: the HTTP port stopped: {e}");
             }
         });
@@ -164,6 +196,10 @@ fn close_database(publisher: Option<Arc<Publisher>>) {
 fn main() {
     let (mut args, _) = rfm_settings::parse::<Args>(rfm_settings::Scope::Table("coordinator"));
     rfm_settings::init_logging(args.log_format);
+    let tls = coordinator_tls(&args).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(USAGE_EXIT);
+    });
     let lease = rfm_store::Lease::new("rfm-coordinator", args.run_lease, args.run_heartbeat)
         .unwrap_or_else(|e| {
             eprintln!("error: invalid options --run-lease/--run-heartbeat: {e}");
@@ -186,7 +222,7 @@ fn main() {
     };
     // This thread keeps a handle on the database until the runtime is gone,
     // so that the last one is never dropped on the runtime.
-    let outcome = runtime.block_on(serve(args, publisher.clone()));
+    let outcome = runtime.block_on(serve(args, publisher.clone(), tls));
     runtime.shutdown_timeout(RUNTIME_GRACE);
     close_database(publisher);
     if let Err(e) = outcome {

@@ -62,6 +62,55 @@ pub struct CoordinatorService {
     /// Set when the coordinator shuts down: no new jobs.
     draining: Arc<AtomicBool>,
     driver: DriverConfig,
+    worker_tls: WorkerTls,
+}
+
+/// What the coordinator asks of the workers that register, as to TLS.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WorkerTls {
+    /// The coordinator serves TLS and dials workers over TLS: workers must
+    /// serve TLS (and a TLS worker is refused by a plaintext coordinator).
+    pub tls: bool,
+    /// `--tls-client-ca`: RegisterWorker and Heartbeat need a certificate
+    /// signed by it.
+    pub client_certificates: bool,
+}
+
+impl WorkerTls {
+    pub fn of(tls: &crate::CoordinatorTls) -> WorkerTls {
+        WorkerTls {
+            tls: tls.serve.is_some(),
+            client_certificates: tls
+                .serve
+                .as_ref()
+                .is_some_and(|s| s.checks_client_certificates()),
+        }
+    }
+
+    /// Refuses a registration whose TLS does not match the coordinator's.
+    fn check_registration(&self, worker_tls: bool) -> Result<(), Status> {
+        match (self.tls, worker_tls) {
+            (true, false) => Err(Status::failed_precondition(
+                "this coordinator serves TLS and dials its workers over TLS, but this worker serves                  plaintext: start the worker with --tls-cert and --tls-key (and --tls-ca for the                  coordinator's CA)",
+            )),
+            (false, true) => Err(Status::failed_precondition(
+                "this worker serves TLS but the coordinator does not dial workers over TLS: start                  the coordinator with --tls-cert, --tls-key and --tls-ca (or the worker without                  --tls-cert)",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// With `--tls-client-ca`, a worker call must come with a certificate
+    /// signed by it (the port verified it; it is optional there because
+    /// clients need none).
+    fn check_caller<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        if !self.client_certificates || request.peer_certs().is_some_and(|c| !c.is_empty()) {
+            return Ok(());
+        }
+        Err(Status::permission_denied(
+            "this coordinator requires a client certificate from its workers (--tls-client-ca):              start the worker with --tls-cert and --tls-key signed by that CA",
+        ))
+    }
 }
 
 impl CoordinatorService {
@@ -76,7 +125,14 @@ impl CoordinatorService {
             jobs,
             draining,
             driver,
+            worker_tls: WorkerTls::default(),
         }
+    }
+
+    /// Asks the workers that register for the TLS of `worker_tls`.
+    pub fn with_worker_tls(mut self, worker_tls: WorkerTls) -> Self {
+        self.worker_tls = worker_tls;
+        self
     }
 
     fn job(&self, id: &str) -> Result<Arc<Job>, Status> {
@@ -127,9 +183,11 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<RegisterWorkerRequest>,
     ) -> Result<Response<RegisterWorkerResponse>, Status> {
+        self.worker_tls.check_caller(&request)?;
         let peer = request.remote_addr();
         let req = request.into_inner();
         check_version("worker", req.protocol_version)?;
+        self.worker_tls.check_registration(req.tls)?;
         let port = u16::try_from(req.port)
             .ok()
             .filter(|p| *p != 0)
@@ -152,6 +210,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatResponse>, Status> {
+        self.worker_tls.check_caller(&request)?;
         let beat = request.get_ref();
         let phase = beat.phase();
         let known = self.registry.heartbeat(&beat.worker_id, phase);

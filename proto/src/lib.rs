@@ -8,6 +8,7 @@ pub mod keepalive;
 pub mod options;
 pub mod serve;
 pub mod stop;
+pub mod tls;
 
 /// Generated messages and services of package `rfm.v1`.
 pub mod v1 {

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use arrow_flight::flight_service_server::FlightServiceServer;
 use rfm_proto::auth::Token;
 use rfm_proto::keepalive::Keepalive;
+use rfm_proto::tls::ServerTlsSetup;
 use rfm_proto::v1::worker_server::WorkerServer;
 use rfm_proto::v1::WorkerPhase;
 use rfm_proto::MAX_MESSAGE_BYTES;
@@ -62,6 +63,9 @@ pub struct WorkerConfig {
     pub token: Token,
     /// HTTP/2 keepalive of its server and of its connection to the coordinator.
     pub keepalive: Keepalive,
+    /// TLS of its port (every caller needs a certificate when it has
+    /// `--tls-client-ca`) and of its connection to the coordinator.
+    pub tls: ServerTlsSetup,
 }
 
 /// Why a worker could not start.
@@ -73,6 +77,8 @@ pub enum WorkerError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Tls(#[from] rfm_proto::tls::TlsError),
     #[error("invalid --coordinator URL {url:?}: {reason}")]
     BadUrl { url: String, reason: String },
     #[error("invalid --advertise {0:?}: expected HOST:PORT")]
@@ -178,7 +184,7 @@ impl Worker {
 
 /// Binds the server, registers with the coordinator and starts heartbeating.
 pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
-    let url = normalise_url(&config.coordinator)?;
+    let url = normalise_url(&config.coordinator, config.tls.dial.is_some())?;
     let listener =
         TcpListener::bind(config.listen)
             .await
@@ -216,9 +222,14 @@ pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
     let (shutdown, mut shutdown_rx) = watch::channel(false);
     // gRPC health (grpc.health.v1), open without the token: "" is SERVING.
     let (_, health) = tonic_health::server::health_reporter();
-    let server = config
-        .keepalive
-        .server(tonic::transport::Server::builder())
+    let mut builder = config.keepalive.server(tonic::transport::Server::builder());
+    if let Some(tls) = &config.tls.serve {
+        // With --tls-client-ca every caller needs a certificate signed by it.
+        builder = builder
+            .tls_config(tls.tonic(false))
+            .map_err(|e| WorkerError::Tls(rfm_proto::tls::TlsError::Usage(e.to_string())))?;
+    }
+    let server = builder
         .add_service(health)
         .add_service(InterceptedService::new(
             WorkerServer::new(task_service)
@@ -249,6 +260,8 @@ pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
         token: config.token.clone(),
         store: store.clone(),
         keepalive: config.keepalive,
+        tls: config.tls.dial.clone(),
+        serves_tls: config.tls.serve.is_some(),
         phase: phase_rx,
     };
     let registered = match member.register_first(config.register_timeout).await {

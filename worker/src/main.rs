@@ -11,13 +11,16 @@ use std::time::Duration;
 use anyhow::Context;
 use rfm_proto::keepalive::Keepalive;
 use rfm_proto::stop::StopSignals;
+use rfm_proto::tls::ServerTlsSetup;
 use rfm_worker::cli::Args;
 use rfm_worker::{WorkerConfig, TASK_DELAY_ENV};
 
+/// Exit code of a bad option value.
+const USAGE_EXIT: i32 = 2;
 /// Exit code when the worker cannot join the cluster.
 const CLUSTER_EXIT: i32 = 5;
 
-async fn serve(args: Args) -> anyhow::Result<()> {
+async fn serve(args: Args, tls: ServerTlsSetup) -> anyhow::Result<()> {
     let mut signals = StopSignals::new().context("cannot catch SIGINT/SIGTERM")?;
     let threads = match args.threads {
         Some(0) => anyhow::bail!("invalid option --threads: must be at least 1"),
@@ -52,6 +55,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             interval: args.keepalive_interval,
             timeout: args.keepalive_timeout,
         },
+        tls: tls.clone(),
     };
     let http = match args.http_listen {
         Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
@@ -66,11 +70,13 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     );
     if let Some(http) = http {
         tracing::info!(
-            "rfm-worker: metrics and health on http://{}",
+            "rfm-worker: metrics and health on {}://{}",
+            if tls.serve.is_some() { "https" } else { "http" },
             http.local_addr()?
         );
+        let http_tls = tls.serve.clone();
         tokio::spawn(async move {
-            if let Err(e) = rfm_worker::http::serve(http).await {
+            if let Err(e) = rfm_worker::http::serve(http, http_tls.as_ref()).await {
                 tracing::error!("rfm-worker: the HTTP port stopped: {e}");
             }
         });
@@ -113,6 +119,17 @@ async fn serve(args: Args) -> anyhow::Result<()> {
 fn main() {
     let (args, _) = rfm_settings::parse::<Args>(rfm_settings::Scope::Table("worker"));
     rfm_settings::init_logging(args.log_format);
+    let tls = args
+        .tls
+        .load()
+        .and_then(|tls| {
+            rfm_proto::tls::normalise_url(&args.coordinator, "--coordinator", tls.dial.is_some())?;
+            Ok(tls)
+        })
+        .unwrap_or_else(|e| {
+            eprintln!("error: {e}");
+            std::process::exit(USAGE_EXIT);
+        });
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -120,7 +137,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = runtime.block_on(serve(args)) {
+    if let Err(e) = runtime.block_on(serve(args, tls)) {
         eprintln!("error: {e:#}");
         std::process::exit(CLUSTER_EXIT);
     }

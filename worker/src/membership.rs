@@ -12,7 +12,8 @@ use rfm_proto::keepalive::Keepalive;
 use rfm_proto::v1::coordinator_client::CoordinatorClient;
 use rfm_proto::v1::{HeartbeatRequest, RegisterWorkerRequest, RegisterWorkerResponse, WorkerPhase};
 use tokio::sync::watch;
-use tonic::transport::{Channel, Endpoint};
+use rfm_proto::tls::ClientTls;
+use tonic::transport::Channel;
 use tonic::Code;
 
 use rfm_proto::auth::Token;
@@ -20,18 +21,10 @@ use rfm_proto::auth::Token;
 use crate::tasks::TaskStore;
 use crate::WorkerError;
 
-/// Adds `http://` when the URL has no scheme and checks that it parses.
-pub fn normalise_url(url: &str) -> Result<String, WorkerError> {
-    let full = if url.contains("://") {
-        url.to_string()
-    } else {
-        format!("http://{url}")
-    };
-    Endpoint::from_shared(full.clone()).map_err(|e| WorkerError::BadUrl {
-        url: url.to_string(),
-        reason: e.to_string(),
-    })?;
-    Ok(full)
+/// Adds `https://` (with TLS) or `http://` when the URL has no scheme and
+/// checks that it parses and fits the TLS setting.
+pub fn normalise_url(url: &str, tls: bool) -> Result<String, WorkerError> {
+    Ok(rfm_proto::tls::normalise_url(url, "--coordinator", tls)?)
 }
 
 pub struct Membership {
@@ -45,6 +38,10 @@ pub struct Membership {
     pub token: Token,
     pub store: Arc<TaskStore>,
     pub keepalive: Keepalive,
+    /// TLS of the connection to the coordinator (https), if any.
+    pub tls: Option<ClientTls>,
+    /// This worker's port serves TLS (said at registration).
+    pub serves_tls: bool,
     /// Draining or left, as the worker's drain says.
     pub phase: watch::Receiver<WorkerPhase>,
 }
@@ -56,8 +53,20 @@ impl Membership {
         }
     }
 
+    /// What went wrong with TLS in a failed call, in plain words, if TLS
+    /// is the matter.
+    fn tls_failure(&self, status: &tonic::Status) -> Option<String> {
+        rfm_proto::tls::explain(status, &self.url, self.tls.as_ref().map(|t| t.ca_path()))
+    }
+
+    /// A failed call's message, in plain words when TLS is the matter.
+    fn explain(&self, status: &tonic::Status) -> String {
+        self.tls_failure(status)
+            .unwrap_or_else(|| status.message().to_string())
+    }
+
     fn client(&self) -> Result<CoordinatorClient<Channel>, WorkerError> {
-        let endpoint = Endpoint::from_shared(self.url.clone())
+        let endpoint = rfm_proto::tls::endpoint(&self.url, self.tls.as_ref(), None)
             .map_err(|e| WorkerError::BadUrl {
                 url: self.url.clone(),
                 reason: e.to_string(),
@@ -77,6 +86,7 @@ impl Membership {
             advertise_host: self.advertise_host.clone(),
             port: self.port,
             slots: self.slots,
+            tls: self.serves_tls,
             ..Default::default()
         };
         client
@@ -96,12 +106,20 @@ impl Membership {
         loop {
             match self.register(&mut client).await {
                 Ok(r) => return Ok(r),
+                Err(s) if self.tls_failure(&s).is_some() => {
+                    // A TLS mismatch does not heal by waiting.
+                    return Err(WorkerError::Unreachable {
+                        url: self.url.clone(),
+                        seconds: started.elapsed().as_secs_f64(),
+                        message: self.explain(&s),
+                    });
+                }
                 Err(s) if s.code() == Code::Unavailable || s.code() == Code::DeadlineExceeded => {
                     if started.elapsed() >= timeout {
                         return Err(WorkerError::Unreachable {
                             url: self.url.clone(),
                             seconds: started.elapsed().as_secs_f64(),
-                            message: s.message().to_string(),
+                            message: self.explain(&s),
                         });
                     }
                     tokio::time::sleep(Duration::from_millis(200)).await;
