@@ -53,12 +53,8 @@ fn usage_error(message: String) -> anyhow::Error {
 
 pub fn certs(args: CertsArgs) -> Result<()> {
     let hosts = hosts(&args.hosts)?;
-    std::fs::create_dir_all(&args.out).map_err(|e| {
-        output_error(format!(
-            "cannot create --out {}: {e}",
-            args.out.display()
-        ))
-    })?;
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| output_error(format!("cannot create --out {}: {e}", args.out.display())))?;
     if !args.force {
         if let Some(taken) = FILES.iter().map(|f| args.out.join(f)).find(|p| p.exists()) {
             return Err(output_error(format!(
@@ -223,7 +219,10 @@ mod tests {
             given(&["coordinator", " worker", "coordinator"]).unwrap(),
             ["coordinator", "worker", "127.0.0.1", "::1"]
         );
-        assert_eq!(given(&["10.0.0.7"]).unwrap(), ["10.0.0.7", "127.0.0.1", "::1"]);
+        assert_eq!(
+            given(&["10.0.0.7"]).unwrap(),
+            ["10.0.0.7", "127.0.0.1", "::1"]
+        );
         let e = given(&["bad host"]).unwrap_err().to_string();
         assert!(e.contains("\"bad host\" is not a host name"), "{e}");
         assert!(given(&[""]).is_err());
@@ -265,7 +264,7 @@ mod tests {
         };
         // A name the certificate lacks: refused, the listener goes on.
         let wrong = dial("localhost").await.unwrap_err();
-        let said = rfm_proto::tls::explain(&wrong, "https://localhost:1", None).unwrap();
+        let said = rfm_proto::tls::explain(&wrong, "https://localhost:1", "server", None).unwrap();
         assert!(said.contains("not valid for host localhost"), "{said}");
         let (ok, accepted) = tokio::join!(dial("127.0.0.1"), async {
             use axum::serve::Listener as _;

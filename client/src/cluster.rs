@@ -14,10 +14,10 @@ use rfm_core::report::{RunReport, Stage};
 use rfm_core::{PartialState, RfmResult, RunOptions};
 use rfm_proto::auth::Token;
 use rfm_proto::keepalive::Keepalive;
+use rfm_proto::tls::ClientTls;
 use rfm_proto::v1::coordinator_client::CoordinatorClient;
 use rfm_proto::v1::{ErrorClass, JobRef, JobState, JobStatus, SubmitJobRequest};
 use rfm_proto::{MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
-use rfm_proto::tls::ClientTls;
 use tonic::transport::Channel;
 use tonic::Code;
 
@@ -63,16 +63,15 @@ pub fn status_error(url: &str, status: tonic::Status) -> JobError {
             message: format!("coordinator {url}: {}", status.message()),
         };
     }
+    if let Some(tls) = rfm_proto::tls::explain(&status, url, "coordinator", None) {
+        return job_error(
+            ErrorClass::Cluster,
+            format!("cannot talk to the coordinator at {url}: {tls}"),
+        );
+    }
     match status.code() {
         Code::InvalidArgument => job_error(ErrorClass::Usage, status.message().to_string()),
         Code::FailedPrecondition => job_error(ErrorClass::Input, status.message().to_string()),
-        _ if rfm_proto::tls::explain(&status, url, None).is_some() => job_error(
-            ErrorClass::Cluster,
-            format!(
-                "cannot talk to the coordinator at {url}: {}",
-                rfm_proto::tls::explain(&status, url, None).unwrap_or_default()
-            ),
-        ),
         Code::Unavailable => job_error(
             ErrorClass::Cluster,
             format!(
@@ -174,7 +173,7 @@ pub async fn connect(
         .connect_timeout(Duration::from_secs(5));
     let channel = keepalive.client(endpoint).connect().await.map_err(|e| {
         let ca = tls.as_ref().map(|t| t.ca_path());
-        let message = match rfm_proto::tls::explain(&e, &full, ca) {
+        let message = match rfm_proto::tls::explain(&e, &full, "coordinator", ca) {
             Some(tls) => format!("cannot talk to the coordinator at {full}: {tls}"),
             None => format!(
                 "cannot reach the coordinator at {full}: {e}; check --coordinator and that \

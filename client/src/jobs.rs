@@ -60,7 +60,7 @@ fn refused(to: &CoordinatorArgs, status: tonic::Status) -> anyhow::Error {
         tonic::Code::Unauthenticated | tonic::Code::InvalidArgument => exit::USAGE,
         _ => exit::CLUSTER,
     };
-    let said = rfm_proto::tls::explain(&status, &to.coordinator, None)
+    let said = rfm_proto::tls::explain(&status, &to.coordinator, "coordinator", None)
         .unwrap_or_else(|| status.message().to_string());
     JobError {
         code,

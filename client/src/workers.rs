@@ -86,7 +86,7 @@ pub fn health(args: HealthArgs) -> Result<()> {
     let ca = tls.as_ref().map(|t| t.ca_path());
     let status = runtime.block_on(async {
         let channel = endpoint.connect().await.map_err(|e| {
-            unhealthy(match rfm_proto::tls::explain(&e, &url, ca) {
+            unhealthy(match rfm_proto::tls::explain(&e, &url, "server", ca) {
                 Some(tls) => format!("{url}: {tls}"),
                 None => format!("{url} does not answer: {e}"),
             })
@@ -97,7 +97,7 @@ pub fn health(args: HealthArgs) -> Result<()> {
             })
             .await
             .map_err(|s| {
-                unhealthy(match rfm_proto::tls::explain(&s, &url, ca) {
+                unhealthy(match rfm_proto::tls::explain(&s, &url, "server", ca) {
                     Some(tls) => format!("{url}: {tls}"),
                     None => format!("{url}: health check refused: {}", s.message()),
                 })

@@ -53,9 +53,11 @@ fn connect_database(
 fn coordinator_tls(args: &Args) -> Result<rfm_coordinator::CoordinatorTls, String> {
     let setup = args.tls.load().map_err(|e| e.to_string())?;
     if args.worker_tls_name.is_some() && setup.serve.is_none() {
-        return Err("--worker-tls-name needs --tls-cert and --tls-key (workers are dialled over \
+        return Err(
+            "--worker-tls-name needs --tls-cert and --tls-key (workers are dialled over \
                     TLS only by a coordinator serving TLS)"
-            .into());
+                .into(),
+        );
     }
     if let Some(serve) = &setup.serve {
         tracing::info!(

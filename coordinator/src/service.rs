@@ -91,10 +91,14 @@ impl WorkerTls {
     fn check_registration(&self, worker_tls: bool) -> Result<(), Status> {
         match (self.tls, worker_tls) {
             (true, false) => Err(Status::failed_precondition(
-                "this coordinator serves TLS and dials its workers over TLS, but this worker serves                  plaintext: start the worker with --tls-cert and --tls-key (and --tls-ca for the                  coordinator's CA)",
+                "this coordinator serves TLS and dials its workers over TLS, but this worker serves \
+                 plaintext: start the worker with --tls-cert and --tls-key (and --tls-ca for the \
+                 coordinator's CA)",
             )),
             (false, true) => Err(Status::failed_precondition(
-                "this worker serves TLS but the coordinator does not dial workers over TLS: start                  the coordinator with --tls-cert, --tls-key and --tls-ca (or the worker without                  --tls-cert)",
+                "this worker serves TLS but the coordinator does not dial workers over TLS: start \
+                 the coordinator with --tls-cert, --tls-key and --tls-ca (or the worker without \
+                 --tls-cert)",
             )),
             _ => Ok(()),
         }
@@ -108,7 +112,8 @@ impl WorkerTls {
             return Ok(());
         }
         Err(Status::permission_denied(
-            "this coordinator requires a client certificate from its workers (--tls-client-ca):              start the worker with --tls-cert and --tls-key signed by that CA",
+            "this coordinator requires a client certificate from its workers (--tls-client-ca): \
+             start the worker with --tls-cert and --tls-key signed by that CA",
         ))
     }
 }

@@ -103,7 +103,13 @@ impl PemFile {
     fn parse_certificates(&self) -> Result<Vec<CertificateDer<'static>>, TlsError> {
         let certs: Vec<_> = CertificateDer::pem_slice_iter(&self.pem)
             .collect::<Result<_, _>>()
-            .map_err(|e| file_error(self.flag, &self.path, format!("is not a PEM certificate: {e}")))?;
+            .map_err(|e| {
+                file_error(
+                    self.flag,
+                    &self.path,
+                    format!("is not a PEM certificate: {e}"),
+                )
+            })?;
         if certs.is_empty() {
             return Err(file_error(
                 self.flag,
@@ -331,10 +337,13 @@ impl ClientTlsArgs {
     /// The client's TLS, if `--tls-ca` is given.
     pub fn load(&self) -> Result<Option<ClientTls>, TlsError> {
         match &self.tls_ca {
-            Some(ca) => {
-                ClientTls::load("--tls-ca", ca, self.tls_cert.as_deref(), self.tls_key.as_deref())
-                    .map(Some)
-            }
+            Some(ca) => ClientTls::load(
+                "--tls-ca",
+                ca,
+                self.tls_cert.as_deref(),
+                self.tls_key.as_deref(),
+            )
+            .map(Some),
             None if self.tls_cert.is_some() || self.tls_key.is_some() => Err(TlsError::Usage(
                 "--tls-cert/--tls-key need --tls-ca (the CA that signed the server's certificate)"
                     .into(),
@@ -379,41 +388,37 @@ impl ServerTlsArgs {
     /// `--tls-client-ca` needs them, and a server with TLS needs a CA for
     /// its peers (`--tls-ca`, by default `--tls-client-ca`).
     pub fn load(&self) -> Result<ServerTlsSetup, TlsError> {
-        let serve = match (&self.tls_cert, &self.tls_key) {
-            (Some(cert), Some(key)) => Some(ServerTls::load(
-                cert,
-                key,
-                self.tls_client_ca.as_deref(),
-            )?),
-            (None, None) if self.tls_client_ca.is_some() => {
-                return Err(TlsError::Usage(
+        let serve =
+            match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => {
+                    Some(ServerTls::load(cert, key, self.tls_client_ca.as_deref())?)
+                }
+                (None, None) if self.tls_client_ca.is_some() => return Err(TlsError::Usage(
                     "--tls-client-ca needs --tls-cert and --tls-key (the port serves TLS to check \
                      its callers' certificates)"
                         .into(),
-                ))
-            }
-            (None, None) => None,
-            _ => return Err(pair_error()),
-        };
-        let ca = self.tls_ca.as_ref().map(|p| ("--tls-ca", p)).or_else(|| {
-            self.tls_client_ca
-                .as_ref()
-                .map(|p| ("--tls-client-ca", p))
-        });
-        let dial = match (ca, &serve) {
-            (Some((flag, ca)), Some(serve)) => {
-                Some(ClientTls::load(flag, ca, None, None)?.with_identity(serve.identity()))
-            }
-            (Some((flag, ca)), None) => Some(ClientTls::load(flag, ca, None, None)?),
-            (None, Some(_)) => {
-                return Err(TlsError::Usage(
+                )),
+                (None, None) => None,
+                _ => return Err(pair_error()),
+            };
+        let ca = self
+            .tls_ca
+            .as_ref()
+            .map(|p| ("--tls-ca", p))
+            .or_else(|| self.tls_client_ca.as_ref().map(|p| ("--tls-client-ca", p)));
+        let dial =
+            match (ca, &serve) {
+                (Some((flag, ca)), Some(serve)) => {
+                    Some(ClientTls::load(flag, ca, None, None)?.with_identity(serve.identity()))
+                }
+                (Some((flag, ca)), None) => Some(ClientTls::load(flag, ca, None, None)?),
+                (None, Some(_)) => return Err(TlsError::Usage(
                     "--tls-cert: a server with TLS dials its peers over TLS too: give --tls-ca \
                      CA.pem (the CA that signed their certificates; `rfm certs` writes ca.pem)"
                         .into(),
-                ))
-            }
-            (None, None) => None,
-        };
+                )),
+                (None, None) => None,
+            };
         Ok(ServerTlsSetup { serve, dial })
     }
 }
@@ -471,48 +476,54 @@ pub fn host_of(address: &str) -> &str {
     host.trim_start_matches('[').trim_end_matches(']')
 }
 
-/// The first rustls error in `err`'s chain, also one wrapped in an
-/// `io::Error` (whose `source` skips the error it wraps).
+/// The next error of a chain: the one an `io::Error` wraps (its `source`
+/// skips it), else the source.
+fn next_error<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + 'static)> {
+    match e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        Some(inner) => Some(inner),
+        None => e.source(),
+    }
+}
+
+/// The first rustls error in `err`'s chain.
 fn rustls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
     let mut next = Some(err);
     while let Some(e) = next {
         if let Some(r) = e.downcast_ref::<rustls::Error>() {
             return Some(r);
         }
-        if let Some(inner) = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Some(inner);
-        }
-        next = e.source();
+        next = next_error(e);
     }
     None
 }
 
-/// Every message of `err`'s chain, joined (for the text checks below).
+/// Every message of `err`'s chain, joined and lower-cased (for the checks below).
 fn chain_text(err: &(dyn StdError + 'static)) -> String {
     let mut text = String::new();
     let mut next = Some(err);
     while let Some(e) = next {
         text.push_str(&e.to_string());
         text.push_str(": ");
-        if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
-            text.push_str(&inner.to_string());
-            text.push_str(": ");
-        }
-        next = e.source();
+        next = next_error(e);
     }
     text.to_ascii_lowercase()
 }
 
-/// A plain-words explanation of a failed connection to `url`, when it is a
-/// TLS matter: the server's certificate is not trusted by the CA (`ca`),
-/// is not valid for the host, the server refused this client's
-/// certificate, or a plaintext client talks to a TLS port (or the reverse).
-pub fn explain(err: &(dyn StdError + 'static), url: &str, ca: Option<&Path>) -> Option<String> {
-    use rustls::{AlertDescription, CertificateError, Error};
+/// A plain-words explanation of a failed connection to `url` (the `who`:
+/// "coordinator", "worker", "server"), when it is a TLS matter: its
+/// certificate is not trusted by the CA (`ca`), is not valid for the host,
+/// it refused this client's certificate, or a plaintext client talks to a
+/// TLS port (or the reverse).
+pub fn explain(
+    err: &(dyn StdError + 'static),
+    url: &str,
+    who: &str,
+    ca: Option<&Path>,
+) -> Option<String> {
+    use rustls::{CertificateError, Error};
     let host = url
         .split_once("://")
         .map_or(url, |(_, rest)| rest)
@@ -520,58 +531,78 @@ pub fn explain(err: &(dyn StdError + 'static), url: &str, ca: Option<&Path>) -> 
         .next()
         .map(host_of)
         .unwrap_or(url);
-    let ca = ca.map_or_else(|| "--tls-ca".to_string(), |p| format!("--tls-ca {}", p.display()));
+    let ca = ca.map_or_else(
+        || "--tls-ca".to_string(),
+        |p| format!("--tls-ca {}", p.display()),
+    );
     if let Some(e) = rustls_error(err) {
         return Some(match e {
             Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             ) => format!(
-                "the certificate of {url} is not valid for host {host} (it is not among the \
-                 names it was made for): connect with a name it holds, or make the certificate \
-                 for this host (`rfm certs --hosts`)"
+                "the {who}'s certificate is not valid for host {host} (not among the names it \
+                 was made for): connect with a name it holds, or make it for this host \
+                 (`rfm certs --hosts`)"
             ),
             Error::InvalidCertificate(
                 CertificateError::Expired | CertificateError::ExpiredContext { .. },
-            ) => format!("the certificate of {url} has expired: make a new one"),
+            ) => format!("the {who}'s certificate has expired: make a new one"),
             Error::InvalidCertificate(_) => format!(
-                "the certificate of {url} is not trusted by {ca} (signed by another CA?): give \
-                 the CA that signed the server's certificate"
+                "the {who}'s certificate is not trusted by {ca} (signed by another CA?): give \
+                 the CA that signed it"
             ),
-            Error::AlertReceived(
-                AlertDescription::CertificateRequired
-                | AlertDescription::BadCertificate
-                | AlertDescription::UnknownCA
-                | AlertDescription::CertificateUnknown,
-            ) => format!(
-                "{url} refused this client's certificate (or its absence): give --tls-cert and \
-                 --tls-key signed by the CA of its --tls-client-ca"
+            Error::AlertReceived(alert) => format!(
+                "the {who} ended the TLS handshake ({alert:?}): if it checks client \
+                 certificates (--tls-client-ca), give --tls-cert and --tls-key signed by that CA"
             ),
             Error::InvalidMessage(_) => format!(
-                "{url} does not answer in TLS: it may serve plaintext: connect with http:// \
-                 and without --tls-ca"
+                "the {who} at {url} does not answer in TLS: it may serve plaintext: connect \
+                 with http:// and without --tls-ca"
             ),
-            other => format!("TLS with {url} failed: {other}"),
+            other => format!("TLS with the {who} at {url} failed: {other}"),
         });
     }
-    if url.starts_with("http://") {
-        let text = chain_text(err);
-        let refused = text.contains("connection refused") || text.contains("timed out");
-        if !refused
-            && (text.contains("h2 protocol error")
-                || text.contains("frame")
-                || text.contains("connection closed")
-                || text.contains("connection reset")
-                || text.contains("broken pipe")
-                || text.contains("transport error")
-                || text.contains("unexpected end"))
-        {
-            return Some(format!(
-                "{url} closed the connection: the server may use TLS: connect with https:// \
-                 and --tls-ca"
-            ));
-        }
+    // A TLS server's first bytes (an alert record) read as an HTTP/2 frame
+    // header make a frame far larger than allowed; or it closed the
+    // connection first: then ask it (a transport failure only, not an
+    // answer the peer sent, which has no source).
+    let plaintext_to_tls = url.starts_with("http://")
+        && (chain_text(err).contains("frame with invalid size")
+            || (err.source().is_some() && answers_in_tls(url)));
+    if plaintext_to_tls {
+        return Some(format!(
+            "the {who} at {url} does not answer in plaintext HTTP/2: it may use TLS: connect \
+             with https:// and --tls-ca"
+        ));
     }
     None
+}
+
+/// Whether the server of an `http://` URL answers a plaintext HTTP/2
+/// preface with a TLS alert record (content type 21, version 3.x): it
+/// serves TLS. Blocking, at most a few seconds; for error paths.
+fn answers_in_tls(url: &str) -> bool {
+    use std::io::{Read as _, Write as _};
+    use std::net::ToSocketAddrs as _;
+    let Some(authority) = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+    else {
+        return false;
+    };
+    let Some(addr) = authority.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+        return false;
+    };
+    let wait = Duration::from_secs(2);
+    let Ok(mut tcp) = std::net::TcpStream::connect_timeout(&addr, wait) else {
+        return false;
+    };
+    let _ = tcp.set_read_timeout(Some(wait));
+    let _ = tcp.set_write_timeout(Some(wait));
+    let mut first = [0u8; 2];
+    tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").is_ok()
+        && tcp.read_exact(&mut first).is_ok()
+        && first == [0x15, 0x03]
 }
 
 /// The connections of a TCP listener after their TLS handshake, for an axum
@@ -662,8 +693,14 @@ mod tests {
 
     #[test]
     fn urls_get_the_scheme_of_their_tls() {
-        assert_eq!(normalise_url("h:1", "--coordinator", true).unwrap(), "https://h:1");
-        assert_eq!(normalise_url("h:1", "--coordinator", false).unwrap(), "http://h:1");
+        assert_eq!(
+            normalise_url("h:1", "--coordinator", true).unwrap(),
+            "https://h:1"
+        );
+        assert_eq!(
+            normalise_url("h:1", "--coordinator", false).unwrap(),
+            "http://h:1"
+        );
         assert_eq!(
             normalise_url("https://h:1", "--coordinator", true).unwrap(),
             "https://h:1"
@@ -680,13 +717,18 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let missing = dir.join("missing.pem");
         let e = PemFile::certificates("--tls-cert", &missing).unwrap_err();
-        assert_eq!(e.to_string(), format!("--tls-cert {}: no such file", missing.display()));
+        assert_eq!(
+            e.to_string(),
+            format!("--tls-cert {}: no such file", missing.display())
+        );
         let junk = dir.join("junk.pem");
         std::fs::write(&junk, "hello\n").unwrap();
         let e = PemFile::certificates("--tls-ca", &junk).unwrap_err();
         assert!(
-            e.to_string()
-                .starts_with(&format!("--tls-ca {}: is not a PEM certificate", junk.display())),
+            e.to_string().starts_with(&format!(
+                "--tls-ca {}: is not a PEM certificate",
+                junk.display()
+            )),
             "{e}"
         );
         let e = PemFile::private_key("--tls-key", &junk).unwrap_err();

@@ -83,6 +83,8 @@ pub enum WorkerError {
     BadUrl { url: String, reason: String },
     #[error("invalid --advertise {0:?}: expected HOST:PORT")]
     BadAdvertise(String),
+    #[error("cannot talk to the coordinator at {url}: {message}")]
+    TlsFailed { url: String, message: String },
     #[error("the coordinator at {url} refused the registration: {message}")]
     Refused { url: String, message: String },
     #[error("cannot reach the coordinator at {url} (tried for {seconds:.1} s): {message}; check --coordinator and that rfm-coordinator is running")]

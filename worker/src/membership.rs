@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rfm_proto::keepalive::Keepalive;
+use rfm_proto::tls::ClientTls;
 use rfm_proto::v1::coordinator_client::CoordinatorClient;
 use rfm_proto::v1::{HeartbeatRequest, RegisterWorkerRequest, RegisterWorkerResponse, WorkerPhase};
 use tokio::sync::watch;
-use rfm_proto::tls::ClientTls;
 use tonic::transport::Channel;
 use tonic::Code;
 
@@ -56,13 +56,26 @@ impl Membership {
     /// What went wrong with TLS in a failed call, in plain words, if TLS
     /// is the matter.
     fn tls_failure(&self, status: &tonic::Status) -> Option<String> {
-        rfm_proto::tls::explain(status, &self.url, self.tls.as_ref().map(|t| t.ca_path()))
+        let ca = self.tls.as_ref().map(|t| t.ca_path());
+        rfm_proto::tls::explain(status, &self.url, "coordinator", ca)
     }
 
-    /// A failed call's message, in plain words when TLS is the matter.
+    /// A failed call's message, in plain words when TLS is the matter. A TLS
+    /// connection closed at once after the handshake is most likely this
+    /// worker's certificate refused by the coordinator's --tls-client-ca
+    /// (TLS 1.3 checks it after the client's side of the handshake ended).
     fn explain(&self, status: &tonic::Status) -> String {
-        self.tls_failure(status)
-            .unwrap_or_else(|| status.message().to_string())
+        if let Some(tls) = self.tls_failure(status) {
+            return tls;
+        }
+        if self.tls.is_some() && std::error::Error::source(status).is_some() {
+            return format!(
+                "{}: the coordinator closed the connection; if it checks client certificates \
+                 (--tls-client-ca), this worker's --tls-cert must be signed by that CA",
+                status.message()
+            );
+        }
+        status.message().to_string()
     }
 
     fn client(&self) -> Result<CoordinatorClient<Channel>, WorkerError> {
@@ -108,9 +121,8 @@ impl Membership {
                 Ok(r) => return Ok(r),
                 Err(s) if self.tls_failure(&s).is_some() => {
                     // A TLS mismatch does not heal by waiting.
-                    return Err(WorkerError::Unreachable {
+                    return Err(WorkerError::TlsFailed {
                         url: self.url.clone(),
-                        seconds: started.elapsed().as_secs_f64(),
                         message: self.explain(&s),
                     });
                 }
@@ -133,7 +145,7 @@ impl Membership {
                 Err(s) => {
                     return Err(WorkerError::Refused {
                         url: self.url.clone(),
-                        message: s.message().to_string(),
+                        message: self.explain(&s),
                     })
                 }
             }
