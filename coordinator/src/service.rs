@@ -188,11 +188,13 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<RegisterWorkerRequest>,
     ) -> Result<Response<RegisterWorkerResponse>, Status> {
-        self.worker_tls.check_caller(&request)?;
+        let certified = self.worker_tls.check_caller(&request);
         let peer = request.remote_addr();
         let req = request.into_inner();
         check_version("worker", req.protocol_version)?;
+        // A plaintext worker is told to serve TLS before to show a certificate.
         self.worker_tls.check_registration(req.tls)?;
+        certified?;
         let port = u16::try_from(req.port)
             .ok()
             .filter(|p| *p != 0)

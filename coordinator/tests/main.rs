@@ -11,3 +11,4 @@ mod publish;
 mod shutdown;
 mod support;
 mod task_cancel;
+mod tls;
