@@ -41,6 +41,7 @@ pub fn workers(args: WorkersArgs) -> Result<()> {
                     "slots": w.slots,
                     "running_tasks": w.running_tasks,
                     "seconds_since_heartbeat": w.seconds_since_heartbeat,
+                    "tls": w.tls,
                 })
             })
             .collect();
