@@ -100,6 +100,19 @@ pub fn health(args: HealthArgs) -> Result<()> {
             .map_err(|s| {
                 unhealthy(match rfm_proto::tls::explain(&s, &url, "server", ca) {
                     Some(tls) => format!("{url}: {tls}"),
+                    // A worker with --tls-client-ca drops a caller without a
+                    // certificate right after the handshake (TLS 1.3).
+                    None if ca.is_some()
+                        && args.tls.tls_cert.is_none()
+                        && std::error::Error::source(&s).is_some() =>
+                    {
+                        format!(
+                            "{url}: the server closed the connection ({}); if it checks client \
+                             certificates (a worker with --tls-client-ca), give --tls-cert and \
+                             --tls-key signed by that CA (`rfm certs` writes client.pem and client.key)",
+                            s.message()
+                        )
+                    }
                     None => format!("{url}: health check refused: {}", s.message()),
                 })
             })?;

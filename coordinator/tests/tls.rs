@@ -4,7 +4,8 @@
 //! a user meets, each a clear message and exit 5: a plaintext client against
 //! the TLS port, a CA from another `rfm certs` run, a host name the
 //! certificate lacks, a worker without TLS or with a certificate of another
-//! CA. The HTTP port answers over HTTPS.
+//! CA, a caller without a certificate on a worker's port. The HTTP port
+//! answers over HTTPS.
 
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -172,6 +173,34 @@ fn the_uci_file_through_a_mutual_tls_cluster_gives_the_reference() {
         .filter(|w| w.stderr().contains("registered as"))
         .count();
     assert_eq!(tasks_ran_on, 3, "every worker joined over TLS");
+
+    // A worker's port asks every caller for a certificate (--tls-client-ca).
+    let log = workers[0].wait_for("Flight on ", 1, Duration::from_secs(5));
+    let worker_port = log
+        .lines()
+        .find_map(|l| l.split("Flight on ").nth(1))
+        .expect("the worker's address")
+        .trim()
+        .to_string();
+    let ca = path(&certs.join("ca.pem")).to_string();
+    let with_cert = rfm(&[
+        "health",
+        &worker_port,
+        "--tls-ca",
+        &ca,
+        "--tls-cert",
+        path(&certs.join("client.pem")),
+        "--tls-key",
+        path(&certs.join("client.key")),
+    ]);
+    assert!(with_cert.status.success(), "{}", text(&with_cert.stderr));
+    assert_eq!(text(&with_cert.stdout), "SERVING\n");
+    let without_cert = rfm(&["health", &worker_port, "--tls-ca", &ca]);
+    assert_exit_5(
+        &without_cert,
+        "give --tls-cert and --tls-key signed by that CA",
+        "a worker's port without a client certificate",
+    );
 
     let (code, body) = https_get(&http, &certs.join("ca.pem"), "/healthz");
     assert_eq!((code, body.as_str()), (200, "ok\n"));
