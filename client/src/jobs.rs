@@ -60,7 +60,10 @@ fn refused(to: &CoordinatorArgs, status: tonic::Status) -> anyhow::Error {
         tonic::Code::Unauthenticated | tonic::Code::InvalidArgument => exit::USAGE,
         _ => exit::CLUSTER,
     };
-    let said = rfm_proto::tls::explain(&status, &to.coordinator, "coordinator", None)
+    let url =
+        rfm_proto::tls::normalise_url(&to.coordinator, "--coordinator", to.tls.tls_ca.is_some())
+            .unwrap_or_else(|_| to.coordinator.clone());
+    let said = rfm_proto::tls::explain(&status, &url, "coordinator", to.tls.tls_ca.as_deref())
         .unwrap_or_else(|| status.message().to_string());
     JobError {
         code,
