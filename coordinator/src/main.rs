@@ -52,6 +52,13 @@ fn connect_database(
 /// The TLS of `--tls-*` and `--worker-tls-name` (a usage error names the flag).
 fn coordinator_tls(args: &Args) -> Result<rfm_coordinator::CoordinatorTls, String> {
     let setup = args.tls.load().map_err(|e| e.to_string())?;
+    if setup.dial.is_some() && setup.serve.is_none() {
+        return Err(
+            "--tls-ca needs --tls-cert and --tls-key on the coordinator: it dials its \
+                    workers over TLS only when it serves TLS itself"
+                .into(),
+        );
+    }
     if args.worker_tls_name.is_some() && setup.serve.is_none() {
         return Err(
             "--worker-tls-name needs --tls-cert and --tls-key (workers are dialled over \

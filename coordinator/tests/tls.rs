@@ -376,3 +376,92 @@ fn a_plaintext_coordinator_refuses_a_tls_worker() {
     );
     assert!(!coordinator.stderr().contains("registered at"));
 }
+
+/// Servers with TLS flags that cannot work stop at start with exit 2 and a
+/// message naming the flag (and the file).
+#[test]
+fn servers_refuse_tls_flags_that_cannot_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = make_certs(tmp.path(), "certs", "coordinator");
+    let file = |n: &str| path(&certs.join(n)).to_string();
+    let missing = path(&tmp.path().join("missing.pem")).to_string();
+    let cases: Vec<(&str, Vec<String>, String)> = vec![
+        (
+            "rfm-coordinator",
+            vec!["--tls-cert".into(), file("server.pem")],
+            "--tls-cert and --tls-key go together".into(),
+        ),
+        (
+            "rfm-coordinator",
+            vec![
+                "--tls-cert".into(),
+                missing.clone(),
+                "--tls-key".into(),
+                file("server.key"),
+            ],
+            format!("--tls-cert {missing}: no such file"),
+        ),
+        (
+            "rfm-coordinator",
+            vec![
+                "--tls-cert".into(),
+                file("server.pem"),
+                "--tls-key".into(),
+                file("server.key"),
+            ],
+            "a server with TLS dials its peers over TLS too: give --tls-ca".into(),
+        ),
+        (
+            "rfm-coordinator",
+            vec![
+                "--tls-cert".into(),
+                file("server.pem"),
+                "--tls-key".into(),
+                file("client.key"),
+                "--tls-ca".into(),
+                file("ca.pem"),
+            ],
+            format!(
+                "--tls-key {}: does not fit the certificate",
+                file("client.key")
+            ),
+        ),
+        (
+            "rfm-worker",
+            vec![
+                "--coordinator".into(),
+                "http://127.0.0.1:1".into(),
+                "--tls-ca".into(),
+                file("ca.pem"),
+            ],
+            "use https://".into(),
+        ),
+        (
+            "rfm-worker",
+            vec![
+                "--coordinator".into(),
+                "127.0.0.1:1".into(),
+                "--tls-client-ca".into(),
+                file("ca.pem"),
+            ],
+            "--tls-client-ca needs --tls-cert and --tls-key".into(),
+        ),
+    ];
+    for (binary, flags, needle) in cases {
+        let mut cmd = Command::new(bin(binary));
+        cmd.args(["--listen", "127.0.0.1:0"]).args(&flags);
+        let mut proc = Proc::spawn(cmd);
+        let status = proc.wait_exit(Duration::from_secs(20));
+        assert_eq!(
+            status.code(),
+            Some(2),
+            "{binary} {flags:?}: {}",
+            proc.stderr()
+        );
+        assert!(
+            proc.stderr().contains(&needle),
+            "{binary} {flags:?} should say {needle:?}: {}",
+            proc.stderr()
+        );
+    }
+}
