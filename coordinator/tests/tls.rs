@@ -238,7 +238,16 @@ fn tls_mistakes_fail_clearly() {
         "it may use TLS: connect with https:// and --tls-ca",
         "plaintext",
     );
-    let plain_jobs = rfm(&["submit", REAL, "--coordinator", address, "-q"]);
+    let failed_out = tmp.path().join("plain-out");
+    let plain_jobs = rfm(&[
+        "submit",
+        REAL,
+        "--coordinator",
+        address,
+        "--out",
+        path(&failed_out),
+        "-q",
+    ]);
     assert_exit_5(&plain_jobs, "it may use TLS", "plaintext submit");
 
     // The CA of another `rfm certs` run.
