@@ -118,6 +118,15 @@ pub enum Command {
         after_help = "Examples:\n  rfm cancel 20111210T101500Z-3fa9 --coordinator http://localhost:50051"
     )]
     Cancel(JobArgs),
+    /// Write a development CA, server and client certificates and tokens for a TLS cluster.
+    #[command(
+        after_help = "Writes ca.pem, server.pem + server.key (names: --hosts, 127.0.0.1, ::1; for \
+        serverAuth and clientAuth), client.pem + client.key, and random client.token, worker.token, \
+        admin.token (keys and tokens mode 0600). Existing files are kept unless --force.\n\n\
+        Examples:\n  rfm certs --out certs --hosts coordinator,worker,localhost\n  \
+        rfm certs --out /etc/rfm/tls --hosts rfm.example.org,10.0.0.5 --days 90 --force"
+    )]
+    Certs(CertsArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  rfm completions bash > /etc/bash_completion.d/rfm\n  \
@@ -246,6 +255,8 @@ pub struct CoordinatorArgs {
     pub auth: TokenArgs,
     #[command(flatten)]
     pub keepalive: KeepaliveArgs,
+    #[command(flatten)]
+    pub tls: rfm_proto::tls::ClientTlsArgs,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -263,6 +274,24 @@ pub struct JobArgs {
     pub id: String,
     #[command(flatten)]
     pub to: CoordinatorArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct CertsArgs {
+    /// Directory to write the files into (made if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Host names and IP addresses the server certificate is for, comma-separated
+    /// (127.0.0.1 and ::1 are always added).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub hosts: Vec<String>,
+    /// Days the certificates are valid.
+    #[arg(long, default_value_t = 365,
+          value_parser = clap::builder::RangedU64ValueParser::<u32>::new().range(1..=36500))]
+    pub days: u32,
+    /// Replace the files of an earlier run in --out.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -398,6 +427,8 @@ pub struct SubmitArgs {
     pub auth: TokenArgs,
     #[command(flatten)]
     pub keepalive: KeepaliveArgs,
+    #[command(flatten)]
+    pub tls: rfm_proto::tls::ClientTlsArgs,
     /// Directory for customers.csv, segments.csv and run.json (default: RESULTS_ROOT/<run id>); a
     /// previous run's folder is replaced whole, a folder holding other files is refused.
     #[arg(long)]
@@ -421,6 +452,8 @@ pub struct HealthArgs {
     /// Give up after this long, e.g. 2s or 500ms.
     #[arg(long, default_value = "3s", value_parser = rfm_proto::duration::clap_parse)]
     pub timeout: std::time::Duration,
+    #[command(flatten)]
+    pub tls: rfm_proto::tls::ClientTlsArgs,
 }
 
 #[derive(Args, Debug)]
@@ -432,6 +465,8 @@ pub struct WorkersArgs {
     pub auth: TokenArgs,
     #[command(flatten)]
     pub keepalive: KeepaliveArgs,
+    #[command(flatten)]
+    pub tls: rfm_proto::tls::ClientTlsArgs,
     /// Print the workers as JSON.
     #[arg(long)]
     pub json: bool,

@@ -14,10 +14,11 @@ use rfm_core::report::{RunReport, Stage};
 use rfm_core::{PartialState, RfmResult, RunOptions};
 use rfm_proto::auth::{random_hex, Credentials, Identity, Token};
 use rfm_proto::keepalive::Keepalive;
+use rfm_proto::tls::ClientTls;
 use rfm_proto::v1::coordinator_client::CoordinatorClient;
 use rfm_proto::v1::{ErrorClass, JobRef, JobState, JobStatus, SubmitJobRequest};
 use rfm_proto::{MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::Code;
 
 use crate::exit;
@@ -65,7 +66,7 @@ pub fn refusal_message(url: &str, status: &tonic::Status) -> String {
 }
 
 /// A refused gRPC call as an error naming the coordinator.
-fn status_error(url: &str, status: tonic::Status) -> JobError {
+pub fn status_error(url: &str, status: tonic::Status) -> JobError {
     if rfm_proto::is_shutting_down_status(&status) {
         return JobError {
             code: exit::CLUSTER,
@@ -77,6 +78,12 @@ fn status_error(url: &str, status: tonic::Status) -> JobError {
             code: exit::DATABASE,
             message: format!("coordinator {url}: {}", status.message()),
         };
+    }
+    if let Some(tls) = rfm_proto::tls::explain(&status, url, "coordinator", None) {
+        return job_error(
+            ErrorClass::Cluster,
+            format!("cannot talk to the coordinator at {url}: {tls}"),
+        );
     }
     match status.code() {
         Code::Unauthenticated | Code::PermissionDenied => {
@@ -160,24 +167,41 @@ pub struct Connection {
     pub keepalive: Keepalive,
 }
 
-/// Connects to a coordinator (`host:port` or `http://host:port`), pinging it
-/// as `keepalive` says.
-pub async fn connect(url: &str, token: Token, keepalive: Keepalive) -> Result<Connection> {
-    let full = if url.contains("://") {
-        url.to_string()
-    } else {
-        format!("http://{url}")
-    };
-    let endpoint = Endpoint::from_shared(full.clone())
+/// The TLS of a client's `--tls-ca`/`--tls-cert`/`--tls-key`, if any (a
+/// file that cannot be used is a usage error naming the flag).
+pub fn client_tls(args: &rfm_proto::tls::ClientTlsArgs) -> Result<Option<ClientTls>> {
+    args.load()
+        .map_err(|e| crate::exit::UsageError(e.to_string()).into())
+}
+
+/// Connects to a coordinator (`host:port`, `http://host:port`, or
+/// `https://host:port` with `tls`), pinging it as `keepalive` says. A
+/// failed TLS handshake is told in plain words (untrusted certificate,
+/// wrong host name, a plaintext client against a TLS port).
+pub async fn connect(
+    url: &str,
+    token: Token,
+    keepalive: Keepalive,
+    tls: Option<ClientTls>,
+) -> Result<Connection> {
+    let full = rfm_proto::tls::normalise_url(url, "--coordinator", tls.is_some())
+        .map_err(|e| crate::exit::UsageError(e.to_string()))?;
+    let endpoint = rfm_proto::tls::endpoint(&full, tls.as_ref(), None)
         .map_err(|e| {
             crate::exit::UsageError(format!("invalid option --coordinator: {url:?}: {e}"))
         })?
         .connect_timeout(Duration::from_secs(5));
-    let channel = keepalive
-        .client(endpoint)
-        .connect()
-        .await
-        .map_err(|e| job_error(ErrorClass::Cluster, format!("cannot reach the coordinator at {full}: {e}; check --coordinator and that rfm-coordinator is running")))?;
+    let channel = keepalive.client(endpoint).connect().await.map_err(|e| {
+        let ca = tls.as_ref().map(|t| t.ca_path());
+        let message = match rfm_proto::tls::explain(&e, &full, "coordinator", ca) {
+            Some(tls) => format!("cannot talk to the coordinator at {full}: {tls}"),
+            None => format!(
+                "cannot reach the coordinator at {full}: {e}; check --coordinator and that \
+                 rfm-coordinator is running"
+            ),
+        };
+        job_error(ErrorClass::Cluster, message)
+    })?;
     let client = CoordinatorClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -443,6 +467,7 @@ async fn follow(conn: &mut Connection, job: JobRef, show_progress: bool) -> Resu
 pub fn cancel_blocking(
     url: &str,
     token: Token,
+    tls: Option<ClientTls>,
     job_id: &str,
     reason: &'static str,
     within: Duration,
@@ -453,7 +478,7 @@ pub fn cancel_blocking(
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let cancel = async {
-            let mut conn = connect(url, token, Keepalive::default()).await?;
+            let mut conn = connect(url, token, Keepalive::default(), tls).await?;
             let job = JobRef {
                 job_id: job_id.to_string(),
             };
@@ -595,11 +620,13 @@ fn embedded_job(
             insecure: false,
             keepalive: Keepalive::default(),
             data_root: None,
+            // Loopback in this process: plaintext.
+            tls: Default::default(),
         })
         .await
         .context("cannot start the embedded worker")
         .at(Stage::Planning)?;
-        let outcome = match connect(&url, Token::new(Some(token)), Keepalive::default())
+        let outcome = match connect(&url, Token::new(Some(token)), Keepalive::default(), None)
             .await
             .at(Stage::Planning)
         {

@@ -59,9 +59,16 @@ fn refused(to: &CoordinatorArgs, status: tonic::Status) -> anyhow::Error {
         tonic::Code::InvalidArgument => exit::USAGE,
         _ => exit::CLUSTER,
     };
+    let url =
+        rfm_proto::tls::normalise_url(&to.coordinator, "--coordinator", to.tls.tls_ca.is_some())
+            .unwrap_or_else(|_| to.coordinator.clone());
+    let said = rfm_proto::tls::explain(&status, &url, "coordinator", to.tls.tls_ca.as_deref());
     JobError {
         code,
-        message: crate::cluster::refusal_message(&to.coordinator, &status),
+        message: match said {
+            Some(tls) => format!("coordinator {}: {tls}", to.coordinator),
+            None => crate::cluster::refusal_message(&to.coordinator, &status),
+        },
     }
     .into()
 }
@@ -69,8 +76,13 @@ fn refused(to: &CoordinatorArgs, status: tonic::Status) -> anyhow::Error {
 pub fn jobs(args: JobsArgs) -> Result<()> {
     let to = &args.to;
     let jobs = runtime()?.block_on(async {
-        let mut conn =
-            cluster::connect(&to.coordinator, to.auth.token()?, to.keepalive.keepalive()).await?;
+        let mut conn = cluster::connect(
+            &to.coordinator,
+            to.auth.token()?,
+            to.keepalive.keepalive(),
+            cluster::client_tls(&to.tls)?,
+        )
+        .await?;
         let list = conn
             .client
             .list_jobs(conn.token.request(ListJobsRequest {}))
@@ -98,8 +110,13 @@ pub fn jobs(args: JobsArgs) -> Result<()> {
 pub fn job(args: JobArgs, cancel: bool) -> Result<()> {
     let to = &args.to;
     let status = runtime()?.block_on(async {
-        let mut conn =
-            cluster::connect(&to.coordinator, to.auth.token()?, to.keepalive.keepalive()).await?;
+        let mut conn = cluster::connect(
+            &to.coordinator,
+            to.auth.token()?,
+            to.keepalive.keepalive(),
+            cluster::client_tls(&to.tls)?,
+        )
+        .await?;
         let job = JobRef {
             job_id: args.id.clone(),
         };

@@ -5,6 +5,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod certs;
 mod cli;
 mod cluster;
 mod db;
@@ -74,6 +75,7 @@ fn main() {
         cli::Command::Customer(a) => inspect::customer(a),
         cli::Command::Export(a) => export::export(a),
         cli::Command::Completions(a) => completions(a),
+        cli::Command::Certs(a) => certs::certs(a),
         cli::Command::Jobs(a) => jobs::jobs(a),
         cli::Command::Job(a) => jobs::job(a, false),
         cli::Command::Cancel(a) => jobs::job(a, true),

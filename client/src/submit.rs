@@ -52,6 +52,8 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
 /// coordinator (its run is recorded `interrupted` there) and leaves the
 /// failed report in `out`.
 fn arm_interrupt(args: &SubmitArgs, out: &OutDir, report: &RunReport, started: Instant) {
+    // A TLS setting that cannot be loaded fails the submission itself.
+    let tls = args.tls.load().ok().flatten();
     let (url, token, out, mut report) = (
         args.coordinator.clone(),
         args.auth.token().unwrap_or_default(),
@@ -63,6 +65,7 @@ fn arm_interrupt(args: &SubmitArgs, out: &OutDir, report: &RunReport, started: I
         if let Err(e) = cluster::cancel_blocking(
             &url,
             token,
+            tls.clone(),
             &report.run_id,
             interrupt::INTERRUPTED,
             CANCEL_TIMEOUT,
@@ -104,9 +107,14 @@ fn attempt(
         .at(Stage::Planning)?;
     let finished = runtime.block_on(async {
         let token = args.auth.token().at(Stage::Planning)?;
-        let mut conn = cluster::connect(&args.coordinator, token, args.keepalive.keepalive())
-            .await
-            .at(Stage::Planning)?;
+        let mut conn = cluster::connect(
+            &args.coordinator,
+            token,
+            args.keepalive.keepalive(),
+            cluster::client_tls(&args.tls).at(Stage::Planning)?,
+        )
+        .await
+        .at(Stage::Planning)?;
         cluster::submit_and_wait(&mut conn, input, opts, &report.run_id, !args.quiet).await
     });
     *finishing = Some(interrupt::finishing());

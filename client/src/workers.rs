@@ -22,6 +22,7 @@ pub fn workers(args: WorkersArgs) -> Result<()> {
             &args.coordinator,
             args.auth.token()?,
             args.keepalive.keepalive(),
+            cluster::client_tls(&args.tls)?,
         )
         .await?;
         let url = conn.url.clone();
@@ -29,10 +30,7 @@ pub fn workers(args: WorkersArgs) -> Result<()> {
             .client
             .list_workers(conn.token.request(ListWorkersRequest {}))
             .await
-            .map_err(|s| cluster::JobError {
-                code: crate::exit::CLUSTER,
-                message: cluster::refusal_message(&url, &s),
-            })?;
+            .map_err(|s| cluster::status_error(&url, s))?;
         anyhow::Ok(list.into_inner())
     })?;
     let insecure = workers.coordinator_insecure;
@@ -49,6 +47,7 @@ pub fn workers(args: WorkersArgs) -> Result<()> {
                     "running_tasks": w.running_tasks,
                     "seconds_since_heartbeat": w.seconds_since_heartbeat,
                     "insecure": w.insecure,
+                    "tls": w.tls,
                 })
             })
             .collect();
@@ -89,30 +88,49 @@ pub fn health(args: HealthArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let url = if args.url.contains("://") {
-        args.url.clone()
-    } else {
-        format!("http://{}", args.url)
-    };
+    let tls = cluster::client_tls(&args.tls)?;
+    let url = rfm_proto::tls::normalise_url(&args.url, "URL", tls.is_some())
+        .map_err(|e| crate::exit::UsageError(e.to_string()))?;
     let unhealthy = |message: String| cluster::JobError {
         code: crate::exit::CLUSTER,
         message,
     };
-    let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
+    let endpoint = rfm_proto::tls::endpoint(&url, tls.as_ref(), None)
         .map_err(|e| crate::exit::UsageError(format!("invalid URL {:?}: {e}", args.url)))?
         .connect_timeout(args.timeout)
         .timeout(args.timeout);
+    let ca = tls.as_ref().map(|t| t.ca_path());
     let status = runtime.block_on(async {
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|e| unhealthy(format!("{url} does not answer: {e}")))?;
+        let channel = endpoint.connect().await.map_err(|e| {
+            unhealthy(match rfm_proto::tls::explain(&e, &url, "server", ca) {
+                Some(tls) => format!("{url}: {tls}"),
+                None => format!("{url} does not answer: {e}"),
+            })
+        })?;
         let reply = HealthClient::new(channel)
             .check(HealthCheckRequest {
                 service: String::new(),
             })
             .await
-            .map_err(|s| unhealthy(format!("{url}: health check refused: {}", s.message())))?;
+            .map_err(|s| {
+                unhealthy(match rfm_proto::tls::explain(&s, &url, "server", ca) {
+                    Some(tls) => format!("{url}: {tls}"),
+                    // A worker with --tls-client-ca drops a caller without a
+                    // certificate right after the handshake (TLS 1.3).
+                    None if ca.is_some()
+                        && args.tls.tls_cert.is_none()
+                        && std::error::Error::source(&s).is_some() =>
+                    {
+                        format!(
+                            "{url}: the server closed the connection ({}); if it checks client \
+                             certificates (a worker with --tls-client-ca), give --tls-cert and \
+                             --tls-key signed by that CA (`rfm certs` writes client.pem and client.key)",
+                            s.message()
+                        )
+                    }
+                    None => format!("{url}: health check refused: {}", s.message()),
+                })
+            })?;
         Ok::<_, cluster::JobError>(reply.into_inner().status())
     })?;
     if status != ServingStatus::Serving {

@@ -85,7 +85,11 @@ pub fn command_line_warnings(resolved: &Resolved) -> Vec<String> {
 /// The non-loopback rule: `Err` (exit 2) when the coordinator would listen
 /// beyond loopback without its credentials and data root (and without
 /// `--insecure`); else the warnings to log at start.
-pub fn check_exposure(args: &Args, credentials: &Credentials) -> Result<Vec<String>, String> {
+pub fn check_exposure(
+    args: &Args,
+    credentials: &Credentials,
+    tls: bool,
+) -> Result<Vec<String>, String> {
     let listen: Vec<SocketAddr> = std::iter::once(args.listen)
         .chain(args.http_listen)
         .collect();
@@ -98,7 +102,7 @@ pub fn check_exposure(args: &Args, credentials: &Credentials) -> Result<Vec<Stri
             ("--data-root", args.data_root.is_some()),
         ],
         args.insecure,
-        false,
+        tls,
     )?;
     if !credentials.is_open() && !credentials.has_worker() {
         warnings.push(

@@ -98,6 +98,13 @@ pub struct Args {
     /// (said loudly at start, in /readyz and in `rfm workers`).
     #[arg(long)]
     pub insecure: bool,
+    /// TLS of the gRPC and HTTP ports and of the connections to the workers.
+    #[command(flatten)]
+    pub tls: rfm_proto::tls::ServerTlsArgs,
+    /// With TLS: the name every worker's certificate must hold (default: the
+    /// host the worker is dialled at).
+    #[arg(long, env = "RFM_WORKER_TLS_NAME")]
+    pub worker_tls_name: Option<String>,
     /// Log lines as text (the message) or json (time, level, target, fields); filter with RUST_LOG.
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: rfm_settings::LogFormat,

@@ -3,6 +3,7 @@
 //! shutting down, at least `--min-workers` live workers taking tasks and,
 //! when a run database is configured, its server accepting connections;
 //! a coordinator started with `--insecure` says so in every answer).
+//! With `--tls-cert` it serves HTTPS with the gRPC port's certificate.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use rfm_proto::tls::ServerTls;
 use tokio::net::TcpListener;
 
 use crate::metrics::METRICS;
@@ -86,12 +88,20 @@ async fn readiness(s: &HttpState) -> (StatusCode, String) {
     (StatusCode::OK, format!("ready: {alive} live worker(s)\n"))
 }
 
-/// Serves the HTTP routes on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, state: HttpState) -> std::io::Result<()> {
+/// Serves the HTTP routes on `listener` until the task is dropped, over
+/// TLS when `tls` is given (the coordinator's `--tls-cert`).
+pub async fn serve(
+    listener: TcpListener,
+    state: HttpState,
+    tls: Option<&ServerTls>,
+) -> std::io::Result<()> {
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(Arc::new(state));
-    axum::serve(listener, app).await
+    match tls {
+        Some(tls) => axum::serve(tls.http_listener(listener)?, app).await,
+        None => axum::serve(listener, app).await,
+    }
 }

@@ -80,6 +80,18 @@ pub struct CoordinatorConfig {
     pub limits: limits::Limits,
     /// Job inputs must lie under it, when set (`--data-root`).
     pub data_root: Option<Arc<rfm_core::DataRoot>>,
+    /// TLS of the gRPC port and of the connections to the workers.
+    pub tls: CoordinatorTls,
+}
+
+/// TLS of a coordinator: its port serves TLS (`serve`), it dials workers
+/// over TLS (`dial`), checking `worker_name` on their certificates
+/// (default: the host each worker is dialled at).
+#[derive(Clone, Debug, Default)]
+pub struct CoordinatorTls {
+    pub serve: Option<rfm_proto::tls::ServerTls>,
+    pub dial: Option<rfm_proto::tls::ClientTls>,
+    pub worker_name: Option<String>,
 }
 
 impl Default for CoordinatorConfig {
@@ -97,6 +109,7 @@ impl Default for CoordinatorConfig {
             retention: retention::Retention::default(),
             limits: limits::Limits::default(),
             data_root: None,
+            tls: CoordinatorTls::default(),
         }
     }
 }
@@ -108,6 +121,8 @@ pub struct Coordinator {
     pub registry: Arc<registry::Registry>,
     /// Set once the coordinator drains: it takes no new jobs, `/readyz` says so.
     pub draining: Arc<AtomicBool>,
+    /// The port serves TLS (its URL is https://).
+    pub tls: bool,
     jobs: Arc<retention::JobTable>,
     log: bool,
     shutdown: watch::Sender<bool>,
@@ -118,7 +133,8 @@ pub struct Coordinator {
 impl Coordinator {
     /// The URL clients and workers use.
     pub fn url(&self) -> String {
-        format!("http://{}", self.local_addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr)
     }
 
     /// Waits until the server stops (only on error or shutdown).
@@ -140,11 +156,14 @@ impl Coordinator {
 /// Serves the coordinator on `listener` and starts expiring silent workers.
 pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Result<Coordinator> {
     let local_addr = listener.local_addr()?;
-    let registry = Arc::new(registry::Registry::new(
-        config.worker_timeout,
-        config.keepalive,
-        config.limits.max_workers,
-    ));
+    let registry = Arc::new(
+        registry::Registry::new(
+            config.worker_timeout,
+            config.keepalive,
+            config.limits.max_workers,
+        )
+        .dialing_with_tls(config.tls.dial.clone(), config.tls.worker_name.clone()),
+    );
     let driver = DriverConfig {
         max_attempts: config.max_attempts.max(1),
         no_worker_grace: config.no_worker_grace,
@@ -165,13 +184,20 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         driver,
         config.limits,
     )
-    .insecure(config.insecure);
+    .insecure(config.insecure)
+    .with_worker_tls(service::WorkerTls::of(&config.tls));
     let (shutdown, mut shutdown_rx) = watch::channel(false);
     // gRPC health (grpc.health.v1), open without the token: "" is SERVING.
     let (_, health) = tonic_health::server::health_reporter();
-    let server = config
-        .keepalive
-        .server(rfm_proto::serve::bounded_server())
+    let mut builder = config.keepalive.server(rfm_proto::serve::bounded_server());
+    if let Some(tls) = &config.tls.serve {
+        // Client certificates are optional on the port (CLI clients have
+        // none); the worker calls check them (see `service::WorkerTls`).
+        builder = builder
+            .tls_config(tls.tonic(true))
+            .map_err(|e| std::io::Error::other(format!("cannot serve TLS: {e}")))?;
+    }
+    let server = builder
         .add_service(health)
         .add_service(InterceptedService::new(
             // Control calls decode little; only results (GetJobResult) are large.
@@ -201,6 +227,7 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         local_addr,
         registry,
         draining,
+        tls: config.tls.serve.is_some(),
         jobs,
         log,
         shutdown,

@@ -65,6 +65,40 @@ fn open_data_root(dir: Option<&std::path::Path>) -> Option<Arc<DataRoot>> {
     Some(Arc::new(root))
 }
 
+/// The TLS of `--tls-*` and `--worker-tls-name` (a usage error names the flag).
+fn coordinator_tls(args: &Args) -> Result<rfm_coordinator::CoordinatorTls, String> {
+    let setup = args.tls.load().map_err(|e| e.to_string())?;
+    if setup.dial.is_some() && setup.serve.is_none() {
+        return Err(
+            "--tls-ca needs --tls-cert and --tls-key on the coordinator: it dials its \
+                    workers over TLS only when it serves TLS itself"
+                .into(),
+        );
+    }
+    if args.worker_tls_name.is_some() && setup.serve.is_none() {
+        return Err(
+            "--worker-tls-name needs --tls-cert and --tls-key (workers are dialled over \
+                    TLS only by a coordinator serving TLS)"
+                .into(),
+        );
+    }
+    if let Some(serve) = &setup.serve {
+        tracing::info!(
+            "rfm-coordinator: TLS on every port; workers dialled over TLS{}",
+            if serve.checks_client_certificates() {
+                ", and their certificates checked against --tls-client-ca"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(rfm_coordinator::CoordinatorTls {
+        serve: setup.serve,
+        dial: setup.dial,
+        worker_name: args.worker_tls_name.clone(),
+    })
+}
+
 /// Time the runtime's remaining tasks get to end after the drain.
 const RUNTIME_GRACE: Duration = Duration::from_secs(5);
 /// Time closing the run database's connection may take.
@@ -75,6 +109,7 @@ async fn serve(
     credentials: Credentials,
     publisher: Option<Arc<Publisher>>,
     data_root: Option<Arc<DataRoot>>,
+    tls: rfm_coordinator::CoordinatorTls,
 ) -> Result<(), String> {
     let mut signals =
         StopSignals::new().map_err(|e| format!("cannot catch SIGINT/SIGTERM: {e}"))?;
@@ -111,6 +146,7 @@ async fn serve(
             max_tasks_per_job: args.max_tasks_per_job,
         },
         data_root,
+        tls: tls.clone(),
     };
     let mut coordinator = rfm_coordinator::start(config, listener)
         .map_err(|e| format!("cannot start the coordinator: {e}"))?;
@@ -120,7 +156,8 @@ async fn serve(
             format!("cannot listen on {addr}: {e}; choose another --http-listen address")
         })?;
         tracing::info!(
-            "rfm-coordinator: metrics and health on http://{}",
+            "rfm-coordinator: metrics and health on {}://{}",
+            if tls.serve.is_some() { "https" } else { "http" },
             http.local_addr().map_err(|e| e.to_string())?
         );
         let state = rfm_coordinator::http::HttpState {
@@ -130,8 +167,9 @@ async fn serve(
             draining: coordinator.draining.clone(),
             insecure: args.insecure,
         };
+        let http_tls = tls.serve.clone();
         tokio::spawn(async move {
-            if let Err(e) = rfm_coordinator::http::serve(http, state).await {
+            if let Err(e) = rfm_coordinator::http::serve(http, state, http_tls.as_ref()).await {
                 tracing::error!("rfm-coordinator: the HTTP port stopped: {e}");
             }
         });
@@ -195,6 +233,10 @@ fn main() {
     let (mut args, resolved) =
         rfm_settings::parse::<Args>(rfm_settings::Scope::Table("coordinator"));
     rfm_settings::init_logging(args.log_format);
+    let tls = coordinator_tls(&args).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(USAGE_EXIT);
+    });
     let usage = |e: String| -> ! {
         eprintln!("error: {e}");
         std::process::exit(USAGE_EXIT);
@@ -203,7 +245,9 @@ fn main() {
     for warning in access::command_line_warnings(&resolved) {
         tracing::warn!("{warning}");
     }
-    for warning in access::check_exposure(&args, &credentials).unwrap_or_else(|e| usage(e)) {
+    for warning in access::check_exposure(&args, &credentials, tls.serve.is_some())
+        .unwrap_or_else(|e| usage(e))
+    {
         tracing::warn!("{warning}");
     }
     let lease = rfm_store::Lease::new("rfm-coordinator", args.run_lease, args.run_heartbeat)
@@ -229,7 +273,7 @@ fn main() {
     };
     // This thread keeps a handle on the database until the runtime is gone,
     // so that the last one is never dropped on the runtime.
-    let outcome = runtime.block_on(serve(args, credentials, publisher.clone(), data_root));
+    let outcome = runtime.block_on(serve(args, credentials, publisher.clone(), data_root, tls));
     runtime.shutdown_timeout(RUNTIME_GRACE);
     close_database(publisher);
     if let Err(e) = outcome {

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use arrow_flight::flight_service_client::FlightServiceClient;
 use rfm_proto::auth::Token;
 use rfm_proto::keepalive::Keepalive;
+use rfm_proto::tls::ClientTls;
 use rfm_proto::v1::worker_client::WorkerClient;
 use rfm_proto::v1::{WorkerInfo, WorkerPhase};
 use rfm_proto::MAX_MESSAGE_BYTES;
@@ -66,6 +67,11 @@ pub struct Registry {
     max_workers: usize,
     /// Keepalive of the connections to the workers.
     keepalive: Keepalive,
+    /// TLS of the connections to the workers, if they serve it.
+    tls: Option<ClientTls>,
+    /// The name checked on every worker's certificate (default: the host
+    /// it is dialled at).
+    tls_name: Option<String>,
     /// Woken when a worker registers or a slot frees up.
     pub changed: Notify,
 }
@@ -118,8 +124,33 @@ impl Registry {
             timeout,
             max_workers: max_workers.max(1),
             keepalive,
+            tls: None,
+            tls_name: None,
             changed: Notify::new(),
         }
+    }
+
+    /// Dials workers over TLS (https) with `tls`, checking `name` on their
+    /// certificates (default: the host each is dialled at); `None`: plaintext.
+    pub fn dialing_with_tls(mut self, tls: Option<ClientTls>, name: Option<String>) -> Registry {
+        self.tls = tls;
+        self.tls_name = name;
+        self
+    }
+
+    /// The endpoint of a worker's `host:port`.
+    fn endpoint(&self, address: &str) -> Result<Endpoint, String> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let domain = self
+            .tls_name
+            .clone()
+            .unwrap_or_else(|| rfm_proto::tls::host_of(address).to_string());
+        rfm_proto::tls::endpoint(
+            &format!("{scheme}://{address}"),
+            self.tls.as_ref(),
+            Some(&domain),
+        )
+        .map_err(|e| format!("cannot dial {address}: {e}"))
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
@@ -135,8 +166,9 @@ impl Registry {
         slots: u32,
         access: WorkerAccess,
     ) -> Result<String, Status> {
-        let endpoint = Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|e| Status::invalid_argument(format!("cannot dial {address}: {e}")))?
+        let endpoint = self
+            .endpoint(&address)
+            .map_err(Status::invalid_argument)?
             .connect_timeout(Duration::from_secs(2));
         let channel = self.keepalive.client(endpoint).connect_lazy();
         let tasks = WorkerClient::new(channel.clone())
@@ -339,6 +371,7 @@ impl Registry {
                 running_tasks: e.running,
                 seconds_since_heartbeat: e.last_heartbeat.elapsed().as_secs_f64(),
                 insecure: e.access.insecure,
+                tls: self.tls.is_some(),
                 ..Default::default()
             })
             .collect()

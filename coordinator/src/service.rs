@@ -77,6 +77,60 @@ pub struct CoordinatorService {
     limits: Limits,
     /// Started with `--insecure`.
     insecure: bool,
+    worker_tls: WorkerTls,
+}
+
+/// What the coordinator asks of the workers that register, as to TLS.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WorkerTls {
+    /// The coordinator serves TLS and dials workers over TLS: workers must
+    /// serve TLS (and a TLS worker is refused by a plaintext coordinator).
+    pub tls: bool,
+    /// `--tls-client-ca`: RegisterWorker and Heartbeat need a certificate
+    /// signed by it.
+    pub client_certificates: bool,
+}
+
+impl WorkerTls {
+    pub fn of(tls: &crate::CoordinatorTls) -> WorkerTls {
+        WorkerTls {
+            tls: tls.serve.is_some(),
+            client_certificates: tls
+                .serve
+                .as_ref()
+                .is_some_and(|s| s.checks_client_certificates()),
+        }
+    }
+
+    /// Refuses a registration whose TLS does not match the coordinator's.
+    fn check_registration(&self, worker_tls: bool) -> Result<(), Status> {
+        match (self.tls, worker_tls) {
+            (true, false) => Err(Status::failed_precondition(
+                "this coordinator serves TLS and dials its workers over TLS, but this worker serves \
+                 plaintext: start the worker with --tls-cert and --tls-key (and --tls-ca for the \
+                 coordinator's CA)",
+            )),
+            (false, true) => Err(Status::failed_precondition(
+                "this worker serves TLS but the coordinator does not dial workers over TLS: start \
+                 the coordinator with --tls-cert, --tls-key and --tls-ca (or the worker without \
+                 --tls-cert)",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// With `--tls-client-ca`, a worker call must come with a certificate
+    /// signed by it (the port verified it; it is optional there because
+    /// clients need none).
+    fn check_caller<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        if !self.client_certificates || request.peer_certs().is_some_and(|c| !c.is_empty()) {
+            return Ok(());
+        }
+        Err(Status::permission_denied(
+            "this coordinator requires a client certificate from its workers (--tls-client-ca): \
+             start the worker with --tls-cert and --tls-key signed by that CA",
+        ))
+    }
 }
 
 impl CoordinatorService {
@@ -94,7 +148,14 @@ impl CoordinatorService {
             driver,
             limits,
             insecure: false,
+            worker_tls: WorkerTls::default(),
         }
+    }
+
+    /// Asks the workers that register for the TLS of `worker_tls`.
+    pub fn with_worker_tls(mut self, worker_tls: WorkerTls) -> Self {
+        self.worker_tls = worker_tls;
+        self
     }
 
     /// Says in `ListWorkers` that the coordinator runs with `--insecure`.
@@ -159,9 +220,13 @@ impl Coordinator for CoordinatorService {
         request: Request<RegisterWorkerRequest>,
     ) -> Result<Response<RegisterWorkerResponse>, Status> {
         Identity::of(&request).require_worker()?;
+        let certified = self.worker_tls.check_caller(&request);
         let peer = request.remote_addr();
         let req = request.into_inner();
         check_version("worker", req.protocol_version)?;
+        // A plaintext worker is told to serve TLS before to show a certificate.
+        self.worker_tls.check_registration(req.tls)?;
+        certified?;
         ident::check_advertise_host(&req.advertise_host)?;
         if req.slots > MAX_WORKER_SLOTS {
             return Err(Status::invalid_argument(format!(
@@ -202,6 +267,7 @@ impl Coordinator for CoordinatorService {
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatResponse>, Status> {
         Identity::of(&request).require_worker()?;
+        self.worker_tls.check_caller(&request)?;
         let beat = request.get_ref();
         ident::check_worker_id(&beat.worker_id)?;
         let phase = beat.phase();

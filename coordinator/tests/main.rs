@@ -14,3 +14,4 @@ mod roles;
 mod shutdown;
 mod support;
 mod task_cancel;
+mod tls;

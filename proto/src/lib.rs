@@ -10,6 +10,7 @@ pub mod options;
 pub mod serve;
 pub mod size;
 pub mod stop;
+pub mod tls;
 
 /// Generated messages and services of package `rfm.v1`.
 pub mod v1 {

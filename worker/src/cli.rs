@@ -72,6 +72,9 @@ pub struct Args {
     /// (said loudly at start, in /readyz and in `rfm workers`).
     #[arg(long)]
     pub insecure: bool,
+    /// TLS of the gRPC + Flight and HTTP ports and of the connection to the coordinator.
+    #[command(flatten)]
+    pub tls: rfm_proto::tls::ServerTlsArgs,
     /// Log lines as text (the message) or json (time, level, target, fields); filter with RUST_LOG.
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: rfm_settings::LogFormat,

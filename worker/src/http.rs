@@ -1,6 +1,7 @@
 //! The worker's HTTP port (`--http-listen`): `/healthz` and `/metrics`
 //! (Prometheus text: tasks started, completed and failed, tasks running,
-//! bytes and lines computed).
+//! bytes and lines computed). With `--tls-cert` it serves HTTPS with the
+//! gRPC port's certificate.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -9,6 +10,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use rfm_proto::tls::ServerTls;
 use tokio::net::TcpListener;
 
 /// The worker's counters.
@@ -123,9 +125,12 @@ async fn metrics() -> impl IntoResponse {
 }
 
 /// Serves `/healthz` and `/metrics` on `listener`.
-pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
+pub async fn serve(listener: TcpListener, tls: Option<&ServerTls>) -> std::io::Result<()> {
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }));
-    axum::serve(listener, app).await
+    match tls {
+        Some(tls) => axum::serve(tls.http_listener(listener)?, app).await,
+        None => axum::serve(listener, app).await,
+    }
 }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use arrow_flight::flight_service_server::FlightServiceServer;
 use rfm_proto::auth::{CallSecret, Token};
 use rfm_proto::keepalive::Keepalive;
+use rfm_proto::tls::ServerTlsSetup;
 use rfm_proto::v1::worker_server::WorkerServer;
 use rfm_proto::v1::WorkerPhase;
 use rfm_proto::{MAX_CONTROL_MESSAGE_BYTES, MAX_MESSAGE_BYTES};
@@ -66,6 +67,9 @@ pub struct WorkerConfig {
     pub keepalive: Keepalive,
     /// Task inputs must lie under it, when set (`--data-root`).
     pub data_root: Option<Arc<rfm_core::DataRoot>>,
+    /// TLS of its port (every caller needs a certificate when it has
+    /// `--tls-client-ca`) and of its connection to the coordinator.
+    pub tls: ServerTlsSetup,
 }
 
 /// Why a worker could not start.
@@ -77,10 +81,14 @@ pub enum WorkerError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Tls(#[from] rfm_proto::tls::TlsError),
     #[error("invalid --coordinator URL {url:?}: {reason}")]
     BadUrl { url: String, reason: String },
     #[error("invalid --advertise {0:?}: expected HOST:PORT")]
     BadAdvertise(String),
+    #[error("cannot talk to the coordinator at {url}: {message}")]
+    TlsFailed { url: String, message: String },
     #[error("the coordinator at {url} refused the registration: {message}")]
     Refused { url: String, message: String },
     #[error("cannot reach the coordinator at {url} (tried for {seconds:.1} s): {message}; check --coordinator and that rfm-coordinator is running")]
@@ -182,7 +190,7 @@ impl Worker {
 
 /// Binds the server, registers with the coordinator and starts heartbeating.
 pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
-    let url = normalise_url(&config.coordinator)?;
+    let url = normalise_url(&config.coordinator, config.tls.dial.is_some())?;
     let listener =
         TcpListener::bind(config.listen)
             .await
@@ -223,9 +231,14 @@ pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
     let (shutdown, mut shutdown_rx) = watch::channel(false);
     // gRPC health (grpc.health.v1), open without the secret: "" is SERVING.
     let (_, health) = tonic_health::server::health_reporter();
-    let server = config
-        .keepalive
-        .server(rfm_proto::serve::bounded_server())
+    let mut builder = config.keepalive.server(rfm_proto::serve::bounded_server());
+    if let Some(tls) = &config.tls.serve {
+        // With --tls-client-ca every caller needs a certificate signed by it.
+        builder = builder
+            .tls_config(tls.tonic(false))
+            .map_err(|e| WorkerError::Tls(rfm_proto::tls::TlsError::Usage(e.to_string())))?;
+    }
+    let server = builder
         .add_service(health)
         .add_service(InterceptedService::new(
             // Tasks and tickets are small: only the states served are large.
@@ -259,6 +272,8 @@ pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
         insecure: config.insecure,
         store: store.clone(),
         keepalive: config.keepalive,
+        tls: config.tls.dial.clone(),
+        serves_tls: config.tls.serve.is_some(),
         phase: phase_rx,
     };
     let registered = match member.register_first(config.register_timeout).await {

@@ -13,9 +13,12 @@ use rfm_core::DataRoot;
 use rfm_proto::auth::{exposure, load, Token};
 use rfm_proto::keepalive::Keepalive;
 use rfm_proto::stop::StopSignals;
+use rfm_proto::tls::ServerTlsSetup;
 use rfm_worker::cli::Args;
 use rfm_worker::{WorkerConfig, TASK_DELAY_ENV};
 
+/// Exit code of a bad option value.
+const USAGE_EXIT: i32 = 2;
 /// Exit code when the worker cannot join the cluster.
 const CLUSTER_EXIT: i32 = 5;
 /// Exit code of a bad option value.
@@ -37,7 +40,11 @@ fn open_data_root(dir: Option<&std::path::Path>) -> Option<Arc<DataRoot>> {
 /// The worker token of the flags, after the non-loopback rule: a worker
 /// listening beyond loopback needs it and a data root, or `--insecure`.
 /// Errors are usage errors (exit 2).
-fn check_access(args: &Args, resolved: &rfm_settings::Resolved) -> Result<Token, String> {
+fn check_access(
+    args: &Args,
+    resolved: &rfm_settings::Resolved,
+    tls: bool,
+) -> Result<Token, String> {
     let token = load::secret(
         "--worker-token",
         args.worker_token.clone(),
@@ -65,7 +72,7 @@ fn check_access(args: &Args, resolved: &rfm_settings::Resolved) -> Result<Token,
             ("--data-root", args.data_root.is_some()),
         ],
         args.insecure,
-        false,
+        tls,
     )?;
     for warning in warnings {
         tracing::warn!("{warning}");
@@ -77,6 +84,7 @@ async fn serve(
     args: Args,
     worker_token: Token,
     data_root: Option<Arc<DataRoot>>,
+    tls: ServerTlsSetup,
 ) -> anyhow::Result<()> {
     let mut signals = StopSignals::new().context("cannot catch SIGINT/SIGTERM")?;
     let threads = match args.threads {
@@ -114,6 +122,7 @@ async fn serve(
             timeout: args.keepalive_timeout,
         },
         data_root,
+        tls: tls.clone(),
     };
     let http = match args.http_listen {
         Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
@@ -128,11 +137,13 @@ async fn serve(
     );
     if let Some(http) = http {
         tracing::info!(
-            "rfm-worker: metrics and health on http://{}",
+            "rfm-worker: metrics and health on {}://{}",
+            if tls.serve.is_some() { "https" } else { "http" },
             http.local_addr()?
         );
+        let http_tls = tls.serve.clone();
         tokio::spawn(async move {
-            if let Err(e) = rfm_worker::http::serve(http).await {
+            if let Err(e) = rfm_worker::http::serve(http, http_tls.as_ref()).await {
                 tracing::error!("rfm-worker: the HTTP port stopped: {e}");
             }
         });
@@ -175,7 +186,18 @@ async fn serve(
 fn main() {
     let (args, resolved) = rfm_settings::parse::<Args>(rfm_settings::Scope::Table("worker"));
     rfm_settings::init_logging(args.log_format);
-    let worker_token = check_access(&args, &resolved).unwrap_or_else(|e| {
+    let tls = args
+        .tls
+        .load()
+        .and_then(|tls| {
+            rfm_proto::tls::normalise_url(&args.coordinator, "--coordinator", tls.dial.is_some())?;
+            Ok(tls)
+        })
+        .unwrap_or_else(|e| {
+            eprintln!("error: {e}");
+            std::process::exit(USAGE_EXIT);
+        });
+    let worker_token = check_access(&args, &resolved, tls.serve.is_some()).unwrap_or_else(|e| {
         eprintln!("error: {e}");
         std::process::exit(USAGE_EXIT);
     });
@@ -187,7 +209,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = runtime.block_on(serve(args, worker_token, data_root)) {
+    if let Err(e) = runtime.block_on(serve(args, worker_token, data_root, tls)) {
         eprintln!("error: {e:#}");
         std::process::exit(CLUSTER_EXIT);
     }

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rfm_proto::keepalive::Keepalive;
+use rfm_proto::tls::ClientTls;
 use rfm_proto::v1::coordinator_client::CoordinatorClient;
 use rfm_proto::v1::{HeartbeatRequest, RegisterWorkerRequest, RegisterWorkerResponse, WorkerPhase};
 use tokio::sync::watch;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::Code;
 
 use rfm_proto::auth::{CallSecret, Token};
@@ -21,18 +22,10 @@ use rfm_proto::auth::{CallSecret, Token};
 use crate::tasks::TaskStore;
 use crate::WorkerError;
 
-/// Adds `http://` when the URL has no scheme and checks that it parses.
-pub fn normalise_url(url: &str) -> Result<String, WorkerError> {
-    let full = if url.contains("://") {
-        url.to_string()
-    } else {
-        format!("http://{url}")
-    };
-    Endpoint::from_shared(full.clone()).map_err(|e| WorkerError::BadUrl {
-        url: url.to_string(),
-        reason: e.to_string(),
-    })?;
-    Ok(full)
+/// Adds `https://` (with TLS) or `http://` when the URL has no scheme and
+/// checks that it parses and fits the TLS setting.
+pub fn normalise_url(url: &str, tls: bool) -> Result<String, WorkerError> {
+    Ok(rfm_proto::tls::normalise_url(url, "--coordinator", tls)?)
 }
 
 pub struct Membership {
@@ -51,6 +44,10 @@ pub struct Membership {
     pub insecure: bool,
     pub store: Arc<TaskStore>,
     pub keepalive: Keepalive,
+    /// TLS of the connection to the coordinator (https), if any.
+    pub tls: Option<ClientTls>,
+    /// This worker's port serves TLS (said at registration).
+    pub serves_tls: bool,
     /// Draining or left, as the worker's drain says.
     pub phase: watch::Receiver<WorkerPhase>,
 }
@@ -62,8 +59,33 @@ impl Membership {
         }
     }
 
+    /// What went wrong with TLS in a failed call, in plain words, if TLS
+    /// is the matter.
+    fn tls_failure(&self, status: &tonic::Status) -> Option<String> {
+        let ca = self.tls.as_ref().map(|t| t.ca_path());
+        rfm_proto::tls::explain(status, &self.url, "coordinator", ca)
+    }
+
+    /// A failed call's message, in plain words when TLS is the matter. A TLS
+    /// connection closed at once after the handshake is most likely this
+    /// worker's certificate refused by the coordinator's --tls-client-ca
+    /// (TLS 1.3 checks it after the client's side of the handshake ended).
+    fn explain(&self, status: &tonic::Status) -> String {
+        if let Some(tls) = self.tls_failure(status) {
+            return tls;
+        }
+        if self.tls.is_some() && std::error::Error::source(status).is_some() {
+            return format!(
+                "{}: the coordinator closed the connection; if it checks client certificates \
+                 (--tls-client-ca), this worker's --tls-cert must be signed by that CA",
+                status.message()
+            );
+        }
+        status.message().to_string()
+    }
+
     fn client(&self) -> Result<CoordinatorClient<Channel>, WorkerError> {
-        let endpoint = Endpoint::from_shared(self.url.clone())
+        let endpoint = rfm_proto::tls::endpoint(&self.url, self.tls.as_ref(), None)
             .map_err(|e| WorkerError::BadUrl {
                 url: self.url.clone(),
                 reason: e.to_string(),
@@ -85,6 +107,7 @@ impl Membership {
             slots: self.slots,
             call_secret: self.call_secret.renew(),
             insecure: self.insecure,
+            tls: self.serves_tls,
             ..Default::default()
         };
         client
@@ -104,12 +127,19 @@ impl Membership {
         loop {
             match self.register(&mut client).await {
                 Ok(r) => return Ok(r),
+                Err(s) if self.tls_failure(&s).is_some() => {
+                    // A TLS mismatch does not heal by waiting.
+                    return Err(WorkerError::TlsFailed {
+                        url: self.url.clone(),
+                        message: self.explain(&s),
+                    });
+                }
                 Err(s) if s.code() == Code::Unavailable || s.code() == Code::DeadlineExceeded => {
                     if started.elapsed() >= timeout {
                         return Err(WorkerError::Unreachable {
                             url: self.url.clone(),
                             seconds: started.elapsed().as_secs_f64(),
-                            message: s.message().to_string(),
+                            message: self.explain(&s),
                         });
                     }
                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -123,7 +153,7 @@ impl Membership {
                 Err(s) => {
                     return Err(WorkerError::Refused {
                         url: self.url.clone(),
-                        message: s.message().to_string(),
+                        message: self.explain(&s),
                     })
                 }
             }
