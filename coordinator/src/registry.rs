@@ -372,7 +372,6 @@ impl Registry {
                 seconds_since_heartbeat: e.last_heartbeat.elapsed().as_secs_f64(),
                 insecure: e.access.insecure,
                 tls: self.tls.is_some(),
-                ..Default::default()
             })
             .collect()
     }

@@ -108,7 +108,6 @@ impl Membership {
             call_secret: self.call_secret.renew(),
             insecure: self.insecure,
             tls: self.serves_tls,
-            ..Default::default()
         };
         client
             .register_worker(self.worker_token.request(request))
