@@ -17,8 +17,6 @@ use rfm_proto::tls::ServerTlsSetup;
 use rfm_worker::cli::Args;
 use rfm_worker::{WorkerConfig, TASK_DELAY_ENV};
 
-/// Exit code of a bad option value.
-const USAGE_EXIT: i32 = 2;
 /// Exit code when the worker cannot join the cluster.
 const CLUSTER_EXIT: i32 = 5;
 /// Exit code of a bad option value.
