@@ -125,14 +125,23 @@ fn assert_exit_5(out: &Output, needle: &str, what: &str) {
 }
 
 /// The real UCI file through a coordinator and three workers with mutual
-/// TLS gives the reference result; the HTTP port serves HTTPS.
+/// TLS, publishing to PostgreSQL over `sslmode=verify-full`, gives the
+/// reference result; the HTTP port serves HTTPS.
 #[test]
 fn the_uci_file_through_a_mutual_tls_cluster_gives_the_reference() {
     let _serial = crate::support::serial();
     let tmp = tempfile::tempdir().unwrap();
     let certs = make_certs(tmp.path(), "certs", "coordinator,worker");
-    // A PostgreSQL leg adds its `--database-url` here.
-    let coordinator_flags: Vec<&str> = Vec::new();
+    // The run database: PostgreSQL with ssl=on, TLS-only, checked with
+    // sslmode=verify-full against its own CA.
+    let pg = rfm_store::testing::tls_server();
+    let db = pg.database();
+    let database_url = format!(
+        "{}?sslmode=verify-full&sslrootcert={}",
+        db.url,
+        pg.ca_file().display()
+    );
+    let coordinator_flags = ["--database-url", database_url.as_str()];
     let (coordinator, url, http) = coordinator(&certs, &coordinator_flags);
     let workers: Vec<Proc> = (0..3).map(|_| worker(&url, &server_tls(&certs))).collect();
     coordinator.wait_for("registered at", 3, Duration::from_secs(30));
@@ -168,6 +177,21 @@ fn the_uci_file_through_a_mutual_tls_cluster_gives_the_reference() {
         coordinator.stderr()
     );
     assert_uci_reference(&out);
+    // Published over TLS: the database's latest run is this one, its
+    // segments the reference's, and the coordinator's sessions encrypted.
+    let published = rfm_store::testing::latest_segments_csv(&database_url);
+    let reference = std::fs::read_to_string(crate::support::REFERENCE_SEGMENTS).unwrap();
+    assert_eq!(published, reference, "the published segments");
+    let encrypted: i64 = db
+        .admin_client()
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE a.datname = $1 AND a.application_name = 'rfm' AND s.ssl",
+            &[&db.name()],
+        )
+        .unwrap()
+        .get(0);
+    assert!(encrypted >= 1, "the coordinator's sessions use TLS");
     let tasks_ran_on = workers
         .iter()
         .filter(|w| w.stderr().contains("registered as"))
