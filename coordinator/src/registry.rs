@@ -214,10 +214,14 @@ impl Registry {
     }
 
     /// Records a heartbeat in the worker's `phase`; false if the worker is
-    /// unknown or lost.
-    pub fn heartbeat(&self, id: &str, phase: WorkerPhase) -> bool {
+    /// unknown or lost, or `call_secret` is not its registration's (a
+    /// heartbeat speaks only for the worker that registered).
+    pub fn heartbeat(&self, id: &str, call_secret: &str, phase: WorkerPhase) -> bool {
         let mut workers = self.lock();
-        let Some(e) = workers.get_mut(id).filter(|e| e.lost.is_none()) else {
+        let Some(e) = workers
+            .get_mut(id)
+            .filter(|e| e.lost.is_none() && e.access.call_secret.matches(call_secret))
+        else {
             return false;
         };
         e.last_heartbeat = Instant::now();
@@ -381,6 +385,15 @@ impl Registry {
 mod tests {
     use super::*;
 
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn access() -> WorkerAccess {
+        WorkerAccess {
+            call_secret: Token::new(Some(SECRET.into())),
+            insecure: false,
+        }
+    }
+
     #[test]
     fn dial_addresses() {
         let peer: SocketAddr = "10.1.2.3:5555".parse().unwrap();
@@ -396,19 +409,22 @@ mod tests {
             Keepalive::default(),
             8,
         ));
-        let id = reg
-            .register("127.0.0.1:1".into(), 2, WorkerAccess::default())
-            .unwrap();
+        let id = reg.register("127.0.0.1:1".into(), 2, access()).unwrap();
         let a = reg.acquire().unwrap();
         let _b = reg.acquire().unwrap();
         assert!(reg.acquire().is_none(), "two slots only");
         drop(a);
         assert!(reg.acquire().is_some());
-        assert!(reg.heartbeat(&id, WorkerPhase::Active));
+        assert!(reg.heartbeat(&id, SECRET, WorkerPhase::Active));
+        // A heartbeat speaks only for the worker that registered: another
+        // secret (a holder of the worker token) cannot keep it or make it leave.
+        assert!(!reg.heartbeat(&id, "another secret of 32 characters!", WorkerPhase::Left));
+        assert!(!reg.heartbeat(&id, "", WorkerPhase::Left));
+        assert!(reg.is_alive(&id));
         std::thread::sleep(Duration::from_millis(80));
         assert_eq!(reg.sweep().len(), 1);
         assert!(
-            !reg.heartbeat(&id, WorkerPhase::Active),
+            !reg.heartbeat(&id, SECRET, WorkerPhase::Active),
             "a lost worker must register again"
         );
         assert_eq!(reg.alive_count(), 0);
@@ -422,21 +438,14 @@ mod tests {
             Keepalive::default(),
             2,
         ));
-        let first = reg
-            .register("127.0.0.1:1".into(), 1, WorkerAccess::default())
-            .unwrap();
-        reg.register("127.0.0.1:2".into(), 1, WorkerAccess::default())
-            .unwrap();
-        let full = reg
-            .register("127.0.0.1:3".into(), 1, WorkerAccess::default())
-            .unwrap_err();
+        let first = reg.register("127.0.0.1:1".into(), 1, access()).unwrap();
+        reg.register("127.0.0.1:2".into(), 1, access()).unwrap();
+        let full = reg.register("127.0.0.1:3".into(), 1, access()).unwrap_err();
         assert_eq!(full.code(), tonic::Code::ResourceExhausted);
         assert!(full.message().contains("--max-workers 2"), "{full:?}");
         // A full table makes room by purging its lost workers at once.
         reg.mark_lost(&first, "test");
-        let third = reg
-            .register("127.0.0.1:3".into(), 1, WorkerAccess::default())
-            .unwrap();
+        let third = reg.register("127.0.0.1:3".into(), 1, access()).unwrap();
         assert_eq!(reg.list().len(), 2);
         // Silent workers are lost, then purged after 6 timeouts.
         std::thread::sleep(Duration::from_millis(40));
@@ -445,7 +454,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(140));
         reg.sweep();
         assert!(reg.list().is_empty(), "purged");
-        assert!(!reg.heartbeat(&third, WorkerPhase::Active));
+        assert!(!reg.heartbeat(&third, SECRET, WorkerPhase::Active));
     }
 
     #[tokio::test]
@@ -455,21 +464,17 @@ mod tests {
             Keepalive::default(),
             8,
         ));
-        let leaving = reg
-            .register("127.0.0.1:1".into(), 4, WorkerAccess::default())
-            .unwrap();
-        let staying = reg
-            .register("127.0.0.1:2".into(), 1, WorkerAccess::default())
-            .unwrap();
+        let leaving = reg.register("127.0.0.1:1".into(), 4, access()).unwrap();
+        let staying = reg.register("127.0.0.1:2".into(), 1, access()).unwrap();
         let running = reg.acquire().unwrap();
         assert_eq!(running.worker_id, leaving, "the most free slots first");
-        assert!(reg.heartbeat(&leaving, WorkerPhase::Draining));
+        assert!(reg.heartbeat(&leaving, SECRET, WorkerPhase::Draining));
         assert!(reg.is_alive(&leaving), "it still finishes its running task");
         assert_eq!((reg.alive_count(), reg.accepting_count()), (2, 1));
         let next = reg.acquire().unwrap();
         assert_eq!(next.worker_id, staying);
         assert!(reg.acquire().is_none(), "no slot on a draining worker");
-        assert!(reg.heartbeat(&leaving, WorkerPhase::Left));
+        assert!(reg.heartbeat(&leaving, SECRET, WorkerPhase::Left));
         assert!(!reg.is_alive(&leaving));
         let states: Vec<String> = reg.list().into_iter().map(|w| w.state).collect();
         assert_eq!(states, ["left", "alive"]);

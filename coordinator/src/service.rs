@@ -271,7 +271,9 @@ impl Coordinator for CoordinatorService {
         let beat = request.get_ref();
         ident::check_worker_id(&beat.worker_id)?;
         let phase = beat.phase();
-        let known = self.registry.heartbeat(&beat.worker_id, phase);
+        let known = self
+            .registry
+            .heartbeat(&beat.worker_id, &beat.call_secret, phase);
         if known && phase == WorkerPhase::Left {
             self.log(&format!("worker {} left (it shut down)", beat.worker_id));
         }

@@ -187,6 +187,7 @@ impl Membership {
                 worker_id: worker_id.clone(),
                 running_tasks: self.store.running(),
                 phase: phase as i32,
+                call_secret: self.call_secret.current().to_string(),
             };
             let answer = client.heartbeat(self.worker_token.request(beat)).await;
             if phase == WorkerPhase::Left {

@@ -47,6 +47,13 @@ impl Token {
         self.0.is_some()
     }
 
+    /// Whether `given` is this token (in constant time); never for no token.
+    pub fn matches(&self, given: &str) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|t| constant_time_eq(t.as_bytes(), given.as_bytes()))
+    }
+
     /// Wraps a message into a request carrying the token.
     pub fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);

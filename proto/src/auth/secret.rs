@@ -44,7 +44,8 @@ impl CallSecret {
         fresh
     }
 
-    fn current(&self) -> Arc<str> {
+    /// The secret of the current registration.
+    pub fn current(&self) -> Arc<str> {
         self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
