@@ -6,7 +6,8 @@
 #
 # Needs the peers of ../shared/tools (run ../shared/tools/setup-peers.sh once). Data is made
 # with `rfm gen` into $RACE_DATA (default /tmp/rfm-race). Environment: TOOLS (peers to run,
-# default "cat duckdb polars pandas dask"), DISTRIBUTED=0 to skip `rfm submit`.
+# default "cat duckdb polars pandas dask"), DISTRIBUTED=0 to skip `rfm submit`, TLS=0 to skip
+# `rfm submit` to a cluster that speaks TLS on every port.
 # Prints one markdown table per scale; paste them into docs/PERFORMANCE.md.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,17 +24,30 @@ mkdir -p "$DATA"
 cluster_pids=()
 stop_cluster() { for p in "${cluster_pids[@]}"; do kill "$p" 2>/dev/null || true; done; cluster_pids=(); }
 trap stop_cluster EXIT
-start_cluster() {  # coordinator + 2 workers on loopback
-  local port=$((20000 + RANDOM % 20000))
-  "$BIN/rfm-coordinator" --listen "127.0.0.1:$port" >"$DATA/coordinator.log" 2>&1 &
+# Starts a coordinator and 2 workers on loopback; with "tls", every port serves TLS (mutual
+# between coordinator and workers) with certificates from `rfm certs`. Sets COORDINATOR and
+# SUBMIT_TLS (the client's flags).
+start_cluster() {
+  local port=$((20000 + RANDOM % 20000)) scheme=http server_tls=() dial_tls=()
+  SUBMIT_TLS=()
+  if [[ ${1:-} == tls ]]; then
+    local certs=$DATA/certs
+    [[ -s $certs/ca.pem ]] || "$BIN/rfm" certs --out "$certs" --hosts localhost >/dev/null
+    scheme=https
+    server_tls=(--tls-cert "$certs/server.pem" --tls-key "$certs/server.key" --tls-ca "$certs/ca.pem"
+      --tls-client-ca "$certs/ca.pem")
+    SUBMIT_TLS=(--tls-ca "$certs/ca.pem")
+  fi
+  "$BIN/rfm-coordinator" --listen "127.0.0.1:$port" "${server_tls[@]}" >"$DATA/coordinator.log" 2>&1 &
   cluster_pids+=($!)
   sleep 0.5
   for _ in 1 2; do
-    "$BIN/rfm-worker" --coordinator "http://127.0.0.1:$port" --listen 127.0.0.1:0 >>"$DATA/workers.log" 2>&1 &
+    "$BIN/rfm-worker" --coordinator "$scheme://127.0.0.1:$port" --listen 127.0.0.1:0 "${server_tls[@]}" \
+      >>"$DATA/workers.log" 2>&1 &
     cluster_pids+=($!)
   done
   sleep 1
-  COORDINATOR="http://127.0.0.1:$port"
+  COORDINATOR="$scheme://127.0.0.1:$port"
 }
 
 for scale in "${SCALES[@]}"; do
@@ -42,9 +56,14 @@ for scale in "${SCALES[@]}"; do
   [[ -s $file ]] || "$BIN/rfm" gen --rows "$rows" --seed 1 --out "$file"
   EXTRA_NAME=rfm-run "$PEERS/race.sh" "$file" -- "$BIN/rfm" run {FILE} --out {OUT} -q
   if [[ ${DISTRIBUTED:-1} == 1 ]]; then
-    start_cluster
-    TOOLS="duckdb" EXTRA_NAME=rfm-submit RACE_OUT=$DATA/race-submit-${scale}x \
-      "$PEERS/race.sh" "$file" -- "$BIN/rfm" submit {FILE} --coordinator "$COORDINATOR" --out {OUT} -q
-    stop_cluster
+    for mode in plain tls; do
+      [[ $mode == tls && ${TLS:-1} != 1 ]] && continue
+      start_cluster "$mode"
+      name=rfm-submit; [[ $mode == tls ]] && name=rfm-submit-tls
+      TOOLS="duckdb" EXTRA_NAME=$name RACE_OUT=$DATA/race-$name-${scale}x \
+        "$PEERS/race.sh" "$file" -- "$BIN/rfm" submit {FILE} --coordinator "$COORDINATOR" \
+        "${SUBMIT_TLS[@]}" --out {OUT} -q
+      stop_cluster
+    done
   fi
 done

@@ -18,7 +18,8 @@ use crate::source::SourceSpec;
     Settings also come from [dashboard] in rfm.toml and RFM_* variables.\n\n\
     Examples:\n  rfm-dashboard --results rfm-out\n  \
     rfm-dashboard --database-url postgresql://rfm@localhost/rfm\n  \
-    rfm-dashboard --results rfm-out --coordinator http://localhost:50051"
+    rfm-dashboard --results rfm-out --coordinator http://localhost:50051\n  \
+    rfm-dashboard --coordinator coordinator:50051 --tls-ca certs/ca.pem --token-file certs/client.token"
 )]
 pub struct Args {
     /// A folder written by `rfm run --out DIR`, or a folder whose subfolders are such runs.
@@ -28,13 +29,19 @@ pub struct Args {
     /// DATABASE_URL); --results on the command line wins over it.
     #[arg(long, value_name = "URL", conflicts_with = "results")]
     pub database_url: Option<String>,
-    /// Live coordinator to watch (http://HOST:PORT or HOST:PORT): its jobs and
-    /// workers, polled every second, in the Live view.
+    /// Live coordinator to watch (HOST:PORT, http://HOST:PORT, or https://HOST:PORT
+    /// with --tls-ca): its jobs and workers, polled every second, in the Live view.
     #[arg(long, value_name = "URL")]
     pub coordinator: Option<String>,
-    /// Shared token of the cluster, if it requires one (with --coordinator).
-    #[arg(long)]
+    /// Client token of the coordinator, if it requires one (with
+    /// --coordinator; prefer RFM_TOKEN or --token-file: `ps` shows flag values).
+    #[arg(long, hide_env_values = true)]
     pub token: Option<String>,
+    /// File holding the client token (with --coordinator).
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: rfm_proto::tls::ClientTlsArgs,
 }
 
 impl Args {

@@ -8,9 +8,10 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
 use rfm_proto::auth::Token;
+use rfm_proto::tls::ClientTls;
 use rfm_proto::v1::coordinator_client::CoordinatorClient;
 use rfm_proto::v1::{JobStatus, ListJobsRequest, ListWorkersRequest, WorkerInfo};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// Name of the polling thread.
 pub const THREAD_NAME: &str = "rfm-dashboard-live";
@@ -104,32 +105,33 @@ pub enum LiveUpdate {
     Lost(String),
 }
 
-/// The full URL of a coordinator given as `host:port` or `http://host:port`;
-/// an error names the option when it is malformed.
-pub fn coordinator_url(url: &str) -> Result<String, String> {
-    let full = if url.contains("://") {
-        url.to_string()
-    } else {
-        format!("http://{url}")
-    };
-    Endpoint::from_shared(full.clone())
-        .map_err(|e| format!("invalid option --coordinator: {url:?}: {e}"))?;
-    Ok(full)
+/// The full URL of a coordinator given as `host:port`, `http://host:port` or
+/// (with TLS) `https://host:port`; an error names the option when it is
+/// malformed or its scheme does not match `--tls-ca`.
+pub fn coordinator_url(url: &str, tls: bool) -> Result<String, String> {
+    rfm_proto::tls::normalise_url(url, "--coordinator", tls).map_err(|e| e.to_string())
 }
 
-/// A coordinator polled over gRPC (with the cluster's token, if any).
+/// A coordinator polled over gRPC (with the cluster's token and TLS, if any).
 pub struct LiveSource {
     url: String,
     token: Token,
+    tls: Option<ClientTls>,
     client: Option<CoordinatorClient<Channel>>,
 }
 
 impl LiveSource {
-    /// A source for `url` (`host:port` or `http://host:port`); does not connect yet.
-    pub fn new(url: &str, token: Option<String>) -> Result<LiveSource, String> {
+    /// A source for `url` (`host:port`, `http://` or `https://`); does not
+    /// connect yet.
+    pub fn new(
+        url: &str,
+        token: Option<String>,
+        tls: Option<ClientTls>,
+    ) -> Result<LiveSource, String> {
         Ok(LiveSource {
-            url: coordinator_url(url)?,
+            url: coordinator_url(url, tls.is_some())?,
             token: Token::new(token),
+            tls,
             client: None,
         })
     }
@@ -143,7 +145,7 @@ impl LiveSource {
         let client = match &mut self.client {
             Some(c) => c,
             None => {
-                let endpoint = Endpoint::from_shared(self.url.clone())
+                let endpoint = rfm_proto::tls::endpoint(&self.url, self.tls.as_ref(), None)
                     .map_err(|e| format!("invalid coordinator URL {}: {e}", self.url))?
                     .connect_timeout(Duration::from_secs(2))
                     .timeout(Duration::from_secs(3));
@@ -153,16 +155,20 @@ impl LiveSource {
             }
         };
         let url = &self.url;
-        let refused = |s: tonic::Status| match s.code() {
-            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => format!(
-                "cannot reach the coordinator at {url}: {}; is rfm-coordinator running?",
-                s.message()
-            ),
-            tonic::Code::Unauthenticated => format!(
-                "coordinator {url} refused the token: {}; pass --token or set RFM_TOKEN",
-                s.message()
-            ),
-            _ => format!("coordinator {url}: {}", s.message()),
+        let ca = self.tls.as_ref().map(|t| t.ca_path());
+        let refused = |s: tonic::Status| match rfm_proto::tls::explain(&s, url, "coordinator", ca) {
+            Some(tls) => format!("coordinator {url}: {tls}"),
+            None => match s.code() {
+                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => format!(
+                    "cannot reach the coordinator at {url}: {}; is rfm-coordinator running?",
+                    s.message()
+                ),
+                tonic::Code::Unauthenticated => format!(
+                    "coordinator {url} refused the token: {}; pass --token or set RFM_TOKEN",
+                    s.message()
+                ),
+                _ => format!("coordinator {url}: {}", s.message()),
+            },
         };
         let jobs = client
             .list_jobs(self.token.request(ListJobsRequest {}))

@@ -21,6 +21,19 @@ const TERMINAL: u8 = 1;
 /// Exit code when the database cannot be reached or used (as `rfm`'s).
 const DATABASE: u8 = 6;
 
+/// The coordinator to watch, with its token and TLS; a bad flag is a usage error.
+fn live_source(url: &str, args: &Args) -> Result<LiveSource, String> {
+    let token = rfm_proto::auth::load::secret(
+        "--token",
+        args.token.clone(),
+        "--token-file",
+        args.token_file.as_deref(),
+    )
+    .map_err(|e| e.to_string())?;
+    let tls = args.tls.load().map_err(|e| e.to_string())?;
+    LiveSource::new(url, token, tls)
+}
+
 fn main() -> ExitCode {
     let (args, _) = rfm_settings::parse::<Args>(rfm_settings::Scope::Table("dashboard"));
     let spec = args.source();
@@ -31,7 +44,7 @@ fn main() -> ExitCode {
         return ExitCode::from(USAGE);
     }
     let live = match &args.coordinator {
-        Some(url) => match LiveSource::new(url, args.token.clone()) {
+        Some(url) => match live_source(url, &args) {
             Ok(s) => Some(s),
             Err(e) => {
                 eprintln!("rfm-dashboard: {e}");

@@ -242,7 +242,7 @@ fn polls_a_real_coordinator_and_its_worker() {
     let _worker = Proc::spawn(cmd);
 
     // Without the token the coordinator refuses, and the error says what to do.
-    let refused = LiveSource::new(&addr, None)
+    let refused = LiveSource::new(&addr, None, None)
         .unwrap()
         .poll_blocking()
         .unwrap_err();
@@ -251,7 +251,7 @@ fn polls_a_real_coordinator_and_its_worker() {
         "{refused}"
     );
 
-    let mut source = LiveSource::new(&addr, Some(token.into())).unwrap();
+    let mut source = LiveSource::new(&addr, Some(token.into()), None).unwrap();
     assert_eq!(source.url(), url);
     let deadline = Instant::now() + Duration::from_secs(20);
     let snapshot = loop {
@@ -289,4 +289,63 @@ fn polls_a_real_coordinator_and_its_worker() {
         }
     };
     assert!(lost.contains(&url), "{lost}");
+}
+
+#[test]
+fn polls_a_coordinator_over_tls() {
+    let (Some(rfm_bin), Some(coordinator_bin)) = (sibling("rfm"), sibling("rfm-coordinator"))
+    else {
+        eprintln!(
+            "skipped: rfm or rfm-coordinator is not built next to rfm-dashboard; run `cargo build -p rfm-cli -p rfm-coordinator` first"
+        );
+        return;
+    };
+    let certs = tempfile::tempdir().unwrap();
+    let made = Command::new(rfm_bin)
+        .args(["certs", "--hosts", "localhost", "--out"])
+        .arg(certs.path())
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let pem = |name: &str| certs.path().join(name);
+    let mut cmd = Command::new(coordinator_bin);
+    cmd.args(["--listen", "127.0.0.1:0"])
+        .arg("--tls-cert")
+        .arg(pem("server.pem"))
+        .arg("--tls-key")
+        .arg(pem("server.key"))
+        .arg("--tls-ca")
+        .arg(pem("ca.pem"));
+    let coordinator = Proc::spawn(cmd);
+    let line = coordinator.wait_for("listening on ", Duration::from_secs(20));
+    let addr = line
+        .split("listening on ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let tls = || rfm_proto::tls::ClientTls::load("--tls-ca", &pem("ca.pem"), None, None).unwrap();
+
+    // With --tls-ca the address becomes https:// and the poll succeeds.
+    let mut source = LiveSource::new(&addr, None, Some(tls())).unwrap();
+    assert_eq!(source.url(), format!("https://{addr}"));
+    let snapshot = source.poll_blocking().expect("poll over TLS");
+    assert!(
+        snapshot.jobs.is_empty() && snapshot.workers.is_empty(),
+        "{snapshot:?}"
+    );
+
+    // Plaintext against the TLS port fails, and says why.
+    let plain = LiveSource::new(&addr, None, None)
+        .unwrap()
+        .poll_blocking()
+        .unwrap_err();
+    assert!(plain.contains(&format!("http://{addr}")), "{plain}");
+    // A scheme that contradicts --tls-ca is refused before any connection.
+    let mixed = LiveSource::new(&format!("http://{addr}"), None, Some(tls()))
+        .err()
+        .expect("http:// with --tls-ca is a usage error");
+    assert!(mixed.contains("https://"), "{mixed}");
 }

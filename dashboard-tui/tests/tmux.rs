@@ -214,7 +214,10 @@ fn unusable_sources_are_refused_clearly() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("invalid option --coordinator"), "{err}");
+    assert!(
+        err.contains("--coordinator http://not a host: not a valid URL"),
+        "{err}"
+    );
     // A database nobody listens on: exit 6 at once, naming host and port,
     // never the password; the same from DATABASE_URL.
     let port = rfm_store::testing::unused_port();
