@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{InputFile, RunOptions};
 use crate::ledger::{Excluded, LineLedger};
+use crate::score::CutPoints;
 
 /// A malformed line as reported: file path and 1-based line number.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +115,10 @@ pub struct RunReport {
     /// Where a failed run stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stage: Option<Stage>,
+    /// The value bounds of each score of a succeeded run; absent from the
+    /// reports of older versions (readers then compute them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_points: Option<CutPoints>,
 }
 
 impl RunReport {
@@ -157,6 +162,7 @@ impl RunReport {
             seconds: 0.0,
             error: None,
             stage: None,
+            cut_points: None,
         }
     }
 
@@ -176,13 +182,14 @@ impl RunReport {
     }
 
     /// Marks the run succeeded with the result's headline figures: customers,
-    /// as-of date, latest purchase and total revenue (2 decimals).
+    /// as-of date, latest purchase, total revenue (2 decimals) and cut points.
     pub fn set_result(&mut self, result: &crate::RfmResult) {
         self.status = "succeeded".into();
         self.customers = result.customers.len() as u64;
         self.as_of = Some(crate::date::format_date(result.as_of));
         self.latest_purchase = Some(crate::date::format_date(result.latest_purchase));
         self.revenue = Some(result.revenue.to_fixed(2));
+        self.cut_points = Some(result.cut_points.clone());
     }
 
     /// Copies the ledger's figures into the report.

@@ -3,7 +3,7 @@
 //! checked: a total beyond the exact range fails the run with
 //! [`Error::Overflow`] instead of publishing a wrapped figure.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::date::{self, Date, Timestamp};
 use crate::error::{Error, Result};
@@ -57,8 +57,9 @@ pub struct SegmentRow {
 }
 
 /// Value bounds of each score bucket: for score k, the smallest and largest
-/// metric among the customers that got k.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+/// metric among the customers that got k (monetary rounded to 2 decimals).
+/// Saved with the run (`run.json`, PostgreSQL) for readers to show.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CutPoints {
     pub recency: Vec<(u8, i64, i64)>,
     pub frequency: Vec<(u8, u64, u64)>,
@@ -187,7 +188,9 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
     })
 }
 
-fn cut_points(customers: &[CustomerRow]) -> CutPoints {
+/// The cut points of scored customers: per score, the smallest and largest
+/// recency, frequency and monetary among the customers that got it.
+pub fn cut_points(customers: &[CustomerRow]) -> CutPoints {
     let mut cp = CutPoints::default();
     for k in 1..=5u8 {
         let r: Vec<i64> = customers

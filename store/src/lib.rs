@@ -7,7 +7,7 @@
 //! reader sees the whole run or none of it — or marked with [`Store::fail`].
 //! Runs whose owner stopped renewing their lease are marked `abandoned` by
 //! [`Store::abandon_expired`], which every process starting with the database calls.
-//! Readers ([`Store::runs`], [`Store::latest_segments`], [`Store::customers`],
+//! Readers ([`Store::runs`], [`Store::latest_segments`], [`Store::customers`], [`Store::cut_points`],
 //! [`Store::diff`]) serve the CLI and the dashboard.
 
 mod connect;

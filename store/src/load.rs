@@ -61,7 +61,7 @@ const FINISH_RUN: &str = "UPDATE rfm_runs SET
     excluded_quantity_le_0 = $10, excluded_price_le_0 = $11,
     malformed = $12, malformed_samples = $13,
     customers = $14, revenue = $15::text::numeric, seconds = $16, error = $17,
-    report = $18
+    report = $18, cut_points = $19
   WHERE id = $1 AND status = 'running'";
 
 fn count(v: u64) -> i64 {
@@ -92,6 +92,7 @@ fn finish_run(
     ];
     let samples = json(&report.malformed_samples);
     let whole = json(report);
+    let cut_points = report.cut_points.as_ref().map(json);
     client.execute(
         FINISH_RUN,
         &[
@@ -113,6 +114,7 @@ fn finish_run(
             &report.seconds,
             &report.error,
             &whole,
+            &cut_points,
         ],
     )
 }

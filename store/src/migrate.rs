@@ -26,6 +26,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "run leases",
         sql: include_str!("../migrations/0002_run_leases.sql"),
     },
+    Migration {
+        version: 3,
+        name: "run cut points",
+        sql: include_str!("../migrations/0003_run_cut_points.sql"),
+    },
 ];
 
 /// Key of the advisory lock serialising migrations (any fixed number).

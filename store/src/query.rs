@@ -316,3 +316,17 @@ impl Store {
         run_with_report(&row).map_err(self.query_err("reading the run's status"))
     }
 }
+
+impl Store {
+    /// The cut points saved with a run (`rfm_runs.cut_points`, as scoring
+    /// computed them); `None` for a run published before they were saved,
+    /// or one without results.
+    pub fn cut_points(&mut self, run: RunId) -> Result<Option<serde_json::Value>> {
+        self.ensure_connected()?;
+        let row = self
+            .client
+            .query_opt("SELECT cut_points FROM rfm_runs WHERE id = $1", &[&run.0])
+            .map_err(self.query_err("reading the run's cut points"))?;
+        Ok(row.and_then(|r| r.get(0)))
+    }
+}

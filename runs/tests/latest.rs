@@ -1,0 +1,84 @@
+//! One "latest" rule for result folders and PostgreSQL: the run with results
+//! that started last, ties broken by run id (never by file times).
+
+use rfm_runs::{DatabaseSource, FolderSource, RunSource};
+use rfm_store::{testing, Lease, Store};
+
+use crate::common::*;
+
+#[test]
+fn the_latest_run_is_the_same_for_folders_and_postgres_on_a_tie() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("runs");
+    let db = testing::database();
+    let same_second = "2011-05-01T12:00:00Z";
+    // Published in this order: the run with the greater id comes first, so
+    // neither publication order nor write order can explain the result.
+    both(
+        &root,
+        &db,
+        &sub_cent_purchases(20, 1),
+        "20110501T120000Z-ffffffff",
+        same_second,
+    );
+    both(
+        &root,
+        &db,
+        &sub_cent_purchases(20, 3),
+        "20110501T120000Z-00000001",
+        same_second,
+    );
+    // An older run, and a newer one that failed: neither is the latest.
+    both(
+        &root,
+        &db,
+        &sub_cent_purchases(20, 0),
+        "20110401T000000Z-12345678",
+        "2011-04-01T00:00:00Z",
+    );
+    let (_, mut failed) = compute(
+        dir.path(),
+        &sub_cent_purchases(5, 0),
+        "20110601T000000Z-99999999",
+        "2011-06-01T00:00:00Z",
+    );
+    failed.fail(rfm_core::report::Stage::Tasks, "workers lost");
+    rfm_core::output::write_report(&root.join(&failed.run_id), &failed).unwrap();
+    let mut store = Store::connect(&db.url).unwrap();
+    let id = store
+        .begin_run(&failed, &Lease::with_defaults("test"))
+        .unwrap();
+    store.fail(id, &failed).unwrap();
+
+    let folders = FolderSource::open(&root).unwrap();
+    let database = DatabaseSource::connect(&db.url).unwrap();
+    let summary = |source: &dyn RunSource| {
+        let listing = source.list().unwrap();
+        assert!(listing.skipped.is_empty(), "{:?}", listing.skipped);
+        listing
+            .runs
+            .iter()
+            .map(|r| (r.run_id().to_string(), r.status.has_results(), r.latest))
+            .collect::<Vec<_>>()
+    };
+    let want = vec![
+        ("20110601T000000Z-99999999".to_string(), false, false),
+        ("20110501T120000Z-ffffffff".to_string(), true, true),
+        ("20110501T120000Z-00000001".to_string(), true, false),
+        ("20110401T000000Z-12345678".to_string(), true, false),
+    ];
+    assert_eq!(summary(&folders), want);
+    assert_eq!(summary(&database), want);
+    for source in [&folders as &dyn RunSource, &database] {
+        let latest = source.results(None).unwrap();
+        assert_eq!(latest.run_id(), "20110501T120000Z-ffffffff");
+        let err = source
+            .results(Some("20110601T000000Z-99999999"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("is failed") && err.contains("no results"),
+            "{err}"
+        );
+    }
+}
