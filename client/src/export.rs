@@ -8,7 +8,7 @@ use std::io::{BufWriter, Write as _};
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use arrow::array::{
     ArrayRef, Decimal128Array, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampSecondArray, UInt8Array,
@@ -17,7 +17,9 @@ use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
-use rfm_store::CustomerRecord;
+use rfm_core::date::format_timestamp;
+use rfm_core::money;
+use rfm_runs::Customer;
 
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::cluster::JobError;
@@ -37,7 +39,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
     eprintln!(
         "{} customers of run {} written to {} ({})",
         run.customers.len(),
-        run.run_id,
+        run.run_id(),
         args.out.display(),
         match format {
             ExportFormat::Csv => "CSV",
@@ -80,7 +82,7 @@ pub(crate) fn write_atomically(
     Ok(())
 }
 
-fn write_csv(file: &mut File, customers: &[CustomerRecord]) -> Result<()> {
+fn write_csv(file: &mut File, customers: &[Customer]) -> Result<()> {
     let mut w = csv::Writer::from_writer(file);
     w.write_record(rfm_core::output::CUSTOMERS_HEADER)?;
     for c in customers {
@@ -88,15 +90,15 @@ fn write_csv(file: &mut File, customers: &[CustomerRecord]) -> Result<()> {
             c.customer_id.as_str(),
             &c.recency.to_string(),
             &c.frequency.to_string(),
-            &c.monetary,
-            &c.first_purchase,
-            &c.last_purchase,
+            &c.monetary_text(),
+            &format_timestamp(c.first_purchase),
+            &format_timestamp(c.last_purchase),
             &c.country,
             &c.r.to_string(),
             &c.f.to_string(),
             &c.m.to_string(),
-            &c.rfm_score,
-            &c.segment,
+            &c.rfm_score(),
+            c.segment.name(),
         ])?;
     }
     w.flush()?;
@@ -128,7 +130,7 @@ pub fn parquet_schema() -> Schema {
     ])
 }
 
-fn write_parquet(file: &mut File, customers: &[CustomerRecord]) -> Result<()> {
+fn write_parquet(file: &mut File, customers: &[Customer]) -> Result<()> {
     let schema = Arc::new(parquet_schema());
     let batch = to_batch(schema.clone(), customers)?;
     let file = BufWriter::new(file);
@@ -142,94 +144,66 @@ fn write_parquet(file: &mut File, customers: &[CustomerRecord]) -> Result<()> {
     Ok(())
 }
 
-fn to_batch(schema: Arc<Schema>, customers: &[CustomerRecord]) -> Result<RecordBatch> {
-    let strings = |f: fn(&CustomerRecord) -> &str| -> ArrayRef {
+fn to_batch(schema: Arc<Schema>, customers: &[Customer]) -> Result<RecordBatch> {
+    let strings = |f: fn(&Customer) -> &str| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(customers.iter().map(f)))
     };
-    let times = |f: fn(&CustomerRecord) -> &str| -> Result<ArrayRef> {
-        let seconds = customers
-            .iter()
-            .map(|c| {
-                let text = f(c);
-                rfm_core::date::parse_auto(text.as_bytes()).ok_or_else(|| {
-                    anyhow!("customer {}: unreadable timestamp {text:?}", c.customer_id)
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Arc::new(TimestampSecondArray::from(seconds)))
-    };
-    let scores = |f: fn(&CustomerRecord) -> i16| -> ArrayRef {
-        Arc::new(UInt8Array::from_iter_values(
-            customers.iter().map(|c| f(c).clamp(0, 5) as u8),
+    let times = |f: fn(&Customer) -> i64| -> ArrayRef {
+        Arc::new(TimestampSecondArray::from_iter_values(
+            customers.iter().map(f),
         ))
     };
-    let cents = customers
+    let scores = |f: fn(&Customer) -> u8| -> ArrayRef {
+        Arc::new(UInt8Array::from_iter_values(customers.iter().map(f)))
+    };
+    // Monetary as published has 2 decimals: a whole number of cents.
+    let cent = money::ONE / 10i128.pow(MONETARY_SCALE as u32);
+    let monetary = Decimal128Array::from_iter_values(customers.iter().map(|c| c.monetary.0 / cent))
+        .with_precision_and_scale(MONETARY_PRECISION, MONETARY_SCALE)?;
+    let recency = customers
         .iter()
         .map(|c| {
-            cents_of(&c.monetary).ok_or_else(|| {
-                anyhow!(
-                    "customer {}: unreadable monetary {:?}",
-                    c.customer_id,
-                    c.monetary
+            i32::try_from(c.recency).with_context(|| {
+                format!(
+                    "customer {}: recency {} does not fit the Parquet column",
+                    c.customer_id, c.recency
                 )
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let monetary = Decimal128Array::from(cents)
-        .with_precision_and_scale(MONETARY_PRECISION, MONETARY_SCALE)?;
+    let frequency = customers
+        .iter()
+        .map(|c| {
+            i64::try_from(c.frequency).with_context(|| {
+                format!(
+                    "customer {}: frequency {} does not fit the Parquet column",
+                    c.customer_id, c.frequency
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let columns: Vec<ArrayRef> = vec![
         strings(|c| &c.customer_id),
-        Arc::new(Int32Array::from_iter_values(
-            customers.iter().map(|c| c.recency),
-        )),
-        Arc::new(Int64Array::from_iter_values(
-            customers.iter().map(|c| c.frequency),
-        )),
+        Arc::new(Int32Array::from(recency)),
+        Arc::new(Int64Array::from(frequency)),
         Arc::new(monetary),
-        times(|c| &c.first_purchase)?,
-        times(|c| &c.last_purchase)?,
+        times(|c| c.first_purchase),
+        times(|c| c.last_purchase),
         strings(|c| &c.country),
         scores(|c| c.r),
         scores(|c| c.f),
         scores(|c| c.m),
-        strings(|c| &c.rfm_score),
-        strings(|c| &c.segment),
+        Arc::new(StringArray::from_iter_values(
+            customers.iter().map(Customer::rfm_score),
+        )),
+        strings(|c| c.segment.name()),
     ];
     Ok(RecordBatch::try_new(schema, columns)?)
-}
-
-/// Hundredths of a decimal with at most two places (`-12.5` → -1250).
-pub(crate) fn cents_of(text: &str) -> Option<i128> {
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || fraction.len() > 2 || !all_digits(whole) || !all_digits(fraction) {
-        return None;
-    }
-    let whole: i128 = whole.parse().ok()?;
-    let fraction: i128 = format!("{fraction:0<2}").parse().ok()?;
-    let value = whole.checked_mul(100)?.checked_add(fraction)?;
-    Some(if negative { -value } else { value })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cents_are_exact() {
-        assert_eq!(cents_of("117092.34"), Some(11_709_234));
-        assert_eq!(cents_of("-12.5"), Some(-1_250));
-        assert_eq!(cents_of("0.00"), Some(0));
-        assert_eq!(cents_of("7"), Some(700));
-        assert_eq!(cents_of("1.234"), None);
-        assert_eq!(cents_of("1,23"), None);
-        assert_eq!(cents_of(""), None);
-        assert_eq!(cents_of("-"), None);
-    }
 
     #[test]
     fn the_file_name_picks_the_format() {

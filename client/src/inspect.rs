@@ -8,12 +8,12 @@ use std::io::Write as _;
 use anyhow::Result;
 use rfm_core::text::{escape_controls, escape_for_terminal};
 use rfm_core::Segment;
-use rfm_store::CustomerRecord;
+use rfm_runs::{Customer, Run};
 use serde_json::json;
 
 use crate::cli::{CustomerArgs, CustomersArgs, SegmentsArgs, SortColumn};
 use crate::exit::UsageError;
-use crate::results::{self, amount, RunData};
+use crate::results;
 
 /// Writes a table or text for people to standard output, control characters
 /// from the data escaped (see [`rfm_core::text`]).
@@ -36,7 +36,7 @@ pub fn segments(args: SegmentsArgs) -> Result<()> {
     if args.json {
         return emit(serde_json::to_string_pretty(&run.segments)? + "\n");
     }
-    let mut out = format!("run {} ({})\n", run.run_id, run.place);
+    let mut out = format!("run {} ({})\n", run.run_id(), run.place);
     writeln!(
         out,
         "{:<20} {:>9} {:>8} {:>14} {:>8} {:>8} {:>7} {:>10}",
@@ -51,10 +51,10 @@ pub fn segments(args: SegmentsArgs) -> Result<()> {
         writeln!(
             out,
             "{:<20} {:>9} {:>8} {:>14} {:>8} {:>8} {:>7} {:>10}",
-            s.segment,
+            s.segment.name(),
             s.customers,
             pct(&s.customers_share),
-            s.revenue,
+            s.revenue.to_fixed(2),
             pct(&s.revenue_share),
             s.avg_recency,
             s.avg_frequency,
@@ -64,8 +64,8 @@ pub fn segments(args: SegmentsArgs) -> Result<()> {
     emit_text(out)
 }
 
-fn segment_filter(name: &str) -> Result<&'static str> {
-    Segment::from_name(name).map(Segment::name).ok_or_else(|| {
+fn segment_filter(name: &str) -> Result<Segment> {
+    Segment::from_name(name).ok_or_else(|| {
         let names: Vec<&str> = Segment::ALL.iter().map(|s| s.name()).collect();
         UsageError(format!(
             "invalid option --segment: {name:?} is not a segment; choose one of {}",
@@ -76,10 +76,10 @@ fn segment_filter(name: &str) -> Result<&'static str> {
 }
 
 /// The customers `args` asks for, in order.
-fn select(run: &RunData, args: &CustomersArgs) -> Result<Vec<CustomerRecord>> {
+fn select(run: &Run, args: &CustomersArgs) -> Result<Vec<Customer>> {
     let segment = args.segment.as_deref().map(segment_filter).transpose()?;
     let search = args.search.as_ref().map(|s| s.to_lowercase());
-    let mut rows: Vec<CustomerRecord> = run
+    let mut rows: Vec<Customer> = run
         .customers
         .iter()
         .filter(|c| segment.is_none_or(|s| c.segment == s))
@@ -95,11 +95,9 @@ fn select(run: &RunData, args: &CustomersArgs) -> Result<Vec<CustomerRecord>> {
         SortColumn::CustomerId => {}
         SortColumn::Recency => rows.sort_by_key(|c| c.recency),
         SortColumn::Frequency => rows.sort_by_key(|c| c.frequency),
-        SortColumn::Monetary => {
-            rows.sort_by(|a, b| amount(&a.monetary).total_cmp(&amount(&b.monetary)))
-        }
-        SortColumn::Score => rows.sort_by(|a, b| a.rfm_score.cmp(&b.rfm_score)),
-        SortColumn::Segment => rows.sort_by(|a, b| a.segment.cmp(&b.segment)),
+        SortColumn::Monetary => rows.sort_by_key(|c| c.monetary),
+        SortColumn::Score => rows.sort_by_key(|c| (c.r, c.f, c.m)),
+        SortColumn::Segment => rows.sort_by(|a, b| a.segment.name().cmp(b.segment.name())),
         SortColumn::Country => rows.sort_by(|a, b| a.country.cmp(&b.country)),
     }
     if args.desc {
@@ -130,40 +128,35 @@ pub fn customers(args: CustomersArgs) -> Result<()> {
             escape_controls(&c.customer_id),
             c.recency,
             c.frequency,
-            c.monetary,
-            c.rfm_score,
-            c.segment,
+            c.monetary_text(),
+            c.rfm_score(),
+            c.segment.name(),
             escape_controls(&c.country)
         )?;
     }
     if rows.is_empty() {
-        let message = format!("no customer matches in run {} ({})", run.run_id, run.place);
+        let message = format!(
+            "no customer matches in run {} ({})",
+            run.run_id(),
+            run.place
+        );
         eprintln!("{}", escape_for_terminal(&message));
     }
     emit_text(out)
 }
 
-/// For each score 1–5, the smallest and largest value among the customers
-/// that got it (as `rfm_core::score::CutPoints`, from the run's customers).
-fn cut_points<T: Clone>(
-    customers: &[CustomerRecord],
-    score: impl Fn(&CustomerRecord) -> i16,
-    value: impl Fn(&CustomerRecord) -> T,
-    order: impl Fn(&T, &T) -> std::cmp::Ordering,
-) -> Vec<(i16, T, T)> {
-    let mut out = Vec::new();
-    for k in 1..=5 {
-        let mut values: Vec<T> = customers
-            .iter()
-            .filter(|c| score(c) == k)
-            .map(&value)
-            .collect();
-        values.sort_by(&order);
-        if let (Some(lo), Some(hi)) = (values.first(), values.last()) {
-            out.push((k, lo.clone(), hi.clone()));
-        }
-    }
-    out
+/// Cut points as JSON: `{"score": k, "min": lo, "max": hi}` per score.
+fn points<T: serde::Serialize>(v: &[(u8, T, T)]) -> Vec<serde_json::Value> {
+    v.iter()
+        .map(|(k, lo, hi)| json!({"score": k, "min": lo, "max": hi}))
+        .collect()
+}
+
+/// Cut points with their bounds as text.
+fn texts<T: ToString>(v: &[(u8, T, T)]) -> Vec<(u8, String, String)> {
+    v.iter()
+        .map(|(k, lo, hi)| (*k, lo.to_string(), hi.to_string()))
+        .collect()
 }
 
 pub fn customer(args: CustomerArgs) -> Result<()> {
@@ -176,65 +169,42 @@ pub fn customer(args: CustomerArgs) -> Result<()> {
             code: crate::exit::INPUT,
             message: format!(
                 "customer {:?} is not in run {} ({}); `rfm customers --search TEXT` finds ids",
-                args.id, run.run_id, run.place
+                args.id,
+                run.run_id(),
+                run.place
             ),
         })?;
-    let recency = cut_points(&run.customers, |c| c.r, |c| c.recency, |a, b| a.cmp(b));
-    let frequency = cut_points(&run.customers, |c| c.f, |c| c.frequency, |a, b| a.cmp(b));
-    let monetary = cut_points(
-        &run.customers,
-        |c| c.m,
-        |c| c.monetary.clone(),
-        |a, b| amount(a).total_cmp(&amount(b)),
-    );
-    let rule = Segment::from_name(&c.segment).map_or("", Segment::rule);
+    // The run's cut points, as scoring saved them.
+    let cp = &run.cut_points;
+    let rule = c.segment.rule();
     if args.json {
-        let points = |v: &[(i16, String, String)]| {
-            v.iter()
-                .map(|(k, lo, hi)| json!({"score": k, "min": lo, "max": hi}))
-                .collect::<Vec<_>>()
-        };
-        let text = |v: &[(i16, i64, i64)]| {
-            v.iter()
-                .map(|(k, lo, hi)| json!({"score": k, "min": lo, "max": hi}))
-                .collect::<Vec<_>>()
-        };
-        let r: Vec<(i16, i64, i64)> = recency
-            .iter()
-            .map(|&(k, a, b)| (k, a as i64, b as i64))
-            .collect();
         let v = json!({
-            "run_id": run.run_id,
+            "run_id": run.run_id(),
             "customer": c,
             "cut_points": {
-                "recency": text(&r),
-                "frequency": text(&frequency),
-                "monetary": points(&monetary),
+                "recency": points(&cp.recency),
+                "frequency": points(&cp.frequency),
+                "monetary": points(&cp.monetary),
             },
             "segment_rule": rule,
         });
         return emit(serde_json::to_string_pretty(&v)? + "\n");
     }
-    let range = |v: &[(i16, String, String)], k: i16| {
+    let recency = texts(&cp.recency);
+    let frequency = texts(&cp.frequency);
+    let monetary = texts(&cp.monetary);
+    let range = |v: &[(u8, String, String)], k: u8| {
         v.iter()
             .find(|p| p.0 == k)
             .map_or(String::new(), |(_, lo, hi)| format!("{lo} – {hi}"))
     };
-    let r_text: Vec<(i16, String, String)> = recency
-        .iter()
-        .map(|(k, a, b)| (*k, a.to_string(), b.to_string()))
-        .collect();
-    let f_text: Vec<(i16, String, String)> = frequency
-        .iter()
-        .map(|(k, a, b)| (*k, a.to_string(), b.to_string()))
-        .collect();
     let mut out = String::new();
     writeln!(
         out,
         "customer {} ({}), run {}",
         escape_controls(&c.customer_id),
         escape_controls(&c.country),
-        run.run_id
+        run.run_id()
     )?;
     writeln!(
         out,
@@ -242,7 +212,7 @@ pub fn customer(args: CustomerArgs) -> Result<()> {
         c.recency,
         c.r,
         c.r,
-        range(&r_text, c.r)
+        range(&recency, c.r)
     )?;
     writeln!(
         out,
@@ -250,12 +220,12 @@ pub fn customer(args: CustomerArgs) -> Result<()> {
         c.frequency,
         c.f,
         c.f,
-        range(&f_text, c.f)
+        range(&frequency, c.f)
     )?;
     writeln!(
         out,
         "  monetary   {:>12}           M {}   (M {} = {})",
-        c.monetary,
+        c.monetary_text(),
         c.m,
         c.m,
         range(&monetary, c.m)
@@ -263,11 +233,12 @@ pub fn customer(args: CustomerArgs) -> Result<()> {
     writeln!(
         out,
         "  purchases  first {}, last {}",
-        c.first_purchase, c.last_purchase
+        rfm_core::date::format_timestamp(c.first_purchase),
+        rfm_core::date::format_timestamp(c.last_purchase)
     )?;
-    writeln!(out, "  RFM score  {}", c.rfm_score)?;
-    writeln!(out, "  segment    {}: {rule}", c.segment)?;
-    writeln!(out, "\ncut points of run {} (smallest – largest value per score; recency scores run from the longest to the shortest):", run.run_id)?;
+    writeln!(out, "  RFM score  {}", c.rfm_score())?;
+    writeln!(out, "  segment    {}: {rule}", c.segment.name())?;
+    writeln!(out, "\ncut points of run {} (smallest – largest value per score; recency scores run from the longest to the shortest):", run.run_id())?;
     writeln!(
         out,
         "  {:<5} {:>16} {:>16} {:>24}",
@@ -278,8 +249,8 @@ pub fn customer(args: CustomerArgs) -> Result<()> {
             out,
             "  {:<5} {:>16} {:>16} {:>24}",
             k,
-            range(&r_text, k),
-            range(&f_text, k),
+            range(&recency, k),
+            range(&frequency, k),
             range(&monetary, k)
         )?;
     }

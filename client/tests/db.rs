@@ -32,6 +32,20 @@ fn run_id_of(dir: &Path) -> String {
     report["run_id"].as_str().expect("run_id").to_string()
 }
 
+/// The run ids of two run folders, newest first: by start time, then by
+/// run id (the one order of rfm-runs).
+fn newest_first(dirs: &[&Path; 2]) -> (String, String) {
+    let key = |dir: &Path| {
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
+        let started = report["started_at"].as_str().unwrap().to_string();
+        (started, run_id_of(dir))
+    };
+    let (x, y) = (key(dirs[0]), key(dirs[1]));
+    let (newer, older) = if x > y { (x, y) } else { (y, x) };
+    (newer.1, older.1)
+}
+
 #[test]
 fn run_publishes_and_runs_and_diff_show_it() {
     let db = testing::database();
@@ -75,16 +89,19 @@ fn run_publishes_and_runs_and_diff_show_it() {
     assert!(o.status.success(), "rfm runs: {}", text(&o.stderr));
     let listing = text(&o.stdout);
     let line_of = |id: &str| listing.lines().find(|l| l.contains(id)).map(str::to_string);
-    let line_b = line_of(&b).expect("second run listed");
+    // The latest run started last (the same second: the greater run id).
+    let (latest, other) = newest_first(&[&out_a, &out_b]);
+    let line_latest = line_of(&latest).expect("latest run listed");
     assert!(
-        line_b.starts_with('*') && line_b.contains("published") && line_b.contains("4338"),
+        line_latest.starts_with('*') && line_latest.contains("published"),
         "{listing}"
     );
-    let line_a = line_of(&a).expect("first run listed");
+    let line_other = line_of(&other).expect("other run listed");
     assert!(
-        !line_a.starts_with('*') && line_a.contains("published"),
+        !line_other.starts_with('*') && line_other.contains("published"),
         "{listing}"
     );
+    assert!(line_of(&b).unwrap().contains("4338"), "{listing}");
 
     let o = rfm(&["runs", "--json", "--database-url", &db.url]);
     let runs: serde_json::Value = serde_json::from_slice(&o.stdout).expect("runs --json");
@@ -127,10 +144,15 @@ fn run_publishes_and_runs_and_diff_show_it() {
         .iter()
         .map(|r| r["run_id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, [b.as_str(), a.as_str()], "newest first");
+    assert_eq!(ids, [latest.as_str(), other.as_str()], "newest first");
     assert_eq!(local[0]["latest"], true);
-    assert_eq!(local[0]["customers"], 4338);
     assert_eq!(local[1]["latest"], false);
+    let listed_b = local
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["run_id"] == b.as_str());
+    assert_eq!(listed_b.unwrap()["customers"], 4338);
     let from_db = json(&["diff", &a, &b, "--json", "--database-url", &db.url]);
     let from_files = json(&["diff", &a, &b, "--json", "--results-root", root]);
     assert_eq!(from_files, from_db);
@@ -363,4 +385,58 @@ fn a_database_lost_during_the_load_fails_the_run_but_keeps_its_files() {
         (b["status"].as_str(), b["latest"].as_bool()),
         (Some("failed"), Some(false))
     );
+}
+
+/// Purchases with prices below the cent: rounded-cent sums differ from exact ones.
+fn sub_cent_csv(customers: u32, shift: u32) -> String {
+    let prices = ["0.005", "0.125", "0.0625", "0.375"];
+    let mut csv = String::from(
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n",
+    );
+    for c in 0..customers {
+        for v in 0..1 + (c * 7 + shift) % 5 {
+            let price = prices[((c + v * 3 + shift) % 4) as usize];
+            csv.push_str(&format!(
+                "{c}{v},A,x,{},2011-02-{:02} 10:00:00,{price},{},UK\n",
+                1 + (c + v + shift) % 3,
+                1 + (c * 3 + v * 5 + shift) % 28,
+                12000 + c
+            ));
+        }
+    }
+    csv
+}
+
+#[test]
+fn diff_from_folders_equals_diff_from_postgres_with_sub_cent_prices() {
+    let db = testing::database();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ids = Vec::new();
+    for (name, customers, shift) in [("a", 60, 0), ("b", 75, 2)] {
+        let input = tmp.path().join(format!("{name}.csv"));
+        std::fs::write(&input, sub_cent_csv(customers, shift)).unwrap();
+        let out = tmp.path().join("runs").join(name);
+        let o = rfm(&[
+            "run",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+            "--database-url",
+            &db.url,
+        ]);
+        assert!(o.status.success(), "rfm run: {}", text(&o.stderr));
+        ids.push(run_id_of(&out));
+    }
+    let root = tmp.path().join("runs");
+    let diff = |from: &[&str]| -> serde_json::Value {
+        let mut args = vec!["diff", &ids[0], &ids[1], "--json"];
+        args.extend_from_slice(from);
+        let o = rfm(&args);
+        assert!(o.status.success(), "rfm diff: {}", text(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let from_db = diff(&["--database-url", &db.url]);
+    let from_files = diff(&["--results-root", root.to_str().unwrap()]);
+    assert_eq!(from_files, from_db);
 }

@@ -67,11 +67,17 @@ fn runs_under_the_results_root_are_read_back() {
     let root = dir.path().join("results");
     let r = root.to_str().unwrap();
     let uci = run_id(&root, UCI);
-    // A later run is the latest; --run picks an earlier one.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
     let sample = run_id(&root, SAMPLE);
     assert!(root.join(&uci).join("customers.csv").is_file());
 
+    // The latest run started last; runs started in the same second are
+    // ordered by run id (never by file times). --run picks the other one.
+    let started = |id: &str| -> String {
+        let text = std::fs::read_to_string(root.join(id).join("run.json")).unwrap();
+        let report: Value = serde_json::from_str(&text).unwrap();
+        report["started_at"].as_str().unwrap().to_string()
+    };
+    let latest_id = std::cmp::max((started(&uci), &uci), (started(&sample), &sample)).1;
     let latest = json(&["segments", "--results-root", r, "--json"]);
     let total: u64 = latest
         .as_array()
@@ -79,7 +85,14 @@ fn runs_under_the_results_root_are_read_back() {
         .iter()
         .map(|s| s["customers"].as_u64().unwrap())
         .sum();
-    assert_ne!(total, 4338, "the latest run is the sample's ({sample})");
+    assert_eq!(
+        total == 4338,
+        *latest_id == uci,
+        "the latest run is {latest_id}"
+    );
+    let runs = json(&["runs", "--results-root", r, "--json"]);
+    assert_eq!(runs[0]["run_id"], latest_id.as_str());
+    assert_eq!(runs[0]["latest"], true);
 
     check_uci(&["--results-root", r, "--run", &uci], dir.path());
 
@@ -92,7 +105,7 @@ fn runs_under_the_results_root_are_read_back() {
     expect_failure(
         &["segments", "--results-root", r, "--run", "nosuch"],
         3,
-        "no succeeded run \"nosuch\"",
+        "no run \"nosuch\"",
     );
     expect_failure(
         &["customers", "--results-root", r, "--segment", "Winners"],
