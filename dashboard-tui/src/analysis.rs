@@ -2,12 +2,10 @@
 //! each score bucket (cut points), histograms, and the movement of customers
 //! between two runs. Pure functions, no terminal.
 
-use std::collections::HashMap;
-
-use rfm_core::money::Money;
+use rfm_core::money::{self, Money};
 use rfm_core::Segment;
 
-use crate::data::{CustomerRecord, RunData};
+use crate::data::{Customer, RunData};
 
 /// Customers and revenue per (R, F) cell; index `[r - 1][f - 1]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -16,12 +14,14 @@ pub struct Grid {
     pub revenue: [[Money; 5]; 5],
 }
 
-pub fn grid(customers: &[CustomerRecord]) -> Grid {
+pub fn grid(customers: &[Customer]) -> Grid {
     let mut g = Grid::default();
     for c in customers {
         let (r, f) = (c.r as usize - 1, c.f as usize - 1);
         g.customers[r][f] += 1;
-        g.revenue[r][f] = Money(g.revenue[r][f].0 + c.monetary.0);
+        g.revenue[r][f] = g.revenue[r][f]
+            .checked_add(c.monetary)
+            .unwrap_or(Money::MAX);
     }
     g
 }
@@ -35,21 +35,29 @@ pub struct CutPoints {
     pub monetary: [Option<(Money, Money)>; 5],
 }
 
-fn widen<T: Ord + Copy>(slot: &mut Option<(T, T)>, v: T) {
-    *slot = Some(match *slot {
-        None => (v, v),
-        Some((lo, hi)) => (lo.min(v), hi.max(v)),
-    });
-}
-
-pub fn cut_points(customers: &[CustomerRecord]) -> CutPoints {
-    let mut cp = CutPoints::default();
-    for c in customers {
-        widen(&mut cp.recency[c.r as usize - 1], c.recency);
-        widen(&mut cp.frequency[c.f as usize - 1], c.frequency);
-        widen(&mut cp.monetary[c.m as usize - 1], c.monetary);
+impl CutPoints {
+    /// The run's cut points (as scoring saved them) by score index.
+    pub fn of(saved: &rfm_core::score::CutPoints) -> CutPoints {
+        fn place<T: Copy>(slots: &mut [Option<(T, T)>; 5], k: u8, lo: T, hi: T) {
+            if let Some(slot) = (k as usize).checked_sub(1).and_then(|i| slots.get_mut(i)) {
+                *slot = Some((lo, hi));
+            }
+        }
+        let mut cp = CutPoints::default();
+        for &(k, lo, hi) in &saved.recency {
+            place(&mut cp.recency, k, lo, hi);
+        }
+        for &(k, lo, hi) in &saved.frequency {
+            place(&mut cp.frequency, k, lo, hi);
+        }
+        for (k, lo, hi) in &saved.monetary {
+            let amount = |t: &str| money::parse_price(t.as_bytes(), b'.');
+            if let (Some(lo), Some(hi)) = (amount(lo), amount(hi)) {
+                place(&mut cp.monetary, *k, lo, hi);
+            }
+        }
+        cp
     }
-    cp
 }
 
 /// Each customer's 1-based rank on each metric, in the order the engine
@@ -63,7 +71,7 @@ pub struct Ranks {
     pub monetary: Vec<u32>,
 }
 
-pub fn ranks(customers: &[CustomerRecord]) -> Ranks {
+pub fn ranks(customers: &[Customer]) -> Ranks {
     let n = customers.len();
     let rank_of = |order: Vec<usize>| {
         let mut ranks = vec![0u32; n];
@@ -126,7 +134,7 @@ impl Metric {
         !matches!(self, Metric::Recency)
     }
 
-    pub fn value(self, c: &CustomerRecord) -> f64 {
+    pub fn value(self, c: &Customer) -> f64 {
         match self {
             Metric::Recency => c.recency as f64,
             Metric::Frequency => c.frequency as f64,
@@ -270,40 +278,27 @@ pub struct Total {
     pub revenue: Money,
 }
 
-pub fn movement(from: &RunData, to: &RunData) -> Movement {
+/// The movement from one run to another, from the read side's one
+/// computation ([`rfm_runs::movement()`]); `None` when a revenue sum leaves
+/// the exact range.
+pub fn movement(from: &RunData, to: &RunData) -> Option<Movement> {
     let mut m = Movement {
         from_run: from.run_id().to_string(),
         to_run: to.run_id().to_string(),
         customers: [[0; SLOTS]; SLOTS],
         revenue: [[Money::ZERO; SLOTS]; SLOTS],
     };
-    let earlier: HashMap<&str, &CustomerRecord> = from
-        .customers
-        .iter()
-        .map(|c| (c.customer_id.as_str(), c))
-        .collect();
-    let mut add = |i: usize, j: usize, v: Money| {
-        m.customers[i][j] += 1;
-        m.revenue[i][j] = Money(m.revenue[i][j].0 + v.0);
-    };
-    let mut seen = std::collections::HashSet::with_capacity(to.customers.len());
-    for c in &to.customers {
-        seen.insert(c.customer_id.as_str());
-        match earlier.get(c.customer_id.as_str()) {
-            Some(e) => add(
-                segment_index(e.segment),
-                segment_index(c.segment),
-                e.monetary,
-            ),
-            None => add(ABSENT, segment_index(c.segment), c.monetary),
-        }
+    let slot = |s: Option<Segment>| s.map_or(ABSENT, segment_index);
+    for mv in rfm_runs::movement(&from.customers, &to.customers).ok()? {
+        let (i, j) = (slot(mv.from), slot(mv.to));
+        m.customers[i][j] = mv.customers;
+        // Customers new in the later run are at stake with their revenue there.
+        m.revenue[i][j] = match mv.from {
+            Some(_) => mv.revenue_from,
+            None => mv.revenue_to,
+        };
     }
-    for c in &from.customers {
-        if !seen.contains(c.customer_id.as_str()) {
-            add(segment_index(c.segment), ABSENT, c.monetary);
-        }
-    }
-    m
+    Some(m)
 }
 
 impl Movement {
@@ -344,7 +339,10 @@ impl Movement {
             for &j in cols {
                 if i != j {
                     t.customers += self.customers[i][j];
-                    t.revenue = Money(t.revenue.0 + self.revenue[i][j].0);
+                    t.revenue = t
+                        .revenue
+                        .checked_add(self.revenue[i][j])
+                        .unwrap_or(Money::MAX);
                 }
             }
         }

@@ -3,14 +3,14 @@
 //!
 //! Layout: [`app`] holds the state (pure, testable), [`events`] turns keys
 //! into state changes, [`ui`] draws the state, [`source`] and [`loader`] bring
-//! data in off the UI thread (from result files or, through [`database`], from
-//! PostgreSQL), [`live`] polls a running coordinator, [`data`] and [`analysis`] read and derive it.
+//! data in off the UI thread (from result files or PostgreSQL, through the
+//! read side `rfm_runs`), [`live`] polls a running coordinator, [`data`] and
+//! [`analysis`] hold and derive it.
 
 pub mod analysis;
 pub mod app;
 pub mod cli;
 pub mod data;
-pub mod database;
 pub mod events;
 pub mod format;
 pub mod live;

@@ -4,7 +4,7 @@
 
 use rfm_core::money::{self, Money};
 
-use crate::data::CustomerRecord;
+use crate::data::Customer;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Field {
@@ -103,11 +103,11 @@ pub fn parse(query: &str) -> Vec<Term> {
         .collect()
 }
 
-fn term_matches(term: &Term, c: &CustomerRecord) -> bool {
+fn term_matches(term: &Term, c: &Customer) -> bool {
     match term {
         Term::Text(t) => {
             c.customer_id.to_lowercase().contains(t.as_str())
-                || c.segment_name.to_lowercase().contains(t.as_str())
+                || c.segment.name().to_lowercase().contains(t.as_str())
                 || c.country.to_lowercase().contains(t.as_str())
                 || c.rfm_score() == *t
         }
@@ -127,7 +127,7 @@ fn term_matches(term: &Term, c: &CustomerRecord) -> bool {
 }
 
 /// Whether a customer matches every term.
-pub fn matches(terms: &[Term], c: &CustomerRecord) -> bool {
+pub fn matches(terms: &[Term], c: &Customer) -> bool {
     terms.iter().all(|t| term_matches(t, c))
 }
 

@@ -1,12 +1,15 @@
-//! Where runs come from. [`Source`] lists runs and loads one: results
-//! folders written by `rfm run --out` ([`ResultsDir`]) or the PostgreSQL store
-//! ([`crate::database::DatabaseSource`]). A live coordinator is not a run
-//! source: [`crate::live`] polls it for the Live view.
+//! Where runs come from. [`Source`] lists runs and loads one, off the UI
+//! thread; [`open`] gives one over result folders written by `rfm run --out`
+//! or over the PostgreSQL store, both read through the read side
+//! ([`rfm_runs`]), so every view works alike on both. A live coordinator is
+//! not a run source: [`crate::live`] polls it for the Live view.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::data::{self, DataError, RunData, RunEntry};
-use crate::database::DatabaseSource;
+use rfm_runs::{DatabaseSource, FolderSource, RunSource, Status};
+
+use crate::data::{DataError, RunData, RunEntry};
+pub use rfm_runs::Listing;
 
 /// A place runs can be listed and loaded from. Called off the UI thread.
 pub trait Source: Send {
@@ -16,14 +19,6 @@ pub trait Source: Send {
     fn list_runs(&self) -> Result<Listing, DataError>;
     /// One run with all its customers.
     fn load_run(&self, entry: &RunEntry) -> Result<RunData, DataError>;
-}
-
-/// The runs of a source, and the problems met while listing them (a run
-/// folder whose run.json cannot be read does not hide the others).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Listing {
-    pub runs: Vec<RunEntry>,
-    pub skipped: Vec<String>,
 }
 
 /// Which source the command line asked for.
@@ -41,112 +36,74 @@ pub enum SourceError {
     /// The database cannot be reached or used (the error names host and port).
     #[error("{0}")]
     Database(#[from] rfm_store::Error),
+    #[error("{0}")]
+    Runs(rfm_runs::Error),
 }
 
 /// Opens the source a spec names.
 pub fn open(spec: &SourceSpec) -> Result<Box<dyn Source>, SourceError> {
     match spec {
         SourceSpec::Results(dir) => {
-            if !dir.is_dir() {
-                return Err(SourceError::NotADir { path: dir.clone() });
-            }
-            Ok(Box::new(ResultsDir::new(dir.clone())))
+            let runs = FolderSource::open(dir).map_err(|e| match e {
+                rfm_runs::Error::NotAFolder { path } => SourceError::NotADir { path },
+                e => SourceError::Runs(e),
+            })?;
+            Ok(Box::new(Runs {
+                describe: format!("results {}", dir.display()),
+                empty: DataError::NoRun { path: dir.clone() },
+                runs: Box::new(runs),
+            }))
         }
-        SourceSpec::Database(url) => Ok(Box::new(DatabaseSource::connect(url)?)),
+        SourceSpec::Database(url) => {
+            let runs = DatabaseSource::connect(url).map_err(|e| match e {
+                rfm_runs::Error::Database(e) => SourceError::Database(e),
+                e => SourceError::Runs(e),
+            })?;
+            Ok(Box::new(Runs {
+                describe: format!("database {}", runs.target()),
+                empty: DataError::NoDatabaseRun {
+                    target: runs.target().to_string(),
+                },
+                runs: Box::new(runs),
+            }))
+        }
     }
 }
 
-/// A run folder (`customers.csv`, `segments.csv`, `run.json`) or a folder
-/// whose subfolders are run folders.
-#[derive(Clone, Debug)]
-pub struct ResultsDir {
-    root: PathBuf,
+/// A read-side source as the dashboard's.
+struct Runs {
+    describe: String,
+    /// What to say when there is no run to show.
+    empty: DataError,
+    runs: Box<dyn RunSource>,
 }
 
-impl ResultsDir {
-    pub fn new(root: PathBuf) -> ResultsDir {
-        ResultsDir { root }
-    }
-
-    fn entry(dir: &Path) -> Result<RunEntry, DataError> {
-        let report = data::read_report(dir)?;
-        let label = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| dir.display().to_string());
-        Ok(RunEntry {
-            key: dir.display().to_string(),
-            label,
-            report,
-        })
-    }
-}
-
-impl Source for ResultsDir {
+impl Source for Runs {
     fn describe(&self) -> String {
-        format!("results {}", self.root.display())
+        self.describe.clone()
     }
 
+    /// Every run that ended (runs still in progress are not listed); no run
+    /// at all is an error saying where runs were looked for.
     fn list_runs(&self) -> Result<Listing, DataError> {
-        if self.root.join(rfm_core::output::REPORT_FILE).is_file() {
-            return Ok(Listing {
-                runs: vec![ResultsDir::entry(&self.root)?],
-                skipped: Vec::new(),
+        let mut listing = self.runs.list()?;
+        listing.runs.retain(|r| r.status != Status::Running);
+        if listing.runs.is_empty() {
+            if let Some(first) = listing.skipped.first() {
+                return Err(DataError::Skipped(first.clone()));
+            }
+            return Err(match &self.empty {
+                DataError::NoRun { path } => DataError::NoRun { path: path.clone() },
+                DataError::NoDatabaseRun { target } => DataError::NoDatabaseRun {
+                    target: target.clone(),
+                },
+                e => DataError::Skipped(e.to_string()),
             });
         }
-        let read = std::fs::read_dir(&self.root).map_err(|source| DataError::Io {
-            path: self.root.clone(),
-            source,
-        })?;
-        let mut runs = Vec::new();
-        let mut problems = Vec::new();
-        for item in read {
-            let item = item.map_err(|source| DataError::Io {
-                path: self.root.clone(),
-                source,
-            })?;
-            // Hidden names are rfm's temporary folders (a run being written,
-            // or one a crash left behind), never runs.
-            if item.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            let dir = item.path();
-            if dir.join(rfm_core::output::REPORT_FILE).is_file() {
-                match ResultsDir::entry(&dir) {
-                    Ok(entry) => runs.push(entry),
-                    Err(e) => problems.push(e),
-                }
-            }
-        }
-        if runs.is_empty() {
-            return Err(problems.into_iter().next().unwrap_or(DataError::NoRun {
-                path: self.root.clone(),
-            }));
-        }
-        runs.sort_by(|a, b| {
-            b.report
-                .started_at
-                .cmp(&a.report.started_at)
-                .then_with(|| b.report.run_id.cmp(&a.report.run_id))
-        });
-        let mut skipped: Vec<String> = problems.iter().map(|e| e.to_string()).collect();
-        skipped.sort();
-        Ok(Listing { runs, skipped })
+        Ok(listing)
     }
 
     fn load_run(&self, entry: &RunEntry) -> Result<RunData, DataError> {
-        let dir = PathBuf::from(&entry.key);
-        // Re-read the report: the run may have been replaced since listing.
-        let fresh = ResultsDir::entry(&dir)?;
-        let entry = RunEntry {
-            label: entry.label.clone(),
-            ..fresh
-        };
-        if entry.report.status != "succeeded" {
-            return Ok(RunData::new(entry, Vec::new(), Vec::new()));
-        }
-        let customers = data::read_customers(&dir)?;
-        let segments = data::read_segments(&dir)?;
-        Ok(RunData::new(entry, customers, segments))
+        Ok(RunData::new(self.runs.load(entry)?))
     }
 }

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use crate::common::{fixture, line_with, published, render, FULL, HALF};
 use ratatui::crossterm::event::KeyCode;
 use rfm_dashboard::app::{App, Command, Loaded, Role, Status};
-use rfm_dashboard::database::DatabaseSource;
 use rfm_dashboard::loader::{self, Loader, RetryPolicy};
 use rfm_dashboard::source::{self, Source, SourceSpec};
 use rfm_dashboard::{analysis, events};
@@ -59,7 +58,7 @@ fn body(screen: &str) -> String {
 #[test]
 fn every_view_from_the_database_matches_the_result_files() {
     let fx = fixture();
-    let (db, ids) = published(&[HALF, FULL]);
+    let (db, _) = published(&[HALF, FULL]);
     let started = Instant::now();
     let src = source::open(&SourceSpec::Database(db.url.clone())).expect("open database");
     assert!(
@@ -129,23 +128,21 @@ fn every_view_from_the_database_matches_the_result_files() {
     // Movement between the two runs equals the result files' movement...
     let movement = app.movement.clone().expect("movement");
     assert_eq!(Some(&movement), from_files.movement.as_ref());
-    // ...and the store's own SQL comparison of the same two runs.
-    let mut store = Store::connect(&db.url).unwrap();
-    let diff = store.diff(ids[0], ids[1]).unwrap();
-    let slot = |name: &Option<String>| match name {
-        Some(n) => analysis::segment_index(rfm_core::Segment::from_name(n).expect("segment")),
-        None => analysis::ABSENT,
-    };
+    // ...and the read side's movement of the same two runs in the database.
+    let runs = rfm_runs::DatabaseSource::connect(&db.url).unwrap();
+    let load = |id: &str| rfm_runs::RunSource::results(&runs, Some(id)).unwrap();
+    let moves = rfm_runs::movement(&load(HALF).customers, &load(FULL).customers).unwrap();
+    let slot = |s: Option<rfm_core::Segment>| s.map_or(analysis::ABSENT, analysis::segment_index);
     let mut cells = 0;
-    for m in &diff {
+    for m in &moves {
         assert_eq!(
-            movement.customers[slot(&m.from)][slot(&m.to)],
-            m.customers as u64,
+            movement.customers[slot(m.from)][slot(m.to)],
+            m.customers,
             "{:?} → {:?}",
             m.from,
             m.to
         );
-        cells += movement.customers[slot(&m.from)][slot(&m.to)];
+        cells += movement.customers[slot(m.from)][slot(m.to)];
     }
     let all: u64 = movement.customers.iter().flatten().sum();
     assert_eq!(cells, all, "every customer is in one flow of the diff");
@@ -186,7 +183,7 @@ fn every_view_from_the_database_matches_the_result_files() {
         (
             c.recency,
             c.frequency,
-            c.monetary_text.as_str(),
+            c.monetary_text().as_str(),
             c.rfm_score()
         ),
         (3, 7, "4310.00", "555".to_string())
@@ -207,10 +204,10 @@ fn every_view_from_the_database_matches_the_result_files() {
 fn an_empty_database_says_so_and_r_shows_runs_published_since() {
     let fx = fixture();
     let db = testing::database();
-    let src = DatabaseSource::connect(&db.url).expect("connect");
+    let src = source::open(&SourceSpec::Database(db.url.clone())).expect("connect");
     let mut app = App::new(src.describe(), false);
     let work = app.start();
-    settle(&mut app, &src, work);
+    settle(&mut app, src.as_ref(), work);
     let screen = render(&app, 120, 24);
     assert!(screen.contains("published run yet"), "{screen}");
     assert!(
@@ -220,7 +217,7 @@ fn an_empty_database_says_so_and_r_shows_runs_published_since() {
 
     // A run is published meanwhile (a running one is not listed).
     let mut store = Store::connect(&db.url).unwrap();
-    let report = rfm_dashboard::data::read_report(&fx.full).unwrap();
+    let report = common::read_report(&fx.full).unwrap();
     let run = store
         .begin_run(&report, &rfm_store::Lease::with_defaults("test"))
         .unwrap();
@@ -229,10 +226,14 @@ fn an_empty_database_says_so_and_r_shows_runs_published_since() {
     store
         .begin_run(&running, &rfm_store::Lease::with_defaults("test"))
         .unwrap();
-    press(&mut app, &src, &[KeyCode::Char('5'), KeyCode::Char('R')]);
+    press(
+        &mut app,
+        src.as_ref(),
+        &[KeyCode::Char('5'), KeyCode::Char('R')],
+    );
     assert!(app.runs.is_empty());
     store.publish(run, &report, &fx.full_result).unwrap();
-    press(&mut app, &src, &[KeyCode::Char('R')]);
+    press(&mut app, src.as_ref(), &[KeyCode::Char('R')]);
     assert_eq!(app.runs.len(), 1);
     assert_eq!(app.current.as_ref().unwrap().customers.len(), 4_338);
     let screen = render(&app, 160, 48);
@@ -250,10 +251,10 @@ fn next(loader: &Loader) -> Loaded {
 #[test]
 fn a_lost_connection_is_shown_in_the_status_line_and_retried() {
     let (db, _) = published(&[FULL]);
-    let src = DatabaseSource::connect(&db.url).expect("connect");
+    let src = source::open(&SourceSpec::Database(db.url.clone())).expect("connect");
     let describe = src.describe();
     let loader = Loader::spawn_with(
-        Box::new(src),
+        src,
         RetryPolicy {
             first: Duration::from_millis(100),
             max: Duration::from_millis(400),
@@ -333,7 +334,7 @@ fn failed_and_abandoned_runs_are_listed_with_their_status_and_reason() {
     let fx = fixture();
     let db = testing::database();
     let mut store = Store::connect(&db.url).unwrap();
-    let report = rfm_dashboard::data::read_report(&fx.full).unwrap();
+    let report = common::read_report(&fx.full).unwrap();
     let run = store
         .begin_run(&report, &rfm_store::Lease::with_defaults("test"))
         .unwrap();
@@ -353,8 +354,8 @@ fn failed_and_abandoned_runs_are_listed_with_their_status_and_reason() {
     std::thread::sleep(Duration::from_millis(400));
     let reason = store.abandon_expired().unwrap().remove(0).reason;
 
-    let src = DatabaseSource::connect(&db.url).expect("connect");
-    let mut app = loaded(&src);
+    let src = source::open(&SourceSpec::Database(db.url.clone())).expect("connect");
+    let mut app = loaded(src.as_ref());
     assert_eq!(app.runs.len(), 2);
     assert_eq!(app.runs[0].report.status, "abandoned");
     assert_eq!(app.runs[0].report.error.as_deref(), Some(reason.as_str()));
@@ -363,7 +364,7 @@ fn failed_and_abandoned_runs_are_listed_with_their_status_and_reason() {
         screen.contains("Run killed-mid-run abandoned") && screen.contains("lease expired at"),
         "{screen}"
     );
-    press(&mut app, &src, &[KeyCode::Char('5')]);
+    press(&mut app, src.as_ref(), &[KeyCode::Char('5')]);
     let screen = render(&app, 160, 48);
     let history = line_with(&screen, "2030-01-01T00:00:00Z");
     assert!(history.contains("abandoned"), "{screen}");

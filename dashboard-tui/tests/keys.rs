@@ -48,11 +48,8 @@ fn search_opens_customer_detail() {
     press(&mut app, &fx.full, &[KeyCode::Enter]);
     assert!(app.customers.detail);
     let c = app.selected_customer().unwrap();
-    assert_eq!(
-        (c.r, c.f, c.m, c.segment_name.as_str()),
-        (5, 5, 5, "Champions")
-    );
-    assert_eq!(c.monetary_text, "4310.00");
+    assert_eq!((c.r, c.f, c.m, c.segment.name()), (5, 5, 5, "Champions"));
+    assert_eq!(c.monetary_text(), "4310.00");
     press(&mut app, &fx.full, &[KeyCode::Esc]);
     assert!(!app.customers.detail);
     // Search by segment name narrows to that segment.
@@ -74,7 +71,7 @@ fn search_opens_customer_detail() {
         .customers
         .visible
         .iter()
-        .all(|&i| run.customers[i].segment_name == "Champions"));
+        .all(|&i| run.customers[i].segment.name() == "Champions"));
     // Exact money comparison: customers who spent more than 100,000.00.
     press(&mut app, &fx.full, &[KeyCode::Esc, KeyCode::Char('/')]);
     type_text(&mut app, &fx.full, "monetary>100000");
@@ -213,5 +210,5 @@ fn overview_and_grid_lead_to_their_customers() {
         .customers
         .visible
         .iter()
-        .all(|&i| run.customers[i].segment_name == "Loyal Customers"));
+        .all(|&i| run.customers[i].segment.name() == "Loyal Customers"));
 }

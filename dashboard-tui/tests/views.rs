@@ -440,7 +440,7 @@ fn unreadable_customers_file_names_file_and_line() {
     let runs = src.list_runs().unwrap().runs;
     let err = src.load_run(&runs[0]).unwrap_err().to_string();
     assert!(
-        err.contains("customers.csv") && err.contains("line 3") && err.contains("Champs"),
+        err.contains("customers.csv:3:") && err.contains("Champs"),
         "{err}"
     );
 }

@@ -7,7 +7,7 @@ use rfm_core::Segment;
 
 use super::{App, Status, View};
 use crate::analysis;
-use crate::data::CustomerRecord;
+use crate::data::Customer;
 
 /// Columns the customer table can be sorted by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +49,7 @@ impl SortKey {
         SortKey::ALL[(i + 1) % SortKey::ALL.len()]
     }
 
-    fn compare(self, a: &CustomerRecord, b: &CustomerRecord) -> std::cmp::Ordering {
+    fn compare(self, a: &Customer, b: &Customer) -> std::cmp::Ordering {
         let by = match self {
             SortKey::Id => std::cmp::Ordering::Equal,
             SortKey::Segment => {
@@ -211,7 +211,7 @@ impl App {
         self.customers.visible.get(self.customers.selected).copied()
     }
 
-    pub fn selected_customer(&self) -> Option<&CustomerRecord> {
+    pub fn selected_customer(&self) -> Option<&Customer> {
         let run = self.current.as_ref()?;
         let i = *self.customers.visible.get(self.customers.selected)?;
         run.customers.get(i)

@@ -364,7 +364,7 @@ impl App {
     fn refresh_movement(&mut self) {
         self.movement = match (&self.baseline, &self.current) {
             (Some(from), Some(to)) if from.entry.key != to.entry.key => {
-                Some(analysis::movement(from, to))
+                analysis::movement(from, to)
             }
             _ => None,
         };

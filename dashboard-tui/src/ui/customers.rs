@@ -100,13 +100,13 @@ fn draw_table(frame: &mut Frame, app: &App, run: &RunData, theme: Theme, area: R
         Some(Row::new(vec![
             Cell::from(shown(&c.customer_id)),
             Cell::from(Span::styled(
-                c.segment_name.clone(),
+                c.segment.name().to_string(),
                 theme.segment(c.segment),
             )),
             Cell::from(c.rfm_score()),
             Cell::from(Line::from(c.recency.to_string()).right_aligned()),
             Cell::from(Line::from(c.frequency.to_string()).right_aligned()),
-            Cell::from(Line::from(format::group(&c.monetary_text)).right_aligned()),
+            Cell::from(Line::from(format::money(c.monetary)).right_aligned()),
             Cell::from(shown(&c.country)),
         ]))
     });
@@ -156,7 +156,11 @@ fn draw_detail(
     let inner = super::popup(
         frame,
         rect,
-        format!(" Customer {} · {} ", shown(&c.customer_id), c.segment_name),
+        format!(
+            " Customer {} · {} ",
+            shown(&c.customer_id),
+            c.segment.name()
+        ),
         theme,
     );
     let cp = &run.cut_points;
@@ -165,8 +169,8 @@ fn draw_detail(
         Line::from(format!(
             "{} · first purchase {} · last {}",
             shown(&c.country),
-            c.first_purchase,
-            c.last_purchase
+            rfm_core::date::format_timestamp(c.first_purchase),
+            rfm_core::date::format_timestamp(c.last_purchase)
         )),
         Line::from(vec![
             Span::styled("recency ", theme.header()),
@@ -174,7 +178,7 @@ fn draw_detail(
             Span::styled("frequency ", theme.header()),
             Span::raw(format!("{} orders  ", c.frequency)),
             Span::styled("monetary ", theme.header()),
-            Span::raw(format::group(&c.monetary_text)),
+            Span::raw(format::money(c.monetary)),
         ]),
         Line::from(vec![
             Span::raw("scores "),
@@ -247,7 +251,7 @@ fn draw_detail(
     )));
     lines.push(Line::from(vec![
         Span::raw("segment "),
-        Span::styled(c.segment_name.clone(), theme.segment(c.segment)),
+        Span::styled(c.segment.name().to_string(), theme.segment(c.segment)),
         Span::raw(format!(
             ": {}  (here R = {}, F = {})",
             c.segment.rule(),
@@ -277,7 +281,7 @@ fn earlier(app: &App, run: &RunData, id: &str) -> String {
     match base.customers.iter().find(|c| c.customer_id == id) {
         Some(was) => format!(
             "  · was {} ({}) in {}",
-            was.segment_name,
+            was.segment.name(),
             was.rfm_score(),
             base.entry.label
         ),

@@ -10,7 +10,7 @@ use rfm_core::money::{self, Money};
 use super::theme::Theme;
 use crate::analysis::{self, Bin, Metric};
 use crate::app::App;
-use crate::data::{CustomerRecord, RunData};
+use crate::data::{Customer, RunData};
 use crate::format;
 
 const LABEL_WIDTH: usize = 21;
@@ -37,7 +37,7 @@ fn bin_label(metric: Metric, bin: &Bin, last: bool) -> String {
 }
 
 /// min, median, mean and max of the metric over the chosen customers, exact.
-fn summary(metric: Metric, customers: &[&CustomerRecord]) -> String {
+fn summary(metric: Metric, customers: &[&Customer]) -> String {
     let n = customers.len();
     if n == 0 {
         return "no customers".into();
@@ -83,7 +83,7 @@ pub fn draw(frame: &mut Frame, app: &App, run: &RunData, theme: Theme, area: Rec
         Some(s) => s.name().to_string(),
         None => "all customers".to_string(),
     };
-    let chosen: Vec<&CustomerRecord> = run
+    let chosen: Vec<&Customer> = run
         .customers
         .iter()
         .filter(|c| dist.segment.is_none_or(|s| c.segment == s))

@@ -81,7 +81,7 @@ fn draw_table(
     let revenue_width = run
         .segments
         .iter()
-        .map(|s| format::group(&s.revenue).len())
+        .map(|s| format::money(s.revenue).len())
         .max()
         .unwrap_or(7)
         .max(7) as u16;
@@ -102,10 +102,10 @@ fn draw_table(
     .style(theme.header());
     let rows = run.segments.iter().map(|s| {
         Row::new(vec![
-            Cell::from(Span::styled(s.name.clone(), theme.segment(s.segment))),
+            Cell::from(Span::styled(s.segment.name(), theme.segment(s.segment))),
             Cell::from(Line::from(format::count(s.customers)).right_aligned()),
             Cell::from(Line::from(format::percent(&s.customers_share)).right_aligned()),
-            Cell::from(Line::from(format::group(&s.revenue)).right_aligned()),
+            Cell::from(Line::from(format::money(s.revenue)).right_aligned()),
             Cell::from(Line::from(format::percent(&s.revenue_share)).right_aligned()),
             Cell::from(Line::from(s.avg_recency.clone()).right_aligned()),
             Cell::from(Line::from(s.avg_frequency.clone()).right_aligned()),
@@ -162,9 +162,7 @@ fn draw_bars(frame: &mut Frame, run: &RunData, theme: Theme, area: Rect, hint: O
         .max()
         .unwrap_or(1)
         .max(1);
-    let revenue_of = |s: &crate::data::SegmentRecord| {
-        rfm_core::money::parse_price(s.revenue.as_bytes(), b'.').map_or(0.0, |m| m.0 as f64)
-    };
+    let revenue_of = |s: &crate::data::SegmentSummary| s.revenue.0 as f64;
     let max_revenue = run
         .segments
         .iter()
@@ -188,7 +186,7 @@ fn draw_bars(frame: &mut Frame, run: &RunData, theme: Theme, area: Rect, hint: O
         let cb = format::bar(s.customers as f64 / max_customers as f64, bar_width);
         let rb = format::bar(revenue_of(s) / max_revenue, bar_width);
         lines.push(Line::from(vec![
-            Span::styled(format!("{:19} ", format::fit(&s.name, 19)), style),
+            Span::styled(format!("{:19} ", format::fit(s.segment.name(), 19)), style),
             Span::styled(format!("{cb:<bar_width$}"), style),
             Span::raw(format!("{:>7}", format::count(s.customers))),
             Span::styled(" │ ", theme.dim()),

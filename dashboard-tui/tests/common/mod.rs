@@ -17,7 +17,7 @@ use rfm_core::engine;
 use rfm_core::report::RunReport;
 use rfm_core::{output, RfmResult, RunOptions};
 use rfm_dashboard::app::App;
-use rfm_dashboard::{data, events, loader, source, ui};
+use rfm_dashboard::{events, loader, source, ui};
 use rfm_store::testing::{self, TestDatabase};
 use rfm_store::{RunId, Store};
 
@@ -119,7 +119,7 @@ pub fn published(runs: &[&str]) -> (TestDatabase, Vec<RunId>) {
             HALF => (fx.root.join("2011-08"), &fx.half_result),
             _ => (fx.full.clone(), &fx.full_result),
         };
-        let report = data::read_report(&dir).expect("run.json");
+        let report = read_report(&dir).expect("run.json");
         assert_eq!(report.run_id, *run);
         let id = store
             .begin_run(&report, &rfm_store::Lease::with_defaults("test"))
@@ -128,6 +128,11 @@ pub fn published(runs: &[&str]) -> (TestDatabase, Vec<RunId>) {
         ids.push(id);
     }
     (db, ids)
+}
+
+/// The `run.json` of a run folder.
+pub fn read_report(dir: &Path) -> serde_json::Result<RunReport> {
+    serde_json::from_slice(&std::fs::read(dir.join("run.json")).expect("read run.json"))
 }
 
 /// An app over `dir` with everything the start-up loads, loaded synchronously.
