@@ -7,8 +7,8 @@
 //! reader sees the whole run or none of it — or marked with [`Store::fail`].
 //! Runs whose owner stopped renewing their lease are marked `abandoned` by
 //! [`Store::abandon_expired`], which every process starting with the database calls.
-//! Readers ([`Store::runs`], [`Store::latest_segments`], [`Store::customers`], [`Store::cut_points`],
-//! [`Store::diff`]) serve the CLI and the dashboard.
+//! Readers ([`Store::runs`], [`Store::latest_segments`], [`Store::customers`],
+//! [`Store::cut_points`]) serve the read side (`rfm-runs`).
 
 mod connect;
 mod error;
@@ -26,7 +26,7 @@ pub use connect::Target;
 pub use error::{Error, Result};
 pub use lease::{Abandoned, Heartbeat, Lease, Owner, DEFAULT_LEASE, DEFAULT_RENEW_EVERY};
 pub use migrate::{Migration, MIGRATIONS};
-pub use query::{CustomerQuery, CustomerRecord, Movement, RunInfo, RunWithReport, SegmentFigures};
+pub use query::{CustomerQuery, CustomerRecord, RunInfo, RunWithReport, SegmentFigures};
 pub use status::RunStatus;
 
 /// A run's key in the database (`rfm_runs.id`).

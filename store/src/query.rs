@@ -1,5 +1,6 @@
-//! Reading runs back: the run list, a run's segments and customers, the latest
-//! published run, and segment movement between two runs. Decimals come back as
+//! Reading runs back: the run list, a run's segments, customers and cut
+//! points, and the latest published run (the read side, `rfm-runs`, builds
+//! on these). Decimals come back as
 //! text exactly as published (customers' monetary and revenue rounded to 2).
 
 use postgres::Row;
@@ -75,20 +76,6 @@ pub struct CustomerQuery {
     pub customer_id: Option<String>,
     pub limit: Option<i64>,
     pub offset: i64,
-}
-
-/// Customers moving from one segment to another between two runs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Movement {
-    /// Segment in the first run; `None` for customers new in the second.
-    pub from: Option<String>,
-    /// Segment in the second run; `None` for customers absent from it.
-    pub to: Option<String>,
-    pub customers: i64,
-    /// Their revenue in the first run, rounded to 2 decimals.
-    pub revenue_from: String,
-    /// Their revenue in the second run, rounded to 2 decimals.
-    pub revenue_to: String,
 }
 
 const RUN_COLUMNS: &str = "r.id, r.run_id, r.status,
@@ -235,37 +222,6 @@ impl Store {
                 m: row.get(10),
                 rfm_score: row.get(11),
                 segment: row.get(12),
-            })
-            .collect())
-    }
-
-    /// Segment movement from run `a` to run `b`: for each (from, to) pair, how
-    /// many customers and how much revenue (in each run). Customers only in `b`
-    /// have `from = None`; customers only in `a` have `to = None`.
-    pub fn diff(&mut self, a: RunId, b: RunId) -> Result<Vec<Movement>> {
-        self.ensure_connected()?;
-        let rows = self
-            .client
-            .query(
-                "SELECT ca.segment, cb.segment, count(*),
-                        round(coalesce(sum(ca.monetary), 0), 2)::text,
-                        round(coalesce(sum(cb.monetary), 0), 2)::text
-                 FROM (SELECT customer_id, segment, monetary FROM rfm_customers WHERE run = $1) ca
-                 FULL JOIN (SELECT customer_id, segment, monetary FROM rfm_customers WHERE run = $2) cb
-                   ON ca.customer_id = cb.customer_id
-                 GROUP BY 1, 2
-                 ORDER BY ca.segment COLLATE \"C\" NULLS FIRST, cb.segment COLLATE \"C\" NULLS FIRST",
-                &[&a.0, &b.0],
-            )
-            .map_err(self.query_err("comparing runs"))?;
-        Ok(rows
-            .iter()
-            .map(|row| Movement {
-                from: row.get(0),
-                to: row.get(1),
-                customers: row.get(2),
-                revenue_from: row.get(3),
-                revenue_to: row.get(4),
             })
             .collect())
     }

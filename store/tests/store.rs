@@ -423,7 +423,7 @@ fn a_run_over_the_malformed_limit_is_recorded_failed_and_publishes_nothing() {
 }
 
 #[test]
-fn diff_of_two_runs_counts_customers_and_revenue_moving_between_segments() {
+fn run_ids_resolve_to_runs_and_unknown_ids_are_named() {
     let a_input = real_data("online_retail_ii_2009-12_extract.csv");
     let b_input = real_data("online_retail.csv");
     let a = result_of(&a_input);
@@ -431,66 +431,7 @@ fn diff_of_two_runs_counts_customers_and_revenue_moving_between_segments() {
     let db = testing::database();
     let mut store = Store::connect(&db.url).unwrap();
     let run_a = publish(&mut store, &a_input, &a);
-    let run_b = publish(&mut store, &b_input, &b);
-
-    // The expected movement, computed here from the two results.
-    type Key = (Option<String>, Option<String>);
-    let mut expected: BTreeMap<Key, (i64, i128, i128)> = BTreeMap::new();
-    let in_b: BTreeMap<&str, &rfm_core::score::CustomerRow> = b
-        .customers
-        .iter()
-        .map(|c| (c.customer_id.as_str(), c))
-        .collect();
-    let in_a: BTreeMap<&str, &rfm_core::score::CustomerRow> = a
-        .customers
-        .iter()
-        .map(|c| (c.customer_id.as_str(), c))
-        .collect();
-    for c in &a.customers {
-        let other = in_b.get(c.customer_id.as_str());
-        let e = expected
-            .entry((
-                Some(c.segment.name().to_string()),
-                other.map(|o| o.segment.name().to_string()),
-            ))
-            .or_default();
-        e.0 += 1;
-        e.1 += c.monetary.0;
-        e.2 += other.map_or(0, |o| o.monetary.0);
-    }
-    for c in b
-        .customers
-        .iter()
-        .filter(|c| !in_a.contains_key(c.customer_id.as_str()))
-    {
-        let e = expected
-            .entry((None, Some(c.segment.name().to_string())))
-            .or_default();
-        e.0 += 1;
-        e.2 += c.monetary.0;
-    }
-    let money = |v: i128| rfm_core::money::Money(v).to_fixed(2);
-    let got: BTreeMap<Key, (i64, String, String)> = store
-        .diff(run_a, run_b)
-        .unwrap()
-        .into_iter()
-        .map(|m| ((m.from, m.to), (m.customers, m.revenue_from, m.revenue_to)))
-        .collect();
-    let expected: BTreeMap<Key, (i64, String, String)> = expected
-        .into_iter()
-        .map(|(k, (n, ra, rb))| (k, (n, money(ra), money(rb))))
-        .collect();
-    assert!(
-        expected.keys().any(|(f, _)| f.is_none()),
-        "some customers are new in the second run"
-    );
-    assert!(
-        expected.keys().any(|(_, t)| t.is_none()),
-        "some customers are gone in the second run"
-    );
-    assert_eq!(got, expected);
-    let total: i64 = got.values().map(|v| v.0).sum();
-    assert!(total >= b.customers.len() as i64);
+    publish(&mut store, &b_input, &b);
 
     // Run ids resolve to runs; unknown ids are named in the error.
     let a_name = store.runs().unwrap()[1].run_id.clone();
