@@ -144,6 +144,27 @@ fn write_parquet(file: &mut File, customers: &[Customer]) -> Result<()> {
     Ok(())
 }
 
+/// One column's values converted to its Parquet type; a value that does not
+/// fit is an error naming the customer.
+fn fitted<V, T>(customers: &[Customer], column: &str, value: fn(&Customer) -> V) -> Result<Vec<T>>
+where
+    V: Copy + std::fmt::Display,
+    T: TryFrom<V>,
+{
+    customers
+        .iter()
+        .map(|c| {
+            let v = value(c);
+            T::try_from(v).map_err(|_| {
+                anyhow::anyhow!(
+                    "customer {}: {column} {v} does not fit the Parquet column",
+                    c.customer_id
+                )
+            })
+        })
+        .collect()
+}
+
 fn to_batch(schema: Arc<Schema>, customers: &[Customer]) -> Result<RecordBatch> {
     let strings = |f: fn(&Customer) -> &str| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(customers.iter().map(f)))
@@ -160,28 +181,8 @@ fn to_batch(schema: Arc<Schema>, customers: &[Customer]) -> Result<RecordBatch> 
     let cent = money::ONE / 10i128.pow(MONETARY_SCALE as u32);
     let monetary = Decimal128Array::from_iter_values(customers.iter().map(|c| c.monetary.0 / cent))
         .with_precision_and_scale(MONETARY_PRECISION, MONETARY_SCALE)?;
-    let recency = customers
-        .iter()
-        .map(|c| {
-            i32::try_from(c.recency).with_context(|| {
-                format!(
-                    "customer {}: recency {} does not fit the Parquet column",
-                    c.customer_id, c.recency
-                )
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let frequency = customers
-        .iter()
-        .map(|c| {
-            i64::try_from(c.frequency).with_context(|| {
-                format!(
-                    "customer {}: frequency {} does not fit the Parquet column",
-                    c.customer_id, c.frequency
-                )
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let recency: Vec<i32> = fitted(customers, "recency", |c| c.recency)?;
+    let frequency: Vec<i64> = fitted(customers, "frequency", |c| c.frequency)?;
     let columns: Vec<ArrayRef> = vec![
         strings(|c| &c.customer_id),
         Arc::new(Int32Array::from(recency)),
