@@ -48,9 +48,10 @@ pub fn open(spec: &SourceSpec) -> Result<Box<dyn Source>, SourceError> {
                 rfm_runs::Error::NotAFolder { path } => SourceError::NotADir { path },
                 e => SourceError::Runs(e),
             })?;
+            let path = dir.clone();
             Ok(Box::new(Runs {
                 describe: format!("results {}", dir.display()),
-                empty: DataError::NoRun { path: dir.clone() },
+                empty: Box::new(move || DataError::NoRun { path: path.clone() }),
                 runs: Box::new(runs),
             }))
         }
@@ -59,11 +60,12 @@ pub fn open(spec: &SourceSpec) -> Result<Box<dyn Source>, SourceError> {
                 rfm_runs::Error::Database(e) => SourceError::Database(e),
                 e => SourceError::Runs(e),
             })?;
+            let target = runs.target().to_string();
             Ok(Box::new(Runs {
-                describe: format!("database {}", runs.target()),
-                empty: DataError::NoDatabaseRun {
-                    target: runs.target().to_string(),
-                },
+                describe: format!("database {target}"),
+                empty: Box::new(move || DataError::NoDatabaseRun {
+                    target: target.clone(),
+                }),
                 runs: Box::new(runs),
             }))
         }
@@ -74,7 +76,7 @@ pub fn open(spec: &SourceSpec) -> Result<Box<dyn Source>, SourceError> {
 struct Runs {
     describe: String,
     /// What to say when there is no run to show.
-    empty: DataError,
+    empty: Box<dyn Fn() -> DataError + Send>,
     runs: Box<dyn RunSource>,
 }
 
@@ -92,13 +94,7 @@ impl Source for Runs {
             if let Some(first) = listing.skipped.first() {
                 return Err(DataError::Skipped(first.clone()));
             }
-            return Err(match &self.empty {
-                DataError::NoRun { path } => DataError::NoRun { path: path.clone() },
-                DataError::NoDatabaseRun { target } => DataError::NoDatabaseRun {
-                    target: target.clone(),
-                },
-                e => DataError::Skipped(e.to_string()),
-            });
+            return Err((self.empty)());
         }
         Ok(listing)
     }
