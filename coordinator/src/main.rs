@@ -14,11 +14,12 @@ use rfm_coordinator::access;
 use rfm_coordinator::cli::Args;
 use rfm_coordinator::publish::Publisher;
 use rfm_coordinator::CoordinatorConfig;
-use rfm_core::exit::{self, fail};
+use rfm_core::exit;
 use rfm_core::DataRoot;
 use rfm_proto::auth::Credentials;
 use rfm_proto::keepalive::Keepalive;
 use rfm_proto::stop::StopSignals;
+use rfm_settings::fatal;
 
 /// `host:port` of the run database from its description ("host H port P …"),
 /// unless it is a Unix socket.
@@ -48,7 +49,7 @@ fn connect_database(
 
 /// The root of `--data-root`, which must be an existing directory (else exit 2).
 fn open_data_root(dir: Option<&std::path::Path>) -> Option<Arc<DataRoot>> {
-    let root = DataRoot::new(dir?).unwrap_or_else(|e| fail(exit::USAGE, e));
+    let root = DataRoot::new(dir?).unwrap_or_else(|e| fatal(exit::USAGE, e));
     tracing::info!(
         "rfm-coordinator: inputs must lie under the data root {}",
         root.path().display()
@@ -224,8 +225,8 @@ fn main() {
     let (mut args, resolved) =
         rfm_settings::parse::<Args>(rfm_settings::Scope::Table("coordinator"));
     rfm_settings::init_logging(args.log_format);
-    let tls = coordinator_tls(&args).unwrap_or_else(|e| fail(exit::USAGE, e));
-    let usage = |e: String| -> ! { fail(exit::USAGE, e) };
+    let tls = coordinator_tls(&args).unwrap_or_else(|e| fatal(exit::USAGE, e));
+    let usage = |e: String| -> ! { fatal(exit::USAGE, e) };
     let credentials = access::credentials(&args.auth).unwrap_or_else(|e| usage(e));
     for warning in access::command_line_warnings(&resolved) {
         tracing::warn!("{warning}");
@@ -237,19 +238,19 @@ fn main() {
     }
     let lease = rfm_store::Lease::new("rfm-coordinator", args.run_lease, args.run_heartbeat)
         .unwrap_or_else(|e| {
-            fail(
+            fatal(
                 exit::USAGE,
                 format_args!("invalid options --run-lease/--run-heartbeat: {e}"),
             )
         });
     let data_root = open_data_root(args.data_root.as_deref());
     let publisher = connect_database(args.database_url.take(), lease)
-        .unwrap_or_else(|e| fail(exit::DATABASE, e));
+        .unwrap_or_else(|e| fatal(exit::DATABASE, e));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
             close_database(publisher);
-            fail(
+            fatal(
                 exit::CLUSTER,
                 format_args!("cannot start the async runtime: {e}"),
             );
@@ -261,6 +262,6 @@ fn main() {
     runtime.shutdown_timeout(RUNTIME_GRACE);
     close_database(publisher);
     if let Err(e) = outcome {
-        fail(exit::CLUSTER, e);
+        fatal(exit::CLUSTER, e);
     }
 }

@@ -43,13 +43,6 @@ pub fn code(code: i32) -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(INTERNAL as u8))
 }
 
-/// Ends the process with `code` after printing `error: {message}` on stderr,
-/// the way every binary reports a failure it cannot go on from.
-pub fn fail(code: i32, message: impl std::fmt::Display) -> ! {
-    eprintln!("error: {message}");
-    std::process::exit(code)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

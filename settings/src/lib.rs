@@ -25,7 +25,7 @@ pub mod secret;
 mod show;
 
 pub use file::ConfigFile;
-pub use logging::{init_logging, LogFormat};
+pub use logging::{fatal, init_logging, LogFormat};
 pub use resolve::{env_of, key_of, resolve, settable_args, Entry, Resolved, Source};
 pub use show::{entry_json, mask, render_entries, render_json, render_text, settings_json};
 
@@ -168,6 +168,9 @@ pub fn parse<T: clap::Parser>(scope: Scope<'_>) -> (T, Resolved) {
             std::process::exit(exit::SUCCESS)
         }
         Err(Error::Clap(e)) => e.exit(),
-        Err(e) => exit::fail(exit::USAGE, e),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(exit::USAGE)
+        }
     }
 }

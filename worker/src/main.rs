@@ -8,18 +8,19 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::sync::Arc;
 
 use anyhow::Context;
-use rfm_core::exit::{self, fail};
+use rfm_core::exit;
 use rfm_core::DataRoot;
 use rfm_proto::auth::{exposure, load, Token};
 use rfm_proto::keepalive::Keepalive;
 use rfm_proto::stop::StopSignals;
 use rfm_proto::tls::ServerTlsSetup;
+use rfm_settings::fatal;
 use rfm_worker::cli::Args;
 use rfm_worker::WorkerConfig;
 
 /// The root of `--data-root`, which must be an existing directory (else exit 2).
 fn open_data_root(dir: Option<&std::path::Path>) -> Option<Arc<DataRoot>> {
-    let root = DataRoot::new(dir?).unwrap_or_else(|e| fail(exit::USAGE, e));
+    let root = DataRoot::new(dir?).unwrap_or_else(|e| fatal(exit::USAGE, e));
     tracing::info!(
         "rfm-worker: task inputs must lie under the data root {}",
         root.path().display()
@@ -178,17 +179,17 @@ fn main() {
             rfm_proto::tls::normalise_url(&args.coordinator, "--coordinator", tls.dial.is_some())?;
             Ok(tls)
         })
-        .unwrap_or_else(|e| fail(exit::USAGE, e));
+        .unwrap_or_else(|e| fatal(exit::USAGE, e));
     let worker_token = check_access(&args, &resolved, tls.serve.is_some())
-        .unwrap_or_else(|e| fail(exit::USAGE, e));
+        .unwrap_or_else(|e| fatal(exit::USAGE, e));
     let data_root = open_data_root(args.data_root.as_deref());
     let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| {
-        fail(
+        fatal(
             exit::INTERNAL,
             format_args!("cannot start the async runtime: {e}"),
         )
     });
     if let Err(e) = runtime.block_on(serve(args, worker_token, data_root, tls)) {
-        fail(exit::CLUSTER, format_args!("{e:#}"));
+        fatal(exit::CLUSTER, format_args!("{e:#}"));
     }
 }
