@@ -1,36 +1,8 @@
-//! Exit codes of the `rfm` command, one per class of failure, so scripts can
-//! tell a typo from bad data from a broken cluster.
+//! Exit codes of the `rfm` command: the numbers are those of every rfm
+//! binary ([`rfm_core::exit`]); this module sorts the errors reaching `main`
+//! into them.
 
-use rfm_core::ErrorKind;
-
-/// Success.
-#[allow(dead_code)]
-pub const OK: i32 = 0;
-/// An unexpected internal failure (a bug: please report it).
-pub const INTERNAL: i32 = 1;
-/// A usage error: unknown flag, bad option value (also clap's own code).
-pub const USAGE: i32 = 2;
-/// The input cannot be read or is not usable data (missing column, too many malformed lines).
-pub const INPUT: i32 = 3;
-/// Results could not be written.
-pub const OUTPUT: i32 = 4;
-/// The cluster failed: coordinator unreachable, workers lost, job cancelled.
-pub const CLUSTER: i32 = 5;
-/// The database is unreachable, refuses the login, or failed during the load.
-pub const DATABASE: i32 = 6;
-/// Stopped by SIGINT (Ctrl-C): the run is recorded `failed` ("interrupted").
-pub const SIGINT: i32 = 130;
-/// Stopped by SIGTERM: the run is recorded `failed` ("interrupted").
-pub const SIGTERM: i32 = 143;
-
-/// The exit code of an engine error.
-pub fn of(kind: ErrorKind) -> i32 {
-    match kind {
-        ErrorKind::Usage => USAGE,
-        ErrorKind::Input => INPUT,
-        ErrorKind::Output => OUTPUT,
-    }
-}
+pub use rfm_core::exit::{of, CLUSTER, DATABASE, INPUT, INTERNAL, OUTPUT, SIGINT, SIGTERM, USAGE};
 
 /// The exit code for any error reaching `main`.
 pub fn of_error(err: &anyhow::Error) -> i32 {
@@ -46,8 +18,7 @@ pub fn of_error(err: &anyhow::Error) -> i32 {
     if err.downcast_ref::<rfm_settings::Error>().is_some() {
         return USAGE;
     }
-    if let Some(e) = err.downcast_ref::<UsageError>() {
-        let _ = e;
+    if err.downcast_ref::<UsageError>().is_some() {
         return USAGE;
     }
     INTERNAL

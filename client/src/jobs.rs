@@ -52,17 +52,27 @@ fn line(s: &JobStatus) -> String {
     )
 }
 
-/// A refused call: unknown job ids are exit 3, the rest cluster errors.
-fn refused(to: &CoordinatorArgs, status: tonic::Status) -> anyhow::Error {
+/// Connects to the coordinator of `--coordinator`, with the token,
+/// keepalive and TLS of the flags.
+async fn connect(to: &CoordinatorArgs) -> Result<cluster::Connection> {
+    cluster::connect(
+        &to.coordinator,
+        to.auth.token()?,
+        to.keepalive.keepalive(),
+        cluster::client_tls(&to.tls)?,
+    )
+    .await
+}
+
+/// A call refused by the coordinator at `url` (as [`connect`] normalised
+/// it): unknown job ids are exit 3, the rest cluster errors.
+fn refused(to: &CoordinatorArgs, url: &str, status: tonic::Status) -> anyhow::Error {
     let code = match status.code() {
         tonic::Code::NotFound => exit::INPUT,
         tonic::Code::InvalidArgument => exit::USAGE,
         _ => exit::CLUSTER,
     };
-    let url =
-        rfm_proto::tls::normalise_url(&to.coordinator, "--coordinator", to.tls.tls_ca.is_some())
-            .unwrap_or_else(|_| to.coordinator.clone());
-    let said = rfm_proto::tls::explain(&status, &url, "coordinator", to.tls.tls_ca.as_deref());
+    let said = rfm_proto::tls::explain(&status, url, "coordinator", to.tls.tls_ca.as_deref());
     JobError {
         code,
         message: match said {
@@ -76,18 +86,12 @@ fn refused(to: &CoordinatorArgs, status: tonic::Status) -> anyhow::Error {
 pub fn jobs(args: JobsArgs) -> Result<()> {
     let to = &args.to;
     let jobs = runtime()?.block_on(async {
-        let mut conn = cluster::connect(
-            &to.coordinator,
-            to.auth.token()?,
-            to.keepalive.keepalive(),
-            cluster::client_tls(&to.tls)?,
-        )
-        .await?;
+        let mut conn = connect(to).await?;
         let list = conn
             .client
             .list_jobs(conn.token.request(ListJobsRequest {}))
             .await
-            .map_err(|s| refused(to, s))?;
+            .map_err(|s| refused(to, &conn.url, s))?;
         anyhow::Ok(list.into_inner().jobs)
     })?;
     if to.json {
@@ -110,13 +114,7 @@ pub fn jobs(args: JobsArgs) -> Result<()> {
 pub fn job(args: JobArgs, cancel: bool) -> Result<()> {
     let to = &args.to;
     let status = runtime()?.block_on(async {
-        let mut conn = cluster::connect(
-            &to.coordinator,
-            to.auth.token()?,
-            to.keepalive.keepalive(),
-            cluster::client_tls(&to.tls)?,
-        )
-        .await?;
+        let mut conn = connect(to).await?;
         let job = JobRef {
             job_id: args.id.clone(),
         };
@@ -125,7 +123,7 @@ pub fn job(args: JobArgs, cancel: bool) -> Result<()> {
         } else {
             conn.client.get_job(conn.token.request(job)).await
         };
-        anyhow::Ok(answer.map_err(|s| refused(to, s))?.into_inner())
+        anyhow::Ok(answer.map_err(|s| refused(to, &conn.url, s))?.into_inner())
     })?;
     if to.json {
         println!("{}", serde_json::to_string_pretty(&as_json(&status))?);

@@ -18,7 +18,7 @@ fn servers() -> Vec<(&'static str, clap::Command)> {
     vec![
         ("coordinator", rfm_coordinator::cli::Args::command()),
         ("worker", rfm_worker::cli::Args::command()),
-        ("dashboard", rfm_dashboard::cli::Args::command()),
+        ("dashboard", rfm_settings::dashboard::Args::command()),
     ]
 }
 

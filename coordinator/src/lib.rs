@@ -50,8 +50,6 @@ pub const DEFAULT_NO_WORKER_GRACE: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
 /// Default time an attempt may run before it is given up and run elsewhere.
 pub const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(600);
-/// Default time a stopping coordinator lets its running jobs finish.
-pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings of a coordinator.
 #[derive(Clone, Debug)]

@@ -14,10 +14,12 @@ use rfm_coordinator::access;
 use rfm_coordinator::cli::Args;
 use rfm_coordinator::publish::Publisher;
 use rfm_coordinator::CoordinatorConfig;
+use rfm_core::exit;
 use rfm_core::DataRoot;
 use rfm_proto::auth::Credentials;
 use rfm_proto::keepalive::Keepalive;
 use rfm_proto::stop::StopSignals;
+use rfm_settings::fatal;
 
 /// `host:port` of the run database from its description ("host H port P …"),
 /// unless it is a Unix socket.
@@ -27,13 +29,6 @@ fn database_address(target: &str) -> Option<String> {
     let port = rest.split_whitespace().next()?;
     (!host.starts_with('/')).then(|| format!("{host}:{port}"))
 }
-
-/// Exit code of a bad option value.
-const USAGE_EXIT: i32 = 2;
-/// Exit code when the coordinator cannot serve.
-const CLUSTER_EXIT: i32 = 5;
-/// Exit code when the database is unreachable or refuses the login.
-const DATABASE_EXIT: i32 = 6;
 
 /// Connects to the run database of `--database-url` (or `DATABASE_URL`), if any.
 fn connect_database(
@@ -54,10 +49,7 @@ fn connect_database(
 
 /// The root of `--data-root`, which must be an existing directory (else exit 2).
 fn open_data_root(dir: Option<&std::path::Path>) -> Option<Arc<DataRoot>> {
-    let root = DataRoot::new(dir?).unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        std::process::exit(USAGE_EXIT);
-    });
+    let root = DataRoot::new(dir?).unwrap_or_else(|e| fatal(exit::USAGE, e));
     tracing::info!(
         "rfm-coordinator: inputs must lie under the data root {}",
         root.path().display()
@@ -233,14 +225,8 @@ fn main() {
     let (mut args, resolved) =
         rfm_settings::parse::<Args>(rfm_settings::Scope::Table("coordinator"));
     rfm_settings::init_logging(args.log_format);
-    let tls = coordinator_tls(&args).unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        std::process::exit(USAGE_EXIT);
-    });
-    let usage = |e: String| -> ! {
-        eprintln!("error: {e}");
-        std::process::exit(USAGE_EXIT);
-    };
+    let tls = coordinator_tls(&args).unwrap_or_else(|e| fatal(exit::USAGE, e));
+    let usage = |e: String| -> ! { fatal(exit::USAGE, e) };
     let credentials = access::credentials(&args.auth).unwrap_or_else(|e| usage(e));
     for warning in access::command_line_warnings(&resolved) {
         tracing::warn!("{warning}");
@@ -252,23 +238,22 @@ fn main() {
     }
     let lease = rfm_store::Lease::new("rfm-coordinator", args.run_lease, args.run_heartbeat)
         .unwrap_or_else(|e| {
-            eprintln!("error: invalid options --run-lease/--run-heartbeat: {e}");
-            std::process::exit(USAGE_EXIT);
+            fatal(
+                exit::USAGE,
+                format_args!("invalid options --run-lease/--run-heartbeat: {e}"),
+            )
         });
     let data_root = open_data_root(args.data_root.as_deref());
-    let publisher = match connect_database(args.database_url.take(), lease) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(DATABASE_EXIT);
-        }
-    };
+    let publisher = connect_database(args.database_url.take(), lease)
+        .unwrap_or_else(|e| fatal(exit::DATABASE, e));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
             close_database(publisher);
-            std::process::exit(CLUSTER_EXIT);
+            fatal(
+                exit::CLUSTER,
+                format_args!("cannot start the async runtime: {e}"),
+            );
         }
     };
     // This thread keeps a handle on the database until the runtime is gone,
@@ -277,7 +262,6 @@ fn main() {
     runtime.shutdown_timeout(RUNTIME_GRACE);
     close_database(publisher);
     if let Err(e) = outcome {
-        eprintln!("error: {e}");
-        std::process::exit(CLUSTER_EXIT);
+        fatal(exit::CLUSTER, e);
     }
 }

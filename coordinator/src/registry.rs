@@ -300,13 +300,9 @@ impl Registry {
             .count()
     }
 
-    /// Takes a free slot on the live worker with the most free slots.
-    pub fn acquire(self: &Arc<Self>) -> Option<Lease> {
-        self.acquire_avoiding(&[])
-    }
-
-    /// [`Registry::acquire`], on a worker neither in `avoid` nor suspect when
-    /// one has a free slot, else on any.
+    /// Takes a free slot on the live worker with the most free slots, on a
+    /// worker neither in `avoid` nor suspect when one has a free slot, else
+    /// on any.
     pub fn acquire_avoiding(self: &Arc<Self>, avoid: &[String]) -> Option<Lease> {
         let now = Instant::now();
         let mut workers = self.lock();
@@ -410,11 +406,11 @@ mod tests {
             8,
         ));
         let id = reg.register("127.0.0.1:1".into(), 2, access()).unwrap();
-        let a = reg.acquire().unwrap();
-        let _b = reg.acquire().unwrap();
-        assert!(reg.acquire().is_none(), "two slots only");
+        let a = reg.acquire_avoiding(&[]).unwrap();
+        let _b = reg.acquire_avoiding(&[]).unwrap();
+        assert!(reg.acquire_avoiding(&[]).is_none(), "two slots only");
         drop(a);
-        assert!(reg.acquire().is_some());
+        assert!(reg.acquire_avoiding(&[]).is_some());
         assert!(reg.heartbeat(&id, SECRET, WorkerPhase::Active));
         // A heartbeat speaks only for the worker that registered: another
         // secret (a holder of the worker token) cannot keep it or make it leave.
@@ -466,14 +462,17 @@ mod tests {
         ));
         let leaving = reg.register("127.0.0.1:1".into(), 4, access()).unwrap();
         let staying = reg.register("127.0.0.1:2".into(), 1, access()).unwrap();
-        let running = reg.acquire().unwrap();
+        let running = reg.acquire_avoiding(&[]).unwrap();
         assert_eq!(running.worker_id, leaving, "the most free slots first");
         assert!(reg.heartbeat(&leaving, SECRET, WorkerPhase::Draining));
         assert!(reg.is_alive(&leaving), "it still finishes its running task");
         assert_eq!((reg.alive_count(), reg.accepting_count()), (2, 1));
-        let next = reg.acquire().unwrap();
+        let next = reg.acquire_avoiding(&[]).unwrap();
         assert_eq!(next.worker_id, staying);
-        assert!(reg.acquire().is_none(), "no slot on a draining worker");
+        assert!(
+            reg.acquire_avoiding(&[]).is_none(),
+            "no slot on a draining worker"
+        );
         assert!(reg.heartbeat(&leaving, SECRET, WorkerPhase::Left));
         assert!(!reg.is_alive(&leaving));
         let states: Vec<String> = reg.list().into_iter().map(|w| w.state).collect();

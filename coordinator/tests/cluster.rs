@@ -3,7 +3,7 @@
 //! SIGSTOP) and `rfm submit`, compared byte for byte with `rfm run` and with
 //! the reference outputs of the real UCI file.
 
-use crate::support::{bin, Proc, REAL, REFERENCE_SEGMENTS};
+use crate::support::{assert_task_delay, bin, task_delay, Proc, REAL, REFERENCE_SEGMENTS};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
@@ -55,9 +55,12 @@ impl Cluster {
             "--threads",
             "1",
         ])
-        .args(["--heartbeat-interval", "200ms"])
-        .env("RFM_WORKER_TASK_DELAY_MS", delay_ms.to_string());
-        self.workers.push(Proc::spawn(cmd));
+        .args(["--heartbeat-interval", "200ms"]);
+        let worker = Proc::spawn(task_delay(cmd, delay_ms));
+        if delay_ms > 0 {
+            assert_task_delay(&worker);
+        }
+        self.workers.push(worker);
     }
 
     pub(crate) fn submit(&self, input: &Path, out: &Path, chunk_size: &str) -> Proc {

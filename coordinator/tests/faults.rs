@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crate::support::netns::{self, End, Netns};
 use crate::support::proxy::Proxy;
 use crate::support::reference::assert_uci_reference;
-use crate::support::{bin, latest_run, serial, Proc, REAL};
+use crate::support::{assert_task_delay, bin, latest_run, serial, task_delay, Proc, REAL};
 use rfm_store::testing;
 
 const COORDINATOR_PORT: u16 = 7000;
@@ -88,8 +88,7 @@ impl Lab {
         let (hub_end, worker_end) = self.hub.link(&ns, n);
         let mut cmd = ns.command(bin("rfm-worker"));
         cmd.args(["--threads", "1", "--heartbeat-interval", "200ms"])
-            .args(["--http-listen", &format!("127.0.0.1:{WORKER_HTTP_PORT}")])
-            .env("RFM_WORKER_TASK_DELAY_MS", task_delay_ms.to_string());
+            .args(["--http-listen", &format!("127.0.0.1:{WORKER_HTTP_PORT}")]);
         match link {
             Link::Clean => {
                 cmd.args([
@@ -128,7 +127,11 @@ impl Lab {
                 ]);
             }
         }
-        self.workers.push(Proc::spawn(cmd));
+        let worker = Proc::spawn(task_delay(cmd, task_delay_ms));
+        if task_delay_ms > 0 {
+            assert_task_delay(&worker);
+        }
+        self.workers.push(worker);
         self.links.push((hub_end, worker_end));
         self.worker_ns.push(ns);
     }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{bin, latest_run, Proc, REAL};
+use crate::support::{assert_task_delay, bin, latest_run, task_delay, Proc, REAL};
 use rfm_store::testing::{self, TestDatabase};
 
 fn extract() -> std::path::PathBuf {
@@ -37,9 +37,8 @@ fn slow_run(db: &TestDatabase, out: &Path, delay_ms: u64, extra: &[&str]) -> Pro
     let mut cmd = rfm(&["run", REAL, "--chunk-size", "1MiB", "--threads", "1", "-q"]);
     cmd.args(["--database-url", &db.url, "--out"])
         .arg(out)
-        .args(extra)
-        .env("RFM_WORKER_TASK_DELAY_MS", delay_ms.to_string());
-    Proc::spawn(cmd)
+        .args(extra);
+    Proc::spawn(task_delay(cmd, delay_ms))
 }
 
 fn coordinator(db: &TestDatabase, extra: &[&str]) -> Proc {
@@ -54,9 +53,10 @@ fn coordinator(db: &TestDatabase, extra: &[&str]) -> Proc {
 fn worker(url: &str, delay_ms: u64) -> Proc {
     let mut cmd = Command::new(bin("rfm-worker"));
     cmd.args(["--coordinator", url, "--listen", "127.0.0.1:0"])
-        .args(["--threads", "1", "--heartbeat-interval", "200ms"])
-        .env("RFM_WORKER_TASK_DELAY_MS", delay_ms.to_string());
-    Proc::spawn(cmd)
+        .args(["--threads", "1", "--heartbeat-interval", "200ms"]);
+    let worker = Proc::spawn(task_delay(cmd, delay_ms));
+    assert_task_delay(&worker);
+    worker
 }
 
 type RunRow = (String, String, Option<String>);

@@ -27,7 +27,7 @@ use rfm_worker::{TaskKey, TaskStore};
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
 
-use crate::support::{bin, rss, serial, Proc};
+use crate::support::{assert_task_delay, bin, rss, serial, Proc};
 
 /// A call secret as a worker sends it at registration (at least 32 characters).
 const CALL_SECRET: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -317,6 +317,7 @@ fn a_job_beyond_max_running_jobs_is_refused_naming_the_flag() {
     let input = generated(tmp.path(), "2000");
     let (coordinator, url) = coordinator(&["--max-running-jobs", "1"]);
     let _worker = worker(&url, &[(rfm_worker::TASK_DELAY_ENV, "8000")]);
+    assert_task_delay(&_worker);
     coordinator.wait_for("registered at", 1, Duration::from_secs(20));
 
     let mut first = Proc::spawn(submit(&url, &input, &tmp.path().join("first"), &[]));

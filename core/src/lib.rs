@@ -12,6 +12,7 @@ pub mod data_root;
 pub mod date;
 pub mod engine;
 pub mod error;
+pub mod exit;
 pub mod gen;
 pub mod input;
 pub mod ledger;

@@ -1,60 +1,20 @@
-//! Command line of `rfm-dashboard`; its flags are also the `[dashboard]` table
-//! of `rfm.toml` and the `RFM_*` variables (see `rfm-settings`).
+//! Command line of `rfm-dashboard`: its flags ([`Args`], defined in
+//! `rfm-settings` so that `rfm config` lists them without linking this
+//! crate) and the runs source they ask for.
 
-use std::path::PathBuf;
-
-use clap::Parser;
+pub use rfm_settings::dashboard::Args;
 
 use crate::source::SourceSpec;
 
-/// Browse rfm runs in the terminal: segments, the R × F grid, distributions,
-/// customers and movement between runs; and watch a live coordinator's jobs
-/// and workers.
-#[derive(Debug, Parser)]
-#[command(
-    name = "rfm-dashboard",
-    version,
-    after_help = "Keys: 1-6 or Tab for views, arrows or hjkl to move, / to search, Enter for detail, ? for help, q to quit. \
-    Settings also come from [dashboard] in rfm.toml and RFM_* variables.\n\n\
-    Examples:\n  rfm-dashboard --results rfm-out\n  \
-    rfm-dashboard --database-url postgresql://rfm@localhost/rfm\n  \
-    rfm-dashboard --results rfm-out --coordinator http://localhost:50051\n  \
-    rfm-dashboard --coordinator coordinator:50051 --tls-ca certs/ca.pem --token-file certs/client.token"
-)]
-pub struct Args {
-    /// A folder written by `rfm run --out DIR`, or a folder whose subfolders are such runs.
-    #[arg(long, value_name = "DIR")]
-    pub results: Option<PathBuf>,
-    /// PostgreSQL store of runs (postgresql://USER:PASSWORD@HOST:PORT/DB; also
-    /// DATABASE_URL); --results on the command line wins over it.
-    #[arg(long, value_name = "URL", conflicts_with = "results")]
-    pub database_url: Option<String>,
-    /// Live coordinator to watch (HOST:PORT, http://HOST:PORT, or https://HOST:PORT
-    /// with --tls-ca): its jobs and workers, polled every second, in the Live view.
-    #[arg(long, value_name = "URL")]
-    pub coordinator: Option<String>,
-    /// Client token of the coordinator, if it requires one (with
-    /// --coordinator; prefer RFM_TOKEN or --token-file: `ps` shows flag values).
-    #[arg(long, hide_env_values = true)]
-    pub token: Option<String>,
-    /// File holding the client token (with --coordinator).
-    #[arg(long, value_name = "PATH")]
-    pub token_file: Option<PathBuf>,
-    #[command(flatten)]
-    pub tls: rfm_proto::tls::ClientTlsArgs,
-}
-
-impl Args {
-    /// The runs source asked for: `--database-url` (which the settings layers
-    /// also fill from `rfm.toml`, `RFM_DATABASE_URL` or `DATABASE_URL`) or
-    /// `--results`; `None` when neither is set (with `--coordinator` alone,
-    /// only the Live view is shown).
-    pub fn source(&self) -> Option<SourceSpec> {
-        if let Some(url) = self.database_url.as_ref().filter(|u| !u.trim().is_empty()) {
-            return Some(SourceSpec::Database(url.clone()));
-        }
-        self.results.clone().map(SourceSpec::Results)
+/// The runs source asked for: `--database-url` (which the settings layers
+/// also fill from `rfm.toml`, `RFM_DATABASE_URL` or `DATABASE_URL`) or
+/// `--results`; `None` when neither is set (with `--coordinator` alone, only
+/// the Live view is shown).
+pub fn source(args: &Args) -> Option<SourceSpec> {
+    if let Some(url) = args.database_url.as_ref().filter(|u| !u.trim().is_empty()) {
+        return Some(SourceSpec::Database(url.clone()));
     }
+    args.results.clone().map(SourceSpec::Results)
 }
 
 #[cfg(test)]
@@ -81,7 +41,7 @@ mod tests {
         };
         let resolved = rfm_settings::resolve(&cmd, &argv, Scope::Table("dashboard"), &var).unwrap();
         let matches = cmd.try_get_matches_from(resolved.argv).unwrap();
-        Args::from_arg_matches(&matches).unwrap().source()
+        source(&Args::from_arg_matches(&matches).unwrap())
     }
 
     #[test]

@@ -105,13 +105,6 @@ pub enum LiveUpdate {
     Lost(String),
 }
 
-/// The full URL of a coordinator given as `host:port`, `http://host:port` or
-/// (with TLS) `https://host:port`; an error names the option when it is
-/// malformed or its scheme does not match `--tls-ca`.
-pub fn coordinator_url(url: &str, tls: bool) -> Result<String, String> {
-    rfm_proto::tls::normalise_url(url, "--coordinator", tls).map_err(|e| e.to_string())
-}
-
 /// A coordinator polled over gRPC (with the cluster's token and TLS, if any).
 pub struct LiveSource {
     url: String,
@@ -122,14 +115,16 @@ pub struct LiveSource {
 
 impl LiveSource {
     /// A source for `url` (`host:port`, `http://` or `https://`); does not
-    /// connect yet.
+    /// connect yet. An error names `--coordinator` when the URL is malformed
+    /// or its scheme does not match `--tls-ca`.
     pub fn new(
         url: &str,
         token: Option<String>,
         tls: Option<ClientTls>,
     ) -> Result<LiveSource, String> {
         Ok(LiveSource {
-            url: coordinator_url(url, tls.is_some())?,
+            url: rfm_proto::tls::normalise_url(url, "--coordinator", tls.is_some())
+                .map_err(|e| e.to_string())?,
             token: Token::new(token),
             tls,
             client: None,

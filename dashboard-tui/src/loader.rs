@@ -209,15 +209,6 @@ fn attempt_caught(source: &dyn Source, command: &Command) -> Attempt {
     }
 }
 
-/// Runs one command; a panic (a bug) becomes an error for the status line,
-/// and so does a lost connection (no retry: see [`Loader`] for that).
-pub fn execute_caught(source: &dyn Source, command: Command) -> Loaded {
-    match attempt_caught(source, &command) {
-        Attempt::Done(loaded) => loaded,
-        Attempt::ConnectionLost(message) => failed(&command, message),
-    }
-}
-
 /// Runs one command (once: a lost connection is an error like any other).
 pub fn execute(source: &dyn Source, command: Command) -> Loaded {
     match attempt(source, &command) {

@@ -7,19 +7,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use ratatui::crossterm::event::{self, Event};
+use rfm_core::exit;
 use rfm_dashboard::app::App;
-use rfm_dashboard::cli::Args;
+use rfm_dashboard::cli::{self, Args};
 use rfm_dashboard::live::{LivePoller, LiveSource, POLL_INTERVAL};
 use rfm_dashboard::loader::Loader;
 use rfm_dashboard::terminal::{self, Tui};
 use rfm_dashboard::{events, source, ui};
-
-/// Exit code for a usage error (no source, a malformed URL).
-const USAGE: u8 = 2;
-/// Exit code when the terminal cannot be used.
-const TERMINAL: u8 = 1;
-/// Exit code when the database cannot be reached or used (as `rfm`'s).
-const DATABASE: u8 = 6;
 
 /// The coordinator to watch, with its token and TLS; a bad flag is a usage error.
 fn live_source(url: &str, args: &Args) -> Result<LiveSource, String> {
@@ -36,19 +30,19 @@ fn live_source(url: &str, args: &Args) -> Result<LiveSource, String> {
 
 fn main() -> ExitCode {
     let (args, _) = rfm_settings::parse::<Args>(rfm_settings::Scope::Table("dashboard"));
-    let spec = args.source();
+    let spec = cli::source(&args);
     if spec.is_none() && args.coordinator.is_none() {
         eprintln!(
             "rfm-dashboard: no runs to show; pass --results DIR with a folder written by `rfm run --out DIR` (or a folder of such folders), --database-url URL (or set RFM_DATABASE_URL / DATABASE_URL) for runs published to PostgreSQL, or --coordinator URL to watch a running coordinator"
         );
-        return ExitCode::from(USAGE);
+        return exit::code(exit::USAGE);
     }
     let live = match &args.coordinator {
         Some(url) => match live_source(url, &args) {
             Ok(s) => Some(s),
             Err(e) => {
                 eprintln!("rfm-dashboard: {e}");
-                return ExitCode::from(USAGE);
+                return exit::code(exit::USAGE);
             }
         },
         None => None,
@@ -57,10 +51,10 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             eprintln!("rfm-dashboard: {e}");
-            return ExitCode::from(match e {
-                source::SourceError::Database(rfm_store::Error::Url { .. }) => USAGE,
-                source::SourceError::Database(_) => DATABASE,
-                _ => USAGE,
+            return exit::code(match e {
+                source::SourceError::Database(rfm_store::Error::Url { .. }) => exit::USAGE,
+                source::SourceError::Database(_) => exit::DATABASE,
+                _ => exit::USAGE,
             });
         }
     };
@@ -87,7 +81,7 @@ fn main() -> ExitCode {
         Ok(t) => t,
         Err(e) => {
             eprintln!("rfm-dashboard: cannot use this terminal: {e}");
-            return ExitCode::from(TERMINAL);
+            return exit::code(exit::INTERNAL);
         }
     };
     let outcome = run(&mut terminal, &mut app, loader.as_ref(), poller.as_ref());
@@ -96,7 +90,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rfm-dashboard: terminal error: {e}");
-            ExitCode::from(TERMINAL)
+            exit::code(exit::INTERNAL)
         }
     }
 }

@@ -22,8 +22,8 @@ impl StopSignal {
     /// The exit code of a process stopped at once by this signal (128 + its number).
     pub fn exit_code(self) -> i32 {
         match self {
-            StopSignal::Interrupt => 130,
-            StopSignal::Terminate => 143,
+            StopSignal::Interrupt => rfm_core::exit::SIGINT,
+            StopSignal::Terminate => rfm_core::exit::SIGTERM,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Layered configuration of the rfm binaries (`rfm`, `rfm-coordinator`,
-//! `rfm-worker`): built-in defaults < `rfm.toml` < `RFM_*` environment
+//! `rfm-worker`, `rfm-dashboard`, whose flags are defined in [`dashboard`]):
+//! built-in defaults < `rfm.toml` < `RFM_*` environment
 //! variables < command-line flags.
 //!
 //! The flags of a binary are the settings: a flag `--foo-bar` is the key
@@ -16,6 +17,7 @@
 //! command line again with those values added. `--print-config` prints the
 //! effective settings and their sources instead of running.
 
+pub mod dashboard;
 mod file;
 pub mod logging;
 mod resolve;
@@ -23,13 +25,14 @@ pub mod secret;
 mod show;
 
 pub use file::ConfigFile;
-pub use logging::{init_logging, LogFormat};
+pub use logging::{fatal, init_logging, LogFormat};
 pub use resolve::{env_of, key_of, resolve, settable_args, Entry, Resolved, Source};
 pub use show::{entry_json, mask, render_entries, render_json, render_text, settings_json};
 
 use std::ffi::OsString;
 
 use clap::{Arg, ArgAction, Command, FromArgMatches};
+use rfm_core::exit;
 
 /// Keys that may stand at the top level of `rfm.toml`, outside any table;
 /// they apply to every binary or subcommand that has the flag.
@@ -162,12 +165,12 @@ pub fn parse<T: clap::Parser>(scope: Scope<'_>) -> (T, Resolved) {
         Ok(Loaded::Args(args, resolved)) => (args, resolved),
         Ok(Loaded::Print(resolved)) => {
             print!("{}", render_json(&resolved));
-            std::process::exit(0)
+            std::process::exit(exit::SUCCESS)
         }
         Err(Error::Clap(e)) => e.exit(),
         Err(e) => {
             eprintln!("error: {e}");
-            std::process::exit(2)
+            std::process::exit(exit::USAGE)
         }
     }
 }

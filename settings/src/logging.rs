@@ -1,7 +1,8 @@
 //! Logs of the servers: `tracing` events on stderr, filtered by `RUST_LOG`
 //! (default `info`), as plain lines (`--log-format text`, the message only,
 //! as people read it) or one JSON object per line (`--log-format json`,
-//! with time, level and target, for log collectors).
+//! with time, level and target, for log collectors). A server that cannot
+//! go on says why the same way ([`fatal`]).
 
 use tracing_subscriber::EnvFilter;
 
@@ -34,4 +35,12 @@ pub fn init_logging(format: LogFormat) {
             .with_current_span(false)
             .try_init(),
     };
+}
+
+/// Ends a server after a failure it cannot go on from: logs `error:
+/// {message}` as an error event (a plain line with `--log-format text`, a
+/// JSON object with `json`) and exits with `code` (see `rfm_core::exit`).
+pub fn fatal(code: i32, message: impl std::fmt::Display) -> ! {
+    tracing::error!("error: {message}");
+    std::process::exit(code)
 }

@@ -30,11 +30,24 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
 
-pub use membership::normalise_url;
-
-/// Environment variable: milliseconds every task waits before computing (a
-/// test knob that makes jobs long enough to kill a worker mid-job).
+/// Environment variable: milliseconds every task waits before computing, a
+/// test knob that makes jobs long enough to kill a worker mid-job. Only a
+/// build with the `task-delay` feature has it (the process tests' build:
+/// `rfm-coordinator`'s tests enable it); a release build reads nothing.
 pub const TASK_DELAY_ENV: &str = "RFM_WORKER_TASK_DELAY_MS";
+
+/// The wait of [`TASK_DELAY_ENV`] in a build with the `task-delay` feature;
+/// zero in any other build.
+pub fn task_delay_from_env() -> Duration {
+    if cfg!(feature = "task-delay") {
+        std::env::var(TASK_DELAY_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(Duration::ZERO, Duration::from_millis)
+    } else {
+        Duration::ZERO
+    }
+}
 
 /// Everything a worker needs to start.
 #[derive(Clone)]
@@ -55,7 +68,8 @@ pub struct WorkerConfig {
     pub register_timeout: Duration,
     /// Protocol version announced at registration (tests override it).
     pub protocol_version: u32,
-    /// Wait before computing each task (see [`TASK_DELAY_ENV`]).
+    /// Wait before computing each task: honoured only by a build with the
+    /// `task-delay` feature (see [`TASK_DELAY_ENV`]), ignored by any other.
     pub task_delay: Duration,
     /// Print membership changes on stderr.
     pub log: bool,
@@ -190,7 +204,11 @@ impl Worker {
 
 /// Binds the server, registers with the coordinator and starts heartbeating.
 pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
-    let url = normalise_url(&config.coordinator, config.tls.dial.is_some())?;
+    let url = rfm_proto::tls::normalise_url(
+        &config.coordinator,
+        "--coordinator",
+        config.tls.dial.is_some(),
+    )?;
     let listener =
         TcpListener::bind(config.listen)
             .await
@@ -218,13 +236,19 @@ pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
     };
 
     let store = Arc::new(tasks::TaskStore::default());
-    let task_service = tasks::TaskService::new(
-        store.clone(),
-        config.pool.clone(),
-        config.task_delay,
-        local_addr.to_string(),
-    )
-    .with_data_root(config.data_root.clone());
+    let task_service =
+        tasks::TaskService::new(store.clone(), config.pool.clone(), local_addr.to_string())
+            .with_data_root(config.data_root.clone());
+    #[cfg(feature = "task-delay")]
+    let task_service = {
+        if !config.task_delay.is_zero() {
+            tracing::warn!(
+                "rfm-worker: test build: every task waits {} ms ({TASK_DELAY_ENV})",
+                config.task_delay.as_millis()
+            );
+        }
+        task_service.with_delay(config.task_delay)
+    };
     let flight_service = flight::StateFlightService::new(store.clone());
     // The only credential the port takes; renewed at every registration.
     let call_secret = CallSecret::default();

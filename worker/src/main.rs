@@ -6,28 +6,21 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
+use rfm_core::exit;
 use rfm_core::DataRoot;
 use rfm_proto::auth::{exposure, load, Token};
 use rfm_proto::keepalive::Keepalive;
 use rfm_proto::stop::StopSignals;
 use rfm_proto::tls::ServerTlsSetup;
+use rfm_settings::fatal;
 use rfm_worker::cli::Args;
-use rfm_worker::{WorkerConfig, TASK_DELAY_ENV};
-
-/// Exit code when the worker cannot join the cluster.
-const CLUSTER_EXIT: i32 = 5;
-/// Exit code of a bad option value.
-const USAGE_EXIT: i32 = 2;
+use rfm_worker::WorkerConfig;
 
 /// The root of `--data-root`, which must be an existing directory (else exit 2).
 fn open_data_root(dir: Option<&std::path::Path>) -> Option<Arc<DataRoot>> {
-    let root = DataRoot::new(dir?).unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        std::process::exit(USAGE_EXIT);
-    });
+    let root = DataRoot::new(dir?).unwrap_or_else(|e| fatal(exit::USAGE, e));
     tracing::info!(
         "rfm-worker: task inputs must lie under the data root {}",
         root.path().display()
@@ -97,11 +90,6 @@ async fn serve(
         .thread_name(|i| format!("rfm-task-{i}"))
         .build()
         .context("cannot start the compute threads")?;
-    let task_delay = std::env::var(TASK_DELAY_ENV)
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(Duration::from_millis)
-        .unwrap_or_default();
     let config = WorkerConfig {
         coordinator: args.coordinator,
         listen: args.listen,
@@ -111,7 +99,7 @@ async fn serve(
         heartbeat_interval: args.heartbeat_interval,
         register_timeout: args.register_timeout,
         protocol_version: args.protocol_version,
-        task_delay,
+        task_delay: rfm_worker::task_delay_from_env(),
         log: true,
         worker_token,
         insecure: args.insecure,
@@ -191,24 +179,17 @@ fn main() {
             rfm_proto::tls::normalise_url(&args.coordinator, "--coordinator", tls.dial.is_some())?;
             Ok(tls)
         })
-        .unwrap_or_else(|e| {
-            eprintln!("error: {e}");
-            std::process::exit(USAGE_EXIT);
-        });
-    let worker_token = check_access(&args, &resolved, tls.serve.is_some()).unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        std::process::exit(USAGE_EXIT);
-    });
+        .unwrap_or_else(|e| fatal(exit::USAGE, e));
+    let worker_token = check_access(&args, &resolved, tls.serve.is_some())
+        .unwrap_or_else(|e| fatal(exit::USAGE, e));
     let data_root = open_data_root(args.data_root.as_deref());
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            std::process::exit(1);
-        }
-    };
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| {
+        fatal(
+            exit::INTERNAL,
+            format_args!("cannot start the async runtime: {e}"),
+        )
+    });
     if let Err(e) = runtime.block_on(serve(args, worker_token, data_root, tls)) {
-        eprintln!("error: {e:#}");
-        std::process::exit(CLUSTER_EXIT);
+        fatal(exit::CLUSTER, format_args!("{e:#}"));
     }
 }

@@ -22,12 +22,6 @@ use rfm_proto::auth::{CallSecret, Token};
 use crate::tasks::TaskStore;
 use crate::WorkerError;
 
-/// Adds `https://` (with TLS) or `http://` when the URL has no scheme and
-/// checks that it parses and fits the TLS setting.
-pub fn normalise_url(url: &str, tls: bool) -> Result<String, WorkerError> {
-    Ok(rfm_proto::tls::normalise_url(url, "--coordinator", tls)?)
-}
-
 pub struct Membership {
     pub url: String,
     pub advertise_host: String,

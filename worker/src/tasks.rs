@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+#[cfg(feature = "task-delay")]
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
@@ -125,6 +126,8 @@ struct Computed {
 pub struct TaskService {
     store: Arc<TaskStore>,
     pool: Arc<rayon::ThreadPool>,
+    /// Wait before computing each task (test builds only: see [`crate::TASK_DELAY_ENV`]).
+    #[cfg(feature = "task-delay")]
     delay: Duration,
     /// This worker's address, named in error messages.
     name: String,
@@ -133,19 +136,23 @@ pub struct TaskService {
 }
 
 impl TaskService {
-    pub fn new(
-        store: Arc<TaskStore>,
-        pool: Arc<rayon::ThreadPool>,
-        delay: Duration,
-        name: String,
-    ) -> Self {
+    pub fn new(store: Arc<TaskStore>, pool: Arc<rayon::ThreadPool>, name: String) -> Self {
         TaskService {
             store,
             pool,
-            delay,
+            #[cfg(feature = "task-delay")]
+            delay: Duration::ZERO,
             name,
             data_root: None,
         }
+    }
+
+    /// Makes every task wait `delay` before computing (test builds only: see
+    /// [`crate::TASK_DELAY_ENV`]).
+    #[cfg(feature = "task-delay")]
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
     }
 
     /// Refuses every task whose input is not under `root` (when set).
@@ -201,6 +208,7 @@ fn compute(
 
 /// Waits `delay` (the test knob [`crate::TASK_DELAY_ENV`]), or less when the
 /// task is cancelled meanwhile.
+#[cfg(feature = "task-delay")]
 async fn pause(delay: Duration, cancel: &Cancel) {
     const STEP: Duration = Duration::from_millis(20);
     let until = tokio::time::Instant::now() + delay;
@@ -232,6 +240,7 @@ impl Worker for TaskService {
             return Err(Status::cancelled("the task was cancelled"));
         }
         let count = crate::http::TaskCount::start();
+        #[cfg(feature = "task-delay")]
         if !self.delay.is_zero() {
             pause(self.delay, &running.cancel).await;
         }

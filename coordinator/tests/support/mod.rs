@@ -46,7 +46,8 @@ pub fn bin(name: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .args(["build", "--quiet", "-p", "rfm-worker", "-p", "rfm-cli"]);
+            .args(["build", "--quiet", "-p", "rfm-worker", "-p", "rfm-cli"])
+            .args(["--features", "rfm-worker/task-delay"]);
         if dir.ends_with("release") {
             cmd.arg("--release");
         }
@@ -57,6 +58,34 @@ pub fn bin(name: &str) -> PathBuf {
         );
     });
     dir.join(name)
+}
+
+/// Makes every task of the worker `cmd` starts (or of the embedded worker of
+/// its `rfm run`) wait `ms` before computing: the test knob of a build with
+/// rfm-worker's `task-delay` feature, which this package's tests enable (a
+/// release build ignores it).
+pub fn task_delay(mut cmd: Command, ms: u64) -> Command {
+    cmd.env(rfm_worker::TASK_DELAY_ENV, ms.to_string());
+    cmd
+}
+
+/// Checks that `worker`, started with a [`task_delay`] above zero, honours
+/// it: a binary built without the `task-delay` feature (by `cargo build`)
+/// would run its tasks at full speed and the test would not test what it says.
+pub fn assert_task_delay(worker: &Proc) {
+    let needle = "test build: every task waits";
+    let start = Instant::now();
+    while !worker.stderr().contains(needle) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the rfm-worker binary ignores {}: build it for the tests with \
+             `cargo build -p rfm-worker --features task-delay` (or run \
+             `cargo nextest run --workspace`); stderr:\n{}",
+            rfm_worker::TASK_DELAY_ENV,
+            worker.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A child process whose stdout and stderr are collected; killed on drop.

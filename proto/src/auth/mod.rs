@@ -42,11 +42,6 @@ impl Token {
         Token(token.filter(|t| !t.is_empty()).map(Arc::from))
     }
 
-    /// Whether a token is set.
-    pub fn is_set(&self) -> bool {
-        self.0.is_some()
-    }
-
     /// Whether `given` is this token (in constant time); never for no token.
     pub fn matches(&self, given: &str) -> bool {
         self.0
