@@ -17,8 +17,8 @@ use rfm_proto::auth::Token;
 use rfm_proto::v1::coordinator_client::CoordinatorClient;
 use rfm_proto::v1::worker_client::WorkerClient;
 use rfm_proto::v1::{
-    FlightTicket, JobRef, ListJobsRequest, ListWorkersRequest, RegisterWorkerRequest,
-    RunTaskRequest, SubmitJobRequest, TaskRef,
+    FlightTicket, JobRef, ListJobsRequest, ListWorkersRequest, RegisterWorkerRequest, ResultTable,
+    ResultTicket, RunTaskRequest, SubmitJobRequest, TaskRef,
 };
 use rfm_proto::PROTOCOL_VERSION;
 use tonic::transport::Channel;
@@ -362,6 +362,43 @@ async fn each_token_opens_only_its_roles_calls_and_clients_see_only_their_jobs()
         "job-of-a",
         c.watch_job(b.request(job("job-of-a"))).await.unwrap_err(),
     );
+    // The result's tables over the coordinator's Flight port: B, a worker
+    // and no token are refused as for GetJobResult; A hears why there is none
+    // (the fake worker never ran the tasks).
+    let channel = Channel::from_shared(s.url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut flight = FlightServiceClient::new(channel);
+    let table = || Ticket {
+        ticket: ResultTicket {
+            job_id: "job-of-a".into(),
+            table: ResultTable::Customers as i32,
+        }
+        .encode_to_vec()
+        .into(),
+    };
+    like_unknown(
+        "job-of-a",
+        flight.do_get(b.request(table())).await.unwrap_err(),
+    );
+    let err = flight
+        .do_get(token(WORKER).request(table()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    let err = flight
+        .do_get(tonic::Request::new(table()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+    let err = flight
+        .do_get(token(CLIENT_A).request(table()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert!(err.message().contains("no scored result"), "{err:?}");
     let listed = |jobs: Vec<rfm_proto::v1::JobStatus>| -> Vec<String> {
         jobs.into_iter().map(|j| j.job_id).collect()
     };
@@ -391,7 +428,10 @@ async fn each_token_opens_only_its_roles_calls_and_clients_see_only_their_jobs()
     assert_eq!(listed(all.into_inner().jobs), ["job-of-a", "job-of-b"]);
     for id in ["job-of-a", "job-of-b"] {
         let result = c.get_job_result(admin.request(job(id))).await.unwrap();
-        assert!(result.into_inner().report_json.contains(id));
+        assert_eq!(
+            result.into_inner().report.map(|r| r.run_id).as_deref(),
+            Some(id)
+        );
         c.cancel_job(admin.request(job(id))).await.unwrap();
     }
     c.cancel_job(a.request(job("job-of-a"))).await.unwrap();

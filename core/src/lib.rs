@@ -23,6 +23,8 @@ pub mod report;
 pub mod scan;
 pub mod score;
 pub mod segment;
+pub mod status;
+pub mod tables;
 pub mod text;
 
 pub use cancel::{Cancel, CancelOnDrop};
@@ -32,3 +34,4 @@ pub use error::{Error, ErrorKind, Result};
 pub use partial::PartialState;
 pub use score::RfmResult;
 pub use segment::Segment;
+pub use status::RunStatus;
