@@ -41,6 +41,26 @@ struct Failed {
     report: Box<RunReport>,
 }
 
+impl Failed {
+    /// The failure `error` of class `class` at `stage`, completing `report`
+    /// with `ledger` (what was read) and the run's time.
+    fn at(
+        stage: Stage,
+        class: ErrorClass,
+        error: String,
+        mut report: RunReport,
+        ledger: &LineLedger,
+        seconds: f64,
+    ) -> Failed {
+        report::complete(&mut report, ledger, Err((stage, error.clone())), seconds);
+        Failed {
+            class,
+            error,
+            report: Box::new(report),
+        }
+    }
+}
+
 impl Completion {
     fn log(&self, message: &str) {
         if self.log {
@@ -57,21 +77,14 @@ impl Completion {
 pub async fn complete(c: Completion, tasks: Result<PartialState, Failure>) {
     let seconds = c.job.seconds();
     let scored = match tasks {
-        Err((class, error)) => {
-            let mut report = c.report.clone();
-            let ledger = LineLedger::default();
-            report::complete(
-                &mut report,
-                &ledger,
-                Err((Stage::Tasks, error.clone())),
-                seconds,
-            );
-            Err(Failed {
-                class,
-                error,
-                report: Box::new(report),
-            })
-        }
+        Err((class, error)) => Err(Failed::at(
+            Stage::Tasks,
+            class,
+            error,
+            c.report.clone(),
+            &LineLedger::default(),
+            seconds,
+        )),
         Ok(state) => {
             c.job
                 .set_state(JobState::Merging, "all tasks done; scoring");
@@ -86,20 +99,14 @@ pub async fn complete(c: Completion, tasks: Result<PartialState, Failure>) {
             })
             .await
             .unwrap_or_else(|e| {
-                let error = format!("scoring failed: {e}");
-                let mut report = c.report.clone();
-                let ledger = LineLedger::default();
-                report::complete(
-                    &mut report,
-                    &ledger,
-                    Err((Stage::Scoring, error.clone())),
+                Err(Failed::at(
+                    Stage::Scoring,
+                    ErrorClass::Internal,
+                    format!("scoring failed: {e}"),
+                    c.report.clone(),
+                    &LineLedger::default(),
                     seconds,
-                );
-                Err(Failed {
-                    class: ErrorClass::Internal,
-                    error,
-                    report: Box::new(report),
-                })
+                ))
             })
         }
     };
@@ -163,17 +170,14 @@ fn score(
     seconds: f64,
 ) -> Result<(RunReport, RfmResult), Failed> {
     if let Err(e) = number_sample_lines_in(&mut state, files, root) {
-        report::complete(
-            &mut report,
+        return Err(Failed::at(
+            e.stage(),
+            ErrorClass::Input,
+            e.to_string(),
+            report,
             &state.ledger,
-            Err((e.stage(), e.to_string())),
             seconds,
-        );
-        return Err(Failed {
-            class: ErrorClass::Input,
-            error: e.to_string(),
-            report: Box::new(report),
-        });
+        ));
     }
     let (ledger, result) = finish_run(state, files, options);
     match result {
@@ -187,17 +191,14 @@ fn score(
                 ErrorKind::Input => ErrorClass::Input,
                 ErrorKind::Output => ErrorClass::Internal,
             };
-            report::complete(
-                &mut report,
-                &ledger,
-                Err((e.stage(), e.to_string())),
-                seconds,
-            );
-            Err(Failed {
+            Err(Failed::at(
+                e.stage(),
                 class,
-                error: e.to_string(),
-                report: Box::new(report),
-            })
+                e.to_string(),
+                report,
+                &ledger,
+                seconds,
+            ))
         }
     }
 }

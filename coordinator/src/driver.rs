@@ -323,10 +323,7 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
     let (data_root, log) = (config.data_root.clone(), config.log);
     let ctx = Arc::new(AttemptContext {
         job_id: job.id.clone(),
-        inputs_json: files
-            .iter()
-            .map(|f| serde_json::to_string(f).unwrap_or_default())
-            .collect(),
+        inputs: files.iter().map(rfm_proto::input::to_proto).collect(),
         file_lens: files.iter().map(|f| f.layout.len).collect(),
         options: rfm_proto::options::to_proto(&options),
     });

@@ -5,27 +5,21 @@
 //! the admin may fetch it, as for `GetJobResult`. Every other Flight method
 //! is unimplemented.
 
-use std::pin::Pin;
 use std::sync::Arc;
 
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
-use arrow_flight::flight_service_server::FlightService;
-use arrow_flight::{
-    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
-    HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
-};
-use futures::{Stream, StreamExt, TryStreamExt};
+use arrow_flight::{FlightData, Ticket};
+use futures::{StreamExt, TryStreamExt};
 use prost::Message;
 use rfm_core::tables::{self, BATCH_ROWS};
 use rfm_proto::auth::Identity;
+use rfm_proto::flight::FlightStream;
 use rfm_proto::ident;
 use rfm_proto::v1::{ResultTable, ResultTicket};
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status};
 
 use crate::retention::JobTable;
-
-type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 /// Serves finished jobs' scored tables.
 pub struct ResultFlightService {
@@ -38,26 +32,14 @@ impl ResultFlightService {
     }
 }
 
-fn unsupported<T>(what: &str) -> Result<T, Status> {
-    Err(Status::unimplemented(format!(
-        "{what} is not supported by the rfm coordinator; use DoGet with a ResultTicket"
-    )))
-}
+rfm_proto::flight_do_get_only!(ResultFlightService, "the rfm coordinator");
 
-#[tonic::async_trait]
-impl FlightService for ResultFlightService {
-    type HandshakeStream = BoxStream<HandshakeResponse>;
-    type ListFlightsStream = BoxStream<FlightInfo>;
-    type DoGetStream = BoxStream<FlightData>;
-    type DoPutStream = BoxStream<PutResult>;
-    type DoExchangeStream = BoxStream<FlightData>;
-    type DoActionStream = BoxStream<arrow_flight::Result>;
-    type ListActionsStream = BoxStream<ActionType>;
-
-    async fn do_get(
+impl ResultFlightService {
+    /// `DoGet`: a table of a finished job, to its owner or the admin.
+    async fn get(
         &self,
         request: Request<Ticket>,
-    ) -> Result<Response<Self::DoGetStream>, Status> {
+    ) -> Result<Response<FlightStream<FlightData>>, Status> {
         let caller = Identity::of(&request);
         caller.require_client()?;
         let ticket = ResultTicket::decode(request.into_inner().ticket).map_err(|e| {
@@ -103,68 +85,5 @@ impl FlightService for ResultFlightService {
             .build(batches)
             .map_err(Status::from);
         Ok(Response::new(stream.boxed()))
-    }
-
-    async fn handshake(
-        &self,
-        _request: Request<Streaming<HandshakeRequest>>,
-    ) -> Result<Response<Self::HandshakeStream>, Status> {
-        unsupported("Handshake")
-    }
-
-    async fn list_flights(
-        &self,
-        _request: Request<Criteria>,
-    ) -> Result<Response<Self::ListFlightsStream>, Status> {
-        unsupported("ListFlights")
-    }
-
-    async fn get_flight_info(
-        &self,
-        _request: Request<FlightDescriptor>,
-    ) -> Result<Response<FlightInfo>, Status> {
-        unsupported("GetFlightInfo")
-    }
-
-    async fn poll_flight_info(
-        &self,
-        _request: Request<FlightDescriptor>,
-    ) -> Result<Response<PollInfo>, Status> {
-        unsupported("PollFlightInfo")
-    }
-
-    async fn get_schema(
-        &self,
-        _request: Request<FlightDescriptor>,
-    ) -> Result<Response<SchemaResult>, Status> {
-        unsupported("GetSchema")
-    }
-
-    async fn do_put(
-        &self,
-        _request: Request<Streaming<FlightData>>,
-    ) -> Result<Response<Self::DoPutStream>, Status> {
-        unsupported("DoPut")
-    }
-
-    async fn do_exchange(
-        &self,
-        _request: Request<Streaming<FlightData>>,
-    ) -> Result<Response<Self::DoExchangeStream>, Status> {
-        unsupported("DoExchange")
-    }
-
-    async fn do_action(
-        &self,
-        _request: Request<Action>,
-    ) -> Result<Response<Self::DoActionStream>, Status> {
-        unsupported("DoAction")
-    }
-
-    async fn list_actions(
-        &self,
-        _request: Request<Empty>,
-    ) -> Result<Response<Self::ListActionsStream>, Status> {
-        unsupported("ListActions")
     }
 }

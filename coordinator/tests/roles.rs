@@ -509,7 +509,7 @@ async fn a_workers_port_takes_only_its_coordinators_call_secret() {
     };
     let run = RunTaskRequest {
         task: Some(task.clone()),
-        input_json: String::new(),
+        input: None,
         file_index: 0,
         start: 0,
         end: 100,

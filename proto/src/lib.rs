@@ -4,7 +4,9 @@
 
 pub mod auth;
 pub mod duration;
+pub mod flight;
 pub mod ident;
+pub mod input;
 pub mod keepalive;
 pub mod options;
 pub mod report;
@@ -27,7 +29,8 @@ pub mod v1 {
 /// credential their port accepts) and say whether they serve TLS.
 /// Version 4: the coordinator alone scores: `GetJobResult` carries the run
 /// report as protobuf fields and clients fetch the scored tables over Arrow
-/// Flight on the coordinator's port (a `ResultTicket`), never the merged state.
+/// Flight on the coordinator's port (a `ResultTicket`), never the merged state;
+/// tasks carry their input file as protobuf fields, not JSON.
 pub const PROTOCOL_VERSION: u32 = 4;
 
 /// A job's watchers get its status at least this often, also when nothing
