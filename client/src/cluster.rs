@@ -1,7 +1,9 @@
 //! Talking to an rfm cluster: submitting a job, drawing its progress from the
-//! event stream, fetching the result; and the embedded cluster of `rfm run`
-//! (a coordinator and a worker in this process, through the same gRPC and
-//! Flight services over loopback). The connection pings the coordinator
+//! event stream, fetching the result (the coordinator's report, and the
+//! scored tables it streams over Arrow Flight: the client never scores); and
+//! the embedded cluster of `rfm run` (a coordinator and a worker in this
+//! process, through the same gRPC and Flight services over loopback, the
+//! coordinator publishing to the run database like any other). The connection pings the coordinator
 //! (HTTP/2 keepalive) and the event stream has an inactivity deadline: a
 //! coordinator that stops answering fails the command, never hangs it.
 
@@ -10,14 +12,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_client::FlightServiceClient;
+use arrow_flight::Ticket;
+use futures::TryStreamExt;
+use prost::Message;
 use rfm_core::report::{RunReport, Stage};
-use rfm_core::{PartialState, RfmResult, RunOptions};
+use rfm_core::{tables, RfmResult, RunOptions};
 use rfm_proto::auth::{random_hex, Credentials, Identity, Token};
 use rfm_proto::keepalive::Keepalive;
 use rfm_proto::tls::ClientTls;
 use rfm_proto::v1::coordinator_client::CoordinatorClient;
-use rfm_proto::v1::{ErrorClass, JobRef, JobState, JobStatus, SubmitJobRequest};
-use rfm_proto::{MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
+use rfm_proto::v1::{
+    ErrorClass, JobRef, JobState, JobStatus, ResultTable, ResultTicket, ScoredResult,
+    SubmitJobRequest,
+};
+use rfm_proto::{MAX_CONTROL_MESSAGE_BYTES, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, WATCH_BEAT};
+use rfm_store::Recorder;
 use tonic::transport::Channel;
 use tonic::Code;
 
@@ -152,9 +164,7 @@ fn stopped_answering(url: &str, silent: Duration, keepalive: &Keepalive) -> JobE
 /// a keepalive interval and its timeout, and at least a few of the
 /// coordinator's beats (it repeats the job's status every second).
 fn stream_deadline(keepalive: &Keepalive) -> Duration {
-    keepalive
-        .silence()
-        .max(rfm_coordinator::service::WATCH_BEAT * 3)
+    keepalive.silence().max(WATCH_BEAT * 3)
 }
 
 /// A connection to a coordinator.
@@ -162,6 +172,9 @@ pub struct Connection {
     /// The URL, with its scheme.
     pub url: String,
     pub client: CoordinatorClient<Channel>,
+    /// The coordinator's Flight service (a finished job's tables), on the
+    /// same connection.
+    pub flight: FlightServiceClient<Channel>,
     pub token: Token,
     /// The pings that tell a stopped coordinator.
     pub keepalive: Keepalive,
@@ -202,12 +215,16 @@ pub async fn connect(
         };
         job_error(ErrorClass::Cluster, message)
     })?;
-    let client = CoordinatorClient::new(channel)
+    let client = CoordinatorClient::new(channel.clone())
+        .max_decoding_message_size(MAX_CONTROL_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_CONTROL_MESSAGE_BYTES);
+    let flight = FlightServiceClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        .max_encoding_message_size(MAX_CONTROL_MESSAGE_BYTES);
     Ok(Connection {
         url: full,
         client,
+        flight,
         token,
         keepalive,
     })
@@ -218,8 +235,8 @@ pub struct Finished {
     pub status: JobStatus,
     /// The coordinator's run report, when it got that far.
     pub report: Option<RunReport>,
-    /// The merged, scored-ready state of a job that reached scoring.
-    pub state: Option<PartialState>,
+    /// The scored result of a job that succeeded, as the coordinator sent it.
+    pub result: Option<RfmResult>,
     /// Where the coordinator published the run (its database), if it did.
     pub published_to: Option<String>,
     /// Why the coordinator could not publish the succeeded run, if so.
@@ -417,7 +434,7 @@ async fn follow(conn: &mut Connection, job: JobRef, show_progress: bool) -> Resu
             break;
         };
         let Some(status) = event.status else { continue };
-        let ended = rfm_coordinator::job::is_terminal(status.state);
+        let ended = rfm_proto::is_terminal(status.state);
         if let Some(p) = progress.as_mut() {
             p.show(&status, &event.message, ended);
         }
@@ -426,50 +443,115 @@ async fn follow(conn: &mut Connection, job: JobRef, show_progress: bool) -> Resu
         }
     }
     let asked = Instant::now();
-    let mut result = client
-        .get_job_result(token.request(job))
+    let answer = client
+        .get_job_result(token.request(job.clone()))
         .await
         .map_err(|s| call_error(url, s, asked.elapsed(), &keepalive))?
         .into_inner();
-    let status = result
+    let status = answer
         .status
         .ok_or_else(|| anyhow::anyhow!("the coordinator sent a result without a status"))?;
-    let report = if result.report_json.is_empty() {
-        None
-    } else {
-        Some(
-            serde_json::from_str(&result.report_json)
-                .context("the coordinator sent a report that is not valid")?,
-        )
-    };
-    let state = if result.state_ipc.is_empty() {
-        None
-    } else {
-        let bytes = std::mem::take(&mut result.state_ipc);
-        let state = tokio::task::spawn_blocking(move || rfm_coordinator::state_ipc::decode(&bytes))
-            .await
-            .context("decoding the result failed")?
-            .map_err(|e| anyhow::anyhow!("the coordinator sent a state that is not valid: {e}"))?;
-        Some(state)
+    let report = answer
+        .report
+        .as_ref()
+        .map(rfm_proto::report::from_proto)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("the coordinator sent a report that is not valid: {e}"))?;
+    let result = match answer.scored {
+        Some(scored) => Some(fetch_result(conn, &job.job_id, scored).await?),
+        None => None,
     };
     let non_empty = |s: String| (!s.is_empty()).then_some(s);
     Ok(Finished {
         status,
         report,
-        state,
-        published_to: non_empty(result.published_to),
-        publish_error: non_empty(result.publish_error),
+        result,
+        published_to: non_empty(answer.published_to),
+        publish_error: non_empty(answer.publish_error),
     })
 }
 
+/// Fetches a succeeded job's scored tables over the coordinator's Flight
+/// service (segments, then customers), checking them as they come.
+async fn fetch_result(
+    conn: &mut Connection,
+    job_id: &str,
+    scored: ScoredResult,
+) -> Result<RfmResult> {
+    let mut segments = Vec::new();
+    let mut customers = Vec::new();
+    fetch_table(conn, job_id, ResultTable::Segments, |b| {
+        tables::read_segments(b, &mut segments)
+    })
+    .await?;
+    fetch_table(conn, job_id, ResultTable::Customers, |b| {
+        tables::read_customers(b, &mut customers)
+    })
+    .await?;
+    if (customers.len() as u64, segments.len() as u64) != (scored.customers, scored.segments) {
+        anyhow::bail!(
+            "the coordinator sent {} customers and {} segments for a result of {} and {}",
+            customers.len(),
+            segments.len(),
+            scored.customers,
+            scored.segments
+        );
+    }
+    tables::result_of(scored.as_of, scored.latest_purchase, customers, segments)
+        .context("the coordinator sent a result that is not valid")
+}
+
+/// Streams one table of a finished job, handing each batch to `read`.
+async fn fetch_table(
+    conn: &mut Connection,
+    job_id: &str,
+    table: ResultTable,
+    mut read: impl FnMut(&arrow::array::RecordBatch) -> rfm_core::Result<()>,
+) -> Result<()> {
+    let (url, keepalive) = (conn.url.as_str(), conn.keepalive);
+    let ticket = Ticket {
+        ticket: ResultTicket {
+            job_id: job_id.to_string(),
+            table: table as i32,
+        }
+        .encode_to_vec()
+        .into(),
+    };
+    let asked = Instant::now();
+    let stream = conn
+        .flight
+        .do_get(conn.token.request(ticket))
+        .await
+        .map_err(|s| call_error(url, s, asked.elapsed(), &keepalive))?
+        .into_inner();
+    let mut batches =
+        FlightRecordBatchStream::new_from_flight_data(stream.map_err(FlightError::from));
+    let what = match table {
+        ResultTable::Customers => "customers",
+        ResultTable::Segments => "segments",
+        ResultTable::Unspecified => "unknown",
+    };
+    while let Some(batch) = batches
+        .try_next()
+        .await
+        .with_context(|| format!("fetching the result ({what}) from {url} failed"))?
+    {
+        read(&batch)
+            .with_context(|| format!("the coordinator sent a {what} table that is not valid"))?;
+    }
+    Ok(())
+}
+
 /// Asks the coordinator to cancel a job (its tasks stop) for `reason`, which
-/// becomes the job's error; gives up after `within`.
+/// becomes the job's error; with `until_ended`, also waits for the job to
+/// end there (its run recorded); gives up after `within`.
 pub fn cancel_blocking(
     url: &str,
     token: Token,
     tls: Option<ClientTls>,
     job_id: &str,
     reason: &'static str,
+    until_ended: bool,
     within: Duration,
 ) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -482,31 +564,32 @@ pub fn cancel_blocking(
             let job = JobRef {
                 job_id: job_id.to_string(),
             };
-            let mut request = conn.token.request(job);
+            let mut request = conn.token.request(job.clone());
             request.metadata_mut().insert(
                 rfm_proto::CANCEL_REASON_KEY,
                 tonic::metadata::MetadataValue::from_static(reason),
             );
-            conn.client
+            let mut status = conn
+                .client
                 .cancel_job(request)
                 .await
-                .map_err(|s| status_error(&conn.url, s))?;
+                .map_err(|s| status_error(&conn.url, s))?
+                .into_inner();
+            while until_ended && !rfm_proto::is_terminal(status.state) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                status = conn
+                    .client
+                    .get_job(conn.token.request(job.clone()))
+                    .await
+                    .map_err(|s| status_error(&conn.url, s))?
+                    .into_inner();
+            }
             Ok::<(), anyhow::Error>(())
         };
         tokio::time::timeout(within, cancel)
             .await
             .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer from {url} within {within:?}")))
     })
-}
-
-/// Scores a finished job's merged state (the coordinator checked it already).
-pub fn score(finished: &mut Finished, opts: &RunOptions) -> Result<RfmResult, Failed> {
-    let state = finished
-        .state
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("the coordinator sent no state for a finished job"))
-        .at(Stage::Tasks)?;
-    Ok(rfm_core::score::finish(state, opts.as_of)?)
 }
 
 /// How a job ended as the client sees it: its error with the stage that
@@ -521,63 +604,45 @@ pub fn job_failure(finished: &Finished) -> Option<Failed> {
     Some(Failed::new(stage, error.into()))
 }
 
-/// An embedded run's end: the coordinator's report, if it sent one, and the
-/// scored result or the failure.
-pub struct Embedded {
-    pub report: Option<RunReport>,
-    pub outcome: Result<RfmResult, Failed>,
+/// The runtime a command talks to a cluster on (and runs the embedded one).
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failed> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .at(Stage::Planning)
+}
+
+/// How to reach the embedded coordinator while its job runs (an interrupt
+/// cancels the job there, so that its run is recorded `failed`).
+pub struct EmbeddedAccess {
+    pub url: String,
+    pub token: Token,
 }
 
 /// Runs a job on an embedded cluster: a coordinator and one worker with
-/// `threads` slots sharing one rayon pool, over loopback gRPC and Flight,
-/// then scores its merged state on the same pool. With `progress`, draws a
-/// progress bar on stderr when it is a terminal.
+/// `threads` slots, over loopback gRPC and Flight; the coordinator scores and
+/// records the run through `recorder`, when given. `started` hears how to
+/// reach the coordinator once it is up. With `progress`, draws a progress bar
+/// on stderr when it is a terminal.
 pub fn run_embedded(
     input: &str,
     opts: &RunOptions,
     run_id: &str,
     threads: usize,
     progress: bool,
-) -> Embedded {
-    match embedded_job(input, opts, run_id, threads, progress) {
-        Ok((mut finished, pool)) => {
-            let outcome = match job_failure(&finished) {
-                Some(failed) => Err(failed),
-                None => pool.install(|| score(&mut finished, opts)),
-            };
-            Embedded {
-                report: finished.report,
-                outcome,
-            }
-        }
-        Err(failed) => Embedded {
-            report: None,
-            outcome: Err(failed),
-        },
-    }
-}
-
-/// Starts the embedded cluster, runs the job on it and stops it.
-fn embedded_job(
-    input: &str,
-    opts: &RunOptions,
-    run_id: &str,
-    threads: usize,
-    progress: bool,
-) -> Result<(Finished, Arc<rayon::ThreadPool>), Failed> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-        .at(Stage::Planning)?;
+    recorder: Option<Arc<Recorder>>,
+    started: impl FnOnce(EmbeddedAccess),
+) -> Result<Finished, Failed> {
+    let runtime = runtime()?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .context("cannot start the worker threads")
         .at(Stage::Planning)?;
     let pool = Arc::new(pool);
-    let finished = runtime.block_on(async {
+    runtime.block_on(async {
         let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let listener = tokio::net::TcpListener::bind(loopback)
             .await
@@ -595,6 +660,7 @@ fn embedded_job(
             credentials,
             // Its user's own machine: any chunk size, any number of tasks.
             limits: rfm_coordinator::limits::Limits::embedded(),
+            recorder,
             ..Default::default()
         };
         let coordinator = rfm_coordinator::start(config, listener)
@@ -626,6 +692,10 @@ fn embedded_job(
         .await
         .context("cannot start the embedded worker")
         .at(Stage::Planning)?;
+        started(EmbeddedAccess {
+            url: url.clone(),
+            token: Token::new(Some(token.clone())),
+        });
         let outcome = match connect(&url, Token::new(Some(token)), Keepalive::default(), None)
             .await
             .at(Stage::Planning)
@@ -639,6 +709,5 @@ fn embedded_job(
         worker.shutdown().await;
         coordinator.shutdown().await;
         outcome
-    })?;
-    Ok((finished, pool))
+    })
 }

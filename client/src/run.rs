@@ -1,44 +1,71 @@
-//! `rfm run`: the whole job in this process, then the result files and summary.
-//! A run that fails at any stage after its options leaves a failed `run.json`
-//! (see [`crate::failure`]); SIGINT/SIGTERM record it `failed` ("interrupted")
-//! the same way (see [`crate::interrupt`]).
+//! `rfm run`: the whole job in this process, on an embedded cluster (a
+//! coordinator and a worker over loopback; the coordinator scores and, with
+//! `--database-url`, records and publishes the run like any coordinator),
+//! then the result files and summary (see [`crate::finish`]). A run that
+//! fails at any stage after its options leaves a failed `run.json`;
+//! SIGINT/SIGTERM record it `failed` ("interrupted") the same way, and in
+//! the database through the embedded coordinator (see [`crate::interrupt`]).
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use rfm_core::engine;
 use rfm_core::output::OutDir;
 use rfm_core::report::{self, RunReport, Stage};
 use rfm_core::text::escape_for_terminal;
 use rfm_core::RunOptions;
+use rfm_store::Recorder;
 
 use crate::cli::RunArgs;
-use crate::failure::{self, At as _, Failed};
-use crate::{db, interrupt, options, summary};
+use crate::cluster::{self, EmbeddedAccess};
+use crate::failure::{At as _, Failed};
+use crate::{finish, interrupt, options};
 
-/// Whoever owns runs recorded by this process, on the terms of the flags.
+/// How long an interrupted `rfm run` waits for its coordinator to record
+/// the run failed.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The embedded coordinator's lease on its runs, on the terms of the flags.
 fn lease(args: &RunArgs) -> Result<rfm_store::Lease> {
-    rfm_store::Lease::new("rfm run", args.run_lease, args.run_heartbeat).map_err(|e| {
+    rfm_store::Lease::new("rfm-coordinator", args.run_lease, args.run_heartbeat).map_err(|e| {
         crate::exit::UsageError(format!("invalid options --run-lease/--run-heartbeat: {e}")).into()
     })
 }
 
-/// Arms the interrupt: the first SIGINT/SIGTERM records `report` as failed
-/// (in `db` when the run is recorded there) and leaves it in `out`.
-pub fn arm_interrupt(
+/// Arms the interrupt: the first SIGINT/SIGTERM leaves `report` failed in
+/// `out`, after cancelling the job on the embedded coordinator when it
+/// records the run in a database (it records it `failed` there).
+fn arm_interrupt(
     out: &OutDir,
     report: &RunReport,
-    db: Option<db::RunRecord>,
     started: Instant,
+    recorded_by: Option<EmbeddedAccess>,
 ) {
     let (out, mut report) = (out.clone(), report.clone());
     interrupt::on_signal(move |_| {
+        if let Some(access) = recorded_by {
+            if let Err(e) = cluster::cancel_blocking(
+                &access.url,
+                access.token,
+                None,
+                &report.run_id,
+                interrupt::INTERRUPTED,
+                true,
+                CANCEL_TIMEOUT,
+            ) {
+                eprintln!(
+                    "{}",
+                    escape_for_terminal(&format!(
+                        "warning: run {} may not be recorded failed in the database: {e:#}",
+                        report.run_id
+                    ))
+                );
+            }
+        }
         report.fail(Stage::Interrupted, interrupt::INTERRUPTED);
         report.finished_at = report::utc_now();
         report.seconds = started.elapsed().as_secs_f64();
-        if let Some(record) = db {
-            record.fail(&report);
-        }
         if let Err(e) = out.write_report(&report) {
             eprintln!("{}", escape_for_terminal(&format!("error: {e:#}")));
         }
@@ -68,106 +95,63 @@ pub fn run(args: RunArgs) -> Result<()> {
         .unwrap_or_else(|| args.results_root.join(&run_id));
     let out = OutDir::prepare(&out_dir)?;
     let mut report = RunReport::before_input(&run_id, &args.input.input, &opts);
-    arm_interrupt(&out, &report, None, started);
-    let mut publisher = None;
-    let mut finishing = None;
-    let run = Run {
-        args: &args,
-        opts: &opts,
-        threads,
-        out: &out,
+    arm_interrupt(&out, &report, started, None);
+    finish::run_to_end(
+        &out,
+        &mut report,
         started,
-        lease,
-    };
-    match run.attempt(&mut report, &mut publisher, &mut finishing) {
-        Ok(()) => Ok(()),
-        Err(failed) => {
-            // From here this command records its outcome: a signal waits.
-            let _finishing = finishing.unwrap_or_else(interrupt::finishing);
-            failure::complete(&mut report, &failed, started);
-            if let Some(p) = publisher {
-                p.fail(&report);
-            }
-            Err(failure::leave(&out, &report, failed, args.quiet))
-        }
-    }
+        args.quiet,
+        |report, finishing| {
+            attempt(
+                &args, &opts, threads, lease, &out, started, report, finishing,
+            )
+        },
+    )
 }
 
-/// One `rfm run` between its checked options and its end.
-struct Run<'a> {
-    args: &'a RunArgs,
-    opts: &'a RunOptions,
+/// Opens the inputs, connects the run database, runs the job on the
+/// embedded cluster and writes its results.
+#[allow(clippy::too_many_arguments)]
+fn attempt(
+    args: &RunArgs,
+    opts: &RunOptions,
     threads: usize,
-    out: &'a OutDir,
-    started: Instant,
     lease: rfm_store::Lease,
-}
-
-impl Run<'_> {
-    /// Runs the job, writes the results and publishes them; `report` holds
-    /// what is known when it fails. Once the job has ended, `finishing` holds
-    /// off a signal until the outcome is recorded.
-    fn attempt(
-        &self,
-        report: &mut RunReport,
-        publisher: &mut Option<db::Publisher>,
-        finishing: &mut Option<interrupt::Finishing>,
-    ) -> Result<(), Failed> {
-        let args = self.args;
-        let files = engine::open_inputs(&args.input.input, &self.opts.parse)?;
-        *report = RunReport::begin(&report.run_id, &files, self.opts);
-        arm_interrupt(self.out, report, None, self.started);
-        *publisher = db::Publisher::start(args.database_url.as_deref(), report, self.lease.clone())
-            .at(Stage::Database)?;
-        if let Some(p) = publisher.as_ref() {
-            arm_interrupt(self.out, report, Some(p.record()), self.started);
-        }
-
-        // The embedded cluster: a coordinator and a worker in this process,
-        // through the same gRPC and Flight services as a real cluster.
-        let run = crate::cluster::run_embedded(
-            &args.input.input,
-            self.opts,
-            &report.run_id,
-            self.threads,
-            !(args.quiet || args.json),
-        );
-        *finishing = Some(interrupt::finishing());
-        if let Some(coordinators) = run.report {
-            *report = coordinators;
-        }
-        let result = run.outcome?;
-        report.set_result(&result);
-        report.finished_at = report::utc_now();
-        report.seconds = self.started.elapsed().as_secs_f64();
-        self.out.write_results(&result, report).at(Stage::Writing)?;
-        let published_to = match publisher.take() {
-            None => None,
-            Some(p) => match p.publish(report, &result) {
-                Ok(target) => Some(target),
-                Err(e) => {
-                    return Err(Failed {
-                        stage: Stage::Database,
-                        error: e.context(format!(
-                            "results written to {} but run {} not published",
-                            self.out.path().display(),
-                            report.run_id
-                        )),
-                        results: Some(Box::new(result)),
-                    })
-                }
-            },
-        };
-        summary::show_success(
-            report,
-            &result,
-            self.out.path(),
-            published_to.as_deref(),
-            args.json,
-            args.quiet,
-        )
-        .context("cannot show the report")
-        .at(Stage::Writing)?;
-        Ok(())
-    }
+    out: &OutDir,
+    started: Instant,
+    report: &mut RunReport,
+    finishing: &mut Option<interrupt::Finishing>,
+) -> Result<(), Failed> {
+    let files = engine::open_inputs(&args.input.input, &opts.parse)?;
+    *report = RunReport::begin(&report.run_id, &files, opts);
+    arm_interrupt(out, report, started, None);
+    // Connected before any work: an unusable database fails the run at once.
+    let recorder = match args
+        .database_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    {
+        Some(url) => Some(Arc::new(
+            Recorder::connect(url, lease, |w| eprintln!("warning: {w}")).at(Stage::Database)?,
+        )),
+        None => None,
+    };
+    let recorded = recorder.is_some();
+    let finished = cluster::run_embedded(
+        &args.input.input,
+        opts,
+        &report.run_id,
+        threads,
+        !(args.quiet || args.json),
+        recorder.clone(),
+        |access| {
+            if recorded {
+                arm_interrupt(out, report, started, Some(access));
+            }
+        },
+    );
+    *finishing = Some(interrupt::finishing());
+    // The database's connection closes here, off the cluster's runtime.
+    drop(recorder);
+    finish::write(finished?, out, report, args.json, args.quiet)
 }

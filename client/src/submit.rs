@@ -1,19 +1,20 @@
 //! `rfm submit`: runs a job on a running cluster, shows its progress, then
-//! writes the same files and prints the same summary as `rfm run`; a failed
-//! job leaves the same failed `run.json` (see [`crate::failure`]).
+//! writes the same files and prints the same summary as `rfm run`, the same
+//! way (see [`crate::finish`]); a failed job leaves the same failed
+//! `run.json` (see [`crate::failure`]).
 //! SIGINT/SIGTERM cancel the job on the coordinator and record the run
 //! `failed` ("interrupted") in run.json.
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use rfm_core::output::OutDir;
 use rfm_core::report::{self, RunReport, Stage};
 use rfm_core::text::escape_for_terminal;
 
 use crate::cli::SubmitArgs;
-use crate::failure::{self, At as _, Failed};
-use crate::{cluster, interrupt, options, summary};
+use crate::failure::{At as _, Failed};
+use crate::{cluster, finish, interrupt, options};
 
 /// How long an interrupted `rfm submit` waits for the coordinator to take the cancel.
 const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -36,16 +37,13 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
         .unwrap_or_else(|_| args.input.input.clone());
     let mut report = RunReport::before_input(&run_id, &input, &opts);
     arm_interrupt(&args, &out, &report, started);
-    let mut finishing = None;
-    match attempt(&args, &opts, &input, &out, &mut report, &mut finishing) {
-        Ok(()) => Ok(()),
-        Err(failed) => {
-            // From here this command records its outcome: a signal waits.
-            let _finishing = finishing.unwrap_or_else(interrupt::finishing);
-            failure::complete(&mut report, &failed, started);
-            Err(failure::leave(&out, &report, failed, args.quiet))
-        }
-    }
+    finish::run_to_end(
+        &out,
+        &mut report,
+        started,
+        args.quiet,
+        |report, finishing| attempt(&args, &opts, &input, &out, report, finishing),
+    )
 }
 
 /// Arms the interrupt: the first SIGINT/SIGTERM cancels the job on the
@@ -68,6 +66,7 @@ fn arm_interrupt(args: &SubmitArgs, out: &OutDir, report: &RunReport, started: I
             tls.clone(),
             &report.run_id,
             interrupt::INTERRUPTED,
+            false,
             CANCEL_TIMEOUT,
         ) {
             eprintln!(
@@ -99,13 +98,7 @@ fn attempt(
     report: &mut RunReport,
     finishing: &mut Option<interrupt::Finishing>,
 ) -> Result<(), Failed> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-        .at(Stage::Planning)?;
-    let finished = runtime.block_on(async {
+    let finished = cluster::runtime()?.block_on(async {
         let token = args.auth.token().at(Stage::Planning)?;
         let mut conn = cluster::connect(
             &args.coordinator,
@@ -118,45 +111,5 @@ fn attempt(
         cluster::submit_and_wait(&mut conn, input, opts, &report.run_id, !args.quiet).await
     });
     *finishing = Some(interrupt::finishing());
-    let mut finished = finished?;
-    if let Some(coordinators) = finished.report.clone() {
-        *report = coordinators;
-    }
-    if let Some(failed) = cluster::job_failure(&finished) {
-        return Err(failed);
-    }
-    if finished.report.is_none() {
-        return Err(Failed::new(
-            Stage::Tasks,
-            anyhow::anyhow!("the coordinator sent no report for a finished job"),
-        ));
-    }
-    let result = cluster::score(&mut finished, opts)?;
-    out.write_results(&result, report).at(Stage::Writing)?;
-    if let Some(error) = finished.publish_error.take() {
-        return Err(Failed {
-            stage: Stage::Database,
-            error: cluster::JobError {
-                code: crate::exit::DATABASE,
-                message: format!(
-                    "results written to {} but run {} not published: {error}",
-                    out.path().display(),
-                    report.run_id
-                ),
-            }
-            .into(),
-            results: Some(Box::new(result)),
-        });
-    }
-    summary::show_success(
-        report,
-        &result,
-        out.path(),
-        finished.published_to.as_deref(),
-        args.json,
-        args.quiet,
-    )
-    .context("cannot show the report")
-    .at(Stage::Writing)?;
-    Ok(())
+    finish::write(finished?, out, report, args.json, args.quiet)
 }

@@ -440,3 +440,42 @@ fn diff_from_folders_equals_diff_from_postgres_with_sub_cent_prices() {
     let from_files = diff(&["--results-root", root.to_str().unwrap()]);
     assert_eq!(from_files, from_db);
 }
+
+#[test]
+fn run_publishes_through_its_embedded_coordinator_under_its_lease() {
+    let db = testing::database();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let extract = real_data("online_retail_ii_2009-12_extract.csv");
+    let child = Command::new(env!("CARGO_BIN_EXE_rfm"))
+        .args([
+            "run",
+            extract.to_str().unwrap(),
+            "-q",
+            "--database-url",
+            &db.url,
+        ])
+        .arg("--out")
+        .arg(&out)
+        .env_remove("DATABASE_URL")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "rfm run: {}", text(&o.stderr));
+    let row = db
+        .client()
+        .query_one(
+            "SELECT status, owner_kind, owner_pid FROM rfm_runs WHERE run_id = $1",
+            &[&run_id_of(&out)],
+        )
+        .unwrap();
+    let (status, kind, owner_pid): (String, String, i32) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(status, "published");
+    assert_eq!(
+        (kind.as_str(), owner_pid),
+        ("rfm-coordinator", pid),
+        "the run's owner is the coordinator embedded in this rfm run"
+    );
+}

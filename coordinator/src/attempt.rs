@@ -53,7 +53,7 @@ pub enum Outcome {
 /// Per-job data every attempt needs.
 pub struct AttemptContext {
     pub job_id: String,
-    pub inputs_json: Vec<String>,
+    pub inputs: Vec<rfm_proto::v1::InputFile>,
     /// Size of each input file, to check the answers against.
     pub file_lens: Vec<u64>,
     pub options: rfm_proto::v1::RunOptions,
@@ -89,11 +89,7 @@ async fn attempt(
     };
     let request = RunTaskRequest {
         task: Some(task_ref.clone()),
-        input_json: ctx
-            .inputs_json
-            .get(chunk.file_index as usize)
-            .cloned()
-            .unwrap_or_default(),
+        input: ctx.inputs.get(chunk.file_index as usize).cloned(),
         file_index: chunk.file_index,
         start: chunk.start,
         end: chunk.end,

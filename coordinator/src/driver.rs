@@ -2,25 +2,24 @@
 //! finished task's partial state over Arrow Flight, merges every chunk exactly
 //! once, re-runs the tasks of lost workers (up to `max_attempts` a task),
 //! fails fast on deterministic input errors and when no worker is alive for
-//! the grace period, and finally scores the merged state.
+//! the grace period, then hands the merged state to the completion step
+//! ([`crate::complete`]), which scores, publishes and finishes the job.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rfm_core::engine::{finish_run, number_sample_lines_in};
-use rfm_core::report::{RunReport, Stage};
-use rfm_core::{Chunk, DataRoot, ErrorKind, InputFile, PartialState, RfmResult, RunOptions};
-use rfm_proto::v1::{ErrorClass, JobState, TaskRef};
-use rfm_store::RunId;
+use rfm_core::report::RunReport;
+use rfm_core::{Chunk, DataRoot, InputFile, PartialState, RunOptions};
+use rfm_proto::v1::{ErrorClass, TaskRef};
+use rfm_store::{Recorder, RunId};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use crate::attempt::{run_attempt, AttemptContext, FailKind, Outcome};
-use crate::job::{Job, Publication};
-use crate::publish::Publisher;
+use crate::complete::{complete, Completion, Failure};
+use crate::job::Job;
 use crate::registry::Registry;
-use crate::{report, state_ipc};
 
 /// Tuning of the driver.
 #[derive(Clone, Debug)]
@@ -34,7 +33,7 @@ pub struct DriverConfig {
     /// Print retries and lost workers on stderr.
     pub log: bool,
     /// Where runs are recorded and published (`--database-url`), if anywhere.
-    pub publisher: Option<Arc<Publisher>>,
+    pub recorder: Option<Arc<Recorder>>,
     /// Inputs must lie under it, when set (`--data-root`).
     pub data_root: Option<Arc<DataRoot>>,
 }
@@ -79,8 +78,6 @@ struct Driver {
     files: Vec<InputFile>,
     done: usize,
 }
-
-type Failure = (ErrorClass, String);
 
 impl Driver {
     /// Logs a line of the job; text from workers in it is escaped.
@@ -312,7 +309,8 @@ impl Driver {
     }
 }
 
-/// Drives a job from dispatch to its result.
+/// Drives a job from dispatch to its end: runs its tasks, then hands the
+/// merged state (or why the tasks failed) to the completion step.
 pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: DriverConfig) {
     let Plan {
         files,
@@ -321,20 +319,17 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         report,
         db_run,
     } = plan;
-    let database = config.publisher.clone().zip(db_run);
-    let inputs_json = files
-        .iter()
-        .map(|f| serde_json::to_string(f).unwrap_or_default())
-        .collect();
+    let run = config.recorder.clone().zip(db_run);
+    let (data_root, log) = (config.data_root.clone(), config.log);
     let ctx = Arc::new(AttemptContext {
         job_id: job.id.clone(),
-        inputs_json,
+        inputs: files.iter().map(rfm_proto::input::to_proto).collect(),
         file_lens: files.iter().map(|f| f.layout.len).collect(),
         options: rfm_proto::options::to_proto(&options),
     });
     let mut driver = Driver {
         job: job.clone(),
-        registry: registry.clone(),
+        registry,
         pending: (0..chunks.len()).collect(),
         tasks: chunks
             .into_iter()
@@ -349,244 +344,70 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         config,
         done: 0,
     };
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut stop = job.stop_signal();
-    let mut ticker = tokio::time::interval(driver.config.tick);
-    let mut no_worker_since: Option<Instant> = None;
-    let mut merged = Some(PartialState::new());
+    let tasks = driver.run(&ctx).await;
+    driver.stop_all();
+    let completion = Completion {
+        job,
+        files: std::mem::take(&mut driver.files),
+        options,
+        report,
+        run,
+        data_root,
+        log,
+    };
+    complete(completion, tasks).await;
+}
 
-    let failure: Option<Failure> = loop {
-        if let Some(reason) = stop.borrow_and_update().clone() {
-            break Some(reason);
-        }
-        driver.dispatch(&ctx, &tx);
-        if driver.done == driver.tasks.len() {
-            break None;
-        }
-        let step: Result<Option<PartialState>, Failure> = tokio::select! {
-            Some(outcome) = rx.recv() => driver.outcome(outcome),
-            _ = ticker.tick() => {
-                let alive = registry.alive_count();
-                if alive > 0 {
-                    no_worker_since = None;
-                } else if no_worker_since.get_or_insert_with(Instant::now).elapsed() >= driver.config.no_worker_grace {
-                    break Some((ErrorClass::Cluster, format!(
-                        "no live worker for {:.1} s ({} of {} tasks done); lost workers: {}; \
-                         start rfm-worker processes pointing at this coordinator",
-                        driver.config.no_worker_grace.as_secs_f64(),
-                        driver.done,
-                        driver.tasks.len(),
-                        registry.lost_summary()
-                    )));
-                }
-                driver.retry_lost().and_then(|()| driver.retry_overdue()).map(|_| None)
+impl Driver {
+    /// Dispatches the tasks and merges each finished chunk exactly once,
+    /// until all are merged or the job fails (or is stopped).
+    async fn run(&mut self, ctx: &Arc<AttemptContext>) -> Result<PartialState, Failure> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut stop = self.job.stop_signal();
+        let mut ticker = tokio::time::interval(self.config.tick);
+        let mut no_worker_since: Option<Instant> = None;
+        let mut merged = PartialState::new();
+        let registry = self.registry.clone();
+        loop {
+            if let Some(reason) = stop.borrow_and_update().clone() {
+                return Err(reason);
             }
-            _ = registry.changed.notified() => Ok(None),
-            _ = stop.changed() => Ok(None),
-        };
-        match step {
-            Ok(Some(state)) => {
+            self.dispatch(ctx, &tx);
+            if self.done == self.tasks.len() {
+                return Ok(merged);
+            }
+            let step: Result<Option<PartialState>, Failure> = tokio::select! {
+                Some(outcome) = rx.recv() => self.outcome(outcome),
+                _ = ticker.tick() => {
+                    if registry.alive_count() > 0 {
+                        no_worker_since = None;
+                    } else if no_worker_since.get_or_insert_with(Instant::now).elapsed() >= self.config.no_worker_grace {
+                        return Err((ErrorClass::Cluster, format!(
+                            "no live worker for {:.1} s ({} of {} tasks done); lost workers: {}; \
+                             start rfm-worker processes pointing at this coordinator",
+                            self.config.no_worker_grace.as_secs_f64(),
+                            self.done,
+                            self.tasks.len(),
+                            registry.lost_summary()
+                        )));
+                    }
+                    self.retry_lost().and_then(|()| self.retry_overdue()).map(|_| None)
+                }
+                _ = registry.changed.notified() => Ok(None),
+                _ = stop.changed() => Ok(None),
+            };
+            if let Some(state) = step? {
                 // Refill the freed slot before merging, so workers never wait on a merge.
-                driver.dispatch(&ctx, &tx);
-                let mut acc = merged.take().unwrap_or_default();
-                merged = match tokio::task::spawn_blocking(move || {
+                self.dispatch(ctx, &tx);
+                let mut acc = std::mem::take(&mut merged);
+                merged = tokio::task::spawn_blocking(move || {
                     acc.merge(state);
-                    Some(acc)
+                    acc
                 })
                 .await
-                {
-                    Ok(m) => m,
-                    Err(e) => {
-                        break Some((ErrorClass::Internal, format!("merging a chunk failed: {e}")))
-                    }
-                };
-            }
-            Ok(None) => {}
-            Err(failure) => break Some(failure),
-        }
-    };
-    driver.stop_all();
-
-    let seconds = job.seconds();
-    let mut report = report;
-    if let Some((class, error)) = failure {
-        let state = if class == ErrorClass::Cancelled {
-            JobState::Cancelled
-        } else {
-            JobState::Failed
-        };
-        driver.log(&error);
-        report::complete(
-            &mut report,
-            &Default::default(),
-            Err((Stage::Tasks, error.clone())),
-            seconds,
-        );
-        if let Some((publisher, run)) = &database {
-            publisher.fail(*run, report.clone()).await;
-        }
-        let report_json = serde_json::to_string(&report).unwrap_or_default();
-        job.finish(state, class, error, report_json, Vec::new());
-        return;
-    }
-
-    job.set_state(JobState::Merging, "all tasks done; scoring");
-    let files = std::mem::take(&mut driver.files);
-    let begun = report.clone();
-    let root = driver.config.data_root.clone();
-    let scored = tokio::task::spawn_blocking(move || {
-        score(
-            merged.unwrap_or_default(),
-            &files,
-            root.as_deref(),
-            &options,
-            report,
-            seconds,
-        )
-    })
-    .await;
-    match scored {
-        Ok(s) => {
-            let json = serde_json::to_string(&s.report).unwrap_or_default();
-            match (s.failure, s.result) {
-                (None, Some(result)) => {
-                    let publication = match &database {
-                        Some((publisher, run)) => {
-                            match publisher.publish(*run, s.report, result).await {
-                                Ok(()) => {
-                                    driver.log(&format!("published to {}", publisher.target));
-                                    Publication {
-                                        published_to: publisher.target.clone(),
-                                        publish_error: String::new(),
-                                    }
-                                }
-                                Err(e) => {
-                                    driver.log(&format!("not published: {e}"));
-                                    Publication {
-                                        published_to: String::new(),
-                                        publish_error: e,
-                                    }
-                                }
-                            }
-                        }
-                        None => Publication::default(),
-                    };
-                    driver.log("succeeded");
-                    job.finish_published(
-                        JobState::Succeeded,
-                        ErrorClass::None,
-                        String::new(),
-                        json,
-                        s.state_ipc,
-                        publication,
-                    );
-                }
-                (failure, _) => {
-                    let (class, error) = failure.unwrap_or_else(|| {
-                        (ErrorClass::Internal, "scoring gave no result".to_string())
-                    });
-                    driver.log(&error);
-                    if let Some((publisher, run)) = &database {
-                        let mut failed = s.report;
-                        failed.error.get_or_insert_with(|| error.clone());
-                        publisher.fail(*run, failed).await;
-                    }
-                    job.finish(JobState::Failed, class, error, json, s.state_ipc);
-                }
+                .map_err(|e| (ErrorClass::Internal, format!("merging a chunk failed: {e}")))?;
             }
         }
-        Err(e) => {
-            let error = format!("scoring failed: {e}");
-            if let Some((publisher, run)) = &database {
-                let mut failed = begun;
-                report::complete(
-                    &mut failed,
-                    &Default::default(),
-                    Err((Stage::Scoring, error.clone())),
-                    seconds,
-                );
-                publisher.fail(*run, failed).await;
-            }
-            job.finish(
-                JobState::Failed,
-                ErrorClass::Internal,
-                error,
-                String::new(),
-                Vec::new(),
-            )
-        }
-    }
-}
-
-/// A scored job: its report, its merged state (Arrow IPC), its result (for
-/// publishing) and any failure.
-struct Scored {
-    report: RunReport,
-    state_ipc: Vec<u8>,
-    result: Option<RfmResult>,
-    failure: Option<Failure>,
-}
-
-/// Numbers the malformed samples, applies the limits and scores (blocking).
-fn score(
-    mut state: PartialState,
-    files: &[InputFile],
-    root: Option<&DataRoot>,
-    options: &RunOptions,
-    mut report: RunReport,
-    seconds: f64,
-) -> Scored {
-    if let Err(e) = number_sample_lines_in(&mut state, files, root) {
-        report::complete(
-            &mut report,
-            &state.ledger,
-            Err((e.stage(), e.to_string())),
-            seconds,
-        );
-        return Scored {
-            report,
-            state_ipc: Vec::new(),
-            result: None,
-            failure: Some((ErrorClass::Input, e.to_string())),
-        };
-    }
-    // The state travels also on failure (clients print its ledger and samples),
-    // so it is encoded before scoring consumes it.
-    let state_ipc = state_ipc::encode(&state);
-    let (ledger, result) = finish_run(state, files, options);
-    let failure = match &result {
-        Ok(r) => {
-            report::complete(&mut report, &ledger, Ok(r), seconds);
-            None
-        }
-        Err(e) => {
-            let class = match e.kind() {
-                ErrorKind::Usage => ErrorClass::Usage,
-                ErrorKind::Input => ErrorClass::Input,
-                ErrorKind::Output => ErrorClass::Internal,
-            };
-            report::complete(
-                &mut report,
-                &ledger,
-                Err((e.stage(), e.to_string())),
-                seconds,
-            );
-            Some((class, e.to_string()))
-        }
-    };
-    match state_ipc {
-        Ok(state_ipc) => Scored {
-            report,
-            state_ipc,
-            result: result.ok(),
-            failure,
-        },
-        Err(e) => Scored {
-            report,
-            state_ipc: Vec::new(),
-            result: None,
-            failure: Some((ErrorClass::Internal, e)),
-        },
     }
 }
 
@@ -615,7 +436,7 @@ mod tests {
             task_timeout: Duration::from_secs(600),
             tick: Duration::from_millis(10),
             log: false,
-            publisher: None,
+            recorder: None,
             data_root: None,
         }
     }

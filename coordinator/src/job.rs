@@ -2,13 +2,18 @@
 //! events watchers receive, the stop signal (a cancel, or the coordinator
 //! shutting down) and, once finished, its result. The event stream and the
 //! stop signal serve only a running job: they are freed when it ends, so a
-//! finished job kept for `GetJobResult` holds little more than its result.
+//! finished job kept for `GetJobResult` holds little more than its result:
+//! its report and, when it succeeded, its scored tables (served over Flight).
+//! A job ends once, through [`Job::finish`] with a typed [`JobOutcome`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use rfm_proto::v1::{ErrorClass, JobEvent, JobResult, JobState, JobStatus};
+use rfm_core::report::RunReport;
+use rfm_core::RfmResult;
+use rfm_proto::is_terminal;
+use rfm_proto::v1::{ErrorClass, JobEvent, JobResult, JobState, JobStatus, ScoredResult};
 use tokio::sync::{broadcast, watch};
 
 /// Where a finished job's run went in the database.
@@ -18,6 +23,46 @@ pub struct Publication {
     pub published_to: String,
     /// Why publishing failed, when it did.
     pub publish_error: String,
+}
+
+/// How a job ended: what its completion step hands to [`Job::finish`].
+#[derive(Debug)]
+pub enum JobOutcome {
+    /// Scored: its report, its result (its submitter fetches the tables over
+    /// Flight) and where its run was published.
+    Succeeded {
+        report: RunReport,
+        result: Arc<RfmResult>,
+        publication: Publication,
+    },
+    /// Failed, or cancelled (class [`ErrorClass::Cancelled`]), with its
+    /// report once one was made.
+    Failed {
+        class: ErrorClass,
+        error: String,
+        report: Option<RunReport>,
+    },
+}
+
+impl JobOutcome {
+    /// The job state it ends in.
+    pub fn state(&self) -> JobState {
+        match self {
+            JobOutcome::Succeeded { .. } => JobState::Succeeded,
+            JobOutcome::Failed {
+                class: ErrorClass::Cancelled,
+                ..
+            } => JobState::Cancelled,
+            JobOutcome::Failed { .. } => JobState::Failed,
+        }
+    }
+}
+
+/// A finished job's result: what `GetJobResult` answers, and the scored
+/// tables of a succeeded job.
+struct Finished {
+    answer: JobResult,
+    tables: Option<Arc<RfmResult>>,
 }
 
 /// Events a watcher may fall behind by before it is sent the current status
@@ -42,17 +87,10 @@ pub struct Job {
     status: Mutex<JobStatus>,
     /// Dropped when the job ends (after its final event).
     live: Mutex<Option<Live>>,
-    result: Mutex<Option<JobResult>>,
+    result: Mutex<Option<Finished>>,
     finished_at: Mutex<Option<Instant>>,
     /// Its submitter has not fetched the result yet.
     awaited: AtomicBool,
-}
-
-/// Whether a state is final.
-pub fn is_terminal(state: i32) -> bool {
-    [JobState::Succeeded, JobState::Failed, JobState::Cancelled]
-        .iter()
-        .any(|s| *s as i32 == state)
 }
 
 fn stage_name(state: JobState) -> &'static str {
@@ -151,36 +189,29 @@ impl Job {
         });
     }
 
-    /// Ends the job: stores its result, then sends the final event (so a
-    /// watcher that sees the end can fetch the result at once).
-    pub fn finish(
-        &self,
-        state: JobState,
-        class: ErrorClass,
-        error: String,
-        report_json: String,
-        state_ipc: Vec<u8>,
-    ) {
-        self.finish_published(
-            state,
-            class,
-            error,
-            report_json,
-            state_ipc,
-            Publication::default(),
-        );
-    }
-
-    /// [`Job::finish`], saying also where the run was published (or why not).
-    pub fn finish_published(
-        &self,
-        state: JobState,
-        class: ErrorClass,
-        error: String,
-        report_json: String,
-        state_ipc: Vec<u8>,
-        publication: Publication,
-    ) {
+    /// Ends the job with `outcome`: stores its result, then sends the final
+    /// event (so a watcher that sees the end can fetch the result at once).
+    /// A job that has ended already stays as it ended.
+    pub fn finish(&self, outcome: JobOutcome) {
+        let state = outcome.state();
+        let (class, error, report, tables, publication) = match outcome {
+            JobOutcome::Succeeded {
+                report,
+                result,
+                publication,
+            } => (
+                ErrorClass::None,
+                String::new(),
+                Some(report),
+                Some(result),
+                publication,
+            ),
+            JobOutcome::Failed {
+                class,
+                error,
+                report,
+            } => (class, error, report, None, Publication::default()),
+        };
         let message = if error.is_empty() {
             stage_name(state).to_string()
         } else {
@@ -200,12 +231,21 @@ impl Job {
         drop(s);
         crate::metrics::METRICS.job_ended(state, status.elapsed_seconds);
         *self.finished_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-        *self.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(JobResult {
-            status: Some(status.clone()),
-            report_json,
-            state_ipc,
-            published_to: publication.published_to,
-            publish_error: publication.publish_error,
+        let scored = tables.as_ref().map(|r| ScoredResult {
+            as_of: r.as_of,
+            latest_purchase: r.latest_purchase,
+            customers: r.customers.len() as u64,
+            segments: r.segments.len() as u64,
+        });
+        *self.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(Finished {
+            answer: JobResult {
+                status: Some(status.clone()),
+                report: report.as_ref().map(rfm_proto::report::to_proto),
+                scored,
+                published_to: publication.published_to,
+                publish_error: publication.publish_error,
+            },
+            tables,
         });
         // Watchers still receive the final event once the sender is gone.
         if let Some(live) = self.lock_live().take() {
@@ -224,18 +264,27 @@ impl Job {
             .map(|t| t.elapsed())
     }
 
-    /// The result, once the job has ended; fetching it ends the wait of a
-    /// draining coordinator for this job's submitter.
+    /// The result, once the job has ended; fetching the result of a job
+    /// without tables ends the wait of a draining coordinator for this job's
+    /// submitter (else fetching its customers does).
     pub fn result(&self) -> Option<JobResult> {
-        let result = self
-            .result
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        if result.is_some() {
+        let result = self.result.lock().unwrap_or_else(|e| e.into_inner());
+        let finished = result.as_ref()?;
+        if finished.tables.is_none() {
             self.awaited.store(false, Ordering::Relaxed);
         }
-        result
+        Some(finished.answer.clone())
+    }
+
+    /// The scored tables of a succeeded job.
+    pub fn tables(&self) -> Option<Arc<RfmResult>> {
+        let result = self.result.lock().unwrap_or_else(|e| e.into_inner());
+        result.as_ref()?.tables.clone()
+    }
+
+    /// The submitter has fetched the result's last table.
+    pub fn tables_fetched(&self) {
+        self.awaited.store(false, Ordering::Relaxed);
     }
 
     /// Whether the job has ended but its result was not fetched yet.
@@ -287,13 +336,20 @@ mod tests {
     use tokio::sync::broadcast::error::TryRecvError;
 
     fn succeed(job: &Job) {
-        job.finish(
-            JobState::Succeeded,
-            ErrorClass::None,
-            String::new(),
-            "{}".into(),
-            vec![1, 2, 3],
-        );
+        let opts = rfm_core::RunOptions::default();
+        job.finish(JobOutcome::Succeeded {
+            report: RunReport::before_input("j", "in.csv", &opts),
+            result: Arc::new(RfmResult {
+                as_of: 10,
+                latest_purchase: 9,
+                customers: Vec::new(),
+                segments: Vec::new(),
+                revenue: rfm_core::money::Money::ZERO,
+                ledger: Default::default(),
+                cut_points: Default::default(),
+            }),
+            publication: Publication::default(),
+        });
     }
 
     #[test]
@@ -323,7 +379,11 @@ mod tests {
         assert_eq!(job.status().state, JobState::Succeeded as i32);
         assert_eq!(job.status().tasks_done, 1);
         let result = job.result().expect("the result is kept");
-        assert_eq!(result.state_ipc, vec![1, 2, 3]);
+        assert_eq!(result.scored.map(|s| s.as_of), Some(10));
+        assert!(job.result_awaited(), "its tables are still to fetch");
+        assert!(job.tables().is_some());
+        job.tables_fetched();
+        assert!(!job.result_awaited());
         assert!(job.ended_ago().is_some());
     }
 }

@@ -1,7 +1,8 @@
 //! The rfm coordinator: a worker registry with heartbeat expiry, chunk
 //! planning, push dispatch of tasks to free worker slots, retries of lost
 //! workers' tasks, the merge of partial states fetched over Arrow Flight, and
-//! scoring; clients submit and watch jobs over gRPC.
+//! scoring; clients submit and watch jobs over gRPC and fetch a finished
+//! job's scored tables over Arrow Flight on the same port ([`results`]).
 //!
 //! [`start`] serves it in the current tokio runtime; the `rfm-coordinator`
 //! binary and the embedded cluster of `rfm run` both use it;
@@ -11,6 +12,7 @@ pub mod access;
 mod answer;
 mod attempt;
 pub mod cli;
+pub mod complete;
 mod drain;
 pub mod driver;
 pub mod http;
@@ -20,15 +22,16 @@ pub mod metrics;
 pub mod publish;
 pub mod registry;
 pub mod report;
+pub mod results;
 pub mod retention;
 pub mod service;
-pub mod state_ipc;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arrow_flight::flight_service_server::FlightServiceServer;
 use rfm_proto::auth::Credentials;
 use rfm_proto::keepalive::Keepalive;
 use rfm_proto::v1::coordinator_server::CoordinatorServer;
@@ -69,7 +72,7 @@ pub struct CoordinatorConfig {
     /// Started with `--insecure` (said in `ListWorkers` and `/readyz`).
     pub insecure: bool,
     /// Records and publishes every job's run in PostgreSQL, when set.
-    pub publisher: Option<Arc<publish::Publisher>>,
+    pub recorder: Option<Arc<rfm_store::Recorder>>,
     /// HTTP/2 keepalive of the gRPC port and of the connections to workers.
     pub keepalive: Keepalive,
     /// How many finished jobs are kept for their results, and how long.
@@ -102,7 +105,7 @@ impl Default for CoordinatorConfig {
             log: false,
             credentials: Credentials::default(),
             insecure: false,
-            publisher: None,
+            recorder: None,
             keepalive: Keepalive::default(),
             retention: retention::Retention::default(),
             limits: limits::Limits::default(),
@@ -169,7 +172,7 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         tick: (config.worker_timeout / 10)
             .clamp(Duration::from_millis(20), Duration::from_millis(250)),
         log: config.log,
-        publisher: config.publisher.clone(),
+        recorder: config.recorder.clone(),
         data_root: config.data_root.clone(),
     };
     let sweep_every = driver.tick;
@@ -198,8 +201,15 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
     let server = builder
         .add_service(health)
         .add_service(InterceptedService::new(
-            // Control calls decode little; only results (GetJobResult) are large.
+            // Calls are small both ways: results travel over Flight.
             CoordinatorServer::new(service)
+                .max_decoding_message_size(MAX_CONTROL_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_CONTROL_MESSAGE_BYTES),
+            config.credentials.clone().interceptor(),
+        ))
+        .add_service(InterceptedService::new(
+            // Scored tables, to the jobs' owners (checked per call).
+            FlightServiceServer::new(results::ResultFlightService::new(jobs.clone()))
                 .max_decoding_message_size(MAX_CONTROL_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
             config.credentials.clone().interceptor(),

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use rfm_coordinator::access;
 use rfm_coordinator::cli::Args;
-use rfm_coordinator::publish::Publisher;
 use rfm_coordinator::CoordinatorConfig;
 use rfm_core::exit;
 use rfm_core::DataRoot;
@@ -20,6 +19,7 @@ use rfm_proto::auth::Credentials;
 use rfm_proto::keepalive::Keepalive;
 use rfm_proto::stop::StopSignals;
 use rfm_settings::fatal;
+use rfm_store::Recorder;
 
 /// `host:port` of the run database from its description ("host H port P …"),
 /// unless it is a Unix socket.
@@ -34,17 +34,17 @@ fn database_address(target: &str) -> Option<String> {
 fn connect_database(
     url: Option<String>,
     lease: rfm_store::Lease,
-) -> Result<Option<Arc<Publisher>>, String> {
+) -> Result<Option<Arc<Recorder>>, String> {
     let url = url
         .or_else(|| std::env::var("DATABASE_URL").ok())
         .filter(|u| !u.trim().is_empty());
     let Some(url) = url else {
         return Ok(None);
     };
-    let publisher =
-        Publisher::connect(&url, lease).map_err(|e| format!("cannot use the run database: {e}"))?;
-    tracing::info!("rfm-coordinator: publishing runs to {}", publisher.target);
-    Ok(Some(Arc::new(publisher)))
+    let recorder = Recorder::connect(&url, lease, |w| tracing::warn!("rfm-coordinator: {w}"))
+        .map_err(|e| format!("cannot use the run database: {e}"))?;
+    tracing::info!("rfm-coordinator: publishing runs to {}", recorder.target);
+    Ok(Some(Arc::new(recorder)))
 }
 
 /// The root of `--data-root`, which must be an existing directory (else exit 2).
@@ -99,7 +99,7 @@ const CLOSE_DATABASE_GRACE: Duration = Duration::from_secs(5);
 async fn serve(
     args: Args,
     credentials: Credentials,
-    publisher: Option<Arc<Publisher>>,
+    publisher: Option<Arc<Recorder>>,
     data_root: Option<Arc<DataRoot>>,
     tls: rfm_coordinator::CoordinatorTls,
 ) -> Result<(), String> {
@@ -122,7 +122,7 @@ async fn serve(
         log: true,
         credentials,
         insecure: args.insecure,
-        publisher,
+        recorder: publisher,
         keepalive: Keepalive {
             interval: args.keepalive_interval,
             timeout: args.keepalive_timeout,
@@ -203,7 +203,7 @@ async fn serve(
 /// Closes the run database's connection on a thread of its own, never on
 /// the async runtime (the synchronous client runs a runtime of its own), and
 /// waits for it a bounded time.
-fn close_database(publisher: Option<Arc<Publisher>>) {
+fn close_database(publisher: Option<Arc<Recorder>>) {
     let Some(publisher) = publisher else {
         return;
     };

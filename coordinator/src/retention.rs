@@ -258,7 +258,8 @@ fn humantime_short(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rfm_proto::v1::{ErrorClass, JobState};
+    use crate::job::JobOutcome;
+    use rfm_proto::v1::ErrorClass;
 
     fn table(max_finished: usize, keep_for: Duration) -> JobTable {
         JobTable::new(Retention {
@@ -274,13 +275,11 @@ mod tests {
     }
 
     fn end(job: &Job) {
-        job.finish(
-            JobState::Succeeded,
-            ErrorClass::None,
-            String::new(),
-            String::new(),
-            Vec::new(),
-        );
+        job.finish(JobOutcome::Failed {
+            class: ErrorClass::Cancelled,
+            error: "cancelled by the user".into(),
+            report: None,
+        });
     }
 
     fn missing(table: &JobTable, id: &str) -> Status {

@@ -1,5 +1,6 @@
 //! The coordinator's gRPC service: worker membership (register, heartbeat,
-//! list) and the job API (submit, watch, get, result, cancel). Each method
+//! list) and the job API (submit, watch, get, result, cancel; a result's
+//! scored tables are served over Flight by [`crate::results`]). Each method
 //! requires the caller's role (workers: register and heartbeat; clients and
 //! the admin: the rest) and a client sees only its own jobs. While the
 //! coordinator drains (shutting down) it refuses new jobs and serves the rest.
@@ -9,7 +10,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use rfm_core::engine::{open_inputs_in, plan_chunks, InputFile};
 use rfm_core::input::ParseOptions;
@@ -23,23 +23,19 @@ use rfm_proto::v1::{
     ListJobsResponse, ListWorkersRequest, ListWorkersResponse, RegisterWorkerRequest,
     RegisterWorkerResponse, SubmitJobRequest, SubmitJobResponse, WorkerPhase,
 };
-use rfm_proto::{MAX_WORKER_SLOTS, PROTOCOL_VERSION};
+use rfm_proto::{is_terminal, MAX_WORKER_SLOTS, PROTOCOL_VERSION, WATCH_BEAT};
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::driver::{self, DriverConfig, Plan};
-use crate::job::{is_terminal, Job};
+use crate::job::Job;
 use crate::limits::Limits;
 use crate::registry::{dial_address, Registry, WorkerAccess};
 use crate::retention::JobTable;
 
 /// The longest cancel reason a client may give (the rest is cut).
 const MAX_CANCEL_REASON_CHARS: usize = 120;
-
-/// A job's watchers get its status at least this often, also when nothing
-/// changes: they tell a quiet job from a coordinator that stopped answering.
-pub const WATCH_BEAT: Duration = Duration::from_secs(1);
 
 /// Resolves and opens a job's inputs on a blocking thread (the planning step).
 /// Dropping the future — the client gave up or disconnected, so tonic drops
@@ -326,8 +322,8 @@ impl Coordinator for CoordinatorService {
             req.input
         ));
         let report = crate::report::new_report(&job_id, &files, &options);
-        let db_run = match &self.driver.publisher {
-            Some(publisher) => match publisher.begin(report.clone()).await {
+        let db_run = match &self.driver.recorder {
+            Some(recorder) => match crate::publish::begin(recorder, report.clone()).await {
                 Ok(run) => Some(run),
                 Err(e) => {
                     self.jobs.remove(&job_id);

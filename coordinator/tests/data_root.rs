@@ -288,7 +288,7 @@ fn a_task_naming_a_file_outside_the_workers_root_is_refused() {
                     task_id: n,
                     attempt: 1,
                 }),
-                input_json: serde_json::to_string(&file).unwrap(),
+                input: Some(rfm_proto::input::to_proto(&file)),
                 file_index: 0,
                 start: file.layout.data_start,
                 end: len,

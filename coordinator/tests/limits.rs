@@ -195,7 +195,10 @@ fn a_huge_task_sent_to_a_worker_is_refused_and_the_worker_stays_small() {
                     task_id: 0,
                     attempt: 1,
                 }),
-                input_json: "x".repeat(100 << 20),
+                input: Some(rfm_proto::v1::InputFile {
+                    path: vec![b'x'; 100 << 20],
+                    ..Default::default()
+                }),
                 ..Default::default()
             })
             .await
@@ -432,7 +435,8 @@ impl Worker for ForgedWorker {
     ) -> Result<Response<RunTaskResponse>, Status> {
         let req = request.into_inner();
         let task = req.task.clone().unwrap_or_default();
-        let input: InputFile = serde_json::from_str(&req.input_json).unwrap();
+        let input: InputFile =
+            rfm_proto::input::from_proto(&req.input.unwrap_or_default()).unwrap();
         let options = rfm_proto::options::from_proto(&req.options.unwrap_or_default()).unwrap();
         let chunk = Chunk {
             file_index: req.file_index,

@@ -10,15 +10,18 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::Ticket;
+use futures::TryStreamExt;
 use prost::Message;
 use rfm_proto::auth::Token;
 use rfm_proto::v1::coordinator_client::CoordinatorClient;
 use rfm_proto::v1::worker_client::WorkerClient;
 use rfm_proto::v1::{
-    FlightTicket, JobRef, ListJobsRequest, ListWorkersRequest, RegisterWorkerRequest,
-    RunTaskRequest, SubmitJobRequest, TaskRef,
+    FlightTicket, JobRef, ListJobsRequest, ListWorkersRequest, RegisterWorkerRequest, ResultTable,
+    ResultTicket, RunTaskRequest, SubmitJobRequest, TaskRef,
 };
 use rfm_proto::PROTOCOL_VERSION;
 use tonic::transport::Channel;
@@ -362,6 +365,59 @@ async fn each_token_opens_only_its_roles_calls_and_clients_see_only_their_jobs()
         "job-of-a",
         c.watch_job(b.request(job("job-of-a"))).await.unwrap_err(),
     );
+    // The result's tables over the coordinator's Flight port: B, a worker
+    // and no token are refused as for GetJobResult; A streams them.
+    let channel = Channel::from_shared(s.url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut flight = FlightServiceClient::new(channel);
+    let table = |table: ResultTable| Ticket {
+        ticket: ResultTicket {
+            job_id: "job-of-a".into(),
+            table: table as i32,
+        }
+        .encode_to_vec()
+        .into(),
+    };
+    let customers = || table(ResultTable::Customers);
+    like_unknown(
+        "job-of-a",
+        flight.do_get(b.request(customers())).await.unwrap_err(),
+    );
+    let err = flight
+        .do_get(token(WORKER).request(customers()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    let err = flight
+        .do_get(tonic::Request::new(customers()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+    let err = flight
+        .do_get(token(CLIENT_A).request(table(ResultTable::Unspecified)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    let stream = flight
+        .do_get(token(CLIENT_A).request(customers()))
+        .await
+        .unwrap()
+        .into_inner();
+    let batches: Vec<_> =
+        FlightRecordBatchStream::new_from_flight_data(stream.map_err(FlightError::from))
+            .try_collect()
+            .await
+            .unwrap();
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let result = c
+        .get_job_result(token(CLIENT_A).request(job("job-of-a")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(Some(rows as u64), result.scored.map(|s| s.customers));
     let listed = |jobs: Vec<rfm_proto::v1::JobStatus>| -> Vec<String> {
         jobs.into_iter().map(|j| j.job_id).collect()
     };
@@ -391,7 +447,10 @@ async fn each_token_opens_only_its_roles_calls_and_clients_see_only_their_jobs()
     assert_eq!(listed(all.into_inner().jobs), ["job-of-a", "job-of-b"]);
     for id in ["job-of-a", "job-of-b"] {
         let result = c.get_job_result(admin.request(job(id))).await.unwrap();
-        assert!(result.into_inner().report_json.contains(id));
+        assert_eq!(
+            result.into_inner().report.map(|r| r.run_id).as_deref(),
+            Some(id)
+        );
         c.cancel_job(admin.request(job(id))).await.unwrap();
     }
     c.cancel_job(a.request(job("job-of-a"))).await.unwrap();
@@ -450,7 +509,7 @@ async fn a_workers_port_takes_only_its_coordinators_call_secret() {
     };
     let run = RunTaskRequest {
         task: Some(task.clone()),
-        input_json: String::new(),
+        input: None,
         file_index: 0,
         start: 0,
         end: 100,

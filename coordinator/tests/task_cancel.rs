@@ -97,7 +97,7 @@ fn a_cancelled_task_frees_the_workers_cpu() {
     };
     let request = RunTaskRequest {
         task: Some(task.clone()),
-        input_json: serde_json::to_string(&files[0]).unwrap(),
+        input: Some(rfm_proto::input::to_proto(&files[0])),
         file_index: 0,
         start: files[0].layout.data_start,
         end: files[0].layout.len,

@@ -24,6 +24,8 @@ pub mod report;
 pub mod scan;
 pub mod score;
 pub mod segment;
+pub mod status;
+pub mod tables;
 pub mod text;
 
 pub use cancel::{Cancel, CancelOnDrop};
@@ -33,3 +35,4 @@ pub use error::{Error, ErrorKind, Result};
 pub use partial::PartialState;
 pub use score::RfmResult;
 pub use segment::Segment;
+pub use status::RunStatus;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{InputFile, RunOptions};
 use crate::ledger::{Excluded, LineLedger};
 use crate::score::CutPoints;
+use crate::status::RunStatus;
 
 /// A malformed line as reported: file path and 1-based line number.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,7 +95,7 @@ pub struct FileColumns {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
     pub run_id: String,
-    /// `succeeded` or `failed`.
+    /// `running`, `succeeded` or `failed` (a [`RunStatus::REPORTED`]'s text).
     pub status: String,
     pub input: Vec<String>,
     pub files: Vec<FileColumns>,
@@ -126,7 +127,7 @@ impl RunReport {
     pub fn begin(run_id: &str, files: &[InputFile], opts: &RunOptions) -> RunReport {
         RunReport {
             run_id: run_id.to_string(),
-            status: "running".into(),
+            status: RunStatus::Running.to_string(),
             input: files.iter().map(|f| f.path.display().to_string()).collect(),
             files: files
                 .iter()
@@ -176,7 +177,7 @@ impl RunReport {
 
     /// Marks the run failed at `stage` with `error`.
     pub fn fail(&mut self, stage: Stage, error: &str) {
-        self.status = "failed".into();
+        self.status = RunStatus::Failed.to_string();
         self.stage = Some(stage);
         self.error = Some(error.to_string());
     }
@@ -184,7 +185,7 @@ impl RunReport {
     /// Marks the run succeeded with the result's headline figures: customers,
     /// as-of date, latest purchase, total revenue (2 decimals) and cut points.
     pub fn set_result(&mut self, result: &crate::RfmResult) {
-        self.status = "succeeded".into();
+        self.status = RunStatus::Succeeded.to_string();
         self.customers = result.customers.len() as u64;
         self.as_of = Some(crate::date::format_date(result.as_of));
         self.latest_purchase = Some(crate::date::format_date(result.latest_purchase));

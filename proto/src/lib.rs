@@ -4,9 +4,12 @@
 
 pub mod auth;
 pub mod duration;
+pub mod flight;
 pub mod ident;
+pub mod input;
 pub mod keepalive;
 pub mod options;
+pub mod report;
 pub mod serve;
 pub mod size;
 pub mod stop;
@@ -24,10 +27,31 @@ pub mod v1 {
 /// name the customer whose revenue overflowed.
 /// Version 3: workers register with a call secret of their own (the only
 /// credential their port accepts) and say whether they serve TLS.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// Version 4: the coordinator alone scores: `GetJobResult` carries the run
+/// report as protobuf fields and clients fetch the scored tables over Arrow
+/// Flight on the coordinator's port (a `ResultTicket`), never the merged state;
+/// tasks carry their input file as protobuf fields, not JSON.
+pub const PROTOCOL_VERSION: u32 = 4;
 
-/// Largest gRPC message of a result: a `GetJobResult` reply (merged states
-/// can be large), decoded by clients, and a Flight stream's messages.
+/// A job's watchers get its status at least this often, also when nothing
+/// changes: they tell a quiet job from a coordinator that stopped answering.
+pub const WATCH_BEAT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether a job state (`JobStatus.state`) is final: succeeded, failed or
+/// cancelled.
+pub fn is_terminal(state: i32) -> bool {
+    [
+        v1::JobState::Succeeded,
+        v1::JobState::Failed,
+        v1::JobState::Cancelled,
+    ]
+    .iter()
+    .any(|s| *s as i32 == state)
+}
+
+/// Largest message of an Arrow Flight stream (a worker's partial state, a
+/// job's scored table): Flight splits batches into messages of about 2 MiB,
+/// but one row is never split.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
 
 /// Largest control message (a submission, a registration, a task, a job

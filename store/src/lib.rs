@@ -17,7 +17,7 @@ mod load;
 mod migrate;
 pub mod pgtypes;
 mod query;
-mod status;
+mod recorder;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tls;
@@ -27,7 +27,8 @@ pub use error::{Error, Result};
 pub use lease::{Abandoned, Heartbeat, Lease, Owner, DEFAULT_LEASE, DEFAULT_RENEW_EVERY};
 pub use migrate::{Migration, MIGRATIONS};
 pub use query::{CustomerQuery, CustomerRecord, RunInfo, RunWithReport, SegmentFigures};
-pub use status::RunStatus;
+pub use recorder::Recorder;
+pub use rfm_core::RunStatus;
 
 /// A run's key in the database (`rfm_runs.id`).
 #[derive(

@@ -2,23 +2,17 @@
 //! partial state; the ticket is a `FlightTicket` (job, task and attempt ids,
 //! never a path). Every other Flight method is unimplemented.
 
-use std::pin::Pin;
 use std::sync::Arc;
 
 use arrow_flight::encode::FlightDataEncoderBuilder;
-use arrow_flight::flight_service_server::FlightService;
-use arrow_flight::{
-    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
-    HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
-};
-use futures::{Stream, StreamExt, TryStreamExt};
+use arrow_flight::{FlightData, Ticket};
+use futures::{StreamExt, TryStreamExt};
 use prost::Message;
+use rfm_proto::flight::FlightStream;
 use rfm_proto::v1::FlightTicket;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status};
 
 use crate::tasks::{TaskKey, TaskStore};
-
-type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 /// Serves finished partial states.
 pub struct StateFlightService {
@@ -31,26 +25,14 @@ impl StateFlightService {
     }
 }
 
-fn unsupported<T>(what: &str) -> Result<T, Status> {
-    Err(Status::unimplemented(format!(
-        "{what} is not supported by the rfm worker; use DoGet"
-    )))
-}
+rfm_proto::flight_do_get_only!(StateFlightService, "the rfm worker");
 
-#[tonic::async_trait]
-impl FlightService for StateFlightService {
-    type HandshakeStream = BoxStream<HandshakeResponse>;
-    type ListFlightsStream = BoxStream<FlightInfo>;
-    type DoGetStream = BoxStream<FlightData>;
-    type DoPutStream = BoxStream<PutResult>;
-    type DoExchangeStream = BoxStream<FlightData>;
-    type DoActionStream = BoxStream<arrow_flight::Result>;
-    type ListActionsStream = BoxStream<ActionType>;
-
-    async fn do_get(
+impl StateFlightService {
+    /// `DoGet`: the finished state of the ticket's task attempt.
+    async fn get(
         &self,
         request: Request<Ticket>,
-    ) -> Result<Response<Self::DoGetStream>, Status> {
+    ) -> Result<Response<FlightStream<FlightData>>, Status> {
         let ticket = FlightTicket::decode(request.into_inner().ticket).map_err(|e| {
             Status::invalid_argument(format!("the ticket is not an rfm FlightTicket: {e}"))
         })?;
@@ -66,68 +48,5 @@ impl FlightService for StateFlightService {
             .build(futures::stream::once(async move { Ok(batch) }))
             .map_err(Status::from);
         Ok(Response::new(stream.boxed()))
-    }
-
-    async fn handshake(
-        &self,
-        _request: Request<Streaming<HandshakeRequest>>,
-    ) -> Result<Response<Self::HandshakeStream>, Status> {
-        unsupported("Handshake")
-    }
-
-    async fn list_flights(
-        &self,
-        _request: Request<Criteria>,
-    ) -> Result<Response<Self::ListFlightsStream>, Status> {
-        unsupported("ListFlights")
-    }
-
-    async fn get_flight_info(
-        &self,
-        _request: Request<FlightDescriptor>,
-    ) -> Result<Response<FlightInfo>, Status> {
-        unsupported("GetFlightInfo")
-    }
-
-    async fn poll_flight_info(
-        &self,
-        _request: Request<FlightDescriptor>,
-    ) -> Result<Response<PollInfo>, Status> {
-        unsupported("PollFlightInfo")
-    }
-
-    async fn get_schema(
-        &self,
-        _request: Request<FlightDescriptor>,
-    ) -> Result<Response<SchemaResult>, Status> {
-        unsupported("GetSchema")
-    }
-
-    async fn do_put(
-        &self,
-        _request: Request<Streaming<FlightData>>,
-    ) -> Result<Response<Self::DoPutStream>, Status> {
-        unsupported("DoPut")
-    }
-
-    async fn do_exchange(
-        &self,
-        _request: Request<Streaming<FlightData>>,
-    ) -> Result<Response<Self::DoExchangeStream>, Status> {
-        unsupported("DoExchange")
-    }
-
-    async fn do_action(
-        &self,
-        _request: Request<Action>,
-    ) -> Result<Response<Self::DoActionStream>, Status> {
-        unsupported("DoAction")
-    }
-
-    async fn list_actions(
-        &self,
-        _request: Request<Empty>,
-    ) -> Result<Response<Self::ListActionsStream>, Status> {
-        unsupported("ListActions")
     }
 }

@@ -244,9 +244,12 @@ impl Worker for TaskService {
         if !self.delay.is_zero() {
             pause(self.delay, &running.cancel).await;
         }
-        let input: InputFile = serde_json::from_str(&req.input_json).map_err(|e| {
-            Status::invalid_argument(format!("input_json is not an input file: {e}"))
-        })?;
+        let input: InputFile = req
+            .input
+            .as_ref()
+            .ok_or("the task has no input file".to_string())
+            .and_then(rfm_proto::input::from_proto)
+            .map_err(|e| Status::invalid_argument(format!("the task's input file: {e}")))?;
         let options = req
             .options
             .as_ref()

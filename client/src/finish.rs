@@ -1,0 +1,87 @@
+//! How `rfm run` and `rfm submit` end, one way for both: a finished job —
+//! from the embedded coordinator or from a cluster's, which scored it and
+//! published it — becomes the run's files (written at once, see
+//! [`rfm_core::output::OutDir`]) and its printed summary; a failure at any
+//! stage after the options leaves a failed `run.json` (see [`crate::failure`]).
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use rfm_core::output::OutDir;
+use rfm_core::report::{RunReport, Stage};
+
+use crate::cluster::{self, Finished, JobError};
+use crate::failure::{self, At as _, Failed};
+use crate::{exit, interrupt, summary};
+
+/// Runs a run's `attempt`; `report` holds what is known when it fails. Once
+/// the job has ended, the attempt sets its `finishing` guard, which holds a
+/// signal off until the outcome is recorded. On failure, completes `report`,
+/// leaves it in `out` and returns the run's error (for the exit code).
+pub fn run_to_end(
+    out: &OutDir,
+    report: &mut RunReport,
+    started: Instant,
+    quiet: bool,
+    attempt: impl FnOnce(&mut RunReport, &mut Option<interrupt::Finishing>) -> Result<(), Failed>,
+) -> Result<()> {
+    let mut finishing = None;
+    let Err(failed) = attempt(report, &mut finishing) else {
+        return Ok(());
+    };
+    // From here this command records its outcome: a signal waits.
+    let _finishing = finishing.unwrap_or_else(interrupt::finishing);
+    failure::complete(report, &failed, started);
+    Err(failure::leave(out, report, failed, quiet))
+}
+
+/// Writes a finished job's result files into `out` and tells the user (the
+/// report as JSON with `json`, else unless `quiet` the summary); `report`
+/// becomes the coordinator's. A job that failed, or whose run could not be
+/// published, is an error (its results kept in the second case).
+pub fn write(
+    finished: Finished,
+    out: &OutDir,
+    report: &mut RunReport,
+    json: bool,
+    quiet: bool,
+) -> Result<(), Failed> {
+    if let Some(coordinators) = finished.report.clone() {
+        *report = coordinators;
+    }
+    if let Some(failed) = cluster::job_failure(&finished) {
+        return Err(failed);
+    }
+    let (Some(_), Some(result)) = (&finished.report, finished.result) else {
+        return Err(Failed::new(
+            Stage::Tasks,
+            anyhow::anyhow!("the coordinator sent no report or no result for a succeeded job"),
+        ));
+    };
+    out.write_results(&result, report).at(Stage::Writing)?;
+    if let Some(error) = finished.publish_error {
+        return Err(Failed {
+            stage: Stage::Database,
+            error: JobError {
+                code: exit::DATABASE,
+                message: format!(
+                    "results written to {} but run {} not published: {error}",
+                    out.path().display(),
+                    report.run_id
+                ),
+            }
+            .into(),
+            results: Some(Box::new(result)),
+        });
+    }
+    summary::show_success(
+        report,
+        &result,
+        out.path(),
+        finished.published_to.as_deref(),
+        json,
+        quiet,
+    )
+    .context("cannot show the report")
+    .at(Stage::Writing)
+}
