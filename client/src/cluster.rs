@@ -676,12 +676,9 @@ pub fn run_embedded(
             heartbeat_interval: rfm_coordinator::DEFAULT_HEARTBEAT_INTERVAL,
             register_timeout: Duration::from_secs(10),
             protocol_version: PROTOCOL_VERSION,
-            // The workers' test knob, to make a run long enough to interrupt.
-            task_delay: std::env::var(rfm_worker::TASK_DELAY_ENV)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .map_or(Duration::ZERO, Duration::from_millis),
-            log: false,
+            // The workers' test knob (honoured only by test builds), to make
+            // a run long enough to interrupt.
+            task_delay: rfm_worker::task_delay_from_env(),
             worker_token: Token::new(Some(worker_token)),
             insecure: false,
             keepalive: Keepalive::default(),

@@ -69,6 +69,18 @@ fn runs_under_the_results_root_are_read_back() {
     let uci = run_id(&root, UCI);
     let sample = run_id(&root, SAMPLE);
     assert!(root.join(&uci).join("customers.csv").is_file());
+    // Scoring's cut points travel with the report to run.json (`rfm customer`
+    // below reads them from there): the reference's bounds.
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(root.join(&uci).join("run.json")).unwrap()).unwrap();
+    let cut = &report["cut_points"];
+    assert_eq!(cut["recency"][4], serde_json::json!([5, 1, 13]), "{cut}");
+    assert_eq!(cut["frequency"][4], serde_json::json!([5, 6, 209]), "{cut}");
+    assert_eq!(
+        cut["monetary"][0],
+        serde_json::json!([1, "3.75", "250.15"]),
+        "{cut}"
+    );
 
     // The latest run started last; runs started in the same second are
     // ordered by run id (never by file times). --run picks the other one.

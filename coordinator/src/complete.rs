@@ -30,8 +30,6 @@ pub struct Completion {
     /// Where the run is recorded, when the coordinator has a run database.
     pub run: Option<(Arc<Recorder>, RunId)>,
     pub data_root: Option<Arc<DataRoot>>,
-    /// Log the job's end.
-    pub log: bool,
 }
 
 /// A job that failed, with its completed report.
@@ -63,13 +61,11 @@ impl Failed {
 
 impl Completion {
     fn log(&self, message: &str) {
-        if self.log {
-            tracing::info!(
-                "rfm-coordinator: job {}: {}",
-                self.job.id,
-                rfm_core::text::escape_controls(message)
-            );
-        }
+        tracing::info!(
+            "rfm-coordinator: job {}: {}",
+            self.job.id,
+            rfm_core::text::escape_controls(message)
+        );
     }
 }
 

@@ -34,9 +34,7 @@ pub struct DrainOutcome {
 
 impl Coordinator {
     fn say(&self, message: &str) {
-        if self.log {
-            tracing::info!("rfm-coordinator: {message}");
-        }
+        tracing::info!("rfm-coordinator: {message}");
     }
 
     /// Refuses new jobs from now on (and `/readyz` answers 503); the first

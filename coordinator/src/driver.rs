@@ -30,8 +30,6 @@ pub struct DriverConfig {
     pub task_timeout: Duration,
     /// How often lost workers and the grace period are checked.
     pub tick: Duration,
-    /// Print retries and lost workers on stderr.
-    pub log: bool,
     /// Where runs are recorded and published (`--database-url`), if anywhere.
     pub recorder: Option<Arc<Recorder>>,
     /// Inputs must lie under it, when set (`--data-root`).
@@ -82,13 +80,11 @@ struct Driver {
 impl Driver {
     /// Logs a line of the job; text from workers in it is escaped.
     fn log(&self, message: &str) {
-        if self.config.log {
-            tracing::info!(
-                "rfm-coordinator: job {}: {}",
-                self.job.id,
-                rfm_core::text::escape_controls(message)
-            );
-        }
+        tracing::info!(
+            "rfm-coordinator: job {}: {}",
+            self.job.id,
+            rfm_core::text::escape_controls(message)
+        );
     }
 
     fn describe(&self, t: usize) -> String {
@@ -320,7 +316,7 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         db_run,
     } = plan;
     let run = config.recorder.clone().zip(db_run);
-    let (data_root, log) = (config.data_root.clone(), config.log);
+    let data_root = config.data_root.clone();
     let ctx = Arc::new(AttemptContext {
         job_id: job.id.clone(),
         inputs: files.iter().map(rfm_proto::input::to_proto).collect(),
@@ -353,7 +349,6 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         report,
         run,
         data_root,
-        log,
     };
     complete(completion, tasks).await;
 }
@@ -435,7 +430,6 @@ mod tests {
             no_worker_grace: Duration::from_secs(1),
             task_timeout: Duration::from_secs(600),
             tick: Duration::from_millis(10),
-            log: false,
             recorder: None,
             data_root: None,
         }

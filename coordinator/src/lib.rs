@@ -64,8 +64,6 @@ pub struct CoordinatorConfig {
     /// another worker (a task hung on a worker that still heartbeats);
     /// zero: no limit.
     pub task_timeout: Duration,
-    /// Print membership changes, jobs and retries on stderr.
-    pub log: bool,
     /// Who may call the coordinator, and in which role (never sent to
     /// workers: each worker's port takes the call secret it registered with).
     pub credentials: Credentials,
@@ -102,7 +100,6 @@ impl Default for CoordinatorConfig {
             no_worker_grace: DEFAULT_NO_WORKER_GRACE,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             task_timeout: DEFAULT_TASK_TIMEOUT,
-            log: false,
             credentials: Credentials::default(),
             insecure: false,
             recorder: None,
@@ -125,7 +122,6 @@ pub struct Coordinator {
     /// The port serves TLS (its URL is https://).
     pub tls: bool,
     jobs: Arc<retention::JobTable>,
-    log: bool,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
     reaper: tokio::task::JoinHandle<()>,
@@ -171,7 +167,6 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         task_timeout: config.task_timeout,
         tick: (config.worker_timeout / 10)
             .clamp(Duration::from_millis(20), Duration::from_millis(250)),
-        log: config.log,
         recorder: config.recorder.clone(),
         data_root: config.data_root.clone(),
     };
@@ -218,16 +213,13 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
             let _ = shutdown_rx.wait_for(|stop| *stop).await;
         });
     let server = tokio::spawn(server);
-    let log = config.log;
     let swept = registry.clone();
     let reaper = tokio::spawn(async move {
         let mut ticker = tokio::time::interval(sweep_every);
         loop {
             ticker.tick().await;
             for (id, address) in swept.sweep() {
-                if log {
-                    tracing::warn!("rfm-coordinator: worker {id} ({address}) lost: no heartbeat");
-                }
+                tracing::warn!("rfm-coordinator: worker {id} ({address}) lost: no heartbeat");
             }
         }
     });
@@ -237,7 +229,6 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         draining,
         tls: config.tls.serve.is_some(),
         jobs,
-        log,
         shutdown,
         server,
         reaper,

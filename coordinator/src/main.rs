@@ -119,7 +119,6 @@ async fn serve(
         no_worker_grace: args.no_worker_grace,
         task_timeout: args.task_timeout,
         max_attempts: args.max_attempts,
-        log: true,
         credentials,
         insecure: args.insecure,
         recorder: publisher,

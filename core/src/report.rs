@@ -95,8 +95,8 @@ pub struct FileColumns {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
     pub run_id: String,
-    /// `running`, `succeeded` or `failed` (a [`RunStatus::REPORTED`]'s text).
-    pub status: String,
+    /// `running`, `succeeded` or `failed` (one of [`RunStatus::REPORTED`]).
+    pub status: RunStatus,
     pub input: Vec<String>,
     pub files: Vec<FileColumns>,
     pub options: ReportOptions,
@@ -127,7 +127,7 @@ impl RunReport {
     pub fn begin(run_id: &str, files: &[InputFile], opts: &RunOptions) -> RunReport {
         RunReport {
             run_id: run_id.to_string(),
-            status: RunStatus::Running.to_string(),
+            status: RunStatus::Running,
             input: files.iter().map(|f| f.path.display().to_string()).collect(),
             files: files
                 .iter()
@@ -177,7 +177,7 @@ impl RunReport {
 
     /// Marks the run failed at `stage` with `error`.
     pub fn fail(&mut self, stage: Stage, error: &str) {
-        self.status = RunStatus::Failed.to_string();
+        self.status = RunStatus::Failed;
         self.stage = Some(stage);
         self.error = Some(error.to_string());
     }
@@ -185,7 +185,7 @@ impl RunReport {
     /// Marks the run succeeded with the result's headline figures: customers,
     /// as-of date, latest purchase, total revenue (2 decimals) and cut points.
     pub fn set_result(&mut self, result: &crate::RfmResult) {
-        self.status = RunStatus::Succeeded.to_string();
+        self.status = RunStatus::Succeeded;
         self.customers = result.customers.len() as u64;
         self.as_of = Some(crate::date::format_date(result.as_of));
         self.latest_purchase = Some(crate::date::format_date(result.latest_purchase));

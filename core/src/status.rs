@@ -55,15 +55,16 @@ impl RunStatus {
         RunStatus::REPORTED.into_iter().find(|s| s.as_str() == text)
     }
 
-    /// True once the run can no longer change.
-    pub fn is_final(self) -> bool {
-        self != RunStatus::Running
+    /// Whether a run with this status has results to read (its files were
+    /// written, or it was published).
+    pub fn has_results(self) -> bool {
+        matches!(self, RunStatus::Succeeded | RunStatus::Published)
     }
 }
 
 impl std::fmt::Display for RunStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 

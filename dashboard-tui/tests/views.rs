@@ -407,7 +407,7 @@ fn failed_run_shows_its_error_and_ledger() {
     let root = tempfile::tempdir().unwrap();
     let report = std::fs::read_to_string(fx.full.join("run.json")).unwrap();
     let mut report: rfm_core::report::RunReport = serde_json::from_str(&report).unwrap();
-    report.status = "failed".into();
+    report.status = rfm_core::RunStatus::Failed;
     report.error = Some("too many malformed lines: 3 of 10".into());
     report.started_at = "2030-01-01T00:00:00Z".into();
     rfm_core::output::write_report(&root.path().join("broken"), &report).unwrap();

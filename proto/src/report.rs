@@ -4,7 +4,8 @@
 
 use rfm_core::ledger::Excluded;
 use rfm_core::report::{FileColumns, ReportOptions, ReportSample, RunReport, Stage};
-use rfm_core::{RunOptions, RunStatus};
+use rfm_core::score::CutPoints;
+use rfm_core::RunStatus;
 
 use crate::v1;
 
@@ -40,13 +41,74 @@ fn stage_from_proto(stage: v1::Stage) -> Option<Stage> {
     })
 }
 
-fn status_to_proto(status: &str) -> v1::RunStatus {
-    match RunStatus::parse_reported(status) {
-        Some(RunStatus::Running) => v1::RunStatus::Running,
-        Some(RunStatus::Succeeded) => v1::RunStatus::Succeeded,
-        Some(RunStatus::Failed) => v1::RunStatus::Failed,
-        _ => v1::RunStatus::Unspecified,
+fn status_to_proto(status: RunStatus) -> v1::RunStatus {
+    match status {
+        RunStatus::Running => v1::RunStatus::Running,
+        RunStatus::Succeeded => v1::RunStatus::Succeeded,
+        RunStatus::Failed => v1::RunStatus::Failed,
+        // Database statuses are not reported.
+        RunStatus::Published | RunStatus::Abandoned => v1::RunStatus::Unspecified,
     }
+}
+
+fn cut_points_to_proto(c: &CutPoints) -> v1::CutPoints {
+    v1::CutPoints {
+        recency: c
+            .recency
+            .iter()
+            .map(|&(score, low, high)| v1::SignedBounds {
+                score: score.into(),
+                low,
+                high,
+            })
+            .collect(),
+        frequency: c
+            .frequency
+            .iter()
+            .map(|&(score, low, high)| v1::UnsignedBounds {
+                score: score.into(),
+                low,
+                high,
+            })
+            .collect(),
+        monetary: c
+            .monetary
+            .iter()
+            .map(|(score, low, high)| v1::DecimalBounds {
+                score: (*score).into(),
+                low: low.clone(),
+                high: high.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A score of the wire (1-5).
+fn score(score: u32) -> Result<u8, String> {
+    u8::try_from(score)
+        .ok()
+        .filter(|s| (1..=5).contains(s))
+        .ok_or_else(|| format!("cut points name score {score}, not 1-5"))
+}
+
+fn cut_points_from_proto(c: &v1::CutPoints) -> Result<CutPoints, String> {
+    Ok(CutPoints {
+        recency: c
+            .recency
+            .iter()
+            .map(|b| Ok((score(b.score)?, b.low, b.high)))
+            .collect::<Result<_, String>>()?,
+        frequency: c
+            .frequency
+            .iter()
+            .map(|b| Ok((score(b.score)?, b.low, b.high)))
+            .collect::<Result<_, String>>()?,
+        monetary: c
+            .monetary
+            .iter()
+            .map(|b| Ok((score(b.score)?, b.low.clone(), b.high.clone())))
+            .collect::<Result<_, String>>()?,
+    })
 }
 
 fn status_from_proto(status: v1::RunStatus) -> Result<RunStatus, String> {
@@ -62,7 +124,7 @@ fn status_from_proto(status: v1::RunStatus) -> Result<RunStatus, String> {
 pub fn to_proto(r: &RunReport) -> v1::RunReport {
     v1::RunReport {
         run_id: r.run_id.clone(),
-        status: status_to_proto(&r.status) as i32,
+        status: status_to_proto(r.status) as i32,
         input: r.input.clone(),
         files: r
             .files
@@ -116,6 +178,7 @@ pub fn to_proto(r: &RunReport) -> v1::RunReport {
         seconds: r.seconds,
         error: r.error.clone(),
         stage: stage_to_proto(r.stage) as i32,
+        cut_points: r.cut_points.as_ref().map(cut_points_to_proto),
     }
 }
 
@@ -128,67 +191,76 @@ pub fn from_proto(p: &v1::RunReport) -> Result<RunReport, String> {
         .map(stage_from_proto)
         .map_err(|_| format!("unknown stage {}", p.stage))?;
     let options = p.options.as_ref().ok_or("the report has no options")?;
-    // Built on an empty report: a field the wire does not carry keeps its
-    // value there.
-    let mut r = RunReport::before_input(&p.run_id, "", &RunOptions::default());
-    r.status = status.to_string();
-    r.input = p.input.clone();
-    r.files = p
-        .files
-        .iter()
-        .map(|f| FileColumns {
-            file: f.file.clone(),
-            bytes: f.bytes,
-            columns: f
-                .columns
-                .iter()
-                .map(|c| (c.role.clone(), c.name.clone()))
-                .collect(),
-        })
-        .collect();
-    r.options = ReportOptions {
-        delimiter: options.delimiter.clone(),
-        decimal_comma: options.decimal_comma,
-        date_format: options.date_format.clone(),
-        as_of: options.as_of.clone(),
-        max_malformed_share: options.max_malformed_share,
-        chunk_size: options.chunk_size,
-    };
-    r.lines_read = p.lines_read;
-    r.purchase_lines = p.purchase_lines;
-    let excluded = p.excluded.unwrap_or_default();
-    r.excluded = Excluded {
-        missing_customer: excluded.missing_customer,
-        cancellation: excluded.cancellation,
-        quantity_le_0: excluded.quantity_le_0,
-        price_le_0: excluded.price_le_0,
-    };
-    r.malformed = p.malformed;
-    r.malformed_samples = p
-        .malformed_samples
-        .iter()
-        .map(|m| ReportSample {
-            file: m.file.clone(),
-            line: m.line,
-            text: m.text.clone(),
-            problem: m.problem.clone(),
-        })
-        .collect();
-    r.customers = p.customers;
-    r.as_of = p.as_of.clone();
-    r.latest_purchase = p.latest_purchase.clone();
-    r.revenue = p.revenue.clone();
-    r.started_at = p.started_at.clone();
-    r.finished_at = p.finished_at.clone();
-    r.seconds = p.seconds;
-    r.error = p.error.clone();
-    r.stage = stage;
-    Ok(r)
+    // A struct literal: a field added to the report does not compile here
+    // until the wire carries it.
+    Ok(RunReport {
+        run_id: p.run_id.clone(),
+        status,
+        input: p.input.clone(),
+        files: p
+            .files
+            .iter()
+            .map(|f| FileColumns {
+                file: f.file.clone(),
+                bytes: f.bytes,
+                columns: f
+                    .columns
+                    .iter()
+                    .map(|c| (c.role.clone(), c.name.clone()))
+                    .collect(),
+            })
+            .collect(),
+        options: ReportOptions {
+            delimiter: options.delimiter.clone(),
+            decimal_comma: options.decimal_comma,
+            date_format: options.date_format.clone(),
+            as_of: options.as_of.clone(),
+            max_malformed_share: options.max_malformed_share,
+            chunk_size: options.chunk_size,
+        },
+        lines_read: p.lines_read,
+        purchase_lines: p.purchase_lines,
+        excluded: {
+            let excluded = p.excluded.unwrap_or_default();
+            Excluded {
+                missing_customer: excluded.missing_customer,
+                cancellation: excluded.cancellation,
+                quantity_le_0: excluded.quantity_le_0,
+                price_le_0: excluded.price_le_0,
+            }
+        },
+        malformed: p.malformed,
+        malformed_samples: p
+            .malformed_samples
+            .iter()
+            .map(|m| ReportSample {
+                file: m.file.clone(),
+                line: m.line,
+                text: m.text.clone(),
+                problem: m.problem.clone(),
+            })
+            .collect(),
+        customers: p.customers,
+        as_of: p.as_of.clone(),
+        latest_purchase: p.latest_purchase.clone(),
+        revenue: p.revenue.clone(),
+        started_at: p.started_at.clone(),
+        finished_at: p.finished_at.clone(),
+        seconds: p.seconds,
+        error: p.error.clone(),
+        stage,
+        cut_points: p
+            .cut_points
+            .as_ref()
+            .map(cut_points_from_proto)
+            .transpose()?,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rfm_core::RunOptions;
 
     #[test]
     fn a_failed_report_with_samples_round_trips() {
@@ -218,10 +290,21 @@ mod tests {
         assert_eq!(from_proto(&to_proto(&r)).unwrap(), r);
 
         let mut ok = RunReport::before_input("r", "x", &RunOptions::default());
-        ok.status = RunStatus::Succeeded.to_string();
+        ok.status = RunStatus::Succeeded;
         ok.as_of = Some("2011-12-10".into());
         ok.revenue = Some("12.50".into());
+        ok.cut_points = Some(CutPoints {
+            recency: vec![(1, 200, 373), (5, 0, 16)],
+            frequency: vec![(1, 1, 1), (5, 7, 210)],
+            monetary: vec![
+                (1, "-4287.63".into(), "251.80".into()),
+                (5, "2000.01".into(), "279489.02".into()),
+            ],
+        });
         assert_eq!(from_proto(&to_proto(&ok)).unwrap(), ok);
+        let mut p = to_proto(&ok);
+        p.cut_points.as_mut().unwrap().frequency[0].score = 6;
+        assert!(from_proto(&p).unwrap_err().contains("score 6"));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use rfm_store::{CustomerQuery, RunWithReport, Store};
 use crate::cut_points::cut_points;
 use crate::error::{Error, Result};
 use crate::latest;
-use crate::model::{Customer, Listing, Run, RunEntry, SegmentSummary, Status};
+use crate::model::{Customer, Listing, Run, RunEntry, SegmentSummary};
 use crate::RunSource;
 
 /// A PostgreSQL store of runs.
@@ -70,12 +70,12 @@ impl DatabaseSource {
         let info = row.info;
         let mut report: RunReport = serde_json::from_value(row.report)
             .map_err(|e| self.invalid(&info.run_id, "report", e, "a run report (run.json)"))?;
-        let status = Status::of_store(info.status);
+        let status = info.status;
         report.run_id = info.run_id.clone();
         report.started_at = info.started_at;
         report.finished_at = info.finished_at.unwrap_or_default();
         if !status.has_results() {
-            report.status = status.to_string();
+            report.status = status;
             report.error = info.error.or(report.error);
         }
         Ok(RunEntry {

@@ -11,7 +11,7 @@ use crate::customers;
 use crate::cut_points::cut_points;
 use crate::error::{Error, Result};
 use crate::latest;
-use crate::model::{Listing, Run, RunEntry, Status};
+use crate::model::{Listing, Run, RunEntry};
 use crate::RunSource;
 
 /// A run folder or a folder of run folders.
@@ -46,7 +46,7 @@ impl FolderSource {
         Ok(RunEntry {
             key: dir.display().to_string(),
             label,
-            status: Status::of_report(&report.status),
+            status: report.status,
             report,
             latest: false,
         })

@@ -10,67 +10,9 @@ use rfm_core::Segment;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
-/// Where a run is in its life, as its source records it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Status {
-    /// A run folder whose run succeeded.
-    Succeeded,
-    /// A run published to PostgreSQL.
-    Published,
-    /// Still in progress (PostgreSQL).
-    Running,
-    /// Ended with an error.
-    Failed,
-    /// Its owner stopped renewing its lease (PostgreSQL).
-    Abandoned,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Succeeded => "succeeded",
-            Status::Published => "published",
-            Status::Running => "running",
-            Status::Failed => "failed",
-            Status::Abandoned => "abandoned",
-        }
-    }
-
-    /// Whether a run with this status has results to read.
-    pub fn has_results(self) -> bool {
-        matches!(self, Status::Succeeded | Status::Published)
-    }
-
-    /// The status a `run.json` reports (`succeeded`, `failed`, `running`).
-    pub fn of_report(status: &str) -> Status {
-        match status {
-            "succeeded" => Status::Succeeded,
-            "running" => Status::Running,
-            _ => Status::Failed,
-        }
-    }
-
-    pub(crate) fn of_store(status: rfm_store::RunStatus) -> Status {
-        match status {
-            rfm_store::RunStatus::Published => Status::Published,
-            rfm_store::RunStatus::Running => Status::Running,
-            rfm_store::RunStatus::Failed => Status::Failed,
-            rfm_store::RunStatus::Abandoned => Status::Abandoned,
-        }
-    }
-}
-
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl Serialize for Status {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
+/// A run's status, as its report or the database says it (one type for
+/// both: [`rfm_core::RunStatus`]).
+pub use rfm_core::RunStatus as Status;
 
 /// A run as listed: enough to show it and to load it.
 #[derive(Clone, Debug, PartialEq)]

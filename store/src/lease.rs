@@ -150,14 +150,6 @@ impl Store {
             })
             .collect())
     }
-
-    /// Renews the leases of `lease`'s owner now; returns how many runs it holds.
-    pub fn renew_leases(&mut self, lease: &Lease) -> Result<u64> {
-        self.ensure_connected()?;
-        self.client
-            .execute(RENEW, &[&lease.owner.instance, &lease.millis()])
-            .map_err(self.query_err("renewing run leases"))
-    }
 }
 
 /// A thread renewing its owner's leases every `renew_every` over a

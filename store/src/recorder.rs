@@ -95,7 +95,7 @@ impl Recorder {
     /// the database cannot be reached).
     pub fn fail(&self, run: RunId, report: &RunReport) {
         let mut failed = report.clone();
-        failed.status = RunStatus::Failed.to_string();
+        failed.status = RunStatus::Failed;
         if let Err(e) = self.store().fail(run, &failed) {
             (self.warn)(&format!(
                 "run {} could not be marked failed in the database: {e}",

@@ -326,7 +326,7 @@ fn a_load_killed_mid_way_rolls_back_and_the_previous_run_stays_latest() {
     assert!(matches!(err, Error::Query { .. }), "{err}");
 
     // The run is recorded as failed over a new connection.
-    report.status = "failed".into();
+    report.status = rfm_core::RunStatus::Failed;
     report.error = Some(err.to_string());
     store
         .fail(run, &report)
@@ -392,7 +392,7 @@ fn a_run_over_the_malformed_limit_is_recorded_failed_and_publishes_nothing() {
     let run = store
         .begin_run(&report, &rfm_store::Lease::with_defaults("test"))
         .unwrap();
-    report.status = "failed".into();
+    report.status = rfm_core::RunStatus::Failed;
     report.error = Some(err.to_string());
     store.fail(run, &report).unwrap();
 

@@ -71,8 +71,6 @@ pub struct WorkerConfig {
     /// Wait before computing each task: honoured only by a build with the
     /// `task-delay` feature (see [`TASK_DELAY_ENV`]), ignored by any other.
     pub task_delay: Duration,
-    /// Print membership changes on stderr.
-    pub log: bool,
     /// The coordinator's worker token, sent at registration and with heartbeats.
     pub worker_token: Token,
     /// Started with `--insecure` (told at registration, shown by `rfm workers`).
@@ -290,7 +288,6 @@ pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
         slots: config.slots.max(1) as u32,
         protocol_version: config.protocol_version,
         heartbeat_interval: config.heartbeat_interval,
-        log: config.log,
         worker_token: config.worker_token.clone(),
         call_secret,
         insecure: config.insecure,

@@ -100,7 +100,6 @@ async fn serve(
         register_timeout: args.register_timeout,
         protocol_version: args.protocol_version,
         task_delay: rfm_worker::task_delay_from_env(),
-        log: true,
         worker_token,
         insecure: args.insecure,
         keepalive: Keepalive {

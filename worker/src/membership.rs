@@ -29,7 +29,6 @@ pub struct Membership {
     pub slots: u32,
     pub protocol_version: u32,
     pub heartbeat_interval: Duration,
-    pub log: bool,
     /// The coordinator's worker token.
     pub worker_token: Token,
     /// The secret the worker's port takes, renewed at every registration.
@@ -48,9 +47,7 @@ pub struct Membership {
 
 impl Membership {
     fn say(&self, message: String) {
-        if self.log {
-            tracing::info!("{message}");
-        }
+        tracing::info!("{message}");
     }
 
     /// What went wrong with TLS in a failed call, in plain words, if TLS

@@ -296,7 +296,7 @@ fn draw_failed(frame: &mut Frame, run: &RunData, theme: Theme, area: Rect) {
     let r = &run.entry.report;
     let [msg, ledger] = Layout::vertical([Constraint::Length(5), Constraint::Min(0)]).areas(area);
     let p = Paragraph::new(vec![
-        Line::from(format!("Run {} {}", shown(&r.run_id), shown(&r.status))).style(theme.error()),
+        Line::from(format!("Run {} {}", shown(&r.run_id), r.status)).style(theme.error()),
         Line::from(shown(r.error.as_deref().unwrap_or_default()).into_owned()),
     ])
     .wrap(ratatui::widgets::Wrap { trim: true })
