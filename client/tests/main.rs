@@ -1,6 +1,7 @@
 //! The integration tests of this crate, in one test binary: one link instead of
 //! one per file keeps the build small and quick.
 
+mod architecture;
 mod commands;
 mod config;
 mod db;
