@@ -20,6 +20,7 @@ pub mod money;
 pub mod output;
 pub mod parse;
 pub mod partial;
+pub mod percent;
 pub mod report;
 pub mod scan;
 pub mod score;

@@ -76,35 +76,12 @@ fn mask_url(value: &str, authority: usize) -> String {
     let params: Vec<String> = rest[q + 1..]
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((k, _)) if is_password_key(&percent_decode(k)) => format!("{k}={MASK}"),
+            Some((k, _)) if is_password_key(&rfm_core::percent::decode(k)) => format!("{k}={MASK}"),
             _ => pair.to_string(),
         })
         .collect();
     out.push_str(&params.join("&"));
     out
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `host=h password='a b' dbname=d` → `host=h password=*** dbname=d`,

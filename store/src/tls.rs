@@ -129,9 +129,9 @@ fn split_url(url: &str) -> (String, Vec<(String, String)>) {
     let mut found = Vec::new();
     for pair in url[q + 1..].split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let key = percent_decode(key);
+        let key = rfm_core::percent::decode(key);
         if is_tls_key(&key) {
-            found.push((key, percent_decode(value)));
+            found.push((key, rfm_core::percent::decode(value)));
         } else {
             kept.push(pair);
         }
@@ -142,29 +142,6 @@ fn split_url(url: &str) -> (String, Vec<(String, String)>) {
         rest.push_str(&kept.join("&"));
     }
     (rest, found)
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `host=h sslmode=verify-full sslrootcert='/a b/ca.pem'`: the string without
