@@ -13,15 +13,15 @@ pub fn parse_size(text: &str) -> Option<u64> {
 }
 
 pub fn run_options(a: &InputArgs) -> Result<RunOptions, Error> {
-    let chunk_size = parse_size(&a.chunk_size).ok_or_else(|| {
-        Error::invalid_option(
-            "--chunk-size",
-            format!(
-                "{:?} is not a positive byte size (e.g. 67108864 or 64MiB)",
-                a.chunk_size
-            ),
-        )
-    })?;
+    let chunk_size = match &a.chunk_size {
+        None => rfm_core::engine::AUTO_CHUNK_SIZE,
+        Some(text) => parse_size(text).filter(|&n| n > 0).ok_or_else(|| {
+            Error::invalid_option(
+                "--chunk-size",
+                format!("{text:?} is not a positive byte size (e.g. 67108864 or 64MiB)"),
+            )
+        })?,
+    };
     let max_record_size = parse_size(&a.max_record_size).ok_or_else(|| {
         Error::invalid_option(
             "--max-record-size",
@@ -36,6 +36,7 @@ pub fn run_options(a: &InputArgs) -> Result<RunOptions, Error> {
         decimal_comma: a.decimal_comma,
         date_format: a.date_format.as_deref(),
         as_of: a.as_of.as_deref(),
+        until: a.until.as_deref(),
         max_malformed_share: a.max_malformed_share,
         chunk_size,
         max_record_size,

@@ -42,6 +42,9 @@ pub fn ledger(report: &RunReport) -> String {
     let _ = writeln!(s, "  cancellation     {:>11}", thousands(e.cancellation));
     let _ = writeln!(s, "  quantity <= 0    {:>11}", thousands(e.quantity_le_0));
     let _ = writeln!(s, "  price <= 0       {:>11}", thousands(e.price_le_0));
+    if e.after_until > 0 || report.options.until.is_some() {
+        let _ = writeln!(s, "  after --until    {:>11}", thousands(e.after_until));
+    }
     let _ = writeln!(s, "malformed         {:>12}", thousands(report.malformed));
     for m in &report.malformed_samples {
         let _ = writeln!(
@@ -56,6 +59,29 @@ pub fn ledger(report: &RunReport) -> String {
     s
 }
 
+/// Each file's date form (one line when there is one file) and the
+/// warnings about how the input was read.
+pub fn dates(report: &RunReport) -> String {
+    let mut s = String::new();
+    let forms: Vec<_> = report
+        .files
+        .iter()
+        .filter_map(|f| f.date_form.as_ref().map(|d| (&f.file, d)))
+        .collect();
+    if let [(_, form)] = forms.as_slice() {
+        let _ = writeln!(s, "dates             {form}");
+    } else if !forms.is_empty() {
+        let _ = writeln!(s, "dates");
+        for (file, form) in forms {
+            let _ = writeln!(s, "  {}: {form}", escape_controls(file));
+        }
+    }
+    for w in &report.warnings {
+        let _ = writeln!(s, "warning: {}", escape_controls(w));
+    }
+    s
+}
+
 /// The full summary of a finished run.
 pub fn full(report: &RunReport, result: &RfmResult) -> String {
     let mut s = ledger(report);
@@ -64,11 +90,18 @@ pub fn full(report: &RunReport, result: &RfmResult) -> String {
         "customers         {:>12}",
         thousands(result.customers.len() as u64)
     );
+    if let Some(span) = report.purchase_span() {
+        let _ = writeln!(s, "purchases         {span}");
+    }
+    if let Some(until) = &report.options.until {
+        let _ = writeln!(s, "until             {until:>12}");
+    }
     let _ = writeln!(
         s,
         "as-of             {:>12}",
         date::format_date(result.as_of)
     );
+    s.push_str(&dates(report));
     let _ = writeln!(s);
     let _ = writeln!(
         s,

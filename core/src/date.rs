@@ -170,11 +170,17 @@ pub fn parse_auto(b: &[u8]) -> Option<Timestamp> {
         }
         return timestamp(y as i32, mo, d, h, mi, s);
     }
-    // Month first: M/D/YYYY H:MM[:SS] or M/D/YY H:MM.
+    parse_slash(b, false)
+}
+
+/// Reads a slash date `A/B/YYYY H:MM[:SS]` or `A/B/YY H:MM`: month first
+/// (`A` is the month, the spec's reading) or, with `day_first`, day first.
+pub fn parse_slash(b: &[u8], day_first: bool) -> Option<Timestamp> {
     let mut i = 0;
-    let mo = take_digits(b, &mut i, 1, 2)?;
+    let a = take_digits(b, &mut i, 1, 2)?;
     expect(b, &mut i, b'/')?;
-    let d = take_digits(b, &mut i, 1, 2)?;
+    let c = take_digits(b, &mut i, 1, 2)?;
+    let (mo, d) = if day_first { (c, a) } else { (a, c) };
     expect(b, &mut i, b'/')?;
     let ystart = i;
     let y = take_digits(b, &mut i, 2, 4)?;
@@ -200,6 +206,66 @@ pub fn parse_auto(b: &[u8]) -> Option<Timestamp> {
         return None;
     }
     timestamp(year, mo, d, h, mi, s)
+}
+
+/// Which of the auto-detected forms a date text has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// `YYYY-MM-DD HH:MM[:SS]`, valid.
+    Iso,
+    /// A slash date valid month first only (`12/13/2010`).
+    MonthFirst,
+    /// A slash date valid both ways (`1/12/2010`: 12 January or 1 December).
+    Ambiguous,
+    /// A slash date valid day first only (`13/12/2010`): malformed without
+    /// `--date-format`.
+    DayFirst,
+    /// None of the forms.
+    Other,
+}
+
+/// The timestamp of an auto-detected date text (month first for slash
+/// dates, as the spec reads them) and its [`Shape`].
+pub fn parse_auto_shape(b: &[u8]) -> (Option<Timestamp>, Shape) {
+    if b.len() >= 5 && b[4] == b'-' {
+        let t = parse_auto(b);
+        return (
+            t,
+            if t.is_some() {
+                Shape::Iso
+            } else {
+                Shape::Other
+            },
+        );
+    }
+    let mf = parse_slash(b, false);
+    let df = parse_slash(b, true).is_some();
+    let shape = match (mf.is_some(), df) {
+        (true, true) => Shape::Ambiguous,
+        (true, false) => Shape::MonthFirst,
+        (false, true) => Shape::DayFirst,
+        (false, false) => Shape::Other,
+    };
+    (mf, shape)
+}
+
+/// The `--date-format` that reads a day-first date like `example`
+/// (`13/12/2010 8:26` → `%d/%m/%Y %H:%M`).
+pub fn day_first_format(example: &str) -> String {
+    let mut parts = example.splitn(2, ' ');
+    let day = parts.next().unwrap_or("");
+    let time = parts.next().unwrap_or("");
+    let year = if day.rsplit('/').next().is_some_and(|y| y.len() == 2) {
+        "%y"
+    } else {
+        "%Y"
+    };
+    let secs = if time.matches(':').count() >= 2 {
+        ":%S"
+    } else {
+        ""
+    };
+    format!("%d/%m/{year} %H:%M{secs}")
 }
 
 /// One piece of a user-supplied strftime format.
@@ -370,6 +436,26 @@ mod tests {
         ] {
             assert_eq!(auto(bad), None, "{bad:?} must be malformed");
         }
+    }
+
+    #[test]
+    fn shapes_of_slash_dates() {
+        let shape = |t: &str| parse_auto_shape(t.as_bytes()).1;
+        assert_eq!(shape("1/12/2010 8:26"), Shape::Ambiguous);
+        assert_eq!(shape("12/13/2010 8:26"), Shape::MonthFirst);
+        assert_eq!(shape("13/12/2010 8:26"), Shape::DayFirst);
+        assert_eq!(shape("31/2/2010 8:26"), Shape::Other);
+        assert_eq!(shape("2011-01-02 10:00"), Shape::Iso);
+        assert_eq!(shape("2011-01-32 10:00"), Shape::Other);
+        assert_eq!(
+            parse_slash(b"13/12/2010 8:26", true)
+                .map(format_timestamp)
+                .as_deref(),
+            Some("2010-12-13 08:26:00")
+        );
+        assert_eq!(day_first_format("13/12/2010 8:26"), "%d/%m/%Y %H:%M");
+        assert_eq!(day_first_format("13/12/10 8:26"), "%d/%m/%y %H:%M");
+        assert_eq!(day_first_format("13/12/2010 08:26:05"), "%d/%m/%Y %H:%M:%S");
     }
 
     #[test]

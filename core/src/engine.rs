@@ -68,10 +68,17 @@ pub struct RunSettings<'a> {
     pub decimal_comma: bool,
     pub date_format: Option<&'a str>,
     pub as_of: Option<&'a str>,
+    /// `--until` (`YYYY-MM-DD`): keep purchases on or before this day.
+    pub until: Option<&'a str>,
     pub max_malformed_share: f64,
+    /// Bytes per chunk; 0: chosen by the coordinator from the input's size
+    /// and its workers' slots ([`AUTO_CHUNK_SIZE`]).
     pub chunk_size: u64,
     pub max_record_size: u64,
 }
+
+/// The chunk size that leaves the choice to the coordinator.
+pub const AUTO_CHUNK_SIZE: u64 = 0;
 
 impl RunSettings<'_> {
     /// Checks every value, naming the flag at fault.
@@ -98,6 +105,17 @@ impl RunSettings<'_> {
             })?),
             None => None,
         };
+        let until = match self.until {
+            Some(t) => Some(crate::date::parse_date(t).ok_or_else(|| {
+                Error::invalid_option(
+                    "--until",
+                    format!("{t:?} is not a date of the form YYYY-MM-DD"),
+                )
+            })?),
+            None => None,
+        };
+        // A point in time: scored as of the day after it, unless told.
+        let as_of = as_of.or(until.map(|u| u + 1));
         if !(0.0..=1.0).contains(&self.max_malformed_share) {
             return Err(Error::invalid_option(
                 "--max-malformed-share",
@@ -105,12 +123,6 @@ impl RunSettings<'_> {
                     "{} is not a fraction between 0 and 1",
                     self.max_malformed_share
                 ),
-            ));
-        }
-        if self.chunk_size == 0 {
-            return Err(Error::invalid_option(
-                "--chunk-size",
-                "must be a positive byte size (e.g. 67108864 or 64MiB)",
             ));
         }
         if !(1..=MAX_RECORD_LIMIT).contains(&self.max_record_size) {
@@ -128,6 +140,7 @@ impl RunSettings<'_> {
                 decimal_comma: self.decimal_comma,
                 date_format,
                 max_record_size: self.max_record_size,
+                until,
             },
             as_of,
             max_malformed_share: self.max_malformed_share,
@@ -539,6 +552,9 @@ pub fn finish_run(
         return (state.ledger.clone(), Err(e));
     }
     let ledger = state.ledger.clone();
+    if let Err(e) = check_date_forms(&ledger, files, &opts.parse) {
+        return (ledger, Err(e));
+    }
     if ledger.malformed_share() > opts.max_malformed_share {
         let first = ledger
             .malformed_samples
@@ -580,9 +596,43 @@ pub fn finish_run(
     (ledger, finish(state, opts.as_of))
 }
 
+/// Fails a run whose file has slash dates that only fit day first (and none
+/// that only fit month first) when no `--date-format` was given: the file
+/// is day first, and reading it month first would drop or misdate its lines.
+pub fn check_date_forms(
+    ledger: &crate::ledger::LineLedger,
+    files: &[InputFile],
+    parse: &ParseOptions,
+) -> Result<()> {
+    if parse.date_format.is_some() {
+        return Ok(());
+    }
+    for (i, forms) in ledger.dates.iter().enumerate() {
+        if !forms.only_day_first() {
+            continue;
+        }
+        let example = forms
+            .day_first_example
+            .as_ref()
+            .map(|e| e.1.clone())
+            .unwrap_or_default();
+        return Err(Error::DayFirstDates {
+            path: files.get(i).map(|f| f.path.clone()).unwrap_or_default(),
+            count: forms.day_first,
+            format: crate::date::day_first_format(&example),
+            example,
+        });
+    }
+    Ok(())
+}
+
 /// Computes a whole run in this process (rayon over all chunks).
 pub fn run_local(files: &[InputFile], opts: &RunOptions) -> Result<PartialState> {
-    let chunks = plan_chunks(files, opts.chunk_size);
+    let chunk_size = match opts.chunk_size {
+        AUTO_CHUNK_SIZE => DEFAULT_CHUNK_SIZE,
+        n => n,
+    };
+    let chunks = plan_chunks(files, chunk_size);
     let readers: Vec<InputReader> = files
         .iter()
         .map(|f| InputReader::open(&f.path))

@@ -58,6 +58,14 @@ pub enum Error {
         first: String,
     },
 
+    #[error("{}: {count} dates such as {example:?} have a first field above 12, so they are not month first (M/D/YYYY, how rfm reads slash dates without a format); if the file is day first, run again with --date-format '{format}'", path.display())]
+    DayFirstDates {
+        path: PathBuf,
+        count: u64,
+        example: String,
+        format: String,
+    },
+
     #[error("as-of {as_of} is not after the latest purchase date {latest}; give a later --as-of or leave it out")]
     AsOfTooEarly { as_of: String, latest: String },
 
@@ -106,7 +114,8 @@ impl Error {
             | Error::Unreadable { .. }
             | Error::NoInput { .. }
             | Error::NotInDataRoot { .. }
-            | Error::InputChanged { .. } => Stage::Input,
+            | Error::InputChanged { .. }
+            | Error::DayFirstDates { .. } => Stage::Input,
             Error::EmptyFile { .. }
             | Error::NoDataLines { .. }
             | Error::MissingColumn { .. }

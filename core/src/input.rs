@@ -23,6 +23,9 @@ pub struct ParseOptions {
     pub date_format: Option<DateFormat>,
     /// Longest record in bytes; a longer one is one malformed line.
     pub max_record_size: u64,
+    /// `--until`: purchase lines dated after this day are left out (counted
+    /// as `after_until`).
+    pub until: Option<crate::date::Date>,
 }
 
 impl Default for ParseOptions {
@@ -32,6 +35,7 @@ impl Default for ParseOptions {
             decimal_comma: false,
             date_format: None,
             max_record_size: DEFAULT_MAX_RECORD_SIZE,
+            until: None,
         }
     }
 }

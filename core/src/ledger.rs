@@ -15,6 +15,8 @@ pub enum Reason {
     Cancellation,
     QuantityLe0,
     PriceLe0,
+    /// A purchase line dated after `--until`.
+    AfterUntil,
 }
 
 /// A malformed line kept for the report.
@@ -40,11 +42,90 @@ pub struct Excluded {
     pub cancellation: u64,
     pub quantity_le_0: u64,
     pub price_le_0: u64,
+    /// Purchase lines dated after `--until` (absent from older reports).
+    #[serde(default)]
+    pub after_until: u64,
 }
 
 impl Excluded {
     pub fn total(&self) -> u64 {
-        self.missing_customer + self.cancellation + self.quantity_le_0 + self.price_le_0
+        self.missing_customer
+            + self.cancellation
+            + self.quantity_le_0
+            + self.price_le_0
+            + self.after_until
+    }
+}
+
+/// The date forms one input file used, counted over its lines whose date
+/// has one of them (whatever else the line holds).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DateForms {
+    /// `YYYY-MM-DD HH:MM[:SS]`.
+    #[serde(default)]
+    pub iso: u64,
+    /// Slash dates valid month first only (`12/13/2010`).
+    #[serde(default)]
+    pub month_first: u64,
+    /// Slash dates valid both ways (`1/12/2010`), read month first.
+    #[serde(default)]
+    pub ambiguous: u64,
+    /// Slash dates valid day first only (`13/12/2010`): malformed unless a
+    /// `--date-format` reads them.
+    #[serde(default)]
+    pub day_first: u64,
+    /// Dates read by `--date-format`.
+    #[serde(default)]
+    pub formatted: u64,
+    /// The first day-first-only date in the file: (byte offset of its line, text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day_first_example: Option<(u64, String)>,
+}
+
+impl DateForms {
+    pub fn merge(&mut self, other: &DateForms) {
+        self.iso += other.iso;
+        self.month_first += other.month_first;
+        self.ambiguous += other.ambiguous;
+        self.day_first += other.day_first;
+        self.formatted += other.formatted;
+        if let Some(o) = &other.day_first_example {
+            if self.day_first_example.as_ref().is_none_or(|s| o.0 < s.0) {
+                self.day_first_example = Some(o.clone());
+            }
+        }
+    }
+
+    /// Whether the dates make the month-first reading impossible: some
+    /// fit only day first and none only month first.
+    pub fn only_day_first(&self) -> bool {
+        self.day_first > 0 && self.month_first == 0
+    }
+
+    /// Whether every slash date fits both readings (and was read month first).
+    pub fn ambiguous_only(&self) -> bool {
+        self.ambiguous > 0 && self.month_first == 0 && self.day_first == 0
+    }
+
+    /// The forms in words (`month first (M/D/YYYY H:MM)`); `None` when no
+    /// date had one of them. `format` is the run's `--date-format`.
+    pub fn describe(&self, format: Option<&str>) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.formatted > 0 {
+            parts.push(format!("--date-format {}", format.unwrap_or("?")));
+        }
+        if self.iso > 0 {
+            parts.push("ISO (YYYY-MM-DD HH:MM)".to_string());
+        }
+        if self.month_first > 0 {
+            parts.push("month first (M/D/YYYY H:MM)".to_string());
+        } else if self.ambiguous > 0 {
+            parts.push("ambiguous day/month, read month first (M/D/YYYY H:MM)".to_string());
+        }
+        if self.day_first > 0 {
+            parts.push("day first (D/M/YYYY H:MM), not read".to_string());
+        }
+        (!parts.is_empty()).then(|| parts.join(" + "))
     }
 }
 
@@ -57,9 +138,23 @@ pub struct LineLedger {
     pub excluded: Excluded,
     pub malformed: u64,
     pub malformed_samples: Vec<MalformedSample>,
+    /// The date forms of each input file, by file index (absent from the
+    /// ledgers of older versions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dates: Vec<DateForms>,
 }
 
 impl LineLedger {
+    /// The date forms of file `file_index`, made when missing.
+    #[inline]
+    pub fn dates_of(&mut self, file_index: u32) -> &mut DateForms {
+        let i = file_index as usize;
+        if self.dates.len() <= i {
+            self.dates.resize_with(i + 1, DateForms::default);
+        }
+        &mut self.dates[i]
+    }
+
     /// Counts a line that is not a purchase line.
     #[inline]
     pub fn exclude(&mut self, reason: Reason) {
@@ -69,6 +164,7 @@ impl LineLedger {
             Reason::Cancellation => self.excluded.cancellation += 1,
             Reason::QuantityLe0 => self.excluded.quantity_le_0 += 1,
             Reason::PriceLe0 => self.excluded.price_le_0 += 1,
+            Reason::AfterUntil => self.excluded.after_until += 1,
         }
     }
 
@@ -105,7 +201,11 @@ impl LineLedger {
         self.excluded.cancellation += other.excluded.cancellation;
         self.excluded.quantity_le_0 += other.excluded.quantity_le_0;
         self.excluded.price_le_0 += other.excluded.price_le_0;
+        self.excluded.after_until += other.excluded.after_until;
         self.malformed += other.malformed;
+        for (i, d) in other.dates.iter().enumerate() {
+            self.dates_of(i as u32).merge(d);
+        }
         for s in other.malformed_samples {
             self.offer_sample(s);
         }
@@ -130,6 +230,7 @@ impl LineLedger {
             (self.excluded.cancellation, "cancellation", "cancellations"),
             (self.excluded.quantity_le_0, "quantity ≤ 0", "quantity ≤ 0"),
             (self.excluded.price_le_0, "price ≤ 0", "price ≤ 0"),
+            (self.excluded.after_until, "after --until", "after --until"),
         ];
         for (n, one, many) in counts {
             if n > 0 {

@@ -12,7 +12,7 @@ use arrow::array::{ArrayRef, BinaryArray, Decimal128Array, Int64Array, RecordBat
 use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use crate::date::{self, Timestamp};
+use crate::date::{self, Shape, Timestamp};
 use crate::input::{ColumnMap, ParseOptions};
 use crate::ledger::{LineLedger, MalformedSample, Reason};
 use crate::money::{self, Money};
@@ -282,6 +282,9 @@ pub fn parse_range(
     // Consecutive lines of one invoice share their date text: parse it once.
     let mut last_date_text: Vec<u8> = Vec::with_capacity(32);
     let mut last_date: Option<Timestamp> = None;
+    let mut last_shape: Option<Shape> = None;
+    // `--until`: purchases from the start of the next day on are left out.
+    let until_end = opts.until.map(|d| (d as i64 + 1) * 86_400);
     let mut pos = 0;
 
     while let Some(rec) = splitter.next_record(buf, range.base, &mut pos, buf.len()) {
@@ -321,18 +324,45 @@ pub fn parse_range(
         let date_text = field(rec.bytes, f[columns.date], &mut s_date);
         let quantity = parse_quantity(qty_text);
         let price = money::parse_price(price_text, decimal_mark);
-        let ts = if date_text == last_date_text.as_slice() {
-            last_date
+        let (ts, shape) = if date_text == last_date_text.as_slice() {
+            (last_date, last_shape)
         } else {
-            let t = match &opts.date_format {
-                Some(fmt) => fmt.parse(date_text),
-                None => date::parse_auto(date_text),
+            let (t, shape) = match &opts.date_format {
+                Some(fmt) => (fmt.parse(date_text), None),
+                None => {
+                    let (t, shape) = date::parse_auto_shape(date_text);
+                    (t, Some(shape))
+                }
             };
             last_date_text.clear();
             last_date_text.extend_from_slice(date_text);
             last_date = t;
-            t
+            last_shape = shape;
+            (t, shape)
         };
+        let forms = ledger.dates_of(range.file_index);
+        match shape {
+            None if ts.is_some() => forms.formatted += 1,
+            None => {}
+            Some(Shape::Iso) => forms.iso += 1,
+            Some(Shape::MonthFirst) => forms.month_first += 1,
+            Some(Shape::Ambiguous) => forms.ambiguous += 1,
+            Some(Shape::DayFirst) => {
+                forms.day_first += 1;
+                if forms
+                    .day_first_example
+                    .as_ref()
+                    .is_none_or(|e| offset < e.0)
+                {
+                    let text = crate::text::escape_controls(&String::from_utf8_lossy(
+                        &date_text[..date_text.len().min(40)],
+                    ))
+                    .into_owned();
+                    forms.day_first_example = Some((offset, text));
+                }
+            }
+            Some(Shape::Other) => {}
+        }
         let customer_text = field(rec.bytes, f[columns.customer], &mut s_cust);
         let customer = customer_id(customer_text, &mut s_cust_text);
         let (Some(quantity), Some(price), Some(ts), false, false) = (
@@ -394,6 +424,10 @@ pub fn parse_range(
             ledger.exclude(Reason::Malformed);
             continue;
         };
+        if until_end.is_some_and(|end| ts >= end) {
+            ledger.exclude(Reason::AfterUntil);
+            continue;
+        }
         let country = match columns.country {
             Some(c) => field(rec.bytes, f[c], &mut s_country),
             None => b"",

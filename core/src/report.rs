@@ -78,6 +78,9 @@ pub struct ReportOptions {
     pub decimal_comma: bool,
     pub date_format: Option<String>,
     pub as_of: Option<String>,
+    /// `--until`: purchases after this day were left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
     pub max_malformed_share: f64,
     pub chunk_size: u64,
 }
@@ -89,6 +92,10 @@ pub struct FileColumns {
     pub bytes: u64,
     /// role → header name used.
     pub columns: Vec<(String, String)>,
+    /// The date forms the file used, in words (see
+    /// [`crate::ledger::DateForms::describe`]); absent before the file is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_form: Option<String>,
 }
 
 /// Everything `run.json` holds.
@@ -107,8 +114,15 @@ pub struct RunReport {
     pub malformed_samples: Vec<ReportSample>,
     pub customers: u64,
     pub as_of: Option<String>,
+    /// The day of the first purchase line (absent from older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_purchase: Option<String>,
     pub latest_purchase: Option<String>,
     pub revenue: Option<String>,
+    /// What the user should know about how the input was read (an
+    /// ambiguous date form); empty when nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub started_at: String,
     pub finished_at: String,
     pub seconds: f64,
@@ -135,6 +149,7 @@ impl RunReport {
                     file: f.path.display().to_string(),
                     bytes: f.layout.len,
                     columns: f.layout.columns.names.clone(),
+                    date_form: None,
                 })
                 .collect(),
             options: ReportOptions {
@@ -146,6 +161,7 @@ impl RunReport {
                     .as_ref()
                     .map(|f| f.as_str().to_string()),
                 as_of: opts.as_of.map(crate::date::format_date),
+                until: opts.parse.until.map(crate::date::format_date),
                 max_malformed_share: opts.max_malformed_share,
                 chunk_size: opts.chunk_size,
             },
@@ -156,8 +172,10 @@ impl RunReport {
             malformed_samples: Vec::new(),
             customers: 0,
             as_of: None,
+            first_purchase: None,
             latest_purchase: None,
             revenue: None,
+            warnings: Vec::new(),
             started_at: utc_now(),
             finished_at: String::new(),
             seconds: 0.0,
@@ -188,6 +206,12 @@ impl RunReport {
         self.status = RunStatus::Succeeded;
         self.customers = result.customers.len() as u64;
         self.as_of = Some(crate::date::format_date(result.as_of));
+        self.first_purchase = result
+            .customers
+            .iter()
+            .map(|c| c.first_purchase)
+            .min()
+            .map(|t| crate::date::format_date(crate::date::date_of(t)));
         self.latest_purchase = Some(crate::date::format_date(result.latest_purchase));
         self.revenue = Some(result.revenue.to_fixed(2));
         self.cut_points = Some(result.cut_points.clone());
@@ -213,6 +237,44 @@ impl RunReport {
                 problem: crate::text::cut(&s.problem, MAX_SAMPLE_CHARS).into_owned(),
             })
             .collect();
+        self.set_date_forms(ledger);
+    }
+
+    /// Each file's date forms, and a warning per file whose slash dates all
+    /// fit both readings (read month first: the user should know it was a
+    /// guess, and how to choose).
+    fn set_date_forms(&mut self, ledger: &LineLedger) {
+        self.warnings.clear();
+        let format = self.options.date_format.clone();
+        for (i, forms) in ledger.dates.iter().enumerate() {
+            let Some(file) = self.files.get_mut(i) else {
+                continue;
+            };
+            file.date_form = forms.describe(format.as_deref());
+            if format.is_none() && forms.ambiguous_only() {
+                self.warnings.push(ambiguous_warning(&file.file));
+            }
+        }
+    }
+}
+
+/// The warning of a file whose slash dates all fit both month first and day first.
+pub fn ambiguous_warning(file: &str) -> String {
+    format!(
+        "{file}: ambiguous dates: every slash date fits both month first and day first \
+         (1/12/2010 is 12 January or 1 December); read month first (M/D/YYYY, the spec's \
+         reading); if the file is day first, run again with --date-format '%d/%m/%Y %H:%M'"
+    )
+}
+
+impl RunReport {
+    /// The span of the purchases: `2010-12-01 … 2011-12-09`.
+    pub fn purchase_span(&self) -> Option<String> {
+        match (&self.first_purchase, &self.latest_purchase) {
+            (Some(a), Some(b)) => Some(format!("{a} … {b}")),
+            (None, Some(b)) => Some(format!("… {b}")),
+            _ => None,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod chunking;
 mod common;
+mod dates;
 mod reading;
 mod real_data;
 mod spec;

@@ -240,6 +240,7 @@ fn run_settings_name_the_flag_at_fault() {
         decimal_comma: true,
         date_format: Some("%d/%m/%Y %H:%M"),
         as_of: Some("2011-12-10"),
+        until: None,
         max_malformed_share: 0.05,
         chunk_size: 1 << 20,
         max_record_size: 1 << 20,
@@ -248,6 +249,13 @@ fn run_settings_name_the_flag_at_fault() {
     assert_eq!(opts.parse.delimiter, b';');
     assert_eq!(opts.as_of, rfm_core::date::parse_date("2011-12-10"));
     let cases: [(RunSettings, &str); 7] = [
+        (
+            RunSettings {
+                until: Some("2011-06-31"),
+                ..good.clone()
+            },
+            "--until",
+        ),
         (
             RunSettings {
                 delimiter: b'"',
@@ -275,13 +283,6 @@ fn run_settings_name_the_flag_at_fault() {
                 ..good.clone()
             },
             "--max-malformed-share",
-        ),
-        (
-            RunSettings {
-                chunk_size: 0,
-                ..good.clone()
-            },
-            "--chunk-size",
         ),
         (
             RunSettings {

@@ -31,7 +31,10 @@ pub mod v1 {
 /// report as protobuf fields and clients fetch the scored tables over Arrow
 /// Flight on the coordinator's port (a `ResultTicket`), never the merged state;
 /// tasks carry their input file as protobuf fields, not JSON.
-pub const PROTOCOL_VERSION: u32 = 4;
+/// Version 5: run options carry `until`; ledgers count each file's date
+/// forms and the lines after `until`; reports carry the first purchase, each
+/// file's date form and warnings.
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// A job's watchers get its status at least this often, also when nothing
 /// changes: they tell a quiet job from a coordinator that stopped answering.

@@ -18,6 +18,7 @@ pub fn to_proto(opts: &RunOptions) -> v1::RunOptions {
             .as_ref()
             .map(|f| f.as_str().to_string()),
         as_of: opts.as_of.map(date::format_date),
+        until: opts.parse.until.map(date::format_date),
         max_malformed_share: opts.max_malformed_share,
         chunk_size: opts.chunk_size,
         max_record_size: opts.parse.max_record_size,
@@ -37,6 +38,7 @@ pub fn from_proto(o: &v1::RunOptions) -> Result<RunOptions, Error> {
         decimal_comma: o.decimal_comma,
         date_format: o.date_format.as_deref(),
         as_of: o.as_of.as_deref(),
+        until: o.until.as_deref(),
         max_malformed_share: o.max_malformed_share,
         chunk_size: o.chunk_size,
         max_record_size: o.max_record_size,
@@ -58,6 +60,7 @@ mod tests {
                 decimal_comma: true,
                 date_format: Some(DateFormat::new("%d/%m/%Y %H:%M").unwrap()),
                 max_record_size: 4096,
+                until: date::parse_date("2011-06-30"),
             },
             as_of: date::parse_date("2011-12-10"),
             max_malformed_share: 0.05,

@@ -140,6 +140,7 @@ pub fn to_proto(r: &RunReport) -> v1::RunReport {
                         name: name.clone(),
                     })
                     .collect(),
+                date_form: f.date_form.clone(),
             })
             .collect(),
         options: Some(v1::ReportOptions {
@@ -147,6 +148,7 @@ pub fn to_proto(r: &RunReport) -> v1::RunReport {
             decimal_comma: r.options.decimal_comma,
             date_format: r.options.date_format.clone(),
             as_of: r.options.as_of.clone(),
+            until: r.options.until.clone(),
             max_malformed_share: r.options.max_malformed_share,
             chunk_size: r.options.chunk_size,
         }),
@@ -157,6 +159,7 @@ pub fn to_proto(r: &RunReport) -> v1::RunReport {
             cancellation: r.excluded.cancellation,
             quantity_le_0: r.excluded.quantity_le_0,
             price_le_0: r.excluded.price_le_0,
+            after_until: r.excluded.after_until,
         }),
         malformed: r.malformed,
         malformed_samples: r
@@ -179,6 +182,8 @@ pub fn to_proto(r: &RunReport) -> v1::RunReport {
         error: r.error.clone(),
         stage: stage_to_proto(r.stage) as i32,
         cut_points: r.cut_points.as_ref().map(cut_points_to_proto),
+        first_purchase: r.first_purchase.clone(),
+        warnings: r.warnings.clone(),
     }
 }
 
@@ -208,6 +213,7 @@ pub fn from_proto(p: &v1::RunReport) -> Result<RunReport, String> {
                     .iter()
                     .map(|c| (c.role.clone(), c.name.clone()))
                     .collect(),
+                date_form: f.date_form.clone(),
             })
             .collect(),
         options: ReportOptions {
@@ -215,6 +221,7 @@ pub fn from_proto(p: &v1::RunReport) -> Result<RunReport, String> {
             decimal_comma: options.decimal_comma,
             date_format: options.date_format.clone(),
             as_of: options.as_of.clone(),
+            until: options.until.clone(),
             max_malformed_share: options.max_malformed_share,
             chunk_size: options.chunk_size,
         },
@@ -227,6 +234,7 @@ pub fn from_proto(p: &v1::RunReport) -> Result<RunReport, String> {
                 cancellation: excluded.cancellation,
                 quantity_le_0: excluded.quantity_le_0,
                 price_le_0: excluded.price_le_0,
+                after_until: excluded.after_until,
             }
         },
         malformed: p.malformed,
@@ -242,8 +250,10 @@ pub fn from_proto(p: &v1::RunReport) -> Result<RunReport, String> {
             .collect(),
         customers: p.customers,
         as_of: p.as_of.clone(),
+        first_purchase: p.first_purchase.clone(),
         latest_purchase: p.latest_purchase.clone(),
         revenue: p.revenue.clone(),
+        warnings: p.warnings.clone(),
         started_at: p.started_at.clone(),
         finished_at: p.finished_at.clone(),
         seconds: p.seconds,
@@ -273,7 +283,12 @@ mod tests {
             file: "in.csv".into(),
             bytes: 42,
             columns: vec![("customer".into(), "Customer ID".into())],
+            date_form: Some("ISO (YYYY-MM-DD HH:MM)".into()),
         }];
+        r.warnings = vec!["in.csv: ambiguous dates".into()];
+        r.first_purchase = Some("2010-12-01".into());
+        r.excluded.after_until = 3;
+        r.options.until = Some("2011-06-30".into());
         r.lines_read = 10;
         r.purchase_lines = 7;
         r.excluded.cancellation = 2;

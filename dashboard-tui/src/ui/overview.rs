@@ -268,14 +268,28 @@ fn draw_ledger(frame: &mut Frame, run: &RunData, theme: Theme, area: Rect) {
             r.excluded.price_le_0,
         ),
         Line::from(format!(
-            "as-of {} (latest purchase {}) · {} input file(s) · {:.2} s",
+            "as-of {} (purchases {} … {}) · {} input file(s) · {:.2} s",
             r.as_of.as_deref().unwrap_or("?"),
+            r.first_purchase.as_deref().unwrap_or("?"),
             r.latest_purchase.as_deref().unwrap_or("?"),
             r.input.len(),
             r.seconds
         ))
         .style(theme.dim()),
     ];
+    let forms: Vec<&str> = r
+        .files
+        .iter()
+        .filter_map(|f| f.date_form.as_deref())
+        .collect();
+    if !forms.is_empty() {
+        let mut forms = forms;
+        forms.dedup();
+        lines.push(Line::from(format!("dates: {}", shown(&forms.join("; ")))).style(theme.dim()));
+    }
+    for w in &r.warnings {
+        lines.push(Line::from(format!("warning: {}", shown(w))).style(theme.error()));
+    }
     if r.malformed_samples.is_empty() {
         lines.push(Line::from("no malformed lines").style(theme.dim()));
     } else {
