@@ -113,7 +113,7 @@ pub enum Command {
         rfm job 20111210T101500Z-3fa9 --json"
     )]
     Job(JobArgs),
-    /// Cancel a running job: its tasks stop and its workers drop them.
+    /// Cancel a running job: its tasks stop and its workers drop them (a job that has ended: exit 3).
     #[command(
         after_help = "Examples:\n  rfm cancel 20111210T101500Z-3fa9 --coordinator http://localhost:50051"
     )]
@@ -245,11 +245,15 @@ impl KeepaliveArgs {
     }
 }
 
+/// The coordinator every client command asks unless told otherwise: one on
+/// this machine, on its default port.
+pub const DEFAULT_COORDINATOR: &str = "http://127.0.0.1:50051";
+
 /// The coordinator to ask (shared by `jobs`, `job`, `cancel`).
 #[derive(Args, Debug)]
 pub struct CoordinatorArgs {
-    /// The coordinator's gRPC URL, e.g. http://localhost:50051.
-    #[arg(long, env = "RFM_COORDINATOR")]
+    /// The coordinator's gRPC URL.
+    #[arg(long, default_value = DEFAULT_COORDINATOR)]
     pub coordinator: String,
     #[command(flatten)]
     pub auth: TokenArgs,
@@ -323,15 +327,21 @@ pub struct InputArgs {
     /// strftime format of InvoiceDate, e.g. '%d/%m/%Y %H:%M' (default: auto-detect the spec's forms).
     #[arg(long)]
     pub date_format: Option<String>,
-    /// Reference date for recency, YYYY-MM-DD (default: the day after the latest purchase).
+    /// Reference date for recency, YYYY-MM-DD (default: the day after the latest purchase, or
+    /// after --until).
     #[arg(long)]
     pub as_of: Option<String>,
+    /// Point in time, YYYY-MM-DD: keep only purchases on or before this day (later ones are
+    /// counted as "after --until"); the as-of becomes the next day unless given.
+    #[arg(long)]
+    pub until: Option<String>,
     /// Fail when malformed / lines read is greater than this fraction.
     #[arg(long, default_value_t = 0.01)]
     pub max_malformed_share: f64,
-    /// Bytes per chunk (task), e.g. 67108864 or 64MiB.
-    #[arg(long, default_value = "64MiB")]
-    pub chunk_size: String,
+    /// Bytes per chunk (task), e.g. 16MiB (default: the input split into at least two tasks per
+    /// worker slot, between the coordinator's minimum and 64MiB).
+    #[arg(long)]
+    pub chunk_size: Option<String>,
     /// Longest record (line) in bytes, e.g. 1MiB; a longer one is one malformed line.
     #[arg(long, default_value = "1MiB")]
     pub max_record_size: String,
@@ -398,6 +408,9 @@ pub struct DiffArgs {
     pub run_b: String,
     #[command(flatten)]
     pub from: HistoryArgs,
+    /// Show only customers whose segment changed (leave out the "X → X" rows).
+    #[arg(long)]
+    pub changed_only: bool,
     /// Print the movement as JSON.
     #[arg(long)]
     pub json: bool,
@@ -420,8 +433,8 @@ pub struct GenArgs {
 pub struct SubmitArgs {
     #[command(flatten)]
     pub input: InputArgs,
-    /// The coordinator's gRPC URL, e.g. http://localhost:50051.
-    #[arg(long, env = "RFM_COORDINATOR")]
+    /// The coordinator's gRPC URL.
+    #[arg(long, default_value = DEFAULT_COORDINATOR)]
     pub coordinator: String,
     #[command(flatten)]
     pub auth: TokenArgs,
@@ -447,7 +460,8 @@ pub struct SubmitArgs {
 
 #[derive(Args, Debug)]
 pub struct HealthArgs {
-    /// The server's gRPC URL or HOST:PORT.
+    /// The server's gRPC URL or HOST:PORT (default: the local coordinator).
+    #[arg(default_value = DEFAULT_COORDINATOR)]
     pub url: String,
     /// Give up after this long, e.g. 2s or 500ms.
     #[arg(long, default_value = "3s", value_parser = rfm_proto::duration::clap_parse)]
@@ -458,8 +472,8 @@ pub struct HealthArgs {
 
 #[derive(Args, Debug)]
 pub struct WorkersArgs {
-    /// The coordinator's gRPC URL, e.g. http://localhost:50051.
-    #[arg(long, env = "RFM_COORDINATOR")]
+    /// The coordinator's gRPC URL.
+    #[arg(long, default_value = DEFAULT_COORDINATOR)]
     pub coordinator: String,
     #[command(flatten)]
     pub auth: TokenArgs,

@@ -12,8 +12,12 @@ pub fn of_error(err: &anyhow::Error) -> i32 {
     if let Some(e) = err.downcast_ref::<crate::cluster::JobError>() {
         return e.code;
     }
-    if err.downcast_ref::<rfm_store::Error>().is_some() {
-        return DATABASE;
+    if let Some(e) = err.downcast_ref::<rfm_store::Error>() {
+        // A URL that cannot be used is a bad setting, not a database failure.
+        return match e {
+            rfm_store::Error::Url { .. } => USAGE,
+            _ => DATABASE,
+        };
     }
     if err.downcast_ref::<rfm_settings::Error>().is_some() {
         return USAGE;

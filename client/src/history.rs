@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use anyhow::Result;
+use rfm_core::money::Money;
 use rfm_core::text::escape_controls;
 use rfm_core::Segment;
 use rfm_runs::{RunEntry, Status};
@@ -107,12 +108,17 @@ pub fn diff(args: DiffArgs) -> Result<()> {
     let source = Source::open(args.from.database_url.as_deref(), &args.from.results_root)?;
     let a = source.results(Some(&args.run_a))?;
     let b = source.results(Some(&args.run_b))?;
-    let moves = rfm_runs::movement(&a.customers, &b.customers).map_err(|e| source.fail(e))?;
+    let mut moves = rfm_runs::movement(&a.customers, &b.customers).map_err(|e| source.fail(e))?;
     let (a, b) = (a.run_id(), b.run_id());
+    let summary = summarise(&moves);
+    if args.changed_only {
+        moves.retain(|m| m.from != m.to);
+    }
     if args.json {
         return emit(serde_json::to_string_pretty(&moves)? + "\n");
     }
     let mut out = String::new();
+    writeln!(out, "{summary}")?;
     writeln!(out, "segment movement from {a} to {b}")?;
     writeln!(
         out,
@@ -131,4 +137,27 @@ pub fn diff(args: DiffArgs) -> Result<()> {
         )?;
     }
     emit_text(out)
+}
+
+/// The line `rfm diff` opens with: `N of M customers changed segment;
+/// revenue that moved: X (Y in the earlier run)`. M counts the customers of
+/// either run; new and gone customers changed segment; the revenue is that
+/// of the customers who changed, in the later run (and in the earlier).
+fn summarise(moves: &[rfm_runs::Move]) -> String {
+    let mut total = 0u64;
+    let mut changed = 0u64;
+    let (mut later, mut earlier) = (Money::ZERO, Money::ZERO);
+    for m in moves {
+        total += m.customers;
+        if m.from != m.to {
+            changed += m.customers;
+            later = later.checked_add(m.revenue_to).unwrap_or(later);
+            earlier = earlier.checked_add(m.revenue_from).unwrap_or(earlier);
+        }
+    }
+    format!(
+        "{changed} of {total} customers changed segment; revenue that moved: {} ({} in the earlier run)",
+        later.to_fixed(2),
+        earlier.to_fixed(2)
+    )
 }

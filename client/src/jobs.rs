@@ -118,6 +118,25 @@ pub fn job(args: JobArgs, cancel: bool) -> Result<()> {
         let job = JobRef {
             job_id: args.id.clone(),
         };
+        if cancel {
+            // A job that has ended cannot be cancelled: say so, not its status.
+            let now = conn
+                .client
+                .get_job(conn.token.request(job.clone()))
+                .await
+                .map_err(|s| refused(to, &conn.url, s))?
+                .into_inner();
+            if rfm_proto::is_terminal(now.state) {
+                return Err(JobError {
+                    code: exit::INPUT,
+                    message: format!(
+                        "job {} already ended ({}): there is nothing to cancel",
+                        now.job_id, now.stage
+                    ),
+                }
+                .into());
+            }
+        }
         let answer = if cancel {
             conn.client.cancel_job(conn.token.request(job)).await
         } else {

@@ -88,6 +88,20 @@ pub fn run(args: RunArgs) -> Result<()> {
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
+    if let Some(url) = args
+        .database_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    {
+        // A URL that does not parse is a usage error: no run folder for it.
+        // (Its TLS settings are checked when connecting, a database failure.)
+        if let Err(e @ rfm_store::Error::Url { .. }) = rfm_store::check_url(url) {
+            return Err(crate::exit::UsageError(format!(
+                "invalid option --database-url (setting database_url, env DATABASE_URL): {e}"
+            ))
+            .into());
+        }
+    }
     let run_id = report::new_run_id();
     let out_dir = args
         .out

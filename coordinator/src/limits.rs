@@ -51,6 +51,24 @@ impl Limits {
     }
 
     /// Refuses a chunk size below `--min-chunk-size` (before any input is opened).
+    /// The chunk size of a job that gave none: the input split into at
+    /// least two tasks per live worker slot (so every worker gets work and a
+    /// slow one does not hold the end), within this coordinator's minimum
+    /// and the default (64 MiB) as maximum, rounded up to a whole KiB.
+    pub fn auto_chunk_size(&self, files: &[InputFile], slots: u64) -> u64 {
+        let bytes: u64 = files
+            .iter()
+            .map(|f| f.layout.len.saturating_sub(f.layout.data_start))
+            .sum();
+        let tasks = 2 * slots.max(1);
+        let max = rfm_core::engine::DEFAULT_CHUNK_SIZE.max(self.min_chunk_size);
+        bytes
+            .div_ceil(tasks)
+            .div_ceil(1024)
+            .saturating_mul(1024)
+            .clamp(self.min_chunk_size.max(1), max)
+    }
+
     pub fn check_chunk_size(&self, chunk_size: u64) -> Result<(), Status> {
         if chunk_size >= self.min_chunk_size {
             return Ok(());

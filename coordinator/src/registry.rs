@@ -292,6 +292,15 @@ impl Registry {
         self.lock().values().filter(|e| e.lost.is_none()).count()
     }
 
+    /// The task slots of the live workers that take new tasks.
+    pub fn accepting_slots(&self) -> u64 {
+        self.lock()
+            .values()
+            .filter(|e| e.lost.is_none() && !e.draining)
+            .map(|e| e.slots as u64)
+            .sum()
+    }
+
     /// Live workers that take new tasks (not draining).
     pub fn accepting_count(&self) -> usize {
         self.lock()

@@ -291,14 +291,22 @@ impl Coordinator for CoordinatorService {
             .options
             .as_ref()
             .ok_or_else(|| Status::invalid_argument("the request has no options"))?;
-        let options = rfm_proto::options::from_proto(options).map_err(|e| status_of(&e))?;
-        self.limits.check_chunk_size(options.chunk_size)?;
+        let mut options = rfm_proto::options::from_proto(options).map_err(|e| status_of(&e))?;
+        let auto_chunks = options.chunk_size == 0;
+        if !auto_chunks {
+            self.limits.check_chunk_size(options.chunk_size)?;
+        }
         // Refused early, before the inputs are opened; checked again at insertion.
         self.limits.check_running(self.jobs.running().len())?;
         let parse = options.parse.clone();
         let input = req.input.clone();
         let root = self.driver.data_root.clone();
         let files = open_job_inputs(input, root, parse, Arc::new(Cancel::default())).await?;
+        if auto_chunks {
+            options.chunk_size = self
+                .limits
+                .auto_chunk_size(&files, self.registry.accepting_slots());
+        }
         self.limits.check_task_count(&files, options.chunk_size)?;
         let chunks = plan_chunks(&files, options.chunk_size);
         let bytes = chunks.iter().map(|c| c.end - c.start).sum();

@@ -90,7 +90,7 @@ impl Cluster {
         let log = self.coordinator.stderr();
         let job_id = log
             .lines()
-            .find_map(|l| l.strip_prefix("rfm-coordinator: job "))
+            .find_map(|l| l.split_once("rfm-coordinator: job ").map(|(_, rest)| rest))
             .and_then(|l| l.split(':').next())?
             .to_string();
         let url = self.url.clone();

@@ -6,15 +6,24 @@ pub use rfm_settings::dashboard::Args;
 
 use crate::source::SourceSpec;
 
+/// Where `rfm run` writes its runs by default, read when no source is given.
+pub const DEFAULT_RESULTS_ROOT: &str = "rfm-out";
+
 /// The runs source asked for: `--database-url` (which the settings layers
 /// also fill from `rfm.toml`, `RFM_DATABASE_URL` or `DATABASE_URL`) or
-/// `--results`; `None` when neither is set (with `--coordinator` alone, only
-/// the Live view is shown).
+/// `--results-root`; with neither, `./rfm-out` (as `rfm run` writes it),
+/// unless `--coordinator` is given (then only the Live view is shown).
 pub fn source(args: &Args) -> Option<SourceSpec> {
     if let Some(url) = args.database_url.as_ref().filter(|u| !u.trim().is_empty()) {
         return Some(SourceSpec::Database(url.clone()));
     }
-    args.results.clone().map(SourceSpec::Results)
+    match &args.results_root {
+        Some(root) => Some(SourceSpec::Results(root.clone())),
+        None if args.coordinator.is_none() => {
+            Some(SourceSpec::Results(DEFAULT_RESULTS_ROOT.into()))
+        }
+        None => None,
+    }
 }
 
 #[cfg(test)]
@@ -68,11 +77,21 @@ mod tests {
             Some(SourceSpec::Database("postgresql://o/x".into()))
         );
         assert_eq!(
-            spec(&[], &[("RFM_RESULTS", "rfm-out")]),
-            Some(SourceSpec::Results("rfm-out".into()))
+            spec(&[], &[("RFM_RESULTS_ROOT", "runs")]),
+            Some(SourceSpec::Results("runs".into()))
         );
-        assert_eq!(spec(&[], &[("DATABASE_URL", "")]), None);
-        assert_eq!(spec(&[], &[]), None);
+        // The old name of the setting still works.
+        assert_eq!(
+            spec(&[], &[("RFM_RESULTS", "old")]),
+            Some(SourceSpec::Results("old".into()))
+        );
+        assert_eq!(
+            spec(&["--results", "old"], &[]),
+            Some(SourceSpec::Results("old".into()))
+        );
+        let rfm_out = Some(SourceSpec::Results(DEFAULT_RESULTS_ROOT.into()));
+        assert_eq!(spec(&[], &[("DATABASE_URL", "")]), rfm_out);
+        assert_eq!(spec(&[], &[]), rfm_out);
         assert_eq!(spec(&["--coordinator", "h:1"], &[]), None);
         assert_eq!(
             spec(&["--coordinator", "h:1", "--results", "runs"], &env),

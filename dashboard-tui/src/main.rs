@@ -33,7 +33,7 @@ fn main() -> ExitCode {
     let spec = cli::source(&args);
     if spec.is_none() && args.coordinator.is_none() {
         eprintln!(
-            "rfm-dashboard: no runs to show; pass --results DIR with a folder written by `rfm run --out DIR` (or a folder of such folders), --database-url URL (or set RFM_DATABASE_URL / DATABASE_URL) for runs published to PostgreSQL, or --coordinator URL to watch a running coordinator"
+            "rfm-dashboard: no runs to show; pass --results-root DIR with a folder written by `rfm run --out DIR` (or a folder of such folders), --database-url URL (or set RFM_DATABASE_URL / DATABASE_URL) for runs published to PostgreSQL, or --coordinator URL to watch a running coordinator"
         );
         return exit::code(exit::USAGE);
     }

@@ -31,7 +31,7 @@ pub enum SourceSpec {
 /// Why a source cannot be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("{path} is not a folder; pass --results with an `rfm run --out` folder or a folder of such runs")]
+    #[error("{path} is not a folder; pass --results-root with an `rfm run --out` folder or a folder of such runs")]
     NotADir { path: PathBuf },
     /// The database cannot be reached or used (the error names host and port).
     #[error("{0}")]

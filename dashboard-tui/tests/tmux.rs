@@ -101,7 +101,7 @@ fn dashboard_command(dir: &Path) -> String {
     // The pane stays open after the dashboard quits, showing its exit code on
     // the restored (main) screen.
     format!(
-        "clear; NO_COLOR=1 '{BIN}' --results '{}'; echo \"exit=$?\"; sleep 60",
+        "clear; NO_COLOR=1 '{BIN}' --results-root '{}'; echo \"exit=$?\"; sleep 60",
         dir.display()
     )
 }
@@ -239,9 +239,17 @@ fn unusable_sources_are_refused_clearly() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = bin().output().unwrap();
+    // No flags: ./rfm-out, as `rfm run` writes it (absent here).
+    let out = bin()
+        .current_dir(tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--results DIR"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("rfm-out") && err.contains("--results-root"),
+        "{err}"
+    );
     let out = bin()
         .args(["--results", "/nonexistent/rfm-runs"])
         .output()

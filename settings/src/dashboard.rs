@@ -16,18 +16,20 @@ use clap::Parser;
     version,
     after_help = "Keys: 1-6 or Tab for views, arrows or hjkl to move, / to search, Enter for detail, ? for help, q to quit. \
     Settings also come from [dashboard] in rfm.toml and RFM_* variables.\n\n\
-    Examples:\n  rfm-dashboard --results rfm-out\n  \
+    Examples:\n  rfm-dashboard\n  rfm-dashboard --results-root rfm-out\n  \
     rfm-dashboard --database-url postgresql://rfm@localhost/rfm\n  \
-    rfm-dashboard --results rfm-out --coordinator http://localhost:50051\n  \
+    rfm-dashboard --results-root rfm-out --coordinator http://localhost:50051\n  \
     rfm-dashboard --coordinator coordinator:50051 --tls-ca certs/ca.pem --token-file certs/client.token"
 )]
 pub struct Args {
-    /// A folder written by `rfm run --out DIR`, or a folder whose subfolders are such runs.
-    #[arg(long, value_name = "DIR")]
-    pub results: Option<PathBuf>,
+    /// A folder written by `rfm run --out DIR`, or a folder whose subfolders are such runs
+    /// (default: ./rfm-out when neither this, a database nor a coordinator is given; old name
+    /// --results).
+    #[arg(long, value_name = "DIR", alias = "results")]
+    pub results_root: Option<PathBuf>,
     /// PostgreSQL store of runs (postgresql://USER:PASSWORD@HOST:PORT/DB; also
-    /// DATABASE_URL); --results on the command line wins over it.
-    #[arg(long, value_name = "URL", conflicts_with = "results")]
+    /// DATABASE_URL); --results-root on the command line wins over it.
+    #[arg(long, value_name = "URL", conflicts_with = "results_root")]
     pub database_url: Option<String>,
     /// Live coordinator to watch (HOST:PORT, http://HOST:PORT, or https://HOST:PORT
     /// with --tls-ca): its jobs and workers, polled every second, in the Live view.

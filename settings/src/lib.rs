@@ -120,23 +120,57 @@ pub enum Loaded<T> {
     Print(Resolved),
 }
 
-/// Adds the global `--config PATH` and `--print-config` flags.
+/// Adds the global `--config PATH` and `--print-config` flags, and shows
+/// every setting's environment variable in `--help` the way docs/CONFIG.md
+/// names it (`[env: RFM_THREADS]`).
 pub fn augment(cmd: Command) -> Command {
-    cmd.arg(
-        Arg::new(CONFIG_ARG)
-            .long("config")
-            .value_name("PATH")
-            .global(true)
-            .value_parser(clap::value_parser!(std::path::PathBuf))
-            .help("Configuration file (default: $RFM_CONFIG, else ./rfm.toml if present)"),
-    )
-    .arg(
-        Arg::new(PRINT_CONFIG_ARG)
-            .long("print-config")
-            .global(true)
-            .action(ArgAction::SetTrue)
-            .help("Print the effective settings and where each came from, as JSON, then exit"),
-    )
+    show_env_names(cmd)
+        .arg(
+            Arg::new(CONFIG_ARG)
+                .long("config")
+                .value_name("PATH")
+                .global(true)
+                .value_parser(clap::value_parser!(std::path::PathBuf))
+                .help("Configuration file (default: $RFM_CONFIG, else ./rfm.toml if present)"),
+        )
+        .arg(
+            Arg::new(PRINT_CONFIG_ARG)
+                .long("print-config")
+                .global(true)
+                .action(ArgAction::SetTrue)
+                .help("Print the effective settings and where each came from, as JSON, then exit"),
+        )
+}
+
+/// Appends `[env: RFM_KEY]` to the help of each setting of `cmd` and its
+/// subcommands. The environment is read by [`resolve`], never by clap: a
+/// flag's own `env` is dropped, so that clap neither reads it a second time
+/// nor prints `[env: NAME=]` for an unset variable.
+fn show_env_names(cmd: Command) -> Command {
+    let keys: Vec<String> = settable_args(&cmd)
+        .iter()
+        .map(|a| a.get_id().to_string())
+        .collect();
+    cmd.mut_args(|a| {
+        if !keys.iter().any(|k| k == a.get_id().as_str()) {
+            return a;
+        }
+        let key = key_of(&a);
+        let names = if key == "database_url" {
+            format!("{}, DATABASE_URL", env_of(&key))
+        } else {
+            env_of(&key)
+        };
+        let suffix = format!("[env: {names}]");
+        let help = a.get_help().map(|h| format!("{h} {suffix}"));
+        let long = a.get_long_help().map(|h| format!("{h}\n\n{suffix}"));
+        let mut a = a.env(None).help(help.unwrap_or(suffix));
+        if let Some(long) = long {
+            a = a.long_help(long);
+        }
+        a
+    })
+    .mut_subcommands(show_env_names)
 }
 
 /// Parses `argv` with the layers: flags given on the command line win, then

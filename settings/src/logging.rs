@@ -1,6 +1,6 @@
 //! Logs of the servers: `tracing` events on stderr, filtered by `RUST_LOG`
-//! (default `info`), as plain lines (`--log-format text`, the message only,
-//! as people read it) or one JSON object per line (`--log-format json`,
+//! (default `info`), as plain lines (`--log-format text`: the UTC time and
+//! the message, as people read it) or one JSON object per line (`--log-format json`,
 //! with time, level and target, for log collectors). A server that cannot
 //! go on says why the same way ([`fatal`]).
 
@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 /// How log lines look.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
-    /// The message only, one line per event.
+    /// The UTC time and the message, one line per event.
     #[default]
     Text,
     /// One JSON object per event: timestamp, level, target, fields.
@@ -24,7 +24,6 @@ pub fn init_logging(format: LogFormat) {
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder
-            .without_time()
             .with_target(false)
             .with_level(false)
             .with_ansi(false)

@@ -120,6 +120,15 @@ pub fn key_of(arg: &Arg) -> String {
     arg.get_long().unwrap_or_default().replace('-', "_")
 }
 
+/// The old names of a flag's setting: its long aliases as keys.
+fn alias_keys(arg: &Arg) -> Vec<String> {
+    arg.get_all_aliases()
+        .unwrap_or_default()
+        .iter()
+        .map(|a| a.replace('-', "_"))
+        .collect()
+}
+
 /// The environment variable of a key: `foo_bar` → `RFM_FOO_BAR`.
 pub fn env_of(key: &str) -> String {
     format!("RFM_{}", key.to_ascii_uppercase())
@@ -240,7 +249,11 @@ pub fn resolve(
     let file = path.as_deref().map(ConfigFile::read).transpose()?;
 
     let args = settable_args(target);
-    let keys: Vec<String> = args.iter().map(|a| key_of(a)).collect();
+    // A flag's long aliases are old names of its setting, accepted too.
+    let keys: Vec<String> = args
+        .iter()
+        .flat_map(|a| std::iter::once(key_of(a)).chain(alias_keys(a)))
+        .collect();
     if let Some(f) = &file {
         f.check_table(&table, &keys)?;
     }
@@ -262,6 +275,7 @@ pub fn resolve(
             if key == "database_url" {
                 names.push("DATABASE_URL".into());
             }
+            names.extend(alias_keys(arg).iter().map(|k| env_of(k)));
             found = names.iter().find_map(|n| {
                 env(n)
                     .filter(|v| !v.is_empty())
@@ -269,9 +283,14 @@ pub fn resolve(
             });
             if found.is_none() {
                 if let Some(f) = &file {
-                    found = f
-                        .lookup(&table, &key)?
-                        .map(|(v, place)| (v, Source::File(place)));
+                    for k in std::iter::once(key.clone()).chain(alias_keys(arg)) {
+                        found = f
+                            .lookup(&table, &k)?
+                            .map(|(v, place)| (v, Source::File(place)));
+                        if found.is_some() {
+                            break;
+                        }
+                    }
                 }
             }
         }

@@ -298,7 +298,17 @@ impl App {
                 match result {
                     Ok(listing) => {
                         self.runs = listing.runs;
-                        self.runs_selected = 0;
+                        // Shown and compared: the two latest runs with
+                        // results (a failed run has none to compare).
+                        let with_results: Vec<usize> = self
+                            .runs
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, r)| r.status.has_results())
+                            .map(|(i, _)| i)
+                            .collect();
+                        let current = with_results.first().copied().unwrap_or(0);
+                        self.runs_selected = current;
                         if let Some(first) = listing.skipped.first() {
                             self.status = Some(Status::Error(format!(
                                 "{} run folder(s) skipped: {first}",
@@ -306,10 +316,11 @@ impl App {
                             )));
                         }
                         let mut work = Vec::new();
-                        if let Some(newest) = self.runs.first().cloned() {
+                        if let Some(newest) = self.runs.get(current).cloned() {
                             work.push(self.load(&newest, Role::Current));
                         }
-                        if let Some(previous) = self.runs.get(1).cloned() {
+                        let previous = with_results.get(1).and_then(|&i| self.runs.get(i));
+                        if let Some(previous) = previous.cloned() {
                             work.push(self.load(&previous, Role::Baseline));
                         }
                         work

@@ -35,7 +35,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         Some(m) => draw_movement(frame, app, m, theme, movement),
         None => {
             let text = if app.runs.len() < 2 {
-                "One run only. Point --results at a folder holding several `rfm run --out` folders to compare runs."
+                "One run only. Point --results-root at a folder holding several `rfm run --out` folders to compare runs."
             } else {
                 "Select a run with ↑↓ and press c to compare it with the current run (Enter opens it as the current run)."
             };
