@@ -470,13 +470,8 @@ fn bad_settings_name_the_key_and_the_source() {
     let help = run("rfm", d, &["run", "--help"], &[]);
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("rfm run [OPTIONS] <INPUT>"));
-    expect_usage_error(
-        "rfm",
-        d,
-        &["submit", "x.csv"],
-        &[],
-        &["--coordinator <COORDINATOR>"],
-    );
+    // The coordinator has a default (the local one); a job id has none.
+    expect_usage_error("rfm", d, &["job"], &[], &["<ID>"]);
 }
 
 /// The rows of the settings table of docs/CONFIG.md: (table, key, env, default).

@@ -4,6 +4,7 @@
 mod architecture;
 mod commands;
 mod config;
+mod dates;
 mod db;
 mod edge_inputs;
 mod failed_runs;

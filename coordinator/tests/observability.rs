@@ -1,7 +1,8 @@
 //! The HTTP ports of real `rfm-coordinator` and `rfm-worker` processes:
 //! `/readyz` turns ready when a worker registers and back when it is lost,
 //! `/metrics` counts a job run with `rfm submit`, `rfm jobs` / `job` /
-//! `cancel` see it, and gRPC health answers SERVING on both servers.
+//! `cancel` see it, and gRPC health answers SERVING on both servers; with
+//! default settings two workers share the real file's tasks.
 
 use crate::support::bin;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -205,6 +206,14 @@ fn readiness_and_metrics_follow_workers_and_jobs() {
     let one = rfm(&["job", job_id, "--json"]);
     let one: serde_json::Value = serde_json::from_slice(&one.stdout).unwrap();
     assert_eq!(one["tasks_done"].as_f64(), Some(tasks));
+    // Cancelling a job that has ended says so, exit 3.
+    let ended = rfm(&["cancel", job_id]);
+    let err = String::from_utf8_lossy(&ended.stderr);
+    assert_eq!(ended.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("already ended (succeeded)") && err.contains("nothing to cancel"),
+        "{err}"
+    );
     let missing = rfm(&["cancel", "no-such-job"]);
     let err = String::from_utf8_lossy(&missing.stderr);
     assert_eq!(missing.status.code(), Some(3), "{err}");
@@ -225,4 +234,62 @@ fn readiness_and_metrics_follow_workers_and_jobs() {
     let last = get(&http, "/metrics").1;
     assert_eq!(metric(&last, "rfm_workers_alive"), 0.0);
     assert_eq!(metric(&last, "rfm_workers_lost"), 1.0);
+}
+
+#[test]
+fn two_workers_share_the_real_file_with_default_settings() {
+    let _serial = crate::cluster::serial();
+    let mut cmd = Command::new(bin("rfm-coordinator"));
+    cmd.args(["--listen", "127.0.0.1:0", "--log-format", "text"]);
+    let coordinator = Server::spawn(cmd);
+    let url = format!("http://{}", coordinator.wait_for("listening on "));
+    let workers: Vec<(Server, String)> = (0..2)
+        .map(|_| {
+            let mut cmd = Command::new(bin("rfm-worker"));
+            cmd.args(["--coordinator", &url, "--listen", "127.0.0.1:0"])
+                .args(["--threads", "1", "--http-listen", "127.0.0.1:0"])
+                .args(["--log-format", "text", "--heartbeat-interval", "200ms"]);
+            let worker = Server::spawn(cmd);
+            let http = worker.wait_for("metrics and health on http://");
+            (worker, http)
+        })
+        .collect();
+    for _ in 0..2 {
+        coordinator.wait_for("registered at");
+    }
+    let out = tempfile::tempdir().unwrap();
+    // No --chunk-size: the coordinator chooses it.
+    let submit = Command::new(bin("rfm"))
+        .args([
+            "submit",
+            crate::support::REAL,
+            "--coordinator",
+            &url,
+            "--json",
+        ])
+        .arg("--out")
+        .arg(out.path().join("run"))
+        .output()
+        .expect("rfm submit runs");
+    assert!(
+        submit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&submit.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&submit.stdout).unwrap();
+    let chunk = report["options"]["chunk_size"].as_u64().unwrap();
+    let bytes = std::fs::metadata(crate::support::REAL).unwrap().len();
+    // Two slots, at least two tasks each.
+    assert!(
+        chunk > 0 && bytes.div_ceil(chunk) >= 4,
+        "chunk size {chunk} for {bytes} bytes"
+    );
+    let mut total = 0.0;
+    for (_, http) in &workers {
+        let done = metric(&get(http, "/metrics").1, "rfm_worker_tasks_completed_total");
+        assert!(done >= 1.0, "every worker runs tasks: {done}");
+        total += done;
+    }
+    assert!(total >= 4.0, "{total} tasks");
+    assert_eq!(report["customers"], 4338);
 }

@@ -173,6 +173,14 @@ fn show_env_names(cmd: Command) -> Command {
     .mut_subcommands(show_env_names)
 }
 
+/// A flag's help without the `[env: …]` that [`augment`] appends.
+pub(crate) fn help_without_env(help: &str) -> &str {
+    match help.rfind(" [env: ") {
+        Some(i) if help.ends_with(']') => &help[..i],
+        _ => help,
+    }
+}
+
 /// Parses `argv` with the layers: flags given on the command line win, then
 /// `RFM_*` variables, then `rfm.toml`, then the built-in defaults.
 pub fn load<T: FromArgMatches>(

@@ -333,7 +333,10 @@ pub fn resolve(
             env: env_name,
             value,
             source,
-            help: arg.get_help().map(|h| h.to_string()).unwrap_or_default(),
+            help: arg
+                .get_help()
+                .map(|h| crate::help_without_env(&h.to_string()).to_string())
+                .unwrap_or_default(),
         });
     }
 
