@@ -359,9 +359,15 @@ fn failed_and_abandoned_runs_are_listed_with_their_status_and_reason() {
     assert_eq!(app.runs.len(), 2);
     assert_eq!(app.runs[0].report.status, "abandoned");
     assert_eq!(app.runs[0].report.error.as_deref(), Some(reason.as_str()));
+    // Shown and compared: the latest run with results, not the abandoned one.
+    assert_eq!(app.runs_selected, 1);
+    assert_eq!(
+        app.current.as_ref().map(|r| r.entry.report.run_id.as_str()),
+        Some(report.run_id.as_str())
+    );
     let screen = render(&app, 160, 48);
     assert!(
-        screen.contains("Run killed-mid-run abandoned") && screen.contains("lease expired at"),
+        screen.contains("newest run killed-mid-run abandoned: lease expired at"),
         "{screen}"
     );
     press(&mut app, src.as_ref(), &[KeyCode::Char('5')]);

@@ -520,3 +520,41 @@ fn hidden_temporary_folders_are_not_runs() {
     let labels: Vec<&str> = listing.runs.iter().map(|r| r.label.as_str()).collect();
     assert_eq!(labels, ["ok"]);
 }
+
+#[test]
+fn after_a_failed_run_the_two_latest_succeeded_runs_are_compared() {
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    // The fixture's two runs, and a newer run that failed (run.json alone).
+    for run in ["2011-12", "2011-08"] {
+        std::fs::create_dir(root.join(run)).unwrap();
+        for f in std::fs::read_dir(fx.root.join(run)).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), root.join(run).join(f.file_name())).unwrap();
+        }
+    }
+    let mut failed = crate::common::read_report(&fx.full).unwrap();
+    failed.run_id = "20300101T000000Z-failed".into();
+    failed.started_at = "2030-01-01T00:00:00Z".into();
+    failed.fail(rfm_core::report::Stage::Database, "the database went away");
+    std::fs::create_dir(root.join("failed")).unwrap();
+    std::fs::write(
+        root.join("failed/run.json"),
+        serde_json::to_vec_pretty(&failed).unwrap(),
+    )
+    .unwrap();
+
+    let app = loaded_app(root);
+    assert_eq!(app.runs.len(), 3);
+    assert_eq!(app.runs[0].report.run_id, "20300101T000000Z-failed");
+    let id = |r: &Option<std::sync::Arc<rfm_dashboard::data::RunData>>| {
+        r.as_ref().map(|r| r.entry.report.run_id.clone())
+    };
+    assert_eq!(id(&app.current).as_deref(), Some(crate::common::FULL));
+    assert_eq!(id(&app.baseline).as_deref(), Some(crate::common::HALF));
+    assert_eq!(app.runs_selected, 1, "the run shown is selected in Runs");
+    let movement = app.movement.as_ref().expect("a movement between them");
+    let moved: u64 = movement.customers.iter().flatten().sum();
+    assert_eq!(moved, 4_338, "every customer of either run, once");
+}

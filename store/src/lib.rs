@@ -28,6 +28,12 @@ pub use lease::{Abandoned, Heartbeat, Lease, Owner, DEFAULT_LEASE, DEFAULT_RENEW
 pub use migrate::{Migration, MIGRATIONS};
 pub use query::{CustomerQuery, CustomerRecord, RunInfo, RunWithReport, SegmentFigures};
 pub use recorder::Recorder;
+
+/// Checks a database URL without connecting: its form ([`Error::Url`])
+/// and its TLS parameters ([`Error::TlsSettings`]).
+pub fn check_url(url: &str) -> Result<()> {
+    connect::parse(url).map(|_| ())
+}
 pub use rfm_core::RunStatus;
 
 /// A run's key in the database (`rfm_runs.id`).

@@ -345,12 +345,13 @@ impl App {
                     Ok(run) => {
                         match role {
                             Role::Current => {
-                                self.info(format!(
+                                let shown = format!(
                                     "{}: {} customers, as-of {}",
                                     run.entry.label,
                                     crate::format::count(run.customers.len() as u64),
                                     run.entry.report.as_of.as_deref().unwrap_or("?")
-                                ));
+                                );
+                                self.info(self.newer_without_results().unwrap_or(shown));
                                 self.current = Some(run);
                                 self.customers.selected = 0;
                                 self.customers.detail = false;
@@ -382,6 +383,21 @@ impl App {
     }
 
     /// Shows an informational message, unless an error is waiting to be seen.
+    /// A newer run than the one shown that has no results (failed or
+    /// abandoned): said in the status line, never compared.
+    fn newer_without_results(&self) -> Option<String> {
+        let newest = self.runs.first()?;
+        if newest.status.has_results() {
+            return None;
+        }
+        Some(format!(
+            "newest run {} {}: {} (shown: the latest with results; 5: Runs)",
+            rfm_core::text::escape_controls(&newest.label),
+            newest.report.status,
+            rfm_core::text::escape_controls(newest.report.error.as_deref().unwrap_or("no results"))
+        ))
+    }
+
     fn info(&mut self, message: String) {
         if !matches!(self.status, Some(Status::Error(_))) {
             self.status = Some(Status::Info(message));
