@@ -58,7 +58,8 @@ pub enum Command {
         after_help = "Reads PostgreSQL when a database URL is set, else the runs under --results-root. \
         Revenue is each moving group's monetary in run A and in run B; from PostgreSQL it is the \
         exact sum rounded to cents, from result folders the sum of customers.csv's cents.\n\n\
-        Examples:\n  rfm diff 20111210T101500Z-3fa9 20111217T101500Z-77c1\n  \
+        Examples:\n  rfm diff\n  rfm diff --changed-only\n  \
+        rfm diff 20111210T101500Z-3fa9 20111217T101500Z-77c1\n  \
         rfm diff 20111210T101500Z-3fa9 20111217T101500Z-77c1 --json \\\n    \
         --database-url postgresql://rfm@localhost/rfm"
     )]
@@ -402,10 +403,11 @@ pub struct HistoryArgs {
 
 #[derive(Args, Debug)]
 pub struct DiffArgs {
-    /// Run id of the earlier run (as listed by `rfm runs`).
-    pub run_a: String,
-    /// Run id of the later run.
-    pub run_b: String,
+    /// Run id of the earlier run (as listed by `rfm runs`; default: the second latest run
+    /// with results).
+    pub run_a: Option<String>,
+    /// Run id of the later run (default: the latest run with results; failed runs have none).
+    pub run_b: Option<String>,
     #[command(flatten)]
     pub from: HistoryArgs,
     /// Show only customers whose segment changed (leave out the "X → X" rows).

@@ -103,11 +103,42 @@ pub fn runs(args: RunsArgs) -> Result<()> {
     emit_text(out)
 }
 
-/// `rfm diff RUN_A RUN_B`: customers and revenue moving between segments.
+/// `rfm diff [RUN_A [RUN_B]]`: customers and revenue moving between
+/// segments; without ids, between the two latest runs with results.
 pub fn diff(args: DiffArgs) -> Result<()> {
     let source = Source::open(args.from.database_url.as_deref(), &args.from.results_root)?;
-    let a = source.results(Some(&args.run_a))?;
-    let b = source.results(Some(&args.run_b))?;
+    let (run_a, run_b) = match (&args.run_a, &args.run_b) {
+        (Some(a), Some(b)) => (a.clone(), b.clone()),
+        (a, _) => {
+            // The latest runs with results: a failed run has none to compare.
+            let listing = source.runs.list().map_err(|e| source.fail(e))?;
+            let ids: Vec<String> = listing
+                .runs
+                .iter()
+                .filter(|r| r.status.has_results())
+                .map(|r| r.run_id().to_string())
+                .collect();
+            let place = source.runs.describe();
+            let needed = if a.is_some() { 1 } else { 2 };
+            if ids.len() < needed {
+                return Err(crate::cluster::JobError {
+                    code: crate::exit::INPUT,
+                    message: format!(
+                        "rfm diff needs {needed} run(s) with results in {place}, found {}; \
+                         give the run ids (see `rfm runs`)",
+                        ids.len()
+                    ),
+                }
+                .into());
+            }
+            match a {
+                Some(a) => (a.clone(), ids[0].clone()),
+                None => (ids[1].clone(), ids[0].clone()),
+            }
+        }
+    };
+    let a = source.results(Some(&run_a))?;
+    let b = source.results(Some(&run_b))?;
     let mut moves = rfm_runs::movement(&a.customers, &b.customers).map_err(|e| source.fail(e))?;
     let (a, b) = (a.run_id(), b.run_id());
     let summary = summarise(&moves);

@@ -232,6 +232,24 @@ fn until_equals_the_reference_on_the_cut_file_and_diff_summarises() {
     ]);
     let changed = text(&o.stdout);
     assert_eq!(changed.lines().next(), Some(first));
+    // Without ids: the two latest runs with results, also after a failed run.
+    let failed = root.join("failed");
+    let o = rfm(&[
+        "run",
+        uci,
+        "--as-of",
+        "2000-01-01",
+        "--out",
+        failed.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    let o = rfm(&["diff", "--results-root", root_s]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stdout).lines().nth(1),
+        Some(format!("segment movement from {now_id} to {then_id}").as_str()),
+        "the full run started first, the June run last"
+    );
     let same_rows = changed
         .lines()
         .skip(3)
