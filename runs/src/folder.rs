@@ -1,6 +1,6 @@
 //! Runs in result folders: a folder written by `rfm run --out`
-//! (`run.json`, `customers.csv`, `segments.csv`), or a root folder whose
-//! subfolders are such folders. Hidden subfolders (`.NAME.rfm-tmp-…`, a run
+//! (`run.json`, `customers.csv`, `segments.csv`), or a root folder holding
+//! such folders (in subfolders too, a few levels down). Hidden subfolders (`.NAME.rfm-tmp-…`, a run
 //! being written or one a crash left behind) are never runs.
 
 use std::path::{Path, PathBuf};
@@ -52,30 +52,51 @@ impl FolderSource {
         })
     }
 
-    /// The run folders: the root itself when it holds a `run.json`, else its
-    /// subfolders that do.
+    /// The run folders: the root itself when it holds a `run.json`, else the
+    /// folders under it that do, found down to [`MAX_DEPTH`] levels (a
+    /// folder of runs may hold folders of runs: `out/2011/<run>`); a run
+    /// folder's own subfolders are not searched.
     fn run_dirs(&self) -> Result<Vec<PathBuf>> {
         if self.root.join(REPORT_FILE).is_file() {
             return Ok(vec![self.root.clone()]);
         }
-        let io = |source| Error::Io {
-            path: self.root.clone(),
-            source,
-        };
         let mut dirs = Vec::new();
-        for item in std::fs::read_dir(&self.root).map_err(io)? {
-            let item = item.map_err(io)?;
-            if item.file_name().to_string_lossy().starts_with('.') {
-                continue;
+        let mut level = vec![self.root.clone()];
+        for depth in 0..MAX_DEPTH {
+            let mut next = Vec::new();
+            for parent in &level {
+                let io = |source| Error::Io {
+                    path: parent.clone(),
+                    source,
+                };
+                let items = match std::fs::read_dir(parent) {
+                    Ok(items) => items,
+                    // Only the root must be readable; a deeper folder that
+                    // is not is no folder of runs.
+                    Err(_) if depth > 0 => continue,
+                    Err(e) => return Err(io(e)),
+                };
+                for item in items {
+                    let item = item.map_err(io)?;
+                    if item.file_name().to_string_lossy().starts_with('.') {
+                        continue;
+                    }
+                    let dir = item.path();
+                    if dir.join(REPORT_FILE).is_file() {
+                        dirs.push(dir);
+                    } else if item.file_type().is_ok_and(|t| t.is_dir()) {
+                        next.push(dir);
+                    }
+                }
             }
-            let dir = item.path();
-            if dir.join(REPORT_FILE).is_file() {
-                dirs.push(dir);
-            }
+            level = next;
         }
         Ok(dirs)
     }
 }
+
+/// How many folder levels under a results root are searched for runs.
+pub const MAX_DEPTH: usize = 3;
 
 impl RunSource for FolderSource {
     fn describe(&self) -> String {

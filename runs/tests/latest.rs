@@ -82,3 +82,38 @@ fn the_latest_run_is_the_same_for_folders_and_postgres_on_a_tie() {
         );
     }
 }
+
+#[test]
+fn a_folder_of_folders_of_runs_is_a_results_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let top = dir.path().join("out");
+    let (r1, a) = compute(
+        dir.path(),
+        &sub_cent_purchases(10, 0),
+        "20110401T000000Z-aaaaaaaa",
+        "2011-04-01T00:00:00Z",
+    );
+    write_folder(&top.join("2011/april"), &r1, &a);
+    let (r2, b) = compute(
+        dir.path(),
+        &sub_cent_purchases(10, 1),
+        "20110501T000000Z-bbbbbbbb",
+        "2011-05-01T00:00:00Z",
+    );
+    write_folder(&top.join("may"), &r2, &b);
+    // A run folder's own subfolders are not searched; hidden folders never.
+    write_folder(&top.join("may").join(&b.run_id), &r1, &a);
+    write_folder(&top.join(".tmp"), &r1, &a);
+    let source = FolderSource::open(&top).unwrap();
+    let ids: Vec<String> = source
+        .list()
+        .unwrap()
+        .runs
+        .iter()
+        .map(|r| r.run_id().to_string())
+        .collect();
+    assert_eq!(ids, [b.run_id.as_str(), a.run_id.as_str()]);
+    // A run folder itself is a results root of one run.
+    let one = FolderSource::open(&top.join("may").join(&b.run_id)).unwrap();
+    assert_eq!(one.list().unwrap().runs.len(), 1);
+}
