@@ -292,4 +292,52 @@ fn two_workers_share_the_real_file_with_default_settings() {
     }
     assert!(total >= 4.0, "{total} tasks");
     assert_eq!(report["customers"], 4338);
+
+    // Through the cluster too: the workers count date forms and lines after
+    // --until, the coordinator adds them up.
+    let submit_json = |args: &[&str]| -> serde_json::Value {
+        let o = Command::new(bin("rfm"))
+            .arg("submit")
+            .args(args)
+            .args([
+                "--coordinator",
+                &url,
+                "--json",
+                "--chunk-size",
+                "4MiB",
+                "--out",
+            ])
+            .arg(
+                out.path()
+                    .join(args[0].rsplit('/').next().unwrap())
+                    .with_extension(args.len().to_string()),
+            )
+            .output()
+            .expect("rfm submit runs");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let dmy = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/real/variants/uppercase_header_dmy_232.csv"
+    );
+    let r = submit_json(&[dmy]);
+    let warning = r["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("ambiguous") && warning.contains("--date-format '%d/%m/%Y %H:%M'"),
+        "{r}"
+    );
+    assert_eq!(r["first_purchase"], "2010-01-12");
+    let r = submit_json(&[crate::support::REAL, "--until", "2011-06-30"]);
+    assert_eq!(r["purchase_lines"], 172_635, "{r}");
+    assert_eq!(r["excluded"]["after_until"], 225_249);
+    assert_eq!(r["customers"], 2_960);
+    assert_eq!(r["as_of"], "2011-07-01");
+    assert!(
+        r["files"][0]["date_form"]
+            .as_str()
+            .unwrap()
+            .starts_with("ISO"),
+        "{r}"
+    );
 }
