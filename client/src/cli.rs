@@ -339,8 +339,8 @@ pub struct InputArgs {
     /// Fail when malformed / lines read is greater than this fraction.
     #[arg(long, default_value_t = 0.01)]
     pub max_malformed_share: f64,
-    /// Bytes per chunk (task), e.g. 16MiB (default: the input split into at least two tasks per
-    /// worker slot, between the coordinator's minimum and 64MiB).
+    /// Bytes per chunk (task), e.g. 16MiB (default: `rfm run` 64MiB; `rfm submit` the input split
+    /// into at least two tasks per worker slot, between the coordinator's minimum and 64MiB).
     #[arg(long)]
     pub chunk_size: Option<String>,
     /// Longest record (line) in bytes, e.g. 1MiB; a longer one is one malformed line.

@@ -76,7 +76,12 @@ pub fn run(args: RunArgs) -> Result<()> {
     interrupt::listen()?;
     let started = Instant::now();
     // Usage errors stop the command before a run exists: nothing is written.
-    let opts = options::run_options(&args.input)?;
+    let mut opts = options::run_options(&args.input)?;
+    if opts.chunk_size == engine::AUTO_CHUNK_SIZE {
+        // One worker whose slots share one rayon pool: a chunk already uses
+        // every core (sub-ranges), and more tasks only add transfers and merges.
+        opts.chunk_size = engine::DEFAULT_CHUNK_SIZE;
+    }
     let lease = lease(&args)?;
     let threads = match args.threads {
         Some(0) => {
