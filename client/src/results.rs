@@ -48,6 +48,8 @@ impl Source {
 /// exit code for the rest (no such run folder, a bad result file).
 fn fail(e: rfm_runs::Error, database: bool) -> anyhow::Error {
     let code = match &e {
+        // A URL that does not parse is a bad setting, not a database failure.
+        rfm_runs::Error::Database(rfm_store::Error::Url { .. }) => exit::USAGE,
         rfm_runs::Error::UnknownRun { .. } if database => exit::DATABASE,
         e if e.is_database() => exit::DATABASE,
         _ => exit::INPUT,
