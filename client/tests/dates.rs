@@ -302,7 +302,11 @@ fn a_malformed_database_url_is_a_usage_error_naming_the_setting() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("--database-url"), "{err}");
     assert!(!out.exists(), "no run folder for a usage error");
-    let o = rfm(&["runs", "--database-url", "postgresql://rfm@host:notaport/db"]);
+    let o = rfm(&[
+        "runs",
+        "--database-url",
+        "postgresql://rfm@host:notaport/db",
+    ]);
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("invalid database URL"), "{err}");
