@@ -10,4 +10,5 @@ mod failed_runs;
 mod reading;
 mod results;
 mod run_errors;
+mod selections;
 mod terminal_output;
