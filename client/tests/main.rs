@@ -5,6 +5,7 @@ mod architecture;
 mod commands;
 mod config;
 mod db;
+mod documented_commands;
 mod edge_inputs;
 mod failed_runs;
 mod reading;
