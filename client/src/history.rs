@@ -91,8 +91,10 @@ pub fn runs(args: RunsArgs) -> Result<()> {
             r.status,
             r.started_at,
             r.as_of.as_deref().unwrap_or("-"),
-            r.customers,
-            r.revenue.as_deref().unwrap_or("-"),
+            rfm_core::figures::count(r.customers),
+            r.revenue
+                .as_deref()
+                .map_or("-".into(), rfm_core::figures::group),
             escape_controls(&r.input.join(" ")),
         )?;
         if let Some(e) = &r.error {
