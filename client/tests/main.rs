@@ -8,6 +8,7 @@ mod db;
 mod documented_commands;
 mod edge_inputs;
 mod failed_runs;
+mod human_output;
 mod reading;
 mod results;
 mod run_errors;
