@@ -202,7 +202,7 @@ pub struct SelectArgs {
     /// Only customers of this segment (e.g. Champions, "At Risk").
     #[arg(long)]
     pub segment: Option<String>,
-    /// Only customers matching QUERY, e.g. 'r=5 f>=4 monetary>1000' (see below).
+    /// Only customers matching QUERY, e.g. 'r=5 f>=4 monetary>1000' (the dashboard's search language, docs/SELECTIONS.md).
     #[arg(long = "where", visible_alias = "search", value_name = "QUERY")]
     pub query: Option<String>,
 }

@@ -127,9 +127,9 @@ pub fn diff(args: DiffArgs) -> Result<()> {
             "{:<20} {:<20} {:>9} {:>14} {:>14}",
             m.from.map_or("(new)", Segment::name),
             m.to.map_or("(gone)", Segment::name),
-            m.customers,
-            m.revenue_from.to_fixed(2),
-            m.revenue_to.to_fixed(2),
+            rfm_core::figures::count(m.customers),
+            rfm_core::figures::money(m.revenue_from),
+            rfm_core::figures::money(m.revenue_to),
         )?;
     }
     emit_text(out)
