@@ -82,8 +82,19 @@ pub enum Command {
     Segments(SegmentsArgs),
     /// List the customers of a run, filtered and sorted.
     #[command(
-        after_help = "Examples:\n  rfm customers --segment Champions --sort monetary --desc --limit 10\n  \
-        rfm customers --search 1234 --json\n  rfm customers --run 20111210T101500Z-3fa9 --sort recency"
+        after_help = concat!(
+            "--where takes the query language of the dashboard's search (docs/SELECTIONS.md):\n",
+            "terms separated by spaces, all of which must match.\n\n",
+            "  r=5 f>=4                      scores (r, f, m: 1-5)\n",
+            "  recency<=30 frequency>=10     metrics (days, invoices)\n",
+            "  monetary>1000                 money, exact to the cent\n",
+            "  segment=at-risk country=germany   (=, != only; spaces as - or _)\n",
+            "  icel 545                      text: in the id, segment or country, or the RFM score\n",
+            "  operators: = : != < <= > >=\n\n",
+            "Examples:\n  rfm customers --segment Champions --sort monetary --desc --limit 10\n  ",
+            "rfm customers --where 'r=5 f>=4 monetary>1000' --format csv > best.csv\n  ",
+            "rfm customers --where 1234 --format json\n  rfm customers --run 20111210T101500Z-3fa9 --sort recency"
+        )
     )]
     Customers(CustomersArgs),
     /// Explain one customer's scores: metrics, R/F/M scores, the cut points behind them, the segment rule.
@@ -94,10 +105,14 @@ pub enum Command {
     Customer(CustomerArgs),
     /// Write a run's customers to a file.
     #[command(
-        after_help = "Writes every customer of the run with the columns of customers.csv. \
+        after_help = "Writes the customers of the run with the columns of customers.csv. \
         In Parquet, monetary is DECIMAL(38, 2), first/last purchase are timestamps (seconds, no time \
         zone), r/f/m are UINT8; pages are Snappy-compressed.\n\n\
+        --segment and --where select customers as `rfm customers` does (the query language of \
+        the dashboard's search, docs/SELECTIONS.md).\n\n\
         Examples:\n  rfm export --out /tmp/customers.csv\n  \
+        rfm export --segment Champions --out champions.csv\n  \
+        rfm export --where 'r<=2 f>=4' --out at-risk-regulars.parquet\n  \
         rfm export --out customers.parquet\n  \
         rfm export --run 20111210T101500Z-3fa9 --format parquet --out latest.pq"
     )]
@@ -163,12 +178,8 @@ pub struct SegmentsArgs {
 pub struct CustomersArgs {
     #[command(flatten)]
     pub from: ResultsArgs,
-    /// Only customers of this segment (e.g. Champions, "At Risk").
-    #[arg(long)]
-    pub segment: Option<String>,
-    /// Only customers whose id or country contains TEXT (case-insensitive).
-    #[arg(long)]
-    pub search: Option<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
     /// Sort by this column.
     #[arg(long, value_enum, default_value = "customer-id")]
     pub sort: SortColumn,
@@ -178,9 +189,31 @@ pub struct CustomersArgs {
     /// At most N customers.
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Print the customers as JSON.
+    /// Output: an aligned table, CSV (the columns of customers.csv) or JSON.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+    /// Print the customers as JSON (the same as --format json).
     #[arg(long)]
     pub json: bool,
+}
+
+/// Which customers (shared by `customers` and `export`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct SelectArgs {
+    /// Only customers of this segment (e.g. Champions, "At Risk").
+    #[arg(long)]
+    pub segment: Option<String>,
+    /// Only customers matching QUERY, e.g. 'r=5 f>=4 monetary>1000' (the dashboard's search language, docs/SELECTIONS.md).
+    #[arg(long = "where", visible_alias = "search", value_name = "QUERY")]
+    pub query: Option<String>,
+}
+
+/// An output format of `rfm customers`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListFormat {
+    Table,
+    Csv,
+    Json,
 }
 
 /// A column of `rfm customers --sort`.
@@ -210,6 +243,8 @@ pub struct CustomerArgs {
 pub struct ExportArgs {
     #[command(flatten)]
     pub from: ResultsArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
     /// File format (default: parquet when --out ends in .parquet, else csv).
     #[arg(long, value_enum)]
     pub format: Option<ExportFormat>,

@@ -308,7 +308,7 @@ impl Progress {
             s.stage,
             mb(s.bytes_done),
             mb(s.bytes_total),
-            s.lines_done,
+            rfm_core::figures::count(s.lines_done),
             rate,
             s.retries
         ));
@@ -322,7 +322,7 @@ impl Progress {
                 s.tasks_total,
                 mb(s.bytes_done),
                 mb(s.bytes_total),
-                s.lines_done,
+                rfm_core::figures::count(s.lines_done),
                 s.retries
             );
         }
@@ -366,7 +366,7 @@ impl Progress {
             s.tasks_running,
             mb(s.bytes_done),
             mb(s.bytes_total),
-            s.lines_done,
+            rfm_core::figures::count(s.lines_done),
             rate,
             s.retries
         );

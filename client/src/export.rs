@@ -1,4 +1,5 @@
-//! `rfm export`: every customer of a run, as CSV (the columns of
+//! `rfm export`: the customers of a run (all, or those `--segment` and
+//! `--where` select, see [`crate::select`]), as CSV (the columns of
 //! `customers.csv`) or as Parquet with typed columns, written under an
 //! unguessable temporary name and renamed into place so a reader never sees
 //! half a file (see `rfm_core::atomic`).
@@ -18,12 +19,14 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use rfm_core::date::format_timestamp;
+use rfm_core::figures::counted;
 use rfm_core::money;
 use rfm_runs::Customer;
 
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::cluster::JobError;
 use crate::results;
+use crate::select::Selection;
 
 /// Precision and scale of `monetary` in Parquet: cents, up to 36 digits before the point.
 const MONETARY_PRECISION: u8 = 38;
@@ -31,14 +34,24 @@ const MONETARY_SCALE: i8 = 2;
 
 pub fn export(args: ExportArgs) -> Result<()> {
     let format = args.format.unwrap_or_else(|| format_of(&args.out));
+    let selection = Selection::of(&args.select)?;
     let run = results::load(&args.from)?;
+    let customers: Vec<Customer> = if selection.is_all() {
+        run.customers.clone()
+    } else {
+        run.customers
+            .iter()
+            .filter(|c| selection.matches(c))
+            .cloned()
+            .collect()
+    };
     write_atomically(&args.out, |tmp| match format {
-        ExportFormat::Csv => write_csv(tmp, &run.customers),
-        ExportFormat::Parquet => write_parquet(tmp, &run.customers),
+        ExportFormat::Csv => write_csv(tmp, &customers),
+        ExportFormat::Parquet => write_parquet(tmp, &customers),
     })?;
     eprintln!(
-        "{} customers of run {} written to {} ({})",
-        run.customers.len(),
+        "{} of run {} written to {} ({})",
+        counted(customers.len() as u64, "customer", "customers"),
         run.run_id(),
         args.out.display(),
         match format {
@@ -82,7 +95,8 @@ pub(crate) fn write_atomically(
     Ok(())
 }
 
-fn write_csv(file: &mut File, customers: &[Customer]) -> Result<()> {
+/// Writes customers with the columns and the form of `customers.csv`.
+pub(crate) fn write_csv(file: impl std::io::Write, customers: &[Customer]) -> Result<()> {
     let mut w = csv::Writer::from_writer(file);
     w.write_record(rfm_core::output::CUSTOMERS_HEADER)?;
     for c in customers {

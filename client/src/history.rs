@@ -92,8 +92,10 @@ pub fn runs(args: RunsArgs) -> Result<()> {
             r.status,
             r.started_at,
             r.as_of.as_deref().unwrap_or("-"),
-            r.customers,
-            r.revenue.as_deref().unwrap_or("-"),
+            rfm_core::figures::count(r.customers),
+            r.revenue
+                .as_deref()
+                .map_or("-".into(), rfm_core::figures::group),
             escape_controls(&r.input.join(" ")),
         )?;
         if let Some(e) = &r.error {
@@ -162,9 +164,9 @@ pub fn diff(args: DiffArgs) -> Result<()> {
             "{:<20} {:<20} {:>9} {:>14} {:>14}",
             m.from.map_or("(new)", Segment::name),
             m.to.map_or("(gone)", Segment::name),
-            m.customers,
-            m.revenue_from.to_fixed(2),
-            m.revenue_to.to_fixed(2),
+            rfm_core::figures::count(m.customers),
+            rfm_core::figures::money(m.revenue_from),
+            rfm_core::figures::money(m.revenue_to),
         )?;
     }
     emit_text(out)

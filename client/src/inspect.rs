@@ -1,19 +1,19 @@
-//! `rfm segments`, `customers`, `customer` and `export`: a finished run's
-//! results as tables, JSON or a file; `customer` explains a customer's
-//! scores with the cut points of the run and the segment rule.
+//! `rfm segments` and `rfm customers`: a finished run's segments and
+//! customers as tables (figures grouped in thousands, segments in value
+//! order), CSV or JSON (plain numbers). `rfm customer` is in
+//! [`crate::explain`].
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 
 use anyhow::Result;
+use rfm_core::figures::{count, group, money, percent, segment_rank};
 use rfm_core::text::{escape_controls, escape_for_terminal};
-use rfm_core::Segment;
 use rfm_runs::{Customer, Run};
-use serde_json::json;
 
-use crate::cli::{CustomerArgs, CustomersArgs, SegmentsArgs, SortColumn};
-use crate::exit::UsageError;
+use crate::cli::{CustomersArgs, ListFormat, SegmentsArgs, SortColumn};
 use crate::results;
+use crate::select::Selection;
 
 /// Writes a table or text for people to standard output, control characters
 /// from the data escaped (see [`rfm_core::text`]).
@@ -32,62 +32,42 @@ pub(crate) fn emit(text: String) -> Result<()> {
 }
 
 pub fn segments(args: SegmentsArgs) -> Result<()> {
-    let run = results::load(&args.from)?;
+    let mut run = results::load(&args.from)?;
     if args.json {
         return emit(serde_json::to_string_pretty(&run.segments)? + "\n");
     }
+    // Value order, as the dashboard and the run summary list them.
+    run.segments.sort_by_key(|s| segment_rank(s.segment));
     let mut out = format!("run {} ({})\n", run.run_id(), run.place);
     writeln!(
         out,
-        "{:<20} {:>9} {:>8} {:>14} {:>8} {:>8} {:>7} {:>10}",
-        "segment", "customers", "share", "revenue", "share", "avg R", "avg F", "avg M"
+        "{:<20} {:>9} {:>7} {:>14} {:>7} {:>8} {:>7} {:>10}",
+        "SEGMENT", "CUSTOMERS", "SHARE", "REVENUE", "SHARE", "AVG R", "AVG F", "AVG M"
     )?;
-    let pct = |x: &str| {
-        x.parse::<f64>()
-            .map(|v| format!("{:.1}%", v * 100.0))
-            .unwrap_or_default()
-    };
     for s in &run.segments {
         writeln!(
             out,
-            "{:<20} {:>9} {:>8} {:>14} {:>8} {:>8} {:>7} {:>10}",
+            "{:<20} {:>9} {:>7} {:>14} {:>7} {:>8} {:>7} {:>10}",
             s.segment.name(),
-            s.customers,
-            pct(&s.customers_share),
-            s.revenue.to_fixed(2),
-            pct(&s.revenue_share),
-            s.avg_recency,
-            s.avg_frequency,
-            s.avg_monetary
+            count(s.customers),
+            percent(&s.customers_share),
+            money(s.revenue),
+            percent(&s.revenue_share),
+            group(&s.avg_recency),
+            group(&s.avg_frequency),
+            group(&s.avg_monetary)
         )?;
     }
     emit_text(out)
 }
 
-fn segment_filter(name: &str) -> Result<Segment> {
-    Segment::from_name(name).ok_or_else(|| {
-        let names: Vec<&str> = Segment::ALL.iter().map(|s| s.name()).collect();
-        UsageError(format!(
-            "invalid option --segment: {name:?} is not a segment; choose one of {}",
-            names.join(", ")
-        ))
-        .into()
-    })
-}
-
 /// The customers `args` asks for, in order.
 fn select(run: &Run, args: &CustomersArgs) -> Result<Vec<Customer>> {
-    let segment = args.segment.as_deref().map(segment_filter).transpose()?;
-    let search = args.search.as_ref().map(|s| s.to_lowercase());
+    let selection = Selection::of(&args.select)?;
     let mut rows: Vec<Customer> = run
         .customers
         .iter()
-        .filter(|c| segment.is_none_or(|s| c.segment == s))
-        .filter(|c| {
-            search.as_ref().is_none_or(|t| {
-                c.customer_id.to_lowercase().contains(t) || c.country.to_lowercase().contains(t)
-            })
-        })
+        .filter(|c| selection.matches(c))
         .cloned()
         .collect();
     // Stable sorts keep customer id order among ties.
@@ -97,7 +77,7 @@ fn select(run: &Run, args: &CustomersArgs) -> Result<Vec<Customer>> {
         SortColumn::Frequency => rows.sort_by_key(|c| c.frequency),
         SortColumn::Monetary => rows.sort_by_key(|c| c.monetary),
         SortColumn::Score => rows.sort_by_key(|c| (c.r, c.f, c.m)),
-        SortColumn::Segment => rows.sort_by(|a, b| a.segment.name().cmp(b.segment.name())),
+        SortColumn::Segment => rows.sort_by_key(|c| segment_rank(c.segment)),
         SortColumn::Country => rows.sort_by(|a, b| a.country.cmp(&b.country)),
     }
     if args.desc {
@@ -112,28 +92,11 @@ fn select(run: &Run, args: &CustomersArgs) -> Result<Vec<Customer>> {
 pub fn customers(args: CustomersArgs) -> Result<()> {
     let run = results::load(&args.from)?;
     let rows = select(&run, &args)?;
-    if args.json {
-        return emit(serde_json::to_string_pretty(&rows)? + "\n");
-    }
-    let mut out = String::new();
-    writeln!(
-        out,
-        "{:<12} {:>7} {:>9} {:>12} {:>5} {:<20} COUNTRY",
-        "CUSTOMER", "RECENCY", "FREQUENCY", "MONETARY", "RFM", "SEGMENT"
-    )?;
-    for c in &rows {
-        writeln!(
-            out,
-            "{:<12} {:>7} {:>9} {:>12} {:>5} {:<20} {}",
-            escape_controls(&c.customer_id),
-            c.recency,
-            c.frequency,
-            c.monetary_text(),
-            c.rfm_score(),
-            c.segment.name(),
-            escape_controls(&c.country)
-        )?;
-    }
+    let format = if args.json {
+        ListFormat::Json
+    } else {
+        args.format
+    };
     if rows.is_empty() {
         let message = format!(
             "no customer matches in run {} ({})",
@@ -142,117 +105,37 @@ pub fn customers(args: CustomersArgs) -> Result<()> {
         );
         eprintln!("{}", escape_for_terminal(&message));
     }
-    emit_text(out)
-}
-
-/// Cut points as JSON: `{"score": k, "min": lo, "max": hi}` per score.
-fn points<T: serde::Serialize>(v: &[(u8, T, T)]) -> Vec<serde_json::Value> {
-    v.iter()
-        .map(|(k, lo, hi)| json!({"score": k, "min": lo, "max": hi}))
-        .collect()
-}
-
-/// Cut points with their bounds as text.
-fn texts<T: ToString>(v: &[(u8, T, T)]) -> Vec<(u8, String, String)> {
-    v.iter()
-        .map(|(k, lo, hi)| (*k, lo.to_string(), hi.to_string()))
-        .collect()
-}
-
-pub fn customer(args: CustomerArgs) -> Result<()> {
-    let run = results::load(&args.from)?;
-    let c = run
-        .customers
-        .iter()
-        .find(|c| c.customer_id == args.id.trim())
-        .ok_or_else(|| crate::cluster::JobError {
-            code: crate::exit::INPUT,
-            message: format!(
-                "customer {:?} is not in run {} ({}); `rfm customers --search TEXT` finds ids",
-                args.id,
-                run.run_id(),
-                run.place
-            ),
-        })?;
-    // The run's cut points, as scoring saved them.
-    let cp = &run.cut_points;
-    let rule = c.segment.rule();
-    if args.json {
-        let v = json!({
-            "run_id": run.run_id(),
-            "customer": c,
-            "cut_points": {
-                "recency": points(&cp.recency),
-                "frequency": points(&cp.frequency),
-                "monetary": points(&cp.monetary),
-            },
-            "segment_rule": rule,
-        });
-        return emit(serde_json::to_string_pretty(&v)? + "\n");
+    match format {
+        ListFormat::Json => emit(serde_json::to_string_pretty(&rows)? + "\n"),
+        ListFormat::Csv => {
+            let mut out = Vec::new();
+            crate::export::write_csv(&mut out, &rows)?;
+            emit(String::from_utf8(out)?)
+        }
+        ListFormat::Table => emit_text(table(&rows)?),
     }
-    let recency = texts(&cp.recency);
-    let frequency = texts(&cp.frequency);
-    let monetary = texts(&cp.monetary);
-    let range = |v: &[(u8, String, String)], k: u8| {
-        v.iter()
-            .find(|p| p.0 == k)
-            .map_or(String::new(), |(_, lo, hi)| format!("{lo} – {hi}"))
-    };
+}
+
+/// The customers as an aligned table, figures grouped in thousands.
+fn table(rows: &[Customer]) -> Result<String> {
     let mut out = String::new();
     writeln!(
         out,
-        "customer {} ({}), run {}",
-        escape_controls(&c.customer_id),
-        escape_controls(&c.country),
-        run.run_id()
+        "{:<12} {:>7} {:>9} {:>12} {:>5} {:<20} COUNTRY",
+        "CUSTOMER", "RECENCY", "FREQUENCY", "MONETARY", "RFM", "SEGMENT"
     )?;
-    writeln!(
-        out,
-        "  recency    {:>12} days      R {}   (R {} = {} days)",
-        c.recency,
-        c.r,
-        c.r,
-        range(&recency, c.r)
-    )?;
-    writeln!(
-        out,
-        "  frequency  {:>12} invoices  F {}   (F {} = {} invoices)",
-        c.frequency,
-        c.f,
-        c.f,
-        range(&frequency, c.f)
-    )?;
-    writeln!(
-        out,
-        "  monetary   {:>12}           M {}   (M {} = {})",
-        c.monetary_text(),
-        c.m,
-        c.m,
-        range(&monetary, c.m)
-    )?;
-    writeln!(
-        out,
-        "  purchases  first {}, last {}",
-        rfm_core::date::format_timestamp(c.first_purchase),
-        rfm_core::date::format_timestamp(c.last_purchase)
-    )?;
-    writeln!(out, "  RFM score  {}", c.rfm_score())?;
-    writeln!(out, "  segment    {}: {rule}", c.segment.name())?;
-    writeln!(out, "\ncut points of run {} (smallest – largest value per score; recency scores run from the longest to the shortest):", run.run_id())?;
-    writeln!(
-        out,
-        "  {:<5} {:>16} {:>16} {:>24}",
-        "score", "recency (days)", "frequency", "monetary"
-    )?;
-    for k in 1..=5 {
+    for c in rows {
         writeln!(
             out,
-            "  {:<5} {:>16} {:>16} {:>24}",
-            k,
-            range(&recency, k),
-            range(&frequency, k),
-            range(&monetary, k)
+            "{:<12} {:>7} {:>9} {:>12} {:>5} {:<20} {}",
+            escape_controls(&c.customer_id),
+            count(c.recency),
+            count(c.frequency),
+            money(c.monetary),
+            c.rfm_score(),
+            c.segment.name(),
+            escape_controls(&c.country)
         )?;
     }
-    emit_text(out)
+    Ok(out)
 }

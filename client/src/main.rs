@@ -9,6 +9,7 @@ mod certs;
 mod cli;
 mod cluster;
 mod exit;
+mod explain;
 mod export;
 mod failure;
 mod finish;
@@ -19,6 +20,7 @@ mod jobs;
 mod options;
 mod results;
 mod run;
+mod select;
 mod settings;
 mod submit;
 mod summary;
@@ -72,7 +74,7 @@ fn main() {
         cli::Command::Config(a) => settings::show(a, &resolved),
         cli::Command::Segments(a) => inspect::segments(a),
         cli::Command::Customers(a) => inspect::customers(a),
-        cli::Command::Customer(a) => inspect::customer(a),
+        cli::Command::Customer(a) => explain::customer(a),
         cli::Command::Export(a) => export::export(a),
         cli::Command::Completions(a) => completions(a),
         cli::Command::Certs(a) => certs::certs(a),

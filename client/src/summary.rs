@@ -6,21 +6,14 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use rfm_core::date;
+use rfm_core::figures;
 use rfm_core::input::shorten;
 use rfm_core::report::RunReport;
 use rfm_core::text::{escape_controls, escape_for_terminal};
 use rfm_core::RfmResult;
 
 fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    figures::count(n)
 }
 
 /// The ledger part of the summary (also printed for failed runs).
@@ -106,25 +99,23 @@ pub fn full(report: &RunReport, result: &RfmResult) -> String {
     let _ = writeln!(
         s,
         "{:<20} {:>9} {:>8} {:>14} {:>8} {:>8} {:>7} {:>10}",
-        "segment", "customers", "share", "revenue", "share", "avg R", "avg F", "avg M"
+        "SEGMENT", "CUSTOMERS", "SHARE", "REVENUE", "SHARE", "AVG R", "AVG F", "AVG M"
     );
-    for r in &result.segments {
-        let pct = |x: &str| {
-            x.parse::<f64>()
-                .map(|v| format!("{:.1}%", v * 100.0))
-                .unwrap_or_default()
-        };
+    // Value order (Champions first), as `rfm segments` and the dashboard.
+    let mut segments: Vec<_> = result.segments.iter().collect();
+    segments.sort_by_key(|r| figures::segment_rank(r.segment));
+    for r in segments {
         let _ = writeln!(
             s,
             "{:<20} {:>9} {:>8} {:>14} {:>8} {:>8} {:>7} {:>10}",
             r.segment.name(),
             thousands(r.customers),
-            pct(&r.customers_share),
-            r.revenue_text,
-            pct(&r.revenue_share),
-            r.avg_recency,
-            r.avg_frequency,
-            r.avg_monetary
+            figures::percent(&r.customers_share),
+            figures::group(&r.revenue_text),
+            figures::percent(&r.revenue_share),
+            figures::group(&r.avg_recency),
+            figures::group(&r.avg_frequency),
+            figures::group(&r.avg_monetary)
         );
     }
     s

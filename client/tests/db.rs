@@ -101,7 +101,7 @@ fn run_publishes_and_runs_and_diff_show_it() {
         !line_other.starts_with('*') && line_other.contains("published"),
         "{listing}"
     );
-    assert!(line_of(&b).unwrap().contains("4338"), "{listing}");
+    assert!(line_of(&b).unwrap().contains("4,338"), "{listing}");
 
     let o = rfm(&["runs", "--json", "--database-url", &db.url]);
     let runs: serde_json::Value = serde_json::from_slice(&o.stdout).expect("runs --json");

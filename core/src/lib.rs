@@ -13,6 +13,7 @@ pub mod date;
 pub mod engine;
 pub mod error;
 pub mod exit;
+pub mod figures;
 pub mod gen;
 pub mod input;
 pub mod ledger;

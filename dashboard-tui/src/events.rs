@@ -120,7 +120,7 @@ fn edit_search(app: &mut App, key: KeyEvent) {
         KeyCode::Enter => app.customers.editing = false,
         KeyCode::Esc => {
             app.customers.editing = false;
-            app.clear_customer_filters();
+            app.clear_one_customer_filter();
         }
         KeyCode::Backspace => {
             app.customers.query.pop();
@@ -156,7 +156,7 @@ fn customers_key(app: &mut App, key: KeyEvent) {
         KeyCode::Char('s') | KeyCode::Right | KeyCode::Char('l') => app.cycle_sort(),
         KeyCode::Char('S') | KeyCode::Char('r') => app.reverse_sort(),
         KeyCode::Enter => app.customers.detail = app.selected_customer().is_some(),
-        KeyCode::Esc => app.clear_customer_filters(),
+        KeyCode::Esc => app.clear_one_customer_filter(),
         _ => {}
     }
 }

@@ -1,47 +1,14 @@
 //! Text formatting of figures for the screen: thousands separators, exact
-//! percentages from published share text, and short forms for narrow cells.
+//! percentages from published share text (both shared with the CLI through
+//! [`rfm_core::figures`]), and short forms for narrow cells.
 
 use rfm_core::money::{self, Money};
 
-/// Inserts thousands separators into a decimal text (`-4339953.67` → `-4,339,953.67`).
-pub fn group(text: &str) -> String {
-    let (sign, rest) = match text.strip_prefix('-') {
-        Some(r) => ("-", r),
-        None => ("", text),
-    };
-    let (int, frac) = match rest.find('.') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
-    let mut out = String::with_capacity(text.len() + int.len() / 3);
-    out.push_str(sign);
-    for (i, ch) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out.push_str(frac);
-    out
-}
+pub use rfm_core::figures::{counted, group, money, percent};
 
 /// A count with thousands separators.
 pub fn count(n: u64) -> String {
-    group(&n.to_string())
-}
-
-/// Money rounded to cents, with separators.
-pub fn money(m: Money) -> String {
-    group(&m.to_fixed(2))
-}
-
-/// A share published as text (`0.487011`) as a percentage with one decimal
-/// (`48.7%`), rounded exactly; empty text stays empty.
-pub fn percent(share: &str) -> String {
-    match money::parse_price(share.as_bytes(), b'.') {
-        Some(v) => format!("{}%", Money(v.0 * 100).to_fixed(1)),
-        None => String::new(),
-    }
+    rfm_core::figures::count(n)
 }
 
 /// `part / whole` as a percentage with one decimal, exact.

@@ -15,7 +15,8 @@ pub mod events;
 pub mod format;
 pub mod live;
 pub mod loader;
-pub mod query;
+/// The search language, shared with `rfm customers --where` and `rfm export --where`.
+pub use rfm_runs::query;
 pub mod source;
 pub mod terminal;
 pub mod ui;

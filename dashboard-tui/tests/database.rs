@@ -110,14 +110,16 @@ fn every_view_from_the_database_matches_the_result_files() {
         }
     }
 
-    // Runs view: both runs listed, newest first.
+    // Runs view: both runs listed, newest first, with the status `rfm runs`
+    // shows for them (published, not the report's succeeded).
     press(&mut app, src.as_ref(), &[KeyCode::Char('5')]);
     let screen = render(&app, 160, 48);
     assert!(screen.contains("Runs (2)"), "{screen}");
+    assert!(!screen.contains("succeeded"), "{screen}");
     let row_of = |id: &str| {
         screen
             .lines()
-            .position(|l| l.contains(id) && l.contains("succeeded"))
+            .position(|l| l.contains(id) && l.contains("published"))
             .unwrap_or_else(|| panic!("{id} not listed in\n{screen}"))
     };
     assert!(row_of(FULL) < row_of(HALF), "{screen}");

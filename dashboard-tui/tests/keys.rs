@@ -212,3 +212,31 @@ fn overview_and_grid_lead_to_their_customers() {
         .iter()
         .all(|&i| run.customers[i].segment.name() == "Loyal Customers"));
 }
+
+#[test]
+fn one_esc_clears_one_thing_search_first_then_the_filter() {
+    let fx = fixture();
+    let mut app = loaded_app(&fx.full);
+    // The Champions (the overview's first row), then a search among them.
+    press(&mut app, &fx.full, &[KeyCode::Enter]);
+    assert_eq!(app.customers.visible.len(), 632);
+    press(&mut app, &fx.full, &[KeyCode::Char('/')]);
+    type_text(&mut app, &fx.full, "monetary>10000");
+    let rich = fx
+        .full_result
+        .customers
+        .iter()
+        .filter(|c| c.segment.name() == "Champions")
+        .filter(|c| c.monetary > rfm_core::money::Money(10_000 * rfm_core::money::ONE))
+        .count();
+    assert!(rich > 0 && rich < 632);
+    assert_eq!(app.customers.visible.len(), rich);
+    // Esc while typing: the search goes, the segment stays.
+    press(&mut app, &fx.full, &[KeyCode::Esc]);
+    assert!(app.customers.query.is_empty());
+    assert!(!app.customers.editing);
+    assert_eq!(app.customers.visible.len(), 632);
+    // The next Esc: the segment filter goes.
+    press(&mut app, &fx.full, &[KeyCode::Esc]);
+    assert_eq!(app.customers.visible.len(), 4_338);
+}

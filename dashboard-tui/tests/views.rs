@@ -349,6 +349,15 @@ fn help_overlay_lists_keys() {
             "{screen}"
         );
     }
+    // At 80×24 every line fits, the last key and the bottom border included.
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("list who left Champions"), "{screen}");
+    assert!(
+        screen.contains("clear the search, then the filter"),
+        "{screen}"
+    );
+    let bottom = format!("└{}┘", "─".repeat(76));
+    assert!(screen.lines().any(|l| l.contains(&bottom)), "{screen}");
     press(&mut app, &fx.full, &[KeyCode::Esc]);
     assert!(!app.show_help);
 }

@@ -37,6 +37,7 @@ mod folder;
 pub mod latest;
 mod model;
 mod movement;
+pub mod query;
 
 pub use cut_points::cut_points;
 pub use database::DatabaseSource;
@@ -44,6 +45,7 @@ pub use error::{Error, Result};
 pub use folder::FolderSource;
 pub use model::{Customer, Listing, Run, RunEntry, SegmentSummary, Status};
 pub use movement::{movement, Move};
+pub use query::{Query, QueryError};
 
 /// A place finished runs are read from. Calls may block (files, database):
 /// call them off a UI thread.

@@ -153,7 +153,7 @@ impl App {
         };
         let moved = self.customers.moved;
         let segment = self.customers.segment;
-        let terms = crate::query::parse(&q);
+        let query = rfm_runs::Query::lenient(&q);
         let mut visible: Vec<usize> = run
             .customers
             .iter()
@@ -166,7 +166,7 @@ impl App {
                 _ => true,
             })
             .filter(|(_, c)| segment.is_none_or(|s| c.segment == s))
-            .filter(|(_, c)| crate::query::matches(&terms, c))
+            .filter(|(_, c)| query.matches(c))
             .map(|(i, _)| i)
             .collect();
         let key = self.customers.sort;
@@ -217,11 +217,15 @@ impl App {
         run.customers.get(i)
     }
 
-    /// Clears every filter of the customer table (search, segment, movement).
-    pub fn clear_customer_filters(&mut self) {
-        self.customers.query.clear();
-        self.customers.moved = None;
-        self.customers.segment = None;
+    /// Clears one thing (what Esc does): the search when there is one, else
+    /// the segment or movement filter.
+    pub fn clear_one_customer_filter(&mut self) {
+        if !self.customers.query.is_empty() {
+            self.customers.query.clear();
+        } else {
+            self.customers.moved = None;
+            self.customers.segment = None;
+        }
         self.refresh_customers();
     }
 

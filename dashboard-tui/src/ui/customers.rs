@@ -174,9 +174,12 @@ fn draw_detail(
         )),
         Line::from(vec![
             Span::styled("recency ", theme.header()),
-            Span::raw(format!("{} days  ", c.recency)),
+            Span::raw(format!("{}  ", format::counted(c.recency, "day", "days"))),
             Span::styled("frequency ", theme.header()),
-            Span::raw(format!("{} orders  ", c.frequency)),
+            Span::raw(format!(
+                "{}  ",
+                format::counted(c.frequency, "invoice", "invoices")
+            )),
             Span::styled("monetary ", theme.header()),
             Span::raw(format::money(c.monetary)),
         ]),

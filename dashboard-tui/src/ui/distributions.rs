@@ -18,11 +18,12 @@ const COUNT_WIDTH: usize = 8;
 
 fn bin_label(metric: Metric, bin: &Bin, last: bool) -> String {
     match metric {
+        // Half-open bins, the last one closed: [122, 156) … [1.2k, 4.3k].
         Metric::Monetary => format!(
-            "{} – {}{}",
+            "[{}, {}{}",
             format::short(bin.lo),
             format::short(bin.hi),
-            if last { "" } else { ")" }
+            if last { "]" } else { ")" }
         ),
         _ => {
             let lo = bin.lo as i64;
@@ -139,4 +140,24 @@ pub fn draw(frame: &mut Frame, app: &App, run: &RunData, theme: Theme, area: Rec
         ]));
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_bins_are_intervals_with_both_brackets() {
+        let bin = |lo, hi| Bin { lo, hi, count: 1 };
+        assert_eq!(
+            bin_label(Metric::Monetary, &bin(122.0, 156.0), false),
+            "[122, 156)"
+        );
+        assert_eq!(
+            bin_label(Metric::Monetary, &bin(1200.0, 4300.0), true),
+            "[1.2k, 4.3k]"
+        );
+        assert_eq!(bin_label(Metric::Recency, &bin(1.0, 14.0), false), "1 – 13");
+        assert_eq!(bin_label(Metric::Frequency, &bin(3.0, 4.0), false), "3");
+    }
 }

@@ -1,4 +1,5 @@
-//! The help overlay: every key, by view.
+//! The help overlay: every key, by view, in 22 rows: it fits the body of
+//! an 80×24 terminal (between the tabs and the status line).
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -7,7 +8,7 @@ use ratatui::Frame;
 
 use super::theme::Theme;
 
-const KEYS: [(&str, &str); 21] = [
+const KEYS: [(&str, &str); 20] = [
     (
         "1–6, Tab",
         "switch view: Overview … Runs (1–5), Live (6 or 1 alone)",
@@ -16,8 +17,7 @@ const KEYS: [(&str, &str); 21] = [
         "/",
         "search: id, segment, country, 555, r=5 f>=4 monetary>1000",
     ),
-    ("?", "this help (any key closes it)"),
-    ("q, Ctrl-C", "quit"),
+    ("? / q, Ctrl-C", "this help (any key closes it) / quit"),
     ("Overview", ""),
     ("  b", "segment table / bar charts (small screens)"),
     (
@@ -36,9 +36,12 @@ const KEYS: [(&str, &str); 21] = [
     ("Customers", ""),
     (
         "  ↑↓ jk PgUp PgDn",
-        "move;  g/G: first/last;  Enter: detail;  Esc: close",
+        "move;  g/G: first/last;  Enter: detail (Esc closes)",
     ),
-    ("  s  r", "next sort column;  reverse order"),
+    (
+        "  s  r  Esc",
+        "next sort;  reverse;  clear the search, then the filter",
+    ),
     ("Runs", ""),
     (
         "  ↑↓  Enter  c",

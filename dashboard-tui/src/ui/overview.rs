@@ -63,9 +63,9 @@ pub fn draw(frame: &mut Frame, app: &App, run: &RunData, theme: Theme, area: Rec
 fn title(run: &RunData) -> String {
     let r = &run.entry.report;
     format!(
-        " Segments · as-of {} · {} customers · revenue {} ",
+        " Segments · as-of {} · {} · revenue {} ",
         r.as_of.as_deref().unwrap_or("?"),
-        format::count(r.customers),
+        format::counted(r.customers, "customer", "customers"),
         format::money(run.total_revenue),
     )
 }
@@ -219,7 +219,15 @@ fn draw_rules(frame: &mut Frame, run: &RunData, theme: Theme, area: Rect) {
                 Span::styled(format!("{:<20}", s.name()), theme.segment(*s)),
                 Span::raw(format!("{:<24}", s.rule())),
                 Span::styled(
-                    format!("{:>7} customers", format::count(customers)),
+                    format!(
+                        "{:>7} {}",
+                        format::count(customers),
+                        if customers == 1 {
+                            "customer"
+                        } else {
+                            "customers"
+                        }
+                    ),
                     theme.dim(),
                 ),
             ])

@@ -73,7 +73,7 @@ fn draw_history(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         Row::new(vec![
             Cell::from(mark),
             Cell::from(rep.started_at.clone()),
-            Cell::from(rep.status.as_str()),
+            Cell::from(r.status.as_str()),
             Cell::from(Line::from(format::count(rep.customers)).right_aligned()),
             Cell::from(rep.as_of.clone().unwrap_or_default()),
             Cell::from(
