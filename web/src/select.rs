@@ -1,0 +1,279 @@
+//! The customers a request selects: filters (`q` searches ids, `segment`,
+//! `country`, `r`/`f`/`m` scores), one sort column (`sort=monetary`, `-` in
+//! front for descending; ties by customer id, so every order is total and
+//! the same every time) and a page (`page` from 1, `size` up to
+//! [`MAX_SIZE`]). Only the asked page is ordered: the rest is partitioned
+//! around it, which keeps a page of a large run cheap.
+
+use std::cmp::Ordering;
+
+use rfm_core::Segment;
+use rfm_runs::Customer;
+
+use crate::params::Params;
+
+/// Customers per page unless `size` says otherwise.
+pub const DEFAULT_SIZE: usize = 50;
+/// The largest page.
+pub const MAX_SIZE: usize = 1000;
+
+/// The sortable columns, as named in `sort=` and in the JSON.
+pub const COLUMNS: [&str; 11] = [
+    "customer_id",
+    "recency",
+    "frequency",
+    "monetary",
+    "first_purchase",
+    "last_purchase",
+    "country",
+    "r",
+    "f",
+    "m",
+    "segment",
+];
+
+/// A parameter that cannot be used: 400, with this message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadParam(pub String);
+
+/// What a request asks of the customers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Selection {
+    /// Lower-case text the customer id must contain.
+    pub q: Option<String>,
+    pub segment: Option<Segment>,
+    /// Exact country.
+    pub country: Option<String>,
+    pub r: Option<u8>,
+    pub f: Option<u8>,
+    pub m: Option<u8>,
+    /// Index in [`COLUMNS`], and descending.
+    pub sort: (usize, bool),
+    /// From 1.
+    pub page: usize,
+    pub size: usize,
+}
+
+fn score(p: &Params, key: &str) -> Result<Option<u8>, BadParam> {
+    p.get(key)
+        .map(|v| match v.parse::<u8>() {
+            Ok(s @ 1..=5) => Ok(s),
+            _ => Err(BadParam(format!("{key}={v:?}: a score is 1 to 5"))),
+        })
+        .transpose()
+}
+
+fn whole(p: &Params, key: &str, default: usize, max: usize) -> Result<usize, BadParam> {
+    match p.get(key) {
+        None => Ok(default),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(BadParam(format!(
+                "{key}={v:?}: expected a whole number from 1 to {max}"
+            ))),
+        },
+    }
+}
+
+impl Selection {
+    pub fn parse(p: &Params) -> Result<Selection, BadParam> {
+        let segment = p
+            .get("segment")
+            .map(|s| {
+                Segment::from_name(s).ok_or_else(|| {
+                    BadParam(format!(
+                        "segment={s:?} is not a segment; the segments are {}",
+                        Segment::ALL.map(Segment::name).join(", ")
+                    ))
+                })
+            })
+            .transpose()?;
+        let sort = match p.get("sort") {
+            None => (0, false),
+            Some(s) => {
+                let (name, desc) = match s.strip_prefix('-') {
+                    Some(n) => (n, true),
+                    None => (s, false),
+                };
+                let i = COLUMNS.iter().position(|c| *c == name).ok_or_else(|| {
+                    BadParam(format!(
+                        "sort={s:?}: sort by one of {} (a leading - sorts descending)",
+                        COLUMNS.join(", ")
+                    ))
+                })?;
+                (i, desc)
+            }
+        };
+        Ok(Selection {
+            q: p.get("q").map(str::to_lowercase),
+            segment,
+            country: p.get("country").map(str::to_string),
+            r: score(p, "r")?,
+            f: score(p, "f")?,
+            m: score(p, "m")?,
+            sort,
+            page: whole(p, "page", 1, usize::MAX)?,
+            size: whole(p, "size", DEFAULT_SIZE, MAX_SIZE)?,
+        })
+    }
+
+    fn keeps(&self, c: &Customer) -> bool {
+        self.segment.is_none_or(|s| c.segment == s)
+            && self.r.is_none_or(|r| c.r == r)
+            && self.f.is_none_or(|f| c.f == f)
+            && self.m.is_none_or(|m| c.m == m)
+            && self.country.as_deref().is_none_or(|k| c.country == k)
+            && self
+                .q
+                .as_deref()
+                .is_none_or(|q| contains_lower(&c.customer_id, q))
+    }
+
+    /// The query string of this selection with `page` and `sort` replaced
+    /// (`sort`: a column, `-column` for descending).
+    pub fn pairs(&self, page: usize, sort: &str) -> Vec<(&'static str, String)> {
+        let mut v = Vec::new();
+        let mut push = |k: &'static str, s: Option<String>| {
+            if let Some(s) = s {
+                v.push((k, s));
+            }
+        };
+        push("q", self.q.clone());
+        push("segment", self.segment.map(|s| s.name().to_string()));
+        push("country", self.country.clone());
+        push("r", self.r.map(|x| x.to_string()));
+        push("f", self.f.map(|x| x.to_string()));
+        push("m", self.m.map(|x| x.to_string()));
+        push(
+            "sort",
+            Some(sort.to_string()).filter(|s| s != "customer_id"),
+        );
+        push("page", Some(page.to_string()).filter(|p| p != "1"));
+        push(
+            "size",
+            Some(self.size.to_string()).filter(|s| *s != DEFAULT_SIZE.to_string()),
+        );
+        v
+    }
+
+    /// The sort parameter as given (`-monetary`).
+    pub fn sort_param(&self) -> String {
+        format!(
+            "{}{}",
+            if self.sort.1 { "-" } else { "" },
+            COLUMNS[self.sort.0]
+        )
+    }
+}
+
+/// Whether `text` contains `lower` (already lower case), ignoring case.
+fn contains_lower(text: &str, lower: &str) -> bool {
+    if text.is_ascii() && lower.is_ascii() {
+        text.as_bytes()
+            .windows(lower.len().max(1))
+            .any(|w| w.eq_ignore_ascii_case(lower.as_bytes()))
+            || lower.is_empty()
+    } else {
+        text.to_lowercase().contains(lower)
+    }
+}
+
+/// The order of two customers by column `col` (ties by id).
+pub fn compare(col: usize, a: &Customer, b: &Customer) -> Ordering {
+    let o = match col {
+        1 => a.recency.cmp(&b.recency),
+        2 => a.frequency.cmp(&b.frequency),
+        3 => a.monetary.cmp(&b.monetary),
+        4 => a.first_purchase.cmp(&b.first_purchase),
+        5 => a.last_purchase.cmp(&b.last_purchase),
+        6 => a.country.cmp(&b.country),
+        7 => a.r.cmp(&b.r),
+        8 => a.f.cmp(&b.f),
+        9 => a.m.cmp(&b.m),
+        10 => a.segment.name().cmp(b.segment.name()),
+        _ => Ordering::Equal,
+    };
+    o.then_with(|| a.customer_id.cmp(&b.customer_id))
+}
+
+/// One page of the selected customers.
+pub struct Page<'a> {
+    /// How many customers the filters keep.
+    pub total: usize,
+    pub rows: Vec<&'a Customer>,
+}
+
+impl Page<'_> {
+    /// How many pages the selection has (at least 1).
+    pub fn pages(&self, size: usize) -> usize {
+        self.total.div_ceil(size).max(1)
+    }
+}
+
+/// Every customer the filters keep, in the selection's order.
+pub fn all<'a>(customers: &'a [Customer], sel: &Selection) -> Vec<&'a Customer> {
+    let mut kept: Vec<&Customer> = customers.iter().filter(|c| sel.keeps(c)).collect();
+    let (col, desc) = sel.sort;
+    if col != 0 || desc {
+        kept.sort_unstable_by(|a, b| ordered(col, desc, a, b));
+    }
+    kept
+}
+
+fn ordered(col: usize, desc: bool, a: &Customer, b: &Customer) -> Ordering {
+    let o = compare(col, a, b);
+    if desc {
+        o.reverse()
+    } else {
+        o
+    }
+}
+
+/// The selection's page: filtered, then only the rows up to the page's end
+/// put in order.
+pub fn page<'a>(customers: &'a [Customer], sel: &Selection) -> Page<'a> {
+    let mut kept: Vec<&Customer> = customers.iter().filter(|c| sel.keeps(c)).collect();
+    let total = kept.len();
+    let start = (sel.page - 1).saturating_mul(sel.size);
+    if start >= total {
+        return Page {
+            total,
+            rows: Vec::new(),
+        };
+    }
+    let end = start.saturating_add(sel.size).min(total);
+    let (col, desc) = sel.sort;
+    // Customers come in id order: the default order needs no sorting.
+    if col != 0 || desc {
+        if end < total {
+            kept.select_nth_unstable_by(end, |a, b| ordered(col, desc, a, b));
+        }
+        kept[..end].sort_unstable_by(|a, b| ordered(col, desc, a, b));
+    }
+    Page {
+        total,
+        rows: kept[start..end].to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_checked() {
+        let p = |q: &str| Selection::parse(&Params::parse(Some(q)));
+        let s = p("segment=champions&sort=-monetary&page=3&size=10&r=5").unwrap();
+        assert_eq!(s.segment, Some(Segment::Champions));
+        assert_eq!(s.sort, (3, true));
+        assert_eq!((s.page, s.size, s.r), (3, 10, Some(5)));
+        assert!(p("page=0").unwrap_err().0.contains("page=\"0\""));
+        assert!(p("size=1001").is_err());
+        assert!(p("r=6").is_err());
+        assert!(p("sort=bogus").unwrap_err().0.contains("monetary"));
+        assert!(p("segment=Nobody").unwrap_err().0.contains("Champions"));
+        assert!(contains_lower("AbC12", "bc1"));
+        assert!(!contains_lower("AbC12", "x"));
+    }
+}

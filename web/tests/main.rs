@@ -1,0 +1,1 @@
+//! The integration tests of rfm-web, in one test binary.
