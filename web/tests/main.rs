@@ -1,1 +1,7 @@
-//! The integration tests of rfm-web, in one test binary.
+//! The integration tests of rfm-web, in one test binary: one link instead
+//! of one per file keeps the build small and quick.
+
+mod api;
+mod common;
+mod database;
+mod pages;
