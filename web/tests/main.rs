@@ -2,6 +2,7 @@
 //! of one per file keeps the build small and quick.
 
 mod api;
+mod browser;
 mod common;
 mod database;
 mod pages;

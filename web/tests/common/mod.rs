@@ -248,12 +248,36 @@ pub fn request(
     if let Some(b) = body {
         s.write_all(b).expect("send body");
     }
+    // Read the head, then the body by its length: some servers
+    // (chromedriver) keep the connection open whatever the request says.
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read answer");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("end of headers");
+    let mut buf = [0u8; 65536];
+    let split = loop {
+        if let Some(p) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p;
+        }
+        let n = s.read(&mut buf).expect("read answer");
+        assert!(n > 0, "connection closed before the end of the headers");
+        raw.extend_from_slice(&buf[..n]);
+    };
+    let length = String::from_utf8_lossy(&raw[..split])
+        .split("\r\n")
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok());
+    match length {
+        Some(len) => {
+            while raw.len() < split + 4 + len {
+                let n = s.read(&mut buf).expect("read body");
+                assert!(n > 0, "connection closed before the end of the body");
+                raw.extend_from_slice(&buf[..n]);
+            }
+            raw.truncate(split + 4 + len);
+        }
+        None => {
+            s.read_to_end(&mut raw).expect("read body");
+        }
+    }
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
     let status: u16 = lines
