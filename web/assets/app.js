@@ -60,3 +60,45 @@
     });
   });
 })();
+
+// Live page: the coordinator's snapshot every second (server-sent events),
+// written into the tables as text.
+(function () {
+  var live = document.getElementById("live");
+  if (!live || !window.EventSource) return;
+  var err = document.getElementById("live-error");
+  function row(cells) {
+    var tr = document.createElement("tr");
+    cells.forEach(function (c, i) {
+      var td = document.createElement(i === 0 ? "th" : "td");
+      if (i === 0) td.setAttribute("scope", "row");
+      td.textContent = c[0];
+      if (c[1]) td.className = "num";
+      tr.appendChild(td);
+    });
+    return tr;
+  }
+  function fill(id, rows) {
+    var body = document.querySelector("#" + id + " tbody");
+    if (!body) return;
+    while (body.firstChild) body.removeChild(body.firstChild);
+    rows.forEach(function (r) { body.appendChild(row(r)); });
+  }
+  function n(x) { return Number(x || 0).toLocaleString("en-US"); }
+  var source = new EventSource(live.getAttribute("data-events"));
+  source.onmessage = function (ev) {
+    var v = JSON.parse(ev.data);
+    if (v.error) { err.textContent = v.error; return; }
+    err.textContent = "";
+    fill("live-jobs", (v.jobs || []).map(function (j) {
+      return [[j.job_id], [j.stage], [j.tasks_done + "/" + j.tasks_total + " (" + j.tasks_running + " running)", 1],
+        [n(j.bytes_done) + "/" + n(j.bytes_total), 1], [n(j.lines_done), 1], [n(j.rows_per_second), 1],
+        [String(j.retries), 1], [Number(j.seconds || 0).toFixed(1), 1], [j.error]];
+    }));
+    fill("live-workers", (v.workers || []).map(function (w) {
+      return [[w.worker_id], [w.address], [w.state], [w.running_tasks + "/" + w.slots, 1],
+        [Number(w.seconds_since_heartbeat || 0).toFixed(1) + " s", 1]];
+    }));
+    live.setAttribute("data-updated", String(Date.now()));
+  };
+})();

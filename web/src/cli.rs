@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use clap::Parser;
 
 /// Serve the segments of rfm runs in a browser: overview, R × F heatmap,
-/// distributions, customers, customer detail, runs and movement, and a
-/// JSON API under /api.
+/// distributions, customers, customer detail, runs and movement, a live
+/// coordinator's jobs, and a JSON API under /api.
 #[derive(Debug, Parser)]
 #[command(
     name = "rfm-web",
@@ -44,6 +44,16 @@ pub struct Args {
     /// Private key (PEM) of --tls-cert.
     #[arg(long, env = "RFM_TLS_KEY", value_name = "PATH")]
     pub tls_key: Option<PathBuf>,
+    /// Coordinator whose jobs and workers the Live page shows (HOST:PORT,
+    /// http://HOST:PORT, or https://HOST:PORT with --tls-ca).
+    #[arg(long, env = "RFM_COORDINATOR", value_name = "URL")]
+    pub coordinator: Option<String>,
+    /// File holding the coordinator's client token (with --coordinator).
+    #[arg(long, env = "RFM_COORDINATOR_TOKEN_FILE", value_name = "PATH")]
+    pub coordinator_token_file: Option<PathBuf>,
+    /// CA certificate (PEM) that signed the coordinator's certificate.
+    #[arg(long, env = "RFM_TLS_CA", value_name = "PATH")]
+    pub tls_ca: Option<PathBuf>,
     /// Listen beyond loopback without a token (said loudly at start).
     #[arg(long)]
     pub insecure: bool,

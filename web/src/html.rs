@@ -28,7 +28,7 @@ pub fn count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -58,13 +58,14 @@ pub fn percent(fraction: &str) -> String {
 }
 
 /// The pages of the navigation bar: (path, title).
-pub const NAV: [(&str, &str); 6] = [
+pub const NAV: [(&str, &str); 7] = [
     ("/", "Overview"),
     ("/heatmap", "R×F heatmap"),
     ("/distributions", "Distributions"),
     ("/customers", "Customers"),
     ("/runs", "Runs"),
     ("/movement", "Movement"),
+    ("/live", "Live"),
 ];
 
 /// What every page shows around its body.

@@ -9,13 +9,15 @@
 //! - [`params`], [`select`]: query strings, and the customers a request selects;
 //! - [`server`]: routes, security headers, the token check, error pages;
 //! - [`api`]: `/api/…` JSON;
-//! - [`pages`]: the HTML pages; [`html`] and [`charts`] build them.
+//! - [`pages`]: the HTML pages; [`html`] and [`charts`] build them;
+//! - [`live`]: a coordinator's jobs and workers for the Live page.
 
 pub mod api;
 pub mod charts;
 pub mod cli;
 pub mod data;
 pub mod html;
+pub mod live;
 pub mod pages;
 pub mod params;
 pub mod select;

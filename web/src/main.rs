@@ -8,10 +8,11 @@ use std::sync::Arc;
 use clap::Parser;
 use rfm_core::exit;
 use rfm_proto::auth::{exposure, load, Token};
-use rfm_proto::tls::ServerTls;
+use rfm_proto::tls::{ClientTls, ServerTls};
 use rfm_runs::{DatabaseSource, FolderSource, RunSource};
 use rfm_web::cli::Args;
 use rfm_web::data::Data;
+use rfm_web::live::{Live, Watched};
 use rfm_web::server::{router, AppState};
 
 fn fail(code: i32, message: &str) -> ExitCode {
@@ -72,10 +73,36 @@ fn main() -> ExitCode {
                 )
             }
         };
+    let live = match &args.coordinator {
+        None => None,
+        Some(url) => {
+            let token = match load::secret(
+                "--coordinator-token-file",
+                None,
+                "--coordinator-token-file",
+                args.coordinator_token_file.as_deref(),
+            ) {
+                Ok(t) => t,
+                Err(e) => return fail(exit::USAGE, &e.to_string()),
+            };
+            let ca = match &args.tls_ca {
+                Some(ca) => match ClientTls::load("--tls-ca", ca, None, None) {
+                    Ok(t) => Some(t),
+                    Err(e) => return fail(exit::USAGE, &e.to_string()),
+                },
+                None => None,
+            };
+            match Live::new(url, token, ca) {
+                Ok(l) => Some(Arc::new(Watched::new(l))),
+                Err(e) => return fail(exit::USAGE, &e),
+            }
+        }
+    };
     let state = AppState {
         data: Arc::new(Data::new(source)),
         token: token.map(|t| Token::new(Some(t))),
         tls: tls.is_some(),
+        live,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

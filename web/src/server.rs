@@ -36,6 +36,8 @@ pub struct AppState {
     pub token: Option<Token>,
     /// Served over TLS: the login cookie is `Secure`.
     pub tls: bool,
+    /// The coordinator of the Live page (`--coordinator`).
+    pub live: Option<Arc<crate::live::Watched>>,
 }
 
 /// The routes.
@@ -49,6 +51,9 @@ pub fn router(state: AppState) -> Router {
         .route("/customers/{id}", get(pages::customer::page))
         .route("/runs", get(pages::runs::page))
         .route("/movement", get(pages::runs::movement))
+        .route("/live", get(pages::live::page))
+        .route("/live/events", get(pages::live::events))
+        .route("/api/live", get(pages::live::api))
         .route("/api/runs", get(api::runs))
         .route("/api/segments", get(api::segments))
         .route("/api/customers", get(api::customers))

@@ -5,6 +5,7 @@ pub mod customer;
 pub mod customers;
 pub mod distributions;
 pub mod heatmap;
+pub mod live;
 pub mod overview;
 pub mod runs;
 
