@@ -332,3 +332,27 @@ pub fn text_of(html: &str, id: &str) -> Option<String> {
     let end = rest[start..].find('<')? + start;
     Some(rest[start..end].to_string())
 }
+
+/// The data of the first server-sent event of `path`.
+pub fn first_event(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .expect("send");
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = s.read(&mut buf).expect("read events");
+        assert!(n > 0, "the event stream ended");
+        raw.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&raw);
+        if let Some(at) = text.find("data: ") {
+            if let Some(end) = text[at..].find('\n') {
+                return text[at + 6..at + end].to_string();
+            }
+        }
+    }
+}
