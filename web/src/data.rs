@@ -5,7 +5,7 @@
 //! computed once ([`Loaded`]). Reads block (files, PostgreSQL): they run on
 //! tokio's blocking pool.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rfm_core::money::Money;
 use rfm_runs::{Listing, Run, RunSource};
@@ -43,6 +43,10 @@ pub struct Loaded {
     pub grid_revenue: [[Money; 5]; 5],
     /// Exact sum of the customers' published monetary.
     pub revenue: Money,
+    /// Per sortable column ([`crate::select::COLUMNS`]), the customers'
+    /// indexes in ascending order, made on first use: a sorted page of a
+    /// large run is then a walk, not a sort.
+    orders: [OnceLock<Vec<u32>>; crate::select::COLUMNS.len()],
 }
 
 impl Loaded {
@@ -66,7 +70,25 @@ impl Loaded {
             grid_customers,
             grid_revenue,
             revenue,
+            orders: Default::default(),
         }
+    }
+
+    /// The customers' indexes in ascending order of column `col` (ties by
+    /// id); `None` for the id column, the order they are kept in.
+    pub fn order(&self, col: usize) -> Option<&[u32]> {
+        if col == 0 {
+            return None;
+        }
+        let cell = self.orders.get(col)?;
+        Some(cell.get_or_init(|| {
+            let c = &self.run.customers;
+            let mut idx: Vec<u32> = (0..c.len() as u32).collect();
+            idx.sort_unstable_by(|&a, &b| {
+                crate::select::compare(col, &c[a as usize], &c[b as usize])
+            });
+            idx
+        }))
     }
 
     pub fn run_id(&self) -> &str {

@@ -2,8 +2,8 @@
 //! `country`, `r`/`f`/`m` scores), one sort column (`sort=monetary`, `-` in
 //! front for descending; ties by customer id, so every order is total and
 //! the same every time) and a page (`page` from 1, `size` up to
-//! [`MAX_SIZE`]). Only the asked page is ordered: the rest is partitioned
-//! around it, which keeps a page of a large run cheap.
+//! [`MAX_SIZE`]). Each column's order is computed once per run
+//! ([`crate::data::Loaded::order`]); a page is one walk along it.
 
 use std::cmp::Ordering;
 
@@ -211,50 +211,52 @@ impl Page<'_> {
     }
 }
 
-/// Every customer the filters keep, in the selection's order.
-pub fn all<'a>(customers: &'a [Customer], sel: &Selection) -> Vec<&'a Customer> {
-    let mut kept: Vec<&Customer> = customers.iter().filter(|c| sel.keeps(c)).collect();
-    let (col, desc) = sel.sort;
-    if col != 0 || desc {
-        kept.sort_unstable_by(|a, b| ordered(col, desc, a, b));
-    }
-    kept
-}
-
-fn ordered(col: usize, desc: bool, a: &Customer, b: &Customer) -> Ordering {
-    let o = compare(col, a, b);
-    if desc {
-        o.reverse()
-    } else {
-        o
+/// The customers' indexes in the selection's order: `order` is the
+/// ascending order of the sort column (`None`: kept order, by id), walked
+/// backwards for a descending sort (ties by id make it the exact reverse).
+fn walk<'a>(
+    n: usize,
+    order: Option<&'a [u32]>,
+    desc: bool,
+) -> Box<dyn Iterator<Item = usize> + 'a> {
+    match (order, desc) {
+        (None, false) => Box::new(0..n),
+        (None, true) => Box::new((0..n).rev()),
+        (Some(o), false) => Box::new(o.iter().map(|&i| i as usize)),
+        (Some(o), true) => Box::new(o.iter().rev().map(|&i| i as usize)),
     }
 }
 
-/// The selection's page: filtered, then only the rows up to the page's end
-/// put in order.
-pub fn page<'a>(customers: &'a [Customer], sel: &Selection) -> Page<'a> {
-    let mut kept: Vec<&Customer> = customers.iter().filter(|c| sel.keeps(c)).collect();
-    let total = kept.len();
+/// Every customer the filters keep, in the selection's order (`order`: see
+/// [`crate::data::Loaded::order`]).
+pub fn all<'a>(
+    customers: &'a [Customer],
+    order: Option<&[u32]>,
+    sel: &Selection,
+) -> Vec<&'a Customer> {
+    walk(customers.len(), order, sel.sort.1)
+        .map(|i| &customers[i])
+        .filter(|c| sel.keeps(c))
+        .collect()
+}
+
+/// The selection's page: one walk in the sort column's order, counting the
+/// kept customers and taking those of the page.
+pub fn page<'a>(customers: &'a [Customer], order: Option<&[u32]>, sel: &Selection) -> Page<'a> {
     let start = (sel.page - 1).saturating_mul(sel.size);
-    if start >= total {
-        return Page {
-            total,
-            rows: Vec::new(),
-        };
-    }
-    let end = start.saturating_add(sel.size).min(total);
-    let (col, desc) = sel.sort;
-    // Customers come in id order: the default order needs no sorting.
-    if col != 0 || desc {
-        if end < total {
-            kept.select_nth_unstable_by(end, |a, b| ordered(col, desc, a, b));
+    let end = start.saturating_add(sel.size);
+    let mut total = 0;
+    let mut rows = Vec::new();
+    for i in walk(customers.len(), order, sel.sort.1) {
+        let c = &customers[i];
+        if sel.keeps(c) {
+            if total >= start && total < end {
+                rows.push(c);
+            }
+            total += 1;
         }
-        kept[..end].sort_unstable_by(|a, b| ordered(col, desc, a, b));
     }
-    Page {
-        total,
-        rows: kept[start..end].to_vec(),
-    }
+    Page { total, rows }
 }
 
 #[cfg(test)]

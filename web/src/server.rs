@@ -90,8 +90,11 @@ fn asset(kind: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-/// Security headers on every answer; the token check when one is set.
+/// Security headers on every answer; the token check when one is set; the
+/// time the server spent, as `Server-Timing: app;dur=MS` (for the browser's
+/// developer tools and the benchmark in docs/WEB.md).
 async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
     let path = req.uri().path().to_string();
     let open = path == "/login" || path.starts_with("/assets/") || path == "/healthz";
     let mut res = if s.token.is_some() && !open && !authorized(&s, req.headers()) {
@@ -125,6 +128,10 @@ async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Response 
         HeaderValue::from_static("no-referrer"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(v) = HeaderValue::from_str(&format!("app;dur={ms:.2}")) {
+        h.insert("server-timing", v);
+    }
     res
 }
 

@@ -41,7 +41,7 @@ pub async fn page(State(s): State<AppState>, RawQuery(q): RawQuery) -> Response 
     };
     run_page(&s, "/customers", p.run().map(str::to_string), move |_, l| {
         let rq = run_query(l);
-        let page = select::page(&l.run.customers, &sel);
+        let page = select::page(&l.run.customers, l.order(sel.sort.0), &sel);
         let pages = page.pages(sel.size);
         let mut b = String::from("<h1>Customers</h1>");
         b.push_str(&run_line(l));
@@ -186,7 +186,7 @@ pub async fn csv(State(s): State<AppState>, RawQuery(q): RawQuery) -> Response {
         let mut out = String::from(
             "customer_id,recency,frequency,monetary,first_purchase,last_purchase,country,r,f,m,rfm_score,segment\n",
         );
-        for c in select::all(&l.run.customers, &sel) {
+        for c in select::all(&l.run.customers, l.order(sel.sort.0), &sel) {
             let _ = writeln!(
                 out,
                 "{},{},{},{},{},{},{},{},{},{},{},{}",
