@@ -101,7 +101,8 @@ pub async fn customers(State(s): State<AppState>, RawQuery(q): RawQuery) -> Resp
     let run = p.run().map(str::to_string);
     let r = blocking(&s.data, move |d| {
         let l = d.run(run.as_deref())?;
-        let page = select::page(&l.run.customers, l.order(sel.sort.0), &sel);
+        let ids = sel.q.as_deref().map(|q| l.matching(q));
+        let page = select::page(&l.run.customers, l.order(sel.sort.0), ids.as_deref(), &sel);
         Ok(json!({
             "run_id": l.run_id(),
             "total": page.total,

@@ -47,6 +47,10 @@ pub struct Loaded {
     /// indexes in ascending order, made on first use: a sorted page of a
     /// large run is then a walk, not a sort.
     orders: [OnceLock<Vec<u32>>; crate::select::COLUMNS.len()],
+    /// Every customer id in lower case, each followed by a line feed (ids
+    /// hold no control character), and where each starts: an id search is
+    /// one scan of contiguous bytes.
+    ids: OnceLock<(String, Vec<u32>)>,
 }
 
 impl Loaded {
@@ -71,7 +75,31 @@ impl Loaded {
             grid_revenue,
             revenue,
             orders: Default::default(),
+            ids: OnceLock::new(),
         }
+    }
+
+    /// For each customer, whether its id contains `lower` (lower case).
+    pub fn matching(&self, lower: &str) -> Vec<bool> {
+        let (hay, starts) = self.ids.get_or_init(|| {
+            let mut hay = String::new();
+            let mut starts = Vec::with_capacity(self.run.customers.len());
+            for c in &self.run.customers {
+                starts.push(hay.len() as u32);
+                hay.push_str(&c.customer_id.to_lowercase());
+                hay.push('\n');
+            }
+            (hay, starts)
+        });
+        let mut hit = vec![false; starts.len()];
+        if lower.contains('\n') {
+            return hit;
+        }
+        for at in memchr::memmem::find_iter(hay.as_bytes(), lower.as_bytes()) {
+            let i = starts.partition_point(|&s| s as usize <= at) - 1;
+            hit[i] = true;
+        }
+        hit
     }
 
     /// The customers' indexes in ascending order of column `col` (ties by
@@ -83,10 +111,20 @@ impl Loaded {
         let cell = self.orders.get(col)?;
         Some(cell.get_or_init(|| {
             let c = &self.run.customers;
+            // Customers are kept in id order, so ties broken by index are
+            // ties broken by id, as [`crate::select::compare`] orders them.
             let mut idx: Vec<u32> = (0..c.len() as u32).collect();
-            idx.sort_unstable_by(|&a, &b| {
-                crate::select::compare(col, &c[a as usize], &c[b as usize])
-            });
+            match crate::select::numeric_key(col) {
+                Some(key) => {
+                    let mut keyed: Vec<(i128, u32)> =
+                        idx.iter().map(|&i| (key(&c[i as usize]), i)).collect();
+                    keyed.sort_unstable();
+                    idx = keyed.into_iter().map(|(_, i)| i).collect();
+                }
+                None => idx.sort_unstable_by(|&a, &b| {
+                    crate::select::compare(col, &c[a as usize], &c[b as usize])
+                }),
+            }
             idx
         }))
     }

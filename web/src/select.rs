@@ -118,8 +118,11 @@ impl Selection {
         })
     }
 
-    fn keeps(&self, c: &Customer) -> bool {
-        self.segment.is_none_or(|s| c.segment == s)
+    /// Whether customer `c` is kept; `q` is checked against `ids` (from
+    /// [`crate::data::Loaded::matching`]) when given.
+    fn keeps(&self, c: &Customer, ids: Option<bool>) -> bool {
+        ids.unwrap_or(true)
+            && self.segment.is_none_or(|s| c.segment == s)
             && self.r.is_none_or(|r| c.r == r)
             && self.f.is_none_or(|f| c.f == f)
             && self.m.is_none_or(|m| c.m == m)
@@ -197,6 +200,27 @@ pub fn compare(col: usize, a: &Customer, b: &Customer) -> Ordering {
     o.then_with(|| a.customer_id.cmp(&b.customer_id))
 }
 
+/// A numeric key of column `col` whose order is the column's order (for
+/// every column but the id and the country).
+pub fn numeric_key(col: usize) -> Option<fn(&Customer) -> i128> {
+    Some(match col {
+        1 => |c: &Customer| i128::from(c.recency),
+        2 => |c: &Customer| i128::from(c.frequency),
+        3 => |c: &Customer| c.monetary.0,
+        4 => |c: &Customer| i128::from(c.first_purchase),
+        5 => |c: &Customer| i128::from(c.last_purchase),
+        7 => |c: &Customer| i128::from(c.r),
+        8 => |c: &Customer| i128::from(c.f),
+        9 => |c: &Customer| i128::from(c.m),
+        10 => |c: &Customer| {
+            // The rank of the segment's name among the names.
+            let name = c.segment.name();
+            Segment::ALL.iter().filter(|s| s.name() < name).count() as i128
+        },
+        _ => return None,
+    })
+}
+
 /// One page of the selected customers.
 pub struct Page<'a> {
     /// How many customers the filters keep.
@@ -232,24 +256,35 @@ fn walk<'a>(
 pub fn all<'a>(
     customers: &'a [Customer],
     order: Option<&[u32]>,
+    ids: Option<&[bool]>,
     sel: &Selection,
 ) -> Vec<&'a Customer> {
     walk(customers.len(), order, sel.sort.1)
+        .filter(|&i| ids.is_none_or(|m| m[i]))
         .map(|i| &customers[i])
-        .filter(|c| sel.keeps(c))
+        .filter(|c| sel.keeps(c, ids.map(|_| true)))
         .collect()
 }
 
 /// The selection's page: one walk in the sort column's order, counting the
 /// kept customers and taking those of the page.
-pub fn page<'a>(customers: &'a [Customer], order: Option<&[u32]>, sel: &Selection) -> Page<'a> {
+/// `ids`: the id search's matches, from [`crate::data::Loaded::matching`].
+pub fn page<'a>(
+    customers: &'a [Customer],
+    order: Option<&[u32]>,
+    ids: Option<&[bool]>,
+    sel: &Selection,
+) -> Page<'a> {
     let start = (sel.page - 1).saturating_mul(sel.size);
     let end = start.saturating_add(sel.size);
     let mut total = 0;
     let mut rows = Vec::new();
     for i in walk(customers.len(), order, sel.sort.1) {
+        if ids.is_some_and(|m| !m[i]) {
+            continue;
+        }
         let c = &customers[i];
-        if sel.keeps(c) {
+        if sel.keeps(c, ids.map(|_| true)) {
             if total >= start && total < end {
                 rows.push(c);
             }

@@ -195,3 +195,51 @@ fn one_customer_and_movement() {
     let (code, _) = s.json(&format!("/api/movement?from={FULL}&to=nope"));
     assert_eq!(code, 404);
 }
+
+#[test]
+fn every_column_sorts_with_ties_by_id() {
+    let s = server();
+    for col in rfm_web::select::COLUMNS {
+        for desc in [false, true] {
+            let sort = if desc {
+                format!("-{col}")
+            } else {
+                col.to_string()
+            };
+            let (code, page) = s.json(&format!("/api/customers?sort={sort}&size=1000&page=2"));
+            assert_eq!(code, 200, "{sort}");
+            let rows = page["customers"].as_array().unwrap();
+            assert_eq!(rows.len(), 1000, "{sort}");
+            let key = |c: &Value| -> (String, f64) {
+                let v = &c[col];
+                match v.as_f64() {
+                    Some(n) => (String::new(), n),
+                    None => match v.as_str().unwrap().parse::<f64>() {
+                        Ok(n) if col == "monetary" => (String::new(), n),
+                        _ => (v.as_str().unwrap().to_string(), 0.0),
+                    },
+                }
+            };
+            for w in rows.windows(2) {
+                let (a, b) = (key(&w[0]), key(&w[1]));
+                let o = a.0.cmp(&b.0).then(a.1.total_cmp(&b.1));
+                let o = if desc { o.reverse() } else { o };
+                let ids = w[0]["customer_id"]
+                    .as_str()
+                    .cmp(&w[1]["customer_id"].as_str());
+                let ids = if desc { ids.reverse() } else { ids };
+                assert!(
+                    o.is_lt() || (o.is_eq() && ids.is_lt()),
+                    "{sort}: {} before {}",
+                    w[0],
+                    w[1]
+                );
+            }
+        }
+    }
+    // The id search matches ids containing the text, whatever the sort.
+    let (_, a) = s.json("/api/customers?q=1234&size=1000");
+    let (_, b) = s.json("/api/customers?q=1234&size=1000&sort=-monetary");
+    assert_eq!(a["total"], b["total"]);
+    assert!(a["total"].as_u64().unwrap() >= 1);
+}

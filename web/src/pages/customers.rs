@@ -41,7 +41,8 @@ pub async fn page(State(s): State<AppState>, RawQuery(q): RawQuery) -> Response 
     };
     run_page(&s, "/customers", p.run().map(str::to_string), move |_, l| {
         let rq = run_query(l);
-        let page = select::page(&l.run.customers, l.order(sel.sort.0), &sel);
+        let ids = sel.q.as_deref().map(|q| l.matching(q));
+        let page = select::page(&l.run.customers, l.order(sel.sort.0), ids.as_deref(), &sel);
         let pages = page.pages(sel.size);
         let mut b = String::from("<h1>Customers</h1>");
         b.push_str(&run_line(l));
@@ -186,7 +187,8 @@ pub async fn csv(State(s): State<AppState>, RawQuery(q): RawQuery) -> Response {
         let mut out = String::from(
             "customer_id,recency,frequency,monetary,first_purchase,last_purchase,country,r,f,m,rfm_score,segment\n",
         );
-        for c in select::all(&l.run.customers, l.order(sel.sort.0), &sel) {
+        let ids = sel.q.as_deref().map(|q| l.matching(q));
+        for c in select::all(&l.run.customers, l.order(sel.sort.0), ids.as_deref(), &sel) {
             let _ = writeln!(
                 out,
                 "{},{},{},{},{},{},{},{},{},{},{},{}",
