@@ -91,13 +91,17 @@ impl Loaded {
             }
             (hay, starts)
         });
+        if lower.is_empty() {
+            return vec![true; starts.len()];
+        }
         let mut hit = vec![false; starts.len()];
         if lower.contains('\n') {
             return hit;
         }
         for at in memchr::memmem::find_iter(hay.as_bytes(), lower.as_bytes()) {
-            let i = starts.partition_point(|&s| s as usize <= at) - 1;
-            hit[i] = true;
+            if let Some(i) = starts.partition_point(|&s| s as usize <= at).checked_sub(1) {
+                hit[i] = true;
+            }
         }
         hit
     }
@@ -197,6 +201,17 @@ impl Data {
             return Ok(hit.1.clone());
         }
         let loaded = Arc::new(Loaded::new(self.source.load(entry).map_err(DataError::of)?));
+        // Every column's order and the id index, made off the request path
+        // so the first sort of a large run by a column does not wait for it.
+        let warm = loaded.clone();
+        let _ = std::thread::Builder::new()
+            .name("rfm-web-orders".into())
+            .spawn(move || {
+                for col in 1..crate::select::COLUMNS.len() {
+                    warm.order(col);
+                }
+                warm.matching("");
+            });
         let mut kept = self.kept();
         kept.retain(|(k, _)| *k != key);
         kept.insert(0, (key, loaded.clone()));
