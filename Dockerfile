@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# One image with every rfm binary: rfm, rfm-coordinator, rfm-worker, rfm-dashboard.
+# One image with every rfm binary: rfm, rfm-coordinator, rfm-worker, rfm-dashboard, rfm-web.
 #   docker build -t rfm:local .
 # docker-compose.yml runs it as the coordinator, the workers and the tools
 # (see docs/DOCKER.md).
@@ -30,7 +30,8 @@ RUN set -eu; mkdir /skeleton; \
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src
 ENV CARGO_TERM_COLOR=never
-ARG BINARIES="-p rfm-cli -p rfm-coordinator -p rfm-worker -p rfm-dashboard"
+# rfm-web: the web dashboard (port 8501).
+ARG BINARIES="-p rfm-cli -p rfm-coordinator -p rfm-worker -p rfm-dashboard -p rfm-web"
 # 1. Dependencies only (cached until a Cargo.toml or Cargo.lock changes).
 COPY --from=skeleton /skeleton/ ./
 RUN cargo build --release --locked ${BINARIES}
@@ -41,7 +42,7 @@ RUN find . -path ./target -prune -o -name '*.rs' -type f -exec touch {} + \
     && cargo build --release --locked ${BINARIES} \
     && mkdir -p /out \
     && cp target/release/rfm target/release/rfm-coordinator target/release/rfm-worker \
-          target/release/rfm-dashboard /out/
+          target/release/rfm-dashboard target/release/rfm-web /out/
 
 # ---------------------------------------------------------------- runtime
 FROM ${RUNTIME_IMAGE} AS runtime

@@ -298,12 +298,19 @@ fn secured_by_default(compose: &Value) {
         if name == "postgres" || !exposed {
             continue;
         }
-        for var in [
-            "RFM_TLS_CERT",
-            "RFM_TLS_KEY",
-            "RFM_WORKER_TOKEN_FILE",
-            "RFM_DATA_ROOT",
-        ] {
+        // The web dashboard reads no data root and registers no worker: it
+        // needs TLS and its own token.
+        let needed: &[&str] = if program(s) == "rfm-web" {
+            &["RFM_TLS_CERT", "RFM_TLS_KEY", "RFM_WEB_TOKEN_FILE"]
+        } else {
+            &[
+                "RFM_TLS_CERT",
+                "RFM_TLS_KEY",
+                "RFM_WORKER_TOKEN_FILE",
+                "RFM_DATA_ROOT",
+            ]
+        };
+        for var in needed {
             assert!(
                 env_opt(&env, var).is_some(),
                 "{name} listens on the network without {var}"
@@ -530,7 +537,7 @@ fn the_compose_file_and_the_dockerfile_describe_the_topology() {
             "the image holds {b}"
         );
     }
-    assert_eq!(binaries.len(), 4, "{binaries:?}");
+    assert_eq!(binaries.len(), 5, "{binaries:?}");
     let user = runtime
         .lines()
         .rev()

@@ -1,0 +1,93 @@
+//! Command line of `rfm-web`: where the runs are read (`--results` or
+//! `--database-url`), where it listens (loopback by default), and the
+//! token and TLS it needs to listen beyond loopback (the same rule as the
+//! coordinator's: [`rfm_proto::auth::exposure`]).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Serve the segments of rfm runs in a browser: overview, R × F heatmap,
+/// distributions, customers, customer detail, runs and movement, a live
+/// coordinator's jobs, and a JSON API under /api.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rfm-web",
+    version,
+    after_help = "Examples:\n  rfm-web --results rfm-out\n  \
+    rfm-web --database-url postgresql://rfm@localhost/rfm\n  \
+    rfm-web --listen 0.0.0.0:8501 --database-url URL --token-file web.token --tls-cert cert.pem --tls-key key.pem"
+)]
+pub struct Args {
+    /// Address to listen on; beyond loopback it needs --token (or --insecure).
+    #[arg(long, env = "RFM_WEB_LISTEN", default_value = "127.0.0.1:8501")]
+    pub listen: SocketAddr,
+    /// A folder written by `rfm run --out DIR`, or a folder whose subfolders are such runs.
+    #[arg(long, env = "RFM_RESULTS", value_name = "DIR")]
+    pub results: Option<PathBuf>,
+    /// PostgreSQL store of runs (postgresql://USER:PASSWORD@HOST:PORT/DB; also
+    /// RFM_DATABASE_URL or DATABASE_URL); read-only access is enough.
+    #[arg(long, value_name = "URL", conflicts_with = "results")]
+    pub database_url: Option<String>,
+    /// Token a browser or API caller must present (a sign-in form sets it as
+    /// a cookie; API calls send `Authorization: Bearer TOKEN`). Prefer
+    /// RFM_WEB_TOKEN or --token-file: `ps` shows flag values.
+    #[arg(long, env = "RFM_WEB_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// File holding the token.
+    #[arg(long, env = "RFM_WEB_TOKEN_FILE", value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// Certificate (PEM) to serve HTTPS (with --tls-key).
+    #[arg(long, env = "RFM_TLS_CERT", value_name = "PATH")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, env = "RFM_TLS_KEY", value_name = "PATH")]
+    pub tls_key: Option<PathBuf>,
+    /// Coordinator whose jobs and workers the Live page shows (HOST:PORT,
+    /// http://HOST:PORT, or https://HOST:PORT with --tls-ca).
+    #[arg(long, env = "RFM_COORDINATOR", value_name = "URL")]
+    pub coordinator: Option<String>,
+    /// File holding the coordinator's client token (with --coordinator).
+    #[arg(long, env = "RFM_COORDINATOR_TOKEN_FILE", value_name = "PATH")]
+    pub coordinator_token_file: Option<PathBuf>,
+    /// CA certificate (PEM) that signed the coordinator's certificate.
+    #[arg(long, env = "RFM_TLS_CA", value_name = "PATH")]
+    pub tls_ca: Option<PathBuf>,
+    /// Listen beyond loopback without a token (said loudly at start).
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+impl Args {
+    /// `--database-url`, else RFM_DATABASE_URL or DATABASE_URL (unless
+    /// `--results` is given).
+    pub fn database_url(&self, var: impl Fn(&str) -> Option<String>) -> Option<String> {
+        if self.results.is_some() {
+            return None;
+        }
+        self.database_url
+            .clone()
+            .or_else(|| var("RFM_DATABASE_URL"))
+            .or_else(|| var("DATABASE_URL"))
+            .filter(|u| !u.trim().is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_sources() {
+        let a = Args::try_parse_from(["rfm-web", "--results", "out"]).unwrap();
+        assert_eq!(a.listen.to_string(), "127.0.0.1:8501");
+        let env = |k: &str| (k == "DATABASE_URL").then(|| "postgresql://d/x".to_string());
+        assert_eq!(a.database_url(env), None);
+        let a = Args::try_parse_from(["rfm-web"]).unwrap();
+        assert_eq!(a.database_url(env).as_deref(), Some("postgresql://d/x"));
+        assert!(
+            Args::try_parse_from(["rfm-web", "--results", "a", "--database-url", "b"]).is_err()
+        );
+    }
+}
