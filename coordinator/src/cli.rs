@@ -66,6 +66,11 @@ pub struct Args {
     /// (postgresql://USER:PASSWORD@HOST:PORT/DB; also DATABASE_URL).
     #[arg(long, env = "RFM_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// With a database: at start, keep trying to connect for this long while
+    /// PostgreSQL cannot be reached or refuses the login (it may start after
+    /// the coordinator, as under docker-compose); 0s gives up at once.
+    #[arg(long, env = "RFM_DATABASE_WAIT", default_value = "60s", value_parser = rfm_proto::duration::clap_parse)]
+    pub database_wait: Duration,
     /// With a database: a run whose lease is not renewed for this long (this
     /// coordinator was killed) is marked abandoned by the next process that starts.
     #[arg(long, default_value = "30s", value_parser = rfm_proto::duration::clap_parse)]

@@ -30,10 +30,16 @@ fn database_address(target: &str) -> Option<String> {
     (!host.starts_with('/')).then(|| format!("{host}:{port}"))
 }
 
-/// Connects to the run database of `--database-url` (or `DATABASE_URL`), if any.
+/// Time between two attempts to reach the run database at start.
+const DATABASE_RETRY: Duration = Duration::from_secs(2);
+
+/// Connects to the run database of `--database-url` (or `DATABASE_URL`), if
+/// any, trying again for `wait` while the server cannot be reached (a bad URL
+/// or schema fails at once).
 fn connect_database(
     url: Option<String>,
     lease: rfm_store::Lease,
+    wait: Duration,
 ) -> Result<Option<Arc<Recorder>>, String> {
     let url = url
         .or_else(|| std::env::var("DATABASE_URL").ok())
@@ -41,8 +47,22 @@ fn connect_database(
     let Some(url) = url else {
         return Ok(None);
     };
-    let recorder = Recorder::connect(&url, lease, |w| tracing::warn!("rfm-coordinator: {w}"))
-        .map_err(|e| format!("cannot use the run database: {e}"))?;
+    let deadline = std::time::Instant::now() + wait;
+    let recorder = loop {
+        match Recorder::connect(&url, lease.clone(), |w| {
+            tracing::warn!("rfm-coordinator: {w}")
+        }) {
+            Err(e @ rfm_store::Error::Connect { .. })
+                if std::time::Instant::now() + DATABASE_RETRY <= deadline =>
+            {
+                tracing::warn!(
+                    "rfm-coordinator: {e}; trying again in {DATABASE_RETRY:?} (for up to --database-wait {wait:?})"
+                );
+                std::thread::sleep(DATABASE_RETRY);
+            }
+            other => break other.map_err(|e| format!("cannot use the run database: {e}"))?,
+        }
+    };
     tracing::info!("rfm-coordinator: publishing runs to {}", recorder.target);
     Ok(Some(Arc::new(recorder)))
 }
@@ -243,7 +263,7 @@ fn main() {
             )
         });
     let data_root = open_data_root(args.data_root.as_deref());
-    let publisher = connect_database(args.database_url.take(), lease)
+    let publisher = connect_database(args.database_url.take(), lease, args.database_wait)
         .unwrap_or_else(|e| fatal(exit::DATABASE, e));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

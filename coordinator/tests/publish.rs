@@ -286,3 +286,67 @@ fn the_coordinator_publishes_over_verify_full_and_a_wrong_ca_stops_it_with_exit_
     );
     assert!(!err.contains("listening on"), "{err}");
 }
+
+/// `url` (postgresql://USER@HOST:PORT/DB…) and its HOST:PORT, with HOST:PORT
+/// replaced by `addr`.
+fn redirected(url: &str, addr: std::net::SocketAddr) -> (String, std::net::SocketAddr) {
+    let at = url.find('@').expect("a URL with a user") + 1;
+    let end = at + url[at..].find('/').expect("a URL with a database");
+    let upstream = url[at..end]
+        .replace("localhost", "127.0.0.1")
+        .parse()
+        .expect("HOST:PORT");
+    (format!("{}{addr}{}", &url[..at], &url[end..]), upstream)
+}
+
+/// A free loopback port (nothing listens on it once this returns).
+fn free_port() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+#[test]
+fn the_coordinator_waits_for_a_database_that_starts_after_it() {
+    let db = testing::database();
+    let addr = free_port();
+    let (url, upstream) = redirected(&db.url, addr);
+    let coordinator = |wait: &str| {
+        let mut cmd = Command::new(bin("rfm-coordinator"));
+        cmd.args(["--listen", "127.0.0.1:0", "--database-url", &url])
+            .args(["--database-wait", wait])
+            .env_remove("DATABASE_URL")
+            .env_remove("RFM_DATABASE_URL");
+        Proc::spawn(cmd)
+    };
+
+    // Nothing listens and no wait: the coordinator gives up at once (exit 6).
+    let mut impatient = coordinator("0s");
+    let started = Instant::now();
+    let status = impatient.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(6), "{}", impatient.stderr());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        impatient.stderr().contains("cannot use the run database"),
+        "{}",
+        impatient.stderr()
+    );
+
+    // The database's port opens 3 s after the coordinator started (as
+    // PostgreSQL starting after it under docker-compose): it keeps trying,
+    // then connects and serves.
+    let patient = coordinator("60s");
+    patient.wait_for("trying again", 1, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(3));
+    let _postgres = crate::support::proxy::Proxy::start(addr, upstream, Duration::ZERO, None, None);
+    patient.wait_for("publishing runs to", 1, Duration::from_secs(30));
+    let url = patient.coordinator_url();
+    let health = Command::new(bin("rfm"))
+        .args(["health", &url])
+        .output()
+        .unwrap();
+    assert!(
+        health.status.success(),
+        "{}",
+        String::from_utf8_lossy(&health.stderr)
+    );
+}
