@@ -213,6 +213,36 @@ fn one_query_language_selects_the_same_customers_everywhere() {
 }
 
 #[test]
+fn the_help_documents_the_query_language() {
+    let help = String::from_utf8(ok(rfm(&["customers", "--help"])).stdout).unwrap();
+    for part in [
+        "--where <QUERY>",
+        "--format <FORMAT>",
+        "r=5 f>=4",
+        "monetary>1000",
+        "segment=at-risk",
+        "operators: = : != < <= > >=",
+        "docs/SELECTIONS.md",
+    ] {
+        assert!(
+            help.contains(part),
+            "rfm customers --help lacks {part:?}:\n{help}"
+        );
+    }
+    let help = String::from_utf8(ok(rfm(&["export", "--help"])).stdout).unwrap();
+    for part in [
+        "--where <QUERY>",
+        "--segment <SEGMENT>",
+        "--segment Champions --out champions.csv",
+    ] {
+        assert!(
+            help.contains(part),
+            "rfm export --help lacks {part:?}:\n{help}"
+        );
+    }
+}
+
+#[test]
 fn customer_reads_ids_as_written_and_names_ties() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("results");

@@ -240,3 +240,25 @@ fn one_esc_clears_one_thing_search_first_then_the_filter() {
     press(&mut app, &fx.full, &[KeyCode::Esc]);
     assert_eq!(app.customers.visible.len(), 4_338);
 }
+
+#[test]
+fn a_term_the_cli_would_refuse_is_flagged_as_text() {
+    let fx = fixture();
+    let mut app = loaded_app(&fx.full);
+    press(&mut app, &fx.full, &[KeyCode::Char('/')]);
+    type_text(&mut app, &fx.full, "spend>10");
+    press(&mut app, &fx.full, &[KeyCode::Enter]);
+    // Read as text, it matches nobody; the bar says why.
+    assert!(app.customers.visible.is_empty());
+    let screen = common::render(&app, 160, 24);
+    assert!(
+        screen.contains("(\"spend>10\" read as text: \"spend\" is not a field"),
+        "{screen}"
+    );
+    // A valid query carries no such note.
+    press(&mut app, &fx.full, &[KeyCode::Esc, KeyCode::Char('/')]);
+    type_text(&mut app, &fx.full, "r=5 f>=4");
+    press(&mut app, &fx.full, &[KeyCode::Enter]);
+    assert_eq!(app.customers.visible.len(), 632);
+    assert!(!common::render(&app, 160, 24).contains("read as text"));
+}

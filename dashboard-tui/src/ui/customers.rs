@@ -49,6 +49,13 @@ fn draw_search(frame: &mut Frame, app: &App, run: &RunData, theme: Theme, area: 
         spans.push(Span::styled(format!("/{}▏", st.query), theme.selected()));
     } else if !st.query.is_empty() {
         spans.push(Span::styled(format!("/{}", st.query), theme.emphasis()));
+        // A term `rfm customers --where` would refuse is searched as text here: say so.
+        if let Err(e) = rfm_runs::Query::parse(&st.query) {
+            spans.push(Span::styled(
+                format!(" ({:?} read as text: {})", e.term, e.reason),
+                theme.dim(),
+            ));
+        }
     } else {
         spans.push(Span::styled("/ search", theme.dim()));
     }
