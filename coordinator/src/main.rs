@@ -52,8 +52,9 @@ fn connect_database(
         match Recorder::connect(&url, lease.clone(), |w| {
             tracing::warn!("rfm-coordinator: {w}")
         }) {
-            Err(e @ rfm_store::Error::Connect { .. })
-                if std::time::Instant::now() + DATABASE_RETRY <= deadline =>
+            Err(e)
+                if e.is_transient_connect()
+                    && std::time::Instant::now() + DATABASE_RETRY <= deadline =>
             {
                 tracing::warn!(
                     "rfm-coordinator: {e}; trying again in {DATABASE_RETRY:?} (for up to --database-wait {wait:?})"

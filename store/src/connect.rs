@@ -164,7 +164,32 @@ pub(crate) fn open(endpoint: &Endpoint) -> Result<Client> {
             target: target.to_string(),
             detail: describe(&e),
             hint: hint(&e, endpoint),
+            transient: transient(&e),
         })
+}
+
+/// Whether a failed connection may succeed later: the server cannot be
+/// reached (yet), is starting up or full, or refuses the login (a database
+/// container still initialising its user). A TLS failure is a setting to fix.
+fn transient(e: &postgres::Error) -> bool {
+    if tls::rustls_cause(e).is_some() {
+        return false;
+    }
+    let text = describe(e);
+    if text.contains("server does not support TLS") || text.contains("no hostname provided for TLS")
+    {
+        return false;
+    }
+    match e.as_db_error().map(|d| d.code().clone()) {
+        None => true,
+        Some(c) => {
+            c == SqlState::CANNOT_CONNECT_NOW
+                || c == SqlState::TOO_MANY_CONNECTIONS
+                || c == SqlState::INVALID_PASSWORD
+                || (c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+                    && !text.contains("no encryption"))
+        }
+    }
 }
 
 /// What to check after a failed connection.

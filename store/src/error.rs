@@ -19,6 +19,10 @@ pub enum Error {
         target: String,
         detail: String,
         hint: String,
+        /// Whether trying again later may succeed: the server cannot be
+        /// reached yet, is starting up, or refuses the login (a database
+        /// container still initialising); not a TLS or URL mistake.
+        transient: bool,
     },
     /// A schema migration failed or the schema is newer than this program.
     #[error("database schema on {target}: {detail}")]
@@ -69,6 +73,18 @@ impl Error {
             Error::Connect { .. } => true,
             _ => false,
         }
+    }
+
+    /// Whether a failed connection may succeed if tried again later (see
+    /// [`Error::Connect`]'s `transient`).
+    pub fn is_transient_connect(&self) -> bool {
+        matches!(
+            self,
+            Error::Connect {
+                transient: true,
+                ..
+            }
+        )
     }
 }
 

@@ -177,6 +177,7 @@ impl Heartbeat {
                 target: "the lease heartbeat".into(),
                 detail: format!("cannot start its thread: {e}"),
                 hint: "check the process's thread limit".into(),
+                transient: false,
             })?;
         Ok(Heartbeat {
             stop: Some(stop),
