@@ -7,7 +7,9 @@
 # Needs the peers of ../shared/tools (run ../shared/tools/setup-peers.sh once). Data is made
 # with `rfm gen` into $RACE_DATA (default /tmp/rfm-race). Environment: TOOLS (peers to run,
 # default "cat duckdb polars pandas dask"), DISTRIBUTED=0 to skip `rfm submit`, TLS=0 to skip
-# `rfm submit` to a cluster that speaks TLS on every port.
+# `rfm submit` to a cluster that speaks TLS on every port, HIGH_CARDINALITY=0 to skip the leg on
+# a file in which every invoice is a new customer (`rfm gen --customer-per-invoice`, made beside
+# the plain one as retail_<scale>x_hc.csv; `rfm run` only).
 # Prints one markdown table per scale; paste them into docs/PERFORMANCE.md.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,6 +57,12 @@ for scale in "${SCALES[@]}"; do
   file=$DATA/retail_${scale}x.csv
   [[ -s $file ]] || "$BIN/rfm" gen --rows "$rows" --seed 1 --out "$file"
   EXTRA_NAME=rfm-run "$PEERS/race.sh" "$file" -- "$BIN/rfm" run {FILE} --out {OUT} -q
+  if [[ ${HIGH_CARDINALITY:-1} == 1 ]]; then
+    hc=$DATA/retail_${scale}x_hc.csv
+    [[ -s $hc ]] || "$BIN/rfm" gen --rows "$rows" --seed 1 --customer-per-invoice --out "$hc"
+    EXTRA_NAME=rfm-run RACE_OUT=$DATA/race-rfm-run-${scale}x-hc \
+      "$PEERS/race.sh" "$hc" -- "$BIN/rfm" run {FILE} --out {OUT} -q
+  fi
   if [[ ${DISTRIBUTED:-1} == 1 ]]; then
     for mode in plain tls; do
       [[ $mode == tls && ${TLS:-1} != 1 ]] && continue

@@ -464,6 +464,10 @@ pub struct GenArgs {
     /// Output file, or - for standard output.
     #[arg(long)]
     pub out: PathBuf,
+    /// Make every invoice a new customer: each line's customer id is its
+    /// invoice number without the C (the high-cardinality benchmark).
+    #[arg(long)]
+    pub customer_per_invoice: bool,
 }
 
 #[derive(Args, Debug)]

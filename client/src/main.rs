@@ -31,15 +31,18 @@ use std::io::Write;
 use anyhow::Context;
 
 fn gen(args: cli::GenArgs) -> anyhow::Result<()> {
+    let options = rfm_core::gen::GenOptions {
+        customer_per_invoice: args.customer_per_invoice,
+    };
     if args.out.as_os_str() == "-" {
         let stdout = std::io::stdout();
         let w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-        return rfm_core::gen::generate(args.rows, args.seed, w)
+        return rfm_core::gen::generate_with(args.rows, args.seed, options, w)
             .context("cannot write to standard output");
     }
     export::write_atomically(&args.out, |file| {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-        rfm_core::gen::generate(args.rows, args.seed, &mut w)?;
+        rfm_core::gen::generate_with(args.rows, args.seed, options, &mut w)?;
         w.flush()?;
         Ok(())
     })

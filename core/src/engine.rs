@@ -168,6 +168,8 @@ pub fn bytes_read() -> u64 {
 /// An open input file, read with positioned reads. Its size and modification
 /// time at open are the ones every read expects.
 pub struct InputReader {
+    /// Unique in this process: what a thread's reused [`Window`] was read from.
+    id: u64,
     file: File,
     path: PathBuf,
     size: u64,
@@ -190,7 +192,9 @@ impl InputReader {
             path: path.to_path_buf(),
             source,
         })?;
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Ok(InputReader {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             file,
             path: path.to_path_buf(),
             size: meta.len(),
@@ -337,19 +341,30 @@ pub fn plan_chunks(files: &[InputFile], chunk_size: u64) -> Vec<Chunk> {
 struct Window {
     bytes: Vec<u8>,
     start: u64,
+    /// The [`InputReader::id`] of the reader the bytes come from (0: none).
+    source: u64,
 }
 
 impl Window {
     /// Makes the window hold `[start, end)`, reading only the bytes it lacks.
     fn fill(&mut self, reader: &InputReader, start: u64, end: u64) -> Result<&[u8]> {
         let held_end = self.start + self.bytes.len() as u64;
-        if self.bytes.is_empty() || start < self.start || start > held_end {
+        if self.source != reader.id
+            || self.bytes.is_empty()
+            || start < self.start
+            || start > held_end
+        {
+            // Another reader's bytes (or none) are never reused.
+            self.source = 0;
             reader.read(start, end, &mut self.bytes)?;
+            self.source = reader.id;
         } else {
             self.bytes.drain(..(start - self.start) as usize);
             let held = self.bytes.len();
             if end > held_end {
+                self.source = 0;
                 reader.read_at(held_end, end, &mut self.bytes, held)?;
+                self.source = reader.id;
             } else {
                 self.bytes.truncate((end - start) as usize);
             }
@@ -431,11 +446,24 @@ fn owned_bytes(
     Ok((lo < hi).then_some((lo, hi)))
 }
 
-/// Buffers one rayon job reuses from sub-range to sub-range.
+/// Buffers a thread reuses from sub-range to sub-range (and chunk to chunk):
+/// memory the kernel has zeroed once, not for every sub-range.
 #[derive(Default)]
 struct Buffers {
     window: Window,
     records: Vec<u8>,
+}
+
+thread_local! {
+    static BUFFERS: std::cell::RefCell<Buffers> = std::cell::RefCell::default();
+}
+
+/// Runs `f` with this thread's buffers (fresh ones if they are in use).
+fn with_buffers<T>(f: impl FnOnce(&mut Buffers) -> T) -> T {
+    BUFFERS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut bufs) => f(&mut bufs),
+        Err(_) => f(&mut Buffers::default()),
+    })
 }
 
 /// Computes the partial state of one chunk: rayon over sub-ranges of
@@ -466,10 +494,9 @@ pub fn compute_chunk(
         .collect();
     let mut state = ranges
         .into_par_iter()
-        .try_fold(
-            || (PartialState::new(), Buffers::default()),
-            |(mut state, mut bufs), (s, e)| {
-                cancel.check()?;
+        .try_fold(PartialState::new, |mut state, (s, e)| {
+            cancel.check()?;
+            with_buffers(|bufs| {
                 if let Some((lo, hi)) = owned_bytes(reader, input, parse, s, e, &mut bufs.window)? {
                     reader.read(lo, hi, &mut bufs.records)?;
                     let range = RangeSpec {
@@ -485,11 +512,12 @@ pub fn compute_chunk(
                     );
                     state.ledger.merge(ledger);
                 }
-                Ok((state, bufs))
-            },
-        )
-        .map(|r: Result<(PartialState, Buffers)>| {
-            r.map(|(mut s, _)| {
+                Ok::<_, Error>(())
+            })?;
+            Ok(state)
+        })
+        .map(|r: Result<PartialState>| {
+            r.map(|mut s| {
                 s.seal();
                 s
             })

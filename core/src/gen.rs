@@ -7,8 +7,12 @@
 //! Customers (one per ~120 lines, 5- and 6-digit ids) buy with a heavy-tailed
 //! frequency; timestamps rise through the file over one year; descriptions
 //! include quoted commas, `""` escapes and ISO-8859-1 bytes. The output is a
-//! pure function of (rows, seed): blocks of lines are generated in parallel,
-//! each from its own seed.
+//! pure function of (rows, seed, options): blocks of lines are generated in
+//! parallel, each from its own seed.
+//!
+//! [`GenOptions::customer_per_invoice`] makes every invoice a new customer (the
+//! high-cardinality benchmark): each line that has a customer gets its
+//! invoice number, without the `C` of a cancellation, as its customer id.
 
 use std::io::Write;
 
@@ -121,8 +125,17 @@ fn catalogue(seed: u64) -> Vec<Product> {
         .collect()
 }
 
+/// Variants of the generated data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GenOptions {
+    /// Each line's customer id is its invoice number without the `C` (lines
+    /// without a customer keep none): one customer per invoice.
+    pub customer_per_invoice: bool,
+}
+
 struct Plan {
     rows: u64,
+    options: GenOptions,
     customers: u64,
     seed: u64,
     products: Vec<Product>,
@@ -140,7 +153,7 @@ fn customer_id(index: u64) -> u64 {
 }
 
 impl Plan {
-    fn new(rows: u64, seed: u64) -> Plan {
+    fn new(rows: u64, seed: u64, options: GenOptions) -> Plan {
         let mut country_table = Vec::new();
         for (i, (_, w)) in COUNTRIES.iter().enumerate() {
             country_table.extend(std::iter::repeat_n(i as u8, *w as usize));
@@ -157,6 +170,7 @@ impl Plan {
             .collect();
         Plan {
             rows,
+            options,
             customers: (rows / 120).max(1),
             seed,
             products: catalogue(seed),
@@ -190,6 +204,8 @@ impl Plan {
             let customer = self.pick_customer(&mut rng);
             let (cust_text, cancel) = if kind < 25 {
                 (String::new(), false)
+            } else if self.options.customer_per_invoice {
+                (invoice.to_string(), kind < 27)
             } else {
                 (customer_id(customer).to_string(), kind < 27)
             };
@@ -231,12 +247,22 @@ impl Plan {
 }
 
 /// Writes `rows` data lines (plus the header) generated from `seed`.
-pub fn generate(rows: u64, seed: u64, mut out: impl Write) -> std::io::Result<()> {
+pub fn generate(rows: u64, seed: u64, out: impl Write) -> std::io::Result<()> {
+    generate_with(rows, seed, GenOptions::default(), out)
+}
+
+/// [`generate`] with variants of the data ([`GenOptions`]).
+pub fn generate_with(
+    rows: u64,
+    seed: u64,
+    options: GenOptions,
+    mut out: impl Write,
+) -> std::io::Result<()> {
     out.write_all(HEADER)?;
     if rows == 0 {
         return out.flush();
     }
-    let plan = Plan::new(rows, seed);
+    let plan = Plan::new(rows, seed, options);
     let blocks = rows.div_ceil(BLOCK_LINES);
     // Generate a window of blocks in parallel, write it in order, go on.
     let window = (rayon::current_num_threads() as u64 * 4).max(4);
@@ -271,5 +297,47 @@ mod tests {
         assert_ne!(a, c);
         // Rows = lines minus the header (descriptions hold no line breaks).
         assert_eq!(memchr::memchr_iter(b'\n', &a).count(), 70_001);
+    }
+
+    #[test]
+    fn customer_per_invoice_gives_each_invoice_its_own_customer() {
+        let options = GenOptions {
+            customer_per_invoice: true,
+        };
+        let mut out = Vec::new();
+        generate_with(20_000, 3, options, &mut out).unwrap();
+        let mut plain = Vec::new();
+        generate(20_000, 3, &mut plain).unwrap();
+        let text = String::from_utf8_lossy(&out);
+        let plain_text = String::from_utf8_lossy(&plain);
+        let (mut with_customer, mut without) = (0, 0);
+        for (line, plain_line) in text.lines().zip(plain_text.lines()).skip(1) {
+            // The description may hold quoted commas: read the first field and the
+            // last two, which never do.
+            let fields: Vec<&str> = line.split(',').collect();
+            let plain_fields: Vec<&str> = plain_line.split(',').collect();
+            let invoice = fields[0];
+            let customer = fields[fields.len() - 2];
+            if customer.is_empty() {
+                without += 1;
+                assert!(plain_fields[plain_fields.len() - 2].is_empty(), "{line}");
+            } else {
+                with_customer += 1;
+                assert_eq!(customer, invoice.trim_start_matches('C'), "{line}");
+            }
+            // Everything else is the plain generator's line.
+            assert_eq!(
+                fields[..fields.len() - 2],
+                plain_fields[..plain_fields.len() - 2]
+            );
+            assert_eq!(
+                fields[fields.len() - 1],
+                plain_fields[plain_fields.len() - 1]
+            );
+        }
+        assert!(
+            with_customer > 10_000 && without > 2_000,
+            "{with_customer} {without}"
+        );
     }
 }

@@ -13,10 +13,11 @@ use std::sync::Arc;
 
 use ahash::AHashMap;
 use arrow::array::{
-    Array, ArrayRef, AsArray, BinaryBuilder, Decimal128Array, Int64Array, ListBuilder, RecordBatch,
+    ArrayRef, AsArray, BinaryBuilder, Decimal128Array, Int64Array, ListBuilder, RecordBatch,
     UInt64Builder,
 };
 use arrow::datatypes::{DataType, Decimal128Type, Field, Int64Type, Schema, UInt64Type};
+use hashbrown::hash_table::{self, HashTable};
 
 use crate::error::{Error, Result};
 use crate::ledger::LineLedger;
@@ -54,71 +55,169 @@ fn unpack_invoice_into(key: InvoiceKey, buf: &mut [u8; 15]) -> &[u8] {
     &buf[..len]
 }
 
-/// One customer's accumulated purchases.
+/// No spill / no country: the sentinel of a `u32` index.
+const NONE: u32 = u32::MAX;
+
+/// One customer's accumulated purchases. The common case (one invoice, one
+/// country) lives inline; a customer with more has a [`Spill`] in its state.
+/// The id is kept in the state's id arena ([`PartialState::id`]).
 #[derive(Clone, Debug)]
 pub struct CustomerAcc {
-    pub id: Box<[u8]>,
     pub first_ts: i64,
     pub last_ts: i64,
     pub monetary: Money,
+    /// The first invoice seen (when `has_invoice`).
+    invoice: InvoiceKey,
+    /// Lines in `country`.
+    country_lines: u64,
+    /// Distinct invoices, set by [`PartialState::seal`].
+    frequency: u64,
+    /// Index into the state's spills, or [`NONE`].
+    spill: u32,
+    /// Index into the state's countries, or [`NONE`].
+    country: u32,
+    has_invoice: bool,
+}
+
+/// What does not fit inline: further invoices and countries of a customer.
+#[derive(Clone, Debug, Default)]
+struct Spill {
+    /// Invoices besides the inline one (sorted, distinct and without it
+    /// after [`Spill::normalise`]).
     invoices: Vec<InvoiceKey>,
+    /// Invoices longer than 15 bytes.
     long_invoices: Vec<Box<[u8]>>,
-    last_invoice: InvoiceKey,
-    /// (index into the state's countries, purchase lines).
+    /// (index into the state's countries, purchase lines), besides the inline one.
     countries: Vec<(u32, u64)>,
 }
 
+impl Spill {
+    /// Sorts and deduplicates the invoice sets; drops `inline` from them.
+    fn normalise(&mut self, inline: Option<InvoiceKey>) {
+        self.invoices.sort_unstable();
+        self.invoices.dedup();
+        if let Some(k) = inline {
+            if let Ok(at) = self.invoices.binary_search(&k) {
+                self.invoices.remove(at);
+            }
+        }
+        self.long_invoices.sort_unstable();
+        self.long_invoices.dedup();
+    }
+}
+
 impl CustomerAcc {
-    fn new(id: &[u8]) -> CustomerAcc {
+    fn new() -> CustomerAcc {
         CustomerAcc {
-            id: id.into(),
             first_ts: i64::MAX,
             last_ts: i64::MIN,
             monetary: Money::ZERO,
-            invoices: Vec::new(),
-            long_invoices: Vec::new(),
-            last_invoice: 0,
-            countries: Vec::new(),
+            invoice: 0,
+            country_lines: 0,
+            frequency: 0,
+            spill: NONE,
+            country: NONE,
+            has_invoice: false,
         }
-    }
-
-    /// Sorts and deduplicates the invoice sets.
-    fn normalise(&mut self) {
-        self.invoices.sort_unstable();
-        self.invoices.dedup();
-        self.long_invoices.sort_unstable();
-        self.long_invoices.dedup();
-        self.last_invoice = 0;
     }
 
     /// Distinct invoices (valid after [`PartialState::seal`]).
     pub fn frequency(&self) -> u64 {
-        (self.invoices.len() + self.long_invoices.len()) as u64
+        self.frequency
     }
 
     #[inline]
-    fn add_country(&mut self, country: u32, lines: u64) {
-        for c in self.countries.iter_mut() {
+    fn inline_invoice(&self) -> Option<InvoiceKey> {
+        self.has_invoice.then_some(self.invoice)
+    }
+}
+
+/// The spill of `acc`, made when it has none.
+#[inline]
+fn spill_of<'a>(acc: &mut CustomerAcc, spills: &'a mut Vec<Spill>) -> &'a mut Spill {
+    if acc.spill == NONE {
+        acc.spill = spills.len() as u32;
+        spills.push(Spill::default());
+    }
+    &mut spills[acc.spill as usize]
+}
+
+#[inline]
+fn add_invoice(acc: &mut CustomerAcc, spills: &mut Vec<Spill>, key: InvoiceKey) {
+    if !acc.has_invoice {
+        acc.invoice = key;
+        acc.has_invoice = true;
+    } else if key != acc.invoice {
+        let spill = spill_of(acc, spills);
+        // Lines of one invoice come together: skip the repeats.
+        if spill.invoices.last() != Some(&key) {
+            spill.invoices.push(key);
+        }
+    }
+}
+
+#[inline]
+fn add_country(acc: &mut CustomerAcc, spills: &mut Vec<Spill>, country: u32, lines: u64) {
+    if acc.country == country {
+        acc.country_lines += lines;
+    } else if acc.country == NONE {
+        acc.country = country;
+        acc.country_lines = lines;
+    } else {
+        let spill = spill_of(acc, spills);
+        for c in spill.countries.iter_mut() {
             if c.0 == country {
                 c.1 += lines;
                 return;
             }
         }
-        self.countries.push((country, lines));
+        spill.countries.push((country, lines));
     }
+}
+
+/// Sorts and deduplicates a customer's invoices and sets its frequency.
+#[inline]
+fn normalise(acc: &mut CustomerAcc, spills: &mut [Spill]) {
+    let mut n = acc.has_invoice as u64;
+    if acc.spill != NONE {
+        let spill = &mut spills[acc.spill as usize];
+        spill.normalise(acc.inline_invoice());
+        n += (spill.invoices.len() + spill.long_invoices.len()) as u64;
+    }
+    acc.frequency = n;
 }
 
 /// Partial RFM state: mergeable, serialisable, deterministic.
 #[derive(Clone, Debug, Default)]
 pub struct PartialState {
     customers: Vec<CustomerAcc>,
-    index: AHashMap<Box<[u8]>, u32>,
+    /// Customer ids, one after the other: customer `i`'s is
+    /// `ids[id_ends[i - 1]..id_ends[i]]`.
+    ids: Vec<u8>,
+    id_ends: Vec<usize>,
+    /// Customer slots by id.
+    index: HashTable<u32>,
+    hasher: ahash::RandomState,
+    spills: Vec<Spill>,
     countries: Vec<Box<[u8]>>,
     country_index: AHashMap<Box<[u8]>, u32>,
     pub ledger: LineLedger,
     /// The smallest id (bytes) of a customer whose revenue left the exact
     /// range, reported when the state is finished.
     overflow: Option<Box<[u8]>>,
+}
+
+/// The value indices of list row `row`.
+#[inline]
+fn range_of(offsets: &[i32], row: usize) -> std::ops::Range<usize> {
+    offsets[row] as usize..offsets[row + 1] as usize
+}
+
+/// Customer `i`'s id in an id arena.
+#[inline]
+fn id_in<'a>(ids: &'a [u8], id_ends: &[usize], i: usize) -> &'a [u8] {
+    let start = if i == 0 { 0 } else { id_ends[i - 1] };
+    &ids[start..id_ends[i]]
 }
 
 impl PartialState {
@@ -128,6 +227,12 @@ impl PartialState {
 
     pub fn customer_count(&self) -> usize {
         self.customers.len()
+    }
+
+    /// The id of customer `slot` (an index into [`customers`](Self::customers)).
+    #[inline]
+    pub fn id(&self, slot: usize) -> &[u8] {
+        id_in(&self.ids, &self.id_ends, slot)
     }
 
     /// The id of a customer whose revenue left the exact range (the smallest
@@ -143,14 +248,36 @@ impl PartialState {
         }
     }
 
-    fn customer_slot(&mut self, id: &[u8]) -> usize {
-        if let Some(&i) = self.index.get(id) {
-            return i as usize;
+    /// Room for `n` more customers with ids of about `id_bytes` bytes in all.
+    fn reserve(&mut self, n: usize, id_bytes: usize) {
+        self.customers.reserve(n);
+        self.id_ends.reserve(n);
+        self.ids.reserve(id_bytes);
+        let (ids, ends, hasher) = (&self.ids, &self.id_ends, &self.hasher);
+        self.index
+            .reserve(n, |&s| hasher.hash_one(id_in(ids, ends, s as usize)));
+    }
+
+    /// The slot of customer `id`, and whether it is new (then added with no purchase).
+    #[inline]
+    fn customer_slot(&mut self, id: &[u8]) -> (usize, bool) {
+        let hash = self.hasher.hash_one(id);
+        let (ids, ends, hasher) = (&self.ids, &self.id_ends, &self.hasher);
+        match self.index.entry(
+            hash,
+            |&s| id_in(ids, ends, s as usize) == id,
+            |&s| hasher.hash_one(id_in(ids, ends, s as usize)),
+        ) {
+            hash_table::Entry::Occupied(e) => (*e.get() as usize, false),
+            hash_table::Entry::Vacant(e) => {
+                let slot = self.customers.len();
+                e.insert(slot as u32);
+                self.ids.extend_from_slice(id);
+                self.id_ends.push(self.ids.len());
+                self.customers.push(CustomerAcc::new());
+                (slot, true)
+            }
         }
-        let i = self.customers.len();
-        self.customers.push(CustomerAcc::new(id));
-        self.index.insert(id.into(), i as u32);
-        i
     }
 
     fn country_slot(&mut self, name: &[u8]) -> u32 {
@@ -177,7 +304,7 @@ impl PartialState {
             let slot = match last_customer {
                 Some((prev, slot)) if prev == id => slot,
                 _ => {
-                    let slot = self.customer_slot(id);
+                    let slot = self.customer_slot(id).0;
                     last_customer = Some((id, slot));
                     slot
                 }
@@ -197,41 +324,40 @@ impl PartialState {
             acc.last_ts = acc.last_ts.max(t);
             match acc.monetary.checked_add(Money(amount[row])) {
                 Some(m) => acc.monetary = m,
-                None => Self::note_overflow(&mut self.overflow, &acc.id),
+                None => Self::note_overflow(&mut self.overflow, id),
             }
             let inv = invoice.value(row);
             match pack_invoice(inv) {
-                Some(key) => {
-                    if key != acc.last_invoice {
-                        acc.invoices.push(key);
-                        acc.last_invoice = key;
-                    }
-                }
-                None => acc.long_invoices.push(inv.into()),
+                Some(key) => add_invoice(acc, &mut self.spills, key),
+                None => spill_of(acc, &mut self.spills)
+                    .long_invoices
+                    .push(inv.into()),
             }
-            acc.add_country(country_slot, 1);
+            add_country(acc, &mut self.spills, country_slot, 1);
         }
     }
 
-    /// Sorts and deduplicates every invoice set; call before reading frequencies
-    /// and after a series of [`absorb`](Self::absorb) calls to bound memory.
+    /// Sorts and deduplicates every invoice set and counts the frequencies;
+    /// call before reading frequencies and after a series of
+    /// [`absorb`](Self::absorb) calls to bound memory.
     pub fn seal(&mut self) {
         for c in &mut self.customers {
-            c.normalise();
+            normalise(c, &mut self.spills);
         }
     }
 
     /// Merges another state into this one.
-    pub fn merge(&mut self, other: PartialState) {
+    pub fn merge(&mut self, mut other: PartialState) {
         if let Some(id) = &other.overflow {
             Self::note_overflow(&mut self.overflow, id);
         }
-        self.ledger.merge(other.ledger);
+        self.ledger.merge(std::mem::take(&mut other.ledger));
         if self.customers.is_empty() && self.countries.is_empty() {
-            self.customers = other.customers;
-            self.index = other.index;
-            self.countries = other.countries;
-            self.country_index = other.country_index;
+            let ledger = std::mem::take(&mut self.ledger);
+            let overflow = self.overflow.take();
+            *self = other;
+            self.ledger = ledger;
+            self.overflow = overflow;
             return;
         }
         let remap: Vec<u32> = other
@@ -239,36 +365,62 @@ impl PartialState {
             .iter()
             .map(|name| self.country_slot(name))
             .collect();
-        for mut theirs in other.customers {
-            for c in theirs.countries.iter_mut() {
-                c.0 = remap[c.0 as usize];
-            }
-            match self.index.get(&theirs.id) {
-                None => {
-                    self.index
-                        .insert(theirs.id.clone(), self.customers.len() as u32);
-                    self.customers.push(theirs);
+        let remap_country = |c: u32| if c == NONE { NONE } else { remap[c as usize] };
+        self.reserve(other.customers.len(), other.ids.len());
+        let mut other_spills = std::mem::take(&mut other.spills);
+        for (i, mut theirs) in other.customers.into_iter().enumerate() {
+            let id = id_in(&other.ids, &other.id_ends, i);
+            theirs.country = remap_country(theirs.country);
+            let mut their_spill = if theirs.spill == NONE {
+                None
+            } else {
+                let mut sp = std::mem::take(&mut other_spills[theirs.spill as usize]);
+                for c in sp.countries.iter_mut() {
+                    c.0 = remap_country(c.0);
                 }
-                Some(&slot) => {
-                    let ours = &mut self.customers[slot as usize];
-                    ours.first_ts = ours.first_ts.min(theirs.first_ts);
-                    ours.last_ts = ours.last_ts.max(theirs.last_ts);
-                    match ours.monetary.checked_add(theirs.monetary) {
-                        Some(m) => ours.monetary = m,
-                        None => Self::note_overflow(&mut self.overflow, &ours.id),
-                    }
-                    ours.invoices.append(&mut theirs.invoices);
-                    ours.long_invoices.append(&mut theirs.long_invoices);
-                    ours.normalise();
-                    for (c, n) in theirs.countries {
-                        ours.add_country(c, n);
-                    }
+                Some(sp)
+            };
+            let (slot, new) = self.customer_slot(id);
+            if new {
+                if let Some(sp) = their_spill.take() {
+                    theirs.spill = self.spills.len() as u32;
+                    self.spills.push(sp);
+                }
+                self.customers[slot] = theirs;
+                continue;
+            }
+            let ours = &mut self.customers[slot];
+            ours.first_ts = ours.first_ts.min(theirs.first_ts);
+            ours.last_ts = ours.last_ts.max(theirs.last_ts);
+            match ours.monetary.checked_add(theirs.monetary) {
+                Some(m) => ours.monetary = m,
+                None => Self::note_overflow(&mut self.overflow, id),
+            }
+            if let Some(k) = theirs.inline_invoice() {
+                add_invoice(ours, &mut self.spills, k);
+            }
+            if theirs.country != NONE {
+                add_country(ours, &mut self.spills, theirs.country, theirs.country_lines);
+            }
+            if let Some(sp) = their_spill {
+                for k in sp.invoices {
+                    add_invoice(ours, &mut self.spills, k);
+                }
+                if !sp.long_invoices.is_empty() {
+                    spill_of(ours, &mut self.spills)
+                        .long_invoices
+                        .extend(sp.long_invoices);
+                }
+                for (c, n) in sp.countries {
+                    add_country(ours, &mut self.spills, c, n);
                 }
             }
+            normalise(ours, &mut self.spills);
         }
     }
 
-    /// The customers (frequencies are exact after [`seal`](Self::seal)).
+    /// The customers (frequencies are exact after [`seal`](Self::seal));
+    /// customer `i`'s id is [`id(i)`](Self::id).
     pub fn customers(&self) -> &[CustomerAcc] {
         &self.customers
     }
@@ -276,7 +428,13 @@ impl PartialState {
     /// The customer's most frequent country (ties: the smallest bytes).
     pub fn country_of(&self, acc: &CustomerAcc) -> &[u8] {
         let mut best: Option<(&[u8], u64)> = None;
-        for &(c, n) in &acc.countries {
+        let inline = (acc.country != NONE).then_some((acc.country, acc.country_lines));
+        let spilled = if acc.spill == NONE {
+            &[][..]
+        } else {
+            &self.spills[acc.spill as usize].countries[..]
+        };
+        for (c, n) in inline.into_iter().chain(spilled.iter().copied()) {
             let name: &[u8] = &self.countries[c as usize];
             best = match best {
                 Some((bn, bc)) if bc > n || (bc == n && bn <= name) => Some((bn, bc)),
@@ -319,40 +477,55 @@ impl PartialState {
     /// The state as one Arrow batch; the ledger travels in the schema metadata.
     pub fn to_record_batch(&self) -> RecordBatch {
         let n = self.customers.len();
-        let mut ids = BinaryBuilder::with_capacity(n, n * 8);
-        let mut invoices = ListBuilder::new(BinaryBuilder::new()).with_field(Arc::new(Field::new(
-            "item",
-            DataType::Binary,
-            false,
-        )));
-        let mut countries = ListBuilder::new(BinaryBuilder::new())
+        let mut ids = BinaryBuilder::with_capacity(n, self.ids.len());
+        let invoice_count: usize = self.customers.iter().map(|c| c.frequency as usize).sum();
+        let mut invoices = ListBuilder::with_capacity(
+            BinaryBuilder::with_capacity(invoice_count, invoice_count * 8),
+            n,
+        )
+        .with_field(Arc::new(Field::new("item", DataType::Binary, false)));
+        let mut countries = ListBuilder::with_capacity(BinaryBuilder::with_capacity(n, n * 8), n)
             .with_field(Arc::new(Field::new("item", DataType::Binary, false)));
-        let mut country_lines = ListBuilder::new(UInt64Builder::new())
+        let mut country_lines = ListBuilder::with_capacity(UInt64Builder::with_capacity(n), n)
             .with_field(Arc::new(Field::new("item", DataType::UInt64, false)));
         let mut first = Vec::with_capacity(n);
         let mut last = Vec::with_capacity(n);
         let mut monetary = Vec::with_capacity(n);
-        for c in &self.customers {
-            ids.append_value(&c.id);
+        let mut buf = [0u8; 15];
+        for (i, c) in self.customers.iter().enumerate() {
+            ids.append_value(self.id(i));
             first.push(c.first_ts);
             last.push(c.last_ts);
             monetary.push(c.monetary.0);
-            let mut buf = [0u8; 15];
-            for &k in &c.invoices {
+            if let Some(k) = c.inline_invoice() {
                 invoices
                     .values()
                     .append_value(unpack_invoice_into(k, &mut buf));
             }
-            for inv in &c.long_invoices {
-                invoices.values().append_value(inv);
-            }
-            invoices.append(true);
-            for &(country, lines) in &c.countries {
+            if c.country != NONE {
                 countries
                     .values()
-                    .append_value(&self.countries[country as usize]);
-                country_lines.values().append_value(lines);
+                    .append_value(&self.countries[c.country as usize]);
+                country_lines.values().append_value(c.country_lines);
             }
+            if c.spill != NONE {
+                let spill = &self.spills[c.spill as usize];
+                for &k in &spill.invoices {
+                    invoices
+                        .values()
+                        .append_value(unpack_invoice_into(k, &mut buf));
+                }
+                for inv in &spill.long_invoices {
+                    invoices.values().append_value(inv);
+                }
+                for &(country, lines) in &spill.countries {
+                    countries
+                        .values()
+                        .append_value(&self.countries[country as usize]);
+                    country_lines.values().append_value(lines);
+                }
+            }
+            invoices.append(true);
             countries.append(true);
             country_lines.append(true);
         }
@@ -419,18 +592,23 @@ impl PartialState {
             let invoices = batch.column(4).as_list::<i32>();
             let countries = batch.column(5).as_list::<i32>();
             let lines = batch.column(6).as_list::<i32>();
+            let invoice_values = invoices.values().as_binary::<i32>();
+            let country_values = countries.values().as_binary::<i32>();
+            let line_values = lines.values().as_primitive::<UInt64Type>();
+            state.reserve(batch.num_rows(), ids.value_data().len());
             for row in 0..batch.num_rows() {
                 let id = ids.value(row);
-                if state.index.contains_key(id) {
-                    return Err(Error::BadState("duplicate customer id".into()));
-                }
                 if !is_customer_text(id) {
                     return Err(Error::BadState(format!(
                         "customer id {:?} is not normalised text (UTF-8, no control character)",
                         String::from_utf8_lossy(id)
                     )));
                 }
-                let mut acc = CustomerAcc::new(id);
+                let (slot, new) = state.customer_slot(id);
+                if !new {
+                    return Err(Error::BadState("duplicate customer id".into()));
+                }
+                let mut acc = CustomerAcc::new();
                 acc.first_ts = first.value(row);
                 acc.last_ts = last.value(row);
                 acc.monetary = Money(monetary.value(row));
@@ -441,33 +619,28 @@ impl PartialState {
                         money::RANGE_TEXT
                     )));
                 }
-                let inv = invoices.value(row);
-                let inv = inv.as_binary::<i32>();
-                for i in 0..inv.len() {
-                    let v = inv.value(i);
+                for i in range_of(invoices.value_offsets(), row) {
+                    let v = invoice_values.value(i);
                     match pack_invoice(v) {
-                        Some(k) => acc.invoices.push(k),
-                        None => acc.long_invoices.push(v.into()),
+                        Some(k) => add_invoice(&mut acc, &mut state.spills, k),
+                        None => spill_of(&mut acc, &mut state.spills)
+                            .long_invoices
+                            .push(v.into()),
                     }
                 }
-                let names = countries.value(row);
-                let names = names.as_binary::<i32>();
-                let counts = lines.value(row);
-                let counts = counts.as_primitive::<UInt64Type>();
+                let names = range_of(countries.value_offsets(), row);
+                let counts = range_of(lines.value_offsets(), row);
                 if names.len() != counts.len() {
                     return Err(Error::BadState(
                         "countries and country_lines differ in length".into(),
                     ));
                 }
-                for i in 0..names.len() {
-                    let slot = state.country_slot(names.value(i));
-                    acc.add_country(slot, counts.value(i));
+                for (i, j) in names.zip(counts) {
+                    let c = state.country_slot(country_values.value(i));
+                    add_country(&mut acc, &mut state.spills, c, line_values.value(j));
                 }
-                acc.normalise();
-                state
-                    .index
-                    .insert(acc.id.clone(), state.customers.len() as u32);
-                state.customers.push(acc);
+                normalise(&mut acc, &mut state.spills);
+                state.customers[slot] = acc;
             }
         }
         Ok(state)
@@ -569,6 +742,97 @@ mod tests {
         assert_eq!(ba.overflowed(), Some(&b"A1"[..]));
         assert_eq!(over_the_wire(&ab).unwrap().overflowed(), Some(&b"A1"[..]));
         assert_eq!(state_of(&[(b"C3", near)]).overflowed(), None);
+    }
+
+    /// A state of purchase lines `(customer, invoice, country)`, one unit each.
+    fn state_of_lines(lines: &[(&str, &str, &str)]) -> PartialState {
+        let ids: BinaryArray = lines.iter().map(|l| Some(l.0.as_bytes())).collect();
+        let invoices: BinaryArray = lines.iter().map(|l| Some(l.1.as_bytes())).collect();
+        let countries: BinaryArray = lines.iter().map(|l| Some(l.2.as_bytes())).collect();
+        let amounts = Decimal128Array::from(vec![money::ONE; lines.len()])
+            .with_precision_and_scale(38, money::SCALE as i8)
+            .unwrap();
+        let ts: Vec<i64> = (0..lines.len() as i64).collect();
+        let batch = RecordBatch::try_new(
+            crate::parse::purchase_schema(),
+            vec![
+                Arc::new(ids),
+                Arc::new(invoices),
+                Arc::new(Int64Array::from(ts)),
+                Arc::new(amounts),
+                Arc::new(countries),
+            ],
+        )
+        .unwrap();
+        let mut state = PartialState::new();
+        state.absorb(&batch);
+        state.seal();
+        state
+    }
+
+    /// (id, frequency, country, monetary units) of every customer, by id.
+    fn figures(state: &PartialState) -> Vec<(String, u64, String, i128)> {
+        let mut out: Vec<_> = (0..state.customer_count())
+            .map(|i| {
+                let c = &state.customers()[i];
+                (
+                    String::from_utf8(state.id(i).to_vec()).unwrap(),
+                    c.frequency(),
+                    String::from_utf8(state.country_of(c).to_vec()).unwrap(),
+                    c.monetary.0 / money::ONE,
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn invoices_and_countries_beyond_the_first_merge_exactly_in_any_order() {
+        let long = "INVOICE-NUMBER-LONGER-THAN-15";
+        // Customer A: invoices 1, 2, 3 and the long one (1 and the long one in
+        // both halves, 1, 2 and 3 repeated); lines: France 3, Spain 3, EIRE 2,
+        // Belgium 2: the tie goes to the smaller name, France. Customer B: one invoice, one
+        // country, in the second half only. Customer C: invoice 9 in both
+        // halves, Japan 1 then Germany 2.
+        let a = [
+            ("A", "1", "Spain"),
+            ("A", "1", "France"),
+            ("C", "9", "Japan"),
+            ("A", "2", "Spain"),
+            ("A", "2", "EIRE"),
+            ("A", "1", "France"),
+            ("A", long, "Spain"),
+        ];
+        let b = [
+            ("A", "3", "France"),
+            ("B", "7", "Portugal"),
+            ("C", "9", "Germany"),
+            ("C", "9", "Germany"),
+            ("A", "1", "EIRE"),
+            ("A", long, "Belgium"),
+            ("A", "3", "Belgium"),
+        ];
+        let want = vec![
+            ("A".to_string(), 4, "France".to_string(), 10),
+            ("B".to_string(), 1, "Portugal".to_string(), 1),
+            ("C".to_string(), 1, "Germany".to_string(), 3),
+        ];
+        let all: Vec<_> = a.iter().chain(b.iter()).copied().collect();
+        assert_eq!(figures(&state_of_lines(&all)), want);
+        let mut ab = state_of_lines(&a);
+        ab.merge(state_of_lines(&b));
+        assert_eq!(figures(&ab), want);
+        let mut ba = over_the_wire(&state_of_lines(&b)).unwrap();
+        ba.merge(over_the_wire(&state_of_lines(&a)).unwrap());
+        assert_eq!(figures(&ba), want);
+        assert_eq!(figures(&over_the_wire(&ba).unwrap()), want);
+        // Every line alone, merged one by one.
+        let mut single = PartialState::new();
+        for line in all.iter().rev() {
+            single.merge(over_the_wire(&state_of_lines(&[*line])).unwrap());
+        }
+        assert_eq!(figures(&single), want);
     }
 
     #[test]

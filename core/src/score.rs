@@ -132,9 +132,10 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
     let mut customers: Vec<CustomerRow> = state
         .customers()
         .iter()
-        .map(|c| CustomerRow {
-            customer_id: text_of(&c.id),
-            id_bytes: c.id.clone(),
+        .enumerate()
+        .map(|(i, c)| CustomerRow {
+            customer_id: text_of(state.id(i)),
+            id_bytes: state.id(i).into(),
             recency: (as_of - date::date_of(c.last_ts)) as i64,
             frequency: c.frequency(),
             monetary: c.monetary,
