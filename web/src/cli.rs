@@ -1,4 +1,4 @@
-//! Command line of `rfm-web`: where the runs are read (`--results` or
+//! Command line of `rfm-web`: where the runs are read (`--results-root` or
 //! `--database-url`), where it listens (loopback by default), and the
 //! token and TLS it needs to listen beyond loopback (the same rule as the
 //! coordinator's: [`rfm_proto::auth::exposure`]).
@@ -15,7 +15,7 @@ use clap::Parser;
 #[command(
     name = "rfm-web",
     version,
-    after_help = "Examples:\n  rfm-web --results rfm-out\n  \
+    after_help = "Examples:\n  rfm-web --results-root rfm-out\n  \
     rfm-web --database-url postgresql://rfm@localhost/rfm\n  \
     rfm-web --listen 0.0.0.0:8501 --database-url URL --token-file web.token --tls-cert cert.pem --tls-key key.pem"
 )]
@@ -23,8 +23,14 @@ pub struct Args {
     /// Address to listen on; beyond loopback it needs --token (or --insecure).
     #[arg(long, env = "RFM_WEB_LISTEN", default_value = "127.0.0.1:8501")]
     pub listen: SocketAddr,
-    /// A folder written by `rfm run --out DIR`, or a folder whose subfolders are such runs.
-    #[arg(long, env = "RFM_RESULTS", value_name = "DIR")]
+    /// A folder written by `rfm run --out DIR`, or a folder whose subfolders
+    /// are such runs (default: ./rfm-out, as `rfm` and `rfm-dashboard`).
+    #[arg(
+        long = "results-root",
+        alias = "results",
+        env = "RFM_RESULTS_ROOT",
+        value_name = "DIR"
+    )]
     pub results: Option<PathBuf>,
     /// PostgreSQL store of runs (postgresql://USER:PASSWORD@HOST:PORT/DB; also
     /// RFM_DATABASE_URL or DATABASE_URL); read-only access is enough.
@@ -61,7 +67,7 @@ pub struct Args {
 
 impl Args {
     /// `--database-url`, else RFM_DATABASE_URL or DATABASE_URL (unless
-    /// `--results` is given).
+    /// `--results-root` is given).
     pub fn database_url(&self, var: impl Fn(&str) -> Option<String>) -> Option<String> {
         if self.results.is_some() {
             return None;
@@ -89,5 +95,8 @@ mod tests {
         assert!(
             Args::try_parse_from(["rfm-web", "--results", "a", "--database-url", "b"]).is_err()
         );
+        // The CLI's and the terminal dashboard's name for it; --results stays.
+        let a = Args::try_parse_from(["rfm-web", "--results-root", "runs"]).unwrap();
+        assert_eq!(a.results.as_deref(), Some(std::path::Path::new("runs")));
     }
 }

@@ -15,6 +15,10 @@ use rfm_web::data::Data;
 use rfm_web::live::{Live, Watched};
 use rfm_web::server::{router, AppState};
 
+/// Where runs are read when neither --results-root nor a database is given
+/// (the CLI's and the terminal dashboard's default).
+const DEFAULT_RESULTS_ROOT: &str = "rfm-out";
+
 fn fail(code: i32, message: &str) -> ExitCode {
     eprintln!("rfm-web: {message}");
     exit::code(code)
@@ -66,10 +70,16 @@ fn main() -> ExitCode {
                 Ok(s) => Box::new(s),
                 Err(e) => return fail(exit::INPUT, &e.to_string()),
             },
+            (None, None) if std::path::Path::new(DEFAULT_RESULTS_ROOT).is_dir() => {
+                match FolderSource::open(std::path::Path::new(DEFAULT_RESULTS_ROOT)) {
+                    Ok(s) => Box::new(s),
+                    Err(e) => return fail(exit::INPUT, &e.to_string()),
+                }
+            }
             (None, None) => {
                 return fail(
                     exit::USAGE,
-                    "no runs to show; pass --results DIR (a folder written by `rfm run --out DIR`, or a folder of such folders) or --database-url URL (or set RFM_DATABASE_URL / DATABASE_URL)",
+                    "no runs to show: ./rfm-out (the default) does not exist; pass --results-root DIR (a folder written by `rfm run --out DIR`, or a folder of such folders) or --database-url URL (or set RFM_DATABASE_URL / DATABASE_URL)",
                 )
             }
         };
