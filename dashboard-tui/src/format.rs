@@ -75,20 +75,10 @@ pub fn bar(fraction: f64, width: usize) -> String {
 mod tests {
     use super::*;
 
+    // group, percent and money are rfm_core::figures' (tested there).
     #[test]
-    fn groups_thousands() {
-        assert_eq!(group("4339953.67"), "4,339,953.67");
-        assert_eq!(group("-1000"), "-1,000");
-        assert_eq!(group("999"), "999");
+    fn dashboard_figures() {
         assert_eq!(count(1_077), "1,077");
-    }
-
-    #[test]
-    fn percent_is_exact() {
-        assert_eq!(percent("0.487011"), "48.7%");
-        assert_eq!(percent("0.000450"), "0.0%");
-        assert_eq!(percent("0.00050"), "0.1%");
-        assert_eq!(percent(""), "");
         assert_eq!(ratio_percent(1, 3), "33.3%");
     }
 
