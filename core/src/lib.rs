@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod exit;
 pub mod figures;
+pub mod format;
 pub mod gen;
 pub mod input;
 pub mod ledger;
