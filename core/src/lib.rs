@@ -8,6 +8,7 @@
 
 pub mod atomic;
 pub mod cancel;
+pub mod cron;
 pub mod data_root;
 pub mod date;
 pub mod engine;
@@ -30,6 +31,7 @@ pub mod segment;
 pub mod status;
 pub mod tables;
 pub mod text;
+pub mod watch;
 
 pub use cancel::{Cancel, CancelOnDrop};
 pub use data_root::DataRoot;

@@ -102,7 +102,7 @@ pub struct FileColumns {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
     pub run_id: String,
-    /// `running`, `succeeded` or `failed` (one of [`RunStatus::REPORTED`]).
+    /// `running`, `succeeded`, `failed` or `skipped` (one of [`RunStatus::REPORTED`]).
     pub status: RunStatus,
     pub input: Vec<String>,
     pub files: Vec<FileColumns>,
@@ -198,6 +198,14 @@ impl RunReport {
         self.status = RunStatus::Failed;
         self.stage = Some(stage);
         self.error = Some(error.to_string());
+    }
+
+    /// Marks a scheduled run skipped, for `reason` (kept as its `error`).
+    pub fn skip(&mut self, reason: &str) {
+        self.status = RunStatus::Skipped;
+        self.stage = None;
+        self.error = Some(reason.to_string());
+        self.finished_at = self.started_at.clone();
     }
 
     /// Marks the run succeeded with the result's headline figures: customers,

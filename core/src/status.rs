@@ -1,7 +1,8 @@
 //! A run's status, one type for `run.json` and the run database: a run is
 //! `running` while its owner works on it, then `succeeded` (its files were
 //! written) or `failed`; in the database a succeeded run is `published`, and
-//! one whose owner stopped renewing its lease is `abandoned`. Serialised
+//! one whose owner stopped renewing its lease is `abandoned`. A scheduled
+//! run that found nothing new to read is `skipped` (in both). Serialised
 //! (serde, and the database's text column) as the lowercase name.
 
 /// The status of a run.
@@ -18,21 +19,29 @@ pub enum RunStatus {
     Failed,
     /// Its owner stopped renewing its lease (killed, or lost the database).
     Abandoned,
+    /// A scheduled run that did not run: nothing changed since the last
+    /// successful one (the reason is the report's `error`).
+    Skipped,
 }
 
 impl RunStatus {
     /// Every status a run row of the database can have, in the order of a
     /// run's life.
-    pub const ALL: [RunStatus; 4] = [
+    pub const ALL: [RunStatus; 5] = [
         RunStatus::Running,
         RunStatus::Published,
         RunStatus::Failed,
         RunStatus::Abandoned,
+        RunStatus::Skipped,
     ];
 
     /// Every status a run report (`run.json`) can have.
-    pub const REPORTED: [RunStatus; 3] =
-        [RunStatus::Running, RunStatus::Succeeded, RunStatus::Failed];
+    pub const REPORTED: [RunStatus; 4] = [
+        RunStatus::Running,
+        RunStatus::Succeeded,
+        RunStatus::Failed,
+        RunStatus::Skipped,
+    ];
 
     /// The status as text (`run.json`, `rfm_runs.status`).
     pub fn as_str(self) -> &'static str {
@@ -42,6 +51,7 @@ impl RunStatus {
             RunStatus::Published => "published",
             RunStatus::Failed => "failed",
             RunStatus::Abandoned => "abandoned",
+            RunStatus::Skipped => "skipped",
         }
     }
 

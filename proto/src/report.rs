@@ -47,7 +47,9 @@ fn status_to_proto(status: RunStatus) -> v1::RunStatus {
         RunStatus::Succeeded => v1::RunStatus::Succeeded,
         RunStatus::Failed => v1::RunStatus::Failed,
         // Database statuses are not reported.
-        RunStatus::Published | RunStatus::Abandoned => v1::RunStatus::Unspecified,
+        RunStatus::Published | RunStatus::Abandoned | RunStatus::Skipped => {
+            v1::RunStatus::Unspecified
+        }
     }
 }
 
