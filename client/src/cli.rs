@@ -23,6 +23,19 @@ pub enum Command {
         rfm run exports/ --out out --as-of 2011-12-10\n  \
         rfm run eu.csv --out out --delimiter ';' --decimal-comma --date-format '%d/%m/%Y %H:%M'")]
     Run(RunArgs),
+    /// Watch a folder and run on it (as `rfm run`) whenever files are added or changed, or on a schedule.
+    #[command(
+        after_help = "Polls DIR every --poll-interval; once a change has been followed by --debounce of \
+        quiet, runs on the folder's files as `rfm run DIR` does (one run at a time; a change during a \
+        run leads to one more run). With --every or --cron (5 fields, UTC), runs only when due, and \
+        records the run skipped when nothing changed since the last successful run. Each run goes to \
+        RESULTS_ROOT/<run id> (and the database when set). SIGINT/SIGTERM stop watching; a run in \
+        progress is recorded failed (interrupted). See docs/WATCH.md.\n\n\
+        Examples:\n  rfm watch /data/exports --results-root /data/rfm-out\n  \
+        rfm watch /data/exports --cron '0 2 * * *' --database-url postgresql://rfm@localhost/rfm\n  \
+        rfm watch /data/exports --every 1h --debounce 30s"
+    )]
+    Watch(WatchArgs),
     /// Write deterministic synthetic transactions in the UCI Online Retail layout.
     #[command(
         after_help = "Examples:\n  rfm gen --rows 541909 --seed 1 --out /tmp/retail_1x.csv\n  \
@@ -414,6 +427,47 @@ pub struct RunArgs {
     /// With a database: how often the running run's lease is renewed (at most half of --run-lease).
     #[arg(long, default_value = "5s", value_parser = rfm_proto::duration::clap_parse)]
     pub run_heartbeat: std::time::Duration,
+}
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Where each run goes, one directory per run (as `rfm run` without --out).
+    #[arg(long, default_value = "rfm-out")]
+    pub results_root: PathBuf,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Publish each run to this PostgreSQL database (postgresql://USER:PASSWORD@HOST:PORT/DB).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// With a database: a run whose lease is not renewed for this long is marked abandoned.
+    #[arg(long, default_value = "30s", value_parser = rfm_proto::duration::clap_parse)]
+    pub run_lease: std::time::Duration,
+    /// With a database: how often the running run's lease is renewed (at most half of --run-lease).
+    #[arg(long, default_value = "5s", value_parser = rfm_proto::duration::clap_parse)]
+    pub run_heartbeat: std::time::Duration,
+    #[command(flatten)]
+    pub watch: WatchFlags,
+}
+
+/// How a folder is watched (`rfm-coordinator --watch` has the same flags).
+#[derive(Args, Debug, Clone)]
+pub struct WatchFlags {
+    /// Time between two scans of the folder (size and modification time of each file).
+    #[arg(long, default_value = "2s", value_parser = rfm_proto::duration::clap_parse_positive)]
+    pub poll_interval: std::time::Duration,
+    /// A run starts once the folder has not changed for this long (a file being copied is not read half-written).
+    #[arg(long, default_value = "5s", value_parser = rfm_proto::duration::clap_parse)]
+    pub debounce: std::time::Duration,
+    /// Run on this fixed period instead of on each change (skipped when nothing changed), e.g. 1h.
+    #[arg(long, value_parser = rfm_proto::duration::clap_parse_positive, conflicts_with = "cron")]
+    pub every: Option<std::time::Duration>,
+    /// Run at the times of this cron expression, 5 fields in UTC: minute hour day-of-month month
+    /// day-of-week, e.g. '0 2 * * *' (skipped when nothing changed).
+    #[arg(long)]
+    pub cron: Option<rfm_core::cron::Cron>,
 }
 
 #[derive(Args, Debug)]

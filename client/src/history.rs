@@ -19,8 +19,8 @@ use crate::results::Source;
 #[derive(Debug, Serialize)]
 struct RunRow {
     run_id: String,
-    /// `published`, `running`, `failed` or `abandoned` in PostgreSQL;
-    /// `succeeded` or `failed` in a results folder.
+    /// `published`, `running`, `failed`, `abandoned` or `skipped` in
+    /// PostgreSQL; `succeeded`, `failed` or `skipped` in a results folder.
     status: Status,
     started_at: String,
     finished_at: Option<String>,
@@ -99,7 +99,9 @@ pub fn runs(args: RunsArgs) -> Result<()> {
             escape_controls(&r.input.join(" ")),
         )?;
         if let Some(e) = &r.error {
-            writeln!(out, "    error: {}", escape_controls(e))?;
+            // A skipped run's `error` is why it did not run.
+            let label = if r.status == Status::Skipped { "reason" } else { "error" };
+            writeln!(out, "    {label}: {}", escape_controls(e))?;
         }
     }
     emit_text(out)

@@ -6,6 +6,7 @@
 //! (a [`Finishing`] guard is held), the cleanup waits for it, so the two
 //! never write the same files at once.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use anyhow::{Context, Result};
@@ -44,6 +45,8 @@ type Cleanup = Box<dyn FnOnce(Signal) + Send>;
 
 /// The armed cleanup; locked while the command writes its outcome.
 static CLEANUP: Mutex<Option<Cleanup>> = Mutex::new(None);
+/// The armed cleanup records no run (`rfm watch` between runs): no message.
+static QUIET: AtomicBool = AtomicBool::new(false);
 
 fn cleanup_slot() -> MutexGuard<'static, Option<Cleanup>> {
     CLEANUP.lock().unwrap_or_else(|e| e.into_inner())
@@ -88,10 +91,12 @@ pub fn listen() -> Result<()> {
 fn stop(signal: Signal) {
     let mut slot = cleanup_slot();
     if let Some(cleanup) = slot.take() {
-        eprintln!(
-            "\n{}: stopping; the run is recorded as failed ({INTERRUPTED})",
-            signal.name()
-        );
+        if !QUIET.load(Ordering::SeqCst) {
+            eprintln!(
+                "\n{}: stopping; the run is recorded as failed ({INTERRUPTED})",
+                signal.name()
+            );
+        }
         cleanup(signal);
     }
     std::process::exit(signal.exit_code());
@@ -99,7 +104,16 @@ fn stop(signal: Signal) {
 
 /// Arms the cleanup the first signal runs.
 pub fn on_signal(cleanup: impl FnOnce(Signal) + Send + 'static) {
-    *cleanup_slot() = Some(Box::new(cleanup));
+    let mut slot = cleanup_slot();
+    QUIET.store(false, Ordering::SeqCst);
+    *slot = Some(Box::new(cleanup));
+}
+
+/// Arms a cleanup that records no run (it says what it does itself).
+pub fn on_signal_quietly(cleanup: impl FnOnce(Signal) + Send + 'static) {
+    let mut slot = cleanup_slot();
+    QUIET.store(true, Ordering::SeqCst);
+    *slot = Some(Box::new(cleanup));
 }
 
 /// Held while the command records its own outcome: disarms the cleanup, and

@@ -24,6 +24,7 @@ mod select;
 mod settings;
 mod submit;
 mod summary;
+mod watch;
 mod workers;
 
 use std::io::Write;
@@ -68,6 +69,7 @@ fn main() {
     }
     let outcome = match cli.command {
         cli::Command::Run(a) => run::run(a),
+        cli::Command::Watch(a) => watch::watch(a),
         cli::Command::Gen(a) => gen(a),
         cli::Command::Submit(a) => submit::submit(a),
         cli::Command::Workers(a) => workers::workers(a),

@@ -74,6 +74,12 @@ fn arm_interrupt(
 
 pub fn run(args: RunArgs) -> Result<()> {
     interrupt::listen()?;
+    run_once(&args, &report::new_run_id())
+}
+
+/// One run with the id `run_id` (signals already caught, see
+/// [`interrupt::listen`]); `rfm watch` makes one per change.
+pub fn run_once(args: &RunArgs, run_id: &str) -> Result<()> {
     let started = Instant::now();
     // Usage errors stop the command before a run exists: nothing is written.
     let mut opts = options::run_options(&args.input)?;
@@ -82,7 +88,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         // every core (sub-ranges), and more tasks only add transfers and merges.
         opts.chunk_size = engine::DEFAULT_CHUNK_SIZE;
     }
-    let lease = lease(&args)?;
+    let lease = lease(args)?;
     let threads = match args.threads {
         Some(0) => {
             return Err(crate::exit::UsageError(
@@ -107,13 +113,12 @@ pub fn run(args: RunArgs) -> Result<()> {
             .into());
         }
     }
-    let run_id = report::new_run_id();
     let out_dir = args
         .out
         .clone()
-        .unwrap_or_else(|| args.results_root.join(&run_id));
+        .unwrap_or_else(|| args.results_root.join(run_id));
     let out = OutDir::prepare(&out_dir)?;
-    let mut report = RunReport::before_input(&run_id, &args.input.input, &opts);
+    let mut report = RunReport::before_input(run_id, &args.input.input, &opts);
     arm_interrupt(&out, &report, started, None);
     finish::run_to_end(
         &out,
@@ -122,7 +127,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         args.quiet,
         |report, finishing| {
             attempt(
-                &args, &opts, threads, lease, &out, started, report, finishing,
+                args, &opts, threads, lease, &out, started, report, finishing,
             )
         },
     )

@@ -15,3 +15,4 @@ mod results;
 mod run_errors;
 mod selections;
 mod terminal_output;
+mod watch;

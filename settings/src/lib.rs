@@ -64,6 +64,7 @@ pub const TABLES: &[&str] = &[
     "runs",
     "segments",
     "submit",
+    "watch",
     "worker",
     "workers",
 ];

@@ -201,6 +201,18 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Records a scheduled run that did not run (`skipped`, its reason in
+    /// `error`): a finished row of its own, owned by no one.
+    pub fn record_skipped(&mut self, report: &RunReport, lease: &Lease) -> Result<()> {
+        let run = self.begin_run(report, lease)?;
+        let target = self.target.to_string();
+        finish_run(&mut self.client, run, RunStatus::Skipped, report)
+            .map_err(|e| Error::query(&target, "recording the skipped run", e))?;
+        Ok(())
+    }
+}
+
 fn copy_customers(
     tx: &mut postgres::Transaction<'_>,
     run: RunId,

@@ -31,6 +31,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "run cut points",
         sql: include_str!("../migrations/0003_run_cut_points.sql"),
     },
+    Migration {
+        version: 4,
+        name: "skipped runs",
+        sql: include_str!("../migrations/0004_skipped_runs.sql"),
+    },
 ];
 
 /// Key of the advisory lock serialising migrations (any fixed number).

@@ -91,6 +91,13 @@ impl Recorder {
         Err(e)
     }
 
+    /// Records a skipped scheduled run (its report's `error` says why).
+    pub fn skipped(&self, report: &RunReport) -> Result<()> {
+        let mut store = self.store();
+        mark_abandoned(&mut store, &self.warn);
+        store.record_skipped(report, &self.lease)
+    }
+
     /// Records the run `failed` with its report (best effort: a warning when
     /// the database cannot be reached).
     pub fn fail(&self, run: RunId, report: &RunReport) {
