@@ -92,13 +92,16 @@ impl Drop for Watcher {
     }
 }
 
-/// The run reports under `root`, oldest first.
+/// The run reports under `root`, oldest first (not the hidden folders a
+/// run's files are staged in).
 fn reports(root: &Path) -> Vec<Value> {
     let Ok(items) = std::fs::read_dir(root) else {
         return Vec::new();
     };
     let mut runs: Vec<Value> = items
-        .filter_map(|e| std::fs::read(e.ok()?.path().join("run.json")).ok())
+        .filter_map(|e| e.ok())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .filter_map(|e| std::fs::read(e.path().join("run.json")).ok())
         .map(|b| serde_json::from_slice(&b).expect("run.json is JSON"))
         .collect();
     runs.sort_by_key(|r| (r["started_at"].to_string(), r["run_id"].to_string()));
