@@ -100,7 +100,11 @@ pub fn runs(args: RunsArgs) -> Result<()> {
         )?;
         if let Some(e) = &r.error {
             // A skipped run's `error` is why it did not run.
-            let label = if r.status == Status::Skipped { "reason" } else { "error" };
+            let label = if r.status == Status::Skipped {
+                "reason"
+            } else {
+                "error"
+            };
             writeln!(out, "    {label}: {}", escape_controls(e))?;
         }
     }

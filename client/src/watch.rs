@@ -165,7 +165,11 @@ fn record_skip(args: &RunArgs, run_id: &str, reason: &str) -> Result<()> {
     debug_assert_eq!(report.status, RunStatus::Skipped);
     let out = OutDir::prepare(&args.results_root.join(run_id))?;
     out.write_report(&report)?;
-    if let Some(url) = args.database_url.as_deref().filter(|u| !u.trim().is_empty()) {
+    if let Some(url) = args
+        .database_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    {
         let lease = rfm_store::Lease::new("rfm watch", args.run_lease, args.run_heartbeat)
             .map_err(|e| anyhow::anyhow!("invalid options --run-lease/--run-heartbeat: {e}"))?;
         let recorder = rfm_store::Recorder::connect(url, lease, |w| log(&format!("warning: {w}")))?;

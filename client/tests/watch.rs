@@ -43,7 +43,14 @@ impl Watcher {
         let child = rfm()
             .args(["watch", dir.to_str().unwrap(), "--results-root"])
             .arg(root)
-            .args(["--poll-interval", "200ms", "--debounce", "1s", "--threads", "2"])
+            .args([
+                "--poll-interval",
+                "200ms",
+                "--debounce",
+                "1s",
+                "--threads",
+                "2",
+            ])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -61,7 +68,11 @@ impl Watcher {
     fn wait_for_log(&self, fragment: &str, within: Duration) {
         let end = Instant::now() + within;
         while !self.log().contains(fragment) {
-            assert!(Instant::now() < end, "no {fragment:?} in the log:\n{}", self.log());
+            assert!(
+                Instant::now() < end,
+                "no {fragment:?} in the log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

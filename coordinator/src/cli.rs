@@ -15,7 +15,8 @@ use clap::Parser;
     after_help = "Settings also come from [coordinator] in rfm.toml and RFM_* variables (see `rfm config coordinator`).\n\n\
     Examples:\n  rfm-coordinator --listen 0.0.0.0:50051 --http-listen 0.0.0.0:9090\n  \
     rfm-coordinator --database-url postgresql://rfm:secret@db:5432/rfm --token change-me\n  \
-    RFM_WORKER_TIMEOUT=5s rfm-coordinator --task-timeout 2m --log-format json"
+    RFM_WORKER_TIMEOUT=5s rfm-coordinator --task-timeout 2m --log-format json\n  \
+    rfm-coordinator --watch /data/exports --cron '0 2 * * *' --database-url postgresql://rfm@db/rfm"
 )]
 pub struct Args {
     /// Address of the gRPC server (beyond loopback it needs credentials and
@@ -110,6 +111,24 @@ pub struct Args {
     /// host the worker is dialled at).
     #[arg(long, env = "RFM_WORKER_TLS_NAME")]
     pub worker_tls_name: Option<String>,
+    /// Watch this folder and run on its files (as `rfm submit DIR` would) whenever files are
+    /// added or changed, or on --every/--cron; runs are recorded in the run database.
+    #[arg(long, value_name = "DIR")]
+    pub watch: Option<PathBuf>,
+    /// With --watch: time between two scans of the folder (size and modification time of each file).
+    #[arg(long, default_value = "2s", value_parser = rfm_proto::duration::clap_parse_positive)]
+    pub poll_interval: Duration,
+    /// With --watch: a run starts once the folder has not changed for this long.
+    #[arg(long, default_value = "5s", value_parser = rfm_proto::duration::clap_parse)]
+    pub debounce: Duration,
+    /// With --watch: run on this fixed period instead of on each change (skipped when nothing
+    /// changed since the last successful run), e.g. 1h.
+    #[arg(long, value_parser = rfm_proto::duration::clap_parse_positive, conflicts_with = "cron", requires = "watch")]
+    pub every: Option<Duration>,
+    /// With --watch: run at the times of this cron expression, 5 fields in UTC: minute hour
+    /// day-of-month month day-of-week, e.g. '0 2 * * *' (skipped when nothing changed).
+    #[arg(long, requires = "watch")]
+    pub cron: Option<rfm_core::cron::Cron>,
     /// Log lines as text (the message) or json (time, level, target, fields); filter with RUST_LOG.
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: rfm_settings::LogFormat,

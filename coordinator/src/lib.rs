@@ -25,6 +25,7 @@ pub mod report;
 pub mod results;
 pub mod retention;
 pub mod service;
+pub mod watch;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
@@ -37,7 +38,6 @@ use rfm_proto::keepalive::Keepalive;
 use rfm_proto::v1::coordinator_server::CoordinatorServer;
 use rfm_proto::{MAX_CONTROL_MESSAGE_BYTES, MAX_MESSAGE_BYTES};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
 
 pub use drain::{DrainOutcome, FETCH_GRACE};
@@ -122,7 +122,8 @@ pub struct Coordinator {
     /// The port serves TLS (its URL is https://).
     pub tls: bool,
     jobs: Arc<retention::JobTable>,
-    shutdown: watch::Sender<bool>,
+    submitter: watch::Submitter,
+    shutdown: tokio::sync::watch::Sender<bool>,
     server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
     reaper: tokio::task::JoinHandle<()>,
 }
@@ -135,6 +136,11 @@ impl Coordinator {
     }
 
     /// Waits until the server stops (only on error or shutdown).
+    /// Submits jobs to this coordinator in-process (`--watch`).
+    pub fn submitter(&self) -> watch::Submitter {
+        self.submitter.clone()
+    }
+
     pub async fn wait(&mut self) -> Result<(), String> {
         match (&mut self.server).await {
             Ok(Ok(())) => Ok(()),
@@ -173,16 +179,24 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
     let sweep_every = driver.tick;
     let jobs = Arc::new(retention::JobTable::new(config.retention));
     let draining = Arc::new(AtomicBool::new(false));
-    let service = service::CoordinatorService::new(
-        registry.clone(),
-        jobs.clone(),
-        draining.clone(),
-        driver,
-        config.limits,
-    )
-    .insecure(config.insecure)
-    .with_worker_tls(service::WorkerTls::of(&config.tls));
-    let (shutdown, mut shutdown_rx) = watch::channel(false);
+    let service = Arc::new(
+        service::CoordinatorService::new(
+            registry.clone(),
+            jobs.clone(),
+            draining.clone(),
+            driver,
+            config.limits,
+        )
+        .insecure(config.insecure)
+        .with_worker_tls(service::WorkerTls::of(&config.tls)),
+    );
+    let submitter = watch::Submitter {
+        service: service.clone(),
+        jobs: jobs.clone(),
+        recorder: config.recorder.clone(),
+        data_root: config.data_root.clone(),
+    };
+    let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
     // gRPC health (grpc.health.v1), open without the token: "" is SERVING.
     let (_, health) = tonic_health::server::health_reporter();
     let mut builder = config.keepalive.server(rfm_proto::serve::bounded_server());
@@ -197,7 +211,7 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         .add_service(health)
         .add_service(InterceptedService::new(
             // Calls are small both ways: results travel over Flight.
-            CoordinatorServer::new(service)
+            CoordinatorServer::from_arc(service)
                 .max_decoding_message_size(MAX_CONTROL_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_CONTROL_MESSAGE_BYTES),
             config.credentials.clone().interceptor(),
@@ -229,6 +243,7 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         draining,
         tls: config.tls.serve.is_some(),
         jobs,
+        submitter,
         shutdown,
         server,
         reaper,

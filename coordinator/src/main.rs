@@ -119,6 +119,7 @@ const CLOSE_DATABASE_GRACE: Duration = Duration::from_secs(5);
 
 async fn serve(
     args: Args,
+    watch: Option<rfm_coordinator::watch::Watch>,
     credentials: Credentials,
     publisher: Option<Arc<Recorder>>,
     data_root: Option<Arc<DataRoot>>,
@@ -163,6 +164,19 @@ async fn serve(
     let mut coordinator = rfm_coordinator::start(config, listener)
         .map_err(|e| format!("cannot start the coordinator: {e}"))?;
     tracing::info!("rfm-coordinator: listening on {}", coordinator.local_addr);
+    let stop_watching = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = match watch {
+        Some(w) => Some(
+            rfm_coordinator::watch::spawn(
+                w,
+                coordinator.submitter(),
+                tokio::runtime::Handle::current(),
+                stop_watching.clone(),
+            )
+            .map_err(|e| format!("cannot start watching: {e}"))?,
+        ),
+        None => None,
+    };
     if let Some(addr) = args.http_listen {
         let http = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
             format!("cannot listen on {addr}: {e}; choose another --http-listen address")
@@ -190,6 +204,7 @@ async fn serve(
         r = coordinator.wait() => return r,
         s = signals.next() => s,
     };
+    stop_watching.store(true, std::sync::atomic::Ordering::SeqCst);
     coordinator.stop_taking_jobs();
     tracing::info!(
         "rfm-coordinator: {}: shutting down gracefully (a second signal stops at once)",
@@ -206,6 +221,10 @@ async fn serve(
         );
     });
     let outcome = coordinator.drain(args.drain_timeout).await;
+    if let Some(watcher) = watcher {
+        // Its run (if any) has ended with the drain; it stops at its next scan.
+        let _ = tokio::task::spawn_blocking(move || watcher.join()).await;
+    }
     if outcome.unfinished > 0 {
         tracing::warn!(
             "rfm-coordinator: {} job(s) had not recorded their end when the port closed",
@@ -239,6 +258,30 @@ fn close_database(publisher: Option<Arc<Recorder>>) {
             "rfm-coordinator: the run database's connection did not close within {CLOSE_DATABASE_GRACE:?}"
         );
     }
+}
+
+/// What `--watch` asks, checked before the coordinator starts.
+fn watch_of(args: &Args) -> Result<Option<rfm_coordinator::watch::Watch>, String> {
+    let Some(dir) = &args.watch else {
+        return Ok(None);
+    };
+    if !dir.is_dir() {
+        return Err(format!(
+            "invalid option --watch (setting watch): {} is not a folder; give the folder whose files to watch",
+            dir.display()
+        ));
+    }
+    let schedule = rfm_core::watch::Schedule::of(args.every, args.cron.clone())
+        .map_err(|e| format!("invalid options: {e}"))?;
+    Ok(Some(rfm_coordinator::watch::Watch {
+        options: rfm_core::watch::WatchOptions {
+            dir: dir.clone(),
+            poll: args.poll_interval,
+            debounce: args.debounce,
+            schedule,
+        },
+        run: rfm_core::RunOptions::default(),
+    }))
 }
 
 fn main() {
@@ -278,7 +321,15 @@ fn main() {
     };
     // This thread keeps a handle on the database until the runtime is gone,
     // so that the last one is never dropped on the runtime.
-    let outcome = runtime.block_on(serve(args, credentials, publisher.clone(), data_root, tls));
+    let watch = watch_of(&args).unwrap_or_else(|e| usage(e));
+    let outcome = runtime.block_on(serve(
+        args,
+        watch,
+        credentials,
+        publisher.clone(),
+        data_root,
+        tls,
+    ));
     runtime.shutdown_timeout(RUNTIME_GRACE);
     close_database(publisher);
     if let Err(e) = outcome {

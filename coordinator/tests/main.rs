@@ -15,3 +15,4 @@ mod shutdown;
 mod support;
 mod task_cancel;
 mod tls;
+mod watch;
