@@ -337,3 +337,50 @@ fn a_schedule_skips_when_nothing_changed_and_records_it_in_postgres() {
     );
     assert_eq!(w.stop("-INT"), Some(0));
 }
+
+#[test]
+fn a_signal_during_a_run_records_it_failed_interrupted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, root) = (tmp.path().join("in"), tmp.path().join("out"));
+    std::fs::create_dir(&dir).unwrap();
+    // 2 million generated lines in 1 MiB tasks on one thread: a run of
+    // seconds (more where the worker's test delay is built in).
+    let gen = tmp.path().join("big.csv");
+    let o = rfm()
+        .args(["gen", "--rows", "2000000", "--out"])
+        .arg(&gen)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let mut watch = rfm();
+    watch.env("RFM_WORKER_TASK_DELAY_MS", "50");
+    let w = {
+        let log = root.with_extension("log");
+        let child = watch
+            .args(["watch", dir.to_str().unwrap(), "--results-root"])
+            .arg(&root)
+            .args(["--poll-interval", "100ms", "--debounce", "200ms"])
+            .args(["--threads", "1", "--chunk-size", "1MiB"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Watcher { child, log }
+    };
+    w.wait_for_log("watching", Duration::from_secs(20));
+    std::fs::rename(&gen, dir.join("big.csv")).unwrap();
+    w.wait_for_log(" started ", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(200));
+    let log = w.log.clone();
+    assert_eq!(
+        w.stop("-TERM"),
+        Some(143),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    let runs = reports(&root);
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0]["status"], "failed");
+    assert_eq!(runs[0]["stage"], "interrupted");
+    assert_eq!(runs[0]["error"], "interrupted");
+}
