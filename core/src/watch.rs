@@ -203,12 +203,11 @@ impl Watcher {
             return events;
         }
         match self.schedule {
-            Schedule::OnChange => {
-                if self.seen != self.last_run {
-                    events.push(Event::Run(self.seen.describe_change(&self.last_run)));
-                    self.start();
-                }
+            Schedule::OnChange if self.seen != self.last_run => {
+                events.push(Event::Run(self.seen.describe_change(&self.last_run)));
+                self.start();
             }
+            Schedule::OnChange => {}
             _ if self.due => {
                 self.due = false;
                 if self.seen != self.last_success {

@@ -117,3 +117,72 @@ fn a_folder_of_folders_of_runs_is_a_results_root() {
     let one = FolderSource::open(&top.join("may").join(&b.run_id)).unwrap();
     assert_eq!(one.list().unwrap().runs.len(), 1);
 }
+
+#[test]
+fn a_skipped_run_is_listed_in_folders_and_postgres_but_is_never_the_latest() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("runs");
+    let db = testing::database();
+    both(
+        &root,
+        &db,
+        &sub_cent_purchases(20, 1),
+        "20110501T000000Z-00000001",
+        "2011-05-01T00:00:00Z",
+    );
+    // A newer scheduled run that found nothing new (as `rfm watch --every` records it).
+    let (_, mut skipped) = compute(
+        dir.path(),
+        &sub_cent_purchases(5, 0),
+        "20110601T000000Z-00000002",
+        "2011-06-01T00:00:00Z",
+    );
+    skipped.skip(rfm_core::watch::NOTHING_CHANGED);
+    rfm_core::output::write_report(&root.join(&skipped.run_id), &skipped).unwrap();
+    Store::connect(&db.url)
+        .unwrap()
+        .record_skipped(&skipped, &Lease::with_defaults("test"))
+        .unwrap();
+
+    let folders = FolderSource::open(&root).unwrap();
+    let database = DatabaseSource::connect(&db.url).unwrap();
+    for source in [&folders as &dyn RunSource, &database] {
+        let listing = source.list().unwrap();
+        assert!(listing.skipped.is_empty(), "{:?}", listing.skipped);
+        let runs: Vec<_> = listing
+            .runs
+            .iter()
+            .map(|r| (r.run_id().to_string(), r.status.as_str(), r.latest))
+            .collect();
+        let published = if source.describe().starts_with("the database") {
+            "published"
+        } else {
+            "succeeded"
+        };
+        assert_eq!(
+            runs,
+            [
+                ("20110601T000000Z-00000002".to_string(), "skipped", false),
+                ("20110501T000000Z-00000001".to_string(), published, true),
+            ],
+            "{}",
+            source.describe()
+        );
+        assert_eq!(
+            listing.runs[0].report.error.as_deref(),
+            Some("no new or changed files")
+        );
+        assert_eq!(
+            source.results(None).unwrap().run_id(),
+            "20110501T000000Z-00000001"
+        );
+        let err = source
+            .results(Some("20110601T000000Z-00000002"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("is skipped") && err.contains("no results"),
+            "{err}"
+        );
+    }
+}
