@@ -384,3 +384,45 @@ fn a_signal_during_a_run_records_it_failed_interrupted() {
     assert_eq!(runs[0]["stage"], "interrupted");
     assert_eq!(runs[0]["error"], "interrupted");
 }
+
+#[test]
+fn bad_watch_settings_are_usage_errors_naming_the_setting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    for (args, env, fragments) in [
+        (
+            vec!["--cron", "0 25 * * *"],
+            None,
+            vec!["--cron", "hour field \"25\": 25 is out of range 0-23"],
+        ),
+        (
+            vec![],
+            Some(("RFM_CRON", "*/0 * * * *")),
+            vec!["RFM_CRON", "minute field \"*/0\": a step of 0"],
+        ),
+        (
+            vec!["--every", "1h", "--cron", "0 2 * * *"],
+            None,
+            vec!["--every", "--cron"],
+        ),
+        (vec!["--every", "0s"], None, vec!["--every", "zero"]),
+    ] {
+        let mut cmd = rfm();
+        cmd.args(["watch", dir]).args(&args);
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let o = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        for f in fragments {
+            assert!(err.contains(f), "{args:?}: {f:?} missing from {err}");
+        }
+    }
+    // Not a folder.
+    let file = tmp.path().join("a.csv");
+    std::fs::write(&file, "x").unwrap();
+    let o = rfm().arg("watch").arg(&file).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not a folder"));
+}

@@ -1,7 +1,7 @@
 //! Watched and scheduled runs (`rfm watch DIR`, `rfm-coordinator --watch
-//! DIR`): the folder is polled (every regular file directly in it, hidden
-//! ones included, as `(name, size, modification time)`; portable, no
-//! file-system events), and a run starts once a change has been followed by
+//! DIR`): the folder is polled (every regular file directly in it as
+//! `(name, size, modification time)`, except hidden ones — a dot first, the
+//! usual name of a copy in progress; portable, no file-system events), and a run starts once a change has been followed by
 //! a quiet period (the debounce), so a file still being copied is not read
 //! half-written. Runs happen one at a time in the caller's thread: a change
 //! seen during a run leads to one more run after it.
@@ -29,11 +29,14 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Reads `dir`'s regular files (not its subfolders).
+    /// Reads `dir`'s regular files (not its subfolders, not hidden files).
     pub fn scan(dir: &Path) -> std::io::Result<Snapshot> {
         let mut files = BTreeMap::new();
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
             // A file removed between listing and reading is simply gone.
             let Ok(meta) = entry.metadata() else { continue };
             if meta.is_file() {
@@ -356,6 +359,18 @@ mod tests {
         assert_eq!(runs(&w.observe(snap(&[("a.csv", 2)]), s(30))), 1);
         w.finished(false);
         assert_eq!(runs(&w.observe(snap(&[("a.csv", 2)]), s(40))), 1);
+    }
+
+    #[test]
+    fn hidden_files_and_subfolders_are_not_watched() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".a.csv.part"), "x").unwrap();
+        std::fs::create_dir(dir.path().join("old")).unwrap();
+        assert!(Snapshot::scan(dir.path()).unwrap().is_empty());
+        std::fs::write(dir.path().join("a.csv"), "x").unwrap();
+        let one = Snapshot::scan(dir.path()).unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(one.describe_change(&Snapshot::default()), "1 added");
     }
 
     #[test]
