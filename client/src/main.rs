@@ -5,6 +5,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod cache;
 mod certs;
 mod cli;
 mod cluster;
@@ -69,6 +70,7 @@ fn main() {
     let outcome = match cli.command {
         cli::Command::Run(a) => run::run(a),
         cli::Command::Gen(a) => gen(a),
+        cli::Command::Cache(a) => cache::cache(a),
         cli::Command::Submit(a) => submit::submit(a),
         cli::Command::Workers(a) => workers::workers(a),
         cli::Command::Health(a) => workers::health(a),

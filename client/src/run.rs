@@ -163,6 +163,7 @@ fn attempt(
         threads,
         !(args.quiet || args.json),
         recorder.clone(),
+        (!args.no_cache).then(|| Arc::new(args.cache.cache(&args.results_root))),
         |access| {
             if recorded {
                 arm_interrupt(out, report, started, Some(access));
