@@ -126,20 +126,20 @@ impl Ready {
         Ready { state, store: None }
     }
 
-    /// Writes the state to the cache when it is a file's (blocking): its
-    /// malformed samples are numbered first, and nothing is written when
-    /// the file changed since it was planned. Returns the state and a
-    /// warning when the entry was not written.
-    pub fn finish(self) -> (PartialState, Option<String>) {
+    /// Makes the cache entry of the state when it is a file's (blocking):
+    /// its malformed samples are numbered first, and nothing is written when
+    /// the file changed since it was planned. Returns the state and the
+    /// entry to write, or a warning when there is none.
+    pub fn finish(self) -> (PartialState, Result<Option<PendingWrite>, String>) {
         let Ready { mut state, store } = self;
         let Some(s) = store else {
-            return (state, None);
+            return (state, Ok(None));
         };
         let file = &s.files[s.index as usize];
         let root = s.root.as_deref();
         // Unnumbered samples are numbered when the job is scored.
         if number_sample_lines_in(&mut state, &s.files, root).is_err() {
-            return (state, None);
+            return (state, Ok(None));
         }
         match key_of(file, root, &s.parse) {
             Ok(now) if now == s.key => {}
@@ -148,17 +148,41 @@ impl Ready {
                     "{}: not cached: the file changed while it was read",
                     file.path.display()
                 );
-                return (state, Some(warning));
+                return (state, Err(warning));
             }
         }
-        let warning = s.cache.store(&s.key, &state, s.index).err().map(|e| {
+        let write = match s.cache.encode(&s.key, &state, s.index) {
+            Ok(bytes) => Ok(Some(PendingWrite {
+                cache: s.cache.clone(),
+                key: s.key,
+                bytes,
+                file: file.path.display().to_string(),
+            })),
+            Err(e) => Err(format!("{}: not cached: {e}", file.path.display())),
+        };
+        (state, write)
+    }
+}
+
+/// A cache entry to write: off the merge path, since syncing it to disk
+/// takes longer than merging.
+pub struct PendingWrite {
+    cache: Arc<Cache>,
+    key: CacheKey,
+    bytes: Vec<u8>,
+    file: String,
+}
+
+impl PendingWrite {
+    /// Writes the entry (blocking); a warning when it could not be.
+    pub fn write(self) -> Option<String> {
+        self.cache.put(&self.key, &self.bytes).err().map(|e| {
             format!(
                 "{}: not cached: cannot write to {}: {e}",
-                file.path.display(),
-                s.cache.dir().display()
+                self.file,
+                self.cache.dir().display()
             )
-        });
-        (state, warning)
+        })
     }
 }
 

@@ -85,6 +85,8 @@ struct Driver {
     initial: PartialState,
     /// The computed files' states, merged per file for the cache.
     per_file: Option<FileStates>,
+    /// Cache entries being written: a warning for each that could not be.
+    writes: Vec<tokio::task::JoinHandle<Option<String>>>,
 }
 
 impl Driver {
@@ -366,11 +368,23 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         done: 0,
         initial,
         per_file,
+        writes: Vec::new(),
     };
     let tasks = driver.run(&ctx).await;
     driver.stop_all();
-    if let (Some(usage), Some(per_file)) = (report.cache.as_mut(), driver.per_file.take()) {
-        usage.warnings.extend(per_file.warnings);
+    let mut warnings = driver
+        .per_file
+        .take()
+        .map(|p| p.warnings)
+        .unwrap_or_default();
+    for write in std::mem::take(&mut driver.writes) {
+        if let Ok(Some(w)) = write.await {
+            driver.log(&w);
+            warnings.push(w);
+        }
+    }
+    if let Some(usage) = report.cache.as_mut() {
+        usage.warnings.extend(warnings);
     }
     let completion = Completion {
         job,
@@ -430,18 +444,24 @@ impl Driver {
                 };
                 let Some(ready) = ready else { continue };
                 let mut acc = std::mem::take(&mut merged);
-                let warning;
-                (merged, warning) = tokio::task::spawn_blocking(move || {
-                    let (state, warning) = ready.finish();
+                let write;
+                (merged, write) = tokio::task::spawn_blocking(move || {
+                    let (state, write) = ready.finish();
                     acc.merge(state);
-                    (acc, warning)
+                    (acc, write)
                 })
                 .await
                 .map_err(|e| (ErrorClass::Internal, format!("merging a chunk failed: {e}")))?;
-                if let Some(w) = warning {
-                    self.log(&w);
-                    if let Some(per_file) = self.per_file.as_mut() {
-                        per_file.warnings.push(w);
+                match write {
+                    Ok(None) => {}
+                    Ok(Some(pending)) => self
+                        .writes
+                        .push(tokio::task::spawn_blocking(move || pending.write())),
+                    Err(w) => {
+                        self.log(&w);
+                        if let Some(per_file) = self.per_file.as_mut() {
+                            per_file.warnings.push(w);
+                        }
                     }
                 }
             }
@@ -517,6 +537,7 @@ mod tests {
             done: 0,
             initial: PartialState::new(),
             per_file: None,
+            writes: Vec::new(),
         };
 
         assert!(
@@ -586,6 +607,7 @@ mod tests {
             done: 0,
             initial: PartialState::new(),
             per_file: None,
+            writes: Vec::new(),
         };
         let failed = Outcome::Failed {
             task: 0,
@@ -634,6 +656,7 @@ mod tests {
             done: 0,
             initial: PartialState::new(),
             per_file: None,
+            writes: Vec::new(),
         };
         d.retry_overdue().unwrap();
         assert_eq!(d.pending, [0], "the task is queued again");

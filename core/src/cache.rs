@@ -31,7 +31,8 @@
 //! forms, malformed samples) are stored as 0 and set to the file's position
 //! in the run that reads it. Entries are written to a temporary file beside
 //! their name, synced and renamed ([`crate::atomic`]): a concurrent run sees
-//! a whole entry or none. An entry that is damaged, truncated, of another
+//! a whole entry or none (the folder is not synced: a rename a crash loses
+//! is a miss, recomputed). An entry that is damaged, truncated, of another
 //! version or of another key is never trusted: [`Lookup::Damaged`] says why
 //! and the caller recomputes and overwrites it. The cache's size is bounded:
 //! after a write the least recently used entries (a hit touches its entry's
@@ -266,7 +267,17 @@ impl Cache {
         state: &PartialState,
         file_index: u32,
     ) -> std::io::Result<()> {
-        fs::create_dir_all(&self.dir)?;
+        let bytes = self.encode(key, state, file_index)?;
+        self.put(key, &bytes)
+    }
+
+    /// The entry of a state (the bytes [`put`](Self::put) writes).
+    pub fn encode(
+        &self,
+        key: &CacheKey,
+        state: &PartialState,
+        file_index: u32,
+    ) -> std::io::Result<Vec<u8>> {
         let mut ledger = state.ledger.clone();
         for s in &mut ledger.malformed_samples {
             s.file_index = 0;
@@ -294,24 +305,37 @@ impl Cache {
             payload_sha256: hex(&Sha256::digest(&payload)),
         };
         let header = serde_json::to_vec(&header).map_err(std::io::Error::other)?;
+        let mut bytes = Vec::with_capacity(16 + header.len() + payload.len());
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&STATE_VERSION.to_le_bytes());
+        bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&header);
+        bytes.extend_from_slice(&payload);
+        Ok(bytes)
+    }
+
+    /// Writes an entry made by [`encode`](Self::encode) under `key`
+    /// (atomically: a temporary file, synced, renamed), then keeps the cache
+    /// within its size.
+    pub fn put(&self, key: &CacheKey, bytes: &[u8]) -> std::io::Result<()> {
+        fs::create_dir_all(&self.dir)?;
         let target = self.dir.join(key.entry_name());
         let mut temp = TempFile::beside(&target)?;
-        {
-            let mut w = std::io::BufWriter::new(temp.file());
-            w.write_all(MAGIC)?;
-            w.write_all(&STATE_VERSION.to_le_bytes())?;
-            w.write_all(&(header.len() as u32).to_le_bytes())?;
-            w.write_all(&header)?;
-            w.write_all(&payload)?;
-            w.flush()?;
-        }
-        temp.persist(&target)?;
+        temp.file().write_all(bytes)?;
+        // A rename lost in a crash only costs the file's recomputation.
+        temp.persist_unsynced_name(&target)?;
         self.enforce_size(None)?;
         Ok(())
     }
 
     /// The entries, least recently used first.
     pub fn entries(&self) -> std::io::Result<Vec<EntryInfo>> {
+        self.list(true)
+    }
+
+    /// The entries, least recently used first; their headers read when
+    /// `headers` (else left `Err`).
+    fn list(&self, headers: bool) -> std::io::Result<Vec<EntryInfo>> {
         let listed = match fs::read_dir(&self.dir) {
             Ok(l) => l,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -330,7 +354,11 @@ impl Cache {
             }
             let path = entry.path();
             out.push(EntryInfo {
-                header: read_header(&path),
+                header: if headers {
+                    read_header(&path)
+                } else {
+                    Err(String::new())
+                },
                 entry: path,
                 bytes: meta.len(),
                 used: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
@@ -344,7 +372,7 @@ impl Cache {
     /// `max` bytes (default: its bound); returns how many were removed.
     pub fn enforce_size(&self, max: Option<u64>) -> std::io::Result<usize> {
         let max = max.unwrap_or(self.max_size);
-        let entries = self.entries()?;
+        let entries = self.list(false)?;
         let mut total: u64 = entries.iter().map(|e| e.bytes).sum();
         let mut removed = 0;
         for e in entries {
