@@ -431,7 +431,8 @@ pub struct RunArgs {
 #[derive(Args, Debug, Clone)]
 pub struct CacheArgs {
     /// The state cache: each input file's partial state, kept so a run reads only new or
-    /// changed files (default: RESULTS_ROOT/.cache; see docs/CACHE.md).
+    /// changed files (default: RESULTS_ROOT/.cache for runs kept there, none with --out; see
+    /// docs/CACHE.md).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
     /// Bound of the cache's size, e.g. 2GiB: the least recently used entries go first.

@@ -128,6 +128,16 @@ pub fn run(args: RunArgs) -> Result<()> {
     )
 }
 
+/// The state cache of a run: under the results root for a run kept there,
+/// else only where --cache-dir says (a one-off `--out DIR` run leaves no
+/// cache behind); none with --no-cache.
+fn cache(args: &RunArgs) -> Option<rfm_core::cache::Cache> {
+    if args.no_cache || (args.out.is_some() && args.cache.cache_dir.is_none()) {
+        return None;
+    }
+    Some(args.cache.cache(&args.results_root))
+}
+
 /// Opens the inputs, connects the run database, runs the job on the
 /// embedded cluster and writes its results.
 #[allow(clippy::too_many_arguments)]
@@ -163,7 +173,7 @@ fn attempt(
         threads,
         !(args.quiet || args.json),
         recorder.clone(),
-        (!args.no_cache).then(|| Arc::new(args.cache.cache(&args.results_root))),
+        cache(args).map(Arc::new),
         |access| {
             if recorded {
                 arm_interrupt(out, report, started, Some(access));

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use rfm_core::cache::{Cache, CacheKey, Lookup};
 use rfm_core::engine::{number_sample_lines_in, InputReader};
 use rfm_core::input::ParseOptions;
@@ -74,34 +75,45 @@ pub fn lookup(
         keys: vec![None; files.len()],
         usage: CacheUse::default(),
     };
-    for (i, file) in files.iter().enumerate() {
-        let key = match key_of(file, root, parse) {
-            Ok(key) => key,
-            Err(e) => {
+    // Keys and entries are read on every core; the hits are merged the
+    // same way (merging is associative and commutative: the same bytes).
+    let looked: Vec<_> = files
+        .par_iter()
+        .enumerate()
+        .map(|(i, file)| {
+            let key = key_of(file, root, parse)
+                .map_err(|e| format!("{}: not cached: {e}", file.path.display()))?;
+            let found = plan.cache.load(&key, i as u32);
+            Ok((key, found))
+        })
+        .collect();
+    let mut hits = Vec::new();
+    for (i, looked) in looked.into_iter().enumerate() {
+        match looked {
+            Err(warning) => {
                 plan.usage.computed += 1;
-                plan.usage
-                    .warnings
-                    .push(format!("{}: not cached: {e}", file.path.display()));
-                continue;
+                plan.usage.warnings.push(warning);
             }
-        };
-        match plan.cache.load(&key, i as u32) {
-            Lookup::Hit(state) => {
+            Ok((_, Lookup::Hit(state))) => {
                 plan.usage.hits += 1;
                 plan.hit[i] = true;
-                plan.from_cache.merge(*state);
+                hits.push(*state);
             }
-            Lookup::Miss => {
+            Ok((key, Lookup::Miss)) => {
                 plan.usage.computed += 1;
                 plan.keys[i] = Some(key);
             }
-            Lookup::Damaged(warning) => {
+            Ok((key, Lookup::Damaged(warning))) => {
                 plan.usage.computed += 1;
                 plan.usage.warnings.push(warning);
                 plan.keys[i] = Some(key);
             }
         }
     }
+    plan.from_cache = hits.into_par_iter().reduce(PartialState::new, |mut a, b| {
+        a.merge(b);
+        a
+    });
     plan
 }
 
