@@ -48,6 +48,12 @@ pub enum Command {
         RFM_COORDINATOR=http://coord:50051 rfm submit /data/exports/ --chunk-size 16MiB"
     )]
     Submit(SubmitArgs),
+    /// List, prune or clear the state cache of `rfm run` (each input file's partial state).
+    #[command(
+        after_help = "Examples:\n  rfm cache ls\n  rfm cache prune --cache-max-size 500MiB\n  \
+        rfm cache clear --cache-dir /var/cache/rfm"
+    )]
+    Cache(CacheCommandArgs),
     /// List the workers registered with a coordinator.
     #[command(after_help = "Examples:\n  rfm workers --coordinator http://localhost:50051")]
     Workers(WorkersArgs),
@@ -427,6 +433,59 @@ pub struct RunArgs {
     /// With a database: how often the running run's lease is renewed (at most half of --run-lease).
     #[arg(long, default_value = "5s", value_parser = rfm_proto::duration::clap_parse)]
     pub run_heartbeat: std::time::Duration,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// Neither read nor write the state cache: read every file.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+/// Where the state cache is (`rfm run`, `rfm cache`).
+#[derive(Args, Debug, Clone)]
+pub struct CacheArgs {
+    /// The state cache: each input file's partial state, kept so a run reads only new or
+    /// changed files (default: RESULTS_ROOT/.cache for runs kept there, none with --out; see
+    /// docs/CACHE.md).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Bound of the cache's size, e.g. 2GiB: the least recently used entries go first.
+    #[arg(long, default_value = "2GiB", value_parser = rfm_proto::size::clap_parse_positive)]
+    pub cache_max_size: u64,
+}
+
+impl CacheArgs {
+    /// The cache, under `results_root` unless --cache-dir says where.
+    pub fn cache(&self, results_root: &std::path::Path) -> rfm_core::cache::Cache {
+        let dir = self
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| results_root.join(rfm_core::cache::DEFAULT_DIR_NAME));
+        rfm_core::cache::Cache::new(dir, self.cache_max_size)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct CacheCommandArgs {
+    /// ls: list the entries; prune: remove those whose file is gone or changed, then the least
+    /// recently used beyond --cache-max-size; clear: remove every entry.
+    #[arg(value_enum)]
+    pub action: CacheAction,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// The results root whose .cache is meant (without --cache-dir).
+    #[arg(long, default_value = "rfm-out")]
+    pub results_root: PathBuf,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum CacheAction {
+    /// List the entries: input file, its size, the entry's age (since last use) and bytes.
+    Ls,
+    /// Remove the entries whose file is gone or changed, then the least recently used
+    /// ones beyond --cache-max-size.
+    Prune,
+    /// Remove every entry.
+    Clear,
 }
 
 #[derive(Args, Debug)]
@@ -551,6 +610,9 @@ pub struct SubmitArgs {
     /// Print the run report as JSON instead of the summary.
     #[arg(long)]
     pub json: bool,
+    /// The coordinator neither reads nor writes its state cache for this job.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 #[derive(Args, Debug)]

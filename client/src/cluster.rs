@@ -381,11 +381,15 @@ pub async fn submit_and_wait(
     opts: &RunOptions,
     job_id: &str,
     show_progress: bool,
+    no_cache: bool,
 ) -> Result<Finished, Failed> {
     let request = SubmitJobRequest {
         protocol_version: PROTOCOL_VERSION,
         input: input.to_string(),
-        options: Some(rfm_proto::options::to_proto(opts)),
+        options: Some(rfm_proto::v1::RunOptions {
+            no_cache,
+            ..rfm_proto::options::to_proto(opts)
+        }),
         job_id: job_id.to_string(),
     };
     let (url, client, token) = (conn.url.as_str(), &mut conn.client, &conn.token);
@@ -625,7 +629,9 @@ pub struct EmbeddedAccess {
 /// `threads` slots, over loopback gRPC and Flight; the coordinator scores and
 /// records the run through `recorder`, when given. `started` hears how to
 /// reach the coordinator once it is up. With `progress`, draws a progress bar
-/// on stderr when it is a terminal.
+/// on stderr when it is a terminal. With `cache`, the coordinator reuses
+/// and keeps the files' states there ([`rfm_core::cache`]).
+#[allow(clippy::too_many_arguments)]
 pub fn run_embedded(
     input: &str,
     opts: &RunOptions,
@@ -633,6 +639,7 @@ pub fn run_embedded(
     threads: usize,
     progress: bool,
     recorder: Option<Arc<Recorder>>,
+    cache: Option<Arc<rfm_core::cache::Cache>>,
     started: impl FnOnce(EmbeddedAccess),
 ) -> Result<Finished, Failed> {
     let runtime = runtime()?;
@@ -661,6 +668,7 @@ pub fn run_embedded(
             // Its user's own machine: any chunk size, any number of tasks.
             limits: rfm_coordinator::limits::Limits::embedded(),
             recorder,
+            cache,
             ..Default::default()
         };
         let coordinator = rfm_coordinator::start(config, listener)
@@ -699,7 +707,7 @@ pub fn run_embedded(
         {
             Ok(mut conn) => {
                 let show = progress && std::io::stderr().is_terminal();
-                submit_and_wait(&mut conn, input, opts, run_id, show).await
+                submit_and_wait(&mut conn, input, opts, run_id, show, false).await
             }
             Err(e) => Err(e),
         };

@@ -49,6 +49,13 @@ pub fn write(
     if let Some(coordinators) = finished.report.clone() {
         *report = coordinators;
     }
+    // A cache entry that was damaged or not written: said even with --quiet.
+    for w in report.cache.iter().flat_map(|c| &c.warnings) {
+        eprintln!(
+            "{}",
+            rfm_core::text::escape_for_terminal(&format!("warning: {w}"))
+        );
+    }
     if let Some(failed) = cluster::job_failure(&finished) {
         return Err(failed);
     }

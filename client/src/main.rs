@@ -5,6 +5,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod cache;
 mod certs;
 mod cli;
 mod cluster;
@@ -71,6 +72,7 @@ fn main() {
         cli::Command::Run(a) => run::run(a),
         cli::Command::Watch(a) => watch::watch(a),
         cli::Command::Gen(a) => gen(a),
+        cli::Command::Cache(a) => cache::cache(a),
         cli::Command::Submit(a) => submit::submit(a),
         cli::Command::Workers(a) => workers::workers(a),
         cli::Command::Health(a) => workers::health(a),

@@ -133,6 +133,16 @@ pub fn run_once(args: &RunArgs, run_id: &str) -> Result<()> {
     )
 }
 
+/// The state cache of a run: under the results root for a run kept there,
+/// else only where --cache-dir says (a one-off `--out DIR` run leaves no
+/// cache behind); none with --no-cache.
+fn cache(args: &RunArgs) -> Option<rfm_core::cache::Cache> {
+    if args.no_cache || (args.out.is_some() && args.cache.cache_dir.is_none()) {
+        return None;
+    }
+    Some(args.cache.cache(&args.results_root))
+}
+
 /// Opens the inputs, connects the run database, runs the job on the
 /// embedded cluster and writes its results.
 #[allow(clippy::too_many_arguments)]
@@ -168,6 +178,7 @@ fn attempt(
         threads,
         !(args.quiet || args.json),
         recorder.clone(),
+        cache(args).map(Arc::new),
         |access| {
             if recorded {
                 arm_interrupt(out, report, started, Some(access));

@@ -108,7 +108,15 @@ fn attempt(
         )
         .await
         .at(Stage::Planning)?;
-        cluster::submit_and_wait(&mut conn, input, opts, &report.run_id, !args.quiet).await
+        cluster::submit_and_wait(
+            &mut conn,
+            input,
+            opts,
+            &report.run_id,
+            !args.quiet,
+            args.no_cache,
+        )
+        .await
     });
     *finishing = Some(interrupt::finishing());
     finish::write(finished?, out, report, args.json, args.quiet)

@@ -138,6 +138,15 @@ pub fn show_success(
         print!("{}", escape_for_terminal(&full(report, result)));
         println!();
         let mut tail = format!("results: {}  ({:.2} s)", out.display(), report.seconds);
+        if let Some(cache) = &report.cache {
+            let _ = write!(
+                tail,
+                "\ncache: {} {} from the cache, {} computed",
+                cache.hits,
+                if cache.hits == 1 { "file" } else { "files" },
+                cache.computed
+            );
+        }
         if let Some(target) = published_to {
             let _ = write!(tail, "\npublished: run {} to {target}", report.run_id);
         }

@@ -2,6 +2,7 @@
 //! one per file keeps the build small and quick.
 
 mod architecture;
+mod cache;
 mod commands;
 mod config;
 mod dates;

@@ -100,6 +100,13 @@ pub struct Args {
     /// required to listen beyond loopback (unless --insecure).
     #[arg(long, env = "RFM_DATA_ROOT")]
     pub data_root: Option<std::path::PathBuf>,
+    /// Keep each input file's partial state in this directory between jobs, so a
+    /// job re-reads only new or changed files (default: no cache; see docs/CACHE.md).
+    #[arg(long, env = "RFM_CACHE_DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Bound of the --cache-dir's size, e.g. 2GiB: the least recently used entries go first.
+    #[arg(long, default_value = "2GiB", value_parser = rfm_proto::size::clap_parse_positive)]
+    pub cache_max_size: u64,
     /// Start on a non-loopback address without credentials or a data root
     /// (said loudly at start, in /readyz and in `rfm workers`).
     #[arg(long)]

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use crate::attempt::{run_attempt, AttemptContext, FailKind, Outcome};
+use crate::cached::{CachePlan, FileStates, Ready};
 use crate::complete::{complete, Completion, Failure};
 use crate::job::Job;
 use crate::registry::Registry;
@@ -34,6 +35,8 @@ pub struct DriverConfig {
     pub recorder: Option<Arc<Recorder>>,
     /// Inputs must lie under it, when set (`--data-root`).
     pub data_root: Option<Arc<DataRoot>>,
+    /// The state cache of the files' partial states (`--cache-dir`), if any.
+    pub cache: Option<Arc<rfm_core::cache::Cache>>,
 }
 
 /// What a job computes: its inputs, chunks and options.
@@ -45,6 +48,9 @@ pub struct Plan {
     pub report: RunReport,
     /// The run's row in the database, recorded `running` at submission.
     pub db_run: Option<RunId>,
+    /// What the state cache gave, when the job uses it (`chunks` then
+    /// cover only the files it did not have).
+    pub cache: Option<CachePlan>,
 }
 
 enum TaskState {
@@ -75,6 +81,12 @@ struct Driver {
     pending: VecDeque<usize>,
     files: Vec<InputFile>,
     done: usize,
+    /// The state the job starts from (the files found in the cache).
+    initial: PartialState,
+    /// The computed files' states, merged per file for the cache.
+    per_file: Option<FileStates>,
+    /// Cache entries being written: a warning for each that could not be.
+    writes: Vec<tokio::task::JoinHandle<Option<String>>>,
 }
 
 impl Driver {
@@ -231,8 +243,9 @@ impl Driver {
         }
     }
 
-    /// Handles an attempt's outcome; `Some(state)` is a chunk to merge.
-    fn outcome(&mut self, outcome: Outcome) -> Result<Option<PartialState>, Failure> {
+    /// Handles an attempt's outcome; `Some((file, state))` is a chunk of
+    /// input file `file` to merge.
+    fn outcome(&mut self, outcome: Outcome) -> Result<Option<(u32, PartialState)>, Failure> {
         match outcome {
             Outcome::Done {
                 task,
@@ -259,7 +272,7 @@ impl Driver {
                     s.bytes_done += bytes;
                     s.lines_done += lines;
                 });
-                Ok(Some(*state))
+                Ok(Some((self.tasks[task].chunk.file_index, *state)))
             }
             Outcome::Failed {
                 task,
@@ -312,11 +325,25 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         files,
         chunks,
         options,
-        report,
+        mut report,
         db_run,
+        cache,
     } = plan;
     let run = config.recorder.clone().zip(db_run);
     let data_root = config.data_root.clone();
+    let (initial, per_file) = match cache {
+        Some(mut plan) => {
+            let per_file = FileStates::new(
+                &mut plan,
+                &files,
+                &chunks,
+                data_root.clone(),
+                options.parse.clone(),
+            );
+            (plan.from_cache, Some(per_file))
+        }
+        None => (PartialState::new(), None),
+    };
     let ctx = Arc::new(AttemptContext {
         job_id: job.id.clone(),
         inputs: files.iter().map(rfm_proto::input::to_proto).collect(),
@@ -339,9 +366,26 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         files,
         config,
         done: 0,
+        initial,
+        per_file,
+        writes: Vec::new(),
     };
     let tasks = driver.run(&ctx).await;
     driver.stop_all();
+    let mut warnings = driver
+        .per_file
+        .take()
+        .map(|p| p.warnings)
+        .unwrap_or_default();
+    for write in std::mem::take(&mut driver.writes) {
+        if let Ok(Some(w)) = write.await {
+            driver.log(&w);
+            warnings.push(w);
+        }
+    }
+    if let Some(usage) = report.cache.as_mut() {
+        usage.warnings.extend(warnings);
+    }
     let completion = Completion {
         job,
         files: std::mem::take(&mut driver.files),
@@ -361,7 +405,7 @@ impl Driver {
         let mut stop = self.job.stop_signal();
         let mut ticker = tokio::time::interval(self.config.tick);
         let mut no_worker_since: Option<Instant> = None;
-        let mut merged = PartialState::new();
+        let mut merged = std::mem::take(&mut self.initial);
         let registry = self.registry.clone();
         loop {
             if let Some(reason) = stop.borrow_and_update().clone() {
@@ -371,7 +415,7 @@ impl Driver {
             if self.done == self.tasks.len() {
                 return Ok(merged);
             }
-            let step: Result<Option<PartialState>, Failure> = tokio::select! {
+            let step: Result<Option<(u32, PartialState)>, Failure> = tokio::select! {
                 Some(outcome) = rx.recv() => self.outcome(outcome),
                 _ = ticker.tick() => {
                     if registry.alive_count() > 0 {
@@ -391,16 +435,35 @@ impl Driver {
                 _ = registry.changed.notified() => Ok(None),
                 _ = stop.changed() => Ok(None),
             };
-            if let Some(state) = step? {
+            if let Some((file, state)) = step? {
                 // Refill the freed slot before merging, so workers never wait on a merge.
                 self.dispatch(ctx, &tx);
+                let ready = match self.per_file.as_mut() {
+                    Some(per_file) => per_file.add(file, state),
+                    None => Some(Ready::plain(state)),
+                };
+                let Some(ready) = ready else { continue };
                 let mut acc = std::mem::take(&mut merged);
-                merged = tokio::task::spawn_blocking(move || {
+                let write;
+                (merged, write) = tokio::task::spawn_blocking(move || {
+                    let (state, write) = ready.finish();
                     acc.merge(state);
-                    acc
+                    (acc, write)
                 })
                 .await
                 .map_err(|e| (ErrorClass::Internal, format!("merging a chunk failed: {e}")))?;
+                match write {
+                    Ok(None) => {}
+                    Ok(Some(pending)) => self
+                        .writes
+                        .push(tokio::task::spawn_blocking(move || pending.write())),
+                    Err(w) => {
+                        self.log(&w);
+                        if let Some(per_file) = self.per_file.as_mut() {
+                            per_file.warnings.push(w);
+                        }
+                    }
+                }
             }
         }
     }
@@ -432,6 +495,7 @@ mod tests {
             tick: Duration::from_millis(10),
             recorder: None,
             data_root: None,
+            cache: None,
         }
     }
 
@@ -471,6 +535,9 @@ mod tests {
             pending: VecDeque::new(),
             files: Vec::new(),
             done: 0,
+            initial: PartialState::new(),
+            per_file: None,
+            writes: Vec::new(),
         };
 
         assert!(
@@ -538,6 +605,9 @@ mod tests {
             pending: VecDeque::new(),
             files: Vec::new(),
             done: 0,
+            initial: PartialState::new(),
+            per_file: None,
+            writes: Vec::new(),
         };
         let failed = Outcome::Failed {
             task: 0,
@@ -584,6 +654,9 @@ mod tests {
             pending: VecDeque::new(),
             files: Vec::new(),
             done: 0,
+            initial: PartialState::new(),
+            per_file: None,
+            writes: Vec::new(),
         };
         d.retry_overdue().unwrap();
         assert_eq!(d.pending, [0], "the task is queued again");

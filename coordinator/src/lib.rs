@@ -11,6 +11,7 @@
 pub mod access;
 mod answer;
 mod attempt;
+pub mod cached;
 pub mod cli;
 pub mod complete;
 mod drain;
@@ -81,6 +82,8 @@ pub struct CoordinatorConfig {
     pub data_root: Option<Arc<rfm_core::DataRoot>>,
     /// TLS of the gRPC port and of the connections to the workers.
     pub tls: CoordinatorTls,
+    /// The state cache (`--cache-dir`): files found there are not read again.
+    pub cache: Option<Arc<rfm_core::cache::Cache>>,
 }
 
 /// TLS of a coordinator: its port serves TLS (`serve`), it dials workers
@@ -108,6 +111,7 @@ impl Default for CoordinatorConfig {
             limits: limits::Limits::default(),
             data_root: None,
             tls: CoordinatorTls::default(),
+            cache: None,
         }
     }
 }
@@ -175,6 +179,7 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
             .clamp(Duration::from_millis(20), Duration::from_millis(250)),
         recorder: config.recorder.clone(),
         data_root: config.data_root.clone(),
+        cache: config.cache.clone(),
     };
     let sweep_every = driver.tick;
     let jobs = Arc::new(retention::JobTable::new(config.retention));

@@ -160,6 +160,10 @@ async fn serve(
         },
         data_root,
         tls: tls.clone(),
+        cache: args
+            .cache_dir
+            .as_ref()
+            .map(|dir| Arc::new(rfm_core::cache::Cache::new(dir, args.cache_max_size))),
     };
     let mut coordinator = rfm_coordinator::start(config, listener)
         .map_err(|e| format!("cannot start the coordinator: {e}"))?;

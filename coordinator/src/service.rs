@@ -28,6 +28,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use crate::cached;
 use crate::driver::{self, DriverConfig, Plan};
 use crate::job::Job;
 use crate::limits::Limits;
@@ -291,6 +292,7 @@ impl Coordinator for CoordinatorService {
             .options
             .as_ref()
             .ok_or_else(|| Status::invalid_argument("the request has no options"))?;
+        let req_options = options.clone();
         let mut options = rfm_proto::options::from_proto(options).map_err(|e| status_of(&e))?;
         let auto_chunks = options.chunk_size == 0;
         if !auto_chunks {
@@ -308,7 +310,26 @@ impl Coordinator for CoordinatorService {
                 .auto_chunk_size(&files, self.registry.accepting_slots());
         }
         self.limits.check_task_count(&files, options.chunk_size)?;
-        let chunks = plan_chunks(&files, options.chunk_size);
+        let cache = match self.driver.cache.clone().filter(|_| !req_options.no_cache) {
+            Some(cache) => {
+                let (files, root, parse) = (
+                    files.clone(),
+                    self.driver.data_root.clone(),
+                    options.parse.clone(),
+                );
+                let plan = tokio::task::spawn_blocking(move || {
+                    cached::lookup(cache, &files, root.as_deref(), &parse)
+                })
+                .await
+                .map_err(|e| Status::internal(format!("reading the state cache failed: {e}")))?;
+                Some(plan)
+            }
+            None => None,
+        };
+        let mut chunks = plan_chunks(&files, options.chunk_size);
+        if let Some(plan) = &cache {
+            chunks = plan.chunks_to_compute(chunks);
+        }
         let bytes = chunks.iter().map(|c| c.end - c.start).sum();
         let job_id = if req.job_id.is_empty() {
             rfm_core::report::new_run_id()
@@ -327,7 +348,18 @@ impl Coordinator for CoordinatorService {
             "job {job_id}: {} ({tasks} tasks, {bytes} bytes)",
             req.input
         ));
-        let report = crate::report::new_report(&job_id, &files, &options);
+        let mut report = crate::report::new_report(&job_id, &files, &options);
+        if let Some(plan) = &cache {
+            report.cache = Some(plan.usage.clone());
+            let usage = &plan.usage;
+            self.log(&format!(
+                "job {job_id}: {} files from the state cache, {} to compute",
+                usage.hits, usage.computed
+            ));
+            for w in &usage.warnings {
+                tracing::warn!("rfm-coordinator: job {job_id}: {}", escape_controls(w));
+            }
+        }
         let db_run = match &self.driver.recorder {
             Some(recorder) => match crate::publish::begin(recorder, report.clone()).await {
                 Ok(run) => Some(run),
@@ -346,6 +378,7 @@ impl Coordinator for CoordinatorService {
             chunks,
             options,
             db_run,
+            cache,
         };
         let drive = driver::drive(job, self.registry.clone(), plan, self.driver.clone());
         let jobs = self.jobs.clone();

@@ -87,6 +87,16 @@ impl TempFile {
         self.placed = true;
         sync_dir(parent_of(target))
     }
+
+    /// [`persist`](Self::persist) without syncing the folder: the file is
+    /// whole once it has its name, but a crash may forget the rename (for
+    /// files whose loss costs only their recomputation, such as cache entries).
+    pub fn persist_unsynced_name(mut self, target: &Path) -> io::Result<()> {
+        self.file.sync_data()?;
+        fs::rename(&self.path, target)?;
+        self.placed = true;
+        Ok(())
+    }
 }
 
 impl Drop for TempFile {

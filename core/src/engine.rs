@@ -202,6 +202,14 @@ impl InputReader {
         })
     }
 
+    /// The open file's metadata now (its identity for the state cache).
+    pub fn metadata(&self) -> Result<std::fs::Metadata> {
+        self.file.metadata().map_err(|source| Error::Unreadable {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
     /// The file's size when it was opened.
     pub fn size(&self) -> u64 {
         self.size

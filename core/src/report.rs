@@ -98,6 +98,16 @@ pub struct FileColumns {
     pub date_form: Option<String>,
 }
 
+/// How a run used the state cache ([`crate::cache`]): input files whose
+/// state came from it, files read, and why entries were not used or written.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheUse {
+    pub hits: u64,
+    pub computed: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
 /// Everything `run.json` holds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
@@ -134,6 +144,9 @@ pub struct RunReport {
     /// reports of older versions (readers then compute them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cut_points: Option<CutPoints>,
+    /// How the run used the state cache; absent when it used none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheUse>,
 }
 
 impl RunReport {
@@ -182,6 +195,7 @@ impl RunReport {
             error: None,
             stage: None,
             cut_points: None,
+            cache: None,
         }
     }
 

@@ -22,6 +22,7 @@ pub fn to_proto(opts: &RunOptions) -> v1::RunOptions {
         max_malformed_share: opts.max_malformed_share,
         chunk_size: opts.chunk_size,
         max_record_size: opts.parse.max_record_size,
+        no_cache: false,
     }
 }
 

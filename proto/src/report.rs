@@ -3,7 +3,7 @@
 //! fields, never as JSON text inside a message.
 
 use rfm_core::ledger::Excluded;
-use rfm_core::report::{FileColumns, ReportOptions, ReportSample, RunReport, Stage};
+use rfm_core::report::{CacheUse, FileColumns, ReportOptions, ReportSample, RunReport, Stage};
 use rfm_core::score::CutPoints;
 use rfm_core::RunStatus;
 
@@ -186,6 +186,11 @@ pub fn to_proto(r: &RunReport) -> v1::RunReport {
         cut_points: r.cut_points.as_ref().map(cut_points_to_proto),
         first_purchase: r.first_purchase.clone(),
         warnings: r.warnings.clone(),
+        cache: r.cache.as_ref().map(|c| v1::CacheUse {
+            hits: c.hits,
+            computed: c.computed,
+            warnings: c.warnings.clone(),
+        }),
     }
 }
 
@@ -266,6 +271,11 @@ pub fn from_proto(p: &v1::RunReport) -> Result<RunReport, String> {
             .as_ref()
             .map(cut_points_from_proto)
             .transpose()?,
+        cache: p.cache.as_ref().map(|c| CacheUse {
+            hits: c.hits,
+            computed: c.computed,
+            warnings: c.warnings.clone(),
+        }),
     })
 }
 
@@ -289,6 +299,11 @@ mod tests {
         }];
         r.warnings = vec!["in.csv: ambiguous dates".into()];
         r.first_purchase = Some("2010-12-01".into());
+        r.cache = Some(CacheUse {
+            hits: 12,
+            computed: 1,
+            warnings: vec!["cache entry x.state is not usable".into()],
+        });
         r.excluded.after_until = 3;
         r.options.until = Some("2011-06-30".into());
         r.lines_read = 10;

@@ -46,6 +46,7 @@ pub const SHARED_KEYS: &[&str] = &[
 
 /// Tables `rfm.toml` may hold: one per binary and per `rfm` subcommand.
 pub const TABLES: &[&str] = &[
+    "cache",
     "cancel",
     "certs",
     "completions",

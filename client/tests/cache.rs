@@ -1,0 +1,536 @@
+//! The state cache through the real binaries: the UCI file split by month
+//! into 13 files (made here), run incrementally with `rfm run` and with
+//! `rfm submit` on a coordinator and two workers; every result is checked
+//! against the reference outputs (core/tests/data/reference) and against a
+//! run without the cache. Also `rfm cache ls|prune|clear`.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const UCI: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/data/real/online_retail.csv"
+);
+const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/data/reference");
+
+fn rfm(args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rfm"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("RFM_") || k == "DATABASE_URL" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.args(args).output().expect("rfm runs")
+}
+
+fn ok(o: Output) -> Output {
+    assert!(
+        o.status.success(),
+        "exit {:?}: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+/// Writes the UCI file's lines into one file per month (`YYYY-MM.csv`,
+/// each with the header) under `dir`; returns their paths in month order.
+fn split_by_month(dir: &Path) -> Vec<PathBuf> {
+    let bytes = std::fs::read(UCI).expect("the real UCI file under ../shared");
+    let mut lines = bytes.split(|&b| b == b'\n');
+    let header = lines.next().unwrap();
+    let mut months: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for line in lines.filter(|l| !l.is_empty()) {
+        // InvoiceDate is the first `,YYYY-MM-DD ` of the line.
+        let at = line
+            .windows(12)
+            .position(|w| {
+                w[0] == b','
+                    && w[1..5].iter().all(u8::is_ascii_digit)
+                    && w[5] == b'-'
+                    && w[8] == b'-'
+                    && w[11] == b' '
+            })
+            .expect("a line with a date");
+        let month = String::from_utf8_lossy(&line[at + 1..at + 8]).into_owned();
+        let out = months.entry(month).or_insert_with(|| {
+            let mut v = header.to_vec();
+            v.push(b'\n');
+            v
+        });
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    months
+        .into_iter()
+        .map(|(month, text)| {
+            let p = dir.join(format!("{month}.csv"));
+            std::fs::write(&p, text).unwrap();
+            p
+        })
+        .collect()
+}
+
+fn sha256_file(p: &Path) -> String {
+    format!("{:x}", Sha256::digest(std::fs::read(p).unwrap()))
+}
+
+fn reference(name: &str) -> (String, Vec<u8>, Value) {
+    let sha = std::fs::read_to_string(format!("{REFERENCE}/{name}.customers.sha256")).unwrap();
+    let segments = std::fs::read(format!("{REFERENCE}/{name}.segments.csv")).unwrap();
+    let stats =
+        serde_json::from_slice(&std::fs::read(format!("{REFERENCE}/{name}.stats.json")).unwrap())
+            .unwrap();
+    (
+        sha.split_whitespace().next().unwrap().to_string(),
+        segments,
+        stats,
+    )
+}
+
+/// Asserts that the run in `out` has the reference results of `name`.
+fn assert_reference(out: &Path, name: &str) {
+    let (sha, segments, stats) = reference(name);
+    assert_eq!(
+        sha256_file(&out.join("customers.csv")),
+        sha,
+        "{}/customers.csv differs from the reference {name}",
+        out.display()
+    );
+    assert!(
+        std::fs::read(out.join("segments.csv")).unwrap() == segments,
+        "{}/segments.csv differs from the reference {name}",
+        out.display()
+    );
+    let report = report(out);
+    for k in ["purchase_lines", "customers", "as_of"] {
+        assert_eq!(report[k], stats[k], "{k} of {}", out.display());
+    }
+    assert_eq!(report["lines_read"], 541_909);
+    assert_eq!(report["malformed"], 0);
+}
+
+fn report(out: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap()
+}
+
+/// (hits, computed) of a run's report.
+fn cache_use(out: &Path) -> (u64, u64) {
+    let r = report(out);
+    (
+        r["cache"]["hits"]
+            .as_u64()
+            .expect("run.json has cache.hits"),
+        r["cache"]["computed"].as_u64().unwrap(),
+    )
+}
+
+/// The report without what differs from run to run (time, id, cache use).
+fn figures(out: &Path) -> Value {
+    let mut r = report(out);
+    let o = r.as_object_mut().unwrap();
+    for k in ["run_id", "started_at", "finished_at", "seconds", "cache"] {
+        o.remove(k);
+    }
+    r
+}
+
+/// Asserts that two runs' outputs are byte-identical and their reports
+/// agree but for time and cache use.
+fn assert_same_run(a: &Path, b: &Path) {
+    for f in ["customers.csv", "segments.csv"] {
+        assert!(
+            std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(),
+            "{f} of {} and {} differ",
+            a.display(),
+            b.display()
+        );
+    }
+    assert_eq!(figures(a), figures(b));
+}
+
+/// Swaps the two digits after the point of the price of a purchase line
+/// past the first 64 KiB of `file` (a same-size edit in place); returns the
+/// customer id and the change of its revenue in cents.
+fn swap_price_digits(file: &Path) -> (String, i64) {
+    let mut bytes = std::fs::read(file).unwrap();
+    let mut at = 100_000;
+    loop {
+        let start = at + bytes[at..].iter().position(|&b| b == b'\n').unwrap() + 1;
+        let end = start + bytes[start..].iter().position(|&b| b == b'\n').unwrap();
+        let line = String::from_utf8_lossy(&bytes[start..end]).into_owned();
+        let f: Vec<&str> = line.split(',').collect();
+        at = end;
+        // InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country
+        if f.len() != 8 || f[0].starts_with('C') || f[6].is_empty() || line.contains('"') {
+            continue;
+        }
+        let (qty, price) = (f[3].parse::<i64>().unwrap_or(0), f[5]);
+        let Some((units, cents)) = price.split_once('.') else {
+            continue;
+        };
+        let c = cents.as_bytes();
+        if qty <= 0 || c.len() != 2 || c[0] == c[1] {
+            continue;
+        }
+        let old: i64 = format!("{units}{cents}").parse().unwrap();
+        let swapped = format!("{}{}", c[1] as char, c[0] as char);
+        let new: i64 = format!("{units}{swapped}").parse().unwrap();
+        let price_at = start + line.find(&format!(",{price},")).unwrap() + 1 + units.len() + 1;
+        bytes[price_at..price_at + 2].copy_from_slice(swapped.as_bytes());
+        std::fs::write(file, &bytes).unwrap();
+        let customer = f[6].trim_end_matches(".0").to_string();
+        return (customer, qty * (new - old));
+    }
+}
+
+/// A customer's monetary in cents, from customers.csv.
+fn monetary_cents(out: &Path, customer: &str) -> i64 {
+    let text = std::fs::read_to_string(out.join("customers.csv")).unwrap();
+    let row = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{customer},")))
+        .unwrap_or_else(|| panic!("customer {customer} in customers.csv"));
+    row.split(',')
+        .nth(3)
+        .unwrap()
+        .replace('.', "")
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn incremental_rfm_run_over_monthly_files_equals_a_full_run_and_the_reference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let months = split_by_month(&tmp.path().join("months"));
+    assert_eq!(months.len(), 13);
+    let input = tmp.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    for m in &months[..12] {
+        std::fs::copy(m, input.join(m.file_name().unwrap())).unwrap();
+    }
+    let root = tmp.path().join("root");
+    let root_s = root.to_str().unwrap();
+    let input_s = input.to_str().unwrap();
+    let mut n = 0;
+    let mut run = |extra: &[&str]| -> (PathBuf, Output) {
+        n += 1;
+        let out = tmp.path().join(format!("out{n}"));
+        let cache = root.join(".cache");
+        let mut args = vec!["run", input_s, "--results-root", root_s, "--quiet"];
+        args.extend_from_slice(&["--cache-dir", cache.to_str().unwrap()]);
+        args.extend_from_slice(&["--out", out.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        let o = ok(rfm(&args));
+        (out, o)
+    };
+
+    // Twelve months: all computed.
+    let (first, _) = run(&[]);
+    assert_eq!(cache_use(&first), (0, 12));
+
+    // The thirteenth added: only it is read.
+    let last = input.join(months[12].file_name().unwrap());
+    std::fs::copy(&months[12], &last).unwrap();
+    let (incremental, o) = run(&[]);
+    assert_eq!(cache_use(&incremental), (12, 1));
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_reference(&incremental, "online_retail");
+    let (full, _) = run(&["--no-cache"]);
+    assert!(report(&full).get("cache").is_none(), "no cache, no counts");
+    assert_same_run(&incremental, &full);
+    assert_eq!(report(&incremental)["files"].as_array().unwrap().len(), 13);
+
+    // The summary says it.
+    // A run kept under the results root caches there without --cache-dir.
+    let o = ok(rfm(&["run", input_s, "--results-root", root_s]));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("cache: 13 files from the cache, 0 computed"),
+        "{stdout}"
+    );
+
+    // The as-of date is applied after the merge: the entries serve.
+    let (as_of, _) = run(&["--as-of", "2012-01-01"]);
+    assert_eq!(cache_use(&as_of), (13, 0));
+    let (as_of_full, _) = run(&["--as-of", "2012-01-01", "--no-cache"]);
+    assert_same_run(&as_of, &as_of_full);
+
+    // Another --until changes every file's state: all recomputed.
+    let (until, _) = run(&["--until", "2011-06-30"]);
+    assert_eq!(cache_use(&until), (0, 13));
+    let (sha, segments, stats) = reference("online_retail_until_2011-06-30");
+    assert_eq!(sha256_file(&until.join("customers.csv")), sha);
+    assert!(std::fs::read(until.join("segments.csv")).unwrap() == segments);
+    assert_eq!(report(&until)["customers"], stats["customers"]);
+    let (until_again, _) = run(&["--until", "2011-06-30"]);
+    assert_eq!(cache_use(&until_again), (13, 0));
+    assert_same_run(&until, &until_again);
+
+    // Damaged entries: a flipped byte, a truncation, a foreign file.
+    let cache_dir = root.join(".cache");
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&cache_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "state"))
+        .collect();
+    entries.sort();
+    assert_eq!(entries.len(), 26, "13 files × two --until values");
+    // The entries of the run without --until.
+    entries.retain(|p| {
+        let head = std::fs::read(p).unwrap();
+        !String::from_utf8_lossy(&head[..4096.min(head.len())]).contains("2011-06-30")
+    });
+    assert_eq!(entries.len(), 13);
+    let mut bytes = std::fs::read(&entries[0]).unwrap();
+    let len = bytes.len();
+    bytes[len / 2] ^= 0x5a;
+    std::fs::write(&entries[0], &bytes).unwrap();
+    let bytes = std::fs::read(&entries[1]).unwrap();
+    std::fs::write(&entries[1], &bytes[..bytes.len() / 3]).unwrap();
+    std::fs::write(&entries[2], b"not an entry at all").unwrap();
+    let (repaired, o) = run(&[]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        stderr.matches("warning: cache entry").count(),
+        3,
+        "{stderr}"
+    );
+    assert_eq!(cache_use(&repaired), (10, 3), "{stderr}");
+    assert!(stderr.contains(".state"), "the entry is named: {stderr}");
+    assert_reference(&repaired, "online_retail");
+    assert_same_run(&repaired, &full);
+    let (after, o) = run(&[]);
+    assert_eq!(cache_use(&after), (13, 0), "the entries were rewritten");
+    assert!(o.stderr.is_empty());
+
+    // A same-size edit in place: that file alone is read again, and the
+    // result changes by exactly the edit.
+    let edited = input.join(months[5].file_name().unwrap());
+    let size = std::fs::metadata(&edited).unwrap().len();
+    let (customer, delta) = swap_price_digits(&edited);
+    assert_eq!(std::fs::metadata(&edited).unwrap().len(), size);
+    let (changed, _) = run(&[]);
+    assert_eq!(cache_use(&changed), (12, 1));
+    assert_eq!(
+        monetary_cents(&changed, &customer),
+        monetary_cents(&full, &customer) + delta
+    );
+    let (changed_full, _) = run(&["--no-cache"]);
+    assert_same_run(&changed, &changed_full);
+}
+
+/// A child process killed when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A coordinator caching in `cache` and two workers on loopback, ready.
+fn cluster(dir: &Path, cache: &Path) -> (Vec<Server>, String) {
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let listen = url.trim_start_matches("http://").to_string();
+    let log = |name: &str| std::fs::File::create(dir.join(name)).unwrap();
+    let mut servers = vec![Server(
+        Command::new(crate::config::bin("rfm-coordinator"))
+            .args(["--listen", &listen, "--cache-dir", cache.to_str().unwrap()])
+            .env_remove("RFM_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(log("coordinator.log"))
+            .spawn()
+            .unwrap(),
+    )];
+    for i in 0..2 {
+        servers.push(Server(
+            Command::new(crate::config::bin("rfm-worker"))
+                .args(["--coordinator", &url, "--listen", "127.0.0.1:0"])
+                .args(["--threads", "1", "--heartbeat-interval", "200ms"])
+                .env_remove("RFM_CONFIG")
+                .stdout(Stdio::null())
+                .stderr(log(&format!("worker{i}.log")))
+                .spawn()
+                .unwrap(),
+        ));
+    }
+    let start = Instant::now();
+    loop {
+        let o = rfm(&["workers", "--coordinator", &url, "--json"]);
+        if o.status.success() && String::from_utf8_lossy(&o.stdout).matches("alive").count() >= 2 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the test cluster did not start: {}",
+            std::fs::read_to_string(dir.join("coordinator.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    (servers, url)
+}
+
+#[test]
+fn incremental_rfm_submit_on_two_workers_equals_a_full_run_and_the_reference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let months = split_by_month(&tmp.path().join("months"));
+    let input = tmp.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    for m in &months[..12] {
+        std::fs::copy(m, input.join(m.file_name().unwrap())).unwrap();
+    }
+    let cache = tmp.path().join("coordinator-cache");
+    let (_servers, url) = cluster(tmp.path(), &cache);
+    let mut n = 0;
+    let mut submit = |extra: &[&str]| -> (PathBuf, Output) {
+        n += 1;
+        let out = tmp.path().join(format!("out{n}"));
+        let mut args = vec!["submit", input.to_str().unwrap(), "--coordinator", &url];
+        // Several tasks a file: a file's state is merged from chunks of both workers.
+        args.extend_from_slice(&["--chunk-size", "1MiB", "--out", out.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        let o = ok(rfm(&args));
+        (out, o)
+    };
+    let (first, _) = submit(&["--quiet"]);
+    assert_eq!(cache_use(&first), (0, 12));
+    std::fs::copy(&months[12], input.join(months[12].file_name().unwrap())).unwrap();
+    let (incremental, o) = submit(&[]);
+    assert_eq!(cache_use(&incremental), (12, 1));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("cache: 12 files from the cache, 1 computed"),
+        "{stdout}"
+    );
+    assert_reference(&incremental, "online_retail");
+    let (full, _) = submit(&["--quiet", "--no-cache"]);
+    assert!(report(&full).get("cache").is_none());
+    assert_same_run(&incremental, &full);
+    // The same result as `rfm run` without any cache.
+    let local = tmp.path().join("local");
+    ok(rfm(&[
+        "run",
+        input.to_str().unwrap(),
+        "--no-cache",
+        "--quiet",
+        "--out",
+        local.to_str().unwrap(),
+    ]));
+    for f in ["customers.csv", "segments.csv"] {
+        assert!(
+            std::fs::read(local.join(f)).unwrap() == std::fs::read(incremental.join(f)).unwrap()
+        );
+    }
+
+    // A damaged entry on the coordinator: a warning on the client, recomputed.
+    let entry = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "state"))
+        .unwrap();
+    let bytes = std::fs::read(&entry).unwrap();
+    std::fs::write(&entry, &bytes[..bytes.len() - 7]).unwrap();
+    let (repaired, o) = submit(&["--quiet"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("warning: cache entry"), "{stderr}");
+    assert_eq!(cache_use(&repaired), (12, 1));
+    assert_reference(&repaired, "online_retail");
+    let (after, _) = submit(&["--quiet"]);
+    assert_eq!(cache_use(&after), (13, 0));
+}
+
+#[test]
+fn rfm_cache_lists_prunes_and_clears() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/sample.csv");
+    let names = ["a.csv", "b.csv", "odd\u{1b}[31mname.csv"];
+    for name in names {
+        std::fs::copy(sample, input.join(name)).unwrap();
+    }
+    let root = tmp.path().join("root");
+    let root_s = root.to_str().unwrap();
+    ok(rfm(&[
+        "run",
+        input.to_str().unwrap(),
+        "--results-root",
+        root_s,
+        "--quiet",
+    ]));
+    let ls = |extra: &[&str]| {
+        let mut args = vec!["cache", "ls", "--results-root", root_s];
+        args.extend_from_slice(extra);
+        String::from_utf8(ok(rfm(&args)).stdout).unwrap()
+    };
+    let listed = ls(&[]);
+    assert!(listed.contains("3 entries"), "{listed}");
+    assert!(
+        listed.contains("/a.csv") && listed.contains("/b.csv"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains('\u{1b}'),
+        "escaped for the terminal: {listed:?}"
+    );
+    // --cache-dir names the same folder.
+    let by_dir = ls(&["--cache-dir", root.join(".cache").to_str().unwrap()]);
+    assert!(by_dir.contains("3 entries"), "{by_dir}");
+
+    // A file gone, another changed: both entries pruned, the third kept.
+    std::fs::remove_file(input.join("a.csv")).unwrap();
+    let mut b = std::fs::read(input.join("b.csv")).unwrap();
+    b.extend_from_slice(b"\n");
+    std::fs::write(input.join("b.csv"), b).unwrap();
+    let o = ok(rfm(&["cache", "prune", "--results-root", root_s]));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("removed 2 entries of files gone or changed and 0"),
+        "{said}"
+    );
+    assert!(ls(&[]).contains("1 entries"));
+    // The size bound: nothing fits in one byte.
+    let o = ok(rfm(&[
+        "cache",
+        "prune",
+        "--results-root",
+        root_s,
+        "--cache-max-size",
+        "1",
+    ]));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("and 1 beyond 1 bytes"));
+    assert!(ls(&[]).contains("0 entries"));
+
+    ok(rfm(&[
+        "run",
+        input.to_str().unwrap(),
+        "--results-root",
+        root_s,
+        "--quiet",
+    ]));
+    assert!(ls(&[]).contains("2 entries"));
+    let o = ok(rfm(&["cache", "clear", "--results-root", root_s]));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("removed 2 entries"));
+    assert!(ls(&[]).contains("0 entries"));
+}

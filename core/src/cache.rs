@@ -1,0 +1,612 @@
+//! The state cache: each input file's merged [`PartialState`] (its ledger and
+//! malformed samples included) kept on disk between runs, so a run over a
+//! folder that gained one file reads only that file.
+//!
+//! An entry is found by its [`CacheKey`]: the file's identity together with
+//! everything that changes the state a file gives.
+//!
+//! - Identity: the canonical path, the size, the modification time in
+//!   nanoseconds, the device and inode, and a fingerprint: SHA-256 of the
+//!   size, the first 64 KiB and the last 64 KiB. Any append, truncation,
+//!   replacement (new inode), `touch` or edit within the first or last 64 KiB
+//!   is a new key.
+//! - State: the parse options (delimiter, decimal comma, date format, record
+//!   size limit, `--until`), the file's data start and column map, and
+//!   [`STATE_VERSION`] with the crate version (a new engine never reads an
+//!   older engine's states).
+//!
+//! The as-of date, the malformed limit and scoring are applied after the
+//! merge: they are not in the key, and changing them reuses the entries.
+//!
+//! Limits: an edit in the middle of a file (beyond both 64 KiB ends) that
+//! keeps its size and restores its modification time to the nanosecond, on
+//! the same inode, is not seen: the old state is used. Tools that copy with
+//! `cp -p`/`rsync -t` onto a same-size file in place can do that; remove the
+//! entry (`rfm cache clear`) or run with `--no-cache` after such a change.
+//!
+//! An entry file (`<sha256 of the key>.state`) holds a magic, the format
+//! version, a JSON header (the key, the payload's length and SHA-256) and the
+//! payload: the state as an Arrow IPC stream of
+//! [`PartialState::to_record_batch`]. File indexes in the ledger (date
+//! forms, malformed samples) are stored as 0 and set to the file's position
+//! in the run that reads it. Entries are written to a temporary file beside
+//! their name, synced and renamed ([`crate::atomic`]): a concurrent run sees
+//! a whole entry or none (the folder is not synced: a rename a crash loses
+//! is a miss, recomputed). An entry that is damaged, truncated, of another
+//! version or of another key is never trusted: [`Lookup::Damaged`] says why
+//! and the caller recomputes and overwrites it. The cache's size is bounded:
+//! after a write the least recently used entries (a hit touches its entry's
+//! modification time) go until it fits.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::atomic::TempFile;
+use crate::data_root::DataRoot;
+use crate::engine::{InputFile, InputReader};
+use crate::error::Result;
+use crate::input::{ColumnMap, ParseOptions};
+use crate::partial::PartialState;
+
+/// The version of the states and of the entry layout; bump it whenever a
+/// change of the engine changes the state a file gives.
+pub const STATE_VERSION: u32 = 1;
+/// The default bound of a cache's size in bytes (2 GiB).
+pub const DEFAULT_MAX_SIZE: u64 = 2 << 30;
+/// The name of the cache folder under a results root (`rfm run`).
+pub const DEFAULT_DIR_NAME: &str = ".cache";
+/// Bytes hashed at each end of a file for its fingerprint.
+const FINGERPRINT_BYTES: u64 = 64 << 10;
+const MAGIC: &[u8; 8] = b"RFMSTATE";
+/// The file name ending of entries.
+const ENTRY_SUFFIX: &str = ".state";
+/// The longest header an entry may have (a column map is small).
+const MAX_HEADER: u32 = 1 << 20;
+
+/// Who a file is: what must not change for its state to be reused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileIdentity {
+    /// The canonical path (lossy UTF-8).
+    pub path: String,
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i128,
+    pub dev: u64,
+    pub ino: u64,
+    /// SHA-256 (hex) of the size, the first and the last 64 KiB.
+    pub fingerprint: String,
+}
+
+/// The options that change a file's state, in text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParseKey {
+    pub delimiter: u8,
+    pub decimal_comma: bool,
+    pub date_format: Option<String>,
+    pub max_record_size: u64,
+    pub until: Option<String>,
+}
+
+impl ParseKey {
+    pub fn of(parse: &ParseOptions) -> ParseKey {
+        ParseKey {
+            delimiter: parse.delimiter,
+            decimal_comma: parse.decimal_comma,
+            date_format: parse.date_format.as_ref().map(|f| f.as_str().to_string()),
+            max_record_size: parse.max_record_size,
+            until: parse.until.map(crate::date::format_date),
+        }
+    }
+}
+
+/// Everything a cached state depends on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheKey {
+    pub state_version: u32,
+    pub engine: String,
+    pub file: FileIdentity,
+    pub parse: ParseKey,
+    pub data_start: u64,
+    pub columns: ColumnMap,
+}
+
+impl CacheKey {
+    /// The key of `input` (open as `reader`) read with `parse`.
+    pub fn of(
+        input: &InputFile,
+        reader: &InputReader,
+        root: Option<&DataRoot>,
+        parse: &ParseOptions,
+    ) -> Result<CacheKey> {
+        let meta = reader.metadata()?;
+        let size = meta.len();
+        let full = match root {
+            Some(root) => root.join(&input.path),
+            None => input.path.clone(),
+        };
+        let path = fs::canonicalize(&full).unwrap_or(full);
+        let mut hash = Sha256::new();
+        hash.update(size.to_le_bytes());
+        let mut buf = Vec::new();
+        reader.read(0, FINGERPRINT_BYTES.min(size), &mut buf)?;
+        hash.update(&buf);
+        let tail = size.saturating_sub(FINGERPRINT_BYTES);
+        reader.read(tail, size, &mut buf)?;
+        hash.update(&buf);
+        Ok(CacheKey {
+            state_version: STATE_VERSION,
+            engine: env!("CARGO_PKG_VERSION").to_string(),
+            file: FileIdentity {
+                path: path.to_string_lossy().into_owned(),
+                size,
+                mtime_ns: mtime_ns(&meta),
+                dev: meta.dev(),
+                ino: meta.ino(),
+                fingerprint: hex(&hash.finalize()),
+            },
+            parse: ParseKey::of(parse),
+            data_start: input.layout.data_start,
+            columns: input.layout.columns.clone(),
+        })
+    }
+
+    /// The entry's file name: the SHA-256 of the key.
+    fn entry_name(&self) -> String {
+        let json = serde_json::to_vec(self).expect("a key serialises");
+        format!("{}{ENTRY_SUFFIX}", hex(&Sha256::digest(&json)))
+    }
+}
+
+fn mtime_ns(meta: &fs::Metadata) -> i128 {
+    meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An entry's header (JSON, after the magic and version).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EntryHeader {
+    pub key: CacheKey,
+    pub payload_len: u64,
+    pub payload_sha256: String,
+}
+
+/// What a lookup found.
+pub enum Lookup {
+    /// The file's state, its file indexes set to the run's.
+    Hit(Box<PartialState>),
+    /// No entry.
+    Miss,
+    /// An entry that cannot be trusted, and why (a warning naming it).
+    Damaged(String),
+}
+
+/// One entry, as `rfm cache ls` lists it.
+#[derive(Clone, Debug)]
+pub struct EntryInfo {
+    pub entry: PathBuf,
+    /// The header, or why it cannot be read.
+    pub header: std::result::Result<EntryHeader, String>,
+    /// The entry's size in bytes.
+    pub bytes: u64,
+    /// When it was last used (written or hit).
+    pub used: SystemTime,
+}
+
+/// A cache folder with its size bound.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    dir: PathBuf,
+    max_size: u64,
+}
+
+impl Cache {
+    /// The cache in `dir` (made on the first write).
+    pub fn new(dir: impl Into<PathBuf>, max_size: u64) -> Cache {
+        Cache {
+            dir: dir.into(),
+            max_size,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn max_size(&self) -> u64 {
+        self.max_size
+    }
+
+    /// The state of the file of `key`, at position `file_index` of the run.
+    pub fn load(&self, key: &CacheKey, file_index: u32) -> Lookup {
+        let path = self.dir.join(key.entry_name());
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Lookup::Miss,
+            Err(e) => {
+                return Lookup::Damaged(format!(
+                    "cache entry {} cannot be read ({e}); recomputing {}",
+                    path.display(),
+                    key.file.path
+                ))
+            }
+        };
+        match decode(&bytes, key) {
+            Ok(mut state) => {
+                set_file_index(&mut state, file_index);
+                // Least recently used goes first: a hit counts as a use.
+                if let Ok(f) = fs::File::options().write(true).open(&path) {
+                    let _ = f.set_modified(SystemTime::now());
+                }
+                Lookup::Hit(Box::new(state))
+            }
+            Err(why) => Lookup::Damaged(format!(
+                "cache entry {} is not usable ({why}); recomputing {} and replacing it",
+                path.display(),
+                key.file.path
+            )),
+        }
+    }
+
+    /// Stores the state of the file of `key` (at `file_index` in its run;
+    /// its malformed samples already numbered), then keeps the cache within
+    /// its size.
+    pub fn store(
+        &self,
+        key: &CacheKey,
+        state: &PartialState,
+        file_index: u32,
+    ) -> std::io::Result<()> {
+        let bytes = self.encode(key, state, file_index)?;
+        self.put(key, &bytes)
+    }
+
+    /// The entry of a state (the bytes [`put`](Self::put) writes).
+    pub fn encode(
+        &self,
+        key: &CacheKey,
+        state: &PartialState,
+        file_index: u32,
+    ) -> std::io::Result<Vec<u8>> {
+        let mut ledger = state.ledger.clone();
+        for s in &mut ledger.malformed_samples {
+            s.file_index = 0;
+        }
+        ledger.dates = ledger
+            .dates
+            .get(file_index as usize)
+            .cloned()
+            .into_iter()
+            .filter(|d| *d != Default::default())
+            .collect();
+        let mut normalised = state.clone();
+        normalised.ledger = ledger;
+        let batch = normalised.to_record_batch();
+        let mut payload = Vec::new();
+        {
+            let mut w = StreamWriter::try_new(&mut payload, &batch.schema())
+                .map_err(std::io::Error::other)?;
+            w.write(&batch).map_err(std::io::Error::other)?;
+            w.finish().map_err(std::io::Error::other)?;
+        }
+        let header = EntryHeader {
+            key: key.clone(),
+            payload_len: payload.len() as u64,
+            payload_sha256: hex(&Sha256::digest(&payload)),
+        };
+        let header = serde_json::to_vec(&header).map_err(std::io::Error::other)?;
+        let mut bytes = Vec::with_capacity(16 + header.len() + payload.len());
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&STATE_VERSION.to_le_bytes());
+        bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&header);
+        bytes.extend_from_slice(&payload);
+        Ok(bytes)
+    }
+
+    /// Writes an entry made by [`encode`](Self::encode) under `key`
+    /// (atomically: a temporary file, synced, renamed), then keeps the cache
+    /// within its size.
+    pub fn put(&self, key: &CacheKey, bytes: &[u8]) -> std::io::Result<()> {
+        fs::create_dir_all(&self.dir)?;
+        let target = self.dir.join(key.entry_name());
+        let mut temp = TempFile::beside(&target)?;
+        temp.file().write_all(bytes)?;
+        // A rename lost in a crash only costs the file's recomputation.
+        temp.persist_unsynced_name(&target)?;
+        self.enforce_size(None)?;
+        Ok(())
+    }
+
+    /// The entries, least recently used first.
+    pub fn entries(&self) -> std::io::Result<Vec<EntryInfo>> {
+        self.list(true)
+    }
+
+    /// The entries, least recently used first; their headers read when
+    /// `headers` (else left `Err`).
+    fn list(&self, headers: bool) -> std::io::Result<Vec<EntryInfo>> {
+        let listed = match fs::read_dir(&self.dir) {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for entry in listed.filter_map(|e| e.ok()) {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || !name.ends_with(ENTRY_SUFFIX) {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            let path = entry.path();
+            out.push(EntryInfo {
+                header: if headers {
+                    read_header(&path)
+                } else {
+                    Err(String::new())
+                },
+                entry: path,
+                bytes: meta.len(),
+                used: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            });
+        }
+        out.sort_by(|a, b| a.used.cmp(&b.used).then(a.entry.cmp(&b.entry)));
+        Ok(out)
+    }
+
+    /// Removes the least recently used entries until the cache holds at most
+    /// `max` bytes (default: its bound); returns how many were removed.
+    pub fn enforce_size(&self, max: Option<u64>) -> std::io::Result<usize> {
+        let max = max.unwrap_or(self.max_size);
+        let entries = self.list(false)?;
+        let mut total: u64 = entries.iter().map(|e| e.bytes).sum();
+        let mut removed = 0;
+        for e in entries {
+            if total <= max {
+                break;
+            }
+            match fs::remove_file(&e.entry) {
+                Ok(()) => removed += 1,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(err),
+            }
+            total = total.saturating_sub(e.bytes);
+        }
+        Ok(removed)
+    }
+
+    /// Removes every entry (and temporary files left by a killed writer);
+    /// returns how many entries were removed.
+    pub fn clear(&self) -> std::io::Result<usize> {
+        let listed = match fs::read_dir(&self.dir) {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut removed = 0;
+        for entry in listed.filter_map(|e| e.ok()) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ours = name.ends_with(ENTRY_SUFFIX)
+                || (name.starts_with('.') && name.contains(&format!("{ENTRY_SUFFIX}.rfm-")));
+            if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
+                fs::remove_file(entry.path())?;
+                removed += usize::from(name.ends_with(ENTRY_SUFFIX));
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Whether the file an entry was made from is still the same (same path,
+/// size, time, inode and fingerprint).
+pub fn still_current(key: &CacheKey) -> bool {
+    let path = Path::new(&key.file.path);
+    let Ok(reader) = InputReader::open(path) else {
+        return false;
+    };
+    let Ok(meta) = reader.metadata() else {
+        return false;
+    };
+    if meta.len() != key.file.size
+        || mtime_ns(&meta) != key.file.mtime_ns
+        || meta.ino() != key.file.ino
+        || meta.dev() != key.file.dev
+    {
+        return false;
+    }
+    let input = InputFile {
+        path: path.to_path_buf(),
+        layout: crate::input::FileLayout {
+            data_start: key.data_start,
+            len: key.file.size,
+            header: Vec::new(),
+            columns: key.columns.clone(),
+        },
+    };
+    let parse = ParseOptions::default();
+    CacheKey::of(&input, &reader, None, &parse)
+        .is_ok_and(|now| now.file.fingerprint == key.file.fingerprint)
+}
+
+/// Sets the file index of a cached state's ledger to the run's.
+fn set_file_index(state: &mut PartialState, file_index: u32) {
+    for s in &mut state.ledger.malformed_samples {
+        s.file_index = file_index;
+    }
+    if let Some(forms) = state.ledger.dates.pop() {
+        state.ledger.dates.clear();
+        *state.ledger.dates_of(file_index) = forms;
+    }
+}
+
+/// Splits an entry into its header and payload, checking magic and version.
+fn split(bytes: &[u8]) -> std::result::Result<(EntryHeader, &[u8]), String> {
+    if bytes.len() < 16 || &bytes[..8] != MAGIC {
+        return Err("not an rfm state cache entry".into());
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    if version != STATE_VERSION {
+        return Err(format!(
+            "made with state version {version}, this rfm uses {STATE_VERSION}"
+        ));
+    }
+    let len = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes"));
+    if len > MAX_HEADER || bytes.len() < 16 + len as usize {
+        return Err("truncated header".into());
+    }
+    let header: EntryHeader = serde_json::from_slice(&bytes[16..16 + len as usize])
+        .map_err(|e| format!("header is not valid: {e}"))?;
+    Ok((header, &bytes[16 + len as usize..]))
+}
+
+fn read_header(path: &Path) -> std::result::Result<EntryHeader, String> {
+    let mut f = fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut head = [0u8; 16];
+    f.read_exact(&mut head)
+        .map_err(|_| "truncated".to_string())?;
+    let len = u32::from_le_bytes(head[12..16].try_into().expect("4 bytes")).min(MAX_HEADER);
+    let mut bytes = head.to_vec();
+    bytes.resize(16 + len as usize, 0);
+    f.read_exact(&mut bytes[16..])
+        .map_err(|_| "truncated header".to_string())?;
+    split(&bytes).map(|(h, _)| h)
+}
+
+/// The state an entry holds, when it is whole and of `key`.
+fn decode(bytes: &[u8], key: &CacheKey) -> std::result::Result<PartialState, String> {
+    let (header, payload) = split(bytes)?;
+    if &header.key != key {
+        return Err("made for another file or other options".into());
+    }
+    if payload.len() as u64 != header.payload_len {
+        return Err(format!(
+            "payload of {} bytes, the header says {}",
+            payload.len(),
+            header.payload_len
+        ));
+    }
+    if hex(&Sha256::digest(payload)) != header.payload_sha256 {
+        return Err("checksum mismatch".into());
+    }
+    let reader = StreamReader::try_new(payload, None).map_err(|e| e.to_string())?;
+    let schema = reader.schema();
+    let batches = reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    PartialState::from_record_batches(&schema, &batches).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{open_inputs, run_local, RunOptions};
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        fs::write(&p, text).unwrap();
+        p
+    }
+
+    const CSV: &str =
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n\
+        536365,A,x,6,12/1/2010 8:26,2.55,17850,United Kingdom\n\
+        536366,A,x,oops,12/1/2010 8:28,1.85,17850,United Kingdom\n\
+        536367,A,x,3,13/1/2010 8:34,1.00,13047,France\n";
+
+    #[test]
+    fn a_state_round_trips_with_its_ledger_at_another_position() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = write(tmp.path(), "a.csv", CSV);
+        let opts = RunOptions::default();
+        let files = open_inputs(path.to_str().unwrap(), &opts.parse).unwrap();
+        let mut state = run_local(&files, &opts).unwrap();
+        crate::engine::number_sample_lines(&mut state, &files).unwrap();
+        assert_eq!(state.ledger.malformed, 2);
+        let cache = Cache::new(tmp.path().join("cache"), DEFAULT_MAX_SIZE);
+        let reader = InputReader::open(&path).unwrap();
+        let key = CacheKey::of(&files[0], &reader, None, &opts.parse).unwrap();
+        assert!(matches!(cache.load(&key, 0), Lookup::Miss));
+        cache.store(&key, &state, 0).unwrap();
+        let Lookup::Hit(back) = cache.load(&key, 3) else {
+            panic!("a hit")
+        };
+        assert_eq!(back.customer_count(), state.customer_count());
+        let mut want = state.ledger.clone();
+        for s in &mut want.malformed_samples {
+            s.file_index = 3;
+        }
+        let forms = want.dates[0].clone();
+        want.dates = vec![Default::default(); 3];
+        want.dates.push(forms);
+        assert_eq!(back.ledger, want);
+        assert_eq!(back.ledger.malformed_samples[0].line, Some(3));
+        assert!(still_current(&key));
+
+        // Another option is another key; a damaged entry is refused.
+        let mut other = key.clone();
+        other.parse.decimal_comma = true;
+        assert!(matches!(cache.load(&other, 0), Lookup::Miss));
+        let entry = tmp.path().join("cache").join(key.entry_name());
+        let mut bytes = fs::read(&entry).unwrap();
+        let n = bytes.len();
+        bytes[n - 10] ^= 0xff;
+        fs::write(&entry, &bytes).unwrap();
+        match cache.load(&key, 0) {
+            Lookup::Damaged(w) => assert!(w.contains("checksum"), "{w}"),
+            _ => panic!("a damaged entry is not trusted"),
+        }
+        fs::write(&entry, &bytes[..n / 2]).unwrap();
+        assert!(matches!(cache.load(&key, 0), Lookup::Damaged(_)));
+        assert_eq!(cache.entries().unwrap().len(), 1);
+        assert_eq!(cache.clear().unwrap(), 1);
+        assert!(cache.entries().unwrap().is_empty());
+
+        // A same-size change at the end changes the key.
+        fs::write(&path, CSV.replace("1.00", "9.00")).unwrap();
+        assert!(!still_current(&key));
+    }
+
+    #[test]
+    fn the_size_bound_drops_the_least_recently_used() {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = RunOptions::default();
+        let cache = Cache::new(tmp.path().join("cache"), u64::MAX);
+        let mut keys = Vec::new();
+        for name in ["a.csv", "b.csv", "c.csv"] {
+            let path = write(tmp.path(), name, CSV);
+            let files = open_inputs(path.to_str().unwrap(), &opts.parse).unwrap();
+            let state = run_local(&files, &opts).unwrap();
+            let key = CacheKey::of(
+                &files[0],
+                &InputReader::open(&path).unwrap(),
+                None,
+                &opts.parse,
+            )
+            .unwrap();
+            cache.store(&key, &state, 0).unwrap();
+            keys.push(key);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // A hit on the oldest makes b the least recently used.
+        assert!(matches!(cache.load(&keys[0], 0), Lookup::Hit(_)));
+        let one = cache.entries().unwrap()[0].bytes;
+        assert_eq!(cache.enforce_size(Some(2 * one)).unwrap(), 1);
+        assert!(matches!(cache.load(&keys[1], 0), Lookup::Miss));
+        assert!(matches!(cache.load(&keys[0], 0), Lookup::Hit(_)));
+        assert!(matches!(cache.load(&keys[2], 0), Lookup::Hit(_)));
+    }
+}
