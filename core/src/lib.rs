@@ -8,6 +8,7 @@
 
 pub mod atomic;
 pub mod cancel;
+pub mod compressed;
 pub mod data_root;
 pub mod date;
 pub mod engine;
@@ -16,10 +17,12 @@ pub mod exit;
 pub mod figures;
 pub mod format;
 pub mod gen;
+pub mod gen_formats;
 pub mod input;
 pub mod ledger;
 pub mod money;
 pub mod output;
+pub mod parquet_input;
 pub mod parse;
 pub mod partial;
 pub mod percent;
