@@ -9,6 +9,7 @@ mod db;
 mod documented_commands;
 mod edge_inputs;
 mod failed_runs;
+mod formats;
 mod human_output;
 mod reading;
 mod results;
