@@ -44,7 +44,15 @@ fn every_generated_format_gives_the_csv_result() {
     let mut want = None;
     for ext in ["csv", "csv.gz", "csv.zst", "parquet"] {
         let input = t.join(format!("g.{ext}"));
-        ok(rfm(&["gen", "--rows", "150000", "--seed", "9", "--out", s(&input)]));
+        ok(rfm(&[
+            "gen",
+            "--rows",
+            "150000",
+            "--seed",
+            "9",
+            "--out",
+            s(&input),
+        ]));
         let out = t.join(format!("out-{ext}"));
         ok(rfm(&["run", s(&input), "--out", s(&out), "-q"]));
         let got = results(&out);
@@ -56,11 +64,27 @@ fn every_generated_format_gives_the_csv_result() {
     // The format named, whatever the extension.
     let input = t.join("export.dat");
     ok(rfm(&[
-        "gen", "--rows", "150000", "--seed", "9", "--out", s(&input), "--format", "parquet",
+        "gen",
+        "--rows",
+        "150000",
+        "--seed",
+        "9",
+        "--out",
+        s(&input),
+        "--format",
+        "parquet",
     ]));
     assert_eq!(&std::fs::read(&input).unwrap()[..4], b"PAR1");
     let out = t.join("out-dat");
-    ok(rfm(&["run", s(&input), "--format", "parquet", "--out", s(&out), "-q"]));
+    ok(rfm(&[
+        "run",
+        s(&input),
+        "--format",
+        "parquet",
+        "--out",
+        s(&out),
+        "-q",
+    ]));
     assert!(results(&out) == want.unwrap());
 }
 

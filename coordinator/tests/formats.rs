@@ -57,6 +57,10 @@ fn parquet_row_groups_are_tasks_on_two_workers() {
     let mut submit = c.submit(&cut, &out, "1MiB");
     let status = submit.wait_exit(Duration::from_secs(60));
     assert_eq!(status.code(), Some(3), "{}", submit.stderr());
-    assert!(submit.stderr().contains("cut.csv.gz"), "{}", submit.stderr());
+    assert!(
+        submit.stderr().contains("cut.csv.gz"),
+        "{}",
+        submit.stderr()
+    );
     assert!(!out.join("customers.csv").exists());
 }

@@ -8,8 +8,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder,
-    TimestampSecondBuilder,
+    ArrayRef, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder, TimestampSecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
@@ -220,8 +219,7 @@ fn to_batch(lines: &[u8]) -> std::io::Result<RecordBatch> {
                 .ok_or_else(|| bad("quantity", 3))?,
         );
         date.append_value(
-            crate::date::parse_auto(r.get(4).unwrap_or_default())
-                .ok_or_else(|| bad("date", 4))?,
+            crate::date::parse_auto(r.get(4).unwrap_or_default()).ok_or_else(|| bad("date", 4))?,
         );
         let money = crate::money::parse_price(r.get(5).unwrap_or_default(), b'.')
             .filter(|m| m.0 % unit == 0)

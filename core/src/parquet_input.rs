@@ -171,7 +171,9 @@ pub fn read_parquet_layout(reader: &InputReader) -> Result<FileLayout> {
     let header: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let columns = ColumnMap::resolve(path, &header, b',')?;
     for (role, name) in &columns.names {
-        let field = schema.field_with_name(name).map_err(|e| bad(path, e.to_string()))?;
+        let field = schema
+            .field_with_name(name)
+            .map_err(|e| bad(path, e.to_string()))?;
         if !readable(field.data_type()) {
             return Err(bad(
                 path,
@@ -251,15 +253,13 @@ pub fn compute_parquet(
         .try_fold(PartialState::new, |mut state, (group, first_row)| {
             cancel.check()?;
             let mask = ProjectionMask::roots(meta.parquet_schema(), roles.iter().copied());
-            let batches = ParquetRecordBatchReaderBuilder::new_with_metadata(
-                source.clone(),
-                meta.clone(),
-            )
-            .with_row_groups(vec![group])
-            .with_projection(mask)
-            .with_batch_size(BATCH_ROWS)
-            .build()
-            .map_err(|e| bad(path, e.to_string()))?;
+            let batches =
+                ParquetRecordBatchReaderBuilder::new_with_metadata(source.clone(), meta.clone())
+                    .with_row_groups(vec![group])
+                    .with_projection(mask)
+                    .with_batch_size(BATCH_ROWS)
+                    .build()
+                    .map_err(|e| bad(path, e.to_string()))?;
             let mut row = first_row;
             let mut text = Vec::new();
             let mut starts = Vec::new();
@@ -272,9 +272,8 @@ pub fn compute_parquet(
                     file_index: chunk.file_index,
                     base: 0,
                 };
-                let mut ledger = parse_range(&text, range, columns, &text_parse, |b| {
-                    state.absorb(&b)
-                });
+                let mut ledger =
+                    parse_range(&text, range, columns, &text_parse, |b| state.absorb(&b));
                 for s in ledger.malformed_samples.iter_mut() {
                     let i = starts.partition_point(|&o| o <= s.offset).saturating_sub(1);
                     s.offset = row + i as u64;
@@ -336,9 +335,8 @@ fn cells(array: &ArrayRef) -> std::result::Result<Cells<'_>, String> {
         DataType::Date32 => Cells::Seconds(seconds(1, 86_400)),
         DataType::Date64 => Cells::Seconds(seconds(1_000, 1)),
         _ => Cells::Text(
-            arrow::compute::cast(array, &DataType::Utf8).map_err(|e| {
-                format!("cannot read a {} column as text: {e}", array.data_type())
-            })?,
+            arrow::compute::cast(array, &DataType::Utf8)
+                .map_err(|e| format!("cannot read a {} column as text: {e}", array.data_type()))?,
         ),
     })
 }
@@ -373,7 +371,11 @@ fn write_rows(
     use std::io::Write as _;
     text.clear();
     starts.clear();
-    let cols: Vec<Cells> = batch.columns().iter().map(cells).collect::<Result<_, _>>()?;
+    let cols: Vec<Cells> = batch
+        .columns()
+        .iter()
+        .map(cells)
+        .collect::<Result<_, _>>()?;
     let texts: Vec<Option<&arrow::array::StringArray>> = cols
         .iter()
         .map(|c| match c {

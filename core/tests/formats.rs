@@ -24,7 +24,10 @@ fn zstd(bytes: &[u8]) -> Vec<u8> {
 
 /// The UCI run's figures are the reference's.
 fn check_reference(out: &Outcome, what: &str) {
-    let result = out.result.as_ref().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let result = out
+        .result
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
     let want = std::fs::read_to_string(reference("online_retail.segments.csv")).unwrap();
     assert_eq!(
         String::from_utf8_lossy(&segments_csv(result)),
@@ -204,11 +207,17 @@ fn damaged_files_fail_naming_the_file() {
     let gz = gzip(head);
     let p = write(dir.path(), "cut.csv.gz", &gz[..gz.len() * 2 / 3]);
     let msg = failure(&p);
-    assert!(msg.contains("cut.csv.gz") && msg.contains("csv.gz"), "{msg}");
+    assert!(
+        msg.contains("cut.csv.gz") && msg.contains("csv.gz"),
+        "{msg}"
+    );
     let zst = zstd(head);
     let p = write(dir.path(), "cut.csv.zst", &zst[..zst.len() * 2 / 3]);
     let msg = failure(&p);
-    assert!(msg.contains("cut.csv.zst") && msg.contains("csv.zst"), "{msg}");
+    assert!(
+        msg.contains("cut.csv.zst") && msg.contains("csv.zst"),
+        "{msg}"
+    );
     // Not gzip at all.
     let p = write(dir.path(), "plain.csv.gz", head);
     assert!(failure(&p).contains("plain.csv.gz"));
@@ -223,7 +232,10 @@ fn damaged_files_fail_naming_the_file() {
     }
     let p = write(dir.path(), "corrupt.parquet", &bytes);
     let msg = failure(&p);
-    assert!(msg.contains("corrupt.parquet") && msg.contains("parquet"), "{msg}");
+    assert!(
+        msg.contains("corrupt.parquet") && msg.contains("parquet"),
+        "{msg}"
+    );
 }
 
 #[test]

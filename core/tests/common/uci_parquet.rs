@@ -11,8 +11,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::array::TimestampMillisecondArray;
+use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
@@ -66,7 +66,9 @@ pub fn write_uci_parquet(csv: &Path, out: &Path, group_rows: usize) {
         match header[i].as_str() {
             "Quantity" => {
                 let v: Option<Vec<i64>> = as_str.iter().map(|s| s.as_ref()?.parse().ok()).collect();
-                v.map_or_else(strings, |v| (DataType::Int64, Arc::new(Int64Array::from(v))))
+                v.map_or_else(strings, |v| {
+                    (DataType::Int64, Arc::new(Int64Array::from(v)))
+                })
             }
             "UnitPrice" | "Price" => {
                 let v: Option<Vec<f64>> = as_str.iter().map(|s| s.as_ref()?.parse().ok()).collect();
@@ -75,8 +77,7 @@ pub fn write_uci_parquet(csv: &Path, out: &Path, group_rows: usize) {
                 })
             }
             "InvoiceDate" => {
-                let v: Option<Vec<i64>> =
-                    as_str.iter().map(|s| iso_millis(s.as_ref()?)).collect();
+                let v: Option<Vec<i64>> = as_str.iter().map(|s| iso_millis(s.as_ref()?)).collect();
                 v.map_or_else(strings, |v| {
                     (
                         DataType::Timestamp(TimeUnit::Millisecond, None),
