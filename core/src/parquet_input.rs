@@ -384,6 +384,9 @@ fn write_rows(
         })
         .collect();
     let mut number = Vec::with_capacity(32);
+    // Rows of an invoice share their timestamp: format it once.
+    let mut last_seconds: Option<i64> = None;
+    let mut last_text = Vec::new();
     for r in 0..batch.num_rows() {
         starts.push(text.len() as u64);
         let mut next = 0;
@@ -402,7 +405,12 @@ fn write_rows(
                 }
                 Cells::Seconds(v) => {
                     if let Some(s) = v[r] {
-                        number.extend_from_slice(date::format_timestamp(s).as_bytes());
+                        if last_seconds != Some(s) {
+                            last_text.clear();
+                            last_text.extend_from_slice(date::format_timestamp(s).as_bytes());
+                            last_seconds = Some(s);
+                        }
+                        number.extend_from_slice(&last_text);
                     }
                 }
                 Cells::Text(_) => {
