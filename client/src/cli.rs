@@ -39,7 +39,8 @@ pub enum Command {
     /// Write deterministic synthetic transactions in the UCI Online Retail layout.
     #[command(
         after_help = "Examples:\n  rfm gen --rows 541909 --seed 1 --out /tmp/retail_1x.csv\n  \
-        rfm gen --rows 1000 --out -   (to standard output)"
+        rfm gen --rows 1000 --out -   (to standard output)\n  \
+        rfm gen --rows 541909 --out /tmp/retail_1x.parquet   (typed Parquet columns)"
     )]
     Gen(GenArgs),
     /// Compute RFM segments of INPUT on a running cluster; write the result files here.
@@ -371,8 +372,12 @@ pub struct ConfigArgs {
 /// How to read the input (shared by `run` and `submit`).
 #[derive(Args, Debug, Clone)]
 pub struct InputArgs {
-    /// A CSV file, a directory (its *.csv files) or a glob.
+    /// A CSV file (or .csv.gz, .csv.zst, .parquet), a directory (its *.csv files) or a glob.
     pub input: String,
+    /// How the input is read: csv, csv.gz, csv.zst, parquet or xlsx (default: from each file's
+    /// extension; anything unknown is csv).
+    #[arg(long, value_parser = parse_input_format)]
+    pub format: Option<rfm_core::format::InputFormat>,
     /// Field delimiter: one character, or `tab`.
     #[arg(long, default_value = ",")]
     pub delimiter: String,
@@ -566,6 +571,11 @@ pub struct DiffArgs {
     pub json: bool,
 }
 
+/// `--format`'s value, naming the accepted ones when it is none of them.
+fn parse_input_format(text: &str) -> Result<rfm_core::format::InputFormat, String> {
+    text.parse()
+}
+
 #[derive(Args, Debug)]
 pub struct GenArgs {
     /// Number of data lines.
@@ -577,6 +587,10 @@ pub struct GenArgs {
     /// Output file, or - for standard output.
     #[arg(long)]
     pub out: PathBuf,
+    /// Output format: csv, csv.gz, csv.zst or parquet (default: from the --out extension; csv
+    /// for standard output).
+    #[arg(long, value_parser = parse_input_format)]
+    pub format: Option<rfm_core::format::InputFormat>,
     /// Make every invoice a new customer: each line's customer id is its
     /// invoice number without the C (the high-cardinality benchmark).
     #[arg(long)]

@@ -36,15 +36,25 @@ fn gen(args: cli::GenArgs) -> anyhow::Result<()> {
     let options = rfm_core::gen::GenOptions {
         customer_per_invoice: args.customer_per_invoice,
     };
+    use rfm_core::format::InputFormat;
+    if args.format == Some(InputFormat::Excel) {
+        return Err(exit::UsageError(
+            "rfm gen --format xlsx is not available in this build; use csv, csv.gz, csv.zst or parquet"
+                .into(),
+        )
+        .into());
+    }
     if args.out.as_os_str() == "-" {
         let stdout = std::io::stdout();
-        let w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-        return rfm_core::gen::generate_with(args.rows, args.seed, options, w)
+        let w = std::io::BufWriter::with_capacity(1 << 20, stdout);
+        let format = args.format.unwrap_or(InputFormat::Csv);
+        return rfm_core::gen_formats::generate_as(args.rows, args.seed, options, format, w)
             .context("cannot write to standard output");
     }
+    let format = InputFormat::choose(&args.out.to_string_lossy(), args.format);
     export::write_atomically(&args.out, |file| {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-        rfm_core::gen::generate_with(args.rows, args.seed, options, &mut w)?;
+        rfm_core::gen_formats::generate_as(args.rows, args.seed, options, format, &mut w)?;
         w.flush()?;
         Ok(())
     })

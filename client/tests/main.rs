@@ -10,6 +10,7 @@ mod db;
 mod documented_commands;
 mod edge_inputs;
 mod failed_runs;
+mod formats;
 mod human_output;
 mod reading;
 mod results;

@@ -5,6 +5,7 @@ mod cluster;
 mod data_root;
 mod deploy;
 mod faults;
+mod formats;
 mod leases;
 mod limits;
 mod load;

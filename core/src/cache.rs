@@ -93,6 +93,8 @@ pub struct ParseKey {
     pub date_format: Option<String>,
     pub max_record_size: u64,
     pub until: Option<String>,
+    /// `--format`, when forced (else the format follows the path, in the key).
+    pub format: Option<String>,
 }
 
 impl ParseKey {
@@ -103,6 +105,7 @@ impl ParseKey {
             date_format: parse.date_format.as_ref().map(|f| f.as_str().to_string()),
             max_record_size: parse.max_record_size,
             until: parse.until.map(crate::date::format_date),
+            format: parse.format.map(|f| f.name().to_string()),
         }
     }
 }

@@ -25,6 +25,7 @@ use crate::cancel::Cancel;
 use crate::data_root::DataRoot;
 use crate::date::Date;
 use crate::error::{Error, Result};
+use crate::format::InputFormat;
 use crate::input::{
     header_prefix_len, read_layout, resolve_input_cancellable, FileLayout, ParseOptions,
 };
@@ -141,6 +142,7 @@ impl RunSettings<'_> {
                 date_format,
                 max_record_size: self.max_record_size,
                 until,
+                format: None,
             },
             as_of,
             max_malformed_share: self.max_malformed_share,
@@ -154,6 +156,9 @@ impl RunSettings<'_> {
 pub struct InputFile {
     pub path: PathBuf,
     pub layout: FileLayout,
+    /// How the file is read (`--format`, or from its name).
+    #[serde(default)]
+    pub format: InputFormat,
 }
 
 /// Bytes read from input files by this process (a work counter: reading a
@@ -163,6 +168,11 @@ static BYTES_READ: AtomicU64 = AtomicU64::new(0);
 /// Bytes read from input files by this process so far.
 pub fn bytes_read() -> u64 {
     BYTES_READ.load(Ordering::Relaxed)
+}
+
+/// Counts bytes read from an input by another reader (Parquet's).
+pub(crate) fn count_read(n: u64) {
+    BYTES_READ.fetch_add(n, Ordering::Relaxed);
 }
 
 /// An open input file, read with positioned reads. Its size and modification
@@ -205,6 +215,19 @@ impl InputReader {
     /// The open file's metadata now (its identity for the state cache).
     pub fn metadata(&self) -> Result<std::fs::Metadata> {
         self.file.metadata().map_err(|source| Error::Unreadable {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// The path the file was opened as.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A second handle on the same open file (for readers that own theirs).
+    pub fn try_clone_file(&self) -> Result<File> {
+        self.file.try_clone().map_err(|source| Error::Unreadable {
             path: self.path.clone(),
             source,
         })
@@ -299,9 +322,23 @@ pub fn open_inputs_in(
             Some(root) => root.open(&path)?,
             None => InputReader::open(&path)?,
         };
-        reader.read(0, header_prefix_len(parse), &mut prefix)?;
-        let layout = read_layout(&path, &prefix, reader.size(), parse)?;
-        files.push(InputFile { path, layout });
+        let format = InputFormat::choose(&path.to_string_lossy(), parse.format);
+        let layout = match format {
+            InputFormat::Csv => {
+                reader.read(0, header_prefix_len(parse), &mut prefix)?;
+                read_layout(&path, &prefix, reader.size(), parse)?
+            }
+            InputFormat::CsvGzip | InputFormat::CsvZstd => {
+                crate::compressed::read_compressed_layout(&reader, format, parse)?
+            }
+            InputFormat::Parquet => crate::parquet_input::read_parquet_layout(&reader)?,
+            InputFormat::Excel => return Err(unsupported(&path, format)),
+        };
+        files.push(InputFile {
+            path,
+            layout,
+            format,
+        });
     }
     if files.iter().all(|f| f.layout.data_start >= f.layout.len) {
         return Err(Error::NoDataLines {
@@ -309,6 +346,15 @@ pub fn open_inputs_in(
         });
     }
     Ok(files)
+}
+
+/// The error for a format this build does not read.
+fn unsupported(path: &Path, format: InputFormat) -> Error {
+    Error::BadInput {
+        path: path.to_path_buf(),
+        format: format.name(),
+        message: "this format is not supported yet".into(),
+    }
 }
 
 /// A task: the records owned by the byte range `[start, end)` of one file.
@@ -319,7 +365,9 @@ pub struct Chunk {
     pub end: u64,
 }
 
-/// Splits every file into chunks of about `chunk_size` bytes.
+/// Splits every file into chunks of about `chunk_size` bytes; a compressed
+/// file is one chunk. A Parquet file's chunk owns the row groups that start
+/// in it ([`crate::parquet_input`]).
 pub fn plan_chunks(files: &[InputFile], chunk_size: u64) -> Vec<Chunk> {
     let chunk_size = chunk_size.max(1);
     let mut chunks = Vec::new();
@@ -327,6 +375,14 @@ pub fn plan_chunks(files: &[InputFile], chunk_size: u64) -> Vec<Chunk> {
         let start = f.layout.data_start;
         let len = f.layout.len;
         if start >= len {
+            continue;
+        }
+        if matches!(f.format, InputFormat::CsvGzip | InputFormat::CsvZstd) {
+            chunks.push(Chunk {
+                file_index: i as u32,
+                start,
+                end: len,
+            });
             continue;
         }
         let mut at = start;
@@ -493,6 +549,22 @@ pub fn compute_chunk(
             was: input.layout.len,
             now: reader.size(),
         });
+    }
+    match input.format {
+        InputFormat::Csv => {}
+        InputFormat::CsvGzip | InputFormat::CsvZstd => {
+            return crate::compressed::compute_compressed(
+                reader,
+                input,
+                chunk.file_index,
+                parse,
+                cancel,
+            );
+        }
+        InputFormat::Parquet => {
+            return crate::parquet_input::compute_parquet(reader, input, chunk, parse, cancel);
+        }
+        InputFormat::Excel => return Err(unsupported(&input.path, input.format)),
     }
     let end = chunk.end.min(reader.size());
     let sub_range = sub_range.max(1) as u64;

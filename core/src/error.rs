@@ -88,6 +88,13 @@ pub enum Error {
     #[error("{}: the header line is longer than {limit} bytes; check the delimiter and the quoting, or raise --max-record-size", path.display())]
     HeaderTooLong { path: PathBuf, limit: u64 },
 
+    #[error("{}: not a readable {format} file: {message}; check that the file is complete (a download or copy may have been cut short) and that it is {format} (or give --format)", path.display())]
+    BadInput {
+        path: PathBuf,
+        format: &'static str,
+        message: String,
+    },
+
     /// The work was stopped on request (a cancelled task or a client gone);
     /// never shown to a user.
     #[error("cancelled")]
@@ -115,6 +122,7 @@ impl Error {
             | Error::NoInput { .. }
             | Error::NotInDataRoot { .. }
             | Error::InputChanged { .. }
+            | Error::BadInput { .. }
             | Error::DayFirstDates { .. } => Stage::Input,
             Error::EmptyFile { .. }
             | Error::NoDataLines { .. }

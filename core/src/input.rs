@@ -26,6 +26,9 @@ pub struct ParseOptions {
     /// `--until`: purchase lines dated after this day are left out (counted
     /// as `after_until`).
     pub until: Option<crate::date::Date>,
+    /// `--format`: how every input file is read (default: from its name,
+    /// [`crate::format::InputFormat::detect`]).
+    pub format: Option<crate::format::InputFormat>,
 }
 
 impl Default for ParseOptions {
@@ -36,6 +39,7 @@ impl Default for ParseOptions {
             date_format: None,
             max_record_size: DEFAULT_MAX_RECORD_SIZE,
             until: None,
+            format: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 mod chunking;
 mod common;
 mod dates;
+mod formats;
 mod reading;
 mod real_data;
 mod spec;

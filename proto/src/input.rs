@@ -38,6 +38,7 @@ pub fn to_proto(f: &InputFile) -> v1::InputFile {
                 })
                 .collect(),
         }),
+        format: f.format.name().to_string(),
     }
 }
 
@@ -60,7 +61,13 @@ pub fn from_proto(f: &v1::InputFile) -> Result<InputFile, String> {
             f.data_start, f.len
         ));
     }
+    let format = if f.format.is_empty() {
+        rfm_core::format::InputFormat::Csv
+    } else {
+        f.format.parse()?
+    };
     Ok(InputFile {
+        format,
         path: PathBuf::from(OsStr::from_bytes(&f.path)),
         layout: FileLayout {
             data_start: f.data_start,
@@ -106,6 +113,7 @@ mod tests {
                     names: vec![("invoice".into(), "InvoiceNo".into())],
                 },
             },
+            format: rfm_core::format::InputFormat::CsvZstd,
         }
     }
 
@@ -114,6 +122,7 @@ mod tests {
         let f = file();
         let back = from_proto(&to_proto(&f)).unwrap();
         assert_eq!(back.path, f.path);
+        assert_eq!(back.format, f.format);
         assert_eq!(back.layout.columns, f.layout.columns);
         assert_eq!(
             (back.layout.data_start, back.layout.len, &back.layout.header),

@@ -23,6 +23,7 @@ pub fn to_proto(opts: &RunOptions) -> v1::RunOptions {
         chunk_size: opts.chunk_size,
         max_record_size: opts.parse.max_record_size,
         no_cache: false,
+        format: opts.parse.format.map(|f| f.name().to_string()),
     }
 }
 
@@ -45,6 +46,14 @@ pub fn from_proto(o: &v1::RunOptions) -> Result<RunOptions, Error> {
         max_record_size: o.max_record_size,
     }
     .check()
+    .and_then(|mut opts| {
+        opts.parse.format = o
+            .format
+            .as_deref()
+            .map(|f| f.parse().map_err(|m| Error::invalid_option("--format", m)))
+            .transpose()?;
+        Ok(opts)
+    })
 }
 
 #[cfg(test)]
@@ -62,6 +71,7 @@ mod tests {
                 date_format: Some(DateFormat::new("%d/%m/%Y %H:%M").unwrap()),
                 max_record_size: 4096,
                 until: date::parse_date("2011-06-30"),
+                format: Some(rfm_core::format::InputFormat::Parquet),
             },
             as_of: date::parse_date("2011-12-10"),
             max_malformed_share: 0.05,

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod uci_parquet;
+
 use std::path::{Path, PathBuf};
 
 use rfm_core::date::DateFormat;
