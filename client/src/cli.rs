@@ -381,6 +381,9 @@ pub struct InputArgs {
     /// Longest record (line) in bytes, e.g. 1MiB; a longer one is one malformed line.
     #[arg(long, default_value = "1MiB")]
     pub max_record_size: String,
+    /// A sheet of an Excel workbook input to read (repeatable; default: every sheet).
+    #[arg(long = "sheet", value_name = "NAME")]
+    pub sheets: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -468,6 +471,10 @@ pub struct GenArgs {
     /// invoice number without the C (the high-cardinality benchmark).
     #[arg(long)]
     pub customer_per_invoice: bool,
+    /// Output format: csv or xlsx (a workbook, one sheet per 1,048,575 rows);
+    /// default: from the --out file's extension.
+    #[arg(long)]
+    pub format: Option<rfm_core::format::InputFormat>,
 }
 
 #[derive(Args, Debug)]

@@ -42,6 +42,10 @@ pub fn run_options(a: &InputArgs) -> Result<RunOptions, Error> {
         max_record_size,
     }
     .check()
+    .map(|mut opts| {
+        opts.parse.sheets = a.sheets.clone();
+        opts
+    })
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod dates;
 mod db;
 mod documented_commands;
 mod edge_inputs;
+mod excel;
 mod failed_runs;
 mod human_output;
 mod reading;

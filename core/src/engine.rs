@@ -25,6 +25,7 @@ use crate::cancel::Cancel;
 use crate::data_root::DataRoot;
 use crate::date::Date;
 use crate::error::{Error, Result};
+use crate::format::InputFormat;
 use crate::input::{
     header_prefix_len, read_layout, resolve_input_cancellable, FileLayout, ParseOptions,
 };
@@ -141,6 +142,8 @@ impl RunSettings<'_> {
                 date_format,
                 max_record_size: self.max_record_size,
                 until,
+                // Set by the caller (`--sheet` is a list, not a text option).
+                sheets: Vec::new(),
             },
             as_of,
             max_malformed_share: self.max_malformed_share,
@@ -205,6 +208,16 @@ impl InputReader {
     /// The file's size when it was opened.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The file's modification time when it was opened.
+    pub fn modified(&self) -> Option<SystemTime> {
+        self.modified
+    }
+
+    /// The open file (for readers of whole formats, such as workbooks).
+    pub(crate) fn file(&self) -> &File {
+        &self.file
     }
 
     /// Reads `[start, end)` (cut at the size) into `buf`, reusing its memory.
@@ -291,8 +304,12 @@ pub fn open_inputs_in(
             Some(root) => root.open(&path)?,
             None => InputReader::open(&path)?,
         };
-        reader.read(0, header_prefix_len(parse), &mut prefix)?;
-        let layout = read_layout(&path, &prefix, reader.size(), parse)?;
+        let layout = if InputFormat::detect(&path.to_string_lossy()) == InputFormat::Excel {
+            crate::excel::read_layout(&reader, &path, parse)?
+        } else {
+            reader.read(0, header_prefix_len(parse), &mut prefix)?;
+            read_layout(&path, &prefix, reader.size(), parse)?
+        };
         files.push(InputFile { path, layout });
     }
     if files.iter().all(|f| f.layout.data_start >= f.layout.len) {
@@ -311,11 +328,16 @@ pub struct Chunk {
     pub end: u64,
 }
 
-/// Splits every file into chunks of about `chunk_size` bytes.
+/// Splits every file into chunks of about `chunk_size` bytes (a workbook:
+/// into row ranges of its sheets, see [`crate::excel`]).
 pub fn plan_chunks(files: &[InputFile], chunk_size: u64) -> Vec<Chunk> {
     let chunk_size = chunk_size.max(1);
     let mut chunks = Vec::new();
     for (i, f) in files.iter().enumerate() {
+        if !f.layout.sheets.is_empty() {
+            crate::excel::plan_chunks(i as u32, f, chunk_size, &mut chunks);
+            continue;
+        }
         let start = f.layout.data_start;
         let len = f.layout.len;
         if start >= len {
@@ -485,6 +507,9 @@ pub fn compute_chunk(
             was: input.layout.len,
             now: reader.size(),
         });
+    }
+    if !input.layout.sheets.is_empty() {
+        return crate::excel::compute_chunk(reader, input, chunk, parse, cancel);
     }
     let end = chunk.end.min(reader.size());
     let sub_range = sub_range.max(1) as u64;

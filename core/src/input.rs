@@ -26,6 +26,8 @@ pub struct ParseOptions {
     /// `--until`: purchase lines dated after this day are left out (counted
     /// as `after_until`).
     pub until: Option<crate::date::Date>,
+    /// `--sheet`: the sheets of an Excel workbook to read (empty: every sheet).
+    pub sheets: Vec<String>,
 }
 
 impl Default for ParseOptions {
@@ -36,6 +38,7 @@ impl Default for ParseOptions {
             date_format: None,
             max_record_size: DEFAULT_MAX_RECORD_SIZE,
             until: None,
+            sheets: Vec::new(),
         }
     }
 }
@@ -313,6 +316,9 @@ pub struct FileLayout {
     pub len: u64,
     pub header: Vec<String>,
     pub columns: ColumnMap,
+    /// The sheets of a workbook input ([`crate::excel`]); empty for text inputs.
+    #[serde(default)]
+    pub sheets: Vec<crate::excel::SheetLayout>,
 }
 
 /// How many first bytes of a file [`read_layout`] needs: a BOM and a header
@@ -364,5 +370,6 @@ pub fn read_layout(path: &Path, bytes: &[u8], len: u64, opts: &ParseOptions) -> 
         len,
         header,
         columns,
+        sheets: Vec::new(),
     })
 }

@@ -12,6 +12,7 @@ pub mod data_root;
 pub mod date;
 pub mod engine;
 pub mod error;
+pub mod excel;
 pub mod exit;
 pub mod figures;
 pub mod format;

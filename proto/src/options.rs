@@ -22,6 +22,7 @@ pub fn to_proto(opts: &RunOptions) -> v1::RunOptions {
         max_malformed_share: opts.max_malformed_share,
         chunk_size: opts.chunk_size,
         max_record_size: opts.parse.max_record_size,
+        sheets: opts.parse.sheets.clone(),
     }
 }
 
@@ -44,6 +45,10 @@ pub fn from_proto(o: &v1::RunOptions) -> Result<RunOptions, Error> {
         max_record_size: o.max_record_size,
     }
     .check()
+    .map(|mut opts| {
+        opts.parse.sheets = o.sheets.clone();
+        opts
+    })
 }
 
 #[cfg(test)]
@@ -61,6 +66,7 @@ mod tests {
                 date_format: Some(DateFormat::new("%d/%m/%Y %H:%M").unwrap()),
                 max_record_size: 4096,
                 until: date::parse_date("2011-06-30"),
+                sheets: vec!["Year 2009-2010".into(), "Year 2010-2011".into()],
             },
             as_of: date::parse_date("2011-12-10"),
             max_malformed_share: 0.05,
