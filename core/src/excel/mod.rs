@@ -15,8 +15,8 @@
 //! it. For progress, a task's "bytes" (`end - start`) are its rows.
 //!
 //! A worker reads the whole sheet (calamine parses a sheet at once) and keeps
-//! the last [`sheet::KEPT`]-odd sheets, so the tasks of one sheet parse it
-//! once per worker. A malformed row's sample gives its sheet row number as
+//! the last two sheets it read, so the tasks of one sheet parse it once per
+//! worker. A malformed row's sample gives its sheet row number as
 //! the line (Excel's numbering: the header is row 1 of a sheet that starts
 //! there) and names the sheet.
 
@@ -56,7 +56,17 @@ pub struct SheetLayout {
 
 /// A task bound: `sheet << 32 | row`.
 pub fn task_bound(sheet: u32, row: u32) -> u64 {
-    (sheet as u64) << 32 | row as u64
+    ((sheet as u64) << 32) | row as u64
+}
+
+/// The end of an input in the units of its task bounds, for the check that
+/// a task read no more lines than it could reach: a text file's size, or for
+/// a workbook the bound just past its last sheet's rows.
+pub fn task_reach(input: &InputFile) -> u64 {
+    match input.layout.sheets.iter().map(|s| s.index).max() {
+        Some(last) => task_bound(last + 1, 0),
+        None => input.layout.len,
+    }
 }
 
 /// The (sheet, row) of a task bound.
