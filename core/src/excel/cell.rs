@@ -31,7 +31,7 @@ pub fn shortest_decimal(v: f64, out: &mut String) {
 /// date) or, in the 1904 date system, since 1904-01-01. `None` outside
 /// Excel's range and for serials 0 and 60 of the 1900 system.
 pub fn serial_timestamp(serial: f64, is_1904: bool) -> Option<Timestamp> {
-    if !serial.is_finite() || serial < 0.0 || serial >= MAX_SERIAL {
+    if !serial.is_finite() || !(0.0..MAX_SERIAL).contains(&serial) {
         return None;
     }
     let secs = (serial * DAY).round() as i64;
