@@ -405,6 +405,9 @@ pub struct InputArgs {
     /// Longest record (line) in bytes, e.g. 1MiB; a longer one is one malformed line.
     #[arg(long, default_value = "1MiB")]
     pub max_record_size: String,
+    /// A sheet of an Excel workbook input to read (repeatable; default: every sheet).
+    #[arg(long = "sheet", value_name = "NAME")]
+    pub sheets: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -514,6 +517,11 @@ pub struct WatchArgs {
     pub run_heartbeat: std::time::Duration,
     #[command(flatten)]
     pub watch: WatchFlags,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// Neither read nor write the state cache: read every file at every run.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// How a folder is watched (`rfm-coordinator --watch` has the same flags).
@@ -587,8 +595,9 @@ pub struct GenArgs {
     /// Output file, or - for standard output.
     #[arg(long)]
     pub out: PathBuf,
-    /// Output format: csv, csv.gz, csv.zst or parquet (default: from the --out extension; csv
-    /// for standard output).
+    /// Output format: csv, csv.gz, csv.zst, parquet or xlsx (a workbook, one sheet per
+    /// 1,048,575 rows; to a file only); default: from the --out extension, csv for
+    /// standard output.
     #[arg(long, value_parser = parse_input_format)]
     pub format: Option<rfm_core::format::InputFormat>,
     /// Make every invoice a new customer: each line's customer id is its

@@ -31,18 +31,14 @@ mod workers;
 use std::io::Write;
 
 use anyhow::Context;
+use rfm_core::format::InputFormat;
 
 fn gen(args: cli::GenArgs) -> anyhow::Result<()> {
     let options = rfm_core::gen::GenOptions {
         customer_per_invoice: args.customer_per_invoice,
     };
-    use rfm_core::format::InputFormat;
-    if args.format == Some(InputFormat::Excel) {
-        return Err(exit::UsageError(
-            "rfm gen --format xlsx is not available in this build; use csv, csv.gz, csv.zst or parquet"
-                .into(),
-        )
-        .into());
+    if InputFormat::choose(&args.out.to_string_lossy(), args.format) == InputFormat::Excel {
+        return gen_xlsx(&args, options);
     }
     if args.out.as_os_str() == "-" {
         let stdout = std::io::stdout();
@@ -56,6 +52,21 @@ fn gen(args: cli::GenArgs) -> anyhow::Result<()> {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
         rfm_core::gen_formats::generate_as(args.rows, args.seed, options, format, &mut w)?;
         w.flush()?;
+        Ok(())
+    })
+}
+
+/// `rfm gen --format xlsx`: a workbook (written whole, so not to standard output).
+fn gen_xlsx(args: &cli::GenArgs, options: rfm_core::gen::GenOptions) -> anyhow::Result<()> {
+    if args.out.as_os_str() == "-" {
+        anyhow::bail!("rfm gen writes a workbook to a file only: give --out FILE.xlsx");
+    }
+    let scratch = match args.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    export::write_atomically(&args.out, |file| {
+        rfm_core::excel::write::generate_xlsx(args.rows, args.seed, options, &scratch, file)?;
         Ok(())
     })
 }

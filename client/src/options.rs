@@ -44,6 +44,7 @@ pub fn run_options(a: &InputArgs) -> Result<RunOptions, Error> {
     .check()
     .map(|mut opts| {
         opts.parse.format = a.format;
+        opts.parse.sheets = a.sheets.clone();
         opts
     })
 }

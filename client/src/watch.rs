@@ -70,6 +70,8 @@ pub fn watch(args: WatchArgs) -> Result<()> {
         database_url: args.database_url.clone(),
         run_lease: args.run_lease,
         run_heartbeat: args.run_heartbeat,
+        cache: args.cache.clone(),
+        no_cache: args.no_cache,
     };
     let options = WatchOptions {
         dir: dir.clone(),

@@ -9,6 +9,7 @@ mod dates;
 mod db;
 mod documented_commands;
 mod edge_inputs;
+mod excel;
 mod failed_runs;
 mod formats;
 mod human_output;

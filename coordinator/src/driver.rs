@@ -347,7 +347,7 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
     let ctx = Arc::new(AttemptContext {
         job_id: job.id.clone(),
         inputs: files.iter().map(rfm_proto::input::to_proto).collect(),
-        file_lens: files.iter().map(|f| f.layout.len).collect(),
+        file_lens: files.iter().map(rfm_core::excel::task_reach).collect(),
         options: rfm_proto::options::to_proto(&options),
     });
     let mut driver = Driver {

@@ -4,6 +4,7 @@
 mod cluster;
 mod data_root;
 mod deploy;
+mod excel;
 mod faults;
 mod formats;
 mod leases;

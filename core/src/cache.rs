@@ -95,6 +95,8 @@ pub struct ParseKey {
     pub until: Option<String>,
     /// `--format`, when forced (else the format follows the path, in the key).
     pub format: Option<String>,
+    /// `--sheet`: the sheets read from a workbook.
+    pub sheets: Vec<String>,
 }
 
 impl ParseKey {
@@ -106,6 +108,7 @@ impl ParseKey {
             max_record_size: parse.max_record_size,
             until: parse.until.map(crate::date::format_date),
             format: parse.format.map(|f| f.name().to_string()),
+            sheets: parse.sheets.clone(),
         }
     }
 }
@@ -438,7 +441,9 @@ pub fn still_current(key: &CacheKey) -> bool {
             len: key.file.size,
             header: Vec::new(),
             columns: key.columns.clone(),
+            sheets: Vec::new(),
         },
+        format: Default::default(),
     };
     let parse = ParseOptions::default();
     CacheKey::of(&input, &reader, None, &parse)

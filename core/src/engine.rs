@@ -143,6 +143,8 @@ impl RunSettings<'_> {
                 max_record_size: self.max_record_size,
                 until,
                 format: None,
+                // Set by the caller (`--sheet` is a list, not a text option).
+                sheets: Vec::new(),
             },
             as_of,
             max_malformed_share: self.max_malformed_share,
@@ -236,6 +238,16 @@ impl InputReader {
     /// The file's size when it was opened.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The file's modification time when it was opened.
+    pub fn modified(&self) -> Option<SystemTime> {
+        self.modified
+    }
+
+    /// The open file (for readers of whole formats, such as workbooks).
+    pub(crate) fn file(&self) -> &File {
+        &self.file
     }
 
     /// Reads `[start, end)` (cut at the size) into `buf`, reusing its memory.
@@ -332,7 +344,7 @@ pub fn open_inputs_in(
                 crate::compressed::read_compressed_layout(&reader, format, parse)?
             }
             InputFormat::Parquet => crate::parquet_input::read_parquet_layout(&reader)?,
-            InputFormat::Excel => return Err(unsupported(&path, format)),
+            InputFormat::Excel => crate::excel::read_layout(&reader, &path, parse)?,
         };
         files.push(InputFile {
             path,
@@ -348,15 +360,6 @@ pub fn open_inputs_in(
     Ok(files)
 }
 
-/// The error for a format this build does not read.
-fn unsupported(path: &Path, format: InputFormat) -> Error {
-    Error::BadInput {
-        path: path.to_path_buf(),
-        format: format.name(),
-        message: "this format is not supported yet".into(),
-    }
-}
-
 /// A task: the records owned by the byte range `[start, end)` of one file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Chunk {
@@ -367,11 +370,16 @@ pub struct Chunk {
 
 /// Splits every file into chunks of about `chunk_size` bytes; a compressed
 /// file is one chunk. A Parquet file's chunk owns the row groups that start
-/// in it ([`crate::parquet_input`]).
+/// in it ([`crate::parquet_input`]); a workbook is split into row ranges of
+/// its sheets ([`crate::excel`]).
 pub fn plan_chunks(files: &[InputFile], chunk_size: u64) -> Vec<Chunk> {
     let chunk_size = chunk_size.max(1);
     let mut chunks = Vec::new();
     for (i, f) in files.iter().enumerate() {
+        if !f.layout.sheets.is_empty() {
+            crate::excel::plan_chunks(i as u32, f, chunk_size, &mut chunks);
+            continue;
+        }
         let start = f.layout.data_start;
         let len = f.layout.len;
         if start >= len {
@@ -564,7 +572,9 @@ pub fn compute_chunk(
         InputFormat::Parquet => {
             return crate::parquet_input::compute_parquet(reader, input, chunk, parse, cancel);
         }
-        InputFormat::Excel => return Err(unsupported(&input.path, input.format)),
+        InputFormat::Excel => {
+            return crate::excel::compute_chunk(reader, input, chunk, parse, cancel);
+        }
     }
     let end = chunk.end.min(reader.size());
     let sub_range = sub_range.max(1) as u64;

@@ -95,6 +95,16 @@ pub enum Error {
         message: String,
     },
 
+    #[error("{}: not a readable Excel workbook: {message}; check that the file is a complete .xlsx or .xls (download or copy it again), or give --format csv for a CSV file", path.display())]
+    Workbook { path: PathBuf, message: String },
+
+    #[error("{}: the workbook has no sheet {sheet:?}; its sheets are: {sheets}; give --sheet with one of those names (or no --sheet for every sheet)", path.display())]
+    MissingSheet {
+        path: PathBuf,
+        sheet: String,
+        sheets: String,
+    },
+
     /// The work was stopped on request (a cancelled task or a client gone);
     /// never shown to a user.
     #[error("cancelled")]
@@ -123,6 +133,8 @@ impl Error {
             | Error::NotInDataRoot { .. }
             | Error::InputChanged { .. }
             | Error::BadInput { .. }
+            | Error::Workbook { .. }
+            | Error::MissingSheet { .. }
             | Error::DayFirstDates { .. } => Stage::Input,
             Error::EmptyFile { .. }
             | Error::NoDataLines { .. }

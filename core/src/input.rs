@@ -29,6 +29,8 @@ pub struct ParseOptions {
     /// `--format`: how every input file is read (default: from its name,
     /// [`crate::format::InputFormat::detect`]).
     pub format: Option<crate::format::InputFormat>,
+    /// `--sheet`: the sheets of an Excel workbook to read (empty: every sheet).
+    pub sheets: Vec<String>,
 }
 
 impl Default for ParseOptions {
@@ -40,6 +42,7 @@ impl Default for ParseOptions {
             max_record_size: DEFAULT_MAX_RECORD_SIZE,
             until: None,
             format: None,
+            sheets: Vec::new(),
         }
     }
 }
@@ -317,6 +320,9 @@ pub struct FileLayout {
     pub len: u64,
     pub header: Vec<String>,
     pub columns: ColumnMap,
+    /// The sheets of a workbook input ([`crate::excel`]); empty for text inputs.
+    #[serde(default)]
+    pub sheets: Vec<crate::excel::SheetLayout>,
 }
 
 /// How many first bytes of a file [`read_layout`] needs: a BOM and a header
@@ -368,5 +374,6 @@ pub fn read_layout(path: &Path, bytes: &[u8], len: u64, opts: &ParseOptions) -> 
         len,
         header,
         columns,
+        sheets: Vec::new(),
     })
 }

@@ -9,12 +9,13 @@
 pub mod atomic;
 pub mod cache;
 pub mod cancel;
-pub mod cron;
 pub mod compressed;
+pub mod cron;
 pub mod data_root;
 pub mod date;
 pub mod engine;
 pub mod error;
+pub mod excel;
 pub mod exit;
 pub mod figures;
 pub mod format;

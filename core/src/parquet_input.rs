@@ -195,6 +195,7 @@ pub fn read_parquet_layout(reader: &InputReader) -> Result<FileLayout> {
         len: reader.size(),
         header,
         columns,
+        sheets: Vec::new(),
     })
 }
 

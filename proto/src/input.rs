@@ -7,6 +7,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
+use rfm_core::excel::SheetLayout;
 use rfm_core::input::{ColumnMap, FileLayout};
 use rfm_core::InputFile;
 
@@ -39,6 +40,17 @@ pub fn to_proto(f: &InputFile) -> v1::InputFile {
                 .collect(),
         }),
         format: f.format.name().to_string(),
+        sheets: f
+            .layout
+            .sheets
+            .iter()
+            .map(|s| v1::SheetLayout {
+                index: s.index,
+                name: s.name.clone(),
+                header_row: s.header_row,
+                end_row: s.end_row,
+            })
+            .collect(),
     }
 }
 
@@ -87,6 +99,16 @@ pub fn from_proto(f: &v1::InputFile) -> Result<InputFile, String> {
                     .map(|n| (n.role.clone(), n.name.clone()))
                     .collect(),
             },
+            sheets: f
+                .sheets
+                .iter()
+                .map(|s| SheetLayout {
+                    index: s.index,
+                    name: s.name.clone(),
+                    header_row: s.header_row,
+                    end_row: s.end_row,
+                })
+                .collect(),
         },
     })
 }
@@ -112,6 +134,12 @@ mod tests {
                     field_count: 6,
                     names: vec![("invoice".into(), "InvoiceNo".into())],
                 },
+                sheets: vec![SheetLayout {
+                    index: 2,
+                    name: "Year 2010-2011".into(),
+                    header_row: 0,
+                    end_row: 541_910,
+                }],
             },
             format: rfm_core::format::InputFormat::CsvZstd,
         }
@@ -124,6 +152,7 @@ mod tests {
         assert_eq!(back.path, f.path);
         assert_eq!(back.format, f.format);
         assert_eq!(back.layout.columns, f.layout.columns);
+        assert_eq!(back.layout.sheets, f.layout.sheets);
         assert_eq!(
             (back.layout.data_start, back.layout.len, &back.layout.header),
             (10, 100, &f.layout.header)

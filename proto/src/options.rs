@@ -24,6 +24,7 @@ pub fn to_proto(opts: &RunOptions) -> v1::RunOptions {
         max_record_size: opts.parse.max_record_size,
         no_cache: false,
         format: opts.parse.format.map(|f| f.name().to_string()),
+        sheets: opts.parse.sheets.clone(),
     }
 }
 
@@ -52,6 +53,7 @@ pub fn from_proto(o: &v1::RunOptions) -> Result<RunOptions, Error> {
             .as_deref()
             .map(|f| f.parse().map_err(|m| Error::invalid_option("--format", m)))
             .transpose()?;
+        opts.parse.sheets = o.sheets.clone();
         Ok(opts)
     })
 }
@@ -72,6 +74,7 @@ mod tests {
                 max_record_size: 4096,
                 until: date::parse_date("2011-06-30"),
                 format: Some(rfm_core::format::InputFormat::Parquet),
+                sheets: vec!["Year 2009-2010".into(), "Year 2010-2011".into()],
             },
             as_of: date::parse_date("2011-12-10"),
             max_malformed_share: 0.05,
