@@ -25,11 +25,13 @@ use crate::cancel::Cancel;
 use crate::data_root::DataRoot;
 use crate::date::Date;
 use crate::error::{Error, Result};
+use crate::format::Location;
 use crate::input::{
     header_prefix_len, read_layout, resolve_input_cancellable, FileLayout, ParseOptions,
 };
 use crate::parse::{parse_range, RangeSpec};
 use crate::partial::PartialState;
+use crate::remote::{RemoteInputs, RemoteObject};
 use crate::scan::{sync_point, MAX_RECORD_LIMIT};
 use crate::score::{finish, RfmResult};
 
@@ -165,12 +167,19 @@ pub fn bytes_read() -> u64 {
     BYTES_READ.load(Ordering::Relaxed)
 }
 
+/// What an [`InputReader`] reads from.
+enum Source {
+    File(File),
+    /// An `s3://` or `http(s)://` object ([`crate::remote`]).
+    Remote(RemoteObject),
+}
+
 /// An open input file, read with positioned reads. Its size and modification
 /// time at open are the ones every read expects.
 pub struct InputReader {
     /// Unique in this process: what a thread's reused [`Window`] was read from.
     id: u64,
-    file: File,
+    source: Source,
     path: PathBuf,
     size: u64,
     modified: Option<SystemTime>,
@@ -178,6 +187,16 @@ pub struct InputReader {
 
 impl InputReader {
     pub fn open(path: &Path) -> Result<InputReader> {
+        if crate::remote::is_remote(path) {
+            let object = RemoteObject::open(&path.to_string_lossy())?;
+            return Ok(InputReader {
+                id: next_id(),
+                path: path.to_path_buf(),
+                size: object.size(),
+                modified: None,
+                source: Source::Remote(object),
+            });
+        }
         let unreadable = |source| Error::Unreadable {
             path: path.to_path_buf(),
             source,
@@ -192,14 +211,29 @@ impl InputReader {
             path: path.to_path_buf(),
             source,
         })?;
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Ok(InputReader {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            file,
+            id: next_id(),
+            source: Source::File(file),
             path: path.to_path_buf(),
             size: meta.len(),
             modified: meta.modified().ok(),
         })
+    }
+
+    /// For a remote object, the same reader with `[start, end)` fetched in
+    /// one request (reads within it are served from memory); `None` for a
+    /// local file, read in place.
+    pub fn prefetched(&self, start: u64, end: u64) -> Result<Option<InputReader>> {
+        match &self.source {
+            Source::File(_) => Ok(None),
+            Source::Remote(object) => Ok(Some(InputReader {
+                id: next_id(),
+                source: Source::Remote(object.fetch(start, end)?),
+                path: self.path.clone(),
+                size: self.size,
+                modified: None,
+            })),
+        }
     }
 
     /// The file's size when it was opened.
@@ -220,7 +254,15 @@ impl InputReader {
         } else {
             buf.truncate(at + n);
         }
-        match self.file.read_exact_at(&mut buf[at..], start) {
+        let file = match &self.source {
+            Source::File(file) => file,
+            Source::Remote(object) => {
+                object.read_into(start, &mut buf[at..])?;
+                BYTES_READ.fetch_add(n as u64, Ordering::Relaxed);
+                return Ok(());
+            }
+        };
+        match file.read_exact_at(&mut buf[at..], start) {
             Ok(()) => {
                 BYTES_READ.fetch_add(n as u64, Ordering::Relaxed);
                 Ok(())
@@ -235,8 +277,12 @@ impl InputReader {
 
     /// Fails when the file's size or modification time is no longer the one
     /// seen at open: the bytes read may mix two versions of the file.
+    /// A remote object is checked by every read instead (If-Match its ETag).
     pub fn check_unchanged(&self) -> Result<()> {
-        let meta = self.file.metadata().map_err(|source| Error::Unreadable {
+        let Source::File(file) = &self.source else {
+            return Ok(());
+        };
+        let meta = file.metadata().map_err(|source| Error::Unreadable {
             path: self.path.clone(),
             source,
         })?;
@@ -247,13 +293,22 @@ impl InputReader {
     }
 
     fn changed(&self) -> Error {
-        let now = self.file.metadata().map(|m| m.len()).unwrap_or(self.size);
+        let now = match &self.source {
+            Source::File(file) => file.metadata().map(|m| m.len()).unwrap_or(self.size),
+            Source::Remote(_) => self.size,
+        };
         Error::InputChanged {
             path: self.path.clone(),
             was: self.size,
             now,
         }
     }
+}
+
+/// A process-unique reader id.
+fn next_id() -> u64 {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Resolves an input spec and reads every file's header.
@@ -279,9 +334,27 @@ pub fn open_inputs_in(
     parse: &ParseOptions,
     cancel: &Cancel,
 ) -> Result<Vec<InputFile>> {
-    let paths = match root {
-        Some(root) => root.resolve(spec, cancel)?,
-        None => resolve_input_cancellable(spec, cancel)?,
+    open_inputs_checked(spec, root, RemoteInputs::All, parse, cancel)
+}
+
+/// [`open_inputs_in`] for a coordinator's clients: a remote spec (`s3://`,
+/// `http(s)://`) is read only when `remote` allows it ([`crate::remote`]);
+/// a local one under the data root, when given.
+pub fn open_inputs_checked(
+    spec: &str,
+    root: Option<&DataRoot>,
+    remote: RemoteInputs,
+    parse: &ParseOptions,
+    cancel: &Cancel,
+) -> Result<Vec<InputFile>> {
+    let paths = if Location::of(spec) != Location::Local {
+        crate::remote::admit(spec, remote)?;
+        crate::remote::resolve(spec, cancel)?
+    } else {
+        match root {
+            Some(root) => root.resolve(spec, cancel)?,
+            None => resolve_input_cancellable(spec, cancel)?,
+        }
     };
     let mut files = Vec::with_capacity(paths.len());
     let mut prefix = Vec::new();
@@ -487,6 +560,10 @@ pub fn compute_chunk(
         });
     }
     let end = chunk.end.min(reader.size());
+    // A remote object: the chunk's bytes in one request; the bytes past its
+    // end that finish its last record come with a second, small one.
+    let fetched = reader.prefetched(chunk.start, end)?;
+    let reader = fetched.as_ref().unwrap_or(reader);
     let sub_range = sub_range.max(1) as u64;
     let ranges: Vec<(u64, u64)> = (chunk.start..end)
         .step_by(sub_range as usize)

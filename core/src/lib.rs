@@ -23,6 +23,7 @@ pub mod output;
 pub mod parse;
 pub mod partial;
 pub mod percent;
+pub mod remote;
 pub mod report;
 pub mod scan;
 pub mod score;
