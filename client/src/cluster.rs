@@ -661,6 +661,8 @@ pub fn run_embedded(
             // Its user's own machine: any chunk size, any number of tasks.
             limits: rfm_coordinator::limits::Limits::embedded(),
             recorder,
+            // Its user's own inputs, wherever they are.
+            remote_inputs: rfm_core::remote::RemoteInputs::All,
             ..Default::default()
         };
         let coordinator = rfm_coordinator::start(config, listener)

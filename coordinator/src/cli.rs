@@ -99,6 +99,11 @@ pub struct Args {
     /// required to listen beyond loopback (unless --insecure).
     #[arg(long, env = "RFM_DATA_ROOT")]
     pub data_root: Option<std::path::PathBuf>,
+    /// Which remote inputs clients may give: none; public (s3:// with this
+    /// process's AWS_* credentials, and http(s):// URLs whose host resolves
+    /// to public addresses only: no loopback, private or link-local); all.
+    #[arg(long, env = "RFM_REMOTE_INPUTS", default_value = "public")]
+    pub remote_inputs: rfm_core::remote::RemoteInputs,
     /// Start on a non-loopback address without credentials or a data root
     /// (said loudly at start, in /readyz and in `rfm workers`).
     #[arg(long)]

@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rfm_core::remote::RemoteInputs;
 use rfm_core::report::RunReport;
 use rfm_core::{Chunk, DataRoot, InputFile, PartialState, RunOptions};
 use rfm_proto::v1::{ErrorClass, TaskRef};
@@ -34,6 +35,8 @@ pub struct DriverConfig {
     pub recorder: Option<Arc<Recorder>>,
     /// Inputs must lie under it, when set (`--data-root`).
     pub data_root: Option<Arc<DataRoot>>,
+    /// Which `s3://` and `http(s)://` inputs clients may give (`--remote-inputs`).
+    pub remote_inputs: RemoteInputs,
 }
 
 /// What a job computes: its inputs, chunks and options.
@@ -432,6 +435,7 @@ mod tests {
             tick: Duration::from_millis(10),
             recorder: None,
             data_root: None,
+            remote_inputs: RemoteInputs::default(),
         }
     }
 

@@ -79,6 +79,8 @@ pub struct CoordinatorConfig {
     pub limits: limits::Limits,
     /// Job inputs must lie under it, when set (`--data-root`).
     pub data_root: Option<Arc<rfm_core::DataRoot>>,
+    /// Which `s3://` and `http(s)://` inputs clients may give (`--remote-inputs`).
+    pub remote_inputs: rfm_core::remote::RemoteInputs,
     /// TLS of the gRPC port and of the connections to the workers.
     pub tls: CoordinatorTls,
 }
@@ -107,6 +109,7 @@ impl Default for CoordinatorConfig {
             retention: retention::Retention::default(),
             limits: limits::Limits::default(),
             data_root: None,
+            remote_inputs: rfm_core::remote::RemoteInputs::default(),
             tls: CoordinatorTls::default(),
         }
     }
@@ -169,6 +172,7 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
             .clamp(Duration::from_millis(20), Duration::from_millis(250)),
         recorder: config.recorder.clone(),
         data_root: config.data_root.clone(),
+        remote_inputs: config.remote_inputs,
     };
     let sweep_every = driver.tick;
     let jobs = Arc::new(retention::JobTable::new(config.retention));

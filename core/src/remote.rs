@@ -537,9 +537,17 @@ impl RemoteObject {
             return Ok(());
         }
         if let Some((at, block)) = &self.block {
-            if start >= *at && end <= at + block.len() as u64 {
+            let block_end = at + block.len() as u64;
+            if start >= *at && start < block_end {
+                // The block's part from memory; only the rest (the bytes
+                // past a chunk's end that finish its last record) fetched.
                 let from = (start - at) as usize;
-                out.copy_from_slice(&block[from..from + out.len()]);
+                let held = (block_end.min(end) - start) as usize;
+                out[..held].copy_from_slice(&block[from..from + held]);
+                if end > block_end {
+                    let bytes = self.get(block_end, end)?;
+                    out[held..].copy_from_slice(&bytes);
+                }
                 return Ok(());
             }
         }
