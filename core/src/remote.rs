@@ -85,6 +85,7 @@ pub fn is_remote(path: &Path) -> bool {
 
 /// A remote spec taken apart: where, which bucket or `scheme://host[:port]`,
 /// and the key (no leading `/`).
+#[derive(Debug)]
 struct Parts {
     location: Location,
     authority: String,
