@@ -669,6 +669,8 @@ pub fn run_embedded(
             limits: rfm_coordinator::limits::Limits::embedded(),
             recorder,
             cache,
+            // Its user's own inputs, wherever they are.
+            remote_inputs: rfm_core::remote::RemoteInputs::All,
             ..Default::default()
         };
         let coordinator = rfm_coordinator::start(config, listener)

@@ -32,9 +32,14 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
     let out = OutDir::prepare(&out_dir)?;
     // The coordinator resolves the input in its own working directory: send
     // an absolute path (workers and coordinator share the filesystem).
-    let input = std::path::absolute(&args.input.input)
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| args.input.input.clone());
+    // A remote input (`s3://`, `http(s)://`) is sent as it is.
+    let input = if rfm_core::remote::is_remote(std::path::Path::new(&args.input.input)) {
+        args.input.input.clone()
+    } else {
+        std::path::absolute(&args.input.input)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| args.input.input.clone())
+    };
     let mut report = RunReport::before_input(&run_id, &input, &opts);
     arm_interrupt(&args, &out, &report, started);
     finish::run_to_end(

@@ -81,10 +81,16 @@ pub fn lookup(
         .par_iter()
         .enumerate()
         .map(|(i, file)| {
+            if rfm_core::format::Location::of(&file.path.to_string_lossy())
+                != rfm_core::format::Location::Local
+            {
+                // Object storage and HTTP: read every time (documented).
+                return Ok((None, Lookup::Miss));
+            }
             let key = key_of(file, root, parse)
                 .map_err(|e| format!("{}: not cached: {e}", file.path.display()))?;
             let found = plan.cache.load(&key, i as u32);
-            Ok((key, found))
+            Ok((Some(key), found))
         })
         .collect();
     let mut hits = Vec::new();
@@ -101,12 +107,12 @@ pub fn lookup(
             }
             Ok((key, Lookup::Miss)) => {
                 plan.usage.computed += 1;
-                plan.keys[i] = Some(key);
+                plan.keys[i] = key;
             }
             Ok((key, Lookup::Damaged(warning))) => {
                 plan.usage.computed += 1;
                 plan.usage.warnings.push(warning);
-                plan.keys[i] = Some(key);
+                plan.keys[i] = key;
             }
         }
     }

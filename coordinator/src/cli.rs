@@ -107,6 +107,11 @@ pub struct Args {
     /// Bound of the --cache-dir's size, e.g. 2GiB: the least recently used entries go first.
     #[arg(long, default_value = "2GiB", value_parser = rfm_proto::size::clap_parse_positive)]
     pub cache_max_size: u64,
+    /// Which remote inputs clients may give: none; public (s3:// with this
+    /// process's AWS_* credentials, and http(s):// URLs whose host resolves
+    /// to public addresses only: no loopback, private or link-local); all.
+    #[arg(long, env = "RFM_REMOTE_INPUTS", default_value = "public")]
+    pub remote_inputs: rfm_core::remote::RemoteInputs,
     /// Start on a non-loopback address without credentials or a data root
     /// (said loudly at start, in /readyz and in `rfm workers`).
     #[arg(long)]

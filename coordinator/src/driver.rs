@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rfm_core::remote::RemoteInputs;
 use rfm_core::report::RunReport;
 use rfm_core::{Chunk, DataRoot, InputFile, PartialState, RunOptions};
 use rfm_proto::v1::{ErrorClass, TaskRef};
@@ -37,6 +38,8 @@ pub struct DriverConfig {
     pub data_root: Option<Arc<DataRoot>>,
     /// The state cache of the files' partial states (`--cache-dir`), if any.
     pub cache: Option<Arc<rfm_core::cache::Cache>>,
+    /// Which `s3://` and `http(s)://` inputs clients may give (`--remote-inputs`).
+    pub remote_inputs: RemoteInputs,
 }
 
 /// What a job computes: its inputs, chunks and options.
@@ -496,6 +499,7 @@ mod tests {
             recorder: None,
             data_root: None,
             cache: None,
+            remote_inputs: RemoteInputs::default(),
         }
     }
 

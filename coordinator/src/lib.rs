@@ -80,6 +80,8 @@ pub struct CoordinatorConfig {
     pub limits: limits::Limits,
     /// Job inputs must lie under it, when set (`--data-root`).
     pub data_root: Option<Arc<rfm_core::DataRoot>>,
+    /// Which `s3://` and `http(s)://` inputs clients may give (`--remote-inputs`).
+    pub remote_inputs: rfm_core::remote::RemoteInputs,
     /// TLS of the gRPC port and of the connections to the workers.
     pub tls: CoordinatorTls,
     /// The state cache (`--cache-dir`): files found there are not read again.
@@ -110,6 +112,7 @@ impl Default for CoordinatorConfig {
             retention: retention::Retention::default(),
             limits: limits::Limits::default(),
             data_root: None,
+            remote_inputs: rfm_core::remote::RemoteInputs::default(),
             tls: CoordinatorTls::default(),
             cache: None,
         }
@@ -180,6 +183,7 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         recorder: config.recorder.clone(),
         data_root: config.data_root.clone(),
         cache: config.cache.clone(),
+        remote_inputs: config.remote_inputs,
     };
     let sweep_every = driver.tick;
     let jobs = Arc::new(retention::JobTable::new(config.retention));

@@ -159,6 +159,7 @@ async fn serve(
             max_tasks_per_job: args.max_tasks_per_job,
         },
         data_root,
+        remote_inputs: args.remote_inputs,
         tls: tls.clone(),
         cache: args
             .cache_dir

@@ -11,8 +11,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use rfm_core::engine::{open_inputs_in, plan_chunks, InputFile};
+use rfm_core::engine::{open_inputs_checked, plan_chunks, InputFile};
 use rfm_core::input::ParseOptions;
+use rfm_core::remote::RemoteInputs;
 use rfm_core::text::escape_controls;
 use rfm_core::{Cancel, CancelOnDrop, DataRoot, Error, ErrorKind};
 use rfm_proto::auth::{Identity, Token, MIN_CALL_SECRET_CHARS};
@@ -45,6 +46,7 @@ const MAX_CANCEL_REASON_CHARS: usize = 120;
 fn open_job_inputs(
     input: String,
     root: Option<Arc<DataRoot>>,
+    remote: RemoteInputs,
     parse: ParseOptions,
     cancel: Arc<Cancel>,
 ) -> impl std::future::Future<Output = Result<Vec<InputFile>, Status>> {
@@ -53,7 +55,7 @@ fn open_job_inputs(
     async move {
         let _stop_when_dropped = stop_when_dropped;
         tokio::task::spawn_blocking(move || {
-            open_inputs_in(&input, root.as_deref(), &parse, &cancel)
+            open_inputs_checked(&input, root.as_deref(), remote, &parse, &cancel)
         })
         .await
         .map_err(|e| Status::internal(format!("checking the input failed: {e}")))?
@@ -303,7 +305,9 @@ impl Coordinator for CoordinatorService {
         let parse = options.parse.clone();
         let input = req.input.clone();
         let root = self.driver.data_root.clone();
-        let files = open_job_inputs(input, root, parse, Arc::new(Cancel::default())).await?;
+        let remote = self.driver.remote_inputs;
+        let files =
+            open_job_inputs(input, root, remote, parse, Arc::new(Cancel::default())).await?;
         if auto_chunks {
             options.chunk_size = self
                 .limits
@@ -515,14 +519,26 @@ mod tests {
         let spec = format!("{}/**/*.csv", dir.path().display());
 
         // Run to its end, the walk finds no file.
-        let whole =
-            open_job_inputs(spec.clone(), None, ParseOptions::default(), Arc::default()).await;
+        let whole = open_job_inputs(
+            spec.clone(),
+            None,
+            RemoteInputs::All,
+            ParseOptions::default(),
+            Arc::default(),
+        )
+        .await;
         assert_eq!(whole.unwrap_err().code(), tonic::Code::FailedPrecondition);
 
         // The client gives up while the coordinator plans: tonic drops the
         // call's future, which stops the blocking walk at its next directory.
         let cancel = Arc::new(Cancel::default());
-        let planning = open_job_inputs(spec.clone(), None, ParseOptions::default(), cancel.clone());
+        let planning = open_job_inputs(
+            spec.clone(),
+            None,
+            RemoteInputs::All,
+            ParseOptions::default(),
+            cancel.clone(),
+        );
         drop(planning);
         assert!(cancel.is_cancelled());
         let err =
@@ -535,6 +551,7 @@ mod tests {
         let planning = tokio::spawn(open_job_inputs(
             spec,
             None,
+            RemoteInputs::All,
             ParseOptions::default(),
             cancel.clone(),
         ));

@@ -12,6 +12,7 @@ mod limits;
 mod load;
 mod observability;
 mod publish;
+mod remote;
 mod roles;
 mod shutdown;
 mod support;

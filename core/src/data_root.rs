@@ -141,6 +141,11 @@ impl DataRoot {
     /// opened, except by a link swapped in between the check and the open,
     /// and that one is refused before a byte is read.
     pub fn open(&self, path: &Path) -> Result<InputReader> {
+        // A remote object ([`crate::remote`]): the coordinator's policy
+        // admitted it at planning; it is not a path under the root.
+        if crate::remote::is_remote(path) {
+            return InputReader::open(path);
+        }
         let joined = self.join(path);
         let real = self.admit(&joined).ok_or_else(|| refused(path))?;
         // Non-blocking: a FIFO swapped in never blocks the open.

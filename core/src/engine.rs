@@ -26,11 +26,13 @@ use crate::data_root::DataRoot;
 use crate::date::Date;
 use crate::error::{Error, Result};
 use crate::format::InputFormat;
+use crate::format::Location;
 use crate::input::{
     header_prefix_len, read_layout, resolve_input_cancellable, FileLayout, ParseOptions,
 };
 use crate::parse::{parse_range, RangeSpec};
 use crate::partial::PartialState;
+use crate::remote::{RemoteInputs, RemoteObject};
 use crate::scan::{sync_point, MAX_RECORD_LIMIT};
 use crate::score::{finish, RfmResult};
 
@@ -177,12 +179,19 @@ pub(crate) fn count_read(n: u64) {
     BYTES_READ.fetch_add(n, Ordering::Relaxed);
 }
 
+/// What an [`InputReader`] reads from.
+enum Source {
+    File(File),
+    /// An `s3://` or `http(s)://` object ([`crate::remote`]).
+    Remote(RemoteObject),
+}
+
 /// An open input file, read with positioned reads. Its size and modification
 /// time at open are the ones every read expects.
 pub struct InputReader {
     /// Unique in this process: what a thread's reused [`Window`] was read from.
     id: u64,
-    file: File,
+    source: Source,
     path: PathBuf,
     size: u64,
     modified: Option<SystemTime>,
@@ -190,6 +199,16 @@ pub struct InputReader {
 
 impl InputReader {
     pub fn open(path: &Path) -> Result<InputReader> {
+        if crate::remote::is_remote(path) {
+            let object = RemoteObject::open(&path.to_string_lossy())?;
+            return Ok(InputReader {
+                id: next_id(),
+                path: path.to_path_buf(),
+                size: object.size(),
+                modified: None,
+                source: Source::Remote(object),
+            });
+        }
         let unreadable = |source| Error::Unreadable {
             path: path.to_path_buf(),
             source,
@@ -204,22 +223,35 @@ impl InputReader {
             path: path.to_path_buf(),
             source,
         })?;
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Ok(InputReader {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            file,
+            id: next_id(),
+            source: Source::File(file),
             path: path.to_path_buf(),
             size: meta.len(),
             modified: meta.modified().ok(),
         })
     }
 
+    /// Why a remote object cannot be read as a local file (compressed,
+    /// Parquet and Excel inputs, the state cache's identity).
+    fn not_local(&self) -> Error {
+        Error::Remote {
+            url: self.path.to_string_lossy().into_owned(),
+            message: "only CSV is read from object storage or HTTP; copy a compressed, \
+                      Parquet or Excel file to a local disk (or the data root) first"
+                .into(),
+        }
+    }
+
     /// The open file's metadata now (its identity for the state cache).
     pub fn metadata(&self) -> Result<std::fs::Metadata> {
-        self.file.metadata().map_err(|source| Error::Unreadable {
-            path: self.path.clone(),
-            source,
-        })
+        match &self.source {
+            Source::File(file) => file.metadata().map_err(|source| Error::Unreadable {
+                path: self.path.clone(),
+                source,
+            }),
+            Source::Remote(_) => Err(self.not_local()),
+        }
     }
 
     /// The path the file was opened as.
@@ -229,10 +261,29 @@ impl InputReader {
 
     /// A second handle on the same open file (for readers that own theirs).
     pub fn try_clone_file(&self) -> Result<File> {
-        self.file.try_clone().map_err(|source| Error::Unreadable {
-            path: self.path.clone(),
-            source,
-        })
+        match &self.source {
+            Source::File(file) => file.try_clone().map_err(|source| Error::Unreadable {
+                path: self.path.clone(),
+                source,
+            }),
+            Source::Remote(_) => Err(self.not_local()),
+        }
+    }
+
+    /// For a remote object, the same reader with `[start, end)` fetched in
+    /// one request (reads within it are served from memory); `None` for a
+    /// local file, read in place.
+    pub fn prefetched(&self, start: u64, end: u64) -> Result<Option<InputReader>> {
+        match &self.source {
+            Source::File(_) => Ok(None),
+            Source::Remote(object) => Ok(Some(InputReader {
+                id: next_id(),
+                source: Source::Remote(object.fetch(start, end)?),
+                path: self.path.clone(),
+                size: self.size,
+                modified: None,
+            })),
+        }
     }
 
     /// The file's size when it was opened.
@@ -246,8 +297,11 @@ impl InputReader {
     }
 
     /// The open file (for readers of whole formats, such as workbooks).
-    pub(crate) fn file(&self) -> &File {
-        &self.file
+    pub(crate) fn file(&self) -> Result<&File> {
+        match &self.source {
+            Source::File(file) => Ok(file),
+            Source::Remote(_) => Err(self.not_local()),
+        }
     }
 
     /// Reads `[start, end)` (cut at the size) into `buf`, reusing its memory.
@@ -263,7 +317,15 @@ impl InputReader {
         } else {
             buf.truncate(at + n);
         }
-        match self.file.read_exact_at(&mut buf[at..], start) {
+        let file = match &self.source {
+            Source::File(file) => file,
+            Source::Remote(object) => {
+                object.read_into(start, &mut buf[at..])?;
+                BYTES_READ.fetch_add(n as u64, Ordering::Relaxed);
+                return Ok(());
+            }
+        };
+        match file.read_exact_at(&mut buf[at..], start) {
             Ok(()) => {
                 BYTES_READ.fetch_add(n as u64, Ordering::Relaxed);
                 Ok(())
@@ -278,8 +340,12 @@ impl InputReader {
 
     /// Fails when the file's size or modification time is no longer the one
     /// seen at open: the bytes read may mix two versions of the file.
+    /// A remote object is checked by every read instead (If-Match its ETag).
     pub fn check_unchanged(&self) -> Result<()> {
-        let meta = self.file.metadata().map_err(|source| Error::Unreadable {
+        let Source::File(file) = &self.source else {
+            return Ok(());
+        };
+        let meta = file.metadata().map_err(|source| Error::Unreadable {
             path: self.path.clone(),
             source,
         })?;
@@ -290,13 +356,22 @@ impl InputReader {
     }
 
     fn changed(&self) -> Error {
-        let now = self.file.metadata().map(|m| m.len()).unwrap_or(self.size);
+        let now = match &self.source {
+            Source::File(file) => file.metadata().map(|m| m.len()).unwrap_or(self.size),
+            Source::Remote(_) => self.size,
+        };
         Error::InputChanged {
             path: self.path.clone(),
             was: self.size,
             now,
         }
     }
+}
+
+/// A process-unique reader id.
+fn next_id() -> u64 {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Resolves an input spec and reads every file's header.
@@ -322,9 +397,27 @@ pub fn open_inputs_in(
     parse: &ParseOptions,
     cancel: &Cancel,
 ) -> Result<Vec<InputFile>> {
-    let paths = match root {
-        Some(root) => root.resolve(spec, cancel)?,
-        None => resolve_input_cancellable(spec, cancel)?,
+    open_inputs_checked(spec, root, RemoteInputs::All, parse, cancel)
+}
+
+/// [`open_inputs_in`] for a coordinator's clients: a remote spec (`s3://`,
+/// `http(s)://`) is read only when `remote` allows it ([`crate::remote`]);
+/// a local one under the data root, when given.
+pub fn open_inputs_checked(
+    spec: &str,
+    root: Option<&DataRoot>,
+    remote: RemoteInputs,
+    parse: &ParseOptions,
+    cancel: &Cancel,
+) -> Result<Vec<InputFile>> {
+    let paths = if Location::of(spec) != Location::Local {
+        crate::remote::admit(spec, remote)?;
+        crate::remote::resolve(spec, cancel)?
+    } else {
+        match root {
+            Some(root) => root.resolve(spec, cancel)?,
+            None => resolve_input_cancellable(spec, cancel)?,
+        }
     };
     let mut files = Vec::with_capacity(paths.len());
     let mut prefix = Vec::new();
@@ -577,6 +670,10 @@ pub fn compute_chunk(
         }
     }
     let end = chunk.end.min(reader.size());
+    // A remote object: the chunk's bytes in one request; the bytes past its
+    // end that finish its last record come with a second, small one.
+    let fetched = reader.prefetched(chunk.start, end)?;
+    let reader = fetched.as_ref().unwrap_or(reader);
     let sub_range = sub_range.max(1) as u64;
     let ranges: Vec<(u64, u64)> = (chunk.start..end)
         .step_by(sub_range as usize)

@@ -85,6 +85,10 @@ pub enum Error {
     #[error("{}: the file changed while being read: was {was} bytes, now {now}; run again on a stable copy", path.display())]
     InputChanged { path: PathBuf, was: u64, now: u64 },
 
+    /// An `s3://` or `http(s)://` input that cannot be read: what is missing.
+    #[error("{url}: {message}")]
+    Remote { url: String, message: String },
+
     #[error("{}: the header line is longer than {limit} bytes; check the delimiter and the quoting, or raise --max-record-size", path.display())]
     HeaderTooLong { path: PathBuf, limit: u64 },
 
@@ -135,6 +139,7 @@ impl Error {
             | Error::BadInput { .. }
             | Error::Workbook { .. }
             | Error::MissingSheet { .. }
+            | Error::Remote { .. }
             | Error::DayFirstDates { .. } => Stage::Input,
             Error::EmptyFile { .. }
             | Error::NoDataLines { .. }

@@ -29,6 +29,7 @@ pub mod parquet_input;
 pub mod parse;
 pub mod partial;
 pub mod percent;
+pub mod remote;
 pub mod report;
 pub mod scan;
 pub mod score;

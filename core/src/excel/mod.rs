@@ -226,7 +226,7 @@ fn cell_text<'a>(book_1904: bool, parse: &'a ParseOptions) -> CellText<'a> {
 /// the required columns. The layout's header and columns are the first
 /// sheet's (for the run report).
 pub fn read_layout(reader: &InputReader, path: &Path, parse: &ParseOptions) -> Result<FileLayout> {
-    let mut book = Book::open(reader.file(), path)?;
+    let mut book = Book::open(reader.file()?, path)?;
     let names = book.sheet_names();
     let selected: Vec<(u32, String)> = if parse.sheets.is_empty() {
         names
@@ -319,7 +319,7 @@ fn read_sheet(
     layout: &SheetLayout,
     parse: &ParseOptions,
 ) -> Result<SheetText> {
-    let mut book = Book::open(reader.file(), path)?;
+    let mut book = Book::open(reader.file()?, path)?;
     let range = book.range(path, layout.index)?;
     let text = cell_text(book.is_1904(), parse);
     sheet::sheet_text(path, &layout.name, &range, &text)
