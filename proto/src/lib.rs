@@ -33,10 +33,13 @@ pub mod v1 {
 /// tasks carry their input file as protobuf fields, not JSON.
 /// Version 5: run options carry `until`; ledgers count each file's date
 /// forms and the lines after `until`; reports carry the first purchase, each
-/// file's date form and warnings. Still version 5 (fields only added, their
-/// absence meaning what it meant before): run options may ask for no state
-/// cache (`no_cache`), reports say how the run used it (`cache`).
-pub const PROTOCOL_VERSION: u32 = 5;
+/// file's date form and warnings.
+/// Version 6: input files carry their format (`csv.gz`, `csv.zst`, `parquet`,
+/// `xlsx`) and a workbook's sheets, whose tasks are row ranges, not byte
+/// ranges: a version-5 worker would read them as CSV. Run options carry
+/// `--format`, `--sheet` and `no_cache`; reports say how the run used the
+/// state cache (`cache`).
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// A job's watchers get its status at least this often, also when nothing
 /// changes: they tell a quiet job from a coordinator that stopped answering.
