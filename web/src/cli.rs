@@ -36,6 +36,11 @@ pub struct Args {
     /// RFM_DATABASE_URL or DATABASE_URL); read-only access is enough.
     #[arg(long, value_name = "URL", conflicts_with = "results")]
     pub database_url: Option<String>,
+    /// How long to keep trying a database that is not up yet (unreachable,
+    /// starting, refusing logins) before giving up; a TLS or certificate
+    /// mistake fails at once. 0s: try once.
+    #[arg(long, default_value = "60s", value_parser = rfm_proto::duration::clap_parse)]
+    pub database_wait: std::time::Duration,
     /// Token a browser or API caller must present (a sign-in form sets it as
     /// a cookie; API calls send `Authorization: Bearer TOKEN`). Prefer
     /// RFM_WEB_TOKEN or --token-file: `ps` shows flag values.

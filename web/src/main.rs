@@ -62,7 +62,7 @@ fn main() -> ExitCode {
     }
     let source: Box<dyn RunSource + Sync> =
         match (args.database_url(|k| std::env::var(k).ok()), &args.results) {
-            (Some(url), _) => match DatabaseSource::connect(&url) {
+            (Some(url), _) => match connect_waiting(&url, args.database_wait) {
                 Ok(s) => Box::new(s),
                 Err(e) => return fail(exit::DATABASE, &e.to_string()),
             },
@@ -174,4 +174,22 @@ async fn shutdown() {
     }
     #[cfg(not(unix))]
     ctrl_c.await.unwrap_or(());
+}
+
+/// Connects the run database, trying again every 2 s for up to `wait` while
+/// the failure may pass (the server not up yet: a compose start), as the
+/// coordinator's `--database-wait` does.
+fn connect_waiting(url: &str, wait: std::time::Duration) -> rfm_runs::Result<DatabaseSource> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match DatabaseSource::connect(url) {
+            Err(rfm_runs::Error::Database(e))
+                if e.is_transient_connect() && std::time::Instant::now() < deadline =>
+            {
+                tracing::warn!("{e}; trying again in 2s (for up to --database-wait {wait:?})");
+                std::thread::sleep(std::time::Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
 }
