@@ -45,10 +45,7 @@ impl CachePlan {
 }
 
 fn open(file: &InputFile, root: Option<&DataRoot>) -> rfm_core::Result<InputReader> {
-    match root {
-        Some(root) => root.open(&file.path),
-        None => InputReader::open(&file.path),
-    }
+    InputReader::open_planned(file, root)
 }
 
 fn key_of(

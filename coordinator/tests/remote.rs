@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::support::proxy::Proxy;
 use super::support::reference::assert_uci_reference;
-use super::support::{bin, Proc, REAL};
+use super::support::{assert_task_delay, bin, task_delay, Proc, REAL};
 
 const ACCESS_KEY: &str = "rfm-test-key";
 const SECRET_KEY: &str = "rfm-test-secret-0123456789";
@@ -274,7 +274,124 @@ fn a_coordinator_does_not_fetch_loopback_urls_for_its_clients_by_default() {
         .output()
         .unwrap();
     assert_refused(&o, &out, &["refused", "loopback", "--upload"]);
+    // A name that resolves to loopback: the message names the host, its
+    // address and the setting.
+    let by_name = format!("http://localhost:{}/online_retail.csv", http.addr.port());
+    let out = tmp.path().join("by-name");
+    let o = Command::new(bin("rfm"))
+        .args(["submit", &by_name])
+        .args(["--coordinator", &url, "--quiet", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_refused(
+        &o,
+        &out,
+        &["refused", "\"localhost\"", "--remote-inputs public"],
+    );
     assert_eq!(http.requests(), 0, "the server was asked for nothing");
+}
+
+#[test]
+fn a_redirect_is_refused_naming_it_even_when_every_url_is_allowed() {
+    // The redirect's target would be fetched without the address check:
+    // no policy follows one.
+    let target = HttpServer::start(true);
+    let moved = HttpServer::redirecting(target.url("online_retail.csv"));
+    let tmp = tempfile::tempdir().unwrap();
+    let coordinator = Proc::spawn({
+        let mut c = Command::new(bin("rfm-coordinator"));
+        c.args(["--listen", "127.0.0.1:0", "--remote-inputs", "all"]);
+        c
+    });
+    let url = coordinator.coordinator_url();
+    let out = tmp.path().join("redirected");
+    let o = Command::new(bin("rfm"))
+        .args(["submit", &moved.url("online_retail.csv")])
+        .args(["--coordinator", &url, "--quiet", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_refused(
+        &o,
+        &out,
+        &["online_retail.csv", "redirect (HTTP 302)", "final URL"],
+    );
+    assert!(moved.requests() > 0, "the redirecting server was asked");
+    assert_eq!(target.requests(), 0, "the redirect was not followed");
+
+    // `rfm run` reads every URL, and follows no redirect either.
+    let out = tmp.path().join("run");
+    let o = rfm_run(&moved.url("online_retail.csv"), &out, |c| c);
+    assert_refused(&o, &out, &["redirect (HTTP 302)"]);
+    assert_eq!(target.requests(), 0, "the redirect was not followed");
+}
+
+#[test]
+fn an_object_replaced_after_planning_fails_the_job_naming_it() {
+    let Some(s3) = s3_server() else { return };
+    let _serial = super::support::serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let coordinator = Proc::spawn(with_s3_env(
+        {
+            let mut c = Command::new(bin("rfm-coordinator"));
+            c.args(["--listen", "127.0.0.1:0"]);
+            c
+        },
+        s3.addr,
+        SECRET_KEY,
+    ));
+    let url = coordinator.coordinator_url();
+    let worker = Proc::spawn(task_delay(
+        with_s3_env(
+            {
+                let mut c = Command::new(bin("rfm-worker"));
+                c.args(["--coordinator", &url, "--listen", "127.0.0.1:0"])
+                    .args(["--threads", "1", "--heartbeat-interval", "200ms"]);
+                c
+            },
+            s3.addr,
+            SECRET_KEY,
+        ),
+        4000,
+    ));
+    assert_task_delay(&worker);
+    coordinator.wait_for("registered at", 1, Duration::from_secs(20));
+
+    let out = tmp.path().join("replaced");
+    let mut submit = Proc::spawn({
+        let mut c = Command::new(bin("rfm"));
+        c.args(["submit", &format!("s3://{BUCKET}/online_retail.csv")])
+            .args(["--coordinator", &url, "--chunk-size", "8MiB", "--out"])
+            .arg(&out);
+        c
+    });
+    // Planned (sizes and ETag from the server); before any task reads, the
+    // object is replaced by one of the same size that differs in one digit.
+    coordinator.wait_for(" tasks, ", 1, Duration::from_secs(60));
+    let object = s3.dir.path().join(BUCKET).join("online_retail.csv");
+    let mut bytes = std::fs::read(&object).unwrap();
+    let at = bytes.len() / 2
+        + bytes[bytes.len() / 2..]
+            .iter()
+            .position(u8::is_ascii_digit)
+            .unwrap();
+    bytes[at] = if bytes[at] == b'1' { b'2' } else { b'1' };
+    std::fs::write(&object, &bytes).unwrap();
+
+    let status = submit.wait_exit(Duration::from_secs(120));
+    let err = submit.stderr();
+    assert_eq!(status.code(), Some(3), "{err}");
+    for fragment in [
+        "s3://retail/online_retail.csv",
+        "changed while the job ran",
+        "nothing was written",
+    ] {
+        assert!(err.contains(fragment), "stderr lacks {fragment:?}: {err}");
+    }
+    for file in ["customers.csv", "segments.csv"] {
+        assert!(!out.join(file).exists(), "{file} written");
+    }
 }
 
 #[test]
@@ -309,6 +426,15 @@ struct HttpServer {
 
 impl HttpServer {
     fn start(ranges: bool) -> HttpServer {
+        HttpServer::serving(ranges, None)
+    }
+
+    /// A server that answers every request with `302 Found` to `location`.
+    fn redirecting(location: String) -> HttpServer {
+        HttpServer::serving(true, Some(location))
+    }
+
+    fn serving(ranges: bool, redirect: Option<String>) -> HttpServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -316,8 +442,9 @@ impl HttpServer {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let redirect = redirect.clone();
                 std::thread::spawn(move || {
-                    let _ = serve(stream, ranges);
+                    let _ = serve(stream, ranges, redirect.as_deref());
                 });
             }
         });
@@ -333,7 +460,7 @@ impl HttpServer {
     }
 }
 
-fn serve(stream: TcpStream, ranges: bool) -> std::io::Result<()> {
+fn serve(stream: TcpStream, ranges: bool, redirect: Option<&str>) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut stream = stream;
     let mut line = String::new();
@@ -352,6 +479,15 @@ fn serve(stream: TcpStream, ranges: bool) -> std::io::Result<()> {
                 range = v.trim().strip_prefix("bytes=").map(str::to_string);
             }
         }
+    }
+    if let Some(location) = redirect {
+        return stream.write_all(
+            format!(
+                "HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\n\
+                 connection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        );
     }
     let path: PathBuf = match target.as_str() {
         "/online_retail.csv" => PathBuf::from(REAL),

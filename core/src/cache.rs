@@ -444,6 +444,8 @@ pub fn still_current(key: &CacheKey) -> bool {
             sheets: Vec::new(),
         },
         format: Default::default(),
+        etag: None,
+        public_only: false,
     };
     let parse = ParseOptions::default();
     CacheKey::of(&input, &reader, None, &parse)

@@ -163,6 +163,14 @@ pub struct InputFile {
     /// How the file is read (`--format`, or from its name).
     #[serde(default)]
     pub format: InputFormat,
+    /// A remote object's ETag when the job was planned (`None` for a local
+    /// file, or a server that sends none): every read asks for that version.
+    #[serde(default)]
+    pub etag: Option<String>,
+    /// Whether an http(s) object is read only over connections to public
+    /// addresses (the coordinator's `--remote-inputs public`).
+    #[serde(default)]
+    pub public_only: bool,
 }
 
 /// Bytes read from input files by this process (a work counter: reading a
@@ -200,14 +208,8 @@ pub struct InputReader {
 impl InputReader {
     pub fn open(path: &Path) -> Result<InputReader> {
         if crate::remote::is_remote(path) {
-            let object = RemoteObject::open(&path.to_string_lossy())?;
-            return Ok(InputReader {
-                id: next_id(),
-                path: path.to_path_buf(),
-                size: object.size(),
-                modified: None,
-                source: Source::Remote(object),
-            });
+            let object = RemoteObject::open(&path.to_string_lossy(), false)?;
+            return Ok(InputReader::remote(path, object));
         }
         let unreadable = |source| Error::Unreadable {
             path: path.to_path_buf(),
@@ -215,6 +217,44 @@ impl InputReader {
         };
         let file = File::open(path).map_err(unreadable)?;
         InputReader::from_file(file, path)
+    }
+
+    /// Opens an input file as planned: a remote object in the version and
+    /// under the address policy the coordinator planned it with (no
+    /// request until the first read); a local file through `root`, when
+    /// given ([`DataRoot::open`]).
+    pub fn open_planned(file: &InputFile, root: Option<&DataRoot>) -> Result<InputReader> {
+        if crate::remote::is_remote(&file.path) {
+            let object = RemoteObject::planned(
+                &file.path.to_string_lossy(),
+                file.public_only,
+                file.layout.len,
+                file.etag.as_deref(),
+            )?;
+            return Ok(InputReader::remote(&file.path, object));
+        }
+        match root {
+            Some(root) => root.open(&file.path),
+            None => InputReader::open(&file.path),
+        }
+    }
+
+    fn remote(path: &Path, object: RemoteObject) -> InputReader {
+        InputReader {
+            id: next_id(),
+            path: path.to_path_buf(),
+            size: object.size(),
+            modified: None,
+            source: Source::Remote(object),
+        }
+    }
+
+    /// A remote object's ETag when opened (`None` for a local file).
+    pub fn etag(&self) -> Option<&str> {
+        match &self.source {
+            Source::Remote(object) => object.etag(),
+            Source::File(_) => None,
+        }
     }
 
     /// A reader of a file already open as `path`.
@@ -421,11 +461,17 @@ pub fn open_inputs_checked(
     };
     let mut files = Vec::with_capacity(paths.len());
     let mut prefix = Vec::new();
+    let public_only = remote == RemoteInputs::Public && Location::of(spec) == Location::Http;
     for path in paths {
         cancel.check()?;
-        let reader = match root {
-            Some(root) => root.open(&path)?,
-            None => InputReader::open(&path)?,
+        let reader = if crate::remote::is_remote(&path) {
+            let object = RemoteObject::open(&path.to_string_lossy(), public_only)?;
+            InputReader::remote(&path, object)
+        } else {
+            match root {
+                Some(root) => root.open(&path)?,
+                None => InputReader::open(&path)?,
+            }
         };
         let format = InputFormat::choose(&path.to_string_lossy(), parse.format);
         let layout = match format {
@@ -443,6 +489,8 @@ pub fn open_inputs_checked(
             path,
             layout,
             format,
+            etag: reader.etag().map(str::to_string),
+            public_only,
         });
     }
     if files.iter().all(|f| f.layout.data_start >= f.layout.len) {
@@ -735,10 +783,7 @@ pub fn number_sample_lines_in(
     let mut buf = Vec::new();
     for s in samples.iter_mut().filter(|s| s.line.is_none()) {
         if let Some(f) = files.get(s.file_index as usize) {
-            let reader = match root {
-                Some(root) => root.open(&f.path)?,
-                None => InputReader::open(&f.path)?,
-            };
+            let reader = InputReader::open_planned(f, root)?;
             let upto = s.offset.min(reader.size());
             let mut newlines = 0;
             let mut at = 0;
@@ -850,7 +895,7 @@ pub fn run_local(files: &[InputFile], opts: &RunOptions) -> Result<PartialState>
     let chunks = plan_chunks(files, chunk_size);
     let readers: Vec<InputReader> = files
         .iter()
-        .map(|f| InputReader::open(&f.path))
+        .map(|f| InputReader::open_planned(f, None))
         .collect::<Result<_>>()?;
     let cancel = Cancel::default();
     chunks

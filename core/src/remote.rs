@@ -7,19 +7,31 @@
 //! CSV one: the coordinator learns sizes from HEAD (or a listing) and reads a
 //! header with one small range GET; a worker fetches its task's range with
 //! one GET ([`RemoteObject::fetch`]) and the bytes past the range end that
-//! finish its last record with a second small one. Every GET carries the
-//! ETag seen at open (`If-Match`): an object replaced meanwhile fails the
-//! read instead of mixing two versions.
+//! finish its last record with a second small one. The coordinator's ETag
+//! travels with every task ([`crate::InputFile::etag`]): each GET asks for
+//! that version (`If-Match`) and checks the ETag of the answer, so an object
+//! replaced while the job runs fails it ("changed while the job ran")
+//! instead of mixing two versions (a server that ignores `If-Match` is
+//! caught by the check).
 //!
-//! S3 settings come from the standard environment variables only (what
+//! Redirects are never followed (an http(s) input names the object itself):
+//! a redirect's target would escape the address check below. Under
+//! `--remote-inputs public` every connection of an http(s) read, the
+//! workers' included, goes only to addresses checked when resolved
+//! ([`PublicResolver`]): a host that resolves to a public address when the
+//! job is planned and to a private one when a worker connects (DNS
+//! rebinding) is refused, and no proxy is used.
+//!
+//! S3 settings come from the standard environment variables (what
 //! `object_store` reads): `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 //! `AWS_SESSION_TOKEN`, `AWS_REGION` / `AWS_DEFAULT_REGION`,
 //! `AWS_ENDPOINT_URL` (an S3-compatible server), `AWS_ALLOW_HTTP` (a
 //! plain-http endpoint), `AWS_SKIP_SIGNATURE` (a public bucket), and the
-//! web-identity / container credential variables. The `~/.aws` config and
-//! credentials files are NOT read. Without any credentials a read fails at
-//! once naming the bucket (no silent fall-back to an instance metadata
-//! endpoint).
+//! web-identity / container credential variables; then from the profile of
+//! the shared `~/.aws/credentials` and `~/.aws/config` files
+//! ([`crate::aws_profile`]) for what the variables leave unset. Without any
+//! credentials a read fails at once naming the bucket (no silent fall-back
+//! to an instance metadata endpoint).
 //!
 //! Reads block the calling thread (the engine is synchronous, on rayon);
 //! the requests run on a small runtime of their own, so a caller may itself
@@ -35,6 +47,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
+use object_store::client::{HttpClient, HttpConnector};
 use object_store::path::Path as ObjectPath;
 use object_store::{ClientOptions, GetOptions, GetRange, ObjectStore, RetryConfig};
 
@@ -189,10 +202,119 @@ fn client_options(allow_http: bool) -> ClientOptions {
         .with_timeout(Duration::from_secs(300))
 }
 
-/// The store of a bucket or HTTP origin (built once per process).
-fn store(parts: &Parts) -> Result<Arc<dyn ObjectStore>> {
+/// A host that is, or resolves to, an address `--remote-inputs public`
+/// does not connect to.
+#[derive(Debug)]
+pub struct NotPublic {
+    host: String,
+    address: IpAddr,
+}
+
+impl std::fmt::Display for NotPublic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "refused: the host {:?} resolves to {}, a loopback, private, link-local or other \
+             non-public address, which this coordinator does not fetch for its clients \
+             (--remote-inputs public); upload the file with rfm submit --upload, or ask the \
+             operator for --remote-inputs all",
+            self.host, self.address
+        )
+    }
+}
+
+impl std::error::Error for NotPublic {}
+
+/// A DNS resolver that answers only public addresses: a name with any
+/// non-public address is refused ([`NotPublic`]), so the address a request
+/// connects to is always one checked (no DNS rebinding between a check and
+/// the connection).
+#[derive(Debug)]
+pub struct PublicResolver;
+
+impl reqwest::dns::Resolve for PublicResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let lookup = host.clone();
+            let addrs: Vec<std::net::SocketAddr> = tokio::task::spawn_blocking(move || {
+                (lookup.as_str(), 0)
+                    .to_socket_addrs()
+                    .map(Iterator::collect)
+            })
+            .await
+            .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)??;
+            if let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
+                return Err(Box::new(NotPublic {
+                    host,
+                    address: bad.ip(),
+                })
+                    as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The HTTP client of http(s) inputs: no redirects, no compression (sizes
+/// are byte counts), and under `--remote-inputs public` only public
+/// addresses ([`PublicResolver`]) and no proxy.
+#[derive(Debug)]
+struct GuardedConnector {
+    public_only: bool,
+}
+
+impl HttpConnector for GuardedConnector {
+    fn connect(&self, _: &ClientOptions) -> object_store::Result<HttpClient> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("rfm/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(300))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_gzip()
+            .no_brotli()
+            .no_zstd()
+            .no_deflate();
+        if self.public_only {
+            builder = builder.dns_resolver(Arc::new(PublicResolver)).no_proxy();
+        }
+        let client = builder.build().map_err(|e| object_store::Error::Generic {
+            store: "HTTP",
+            source: Box::new(e),
+        })?;
+        Ok(HttpClient::new(client))
+    }
+}
+
+/// The address of an origin whose host is an IP literal (never resolved,
+/// so checked here).
+fn literal_ip(origin: &str) -> Option<IpAddr> {
+    let host_port = origin.split_once("://").map_or(origin, |(_, h)| h);
+    let host_port = host_port.rsplit_once('@').map_or(host_port, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None => host_port.split(':').next().unwrap_or(host_port),
+    };
+    host.parse().ok()
+}
+
+/// The store of a bucket or HTTP origin (built once per process and policy).
+fn store(parts: &Parts, public_only: bool) -> Result<Arc<dyn ObjectStore>> {
     static STORES: OnceLock<Mutex<HashMap<String, Arc<dyn ObjectStore>>>> = OnceLock::new();
-    let cache_key = format!("{:?} {}", parts.location, parts.authority);
+    let public_only = public_only && parts.location == Location::Http;
+    if public_only {
+        if let Some(ip) = literal_ip(&parts.authority).filter(|ip| !is_public(*ip)) {
+            return Err(remote_error(
+                &parts.authority,
+                NotPublic {
+                    host: ip.to_string(),
+                    address: ip,
+                }
+                .to_string(),
+            ));
+        }
+    }
+    let cache_key = format!("{:?} {} {public_only}", parts.location, parts.authority);
     let stores = STORES.get_or_init(Mutex::default);
     if let Some(s) = stores
         .lock()
@@ -233,6 +355,7 @@ fn store(parts: &Parts) -> Result<Arc<dyn ObjectStore>> {
                 .with_url(&parts.authority)
                 .with_retry(retry())
                 .with_client_options(client_options(true))
+                .with_http_connector(GuardedConnector { public_only })
                 .build()
                 .map_err(|e| remote_error(&parts.authority, format!("bad URL: {e}")))?,
         ),
@@ -248,6 +371,23 @@ fn store(parts: &Parts) -> Result<Arc<dyn ObjectStore>> {
 fn explain(parts: &Parts, url: &str, e: object_store::Error) -> Error {
     use object_store::Error as E;
     let s3 = parts.location == Location::S3;
+    if let Some(refused) = refused_in_chain(&e) {
+        return remote_error(url, refused);
+    }
+    let text = e.to_string();
+    if let Some(status) = ["301", "302", "303", "307", "308"]
+        .into_iter()
+        .find(|code| text.contains(&format!("status code: {code}")))
+    {
+        return remote_error(
+            url,
+            format!(
+                "the server answered with a redirect (HTTP {status}); redirects are not \
+                 followed (their target would escape the --remote-inputs check): give the \
+                 object's final URL"
+            ),
+        );
+    }
     let message = match &e {
         E::NotFound { .. } if s3 => {
             let text = e.to_string();
@@ -276,11 +416,7 @@ fn explain(parts: &Parts, url: &str, e: object_store::Error) -> Error {
         E::PermissionDenied { .. } | E::Unauthenticated { .. } => {
             format!("access denied by the server ({e})")
         }
-        E::Precondition { .. } => {
-            "the object changed while being read (its ETag is no longer the one planned); run \
-             again once it is stable"
-                .to_string()
-        }
+        E::Precondition { .. } => changed_message(None),
         E::NotSupported { .. } | E::Generic { .. }
             if e.to_string().contains("Range request not supported")
                 || e.to_string().contains("non-partial response") =>
@@ -293,6 +429,48 @@ fn explain(parts: &Parts, url: &str, e: object_store::Error) -> Error {
         _ => e.to_string(),
     };
     remote_error(url, message)
+}
+
+/// The error of type `T` in `e`'s chain of sources, if any.
+fn find_in_chain<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut at = Some(e);
+    while let Some(err) = at {
+        if let Some(found) = err.downcast_ref::<T>() {
+            return Some(found);
+        }
+        at = err.source();
+    }
+    None
+}
+
+/// The [`NotPublic`] refusal in `e`'s chain of sources, if any (found by
+/// type, or by its text where a layer boxed it again).
+fn refused_in_chain(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    if let Some(found) = find_in_chain::<NotPublic>(e) {
+        return Some(found.to_string());
+    }
+    let mut at = Some(e);
+    while let Some(err) = at {
+        let text = err.to_string();
+        if text.starts_with("refused: the host ") && text.contains("(--remote-inputs public)") {
+            return Some(text);
+        }
+        at = err.source();
+    }
+    None
+}
+
+/// What an object replaced since planning means (`etags`: planned, now).
+fn changed_message(etags: Option<(&str, &str)>) -> String {
+    let seen = etags.map_or(String::new(), |(planned, now)| {
+        format!(" (ETag {planned} when the job was planned, {now} now)")
+    });
+    format!(
+        "the object changed while the job ran{seen}; nothing was written: run again once it is \
+         stable"
+    )
 }
 
 /// The objects a remote spec names, as URLs, sorted: one object, the objects
@@ -324,7 +502,7 @@ pub fn resolve(spec: &str, cancel: &Cancel) -> Result<Vec<PathBuf>> {
     let prefix = pattern_text[..literal_end]
         .rfind('/')
         .map(|i| pattern_text[..i].to_string());
-    let store = store(&parts)?;
+    let store = store(&parts, false)?;
     cancel.check()?;
     let listed = block_on(spec, async move {
         let prefix = prefix.map(ObjectPath::from);
@@ -419,15 +597,21 @@ fn check_public_host(spec: &str, origin: &str) -> Result<()> {
         .map_err(|e| remote_error(spec, format!("cannot resolve the host: {e}")))?
         .map(|a| a.ip())
         .collect();
-    if addrs.is_empty() || addrs.iter().any(|ip| !is_public(*ip)) {
-        return Err(remote_error(
-            spec,
-            "refused: the host is or resolves to a loopback, private or link-local address, \
-             which this coordinator does not fetch for its clients (--remote-inputs public); \
-             upload the file with rfm submit --upload, or ask the operator for --remote-inputs all",
-        ));
+    match addrs.iter().find(|ip| !is_public(**ip)) {
+        Some(bad) => {
+            let host = target.rsplit_once(':').map_or(target.as_str(), |(h, _)| h);
+            Err(remote_error(
+                spec,
+                NotPublic {
+                    host: host.trim_matches(['[', ']']).to_string(),
+                    address: *bad,
+                }
+                .to_string(),
+            ))
+        }
+        None if addrs.is_empty() => Err(remote_error(spec, "the host has no address")),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// An object opened for positioned reads: its size and ETag at open, and
@@ -452,10 +636,11 @@ pub fn bytes_fetched() -> u64 {
 }
 
 impl RemoteObject {
-    /// Opens the object at `url` (a HEAD request).
-    pub fn open(url: &str) -> Result<RemoteObject> {
+    /// Opens the object at `url` (a HEAD request); `public_only`: an http(s)
+    /// object only over connections to public addresses.
+    pub fn open(url: &str, public_only: bool) -> Result<RemoteObject> {
         let parts = Arc::new(parse(url)?);
-        let store = store(&parts)?;
+        let store = store(&parts, public_only)?;
         let key = ObjectPath::from(parts.key.as_str());
         let (s, k) = (store.clone(), key.clone());
         let meta = block_on(url, async move {
@@ -495,15 +680,46 @@ impl RemoteObject {
         })
     }
 
+    /// The object as the coordinator planned it: its size and ETag then,
+    /// without a request (every read asks for that version). Without an
+    /// ETag (a server that sends none) it is opened anew ([`Self::open`]).
+    pub fn planned(
+        url: &str,
+        public_only: bool,
+        size: u64,
+        etag: Option<&str>,
+    ) -> Result<RemoteObject> {
+        let Some(etag) = etag else {
+            return RemoteObject::open(url, public_only);
+        };
+        let parts = Arc::new(parse(url)?);
+        let store = store(&parts, public_only)?;
+        Ok(RemoteObject {
+            store,
+            key: ObjectPath::from(parts.key.as_str()),
+            parts,
+            url: url.to_string(),
+            size,
+            etag: Some(etag.to_string()),
+            block: None,
+        })
+    }
+
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The object's ETag when opened or planned (`None`: the server sends none).
+    pub fn etag(&self) -> Option<&str> {
+        self.etag.as_deref()
     }
 
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    /// Fetches `[start, end)` with one GET (If-Match the ETag seen at open).
+    /// Fetches `[start, end)` with one GET (If-Match the ETag seen at open
+    /// or planned, and the answer's ETag checked against it).
     fn get(&self, start: u64, end: u64) -> Result<Bytes> {
         let options = GetOptions {
             if_match: self.etag.clone(),
@@ -511,18 +727,29 @@ impl RemoteObject {
             ..GetOptions::default()
         };
         let (store, key) = (self.store.clone(), self.key.clone());
-        let bytes = block_on(&self.url, async move {
-            store.get_opts(&key, options).await?.bytes().await
+        let (etag, bytes) = block_on(&self.url, async move {
+            let answer = store.get_opts(&key, options).await?;
+            let etag = answer.meta.e_tag.clone();
+            answer.bytes().await.map(|bytes| (etag, bytes))
         })?
         .map_err(|e| explain(&self.parts, &self.url, e))?;
+        if let (Some(planned), Some(now)) = (&self.etag, &etag) {
+            if planned != now {
+                return Err(remote_error(
+                    &self.url,
+                    changed_message(Some((planned, now))),
+                ));
+            }
+        }
         if bytes.len() as u64 != end - start {
             return Err(remote_error(
                 &self.url,
                 format!(
-                    "asked for bytes {start}..{end} and got {} bytes: the object changed while \
-                     being read (was {} bytes); run again once it is stable",
+                    "asked for bytes {start}..{end} and got {} bytes (the object had {} bytes \
+                     when the job was planned): {}",
                     bytes.len(),
-                    self.size
+                    self.size,
+                    changed_message(None)
                 ),
             ));
         }
@@ -631,7 +858,52 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("--remote-inputs"), "{err}");
+        let err = admit("http://localhost:9/x.csv", RemoteInputs::Public)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"localhost\" resolves to"), "{err}");
+        assert!(err.contains("--remote-inputs public"), "{err}");
         assert_eq!("public".parse(), Ok(RemoteInputs::Public));
         assert!("maybe".parse::<RemoteInputs>().is_err());
+    }
+
+    /// What a worker meets when a name planned as public resolves to a
+    /// private address by the time it connects (DNS rebinding): the
+    /// connection itself is refused, whatever the planning saw.
+    #[test]
+    fn a_public_only_read_connects_to_no_loopback_address_however_named() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        for url in [
+            format!("http://localhost:{port}/x.csv"),
+            format!("http://127.0.0.1:{port}/x.csv"),
+        ] {
+            let err = match RemoteObject::open(&url, true) {
+                Ok(_) => panic!("{url} opened"),
+                Err(e) => e.to_string(),
+            };
+            assert!(err.contains("refused"), "{url}: {err}");
+            assert!(err.contains("--remote-inputs public"), "{url}: {err}");
+        }
+        assert!(listener.accept().is_err(), "a connection was made");
+
+        // Without the restriction the same URL is connected to.
+        listener.set_nonblocking(false).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0u8; 1024];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(
+                b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+        });
+        let err = match RemoteObject::open(&format!("http://localhost:{port}/x.csv"), false) {
+            Ok(_) => panic!("a missing object opened"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("no such object"), "{err}");
+        server.join().unwrap();
     }
 }

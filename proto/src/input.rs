@@ -40,6 +40,8 @@ pub fn to_proto(f: &InputFile) -> v1::InputFile {
                 .collect(),
         }),
         format: f.format.name().to_string(),
+        etag: f.etag.clone(),
+        public_only: f.public_only,
         sheets: f
             .layout
             .sheets
@@ -80,6 +82,8 @@ pub fn from_proto(f: &v1::InputFile) -> Result<InputFile, String> {
     };
     Ok(InputFile {
         format,
+        etag: f.etag.clone(),
+        public_only: f.public_only,
         path: PathBuf::from(OsStr::from_bytes(&f.path)),
         layout: FileLayout {
             data_start: f.data_start,
@@ -142,6 +146,8 @@ mod tests {
                 }],
             },
             format: rfm_core::format::InputFormat::CsvZstd,
+            etag: Some("\"9b2cf535\"".into()),
+            public_only: true,
         }
     }
 
@@ -151,6 +157,7 @@ mod tests {
         let back = from_proto(&to_proto(&f)).unwrap();
         assert_eq!(back.path, f.path);
         assert_eq!(back.format, f.format);
+        assert_eq!((&back.etag, back.public_only), (&f.etag, true));
         assert_eq!(back.layout.columns, f.layout.columns);
         assert_eq!(back.layout.sheets, f.layout.sheets);
         assert_eq!(

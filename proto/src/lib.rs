@@ -39,7 +39,10 @@ pub mod v1 {
 /// ranges: a version-5 worker would read them as CSV. Run options carry
 /// `--format`, `--sheet` and `no_cache`; reports say how the run used the
 /// state cache (`cache`).
-pub const PROTOCOL_VERSION: u32 = 6;
+/// Version 7: input files carry a remote object's planned ETag and whether
+/// an http(s) object may be read only from public addresses: a version-6
+/// worker would read whatever version is there, from any address.
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// A job's watchers get its status at least this often, also when nothing
 /// changes: they tell a quiet job from a coordinator that stopped answering.

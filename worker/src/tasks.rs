@@ -183,11 +183,7 @@ fn compute(
         Error::Cancelled => Failed::Cancelled,
         e => Failed::Input(e.to_string()),
     };
-    let reader = match root {
-        Some(root) => root.open(&input.path),
-        None => InputReader::open(&input.path),
-    }
-    .map_err(failed)?;
+    let reader = InputReader::open_planned(input, root).map_err(failed)?;
     let len = reader.size();
     if len != input.layout.len {
         return Err(Failed::Input(format!(
