@@ -408,6 +408,13 @@ pub struct InputArgs {
     /// A sheet of an Excel workbook input to read (repeatable; default: every sheet).
     #[arg(long = "sheet", value_name = "NAME")]
     pub sheets: Vec<String>,
+    /// Most bytes an .xlsx workbook's compressed parts may expand to, together, e.g. 8GiB (a zip
+    /// bomb is refused before it is read).
+    #[arg(long, default_value = "4GiB")]
+    pub max_decompressed_size: String,
+    /// Most times a large .xlsx part may expand (real sheets: 5 to 30; a zip bomb: about 1000).
+    #[arg(long, default_value_t = rfm_core::excel::limits::DEFAULT_MAX_COMPRESSION_RATIO)]
+    pub max_compression_ratio: u64,
 }
 
 #[derive(Args, Debug)]

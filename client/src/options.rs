@@ -31,6 +31,23 @@ pub fn run_options(a: &InputArgs) -> Result<RunOptions, Error> {
             ),
         )
     })?;
+    let max_decompressed_size = parse_size(&a.max_decompressed_size)
+        .filter(|&n| n > 0)
+        .ok_or_else(|| {
+            Error::invalid_option(
+                "--max-decompressed-size",
+                format!(
+                    "{:?} is not a positive byte size (e.g. 4GiB)",
+                    a.max_decompressed_size
+                ),
+            )
+        })?;
+    if a.max_compression_ratio == 0 {
+        return Err(Error::invalid_option(
+            "--max-compression-ratio",
+            "0 is not a ratio: give a positive number (default 100)",
+        ));
+    }
     RunSettings {
         delimiter: ParseOptions::parse_delimiter(&a.delimiter)?,
         decimal_comma: a.decimal_comma,
@@ -45,6 +62,8 @@ pub fn run_options(a: &InputArgs) -> Result<RunOptions, Error> {
     .map(|mut opts| {
         opts.parse.format = a.format;
         opts.parse.sheets = a.sheets.clone();
+        opts.parse.max_decompressed_size = max_decompressed_size;
+        opts.parse.max_compression_ratio = a.max_compression_ratio;
         opts
     })
 }

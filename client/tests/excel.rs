@@ -3,7 +3,9 @@
 //! with a date format, text) give the DuckDB reference's results of their
 //! CSV files; `--sheet` reads one sheet; a truncated workbook and a missing
 //! sheet fail with exit 3, naming the file (and the sheets it has), and
-//! publish nothing.
+//! publish nothing. A workbook whose sheet expands far beyond its size (a
+//! zip bomb, written here) is refused before it is parsed, naming the part
+//! and the setting to raise.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -264,4 +266,121 @@ fn rfm_gen_writes_a_workbook_with_the_rows_of_its_csv() {
         );
     }
     assert_eq!(report(&b)["lines_read"], 20_000);
+}
+
+/// `book` rewritten with its first sheet's XML padded by `pad` bytes of
+/// spaces after the XML declaration (valid XML that compresses ~1000 times).
+fn padded_workbook(book: &Path, name: &str, pad: usize) -> PathBuf {
+    use std::io::{Read, Write};
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(book).unwrap()).unwrap();
+    let out = scratch().join(name);
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(&out).unwrap());
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).unwrap();
+        let entry_name = entry.name().unwrap().to_string();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        writer.start_file(entry_name.as_str(), options).unwrap();
+        if entry_name == "xl/worksheets/sheet1.xml" {
+            let at = bytes.windows(2).position(|w| w == b"?>").unwrap() + 2;
+            writer.write_all(&bytes[..at]).unwrap();
+            let spaces = vec![b' '; 1 << 20];
+            for _ in 0..pad >> 20 {
+                writer.write_all(&spaces).unwrap();
+            }
+            writer.write_all(&bytes[at..]).unwrap();
+        } else {
+            writer.write_all(&bytes).unwrap();
+        }
+    }
+    writer.finish().unwrap();
+    out
+}
+
+#[test]
+fn a_workbook_that_expands_beyond_the_limits_is_refused_naming_the_part_and_setting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = real("variants/mdyy_2digit_year_crlf_999.csv");
+    let book = workbook(&csv, "bomb-base.xlsx", &["Data"]);
+    let bomb = padded_workbook(&book, "bomb.xlsx", 64 << 20);
+    let run = |extra: &[&str], out: &str| {
+        let out = tmp.path().join(out);
+        let mut args = vec![
+            "run",
+            bomb.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        (rfm(&args), out)
+    };
+    let refused = |(o, out): (Output, PathBuf), fragments: &[&str]| {
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        for f in fragments {
+            assert!(err.contains(f), "stderr lacks {f:?}: {err}");
+        }
+        assert!(!out.join("customers.csv").exists());
+    };
+    // 64 MiB of sheet from well under 1 MiB: over the ratio cap.
+    refused(
+        run(&[], "ratio"),
+        &[
+            "bomb.xlsx",
+            "\"xl/worksheets/sheet1.xml\"",
+            "--max-compression-ratio",
+        ],
+    );
+    // The ratio allowed, the size limit holds.
+    refused(
+        run(
+            &[
+                "--max-compression-ratio",
+                "100000",
+                "--max-decompressed-size",
+                "32MiB",
+            ],
+            "size",
+        ),
+        &[
+            "bomb.xlsx",
+            "\"xl/worksheets/sheet1.xml\"",
+            "over the limit of 32.0 MiB",
+            "--max-decompressed-size",
+        ],
+    );
+    // Both raised: the padding is valid XML, and the workbook is read.
+    let (o, out) = run(&["--max-compression-ratio", "100000"], "raised");
+    ok(o);
+    assert_reference(&out, "mdyy_2digit_year_crlf_999");
+
+    // A part declaring a small size but inflating past it: the zip reader
+    // stops at the declared size, and the read fails.
+    let mut bytes = std::fs::read(&bomb).unwrap();
+    let name = b"xl/worksheets/sheet1.xml";
+    let central = bytes
+        .windows(4)
+        .enumerate()
+        .filter(|(_, w)| *w == [b'P', b'K', 1, 2])
+        .map(|(i, _)| i)
+        .find(|&i| bytes[i + 46..].starts_with(name))
+        .unwrap();
+    bytes[central + 24..central + 28].copy_from_slice(&4096u32.to_le_bytes());
+    let liar = tmp.path().join("liar.xlsx");
+    std::fs::write(&liar, &bytes).unwrap();
+    let out = tmp.path().join("liar-out");
+    let o = rfm(&[
+        "run",
+        liar.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("liar.xlsx"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out.join("customers.csv").exists());
 }

@@ -147,6 +147,7 @@ impl RunSettings<'_> {
                 format: None,
                 // Set by the caller (`--sheet` is a list, not a text option).
                 sheets: Vec::new(),
+                ..ParseOptions::default()
             },
             as_of,
             max_malformed_share: self.max_malformed_share,

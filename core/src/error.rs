@@ -102,6 +102,13 @@ pub enum Error {
     #[error("{}: not a readable Excel workbook: {message}; check that the file is a complete .xlsx or .xls (download or copy it again), or give --format csv for a CSV file", path.display())]
     Workbook { path: PathBuf, message: String },
 
+    #[error("{}: the workbook's part {entry:?} {message}", path.display())]
+    WorkbookTooLarge {
+        path: PathBuf,
+        entry: String,
+        message: String,
+    },
+
     #[error("{}: the workbook has no sheet {sheet:?}; its sheets are: {sheets}; give --sheet with one of those names (or no --sheet for every sheet)", path.display())]
     MissingSheet {
         path: PathBuf,
@@ -138,6 +145,7 @@ impl Error {
             | Error::InputChanged { .. }
             | Error::BadInput { .. }
             | Error::Workbook { .. }
+            | Error::WorkbookTooLarge { .. }
             | Error::MissingSheet { .. }
             | Error::Remote { .. }
             | Error::DayFirstDates { .. } => Stage::Input,

@@ -31,6 +31,11 @@ pub struct ParseOptions {
     pub format: Option<crate::format::InputFormat>,
     /// `--sheet`: the sheets of an Excel workbook to read (empty: every sheet).
     pub sheets: Vec<String>,
+    /// `--max-decompressed-size`: most bytes an `.xlsx` workbook's parts may
+    /// expand to, together ([`crate::excel::limits`]).
+    pub max_decompressed_size: u64,
+    /// `--max-compression-ratio`: most times a large `.xlsx` part may expand.
+    pub max_compression_ratio: u64,
 }
 
 impl Default for ParseOptions {
@@ -43,6 +48,8 @@ impl Default for ParseOptions {
             until: None,
             format: None,
             sheets: Vec::new(),
+            max_decompressed_size: crate::excel::limits::DEFAULT_MAX_DECOMPRESSED_SIZE,
+            max_compression_ratio: crate::excel::limits::DEFAULT_MAX_COMPRESSION_RATIO,
         }
     }
 }

@@ -25,6 +25,8 @@ pub fn to_proto(opts: &RunOptions) -> v1::RunOptions {
         no_cache: false,
         format: opts.parse.format.map(|f| f.name().to_string()),
         sheets: opts.parse.sheets.clone(),
+        max_decompressed_size: opts.parse.max_decompressed_size,
+        max_compression_ratio: opts.parse.max_compression_ratio,
     }
 }
 
@@ -54,6 +56,13 @@ pub fn from_proto(o: &v1::RunOptions) -> Result<RunOptions, Error> {
             .map(|f| f.parse().map_err(|m| Error::invalid_option("--format", m)))
             .transpose()?;
         opts.parse.sheets = o.sheets.clone();
+        // Zero: a sender that does not set the limits; the defaults apply.
+        if o.max_decompressed_size > 0 {
+            opts.parse.max_decompressed_size = o.max_decompressed_size;
+        }
+        if o.max_compression_ratio > 0 {
+            opts.parse.max_compression_ratio = o.max_compression_ratio;
+        }
         Ok(opts)
     })
 }
@@ -75,6 +84,8 @@ mod tests {
                 until: date::parse_date("2011-06-30"),
                 format: Some(rfm_core::format::InputFormat::Parquet),
                 sheets: vec!["Year 2009-2010".into(), "Year 2010-2011".into()],
+                max_decompressed_size: 1 << 20,
+                max_compression_ratio: 7,
             },
             as_of: date::parse_date("2011-12-10"),
             max_malformed_share: 0.05,

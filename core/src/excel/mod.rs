@@ -21,6 +21,7 @@
 //! there) and names the sheet.
 
 pub mod cell;
+pub mod limits;
 pub mod sheet;
 pub mod write;
 
@@ -103,9 +104,10 @@ fn workbook_error(path: &Path, e: impl std::fmt::Display) -> Error {
 }
 
 impl Book {
-    /// Opens the workbook in `file` by its first bytes: a zip is xlsx, an
-    /// OLE compound file is xls.
-    fn open(file: &File, path: &Path) -> Result<Book> {
+    /// Opens the workbook in `file` by its first bytes: a zip is xlsx (its
+    /// sizes checked against the limits first, [`limits`]), an OLE compound
+    /// file is xls.
+    fn open(file: &File, path: &Path, parse: &ParseOptions) -> Result<Book> {
         use std::os::unix::fs::FileExt;
         let mut magic = [0u8; 4];
         let n = file
@@ -118,6 +120,13 @@ impl Book {
             path: path.to_path_buf(),
             source,
         })?;
+        if magic[..n] == [b'P', b'K', 3, 4] {
+            let check = clone.try_clone().map_err(|source| Error::Unreadable {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            limits::check_xlsx(check, path, parse)?;
+        }
         let reader = BufReader::with_capacity(1 << 16, clone);
         match &magic[..n] {
             [b'P', b'K', 3, 4] => Xlsx::new(reader)
@@ -226,7 +235,7 @@ fn cell_text<'a>(book_1904: bool, parse: &'a ParseOptions) -> CellText<'a> {
 /// the required columns. The layout's header and columns are the first
 /// sheet's (for the run report).
 pub fn read_layout(reader: &InputReader, path: &Path, parse: &ParseOptions) -> Result<FileLayout> {
-    let mut book = Book::open(reader.file()?, path)?;
+    let mut book = Book::open(reader.file()?, path, parse)?;
     let names = book.sheet_names();
     let selected: Vec<(u32, String)> = if parse.sheets.is_empty() {
         names
@@ -319,7 +328,7 @@ fn read_sheet(
     layout: &SheetLayout,
     parse: &ParseOptions,
 ) -> Result<SheetText> {
-    let mut book = Book::open(reader.file()?, path)?;
+    let mut book = Book::open(reader.file()?, path, parse)?;
     let range = book.range(path, layout.index)?;
     let text = cell_text(book.is_1904(), parse);
     sheet::sheet_text(path, &layout.name, &range, &text)
