@@ -178,6 +178,68 @@ fn the_uci_file_from_s3_gives_the_reference_and_bad_objects_fail_naming_them() {
 }
 
 #[test]
+fn credentials_endpoint_and_region_from_the_aws_shared_files_read_the_object() {
+    let Some(s3) = s3_server() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let credentials = tmp.path().join("credentials");
+    let config = tmp.path().join("config");
+    std::fs::write(
+        &credentials,
+        format!(
+            "[default]\naws_access_key_id = not-this-one\naws_secret_access_key = nope\n\n\
+             [rfm-test]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[profile rfm-test]\nregion = us-east-1\nendpoint_url = http://{}\n",
+            s3.addr
+        ),
+    )
+    .unwrap();
+    // No AWS_* variable but the profile and the files' places.
+    let with_files = |profile: &str| {
+        let (credentials, config, home) = (
+            credentials.clone(),
+            config.clone(),
+            tmp.path().to_path_buf(),
+        );
+        let profile = profile.to_string();
+        move |mut c: Command| {
+            for (k, _) in std::env::vars() {
+                if k.starts_with("AWS_") || k.starts_with("RFM_") {
+                    c.env_remove(k);
+                }
+            }
+            c.env("HOME", &home)
+                .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+                .env("AWS_CONFIG_FILE", &config)
+                .env("AWS_PROFILE", &profile);
+            c
+        }
+    };
+    let url = format!("s3://{BUCKET}/online_retail.csv");
+    let out = tmp.path().join("profile");
+    let o = rfm_run(&url, &out, with_files("rfm-test"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_uci_reference(&out);
+
+    let out = tmp.path().join("no-such-profile");
+    let o = rfm_run(&url, &out, with_files("nope"));
+    assert_refused(
+        &o,
+        &out,
+        &[
+            "AWS profile \"nope\" (AWS_PROFILE)",
+            credentials.to_str().unwrap(),
+            config.to_str().unwrap(),
+        ],
+    );
+}
+
+#[test]
 fn two_workers_read_the_uci_file_from_s3_each_fetching_only_its_ranges() {
     let Some(s3) = s3_server() else { return };
     let _serial = super::support::serial();

@@ -7,6 +7,7 @@
 //! and coordinator crates use the same pieces across processes.
 
 pub mod atomic;
+pub mod aws_profile;
 pub mod cache;
 pub mod cancel;
 pub mod compressed;

@@ -326,22 +326,62 @@ fn store(parts: &Parts, public_only: bool) -> Result<Arc<dyn ObjectStore>> {
     let built: Arc<dyn ObjectStore> = match parts.location {
         Location::S3 => {
             let bucket_url = format!("s3://{}/", parts.authority);
-            if !s3_credentials_configured() {
-                return Err(remote_error(
-                    &bucket_url,
-                    "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and \
-                     AWS_SESSION_TOKEN for temporary ones), or AWS_SKIP_SIGNATURE=true for a public \
-                     bucket; the coordinator and every worker need them (~/.aws files are not read)",
-                ));
-            }
-            let allow_http = std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| v == "true");
+            let profile = crate::aws_profile::load().map_err(|e| remote_error(&bucket_url, e))?;
+            let from_env = s3_credentials_configured();
             let mut builder = object_store::aws::AmazonS3Builder::from_env()
                 .with_bucket_name(&parts.authority)
-                .with_retry(retry())
-                .with_client_options(client_options(allow_http));
-            if std::env::var_os("AWS_REGION").is_none()
-                && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-            {
+                .with_retry(retry());
+            let mut allow_http = std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| v == "true");
+            let env_set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+            let mut region_set = env_set("AWS_REGION") || env_set("AWS_DEFAULT_REGION");
+            match &profile {
+                Some(p) if !from_env => {
+                    let (Some(id), Some(secret)) = (&p.access_key_id, &p.secret_access_key) else {
+                        return Err(remote_error(
+                            &bucket_url,
+                            format!(
+                                "the {} has no aws_access_key_id and aws_secret_access_key (role, \
+                                 SSO and process credentials are not read): add them, or set \
+                                 AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+                                p.source
+                            ),
+                        ));
+                    };
+                    builder = builder
+                        .with_access_key_id(id)
+                        .with_secret_access_key(secret);
+                    if let Some(token) = &p.session_token {
+                        builder = builder.with_token(token);
+                    }
+                }
+                None if !from_env => {
+                    return Err(remote_error(
+                        &bucket_url,
+                        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and \
+                         AWS_SESSION_TOKEN for temporary ones), or a [default] profile (or \
+                         AWS_PROFILE's) in ~/.aws/credentials, or AWS_SKIP_SIGNATURE=true for a \
+                         public bucket; the coordinator and every worker need them",
+                    ));
+                }
+                _ => {}
+            }
+            if let Some(p) = &profile {
+                if let Some(region) = p.region.as_deref().filter(|_| !region_set) {
+                    builder = builder.with_region(region);
+                    region_set = true;
+                }
+                if let Some(endpoint) = p
+                    .endpoint_url
+                    .as_deref()
+                    .filter(|_| !env_set("AWS_ENDPOINT_URL") && !env_set("AWS_ENDPOINT"))
+                {
+                    // A plain-http endpoint written in the file is meant.
+                    allow_http |= endpoint.starts_with("http://");
+                    builder = builder.with_endpoint(endpoint);
+                }
+            }
+            builder = builder.with_client_options(client_options(allow_http));
+            if !region_set {
                 builder = builder.with_region("us-east-1");
             }
             Arc::new(
