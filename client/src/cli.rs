@@ -372,7 +372,8 @@ pub struct ConfigArgs {
 /// How to read the input (shared by `run` and `submit`).
 #[derive(Args, Debug, Clone)]
 pub struct InputArgs {
-    /// A CSV file (or .csv.gz, .csv.zst, .parquet), a directory (its *.csv files) or a glob.
+    /// A CSV file (or .csv.gz, .csv.zst, .parquet, .xlsx, .xls), a directory (its files of those
+    /// formats, hidden ones left out) or a glob.
     pub input: String,
     /// How the input is read: csv, csv.gz, csv.zst, parquet or xlsx (default: from each file's
     /// extension; anything unknown is csv).

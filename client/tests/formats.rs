@@ -183,3 +183,46 @@ fn a_parquet_file_without_a_price_fails_like_a_csv_header_without_it() {
         "{report}"
     );
 }
+
+#[test]
+fn a_directory_reads_every_format_in_it_and_no_hidden_or_other_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("exports");
+    std::fs::create_dir(&dir).unwrap();
+    let rows = 3000;
+    let names = ["a.csv", "b.CSV.GZ", "c.csv.zst", "d.parquet", "e.xlsx"];
+    for (seed, name) in names.iter().enumerate() {
+        ok(rfm(&[
+            "gen",
+            "--rows",
+            &rows.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--out",
+            s(&dir.join(name)),
+        ]));
+    }
+    // Neither a hidden file (a copy in progress) nor another name is read:
+    // either would fail the run.
+    std::fs::write(dir.join(".b.csv.gz.partial.csv"), "not,a,header\n1,2,3\n").unwrap();
+    std::fs::write(dir.join("notes.txt"), "no header here\n").unwrap();
+    std::fs::create_dir(dir.join("old.csv")).unwrap();
+    let out = tmp.path().join("out");
+    ok(rfm(&["run", s(&dir), "--out", s(&out), "-q"]));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    let files: Vec<String> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            Path::new(f["file"].as_str().unwrap())
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(files, names, "{report}");
+    assert_eq!(report["lines_read"], rows * names.len() as u64, "{report}");
+}

@@ -69,7 +69,8 @@ impl DataRoot {
     }
 
     /// The files named by an input spec under the root: a file, a directory
-    /// (its `*.csv`, sorted) or a glob (sorted). A path outside the root, a
+    /// (its files of every supported format, hidden ones left out, sorted) or
+    /// a glob (sorted). A path outside the root, a
     /// missing one, a directory entry or glob match leading out of it, and a
     /// glob matching nothing under it are all [`Error::NotInDataRoot`].
     pub fn resolve(&self, spec: &str, cancel: &Cancel) -> Result<Vec<PathBuf>> {
@@ -92,7 +93,9 @@ impl DataRoot {
         }
     }
 
-    /// A directory's `*.csv` files, sorted; an entry leading out of the root
+    /// A directory's input files (every supported format, no hidden one:
+    /// [`crate::format::InputFormat::taken_from_directory`]), sorted; an
+    /// entry leading out of the root
     /// (or nowhere) refuses the whole input.
     fn list_dir(&self, dir: &Path, real: &Path) -> Result<Vec<PathBuf>> {
         let listed = std::fs::read_dir(real).map_err(|source| Error::Unreadable {
@@ -102,10 +105,7 @@ impl DataRoot {
         let mut files = Vec::new();
         for entry in listed.filter_map(|e| e.ok()) {
             let path = dir.join(entry.file_name());
-            if !path
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
-            {
+            if !crate::format::InputFormat::taken_from_directory(&entry.file_name()) {
                 continue;
             }
             if self.candidate(&path)? {

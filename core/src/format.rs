@@ -75,6 +75,22 @@ impl InputFormat {
         }
     }
 
+    /// The names a directory input takes: every supported format's usual
+    /// extension (`.csv`, `.csv.gz`, `.csv.zst`, `.parquet`, `.xlsx`,
+    /// `.xls`, any case); a hidden name (a leading `.`) never.
+    pub const DIRECTORY_EXTENSIONS: [&'static str; 6] =
+        [".csv", ".csv.gz", ".csv.zst", ".parquet", ".xlsx", ".xls"];
+
+    /// Whether a directory input takes the file `name` (see
+    /// [`InputFormat::DIRECTORY_EXTENSIONS`]).
+    pub fn taken_from_directory(name: &std::ffi::OsStr) -> bool {
+        let name = name.to_string_lossy().to_ascii_lowercase();
+        !name.starts_with('.')
+            && InputFormat::DIRECTORY_EXTENSIONS
+                .iter()
+                .any(|ext| name.len() > ext.len() && name.ends_with(ext))
+    }
+
     /// `forced` when given (`--format`), else [`InputFormat::detect`].
     pub fn choose(name: &str, forced: Option<InputFormat>) -> InputFormat {
         forced.unwrap_or_else(|| InputFormat::detect(name))
@@ -147,6 +163,31 @@ mod tests {
             InputFormat::choose("x.csv", Some(InputFormat::Parquet)),
             InputFormat::Parquet
         );
+    }
+
+    #[test]
+    fn a_directory_takes_every_format_and_no_hidden_file() {
+        for name in [
+            "a.csv",
+            "B.CSV",
+            "day.csv.gz",
+            "day.csv.zst",
+            "t.parquet",
+            "Book.xlsx",
+            "old.xls",
+        ] {
+            assert!(InputFormat::taken_from_directory(name.as_ref()), "{name}");
+        }
+        for name in [
+            ".hidden.csv",
+            ".csv",
+            "notes.txt",
+            "a.json",
+            "x.gz",
+            "README",
+        ] {
+            assert!(!InputFormat::taken_from_directory(name.as_ref()), "{name}");
+        }
     }
 
     #[test]

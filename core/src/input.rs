@@ -178,8 +178,10 @@ pub fn describe_paths<'a>(paths: impl ExactSizeIterator<Item = &'a Path>) -> Str
     }
 }
 
-/// The files named by an input spec: a file, a directory (its `*.csv`, sorted)
-/// or a glob (sorted).
+/// The files named by an input spec: a file, a directory (its files of every
+/// supported format, hidden ones left out, sorted:
+/// [`crate::format::InputFormat::taken_from_directory`]) or a glob (every
+/// file it matches, sorted).
 pub fn resolve_input(spec: &str) -> Result<Vec<PathBuf>> {
     resolve_input_cancellable(spec, &Cancel::default())
 }
@@ -194,7 +196,11 @@ pub fn resolve_input_cancellable(spec: &str, cancel: &Cancel) -> Result<Vec<Path
                 source,
             })?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")))
+            .filter(|p| {
+                p.is_file()
+                    && p.file_name()
+                        .is_some_and(crate::format::InputFormat::taken_from_directory)
+            })
             .collect();
         files.sort();
         if files.is_empty() {
