@@ -81,18 +81,11 @@ impl Limits {
     }
 
     /// Refuses a job of more than `--max-tasks-per-job` chunks (counted
-    /// without planning them).
+    /// without planning them, as planning makes them: a compressed file is
+    /// one task, [`rfm_core::engine::count_chunks`]).
     pub fn check_task_count(&self, files: &[InputFile], chunk_size: u64) -> Result<u64, Status> {
         let chunk_size = chunk_size.max(1);
-        let tasks: u64 = files
-            .iter()
-            .map(|f| {
-                f.layout
-                    .len
-                    .saturating_sub(f.layout.data_start)
-                    .div_ceil(chunk_size)
-            })
-            .sum();
+        let tasks = rfm_core::engine::count_chunks(files, chunk_size);
         if tasks <= self.max_tasks_per_job {
             return Ok(tasks);
         }

@@ -55,7 +55,13 @@ fn worker(url: &str, env: &[(&str, &str)]) -> Proc {
 
 /// A generated input of `rows` rows in `dir`.
 fn generated(dir: &Path, rows: &str) -> std::path::PathBuf {
-    let input = dir.join("input.csv");
+    generated_as(dir, "input.csv", rows)
+}
+
+/// A generated input of `rows` rows in `dir`, as `name` (its format from its
+/// extension).
+fn generated_as(dir: &Path, name: &str, rows: &str) -> std::path::PathBuf {
+    let input = dir.join(name);
     let o = Command::new(bin("rfm"))
         .args(["gen", "--rows", rows, "--seed", "11", "--out"])
         .arg(&input)
@@ -377,6 +383,27 @@ fn a_chunk_size_below_the_minimum_or_too_many_tasks_is_refused() {
         err.contains("--chunk-size") && err.contains("--max-tasks-per-job") && err.contains(" 4 "),
         "{err}"
     );
+
+    // A compressed file is one task however many chunks its size makes: the
+    // same chunk size is within the limit, and the job runs.
+    let gz = generated_as(tmp.path(), "input.csv.gz", "20000");
+    let size = std::fs::metadata(&gz).unwrap().len();
+    assert!(
+        size > 4 * (16 << 10),
+        "{size} bytes would fit 4 tasks anyway"
+    );
+    let _worker = worker(&url, &[]);
+    let o = submit(
+        &url,
+        &gz,
+        &tmp.path().join("gz"),
+        &["--chunk-size", "16KiB"],
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(tmp.path().join("gz/segments.csv").exists());
 }
 
 #[test]

@@ -549,6 +549,28 @@ pub fn plan_chunks(files: &[InputFile], chunk_size: u64) -> Vec<Chunk> {
     chunks
 }
 
+/// How many chunks [`plan_chunks`] makes, counted without making them (a
+/// coordinator's task limit is checked before planning): a compressed file
+/// is one, a workbook its row ranges, any other file its byte ranges.
+pub fn count_chunks(files: &[InputFile], chunk_size: u64) -> u64 {
+    let chunk_size = chunk_size.max(1);
+    files
+        .iter()
+        .map(|f| {
+            let bytes = f.layout.len.saturating_sub(f.layout.data_start);
+            if !f.layout.sheets.is_empty() {
+                crate::excel::count_chunks(f, chunk_size)
+            } else if bytes == 0 {
+                0
+            } else if matches!(f.format, InputFormat::CsvGzip | InputFormat::CsvZstd) {
+                1
+            } else {
+                bytes.div_ceil(chunk_size)
+            }
+        })
+        .sum()
+}
+
 /// The bytes `[start, start + bytes.len())` of a file, kept from one sync
 /// search to the next: a walk over cell starts reads each byte once.
 #[derive(Default)]

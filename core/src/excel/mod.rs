@@ -297,16 +297,34 @@ pub fn read_layout(reader: &InputReader, path: &Path, parse: &ParseOptions) -> R
     })
 }
 
-/// The row ranges of a workbook's sheets: rows of about `chunk_size` bytes,
-/// a row counted as the file's size over its planned rows.
-pub fn plan_chunks(file_index: u32, input: &InputFile, chunk_size: u64, chunks: &mut Vec<Chunk>) {
-    let sheets = &input.layout.sheets;
-    let rows: u64 = sheets
+/// Rows per task of a workbook: rows of about `chunk_size` bytes, a row
+/// counted as the file's size over its planned rows.
+fn rows_per_task(input: &InputFile, chunk_size: u64) -> u32 {
+    let rows: u64 = input
+        .layout
+        .sheets
         .iter()
         .map(|s| s.end_row.saturating_sub(s.header_row + 1) as u64)
         .sum();
     let row_bytes = input.layout.len.div_ceil(rows.max(1)).max(1);
-    let per_task = (chunk_size / row_bytes).clamp(1, u32::MAX as u64) as u32;
+    (chunk_size / row_bytes).clamp(1, u32::MAX as u64) as u32
+}
+
+/// How many row ranges [`plan_chunks`] makes of a workbook.
+pub fn count_chunks(input: &InputFile, chunk_size: u64) -> u64 {
+    let per_task = rows_per_task(input, chunk_size) as u64;
+    input
+        .layout
+        .sheets
+        .iter()
+        .map(|s| (s.end_row.saturating_sub(s.header_row + 1) as u64).div_ceil(per_task))
+        .sum()
+}
+
+/// The row ranges of a workbook's sheets ([`rows_per_task`] rows each).
+pub fn plan_chunks(file_index: u32, input: &InputFile, chunk_size: u64, chunks: &mut Vec<Chunk>) {
+    let sheets = &input.layout.sheets;
+    let per_task = rows_per_task(input, chunk_size);
     for s in sheets {
         let mut at = s.header_row + 1;
         while at < s.end_row {
