@@ -209,7 +209,7 @@ fn send_file(
         }
         buf.truncate(filled);
         let chunk = UploadChunk {
-            part: Some(Part::Data(buf.into())),
+            part: Some(Part::Data(buf)),
         };
         if tx.blocking_send(chunk).is_err() {
             return Ok(());

@@ -122,7 +122,7 @@ fn start(name: &str, size: u64, sha256: &str) -> UploadChunk {
 
 fn data(bytes: &[u8]) -> UploadChunk {
     UploadChunk {
-        part: Some(Part::Data(bytes.to_vec().into())),
+        part: Some(Part::Data(bytes.to_vec())),
     }
 }
 
