@@ -46,7 +46,8 @@ pub enum Command {
     /// Compute RFM segments of INPUT on a running cluster; write the result files here.
     #[command(
         after_help = "Examples:\n  rfm submit /data/online_retail.csv --coordinator http://localhost:50051 --out out\n  \
-        RFM_COORDINATOR=http://coord:50051 rfm submit /data/exports/ --chunk-size 16MiB"
+        RFM_COORDINATOR=http://coord:50051 rfm submit /data/exports/ --chunk-size 16MiB\n  \
+        rfm submit --upload ~/exports/retail.csv.gz --coordinator https://rfm.example.com:50051"
     )]
     Submit(SubmitArgs),
     /// List, prune or clear the state cache of `rfm run` (each input file's partial state).
@@ -644,6 +645,10 @@ pub struct SubmitArgs {
     /// The coordinator neither reads nor writes its state cache for this job.
     #[arg(long)]
     pub no_cache: bool,
+    /// INPUT is one file of this machine: stream it to the coordinator, which keeps it under its
+    /// --data-root (uploads/), and run on that copy (for a cluster that cannot see this disk).
+    #[arg(long)]
+    pub upload: bool,
 }
 
 #[derive(Args, Debug)]

@@ -18,7 +18,7 @@ use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::Ticket;
 use futures::TryStreamExt;
 use prost::Message;
-use rfm_core::report::{RunReport, Stage};
+use rfm_core::report::{RunReport, Stage, UploadedFile};
 use rfm_core::{tables, RfmResult, RunOptions};
 use rfm_proto::auth::{random_hex, Credentials, Identity, Token};
 use rfm_proto::keepalive::Keepalive;
@@ -382,6 +382,7 @@ pub async fn submit_and_wait(
     job_id: &str,
     show_progress: bool,
     no_cache: bool,
+    upload: Option<&UploadedFile>,
 ) -> Result<Finished, Failed> {
     let request = SubmitJobRequest {
         protocol_version: PROTOCOL_VERSION,
@@ -391,6 +392,7 @@ pub async fn submit_and_wait(
             ..rfm_proto::options::to_proto(opts)
         }),
         job_id: job_id.to_string(),
+        upload: upload.map(rfm_proto::report::upload_to_proto),
     };
     let (url, client, token) = (conn.url.as_str(), &mut conn.client, &conn.token);
     let keepalive = conn.keepalive;
@@ -709,7 +711,7 @@ pub fn run_embedded(
         {
             Ok(mut conn) => {
                 let show = progress && std::io::stderr().is_terminal();
-                submit_and_wait(&mut conn, input, opts, run_id, show, false).await
+                submit_and_wait(&mut conn, input, opts, run_id, show, false, None).await
             }
             Err(e) => Err(e),
         };

@@ -25,6 +25,7 @@ mod select;
 mod settings;
 mod submit;
 mod summary;
+mod upload;
 mod watch;
 mod workers;
 

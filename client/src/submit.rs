@@ -3,8 +3,11 @@
 //! way (see [`crate::finish`]); a failed job leaves the same failed
 //! `run.json` (see [`crate::failure`]).
 //! SIGINT/SIGTERM cancel the job on the coordinator and record the run
-//! `failed` ("interrupted") in run.json.
+//! `failed` ("interrupted") in run.json. With `--upload`, the input file is
+//! first sent to the coordinator (see [`crate::upload`]) and the job runs on
+//! its copy there; run.json names both.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -14,7 +17,7 @@ use rfm_core::text::escape_for_terminal;
 
 use crate::cli::SubmitArgs;
 use crate::failure::{At as _, Failed};
-use crate::{cluster, finish, interrupt, options};
+use crate::{cluster, finish, interrupt, options, upload};
 
 /// How long an interrupted `rfm submit` waits for the coordinator to take the cancel.
 const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -33,7 +36,11 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
     // The coordinator resolves the input in its own working directory: send
     // an absolute path (workers and coordinator share the filesystem).
     // A remote input (`s3://`, `http(s)://`) is sent as it is.
-    let input = if rfm_core::remote::is_remote(std::path::Path::new(&args.input.input)) {
+    let input = if args.upload {
+        crate::upload::local_file(&args.input.input)?
+            .display()
+            .to_string()
+    } else if rfm_core::remote::is_remote(std::path::Path::new(&args.input.input)) {
         args.input.input.clone()
     } else {
         std::path::absolute(&args.input.input)
@@ -113,13 +120,24 @@ fn attempt(
         )
         .await
         .at(Stage::Planning)?;
+        let input = match args.upload {
+            true => {
+                let uploaded = upload::upload(&mut conn, Path::new(input), !args.quiet)
+                    .await
+                    .at(Stage::Input)?;
+                report.upload = Some(uploaded.record);
+                uploaded.input
+            }
+            false => input.to_string(),
+        };
         cluster::submit_and_wait(
             &mut conn,
-            input,
+            &input,
             opts,
             &report.run_id,
             !args.quiet,
             args.no_cache,
+            report.upload.as_ref(),
         )
         .await
     });

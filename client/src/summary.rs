@@ -138,6 +138,9 @@ pub fn show_success(
         print!("{}", escape_for_terminal(&full(report, result)));
         println!();
         let mut tail = format!("results: {}  ({:.2} s)", out.display(), report.seconds);
+        if let Some(upload) = &report.upload {
+            let _ = write!(tail, "\nuploaded: {}", upload.file);
+        }
         if let Some(cache) = &report.cache {
             let _ = write!(
                 tail,

@@ -61,6 +61,10 @@ pub struct Args {
     #[arg(long, default_value_t = crate::limits::DEFAULT_MAX_TASKS_PER_JOB,
           value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..))]
     pub max_tasks_per_job: u64,
+    /// The largest file a client may upload (`rfm submit --upload`, stored under
+    /// --data-root in uploads/), e.g. 2GiB; a larger one is refused before any byte is stored.
+    #[arg(long, default_value = "16GiB", value_parser = rfm_proto::size::clap_parse_positive)]
+    pub max_upload_size: u64,
     #[command(flatten)]
     pub auth: AuthArgs,
     /// Record every job's run in this PostgreSQL database and publish its result

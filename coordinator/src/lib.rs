@@ -26,6 +26,7 @@ pub mod report;
 pub mod results;
 pub mod retention;
 pub mod service;
+pub mod upload;
 pub mod watch;
 
 use std::net::SocketAddr;
@@ -199,6 +200,7 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         .insecure(config.insecure)
         .with_worker_tls(service::WorkerTls::of(&config.tls)),
     );
+    service.remove_stale_uploads();
     let submitter = watch::Submitter {
         service: service.clone(),
         jobs: jobs.clone(),

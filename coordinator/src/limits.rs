@@ -1,5 +1,6 @@
 //! What any caller can make the coordinator spend: jobs running at once,
-//! workers in the registry, the smallest chunk and the most tasks of a job.
+//! workers in the registry, the smallest chunk and the most tasks of a job,
+//! the largest upload.
 //! The standalone coordinator takes them from its flags; `rfm run`'s
 //! embedded coordinator (its user's own machine) plans any chunk size.
 
@@ -26,6 +27,8 @@ pub struct Limits {
     pub min_chunk_size: u64,
     /// The most tasks (chunks) a job may have.
     pub max_tasks_per_job: u64,
+    /// The largest file a client may upload (`--max-upload-size`).
+    pub max_upload_size: u64,
 }
 
 impl Default for Limits {
@@ -35,6 +38,7 @@ impl Default for Limits {
             max_workers: DEFAULT_MAX_WORKERS,
             min_chunk_size: DEFAULT_MIN_CHUNK_SIZE,
             max_tasks_per_job: DEFAULT_MAX_TASKS_PER_JOB,
+            max_upload_size: crate::upload::DEFAULT_MAX_UPLOAD_SIZE,
         }
     }
 }

@@ -157,6 +157,7 @@ async fn serve(
             max_workers: args.max_workers,
             min_chunk_size: args.min_chunk_size,
             max_tasks_per_job: args.max_tasks_per_job,
+            max_upload_size: args.max_upload_size,
         },
         data_root,
         remote_inputs: args.remote_inputs,

@@ -6,7 +6,8 @@
 //! coordinator drains (shutting down) it refuses new jobs and serves the rest.
 //! Every identifier and text a caller sends is checked here (see
 //! [`rfm_proto::ident`]) and the coordinator's limits applied (see
-//! [`crate::limits`]) before anything is kept or logged.
+//! [`crate::limits`]) before anything is kept or logged. Uploads are
+//! received by [`crate::upload`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,12 +23,13 @@ use rfm_proto::v1::coordinator_server::Coordinator;
 use rfm_proto::v1::{
     HeartbeatRequest, HeartbeatResponse, JobEvent, JobRef, JobResult, JobStatus, ListJobsRequest,
     ListJobsResponse, ListWorkersRequest, ListWorkersResponse, RegisterWorkerRequest,
-    RegisterWorkerResponse, SubmitJobRequest, SubmitJobResponse, WorkerPhase,
+    RegisterWorkerResponse, SubmitJobRequest, SubmitJobResponse, UploadChunk, UploadInputResponse,
+    WorkerPhase,
 };
 use rfm_proto::{is_terminal, MAX_WORKER_SLOTS, PROTOCOL_VERSION, WATCH_BEAT};
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 use crate::cached;
 use crate::driver::{self, DriverConfig, Plan};
@@ -35,6 +37,7 @@ use crate::job::Job;
 use crate::limits::Limits;
 use crate::registry::{dial_address, Registry, WorkerAccess};
 use crate::retention::JobTable;
+use crate::upload::Uploads;
 
 /// The longest cancel reason a client may give (the rest is cut).
 const MAX_CANCEL_REASON_CHARS: usize = 120;
@@ -77,6 +80,8 @@ pub struct CoordinatorService {
     /// Started with `--insecure`.
     insecure: bool,
     worker_tls: WorkerTls,
+    /// Where uploads go (with a data root only).
+    uploads: Option<Uploads>,
 }
 
 /// What the coordinator asks of the workers that register, as to TLS.
@@ -140,6 +145,10 @@ impl CoordinatorService {
         driver: DriverConfig,
         limits: Limits,
     ) -> Self {
+        let uploads = driver
+            .data_root
+            .clone()
+            .map(|root| Uploads::new(root, limits.max_upload_size));
         CoordinatorService {
             registry,
             jobs,
@@ -148,6 +157,18 @@ impl CoordinatorService {
             limits,
             insecure: false,
             worker_tls: WorkerTls::default(),
+            uploads,
+        }
+    }
+
+    /// Removes the temporary files of uploads a stopped coordinator left.
+    pub fn remove_stale_uploads(&self) {
+        let removed = self.uploads.as_ref().map_or(0, |u| u.remove_stale_parts());
+        if removed > 0 {
+            self.log(&format!(
+                "removed {removed} unfinished upload(s) left in {}/",
+                crate::upload::UPLOADS_DIR
+            ));
         }
     }
 
@@ -198,6 +219,18 @@ fn check_version(who: &str, version: u32) -> Result<(), Status> {
         "protocol version mismatch: the {who} speaks version {version}, this coordinator speaks version \
          {PROTOCOL_VERSION}; run the same rfm release everywhere"
     )))
+}
+
+/// Checks what a submission says of the file it uploaded: a path like an
+/// input's, a 64-digit lowercase hex digest (kept in the run's report).
+fn check_uploaded_file(upload: &rfm_proto::v1::UploadedFile) -> Result<(), Status> {
+    ident::check_input(&upload.file)?;
+    if !crate::upload::is_sha256(&upload.sha256) {
+        return Err(Status::invalid_argument(
+            "the uploaded file's sha256 must be 64 lowercase hex digits",
+        ));
+    }
+    Ok(())
 }
 
 /// The gRPC status of an engine error: usage errors are INVALID_ARGUMENT,
@@ -290,6 +323,9 @@ impl Coordinator for CoordinatorService {
         if !req.job_id.is_empty() {
             ident::check_job_id(&req.job_id)?;
         }
+        if let Some(upload) = &req.upload {
+            check_uploaded_file(upload)?;
+        }
         let options = req
             .options
             .as_ref()
@@ -353,6 +389,10 @@ impl Coordinator for CoordinatorService {
             req.input
         ));
         let mut report = crate::report::new_report(&job_id, &files, &options);
+        report.upload = req
+            .upload
+            .as_ref()
+            .map(rfm_proto::report::upload_from_proto);
         if let Some(plan) = &cache {
             report.cache = Some(plan.usage.clone());
             let usage = &plan.usage;
@@ -493,6 +533,35 @@ impl Coordinator for CoordinatorService {
         let mut jobs: Vec<JobStatus> = jobs.iter().map(|j| j.status()).collect();
         jobs.sort_by(|a, b| a.job_id.cmp(&b.job_id));
         Ok(Response::new(ListJobsResponse { jobs }))
+    }
+
+    async fn upload_input(
+        &self,
+        request: Request<Streaming<UploadChunk>>,
+    ) -> Result<Response<UploadInputResponse>, Status> {
+        Identity::of(&request).require_client()?;
+        self.check_accepting()?;
+        let uploads = self.uploads.as_ref().ok_or_else(|| {
+            Status::failed_precondition(
+                "this coordinator takes no uploads: it has no data root to keep them in; start \
+                 it with --data-root DIR (or put the file where the coordinator and the workers \
+                 see it and submit it by path)",
+            )
+        })?;
+        let received = uploads.receive(request.into_inner()).await?;
+        let answer = received.response;
+        self.log(&format!(
+            "upload of {} ({} bytes) {} {}",
+            received.file_name,
+            answer.bytes,
+            if answer.reused {
+                "is already stored as"
+            } else {
+                "stored as"
+            },
+            answer.input
+        ));
+        Ok(Response::new(answer))
     }
 }
 

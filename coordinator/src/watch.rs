@@ -82,6 +82,7 @@ impl Submitter {
                 ..options.clone()
             })),
             job_id: run_id.clone(),
+            upload: None,
         });
         if let Err(status) = self.service.submit_job(request).await {
             let message = status.message().to_string();

@@ -108,6 +108,7 @@ fn submission(input: &str, job_id: &str) -> SubmitJobRequest {
             &rfm_core::RunOptions::default(),
         )),
         job_id: job_id.to_string(),
+        upload: None,
     }
 }
 

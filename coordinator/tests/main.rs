@@ -18,4 +18,5 @@ mod shutdown;
 mod support;
 mod task_cancel;
 mod tls;
+mod upload;
 mod watch;

@@ -266,6 +266,7 @@ fn submission(input: &str, job_id: &str) -> SubmitJobRequest {
             &rfm_core::RunOptions::default(),
         )),
         job_id: job_id.into(),
+        upload: None,
     }
 }
 

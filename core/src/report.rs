@@ -108,6 +108,17 @@ pub struct CacheUse {
     pub warnings: Vec<String>,
 }
 
+/// A file `rfm submit --upload` sent to the coordinator: the run's `input`
+/// is the coordinator's copy (`uploads/<sha256>.<ext>` under its data root).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadedFile {
+    /// The file's path on the machine it was uploaded from.
+    pub file: String,
+    pub bytes: u64,
+    /// SHA-256 of the content (lowercase hex).
+    pub sha256: String,
+}
+
 /// Everything `run.json` holds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
@@ -147,6 +158,9 @@ pub struct RunReport {
     /// How the run used the state cache; absent when it used none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheUse>,
+    /// The file the input was uploaded from (`rfm submit --upload`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<UploadedFile>,
 }
 
 impl RunReport {
@@ -196,6 +210,7 @@ impl RunReport {
             stage: None,
             cut_points: None,
             cache: None,
+            upload: None,
         }
     }
 

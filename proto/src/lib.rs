@@ -70,6 +70,12 @@ pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
 /// caller cannot make them buffer more than this per call.
 pub const MAX_CONTROL_MESSAGE_BYTES: usize = 1 << 20;
 
+/// Bytes of file content in one `UploadChunk` of an upload: well below
+/// [`MAX_CONTROL_MESSAGE_BYTES`], which bounds every message of the
+/// coordinator's service (the chunk's framing fits in the rest).
+pub const UPLOAD_CHUNK_BYTES: usize = 512 << 10;
+const _: () = assert!(UPLOAD_CHUNK_BYTES + 4096 <= MAX_CONTROL_MESSAGE_BYTES);
+
 /// Most task slots one worker may register with.
 pub const MAX_WORKER_SLOTS: u32 = 1024;
 

@@ -3,7 +3,9 @@
 //! fields, never as JSON text inside a message.
 
 use rfm_core::ledger::Excluded;
-use rfm_core::report::{CacheUse, FileColumns, ReportOptions, ReportSample, RunReport, Stage};
+use rfm_core::report::{
+    CacheUse, FileColumns, ReportOptions, ReportSample, RunReport, Stage, UploadedFile,
+};
 use rfm_core::score::CutPoints;
 use rfm_core::RunStatus;
 
@@ -191,6 +193,25 @@ pub fn to_proto(r: &RunReport) -> v1::RunReport {
             computed: c.computed,
             warnings: c.warnings.clone(),
         }),
+        upload: r.upload.as_ref().map(upload_to_proto),
+    }
+}
+
+/// The wire form of an uploaded file's record.
+pub fn upload_to_proto(u: &UploadedFile) -> v1::UploadedFile {
+    v1::UploadedFile {
+        file: u.file.clone(),
+        bytes: u.bytes,
+        sha256: u.sha256.clone(),
+    }
+}
+
+/// An uploaded file's record from the wire.
+pub fn upload_from_proto(u: &v1::UploadedFile) -> UploadedFile {
+    UploadedFile {
+        file: u.file.clone(),
+        bytes: u.bytes,
+        sha256: u.sha256.clone(),
     }
 }
 
@@ -276,6 +297,7 @@ pub fn from_proto(p: &v1::RunReport) -> Result<RunReport, String> {
             computed: c.computed,
             warnings: c.warnings.clone(),
         }),
+        upload: p.upload.as_ref().map(upload_from_proto),
     })
 }
 
@@ -319,6 +341,11 @@ mod tests {
         r.finished_at = "2011-12-10T10:15:01Z".into();
         r.seconds = 1.25;
         r.fail(Stage::MalformedLimit, "too many malformed lines");
+        r.upload = Some(UploadedFile {
+            file: "/home/me/in.csv".into(),
+            bytes: 42,
+            sha256: "ab".repeat(32),
+        });
         assert_eq!(from_proto(&to_proto(&r)).unwrap(), r);
 
         let mut ok = RunReport::before_input("r", "x", &RunOptions::default());
