@@ -178,6 +178,9 @@ pub struct Connection {
     pub token: Token,
     /// The pings that tell a stopped coordinator.
     pub keepalive: Keepalive,
+    /// The results of a coordinator in this process (the embedded
+    /// cluster): taken in memory instead of fetched over Flight.
+    pub local_results: Option<rfm_coordinator::LocalResults>,
 }
 
 /// The TLS of a client's `--tls-ca`/`--tls-cert`/`--tls-key`, if any (a
@@ -227,6 +230,7 @@ pub async fn connect(
         flight,
         token,
         keepalive,
+        local_results: None,
     })
 }
 
@@ -236,7 +240,7 @@ pub struct Finished {
     /// The coordinator's run report, when it got that far.
     pub report: Option<RunReport>,
     /// The scored result of a job that succeeded, as the coordinator sent it.
-    pub result: Option<RfmResult>,
+    pub result: Option<Arc<RfmResult>>,
     /// Where the coordinator published the run (its database), if it did.
     pub published_to: Option<String>,
     /// Why the coordinator could not publish the succeeded run, if so.
@@ -463,8 +467,12 @@ async fn follow(conn: &mut Connection, job: JobRef, show_progress: bool) -> Resu
         .map(rfm_proto::report::from_proto)
         .transpose()
         .map_err(|e| anyhow::anyhow!("the coordinator sent a report that is not valid: {e}"))?;
+    let local = conn.local_results.as_ref();
     let result = match answer.scored {
-        Some(scored) => Some(fetch_result(conn, &job.job_id, scored).await?),
+        Some(scored) => match local.and_then(|l| l.take(&job.job_id)) {
+            Some(result) => Some(check_local(result, &scored)?),
+            None => Some(Arc::new(fetch_result(conn, &job.job_id, scored).await?)),
+        },
         None => None,
     };
     let non_empty = |s: String| (!s.is_empty()).then_some(s);
@@ -505,6 +513,22 @@ async fn fetch_result(
     }
     tables::result_of(scored.as_of, scored.latest_purchase, customers, segments)
         .context("the coordinator sent a result that is not valid")
+}
+
+/// A result taken from a coordinator in this process, checked against the
+/// counts it announced as a fetched one is.
+fn check_local(result: Arc<RfmResult>, scored: &ScoredResult) -> Result<Arc<RfmResult>> {
+    let counts = (result.customers.len() as u64, result.segments.len() as u64);
+    if counts != (scored.customers, scored.segments) {
+        anyhow::bail!(
+            "the coordinator holds {} customers and {} segments for a result of {} and {}",
+            counts.0,
+            counts.1,
+            scored.customers,
+            scored.segments
+        );
+    }
+    Ok(result)
 }
 
 /// Streams one table of a finished job, handing each batch to `read`.
@@ -651,6 +675,8 @@ pub fn run_embedded(
         .context("cannot start the worker threads")
         .at(Stage::Planning)?;
     let pool = Arc::new(pool);
+    // The worker leaves its states in memory for the coordinator.
+    let local_states = Arc::new(rfm_proto::local::LocalStates::default());
     runtime.block_on(async {
         let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let listener = tokio::net::TcpListener::bind(loopback)
@@ -673,6 +699,7 @@ pub fn run_embedded(
             cache,
             // Its user's own inputs, wherever they are.
             remote_inputs: rfm_core::remote::RemoteInputs::All,
+            local_states: Some(local_states.clone()),
             ..Default::default()
         };
         let coordinator = rfm_coordinator::start(config, listener)
@@ -697,6 +724,7 @@ pub fn run_embedded(
             data_root: None,
             // Loopback in this process: plaintext.
             tls: Default::default(),
+            local_states: Some(local_states),
         })
         .await
         .context("cannot start the embedded worker")
@@ -710,6 +738,8 @@ pub fn run_embedded(
             .at(Stage::Planning)
         {
             Ok(mut conn) => {
+                // The scored result, too, is taken in memory.
+                conn.local_results = Some(coordinator.local_results());
                 let show = progress && std::io::stderr().is_terminal();
                 submit_and_wait(&mut conn, input, opts, run_id, show, false, None).await
             }

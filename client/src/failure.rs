@@ -23,7 +23,7 @@ pub struct Failed {
     pub error: anyhow::Error,
     /// Results computed before the failure (publishing failed), kept in the
     /// run folder.
-    pub results: Option<Box<RfmResult>>,
+    pub results: Option<std::sync::Arc<RfmResult>>,
 }
 
 impl Failed {

@@ -78,7 +78,7 @@ pub fn write(
                 ),
             }
             .into(),
-            results: Some(Box::new(result)),
+            results: Some(result),
         });
     }
     summary::show_success(

@@ -1,7 +1,8 @@
 //! One attempt at a task: `RunTask` on a worker, `DoGet` of the finished
 //! partial state over Arrow Flight, then `ReleaseTask` so the worker drops it;
 //! failures are sorted into deterministic input errors, lost workers and
-//! failed attempts. An answer that is impossible for the task's range (see
+//! failed attempts. A worker in this process leaves its state in memory
+//! ([`rfm_proto::local::LocalStates`]): it is taken from there, not fetched. An answer that is impossible for the task's range (see
 //! [`crate::answer`]) is not merged: its worker is lost and the task runs
 //! elsewhere.
 
@@ -57,6 +58,8 @@ pub struct AttemptContext {
     /// Size of each input file, to check the answers against.
     pub file_lens: Vec<u64>,
     pub options: rfm_proto::v1::RunOptions,
+    /// Finished states of a worker in this process.
+    pub local_states: Option<Arc<rfm_proto::local::LocalStates>>,
 }
 
 fn classify(worker: &str, address: &str, status: tonic::Status) -> (FailKind, String) {
@@ -101,6 +104,55 @@ async fn attempt(
         .await
         .map_err(|s| classify(worker, address, s))?
         .into_inner();
+    let file_len = ctx
+        .file_lens
+        .get(chunk.file_index as usize)
+        .copied()
+        .unwrap_or(0);
+    let reply = crate::answer::Reply {
+        lines_read: response.lines_read,
+        customers: response.customers,
+    };
+    let local = ctx
+        .local_states
+        .as_ref()
+        .and_then(|l| l.take(&ctx.job_id, task as u32, attempt));
+    let state = match local {
+        Some(state) => (crate::answer::check(chunk, file_len, reply, &state), state),
+        None => fetch(ctx, task, attempt, chunk, lease, file_len, reply).await?,
+    };
+    let state = match state {
+        (Ok(()), state) => state,
+        (Err(impossible), _) => {
+            return Err((
+                FailKind::WorkerLost,
+                format!(
+                "worker {worker} ({address}) answered impossibly for task {task} (bytes {}..{}): \
+                     {impossible}; its answer is not merged",
+                chunk.start, chunk.end
+            ),
+            ))
+        }
+    };
+    let release = lease.call_secret.request(task_ref);
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_secs(5), tasks.release_task(release)).await;
+    });
+    Ok((state, response.lines_read))
+}
+
+/// `DoGet` of an attempt's state over Flight, decoded off the runtime; with
+/// the check of the answer against the task.
+async fn fetch(
+    ctx: &AttemptContext,
+    task: usize,
+    attempt: u32,
+    chunk: Chunk,
+    lease: &Lease,
+    file_len: u64,
+    reply: crate::answer::Reply,
+) -> Result<(Result<(), String>, PartialState), (FailKind, String)> {
+    let (worker, address) = (lease.worker_id.as_str(), lease.address.as_str());
     let ticket = FlightTicket {
         job_id: ctx.job_id.clone(),
         task_id: task as u32,
@@ -138,16 +190,7 @@ async fn attempt(
         .schema()
         .cloned()
         .ok_or_else(|| fetch_failed("the stream ended before its schema".into()))?;
-    let file_len = ctx
-        .file_lens
-        .get(chunk.file_index as usize)
-        .copied()
-        .unwrap_or(0);
-    let reply = crate::answer::Reply {
-        lines_read: response.lines_read,
-        customers: response.customers,
-    };
-    let state = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let state = PartialState::from_record_batches(&schema, &batches)?;
         Ok::<_, rfm_core::Error>((crate::answer::check(chunk, file_len, reply, &state), state))
     })
@@ -158,25 +201,7 @@ async fn attempt(
             FailKind::Attempt,
             format!("worker {worker} ({address}) sent a bad state: {e}"),
         )
-    })?;
-    let state = match state {
-        (Ok(()), state) => state,
-        (Err(impossible), _) => {
-            return Err((
-                FailKind::WorkerLost,
-                format!(
-                "worker {worker} ({address}) answered impossibly for task {task} (bytes {}..{}): \
-                     {impossible}; its answer is not merged",
-                chunk.start, chunk.end
-            ),
-            ))
-        }
-    };
-    let release = lease.call_secret.request(task_ref);
-    tokio::spawn(async move {
-        let _ = tokio::time::timeout(Duration::from_secs(5), tasks.release_task(release)).await;
-    });
-    Ok((state, response.lines_read))
+    })
 }
 
 pub async fn run_attempt(

@@ -40,6 +40,8 @@ pub struct DriverConfig {
     pub cache: Option<Arc<rfm_core::cache::Cache>>,
     /// Which `s3://` and `http(s)://` inputs clients may give (`--remote-inputs`).
     pub remote_inputs: RemoteInputs,
+    /// Finished states of a worker in this process, handed over in memory.
+    pub local_states: Option<Arc<rfm_proto::local::LocalStates>>,
 }
 
 /// What a job computes: its inputs, chunks and options.
@@ -352,6 +354,7 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         inputs: files.iter().map(rfm_proto::input::to_proto).collect(),
         file_lens: files.iter().map(rfm_core::excel::task_reach).collect(),
         options: rfm_proto::options::to_proto(&options),
+        local_states: config.local_states.clone(),
     });
     let mut driver = Driver {
         job: job.clone(),
@@ -500,6 +503,7 @@ mod tests {
             data_root: None,
             cache: None,
             remote_inputs: RemoteInputs::default(),
+            local_states: None,
         }
     }
 

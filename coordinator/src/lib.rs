@@ -87,6 +87,9 @@ pub struct CoordinatorConfig {
     pub tls: CoordinatorTls,
     /// The state cache (`--cache-dir`): files found there are not read again.
     pub cache: Option<Arc<rfm_core::cache::Cache>>,
+    /// Set when a worker runs in this process (the embedded cluster): its
+    /// finished states are taken from here in memory, not fetched over Flight.
+    pub local_states: Option<Arc<rfm_proto::local::LocalStates>>,
 }
 
 /// TLS of a coordinator: its port serves TLS (`serve`), it dials workers
@@ -116,7 +119,27 @@ impl Default for CoordinatorConfig {
             remote_inputs: rfm_core::remote::RemoteInputs::default(),
             tls: CoordinatorTls::default(),
             cache: None,
+            local_states: None,
         }
+    }
+}
+
+/// The scored results of a coordinator's finished jobs, for a client in
+/// its process (the embedded cluster of `rfm run`): the result the Flight
+/// service would stream, handed over without encoding it.
+#[derive(Clone)]
+pub struct LocalResults {
+    jobs: Arc<retention::JobTable>,
+}
+
+impl LocalResults {
+    /// The scored result of succeeded job `job_id`, marked fetched as the
+    /// Flight service marks it once the customers are sent.
+    pub fn take(&self, job_id: &str) -> Option<Arc<rfm_core::RfmResult>> {
+        let job = self.jobs.get(job_id).ok()?;
+        let result = job.tables()?;
+        job.tables_fetched();
+        Some(result)
     }
 }
 
@@ -147,6 +170,13 @@ impl Coordinator {
     /// Submits jobs to this coordinator in-process (`--watch`).
     pub fn submitter(&self) -> watch::Submitter {
         self.submitter.clone()
+    }
+
+    /// Finished jobs' scored results, read in this process.
+    pub fn local_results(&self) -> LocalResults {
+        LocalResults {
+            jobs: self.jobs.clone(),
+        }
     }
 
     pub async fn wait(&mut self) -> Result<(), String> {
@@ -185,6 +215,7 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         data_root: config.data_root.clone(),
         cache: config.cache.clone(),
         remote_inputs: config.remote_inputs,
+        local_states: config.local_states.clone(),
     };
     let sweep_every = driver.tick;
     let jobs = Arc::new(retention::JobTable::new(config.retention));

@@ -166,6 +166,8 @@ async fn serve(
             .cache_dir
             .as_ref()
             .map(|dir| Arc::new(rfm_core::cache::Cache::new(dir, args.cache_max_size))),
+        // Its workers are other processes: states come over Flight.
+        local_states: None,
     };
     let mut coordinator = rfm_coordinator::start(config, listener)
         .map_err(|e| format!("cannot start the coordinator: {e}"))?;

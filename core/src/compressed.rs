@@ -21,7 +21,7 @@ use crate::engine::{InputFile, InputReader, SUB_RANGE_SIZE};
 use crate::error::{Error, Result};
 use crate::format::InputFormat;
 use crate::input::{header_prefix_len, read_layout, FileLayout, ParseOptions};
-use crate::parse::{parse_range, RangeSpec};
+use crate::parse::{parse_range_into, RangeSpec};
 use crate::partial::PartialState;
 use crate::scan::{RecordSplitter, MAX_RECORD_LIMIT};
 
@@ -219,9 +219,7 @@ pub fn compute_compressed(
         };
         let block = &buf[..cut];
         let range = RangeSpec { file_index, base };
-        let mut ledger = parse_range(block, range, &input.layout.columns, parse, |batch| {
-            state.absorb(&batch)
-        });
+        let mut ledger = parse_range_into(block, range, &input.layout.columns, parse, &mut state);
         for s in ledger.malformed_samples.iter_mut() {
             if s.line.is_none() {
                 let upto = (s.offset - base) as usize;

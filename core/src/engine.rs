@@ -30,7 +30,7 @@ use crate::format::Location;
 use crate::input::{
     header_prefix_len, read_layout, resolve_input_cancellable, FileLayout, ParseOptions,
 };
-use crate::parse::{parse_range, RangeSpec};
+use crate::parse::{parse_range_into, RangeSpec};
 use crate::partial::PartialState;
 use crate::remote::{RemoteInputs, RemoteObject};
 use crate::scan::{sync_point, MAX_RECORD_LIMIT};
@@ -761,12 +761,12 @@ pub fn compute_chunk(
                         file_index: chunk.file_index,
                         base: lo,
                     };
-                    let ledger = parse_range(
+                    let ledger = parse_range_into(
                         &bufs.records,
                         range,
                         &input.layout.columns,
                         parse,
-                        |batch| state.absorb(&batch),
+                        &mut state,
                     );
                     state.ledger.merge(ledger);
                 }

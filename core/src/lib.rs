@@ -12,6 +12,7 @@ pub mod cache;
 pub mod cancel;
 pub mod compressed;
 pub mod cron;
+pub mod customers_csv;
 pub mod data_root;
 pub mod date;
 pub mod engine;

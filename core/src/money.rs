@@ -97,7 +97,71 @@ impl Money {
 /// Parses a price: `[+-]?(digits[.digits] | .digits)` with `decimal_mark` as the
 /// mark. Up to 18 fractional digits are exact; more are rounded half away from
 /// zero. Returns `None` for anything else, or a value beyond ±[`Money::MAX`].
+#[inline]
 pub fn parse_price(text: &[u8], decimal_mark: u8) -> Option<Money> {
+    parse_short_price(text, decimal_mark).or_else(|| parse_any_price(text, decimal_mark))
+}
+
+/// `10^k` for `k` in `0..=18`.
+const POW10: [u64; 19] = {
+    let mut p = [1u64; 19];
+    let mut k = 1;
+    while k < 19 {
+        p[k] = p[k - 1] * 10;
+        k += 1;
+    }
+    p
+};
+
+/// The common prices (at most 18 digits before and after the mark) in
+/// 64-bit arithmetic; `None` for anything else, which [`parse_any_price`]
+/// then reads (or refuses).
+#[inline]
+fn parse_short_price(text: &[u8], decimal_mark: u8) -> Option<Money> {
+    let (neg, body) = match text.first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let mut int: u64 = 0;
+    let mut i = 0;
+    while let Some(&b) = body.get(i) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        if i == 18 {
+            return None;
+        }
+        int = int * 10 + d as u64;
+        i += 1;
+    }
+    let int_digits = i;
+    let mut frac: u64 = 0;
+    let mut places = 0;
+    if i < body.len() {
+        if body[i] != decimal_mark {
+            return None;
+        }
+        for &b in &body[i + 1..] {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 || places == 18 {
+                return None;
+            }
+            frac = frac * 10 + d as u64;
+            places += 1;
+        }
+    }
+    if int_digits == 0 && places == 0 {
+        return None;
+    }
+    // Below 10^36 units: always within ±MAX.
+    let units = int as i128 * ONE + (frac * POW10[18 - places]) as i128;
+    Some(Money(if neg { -units } else { units }))
+}
+
+/// [`parse_price`] of any text, in 128-bit arithmetic.
+fn parse_any_price(text: &[u8], decimal_mark: u8) -> Option<Money> {
     let (neg, body) = match text.first()? {
         b'-' => (true, &text[1..]),
         b'+' => (false, &text[1..]),
@@ -220,6 +284,20 @@ mod tests {
 
     fn p(s: &str) -> Option<String> {
         parse_price(s.as_bytes(), b'.').map(|m| m.to_exact_string())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn short_prices_read_as_any_price(
+            text in "[-+]?[0-9]{0,21}([.,][0-9]{0,21})?[0-9.,a ]?",
+            comma in proptest::bool::ANY,
+        ) {
+            let mark = if comma { b',' } else { b'.' };
+            let short = parse_short_price(text.as_bytes(), mark);
+            let any = parse_any_price(text.as_bytes(), mark);
+            proptest::prop_assert!(short.is_none() || short == any, "{text:?}: {short:?} {any:?}");
+            proptest::prop_assert_eq!(parse_price(text.as_bytes(), mark), any);
+        }
     }
 
     #[test]

@@ -11,7 +11,6 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::atomic;
-use crate::date;
 use crate::error::{Error, Result};
 use crate::report::RunReport;
 use crate::score::RfmResult;
@@ -57,29 +56,10 @@ fn out_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Writes `customers.csv` to any writer.
+/// Writes `customers.csv` to any writer (rows formatted by
+/// [`crate::customers_csv`], byte for byte what the `csv` crate writes).
 pub fn write_customers<W: Write>(result: &RfmResult, out: W) -> csv::Result<()> {
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(out);
-    w.write_record(CUSTOMERS_HEADER)?;
-    for c in &result.customers {
-        w.write_record([
-            c.customer_id.as_str(),
-            &c.recency.to_string(),
-            &c.frequency.to_string(),
-            &c.monetary.to_fixed(2),
-            &date::format_timestamp(c.first_purchase),
-            &date::format_timestamp(c.last_purchase),
-            &c.country,
-            &c.r.to_string(),
-            &c.f.to_string(),
-            &c.m.to_string(),
-            &c.rfm_score(),
-            c.segment.name(),
-        ])?;
-    }
-    w.flush()?;
+    crate::customers_csv::write(&CUSTOMERS_HEADER, &result.customers, out)?;
     Ok(())
 }
 

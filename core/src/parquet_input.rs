@@ -36,7 +36,7 @@ use crate::date;
 use crate::engine::{Chunk, InputFile, InputReader};
 use crate::error::{Error, Result};
 use crate::input::{ColumnMap, FileLayout, ParseOptions};
-use crate::parse::{parse_range, RangeSpec};
+use crate::parse::{parse_range_into, RangeSpec};
 use crate::partial::PartialState;
 
 /// Rows per batch read from a row group.
@@ -273,8 +273,7 @@ pub fn compute_parquet(
                     file_index: chunk.file_index,
                     base: 0,
                 };
-                let mut ledger =
-                    parse_range(&text, range, columns, &text_parse, |b| state.absorb(&b));
+                let mut ledger = parse_range_into(&text, range, columns, &text_parse, &mut state);
                 for s in ledger.malformed_samples.iter_mut() {
                     let i = starts.partition_point(|&o| o <= s.offset).saturating_sub(1);
                     s.offset = row + i as u64;

@@ -278,6 +278,55 @@ fn field<'a>(bytes: &'a [u8], span: FieldSpan, scratch: &'a mut Vec<u8>) -> &'a 
     trim(span.value(bytes, scratch))
 }
 
+/// Where purchase lines go, one at a time, in file order.
+pub trait Purchases {
+    fn purchase(
+        &mut self,
+        customer: &[u8],
+        invoice: &[u8],
+        ts: Timestamp,
+        amount: Money,
+        country: &[u8],
+    );
+}
+
+/// Purchase lines gathered into Arrow batches of [`BATCH_ROWS`] rows.
+struct Batches<F: FnMut(RecordBatch)> {
+    batch: BatchBuilder,
+    emit: F,
+}
+
+impl<F: FnMut(RecordBatch)> Purchases for Batches<F> {
+    #[inline]
+    fn purchase(
+        &mut self,
+        customer: &[u8],
+        invoice: &[u8],
+        ts: Timestamp,
+        amount: Money,
+        country: &[u8],
+    ) {
+        self.batch.push(customer, invoice, ts, amount, country);
+        if self.batch.len() == BATCH_ROWS {
+            (self.emit)(self.batch.finish());
+        }
+    }
+}
+
+impl Purchases for crate::partial::PartialState {
+    #[inline]
+    fn purchase(
+        &mut self,
+        customer: &[u8],
+        invoice: &[u8],
+        ts: Timestamp,
+        amount: Money,
+        country: &[u8],
+    ) {
+        self.absorb_line(customer, invoice, ts, amount, country);
+    }
+}
+
 /// Parses the records of `buf`, which starts at a record start and ends at one.
 /// Calls `emit` with each full purchase batch (and the last, partial one) and
 /// returns the ledger of the range.
@@ -286,10 +335,42 @@ pub fn parse_range(
     range: RangeSpec,
     columns: &ColumnMap,
     opts: &ParseOptions,
-    mut emit: impl FnMut(RecordBatch),
+    emit: impl FnMut(RecordBatch),
+) -> LineLedger {
+    let mut batches = Batches {
+        batch: BatchBuilder::new(),
+        emit,
+    };
+    let ledger = parse_range_to(buf, range, columns, opts, &mut batches);
+    if batches.batch.len() > 0 {
+        (batches.emit)(batches.batch.finish());
+    }
+    ledger
+}
+
+/// [`parse_range`] folding each purchase line straight into `state` (what
+/// [`PartialState::absorb`](crate::partial::PartialState::absorb) of its
+/// batches would do, without the batches).
+pub fn parse_range_into(
+    buf: &[u8],
+    range: RangeSpec,
+    columns: &ColumnMap,
+    opts: &ParseOptions,
+    state: &mut crate::partial::PartialState,
+) -> LineLedger {
+    parse_range_to(buf, range, columns, opts, state)
+}
+
+/// Parses the records of `buf` (see [`parse_range`]), handing each purchase
+/// line to `out`; returns the ledger of the range.
+pub fn parse_range_to(
+    buf: &[u8],
+    range: RangeSpec,
+    columns: &ColumnMap,
+    opts: &ParseOptions,
+    out: &mut impl Purchases,
 ) -> LineLedger {
     let mut ledger = LineLedger::default();
-    let mut batch = BatchBuilder::new();
     let mut splitter = RecordSplitter::new(opts.delimiter, opts.max_record_size);
     let decimal_mark = if opts.decimal_comma { b',' } else { b'.' };
     let (mut s_inv, mut s_qty, mut s_date, mut s_price, mut s_cust, mut s_country) = (
@@ -455,13 +536,7 @@ pub fn parse_range(
             None => b"",
         };
         ledger.purchase_lines += 1;
-        batch.push(customer, invoice, ts, amount, country);
-        if batch.len() == BATCH_ROWS {
-            emit(batch.finish());
-        }
-    }
-    if batch.len() > 0 {
-        emit(batch.finish());
+        out.purchase(customer, invoice, ts, amount, country);
     }
     ledger
 }

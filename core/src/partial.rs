@@ -205,6 +205,11 @@ pub struct PartialState {
     /// The smallest id (bytes) of a customer whose revenue left the exact
     /// range, reported when the state is finished.
     overflow: Option<Box<[u8]>>,
+    /// The customer and country slots of the last line absorbed (lines of
+    /// one invoice come together); checked against the id and name before
+    /// use, so any value is safe.
+    last_customer: u32,
+    last_country: u32,
 }
 
 /// The value indices of list row `row`.
@@ -318,23 +323,64 @@ impl PartialState {
                     slot
                 }
             };
-            let acc = &mut self.customers[slot];
-            let t = ts[row];
-            acc.first_ts = acc.first_ts.min(t);
-            acc.last_ts = acc.last_ts.max(t);
-            match acc.monetary.checked_add(Money(amount[row])) {
-                Some(m) => acc.monetary = m,
-                None => Self::note_overflow(&mut self.overflow, id),
-            }
-            let inv = invoice.value(row);
-            match pack_invoice(inv) {
-                Some(key) => add_invoice(acc, &mut self.spills, key),
-                None => spill_of(acc, &mut self.spills)
-                    .long_invoices
-                    .push(inv.into()),
-            }
-            add_country(acc, &mut self.spills, country_slot, 1);
+            self.add_line(
+                slot,
+                country_slot,
+                ts[row],
+                Money(amount[row]),
+                invoice.value(row),
+            );
         }
+    }
+
+    /// Folds one purchase line into the state: what [`absorb`](Self::absorb)
+    /// does for each row of a batch.
+    #[inline]
+    pub fn absorb_line(
+        &mut self,
+        id: &[u8],
+        invoice: &[u8],
+        ts: i64,
+        amount: Money,
+        country: &[u8],
+    ) {
+        let last = self.last_customer as usize;
+        let slot = if last < self.customers.len() && self.id(last) == id {
+            last
+        } else {
+            let slot = self.customer_slot(id).0;
+            self.last_customer = slot as u32;
+            slot
+        };
+        let last = self.last_country;
+        let country_slot = match self.countries.get(last as usize) {
+            Some(name) if **name == *country => last,
+            _ => {
+                let c = self.country_slot(country);
+                self.last_country = c;
+                c
+            }
+        };
+        self.add_line(slot, country_slot, ts, amount, invoice);
+    }
+
+    /// Adds a purchase line to customer `slot`.
+    #[inline]
+    fn add_line(&mut self, slot: usize, country: u32, ts: i64, amount: Money, invoice: &[u8]) {
+        let acc = &mut self.customers[slot];
+        acc.first_ts = acc.first_ts.min(ts);
+        acc.last_ts = acc.last_ts.max(ts);
+        match acc.monetary.checked_add(amount) {
+            Some(m) => acc.monetary = m,
+            None => Self::note_overflow(&mut self.overflow, id_in(&self.ids, &self.id_ends, slot)),
+        }
+        match pack_invoice(invoice) {
+            Some(key) => add_invoice(acc, &mut self.spills, key),
+            None => spill_of(acc, &mut self.spills)
+                .long_invoices
+                .push(invoice.into()),
+        }
+        add_country(acc, &mut self.spills, country, 1);
     }
 
     /// Sorts and deduplicates every invoice set and counts the frequencies;
@@ -346,8 +392,12 @@ impl PartialState {
         }
     }
 
-    /// Merges another state into this one.
+    /// Merges another state into this one. The smaller of the two is
+    /// folded into the larger (merging is commutative).
     pub fn merge(&mut self, mut other: PartialState) {
+        if other.customers.len() > self.customers.len() {
+            std::mem::swap(self, &mut other);
+        }
         if let Some(id) = &other.overflow {
             Self::note_overflow(&mut self.overflow, id);
         }

@@ -102,6 +102,29 @@ pub fn ntile(pos: usize, n: usize, k: usize) -> u8 {
     (bucket + 1) as u8
 }
 
+/// The first 8 bytes of an id, big endian, zero-padded: ordering these
+/// orders ids, except between ids that share them.
+#[inline]
+fn id_prefix(id: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let k = id.len().min(8);
+    b[..k].copy_from_slice(&id[..k]);
+    u64::from_be_bytes(b)
+}
+
+/// The NTILE(5) score of every position, given `(metric, position)` pairs
+/// of distinct positions `0..n`: positions ranked by metric, then position.
+fn ntiles<K: Ord>(keys: impl Iterator<Item = (K, u32)>) -> Vec<u8> {
+    let mut order: Vec<(K, u32)> = keys.collect();
+    order.sort_unstable();
+    let n = order.len();
+    let mut scores = vec![0u8; n];
+    for (rank, (_, pos)) in order.into_iter().enumerate() {
+        scores[pos as usize] = ntile(rank, n, 5);
+    }
+    scores
+}
+
 /// Scores the state. `as_of` overrides the default (the day after the latest purchase).
 pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult> {
     state.seal();
@@ -129,47 +152,62 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
         Some(d) => d,
     };
 
-    let mut customers: Vec<CustomerRow> = state
-        .customers()
+    let n = state.customer_count();
+    // Slots in id order: a sort of 12-byte keys (the id's first 8 bytes, big
+    // endian and zero-padded: ids hold no NUL byte), the arena read only on ties.
+    let mut by_id: Vec<(u64, u32)> = (0..n).map(|i| (id_prefix(state.id(i)), i as u32)).collect();
+    by_id.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| state.id(a.1 as usize).cmp(state.id(b.1 as usize)))
+    });
+    let accs = state.customers();
+    let recency: Vec<i64> = by_id
+        .iter()
+        .map(|&(_, i)| (as_of - date::date_of(accs[i as usize].last_ts)) as i64)
+        .collect();
+    // Positions in id order break ties: sorting (metric, position) pairs is
+    // a stable sort on the metric.
+    let r = ntiles(
+        recency
+            .iter()
+            .enumerate()
+            .map(|(pos, &v)| (std::cmp::Reverse(v), pos as u32)),
+    );
+    let f = ntiles(
+        by_id
+            .iter()
+            .enumerate()
+            .map(|(pos, &(_, i))| (accs[i as usize].frequency(), pos as u32)),
+    );
+    let m = ntiles(
+        by_id
+            .iter()
+            .enumerate()
+            .map(|(pos, &(_, i))| (accs[i as usize].monetary, pos as u32)),
+    );
+    let customers: Vec<CustomerRow> = by_id
         .iter()
         .enumerate()
-        .map(|(i, c)| CustomerRow {
-            customer_id: text_of(state.id(i)),
-            id_bytes: state.id(i).into(),
-            recency: (as_of - date::date_of(c.last_ts)) as i64,
-            frequency: c.frequency(),
-            monetary: c.monetary,
-            first_purchase: c.first_ts,
-            last_purchase: c.last_ts,
-            country: text_of(state.country_of(c)),
-            r: 0,
-            f: 0,
-            m: 0,
-            segment: Segment::Hibernating,
+        .map(|(pos, &(_, i))| {
+            let c = &accs[i as usize];
+            let id = state.id(i as usize);
+            CustomerRow {
+                customer_id: text_of(id),
+                id_bytes: id.into(),
+                recency: recency[pos],
+                frequency: c.frequency(),
+                monetary: c.monetary,
+                first_purchase: c.first_ts,
+                last_purchase: c.last_ts,
+                country: text_of(state.country_of(c)),
+                r: r[pos],
+                f: f[pos],
+                m: m[pos],
+                segment: Segment::of(r[pos], f[pos]),
+            }
         })
         .collect();
-    customers.sort_unstable_by(|a, b| a.id_bytes.cmp(&b.id_bytes));
-    let n = customers.len();
-
-    // Positions in id order are the tie-breaker: stable sorts on the metric keep it.
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(customers[i].recency));
-    for (pos, &i) in order.iter().enumerate() {
-        customers[i].r = ntile(pos, n, 5);
-    }
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| customers[i].frequency);
-    for (pos, &i) in order.iter().enumerate() {
-        customers[i].f = ntile(pos, n, 5);
-    }
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| customers[i].monetary);
-    for (pos, &i) in order.iter().enumerate() {
-        customers[i].m = ntile(pos, n, 5);
-    }
-    for c in &mut customers {
-        c.segment = Segment::of(c.r, c.f);
-    }
+    drop(state);
 
     let revenue = Money::checked_sum(customers.iter().map(|c| c.monetary)).ok_or_else(|| {
         Error::Overflow {
@@ -192,62 +230,81 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
 /// The cut points of scored customers: per score, the smallest and largest
 /// recency, frequency and monetary among the customers that got it.
 pub fn cut_points(customers: &[CustomerRow]) -> CutPoints {
-    let mut cp = CutPoints::default();
-    for k in 1..=5u8 {
-        let r: Vec<i64> = customers
-            .iter()
-            .filter(|c| c.r == k)
-            .map(|c| c.recency)
-            .collect();
-        if let (Some(lo), Some(hi)) = (r.iter().min(), r.iter().max()) {
-            cp.recency.push((k, *lo, *hi));
+    /// Smallest and largest value per score 1–5 (index 0 unused).
+    struct Bounds<T>([Option<(T, T)>; 6]);
+    impl<T: Ord + Copy> Bounds<T> {
+        fn new() -> Self {
+            Bounds([None; 6])
         }
-        let f: Vec<u64> = customers
-            .iter()
-            .filter(|c| c.f == k)
-            .map(|c| c.frequency)
-            .collect();
-        if let (Some(lo), Some(hi)) = (f.iter().min(), f.iter().max()) {
-            cp.frequency.push((k, *lo, *hi));
+        #[inline]
+        fn add(&mut self, k: u8, v: T) {
+            if let Some(slot) = self.0.get_mut(k as usize) {
+                *slot = Some(match *slot {
+                    Some((lo, hi)) => (lo.min(v), hi.max(v)),
+                    None => (v, v),
+                });
+            }
         }
-        let m: Vec<Money> = customers
-            .iter()
-            .filter(|c| c.m == k)
-            .map(|c| c.monetary)
-            .collect();
-        if let (Some(lo), Some(hi)) = (m.iter().min(), m.iter().max()) {
-            cp.monetary.push((k, lo.to_fixed(2), hi.to_fixed(2)));
+        fn list<U>(&self, f: impl Fn(T) -> U) -> Vec<(u8, U, U)> {
+            (1..=5u8)
+                .filter_map(|k| self.0[k as usize].map(|(lo, hi)| (k, f(lo), f(hi))))
+                .collect()
         }
     }
-    cp
+    let (mut r, mut f, mut m) = (Bounds::new(), Bounds::new(), Bounds::new());
+    for c in customers {
+        r.add(c.r, c.recency);
+        f.add(c.f, c.frequency);
+        m.add(c.m, c.monetary);
+    }
+    CutPoints {
+        recency: r.list(|v| v),
+        frequency: f.list(|v| v),
+        monetary: m.list(|v: Money| v.to_fixed(2)),
+    }
 }
 
-/// Per-segment figures; `total_revenue` is the checked Σ monetary of all customers.
+/// Per-segment figures; `total_revenue` is the checked Σ monetary of all
+/// customers. One pass; each segment's sums are checked at every step, in
+/// id order.
 fn segment_rows(customers: &[CustomerRow], total_revenue: Money) -> Result<Vec<SegmentRow>> {
+    #[derive(Clone, Copy, Default)]
+    struct Sums {
+        count: u64,
+        revenue: Option<Money>,
+        recency: Option<i64>,
+        frequency: Option<u64>,
+    }
+    let mut sums = [Sums {
+        revenue: Some(Money::ZERO),
+        recency: Some(0),
+        frequency: Some(0),
+        count: 0,
+    }; Segment::ALL.len()];
+    let index = |seg: Segment| Segment::ALL.iter().position(|&s| s == seg).unwrap_or(0);
+    for c in customers {
+        let s = &mut sums[index(c.segment)];
+        s.count += 1;
+        s.revenue = s.revenue.and_then(|v| v.checked_add(c.monetary));
+        s.recency = s.recency.and_then(|v| v.checked_add(c.recency));
+        s.frequency = s.frequency.and_then(|v| v.checked_add(c.frequency));
+    }
     let total_customers = customers.len() as i128;
     let mut rows: Vec<SegmentRow> = Vec::new();
-    for seg in Segment::ALL {
-        let members: Vec<&CustomerRow> = customers.iter().filter(|c| c.segment == seg).collect();
-        if members.is_empty() {
+    for (seg, s) in Segment::ALL.into_iter().zip(sums) {
+        if s.count == 0 {
             continue;
         }
         let overflow = |figure: &str| Error::Overflow {
             what: format!("the {figure} of segment {seg}"),
         };
-        let count = members.len() as i128;
-        let revenue = Money::checked_sum(members.iter().map(|c| c.monetary))
-            .ok_or_else(|| overflow("revenue"))?;
-        let recency_sum = members
-            .iter()
-            .try_fold(0i64, |acc, c| acc.checked_add(c.recency))
-            .ok_or_else(|| overflow("sum of recencies"))?;
-        let frequency_sum = members
-            .iter()
-            .try_fold(0u64, |acc, c| acc.checked_add(c.frequency))
-            .ok_or_else(|| overflow("sum of frequencies"))?;
+        let count = s.count as i128;
+        let revenue = s.revenue.ok_or_else(|| overflow("revenue"))?;
+        let recency_sum = s.recency.ok_or_else(|| overflow("sum of recencies"))?;
+        let frequency_sum = s.frequency.ok_or_else(|| overflow("sum of frequencies"))?;
         rows.push(SegmentRow {
             segment: seg,
-            customers: count as u64,
+            customers: s.count,
             revenue,
             recency_sum,
             frequency_sum,

@@ -6,9 +6,11 @@ use crate::common;
 
 use std::path::Path;
 
+use arrow::array::RecordBatch;
 use proptest::prelude::*;
 use rfm_core::engine::{self, Chunk, InputReader};
 use rfm_core::input::ParseOptions;
+use rfm_core::parse;
 use rfm_core::scan::{RecordSplitter, DEFAULT_MAX_RECORD_SIZE};
 use rfm_core::{Cancel, PartialState, RunOptions};
 
@@ -211,8 +213,43 @@ fn outcome_limited(
     text
 }
 
+/// The state of a file's data lines folded line by line
+/// ([`parse::parse_range_into`]) and through Arrow batches
+/// ([`parse::parse_range`] + [`PartialState::absorb`]), as Arrow batches.
+fn folded_both_ways(path: &Path) -> (RecordBatch, RecordBatch) {
+    let opts = ParseOptions::default();
+    let files = engine::open_inputs(path.to_str().unwrap(), &opts).unwrap();
+    let layout = &files[0].layout;
+    let bytes = std::fs::read(path).unwrap();
+    let data = &bytes[layout.data_start as usize..];
+    let range = parse::RangeSpec {
+        file_index: 0,
+        base: layout.data_start,
+    };
+    let mut direct = PartialState::new();
+    let ledger = parse::parse_range_into(data, range, &layout.columns, &opts, &mut direct);
+    direct.ledger = ledger;
+    let mut batched = PartialState::new();
+    let ledger = parse::parse_range(data, range, &layout.columns, &opts, |b| batched.absorb(&b));
+    batched.ledger = ledger;
+    direct.seal();
+    batched.seal();
+    (direct.to_record_batch(), batched.to_record_batch())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, .. ProptestConfig::default() })]
+
+    #[test]
+    fn lines_folded_one_by_one_give_the_state_of_batches(
+        lines in proptest::collection::vec(line_strategy(), 1..120),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.csv");
+        std::fs::write(&path, render(&lines, false, false, 0)).unwrap();
+        let (direct, batched) = folded_both_ways(&path);
+        prop_assert_eq!(direct, batched);
+    }
 
     #[test]
     fn any_split_gives_the_single_chunk_result(

@@ -8,6 +8,7 @@ pub mod flight;
 pub mod ident;
 pub mod input;
 pub mod keepalive;
+pub mod local;
 pub mod options;
 pub mod report;
 pub mod serve;

@@ -82,6 +82,9 @@ pub struct WorkerConfig {
     /// TLS of its port (every caller needs a certificate when it has
     /// `--tls-client-ca`) and of its connection to the coordinator.
     pub tls: ServerTlsSetup,
+    /// Set when the coordinator runs in this process (the embedded cluster):
+    /// finished states are left there in memory, not served over Flight.
+    pub local_states: Option<Arc<rfm_proto::local::LocalStates>>,
 }
 
 /// Why a worker could not start.
@@ -233,7 +236,7 @@ pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
         None => (String::new(), local_addr.port()),
     };
 
-    let store = Arc::new(tasks::TaskStore::default());
+    let store = Arc::new(tasks::TaskStore::new(config.local_states.clone()));
     let task_service =
         tasks::TaskService::new(store.clone(), config.pool.clone(), local_addr.to_string())
             .with_data_root(config.data_root.clone());

@@ -108,6 +108,8 @@ async fn serve(
         },
         data_root,
         tls: tls.clone(),
+        // Its coordinator is another process: states go over Flight.
+        local_states: None,
     };
     let http = match args.http_listen {
         Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {

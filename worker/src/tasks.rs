@@ -5,7 +5,9 @@
 //! running: the chunk's reading checks a cancellation flag between
 //! sub-ranges, so a cancelled task frees its CPU within one sub-range. A
 //! `RunTask` call the coordinator gives up (its task timeout, a cancelled
-//! job, a lost connection) stops its computation the same way.
+//! job, a lost connection) stops its computation the same way. A worker in
+//! the coordinator's process (the embedded cluster) leaves its states in
+//! memory for it ([`LocalStates`]) instead of encoding them for Flight.
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
@@ -17,7 +19,8 @@ use std::time::Duration;
 use arrow::array::RecordBatch;
 use rfm_core::engine::{compute_chunk, InputReader, SUB_RANGE_SIZE};
 use rfm_core::input::ParseOptions;
-use rfm_core::{Cancel, Chunk, DataRoot, Error, InputFile};
+use rfm_core::{Cancel, Chunk, DataRoot, Error, InputFile, PartialState};
+use rfm_proto::local::LocalStates;
 use rfm_proto::v1::worker_server::Worker;
 use rfm_proto::v1::{RunTaskRequest, RunTaskResponse, TaskAck, TaskRef};
 use tokio::sync::oneshot;
@@ -46,19 +49,31 @@ impl TaskKey {
 #[derive(Default)]
 pub struct TaskStore {
     finished: Mutex<HashMap<TaskKey, RecordBatch>>,
+    /// Where finished states go instead, when the coordinator shares this
+    /// process.
+    local: Option<Arc<LocalStates>>,
     cancelled: Mutex<HashSet<TaskKey>>,
     flags: Mutex<HashMap<TaskKey, Arc<Cancel>>>,
     running: AtomicU32,
 }
 
 impl TaskStore {
+    /// A store whose finished states go to `local` (in memory, for a
+    /// coordinator in this process), or are kept for Flight when `None`.
+    pub fn new(local: Option<Arc<LocalStates>>) -> TaskStore {
+        TaskStore {
+            local,
+            ..TaskStore::default()
+        }
+    }
+
     pub fn running(&self) -> u32 {
         self.running.load(Ordering::Relaxed)
     }
 
     /// Finished states not yet released by the coordinator.
     pub fn holding(&self) -> usize {
-        lock(&self.finished).len()
+        lock(&self.finished).len() + self.local.as_ref().map_or(0, |l| l.len())
     }
 
     /// The finished state of a task, if this worker holds it.
@@ -71,8 +86,25 @@ impl TaskStore {
         lock(&self.finished).insert(key, batch);
     }
 
-    fn release(&self, key: &TaskKey) {
-        lock(&self.finished).remove(key);
+    /// Holds a finished state as [`Finished`] gives it.
+    fn keep_finished(&self, key: TaskKey, finished: Finished) {
+        match (finished, &self.local) {
+            (Finished::State(state), Some(local)) => {
+                local.put(&key.job_id, key.task_id, key.attempt, state)
+            }
+            (Finished::State(state), None) => self.keep(key, state.to_record_batch()),
+            (Finished::Batch(batch), _) => self.keep(key, batch),
+        }
+    }
+
+    /// Drops a finished state; whether there was one.
+    fn release(&self, key: &TaskKey) -> bool {
+        let kept = lock(&self.finished).remove(key).is_some();
+        let left = self
+            .local
+            .as_ref()
+            .is_some_and(|l| l.take(&key.job_id, key.task_id, key.attempt).is_some());
+        kept || left
     }
 
     /// Drops every finished state: after registering again under a new id the
@@ -81,7 +113,7 @@ impl TaskStore {
         let mut finished = lock(&self.finished);
         let n = finished.len();
         finished.clear();
-        n
+        n + self.local.as_ref().map_or(0, |l| l.clear())
     }
 }
 
@@ -115,9 +147,16 @@ impl Drop for Running<'_> {
     }
 }
 
+/// A finished state: encoded for Flight, or as computed for a coordinator
+/// in this process.
+enum Finished {
+    Batch(RecordBatch),
+    State(PartialState),
+}
+
 /// What a computed task hands back.
 struct Computed {
-    batch: RecordBatch,
+    finished: Finished,
     lines_read: u64,
     customers: u64,
 }
@@ -168,16 +207,18 @@ enum Failed {
     Input(String),
 }
 
-/// Reads the chunk and folds it into a partial state (runs on the rayon pool).
-/// Under a data root the file is opened checked: a file outside the root is
-/// refused before its size is compared with the planned one, so that neither
-/// its size nor a byte of it is told.
+/// Reads the chunk and folds it into a partial state (runs on the rayon pool),
+/// encoded for Flight unless `in_memory`. Under a data root the file is
+/// opened checked: a file outside the root is refused before its size is
+/// compared with the planned one, so that neither its size nor a byte of it
+/// is told.
 fn compute(
     input: &InputFile,
     root: Option<&DataRoot>,
     chunk: Chunk,
     parse: &ParseOptions,
     cancel: &Cancel,
+    in_memory: bool,
 ) -> Result<Computed, Failed> {
     let failed = |e: Error| match e {
         Error::Cancelled => Failed::Cancelled,
@@ -195,10 +236,16 @@ fn compute(
     }
     let state =
         compute_chunk(&reader, input, chunk, parse, SUB_RANGE_SIZE, cancel).map_err(failed)?;
+    let (lines_read, customers) = (state.ledger.lines_read, state.customer_count() as u64);
+    let finished = if in_memory {
+        Finished::State(state)
+    } else {
+        Finished::Batch(state.to_record_batch())
+    };
     Ok(Computed {
-        batch: state.to_record_batch(),
-        lines_read: state.ledger.lines_read,
-        customers: state.customer_count() as u64,
+        finished,
+        lines_read,
+        customers,
     })
 }
 
@@ -260,9 +307,17 @@ impl Worker for TaskService {
         let (tx, rx) = oneshot::channel();
         let cancel = running.cancel.clone();
         let root = self.data_root.clone();
+        let in_memory = self.store.local.is_some();
         self.pool.spawn(move || {
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                compute(&input, root.as_deref(), chunk, &options.parse, &cancel)
+                compute(
+                    &input,
+                    root.as_deref(),
+                    chunk,
+                    &options.parse,
+                    &cancel,
+                    in_memory,
+                )
             }));
             let _ = tx.send(outcome);
         });
@@ -295,14 +350,14 @@ impl Worker for TaskService {
             lines_read: computed.lines_read,
             customers: computed.customers,
         };
-        self.store.keep(key, computed.batch);
+        self.store.keep_finished(key, computed.finished);
         count.completed(req.end.saturating_sub(req.start), computed.lines_read);
         Ok(Response::new(response))
     }
 
     async fn cancel_task(&self, request: Request<TaskRef>) -> Result<Response<TaskAck>, Status> {
         let key = key_of(Some(&request.into_inner()))?;
-        if lock(&self.store.finished).remove(&key).is_none() {
+        if !self.store.release(&key) {
             if let Some(flag) = lock(&self.store.flags).get(&key) {
                 flag.cancel();
             }

@@ -3,7 +3,7 @@
 //! Every sheet is read (or those `--sheet` names); each sheet's first row is
 //! its header, with the CSV header names ([`ColumnMap::resolve`]). Each data
 //! row becomes the CSV record its cells' texts make ([`cell`], [`sheet`]),
-//! and those records go through the CSV classifier ([`parse_range`]), so
+//! and those records go through the CSV classifier ([`parse_range_into`]), so
 //! validation and the ledger are the CSV ones.
 //!
 //! **Tasks.** A sheet is split into row ranges. A task keeps the CSV task's
@@ -37,7 +37,7 @@ use crate::cancel::Cancel;
 use crate::engine::{Chunk, InputFile, InputReader};
 use crate::error::{Error, Result};
 use crate::input::{ColumnMap, FileLayout, ParseOptions};
-use crate::parse::{parse_range, RangeSpec};
+use crate::parse::{parse_range_into, RangeSpec};
 use crate::partial::PartialState;
 use cell::CellText;
 use sheet::{SheetKey, SheetText};
@@ -356,7 +356,7 @@ fn read_sheet(
 const SUB_RANGE_BYTES: u64 = 4 << 20;
 
 /// Computes the partial state of a task (rows of one sheet): the sheet's
-/// records in sub-ranges on rayon, each classified by [`parse_range`].
+/// records in sub-ranges on rayon, each classified by [`parse_range_into`].
 pub fn compute_chunk(
     reader: &InputReader,
     input: &InputFile,
@@ -423,9 +423,7 @@ pub fn compute_chunk(
                 base: w[0],
             };
             let bytes = &sheet.csv[w[0] as usize..w[1] as usize];
-            let ledger = parse_range(bytes, range, &sheet.columns, &opts, |batch| {
-                state.absorb(&batch)
-            });
+            let ledger = parse_range_into(bytes, range, &sheet.columns, &opts, &mut state);
             state.ledger.merge(ledger);
             state.seal();
             Ok(state)

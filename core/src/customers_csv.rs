@@ -1,0 +1,283 @@
+//! `customers.csv` rows formatted by hand into one reused byte buffer: the
+//! same bytes as the `csv` crate's writer (comma, `\n` terminator, a field
+//! quoted only when it holds a comma, a quote, `\r` or `\n`, quotes doubled),
+//! without a `String` per field. Integers and money are formatted without
+//! allocation; a timestamp's date part is formatted once per day.
+
+use std::io::{self, Write};
+
+use crate::date::{self, Date, Timestamp};
+use crate::money::{Money, ONE};
+use crate::score::CustomerRow;
+
+/// `10^16`: money units per cent.
+const UNITS_PER_CENT: u128 = (ONE / 100) as u128;
+
+/// Appends the decimal digits of `n`.
+#[inline]
+fn push_u128(out: &mut Vec<u8>, mut n: u128) {
+    let mut digits = [0u8; 40];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// Appends the decimal digits of `n` (a `u64` divides faster than a `u128`).
+#[inline]
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+#[inline]
+fn push_i64(out: &mut Vec<u8>, n: i64) {
+    if n < 0 {
+        out.push(b'-');
+    }
+    push_u64(out, n.unsigned_abs());
+}
+
+/// Appends `m` rounded half away from zero to 2 decimals: the text of
+/// [`Money::to_fixed`]`(2)`.
+#[inline]
+pub(crate) fn push_money_2(out: &mut Vec<u8>, m: Money) {
+    let n = m.0.unsigned_abs();
+    let mut cents = n / UNITS_PER_CENT;
+    let rest = n % UNITS_PER_CENT;
+    if rest >= UNITS_PER_CENT - rest {
+        cents += 1;
+    }
+    if m.0 < 0 && cents != 0 {
+        out.push(b'-');
+    }
+    match u64::try_from(cents / 100) {
+        Ok(int) => push_u64(out, int),
+        Err(_) => push_u128(out, cents / 100),
+    }
+    let frac = (cents % 100) as u8;
+    out.extend_from_slice(&[b'.', b'0' + frac / 10, b'0' + frac % 10]);
+}
+
+#[inline]
+fn push_2(out: &mut Vec<u8>, n: u32) {
+    out.extend_from_slice(&[b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]);
+}
+
+/// The `YYYY-MM-DD ` text of the last day formatted (most customers of a
+/// file share a few hundred days).
+struct DayText {
+    day: Option<Date>,
+    text: Vec<u8>,
+}
+
+impl DayText {
+    /// Appends `YYYY-MM-DD HH:MM:SS`: the text of [`date::format_timestamp`].
+    #[inline]
+    fn push(&mut self, out: &mut Vec<u8>, ts: Timestamp) {
+        let day = date::date_of(ts);
+        if self.day != Some(day) {
+            self.text.clear();
+            // Years outside 0000–9999 keep the general formatter's text.
+            let full = date::format_timestamp(day as i64 * 86_400);
+            self.text
+                .extend_from_slice(&full.as_bytes()[..full.len() - 8]);
+            self.day = Some(day);
+        }
+        out.extend_from_slice(&self.text);
+        let secs = ts.rem_euclid(86_400) as u32;
+        push_2(out, secs / 3600);
+        out.push(b':');
+        push_2(out, secs / 60 % 60);
+        out.push(b':');
+        push_2(out, secs % 60);
+    }
+}
+
+/// Appends a text field, quoted when the `csv` crate would quote it.
+#[inline]
+fn push_text(out: &mut Vec<u8>, text: &[u8]) {
+    if !text
+        .iter()
+        .any(|&b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
+    {
+        out.extend_from_slice(text);
+        return;
+    }
+    out.push(b'"');
+    for &b in text {
+        if b == b'"' {
+            out.push(b'"');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+}
+
+/// Bytes gathered before each write to the underlying writer.
+const FLUSH_AT: usize = 256 << 10;
+
+/// Writes `header` and one line per customer to `w`.
+pub fn write<W: Write>(header: &[&str], customers: &[CustomerRow], mut w: W) -> io::Result<()> {
+    let mut out: Vec<u8> = Vec::with_capacity(FLUSH_AT + 1024);
+    for (i, name) in header.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_text(&mut out, name.as_bytes());
+    }
+    out.push(b'\n');
+    let mut first_day = DayText {
+        day: None,
+        text: Vec::new(),
+    };
+    let mut last_day = DayText {
+        day: None,
+        text: Vec::new(),
+    };
+    for c in customers {
+        push_text(&mut out, c.customer_id.as_bytes());
+        out.push(b',');
+        push_i64(&mut out, c.recency);
+        out.push(b',');
+        push_u64(&mut out, c.frequency);
+        out.push(b',');
+        push_money_2(&mut out, c.monetary);
+        out.push(b',');
+        first_day.push(&mut out, c.first_purchase);
+        out.push(b',');
+        last_day.push(&mut out, c.last_purchase);
+        out.push(b',');
+        push_text(&mut out, c.country.as_bytes());
+        let (r, f, m) = (b'0' + c.r, b'0' + c.f, b'0' + c.m);
+        if [c.r, c.f, c.m].iter().all(|s| *s <= 9) {
+            out.extend_from_slice(&[b',', r, b',', f, b',', m, b',', r, f, m, b',']);
+        } else {
+            // Scores are 1–5; anything else keeps the general formatter's text.
+            let text = format!(",{},{},{},{}{}{},", c.r, c.f, c.m, c.r, c.f, c.m);
+            out.extend_from_slice(text.as_bytes());
+        }
+        push_text(&mut out, c.segment.name().as_bytes());
+        out.push(b'\n');
+        if out.len() >= FLUSH_AT {
+            w.write_all(&out)?;
+            out.clear();
+        }
+    }
+    w.write_all(&out)?;
+    w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segment::Segment;
+    use proptest::prelude::*;
+
+    fn by_csv_crate(header: &[&str], customers: &[CustomerRow]) -> Vec<u8> {
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::new());
+        w.write_record(header).unwrap();
+        for c in customers {
+            w.write_record([
+                c.customer_id.as_str(),
+                &c.recency.to_string(),
+                &c.frequency.to_string(),
+                &c.monetary.to_fixed(2),
+                &date::format_timestamp(c.first_purchase),
+                &date::format_timestamp(c.last_purchase),
+                &c.country,
+                &c.r.to_string(),
+                &c.f.to_string(),
+                &c.m.to_string(),
+                &c.rfm_score(),
+                c.segment.name(),
+            ])
+            .unwrap();
+        }
+        w.into_inner().unwrap()
+    }
+
+    fn row(id: String, country: String, monetary: i128, ts: (i64, i64), n: i64) -> CustomerRow {
+        CustomerRow {
+            id_bytes: id.as_bytes().into(),
+            customer_id: id,
+            recency: n,
+            frequency: n.unsigned_abs(),
+            monetary: Money(monetary),
+            first_purchase: ts.0,
+            last_purchase: ts.1,
+            country,
+            r: (n.rem_euclid(5) + 1) as u8,
+            f: 3,
+            m: (n.rem_euclid(3) + 1) as u8,
+            segment: Segment::ALL[n.rem_euclid(10) as usize],
+        }
+    }
+
+    #[test]
+    fn money_rounds_half_away_from_zero_like_to_fixed() {
+        let cent = (ONE / 100) as i128;
+        for units in [
+            0,
+            1,
+            -1,
+            cent / 2,
+            -cent / 2,
+            cent / 2 - 1,
+            -(cent / 2 - 1),
+            99 * cent + cent / 2,
+            -(99 * cent + cent / 2),
+            crate::money::MAX_UNITS,
+            -crate::money::MAX_UNITS,
+            i128::MAX,
+            i128::MIN,
+        ] {
+            let mut out = Vec::new();
+            push_money_2(&mut out, Money(units));
+            assert_eq!(String::from_utf8(out).unwrap(), Money(units).to_fixed(2));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn rows_are_the_csv_crates_bytes(
+            rows in proptest::collection::vec(
+                (
+                    "[a-zA-Z0-9 ,\"é\r\n]{0,8}",
+                    "[a-zA-Z ,\"]{0,10}",
+                    any::<i128>().prop_map(|u| u % crate::money::MAX_UNITS),
+                    (-5_000_000_000i64..5_000_000_000, -5_000_000_000i64..5_000_000_000),
+                    any::<i64>(),
+                ),
+                0..40,
+            )
+        ) {
+            let customers: Vec<CustomerRow> = rows
+                .into_iter()
+                .map(|(id, country, m, ts, n)| row(id, country, m, ts, n))
+                .collect();
+            let header = crate::output::CUSTOMERS_HEADER;
+            let mut ours = Vec::new();
+            write(&header, &customers, &mut ours).unwrap();
+            let theirs = by_csv_crate(&header, &customers);
+            prop_assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs));
+        }
+    }
+}
