@@ -365,7 +365,13 @@ impl Classifier {
     /// auto-detection, `None` for a date read another way (valid when `ts`
     /// is); `text` is the date's text, for the first day-first example.
     #[inline]
-    pub fn date_form(&mut self, offset: u64, ts: Option<Timestamp>, shape: Option<Shape>, text: &[u8]) {
+    pub fn date_form(
+        &mut self,
+        offset: u64,
+        ts: Option<Timestamp>,
+        shape: Option<Shape>,
+        text: &[u8],
+    ) {
         let forms = self.ledger.dates_of(self.file_index);
         match shape {
             None if ts.is_some() => forms.formatted += 1,
@@ -478,7 +484,12 @@ impl Classifier {
     /// Adds a purchase line with its (trimmed) country; calls `emit` with
     /// each full batch.
     #[inline]
-    pub fn purchase(&mut self, p: Purchase<'_>, country: &[u8], emit: &mut impl FnMut(RecordBatch)) {
+    pub fn purchase(
+        &mut self,
+        p: Purchase<'_>,
+        country: &[u8],
+        emit: &mut impl FnMut(RecordBatch),
+    ) {
         self.ledger.purchase_lines += 1;
         self.batch
             .push(p.customer, p.invoice, p.ts, p.amount, country);

@@ -192,15 +192,18 @@ fn all_seconds(array: &ArrayRef) -> Vec<i64> {
         values.iter().map(|v| v.div_euclid(unit)).collect()
     }
     match array.data_type() {
-        DataType::Timestamp(TimeUnit::Second, _) => {
-            array.as_primitive::<TimestampSecondType>().values().to_vec()
-        }
-        DataType::Timestamp(TimeUnit::Millisecond, _) => {
-            per(array.as_primitive::<TimestampMillisecondType>().values(), 1_000)
-        }
-        DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            per(array.as_primitive::<TimestampMicrosecondType>().values(), 1_000_000)
-        }
+        DataType::Timestamp(TimeUnit::Second, _) => array
+            .as_primitive::<TimestampSecondType>()
+            .values()
+            .to_vec(),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => per(
+            array.as_primitive::<TimestampMillisecondType>().values(),
+            1_000,
+        ),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => per(
+            array.as_primitive::<TimestampMicrosecondType>().values(),
+            1_000_000,
+        ),
         DataType::Timestamp(TimeUnit::Nanosecond, _) => per(
             array.as_primitive::<TimestampNanosecondType>().values(),
             1_000_000_000,
@@ -226,10 +229,18 @@ fn render(array: &ArrayRef, row: usize, out: &mut Vec<u8>) {
         return;
     }
     match array.data_type() {
-        DataType::Float64 => push_float(array.as_primitive::<arrow::datatypes::Float64Type>().value(row), out),
-        DataType::Float32 => {
-            push_float32(array.as_primitive::<arrow::datatypes::Float32Type>().value(row), out)
-        }
+        DataType::Float64 => push_float(
+            array
+                .as_primitive::<arrow::datatypes::Float64Type>()
+                .value(row),
+            out,
+        ),
+        DataType::Float32 => push_float32(
+            array
+                .as_primitive::<arrow::datatypes::Float32Type>()
+                .value(row),
+            out,
+        ),
         DataType::Dictionary(..) => {
             let dict = array.as_any_dictionary();
             if !dict.values().is_empty() {
@@ -302,9 +313,7 @@ impl PriceColumn {
                 .map_err(|e| format!("cannot widen a {} column: {e}", array.data_type()))
         };
         Ok(match array.data_type() {
-            DataType::Decimal128(_, s) => {
-                PriceColumn::Decimal(array.as_primitive().clone(), *s)
-            }
+            DataType::Decimal128(_, s) => PriceColumn::Decimal(array.as_primitive().clone(), *s),
             DataType::Decimal32(p, s) | DataType::Decimal64(p, s) => PriceColumn::Decimal(
                 cast(&DataType::Decimal128(*p, *s))?.as_primitive().clone(),
                 *s,

@@ -115,13 +115,12 @@ pub fn metadata(reader: &InputReader, source: &Source) -> Result<ArrowReaderMeta
             return Ok(meta.clone());
         }
     }
-    let meta = ArrowReaderMetadata::load(source, Default::default()).map_err(|e| {
-        Error::BadInput {
+    let meta =
+        ArrowReaderMetadata::load(source, Default::default()).map_err(|e| Error::BadInput {
             path: reader.path().to_path_buf(),
             format: "parquet",
             message: e.to_string(),
-        }
-    })?;
+        })?;
     if let Some(key) = key {
         let mut kept = lock();
         kept.retain(|(k, _)| k.path != key.path);

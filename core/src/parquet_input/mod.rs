@@ -194,9 +194,8 @@ pub fn compute_parquet(
                 cancel.check()?;
                 let batch = batch.map_err(|e| bad(path, format!("row group {group}: {e}")))?;
                 let reader = dates.take().expect("the date reader is back");
-                let (mut read, texts) =
-                    RoleColumns::new(batch.columns(), &roles, columns, reader)
-                        .map_err(|m| bad(path, m))?;
+                let (mut read, texts) = RoleColumns::new(batch.columns(), &roles, columns, reader)
+                    .map_err(|m| bad(path, m))?;
                 for r in 0..batch.num_rows() {
                     let offset = row + r as u64;
                     let row = read.values(r);

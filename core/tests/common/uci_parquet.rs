@@ -15,8 +15,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, Decimal128Array, DictionaryArray, Float64Array, Int32Array, Int64Array, RecordBatch,
-    StringArray, TimestampMicrosecondArray, TimestampMillisecondArray,
+    Array, ArrayRef, Decimal128Array, DictionaryArray, Float64Array, Int32Array, Int64Array,
+    RecordBatch, StringArray, TimestampMicrosecondArray, TimestampMillisecondArray,
 };
 use arrow::datatypes::Int32Type;
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
@@ -120,7 +120,8 @@ pub fn write_uci_parquet_as(csv: &Path, out: &Path, group_rows: usize, typing: T
                 })
             }
             (Typing::Exact, "UnitPrice" | "Price") => {
-                let v: Option<Vec<i128>> = as_str.iter().map(|s| thousandths(s.as_ref()?)).collect();
+                let v: Option<Vec<i128>> =
+                    as_str.iter().map(|s| thousandths(s.as_ref()?)).collect();
                 v.map_or_else(strings, |v| {
                     let a = Decimal128Array::from(v)
                         .with_precision_and_scale(12, 3)
