@@ -175,7 +175,9 @@ fn exact_typed_values_read_as_their_csv_text() {
     use std::sync::Arc;
     let t = |s: &str| rfm_core::date::parse_auto(s.as_bytes()).unwrap();
     let day = t("2010-12-01 08:26:00");
-    let rows: Vec<(Option<&str>, i64, i64, i128, Option<&str>, &str)> = vec![
+    /// Invoice, quantity, seconds, price in cents, customer, country.
+    type Row<'a> = (Option<&'a str>, i64, i64, i128, Option<&'a str>, &'a str);
+    let rows: Vec<Row> = vec![
         (
             Some("536365"),
             6,
@@ -336,7 +338,9 @@ fn float_and_text_values_read_as_their_csv_text() {
     use std::sync::Arc;
     let ns = |s: &str| rfm_core::date::parse_auto(s.as_bytes()).unwrap() as i64 * 1_000_000_000;
     let day = ns("2010-12-01 08:26:00") + 999_999_999;
-    let rows: Vec<(&str, f64, Option<i64>, f64, &str, &str)> = vec![
+    /// Invoice, quantity, nanoseconds, price, customer, country.
+    type Row<'a> = (&'a str, f64, Option<i64>, f64, &'a str, &'a str);
+    let rows: Vec<Row> = vec![
         ("1", 6.0, Some(day), 2.55, "12346", "United Kingdom"),
         ("2", 6.5, Some(day), 2.55, "12346", "United Kingdom"),
         ("3", 1.0, Some(day), f64::NAN, "12346", "United Kingdom"),
