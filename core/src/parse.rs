@@ -5,14 +5,21 @@
 //! (as UTF-8 text, see [`customer_id`]), the invoice, the timestamp, the exact
 //! amount (quantity × price) and the country. Lines that are not purchases are
 //! only counted.
+//!
+//! The rules live in one [`Classifier`], which every input format feeds: the
+//! CSV reader here ([`parse_range`]) with the values it parses from a
+//! record's text, the Parquet reader ([`crate::parquet_input`]) with the
+//! values of typed columns. A malformed line's sample and problem quote the
+//! line's text ([`LineText`]), which a typed row writes only then.
 
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{ArrayRef, BinaryArray, Decimal128Array, Int64Array, RecordBatch};
 use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use crate::date::{self, Shape, Timestamp};
+use crate::date::{self, DateFormat, Shape, Timestamp};
 use crate::input::{ColumnMap, ParseOptions};
 use crate::ledger::{LineLedger, MalformedSample, Reason};
 use crate::money::{self, Money};
@@ -327,6 +334,275 @@ impl Purchases for crate::partial::PartialState {
     }
 }
 
+/// A role whose field text a malformed sample's problem quotes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldRole {
+    Quantity,
+    Price,
+    Date,
+    Customer,
+}
+
+/// The texts of a line, asked for only when a malformed line is kept as a
+/// sample: a CSV record has them at hand, a typed row writes them.
+pub trait LineText {
+    /// The whole line, as a CSV record.
+    fn record(&self) -> Cow<'_, [u8]>;
+    /// A field's trimmed text.
+    fn field(&self, role: FieldRole) -> Cow<'_, [u8]>;
+}
+
+/// What a line's fields hold, read by the input's reader (CSV text or typed
+/// columns): `None` for a value that does not parse.
+#[derive(Clone, Copy, Debug)]
+pub struct LineValues<'a> {
+    /// The trimmed invoice.
+    pub invoice: &'a [u8],
+    pub quantity: Option<i64>,
+    pub price: Option<Money>,
+    pub ts: Option<Timestamp>,
+    pub customer: CustomerId<'a>,
+}
+
+/// A purchase line the rules kept, waiting for its country.
+#[derive(Clone, Copy, Debug)]
+pub struct Purchase<'a> {
+    customer: &'a [u8],
+    invoice: &'a [u8],
+    ts: Timestamp,
+    amount: Money,
+}
+
+/// The spec's line rules (§1 field formats, §2), shared by every input
+/// format: counts lines in a [`LineLedger`], keeps malformed samples, and
+/// hands purchase lines to a [`Purchases`] sink.
+pub struct Classifier {
+    pub ledger: LineLedger,
+    file_index: u32,
+    /// `--until`: purchases from the start of the next day on are left out.
+    until_end: Option<Timestamp>,
+}
+
+impl Classifier {
+    pub fn new(file_index: u32, opts: &ParseOptions) -> Classifier {
+        Classifier {
+            ledger: LineLedger::default(),
+            file_index,
+            until_end: opts.until.map(|d| (d as i64 + 1) * 86_400),
+        }
+    }
+
+    /// Counts a line that is malformed as a whole (too long, wrong number of
+    /// fields); `problem` says why.
+    pub fn malformed_record(
+        &mut self,
+        offset: u64,
+        record: &[u8],
+        problem: impl FnOnce() -> String,
+    ) {
+        self.ledger.lines_read += 1;
+        if self.ledger.wants_sample(self.file_index, offset) {
+            self.ledger
+                .offer_sample(sample(self.file_index, offset, record, problem()));
+        }
+        self.ledger.exclude(Reason::Malformed);
+    }
+
+    /// Counts the form of a line's date (per file): `shape` from the
+    /// auto-detection, `None` for a date read another way (valid when `ts`
+    /// is); `text` is the date's text, for the first day-first example.
+    #[inline]
+    pub fn date_form(
+        &mut self,
+        offset: u64,
+        ts: Option<Timestamp>,
+        shape: Option<Shape>,
+        text: &[u8],
+    ) {
+        let forms = self.ledger.dates_of(self.file_index);
+        match shape {
+            None if ts.is_some() => forms.formatted += 1,
+            None => {}
+            Some(Shape::Iso) => forms.iso += 1,
+            Some(Shape::MonthFirst) => forms.month_first += 1,
+            Some(Shape::Ambiguous) => forms.ambiguous += 1,
+            Some(Shape::DayFirst) => {
+                forms.day_first += 1;
+                if forms
+                    .day_first_example
+                    .as_ref()
+                    .is_none_or(|e| offset < e.0)
+                {
+                    let text = crate::text::escape_controls(&String::from_utf8_lossy(
+                        &text[..text.len().min(40)],
+                    ))
+                    .into_owned();
+                    forms.day_first_example = Some((offset, text));
+                }
+            }
+            Some(Shape::Other) => {}
+        }
+    }
+
+    /// Counts one line by the first rule that applies (malformed, missing
+    /// customer, cancellation, quantity ≤ 0, price ≤ 0, after `--until`);
+    /// a purchase line is returned for [`purchase`](Self::purchase).
+    #[inline]
+    pub fn line<'a>(
+        &mut self,
+        offset: u64,
+        v: LineValues<'a>,
+        text: &dyn LineText,
+    ) -> Option<Purchase<'a>> {
+        self.ledger.lines_read += 1;
+        let (Some(quantity), Some(price), Some(ts), false, false) = (
+            v.quantity,
+            v.price,
+            v.ts,
+            v.invoice.is_empty(),
+            matches!(v.customer, CustomerId::Control(_)),
+        ) else {
+            if self.ledger.wants_sample(self.file_index, offset) {
+                let quoted = |role| quote_value(&text.field(role));
+                let problem = if v.invoice.is_empty() {
+                    "empty invoice".to_string()
+                } else if v.quantity.is_none() {
+                    format!(
+                        "quantity {} is not a whole number",
+                        quoted(FieldRole::Quantity)
+                    )
+                } else if v.price.is_none() {
+                    format!(
+                        "price {} is not a decimal number {}",
+                        quoted(FieldRole::Price),
+                        money::RANGE_TEXT
+                    )
+                } else if let CustomerId::Control(c) = v.customer {
+                    format!(
+                        "customer id {} contains the control character U+{c:04X}",
+                        quoted(FieldRole::Customer)
+                    )
+                } else {
+                    format!("date {} is not a valid timestamp", quoted(FieldRole::Date))
+                };
+                self.ledger
+                    .offer_sample(sample(self.file_index, offset, &text.record(), problem));
+            }
+            self.ledger.exclude(Reason::Malformed);
+            return None;
+        };
+        let CustomerId::Text(customer) = v.customer else {
+            self.ledger.exclude(Reason::MissingCustomer);
+            return None;
+        };
+        if v.invoice[0] == b'C' {
+            self.ledger.exclude(Reason::Cancellation);
+            return None;
+        }
+        if quantity <= 0 {
+            self.ledger.exclude(Reason::QuantityLe0);
+            return None;
+        }
+        if price.0 <= 0 {
+            self.ledger.exclude(Reason::PriceLe0);
+            return None;
+        }
+        let Some(amount) = price.times(quantity) else {
+            if self.ledger.wants_sample(self.file_index, offset) {
+                let problem = format!("quantity × price is not {}", money::RANGE_TEXT);
+                self.ledger
+                    .offer_sample(sample(self.file_index, offset, &text.record(), problem));
+            }
+            self.ledger.exclude(Reason::Malformed);
+            return None;
+        };
+        if self.until_end.is_some_and(|end| ts >= end) {
+            self.ledger.exclude(Reason::AfterUntil);
+            return None;
+        }
+        Some(Purchase {
+            customer,
+            invoice: v.invoice,
+            ts,
+            amount,
+        })
+    }
+
+    /// Counts a purchase line and hands it, with its (trimmed) country, to `out`.
+    #[inline]
+    pub fn purchase(&mut self, p: Purchase<'_>, country: &[u8], out: &mut impl Purchases) {
+        self.ledger.purchase_lines += 1;
+        out.purchase(p.customer, p.invoice, p.ts, p.amount, country);
+    }
+
+    /// The ledger of the lines counted.
+    pub fn finish(self) -> LineLedger {
+        self.ledger
+    }
+}
+
+/// Reads date texts: with `--date-format` when given, else the spec's
+/// auto-detected forms; consecutive equal texts (the lines of one invoice)
+/// are parsed once.
+pub struct DateReader {
+    format: Option<DateFormat>,
+    last_text: Vec<u8>,
+    last: (Option<Timestamp>, Option<Shape>),
+}
+
+impl DateReader {
+    pub fn new(format: Option<DateFormat>) -> DateReader {
+        DateReader {
+            format,
+            last_text: Vec::with_capacity(32),
+            // The empty text: no date, no form.
+            last: (None, None),
+        }
+    }
+
+    /// The timestamp of a trimmed date text and its auto-detected shape
+    /// (`None` when read with `--date-format`).
+    #[inline]
+    pub fn read(&mut self, text: &[u8]) -> (Option<Timestamp>, Option<Shape>) {
+        if text != self.last_text.as_slice() {
+            self.last = match &self.format {
+                Some(fmt) => (fmt.parse(text), None),
+                None => {
+                    let (t, shape) = date::parse_auto_shape(text);
+                    (t, Some(shape))
+                }
+            };
+            self.last_text.clear();
+            self.last_text.extend_from_slice(text);
+        }
+        self.last
+    }
+}
+
+/// A CSV record's texts for a malformed sample.
+struct RecordText<'a> {
+    record: &'a [u8],
+    quantity: &'a [u8],
+    price: &'a [u8],
+    date: &'a [u8],
+    customer: &'a [u8],
+}
+
+impl LineText for RecordText<'_> {
+    fn record(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(self.record)
+    }
+
+    fn field(&self, role: FieldRole) -> Cow<'_, [u8]> {
+        Cow::Borrowed(match role {
+            FieldRole::Quantity => self.quantity,
+            FieldRole::Price => self.price,
+            FieldRole::Date => self.date,
+            FieldRole::Customer => self.customer,
+        })
+    }
+}
+
 /// Parses the records of `buf`, which starts at a record start and ends at one.
 /// Calls `emit` with each full purchase batch (and the last, partial one) and
 /// returns the ledger of the range.
@@ -370,7 +646,7 @@ pub fn parse_range_to(
     opts: &ParseOptions,
     out: &mut impl Purchases,
 ) -> LineLedger {
-    let mut ledger = LineLedger::default();
+    let mut classifier = Classifier::new(range.file_index, opts);
     let mut splitter = RecordSplitter::new(opts.delimiter, opts.max_record_size);
     let decimal_mark = if opts.decimal_comma { b',' } else { b'.' };
     let (mut s_inv, mut s_qty, mut s_date, mut s_price, mut s_cust, mut s_country) = (
@@ -382,163 +658,57 @@ pub fn parse_range_to(
         Vec::new(),
     );
     let mut s_cust_text = Vec::new();
-    // Consecutive lines of one invoice share their date text: parse it once.
-    let mut last_date_text: Vec<u8> = Vec::with_capacity(32);
-    let mut last_date: Option<Timestamp> = None;
-    let mut last_shape: Option<Shape> = None;
-    // `--until`: purchases from the start of the next day on are left out.
-    let until_end = opts.until.map(|d| (d as i64 + 1) * 86_400);
+    let mut dates = DateReader::new(opts.date_format.clone());
     let mut pos = 0;
 
     while let Some(rec) = splitter.next_record(buf, range.base, &mut pos, buf.len()) {
-        ledger.lines_read += 1;
         let offset = range.base + rec.offset as u64;
         if rec.over_long {
-            if ledger.wants_sample(range.file_index, offset) {
-                ledger.offer_sample(sample(
-                    range.file_index,
-                    offset,
-                    rec.bytes,
-                    format!(
-                        "record longer than {} bytes (--max-record-size)",
-                        opts.max_record_size
-                    ),
-                ));
-            }
-            ledger.exclude(Reason::Malformed);
+            classifier.malformed_record(offset, rec.bytes, || {
+                format!(
+                    "record longer than {} bytes (--max-record-size)",
+                    opts.max_record_size
+                )
+            });
             continue;
         }
         let f = rec.fields;
         if f.len() != columns.field_count {
-            if ledger.wants_sample(range.file_index, offset) {
-                ledger.offer_sample(sample(
-                    range.file_index,
-                    offset,
-                    rec.bytes,
-                    format!("expected {} fields, found {}", columns.field_count, f.len()),
-                ));
-            }
-            ledger.exclude(Reason::Malformed);
+            classifier.malformed_record(offset, rec.bytes, || {
+                format!("expected {} fields, found {}", columns.field_count, f.len())
+            });
             continue;
         }
         let invoice = field(rec.bytes, f[columns.invoice], &mut s_inv);
         let qty_text = field(rec.bytes, f[columns.quantity], &mut s_qty);
         let price_text = field(rec.bytes, f[columns.price], &mut s_price);
         let date_text = field(rec.bytes, f[columns.date], &mut s_date);
-        let quantity = parse_quantity(qty_text);
-        let price = money::parse_price(price_text, decimal_mark);
-        let (ts, shape) = if date_text == last_date_text.as_slice() {
-            (last_date, last_shape)
-        } else {
-            let (t, shape) = match &opts.date_format {
-                Some(fmt) => (fmt.parse(date_text), None),
-                None => {
-                    let (t, shape) = date::parse_auto_shape(date_text);
-                    (t, Some(shape))
-                }
-            };
-            last_date_text.clear();
-            last_date_text.extend_from_slice(date_text);
-            last_date = t;
-            last_shape = shape;
-            (t, shape)
-        };
-        let forms = ledger.dates_of(range.file_index);
-        match shape {
-            None if ts.is_some() => forms.formatted += 1,
-            None => {}
-            Some(Shape::Iso) => forms.iso += 1,
-            Some(Shape::MonthFirst) => forms.month_first += 1,
-            Some(Shape::Ambiguous) => forms.ambiguous += 1,
-            Some(Shape::DayFirst) => {
-                forms.day_first += 1;
-                if forms
-                    .day_first_example
-                    .as_ref()
-                    .is_none_or(|e| offset < e.0)
-                {
-                    let text = crate::text::escape_controls(&String::from_utf8_lossy(
-                        &date_text[..date_text.len().min(40)],
-                    ))
-                    .into_owned();
-                    forms.day_first_example = Some((offset, text));
-                }
-            }
-            Some(Shape::Other) => {}
-        }
+        let (ts, shape) = dates.read(date_text);
+        classifier.date_form(offset, ts, shape, date_text);
         let customer_text = field(rec.bytes, f[columns.customer], &mut s_cust);
-        let customer = customer_id(customer_text, &mut s_cust_text);
-        let (Some(quantity), Some(price), Some(ts), false, false) = (
-            quantity,
-            price,
+        let values = LineValues {
+            invoice,
+            quantity: parse_quantity(qty_text),
+            price: money::parse_price(price_text, decimal_mark),
             ts,
-            invoice.is_empty(),
-            matches!(customer, CustomerId::Control(_)),
-        ) else {
-            if ledger.wants_sample(range.file_index, offset) {
-                let problem = if invoice.is_empty() {
-                    "empty invoice".to_string()
-                } else if quantity.is_none() {
-                    format!("quantity {} is not a whole number", quote_value(qty_text))
-                } else if price.is_none() {
-                    format!(
-                        "price {} is not a decimal number {}",
-                        quote_value(price_text),
-                        money::RANGE_TEXT
-                    )
-                } else if let CustomerId::Control(c) = customer {
-                    format!(
-                        "customer id {} contains the control character U+{c:04X}",
-                        quote_value(customer_text)
-                    )
-                } else {
-                    format!("date {} is not a valid timestamp", quote_value(date_text))
-                };
-                ledger.offer_sample(sample(range.file_index, offset, rec.bytes, problem));
-            }
-            ledger.exclude(Reason::Malformed);
-            continue;
+            customer: customer_id(customer_text, &mut s_cust_text),
         };
-        let CustomerId::Text(customer) = customer else {
-            ledger.exclude(Reason::MissingCustomer);
-            continue;
+        let text = RecordText {
+            record: rec.bytes,
+            quantity: qty_text,
+            price: price_text,
+            date: date_text,
+            customer: customer_text,
         };
-        if invoice[0] == b'C' {
-            ledger.exclude(Reason::Cancellation);
-            continue;
+        if let Some(purchase) = classifier.line(offset, values, &text) {
+            let country = match columns.country {
+                Some(c) => field(rec.bytes, f[c], &mut s_country),
+                None => b"",
+            };
+            classifier.purchase(purchase, country, out);
         }
-        if quantity <= 0 {
-            ledger.exclude(Reason::QuantityLe0);
-            continue;
-        }
-        if price.0 <= 0 {
-            ledger.exclude(Reason::PriceLe0);
-            continue;
-        }
-        let Some(amount) = price.times(quantity) else {
-            if ledger.wants_sample(range.file_index, offset) {
-                ledger.offer_sample(sample(
-                    range.file_index,
-                    offset,
-                    rec.bytes,
-                    format!("quantity × price is not {}", money::RANGE_TEXT),
-                ));
-            }
-            ledger.exclude(Reason::Malformed);
-            continue;
-        };
-        if until_end.is_some_and(|end| ts >= end) {
-            ledger.exclude(Reason::AfterUntil);
-            continue;
-        }
-        let country = match columns.country {
-            Some(c) => field(rec.bytes, f[c], &mut s_country),
-            None => b"",
-        };
-        ledger.purchase_lines += 1;
-        out.purchase(customer, invoice, ts, amount, country);
     }
-    ledger
+    classifier.finish()
 }
 
 /// A malformed line for the report: its text (lossy UTF-8, cut at 300 bytes

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::common::uci_parquet::write_uci_parquet;
+use crate::common::uci_parquet::{write_uci_parquet, write_uci_parquet_as, Typing};
 use crate::common::*;
 use rfm_core::engine;
 use rfm_core::format::InputFormat;
@@ -97,6 +97,345 @@ fn uci_parquet_gives_the_reference_result_whatever_the_chunks() {
     let files = engine::open_inputs(pq.to_str().unwrap(), &Default::default()).unwrap();
     let chunks = engine::plan_chunks(&files, 300_000);
     assert!(chunks.len() > 1, "{chunks:?}");
+}
+
+#[test]
+fn uci_parquet_with_exact_types_or_all_text_gives_the_reference_result() {
+    let dir = tempfile::tempdir().unwrap();
+    for typing in [Typing::Exact, Typing::Text] {
+        let pq = dir.path().join(format!("online_retail_{typing:?}.parquet"));
+        write_uci_parquet_as(&real_data("online_retail.csv"), &pq, 50_000, typing);
+        let opts = RunOptions {
+            chunk_size: 300_000,
+            ..RunOptions::default()
+        };
+        let out = run_path(&pq, &opts);
+        check_reference(&out, &format!("parquet, {typing:?} columns"));
+        // Valid ISO dates (text) and timestamps both count as ISO dates.
+        assert_eq!(out.ledger.dates[0].iso, 541_909, "{typing:?}");
+    }
+}
+
+/// Runs `batch` written as Parquet and `csv` (the same rows as a CSV export
+/// holds them, with the batch's columns) as CSV: the ledgers (counts,
+/// malformed samples with their lines, texts and problems, date forms) and
+/// the customers are the same.
+fn parquet_reads_as_csv(
+    batch: arrow::array::RecordBatch,
+    csv: &str,
+) -> rfm_core::ledger::LineLedger {
+    let dir = tempfile::tempdir().unwrap();
+    let pq = dir.path().join("rows.parquet");
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&pq).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let header: Vec<&str> = batch
+        .schema_ref()
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    let text = write(
+        dir.path(),
+        "rows.csv",
+        format!("{}\n{csv}", header.join(",")).as_bytes(),
+    );
+    let opts = RunOptions {
+        max_malformed_share: 1.0,
+        ..RunOptions::default()
+    };
+    let mut want = run_path(&text, &opts);
+    let mut got = run_path(&pq, &opts);
+    // A sample's offset is a byte in the CSV file, a row in the Parquet one.
+    for s in want
+        .ledger
+        .malformed_samples
+        .iter_mut()
+        .chain(got.ledger.malformed_samples.iter_mut())
+    {
+        s.offset = 0;
+    }
+    assert_eq!(got.ledger, want.ledger);
+    assert_eq!(
+        customers_csv(got.result.as_ref().unwrap()),
+        customers_csv(want.result.as_ref().unwrap())
+    );
+    got.ledger
+}
+
+#[test]
+fn exact_typed_values_read_as_their_csv_text() {
+    use arrow::array::*;
+    use arrow::datatypes::Int32Type;
+    use std::sync::Arc;
+    let t = |s: &str| rfm_core::date::parse_auto(s.as_bytes()).unwrap();
+    let day = t("2010-12-01 08:26:00");
+    /// Invoice, quantity, seconds, price in cents, customer, country.
+    type Row<'a> = (Option<&'a str>, i64, i64, i128, Option<&'a str>, &'a str);
+    let rows: Vec<Row> = vec![
+        (
+            Some("536365"),
+            6,
+            day,
+            255,
+            Some("17850.0"),
+            "United Kingdom",
+        ),
+        (
+            Some("536366"),
+            999_999_999_999_999_999,
+            day,
+            100_000,
+            Some("17850"),
+            "United Kingdom",
+        ),
+        (
+            Some("536367"),
+            1_000_000_000_000_000_000,
+            day,
+            100,
+            Some("13047"),
+            "France",
+        ),
+        (None, 1, day, 100, Some("13047"), "France"),
+        (
+            Some("536368"),
+            1,
+            253_402_300_800,
+            100,
+            Some("13047"),
+            "France",
+        ),
+        (
+            Some("536369"),
+            1,
+            day,
+            10i128.pow(22),
+            Some("13047"),
+            "France",
+        ),
+        (
+            Some("C536370"),
+            -1,
+            day,
+            255,
+            Some("17850"),
+            "United Kingdom",
+        ),
+        (Some("536371"), 2, day, 0, Some("13047"), "France"),
+        (Some("536372"), 0, day, 100, Some("13047"), "France"),
+        (Some("536373"), 2, day, 125, None, "France"),
+        (Some("536374"), 2, day, 125, Some("  NaN "), "France"),
+        (
+            Some("536375"),
+            2,
+            t("0000-01-01 00:00:00") - 1,
+            125,
+            Some("13047"),
+            "France",
+        ),
+        (
+            Some("536376"),
+            3,
+            t("2011-01-02 10:00:00"),
+            -1,
+            Some("13047"),
+            "",
+        ),
+        (
+            Some("536377"),
+            3,
+            t("2011-01-02 10:00:00"),
+            7,
+            Some("13047"),
+            "France",
+        ),
+    ];
+    let price = Decimal128Array::from(rows.iter().map(|r| r.3).collect::<Vec<_>>())
+        .with_precision_and_scale(38, 2)
+        .unwrap();
+    let country: DictionaryArray<Int32Type> = rows.iter().map(|r| r.5).collect();
+    let batch = RecordBatch::try_from_iter([
+        (
+            "InvoiceNo",
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            )) as ArrayRef,
+        ),
+        (
+            "Quantity",
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "InvoiceDate",
+            Arc::new(TimestampSecondArray::from(
+                rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            )),
+        ),
+        ("UnitPrice", Arc::new(price)),
+        (
+            "CustomerID",
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.4).collect::<Vec<_>>(),
+            )),
+        ),
+        ("Country", Arc::new(country)),
+    ])
+    .unwrap();
+    let csv = "536365,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom
+536366,999999999999999999,2010-12-01 08:26:00,1000.00,17850,United Kingdom
+536367,1000000000000000000,2010-12-01 08:26:00,1.00,13047,France
+,1,2010-12-01 08:26:00,1.00,13047,France
+536368,1,10000-01-01 00:00:00,1.00,13047,France
+536369,1,2010-12-01 08:26:00,100000000000000000000.00,13047,France
+C536370,-1,2010-12-01 08:26:00,2.55,17850,United Kingdom
+536371,2,2010-12-01 08:26:00,0.00,13047,France
+536372,0,2010-12-01 08:26:00,1.00,13047,France
+536373,2,2010-12-01 08:26:00,1.25,,France
+536374,2,2010-12-01 08:26:00,1.25,  NaN ,France
+536375,2,-001-12-31 23:59:59,1.25,13047,France
+536376,3,2011-01-02 10:00:00,-0.01,13047,
+536377,3,2011-01-02 10:00:00,0.07,13047,France
+";
+    let l = parquet_reads_as_csv(batch, csv);
+    assert_eq!(
+        (
+            l.lines_read,
+            l.purchase_lines,
+            l.malformed,
+            l.excluded.total()
+        ),
+        (14, 2, 6, 6),
+        "{l:?}"
+    );
+    let problems: Vec<(Option<u64>, &str)> = l
+        .malformed_samples
+        .iter()
+        .map(|s| (s.line, s.problem.split(' ').next().unwrap()))
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            (Some(3), "quantity"),
+            (Some(4), "quantity"),
+            (Some(5), "empty"),
+            (Some(6), "date"),
+            (Some(7), "price"),
+        ]
+    );
+}
+
+#[test]
+fn float_and_text_values_read_as_their_csv_text() {
+    use arrow::array::*;
+    use std::sync::Arc;
+    let ns = |s: &str| rfm_core::date::parse_auto(s.as_bytes()).unwrap() as i64 * 1_000_000_000;
+    let day = ns("2010-12-01 08:26:00") + 999_999_999;
+    /// Invoice, quantity, nanoseconds, price, customer, country.
+    type Row<'a> = (&'a str, f64, Option<i64>, f64, &'a str, &'a str);
+    let rows: Vec<Row> = vec![
+        ("1", 6.0, Some(day), 2.55, "12346", "United Kingdom"),
+        ("2", 6.5, Some(day), 2.55, "12346", "United Kingdom"),
+        ("3", 1.0, Some(day), f64::NAN, "12346", "United Kingdom"),
+        (
+            "4",
+            1.0,
+            Some(day),
+            f64::INFINITY,
+            "12346",
+            "United Kingdom",
+        ),
+        ("5", 1.0, Some(day), 2.0, "12\u{1b}[31m", "United Kingdom"),
+        ("6", 1.0, None, 2.0, "12346", "United Kingdom"),
+        ("7", -0.0, Some(day), 2.0, "12346", "United Kingdom"),
+        ("8", 1.0, Some(day), -0.0, "12346", "United Kingdom"),
+        ("9", 1e19, Some(day), 2.0, "12346", "United Kingdom"),
+        (
+            " 10 ",
+            2.0,
+            Some(-500_000_000),
+            1e-7,
+            " Ren\u{e9} ",
+            "C\u{f4}te, \"d\"\nIvoire",
+        ),
+        ("11", 3.0, Some(day), 0.1 + 0.2, "12346", "France"),
+        ("12", 1e18, Some(day), 1e-20, "12346", "France"),
+    ];
+    let batch = RecordBatch::try_from_iter([
+        (
+            "Invoice",
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            )) as ArrayRef,
+        ),
+        (
+            "Quantity",
+            Arc::new(Float64Array::from(
+                rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "InvoiceDate",
+            Arc::new(TimestampNanosecondArray::from(
+                rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "Price",
+            Arc::new(Float64Array::from(
+                rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "Customer ID",
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.4).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "Country",
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.5).collect::<Vec<_>>(),
+            )),
+        ),
+    ])
+    .unwrap();
+    let csv = "1,6,2010-12-01 08:26:00,2.55,12346,United Kingdom
+2,6.5,2010-12-01 08:26:00,2.55,12346,United Kingdom
+3,1,2010-12-01 08:26:00,NaN,12346,United Kingdom
+4,1,2010-12-01 08:26:00,inf,12346,United Kingdom
+5,1,2010-12-01 08:26:00,2,12\u{1b}[31m,United Kingdom
+6,1,,2,12346,United Kingdom
+7,0,2010-12-01 08:26:00,2,12346,United Kingdom
+8,1,2010-12-01 08:26:00,0,12346,United Kingdom
+9,10000000000000000000,2010-12-01 08:26:00,2,12346,United Kingdom
+ 10 ,2,1969-12-31 23:59:59,0.0000001, Ren\u{e9} ,\"C\u{f4}te, \"\"d\"\"\nIvoire\"
+11,3,2010-12-01 08:26:00,0.30000000000000004,12346,France
+12,1000000000000000000,2010-12-01 08:26:00,0.00000000000000000001,12346,France
+";
+    let l = parquet_reads_as_csv(batch, csv);
+    assert_eq!(
+        (
+            l.lines_read,
+            l.purchase_lines,
+            l.malformed,
+            l.excluded.total()
+        ),
+        (12, 3, 7, 2),
+        "{l:?}"
+    );
+    assert!(
+        l.malformed_samples[3].problem.contains("U+001B"),
+        "{:?}",
+        l.malformed_samples
+    );
 }
 
 const SMALL: &str = "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n\

@@ -1,8 +1,11 @@
-//! Writes a UCI-layout CSV file as Parquet with typed columns, the way a
-//! data lake would hold it: quantity int64, date timestamp (milliseconds),
+//! Writes a UCI-layout CSV file as Parquet, the way a data lake would hold
+//! it. [`Typing::Floats`]: quantity int64, date timestamp (milliseconds),
 //! price float64; invoice, stock code, description, customer id and country
 //! stay text (the customer id keeps its `17850.0` form, which the spec reads
-//! specially; an empty one becomes null). A column whose values do not all
+//! specially; an empty one becomes null). [`Typing::Exact`]: quantity int32,
+//! date timestamp (microseconds, UTC), price decimal(12, 3), customer id
+//! int64 (null when empty), invoice and country dictionary-encoded text.
+//! [`Typing::Text`]: every column text. A column whose values do not all
 //! parse as its type stays text. Rows are split into row groups of
 //! `group_rows`. Shared with other crates' tests through `#[path]`.
 
@@ -11,8 +14,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::TimestampMillisecondArray;
-use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{
+    Array, ArrayRef, Decimal128Array, DictionaryArray, Float64Array, Int32Array, Int64Array,
+    RecordBatch, StringArray, TimestampMicrosecondArray, TimestampMillisecondArray,
+};
+use arrow::datatypes::Int32Type;
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
@@ -45,8 +51,34 @@ fn iso_millis(s: &str) -> Option<i64> {
     Some(((days * 24 + hh) * 60 + mm) * 60_000 + ss * 1000)
 }
 
-/// Converts `csv` (comma-separated, with the UCI header) to Parquet at `out`.
+/// How the columns are typed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Typing {
+    Floats,
+    Exact,
+    Text,
+}
+
+/// Converts `csv` (comma-separated, with the UCI header) to Parquet at `out`
+/// ([`Typing::Floats`]).
 pub fn write_uci_parquet(csv: &Path, out: &Path, group_rows: usize) {
+    write_uci_parquet_as(csv, out, group_rows, Typing::Floats)
+}
+
+/// A price text as thousandths.
+fn thousandths(s: &str) -> Option<i128> {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if frac.len() > 3 || int.starts_with('+') {
+        return None;
+    }
+    let int: i128 = int.parse().ok()?;
+    let frac: i128 = format!("{frac:0<3}").parse().ok()?;
+    Some(int * 1000 + if s.starts_with('-') { -frac } else { frac })
+}
+
+/// Converts `csv` (comma-separated, with the UCI header) to Parquet at `out`
+/// with the columns typed as `typing` says.
+pub fn write_uci_parquet_as(csv: &Path, out: &Path, group_rows: usize, typing: Typing) {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_path(csv)
@@ -63,20 +95,41 @@ pub fn write_uci_parquet(csv: &Path, out: &Path, group_rows: usize) {
                 .collect();
             (DataType::Utf8, Arc::new(StringArray::from(nullable)))
         };
-        match header[i].as_str() {
-            "Quantity" => {
+        let dictionary = || -> (DataType, ArrayRef) {
+            let values: DictionaryArray<Int32Type> = as_str.iter().map(|s| s.as_deref()).collect();
+            (values.data_type().clone(), Arc::new(values))
+        };
+        match (typing, header[i].as_str()) {
+            (Typing::Text, _) => strings(),
+            (Typing::Floats, "Quantity") => {
                 let v: Option<Vec<i64>> = as_str.iter().map(|s| s.as_ref()?.parse().ok()).collect();
                 v.map_or_else(strings, |v| {
                     (DataType::Int64, Arc::new(Int64Array::from(v)))
                 })
             }
-            "UnitPrice" | "Price" => {
+            (Typing::Exact, "Quantity") => {
+                let v: Option<Vec<i32>> = as_str.iter().map(|s| s.as_ref()?.parse().ok()).collect();
+                v.map_or_else(strings, |v| {
+                    (DataType::Int32, Arc::new(Int32Array::from(v)))
+                })
+            }
+            (Typing::Floats, "UnitPrice" | "Price") => {
                 let v: Option<Vec<f64>> = as_str.iter().map(|s| s.as_ref()?.parse().ok()).collect();
                 v.map_or_else(strings, |v| {
                     (DataType::Float64, Arc::new(Float64Array::from(v)))
                 })
             }
-            "InvoiceDate" => {
+            (Typing::Exact, "UnitPrice" | "Price") => {
+                let v: Option<Vec<i128>> =
+                    as_str.iter().map(|s| thousandths(s.as_ref()?)).collect();
+                v.map_or_else(strings, |v| {
+                    let a = Decimal128Array::from(v)
+                        .with_precision_and_scale(12, 3)
+                        .unwrap();
+                    (a.data_type().clone(), Arc::new(a))
+                })
+            }
+            (Typing::Floats, "InvoiceDate") => {
                 let v: Option<Vec<i64>> = as_str.iter().map(|s| iso_millis(s.as_ref()?)).collect();
                 v.map_or_else(strings, |v| {
                     (
@@ -85,6 +138,30 @@ pub fn write_uci_parquet(csv: &Path, out: &Path, group_rows: usize) {
                     )
                 })
             }
+            (Typing::Exact, "InvoiceDate") => {
+                let v: Option<Vec<i64>> = as_str
+                    .iter()
+                    .map(|s| Some(iso_millis(s.as_ref()?)? * 1000))
+                    .collect();
+                v.map_or_else(strings, |v| {
+                    let a = TimestampMicrosecondArray::from(v).with_timezone("UTC");
+                    (a.data_type().clone(), Arc::new(a))
+                })
+            }
+            (Typing::Exact, "CustomerID") => {
+                // `17850.0` is customer 17850; empty is null.
+                let v: Option<Vec<Option<i64>>> = as_str
+                    .iter()
+                    .map(|s| match s.as_deref()? {
+                        "" => Some(None),
+                        s => Some(Some(s.strip_suffix(".0").unwrap_or(s).parse().ok()?)),
+                    })
+                    .collect();
+                v.map_or_else(strings, |v| {
+                    (DataType::Int64, Arc::new(Int64Array::from(v)))
+                })
+            }
+            (Typing::Exact, "InvoiceNo" | "Country") => dictionary(),
             _ => strings(),
         }
     };

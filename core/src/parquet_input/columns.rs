@@ -1,0 +1,656 @@
+//! A batch of a Parquet file's role columns read as the values of lines
+//! ([`LineValues`]) for the shared [`Classifier`], straight from the typed
+//! arrays: no row becomes text unless it is kept as a malformed sample.
+//!
+//! Each value reads as the text a CSV export would hold reads, so the
+//! spec's rules apply unchanged:
+//! - text (UTF-8, large, view, dictionary) is trimmed and read with the CSV
+//!   field rules ([`parse_quantity`], [`money::parse_price`], the date forms,
+//!   [`customer_id`]); null is an empty field;
+//! - an integer quantity needs at most 18 digits; an integer or decimal
+//!   price is its exact value (more than 18 fractional digits round half
+//!   away from zero, as the text does); a float is its shortest decimal
+//!   text (`2.55`, `6`, `NaN`), read as text;
+//! - a timestamp (any unit, any zone: the stored value, to the second) or a
+//!   date is valid in years 0000–9999 and counts as an ISO date; `--date-format`
+//!   applies only to a text date column;
+//! - other types, and typed values in the invoice, customer and country
+//!   columns, are read as their text.
+
+use std::borrow::Cow;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, Decimal128Array, Float32Array, Float64Array, Int64Array,
+    LargeStringArray, StringArray, StringViewArray,
+};
+use arrow::buffer::NullBuffer;
+use arrow::datatypes::{DataType, Int64Type};
+
+use crate::date::{self, Shape, Timestamp};
+use crate::excel::cell::shortest_decimal;
+use crate::input::ColumnMap;
+use crate::money::{self, Money};
+use crate::parse::{
+    customer_id, parse_quantity, trim, CustomerId, DateReader, FieldRole, LineText, LineValues,
+};
+
+/// Seconds since 1970 of 0000-01-01 00:00:00 and 9999-12-31 23:59:59: the
+/// timestamps a `YYYY-MM-DD HH:MM:SS` text can hold.
+const FIRST_SECOND: Timestamp = -62_167_219_200;
+const LAST_SECOND: Timestamp = 253_402_300_799;
+
+/// A column read as text.
+enum TextColumn {
+    Utf8(StringArray),
+    Large(LargeStringArray),
+    View(StringViewArray),
+    /// Dictionary keys (meaningful where `valid`) into text values.
+    Dictionary {
+        keys: Vec<usize>,
+        valid: Option<NullBuffer>,
+        values: Box<TextColumn>,
+    },
+    /// Every row null.
+    Null,
+}
+
+impl TextColumn {
+    fn new(array: &ArrayRef) -> Result<TextColumn, String> {
+        Ok(match array.data_type() {
+            DataType::Utf8 => TextColumn::Utf8(array.as_string::<i32>().clone()),
+            DataType::LargeUtf8 => TextColumn::Large(array.as_string::<i64>().clone()),
+            DataType::Utf8View => TextColumn::View(array.as_string_view().clone()),
+            DataType::Dictionary(..) => {
+                let dict = array.as_any_dictionary();
+                if dict.values().is_empty() {
+                    return Ok(TextColumn::Null);
+                }
+                TextColumn::Dictionary {
+                    keys: dict.normalized_keys(),
+                    valid: array.logical_nulls(),
+                    values: Box::new(TextColumn::new(dict.values())?),
+                }
+            }
+            _ => TextColumn::Utf8(rendered(array)?),
+        })
+    }
+
+    /// The row's text, `None` for null.
+    #[inline]
+    fn get(&self, row: usize) -> Option<&[u8]> {
+        match self {
+            TextColumn::Utf8(a) => a.is_valid(row).then(|| a.value(row).as_bytes()),
+            TextColumn::Large(a) => a.is_valid(row).then(|| a.value(row).as_bytes()),
+            TextColumn::View(a) => a.is_valid(row).then(|| a.value(row).as_bytes()),
+            TextColumn::Dictionary {
+                keys,
+                valid,
+                values,
+            } => {
+                if valid.as_ref().is_some_and(|v| v.is_null(row)) {
+                    return None;
+                }
+                values.get(keys[row])
+            }
+            TextColumn::Null => None,
+        }
+    }
+
+    /// The row's trimmed text; empty for null.
+    #[inline]
+    fn trimmed(&self, row: usize) -> &[u8] {
+        trim(self.get(row).unwrap_or_default())
+    }
+}
+
+/// Every row of a non-text column as the text a CSV export holds.
+fn rendered(array: &ArrayRef) -> Result<StringArray, String> {
+    match array.data_type() {
+        DataType::Float32
+        | DataType::Float64
+        | DataType::Timestamp(..)
+        | DataType::Date32
+        | DataType::Date64 => {
+            let mut out = Vec::new();
+            Ok((0..array.len())
+                .map(|row| {
+                    array.is_valid(row).then(|| {
+                        render(array, row, &mut out);
+                        String::from_utf8_lossy(&out).into_owned()
+                    })
+                })
+                .collect())
+        }
+        _ => {
+            let text = arrow::compute::cast(array, &DataType::Utf8)
+                .map_err(|e| format!("cannot read a {} column as text: {e}", array.data_type()))?;
+            Ok(text.as_string::<i32>().clone())
+        }
+    }
+}
+
+/// Writes a float as its shortest decimal text (`-0` is `0`).
+fn push_float(v: f64, out: &mut Vec<u8>) {
+    let mut s = String::new();
+    shortest_decimal(v, &mut s);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Writes an `f32` as its own shortest decimal text (`2.55`, not the
+/// `f64` widening's digits).
+fn push_float32(v: f32, out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    if v == 0.0 {
+        out.push(b'0');
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
+/// Writes a timestamp as `YYYY-MM-DD HH:MM:SS` (a value far outside the
+/// calendar as its seconds since 1970).
+fn push_timestamp(ts: Timestamp, out: &mut Vec<u8>) {
+    const FAR: i64 = 100_000_000 * 86_400;
+    if (-FAR..FAR).contains(&ts) {
+        out.extend_from_slice(date::format_timestamp(ts).as_bytes());
+    } else {
+        out.extend_from_slice(ts.to_string().as_bytes());
+    }
+}
+
+/// Seconds since 1970 of a timestamp or date array's row (the stored value,
+/// to the second); `None` for other types.
+fn seconds_at(array: &ArrayRef, row: usize) -> Option<i64> {
+    use arrow::datatypes::*;
+    let per_second = |v: i64, unit: i64| v.div_euclid(unit);
+    Some(match array.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            array.as_primitive::<TimestampSecondType>().value(row)
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => per_second(
+            array.as_primitive::<TimestampMillisecondType>().value(row),
+            1_000,
+        ),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => per_second(
+            array.as_primitive::<TimestampMicrosecondType>().value(row),
+            1_000_000,
+        ),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => per_second(
+            array.as_primitive::<TimestampNanosecondType>().value(row),
+            1_000_000_000,
+        ),
+        DataType::Date32 => array.as_primitive::<Date32Type>().value(row) as i64 * 86_400,
+        DataType::Date64 => per_second(array.as_primitive::<Date64Type>().value(row), 1_000),
+        _ => return None,
+    })
+}
+
+/// [`seconds_at`] of every row of a timestamp or date array.
+fn all_seconds(array: &ArrayRef) -> Vec<i64> {
+    use arrow::datatypes::*;
+    fn per(values: &[i64], unit: i64) -> Vec<i64> {
+        values.iter().map(|v| v.div_euclid(unit)).collect()
+    }
+    match array.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => array
+            .as_primitive::<TimestampSecondType>()
+            .values()
+            .to_vec(),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => per(
+            array.as_primitive::<TimestampMillisecondType>().values(),
+            1_000,
+        ),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => per(
+            array.as_primitive::<TimestampMicrosecondType>().values(),
+            1_000_000,
+        ),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => per(
+            array.as_primitive::<TimestampNanosecondType>().values(),
+            1_000_000_000,
+        ),
+        DataType::Date32 => array
+            .as_primitive::<Date32Type>()
+            .values()
+            .iter()
+            .map(|&d| d as i64 * 86_400)
+            .collect(),
+        DataType::Date64 => per(array.as_primitive::<Date64Type>().values(), 1_000),
+        _ => (0..array.len())
+            .map(|row| seconds_at(array, row).unwrap_or_default())
+            .collect(),
+    }
+}
+
+/// Writes a row's value as the text a CSV export would hold (nothing for
+/// null): for samples and for typed values read as text.
+fn render(array: &ArrayRef, row: usize, out: &mut Vec<u8>) {
+    out.clear();
+    if array.is_null(row) {
+        return;
+    }
+    match array.data_type() {
+        DataType::Float64 => push_float(
+            array
+                .as_primitive::<arrow::datatypes::Float64Type>()
+                .value(row),
+            out,
+        ),
+        DataType::Float32 => push_float32(
+            array
+                .as_primitive::<arrow::datatypes::Float32Type>()
+                .value(row),
+            out,
+        ),
+        DataType::Dictionary(..) => {
+            let dict = array.as_any_dictionary();
+            if !dict.values().is_empty() {
+                let key = dict.normalized_keys()[row];
+                render(dict.values(), key, out);
+            }
+        }
+        _ => match seconds_at(array, row) {
+            Some(s) => push_timestamp(s, out),
+            None => {
+                if let Ok(text) = arrow::util::display::array_value_to_string(array, row) {
+                    out.extend_from_slice(text.as_bytes());
+                }
+            }
+        },
+    }
+}
+
+/// The quantity column.
+enum QuantityColumn {
+    Int(Int64Array),
+    Text(TextColumn),
+}
+
+impl QuantityColumn {
+    fn new(array: &ArrayRef) -> Result<QuantityColumn, String> {
+        Ok(match array.data_type() {
+            DataType::Int64 => QuantityColumn::Int(array.as_primitive::<Int64Type>().clone()),
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32 => {
+                let wide = arrow::compute::cast(array, &DataType::Int64)
+                    .map_err(|e| format!("cannot widen a {} column: {e}", array.data_type()))?;
+                QuantityColumn::Int(wide.as_primitive::<Int64Type>().clone())
+            }
+            _ => QuantityColumn::Text(TextColumn::new(array)?),
+        })
+    }
+
+    #[inline]
+    fn get(&self, row: usize) -> Option<i64> {
+        match self {
+            // `[+-]?[0-9]{1,18}`: at most 18 digits.
+            QuantityColumn::Int(a) => {
+                let v = a.value(row);
+                (a.is_valid(row) && v.unsigned_abs() <= 999_999_999_999_999_999).then_some(v)
+            }
+            QuantityColumn::Text(t) => parse_quantity(t.trimmed(row)),
+        }
+    }
+}
+
+/// The price column.
+enum PriceColumn {
+    /// Exact decimals: units of `10^-scale`.
+    Decimal(Decimal128Array, i8),
+    Int(Int64Array),
+    Float64(Float64Array),
+    Float32(Float32Array),
+    Text(TextColumn),
+}
+
+impl PriceColumn {
+    fn new(array: &ArrayRef) -> Result<PriceColumn, String> {
+        let cast = |to: &DataType| {
+            arrow::compute::cast(array, to)
+                .map_err(|e| format!("cannot widen a {} column: {e}", array.data_type()))
+        };
+        Ok(match array.data_type() {
+            DataType::Decimal128(_, s) => PriceColumn::Decimal(array.as_primitive().clone(), *s),
+            DataType::Decimal32(p, s) | DataType::Decimal64(p, s) => PriceColumn::Decimal(
+                cast(&DataType::Decimal128(*p, *s))?.as_primitive().clone(),
+                *s,
+            ),
+            DataType::Int64 => PriceColumn::Int(array.as_primitive().clone()),
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32 => PriceColumn::Int(cast(&DataType::Int64)?.as_primitive().clone()),
+            DataType::Float64 => PriceColumn::Float64(array.as_primitive().clone()),
+            DataType::Float32 => PriceColumn::Float32(array.as_primitive().clone()),
+            _ => PriceColumn::Text(TextColumn::new(array)?),
+        })
+    }
+
+    #[inline]
+    fn get(&self, row: usize, scratch: &mut Vec<u8>) -> Option<Money> {
+        match self {
+            PriceColumn::Decimal(a, scale) => {
+                if a.is_null(row) {
+                    return None;
+                }
+                decimal_money(a.value(row), *scale)
+            }
+            PriceColumn::Int(a) => {
+                if a.is_null(row) {
+                    return None;
+                }
+                // An i64 times 10^18 fits an i128.
+                Money::ZERO.checked_add(Money(a.value(row) as i128 * money::ONE))
+            }
+            PriceColumn::Float64(a) => {
+                scratch.clear();
+                push_float(a.is_valid(row).then(|| a.value(row))?, scratch);
+                money::parse_price(scratch, b'.')
+            }
+            PriceColumn::Float32(a) => {
+                scratch.clear();
+                push_float32(a.is_valid(row).then(|| a.value(row))?, scratch);
+                money::parse_price(scratch, b'.')
+            }
+            PriceColumn::Text(t) => money::parse_price(t.trimmed(row), b'.'),
+        }
+    }
+}
+
+/// The exact amount of `units × 10^-scale`, as its decimal text reads:
+/// digits past the 18th fractional one round half away from zero; `None`
+/// beyond ±[`Money::MAX`].
+pub fn decimal_money(units: i128, scale: i8) -> Option<Money> {
+    if units == 0 {
+        return Some(Money::ZERO);
+    }
+    let shift = money::SCALE as i32 - scale as i32;
+    let exact = if shift >= 0 {
+        units.checked_mul(10i128.checked_pow(shift as u32)?)?
+    } else {
+        let drop = 10i128.checked_pow((-shift) as u32)?;
+        let (q, r) = (units / drop, (units % drop).unsigned_abs());
+        // The first dropped digit decides: 5 or more rounds away from zero.
+        let away = r >= drop.unsigned_abs() / 2;
+        if away {
+            q + units.signum()
+        } else {
+            q
+        }
+    };
+    Money::ZERO.checked_add(Money(exact))
+}
+
+/// The date column.
+enum DateColumn {
+    /// Seconds since 1970, from timestamps or dates.
+    Seconds {
+        values: Vec<i64>,
+        valid: Option<NullBuffer>,
+    },
+    /// Text dates, read as the CSV reads them.
+    Text(TextColumn, DateReader),
+}
+
+impl DateColumn {
+    fn new(array: &ArrayRef, reader: DateReader) -> Result<DateColumn, String> {
+        if matches!(
+            array.data_type(),
+            DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
+        ) {
+            return Ok(DateColumn::Seconds {
+                values: all_seconds(array),
+                valid: array.logical_nulls(),
+            });
+        }
+        Ok(DateColumn::Text(TextColumn::new(array)?, reader))
+    }
+
+    /// The row's timestamp, its date form (`None`: no form counted) and text.
+    #[inline]
+    fn get(&mut self, row: usize) -> (Option<Timestamp>, Option<Shape>, &[u8]) {
+        match self {
+            DateColumn::Seconds { values, valid } => {
+                if valid.as_ref().is_some_and(|v| v.is_null(row)) {
+                    return (None, None, b"");
+                }
+                let s = values[row];
+                if (FIRST_SECOND..=LAST_SECOND).contains(&s) {
+                    (Some(s), Some(Shape::Iso), b"")
+                } else {
+                    (None, Some(Shape::Other), b"")
+                }
+            }
+            DateColumn::Text(t, reader) => {
+                let text = t.trimmed(row);
+                let (ts, shape) = reader.read(text);
+                (ts, shape, text)
+            }
+        }
+    }
+}
+
+/// What one row holds.
+pub struct Row<'a> {
+    pub values: LineValues<'a>,
+    /// The date's form, `None` when none counts.
+    pub shape: Option<Shape>,
+    /// The date's text (a text date column's).
+    pub date_text: &'a [u8],
+    pub country: &'a [u8],
+}
+
+/// One batch's role columns, read row by row.
+pub struct RoleColumns {
+    invoice: TextColumn,
+    quantity: QuantityColumn,
+    price: PriceColumn,
+    date: DateColumn,
+    customer: TextColumn,
+    country: Option<TextColumn>,
+    scratch: Vec<u8>,
+    customer_scratch: Vec<u8>,
+}
+
+/// One batch's role columns as read, to write a row's texts for a sample.
+pub struct RowTexts {
+    arrays: Vec<ArrayRef>,
+    /// The field index of each of `arrays`.
+    fields: Vec<usize>,
+    field_count: usize,
+    /// Where the quantity, price, date and customer are in `arrays`.
+    at: [usize; 4],
+}
+
+impl RowTexts {
+    /// The texts of row `row`.
+    pub fn row(&self, row: usize) -> RowText<'_> {
+        RowText { texts: self, row }
+    }
+}
+
+impl RoleColumns {
+    /// The columns of a batch of the role fields `fields` (sorted field
+    /// indices, one array each), and their texts; `dates` reads a text date
+    /// column.
+    pub fn new(
+        arrays: &[ArrayRef],
+        fields: &[usize],
+        columns: &ColumnMap,
+        dates: DateReader,
+    ) -> Result<(RoleColumns, RowTexts), String> {
+        let at = |field: usize| fields.binary_search(&field).expect("a role column is read");
+        let array = |field: usize| &arrays[at(field)];
+        let texts = RowTexts {
+            arrays: arrays.to_vec(),
+            fields: fields.to_vec(),
+            field_count: columns.field_count,
+            at: [
+                at(columns.quantity),
+                at(columns.price),
+                at(columns.date),
+                at(columns.customer),
+            ],
+        };
+        let read = RoleColumns {
+            invoice: TextColumn::new(array(columns.invoice))?,
+            quantity: QuantityColumn::new(array(columns.quantity))?,
+            price: PriceColumn::new(array(columns.price))?,
+            date: DateColumn::new(array(columns.date), dates)?,
+            customer: TextColumn::new(array(columns.customer))?,
+            country: columns
+                .country
+                .map(|c| TextColumn::new(array(c)))
+                .transpose()?,
+            scratch: Vec::new(),
+            customer_scratch: Vec::new(),
+        };
+        Ok((read, texts))
+    }
+
+    /// The values of row `row`, its date's form and text (for the date form
+    /// counts) and its trimmed country (empty without a country column).
+    #[inline]
+    pub fn values(&mut self, row: usize) -> Row<'_> {
+        let quantity = self.quantity.get(row);
+        let price = self.price.get(row, &mut self.scratch);
+        let (ts, shape, date_text) = self.date.get(row);
+        let customer = match self.customer.get(row) {
+            Some(v) => customer_id(trim(v), &mut self.customer_scratch),
+            None => CustomerId::Missing,
+        };
+        Row {
+            values: LineValues {
+                invoice: self.invoice.trimmed(row),
+                quantity,
+                price,
+                ts,
+                customer,
+            },
+            shape,
+            date_text,
+            country: self.country.as_ref().map_or(&[], |c| c.trimmed(row)),
+        }
+    }
+
+    /// The date reader, for the next batch (it keeps the last text read).
+    pub fn into_date_reader(self) -> DateReader {
+        match self.date {
+            DateColumn::Text(_, reader) => reader,
+            DateColumn::Seconds { .. } => DateReader::new(None),
+        }
+    }
+}
+
+/// A Parquet row's texts: each value as [`render`] writes it.
+pub struct RowText<'a> {
+    texts: &'a RowTexts,
+    row: usize,
+}
+
+impl LineText for RowText<'_> {
+    /// The row as a CSV record of the file's fields: the role columns'
+    /// values, quoted where needed, and the other fields empty.
+    fn record(&self) -> Cow<'_, [u8]> {
+        let mut out = Vec::new();
+        let mut value = Vec::new();
+        let mut next = 0;
+        for (k, &field) in self.texts.fields.iter().enumerate() {
+            while next < field {
+                out.push(b',');
+                next += 1;
+            }
+            render(&self.texts.arrays[k], self.row, &mut value);
+            push_csv_field(&mut out, &value);
+        }
+        while next + 1 < self.texts.field_count {
+            out.push(b',');
+            next += 1;
+        }
+        Cow::Owned(out)
+    }
+
+    fn field(&self, role: FieldRole) -> Cow<'_, [u8]> {
+        let k = self.texts.at[match role {
+            FieldRole::Quantity => 0,
+            FieldRole::Price => 1,
+            FieldRole::Date => 2,
+            FieldRole::Customer => 3,
+        }];
+        let mut value = Vec::new();
+        render(&self.texts.arrays[k], self.row, &mut value);
+        Cow::Owned(trim(&value).to_vec())
+    }
+}
+
+/// Writes a value as one CSV field: quoted when it holds a comma, a quote or
+/// a line break, or starts with a quote.
+fn push_csv_field(out: &mut Vec<u8>, v: &[u8]) {
+    if v.iter().any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+        out.push(b'"');
+        for &b in v {
+            if b == b'"' {
+                out.push(b'"');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text_price(units: i128, scale: i8) -> Option<Money> {
+        let t = arrow::array::Decimal128Array::from(vec![units])
+            .with_precision_and_scale(38, scale)
+            .unwrap();
+        let s = arrow::util::display::array_value_to_string(&t, 0).unwrap();
+        money::parse_price(s.as_bytes(), b'.')
+    }
+
+    #[test]
+    fn decimals_read_as_their_text() {
+        for (units, scale) in [
+            (25_500, 4),
+            (-25_500, 4),
+            (7, 0),
+            (1, 18),
+            (15, 19),
+            (-15, 19),
+            (14, 19),
+            (-25, 20),
+            (123_456_789_012_345_678_901_234_567_890_123_456, 38),
+            (-99_999_999_999_999_999_999_999_999_999_999_999, 18),
+            (99_999_999_999_999_999_999, 0),
+            (100_000_000_000_000_000_000, 0),
+        ] {
+            assert_eq!(
+                decimal_money(units, scale),
+                text_price(units, scale),
+                "{units} scale {scale}"
+            );
+        }
+        assert_eq!(decimal_money(123, -2), Some(Money(12_300 * money::ONE)));
+        assert_eq!(decimal_money(i128::MAX, -30), None);
+    }
+
+    #[test]
+    fn the_timestamp_range_is_the_texts() {
+        assert_eq!(date::format_timestamp(FIRST_SECOND), "0000-01-01 00:00:00");
+        assert_eq!(date::format_timestamp(LAST_SECOND), "9999-12-31 23:59:59");
+        assert!(date::parse_auto(date::format_timestamp(FIRST_SECOND - 1).as_bytes()).is_none());
+        assert!(date::parse_auto(date::format_timestamp(LAST_SECOND + 1).as_bytes()).is_none());
+        let mut out = Vec::new();
+        push_timestamp(i64::MAX, &mut out);
+        assert_eq!(out, i64::MAX.to_string().as_bytes());
+    }
+}

@@ -1,0 +1,228 @@
+//! Parquet input: row groups are the tasks, and each row's typed values go
+//! through the same line rules as a CSV line ([`crate::parse::Classifier`]).
+//!
+//! Columns are found by name with the CSV header's aliases
+//! ([`ColumnMap::resolve`]); a missing one is the CSV's missing-column error.
+//! Each role accepts text (UTF-8, large UTF-8, view, dictionary), integers,
+//! decimals and floats, and for the date also timestamps and dates; how each
+//! reads is in [`columns`]. Only the role columns are read (projection), and
+//! a chunk's row groups are read in parallel (rayon), as a CSV chunk's
+//! sub-ranges are. The footer is read once per file per process ([`footer`]).
+//!
+//! Planning stays in bytes: a chunk `[start, end)` owns the row groups whose
+//! first byte lies in it, so every row group belongs to exactly one task
+//! (a chunk smaller than a row group may own none). A malformed sample's
+//! line is the row's line in a CSV export with a header: row + 2 (1-based
+//! row + 1), and its text the row as such a CSV record (the role columns
+//! filled, the others empty).
+
+mod columns;
+mod footer;
+
+use std::path::Path;
+
+use arrow::datatypes::DataType;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ProjectionMask;
+use parquet::file::metadata::RowGroupMetaData;
+use rayon::prelude::*;
+
+use crate::cancel::Cancel;
+use crate::engine::{Chunk, InputFile, InputReader};
+use crate::error::{Error, Result};
+use crate::input::{ColumnMap, FileLayout, ParseOptions};
+use crate::parse::{Classifier, DateReader};
+use crate::partial::PartialState;
+use columns::RoleColumns;
+use footer::Source;
+
+/// Rows per batch read from a row group.
+const BATCH_ROWS: usize = 64 * 1024;
+
+fn bad(path: &Path, message: impl Into<String>) -> Error {
+    Error::BadInput {
+        path: path.to_path_buf(),
+        format: "parquet",
+        message: message.into(),
+    }
+}
+
+fn open(reader: &InputReader) -> Result<(Source, ArrowReaderMetadata)> {
+    let source = Source::of(reader)?;
+    let meta = footer::metadata(reader, &source)?;
+    Ok((source, meta))
+}
+
+/// The first byte of a row group (its first column chunk), or why the
+/// footer's offsets are not usable.
+fn group_start(rg: &RowGroupMetaData) -> std::result::Result<u64, String> {
+    let mut start = u64::MAX;
+    for c in rg.columns() {
+        let first = c.dictionary_page_offset().unwrap_or(c.data_page_offset());
+        if first < 0 || c.compressed_size() < 0 {
+            return Err("a column chunk has a negative offset or size".into());
+        }
+        start = start.min(first as u64);
+    }
+    Ok(start)
+}
+
+/// Whether a column of this type can be read as text for a role.
+fn readable(t: &DataType) -> bool {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, v) => readable(v),
+        t if t.is_integer() => true,
+        DataType::Decimal32(..)
+        | DataType::Decimal64(..)
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..)
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::Timestamp(..)
+        | DataType::Date32
+        | DataType::Date64 => true,
+        _ => false,
+    }
+}
+
+/// The role columns of a layout, 0-based indices of top-level fields.
+fn role_columns(c: &ColumnMap) -> Vec<usize> {
+    let mut cols = vec![c.invoice, c.quantity, c.date, c.price, c.customer];
+    cols.extend(c.country);
+    cols.sort_unstable();
+    cols.dedup();
+    cols
+}
+
+/// The layout of a Parquet file: its top-level field names as the header;
+/// `data_start` is the first row group's first byte, `len` the file size.
+pub fn read_parquet_layout(reader: &InputReader) -> Result<FileLayout> {
+    let path = reader.path();
+    let (_, meta) = open(reader)?;
+    let schema = meta.schema();
+    let header: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let columns = ColumnMap::resolve(path, &header, b',')?;
+    for (role, name) in &columns.names {
+        let field = schema
+            .field_with_name(name)
+            .map_err(|e| bad(path, e.to_string()))?;
+        if !readable(field.data_type()) {
+            return Err(bad(
+                path,
+                format!(
+                    "column {name:?} ({role}) has type {}; rfm reads text, integer, decimal, float, timestamp and date columns",
+                    field.data_type()
+                ),
+            ));
+        }
+    }
+    let mut data_start = reader.size();
+    for rg in meta.metadata().row_groups() {
+        if rg.num_rows() > 0 {
+            data_start = data_start.min(group_start(rg).map_err(|m| bad(path, m))?);
+        }
+    }
+    Ok(FileLayout {
+        data_start,
+        len: reader.size(),
+        header,
+        columns,
+        sheets: Vec::new(),
+    })
+}
+
+/// The partial state of the row groups a chunk owns.
+pub fn compute_parquet(
+    reader: &InputReader,
+    input: &InputFile,
+    chunk: Chunk,
+    parse: &ParseOptions,
+    cancel: &Cancel,
+) -> Result<PartialState> {
+    let path = reader.path();
+    let (source, meta) = open(reader)?;
+    let columns = &input.layout.columns;
+    let schema = meta.schema().clone();
+    if schema.fields().len() != columns.field_count {
+        return Err(bad(
+            path,
+            "the file's columns are not the ones planned; run again on a stable copy",
+        ));
+    }
+    // Rows before each row group, and the groups this chunk owns.
+    let mut owned = Vec::new();
+    let mut first_row = 0u64;
+    for (i, rg) in meta.metadata().row_groups().iter().enumerate() {
+        let start = group_start(rg).map_err(|m| bad(path, m))?;
+        let owns = if chunk.start <= input.layout.data_start {
+            start < chunk.end
+        } else {
+            (chunk.start..chunk.end).contains(&start)
+        };
+        if owns && rg.num_rows() > 0 {
+            owned.push((i, first_row));
+        }
+        first_row += rg.num_rows().max(0) as u64;
+    }
+    let roles = role_columns(columns);
+    // `--date-format` reads a text date column; typed dates need none.
+    let date_format = match schema.field(columns.date).data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(..) => {
+            parse.date_format.clone()
+        }
+        _ => None,
+    };
+    let mask = ProjectionMask::roots(meta.parquet_schema(), roles.iter().copied());
+    let mut state = owned
+        .into_par_iter()
+        .try_fold(PartialState::new, |mut state, (group, first_row)| {
+            cancel.check()?;
+            let batches =
+                ParquetRecordBatchReaderBuilder::new_with_metadata(source.clone(), meta.clone())
+                    .with_row_groups(vec![group])
+                    .with_projection(mask.clone())
+                    .with_batch_size(BATCH_ROWS)
+                    .build()
+                    .map_err(|e| bad(path, e.to_string()))?;
+            let mut classifier = Classifier::new(chunk.file_index, parse);
+            let mut dates = Some(DateReader::new(date_format.clone()));
+            let mut row = first_row;
+            for batch in batches {
+                cancel.check()?;
+                let batch = batch.map_err(|e| bad(path, format!("row group {group}: {e}")))?;
+                let reader = dates.take().expect("the date reader is back");
+                let (mut read, texts) = RoleColumns::new(batch.columns(), &roles, columns, reader)
+                    .map_err(|m| bad(path, m))?;
+                for r in 0..batch.num_rows() {
+                    let offset = row + r as u64;
+                    let row = read.values(r);
+                    classifier.date_form(offset, row.values.ts, row.shape, row.date_text);
+                    if let Some(purchase) = classifier.line(offset, row.values, &texts.row(r)) {
+                        classifier.purchase(purchase, row.country, &mut state);
+                    }
+                }
+                dates = Some(read.into_date_reader());
+                row += batch.num_rows() as u64;
+            }
+            let mut ledger = classifier.finish();
+            for s in ledger.malformed_samples.iter_mut() {
+                s.line = Some(s.offset + 2);
+            }
+            state.ledger.merge(ledger);
+            Ok::<_, Error>(state)
+        })
+        .map(|r| {
+            r.map(|mut s| {
+                s.seal();
+                s
+            })
+        })
+        .try_reduce(PartialState::new, |mut a, b| {
+            a.merge(b);
+            Ok(a)
+        })?;
+    reader.check_unchanged()?;
+    state.seal();
+    Ok(state)
+}
