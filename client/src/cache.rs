@@ -57,7 +57,20 @@ fn ls(cache: &Cache) -> Result<()> {
     for e in entries.iter().rev() {
         total += e.bytes;
         let (file, size) = match &e.header {
-            Ok(h) => (h.key.file.path.clone(), h.key.file.size.to_string()),
+            Ok(h) => match h.keys.as_slice() {
+                [key] => (key.file.path.clone(), key.file.size.to_string()),
+                keys => (
+                    format!(
+                        "set of {} files: {}",
+                        keys.len(),
+                        keys.iter()
+                            .map(|k| k.file.path.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    keys.iter().map(|k| k.file.size).sum::<u64>().to_string(),
+                ),
+            },
             Err(why) => (
                 format!("{} (unusable: {why})", e.entry.display()),
                 "-".into(),
@@ -85,7 +98,10 @@ fn prune(cache: &Cache) -> Result<()> {
         .with_context(|| format!("cannot list {}", cache.dir().display()))?;
     let mut stale = 0;
     for e in &entries {
-        let current = e.header.as_ref().is_ok_and(|h| still_current(&h.key));
+        let current = e
+            .header
+            .as_ref()
+            .is_ok_and(|h| !h.keys.is_empty() && h.keys.iter().all(still_current));
         if !current {
             match std::fs::remove_file(&e.entry) {
                 Ok(()) => stale += 1,

@@ -376,47 +376,12 @@ pub struct InputArgs {
     /// A CSV file (or .csv.gz, .csv.zst, .parquet, .xlsx, .xls), a directory (its files of those
     /// formats, hidden ones left out) or a glob.
     pub input: String,
-    /// How the input is read: csv, csv.gz, csv.zst, parquet or xlsx (default: from each file's
-    /// extension; anything unknown is csv).
-    #[arg(long, value_parser = parse_input_format)]
-    pub format: Option<rfm_core::format::InputFormat>,
-    /// Field delimiter: one character, or `tab`.
-    #[arg(long, default_value = ",")]
-    pub delimiter: String,
-    /// Prices use ',' as the decimal mark (European exports).
-    #[arg(long)]
-    pub decimal_comma: bool,
-    /// strftime format of InvoiceDate, e.g. '%d/%m/%Y %H:%M' (default: auto-detect the spec's forms).
-    #[arg(long)]
-    pub date_format: Option<String>,
-    /// Reference date for recency, YYYY-MM-DD (default: the day after the latest purchase, or
-    /// after --until).
-    #[arg(long)]
-    pub as_of: Option<String>,
-    /// Point in time, YYYY-MM-DD: keep only purchases on or before this day (later ones are
-    /// counted as "after --until"); the as-of becomes the next day unless given.
-    #[arg(long)]
-    pub until: Option<String>,
-    /// Fail when malformed / lines read is greater than this fraction.
-    #[arg(long, default_value_t = 0.01)]
-    pub max_malformed_share: f64,
+    #[command(flatten)]
+    pub read: rfm_settings::read::ReadArgs,
     /// Bytes per chunk (task), e.g. 16MiB (default: `rfm run` 64MiB; `rfm submit` the input split
     /// into at least two tasks per worker slot, between the coordinator's minimum and 64MiB).
     #[arg(long)]
     pub chunk_size: Option<String>,
-    /// Longest record (line) in bytes, e.g. 1MiB; a longer one is one malformed line.
-    #[arg(long, default_value = "1MiB")]
-    pub max_record_size: String,
-    /// A sheet of an Excel workbook input to read (repeatable; default: every sheet).
-    #[arg(long = "sheet", value_name = "NAME")]
-    pub sheets: Vec<String>,
-    /// Most bytes an .xlsx workbook's compressed parts may expand to, together, e.g. 8GiB (a zip
-    /// bomb is refused before it is read).
-    #[arg(long, default_value = "4GiB")]
-    pub max_decompressed_size: String,
-    /// Most times a large .xlsx part may expand (real sheets: 5 to 30; a zip bomb: about 1000).
-    #[arg(long, default_value_t = rfm_core::excel::limits::DEFAULT_MAX_COMPRESSION_RATIO)]
-    pub max_compression_ratio: u64,
 }
 
 #[derive(Args, Debug)]

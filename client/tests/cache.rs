@@ -142,6 +142,18 @@ fn figures(out: &Path) -> Value {
     r
 }
 
+/// The entries of a cache folder: (each file's, the sets'), sorted.
+fn entries_of(dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let mut all: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "state"))
+        .collect();
+    all.sort();
+    all.into_iter()
+        .partition(|p| !p.to_string_lossy().ends_with(".set.state"))
+}
+
 /// Asserts that two runs' outputs are byte-identical and their reports
 /// agree but for time and cache use.
 fn assert_same_run(a: &Path, b: &Path) {
@@ -278,21 +290,26 @@ fn incremental_rfm_run_over_monthly_files_equals_a_full_run_and_the_reference() 
     assert_eq!(cache_use(&until_again), (13, 0));
     assert_same_run(&until, &until_again);
 
-    // Damaged entries: a flipped byte, a truncation, a foreign file.
+    // Damaged entries: a flipped byte, a truncation, a foreign file; and
+    // the set entry of the 13 files, which a run reads first.
     let cache_dir = root.join(".cache");
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(&cache_dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "state"))
-        .collect();
-    entries.sort();
+    let (mut entries, mut sets) = entries_of(&cache_dir);
     assert_eq!(entries.len(), 26, "13 files × two --until values");
+    // One set per --until value: of the first 12 files (one file outside
+    // it is too few to write a new one), and of the 13 with --until.
+    assert_eq!(sets.len(), 2, "{sets:?}");
     // The entries of the run without --until.
-    entries.retain(|p| {
-        let head = std::fs::read(p).unwrap();
-        !String::from_utf8_lossy(&head[..4096.min(head.len())]).contains("2011-06-30")
-    });
-    assert_eq!(entries.len(), 13);
+    // (Its JSON header: after the magic, the version and its length.)
+    let without_until = |p: &PathBuf| {
+        let bytes = std::fs::read(p).unwrap();
+        let len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+        !String::from_utf8_lossy(&bytes[16..16 + len]).contains("2011-06-30")
+    };
+    entries.retain(without_until);
+    sets.retain(without_until);
+    assert_eq!((entries.len(), sets.len()), (13, 1));
+    let set = std::fs::read(&sets[0]).unwrap();
+    std::fs::write(&sets[0], &set[..set.len() - 100]).unwrap();
     let mut bytes = std::fs::read(&entries[0]).unwrap();
     let len = bytes.len();
     bytes[len / 2] ^= 0x5a;
@@ -304,9 +321,10 @@ fn incremental_rfm_run_over_monthly_files_equals_a_full_run_and_the_reference() 
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(
         stderr.matches("warning: cache entry").count(),
-        3,
+        4,
         "{stderr}"
     );
+    assert!(stderr.contains("reading its 12 files' entries"), "{stderr}");
     assert_eq!(cache_use(&repaired), (10, 3), "{stderr}");
     assert!(stderr.contains(".state"), "the entry is named: {stderr}");
     assert_reference(&repaired, "online_retail");
@@ -314,6 +332,9 @@ fn incremental_rfm_run_over_monthly_files_equals_a_full_run_and_the_reference() 
     let (after, o) = run(&[]);
     assert_eq!(cache_use(&after), (13, 0), "the entries were rewritten");
     assert!(o.stderr.is_empty());
+    // ... and the set, now of the 13 files, replaced that of the 12.
+    let (_, sets) = entries_of(&cache_dir);
+    assert_eq!(sets.len(), 2, "{sets:?}");
 
     // A same-size edit in place: that file alone is read again, and the
     // result changes by exactly the edit.
@@ -329,6 +350,42 @@ fn incremental_rfm_run_over_monthly_files_equals_a_full_run_and_the_reference() 
     );
     let (changed_full, _) = run(&["--no-cache"]);
     assert_same_run(&changed, &changed_full);
+
+    // The set entry alone serves a run over the same files: every file's
+    // own entry removed, nothing is read.
+    let (entries, sets) = entries_of(&cache_dir);
+    for e in &entries {
+        std::fs::remove_file(e).unwrap();
+    }
+    assert!(!sets.is_empty());
+    let (from_set, o) = run(&[]);
+    assert_eq!(cache_use(&from_set), (13, 0));
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_same_run(&from_set, &changed_full);
+    // One file changed: the set is not trusted (a member's key changed) and,
+    // without the files' own entries, every file is read again; the result
+    // changes by exactly the edit.
+    let edited = input.join(months[8].file_name().unwrap());
+    let (customer, delta) = swap_price_digits(&edited);
+    let (after_edit, _) = run(&[]);
+    assert_eq!(cache_use(&after_edit), (0, 13));
+    assert_eq!(
+        monetary_cents(&after_edit, &customer),
+        monetary_cents(&changed_full, &customer) + delta
+    );
+    let (after_edit_full, _) = run(&["--no-cache"]);
+    assert_same_run(&after_edit, &after_edit_full);
+    // A new file beside them: the set of the 13 serves, one file is read.
+    let extra = input.join("zz-extra.csv");
+    std::fs::copy(&months[0], &extra).unwrap();
+    let (grown, _) = run(&[]);
+    assert_eq!(cache_use(&grown), (13, 1));
+    let (grown_full, _) = run(&["--no-cache"]);
+    assert_same_run(&grown, &grown_full);
 }
 
 /// A child process killed when dropped.
@@ -443,17 +500,24 @@ fn incremental_rfm_submit_on_two_workers_equals_a_full_run_and_the_reference() {
         );
     }
 
-    // A damaged entry on the coordinator: a warning on the client, recomputed.
-    let entry = std::fs::read_dir(&cache)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "state"))
-        .unwrap();
-    let bytes = std::fs::read(&entry).unwrap();
-    std::fs::write(&entry, &bytes[..bytes.len() - 7]).unwrap();
+    // A damaged entry on the coordinator, and the set entry of the 13 files:
+    // warnings on the client, the file recomputed.
+    // (A coordinator writes a set entry after answering its job: the next
+    // job may have looked before it was there.)
+    let (entries, sets) = entries_of(&cache);
+    assert_eq!(entries.len(), 13);
+    assert!(!sets.is_empty());
+    for entry in sets.iter().chain([&entries[0]]) {
+        let bytes = std::fs::read(entry).unwrap();
+        std::fs::write(entry, &bytes[..bytes.len() - 7]).unwrap();
+    }
     let (repaired, o) = submit(&["--quiet"]);
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(stderr.contains("warning: cache entry"), "{stderr}");
+    assert_eq!(
+        stderr.matches("warning: cache entry").count(),
+        2,
+        "{stderr}"
+    );
     assert_eq!(cache_use(&repaired), (12, 1));
     assert_reference(&repaired, "online_retail");
     let (after, _) = submit(&["--quiet"]);
@@ -485,7 +549,8 @@ fn rfm_cache_lists_prunes_and_clears() {
         String::from_utf8(ok(rfm(&args)).stdout).unwrap()
     };
     let listed = ls(&[]);
-    assert!(listed.contains("3 entries"), "{listed}");
+    assert!(listed.contains("4 entries"), "{listed}");
+    assert!(listed.contains("set of 3 files: "), "{listed}");
     assert!(
         listed.contains("/a.csv") && listed.contains("/b.csv"),
         "{listed}"
@@ -496,9 +561,10 @@ fn rfm_cache_lists_prunes_and_clears() {
     );
     // --cache-dir names the same folder.
     let by_dir = ls(&["--cache-dir", root.join(".cache").to_str().unwrap()]);
-    assert!(by_dir.contains("3 entries"), "{by_dir}");
+    assert!(by_dir.contains("4 entries"), "{by_dir}");
 
-    // A file gone, another changed: both entries pruned, the third kept.
+    // A file gone, another changed: both entries and the set pruned, the
+    // third file's kept.
     std::fs::remove_file(input.join("a.csv")).unwrap();
     let mut b = std::fs::read(input.join("b.csv")).unwrap();
     b.extend_from_slice(b"\n");
@@ -506,7 +572,7 @@ fn rfm_cache_lists_prunes_and_clears() {
     let o = ok(rfm(&["cache", "prune", "--results-root", root_s]));
     let said = String::from_utf8_lossy(&o.stdout);
     assert!(
-        said.contains("removed 2 entries of files gone or changed and 0"),
+        said.contains("removed 3 entries of files gone or changed and 0"),
         "{said}"
     );
     assert!(ls(&[]).contains("1 entries"));
@@ -529,8 +595,8 @@ fn rfm_cache_lists_prunes_and_clears() {
         root_s,
         "--quiet",
     ]));
-    assert!(ls(&[]).contains("2 entries"));
+    assert!(ls(&[]).contains("3 entries"), "two files' and their set's");
     let o = ok(rfm(&["cache", "clear", "--results-root", root_s]));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("removed 2 entries"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("removed 3 entries"));
     assert!(ls(&[]).contains("0 entries"));
 }

@@ -4,13 +4,14 @@
 //! are merged into a state of that file, which is written to the cache once
 //! its last chunk is in and then merged into the job's state. So `rfm run`
 //! (an embedded coordinator), `rfm submit` and `rfm-coordinator` share one
-//! cache path. A damaged entry, or one that cannot be written, is a warning
+//! cache path. Once a job over several files has all its states, their
+//! merge is stored as a set entry too (off the scoring path). A damaged entry, or one that cannot be written, is a warning
 //! in the run report (`cache.warnings`), never a failure.
 
 use std::sync::Arc;
 
 use rayon::prelude::*;
-use rfm_core::cache::{Cache, CacheKey, Lookup};
+use rfm_core::cache::{Cache, CacheKey, Lookup, SetLookup};
 use rfm_core::engine::{number_sample_lines_in, InputReader};
 use rfm_core::input::ParseOptions;
 use rfm_core::report::CacheUse;
@@ -25,6 +26,10 @@ pub struct CachePlan {
     pub hit: Vec<bool>,
     /// Per input file: the key to store its state under once computed.
     pub keys: Vec<Option<CacheKey>>,
+    /// Every file's key, when the job's merged state is to be stored as a
+    /// set entry (all files cached, and enough of them outside the set
+    /// entry read: [`set_rewrite_after`]).
+    pub set_keys: Option<Vec<CacheKey>>,
     pub usage: CacheUse,
 }
 
@@ -57,8 +62,17 @@ fn key_of(
     CacheKey::of(file, &reader, root, parse)
 }
 
-/// Looks every input file up in `cache` (blocking: reads each file's ends
-/// and each entry found).
+/// How many of a job's `files` must be outside the set entry it read for
+/// the job to write a new set of all its files: at least 2, and an eighth of
+/// them. Writing a set costs the whole state; reading a few files' entries
+/// beside a set costs little, so a folder growing by a file a day rewrites
+/// its set every few days, not every day.
+pub fn set_rewrite_after(files: usize) -> usize {
+    (files / 8).max(2)
+}
+
+/// Looks every input file up in `cache` (blocking: reads each file's ends,
+/// the best set entry, and the entry of each file the set does not cover).
 pub fn lookup(
     cache: Arc<Cache>,
     files: &[InputFile],
@@ -70,28 +84,65 @@ pub fn lookup(
         from_cache: PartialState::new(),
         hit: vec![false; files.len()],
         keys: vec![None; files.len()],
+        set_keys: None,
         usage: CacheUse::default(),
     };
     // Keys and entries are read on every core; the hits are merged the
     // same way (merging is associative and commutative: the same bytes).
-    let looked: Vec<_> = files
+    let keyed: Vec<Result<Option<CacheKey>, String>> = files
         .par_iter()
-        .enumerate()
-        .map(|(i, file)| {
+        .map(|file| {
             if rfm_core::format::Location::of(&file.path.to_string_lossy())
                 != rfm_core::format::Location::Local
             {
                 // Object storage and HTTP: read every time (documented).
-                return Ok((None, Lookup::Miss));
+                return Ok(None);
             }
-            let key = key_of(file, root, parse)
-                .map_err(|e| format!("{}: not cached: {e}", file.path.display()))?;
-            let found = plan.cache.load(&key, i as u32);
-            Ok((Some(key), found))
+            key_of(file, root, parse)
+                .map(Some)
+                .map_err(|e| format!("{}: not cached: {e}", file.path.display()))
         })
         .collect();
+    let keys: Vec<Option<CacheKey>> = keyed
+        .iter()
+        .map(|k| k.as_ref().ok().cloned().flatten())
+        .collect();
     let mut hits = Vec::new();
+    let mut in_set = vec![false; files.len()];
+    if files.len() >= 2 {
+        match plan.cache.load_set(&keys) {
+            SetLookup::Hit(state, at) => {
+                for i in at {
+                    in_set[i as usize] = true;
+                }
+                hits.push(*state);
+            }
+            SetLookup::Miss => {}
+            SetLookup::Damaged(warning) => plan.usage.warnings.push(warning),
+        }
+        let outside = in_set.iter().filter(|covered| !**covered).count();
+        if keys.iter().all(Option::is_some) && outside >= set_rewrite_after(files.len()) {
+            plan.set_keys = Some(keys.iter().flatten().cloned().collect());
+        }
+    }
+    let looked: Vec<_> = keyed
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, key)| match key {
+            Ok(Some(key)) if !in_set[i] => {
+                let found = plan.cache.load(&key, i as u32);
+                Ok((Some(key), found))
+            }
+            Ok(key) => Ok((key, Lookup::Miss)),
+            Err(warning) => Err(warning),
+        })
+        .collect();
     for (i, looked) in looked.into_iter().enumerate() {
+        if in_set[i] {
+            plan.usage.hits += 1;
+            plan.hit[i] = true;
+            continue;
+        }
         match looked {
             Err(warning) => {
                 plan.usage.computed += 1;
@@ -118,6 +169,22 @@ pub fn lookup(
         a
     });
     plan
+}
+
+/// Encodes and writes the set entry of a job's merged state over all its
+/// files (blocking); a warning when it could not be.
+pub fn write_set(cache: &Cache, keys: &[CacheKey], state: &PartialState) -> Option<String> {
+    cache
+        .encode_set(keys, state)
+        .and_then(|bytes| cache.put_set(keys, &bytes))
+        .err()
+        .map(|e| {
+            format!(
+                "the state of the job's {} files together is not cached: cannot write to {}: {e}",
+                keys.len(),
+                cache.dir().display()
+            )
+        })
 }
 
 /// A file's state, complete, to merge into the job's (and cache first).
@@ -214,6 +281,10 @@ pub struct FileStates {
     states: Vec<PartialState>,
     /// Entries that could not be written, and why.
     pub warnings: Vec<String>,
+    /// Every file's key, for the set entry of the job's merged state; taken
+    /// away when a file changed while it was read (the set would not be of
+    /// the keys).
+    pub set_keys: Option<Vec<CacheKey>>,
 }
 
 impl FileStates {
@@ -237,6 +308,7 @@ impl FileStates {
             remaining,
             states: (0..files.len()).map(|_| PartialState::new()).collect(),
             warnings: Vec::new(),
+            set_keys: plan.set_keys.take(),
         }
     }
 

@@ -145,6 +145,14 @@ pub struct Args {
     /// day-of-month month day-of-week, e.g. '0 2 * * *' (skipped when nothing changed).
     #[arg(long, requires = "watch")]
     pub cron: Option<rfm_core::cron::Cron>,
+    /// With --watch: also write each run's folder (customers.csv, segments.csv, run.json; run.json
+    /// alone for a failed or skipped run) under this root, one folder per run id, as `rfm run`
+    /// does, for `rfm segments` and the dashboards.
+    #[arg(long, value_name = "DIR")]
+    pub results_root: Option<PathBuf>,
+    /// With --watch: how the watched files are read (the flags of `rfm run`).
+    #[command(flatten)]
+    pub read: rfm_settings::read::ReadArgs,
     /// Log lines as text (the message) or json (time, level, target, fields); filter with RUST_LOG.
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: rfm_settings::LogFormat,

@@ -378,11 +378,28 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
     };
     let tasks = driver.run(&ctx).await;
     driver.stop_all();
-    let mut warnings = driver
+    let (mut warnings, set_keys) = driver
         .per_file
         .take()
-        .map(|p| p.warnings)
+        .map(|p| (p.warnings, p.set_keys))
         .unwrap_or_default();
+    // The set entry is written beside the scoring (a copy of the state).
+    let set_write = match (&tasks, set_keys, driver.config.cache.clone()) {
+        (Ok(state), Some(keys), Some(cache))
+            if state
+                .ledger
+                .malformed_samples
+                .iter()
+                .all(|s| s.line.is_some()) =>
+        {
+            let mut state = state.clone();
+            Some(tokio::task::spawn_blocking(move || {
+                state.seal();
+                crate::cached::write_set(&cache, &keys, &state)
+            }))
+        }
+        _ => None,
+    };
     for write in std::mem::take(&mut driver.writes) {
         if let Ok(Some(w)) = write.await {
             driver.log(&w);
@@ -400,7 +417,16 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         run,
         data_root,
     };
+    let job_id = completion.job.id.clone();
     complete(completion, tasks).await;
+    if let Some(write) = set_write {
+        if let Ok(Some(w)) = write.await {
+            tracing::warn!(
+                "rfm-coordinator: job {job_id}: {}",
+                rfm_core::text::escape_controls(&w)
+            );
+        }
+    }
 }
 
 impl Driver {
@@ -467,6 +493,7 @@ impl Driver {
                         self.log(&w);
                         if let Some(per_file) = self.per_file.as_mut() {
                             per_file.warnings.push(w);
+                            per_file.set_keys = None;
                         }
                     }
                 }

@@ -281,6 +281,8 @@ fn watch_of(args: &Args) -> Result<Option<rfm_coordinator::watch::Watch>, String
     }
     let schedule = rfm_core::watch::Schedule::of(args.every, args.cron.clone())
         .map_err(|e| format!("invalid options: {e}"))?;
+    // Options that do not parse stop the coordinator before any run.
+    let run = args.read.run_options(None).map_err(|e| e.to_string())?;
     Ok(Some(rfm_coordinator::watch::Watch {
         options: rfm_core::watch::WatchOptions {
             dir: dir.clone(),
@@ -288,7 +290,8 @@ fn watch_of(args: &Args) -> Result<Option<rfm_coordinator::watch::Watch>, String
             debounce: args.debounce,
             schedule,
         },
-        run: rfm_core::RunOptions::default(),
+        run,
+        results_root: args.results_root.clone(),
     }))
 }
 

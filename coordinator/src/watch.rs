@@ -4,18 +4,24 @@
 //! own; each due run is submitted in-process, exactly like `rfm submit DIR`
 //! (the same planning, limits, data root, recording and publishing), and
 //! awaited before the next (never two runs of the folder at once). The run
-//! history is the run database (`--database-url`): published, failed
-//! (also a folder whose files cannot be opened, e.g. a header missing a
-//! column, which `rfm submit` would refuse before any job) and skipped runs.
-//! Runs use the default parse options (the spec's CSV). One log line per
-//! event. On SIGINT/SIGTERM watching stops; the drain lets a run in
+//! history is the run database (`--database-url`) and, with
+//! `--results-root DIR`, one folder per run under DIR as `rfm run` writes
+//! them (`customers.csv`, `segments.csv`, `run.json`; `run.json` alone for a
+//! failed or skipped run), so `rfm segments` and the dashboards read them:
+//! published, failed (also a folder whose files cannot be opened, e.g. a
+//! header missing a column, which `rfm submit` would refuse before any job)
+//! and skipped runs. Runs read their files with the parse options of the
+//! command line (`--delimiter`, `--decimal-comma`, `--date-format`, …: the
+//! flags of `rfm run`). One log line per event. On SIGINT/SIGTERM watching stops; the drain lets a run in
 //! progress finish or fails it.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use rfm_core::engine::{open_inputs_in, RunOptions};
+use rfm_core::output::OutDir;
 use rfm_core::report::{self, RunReport, Stage};
 use rfm_core::text::escape_controls;
 use rfm_core::watch::{Event, Schedule, WatchOptions};
@@ -46,7 +52,14 @@ fn log(line: &str) {
 impl Submitter {
     /// Runs the job of `input` to its end; true when it succeeded (and, with
     /// a database, was published).
-    pub async fn run(&self, input: &str, options: &RunOptions, why: &str) -> bool {
+    /// With `results`, the run's folder is written under it.
+    pub async fn run(
+        &self,
+        input: &str,
+        options: &RunOptions,
+        results: Option<&Path>,
+        why: &str,
+    ) -> bool {
         let started = Instant::now();
         // Inputs that cannot be opened are refused before a job exists: the
         // run is recorded failed here, with the engine's stage and reason.
@@ -65,7 +78,12 @@ impl Submitter {
         match opened {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
-                self.record_failed(&run_id, input, options, e.stage(), &e.to_string(), started)
+                let failed = Failed {
+                    stage: e.stage(),
+                    error: &e.to_string(),
+                    started,
+                };
+                self.record_failed(&run_id, input, options, results, failed)
                     .await;
                 return false;
             }
@@ -86,7 +104,12 @@ impl Submitter {
         });
         if let Err(status) = self.service.submit_job(request).await {
             let message = status.message().to_string();
-            self.record_failed(&run_id, input, options, Stage::Planning, &message, started)
+            let failed = Failed {
+                stage: Stage::Planning,
+                error: &message,
+                started,
+            };
+            self.record_failed(&run_id, input, options, results, failed)
                 .await;
             return false;
         }
@@ -101,6 +124,18 @@ impl Submitter {
         }
         let status = job.status();
         let result = job.result();
+        if let Some(root) = results {
+            let report = result
+                .as_ref()
+                .and_then(|r| r.report.as_ref())
+                .and_then(|r| rfm_proto::report::from_proto(r).ok())
+                .unwrap_or_else(|| {
+                    let mut report = RunReport::before_input(&run_id, input, options);
+                    report.fail(Stage::Tasks, &status.error);
+                    report
+                });
+            write_folder(root, &report, job.tables()).await;
+        }
         let publish_error = result
             .as_ref()
             .map(|r| r.publish_error.clone())
@@ -133,24 +168,31 @@ impl Submitter {
     }
 
     /// Records a run that failed before its job existed (a log line without
-    /// a database).
+    /// a database or a results root).
     async fn record_failed(
         &self,
         run_id: &str,
         input: &str,
         options: &RunOptions,
-        stage: Stage,
-        error: &str,
-        started: Instant,
+        results: Option<&Path>,
+        failed: Failed<'_>,
     ) {
+        let Failed {
+            stage,
+            error,
+            started,
+        } = failed;
         log(&format!("run {run_id} failed at {stage}: {error}"));
-        let Some(recorder) = &self.recorder else {
-            return;
-        };
         let mut report = RunReport::before_input(run_id, input, options);
         report.fail(stage, error);
         report.finished_at = report::utc_now();
         report.seconds = started.elapsed().as_secs_f64();
+        if let Some(root) = results {
+            write_folder(root, &report, None).await;
+        }
+        let Some(recorder) = &self.recorder else {
+            return;
+        };
         match crate::publish::begin(recorder, report.clone()).await {
             Ok(run) => crate::publish::fail(recorder, run, report).await,
             Err(e) => log(&format!("run {run_id} could not be recorded: {e}")),
@@ -158,10 +200,19 @@ impl Submitter {
     }
 
     /// Records a skipped scheduled run.
-    fn record_skipped(&self, input: &str, options: &RunOptions, reason: &str) {
+    fn record_skipped(
+        &self,
+        input: &str,
+        options: &RunOptions,
+        results: Option<&Path>,
+        reason: &str,
+    ) {
         let run_id = report::new_run_id();
         let mut report = RunReport::before_input(&run_id, input, options);
         report.skip(reason);
+        if let Some(root) = results {
+            write_folder_now(root, &report, None);
+        }
         match &self.recorder {
             Some(recorder) => match recorder.skipped(&report) {
                 Ok(()) => log(&format!("run {run_id} skipped: {reason}")),
@@ -174,11 +225,47 @@ impl Submitter {
     }
 }
 
+/// Why a run failed before its job existed.
+struct Failed<'a> {
+    stage: Stage,
+    error: &'a str,
+    started: Instant,
+}
+
+/// Writes a run's folder under `root` (blocking): its result files when it
+/// has `result`, and its `run.json`; a log line when it cannot be written.
+fn write_folder_now(root: &Path, report: &RunReport, result: Option<&rfm_core::RfmResult>) {
+    let dir = root.join(&report.run_id);
+    let written = OutDir::prepare(&dir).and_then(|out| match result {
+        Some(result) => out.write_results(result, report),
+        None => out.write_report(report),
+    });
+    if let Err(e) = written {
+        log(&format!(
+            "run {}: cannot write its folder {}: {e}",
+            report.run_id,
+            dir.display()
+        ));
+    }
+}
+
+/// [`write_folder_now`] off the runtime's threads.
+async fn write_folder(root: &Path, report: &RunReport, result: Option<Arc<rfm_core::RfmResult>>) {
+    let (root, report) = (root.to_path_buf(), report.clone());
+    let _ = tokio::task::spawn_blocking(move || {
+        write_folder_now(&root, &report, result.as_deref());
+    })
+    .await;
+}
+
 /// What `--watch` asks.
 #[derive(Clone, Debug)]
 pub struct Watch {
     pub options: WatchOptions,
     pub run: RunOptions,
+    /// `--results-root`: where each run's folder is written (none: the run
+    /// database only).
+    pub results_root: Option<PathBuf>,
 }
 
 impl Watch {
@@ -188,8 +275,12 @@ impl Watch {
             Schedule::Every(d) => format!("every {d:?}"),
             Schedule::Cron(c) => format!("at cron '{c}' (UTC)"),
         };
+        let folders = match &self.results_root {
+            Some(root) => format!("; run folders under {}", root.display()),
+            None => String::new(),
+        };
         format!(
-            "watching {} ({schedule}; poll {:?}, debounce {:?})",
+            "watching {} ({schedule}; poll {:?}, debounce {:?}){folders}",
             self.options.dir.display(),
             self.options.poll,
             self.options.debounce
@@ -219,9 +310,19 @@ pub fn spawn(
                         log(&format!("change seen in {input}: {what}"));
                         true
                     }
-                    Event::Run(why) => runtime.block_on(submitter.run(&input, &watch.run, why)),
+                    Event::Run(why) => runtime.block_on(submitter.run(
+                        &input,
+                        &watch.run,
+                        watch.results_root.as_deref(),
+                        why,
+                    )),
                     Event::Skip(reason) => {
-                        submitter.record_skipped(&input, &watch.run, reason);
+                        submitter.record_skipped(
+                            &input,
+                            &watch.run,
+                            watch.results_root.as_deref(),
+                            reason,
+                        );
                         true
                     }
                 }

@@ -37,6 +37,16 @@
 //! and the caller recomputes and overwrites it. The cache's size is bounded:
 //! after a write the least recently used entries (a hit touches its entry's
 //! modification time) go until it fits.
+//!
+//! Set entries: a run over several files also stores the merged state of all
+//! of them (`<sha256 of their sorted entry names>.set.state`, its header
+//! holding every file's key in the run's order), so a run over the same
+//! files plus a new one reads one entry instead of one per file. A run uses
+//! the set entry covering most of its files, provided every member's key is
+//! one of the run's keys and the members keep their relative order (the file
+//! indexes of the ledger are renumbered); the other files are looked up one
+//! by one. A changed member is another key: the set is not used. Writing a
+//! set removes the sets it contains (a run over a growing folder keeps one).
 
 use std::fs;
 use std::io::{Read, Write};
@@ -58,7 +68,7 @@ use crate::partial::PartialState;
 
 /// The version of the states and of the entry layout; bump it whenever a
 /// change of the engine changes the state a file gives.
-pub const STATE_VERSION: u32 = 1;
+pub const STATE_VERSION: u32 = 2;
 /// The default bound of a cache's size in bytes (2 GiB).
 pub const DEFAULT_MAX_SIZE: u64 = 2 << 30;
 /// The name of the cache folder under a results root (`rfm run`).
@@ -68,6 +78,8 @@ const FINGERPRINT_BYTES: u64 = 64 << 10;
 const MAGIC: &[u8; 8] = b"RFMSTATE";
 /// The file name ending of entries.
 const ENTRY_SUFFIX: &str = ".state";
+/// The file name ending of set entries (also an [`ENTRY_SUFFIX`]).
+const SET_SUFFIX: &str = ".set.state";
 /// The longest header an entry may have (a column map is small).
 const MAX_HEADER: u32 = 1 << 20;
 
@@ -179,10 +191,22 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The name of the set entry of `keys` (in any order).
+fn set_name(keys: &[CacheKey]) -> String {
+    let mut names: Vec<String> = keys.iter().map(CacheKey::entry_name).collect();
+    names.sort_unstable();
+    format!(
+        "{}{SET_SUFFIX}",
+        hex(&Sha256::digest(names.concat().as_bytes()))
+    )
+}
+
 /// An entry's header (JSON, after the magic and version).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EntryHeader {
-    pub key: CacheKey,
+    /// The key of the file whose state the entry holds; for a set entry,
+    /// the key of each file, in the order of their file indexes in the state.
+    pub keys: Vec<CacheKey>,
     pub payload_len: u64,
     pub payload_sha256: String,
 }
@@ -194,6 +218,17 @@ pub enum Lookup {
     /// No entry.
     Miss,
     /// An entry that cannot be trusted, and why (a warning naming it).
+    Damaged(String),
+}
+
+/// What a lookup of a set entry found.
+pub enum SetLookup {
+    /// The merged state of the set's files, its file indexes set to the
+    /// run's, and the run indexes of those files.
+    Hit(Box<PartialState>, Vec<u32>),
+    /// No set of at least two of the run's files.
+    Miss,
+    /// The best set cannot be trusted, and why (a warning naming it).
     Damaged(String),
 }
 
@@ -247,7 +282,7 @@ impl Cache {
                 ))
             }
         };
-        match decode(&bytes, key) {
+        match decode(&bytes, std::slice::from_ref(key)) {
             Ok(mut state) => {
                 set_file_index(&mut state, file_index);
                 // Least recently used goes first: a hit counts as a use.
@@ -297,27 +332,119 @@ impl Cache {
             .collect();
         let mut normalised = state.clone();
         normalised.ledger = ledger;
-        let batch = normalised.to_record_batch();
-        let mut payload = Vec::new();
-        {
-            let mut w = StreamWriter::try_new(&mut payload, &batch.schema())
-                .map_err(std::io::Error::other)?;
-            w.write(&batch).map_err(std::io::Error::other)?;
-            w.finish().map_err(std::io::Error::other)?;
+        frame(vec![key.clone()], &normalised)
+    }
+
+    /// The set entry of a run's merged `state` over files whose keys are
+    /// `keys`, in the run's order (every file of the run, samples numbered).
+    pub fn encode_set(&self, keys: &[CacheKey], state: &PartialState) -> std::io::Result<Vec<u8>> {
+        frame(keys.to_vec(), state)
+    }
+
+    /// Writes a set entry made by [`encode_set`](Self::encode_set), removes
+    /// the set entries whose files it covers too, then keeps the cache within
+    /// its size.
+    pub fn put_set(&self, keys: &[CacheKey], bytes: &[u8]) -> std::io::Result<()> {
+        fs::create_dir_all(&self.dir)?;
+        let name = set_name(keys);
+        let target = self.dir.join(&name);
+        let mut temp = TempFile::beside(&target)?;
+        temp.file().write_all(bytes)?;
+        temp.persist_unsynced_name(&target)?;
+        let members: std::collections::HashSet<String> =
+            keys.iter().map(CacheKey::entry_name).collect();
+        for (path, header) in self.sets()? {
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy() != name)
+                && header
+                    .keys
+                    .iter()
+                    .all(|k| members.contains(&k.entry_name()))
+            {
+                if let Err(e) = fs::remove_file(&path) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        return Err(e);
+                    }
+                }
+            }
         }
-        let header = EntryHeader {
-            key: key.clone(),
-            payload_len: payload.len() as u64,
-            payload_sha256: hex(&Sha256::digest(&payload)),
+        self.enforce_size(None)?;
+        Ok(())
+    }
+
+    /// The set entries with their headers (unreadable ones left out).
+    fn sets(&self) -> std::io::Result<Vec<(PathBuf, EntryHeader)>> {
+        let listed = match fs::read_dir(&self.dir) {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
         };
-        let header = serde_json::to_vec(&header).map_err(std::io::Error::other)?;
-        let mut bytes = Vec::with_capacity(16 + header.len() + payload.len());
-        bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(&STATE_VERSION.to_le_bytes());
-        bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(&header);
-        bytes.extend_from_slice(&payload);
-        Ok(bytes)
+        Ok(listed
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                !name.starts_with('.') && name.ends_with(SET_SUFFIX)
+            })
+            .filter_map(|e| {
+                let path = e.path();
+                read_header(&path).ok().map(|h| (path, h))
+            })
+            .collect())
+    }
+
+    /// The state of the set entry covering most of the run's files (`keys`:
+    /// per file of the run, its key, `None` when it is not cached); a set is
+    /// usable when it has at least two files, all among the run's, in the
+    /// same relative order.
+    pub fn load_set(&self, keys: &[Option<CacheKey>]) -> SetLookup {
+        let index: std::collections::HashMap<String, (u32, &CacheKey)> = keys
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| k.as_ref().map(|k| (k.entry_name(), (i as u32, k))))
+            .collect();
+        let Ok(sets) = self.sets() else {
+            return SetLookup::Miss;
+        };
+        let best = sets
+            .into_iter()
+            .filter_map(|(path, header)| {
+                let mut at = Vec::with_capacity(header.keys.len());
+                for k in &header.keys {
+                    let (i, run_key) = index.get(&k.entry_name())?;
+                    if *run_key != k || at.last().is_some_and(|l| l >= i) {
+                        return None;
+                    }
+                    at.push(*i);
+                }
+                (at.len() >= 2).then_some((path, header, at))
+            })
+            .max_by(|a, b| a.2.len().cmp(&b.2.len()).then(b.0.cmp(&a.0)));
+        let Some((path, header, at)) = best else {
+            return SetLookup::Miss;
+        };
+        let damaged = |why: String| {
+            SetLookup::Damaged(format!(
+                "cache entry {} is not usable ({why}); reading its {} files' entries",
+                path.display(),
+                at.len()
+            ))
+        };
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => return damaged(e.to_string()),
+        };
+        match decode(&bytes, &header.keys) {
+            Ok(mut state) => {
+                renumber_files(&mut state, &at);
+                if let Ok(f) = fs::File::options().write(true).open(&path) {
+                    let _ = f.set_modified(SystemTime::now());
+                }
+                SetLookup::Hit(Box::new(state), at)
+            }
+            Err(why) => damaged(why),
+        }
     }
 
     /// Writes an entry made by [`encode`](Self::encode) under `key`
@@ -452,6 +579,48 @@ pub fn still_current(key: &CacheKey) -> bool {
         .is_ok_and(|now| now.file.fingerprint == key.file.fingerprint)
 }
 
+/// An entry's bytes: magic, version, the header of `keys` and the state.
+fn frame(keys: Vec<CacheKey>, state: &PartialState) -> std::io::Result<Vec<u8>> {
+    let batch = state.to_record_batch();
+    let mut payload = Vec::new();
+    {
+        let mut w =
+            StreamWriter::try_new(&mut payload, &batch.schema()).map_err(std::io::Error::other)?;
+        w.write(&batch).map_err(std::io::Error::other)?;
+        w.finish().map_err(std::io::Error::other)?;
+    }
+    let header = EntryHeader {
+        keys,
+        payload_len: payload.len() as u64,
+        payload_sha256: hex(&Sha256::digest(&payload)),
+    };
+    let header = serde_json::to_vec(&header).map_err(std::io::Error::other)?;
+    let mut bytes = Vec::with_capacity(16 + header.len() + payload.len());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&STATE_VERSION.to_le_bytes());
+    bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&header);
+    bytes.extend_from_slice(&payload);
+    Ok(bytes)
+}
+
+/// Moves a set's file indexes (its member positions) to the run's: member
+/// `j` is file `at[j]` of the run (`at` increasing, so the samples kept, the
+/// first in input order, stay the first).
+fn renumber_files(state: &mut PartialState, at: &[u32]) {
+    for s in &mut state.ledger.malformed_samples {
+        if let Some(i) = at.get(s.file_index as usize) {
+            s.file_index = *i;
+        }
+    }
+    let forms = std::mem::take(&mut state.ledger.dates);
+    for (j, f) in forms.into_iter().enumerate() {
+        if let Some(i) = at.get(j) {
+            *state.ledger.dates_of(*i) = f;
+        }
+    }
+}
+
 /// Sets the file index of a cached state's ledger to the run's.
 fn set_file_index(state: &mut PartialState, file_index: u32) {
     for s in &mut state.ledger.malformed_samples {
@@ -496,10 +665,10 @@ fn read_header(path: &Path) -> std::result::Result<EntryHeader, String> {
     split(&bytes).map(|(h, _)| h)
 }
 
-/// The state an entry holds, when it is whole and of `key`.
-fn decode(bytes: &[u8], key: &CacheKey) -> std::result::Result<PartialState, String> {
+/// The state an entry holds, when it is whole and of `keys`.
+fn decode(bytes: &[u8], keys: &[CacheKey]) -> std::result::Result<PartialState, String> {
     let (header, payload) = split(bytes)?;
-    if &header.key != key {
+    if header.keys != keys {
         return Err("made for another file or other options".into());
     }
     if payload.len() as u64 != header.payload_len {
@@ -588,6 +757,88 @@ mod tests {
         // A same-size change at the end changes the key.
         fs::write(&path, CSV.replace("1.00", "9.00")).unwrap();
         assert!(!still_current(&key));
+    }
+
+    #[test]
+    fn a_set_entry_serves_a_run_with_one_file_more_and_renumbers_its_ledger() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("in");
+        fs::create_dir(&dir).unwrap();
+        let opts = RunOptions::default();
+        for name in ["b.csv", "c.csv"] {
+            write(&dir, name, CSV);
+        }
+        let files = open_inputs(dir.to_str().unwrap(), &opts.parse).unwrap();
+        let mut state = run_local(&files, &opts).unwrap();
+        crate::engine::number_sample_lines(&mut state, &files).unwrap();
+        assert_eq!(state.ledger.malformed_samples.len(), 4);
+        let key = |f: &InputFile| {
+            let reader = InputReader::open(&f.path).unwrap();
+            CacheKey::of(f, &reader, None, &opts.parse).unwrap()
+        };
+        let keys: Vec<CacheKey> = files.iter().map(key).collect();
+        let cache = Cache::new(tmp.path().join("cache"), DEFAULT_MAX_SIZE);
+        let bytes = cache.encode_set(&keys, &state).unwrap();
+        cache.put_set(&keys, &bytes).unwrap();
+
+        // A new file first in the run: the set's files are the run's 1 and 2.
+        write(&dir, "a.csv", CSV);
+        let grown = open_inputs(dir.to_str().unwrap(), &opts.parse).unwrap();
+        let run_keys: Vec<Option<CacheKey>> = grown.iter().map(|f| Some(key(f))).collect();
+        let SetLookup::Hit(back, at) = cache.load_set(&run_keys) else {
+            panic!("the set serves")
+        };
+        assert_eq!(at, [1, 2]);
+        assert_eq!(back.customer_count(), state.customer_count());
+        let indexes: Vec<u32> = back
+            .ledger
+            .malformed_samples
+            .iter()
+            .map(|s| s.file_index)
+            .collect();
+        assert_eq!(indexes, [1, 1, 2, 2]);
+        assert_eq!(back.ledger.dates.len(), 3);
+        assert_eq!(back.ledger.dates[0], Default::default());
+        assert_eq!(back.ledger.dates[1..], state.ledger.dates[..]);
+        // With the new file's own state merged: what a run over the three gives.
+        let mut merged = *back;
+        merged.merge(run_local(&grown[..1], &opts).unwrap());
+        let mut whole = run_local(&grown, &opts).unwrap();
+        crate::engine::number_sample_lines(&mut whole, &grown).unwrap();
+        crate::engine::number_sample_lines(&mut merged, &grown).unwrap();
+        assert_eq!(merged.ledger, whole.ledger);
+
+        // Another order, a changed member, a single member: not usable.
+        let reordered = vec![run_keys[2].clone(), run_keys[1].clone()];
+        assert!(matches!(cache.load_set(&reordered), SetLookup::Miss));
+        let mut changed = run_keys.clone();
+        changed[1].as_mut().unwrap().file.mtime_ns += 1;
+        assert!(matches!(cache.load_set(&changed), SetLookup::Miss));
+        assert!(matches!(
+            cache.load_set(&[run_keys[1].clone()]),
+            SetLookup::Miss
+        ));
+        // A damaged set is refused with a warning naming it.
+        let set = fs::read_dir(tmp.path().join("cache"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with(SET_SUFFIX))
+            .unwrap();
+        let mut bytes = fs::read(&set).unwrap();
+        let n = bytes.len();
+        bytes[n - 10] ^= 0xff;
+        fs::write(&set, &bytes).unwrap();
+        match cache.load_set(&run_keys) {
+            SetLookup::Damaged(w) => {
+                assert!(w.contains("checksum") && w.contains(".set.state"), "{w}")
+            }
+            _ => panic!("a damaged set is not trusted"),
+        }
+        // A set of all three replaces the set of two.
+        let keys3: Vec<CacheKey> = run_keys.iter().flatten().cloned().collect();
+        let bytes = cache.encode_set(&keys3, &whole).unwrap();
+        cache.put_set(&keys3, &bytes).unwrap();
+        assert_eq!(cache.sets().unwrap().len(), 1);
     }
 
     #[test]

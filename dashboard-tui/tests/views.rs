@@ -567,3 +567,67 @@ fn after_a_failed_run_the_two_latest_succeeded_runs_are_compared() {
     let moved: u64 = movement.customers.iter().flatten().sum();
     assert_eq!(moved, 4_338, "every customer of either run, once");
 }
+
+#[test]
+fn a_skipped_run_has_its_own_style_and_escaped_reason() {
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let ok = root.join("ok");
+    std::fs::create_dir(&ok).unwrap();
+    for f in ["customers.csv", "segments.csv", "run.json"] {
+        std::fs::copy(fx.full.join(f), ok.join(f)).unwrap();
+    }
+    let mut skipped = crate::common::read_report(&fx.full).unwrap();
+    skipped.run_id = "20300101T000000Z-nightly".into();
+    skipped.started_at = "2030-01-01T00:00:00Z".into();
+    skipped.skip("nothing changed in \u{1b}[31mexports/\u{1b}[0m since the last run");
+    std::fs::create_dir(root.join("nightly")).unwrap();
+    std::fs::write(
+        root.join("nightly/run.json"),
+        serde_json::to_vec_pretty(&skipped).unwrap(),
+    )
+    .unwrap();
+
+    let mut app = loaded_app(root);
+    assert_eq!(app.runs[0].label, "nightly", "newest first");
+    assert_eq!(app.runs[0].status, rfm_core::RunStatus::Skipped);
+    press(&mut app, root, &[KeyCode::Char('5')]);
+    for (w, h) in SIZES {
+        let buffer = render_buffer(&app, w, h);
+        let screen = render(&app, w, h);
+        assert!(!screen.contains('\u{1b}'), "{screen}");
+        let row = line_with(&screen, "2030-01-01T00:00:00Z");
+        assert!(row.contains("skipped"), "{row}");
+        let y = screen
+            .lines()
+            .position(|l| l.contains("2030-01-01T00:00:00Z"))
+            .unwrap() as u16;
+        let x = row
+            .find("skipped")
+            .map(|b| row[..b].chars().count())
+            .unwrap() as u16;
+        let cell = &buffer[(x, y)];
+        assert_eq!(
+            cell.fg,
+            Color::Yellow,
+            "a skipped run is not shown as failed"
+        );
+        assert_ne!(cell.fg, Color::Red);
+    }
+    // Opened, it says why it did not run, escaped, in the skipped style.
+    press(
+        &mut app,
+        root,
+        &[KeyCode::Up, KeyCode::Enter, KeyCode::Char('1')],
+    );
+    let screen = render(&app, 80, 24);
+    let buffer = render_buffer(&app, 80, 24);
+    let title = line_with(&screen, "Run 20300101T000000Z-nightly skipped");
+    let y = screen.lines().position(|l| l == title).unwrap() as u16;
+    let x = title.find("Run").unwrap() as u16;
+    assert_eq!(buffer[(x, y)].fg, Color::Yellow, "{screen}");
+    assert!(screen.contains("nothing changed in"), "{screen}");
+    assert!(!screen.contains('\u{1b}'), "{screen}");
+    assert!(!screen.contains("failed"), "{screen}");
+}

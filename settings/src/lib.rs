@@ -20,6 +20,7 @@
 pub mod dashboard;
 mod file;
 pub mod logging;
+pub mod read;
 mod resolve;
 pub mod secret;
 mod show;

@@ -195,3 +195,39 @@ fn beyond_loopback_needs_a_token() {
     let bad = request(&s.addr, "POST", "/login", &form_type, Some(b"token=nope"));
     assert_eq!(bad.status, 401);
 }
+
+#[test]
+fn a_skipped_run_is_listed_as_skipped_with_its_reason_escaped() {
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let ok = root.join("2011-12");
+    std::fs::create_dir(&ok).unwrap();
+    for f in ["customers.csv", "segments.csv", "run.json"] {
+        std::fs::copy(fx.full.join(f), ok.join(f)).unwrap();
+    }
+    let mut skipped: rfm_core::report::RunReport =
+        serde_json::from_slice(&std::fs::read(fx.full.join("run.json")).unwrap()).unwrap();
+    skipped.run_id = "20300101T000000Z-nightly".into();
+    skipped.started_at = "2030-01-01T00:00:00Z".into();
+    skipped.skip("no new <b>or</b> changed files");
+    rfm_core::output::write_report(&root.join("nightly"), &skipped).unwrap();
+
+    let s = Server::start(&["--results", root.to_str().unwrap()]);
+    let html = s.get("/runs").text();
+    let row = &html[html
+        .find("20300101T000000Z-nightly")
+        .expect("the skipped run")..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(
+        row.contains("class=\"status status-skipped\"")
+            && row.contains("no new &lt;b&gt;or&lt;/b&gt; changed files"),
+        "{row}"
+    );
+    assert!(
+        !row.contains("<b>") && !row.contains("status-failed"),
+        "{row}"
+    );
+    // The run with results is still the latest and stays a plain status.
+    assert!(html.contains("class=\"status status-succeeded\""), "{html}");
+}

@@ -19,9 +19,16 @@ const LEDGER_HEIGHT: u16 = 8;
 const RULES_HEIGHT: u16 = 12;
 
 pub fn draw(frame: &mut Frame, app: &App, run: &RunData, theme: Theme, area: Rect) {
-    if run.entry.report.status != "succeeded" {
-        draw_failed(frame, run, theme, area);
-        return;
+    match run.entry.report.status {
+        rfm_core::RunStatus::Succeeded => {}
+        rfm_core::RunStatus::Skipped => {
+            draw_skipped(frame, run, theme, area);
+            return;
+        }
+        _ => {
+            draw_failed(frame, run, theme, area);
+            return;
+        }
     }
     if area.width >= 150 {
         let [top, bottom] = Layout::vertical([
@@ -312,6 +319,19 @@ fn draw_ledger(frame: &mut Frame, run: &RunData, theme: Theme, area: Rect) {
         }
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// A scheduled run that did not run: why, in its own style (not an error).
+fn draw_skipped(frame: &mut Frame, run: &RunData, theme: Theme, area: Rect) {
+    let r = &run.entry.report;
+    let p = Paragraph::new(vec![
+        Line::from(format!("Run {} skipped", shown(&r.run_id))).style(theme.skipped()),
+        Line::from(shown(r.error.as_deref().unwrap_or("nothing new to read")).into_owned()),
+        Line::from("Nothing was read; the previous run's results stand.").style(theme.dim()),
+    ])
+    .wrap(ratatui::widgets::Wrap { trim: true })
+    .block(Block::default().borders(Borders::ALL));
+    frame.render_widget(p, area);
 }
 
 fn draw_failed(frame: &mut Frame, run: &RunData, theme: Theme, area: Rect) {

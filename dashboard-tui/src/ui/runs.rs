@@ -73,7 +73,7 @@ fn draw_history(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         Row::new(vec![
             Cell::from(mark),
             Cell::from(rep.started_at.clone()),
-            Cell::from(r.status.as_str()),
+            Cell::from(Span::styled(r.status.as_str(), theme.run_status(r.status))),
             Cell::from(Line::from(format::count(rep.customers)).right_aligned()),
             Cell::from(rep.as_of.clone().unwrap_or_default()),
             Cell::from(

@@ -57,6 +57,22 @@ impl Theme {
         self.fg(Color::Red).add_modifier(Modifier::BOLD)
     }
 
+    /// A scheduled run that found nothing new: neither an error nor a result.
+    pub fn skipped(self) -> Style {
+        self.fg(Color::Yellow).add_modifier(Modifier::ITALIC)
+    }
+
+    /// The style of a run's status where runs are listed.
+    pub fn run_status(self, status: rfm_core::RunStatus) -> Style {
+        use rfm_core::RunStatus::*;
+        match status {
+            Failed | Abandoned => self.error(),
+            Skipped => self.skipped(),
+            Running => self.dim(),
+            Succeeded | Published => Style::new(),
+        }
+    }
+
     pub fn info(self) -> Style {
         self.fg(Color::Green)
     }

@@ -10,7 +10,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use rfm_core::money::Money;
-use rfm_core::Segment;
+use rfm_core::{RunStatus as Status, Segment};
 
 use crate::api::movement_pair;
 use crate::data::{blocking, DataError};
@@ -36,11 +36,22 @@ pub async fn page(State(s): State<AppState>) -> Response {
             } else {
                 esc(id)
             };
+            // A skipped run is neither a result nor a failure: its own
+            // class, and why it did not run.
+            let status = match (e.status, e.report.error.as_deref()) {
+                (Status::Skipped, Some(why)) => format!(
+                    "<td class=\"status status-skipped\" title=\"{t}\">skipped<br><small>{t}</small></td>",
+                    t = esc(why)
+                ),
+                (status, _) => format!(
+                    "<td class=\"status status-{s}\">{s}</td>",
+                    s = esc(status.as_str())
+                ),
+            };
             let _ = write!(
                 b,
-                "<tr><th scope=\"row\">{link}{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                "<tr><th scope=\"row\">{link}{}</th>{status}<td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                 if e.latest { " <span class=\"tag\">latest</span>" } else { "" },
-                esc(&e.status.to_string()),
                 esc(e.started_at()),
                 esc(e.finished_at().unwrap_or("")),
                 esc(e.report.as_of.as_deref().unwrap_or("")),
