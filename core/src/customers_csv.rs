@@ -233,7 +233,7 @@ mod tests {
 
     #[test]
     fn money_rounds_half_away_from_zero_like_to_fixed() {
-        let cent = (ONE / 100) as i128;
+        let cent = ONE / 100;
         for units in [
             0,
             1,

@@ -90,7 +90,7 @@ impl TaskStore {
     fn keep_finished(&self, key: TaskKey, finished: Finished) {
         match (finished, &self.local) {
             (Finished::State(state), Some(local)) => {
-                local.put(&key.job_id, key.task_id, key.attempt, state)
+                local.put(&key.job_id, key.task_id, key.attempt, *state)
             }
             (Finished::State(state), None) => self.keep(key, state.to_record_batch()),
             (Finished::Batch(batch), _) => self.keep(key, batch),
@@ -151,7 +151,7 @@ impl Drop for Running<'_> {
 /// in this process.
 enum Finished {
     Batch(RecordBatch),
-    State(PartialState),
+    State(Box<PartialState>),
 }
 
 /// What a computed task hands back.
@@ -238,7 +238,7 @@ fn compute(
         compute_chunk(&reader, input, chunk, parse, SUB_RANGE_SIZE, cancel).map_err(failed)?;
     let (lines_read, customers) = (state.ledger.lines_read, state.customer_count() as u64);
     let finished = if in_memory {
-        Finished::State(state)
+        Finished::State(Box::new(state))
     } else {
         Finished::Batch(state.to_record_batch())
     };
