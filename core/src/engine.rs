@@ -750,9 +750,9 @@ pub fn compute_chunk(
         .step_by(sub_range as usize)
         .map(|s| (s, (s + sub_range).min(end)))
         .collect();
-    let mut state = ranges
-        .into_par_iter()
-        .try_fold(PartialState::new, |mut state, (s, e)| {
+    let mut state = merge_sealed(ranges.into_par_iter().try_fold(
+        PartialState::new,
+        |mut state, (s, e)| {
             cancel.check()?;
             with_buffers(|bufs| {
                 if let Some((lo, hi)) = owned_bytes(reader, input, parse, s, e, &mut bufs.window)? {
@@ -773,8 +773,21 @@ pub fn compute_chunk(
                 Ok::<_, Error>(())
             })?;
             Ok(state)
-        })
-        .map(|r: Result<PartialState>| {
+        },
+    ))?;
+    reader.check_unchanged()?;
+    state.seal();
+    Ok(state)
+}
+
+/// Seals each sub-range's state and merges them all; the merge is
+/// associative and a sealed state canonical, so rayon's order does not
+/// show in the result.
+pub(crate) fn merge_sealed(
+    states: impl ParallelIterator<Item = Result<PartialState>>,
+) -> Result<PartialState> {
+    states
+        .map(|r| {
             r.map(|mut s| {
                 s.seal();
                 s
@@ -783,10 +796,7 @@ pub fn compute_chunk(
         .try_reduce(PartialState::new, |mut a, b| {
             a.merge(b);
             Ok(a)
-        })?;
-    reader.check_unchanged()?;
-    state.seal();
-    Ok(state)
+        })
 }
 
 /// Fills in the 1-based line numbers of malformed samples (header = line 1).

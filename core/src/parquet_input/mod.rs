@@ -28,7 +28,7 @@ use parquet::file::metadata::RowGroupMetaData;
 use rayon::prelude::*;
 
 use crate::cancel::Cancel;
-use crate::engine::{Chunk, InputFile, InputReader};
+use crate::engine::{merge_sealed, Chunk, InputFile, InputReader};
 use crate::error::{Error, Result};
 use crate::input::{ColumnMap, FileLayout, ParseOptions};
 use crate::parse::{Classifier, DateReader};
@@ -174,9 +174,9 @@ pub fn compute_parquet(
         _ => None,
     };
     let mask = ProjectionMask::roots(meta.parquet_schema(), roles.iter().copied());
-    let mut state = owned
-        .into_par_iter()
-        .try_fold(PartialState::new, |mut state, (group, first_row)| {
+    let mut state = merge_sealed(owned.into_par_iter().try_fold(
+        PartialState::new,
+        |mut state, (group, first_row)| {
             cancel.check()?;
             let batches =
                 ParquetRecordBatchReaderBuilder::new_with_metadata(source.clone(), meta.clone())
@@ -211,17 +211,8 @@ pub fn compute_parquet(
             }
             state.ledger.merge(ledger);
             Ok::<_, Error>(state)
-        })
-        .map(|r| {
-            r.map(|mut s| {
-                s.seal();
-                s
-            })
-        })
-        .try_reduce(PartialState::new, |mut a, b| {
-            a.merge(b);
-            Ok(a)
-        })?;
+        },
+    ))?;
     reader.check_unchanged()?;
     state.seal();
     Ok(state)
