@@ -8,6 +8,8 @@
 //! its copy there; run.json names both.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -48,20 +50,29 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
             .unwrap_or_else(|_| args.input.input.clone())
     };
     let mut report = RunReport::before_input(&run_id, &input, &opts);
-    arm_interrupt(&args, &out, &report, started);
+    let job_sent = Arc::new(AtomicBool::new(false));
+    arm_interrupt(&args, &out, &report, started, Arc::clone(&job_sent));
     finish::run_to_end(
         &out,
         &mut report,
         started,
         args.quiet,
-        |report, finishing| attempt(&args, &opts, &input, &out, report, finishing),
+        |report, finishing| attempt(&args, &opts, &input, &out, report, finishing, &job_sent),
     )
 }
 
 /// Arms the interrupt: the first SIGINT/SIGTERM cancels the job on the
 /// coordinator (its run is recorded `interrupted` there) and leaves the
-/// failed report in `out`.
-fn arm_interrupt(args: &SubmitArgs, out: &OutDir, report: &RunReport, started: Instant) {
+/// failed report in `out`. Before the job is sent (during an upload) there
+/// is nothing to cancel: the upload stops and the coordinator drops its
+/// partial copy.
+fn arm_interrupt(
+    args: &SubmitArgs,
+    out: &OutDir,
+    report: &RunReport,
+    started: Instant,
+    job_sent: Arc<AtomicBool>,
+) {
     // A TLS setting that cannot be loaded fails the submission itself.
     let tls = args.tls.load().ok().flatten();
     let (url, token, out, mut report) = (
@@ -70,24 +81,33 @@ fn arm_interrupt(args: &SubmitArgs, out: &OutDir, report: &RunReport, started: I
         out.clone(),
         report.clone(),
     );
+    let uploading = args.upload;
     interrupt::on_signal(move |_| {
-        eprintln!("cancelling job {}", report.run_id);
-        if let Err(e) = cluster::cancel_blocking(
-            &url,
-            token,
-            tls.clone(),
-            &report.run_id,
-            interrupt::INTERRUPTED,
-            false,
-            CANCEL_TIMEOUT,
-        ) {
-            eprintln!(
-                "{}",
-                escape_for_terminal(&format!(
-                    "warning: job {} may still run: {e:#}",
-                    report.run_id
-                ))
+        if !job_sent.load(Ordering::SeqCst) {
+            match uploading {
+                true => eprintln!("upload stopped; no job was started"),
+                false => eprintln!("stopped; no job was started"),
+            }
+        } else {
+            eprintln!("cancelling job {}", report.run_id);
+            let cancelled = cluster::cancel_blocking(
+                &url,
+                token,
+                tls.clone(),
+                &report.run_id,
+                interrupt::INTERRUPTED,
+                false,
+                CANCEL_TIMEOUT,
             );
+            if let Err(e) = cancelled {
+                eprintln!(
+                    "{}",
+                    escape_for_terminal(&format!(
+                        "warning: job {} may still run: {e:#}",
+                        report.run_id
+                    ))
+                );
+            }
         }
         report.fail(Stage::Interrupted, interrupt::INTERRUPTED);
         report.finished_at = report::utc_now();
@@ -109,6 +129,7 @@ fn attempt(
     out: &OutDir,
     report: &mut RunReport,
     finishing: &mut Option<interrupt::Finishing>,
+    job_sent: &AtomicBool,
 ) -> Result<(), Failed> {
     let finished = cluster::runtime()?.block_on(async {
         let token = args.auth.token().at(Stage::Planning)?;
@@ -130,6 +151,7 @@ fn attempt(
             }
             false => input.to_string(),
         };
+        job_sent.store(true, Ordering::SeqCst);
         cluster::submit_and_wait(
             &mut conn,
             &input,

@@ -405,3 +405,47 @@ fn an_upload_cut_short_or_not_matching_leaves_no_file() {
     assert_eq!(std::fs::read(root.join(&answer.input)).unwrap(), content);
     assert!(!coordinator.stderr().contains("panicked"));
 }
+
+#[test]
+fn interrupting_an_upload_starts_no_job_and_leaves_no_file() {
+    let _serial = serial();
+    let (tmp, root, laptop) = layout();
+    let (_coordinator, url) = coordinator(&["--data-root", root.to_str().unwrap()]);
+    // A sparse file large enough that the upload is still running when
+    // the signal comes.
+    let big = laptop.join("big.csv");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(3 << 30)
+        .unwrap();
+    let mut cmd = Command::new(bin("rfm"));
+    cmd.args(["submit", "--upload"])
+        .arg(&big)
+        .args(["--coordinator", &url, "--out"])
+        .arg(tmp.path().join("out"))
+        .env_remove("RFM_TOKEN");
+    let mut submit = Proc::spawn(cmd);
+    // The coordinator's temporary file shows the bytes are on their way.
+    let start = Instant::now();
+    while !uploads(&root).iter().any(|n| n.ends_with(".part")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no upload began: {}",
+            submit.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    submit.signal("-INT");
+    let code = submit.wait_exit(Duration::from_secs(20)).code();
+    let stderr = submit.stderr();
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(
+        stderr.contains("upload stopped; no job was started"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("may still run"), "{stderr}");
+    let report = std::fs::read_to_string(tmp.path().join("out/run.json")).unwrap();
+    assert!(report.contains("\"interrupted\""), "{report}");
+    // The coordinator drops its partial copy when the stream ends.
+    wait_uploads(&root, &[]);
+}
