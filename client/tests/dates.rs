@@ -7,8 +7,8 @@
 //! 2011-07-01; `rfm diff` of it against the full run opens with its summary.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use crate::support::rfm;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -22,16 +22,6 @@ fn reference(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../core/tests/data/reference")
         .join(name)
-}
-
-fn rfm(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rfm"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("RFM_") || k == "DATABASE_URL" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.args(args).output().expect("rfm runs")
 }
 
 fn text(b: &[u8]) -> String {

@@ -5,15 +5,11 @@
 //! (`reference_duckdb.py`), written into the tests.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
+use crate::support::{rfm, UCI};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-const UCI: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/data/real/online_retail.csv"
-);
 
 /// The reference's `customers.csv` of the first 300 data lines of the UCI file (sha256).
 const FIRST_300_CUSTOMERS_SHA256: &str =
@@ -29,16 +25,6 @@ Loyal Customers,3,0.136364,5658.71,0.418095,1.00,1.33,1886.24
 Need Attention,2,0.090909,778.78,0.057540,1.00,1.00,389.39
 Potential Loyalists,2,0.090909,656.74,0.048523,1.00,1.00,328.37
 ";
-
-fn rfm(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rfm"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("RFM_") || k == "DATABASE_URL" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.args(args).output().expect("rfm runs")
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

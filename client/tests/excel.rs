@@ -8,9 +8,10 @@
 //! and the setting to raise.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
+use crate::support::{ok, rfm};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -26,28 +27,8 @@ fn reference(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn rfm(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rfm"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("RFM_") || k == "DATABASE_URL" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.args(args).output().expect("rfm runs")
-}
-
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-fn ok(o: Output) -> Output {
-    assert!(
-        o.status.success(),
-        "exit {:?}: {}",
-        o.status.code(),
-        text(&o.stderr)
-    );
-    o
 }
 
 fn report(out: &Path) -> Value {

@@ -3,28 +3,8 @@
 //! the extension; damaged compressed or Parquet files fail with exit 3,
 //! naming the file, leaving only a failed run.json.
 
+use crate::support::{ok, rfm};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn rfm(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rfm"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("RFM_") || k == "DATABASE_URL" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.args(args).output().expect("rfm runs")
-}
-
-fn ok(o: Output) -> Output {
-    assert!(
-        o.status.success(),
-        "exit {:?}: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

@@ -17,5 +17,6 @@ mod reading;
 mod results;
 mod run_errors;
 mod selections;
+mod support;
 mod terminal_output;
 mod watch;

@@ -3,38 +3,12 @@
 //! root (no database), checked against the DuckDB reference outputs.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
+use crate::support::{ok, rfm, REFERENCE, UCI};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-const UCI: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/data/real/online_retail.csv"
-);
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/sample.csv");
-const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/data/reference");
-
-fn rfm(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rfm"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("RFM_") || k == "DATABASE_URL" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.args(args).output().expect("rfm runs")
-}
-
-fn ok(o: Output) -> Output {
-    assert!(
-        o.status.success(),
-        "exit {:?}: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
-
 fn json(args: &[&str]) -> Value {
     serde_json::from_slice(&ok(rfm(args)).stdout).expect("JSON on stdout")
 }

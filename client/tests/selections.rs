@@ -5,35 +5,9 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output};
 
+use crate::support::{ok, rfm, REFERENCE, UCI};
 use rfm_dashboard::{app::App, loader, source};
-
-const UCI: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/data/real/online_retail.csv"
-);
-const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/data/reference");
-
-fn rfm(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rfm"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("RFM_") || k == "DATABASE_URL" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.args(args).output().expect("rfm runs")
-}
-
-fn ok(o: Output) -> Output {
-    assert!(
-        o.status.success(),
-        "exit {:?}: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
 
 /// The customer ids of a customers.csv-shaped file, and its rows' segments.
 fn ids_and_segments(csv_text: &[u8]) -> (BTreeSet<String>, BTreeSet<String>) {
