@@ -7,11 +7,9 @@
 use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
-use rfm_proto::auth::Token;
+use rfm_proto::cluster_status::CoordinatorStatus;
 use rfm_proto::tls::ClientTls;
-use rfm_proto::v1::coordinator_client::CoordinatorClient;
-use rfm_proto::v1::{JobStatus, ListJobsRequest, ListWorkersRequest, WorkerInfo};
-use tonic::transport::Channel;
+use rfm_proto::v1::{JobStatus, WorkerInfo};
 
 /// Name of the polling thread.
 pub const THREAD_NAME: &str = "rfm-dashboard-live";
@@ -107,10 +105,7 @@ pub enum LiveUpdate {
 
 /// A coordinator polled over gRPC (with the cluster's token and TLS, if any).
 pub struct LiveSource {
-    url: String,
-    token: Token,
-    tls: Option<ClientTls>,
-    client: Option<CoordinatorClient<Channel>>,
+    status: CoordinatorStatus,
 }
 
 impl LiveSource {
@@ -122,64 +117,22 @@ impl LiveSource {
         token: Option<String>,
         tls: Option<ClientTls>,
     ) -> Result<LiveSource, String> {
+        let hint = "pass --token or set RFM_TOKEN";
         Ok(LiveSource {
-            url: rfm_proto::tls::normalise_url(url, "--coordinator", tls.is_some())
-                .map_err(|e| e.to_string())?,
-            token: Token::new(token),
-            tls,
-            client: None,
+            status: CoordinatorStatus::new(url, token, tls, hint)?,
         })
     }
 
     pub fn url(&self) -> &str {
-        &self.url
+        self.status.url()
     }
 
     /// Lists the jobs and workers once. Must run inside a tokio runtime.
     pub async fn poll(&mut self) -> Result<LiveSnapshot, String> {
-        let client = match &mut self.client {
-            Some(c) => c,
-            None => {
-                let endpoint = rfm_proto::tls::endpoint(&self.url, self.tls.as_ref(), None)
-                    .map_err(|e| format!("invalid coordinator URL {}: {e}", self.url))?
-                    .connect_timeout(Duration::from_secs(2))
-                    .timeout(Duration::from_secs(3));
-                // A lazy channel reconnects by itself once the coordinator is back.
-                self.client
-                    .insert(CoordinatorClient::new(endpoint.connect_lazy()))
-            }
-        };
-        let url = &self.url;
-        let ca = self.tls.as_ref().map(|t| t.ca_path());
-        let refused = |s: tonic::Status| match rfm_proto::tls::explain(&s, url, "coordinator", ca) {
-            Some(tls) => format!("coordinator {url}: {tls}"),
-            None => match s.code() {
-                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => format!(
-                    "cannot reach the coordinator at {url}: {}; is rfm-coordinator running?",
-                    s.message()
-                ),
-                tonic::Code::Unauthenticated => format!(
-                    "coordinator {url} refused the token: {}; pass --token or set RFM_TOKEN",
-                    s.message()
-                ),
-                _ => format!("coordinator {url}: {}", s.message()),
-            },
-        };
-        let jobs = client
-            .list_jobs(self.token.request(ListJobsRequest {}))
-            .await
-            .map_err(refused)?
-            .into_inner()
-            .jobs;
-        let workers = client
-            .list_workers(self.token.request(ListWorkersRequest {}))
-            .await
-            .map_err(refused)?
-            .into_inner()
-            .workers;
+        let read = self.status.read().await?;
         Ok(LiveSnapshot {
-            jobs: jobs.into_iter().map(JobRow::from).collect(),
-            workers: workers.into_iter().map(WorkerRow::from).collect(),
+            jobs: read.jobs.into_iter().map(JobRow::from).collect(),
+            workers: read.workers.into_iter().map(WorkerRow::from).collect(),
         })
     }
 
@@ -192,7 +145,7 @@ impl LiveSource {
             .map_err(|e| format!("cannot start the async runtime: {e}"))?;
         let snapshot = runtime.block_on(self.poll());
         // The channel's connection lives on this runtime: do not keep it.
-        self.client = None;
+        self.status.disconnect();
         snapshot
     }
 }

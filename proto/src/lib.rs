@@ -3,6 +3,7 @@
 //! sides check at registration, and small shared helpers.
 
 pub mod auth;
+pub mod cluster_status;
 pub mod duration;
 pub mod flight;
 pub mod ident;

@@ -7,86 +7,36 @@
 
 use std::time::Duration;
 
-use rfm_proto::auth::Token;
+use rfm_proto::cluster_status::{ClusterStatus, CoordinatorStatus};
 use rfm_proto::tls::ClientTls;
-use rfm_proto::v1::coordinator_client::CoordinatorClient;
-use rfm_proto::v1::{ListJobsRequest, ListWorkersRequest};
 use serde_json::{json, Value};
-use tonic::transport::Channel;
 
 /// How often `/live/events` polls the coordinator.
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
 /// A coordinator polled over gRPC.
 pub struct Live {
-    url: String,
-    token: Token,
-    tls: Option<ClientTls>,
-    client: Option<CoordinatorClient<Channel>>,
+    status: CoordinatorStatus,
 }
 
 impl Live {
     /// A source for `url` (`host:port`, `http://` or `https://`); does not
     /// connect yet. The error names `--coordinator`.
     pub fn new(url: &str, token: Option<String>, tls: Option<ClientTls>) -> Result<Live, String> {
+        let hint = "give rfm-web --coordinator-token-file";
         Ok(Live {
-            url: rfm_proto::tls::normalise_url(url, "--coordinator", tls.is_some())
-                .map_err(|e| e.to_string())?,
-            token: Token::new(token),
-            tls,
-            client: None,
+            status: CoordinatorStatus::new(url, token, tls, hint)?,
         })
     }
 
     pub fn url(&self) -> &str {
-        &self.url
+        self.status.url()
     }
 
     /// One snapshot: `{"coordinator", "jobs": […], "workers": […]}`, or why
     /// the coordinator cannot be read (it is polled again next time).
     pub async fn poll(&mut self) -> Result<Value, String> {
-        let client = match &mut self.client {
-            Some(c) => c,
-            None => {
-                let endpoint = rfm_proto::tls::endpoint(&self.url, self.tls.as_ref(), None)
-                    .map_err(|e| format!("invalid coordinator URL {}: {e}", self.url))?
-                    .connect_timeout(Duration::from_secs(2))
-                    .timeout(Duration::from_secs(3));
-                // A lazy channel reconnects by itself once the coordinator is back.
-                self.client
-                    .insert(CoordinatorClient::new(endpoint.connect_lazy()))
-            }
-        };
-        let url = &self.url;
-        let ca = self.tls.as_ref().map(|t| t.ca_path());
-        let refused = |s: tonic::Status| {
-            match rfm_proto::tls::explain(&s, url, "coordinator", ca) {
-            Some(tls) => format!("coordinator {url}: {tls}"),
-            None => match s.code() {
-                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => format!(
-                    "cannot reach the coordinator at {url}: {}; is rfm-coordinator running?",
-                    s.message()
-                ),
-                tonic::Code::Unauthenticated => format!(
-                    "coordinator {url} refused the token: {}; give rfm-web --coordinator-token-file",
-                    s.message()
-                ),
-                _ => format!("coordinator {url}: {}", s.message()),
-            },
-        }
-        };
-        let jobs = client
-            .list_jobs(self.token.request(ListJobsRequest {}))
-            .await
-            .map_err(refused)?
-            .into_inner()
-            .jobs;
-        let workers = client
-            .list_workers(self.token.request(ListWorkersRequest {}))
-            .await
-            .map_err(refused)?
-            .into_inner()
-            .workers;
+        let ClusterStatus { jobs, workers } = self.status.read().await?;
         let jobs: Vec<Value> = jobs
             .into_iter()
             .map(|j| {
@@ -124,7 +74,7 @@ impl Live {
                 })
             })
             .collect();
-        Ok(json!({ "coordinator": self.url, "jobs": jobs, "workers": workers }))
+        Ok(json!({ "coordinator": self.status.url(), "jobs": jobs, "workers": workers }))
     }
 }
 
