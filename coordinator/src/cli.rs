@@ -65,6 +65,10 @@ pub struct Args {
     /// --data-root in uploads/), e.g. 2GiB; a larger one is refused before any byte is stored.
     #[arg(long, default_value = "16GiB", value_parser = rfm_proto::size::clap_parse_positive)]
     pub max_upload_size: u64,
+    /// Uploads not sent or used again for this long are removed (when the
+    /// coordinator starts and when a new upload arrives); 0 keeps them forever.
+    #[arg(long, default_value = "7d", value_parser = rfm_proto::duration::clap_parse)]
+    pub upload_retention: Duration,
     #[command(flatten)]
     pub auth: AuthArgs,
     /// Record every job's run in this PostgreSQL database and publish its result

@@ -29,6 +29,9 @@ pub struct Limits {
     pub max_tasks_per_job: u64,
     /// The largest file a client may upload (`--max-upload-size`).
     pub max_upload_size: u64,
+    /// Uploads unused for this long are removed (`--upload-retention`); zero
+    /// keeps them.
+    pub upload_retention: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -39,6 +42,7 @@ impl Default for Limits {
             min_chunk_size: DEFAULT_MIN_CHUNK_SIZE,
             max_tasks_per_job: DEFAULT_MAX_TASKS_PER_JOB,
             max_upload_size: crate::upload::DEFAULT_MAX_UPLOAD_SIZE,
+            upload_retention: crate::upload::DEFAULT_UPLOAD_RETENTION,
         }
     }
 }

@@ -158,6 +158,7 @@ async fn serve(
             min_chunk_size: args.min_chunk_size,
             max_tasks_per_job: args.max_tasks_per_job,
             max_upload_size: args.max_upload_size,
+            upload_retention: args.upload_retention,
         },
         data_root,
         remote_inputs: args.remote_inputs,

@@ -148,7 +148,7 @@ impl CoordinatorService {
         let uploads = driver
             .data_root
             .clone()
-            .map(|root| Uploads::new(root, limits.max_upload_size));
+            .map(|root| Uploads::new(root, limits.max_upload_size, limits.upload_retention));
         CoordinatorService {
             registry,
             jobs,
@@ -161,12 +161,30 @@ impl CoordinatorService {
         }
     }
 
-    /// Removes the temporary files of uploads a stopped coordinator left.
+    /// Removes the temporary files of uploads a stopped coordinator left,
+    /// and the uploads unused for longer than `--upload-retention`.
     pub fn remove_stale_uploads(&self) {
         let removed = self.uploads.as_ref().map_or(0, |u| u.remove_stale_parts());
         if removed > 0 {
             self.log(&format!(
                 "removed {removed} unfinished upload(s) left in {}/",
+                crate::upload::UPLOADS_DIR
+            ));
+        }
+        self.remove_expired_uploads();
+    }
+
+    /// Removes the uploads unused for longer than `--upload-retention`.
+    fn remove_expired_uploads(&self) {
+        let Some(uploads) = &self.uploads else {
+            return;
+        };
+        let (removed, bytes) = uploads.remove_expired();
+        if removed > 0 {
+            self.log(&format!(
+                "removed {removed} upload(s) ({bytes} bytes) unused for longer than \
+                 --upload-retention ({}s) from {}/",
+                self.limits.upload_retention.as_secs(),
                 crate::upload::UPLOADS_DIR
             ));
         }
@@ -549,6 +567,9 @@ impl Coordinator for CoordinatorService {
             )
         })?;
         let received = uploads.receive(request.into_inner()).await?;
+        if !received.response.reused {
+            self.remove_expired_uploads();
+        }
         let answer = received.response;
         self.log(&format!(
             "upload of {} ({} bytes) {} {}",

@@ -13,6 +13,12 @@
 //! is removed when the call ends, however it ends). A file larger than
 //! `--max-upload-size` is refused from its declared size, before any byte is
 //! written, and the limit holds for the bytes actually sent.
+//!
+//! Uploads do not pile up: one neither sent again nor new for
+//! `--upload-retention` (default 7 days) is removed when the coordinator
+//! starts and whenever a new upload arrives. Sending a file again marks it
+//! used through its access time, not its modification time, so the state
+//! cache, which keys a file by its modification time, still knows it.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -28,6 +34,8 @@ use tonic::{Status, Streaming};
 
 /// Default `--max-upload-size`: 16 GiB.
 pub const DEFAULT_MAX_UPLOAD_SIZE: u64 = 16 << 30;
+/// Default `--upload-retention`: 7 days.
+pub const DEFAULT_UPLOAD_RETENTION: Duration = Duration::from_secs(7 * 86400);
 /// The folder of the data root uploads are stored in.
 pub const UPLOADS_DIR: &str = "uploads";
 /// An upload that sends nothing for this long is given up (its temporary
@@ -49,11 +57,17 @@ const MAX_FILE_NAME_BYTES: usize = 255;
 pub struct Uploads {
     root: std::sync::Arc<DataRoot>,
     max_size: u64,
+    /// Unused this long, an upload is removed; zero keeps them.
+    retention: Duration,
 }
 
 impl Uploads {
-    pub fn new(root: std::sync::Arc<DataRoot>, max_size: u64) -> Uploads {
-        Uploads { root, max_size }
+    pub fn new(root: std::sync::Arc<DataRoot>, max_size: u64, retention: Duration) -> Uploads {
+        Uploads {
+            root,
+            max_size,
+            retention,
+        }
     }
 
     /// Receives one upload: the first message must be its metadata, the
@@ -72,11 +86,14 @@ impl Uploads {
         let target = dir.join(&plan.stored_name);
         if let Some(len) = regular_file_len(&target) {
             if len == start.size {
-                // Used again: keeps it young for whoever clears old uploads.
+                // Used again: young for --upload-retention; the modification
+                // time (the cache's key) stays.
                 let _ = std::fs::File::options()
                     .append(true)
                     .open(&target)
-                    .and_then(|f| f.set_modified(SystemTime::now()));
+                    .and_then(|f| {
+                        f.set_times(std::fs::FileTimes::new().set_accessed(SystemTime::now()))
+                    });
                 return Ok(self.received(&plan, &start, true));
             }
         }
@@ -156,6 +173,43 @@ impl Uploads {
                 dir.display()
             ))),
         }
+    }
+
+    /// Removes the uploads neither stored nor sent again for the retention
+    /// (the later of their access and modification times); returns how
+    /// many, and their bytes. Temporary files are left to
+    /// [`Self::remove_stale_parts`].
+    pub fn remove_expired(&self) -> (usize, u64) {
+        if self.retention.is_zero() {
+            return (0, 0);
+        }
+        let dir = self.root.path().join(UPLOADS_DIR);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return (0, 0);
+        };
+        let now = SystemTime::now();
+        let (mut removed, mut bytes) = (0, 0);
+        for entry in entries.filter_map(|e| e.ok()) {
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            let last_used = match (meta.accessed(), meta.modified()) {
+                (Ok(a), Ok(m)) => a.max(m),
+                (Ok(t), Err(_)) | (Err(_), Ok(t)) => t,
+                (Err(_), Err(_)) => continue,
+            };
+            let expired = now
+                .duration_since(last_used)
+                .is_ok_and(|age| age >= self.retention);
+            if meta.is_file() && expired && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+                bytes += meta.len();
+            }
+        }
+        (removed, bytes)
     }
 
     /// Removes temporary files left by a coordinator that stopped
@@ -414,7 +468,7 @@ mod tests {
     fn metadata_is_checked_before_any_byte() {
         let dir = tempfile::tempdir().unwrap();
         let root = std::sync::Arc::new(DataRoot::new(dir.path()).unwrap());
-        let uploads = Uploads::new(root, 1000);
+        let uploads = Uploads::new(root, 1000, DEFAULT_UPLOAD_RETENTION);
         let start = |size: u64, sha: &str, name: &str| UploadStart {
             protocol_version: PROTOCOL_VERSION,
             file_name: name.into(),
@@ -443,7 +497,7 @@ mod tests {
     fn stale_temporary_files_are_removed() {
         let dir = tempfile::tempdir().unwrap();
         let root = std::sync::Arc::new(DataRoot::new(dir.path()).unwrap());
-        let uploads = Uploads::new(root, 1000);
+        let uploads = Uploads::new(root, 1000, DEFAULT_UPLOAD_RETENTION);
         let folder = uploads.dir().unwrap();
         let old = folder.join(".abc.1234.part");
         let fresh = folder.join(".def.5678.part");

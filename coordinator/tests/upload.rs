@@ -449,3 +449,106 @@ fn interrupting_an_upload_starts_no_job_and_leaves_no_file() {
     // The coordinator drops its partial copy when the stream ends.
     wait_uploads(&root, &[]);
 }
+
+/// Sets a file's access and modification times to `age` ago.
+fn age_file(path: &Path, age: Duration) {
+    let then = std::time::SystemTime::now() - age;
+    std::fs::File::options()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .set_times(
+            std::fs::FileTimes::new()
+                .set_accessed(then)
+                .set_modified(then),
+        )
+        .unwrap();
+}
+
+#[test]
+fn uploads_unused_for_the_retention_are_removed_and_a_resent_one_is_kept() {
+    let (_tmp, root, _laptop) = layout();
+    let dir = root.join("uploads");
+    std::fs::create_dir_all(&dir).unwrap();
+    let stored = |content: &[u8]| format!("{}.csv", sha256_hex(content));
+    let (old, young, resent) = (
+        b"old\n".as_slice(),
+        b"young\n".as_slice(),
+        b"resent\n".as_slice(),
+    );
+    for content in [old, young, resent] {
+        std::fs::write(dir.join(stored(content)), content).unwrap();
+    }
+    let week = Duration::from_secs(7 * 86400);
+    age_file(&dir.join(stored(old)), week + Duration::from_secs(3600));
+    age_file(&dir.join(stored(resent)), week - Duration::from_secs(3600));
+    age_file(&dir.join(stored(young)), Duration::from_secs(3600));
+
+    // At start: the upload older than the default retention (7 days) goes.
+    let root_arg = root.display().to_string();
+    let (coordinator, url) = coordinator(&["--data-root", &root_arg]);
+    let mut want = vec![stored(resent), stored(young)];
+    want.sort();
+    wait_uploads(&root, &want);
+    assert!(
+        coordinator
+            .stderr()
+            .contains("removed 1 upload(s) (4 bytes) unused"),
+        "{}",
+        coordinator.stderr()
+    );
+
+    // Sent again: its bytes are not sent, it counts as used now, and its
+    // modification time (the state cache's key) is kept.
+    let resent_path = dir.join(stored(resent));
+    let modified = std::fs::metadata(&resent_path).unwrap().modified().unwrap();
+    let answer = runtime()
+        .block_on(raw_upload(
+            &url,
+            None,
+            vec![start("again.csv", resent.len() as u64, &sha256_hex(resent))],
+        ))
+        .expect("a stored file is taken without its bytes");
+    assert!(answer.reused);
+    let meta = std::fs::metadata(&resent_path).unwrap();
+    assert_eq!(meta.modified().unwrap(), modified);
+    let accessed_age = meta.accessed().unwrap().elapsed().unwrap_or_default();
+    assert!(accessed_age < Duration::from_secs(600), "{accessed_age:?}");
+
+    // Two hours later (aged by hand), a new upload arrives: the file not
+    // sent again for a week goes, the one sent again stays.
+    age_file(&dir.join(stored(young)), week + Duration::from_secs(60));
+    let fresh = b"fresh\n".as_slice();
+    runtime()
+        .block_on(raw_upload(
+            &url,
+            None,
+            vec![
+                start("fresh.csv", fresh.len() as u64, &sha256_hex(fresh)),
+                data(fresh),
+            ],
+        ))
+        .expect("a new upload");
+    let mut want = vec![stored(resent), stored(fresh)];
+    want.sort();
+    wait_uploads(&root, &want);
+}
+
+#[test]
+fn a_zero_retention_keeps_every_upload() {
+    let (_tmp, root, _laptop) = layout();
+    let dir = root.join("uploads");
+    std::fs::create_dir_all(&dir).unwrap();
+    let name = format!("{}.csv", sha256_hex(b"old\n"));
+    std::fs::write(dir.join(&name), b"old\n").unwrap();
+    age_file(&dir.join(&name), Duration::from_secs(400 * 86400));
+    let root_arg = root.display().to_string();
+    let (coordinator, _url) = coordinator(&["--data-root", &root_arg, "--upload-retention", "0"]);
+    // Ready (it prints its address) after the start-up sweep.
+    assert_eq!(uploads(&root), vec![name]);
+    assert!(
+        !coordinator.stderr().contains("removed"),
+        "{}",
+        coordinator.stderr()
+    );
+}

@@ -1,5 +1,5 @@
 //! Reads durations given on the command line: `200ms`, `2s`, `1.5s`, `1m`,
-//! `1h`, or a bare number of seconds.
+//! `1h`, `7d`, or a bare number of seconds.
 
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ pub fn parse(text: &str) -> Option<Duration> {
         "" | "s" => n,
         "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
+        "d" => n * 86400.0,
         _ => return None,
     };
     Duration::try_from_secs_f64(secs).ok()
@@ -48,6 +49,7 @@ mod tests {
         assert_eq!(parse("1.5s"), Some(Duration::from_millis(1500)));
         assert_eq!(parse("1m"), Some(Duration::from_secs(60)));
         assert_eq!(parse("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse("7d"), Some(Duration::from_secs(7 * 86400)));
         assert_eq!(parse("soon"), None);
         assert_eq!(parse("-1s"), None);
         assert!(clap_parse_positive("0s").unwrap_err().contains("zero"));
