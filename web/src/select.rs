@@ -1,5 +1,7 @@
-//! The customers a request selects: filters (`q` searches ids, `segment`,
-//! `country`, `r`/`f`/`m` scores), one sort column (`sort=monetary`, `-` in
+//! The customers a request selects: filters (`q` searches ids, `where` is a
+//! query in the selection language of `rfm customers --where` and the
+//! terminal dashboard's search ([`rfm_runs::query`]), `segment`, `country`,
+//! `r`/`f`/`m` scores), one sort column (`sort=monetary`, `-` in
 //! front for descending; ties by customer id, so every order is total and
 //! the same every time) and a page (`page` from 1, `size` up to
 //! [`MAX_SIZE`]). Each column's order is computed once per run
@@ -8,6 +10,7 @@
 use std::cmp::Ordering;
 
 use rfm_core::Segment;
+use rfm_runs::query::Query;
 use rfm_runs::Customer;
 
 use crate::params::Params;
@@ -42,6 +45,8 @@ pub struct BadParam(pub String);
 pub struct Selection {
     /// Lower-case text the customer id must contain.
     pub q: Option<String>,
+    /// A query of the selection language, as given and parsed.
+    pub query: Option<(String, Query)>,
     pub segment: Option<Segment>,
     /// Exact country.
     pub country: Option<String>,
@@ -105,8 +110,18 @@ impl Selection {
                 (i, desc)
             }
         };
+        let query = p
+            .get("where")
+            .filter(|w| !w.trim().is_empty())
+            .map(|w| {
+                Query::parse(w)
+                    .map(|q| (w.to_string(), q))
+                    .map_err(|e| BadParam(format!("where={w:?}: {e}")))
+            })
+            .transpose()?;
         Ok(Selection {
             q: p.get("q").map(str::to_lowercase),
+            query,
             segment,
             country: p.get("country").map(str::to_string),
             r: score(p, "r")?,
@@ -131,6 +146,7 @@ impl Selection {
                 .q
                 .as_deref()
                 .is_none_or(|q| contains_lower(&c.customer_id, q))
+            && self.query.as_ref().is_none_or(|(_, q)| q.matches(c))
     }
 
     /// The query string of this selection with `page` and `sort` replaced
@@ -143,6 +159,7 @@ impl Selection {
             }
         };
         push("q", self.q.clone());
+        push("where", self.query.as_ref().map(|(w, _)| w.clone()));
         push("segment", self.segment.map(|s| s.name().to_string()));
         push("country", self.country.clone());
         push("r", self.r.map(|x| x.to_string()));
@@ -310,6 +327,10 @@ mod tests {
         assert!(p("r=6").is_err());
         assert!(p("sort=bogus").unwrap_err().0.contains("monetary"));
         assert!(p("segment=Nobody").unwrap_err().0.contains("Champions"));
+        let w = p("where=r%3D5+f%3E%3D4").unwrap();
+        assert_eq!(w.query.as_ref().unwrap().0, "r=5 f>=4");
+        assert!(p("where=bogus%3C3").unwrap_err().0.contains("bogus<3"));
+        assert!(p("where=").unwrap().query.is_none());
         assert!(contains_lower("AbC12", "bc1"));
         assert!(!contains_lower("AbC12", "x"));
     }

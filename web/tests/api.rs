@@ -103,6 +103,19 @@ fn customers_page_sort_and_filter() {
         })
         .sum();
     assert_eq!(by_score, common::CHAMPIONS);
+    // The same in the selection language of `rfm customers --where`.
+    for query in ["segment%3Dchampions", "r%3D5+f%3E%3D4", "r%3D5%20f%3E3"] {
+        let (code, w) = s.json(&format!("/api/customers?where={query}&size=1"));
+        assert_eq!(code, 200, "{query}: {w}");
+        assert_eq!(w["total"], common::CHAMPIONS, "{query}");
+    }
+    let (_, rich) = s.json("/api/customers?where=segment%3Dchampions+monetary%3E10000&size=1000");
+    let rich = rich["customers"].as_array().unwrap();
+    assert!(!rich.is_empty() && (rich.len() as u64) < common::CHAMPIONS);
+    assert!(rich.iter().all(|c| {
+        c["segment"] == "Champions"
+            && c["monetary"].as_str().unwrap().parse::<f64>().unwrap() > 10000.0
+    }));
     let (_, found) = s.json("/api/customers?q=1464");
     assert!(found["customers"]
         .as_array()
@@ -147,6 +160,8 @@ fn paging_bounds_and_bad_parameters() {
         "sort=bogus",
         "r=6",
         "segment=Nobody",
+        "where=bogus%3C3",
+        "where=r%3Dsix",
     ] {
         let (code, err) = s.json(&format!("/api/customers?{bad}"));
         assert_eq!(code, 400, "{bad}: {err}");

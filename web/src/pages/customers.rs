@@ -56,6 +56,13 @@ pub async fn page(State(s): State<AppState>, RawQuery(q): RawQuery) -> Response 
             "<label>Search id <input type=\"search\" name=\"q\" id=\"q\" value=\"{}\"></label>",
             esc(sel.q.as_deref().unwrap_or(""))
         );
+        let _ = write!(
+            b,
+            "<label>Where <input name=\"where\" id=\"where\" value=\"{}\" size=\"24\" \
+             placeholder=\"r=5 f>=4 monetary>1000\" title=\"{}\"></label>",
+            esc(sel.query.as_ref().map_or("", |(w, _)| w.as_str())),
+            esc(rfm_runs::query::GRAMMAR)
+        );
         b.push_str("<label>Segment <select name=\"segment\"><option value=\"\">All</option>");
         for sg in Segment::ALL {
             let _ = write!(
