@@ -202,7 +202,7 @@ mod tests {
                 &c.monetary.to_fixed(2),
                 &date::format_timestamp(c.first_purchase),
                 &date::format_timestamp(c.last_purchase),
-                &c.country,
+                &*c.country,
                 &c.r.to_string(),
                 &c.f.to_string(),
                 &c.m.to_string(),
@@ -216,14 +216,13 @@ mod tests {
 
     fn row(id: String, country: String, monetary: i128, ts: (i64, i64), n: i64) -> CustomerRow {
         CustomerRow {
-            id_bytes: id.as_bytes().into(),
             customer_id: id,
             recency: n,
             frequency: n.unsigned_abs(),
             monetary: Money(monetary),
             first_purchase: ts.0,
             last_purchase: ts.1,
-            country,
+            country: country.into(),
             r: (n.rem_euclid(5) + 1) as u8,
             f: 3,
             m: (n.rem_euclid(3) + 1) as u8,

@@ -757,6 +757,7 @@ pub fn compute_chunk(
             with_buffers(|bufs| {
                 if let Some((lo, hi)) = owned_bytes(reader, input, parse, s, e, &mut bufs.window)? {
                     reader.read(lo, hi, &mut bufs.records)?;
+                    state.reserve_for_input(bufs.records.len());
                     let range = RangeSpec {
                         file_index: chunk.file_index,
                         base: lo,

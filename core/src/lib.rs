@@ -8,6 +8,7 @@
 
 pub mod atomic;
 pub mod aws_profile;
+pub mod byte_blocks;
 pub mod cache;
 pub mod cancel;
 pub mod compressed;

@@ -3,6 +3,8 @@
 //! checked: a total beyond the exact range fails the run with
 //! [`Error::Overflow`] instead of publishing a wrapped figure.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::date::{self, Date, Timestamp};
@@ -12,19 +14,18 @@ use crate::money::{self, Money};
 use crate::partial::PartialState;
 use crate::segment::Segment;
 
-/// One scored customer: a row of `customers.csv`.
+/// One scored customer: a row of `customers.csv`. Its one heap string is the
+/// id; the country's name is shared by every row of that country.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CustomerRow {
-    /// The normalised id's text.
+    /// The normalised id's text (its UTF-8 bytes are the ordering key).
     pub customer_id: String,
-    /// The id's UTF-8 bytes (ordering key).
-    pub id_bytes: Box<[u8]>,
     pub recency: i64,
     pub frequency: u64,
     pub monetary: Money,
     pub first_purchase: Timestamp,
     pub last_purchase: Timestamp,
-    pub country: String,
+    pub country: Arc<str>,
     pub r: u8,
     pub f: u8,
     pub m: u8,
@@ -32,6 +33,11 @@ pub struct CustomerRow {
 }
 
 impl CustomerRow {
+    /// The id's UTF-8 bytes: rows are ordered by them.
+    pub fn id_bytes(&self) -> &[u8] {
+        self.customer_id.as_bytes()
+    }
+
     /// The three scores as text, e.g. `545`.
     pub fn rfm_score(&self) -> String {
         format!("{}{}{}", self.r, self.f, self.m)
@@ -161,6 +167,8 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
             .then_with(|| state.id(a.1 as usize).cmp(state.id(b.1 as usize)))
     });
     let accs = state.customers();
+    // Each country's name once, shared by its rows.
+    let mut country_names: ahash::AHashMap<&[u8], Arc<str>> = ahash::AHashMap::new();
     let recency: Vec<i64> = by_id
         .iter()
         .map(|&(_, i)| (as_of - date::date_of(accs[i as usize].last_ts)) as i64)
@@ -190,16 +198,19 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
         .enumerate()
         .map(|(pos, &(_, i))| {
             let c = &accs[i as usize];
-            let id = state.id(i as usize);
+            let country = state.country_of(c);
+            let country = country_names
+                .entry(country)
+                .or_insert_with(|| text_of(country).into())
+                .clone();
             CustomerRow {
-                customer_id: text_of(id),
-                id_bytes: id.into(),
+                customer_id: text_of(state.id(i as usize)),
                 recency: recency[pos],
                 frequency: c.frequency(),
                 monetary: c.monetary,
                 first_purchase: c.first_ts,
                 last_purchase: c.last_ts,
-                country: text_of(state.country_of(c)),
+                country,
                 r: r[pos],
                 f: f[pos],
                 m: m[pos],
@@ -207,6 +218,7 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
             }
         })
         .collect();
+    drop(country_names);
     drop(state);
 
     let revenue = Money::checked_sum(customers.iter().map(|c| c.monetary)).ok_or_else(|| {

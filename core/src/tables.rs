@@ -193,6 +193,8 @@ pub fn read_customers(batch: &RecordBatch, out: &mut Vec<CustomerRow>) -> Result
         return Err(bad("the customers table has empty values".into()));
     }
     out.reserve(batch.num_rows());
+    // Each country's name once, shared by its rows.
+    let mut country_names: ahash::AHashMap<&str, std::sync::Arc<str>> = ahash::AHashMap::new();
     for row in 0..batch.num_rows() {
         let id = ids.value(row);
         if !is_customer_text(id.as_bytes()) {
@@ -200,20 +202,22 @@ pub fn read_customers(batch: &RecordBatch, out: &mut Vec<CustomerRow>) -> Result
                 "customer id {id:?} is not normalised text (no control character)"
             )));
         }
-        if out.last().is_some_and(|p| *p.id_bytes >= *id.as_bytes()) {
+        if out.last().is_some_and(|p| p.id_bytes() >= id.as_bytes()) {
             return Err(bad(format!(
                 "customer {id:?} is out of order or repeated in the customers table"
             )));
         }
         out.push(CustomerRow {
             customer_id: id.to_string(),
-            id_bytes: id.as_bytes().into(),
             recency: recency.value(row),
             frequency: frequency.value(row),
             monetary: money_of(monetary.value(row), &format!("customer {id:?}"))?,
             first_purchase: first.value(row),
             last_purchase: last.value(row),
-            country: countries.value(row).to_string(),
+            country: country_names
+                .entry(countries.value(row))
+                .or_insert_with_key(|&name| name.into())
+                .clone(),
             r: score_of(r.value(row), "R", id)?,
             f: score_of(f.value(row), "F", id)?,
             m: score_of(m.value(row), "M", id)?,
@@ -294,7 +298,6 @@ mod tests {
     fn customer(id: &str, monetary: i128, r: u8) -> CustomerRow {
         CustomerRow {
             customer_id: id.into(),
-            id_bytes: id.as_bytes().into(),
             recency: 3,
             frequency: 2,
             monetary: Money(monetary),

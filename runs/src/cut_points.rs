@@ -18,13 +18,12 @@ pub fn cut_points(saved: Option<CutPoints>, customers: &[Customer]) -> CutPoints
 fn row(c: &Customer) -> CustomerRow {
     CustomerRow {
         customer_id: c.customer_id.clone(),
-        id_bytes: c.customer_id.as_bytes().into(),
         recency: c.recency,
         frequency: c.frequency,
         monetary: c.monetary,
         first_purchase: c.first_purchase,
         last_purchase: c.last_purchase,
-        country: c.country.clone(),
+        country: c.country.as_str().into(),
         r: c.r,
         f: c.f,
         m: c.m,

@@ -227,6 +227,7 @@ fn copy_customers(
         let score = [b'0' + c.r, b'0' + c.f, b'0' + c.m];
         let score = std::str::from_utf8(&score).unwrap_or("000");
         let (r, f, m) = (c.r as i16, c.f as i16, c.m as i16);
+        let country: &str = &c.country;
         let row: [&(dyn ToSql + Sync); 13] = [
             &run.0,
             &c.customer_id,
@@ -235,7 +236,7 @@ fn copy_customers(
             &DecimalText(&monetary),
             &NaiveTimestamp(c.first_purchase),
             &NaiveTimestamp(c.last_purchase),
-            &c.country,
+            &country,
             &r,
             &f,
             &m,
