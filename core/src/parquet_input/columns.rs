@@ -212,17 +212,17 @@ fn seconds_at(array: &ArrayRef, row: usize) -> Option<i64> {
     })
 }
 
-/// [`seconds_at`] of every row of a timestamp or date array.
-fn all_seconds(array: &ArrayRef) -> Vec<i64> {
+/// [`seconds_at`] of every row of a timestamp or date array (seconds as
+/// stored are not copied).
+fn all_seconds(array: &ArrayRef) -> ScalarBuffer<i64> {
     use arrow::datatypes::*;
-    fn per(values: &[i64], unit: i64) -> Vec<i64> {
+    fn per(values: &[i64], unit: i64) -> ScalarBuffer<i64> {
         values.iter().map(|v| v.div_euclid(unit)).collect()
     }
     match array.data_type() {
-        DataType::Timestamp(TimeUnit::Second, _) => array
-            .as_primitive::<TimestampSecondType>()
-            .values()
-            .to_vec(),
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            array.as_primitive::<TimestampSecondType>().values().clone()
+        }
         DataType::Timestamp(TimeUnit::Millisecond, _) => per(
             array.as_primitive::<TimestampMillisecondType>().values(),
             1_000,
@@ -443,7 +443,7 @@ impl Rescale {
 enum DateColumn {
     /// Seconds since 1970, from timestamps or dates.
     Seconds {
-        values: Vec<i64>,
+        values: ScalarBuffer<i64>,
         valid: Option<NullBuffer>,
     },
     /// Text dates, read as the CSV reads them.
