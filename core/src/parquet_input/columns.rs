@@ -106,9 +106,6 @@ impl TextColumn {
     #[inline]
     fn get(&self, row: usize) -> Option<&[u8]> {
         match self {
-            TextColumn::Utf8(a) => a.is_valid(row).then(|| a.value(row).as_bytes()),
-            TextColumn::Large(a) => a.is_valid(row).then(|| a.value(row).as_bytes()),
-            TextColumn::View(a) => a.is_valid(row).then(|| a.value(row).as_bytes()),
             TextColumn::Dictionary {
                 keys,
                 valid,
@@ -117,10 +114,28 @@ impl TextColumn {
                 if valid.as_ref().is_some_and(|v| v.is_null(row)) {
                     return None;
                 }
-                values.get(keys.get(row))
+                values.flat_get(keys.get(row))
             }
-            TextColumn::Null => None,
+            _ => self.flat_get(row),
         }
+    }
+
+    /// [`get`](Self::get) of a column that is not a dictionary, inlined into
+    /// a dictionary's lookup (a dictionary of dictionaries reads out of line).
+    #[inline]
+    fn flat_get(&self, row: usize) -> Option<&[u8]> {
+        match self {
+            TextColumn::Utf8(a) => a.is_valid(row).then(|| a.value(row).as_bytes()),
+            TextColumn::Large(a) => a.is_valid(row).then(|| a.value(row).as_bytes()),
+            TextColumn::View(a) => a.is_valid(row).then(|| a.value(row).as_bytes()),
+            TextColumn::Null => None,
+            TextColumn::Dictionary { .. } => self.nested_get(row),
+        }
+    }
+
+    #[inline(never)]
+    fn nested_get(&self, row: usize) -> Option<&[u8]> {
+        self.get(row)
     }
 
     /// The row's trimmed text; empty for null.
