@@ -19,12 +19,14 @@
 
 use std::borrow::Cow;
 
+use std::sync::Arc;
+
 use arrow::array::{
-    Array, ArrayRef, AsArray, Decimal128Array, Float32Array, Float64Array, Int64Array,
-    LargeStringArray, StringArray, StringViewArray,
+    AnyDictionaryArray, Array, ArrayRef, AsArray, Decimal128Array, Float32Array, Float64Array,
+    Int64Array, LargeStringArray, StringArray, StringViewArray,
 };
-use arrow::buffer::NullBuffer;
-use arrow::datatypes::{DataType, Int64Type};
+use arrow::buffer::{NullBuffer, ScalarBuffer};
+use arrow::datatypes::{DataType, Int32Type, Int64Type};
 
 use crate::date::{self, Shape, Timestamp};
 use crate::excel::cell::shortest_decimal;
@@ -39,6 +41,31 @@ use crate::parse::{
 const FIRST_SECOND: Timestamp = -62_167_219_200;
 const LAST_SECOND: Timestamp = 253_402_300_799;
 
+/// The keys of a dictionary array, as indices into its values.
+enum Keys {
+    /// `Int32` keys (what the reader makes of a dictionary-encoded column).
+    I32(ScalarBuffer<i32>),
+    Other(Vec<usize>),
+}
+
+impl Keys {
+    fn of(dict: &dyn AnyDictionaryArray) -> Keys {
+        match dict.keys().as_primitive_opt::<Int32Type>() {
+            Some(k) => Keys::I32(k.values().clone()),
+            None => Keys::Other(dict.normalized_keys()),
+        }
+    }
+
+    /// The key of `row` (meaningful where the row is valid).
+    #[inline]
+    fn get(&self, row: usize) -> usize {
+        match self {
+            Keys::I32(k) => k[row] as usize,
+            Keys::Other(k) => k[row],
+        }
+    }
+}
+
 /// A column read as text.
 enum TextColumn {
     Utf8(StringArray),
@@ -46,7 +73,7 @@ enum TextColumn {
     View(StringViewArray),
     /// Dictionary keys (meaningful where `valid`) into text values.
     Dictionary {
-        keys: Vec<usize>,
+        keys: Keys,
         valid: Option<NullBuffer>,
         values: Box<TextColumn>,
     },
@@ -66,7 +93,7 @@ impl TextColumn {
                     return Ok(TextColumn::Null);
                 }
                 TextColumn::Dictionary {
-                    keys: dict.normalized_keys(),
+                    keys: Keys::of(dict),
                     valid: array.logical_nulls(),
                     values: Box::new(TextColumn::new(dict.values())?),
                 }
@@ -79,9 +106,6 @@ impl TextColumn {
     #[inline]
     fn get(&self, row: usize) -> Option<&[u8]> {
         match self {
-            TextColumn::Utf8(a) => a.is_valid(row).then(|| a.value(row).as_bytes()),
-            TextColumn::Large(a) => a.is_valid(row).then(|| a.value(row).as_bytes()),
-            TextColumn::View(a) => a.is_valid(row).then(|| a.value(row).as_bytes()),
             TextColumn::Dictionary {
                 keys,
                 valid,
@@ -90,10 +114,28 @@ impl TextColumn {
                 if valid.as_ref().is_some_and(|v| v.is_null(row)) {
                     return None;
                 }
-                values.get(keys[row])
+                values.flat_get(keys.get(row))
             }
-            TextColumn::Null => None,
+            _ => self.flat_get(row),
         }
+    }
+
+    /// [`get`](Self::get) of a column that is not a dictionary, inlined into
+    /// a dictionary's lookup (a dictionary of dictionaries reads out of line).
+    #[inline]
+    fn flat_get(&self, row: usize) -> Option<&[u8]> {
+        match self {
+            TextColumn::Utf8(a) => a.is_valid(row).then(|| a.value(row).as_bytes()),
+            TextColumn::Large(a) => a.is_valid(row).then(|| a.value(row).as_bytes()),
+            TextColumn::View(a) => a.is_valid(row).then(|| a.value(row).as_bytes()),
+            TextColumn::Null => None,
+            TextColumn::Dictionary { .. } => self.nested_get(row),
+        }
+    }
+
+    #[inline(never)]
+    fn nested_get(&self, row: usize) -> Option<&[u8]> {
+        self.get(row)
     }
 
     /// The row's trimmed text; empty for null.
@@ -185,17 +227,17 @@ fn seconds_at(array: &ArrayRef, row: usize) -> Option<i64> {
     })
 }
 
-/// [`seconds_at`] of every row of a timestamp or date array.
-fn all_seconds(array: &ArrayRef) -> Vec<i64> {
+/// [`seconds_at`] of every row of a timestamp or date array (seconds as
+/// stored are not copied).
+fn all_seconds(array: &ArrayRef) -> ScalarBuffer<i64> {
     use arrow::datatypes::*;
-    fn per(values: &[i64], unit: i64) -> Vec<i64> {
+    fn per(values: &[i64], unit: i64) -> ScalarBuffer<i64> {
         values.iter().map(|v| v.div_euclid(unit)).collect()
     }
     match array.data_type() {
-        DataType::Timestamp(TimeUnit::Second, _) => array
-            .as_primitive::<TimestampSecondType>()
-            .values()
-            .to_vec(),
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            array.as_primitive::<TimestampSecondType>().values().clone()
+        }
         DataType::Timestamp(TimeUnit::Millisecond, _) => per(
             array.as_primitive::<TimestampMillisecondType>().values(),
             1_000,
@@ -299,7 +341,7 @@ impl QuantityColumn {
 /// The price column.
 enum PriceColumn {
     /// Exact decimals: units of `10^-scale`.
-    Decimal(Decimal128Array, i8),
+    Decimal(Decimal128Array, Rescale),
     Int(Int64Array),
     Float64(Float64Array),
     Float32(Float32Array),
@@ -313,10 +355,12 @@ impl PriceColumn {
                 .map_err(|e| format!("cannot widen a {} column: {e}", array.data_type()))
         };
         Ok(match array.data_type() {
-            DataType::Decimal128(_, s) => PriceColumn::Decimal(array.as_primitive().clone(), *s),
+            DataType::Decimal128(_, s) => {
+                PriceColumn::Decimal(array.as_primitive().clone(), Rescale::new(*s))
+            }
             DataType::Decimal32(p, s) | DataType::Decimal64(p, s) => PriceColumn::Decimal(
                 cast(&DataType::Decimal128(*p, *s))?.as_primitive().clone(),
-                *s,
+                Rescale::new(*s),
             ),
             DataType::Int64 => PriceColumn::Int(array.as_primitive().clone()),
             DataType::Int8
@@ -334,11 +378,11 @@ impl PriceColumn {
     #[inline]
     fn get(&self, row: usize, scratch: &mut Vec<u8>) -> Option<Money> {
         match self {
-            PriceColumn::Decimal(a, scale) => {
+            PriceColumn::Decimal(a, rescale) => {
                 if a.is_null(row) {
                     return None;
                 }
-                decimal_money(a.value(row), *scale)
+                rescale.money(a.value(row))
             }
             PriceColumn::Int(a) => {
                 if a.is_null(row) {
@@ -365,32 +409,56 @@ impl PriceColumn {
 /// The exact amount of `units × 10^-scale`, as its decimal text reads:
 /// digits past the 18th fractional one round half away from zero; `None`
 /// beyond ±[`Money::MAX`].
-pub fn decimal_money(units: i128, scale: i8) -> Option<Money> {
-    if units == 0 {
-        return Some(Money::ZERO);
-    }
-    let shift = money::SCALE as i32 - scale as i32;
-    let exact = if shift >= 0 {
-        units.checked_mul(10i128.checked_pow(shift as u32)?)?
-    } else {
-        let drop = 10i128.checked_pow((-shift) as u32)?;
-        let (q, r) = (units / drop, (units % drop).unsigned_abs());
-        // The first dropped digit decides: 5 or more rounds away from zero.
-        let away = r >= drop.unsigned_abs() / 2;
-        if away {
-            q + units.signum()
-        } else {
-            q
+#[cfg(test)]
+fn decimal_money(units: i128, scale: i8) -> Option<Money> {
+    Rescale::new(scale).money(units)
+}
+
+/// [`decimal_money`] of one scale, its power of ten worked out once.
+#[derive(Clone, Copy)]
+pub struct Rescale {
+    /// Fractional digits to add (negative: to drop).
+    shift: i32,
+    /// `10^|shift|`, `None` beyond an i128.
+    power: Option<i128>,
+}
+
+impl Rescale {
+    pub fn new(scale: i8) -> Rescale {
+        let shift = money::SCALE as i32 - scale as i32;
+        Rescale {
+            shift,
+            power: 10i128.checked_pow(shift.unsigned_abs()),
         }
-    };
-    Money::ZERO.checked_add(Money(exact))
+    }
+
+    #[inline]
+    pub fn money(self, units: i128) -> Option<Money> {
+        if units == 0 {
+            return Some(Money::ZERO);
+        }
+        let exact = if self.shift >= 0 {
+            units.checked_mul(self.power?)?
+        } else {
+            let drop = self.power?;
+            let (q, r) = (units / drop, (units % drop).unsigned_abs());
+            // The first dropped digit decides: 5 or more rounds away from zero.
+            let away = r >= drop.unsigned_abs() / 2;
+            if away {
+                q + units.signum()
+            } else {
+                q
+            }
+        };
+        Money::ZERO.checked_add(Money(exact))
+    }
 }
 
 /// The date column.
 enum DateColumn {
     /// Seconds since 1970, from timestamps or dates.
     Seconds {
-        values: Vec<i64>,
+        values: ScalarBuffer<i64>,
         valid: Option<NullBuffer>,
     },
     /// Text dates, read as the CSV reads them.
@@ -435,6 +503,133 @@ impl DateColumn {
     }
 }
 
+/// A customer id as [`customer_id`] reads it, owned: its text is a range of
+/// [`CustomerIds::text`].
+#[derive(Clone, Copy)]
+enum Id {
+    Missing,
+    Control(u8),
+    Text(usize, usize),
+}
+
+/// Each value of a dictionary read once as a customer id.
+pub struct CustomerIds {
+    /// The dictionary values read (held: their address identifies them).
+    values: ArrayRef,
+    ids: Vec<Id>,
+    text: Vec<u8>,
+}
+
+impl CustomerIds {
+    fn new(values: &ArrayRef) -> Result<CustomerIds, String> {
+        let column = TextColumn::new(values)?;
+        let mut scratch = Vec::new();
+        let mut text = Vec::new();
+        let ids = (0..values.len())
+            .map(|k| match column.get(k) {
+                None => Id::Missing,
+                Some(v) => match customer_id(trim(v), &mut scratch) {
+                    CustomerId::Missing => Id::Missing,
+                    CustomerId::Control(c) => Id::Control(c),
+                    CustomerId::Text(t) => {
+                        text.extend_from_slice(t);
+                        Id::Text(text.len() - t.len(), text.len())
+                    }
+                },
+            })
+            .collect();
+        Ok(CustomerIds {
+            values: values.clone(),
+            ids,
+            text,
+        })
+    }
+
+    /// Whether these are the ids of `values` (the same array).
+    fn of(&self, values: &ArrayRef) -> bool {
+        Arc::ptr_eq(&self.values, values)
+    }
+
+    #[inline]
+    fn get(&self, key: usize) -> CustomerId<'_> {
+        match self.ids[key] {
+            Id::Missing => CustomerId::Missing,
+            Id::Control(c) => CustomerId::Control(c),
+            Id::Text(s, e) => CustomerId::Text(&self.text[s..e]),
+        }
+    }
+}
+
+/// The customer column.
+enum CustomerColumn {
+    /// Dictionary keys into ids read once per dictionary value.
+    Dictionary {
+        keys: Keys,
+        valid: Option<NullBuffer>,
+        ids: Arc<CustomerIds>,
+    },
+    /// Each row read as text.
+    Text(TextColumn),
+}
+
+impl CustomerColumn {
+    /// The column of `array`; `known` holds the ids of the dictionary last
+    /// read (a row group's batches share it), and is updated.
+    fn new(array: &ArrayRef, known: &mut Option<Arc<CustomerIds>>) -> Result<Self, String> {
+        if let DataType::Dictionary(..) = array.data_type() {
+            let dict = array.as_any_dictionary();
+            let values = dict.values();
+            let ids = match known {
+                Some(ids) if ids.of(values) => ids.clone(),
+                _ => {
+                    let ids = Arc::new(CustomerIds::new(values)?);
+                    *known = Some(ids.clone());
+                    ids
+                }
+            };
+            return Ok(CustomerColumn::Dictionary {
+                keys: Keys::of(dict),
+                valid: dict.keys().logical_nulls(),
+                ids,
+            });
+        }
+        Ok(CustomerColumn::Text(TextColumn::new(array)?))
+    }
+
+    /// The row's customer id (`scratch` holds a converted text).
+    #[inline]
+    fn get<'a>(&'a self, row: usize, scratch: &'a mut Vec<u8>) -> CustomerId<'a> {
+        match self {
+            CustomerColumn::Dictionary { keys, valid, ids } => {
+                if valid.as_ref().is_some_and(|v| v.is_null(row)) {
+                    return CustomerId::Missing;
+                }
+                ids.get(keys.get(row))
+            }
+            CustomerColumn::Text(t) => match t.get(row) {
+                Some(v) => customer_id(trim(v), scratch),
+                None => CustomerId::Missing,
+            },
+        }
+    }
+}
+
+/// What a row group's batches hand on to the next: the text date reader
+/// (it keeps the last text read) and the customer dictionary's ids.
+pub struct Carry {
+    dates: DateReader,
+    customers: Option<Arc<CustomerIds>>,
+}
+
+impl Carry {
+    pub fn new(dates: DateReader) -> Carry {
+        Carry {
+            dates,
+            customers: None,
+        }
+    }
+}
+
 /// What one row holds.
 pub struct Row<'a> {
     pub values: LineValues<'a>,
@@ -451,10 +646,11 @@ pub struct RoleColumns {
     quantity: QuantityColumn,
     price: PriceColumn,
     date: DateColumn,
-    customer: TextColumn,
+    customer: CustomerColumn,
     country: Option<TextColumn>,
     scratch: Vec<u8>,
     customer_scratch: Vec<u8>,
+    customers: Option<Arc<CustomerIds>>,
 }
 
 /// One batch's role columns as read, to write a row's texts for a sample.
@@ -476,14 +672,18 @@ impl RowTexts {
 
 impl RoleColumns {
     /// The columns of a batch of the role fields `fields` (sorted field
-    /// indices, one array each), and their texts; `dates` reads a text date
-    /// column.
+    /// indices, one array each), and their texts; `carry` is what the row
+    /// group's previous batch handed on.
     pub fn new(
         arrays: &[ArrayRef],
         fields: &[usize],
         columns: &ColumnMap,
-        dates: DateReader,
+        carry: Carry,
     ) -> Result<(RoleColumns, RowTexts), String> {
+        let Carry {
+            dates,
+            mut customers,
+        } = carry;
         let at = |field: usize| fields.binary_search(&field).expect("a role column is read");
         let array = |field: usize| &arrays[at(field)];
         let texts = RowTexts {
@@ -502,13 +702,14 @@ impl RoleColumns {
             quantity: QuantityColumn::new(array(columns.quantity))?,
             price: PriceColumn::new(array(columns.price))?,
             date: DateColumn::new(array(columns.date), dates)?,
-            customer: TextColumn::new(array(columns.customer))?,
+            customer: CustomerColumn::new(array(columns.customer), &mut customers)?,
             country: columns
                 .country
                 .map(|c| TextColumn::new(array(c)))
                 .transpose()?,
             scratch: Vec::new(),
             customer_scratch: Vec::new(),
+            customers,
         };
         Ok((read, texts))
     }
@@ -520,10 +721,7 @@ impl RoleColumns {
         let quantity = self.quantity.get(row);
         let price = self.price.get(row, &mut self.scratch);
         let (ts, shape, date_text) = self.date.get(row);
-        let customer = match self.customer.get(row) {
-            Some(v) => customer_id(trim(v), &mut self.customer_scratch),
-            None => CustomerId::Missing,
-        };
+        let customer = self.customer.get(row, &mut self.customer_scratch);
         Row {
             values: LineValues {
                 invoice: self.invoice.trimmed(row),
@@ -538,11 +736,14 @@ impl RoleColumns {
         }
     }
 
-    /// The date reader, for the next batch (it keeps the last text read).
-    pub fn into_date_reader(self) -> DateReader {
-        match self.date {
-            DateColumn::Text(_, reader) => reader,
-            DateColumn::Seconds { .. } => DateReader::new(None),
+    /// What the next batch of the row group takes on.
+    pub fn into_carry(self) -> Carry {
+        Carry {
+            dates: match self.date {
+                DateColumn::Text(_, reader) => reader,
+                DateColumn::Seconds { .. } => DateReader::new(None),
+            },
+            customers: self.customers,
         }
     }
 }

@@ -8,6 +8,9 @@
 //! reads is in [`columns`]. Only the role columns are read (projection), and
 //! a chunk's row groups are read in parallel (rayon), as a CSV chunk's
 //! sub-ranges are. The footer is read once per file per process ([`footer`]).
+//! A row group's text role columns whose pages all hold dictionary keys are
+//! read as dictionary arrays: no text is copied per row, and a customer
+//! dictionary's ids are checked once per value ([`Readings`]).
 //!
 //! Planning stays in bytes: a chunk `[start, end)` owns the row groups whose
 //! first byte lies in it, so every row group belongs to exactly one task
@@ -21,10 +24,15 @@ mod footer;
 
 use std::path::Path;
 
-use arrow::datatypes::DataType;
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use parquet::arrow::ProjectionMask;
-use parquet::file::metadata::RowGroupMetaData;
+use parquet::basic::{Encoding, PageType};
+use parquet::file::metadata::{ColumnChunkMetaData, RowGroupMetaData};
 use rayon::prelude::*;
 
 use crate::cancel::Cancel;
@@ -33,7 +41,7 @@ use crate::error::{Error, Result};
 use crate::input::{ColumnMap, FileLayout, ParseOptions};
 use crate::parse::{Classifier, DateReader};
 use crate::partial::PartialState;
-use columns::RoleColumns;
+use columns::{Carry, RoleColumns};
 use footer::Source;
 
 /// Rows per batch read from a row group.
@@ -83,6 +91,104 @@ fn readable(t: &DataType) -> bool {
         | DataType::Date32
         | DataType::Date64 => true,
         _ => false,
+    }
+}
+
+/// Whether every data page of a column chunk holds dictionary keys (so
+/// reading it as a dictionary array keeps the keys and copies no text).
+fn all_dictionary(c: &ColumnChunkMetaData) -> bool {
+    let keyed = |e: Encoding| matches!(e, Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY);
+    if c.dictionary_page_offset().is_none() {
+        return false;
+    }
+    if let Some(stats) = c.page_encoding_stats() {
+        return stats
+            .iter()
+            .filter(|s| matches!(s.page_type, PageType::DATA_PAGE | PageType::DATA_PAGE_V2))
+            .all(|s| keyed(s.encoding));
+    }
+    if let Some(mask) = c.page_encoding_stats_mask() {
+        return mask.encodings().all(keyed);
+    }
+    // Without page statistics: the chunk's encodings, besides the
+    // dictionary page's own PLAIN and the levels' RLE.
+    c.encodings()
+        .all(|e| keyed(e) || matches!(e, Encoding::PLAIN | Encoding::RLE))
+}
+
+/// How a row group is read: its text role columns whose pages are all
+/// dictionary keys are read as dictionary arrays (each distinct value once),
+/// the others as they are. One metadata per distinct choice, made once.
+struct Readings {
+    plain: ArrowReaderMetadata,
+    /// Text role columns (field index, parquet leaf index).
+    texts: Vec<(usize, usize)>,
+    /// The metadata of each choice made so far, by the set of dictionary
+    /// columns (bit k: `texts[k]`).
+    keyed: std::sync::Mutex<Vec<(u64, ArrowReaderMetadata)>>,
+}
+
+impl Readings {
+    fn new(meta: &ArrowReaderMetadata, roles: &[usize]) -> Readings {
+        let schema = meta.schema();
+        let mut texts = Vec::new();
+        for &field in roles {
+            if texts.len() == 64 {
+                break;
+            }
+            let t = schema.field(field).data_type();
+            if !matches!(t, DataType::Utf8 | DataType::LargeUtf8) {
+                continue;
+            }
+            // A top-level text field is one leaf; find it by its root.
+            let leaf = (0..meta.parquet_schema().num_columns())
+                .find(|&i| meta.parquet_schema().get_column_root_idx(i) == field);
+            if let Some(leaf) = leaf {
+                texts.push((field, leaf));
+            }
+        }
+        Readings {
+            plain: meta.clone(),
+            texts,
+            keyed: Default::default(),
+        }
+    }
+
+    /// The metadata to read row group `rg` with.
+    fn of(&self, rg: &RowGroupMetaData) -> std::result::Result<ArrowReaderMetadata, String> {
+        let mut set = 0u64;
+        for (k, &(_, leaf)) in self.texts.iter().enumerate() {
+            if all_dictionary(rg.column(leaf)) {
+                set |= 1 << k;
+            }
+        }
+        if set == 0 {
+            return Ok(self.plain.clone());
+        }
+        let mut keyed = self.keyed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, m)) = keyed.iter().find(|(s, _)| *s == set) {
+            return Ok(m.clone());
+        }
+        let schema = self.plain.schema();
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        for (k, &(field, _)) in self.texts.iter().enumerate() {
+            if set & (1 << k) != 0 {
+                let f = &mut fields[field];
+                let keyed_type = DataType::Dictionary(
+                    Box::new(DataType::Int32),
+                    Box::new(f.data_type().clone()),
+                );
+                *f = f.clone().with_data_type(keyed_type);
+            }
+        }
+        let schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+        let m = ArrowReaderMetadata::try_new(
+            self.plain.metadata().clone(),
+            ArrowReaderOptions::new().with_schema(schema),
+        )
+        .map_err(|e| e.to_string())?;
+        keyed.push((set, m.clone()));
+        Ok(m)
     }
 }
 
@@ -174,25 +280,29 @@ pub fn compute_parquet(
         _ => None,
     };
     let mask = ProjectionMask::roots(meta.parquet_schema(), roles.iter().copied());
+    let readings = Readings::new(&meta, &roles);
     let mut state = merge_sealed(owned.into_par_iter().try_fold(
         PartialState::new,
         |mut state, (group, first_row)| {
             cancel.check()?;
+            let reading = readings
+                .of(meta.metadata().row_group(group))
+                .map_err(|m| bad(path, format!("row group {group}: {m}")))?;
             let batches =
-                ParquetRecordBatchReaderBuilder::new_with_metadata(source.clone(), meta.clone())
+                ParquetRecordBatchReaderBuilder::new_with_metadata(source.clone(), reading)
                     .with_row_groups(vec![group])
                     .with_projection(mask.clone())
                     .with_batch_size(BATCH_ROWS)
                     .build()
                     .map_err(|e| bad(path, e.to_string()))?;
             let mut classifier = Classifier::new(chunk.file_index, parse);
-            let mut dates = Some(DateReader::new(date_format.clone()));
+            let mut carry = Some(Carry::new(DateReader::new(date_format.clone())));
             let mut row = first_row;
             for batch in batches {
                 cancel.check()?;
                 let batch = batch.map_err(|e| bad(path, format!("row group {group}: {e}")))?;
-                let reader = dates.take().expect("the date reader is back");
-                let (mut read, texts) = RoleColumns::new(batch.columns(), &roles, columns, reader)
+                let held = carry.take().expect("the carried readers are back");
+                let (mut read, texts) = RoleColumns::new(batch.columns(), &roles, columns, held)
                     .map_err(|m| bad(path, m))?;
                 for r in 0..batch.num_rows() {
                     let offset = row + r as u64;
@@ -202,7 +312,7 @@ pub fn compute_parquet(
                         classifier.purchase(purchase, row.country, &mut state);
                     }
                 }
-                dates = Some(read.into_date_reader());
+                carry = Some(read.into_carry());
                 row += batch.num_rows() as u64;
             }
             let mut ledger = classifier.finish();
