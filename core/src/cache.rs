@@ -914,7 +914,7 @@ mod tests {
         let SetLookup::Hit(hit) = cache.load_set(&run_keys) else {
             panic!("the checksum passes")
         };
-        let err = hit.decode().err().expect("a payload that does not decode");
+        let err = hit.decode().expect_err("a payload that does not decode");
         assert!(
             err.contains("cannot be decoded") && err.contains(".set.state"),
             "{err}"
