@@ -5,13 +5,17 @@
 //! its last chunk is in and then merged into the job's state. So `rfm run`
 //! (an embedded coordinator), `rfm submit` and `rfm-coordinator` share one
 //! cache path. Once a job over several files has all its states, their
-//! merge is stored as a set entry too (off the scoring path). A damaged entry, or one that cannot be written, is a warning
-//! in the run report (`cache.warnings`), never a failure.
+//! merge is stored as a set entry too (off the scoring path). A set entry
+//! found is checked at submission and decoded on its own thread while the
+//! job's tasks run ([`CachedSet`]); the job merges it after its last task.
+//! A computed file's entry is encoded and written off the merge path. A
+//! damaged entry, or one that cannot be written, is a warning in the run
+//! report (`cache.warnings`), never a failure.
 
 use std::sync::Arc;
 
 use rayon::prelude::*;
-use rfm_core::cache::{Cache, CacheKey, Lookup, SetLookup};
+use rfm_core::cache::{Cache, CacheKey, Lookup, SetHit, SetLookup};
 use rfm_core::engine::{number_sample_lines_in, InputReader};
 use rfm_core::input::ParseOptions;
 use rfm_core::report::CacheUse;
@@ -20,8 +24,11 @@ use rfm_core::{Chunk, DataRoot, InputFile, PartialState};
 /// What the cache gave a job at submission.
 pub struct CachePlan {
     pub cache: Arc<Cache>,
-    /// The merged states of the files found in the cache.
+    /// The merged states of the files found in the cache outside the set
+    /// entry.
     pub from_cache: PartialState,
+    /// The set entry found, being decoded.
+    pub from_set: Option<CachedSet>,
     /// Per input file: whether its state came from the cache.
     pub hit: Vec<bool>,
     /// Per input file: the key to store its state under once computed.
@@ -31,6 +38,40 @@ pub struct CachePlan {
     /// entry read: [`set_rewrite_after`]).
     pub set_keys: Option<Vec<CacheKey>>,
     pub usage: CacheUse,
+}
+
+/// A set entry's state, decoded on its own thread from submission on.
+pub struct CachedSet {
+    decoded: tokio::sync::oneshot::Receiver<Result<PartialState, String>>,
+}
+
+impl CachedSet {
+    /// Starts decoding a checked set entry.
+    fn start(hit: SetHit) -> CachedSet {
+        let (tx, decoded) = tokio::sync::oneshot::channel();
+        let path = hit.path().display().to_string();
+        let spawned = std::thread::Builder::new()
+            .name("rfm-cache-set".into())
+            .spawn(move || {
+                let _ = tx.send(hit.decode());
+            });
+        if let Err(e) = spawned {
+            let (tx, failed) = tokio::sync::oneshot::channel();
+            let _ = tx.send(Err(format!(
+                "cache entry {path} cannot be decoded (no thread: {e})"
+            )));
+            return CachedSet { decoded: failed };
+        }
+        CachedSet { decoded }
+    }
+
+    /// The set's state (its file indexes the run's), or why it is not
+    /// usable (a payload that passed its checksum yet does not decode).
+    pub async fn state(self) -> Result<PartialState, String> {
+        self.decoded
+            .await
+            .unwrap_or_else(|_| Err("decoding a cache entry failed".into()))
+    }
 }
 
 impl CachePlan {
@@ -82,6 +123,7 @@ pub fn lookup(
     let mut plan = CachePlan {
         cache,
         from_cache: PartialState::new(),
+        from_set: None,
         hit: vec![false; files.len()],
         keys: vec![None; files.len()],
         set_keys: None,
@@ -111,11 +153,11 @@ pub fn lookup(
     let mut in_set = vec![false; files.len()];
     if files.len() >= 2 {
         match plan.cache.load_set(&keys) {
-            SetLookup::Hit(state, at) => {
-                for i in at {
+            SetLookup::Hit(hit) => {
+                for &i in &hit.at {
                     in_set[i as usize] = true;
                 }
-                hits.push(*state);
+                plan.from_set = Some(CachedSet::start(hit));
             }
             SetLookup::Miss => {}
             SetLookup::Damaged(warning) => plan.usage.warnings.push(warning),
@@ -233,32 +275,35 @@ impl Ready {
                 return (state, Err(warning));
             }
         }
-        let write = match s.cache.encode(&s.key, &state, s.index) {
-            Ok(bytes) => Ok(Some(PendingWrite {
-                cache: s.cache.clone(),
-                key: s.key,
-                bytes,
-                file: file.path.display().to_string(),
-            })),
-            Err(e) => Err(format!("{}: not cached: {e}", file.path.display())),
+        let write = PendingWrite {
+            cache: s.cache.clone(),
+            key: s.key,
+            state: state.clone(),
+            index: s.index,
+            file: file.path.display().to_string(),
         };
-        (state, write)
+        (state, Ok(Some(write)))
     }
 }
 
-/// A cache entry to write: off the merge path, since syncing it to disk
-/// takes longer than merging.
+/// A cache entry to encode and write: off the merge path (a copy of the
+/// file's state), since encoding and writing it take longer than merging.
 pub struct PendingWrite {
     cache: Arc<Cache>,
     key: CacheKey,
-    bytes: Vec<u8>,
+    state: PartialState,
+    index: u32,
     file: String,
 }
 
 impl PendingWrite {
-    /// Writes the entry (blocking); a warning when it could not be.
+    /// Encodes and writes the entry (blocking); a warning when it could not be.
     pub fn write(self) -> Option<String> {
-        self.cache.put(&self.key, &self.bytes).err().map(|e| {
+        let written = self
+            .cache
+            .encode(&self.key, &self.state, self.index)
+            .and_then(|bytes| self.cache.put(&self.key, &bytes));
+        written.err().map(|e| {
             format!(
                 "{}: not cached: cannot write to {}: {e}",
                 self.file,

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use crate::attempt::{run_attempt, AttemptContext, FailKind, Outcome};
-use crate::cached::{CachePlan, FileStates, Ready};
+use crate::cached::{CachePlan, CachedSet, FileStates, Ready};
 use crate::complete::{complete, Completion, Failure};
 use crate::job::Job;
 use crate::registry::Registry;
@@ -86,8 +86,12 @@ struct Driver {
     pending: VecDeque<usize>,
     files: Vec<InputFile>,
     done: usize,
-    /// The state the job starts from (the files found in the cache).
+    /// The state the job starts from (the files found in the cache outside
+    /// a set entry).
     initial: PartialState,
+    /// The set entry found in the cache, decoded while the tasks run and
+    /// merged after the last.
+    cached_set: Option<CachedSet>,
     /// The computed files' states, merged per file for the cache.
     per_file: Option<FileStates>,
     /// Cache entries being written: a warning for each that could not be.
@@ -336,7 +340,7 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
     } = plan;
     let run = config.recorder.clone().zip(db_run);
     let data_root = config.data_root.clone();
-    let (initial, per_file) = match cache {
+    let (initial, per_file, cached_set) = match cache {
         Some(mut plan) => {
             let per_file = FileStates::new(
                 &mut plan,
@@ -345,9 +349,9 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
                 data_root.clone(),
                 options.parse.clone(),
             );
-            (plan.from_cache, Some(per_file))
+            (plan.from_cache, Some(per_file), plan.from_set)
         }
-        None => (PartialState::new(), None),
+        None => (PartialState::new(), None, None),
     };
     let ctx = Arc::new(AttemptContext {
         job_id: job.id.clone(),
@@ -373,6 +377,7 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         config,
         done: 0,
         initial,
+        cached_set,
         per_file,
         writes: Vec::new(),
     };
@@ -430,6 +435,26 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
 }
 
 impl Driver {
+    /// Merges the set entry's state (decoded meanwhile) into the tasks'.
+    async fn with_cached_set(&mut self, merged: PartialState) -> Result<PartialState, Failure> {
+        let Some(set) = self.cached_set.take() else {
+            return Ok(merged);
+        };
+        let cached = set.state().await.map_err(|e| (ErrorClass::Internal, e))?;
+        tokio::task::spawn_blocking(move || {
+            let mut merged = merged;
+            merged.merge(cached);
+            merged
+        })
+        .await
+        .map_err(|e| {
+            (
+                ErrorClass::Internal,
+                format!("merging the cached states failed: {e}"),
+            )
+        })
+    }
+
     /// Dispatches the tasks and merges each finished chunk exactly once,
     /// until all are merged or the job fails (or is stopped).
     async fn run(&mut self, ctx: &Arc<AttemptContext>) -> Result<PartialState, Failure> {
@@ -445,7 +470,7 @@ impl Driver {
             }
             self.dispatch(ctx, &tx);
             if self.done == self.tasks.len() {
-                return Ok(merged);
+                return self.with_cached_set(merged).await;
             }
             let step: Result<Option<(u32, PartialState)>, Failure> = tokio::select! {
                 Some(outcome) = rx.recv() => self.outcome(outcome),
@@ -571,6 +596,7 @@ mod tests {
             files: Vec::new(),
             done: 0,
             initial: PartialState::new(),
+            cached_set: None,
             per_file: None,
             writes: Vec::new(),
         };
@@ -641,6 +667,7 @@ mod tests {
             files: Vec::new(),
             done: 0,
             initial: PartialState::new(),
+            cached_set: None,
             per_file: None,
             writes: Vec::new(),
         };
@@ -690,6 +717,7 @@ mod tests {
             files: Vec::new(),
             done: 0,
             initial: PartialState::new(),
+            cached_set: None,
             per_file: None,
             writes: Vec::new(),
         };

@@ -25,8 +25,8 @@
 //! entry (`rfm cache clear`) or run with `--no-cache` after such a change.
 //!
 //! An entry file (`<sha256 of the key>.state`) holds a magic, the format
-//! version, a JSON header (the key, the payload's length and SHA-256) and the
-//! payload: the state as an Arrow IPC stream of
+//! version, a JSON header (the key, the payload's length and XXH3-128
+//! checksum) and the payload: the state as an Arrow IPC stream of
 //! [`PartialState::to_record_batch`]. File indexes in the ledger (date
 //! forms, malformed samples) are stored as 0 and set to the file's position
 //! in the run that reads it. Entries are written to a temporary file beside
@@ -47,6 +47,14 @@
 //! indexes of the ledger are renumbered); the other files are looked up one
 //! by one. A changed member is another key: the set is not used. Writing a
 //! set removes the sets it contains (a run over a growing folder keeps one).
+//! A set found is read and its checksum checked at once ([`SetHit`]); its
+//! decoding can wait ([`SetHit::decode`]), so a run computes its new files
+//! meanwhile.
+//!
+//! The checksum is XXH3-128, not a cryptographic hash: it detects damage
+//! (a torn write, a bad disk block, a truncated copy), not forgery. The
+//! cache folder is the user's (or the operator's) own, like the results
+//! it sits beside; whoever can write to it can write the results too.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -68,7 +76,7 @@ use crate::partial::PartialState;
 
 /// The version of the states and of the entry layout; bump it whenever a
 /// change of the engine changes the state a file gives.
-pub const STATE_VERSION: u32 = 2;
+pub const STATE_VERSION: u32 = 3;
 /// The default bound of a cache's size in bytes (2 GiB).
 pub const DEFAULT_MAX_SIZE: u64 = 2 << 30;
 /// The name of the cache folder under a results root (`rfm run`).
@@ -208,7 +216,8 @@ pub struct EntryHeader {
     /// the key of each file, in the order of their file indexes in the state.
     pub keys: Vec<CacheKey>,
     pub payload_len: u64,
-    pub payload_sha256: String,
+    /// XXH3-128 of the payload (hex): detects damage, not forgery.
+    pub payload_xxh3: String,
 }
 
 /// What a lookup found.
@@ -223,13 +232,44 @@ pub enum Lookup {
 
 /// What a lookup of a set entry found.
 pub enum SetLookup {
-    /// The merged state of the set's files, its file indexes set to the
-    /// run's, and the run indexes of those files.
-    Hit(Box<PartialState>, Vec<u32>),
+    /// A whole set entry of the run's files (checked, not yet decoded).
+    Hit(SetHit),
     /// No set of at least two of the run's files.
     Miss,
     /// The best set cannot be trusted, and why (a warning naming it).
     Damaged(String),
+}
+
+/// A set entry read and checked (magic, version, keys, length, checksum),
+/// whose state is decoded on demand: [`decode`](Self::decode) may run
+/// beside the computation of the run's other files.
+pub struct SetHit {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    /// Where the payload starts in `bytes`.
+    payload_at: usize,
+    /// The run indexes of the set's files, increasing.
+    pub at: Vec<u32>,
+}
+
+impl SetHit {
+    /// The merged state of the set's files, its file indexes set to the
+    /// run's; an error names the entry (a payload that passed its checksum
+    /// but does not decode: written by a faulty rfm, or forged).
+    pub fn decode(self) -> std::result::Result<PartialState, String> {
+        let mut state = decode_payload(&self.bytes[self.payload_at..]).map_err(|why| {
+            format!(
+                "cache entry {} cannot be decoded ({why}); remove it (rfm cache clear) or run with --no-cache",
+                self.path.display()
+            )
+        })?;
+        renumber_files(&mut state, &self.at);
+        Ok(state)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 /// One entry, as `rfm cache ls` lists it.
@@ -435,13 +475,17 @@ impl Cache {
             Ok(b) => b,
             Err(e) => return damaged(e.to_string()),
         };
-        match decode(&bytes, &header.keys) {
-            Ok(mut state) => {
-                renumber_files(&mut state, &at);
+        match verify(&bytes, &header.keys) {
+            Ok(payload_at) => {
                 if let Ok(f) = fs::File::options().write(true).open(&path) {
                     let _ = f.set_modified(SystemTime::now());
                 }
-                SetLookup::Hit(Box::new(state), at)
+                SetLookup::Hit(SetHit {
+                    path,
+                    bytes,
+                    payload_at,
+                    at,
+                })
             }
             Err(why) => damaged(why),
         }
@@ -592,7 +636,7 @@ fn frame(keys: Vec<CacheKey>, state: &PartialState) -> std::io::Result<Vec<u8>> 
     let header = EntryHeader {
         keys,
         payload_len: payload.len() as u64,
-        payload_sha256: hex(&Sha256::digest(&payload)),
+        payload_xxh3: checksum(&payload),
     };
     let header = serde_json::to_vec(&header).map_err(std::io::Error::other)?;
     let mut bytes = Vec::with_capacity(16 + header.len() + payload.len());
@@ -665,8 +709,20 @@ fn read_header(path: &Path) -> std::result::Result<EntryHeader, String> {
     split(&bytes).map(|(h, _)| h)
 }
 
+/// The checksum of a payload: XXH3-128 in hex.
+fn checksum(payload: &[u8]) -> String {
+    format!("{:032x}", twox_hash::XxHash3_128::oneshot(payload))
+}
+
 /// The state an entry holds, when it is whole and of `keys`.
 fn decode(bytes: &[u8], keys: &[CacheKey]) -> std::result::Result<PartialState, String> {
+    let at = verify(bytes, keys)?;
+    decode_payload(&bytes[at..])
+}
+
+/// Checks that an entry is whole and of `keys`; returns where its payload
+/// starts.
+fn verify(bytes: &[u8], keys: &[CacheKey]) -> std::result::Result<usize, String> {
     let (header, payload) = split(bytes)?;
     if header.keys != keys {
         return Err("made for another file or other options".into());
@@ -678,9 +734,14 @@ fn decode(bytes: &[u8], keys: &[CacheKey]) -> std::result::Result<PartialState, 
             header.payload_len
         ));
     }
-    if hex(&Sha256::digest(payload)) != header.payload_sha256 {
+    if checksum(payload) != header.payload_xxh3 {
         return Err("checksum mismatch".into());
     }
+    Ok(bytes.len() - payload.len())
+}
+
+/// A payload's state (checked by [`verify`]).
+fn decode_payload(payload: &[u8]) -> std::result::Result<PartialState, String> {
     let reader = StreamReader::try_new(payload, None).map_err(|e| e.to_string())?;
     let schema = reader.schema();
     let batches = reader
@@ -785,10 +846,11 @@ mod tests {
         write(&dir, "a.csv", CSV);
         let grown = open_inputs(dir.to_str().unwrap(), &opts.parse).unwrap();
         let run_keys: Vec<Option<CacheKey>> = grown.iter().map(|f| Some(key(f))).collect();
-        let SetLookup::Hit(back, at) = cache.load_set(&run_keys) else {
+        let SetLookup::Hit(hit) = cache.load_set(&run_keys) else {
             panic!("the set serves")
         };
-        assert_eq!(at, [1, 2]);
+        assert_eq!(hit.at, [1, 2]);
+        let back = hit.decode().unwrap();
         assert_eq!(back.customer_count(), state.customer_count());
         let indexes: Vec<u32> = back
             .ledger
@@ -801,7 +863,7 @@ mod tests {
         assert_eq!(back.ledger.dates[0], Default::default());
         assert_eq!(back.ledger.dates[1..], state.ledger.dates[..]);
         // With the new file's own state merged: what a run over the three gives.
-        let mut merged = *back;
+        let mut merged = back;
         merged.merge(run_local(&grown[..1], &opts).unwrap());
         let mut whole = run_local(&grown, &opts).unwrap();
         crate::engine::number_sample_lines(&mut whole, &grown).unwrap();
@@ -834,6 +896,29 @@ mod tests {
             }
             _ => panic!("a damaged set is not trusted"),
         }
+        // A payload that passes its checksum but does not decode (only a
+        // faulty or forged writer makes one): found, refused at decoding.
+        let garbage = b"not an Arrow stream".to_vec();
+        let header = serde_json::to_vec(&EntryHeader {
+            keys: keys.clone(),
+            payload_len: garbage.len() as u64,
+            payload_xxh3: checksum(&garbage),
+        })
+        .unwrap();
+        let mut forged = MAGIC.to_vec();
+        forged.extend_from_slice(&STATE_VERSION.to_le_bytes());
+        forged.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        forged.extend_from_slice(&header);
+        forged.extend_from_slice(&garbage);
+        fs::write(&set, &forged).unwrap();
+        let SetLookup::Hit(hit) = cache.load_set(&run_keys) else {
+            panic!("the checksum passes")
+        };
+        let err = hit.decode().expect_err("a payload that does not decode");
+        assert!(
+            err.contains("cannot be decoded") && err.contains(".set.state"),
+            "{err}"
+        );
         // A set of all three replaces the set of two.
         let keys3: Vec<CacheKey> = run_keys.iter().flatten().cloned().collect();
         let bytes = cache.encode_set(&keys3, &whole).unwrap();

@@ -93,10 +93,24 @@ impl DayText {
         let day = date::date_of(ts);
         if self.day != Some(day) {
             self.text.clear();
-            // Years outside 0000–9999 keep the general formatter's text.
-            let full = date::format_timestamp(day as i64 * 86_400);
-            self.text
-                .extend_from_slice(&full.as_bytes()[..full.len() - 8]);
+            match date::civil_from_days(day) {
+                (y @ 0..=9999, m, d) => {
+                    let y = y as u32;
+                    push_2(&mut self.text, y / 100);
+                    push_2(&mut self.text, y % 100);
+                    self.text.push(b'-');
+                    push_2(&mut self.text, m);
+                    self.text.push(b'-');
+                    push_2(&mut self.text, d);
+                    self.text.push(b' ');
+                }
+                // Years outside 0000–9999 keep the general formatter's text.
+                _ => {
+                    let full = date::format_timestamp(day as i64 * 86_400);
+                    self.text
+                        .extend_from_slice(&full.as_bytes()[..full.len() - 8]);
+                }
+            }
             self.day = Some(day);
         }
         out.extend_from_slice(&self.text);
