@@ -52,7 +52,7 @@ echo "|---|---|---|---|---|---|---|"
 for n in "${COUNTS[@]}"; do
   port=$((20000 + RANDOM % 20000))
   url=http://127.0.0.1:$port
-  "$BIN/rfm-coordinator" --listen "127.0.0.1:$port" >"$DATA/scheduler-coordinator.log" 2>&1 &
+  "$BIN/rfm-coordinator" --listen "127.0.0.1:$port" --min-chunk-size "$CHUNK" >"$DATA/scheduler-coordinator.log" 2>&1 &
   coordinator=$!
   pids+=("$coordinator")
   sleep 0.5
