@@ -9,8 +9,12 @@
 //! found is checked at submission and decoded on its own thread while the
 //! job's tasks run ([`CachedSet`]); the job merges it after its last task.
 //! A computed file's entry is encoded and written off the merge path. A
-//! damaged entry, or one that cannot be written, is a warning in the run
-//! report (`cache.warnings`), never a failure.
+//! damaged entry (unreadable, truncated, foreign, a checksum that does not
+//! match), or one that cannot be written, is a warning in the run report
+//! (`cache.warnings`) and its files are recomputed. One exception: a set
+//! entry whose checksum matches but whose payload does not decode (only a
+//! faulty or forged writer makes one) is found only after the job started,
+//! and fails the job naming the entry (`rfm cache clear` or `--no-cache`).
 
 use std::sync::Arc;
 
