@@ -124,12 +124,7 @@ fn segment_figures(row: &Row) -> SegmentFigures {
 impl Store {
     /// Every run, newest first.
     pub fn runs(&mut self) -> Result<Vec<RunInfo>> {
-        self.ensure_connected()?;
-        let sql = format!("SELECT {RUN_COLUMNS} FROM rfm_runs r ORDER BY r.id DESC");
-        let rows = self
-            .client
-            .query(&sql, &[])
-            .map_err(self.query_err("listing runs"))?;
+        let rows = self.run_rows("", None)?;
         rows.iter()
             .map(run_info)
             .collect::<Result<_, _>>()
@@ -138,17 +133,8 @@ impl Store {
 
     /// The run with this run id (the `run_id` of `run.json`).
     pub fn run(&mut self, run_id: &str) -> Result<RunInfo> {
-        self.ensure_connected()?;
-        let sql = format!("SELECT {RUN_COLUMNS} FROM rfm_runs r WHERE r.run_id = $1");
-        let row = self
-            .client
-            .query_opt(&sql, &[&run_id])
-            .map_err(self.query_err("reading a run"))?;
-        let row = row.ok_or_else(|| Error::UnknownRun {
-            target: self.target.to_string(),
-            run_id: run_id.to_string(),
-        })?;
-        run_info(&row).map_err(self.query_err("reading the run's status"))
+        let rows = self.run_rows("", Some(run_id))?;
+        run_info(&rows[0]).map_err(self.query_err("reading the run's status"))
     }
 
     /// The latest published run, if any.
@@ -166,22 +152,49 @@ impl Store {
 
     /// Segments of the latest published run, by name (as in `segments.csv`).
     pub fn latest_segments(&mut self) -> Result<Vec<SegmentFigures>> {
-        self.ensure_connected()?;
-        let sql = format!("SELECT {SEGMENT_COLUMNS} FROM rfm_segments WHERE run = (SELECT id FROM rfm_latest_run) ORDER BY segment COLLATE \"C\"");
-        let rows = self
-            .client
-            .query(&sql, &[])
-            .map_err(self.query_err("reading segments"))?;
-        Ok(rows.iter().map(segment_figures).collect())
+        self.segment_rows("(SELECT id FROM rfm_latest_run)", &[])
     }
 
     /// Segments of one run, by name.
     pub fn segments(&mut self, run: RunId) -> Result<Vec<SegmentFigures>> {
+        self.segment_rows("$1", &[&run.0])
+    }
+
+    /// `rfm_runs` rows with `extra` columns after the run's: every run,
+    /// newest first, or the one with `run_id` (an unknown id is an error).
+    fn run_rows(&mut self, extra: &str, run_id: Option<&str>) -> Result<Vec<Row>> {
         self.ensure_connected()?;
-        let sql = format!("SELECT {SEGMENT_COLUMNS} FROM rfm_segments WHERE run = $1 ORDER BY segment COLLATE \"C\"");
+        let select = format!("SELECT {RUN_COLUMNS}{extra} FROM rfm_runs r");
+        let Some(run_id) = run_id else {
+            return self
+                .client
+                .query(&format!("{select} ORDER BY r.id DESC"), &[])
+                .map_err(self.query_err("listing runs"));
+        };
+        let row = self
+            .client
+            .query_opt(&format!("{select} WHERE r.run_id = $1"), &[&run_id])
+            .map_err(self.query_err("reading a run"))?;
+        let row = row.ok_or_else(|| Error::UnknownRun {
+            target: self.target.to_string(),
+            run_id: run_id.to_string(),
+        })?;
+        Ok(vec![row])
+    }
+
+    /// The segments of the run that `run` (an SQL expression) selects, by name.
+    fn segment_rows(
+        &mut self,
+        run: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<SegmentFigures>> {
+        self.ensure_connected()?;
+        let sql = format!(
+            "SELECT {SEGMENT_COLUMNS} FROM rfm_segments WHERE run = {run} ORDER BY segment COLLATE \"C\""
+        );
         let rows = self
             .client
-            .query(&sql, &[&run.0])
+            .query(&sql, params)
             .map_err(self.query_err("reading segments"))?;
         Ok(rows.iter().map(segment_figures).collect())
     }
@@ -245,12 +258,7 @@ fn run_with_report(row: &Row) -> Result<RunWithReport, postgres::Error> {
 impl Store {
     /// Every run with its report, newest first (the dashboard's history).
     pub fn runs_with_reports(&mut self) -> Result<Vec<RunWithReport>> {
-        self.ensure_connected()?;
-        let sql = format!("SELECT {RUN_COLUMNS}, r.report FROM rfm_runs r ORDER BY r.id DESC");
-        let rows = self
-            .client
-            .query(&sql, &[])
-            .map_err(self.query_err("listing runs"))?;
+        let rows = self.run_rows(", r.report", None)?;
         rows.iter()
             .map(run_with_report)
             .collect::<Result<_, _>>()
@@ -259,17 +267,8 @@ impl Store {
 
     /// The run with this run id (the `run_id` of `run.json`) and its report.
     pub fn run_with_report(&mut self, run_id: &str) -> Result<RunWithReport> {
-        self.ensure_connected()?;
-        let sql = format!("SELECT {RUN_COLUMNS}, r.report FROM rfm_runs r WHERE r.run_id = $1");
-        let row = self
-            .client
-            .query_opt(&sql, &[&run_id])
-            .map_err(self.query_err("reading a run"))?;
-        let row = row.ok_or_else(|| Error::UnknownRun {
-            target: self.target.to_string(),
-            run_id: run_id.to_string(),
-        })?;
-        run_with_report(&row).map_err(self.query_err("reading the run's status"))
+        let rows = self.run_rows(", r.report", Some(run_id))?;
+        run_with_report(&rows[0]).map_err(self.query_err("reading the run's status"))
     }
 }
 
