@@ -41,7 +41,7 @@ use crate::error::{Error, Result};
 use crate::input::{ColumnMap, FileLayout, ParseOptions};
 use crate::parse::{Classifier, DateReader};
 use crate::partial::PartialState;
-use columns::{Carry, RoleColumns};
+use columns::{Carry, RoleColumns, Slots};
 use footer::Source;
 
 /// Rows per batch read from a row group.
@@ -297,6 +297,7 @@ pub fn compute_parquet(
                     .map_err(|e| bad(path, e.to_string()))?;
             let mut classifier = Classifier::new(chunk.file_index, parse);
             let mut carry = Some(Carry::new(DateReader::new(date_format.clone())));
+            let mut slots = Slots::new();
             let mut row = first_row;
             for batch in batches {
                 cancel.check()?;
@@ -304,12 +305,24 @@ pub fn compute_parquet(
                 let held = carry.take().expect("the carried readers are back");
                 let (mut read, texts) = RoleColumns::new(batch.columns(), &roles, columns, held)
                     .map_err(|m| bad(path, m))?;
+                slots.follow(&read);
                 for r in 0..batch.num_rows() {
                     let offset = row + r as u64;
                     let row = read.values(r);
                     classifier.date_form(offset, row.values.ts, row.shape, row.date_text);
                     if let Some(purchase) = classifier.line(offset, row.values, &texts.row(r)) {
-                        classifier.purchase(purchase, row.country, &mut state);
+                        classifier.count_purchase(&purchase);
+                        let customer =
+                            slots.customer(row.customer_key, purchase.customer(), &mut state);
+                        let country = slots.country(row.country_key, row.country, &mut state);
+                        state.absorb_slots(
+                            customer,
+                            country,
+                            purchase.ts(),
+                            purchase.amount(),
+                            purchase.invoice(),
+                            row.invoice,
+                        );
                     }
                 }
                 carry = Some(read.into_carry());
