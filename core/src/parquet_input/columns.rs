@@ -619,7 +619,7 @@ impl DictTexts {
         self.spans.len()
     }
 
-    #[inline]
+    #[inline(always)]
     fn get(&self, key: usize) -> &[u8] {
         let (s, e) = self.spans[key];
         &self.text[s as usize..e as usize]
@@ -669,7 +669,7 @@ impl KeyedText {
 
     /// The row's trimmed text (empty for null) and its dictionary key
     /// (`None` for null or a column without a dictionary).
-    #[inline]
+    #[inline(always)]
     fn get(&self, row: usize) -> (&[u8], Option<u32>) {
         match self {
             KeyedText::Dictionary { keys, valid, texts } => {
@@ -684,7 +684,7 @@ impl KeyedText {
     }
 
     /// [`get`](Self::get) with the text's packed invoice.
-    #[inline]
+    #[inline(always)]
     fn invoice(&self, row: usize) -> (&[u8], PackedInvoice) {
         match self {
             KeyedText::Dictionary { texts, .. } => match self.get(row) {
