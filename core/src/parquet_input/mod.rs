@@ -9,8 +9,11 @@
 //! a chunk's row groups are read in parallel (rayon), as a CSV chunk's
 //! sub-ranges are. The footer is read once per file per process ([`footer`]).
 //! A row group's text role columns whose pages all hold dictionary keys are
-//! read as dictionary arrays: no text is copied per row, and a customer
-//! dictionary's ids are checked once per value ([`Readings`]).
+//! read as dictionary arrays: no text is copied per row, a customer
+//! dictionary's ids are checked once per value ([`Readings`]), invoice and
+//! country values are trimmed (invoices packed) once, and a customer's or
+//! country's slot in the state is looked up once per row group
+//! ([`columns::Slots`]).
 //!
 //! Planning stays in bytes: a chunk `[start, end)` owns the row groups whose
 //! first byte lies in it, so every row group belongs to exactly one task
