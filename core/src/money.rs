@@ -45,6 +45,21 @@ impl Money {
     /// `quantity × price`, or `None` beyond ±[`Money::MAX`].
     #[inline]
     pub fn times(self, quantity: i64) -> Option<Money> {
+        // Under 2^64 units (a price below about 18.4) the product of the
+        // magnitudes fits a u128 by one widening multiply.
+        let units = self.0.unsigned_abs();
+        if units <= u64::MAX as u128 {
+            let product = (units as u64 as u128) * quantity.unsigned_abs() as u128;
+            if product > MAX_UNITS as u128 {
+                return None;
+            }
+            let product = product as i128;
+            return Some(Money(if (self.0 < 0) != (quantity < 0) {
+                -product
+            } else {
+                product
+            }));
+        }
         self.0
             .checked_mul(quantity as i128)
             .and_then(Money::bounded)
@@ -375,6 +390,29 @@ mod tests {
         assert_eq!(Money::checked_sum([big, big, Money(-big.0)]), None);
         assert!(Money::MAX.in_range() && !Money(MAX_UNITS + 1).in_range());
         assert!(Money(-MAX_UNITS).in_range() && !Money(i128::MIN).in_range());
+    }
+
+    #[test]
+    fn times_is_the_exact_product_within_the_range() {
+        let reference = |m: Money, q: i64| m.0.checked_mul(q as i128).and_then(Money::bounded);
+        let prices = [
+            0,
+            1,
+            -1,
+            2_550_000_000_000_000_000,
+            -2_550_000_000_000_000_000,
+            u64::MAX as i128,
+            -(u64::MAX as i128),
+            u64::MAX as i128 + 1,
+            MAX_UNITS,
+            -MAX_UNITS,
+        ];
+        let quantities = [0, 1, -1, 6, -80_995, i64::MAX, i64::MIN, i64::MIN + 1];
+        for &p in &prices {
+            for &q in &quantities {
+                assert_eq!(Money(p).times(q), reference(Money(p), q), "{p} × {q}");
+            }
+        }
     }
 
     #[test]

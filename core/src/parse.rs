@@ -373,6 +373,27 @@ pub struct Purchase<'a> {
     amount: Money,
 }
 
+impl<'a> Purchase<'a> {
+    /// The customer id's text.
+    pub fn customer(&self) -> &'a [u8] {
+        self.customer
+    }
+
+    /// The trimmed invoice.
+    pub fn invoice(&self) -> &'a [u8] {
+        self.invoice
+    }
+
+    pub fn ts(&self) -> Timestamp {
+        self.ts
+    }
+
+    /// Quantity × price.
+    pub fn amount(&self) -> Money {
+        self.amount
+    }
+}
+
 /// The spec's line rules (§1 field formats, §2), shared by every input
 /// format: counts lines in a [`LineLedger`], keeps malformed samples, and
 /// hands purchase lines to a [`Purchases`] sink.
@@ -533,6 +554,13 @@ impl Classifier {
     pub fn purchase(&mut self, p: Purchase<'_>, country: &[u8], out: &mut impl Purchases) {
         self.ledger.purchase_lines += 1;
         out.purchase(p.customer, p.invoice, p.ts, p.amount, country);
+    }
+
+    /// Counts a purchase line that the reader folds into its state itself
+    /// (one that resolves each distinct customer once, not each line).
+    #[inline]
+    pub fn count_purchase(&mut self, _: &Purchase<'_>) {
+        self.ledger.purchase_lines += 1;
     }
 
     /// The ledger of the lines counted.

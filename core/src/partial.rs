@@ -33,11 +33,25 @@ fn pack_invoice(inv: &[u8]) -> Option<InvoiceKey> {
     if inv.len() > 15 {
         return None;
     }
-    let mut key = (inv.len() as u128) << 120;
-    for (i, &b) in inv.iter().enumerate() {
-        key |= (b as u128) << (8 * (14 - i));
+    // The length in the top byte, then the bytes from the next one down:
+    // big-endian, zero-padded.
+    let mut bytes = [0u8; 16];
+    bytes[0] = inv.len() as u8;
+    bytes[1..1 + inv.len()].copy_from_slice(inv);
+    Some(u128::from_be_bytes(bytes))
+}
+
+/// An invoice as a state keeps it, packed once for the many lines that
+/// share it (see [`PartialState::absorb_slots`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackedInvoice(Option<InvoiceKey>);
+
+impl PackedInvoice {
+    /// The packed form of `invoice`'s bytes.
+    #[inline]
+    pub fn of(invoice: &[u8]) -> PackedInvoice {
+        PackedInvoice(pack_invoice(invoice))
     }
-    Some(key)
 }
 
 #[cfg(test)]
@@ -302,6 +316,33 @@ impl PartialState {
         }
     }
 
+    /// The slot of customer `id`, added with no purchase when new; the last
+    /// line's customer is checked first (lines of one invoice come together).
+    #[inline]
+    pub fn slot_of_customer(&mut self, id: &[u8]) -> u32 {
+        let last = self.last_customer as usize;
+        if last < self.customers.len() && self.id(last) == id {
+            return last as u32;
+        }
+        let slot = self.customer_slot(id).0 as u32;
+        self.last_customer = slot;
+        slot
+    }
+
+    /// The slot of country `name`, the last line's checked first.
+    #[inline]
+    pub fn slot_of_country(&mut self, name: &[u8]) -> u32 {
+        let last = self.last_country;
+        match self.countries.get(last as usize) {
+            Some(known) if **known == *name => last,
+            _ => {
+                let c = self.country_slot(name);
+                self.last_country = c;
+                c
+            }
+        }
+    }
+
     fn country_slot(&mut self, name: &[u8]) -> u32 {
         if let Some(&i) = self.country_index.get(name) {
             return i;
@@ -361,29 +402,53 @@ impl PartialState {
         amount: Money,
         country: &[u8],
     ) {
-        let last = self.last_customer as usize;
-        let slot = if last < self.customers.len() && self.id(last) == id {
-            last
-        } else {
-            let slot = self.customer_slot(id).0;
-            self.last_customer = slot as u32;
-            slot
-        };
-        let last = self.last_country;
-        let country_slot = match self.countries.get(last as usize) {
-            Some(name) if **name == *country => last,
-            _ => {
-                let c = self.country_slot(country);
-                self.last_country = c;
-                c
-            }
-        };
-        self.add_line(slot, country_slot, ts, amount, invoice);
+        let slot = self.slot_of_customer(id);
+        let country_slot = self.slot_of_country(country);
+        self.add_line(slot as usize, country_slot, ts, amount, invoice);
+    }
+
+    /// Folds one purchase line of customer slot `slot` and country slot
+    /// `country` (from [`slot_of_customer`](Self::slot_of_customer) and
+    /// [`slot_of_country`](Self::slot_of_country) of this state) into the
+    /// state, its invoice packed beforehand: for a reader that resolves
+    /// each distinct value once, not each line.
+    #[inline]
+    pub fn absorb_slots(
+        &mut self,
+        slot: u32,
+        country: u32,
+        ts: i64,
+        amount: Money,
+        invoice: &[u8],
+        packed: PackedInvoice,
+    ) {
+        self.add_packed_line(slot as usize, country, ts, amount, invoice, packed);
     }
 
     /// Adds a purchase line to customer `slot`.
     #[inline]
     fn add_line(&mut self, slot: usize, country: u32, ts: i64, amount: Money, invoice: &[u8]) {
+        self.add_packed_line(
+            slot,
+            country,
+            ts,
+            amount,
+            invoice,
+            PackedInvoice::of(invoice),
+        );
+    }
+
+    /// [`add_line`](Self::add_line) with the invoice packed beforehand.
+    #[inline]
+    fn add_packed_line(
+        &mut self,
+        slot: usize,
+        country: u32,
+        ts: i64,
+        amount: Money,
+        invoice: &[u8],
+        packed: PackedInvoice,
+    ) {
         let acc = &mut self.customers[slot];
         acc.first_ts = acc.first_ts.min(ts);
         acc.last_ts = acc.last_ts.max(ts);
@@ -391,7 +456,7 @@ impl PartialState {
             Some(m) => acc.monetary = m,
             None => Self::note_overflow(&mut self.overflow, id_in(&self.ids, &self.id_ends, slot)),
         }
-        match pack_invoice(invoice) {
+        match packed.0 {
             Some(key) => add_invoice(acc, &mut self.spills, key),
             None => spill_of(acc, &mut self.spills)
                 .long_invoices

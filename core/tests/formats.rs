@@ -119,9 +119,11 @@ fn uci_parquet_with_exact_types_or_all_text_gives_the_reference_result() {
 /// Runs `batch` written as Parquet and `csv` (the same rows as a CSV export
 /// holds them, with the batch's columns) as CSV: the ledgers (counts,
 /// malformed samples with their lines, texts and problems, date forms) and
-/// the customers are the same. The Parquet file is written three ways:
-/// text columns dictionary-encoded (read as dictionary keys), plain, and
-/// with dictionary pages that overflow into plain pages mid-chunk.
+/// the customers are the same. The Parquet file is written four ways:
+/// text columns dictionary-encoded (read as dictionary keys), plain, with
+/// dictionary pages that overflow into plain pages mid-chunk, and in row
+/// groups of two rows, each with its own dictionaries (one state then
+/// folds many dictionaries' customers and countries).
 fn parquet_reads_as_csv(
     batch: arrow::array::RecordBatch,
     csv: &str,
@@ -162,6 +164,12 @@ fn parquet_reads_as_csv(
                 .set_dictionary_page_size_limit(8)
                 .set_data_page_row_count_limit(2)
                 .set_write_batch_size(2)
+                .build(),
+        ),
+        (
+            "row groups of two rows",
+            WriterProperties::builder()
+                .set_max_row_group_row_count(Some(2))
                 .build(),
         ),
     ];

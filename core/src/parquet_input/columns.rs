@@ -35,6 +35,7 @@ use crate::money::{self, Money};
 use crate::parse::{
     customer_id, parse_quantity, trim, CustomerId, DateReader, FieldRole, LineText, LineValues,
 };
+use crate::partial::{PackedInvoice, PartialState};
 
 /// Seconds since 1970 of 0000-01-01 00:00:00 and 9999-12-31 23:59:59: the
 /// timestamps a `YYYY-MM-DD HH:MM:SS` text can hold.
@@ -421,14 +422,21 @@ pub struct Rescale {
     shift: i32,
     /// `10^|shift|`, `None` beyond an i128.
     power: Option<i128>,
+    /// `10^shift` when digits are added and it fits an i64 (then an i64
+    /// value times it fits an i128).
+    small_power: Option<i64>,
 }
 
 impl Rescale {
     pub fn new(scale: i8) -> Rescale {
         let shift = money::SCALE as i32 - scale as i32;
+        let power = 10i128.checked_pow(shift.unsigned_abs());
         Rescale {
             shift,
-            power: 10i128.checked_pow(shift.unsigned_abs()),
+            power,
+            small_power: power
+                .filter(|_| shift >= 0)
+                .and_then(|p| i64::try_from(p).ok()),
         }
     }
 
@@ -436,6 +444,10 @@ impl Rescale {
     pub fn money(self, units: i128) -> Option<Money> {
         if units == 0 {
             return Some(Money::ZERO);
+        }
+        if let (Some(power), Ok(small)) = (self.small_power, i64::try_from(units)) {
+            let exact = Money(small as i128 * power as i128);
+            return exact.in_range().then_some(exact);
         }
         let exact = if self.shift >= 0 {
             units.checked_mul(self.power?)?
@@ -560,6 +572,216 @@ impl CustomerIds {
     }
 }
 
+/// Each value of a text dictionary read once, trimmed (null: empty), and
+/// its invoice packing when it is an invoice dictionary.
+pub struct DictTexts {
+    /// The dictionary values read (held: their address identifies them).
+    values: ArrayRef,
+    /// Each value's range of `text`.
+    spans: Vec<(u32, u32)>,
+    text: Vec<u8>,
+    packed: Vec<PackedInvoice>,
+}
+
+impl DictTexts {
+    fn new(values: &ArrayRef, pack: bool) -> Result<DictTexts, String> {
+        let column = TextColumn::new(values)?;
+        let mut text = Vec::new();
+        let mut spans = Vec::with_capacity(values.len());
+        let mut packed = Vec::with_capacity(if pack { values.len() } else { 0 });
+        for k in 0..values.len() {
+            let v = column.trimmed(k);
+            let start = text.len();
+            text.extend_from_slice(v);
+            let end = text.len();
+            if end > u32::MAX as usize {
+                return Err("a dictionary's values exceed 4 GiB of text".into());
+            }
+            spans.push((start as u32, end as u32));
+            if pack {
+                packed.push(PackedInvoice::of(v));
+            }
+        }
+        Ok(DictTexts {
+            values: values.clone(),
+            spans,
+            text,
+            packed,
+        })
+    }
+
+    /// Whether these are the texts of `values` (the same array).
+    fn of(&self, values: &ArrayRef) -> bool {
+        Arc::ptr_eq(&self.values, values)
+    }
+
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    #[inline(always)]
+    fn get(&self, key: usize) -> &[u8] {
+        let (s, e) = self.spans[key];
+        &self.text[s as usize..e as usize]
+    }
+}
+
+/// A text column whose dictionary values are read once ([`DictTexts`]), or
+/// whose rows are read one by one.
+enum KeyedText {
+    Dictionary {
+        keys: Keys,
+        valid: Option<NullBuffer>,
+        texts: Arc<DictTexts>,
+    },
+    Text(TextColumn),
+}
+
+impl KeyedText {
+    /// The column of `array`; `known` holds the texts of the dictionary last
+    /// read (a row group's batches share it), and is updated.
+    fn new(
+        array: &ArrayRef,
+        known: &mut Option<Arc<DictTexts>>,
+        pack: bool,
+    ) -> Result<KeyedText, String> {
+        if let DataType::Dictionary(..) = array.data_type() {
+            let dict = array.as_any_dictionary();
+            let values = dict.values();
+            if !values.is_empty() {
+                let texts = match known {
+                    Some(t) if t.of(values) => t.clone(),
+                    _ => {
+                        let t = Arc::new(DictTexts::new(values, pack)?);
+                        *known = Some(t.clone());
+                        t
+                    }
+                };
+                return Ok(KeyedText::Dictionary {
+                    keys: Keys::of(dict),
+                    valid: dict.keys().logical_nulls(),
+                    texts,
+                });
+            }
+        }
+        Ok(KeyedText::Text(TextColumn::new(array)?))
+    }
+
+    /// The row's trimmed text (empty for null) and its dictionary key
+    /// (`None` for null or a column without a dictionary).
+    #[inline(always)]
+    fn get(&self, row: usize) -> (&[u8], Option<u32>) {
+        match self {
+            KeyedText::Dictionary { keys, valid, texts } => {
+                if valid.as_ref().is_some_and(|v| v.is_null(row)) {
+                    return (b"", None);
+                }
+                let key = keys.get(row);
+                (texts.get(key), Some(key as u32))
+            }
+            KeyedText::Text(t) => (t.trimmed(row), None),
+        }
+    }
+
+    /// [`get`](Self::get) with the text's packed invoice.
+    #[inline(always)]
+    fn invoice(&self, row: usize) -> (&[u8], PackedInvoice) {
+        match self {
+            KeyedText::Dictionary { texts, .. } => match self.get(row) {
+                (text, Some(key)) => (text, texts.packed[key as usize]),
+                (text, None) => (text, PackedInvoice::of(text)),
+            },
+            KeyedText::Text(t) => {
+                let text = t.trimmed(row);
+                (text, PackedInvoice::of(text))
+            }
+        }
+    }
+}
+
+/// The state slots of a row group's dictionary values, each resolved at its
+/// first purchase line: a customer's or country's text is looked up in the
+/// state once per dictionary, not once per line. Valid for one state.
+pub struct Slots {
+    customers_of: Option<Arc<CustomerIds>>,
+    customers: Vec<u32>,
+    countries_of: Option<Arc<DictTexts>>,
+    countries: Vec<u32>,
+}
+
+/// A slot not resolved yet.
+const UNRESOLVED: u32 = u32::MAX;
+
+impl Slots {
+    pub fn new() -> Slots {
+        Slots {
+            customers_of: None,
+            customers: Vec::new(),
+            countries_of: None,
+            countries: Vec::new(),
+        }
+    }
+
+    /// Follows the dictionaries of `read`: the slots of a dictionary not
+    /// seen before start unresolved.
+    pub fn follow(&mut self, read: &RoleColumns) {
+        if let CustomerColumn::Dictionary { ids, .. } = &read.customer {
+            if !self
+                .customers_of
+                .as_ref()
+                .is_some_and(|known| Arc::ptr_eq(known, ids))
+            {
+                self.customers.clear();
+                self.customers.resize(ids.ids.len(), UNRESOLVED);
+                self.customers_of = Some(ids.clone());
+            }
+        }
+        if let Some(KeyedText::Dictionary { texts, .. }) = &read.country {
+            if !self
+                .countries_of
+                .as_ref()
+                .is_some_and(|known| Arc::ptr_eq(known, texts))
+            {
+                self.countries.clear();
+                self.countries.resize(texts.len(), UNRESOLVED);
+                self.countries_of = Some(texts.clone());
+            }
+        }
+    }
+
+    /// The state slot of a row's customer `id`, `key` its dictionary key.
+    #[inline]
+    pub fn customer(&mut self, key: Option<u32>, id: &[u8], state: &mut PartialState) -> u32 {
+        resolve(&mut self.customers, key, || state.slot_of_customer(id))
+    }
+
+    /// The state slot of a row's country `name`, `key` its dictionary key.
+    #[inline]
+    pub fn country(&mut self, key: Option<u32>, name: &[u8], state: &mut PartialState) -> u32 {
+        resolve(&mut self.countries, key, || state.slot_of_country(name))
+    }
+}
+
+impl Default for Slots {
+    fn default() -> Slots {
+        Slots::new()
+    }
+}
+
+/// The slot of dictionary key `key` in `slots`, looked up once.
+#[inline]
+fn resolve(slots: &mut [u32], key: Option<u32>, look_up: impl FnOnce() -> u32) -> u32 {
+    match key.and_then(|k| slots.get_mut(k as usize)) {
+        Some(slot) => {
+            if *slot == UNRESOLVED {
+                *slot = look_up();
+            }
+            *slot
+        }
+        None => look_up(),
+    }
+}
+
 /// The customer column.
 enum CustomerColumn {
     /// Dictionary keys into ids read once per dictionary value.
@@ -596,29 +818,34 @@ impl CustomerColumn {
         Ok(CustomerColumn::Text(TextColumn::new(array)?))
     }
 
-    /// The row's customer id (`scratch` holds a converted text).
+    /// The row's customer id (`scratch` holds a converted text) and its
+    /// dictionary key (`None` without one).
     #[inline]
-    fn get<'a>(&'a self, row: usize, scratch: &'a mut Vec<u8>) -> CustomerId<'a> {
+    fn get<'a>(&'a self, row: usize, scratch: &'a mut Vec<u8>) -> (CustomerId<'a>, Option<u32>) {
         match self {
             CustomerColumn::Dictionary { keys, valid, ids } => {
                 if valid.as_ref().is_some_and(|v| v.is_null(row)) {
-                    return CustomerId::Missing;
+                    return (CustomerId::Missing, None);
                 }
-                ids.get(keys.get(row))
+                let key = keys.get(row);
+                (ids.get(key), Some(key as u32))
             }
             CustomerColumn::Text(t) => match t.get(row) {
-                Some(v) => customer_id(trim(v), scratch),
-                None => CustomerId::Missing,
+                Some(v) => (customer_id(trim(v), scratch), None),
+                None => (CustomerId::Missing, None),
             },
         }
     }
 }
 
 /// What a row group's batches hand on to the next: the text date reader
-/// (it keeps the last text read) and the customer dictionary's ids.
+/// (it keeps the last text read) and what was read of the customer,
+/// invoice and country dictionaries.
 pub struct Carry {
     dates: DateReader,
     customers: Option<Arc<CustomerIds>>,
+    invoices: Option<Arc<DictTexts>>,
+    countries: Option<Arc<DictTexts>>,
 }
 
 impl Carry {
@@ -626,6 +853,8 @@ impl Carry {
         Carry {
             dates,
             customers: None,
+            invoices: None,
+            countries: None,
         }
     }
 }
@@ -638,19 +867,26 @@ pub struct Row<'a> {
     /// The date's text (a text date column's).
     pub date_text: &'a [u8],
     pub country: &'a [u8],
+    /// The invoice packed as a state keeps it.
+    pub invoice: PackedInvoice,
+    /// The customer's and the country's dictionary keys (`None` without).
+    pub customer_key: Option<u32>,
+    pub country_key: Option<u32>,
 }
 
 /// One batch's role columns, read row by row.
 pub struct RoleColumns {
-    invoice: TextColumn,
+    invoice: KeyedText,
     quantity: QuantityColumn,
     price: PriceColumn,
     date: DateColumn,
     customer: CustomerColumn,
-    country: Option<TextColumn>,
+    country: Option<KeyedText>,
     scratch: Vec<u8>,
     customer_scratch: Vec<u8>,
     customers: Option<Arc<CustomerIds>>,
+    invoices: Option<Arc<DictTexts>>,
+    countries: Option<Arc<DictTexts>>,
 }
 
 /// One batch's role columns as read, to write a row's texts for a sample.
@@ -683,6 +919,8 @@ impl RoleColumns {
         let Carry {
             dates,
             mut customers,
+            mut invoices,
+            mut countries,
         } = carry;
         let at = |field: usize| fields.binary_search(&field).expect("a role column is read");
         let array = |field: usize| &arrays[at(field)];
@@ -698,18 +936,20 @@ impl RoleColumns {
             ],
         };
         let read = RoleColumns {
-            invoice: TextColumn::new(array(columns.invoice))?,
+            invoice: KeyedText::new(array(columns.invoice), &mut invoices, true)?,
             quantity: QuantityColumn::new(array(columns.quantity))?,
             price: PriceColumn::new(array(columns.price))?,
             date: DateColumn::new(array(columns.date), dates)?,
             customer: CustomerColumn::new(array(columns.customer), &mut customers)?,
             country: columns
                 .country
-                .map(|c| TextColumn::new(array(c)))
+                .map(|c| KeyedText::new(array(c), &mut countries, false))
                 .transpose()?,
             scratch: Vec::new(),
             customer_scratch: Vec::new(),
             customers,
+            invoices,
+            countries,
         };
         Ok((read, texts))
     }
@@ -721,10 +961,15 @@ impl RoleColumns {
         let quantity = self.quantity.get(row);
         let price = self.price.get(row, &mut self.scratch);
         let (ts, shape, date_text) = self.date.get(row);
-        let customer = self.customer.get(row, &mut self.customer_scratch);
+        let (customer, customer_key) = self.customer.get(row, &mut self.customer_scratch);
+        let (invoice_text, invoice) = self.invoice.invoice(row);
+        let (country, country_key) = self
+            .country
+            .as_ref()
+            .map_or((&[][..], None), |c| c.get(row));
         Row {
             values: LineValues {
-                invoice: self.invoice.trimmed(row),
+                invoice: invoice_text,
                 quantity,
                 price,
                 ts,
@@ -732,7 +977,10 @@ impl RoleColumns {
             },
             shape,
             date_text,
-            country: self.country.as_ref().map_or(&[], |c| c.trimmed(row)),
+            country,
+            invoice,
+            customer_key,
+            country_key,
         }
     }
 
@@ -744,6 +992,8 @@ impl RoleColumns {
                 DateColumn::Seconds { .. } => DateReader::new(None),
             },
             customers: self.customers,
+            invoices: self.invoices,
+            countries: self.countries,
         }
     }
 }
@@ -833,6 +1083,12 @@ mod tests {
             (-99_999_999_999_999_999_999_999_999_999_999_999, 18),
             (99_999_999_999_999_999_999, 0),
             (100_000_000_000_000_000_000, 0),
+            (i64::MAX as i128, 4),
+            (i64::MIN as i128, 4),
+            (i64::MAX as i128 + 1, 4),
+            (i64::MIN as i128 - 1, 0),
+            (i64::MAX as i128, 0),
+            (-3, 1),
         ] {
             assert_eq!(
                 decimal_money(units, scale),
