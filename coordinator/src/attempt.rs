@@ -1,5 +1,7 @@
 //! One attempt at a task: `RunTask` on a worker, `DoGet` of the finished
-//! partial state over Arrow Flight, then `ReleaseTask` so the worker drops it;
+//! partial state over Arrow Flight (the worker's slot is given back as soon
+//! as `RunTask` answers, so its next task computes meanwhile), then
+//! `ReleaseTask` so the worker drops it;
 //! failures are sorted into deterministic input errors, lost workers and
 //! failed attempts. A worker in this process leaves its state in memory
 //! ([`rfm_proto::local::LocalStates`]): it is taken from there, not fetched. An answer that is impossible for the task's range (see
@@ -82,9 +84,10 @@ async fn attempt(
     task: usize,
     attempt: u32,
     chunk: Chunk,
-    lease: &Lease,
+    lease: &mut Lease,
 ) -> Result<(PartialState, u64), (FailKind, String)> {
-    let (worker, address) = (lease.worker_id.as_str(), lease.address.as_str());
+    let (worker, address) = (lease.worker_id.clone(), lease.address.clone());
+    let (worker, address) = (worker.as_str(), address.as_str());
     let task_ref = TaskRef {
         job_id: ctx.job_id.clone(),
         task_id: task as u32,
@@ -99,11 +102,20 @@ async fn attempt(
         options: Some(ctx.options.clone()),
     };
     let mut tasks = lease.tasks.clone();
+    let asked = std::time::Instant::now();
     let response = tasks
         .run_task(lease.call_secret.request(request))
         .await
         .map_err(|s| classify(worker, address, s))?
         .into_inner();
+    tracing::debug!(
+        "rfm-coordinator: job {}: task {task} attempt {attempt}: computed on {worker} in {:.1} ms",
+        ctx.job_id,
+        asked.elapsed().as_secs_f64() * 1e3
+    );
+    // The worker's slot computes the next task while this state is fetched.
+    lease.free_slot();
+    let fetched = std::time::Instant::now();
     let file_len = ctx
         .file_lens
         .get(chunk.file_index as usize)
@@ -121,6 +133,12 @@ async fn attempt(
         Some(state) => (crate::answer::check(chunk, file_len, reply, &state), state),
         None => fetch(ctx, task, attempt, chunk, lease, file_len, reply).await?,
     };
+    tracing::debug!(
+        "rfm-coordinator: job {}: task {task} attempt {attempt}: state of {} customers taken in {:.1} ms",
+        ctx.job_id,
+        state.1.customer_count(),
+        fetched.elapsed().as_secs_f64() * 1e3
+    );
     let state = match state {
         (Ok(()), state) => state,
         (Err(impossible), _) => {
@@ -190,8 +208,15 @@ async fn fetch(
         .schema()
         .cloned()
         .ok_or_else(|| fetch_failed("the stream ended before its schema".into()))?;
+    let received = std::time::Instant::now();
+    let job_id = ctx.job_id.clone();
     tokio::task::spawn_blocking(move || {
         let state = PartialState::from_record_batches(&schema, &batches)?;
+        tracing::debug!(
+            "rfm-coordinator: job {job_id}: task {task} attempt {attempt}: decoded {} batches in {:.1} ms",
+            batches.len(),
+            received.elapsed().as_secs_f64() * 1e3
+        );
         Ok::<_, rfm_core::Error>((crate::answer::check(chunk, file_len, reply, &state), state))
     })
     .await
@@ -209,11 +234,11 @@ pub async fn run_attempt(
     task: usize,
     attempt_no: u32,
     chunk: Chunk,
-    lease: Lease,
+    mut lease: Lease,
     tx: mpsc::UnboundedSender<Outcome>,
 ) {
     let worker = lease.worker_id.clone();
-    let outcome = match attempt(&ctx, task, attempt_no, chunk, &lease).await {
+    let outcome = match attempt(&ctx, task, attempt_no, chunk, &mut lease).await {
         Ok((state, lines)) => Outcome::Done {
             task,
             attempt: attempt_no,

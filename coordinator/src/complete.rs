@@ -90,8 +90,15 @@ pub async fn complete(c: Completion, tasks: Result<PartialState, Failure>) {
                 c.options.clone(),
                 c.report.clone(),
             );
+            let job_id = c.job.id.clone();
             tokio::task::spawn_blocking(move || {
-                score(state, &files, root.as_deref(), &options, report, seconds)
+                let scoring = std::time::Instant::now();
+                let scored = score(state, &files, root.as_deref(), &options, report, seconds);
+                tracing::debug!(
+                    "rfm-coordinator: job {job_id}: scored in {:.1} ms",
+                    scoring.elapsed().as_secs_f64() * 1e3
+                );
+                scored
             })
             .await
             .unwrap_or_else(|e| {

@@ -456,24 +456,52 @@ impl Driver {
     }
 
     /// Dispatches the tasks and merges each finished chunk exactly once,
-    /// until all are merged or the job fails (or is stopped).
+    /// until all are merged or the job fails (or is stopped). Merges run one
+    /// at a time on a blocking thread beside the loop, so a slot freed
+    /// meanwhile gets its next task at once, never after a merge.
     async fn run(&mut self, ctx: &Arc<AttemptContext>) -> Result<PartialState, Failure> {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut stop = self.job.stop_signal();
         let mut ticker = tokio::time::interval(self.config.tick);
         let mut no_worker_since: Option<Instant> = None;
-        let mut merged = std::mem::take(&mut self.initial);
+        let mut merged = Some(std::mem::take(&mut self.initial));
+        // Chunk states waiting for the merge in progress.
+        let mut to_merge: VecDeque<Ready> = VecDeque::new();
+        let mut merging: Option<tokio::task::JoinHandle<MergeStep>> = None;
         let registry = self.registry.clone();
         loop {
             if let Some(reason) = stop.borrow_and_update().clone() {
+                if let Some(m) = merging.take() {
+                    m.abort();
+                }
                 return Err(reason);
             }
             self.dispatch(ctx, &tx);
-            if self.done == self.tasks.len() {
-                return self.with_cached_set(merged).await;
+            if merging.is_none() {
+                if let Some(ready) = to_merge.pop_front() {
+                    let mut acc = merged.take().unwrap_or_default();
+                    let job_id = self.job.id.clone();
+                    merging = Some(tokio::task::spawn_blocking(move || {
+                        let started = Instant::now();
+                        let (state, write) = ready.finish();
+                        acc.merge(state);
+                        tracing::debug!(
+                            "rfm-coordinator: job {job_id}: merged a chunk in {:.1} ms ({} customers)",
+                            started.elapsed().as_secs_f64() * 1e3,
+                            acc.customer_count()
+                        );
+                        (acc, write)
+                    }));
+                } else if self.done == self.tasks.len() {
+                    let merged = merged.take().unwrap_or_default();
+                    return self.with_cached_set(merged).await;
+                }
             }
-            let step: Result<Option<(u32, PartialState)>, Failure> = tokio::select! {
-                Some(outcome) = rx.recv() => self.outcome(outcome),
+            let step = tokio::select! {
+                Some(outcome) = rx.recv() => Step::Outcome(self.outcome(outcome)),
+                joined = async { merging.as_mut().expect("a merge runs").await }, if merging.is_some() => {
+                    Step::Merged(joined)
+                }
                 _ = ticker.tick() => {
                     if registry.alive_count() > 0 {
                         no_worker_since = None;
@@ -487,38 +515,38 @@ impl Driver {
                             registry.lost_summary()
                         )));
                     }
-                    self.retry_lost().and_then(|()| self.retry_overdue()).map(|_| None)
+                    Step::Outcome(self.retry_lost().and_then(|()| self.retry_overdue()).map(|_| None))
                 }
-                _ = registry.changed.notified() => Ok(None),
-                _ = stop.changed() => Ok(None),
+                _ = registry.changed.notified() => Step::Outcome(Ok(None)),
+                _ = stop.changed() => Step::Outcome(Ok(None)),
             };
-            if let Some((file, state)) = step? {
-                // Refill the freed slot before merging, so workers never wait on a merge.
-                self.dispatch(ctx, &tx);
-                let ready = match self.per_file.as_mut() {
-                    Some(per_file) => per_file.add(file, state),
-                    None => Some(Ready::plain(state)),
-                };
-                let Some(ready) = ready else { continue };
-                let mut acc = std::mem::take(&mut merged);
-                let write;
-                (merged, write) = tokio::task::spawn_blocking(move || {
-                    let (state, write) = ready.finish();
-                    acc.merge(state);
-                    (acc, write)
-                })
-                .await
-                .map_err(|e| (ErrorClass::Internal, format!("merging a chunk failed: {e}")))?;
-                match write {
-                    Ok(None) => {}
-                    Ok(Some(pending)) => self
-                        .writes
-                        .push(tokio::task::spawn_blocking(move || pending.write())),
-                    Err(w) => {
-                        self.log(&w);
-                        if let Some(per_file) = self.per_file.as_mut() {
-                            per_file.warnings.push(w);
-                            per_file.set_keys = None;
+            match step {
+                Step::Outcome(step) => {
+                    if let Some((file, state)) = step? {
+                        let ready = match self.per_file.as_mut() {
+                            Some(per_file) => per_file.add(file, state),
+                            None => Some(Ready::plain(state)),
+                        };
+                        to_merge.extend(ready);
+                    }
+                }
+                Step::Merged(joined) => {
+                    merging = None;
+                    let (acc, write) = joined.map_err(|e| {
+                        (ErrorClass::Internal, format!("merging a chunk failed: {e}"))
+                    })?;
+                    merged = Some(acc);
+                    match write {
+                        Ok(None) => {}
+                        Ok(Some(pending)) => self
+                            .writes
+                            .push(tokio::task::spawn_blocking(move || pending.write())),
+                        Err(w) => {
+                            self.log(&w);
+                            if let Some(per_file) = self.per_file.as_mut() {
+                                per_file.warnings.push(w);
+                                per_file.set_keys = None;
+                            }
                         }
                     }
                 }
@@ -526,6 +554,22 @@ impl Driver {
         }
     }
 }
+
+/// What the driver's loop heard: an attempt's outcome (a chunk state to
+/// merge, maybe), or the end of the merge in progress. It lives for one
+/// turn of the loop, on its stack: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Step {
+    Outcome(Result<Option<(u32, PartialState)>, Failure>),
+    Merged(Result<MergeStep, tokio::task::JoinError>),
+}
+
+/// What a merge gives back: the merged state and the cache entry to write
+/// (or why it cannot be), as [`Ready::finish`] says.
+type MergeStep = (
+    PartialState,
+    Result<Option<crate::cached::PendingWrite>, String>,
+);
 
 #[cfg(test)]
 mod tests {

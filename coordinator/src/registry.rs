@@ -86,11 +86,24 @@ pub struct Lease {
     /// The worker's call secret, sent on every call to it.
     pub call_secret: Token,
     registry: Arc<Registry>,
+    /// The slot was given back before the lease ended ([`Lease::free_slot`]).
+    freed: bool,
+}
+
+impl Lease {
+    /// Gives the worker's slot back while the lease is still used: the
+    /// task has been computed there, and fetching its state does not take
+    /// a compute slot. The lease's clients stay usable.
+    pub fn free_slot(&mut self) {
+        if !std::mem::replace(&mut self.freed, true) {
+            self.registry.release(&self.worker_id);
+        }
+    }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.registry.release(&self.worker_id);
+        self.free_slot();
     }
 }
 
@@ -334,6 +347,7 @@ impl Registry {
             flight: e.flight.clone(),
             call_secret: e.access.call_secret.clone(),
             registry: self.clone(),
+            freed: false,
         })
     }
 

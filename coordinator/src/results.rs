@@ -58,14 +58,22 @@ impl ResultFlightService {
                 .step_by(BATCH_ROWS)
                 .map(move |s| s..(s + BATCH_ROWS).min(n))
         };
+        tracing::debug!(
+            "rfm-coordinator: job {}: serving the {:?} table",
+            job.id,
+            ticket.table()
+        );
         let (schema, batches) = match ticket.table() {
             ResultTable::Customers => {
                 let scored = result.clone();
                 let batches = futures::stream::iter(rows(result.customers.len()))
                     .map(move |r| Ok(tables::customers_batch(&scored.customers[r])));
                 // The customers come last: fetched, the submitter has the result.
-                let fetched = futures::stream::once(async move { job.tables_fetched() })
-                    .filter_map(|()| async { None::<Result<_, FlightError>> });
+                let fetched = futures::stream::once(async move {
+                    tracing::debug!("rfm-coordinator: job {}: customers table sent", job.id);
+                    job.tables_fetched()
+                })
+                .filter_map(|()| async { None::<Result<_, FlightError>> });
                 (tables::customers_schema(), batches.chain(fetched).boxed())
             }
             ResultTable::Segments => {

@@ -332,6 +332,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<SubmitJobRequest>,
     ) -> Result<Response<SubmitJobResponse>, Status> {
+        tracing::debug!("rfm-coordinator: a job submitted");
         let caller = Identity::of(&request);
         caller.require_client()?;
         self.check_accepting()?;

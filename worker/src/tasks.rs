@@ -234,14 +234,23 @@ fn compute(
             input.layout.len
         )));
     }
+    let computing = std::time::Instant::now();
     let state =
         compute_chunk(&reader, input, chunk, parse, SUB_RANGE_SIZE, cancel).map_err(failed)?;
+    let computed = computing.elapsed();
     let (lines_read, customers) = (state.ledger.lines_read, state.customer_count() as u64);
     let finished = if in_memory {
         Finished::State(Box::new(state))
     } else {
         Finished::Batch(state.to_record_batch())
     };
+    tracing::debug!(
+        "rfm-worker: bytes {}..{}: {customers} customers computed in {:.1} ms, encoded in {:.1} ms",
+        chunk.start,
+        chunk.end,
+        computed.as_secs_f64() * 1e3,
+        (computing.elapsed() - computed).as_secs_f64() * 1e3
+    );
     Ok(Computed {
         finished,
         lines_read,
