@@ -62,6 +62,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use arrow::array::RecordBatch;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use serde::{Deserialize, Serialize};
@@ -255,11 +256,12 @@ pub struct SetHit {
 impl SetHit {
     /// The merged state of the set's files, its file indexes set to the
     /// run's; an error names the entry (a payload that passed its checksum
-    /// but does not decode: written by a faulty rfm, or forged).
+    /// but does not decode: written by a faulty rfm, or forged), and the
+    /// caller reads the files' own entries instead.
     pub fn decode(self) -> std::result::Result<PartialState, String> {
         let mut state = decode_payload(&self.bytes[self.payload_at..]).map_err(|why| {
             format!(
-                "cache entry {} cannot be decoded ({why}); remove it (rfm cache clear) or run with --no-cache",
+                "cache entry {} cannot be decoded ({why})",
                 self.path.display()
             )
         })?;
@@ -370,15 +372,13 @@ impl Cache {
             .into_iter()
             .filter(|d| *d != Default::default())
             .collect();
-        let mut normalised = state.clone();
-        normalised.ledger = ledger;
-        frame(vec![key.clone()], &normalised)
+        frame(vec![key.clone()], &state.to_record_batch_with(&ledger))
     }
 
     /// The set entry of a run's merged `state` over files whose keys are
     /// `keys`, in the run's order (every file of the run, samples numbered).
     pub fn encode_set(&self, keys: &[CacheKey], state: &PartialState) -> std::io::Result<Vec<u8>> {
-        frame(keys.to_vec(), state)
+        frame(keys.to_vec(), &state.to_record_batch())
     }
 
     /// Writes a set entry made by [`encode_set`](Self::encode_set), removes
@@ -623,14 +623,14 @@ pub fn still_current(key: &CacheKey) -> bool {
         .is_ok_and(|now| now.file.fingerprint == key.file.fingerprint)
 }
 
-/// An entry's bytes: magic, version, the header of `keys` and the state.
-fn frame(keys: Vec<CacheKey>, state: &PartialState) -> std::io::Result<Vec<u8>> {
-    let batch = state.to_record_batch();
+/// An entry's bytes: magic, version, the header of `keys` and the state's
+/// batch.
+fn frame(keys: Vec<CacheKey>, batch: &RecordBatch) -> std::io::Result<Vec<u8>> {
     let mut payload = Vec::new();
     {
         let mut w =
             StreamWriter::try_new(&mut payload, &batch.schema()).map_err(std::io::Error::other)?;
-        w.write(&batch).map_err(std::io::Error::other)?;
+        w.write(batch).map_err(std::io::Error::other)?;
         w.finish().map_err(std::io::Error::other)?;
     }
     let header = EntryHeader {
