@@ -8,13 +8,15 @@
 //! merge is stored as a set entry too (off the scoring path). A set entry
 //! found is checked at submission and decoded on its own thread while the
 //! job's tasks run ([`CachedSet`]); the job merges it after its last task.
-//! A computed file's entry is encoded and written off the merge path. A
-//! damaged entry (unreadable, truncated, foreign, a checksum that does not
-//! match), or one that cannot be written, is a warning in the run report
-//! (`cache.warnings`) and its files are recomputed. One exception: a set
-//! entry whose checksum matches but whose payload does not decode (only a
-//! faulty or forged writer makes one) is found only after the job started,
-//! and fails the job naming the entry (`rfm cache clear` or `--no-cache`).
+//! A computed file's entry is encoded from its state (no copy of it) and
+//! written off the merge path. A damaged entry (unreadable, truncated,
+//! foreign, a checksum that does not match), or one that cannot be written,
+//! is a warning in the run report (`cache.warnings`) and its files are
+//! recomputed. A set entry whose checksum matches but whose payload does not
+//! decode (only a faulty or forged writer makes one) is found only after the
+//! job's tasks ran: it is a warning too, its files' own entries are read
+//! ([`SetFallback`]), the files without a usable one are planned as tasks
+//! then, and a set of every file replaces it.
 
 use std::sync::Arc;
 
