@@ -363,6 +363,86 @@ fn incremental_rfm_run_over_monthly_files_equals_a_full_run_and_the_reference() 
     assert_same_run(&grown, &grown_full);
 }
 
+/// Replaces an entry's payload with bytes that are no state, under a
+/// header whose length and checksum match them: the entry passes every
+/// check but does not decode (what a faulty or forged writer makes).
+fn forge_undecodable(entry: &Path) {
+    let bytes = std::fs::read(entry).unwrap();
+    let len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    let mut header: Value = serde_json::from_slice(&bytes[16..16 + len]).unwrap();
+    let garbage = b"not an Arrow stream".to_vec();
+    header["payload_len"] = garbage.len().into();
+    header["payload_xxh3"] = format!("{:032x}", twox_hash::XxHash3_128::oneshot(&garbage)).into();
+    let header = serde_json::to_vec(&header).unwrap();
+    let mut forged = bytes[..12].to_vec();
+    forged.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    forged.extend_from_slice(&header);
+    forged.extend_from_slice(&garbage);
+    std::fs::write(entry, forged).unwrap();
+}
+
+#[test]
+fn a_set_entry_that_passes_its_checksum_but_does_not_decode_falls_back_to_the_files_entries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let months = split_by_month(&tmp.path().join("months"));
+    let input = tmp.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    for m in &months[..12] {
+        std::fs::copy(m, input.join(m.file_name().unwrap())).unwrap();
+    }
+    let cache = tmp.path().join("cache");
+    let mut n = 0;
+    let mut run = |extra: &[&str]| -> (PathBuf, Output) {
+        n += 1;
+        let out = tmp.path().join(format!("out{n}"));
+        let mut args = vec!["run", input.to_str().unwrap(), "--quiet"];
+        args.extend_from_slice(&["--cache-dir", cache.to_str().unwrap()]);
+        args.extend_from_slice(&["--out", out.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        let o = ok(rfm(&args));
+        (out, o)
+    };
+    let (first, _) = run(&[]);
+    assert_eq!(cache_use(&first), (0, 12));
+    let (entries, sets) = entries_of(&cache);
+    assert_eq!((entries.len(), sets.len()), (12, 1));
+
+    // The 13th month added; the set of the 12 checks but does not decode,
+    // and one of its files has no entry of its own: that file is computed
+    // again, the 11 others come from their entries.
+    std::fs::copy(&months[12], input.join(months[12].file_name().unwrap())).unwrap();
+    forge_undecodable(&sets[0]);
+    std::fs::remove_file(&entries[0]).unwrap();
+    let (fallback, o) = run(&[]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("warning: cache entry")
+            && stderr.contains("cannot be decoded")
+            && stderr.contains(".set.state")
+            && stderr.contains("reading its 12 files from their own entries"),
+        "{stderr}"
+    );
+    let warnings = report(&fallback)["cache"]["warnings"].clone();
+    assert_eq!(warnings.as_array().map(Vec::len), Some(1), "{warnings}");
+    assert_eq!(cache_use(&fallback), (11, 2), "{stderr}");
+    assert_reference(&fallback, "online_retail");
+    let (full, _) = run(&["--no-cache"]);
+    assert_same_run(&fallback, &full);
+
+    // A set of the 13 files replaced the one that did not decode, and the
+    // file computed again has its entry back.
+    let (entries, sets) = entries_of(&cache);
+    assert_eq!((entries.len(), sets.len()), (13, 1));
+    let (after, o) = run(&[]);
+    assert_eq!(cache_use(&after), (13, 0));
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_same_run(&after, &full);
+}
+
 /// A child process killed when dropped.
 struct Server(Child);
 

@@ -8,13 +8,15 @@
 //! merge is stored as a set entry too (off the scoring path). A set entry
 //! found is checked at submission and decoded on its own thread while the
 //! job's tasks run ([`CachedSet`]); the job merges it after its last task.
-//! A computed file's entry is encoded and written off the merge path. A
-//! damaged entry (unreadable, truncated, foreign, a checksum that does not
-//! match), or one that cannot be written, is a warning in the run report
-//! (`cache.warnings`) and its files are recomputed. One exception: a set
-//! entry whose checksum matches but whose payload does not decode (only a
-//! faulty or forged writer makes one) is found only after the job started,
-//! and fails the job naming the entry (`rfm cache clear` or `--no-cache`).
+//! A computed file's entry is encoded from its state (no copy of it) and
+//! written off the merge path. A damaged entry (unreadable, truncated,
+//! foreign, a checksum that does not match), or one that cannot be written,
+//! is a warning in the run report (`cache.warnings`) and its files are
+//! recomputed. A set entry whose checksum matches but whose payload does not
+//! decode (only a faulty or forged writer makes one) is found only after the
+//! job's tasks ran: it is a warning too, its files' own entries are read
+//! ([`SetFallback`]), the files without a usable one are planned as tasks
+//! then, and a set of every file replaces it.
 
 use std::sync::Arc;
 
@@ -47,11 +49,89 @@ pub struct CachePlan {
 /// A set entry's state, decoded on its own thread from submission on.
 pub struct CachedSet {
     decoded: tokio::sync::oneshot::Receiver<Result<PartialState, String>>,
+    fallback: SetFallback,
+}
+
+/// What a job needs when its set entry passes its checksum but does not
+/// decode: the set's files and their keys, to read their own entries.
+pub struct SetFallback {
+    cache: Arc<Cache>,
+    /// (run index, key) of each file of the set.
+    members: Vec<(u32, CacheKey)>,
+    /// Every file's key, when all are known: a set of them replaces the one
+    /// that does not decode.
+    all_keys: Option<Vec<CacheKey>>,
+}
+
+/// A set entry that did not decode: why, and how to do without it.
+pub struct SetFailed {
+    pub warning: String,
+    pub fallback: SetFallback,
+}
+
+/// The set's files read from their own entries ([`SetFallback::read`]).
+pub struct FromMembers {
+    /// The merged states of the files whose entries were found.
+    pub state: PartialState,
+    /// (run index, key) of the files to compute again: no entry, or a
+    /// damaged one.
+    pub to_compute: Vec<(u32, CacheKey)>,
+    pub warnings: Vec<String>,
+}
+
+impl SetFallback {
+    /// Reads each file's own entry (blocking, on every core).
+    pub fn read(&self) -> FromMembers {
+        let looked: Vec<(u32, CacheKey, Lookup)> = self
+            .members
+            .par_iter()
+            .map(|(i, key)| (*i, key.clone(), self.cache.load(key, *i)))
+            .collect();
+        let mut states = Vec::new();
+        let mut to_compute = Vec::new();
+        let mut warnings = Vec::new();
+        for (i, key, found) in looked {
+            match found {
+                Lookup::Hit(state) => states.push(*state),
+                Lookup::Miss => to_compute.push((i, key)),
+                Lookup::Damaged(w) => {
+                    warnings.push(w);
+                    to_compute.push((i, key));
+                }
+            }
+        }
+        let state = states
+            .into_par_iter()
+            .reduce(PartialState::new, |mut a, b| {
+                a.merge(b);
+                a
+            });
+        FromMembers {
+            state,
+            to_compute,
+            warnings,
+        }
+    }
+
+    /// Every file's key, when all are known (for the set that replaces the
+    /// one that did not decode).
+    pub fn all_keys(&self) -> Option<Vec<CacheKey>> {
+        self.all_keys.clone()
+    }
 }
 
 impl CachedSet {
-    /// Starts decoding a checked set entry.
-    fn start(hit: SetHit) -> CachedSet {
+    /// Starts decoding a checked set entry; `keys` are the run's.
+    fn start(hit: SetHit, cache: Arc<Cache>, keys: &[Option<CacheKey>]) -> CachedSet {
+        let fallback = SetFallback {
+            cache,
+            members: hit
+                .at
+                .iter()
+                .filter_map(|&i| Some((i, keys.get(i as usize)?.clone()?)))
+                .collect(),
+            all_keys: keys.iter().cloned().collect(),
+        };
         let (tx, decoded) = tokio::sync::oneshot::channel();
         let path = hit.path().display().to_string();
         let spawned = std::thread::Builder::new()
@@ -64,17 +144,29 @@ impl CachedSet {
             let _ = tx.send(Err(format!(
                 "cache entry {path} cannot be decoded (no thread: {e})"
             )));
-            return CachedSet { decoded: failed };
+            return CachedSet {
+                decoded: failed,
+                fallback,
+            };
         }
-        CachedSet { decoded }
+        CachedSet { decoded, fallback }
     }
 
     /// The set's state (its file indexes the run's), or why it is not
-    /// usable (a payload that passed its checksum yet does not decode).
-    pub async fn state(self) -> Result<PartialState, String> {
-        self.decoded
+    /// usable (a payload that passed its checksum yet does not decode) with
+    /// what the job needs to read its files otherwise.
+    pub async fn state(self) -> Result<PartialState, SetFailed> {
+        let decoded = self
+            .decoded
             .await
-            .unwrap_or_else(|_| Err("decoding a cache entry failed".into()))
+            .unwrap_or_else(|_| Err("decoding a cache entry failed".into()));
+        decoded.map_err(|why| SetFailed {
+            warning: format!(
+                "{why}; reading its {} files from their own entries",
+                self.fallback.members.len()
+            ),
+            fallback: self.fallback,
+        })
     }
 }
 
@@ -161,7 +253,7 @@ pub fn lookup(
                 for &i in &hit.at {
                     in_set[i as usize] = true;
                 }
-                plan.from_set = Some(CachedSet::start(hit));
+                plan.from_set = Some(CachedSet::start(hit, plan.cache.clone(), &keys));
             }
             SetLookup::Miss => {}
             SetLookup::Damaged(warning) => plan.usage.warnings.push(warning),
@@ -279,41 +371,47 @@ impl Ready {
                 return (state, Err(warning));
             }
         }
+        // Encoded from the state itself (no copy of it): the bytes alone
+        // wait for the write, which runs off the merge path.
+        let file = file.path.display().to_string();
+        let bytes = match s.cache.encode(&s.key, &state, s.index) {
+            Ok(bytes) => bytes,
+            Err(e) => return (state, Err(not_written(&file, &s.cache, &e))),
+        };
         let write = PendingWrite {
-            cache: s.cache.clone(),
+            cache: s.cache,
             key: s.key,
-            state: state.clone(),
-            index: s.index,
-            file: file.path.display().to_string(),
+            bytes,
+            file,
         };
         (state, Ok(Some(write)))
     }
 }
 
-/// A cache entry to encode and write: off the merge path (a copy of the
-/// file's state), since encoding and writing it take longer than merging.
+/// The warning of an entry that could not be made or written.
+fn not_written(file: &str, cache: &Cache, e: &std::io::Error) -> String {
+    format!(
+        "{file}: not cached: cannot write to {}: {e}",
+        cache.dir().display()
+    )
+}
+
+/// A file's cache entry, encoded, to write off the merge path (syncing it
+/// takes longer than merging).
 pub struct PendingWrite {
     cache: Arc<Cache>,
     key: CacheKey,
-    state: PartialState,
-    index: u32,
+    bytes: Vec<u8>,
     file: String,
 }
 
 impl PendingWrite {
-    /// Encodes and writes the entry (blocking); a warning when it could not be.
+    /// Writes the entry (blocking); a warning when it could not be.
     pub fn write(self) -> Option<String> {
-        let written = self
-            .cache
-            .encode(&self.key, &self.state, self.index)
-            .and_then(|bytes| self.cache.put(&self.key, &bytes));
-        written.err().map(|e| {
-            format!(
-                "{}: not cached: cannot write to {}: {e}",
-                self.file,
-                self.cache.dir().display()
-            )
-        })
+        let written = self.cache.put(&self.key, &self.bytes);
+        written
+            .err()
+            .map(|e| not_written(&self.file, &self.cache, &e))
     }
 }
 
@@ -334,6 +432,11 @@ pub struct FileStates {
     /// away when a file changed while it was read (the set would not be of
     /// the keys).
     pub set_keys: Option<Vec<CacheKey>>,
+    /// A computed file's entry could not be made: no set entry for this job.
+    changed: bool,
+    /// Files of the set entry computed again (it did not decode, and their
+    /// own entries were missing or damaged).
+    pub recomputed: u64,
 }
 
 impl FileStates {
@@ -358,7 +461,35 @@ impl FileStates {
             states: (0..files.len()).map(|_| PartialState::new()).collect(),
             warnings: Vec::new(),
             set_keys: plan.set_keys.take(),
+            changed: false,
+            recomputed: 0,
         }
+    }
+
+    /// A computed file's entry could not be made (`warning` says why: the
+    /// file changed while it was read, or its state did not encode): no set
+    /// entry is written for this job.
+    pub fn entry_not_made(&mut self, warning: String) {
+        self.warnings.push(warning);
+        self.set_keys = None;
+        self.changed = true;
+    }
+
+    /// The job's set entry did not decode: its files come from their own
+    /// entries, and a set of every file replaces it (unless a file changed).
+    pub fn set_failed(&mut self, all_keys: Option<Vec<CacheKey>>) {
+        if !self.changed {
+            self.set_keys = all_keys;
+        }
+    }
+
+    /// Plans file `index` (of key `key`), a member of a set entry that did
+    /// not decode, to be computed again in `chunks` chunks and cached.
+    pub fn recompute(&mut self, index: u32, key: CacheKey, chunks: usize) {
+        let i = index as usize;
+        self.keys[i] = Some(key);
+        self.remaining[i] += chunks;
+        self.recomputed += 1;
     }
 
     /// Takes a chunk of file `index`: its state to merge now (a file without

@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rfm_core::engine::plan_chunks;
 use rfm_core::remote::RemoteInputs;
 use rfm_core::report::RunReport;
 use rfm_core::{Chunk, DataRoot, InputFile, PartialState, RunOptions};
@@ -18,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use crate::attempt::{run_attempt, AttemptContext, FailKind, Outcome};
-use crate::cached::{CachePlan, CachedSet, FileStates, Ready};
+use crate::cached::{CachePlan, CachedSet, FileStates, Ready, SetFailed};
 use crate::complete::{complete, Completion, Failure};
 use crate::job::Job;
 use crate::registry::Registry;
@@ -96,6 +97,8 @@ struct Driver {
     per_file: Option<FileStates>,
     /// Cache entries being written: a warning for each that could not be.
     writes: Vec<tokio::task::JoinHandle<Option<String>>>,
+    /// The job's chunk size (for files planned after submission).
+    chunk_size: u64,
 }
 
 impl Driver {
@@ -380,13 +383,14 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         cached_set,
         per_file,
         writes: Vec::new(),
+        chunk_size: options.chunk_size,
     };
     let tasks = driver.run(&ctx).await;
     driver.stop_all();
-    let (mut warnings, set_keys) = driver
+    let (mut warnings, set_keys, recomputed) = driver
         .per_file
         .take()
-        .map(|p| (p.warnings, p.set_keys))
+        .map(|p| (p.warnings, p.set_keys, p.recomputed))
         .unwrap_or_default();
     // The set entry is written beside the scoring (a copy of the state).
     let set_write = match (&tasks, set_keys, driver.config.cache.clone()) {
@@ -413,6 +417,9 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
     }
     if let Some(usage) = report.cache.as_mut() {
         usage.warnings.extend(warnings);
+        // Files of a set entry that did not decode, without an entry of their own.
+        usage.hits = usage.hits.saturating_sub(recomputed);
+        usage.computed += recomputed;
     }
     let completion = Completion {
         job,
@@ -434,25 +441,80 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
     }
 }
 
+/// `a` and `b` merged (blocking, off the runtime's threads).
+async fn merge_blocking(a: PartialState, b: PartialState) -> Result<PartialState, Failure> {
+    tokio::task::spawn_blocking(move || {
+        let mut merged = a;
+        merged.merge(b);
+        merged
+    })
+    .await
+    .map_err(|e| {
+        (
+            ErrorClass::Internal,
+            format!("merging the cached states failed: {e}"),
+        )
+    })
+}
+
 impl Driver {
-    /// Merges the set entry's state (decoded meanwhile) into the tasks'.
-    async fn with_cached_set(&mut self, merged: PartialState) -> Result<PartialState, Failure> {
-        let Some(set) = self.cached_set.take() else {
-            return Ok(merged);
+    /// Does without a set entry that passed its checksum but did not
+    /// decode: a warning; its files' own entries are read and merged into
+    /// `merged`, and the files without a usable entry are planned as tasks
+    /// (computed and cached like any other). A set of every file replaces
+    /// the one that did not decode.
+    async fn without_set(
+        &mut self,
+        merged: PartialState,
+        failed: SetFailed,
+    ) -> Result<PartialState, Failure> {
+        self.log(&failed.warning);
+        let fallback = failed.fallback;
+        let all_keys = fallback.all_keys();
+        let found = tokio::task::spawn_blocking(move || fallback.read())
+            .await
+            .map_err(|e| {
+                (
+                    ErrorClass::Internal,
+                    format!("reading the cache entries failed: {e}"),
+                )
+            })?;
+        for w in &found.warnings {
+            self.log(w);
+        }
+        let Some(per_file) = self.per_file.as_mut() else {
+            return Err((ErrorClass::Internal, failed.warning));
         };
-        let cached = set.state().await.map_err(|e| (ErrorClass::Internal, e))?;
-        tokio::task::spawn_blocking(move || {
-            let mut merged = merged;
-            merged.merge(cached);
-            merged
-        })
-        .await
-        .map_err(|e| {
-            (
-                ErrorClass::Internal,
-                format!("merging the cached states failed: {e}"),
-            )
-        })
+        per_file.warnings.push(failed.warning);
+        per_file.set_failed(all_keys);
+        per_file.warnings.extend(found.warnings);
+        let again: Vec<u32> = found.to_compute.iter().map(|(i, _)| *i).collect();
+        let chunks: Vec<Chunk> = plan_chunks(&self.files, self.chunk_size)
+            .into_iter()
+            .filter(|c| again.contains(&c.file_index))
+            .collect();
+        for (i, key) in found.to_compute {
+            let n = chunks.iter().filter(|c| c.file_index == i).count();
+            per_file.recompute(i, key, n);
+        }
+        let bytes: u64 = chunks.iter().map(|c| c.end - c.start).sum();
+        let added = chunks.len() as u32;
+        for chunk in chunks {
+            self.pending.push_back(self.tasks.len());
+            self.tasks.push(Task {
+                chunk,
+                attempts: 0,
+                state: TaskState::Pending,
+                avoid: Vec::new(),
+            });
+        }
+        if added > 0 {
+            self.job.update("", |s| {
+                s.tasks_total += added;
+                s.bytes_total += bytes;
+            });
+        }
+        merge_blocking(merged, found.state).await
     }
 
     /// Dispatches the tasks and merges each finished chunk exactly once,
@@ -493,8 +555,19 @@ impl Driver {
                         (acc, write)
                     }));
                 } else if self.done == self.tasks.len() {
-                    let merged = merged.take().unwrap_or_default();
-                    return self.with_cached_set(merged).await;
+                    let merged_tasks = merged.take().unwrap_or_default();
+                    let Some(set) = self.cached_set.take() else {
+                        return Ok(merged_tasks);
+                    };
+                    match set.state().await {
+                        Ok(cached) => return merge_blocking(merged_tasks, cached).await,
+                        Err(failed) => {
+                            // Its files come from their own entries, or are
+                            // computed again: more tasks, then the loop goes on.
+                            merged = Some(self.without_set(merged_tasks, failed).await?);
+                            continue;
+                        }
+                    }
                 }
             }
             let step = tokio::select! {
@@ -544,8 +617,7 @@ impl Driver {
                         Err(w) => {
                             self.log(&w);
                             if let Some(per_file) = self.per_file.as_mut() {
-                                per_file.warnings.push(w);
-                                per_file.set_keys = None;
+                                per_file.entry_not_made(w);
                             }
                         }
                     }
@@ -643,6 +715,7 @@ mod tests {
             cached_set: None,
             per_file: None,
             writes: Vec::new(),
+            chunk_size: 10,
         };
 
         assert!(
@@ -714,6 +787,7 @@ mod tests {
             cached_set: None,
             per_file: None,
             writes: Vec::new(),
+            chunk_size: 10,
         };
         let failed = Outcome::Failed {
             task: 0,
@@ -764,6 +838,7 @@ mod tests {
             cached_set: None,
             per_file: None,
             writes: Vec::new(),
+            chunk_size: 10,
         };
         d.retry_overdue().unwrap();
         assert_eq!(d.pending, [0], "the task is queued again");

@@ -26,7 +26,8 @@
 //!
 //! An entry file (`<sha256 of the key>.state`) holds a magic, the format
 //! version, a JSON header (the key, the payload's length and XXH3-128
-//! checksum) and the payload: the state as an Arrow IPC stream of
+//! checksum; spaces after it align the payload, whose arrays are then
+//! decoded in place) and the payload: the state as an Arrow IPC stream of
 //! [`PartialState::to_record_batch`]. File indexes in the ledger (date
 //! forms, malformed samples) are stored as 0 and set to the file's position
 //! in the run that reads it. Entries are written to a temporary file beside
@@ -62,7 +63,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use arrow::ipc::reader::StreamReader;
+use arrow::array::RecordBatch;
+use arrow::buffer::Buffer;
+use arrow::ipc::reader::StreamDecoder;
 use arrow::ipc::writer::StreamWriter;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -88,6 +91,9 @@ const MAGIC: &[u8; 8] = b"RFMSTATE";
 const ENTRY_SUFFIX: &str = ".state";
 /// The file name ending of set entries (also an [`ENTRY_SUFFIX`]).
 const SET_SUFFIX: &str = ".set.state";
+/// Where an entry's payload starts, in bytes from the entry's start, is a
+/// multiple of this (Arrow's alignment of buffers in an IPC stream).
+const PAYLOAD_ALIGN: usize = 64;
 /// The longest header an entry may have (a column map is small).
 const MAX_HEADER: u32 = 1 << 20;
 
@@ -255,14 +261,12 @@ pub struct SetHit {
 impl SetHit {
     /// The merged state of the set's files, its file indexes set to the
     /// run's; an error names the entry (a payload that passed its checksum
-    /// but does not decode: written by a faulty rfm, or forged).
+    /// but does not decode: written by a faulty rfm, or forged), and the
+    /// caller reads the files' own entries instead.
     pub fn decode(self) -> std::result::Result<PartialState, String> {
-        let mut state = decode_payload(&self.bytes[self.payload_at..]).map_err(|why| {
-            format!(
-                "cache entry {} cannot be decoded ({why}); remove it (rfm cache clear) or run with --no-cache",
-                self.path.display()
-            )
-        })?;
+        let path = self.path;
+        let mut state = decode_payload(self.bytes, self.payload_at)
+            .map_err(|why| format!("cache entry {} cannot be decoded ({why})", path.display()))?;
         renumber_files(&mut state, &self.at);
         Ok(state)
     }
@@ -322,7 +326,7 @@ impl Cache {
                 ))
             }
         };
-        match decode(&bytes, std::slice::from_ref(key)) {
+        match decode(bytes, std::slice::from_ref(key)) {
             Ok(mut state) => {
                 set_file_index(&mut state, file_index);
                 // Least recently used goes first: a hit counts as a use.
@@ -370,15 +374,13 @@ impl Cache {
             .into_iter()
             .filter(|d| *d != Default::default())
             .collect();
-        let mut normalised = state.clone();
-        normalised.ledger = ledger;
-        frame(vec![key.clone()], &normalised)
+        frame(vec![key.clone()], &state.to_record_batch_with(&ledger))
     }
 
     /// The set entry of a run's merged `state` over files whose keys are
     /// `keys`, in the run's order (every file of the run, samples numbered).
     pub fn encode_set(&self, keys: &[CacheKey], state: &PartialState) -> std::io::Result<Vec<u8>> {
-        frame(keys.to_vec(), state)
+        frame(keys.to_vec(), &state.to_record_batch())
     }
 
     /// Writes a set entry made by [`encode_set`](Self::encode_set), removes
@@ -623,14 +625,14 @@ pub fn still_current(key: &CacheKey) -> bool {
         .is_ok_and(|now| now.file.fingerprint == key.file.fingerprint)
 }
 
-/// An entry's bytes: magic, version, the header of `keys` and the state.
-fn frame(keys: Vec<CacheKey>, state: &PartialState) -> std::io::Result<Vec<u8>> {
-    let batch = state.to_record_batch();
+/// An entry's bytes: magic, version, the header of `keys` and the state's
+/// batch.
+fn frame(keys: Vec<CacheKey>, batch: &RecordBatch) -> std::io::Result<Vec<u8>> {
     let mut payload = Vec::new();
     {
         let mut w =
             StreamWriter::try_new(&mut payload, &batch.schema()).map_err(std::io::Error::other)?;
-        w.write(&batch).map_err(std::io::Error::other)?;
+        w.write(batch).map_err(std::io::Error::other)?;
         w.finish().map_err(std::io::Error::other)?;
     }
     let header = EntryHeader {
@@ -638,7 +640,13 @@ fn frame(keys: Vec<CacheKey>, state: &PartialState) -> std::io::Result<Vec<u8>> 
         payload_len: payload.len() as u64,
         payload_xxh3: checksum(&payload),
     };
-    let header = serde_json::to_vec(&header).map_err(std::io::Error::other)?;
+    let mut header = serde_json::to_vec(&header).map_err(std::io::Error::other)?;
+    // Spaces after the JSON so that the payload starts at a multiple of
+    // PAYLOAD_ALIGN: read into memory, its arrays are then used in place.
+    header.resize(
+        (16 + header.len()).next_multiple_of(PAYLOAD_ALIGN) - 16,
+        b' ',
+    );
     let mut bytes = Vec::with_capacity(16 + header.len() + payload.len());
     bytes.extend_from_slice(MAGIC);
     bytes.extend_from_slice(&STATE_VERSION.to_le_bytes());
@@ -715,9 +723,9 @@ fn checksum(payload: &[u8]) -> String {
 }
 
 /// The state an entry holds, when it is whole and of `keys`.
-fn decode(bytes: &[u8], keys: &[CacheKey]) -> std::result::Result<PartialState, String> {
-    let at = verify(bytes, keys)?;
-    decode_payload(&bytes[at..])
+fn decode(bytes: Vec<u8>, keys: &[CacheKey]) -> std::result::Result<PartialState, String> {
+    let at = verify(&bytes, keys)?;
+    decode_payload(bytes, at)
 }
 
 /// Checks that an entry is whole and of `keys`; returns where its payload
@@ -740,13 +748,22 @@ fn verify(bytes: &[u8], keys: &[CacheKey]) -> std::result::Result<usize, String>
     Ok(bytes.len() - payload.len())
 }
 
-/// A payload's state (checked by [`verify`]).
-fn decode_payload(payload: &[u8]) -> std::result::Result<PartialState, String> {
-    let reader = StreamReader::try_new(payload, None).map_err(|e| e.to_string())?;
-    let schema = reader.schema();
-    let batches = reader
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
+/// The state of the payload at `at` in an entry's `bytes` (checked by
+/// [`verify`]). The arrays are read in place from the entry's bytes, not
+/// copied (the header is padded so that the payload starts aligned).
+fn decode_payload(bytes: Vec<u8>, at: usize) -> std::result::Result<PartialState, String> {
+    let mut payload = Buffer::from_vec(bytes).slice(at);
+    let mut decoder = StreamDecoder::new();
+    let mut batches = Vec::new();
+    while !payload.is_empty() {
+        if let Some(batch) = decoder.decode(&mut payload).map_err(|e| e.to_string())? {
+            batches.push(batch);
+        }
+    }
+    decoder.finish().map_err(|e| e.to_string())?;
+    let schema = decoder
+        .schema()
+        .ok_or_else(|| "no Arrow schema".to_string())?;
     PartialState::from_record_batches(&schema, &batches).map_err(|e| e.to_string())
 }
 

@@ -114,16 +114,28 @@ struct Spill {
 impl Spill {
     /// Sorts and deduplicates the invoice sets; drops `inline` from them.
     fn normalise(&mut self, inline: Option<InvoiceKey>) {
-        self.invoices.sort_unstable();
-        self.invoices.dedup();
+        // A set already sorted and distinct (a decoded or merged state's) is
+        // only checked.
+        if !strictly_increasing(&self.invoices) {
+            self.invoices.sort_unstable();
+            self.invoices.dedup();
+        }
         if let Some(k) = inline {
             if let Ok(at) = self.invoices.binary_search(&k) {
                 self.invoices.remove(at);
             }
         }
-        self.long_invoices.sort_unstable();
-        self.long_invoices.dedup();
+        if !strictly_increasing(&self.long_invoices) {
+            self.long_invoices.sort_unstable();
+            self.long_invoices.dedup();
+        }
     }
+}
+
+/// Whether `v` is sorted without repeats.
+#[inline]
+fn strictly_increasing<T: Ord>(v: &[T]) -> bool {
+    v.windows(2).all(|w| w[0] < w[1])
 }
 
 impl CustomerAcc {
@@ -608,6 +620,12 @@ impl PartialState {
 
     /// The state as one Arrow batch; the ledger travels in the schema metadata.
     pub fn to_record_batch(&self) -> RecordBatch {
+        self.to_record_batch_with(&self.ledger)
+    }
+
+    /// The state as one Arrow batch with `ledger` in place of its own (a
+    /// cache entry's ledger is numbered apart from the run's).
+    pub fn to_record_batch_with(&self, ledger: &LineLedger) -> RecordBatch {
         let n = self.customers.len();
         let mut ids = BinaryBuilder::with_capacity(n, self.ids.len());
         let invoice_count: usize = self.customers.iter().map(|c| c.frequency as usize).sum();
@@ -664,7 +682,7 @@ impl PartialState {
         let mut metadata = std::collections::HashMap::new();
         metadata.insert(
             Self::LEDGER_KEY.to_string(),
-            serde_json::to_string(&self.ledger).expect("ledger serialises"),
+            serde_json::to_string(ledger).expect("ledger serialises"),
         );
         if let Some(id) = &self.overflow {
             metadata.insert(
@@ -728,6 +746,15 @@ impl PartialState {
             let country_values = countries.values().as_binary::<i32>();
             let line_values = lines.values().as_primitive::<UInt64Type>();
             state.reserve(batch.num_rows(), ids.value_data().len());
+            // Room for the spills at once: a customer of more than one
+            // invoice or country has one.
+            let spilled = (0..batch.num_rows())
+                .filter(|&row| {
+                    range_of(invoices.value_offsets(), row).len() > 1
+                        || range_of(countries.value_offsets(), row).len() > 1
+                })
+                .count();
+            state.spills.reserve(spilled);
             for row in 0..batch.num_rows() {
                 let id = ids.value(row);
                 if !is_customer_text(id) {
@@ -751,7 +778,14 @@ impl PartialState {
                         money::RANGE_TEXT
                     )));
                 }
-                for i in range_of(invoices.value_offsets(), row) {
+                let listed = range_of(invoices.value_offsets(), row);
+                if listed.len() > 1 {
+                    // The invoices besides the first, at once.
+                    spill_of(&mut acc, &mut state.spills)
+                        .invoices
+                        .reserve_exact(listed.len() - 1);
+                }
+                for i in listed {
                     let v = invoice_values.value(i);
                     match pack_invoice(v) {
                         Some(k) => add_invoice(&mut acc, &mut state.spills, k),
