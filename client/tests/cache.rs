@@ -53,6 +53,19 @@ fn split_by_month(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The UCI file split by month under `dir/months` (13 files), and a folder
+/// `dir/in` holding the first 12 of them.
+fn first_twelve_months(dir: &Path) -> (Vec<PathBuf>, PathBuf) {
+    let months = split_by_month(&dir.join("months"));
+    assert_eq!(months.len(), 13);
+    let input = dir.join("in");
+    std::fs::create_dir(&input).unwrap();
+    for m in &months[..12] {
+        std::fs::copy(m, input.join(m.file_name().unwrap())).unwrap();
+    }
+    (months, input)
+}
+
 fn sha256_file(p: &Path) -> String {
     format!("{:x}", Sha256::digest(std::fs::read(p).unwrap()))
 }
@@ -196,13 +209,7 @@ fn monetary_cents(out: &Path, customer: &str) -> i64 {
 #[test]
 fn incremental_rfm_run_over_monthly_files_equals_a_full_run_and_the_reference() {
     let tmp = tempfile::tempdir().unwrap();
-    let months = split_by_month(&tmp.path().join("months"));
-    assert_eq!(months.len(), 13);
-    let input = tmp.path().join("in");
-    std::fs::create_dir(&input).unwrap();
-    for m in &months[..12] {
-        std::fs::copy(m, input.join(m.file_name().unwrap())).unwrap();
-    }
+    let (months, input) = first_twelve_months(tmp.path());
     let root = tmp.path().join("root");
     let root_s = root.to_str().unwrap();
     let input_s = input.to_str().unwrap();
@@ -384,12 +391,7 @@ fn forge_undecodable(entry: &Path) {
 #[test]
 fn a_set_entry_that_passes_its_checksum_but_does_not_decode_falls_back_to_the_files_entries() {
     let tmp = tempfile::tempdir().unwrap();
-    let months = split_by_month(&tmp.path().join("months"));
-    let input = tmp.path().join("in");
-    std::fs::create_dir(&input).unwrap();
-    for m in &months[..12] {
-        std::fs::copy(m, input.join(m.file_name().unwrap())).unwrap();
-    }
+    let (months, input) = first_twelve_months(tmp.path());
     let cache = tmp.path().join("cache");
     let mut n = 0;
     let mut run = |extra: &[&str]| -> (PathBuf, Output) {
@@ -506,12 +508,7 @@ fn cluster(dir: &Path, cache: &Path) -> (Vec<Server>, String) {
 #[test]
 fn incremental_rfm_submit_on_two_workers_equals_a_full_run_and_the_reference() {
     let tmp = tempfile::tempdir().unwrap();
-    let months = split_by_month(&tmp.path().join("months"));
-    let input = tmp.path().join("in");
-    std::fs::create_dir(&input).unwrap();
-    for m in &months[..12] {
-        std::fs::copy(m, input.join(m.file_name().unwrap())).unwrap();
-    }
+    let (months, input) = first_twelve_months(tmp.path());
     let cache = tmp.path().join("coordinator-cache");
     let (_servers, url) = cluster(tmp.path(), &cache);
     let mut n = 0;
