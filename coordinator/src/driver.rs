@@ -538,7 +538,11 @@ impl Driver {
                 }
                 return Err(reason);
             }
-            self.dispatch(ctx, &tx);
+            // Backpressure: while merging lags, computed states wait here in
+            // memory; no new task starts until the queue is short again.
+            if to_merge.len() < MAX_STATES_AWAITING_MERGE {
+                self.dispatch(ctx, &tx);
+            }
             if merging.is_none() {
                 if let Some(ready) = to_merge.pop_front() {
                     let mut acc = merged.take().unwrap_or_default();
@@ -626,6 +630,11 @@ impl Driver {
         }
     }
 }
+
+/// Chunk states that may wait for the merge before the driver stops
+/// starting tasks: bounds the coordinator's memory when merging is slower
+/// than the workers (many large states), at no cost while it keeps up.
+const MAX_STATES_AWAITING_MERGE: usize = 8;
 
 /// What the driver's loop heard: an attempt's outcome (a chunk state to
 /// merge, maybe), or the end of the merge in progress. It lives for one
