@@ -14,6 +14,8 @@
 //! (SANs `localhost` and `127.0.0.1`) signed by a throwaway CA ([`TestPki`]),
 //! that accepts TCP connections only over TLS (`hostssl` in its pg_hba.conf);
 //! the helpers here reach it over its Unix socket.
+//!
+//! [`runs`] makes result folders of the real UCI file and publishes them.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
@@ -25,6 +27,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use postgres::{Client, Config, NoTls};
+
+pub mod runs;
 
 /// A database of its own for one test.
 pub struct TestDatabase {

@@ -5,7 +5,6 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -13,45 +12,13 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
-use rfm_core::engine;
-use rfm_core::report::RunReport;
-use rfm_core::{output, RfmResult, RunOptions};
+use rfm_core::RfmResult;
 use rfm_dashboard::app::App;
 use rfm_dashboard::{events, loader, source, ui};
+use rfm_store::testing::runs::{publish_folder, write_first_lines};
+pub use rfm_store::testing::runs::{read_report, uci_file, write_run};
 use rfm_store::testing::{self, TestDatabase};
 use rfm_store::{RunId, Store};
-
-/// The real UCI Online Retail file.
-pub fn uci_file() -> PathBuf {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/real/online_retail.csv");
-    assert!(
-        path.is_file(),
-        "{} is missing: the dashboard tests need the shared real data beside the repository",
-        path.display()
-    );
-    path
-}
-
-/// Runs the engine on `input` and writes its result files into `out`, with
-/// `started_at` in run.json (orders the history). Returns the result.
-pub fn write_run(input: &Path, out: &Path, run_id: &str, started_at: &str) -> RfmResult {
-    let opts = RunOptions::default();
-    let spec = input.display().to_string();
-    let files = engine::open_inputs(&spec, &opts.parse).expect("open input");
-    let state = engine::run_local(&files, &opts).expect("run");
-    let (ledger, result) = engine::finish_run(state, &files, &opts);
-    let result = result.expect("finish run");
-    let mut report = RunReport::begin(run_id, &files, &opts);
-    report.input = vec![spec];
-    report.set_result(&result);
-    report.started_at = started_at.into();
-    report.finished_at = started_at.into();
-    report.seconds = 0.5;
-    report.set_ledger(&ledger);
-    output::write_results(out, &result, &report).expect("write results");
-    result
-}
 
 /// Results of the tests' runs, made once per test binary.
 pub struct Fixture {
@@ -73,19 +40,7 @@ pub fn fixture() -> &'static Fixture {
         let full = root.join("2011-12");
         let full_result = write_run(&uci_file(), &full, FULL, "2011-12-10T08:00:00Z");
         let half_csv = dir.path().join("online_retail_first_300000.csv");
-        {
-            let input = BufReader::new(std::fs::File::open(uci_file()).expect("open UCI"));
-            let mut out = BufWriter::new(std::fs::File::create(&half_csv).expect("create"));
-            let mut line = Vec::new();
-            let mut reader = input;
-            for _ in 0..300_000 {
-                line.clear();
-                if reader.read_until(b'\n', &mut line).expect("read") == 0 {
-                    break;
-                }
-                out.write_all(&line).expect("write");
-            }
-        }
+        write_first_lines(&uci_file(), 300_000, &half_csv);
         let half_result = write_run(
             &half_csv,
             &root.join("2011-08"),
@@ -121,18 +76,10 @@ pub fn published(runs: &[&str]) -> (TestDatabase, Vec<RunId>) {
         };
         let report = read_report(&dir).expect("run.json");
         assert_eq!(report.run_id, *run);
-        let id = store
-            .begin_run(&report, &rfm_store::Lease::with_defaults("test"))
-            .expect("begin run");
-        store.publish(id, &report, result).expect("publish");
+        let id = publish_folder(&mut store, &dir, result);
         ids.push(id);
     }
     (db, ids)
-}
-
-/// The `run.json` of a run folder.
-pub fn read_report(dir: &Path) -> serde_json::Result<RunReport> {
-    serde_json::from_slice(&std::fs::read(dir.join("run.json")).expect("read run.json"))
 }
 
 /// An app over `dir` with everything the start-up loads, loaded synchronously.

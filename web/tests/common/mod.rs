@@ -6,16 +6,16 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use rfm_core::engine;
-use rfm_core::report::RunReport;
-use rfm_core::{output, RfmResult, RunOptions};
+use rfm_core::RfmResult;
+use rfm_store::testing::runs::{publish_folder, write_first_lines};
+pub use rfm_store::testing::runs::{uci_file, write_run};
 use rfm_store::testing::{self, TestDatabase};
 use rfm_store::Store;
 
@@ -38,37 +38,6 @@ pub const XSS_ID: &str = "<script>alert(1)</script>";
 pub const XSS_ID2: &str = "\"'><img src=x onerror=alert(2)>";
 pub const XSS_COUNTRY: &str = "Côte \"d'Ivoire\" <b>";
 
-pub fn uci_file() -> PathBuf {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/real/online_retail.csv");
-    assert!(
-        path.is_file(),
-        "{} is missing: the web tests need the shared real data beside the repository",
-        path.display()
-    );
-    path
-}
-
-/// Runs the engine on `input` and writes its result files into `out`, as
-/// `rfm run --out` does, with `started_at` in run.json.
-pub fn write_run(input: &Path, out: &Path, run_id: &str, started_at: &str) -> RfmResult {
-    let opts = RunOptions::default();
-    let spec = input.display().to_string();
-    let files = engine::open_inputs(&spec, &opts.parse).expect("open input");
-    let state = engine::run_local(&files, &opts).expect("run");
-    let (ledger, result) = engine::finish_run(state, &files, &opts);
-    let result = result.expect("finish run");
-    let mut report = RunReport::begin(run_id, &files, &opts);
-    report.input = vec![spec];
-    report.set_result(&result);
-    report.started_at = started_at.into();
-    report.finished_at = started_at.into();
-    report.seconds = 0.5;
-    report.set_ledger(&ledger);
-    output::write_results(out, &result, &report).expect("write results");
-    result
-}
-
 pub struct Fixture {
     _dir: tempfile::TempDir,
     /// Two runs of the real file: `2011-08` (first 300,000 lines) and
@@ -90,18 +59,7 @@ pub fn fixture() -> &'static Fixture {
         let full = root.join("2011-12");
         let full_result = write_run(&uci_file(), &full, FULL, "2011-12-10T08:00:00Z");
         let half_csv = dir.path().join("first_300000.csv");
-        {
-            let mut input = BufReader::new(std::fs::File::open(uci_file()).expect("open UCI"));
-            let mut out = BufWriter::new(std::fs::File::create(&half_csv).expect("create"));
-            let mut line = Vec::new();
-            for _ in 0..300_000 {
-                line.clear();
-                if input.read_until(b'\n', &mut line).expect("read") == 0 {
-                    break;
-                }
-                out.write_all(&line).expect("write");
-            }
-        }
+        write_first_lines(&uci_file(), 300_000, &half_csv);
         let half = root.join("2011-08");
         let half_result = write_run(&half_csv, &half, HALF, "2011-08-13T08:00:00Z");
         let xss_csv = dir.path().join("xss.csv");
@@ -138,13 +96,7 @@ pub fn published() -> TestDatabase {
     let db = testing::database();
     let mut store = Store::connect(&db.url).expect("connect");
     for (dir, result) in [(&fx.half, &fx.half_result), (&fx.full, &fx.full_result)] {
-        let report: RunReport =
-            serde_json::from_slice(&std::fs::read(dir.join("run.json")).expect("run.json"))
-                .expect("report");
-        let id = store
-            .begin_run(&report, &rfm_store::Lease::with_defaults("test"))
-            .expect("begin run");
-        store.publish(id, &report, result).expect("publish");
+        publish_folder(&mut store, dir, result);
     }
     db
 }
