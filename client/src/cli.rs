@@ -363,7 +363,7 @@ pub struct CompletionsArgs {
 
 #[derive(Args, Debug)]
 pub struct ConfigArgs {
-    /// Only this table: a subcommand (run, submit, …) or coordinator, worker, dashboard.
+    /// Only this table: a subcommand (run, submit, …) or coordinator, worker, dashboard, web.
     pub command: Option<String>,
     /// Print the settings as JSON.
     #[arg(long)]

@@ -1,5 +1,5 @@
 //! `rfm config`: the effective settings of every subcommand and of the
-//! coordinator, worker and dashboard binaries (defaults < rfm.toml < RFM_*
+//! coordinator, worker, dashboard and web binaries (defaults < rfm.toml < RFM_*
 //! environment < flags) and where each value came from.
 
 use std::ffi::OsString;
@@ -19,11 +19,12 @@ fn servers() -> Vec<(&'static str, clap::Command)> {
         ("coordinator", rfm_coordinator::cli::Args::command()),
         ("worker", rfm_worker::cli::Args::command()),
         ("dashboard", rfm_settings::dashboard::Args::command()),
+        ("web", rfm_settings::web::Args::command()),
     ]
 }
 
 /// The settings of each `rfm` subcommand and of `rfm-coordinator`,
-/// `rfm-worker` and `rfm-dashboard` (or of the table `only`), resolved as
+/// `rfm-worker`, `rfm-dashboard` and `rfm-web` (or of the table `only`), resolved as
 /// each would resolve them with no flags, in this environment and with this
 /// configuration file.
 pub fn tables(file: Option<&std::path::Path>, only: Option<&str>) -> Result<Vec<Resolved>> {

@@ -161,7 +161,7 @@ fn every_command_has_examples_in_its_help() {
             "rfm {c} --help has no examples:\n{out}"
         );
     }
-    for server in ["rfm-coordinator", "rfm-worker", "rfm-dashboard"] {
+    for server in ["rfm-coordinator", "rfm-worker", "rfm-dashboard", "rfm-web"] {
         let o = Command::new(crate::config::bin(server))
             .arg("--help")
             .output()

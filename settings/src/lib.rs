@@ -1,5 +1,6 @@
 //! Layered configuration of the rfm binaries (`rfm`, `rfm-coordinator`,
-//! `rfm-worker`, `rfm-dashboard`, whose flags are defined in [`dashboard`]):
+//! `rfm-worker`, `rfm-dashboard` and `rfm-web`, whose flags are defined in
+//! [`dashboard`] and [`web`]):
 //! built-in defaults < `rfm.toml` < `RFM_*` environment
 //! variables < command-line flags.
 //!
@@ -7,7 +8,8 @@
 //! `foo_bar` of the binary's table in `rfm.toml` (`[coordinator]`,
 //! `[worker]`, or the `rfm` subcommand's name: `[run]`, `[submit]`, …; a few
 //! [`SHARED_KEYS`] may also stand at the top level) and the environment
-//! variable `RFM_FOO_BAR`. The file is `--config PATH`, else `$RFM_CONFIG`,
+//! variable `RFM_FOO_BAR`, unless the flag names its own (`rfm-web`'s
+//! `RFM_WEB_LISTEN`, `RFM_WEB_TOKEN`, …). The file is `--config PATH`, else `$RFM_CONFIG`,
 //! else `./rfm.toml` when it exists.
 //!
 //! [`parse`] replaces clap's `Parser::parse`: it parses the command line
@@ -24,10 +26,11 @@ pub mod read;
 mod resolve;
 pub mod secret;
 mod show;
+pub mod web;
 
 pub use file::ConfigFile;
 pub use logging::{fatal, init_logging, LogFormat};
-pub use resolve::{env_of, key_of, resolve, settable_args, Entry, Resolved, Source};
+pub use resolve::{env_name, env_of, key_of, resolve, settable_args, Entry, Resolved, Source};
 pub use show::{entry_json, mask, render_entries, render_json, render_text, settings_json};
 
 use std::ffi::OsString;
@@ -67,6 +70,7 @@ pub const TABLES: &[&str] = &[
     "segments",
     "submit",
     "watch",
+    "web",
     "worker",
     "workers",
 ];
@@ -145,10 +149,11 @@ pub fn augment(cmd: Command) -> Command {
         )
 }
 
-/// Appends `[env: RFM_KEY]` to the help of each setting of `cmd` and its
+/// Appends `[env: NAME]` to the help of each setting of `cmd` and its
 /// subcommands. The environment is read by [`resolve`], never by clap: a
-/// flag's own `env` is dropped, so that clap neither reads it a second time
-/// nor prints `[env: NAME=]` for an unset variable.
+/// flag's own `env` only names its variable (hidden from clap's help, so
+/// that it does not print `[env: NAME=]` for an unset variable), and
+/// [`load`] drops it before clap parses.
 fn show_env_names(cmd: Command) -> Command {
     let keys: Vec<String> = settable_args(&cmd)
         .iter()
@@ -158,22 +163,26 @@ fn show_env_names(cmd: Command) -> Command {
         if !keys.iter().any(|k| k == a.get_id().as_str()) {
             return a;
         }
-        let key = key_of(&a);
-        let names = if key == "database_url" {
-            format!("{}, DATABASE_URL", env_of(&key))
+        let names = if key_of(&a) == "database_url" {
+            format!("{}, DATABASE_URL", env_name(&a))
         } else {
-            env_of(&key)
+            env_name(&a)
         };
         let suffix = format!("[env: {names}]");
         let help = a.get_help().map(|h| format!("{h} {suffix}"));
         let long = a.get_long_help().map(|h| format!("{h}\n\n{suffix}"));
-        let mut a = a.env(None).help(help.unwrap_or(suffix));
+        let mut a = a.hide_env(true).help(help.unwrap_or(suffix));
         if let Some(long) = long {
             a = a.long_help(long);
         }
         a
     })
     .mut_subcommands(show_env_names)
+}
+
+/// `cmd` whose flags, in every subcommand, read no variable.
+fn without_env(cmd: Command) -> Command {
+    cmd.mut_args(|a| a.env(None)).mut_subcommands(without_env)
 }
 
 /// A flag's help without the `[env: …]` that [`augment`] appends.
@@ -197,7 +206,8 @@ pub fn load<T: FromArgMatches>(
     if resolved.print {
         return Ok(Loaded::Print(resolved));
     }
-    let matches = cmd.try_get_matches_from(resolved.argv.clone())?;
+    // Every variable was read by `resolve`: clap reads none again.
+    let matches = without_env(cmd).try_get_matches_from(resolved.argv.clone())?;
     let args = T::from_arg_matches(&matches)?;
     Ok(Loaded::Args(args, resolved))
 }

@@ -134,6 +134,17 @@ pub fn env_of(key: &str) -> String {
     format!("RFM_{}", key.to_ascii_uppercase())
 }
 
+/// The environment variable of a flag: the `RFM_*` one it names itself
+/// (`rfm-web --token`: RFM_WEB_TOKEN, not the client token RFM_TOKEN), else
+/// [`env_of`] its key (a flag naming `DATABASE_URL` is read from
+/// RFM_DATABASE_URL, then DATABASE_URL, like every `--database-url`).
+pub fn env_name(arg: &Arg) -> String {
+    arg.get_env()
+        .map(|e| e.to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("RFM_"))
+        .unwrap_or_else(|| env_of(&key_of(arg)))
+}
+
 fn lenient(cmd: Command) -> Command {
     cmd.subcommand_required(false)
         .arg_required_else_help(false)
@@ -264,7 +275,7 @@ pub fn resolve(
         let id = arg.get_id().as_str();
         let key = key_of(arg);
         let long = format!("--{}", arg.get_long().unwrap_or_default());
-        let env_name = env_of(&key);
+        let env_name = env_name(arg);
         let from_flag = matches.value_source(id) == Some(ValueSource::CommandLine);
         // A flag given on the command line silences the lower layers of the
         // settings it conflicts with (`--results DIR` beats `DATABASE_URL`).
@@ -403,6 +414,25 @@ mod tests {
         assert_eq!(m.get_one::<u32>("threads"), Some(&4));
         assert!(m.get_flag("quiet"));
         assert_eq!(m.get_one::<String>("listen").unwrap(), "9.9.9.9:9");
+    }
+
+    #[test]
+    fn a_flag_that_names_its_variable_is_read_from_that_one_only() {
+        let cmd = crate::augment(
+            Command::new("t").arg(Arg::new("token").long("token").env("RFM_WEB_TOKEN")),
+        );
+        let env = |n: &str| match n {
+            "RFM_TOKEN" => Some("client".to_string()),
+            "RFM_WEB_TOKEN" => Some("browser".to_string()),
+            _ => None,
+        };
+        let r = resolve(&cmd, &argv(&[]), Scope::Table("t"), &env).unwrap();
+        let token = r.get("token").unwrap();
+        assert_eq!(token.source, Source::Env("RFM_WEB_TOKEN".into()));
+        assert_eq!(token.env, "RFM_WEB_TOKEN");
+        let only_generic = |n: &str| (n == "RFM_TOKEN").then(|| "client".to_string());
+        let r = resolve(&cmd, &argv(&[]), Scope::Table("t"), &only_generic).unwrap();
+        assert_eq!(r.get("token").unwrap().source, Source::Unset);
     }
 
     #[test]

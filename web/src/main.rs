@@ -5,7 +5,6 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
 use rfm_core::exit;
 use rfm_proto::auth::{exposure, load, Token};
 use rfm_proto::tls::{ClientTls, ServerTls};
@@ -29,7 +28,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
-    let args = Args::parse();
+    let (args, _) = rfm_settings::parse::<Args>(rfm_settings::Scope::Table("web"));
     let token = match load::secret(
         "--token",
         args.token.clone(),
@@ -61,7 +60,7 @@ fn main() -> ExitCode {
         tracing::warn!("{w}");
     }
     let source: Box<dyn RunSource + Sync> =
-        match (args.database_url(|k| std::env::var(k).ok()), &args.results) {
+        match (args.database_url(), &args.results) {
             (Some(url), _) => match connect_waiting(&url, args.database_wait) {
                 Ok(s) => Box::new(s),
                 Err(e) => return fail(exit::DATABASE, &e.to_string()),
