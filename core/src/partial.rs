@@ -100,6 +100,9 @@ pub struct CustomerAcc {
     has_invoice: bool,
 }
 
+/// A spill's invoices longer than 15 bytes, borrowed or sorted anew.
+type LongInvoices<'a> = Cow<'a, [Box<[u8]>]>;
+
 /// What does not fit inline: further invoices and countries of a customer.
 #[derive(Clone, Debug, Default)]
 struct Spill {
@@ -151,7 +154,7 @@ impl Spill {
 
     /// The invoice sets as [`normalise`](Self::normalise) leaves them: the
     /// lists themselves when they are so already, else sorted copies.
-    fn normalised_invoices(&self) -> (Cow<'_, [InvoiceKey]>, Cow<'_, [Box<[u8]>]>) {
+    fn normalised_invoices(&self) -> (Cow<'_, [InvoiceKey]>, LongInvoices<'_>) {
         let invoices = if self.unsorted {
             let mut v = self.invoices.clone();
             v.sort_unstable();
