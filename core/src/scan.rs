@@ -371,6 +371,21 @@ impl Window {
     }
 }
 
+/// Where the quoted field at `buf[at]` (a `"`) ends: the index after its
+/// closing quote (`""` inside is an escaped quote), or `None` when it does
+/// not close in `buf`. What [`RecordSplitter::split_from`] reads.
+#[inline]
+fn quoted_field_end(buf: &[u8], at: usize) -> Option<usize> {
+    let mut i = at + 1;
+    loop {
+        i += memchr::memchr(b'"', &buf[i..])? + 1;
+        if buf.get(i) != Some(&b'"') {
+            return Some(i);
+        }
+        i += 1; // escaped quote
+    }
+}
+
 /// Bytes of an over-long record kept for its malformed sample.
 const OVER_LONG_KEPT: usize = 300;
 
@@ -523,7 +538,22 @@ impl RecordSplitter {
                     return (content_end, k + 1, true);
                 }
                 if k == field_start {
-                    return self.split_from(&buf[..view], start, field_start);
+                    // A quoted field, read as the machine reads it; when a
+                    // delimiter follows its closing quote, the windows go
+                    // on from the next field.
+                    let end = match quoted_field_end(&buf[..view], field_start) {
+                        Some(end) if end < view && buf[end] == d => end,
+                        _ => return self.split_from(&buf[..view], start, field_start),
+                    };
+                    self.push_field(start, field_start, end, true);
+                    field_start = end + 1;
+                    if !window.holds(field_start) && !window.read(buf, field_start, d) {
+                        return self.split_from(&buf[..view], start, field_start);
+                    }
+                    let from_field = u64::MAX << (field_start - window.at);
+                    delimiters = window.masks.delimiters & from_field;
+                    breaks = window.masks.breaks & from_field;
+                    continue;
                 }
                 // A quote inside an unquoted field: data. The delimiters up
                 // to it are cut.
@@ -560,23 +590,7 @@ impl RecordSplitter {
             let mut quoted = false;
             if i < len && buf[i] == b'"' {
                 quoted = true;
-                i += 1;
-                loop {
-                    match memchr::memchr(b'"', &buf[i..]) {
-                        None => {
-                            i = len;
-                            break;
-                        }
-                        Some(q) => {
-                            i += q + 1;
-                            if i < len && buf[i] == b'"' {
-                                i += 1; // escaped quote
-                            } else {
-                                break; // closing quote
-                            }
-                        }
-                    }
-                }
+                i = quoted_field_end(buf, i).unwrap_or(len);
             }
             let stop = match memchr::memchr2(d, b'\n', &buf[i..]) {
                 Some(k) => i + k,
