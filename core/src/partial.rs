@@ -240,6 +240,11 @@ pub struct PartialState {
     /// use, so any value is safe.
     last_customer: u32,
     last_country: u32,
+    /// The customer slot and packed invoice of the last line absorbed by
+    /// [`absorb_line`](Self::absorb_line): that customer's invoices hold it
+    /// (slots are never reused and invoice sets only grow, through merges
+    /// too), so the next line of the same invoice adds none.
+    last_invoice: Option<(u32, InvoiceKey)>,
 }
 
 /// The value indices of list row `row`.
@@ -414,7 +419,16 @@ impl PartialState {
     ) {
         let slot = self.slot_of_customer(id);
         let country_slot = self.slot_of_country(country);
-        self.add_line(slot as usize, country_slot, ts, amount, invoice);
+        let packed = PackedInvoice::of(invoice);
+        if let Some(key) = packed.0 {
+            if self.last_invoice == Some((slot, key)) {
+                // Another line of the invoice just added: its set holds it.
+                self.add_amount(slot as usize, country_slot, ts, amount);
+                return;
+            }
+            self.last_invoice = Some((slot, key));
+        }
+        self.add_packed_line(slot as usize, country_slot, ts, amount, invoice, packed);
     }
 
     /// Folds one purchase line of customer slot `slot` and country slot
@@ -460,17 +474,25 @@ impl PartialState {
         packed: PackedInvoice,
     ) {
         let acc = &mut self.customers[slot];
-        acc.first_ts = acc.first_ts.min(ts);
-        acc.last_ts = acc.last_ts.max(ts);
-        match acc.monetary.checked_add(amount) {
-            Some(m) => acc.monetary = m,
-            None => Self::note_overflow(&mut self.overflow, id_in(&self.ids, &self.id_ends, slot)),
-        }
         match packed.0 {
             Some(key) => add_invoice(acc, &mut self.spills, key),
             None => spill_of(acc, &mut self.spills)
                 .long_invoices
                 .push(invoice.into()),
+        }
+        self.add_amount(slot, country, ts, amount);
+    }
+
+    /// Adds a purchase line's time, amount and country to customer `slot`
+    /// (its invoice is added apart).
+    #[inline(always)]
+    fn add_amount(&mut self, slot: usize, country: u32, ts: i64, amount: Money) {
+        let acc = &mut self.customers[slot];
+        acc.first_ts = acc.first_ts.min(ts);
+        acc.last_ts = acc.last_ts.max(ts);
+        match acc.monetary.checked_add(amount) {
+            Some(m) => acc.monetary = m,
+            None => Self::note_overflow(&mut self.overflow, id_in(&self.ids, &self.id_ends, slot)),
         }
         add_country(acc, &mut self.spills, country, 1);
     }
@@ -997,6 +1019,45 @@ mod tests {
             single.merge(over_the_wire(&state_of_lines(&[*line])).unwrap());
         }
         assert_eq!(figures(&single), want);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 500, failure_persistence: None, .. Default::default() })]
+
+        /// Lines folded one by one (the repeated-invoice shortcut), with a
+        /// state merged in halfway (larger or smaller, so the slots may
+        /// change hands), give the figures of the same lines in one batch.
+        #[test]
+        fn lines_folded_one_by_one_match_one_batch(
+            lines in proptest::collection::vec(
+                (0usize..4, 0usize..4, 0usize..2),
+                0..40,
+            ),
+            merged in proptest::collection::vec((0usize..6, 0usize..4, 0usize..2), 0..12),
+            cut in 0usize..40,
+        ) {
+            let ids = ["A", "B", "C", "D", "E", "F"];
+            let invoices = ["1", "2", "C3", "INVOICE-NUMBER-LONGER-THAN-15"];
+            let countries = ["X", "Y"];
+            let text = |l: &[(usize, usize, usize)]| -> Vec<(&str, &str, &str)> {
+                l.iter().map(|&(i, v, c)| (ids[i], invoices[v], countries[c])).collect()
+            };
+            let (lines, merged) = (text(&lines), text(&merged));
+            let cut = cut.min(lines.len());
+            let mut state = PartialState::new();
+            let mut fold = |state: &mut PartialState, ls: &[(&str, &str, &str)]| {
+                for (k, l) in ls.iter().enumerate() {
+                    state.absorb_line(l.0.as_bytes(), l.1.as_bytes(), k as i64, Money(money::ONE), l.2.as_bytes());
+                }
+            };
+            fold(&mut state, &lines[..cut]);
+            state.merge(state_of_lines(&merged));
+            fold(&mut state, &lines[cut..]);
+            state.seal();
+            let all: Vec<_> = lines.iter().chain(merged.iter()).copied().collect();
+            let want = figures(&state_of_lines(&all));
+            proptest::prop_assert_eq!(figures(&state), want);
+        }
     }
 
     #[test]
