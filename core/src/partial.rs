@@ -1045,7 +1045,7 @@ mod tests {
             let (lines, merged) = (text(&lines), text(&merged));
             let cut = cut.min(lines.len());
             let mut state = PartialState::new();
-            let mut fold = |state: &mut PartialState, ls: &[(&str, &str, &str)]| {
+            let fold = |state: &mut PartialState, ls: &[(&str, &str, &str)]| {
                 for (k, l) in ls.iter().enumerate() {
                     state.absorb_line(l.0.as_bytes(), l.1.as_bytes(), k as i64, Money(money::ONE), l.2.as_bytes());
                 }
