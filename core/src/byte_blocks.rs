@@ -1,41 +1,63 @@
 //! Where the bytes that end a CSV field (the delimiter, `"` and `\n`) sit in a
-//! 16-byte block, as one bit per byte: the record splitter's fast path reads
-//! lines a block at a time instead of searching field by field.
+//! 64-byte window, one bit per byte: the record splitter's fast path reads
+//! lines a window at a time instead of searching field by field, and the
+//! records of one buffer share the windows they fall in.
 //!
-//! On x86_64 the block is compared with SSE2 (part of every x86_64 CPU); other
-//! targets compare byte by byte, with the same result.
+//! On x86_64 the window is compared 16 bytes at a time with SSE2 (part of
+//! every x86_64 CPU); other targets compare byte by byte, with the same result.
 
-/// Bytes per block.
-pub const BLOCK: usize = 16;
+/// Bytes per window.
+pub const WINDOW: usize = 64;
 
-/// Bit `k` is set when `block[k]` is `delimiter`, `"` or `\n`.
+/// The special bytes of one window: bit `k` stands for byte `k`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WindowMasks {
+    /// Bytes equal to the delimiter.
+    pub delimiters: u64,
+    /// Bytes equal to `"` or `\n`.
+    pub breaks: u64,
+}
+
+/// The delimiters, quotes and line breaks of `window`.
 #[cfg(target_arch = "x86_64")]
 #[inline]
-pub fn special_mask(block: &[u8; BLOCK], delimiter: u8) -> u32 {
+pub fn window_masks(window: &[u8; WINDOW], delimiter: u8) -> WindowMasks {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
+    let mut delimiters = 0u64;
+    let mut breaks = 0u64;
     // SAFETY: SSE2 is part of the x86_64 baseline, so its intrinsics run on
-    // every target this compiles for; the unaligned load reads exactly the 16
-    // bytes of `block`.
+    // every target this compiles for; each unaligned load reads 16 bytes at
+    // offset 0, 16, 32 or 48 of the 64-byte `window`.
     unsafe {
-        let bytes = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
-        let delimiters = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(delimiter as i8));
-        let quotes = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'"' as i8));
-        let newlines = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'\n' as i8));
-        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(delimiters, quotes), newlines)) as u32
+        let delimiter = _mm_set1_epi8(delimiter as i8);
+        let quote = _mm_set1_epi8(b'"' as i8);
+        let newline = _mm_set1_epi8(b'\n' as i8);
+        for part in 0..WINDOW / 16 {
+            let bytes = _mm_loadu_si128(window.as_ptr().add(part * 16).cast::<__m128i>());
+            let d = _mm_movemask_epi8(_mm_cmpeq_epi8(bytes, delimiter)) as u16 as u64;
+            let b = _mm_movemask_epi8(_mm_or_si128(
+                _mm_cmpeq_epi8(bytes, quote),
+                _mm_cmpeq_epi8(bytes, newline),
+            )) as u16 as u64;
+            delimiters |= d << (part * 16);
+            breaks |= b << (part * 16);
+        }
     }
+    WindowMasks { delimiters, breaks }
 }
 
-/// Bit `k` is set when `block[k]` is `delimiter`, `"` or `\n`.
+/// The delimiters, quotes and line breaks of `window`.
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
-pub fn special_mask(block: &[u8; BLOCK], delimiter: u8) -> u32 {
-    let mut mask = 0;
-    for (k, &b) in block.iter().enumerate() {
-        mask |= ((b == delimiter || b == b'"' || b == b'\n') as u32) << k;
+pub fn window_masks(window: &[u8; WINDOW], delimiter: u8) -> WindowMasks {
+    let mut masks = WindowMasks::default();
+    for (k, &b) in window.iter().enumerate() {
+        masks.delimiters |= ((b == delimiter) as u64) << k;
+        masks.breaks |= ((b == b'"' || b == b'\n') as u64) << k;
     }
-    mask
+    masks
 }
 
 #[cfg(test)]
@@ -44,17 +66,24 @@ mod tests {
 
     #[test]
     fn every_special_byte_and_only_those_is_marked() {
-        let block: [u8; BLOCK] = *b"a,b\"c\nd;e\r\n,,xy\"";
-        let mask = special_mask(&block, b',');
-        let expected = block
-            .iter()
-            .enumerate()
-            .filter(|(_, &b)| matches!(b, b',' | b'"' | b'\n'))
-            .fold(0u32, |m, (k, _)| m | 1 << k);
-        assert_eq!(mask, expected);
-        // A delimiter above 0x7f compares as the same byte.
-        let mut high = [b'a'; BLOCK];
+        let text = b"a,b\"c\nd;e\r\n,,xy\"0123456789,\",\n\"abcdefghijklmnopqrstuvwxyz;;,,\n\"\"";
+        let window: [u8; WINDOW] = text[..WINDOW].try_into().unwrap();
+        let masks = window_masks(&window, b',');
+        let bits = |f: &dyn Fn(u8) -> bool| {
+            window
+                .iter()
+                .enumerate()
+                .filter(|(_, &b)| f(b))
+                .fold(0u64, |m, (k, _)| m | 1 << k)
+        };
+        assert_eq!(masks.delimiters, bits(&|b| b == b','));
+        assert_eq!(masks.breaks, bits(&|b| b == b'"' || b == b'\n'));
+        // A delimiter above 0x7f compares as the same byte, in every part.
+        let mut high = [b'a'; WINDOW];
         high[3] = 0xfe;
-        assert_eq!(special_mask(&high, 0xfe), 1 << 3);
+        high[63] = 0xfe;
+        let masks = window_masks(&high, 0xfe);
+        assert_eq!(masks.delimiters, 1 << 3 | 1 << 63);
+        assert_eq!(masks.breaks, 0);
     }
 }

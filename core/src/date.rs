@@ -51,14 +51,22 @@ fn days_in_month(year: i32, month: u32) -> u32 {
 /// A checked timestamp from its parts, or `None` for a day, hour, minute or
 /// second that does not exist.
 pub fn timestamp(year: i32, month: u32, day: u32, h: u32, m: u32, s: u32) -> Option<Timestamp> {
-    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-        return None;
-    }
-    if h > 23 || m > 59 || s > 59 {
+    if !valid(year, month, day, h, m, s) {
         return None;
     }
     let days = days_from_civil(year, month, day) as i64;
     Some(days * SECS_PER_DAY + (h * 3600 + m * 60 + s) as i64)
+}
+
+/// Whether the day, hour, minute and second exist.
+#[inline]
+fn valid(year: i32, month: u32, day: u32, h: u32, m: u32, s: u32) -> bool {
+    (1..=12).contains(&month)
+        && day != 0
+        && day <= days_in_month(year, month)
+        && h <= 23
+        && m <= 59
+        && s <= 59
 }
 
 /// The calendar date of a timestamp.
@@ -176,11 +184,27 @@ pub fn parse_auto(b: &[u8]) -> Option<Timestamp> {
 /// Reads a slash date `A/B/YYYY H:MM[:SS]` or `A/B/YY H:MM`: month first
 /// (`A` is the month, the spec's reading) or, with `day_first`, day first.
 pub fn parse_slash(b: &[u8], day_first: bool) -> Option<Timestamp> {
+    let p = slash_parts(b)?;
+    let (mo, d) = if day_first { (p.b, p.a) } else { (p.a, p.b) };
+    timestamp(p.year, mo, d, p.h, p.mi, p.s)
+}
+
+/// The fields of a slash date, read before the calendar checks.
+struct SlashParts {
+    a: u32,
+    b: u32,
+    year: i32,
+    h: u32,
+    mi: u32,
+    s: u32,
+}
+
+/// The fields of `A/B/YYYY H:MM[:SS]` or `A/B/YY H:MM` (`YY` is 20YY).
+fn slash_parts(b: &[u8]) -> Option<SlashParts> {
     let mut i = 0;
     let a = take_digits(b, &mut i, 1, 2)?;
     expect(b, &mut i, b'/')?;
     let c = take_digits(b, &mut i, 1, 2)?;
-    let (mo, d) = if day_first { (c, a) } else { (a, c) };
     expect(b, &mut i, b'/')?;
     let ystart = i;
     let y = take_digits(b, &mut i, 2, 4)?;
@@ -205,7 +229,14 @@ pub fn parse_slash(b: &[u8], day_first: bool) -> Option<Timestamp> {
     if i != b.len() {
         return None;
     }
-    timestamp(year, mo, d, h, mi, s)
+    Some(SlashParts {
+        a,
+        b: c,
+        year,
+        h,
+        mi,
+        s,
+    })
 }
 
 /// Which of the auto-detected forms a date text has.
@@ -238,8 +269,11 @@ pub fn parse_auto_shape(b: &[u8]) -> (Option<Timestamp>, Shape) {
             },
         );
     }
-    let mf = parse_slash(b, false);
-    let df = parse_slash(b, true).is_some();
+    let Some(p) = slash_parts(b) else {
+        return (None, Shape::Other);
+    };
+    let mf = timestamp(p.year, p.a, p.b, p.h, p.mi, p.s);
+    let df = valid(p.year, p.b, p.a, p.h, p.mi, p.s);
     let shape = match (mf.is_some(), df) {
         (true, true) => Shape::Ambiguous,
         (true, false) => Shape::MonthFirst,
@@ -456,6 +490,25 @@ mod tests {
         assert_eq!(day_first_format("13/12/2010 8:26"), "%d/%m/%Y %H:%M");
         assert_eq!(day_first_format("13/12/10 8:26"), "%d/%m/%y %H:%M");
         assert_eq!(day_first_format("13/12/2010 08:26:05"), "%d/%m/%Y %H:%M:%S");
+    }
+
+    proptest::proptest! {
+        /// The shape is what the two readings of the text say, and the
+        /// timestamp the month-first one.
+        #[test]
+        fn shapes_are_the_two_readings(
+            text in "[0-9]{1,2}/[0-9]{1,2}/(20)?[0-9]{2} [0-9]{1,2}:[0-6][0-9](:[0-6][0-9])?x?",
+        ) {
+            let b = text.as_bytes();
+            let (mf, df) = (parse_slash(b, false), parse_slash(b, true));
+            let shape = match (mf.is_some(), df.is_some()) {
+                (true, true) => Shape::Ambiguous,
+                (true, false) => Shape::MonthFirst,
+                (false, true) => Shape::DayFirst,
+                (false, false) => Shape::Other,
+            };
+            proptest::prop_assert_eq!(parse_auto_shape(b), (mf, shape));
+        }
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub mod report;
 pub mod scan;
 pub mod score;
 pub mod segment;
+pub mod short_bytes;
 pub mod status;
 pub mod tables;
 pub mod text;

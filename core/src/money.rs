@@ -114,7 +114,47 @@ impl Money {
 /// zero. Returns `None` for anything else, or a value beyond ±[`Money::MAX`].
 #[inline]
 pub fn parse_price(text: &[u8], decimal_mark: u8) -> Option<Money> {
+    if let Some(price) = parse_plain_price(text, decimal_mark) {
+        return Some(price);
+    }
+    parse_other_price(text, decimal_mark)
+}
+
+/// [`parse_price`] of the texts that [`parse_plain_price`] leaves.
+#[inline(never)]
+fn parse_other_price(text: &[u8], decimal_mark: u8) -> Option<Money> {
     parse_short_price(text, decimal_mark).or_else(|| parse_any_price(text, decimal_mark))
+}
+
+/// The most common prices: no sign, at most 16 bytes, digits and at most one
+/// mark (`2.55`, `12`, `.5`), read as one integer of all their digits, then
+/// scaled by one multiply; `None` for anything else, which
+/// [`parse_short_price`] then reads (or refuses).
+#[inline]
+fn parse_plain_price(text: &[u8], decimal_mark: u8) -> Option<Money> {
+    let n = text.len();
+    if n == 0 || n > 16 {
+        return None;
+    }
+    let mut digits: u64 = 0;
+    let mut mark_at = n;
+    for (i, &b) in text.iter().enumerate() {
+        let d = b.wrapping_sub(b'0');
+        if d <= 9 {
+            digits = digits * 10 + d as u64;
+        } else if b == decimal_mark && mark_at == n {
+            mark_at = i;
+        } else {
+            return None;
+        }
+    }
+    let places = if mark_at == n { 0 } else { n - mark_at - 1 };
+    if n == 1 && mark_at == 0 {
+        return None; // the mark alone
+    }
+    // At most 16 digits times 10^18: below 10^34 units, within ±MAX.
+    let units = digits as u128 * POW10[18 - places] as u128;
+    Some(Money(units as i128))
 }
 
 /// `10^k` for `k` in `0..=18`.
@@ -304,13 +344,18 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn short_prices_read_as_any_price(
-            text in "[-+]?[0-9]{0,21}([.,][0-9]{0,21})?[0-9.,a ]?",
+            text in proptest::prop_oneof![
+                "[-+]?[0-9]{0,21}([.,][0-9]{0,21})?[0-9.,a ]?",
+                "[0-9]{0,9}([.,][0-9]{0,9})?[0-9.,]?",
+            ],
             comma in proptest::bool::ANY,
         ) {
             let mark = if comma { b',' } else { b'.' };
             let short = parse_short_price(text.as_bytes(), mark);
+            let plain = parse_plain_price(text.as_bytes(), mark);
             let any = parse_any_price(text.as_bytes(), mark);
             proptest::prop_assert!(short.is_none() || short == any, "{text:?}: {short:?} {any:?}");
+            proptest::prop_assert!(plain.is_none() || plain == any, "{text:?}: {plain:?} {any:?}");
             proptest::prop_assert_eq!(parse_price(text.as_bytes(), mark), any);
         }
     }

@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::ledger::LineLedger;
 use crate::money::{self, Money};
 use crate::parse::is_customer_text;
+use crate::short_bytes::{big_endian_value, same_bytes};
 
 /// An invoice number packed for fast equality: values of up to 15 bytes fit in
 /// a `u128` together with their length; longer ones are kept as bytes.
@@ -36,10 +37,7 @@ fn pack_invoice(inv: &[u8]) -> Option<InvoiceKey> {
     }
     // The length in the top byte, then the bytes from the next one down:
     // big-endian, zero-padded.
-    let mut bytes = [0u8; 16];
-    bytes[0] = inv.len() as u8;
-    bytes[1..1 + inv.len()].copy_from_slice(inv);
-    Some(u128::from_be_bytes(bytes))
+    Some((inv.len() as u128) << 120 | big_endian_value(inv) << (8 * (15 - inv.len())))
 }
 
 /// An invoice as a state keeps it, packed once for the many lines that
@@ -325,6 +323,11 @@ pub struct PartialState {
     /// use, so any value is safe.
     last_customer: u32,
     last_country: u32,
+    /// The customer slot and packed invoice of the last line absorbed by
+    /// [`absorb_line`](Self::absorb_line): that customer's invoices hold it
+    /// (slots are never reused and invoice sets only grow, through merges
+    /// too), so the next line of the same invoice adds none.
+    last_invoice: Option<(u32, InvoiceKey)>,
 }
 
 /// The value indices of list row `row`.
@@ -416,7 +419,7 @@ impl PartialState {
     #[inline]
     pub fn slot_of_customer(&mut self, id: &[u8]) -> u32 {
         let last = self.last_customer as usize;
-        if last < self.customers.len() && self.id(last) == id {
+        if last < self.customers.len() && same_bytes(self.id(last), id) {
             return last as u32;
         }
         let slot = self.customer_slot(id).0 as u32;
@@ -429,7 +432,7 @@ impl PartialState {
     pub fn slot_of_country(&mut self, name: &[u8]) -> u32 {
         let last = self.last_country;
         match self.countries.get(last as usize) {
-            Some(known) if **known == *name => last,
+            Some(known) if same_bytes(known, name) => last,
             _ => {
                 let c = self.country_slot(name);
                 self.last_country = c;
@@ -499,7 +502,16 @@ impl PartialState {
     ) {
         let slot = self.slot_of_customer(id);
         let country_slot = self.slot_of_country(country);
-        self.add_line(slot as usize, country_slot, ts, amount, invoice);
+        let packed = PackedInvoice::of(invoice);
+        if let Some(key) = packed.0 {
+            if self.last_invoice == Some((slot, key)) {
+                // Another line of the invoice just added: its set holds it.
+                self.add_amount(slot as usize, country_slot, ts, amount);
+                return;
+            }
+            self.last_invoice = Some((slot, key));
+        }
+        self.add_packed_line(slot as usize, country_slot, ts, amount, invoice, packed);
     }
 
     /// Folds one purchase line of customer slot `slot` and country slot
@@ -534,7 +546,7 @@ impl PartialState {
     }
 
     /// [`add_line`](Self::add_line) with the invoice packed beforehand.
-    #[inline]
+    #[inline(always)]
     fn add_packed_line(
         &mut self,
         slot: usize,
@@ -545,17 +557,25 @@ impl PartialState {
         packed: PackedInvoice,
     ) {
         let acc = &mut self.customers[slot];
-        acc.first_ts = acc.first_ts.min(ts);
-        acc.last_ts = acc.last_ts.max(ts);
-        match acc.monetary.checked_add(amount) {
-            Some(m) => acc.monetary = m,
-            None => Self::note_overflow(&mut self.overflow, id_in(&self.ids, &self.id_ends, slot)),
-        }
         match packed.0 {
             Some(key) => add_invoice(acc, &mut self.spills, key),
             None => spill_of(acc, &mut self.spills)
                 .long_invoices
                 .push(invoice.into()),
+        }
+        self.add_amount(slot, country, ts, amount);
+    }
+
+    /// Adds a purchase line's time, amount and country to customer `slot`
+    /// (its invoice is added apart).
+    #[inline(always)]
+    fn add_amount(&mut self, slot: usize, country: u32, ts: i64, amount: Money) {
+        let acc = &mut self.customers[slot];
+        acc.first_ts = acc.first_ts.min(ts);
+        acc.last_ts = acc.last_ts.max(ts);
+        match acc.monetary.checked_add(amount) {
+            Some(m) => acc.monetary = m,
+            None => Self::note_overflow(&mut self.overflow, id_in(&self.ids, &self.id_ends, slot)),
         }
         add_country(acc, &mut self.spills, country, 1);
     }
@@ -1119,6 +1139,45 @@ mod tests {
         assert_eq!(figures(&single), want);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 500, failure_persistence: None, .. Default::default() })]
+
+        /// Lines folded one by one (the repeated-invoice shortcut), with a
+        /// state merged in halfway (larger or smaller, so the slots may
+        /// change hands), give the figures of the same lines in one batch.
+        #[test]
+        fn lines_folded_one_by_one_match_one_batch(
+            lines in proptest::collection::vec(
+                (0usize..4, 0usize..4, 0usize..2),
+                0..40,
+            ),
+            merged in proptest::collection::vec((0usize..6, 0usize..4, 0usize..2), 0..12),
+            cut in 0usize..40,
+        ) {
+            let ids = ["A", "B", "C", "D", "E", "F"];
+            let invoices = ["1", "2", "C3", "INVOICE-NUMBER-LONGER-THAN-15"];
+            let countries = ["X", "Y"];
+            let text = |l: &[(usize, usize, usize)]| -> Vec<(&str, &str, &str)> {
+                l.iter().map(|&(i, v, c)| (ids[i], invoices[v], countries[c])).collect()
+            };
+            let (lines, merged) = (text(&lines), text(&merged));
+            let cut = cut.min(lines.len());
+            let mut state = PartialState::new();
+            let fold = |state: &mut PartialState, ls: &[(&str, &str, &str)]| {
+                for (k, l) in ls.iter().enumerate() {
+                    state.absorb_line(l.0.as_bytes(), l.1.as_bytes(), k as i64, Money(money::ONE), l.2.as_bytes());
+                }
+            };
+            fold(&mut state, &lines[..cut]);
+            state.merge(state_of_lines(&merged));
+            fold(&mut state, &lines[cut..]);
+            state.seal();
+            let all: Vec<_> = lines.iter().chain(merged.iter()).copied().collect();
+            let want = figures(&state_of_lines(&all));
+            proptest::prop_assert_eq!(figures(&state), want);
+        }
+    }
+
     #[test]
     fn states_merged_out_of_order_seal_and_encode_as_those_merged_in_order() {
         // One customer buying invoices 10..40 (one line each), a chunk per
@@ -1172,5 +1231,23 @@ mod tests {
         }
         assert_ne!(pack_invoice(b"0"), pack_invoice(b"00"));
         assert_eq!(pack_invoice(b"1234567890123456"), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, failure_persistence: None, .. Default::default() })]
+
+        /// The key is the length byte then the bytes, big-endian and
+        /// zero-padded, for every length: the order (sorted invoice sets)
+        /// and the encoded states stay the same.
+        #[test]
+        fn invoice_keys_are_length_then_bytes(
+            inv in proptest::collection::vec(proptest::num::u8::ANY, 0..=15),
+        ) {
+            let mut bytes = [0u8; 16];
+            bytes[0] = inv.len() as u8;
+            bytes[1..1 + inv.len()].copy_from_slice(&inv);
+            proptest::prop_assert_eq!(pack_invoice(&inv), Some(u128::from_be_bytes(bytes)));
+            proptest::prop_assert_eq!(unpack_invoice(pack_invoice(&inv).unwrap()), inv);
+        }
     }
 }
