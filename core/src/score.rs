@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::ledger::LineLedger;
 use crate::money::{self, Money};
 use crate::partial::PartialState;
+use crate::rank;
 use crate::segment::Segment;
 
 /// One scored customer: a row of `customers.csv`. Its one heap string is the
@@ -118,19 +119,6 @@ fn id_prefix(id: &[u8]) -> u64 {
     u64::from_be_bytes(b)
 }
 
-/// The NTILE(5) score of every position, given `(metric, position)` pairs
-/// of distinct positions `0..n`: positions ranked by metric, then position.
-fn ntiles<K: Ord>(keys: impl Iterator<Item = (K, u32)>) -> Vec<u8> {
-    let mut order: Vec<(K, u32)> = keys.collect();
-    order.sort_unstable();
-    let n = order.len();
-    let mut scores = vec![0u8; n];
-    for (rank, (_, pos)) in order.into_iter().enumerate() {
-        scores[pos as usize] = ntile(rank, n, 5);
-    }
-    scores
-}
-
 /// Drops a state on a thread of its own: freeing every customer's invoice
 /// sets takes a while, and nothing waits for it (a process that exits
 /// meanwhile does not free them at all). When no thread starts, the
@@ -169,44 +157,37 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
     };
 
     let n = state.customer_count();
-    // Slots in id order: a sort of 12-byte keys (the id's first 8 bytes, big
-    // endian and zero-padded: ids hold no NUL byte), the arena read only on ties.
-    let mut by_id: Vec<(u64, u32)> = (0..n).map(|i| (id_prefix(state.id(i)), i as u32)).collect();
-    by_id.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| state.id(a.1 as usize).cmp(state.id(b.1 as usize)))
+    // Slots in id order: a radix sort of the ids' first 8 bytes (big endian
+    // and zero-padded: ids hold no NUL byte), the arena read only on ties.
+    let prefixes: Vec<u64> = (0..n).map(|i| id_prefix(state.id(i))).collect();
+    let mut by_id = rank::radix_order(&prefixes);
+    rank::order_ties(&mut by_id, &prefixes, |a, b| {
+        state.id(a as usize).cmp(state.id(b as usize))
     });
+    drop(prefixes);
     let accs = state.customers();
     // Each country's name once, shared by its rows.
     let mut country_names: ahash::AHashMap<&[u8], Arc<str>> = ahash::AHashMap::new();
     let recency: Vec<i64> = by_id
         .iter()
-        .map(|&(_, i)| (as_of - date::date_of(accs[i as usize].last_ts)) as i64)
+        .map(|&i| (as_of - date::date_of(accs[i as usize].last_ts)) as i64)
         .collect();
-    // Positions in id order break ties: sorting (metric, position) pairs is
-    // a stable sort on the metric.
-    let r = ntiles(
-        recency
-            .iter()
-            .enumerate()
-            .map(|(pos, &v)| (std::cmp::Reverse(v), pos as u32)),
-    );
-    let f = ntiles(
-        by_id
-            .iter()
-            .enumerate()
-            .map(|(pos, &(_, i))| (accs[i as usize].frequency(), pos as u32)),
-    );
-    let m = ntiles(
-        by_id
-            .iter()
-            .enumerate()
-            .map(|(pos, &(_, i))| (accs[i as usize].monetary, pos as u32)),
-    );
+    // The metrics in id order: ranking them with ties in position order
+    // ranks them by (metric, id).
+    let r = rank::ntiles_of_order(&rank::order_by_i64_desc(&recency));
+    let frequency: Vec<u64> = by_id
+        .iter()
+        .map(|&i| accs[i as usize].frequency())
+        .collect();
+    let f = rank::ntiles_of_order(&rank::order_by_u64(&frequency));
+    drop(frequency);
+    let monetary: Vec<Money> = by_id.iter().map(|&i| accs[i as usize].monetary).collect();
+    let m = rank::ntiles_of_order(&rank::order_by_money(&monetary));
+    drop(monetary);
     let customers: Vec<CustomerRow> = by_id
         .iter()
         .enumerate()
-        .map(|(pos, &(_, i))| {
+        .map(|(pos, &i)| {
             let c = &accs[i as usize];
             let country = state.country_of(c);
             let country = country_names
