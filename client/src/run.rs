@@ -178,6 +178,7 @@ fn attempt(
     let recorded = recorder.is_some();
     let finished = cluster::run_embedded(
         &args.input.input,
+        files,
         opts,
         &report.run_id,
         threads,

@@ -43,6 +43,8 @@ pub struct DriverConfig {
     pub remote_inputs: RemoteInputs,
     /// Finished states of a worker in this process, handed over in memory.
     pub local_states: Option<Arc<rfm_proto::local::LocalStates>>,
+    /// Input files opened by a client in this process, per job.
+    pub local_inputs: Option<Arc<crate::local_inputs::LocalInputs>>,
 }
 
 /// What a job computes: its inputs, chunks and options.
@@ -698,6 +700,7 @@ mod tests {
             cache: None,
             remote_inputs: RemoteInputs::default(),
             local_states: None,
+            local_inputs: None,
         }
     }
 
