@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::date::{self, Date, Timestamp};
@@ -16,7 +17,8 @@ use crate::rank;
 use crate::segment::Segment;
 
 /// One scored customer: a row of `customers.csv`. Its one heap string is the
-/// id; the country's name is shared by every row of that country.
+/// id; the country's name is shared by the rows of that country (made by
+/// one task of scoring).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CustomerRow {
     /// The normalised id's text (its UTF-8 bytes are the ordering key).
@@ -119,6 +121,9 @@ fn id_prefix(id: &[u8]) -> u64 {
     u64::from_be_bytes(b)
 }
 
+/// Customers' rows made by one task (scoring makes them on every core).
+const ROWS_PER_TASK: usize = 8192;
+
 /// Drops a state on a thread of its own: freeing every customer's invoice
 /// sets takes a while, and nothing waits for it (a process that exits
 /// meanwhile does not free them at all). When no thread starts, the
@@ -166,8 +171,6 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
     });
     drop(prefixes);
     let accs = state.customers();
-    // Each country's name once, shared by its rows.
-    let mut country_names: ahash::AHashMap<&[u8], Arc<str>> = ahash::AHashMap::new();
     let recency: Vec<i64> = by_id
         .iter()
         .map(|&i| (as_of - date::date_of(accs[i as usize].last_ts)) as i64)
@@ -184,32 +187,38 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
     let monetary: Vec<Money> = by_id.iter().map(|&i| accs[i as usize].monetary).collect();
     let m = rank::ntiles_of_order(&rank::order_by_money(&monetary));
     drop(monetary);
+    // Rows are made in blocks on every core; each block shares its
+    // countries' names among its rows.
+    let (shared, recency, r, f, m) = (&state, &recency, &r, &f, &m);
     let customers: Vec<CustomerRow> = by_id
-        .iter()
+        .par_chunks(ROWS_PER_TASK)
         .enumerate()
-        .map(|(pos, &i)| {
-            let c = &accs[i as usize];
-            let country = state.country_of(c);
-            let country = country_names
-                .entry(country)
-                .or_insert_with(|| text_of(country).into())
-                .clone();
-            CustomerRow {
-                customer_id: text_of(state.id(i as usize)),
-                recency: recency[pos],
-                frequency: c.frequency(),
-                monetary: c.monetary,
-                first_purchase: c.first_ts,
-                last_purchase: c.last_ts,
-                country,
-                r: r[pos],
-                f: f[pos],
-                m: m[pos],
-                segment: Segment::of(r[pos], f[pos]),
-            }
+        .flat_map_iter(|(block, slots)| {
+            let mut country_names: ahash::AHashMap<&[u8], Arc<str>> = ahash::AHashMap::new();
+            slots.iter().enumerate().map(move |(k, &i)| {
+                let pos = block * ROWS_PER_TASK + k;
+                let c = &accs[i as usize];
+                let country = shared.country_of(c);
+                let country = country_names
+                    .entry(country)
+                    .or_insert_with(|| text_of(country).into())
+                    .clone();
+                CustomerRow {
+                    customer_id: text_of(shared.id(i as usize)),
+                    recency: recency[pos],
+                    frequency: c.frequency(),
+                    monetary: c.monetary,
+                    first_purchase: c.first_ts,
+                    last_purchase: c.last_ts,
+                    country,
+                    r: r[pos],
+                    f: f[pos],
+                    m: m[pos],
+                    segment: Segment::of(r[pos], f[pos]),
+                }
+            })
         })
         .collect();
-    drop(country_names);
     drop_aside(state);
 
     let revenue = Money::checked_sum(customers.iter().map(|c| c.monetary)).ok_or_else(|| {
