@@ -656,10 +656,13 @@ pub struct EmbeddedAccess {
 /// records the run through `recorder`, when given. `started` hears how to
 /// reach the coordinator once it is up. With `progress`, draws a progress bar
 /// on stderr when it is a terminal. With `cache`, the coordinator reuses
-/// and keeps the files' states there ([`rfm_core::cache`]).
+/// and keeps the files' states there ([`rfm_core::cache`]). `files` are
+/// `input`'s files as this run opened them: handed to the coordinator,
+/// which does not list and open them again.
 #[allow(clippy::too_many_arguments)]
 pub fn run_embedded(
     input: &str,
+    files: Vec<rfm_core::InputFile>,
     opts: &RunOptions,
     run_id: &str,
     threads: usize,
@@ -677,6 +680,9 @@ pub fn run_embedded(
     let pool = Arc::new(pool);
     // The worker leaves its states in memory for the coordinator.
     let local_states = Arc::new(rfm_proto::local::LocalStates::default());
+    // The input files this run opened: the coordinator does not open them again.
+    let local_inputs = Arc::new(rfm_coordinator::local_inputs::LocalInputs::default());
+    local_inputs.put(run_id, input, &opts.parse, files);
     runtime.block_on(async {
         let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let listener = tokio::net::TcpListener::bind(loopback)
@@ -700,6 +706,7 @@ pub fn run_embedded(
             // Its user's own inputs, wherever they are.
             remote_inputs: rfm_core::remote::RemoteInputs::All,
             local_states: Some(local_states.clone()),
+            local_inputs: Some(local_inputs),
             ..Default::default()
         };
         let coordinator = rfm_coordinator::start(config, listener)

@@ -80,6 +80,11 @@ fn completions(args: cli::CompletionsArgs) -> anyhow::Result<()> {
 }
 
 fn main() {
+    // Events of the embedded coordinator and worker (`rfm run`), and the
+    // client's own stage timings, only when asked for (`RUST_LOG=debug`).
+    if std::env::var_os("RUST_LOG").is_some() {
+        rfm_settings::init_logging(rfm_settings::LogFormat::Text);
+    }
     let (cli, resolved) = rfm_settings::parse::<cli::Cli>(rfm_settings::Scope::Subcommand);
     let token_on_command_line = resolved
         .get("token")

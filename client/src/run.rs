@@ -157,6 +157,11 @@ fn attempt(
     finishing: &mut Option<interrupt::Finishing>,
 ) -> Result<(), Failed> {
     let files = engine::open_inputs(&args.input.input, &opts.parse)?;
+    tracing::debug!(
+        "rfm: {} input files opened at {:.1} ms",
+        files.len(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
     *report = RunReport::begin(&report.run_id, &files, opts);
     arm_interrupt(out, report, started, None);
     // Connected before any work: an unusable database fails the run at once.
@@ -173,6 +178,7 @@ fn attempt(
     let recorded = recorder.is_some();
     let finished = cluster::run_embedded(
         &args.input.input,
+        files,
         opts,
         &report.run_id,
         threads,
@@ -186,7 +192,16 @@ fn attempt(
         },
     );
     *finishing = Some(interrupt::finishing());
+    tracing::debug!(
+        "rfm: job ended at {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
     // The database's connection closes here, off the cluster's runtime.
     drop(recorder);
-    finish::write(finished?, out, report, args.json, args.quiet)
+    let written = finish::write(finished?, out, report, args.json, args.quiet);
+    tracing::debug!(
+        "rfm: results written at {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    written
 }

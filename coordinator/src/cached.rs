@@ -137,7 +137,13 @@ impl CachedSet {
         let spawned = std::thread::Builder::new()
             .name("rfm-cache-set".into())
             .spawn(move || {
-                let _ = tx.send(hit.decode());
+                let decoding = std::time::Instant::now();
+                let decoded = hit.decode();
+                tracing::debug!(
+                    "rfm-coordinator: cache: set entry decoded in {:.1} ms",
+                    decoding.elapsed().as_secs_f64() * 1e3
+                );
+                let _ = tx.send(decoded);
             });
         if let Err(e) = spawned {
             let (tx, failed) = tokio::sync::oneshot::channel();
@@ -225,6 +231,7 @@ pub fn lookup(
         set_keys: None,
         usage: CacheUse::default(),
     };
+    let started = std::time::Instant::now();
     // Keys and entries are read on every core; the hits are merged the
     // same way (merging is associative and commutative: the same bytes).
     let keyed: Vec<Result<Option<CacheKey>, String>> = files
@@ -245,10 +252,21 @@ pub fn lookup(
         .iter()
         .map(|k| k.as_ref().ok().cloned().flatten())
         .collect();
+    tracing::debug!(
+        "rfm-coordinator: cache: {} keys made in {:.1} ms",
+        keys.len(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
     let mut hits = Vec::new();
     let mut in_set = vec![false; files.len()];
     if files.len() >= 2 {
-        match plan.cache.load_set(&keys) {
+        let reading = std::time::Instant::now();
+        let set = plan.cache.load_set(&keys);
+        tracing::debug!(
+            "rfm-coordinator: cache: set entry looked up, read and checked in {:.1} ms",
+            reading.elapsed().as_secs_f64() * 1e3
+        );
+        match set {
             SetLookup::Hit(hit) => {
                 for &i in &hit.at {
                     in_set[i as usize] = true;
@@ -306,6 +324,11 @@ pub fn lookup(
         a.merge(b);
         a
     });
+    tracing::debug!(
+        "rfm-coordinator: cache: {} files looked up in {:.1} ms",
+        files.len(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
     plan
 }
 

@@ -43,6 +43,8 @@ pub struct DriverConfig {
     pub remote_inputs: RemoteInputs,
     /// Finished states of a worker in this process, handed over in memory.
     pub local_states: Option<Arc<rfm_proto::local::LocalStates>>,
+    /// Input files opened by a client in this process, per job.
+    pub local_inputs: Option<Arc<crate::local_inputs::LocalInputs>>,
 }
 
 /// What a job computes: its inputs, chunks and options.
@@ -409,12 +411,18 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         }
         _ => None,
     };
+    let writing = Instant::now();
     for write in std::mem::take(&mut driver.writes) {
         if let Ok(Some(w)) = write.await {
             driver.log(&w);
             warnings.push(w);
         }
     }
+    tracing::debug!(
+        "rfm-coordinator: job {}: waited {:.1} ms for the cache entries' writes",
+        job.id,
+        writing.elapsed().as_secs_f64() * 1e3
+    );
     if let Some(usage) = report.cache.as_mut() {
         usage.warnings.extend(warnings);
         // Files of a set entry that did not decode, without an entry of their own.
@@ -563,8 +571,19 @@ impl Driver {
                     let Some(set) = self.cached_set.take() else {
                         return Ok(merged_tasks);
                     };
+                    let waiting = Instant::now();
                     match set.state().await {
-                        Ok(cached) => return merge_blocking(merged_tasks, cached).await,
+                        Ok(cached) => {
+                            let merging = Instant::now();
+                            let merged = merge_blocking(merged_tasks, cached).await;
+                            tracing::debug!(
+                                "rfm-coordinator: job {}: waited {:.1} ms for the set entry, merged it in {:.1} ms",
+                                self.job.id,
+                                (merging - waiting).as_secs_f64() * 1e3,
+                                merging.elapsed().as_secs_f64() * 1e3
+                            );
+                            return merged;
+                        }
                         Err(failed) => {
                             // Its files come from their own entries, or are
                             // computed again: more tasks, then the loop goes on.
@@ -681,6 +700,7 @@ mod tests {
             cache: None,
             remote_inputs: RemoteInputs::default(),
             local_states: None,
+            local_inputs: None,
         }
     }
 

@@ -19,6 +19,7 @@ pub mod driver;
 pub mod http;
 pub mod job;
 pub mod limits;
+pub mod local_inputs;
 pub mod metrics;
 pub mod publish;
 pub mod registry;
@@ -90,6 +91,9 @@ pub struct CoordinatorConfig {
     /// Set when a worker runs in this process (the embedded cluster): its
     /// finished states are taken from here in memory, not fetched over Flight.
     pub local_states: Option<Arc<rfm_proto::local::LocalStates>>,
+    /// Set when a client runs in this process (the embedded cluster): the
+    /// input files it opened are taken from here, not opened again.
+    pub local_inputs: Option<Arc<local_inputs::LocalInputs>>,
 }
 
 /// TLS of a coordinator: its port serves TLS (`serve`), it dials workers
@@ -120,6 +124,7 @@ impl Default for CoordinatorConfig {
             tls: CoordinatorTls::default(),
             cache: None,
             local_states: None,
+            local_inputs: None,
         }
     }
 }
@@ -216,6 +221,7 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         cache: config.cache.clone(),
         remote_inputs: config.remote_inputs,
         local_states: config.local_states.clone(),
+        local_inputs: config.local_inputs.clone(),
     };
     let sweep_every = driver.tick;
     let jobs = Arc::new(retention::JobTable::new(config.retention));

@@ -169,6 +169,8 @@ async fn serve(
             .map(|dir| Arc::new(rfm_core::cache::Cache::new(dir, args.cache_max_size))),
         // Its workers are other processes: states come over Flight.
         local_states: None,
+        // Its clients are other processes: it opens their inputs.
+        local_inputs: None,
     };
     let mut coordinator = rfm_coordinator::start(config, listener)
         .map_err(|e| format!("cannot start the coordinator: {e}"))?;

@@ -361,8 +361,18 @@ impl Coordinator for CoordinatorService {
         let input = req.input.clone();
         let root = self.driver.data_root.clone();
         let remote = self.driver.remote_inputs;
-        let files =
-            open_job_inputs(input, root, remote, parse, Arc::new(Cancel::default())).await?;
+        // The files the client in this process opened (`rfm run`), when it
+        // left them; never under a data root (they were not opened through it).
+        let handed = match (&self.driver.local_inputs, &root) {
+            (Some(local), None) => local.take(&req.job_id, &input, &parse),
+            _ => None,
+        };
+        let files = match handed {
+            Some(files) => files,
+            None => {
+                open_job_inputs(input, root, remote, parse, Arc::new(Cancel::default())).await?
+            }
+        };
         if auto_chunks {
             options.chunk_size = self
                 .limits

@@ -32,6 +32,7 @@ pub mod parquet_input;
 pub mod parse;
 pub mod partial;
 pub mod percent;
+pub mod rank;
 pub mod remote;
 pub mod report;
 pub mod scan;

@@ -1,8 +1,9 @@
 //! Result files (spec §6): `customers.csv`, `segments.csv` and `run.json`.
 //!
 //! A run's files appear together or not at all: they are written into a fresh
-//! folder beside the target (see [`crate::atomic`]), made durable, and that
-//! folder takes the target's place in one rename. A target that already holds
+//! folder beside the target (see [`crate::atomic`]), made durable (the files
+//! and the folder synced together, each on its thread), and that folder
+//! takes the target's place in one rename. A target that already holds
 //! a previous run's files (or nothing) is replaced as a whole; a folder holding
 //! anything else is refused before the run starts, so no user file is lost.
 
@@ -175,52 +176,79 @@ impl OutDir {
     /// Writes the three result files; they replace the folder's content at once.
     pub fn write_results(&self, result: &RfmResult, report: &RunReport) -> Result<()> {
         self.place(|dir| {
-            write_file(dir, CUSTOMERS_FILE, |w| {
+            let customers = write_file(dir, CUSTOMERS_FILE, |w| {
                 write_customers(result, w).map_err(std::io::Error::other)
             })?;
-            write_file(dir, SEGMENTS_FILE, |w| {
+            let segments = write_file(dir, SEGMENTS_FILE, |w| {
                 write_segments(result, w).map_err(std::io::Error::other)
             })?;
-            write_report_file(dir, report)
+            Ok(vec![customers, segments, write_report_file(dir, report)?])
         })
     }
 
     /// Writes a failed run's `run.json` alone; it replaces the folder's content
     /// at once (a previous run's results do not stay beside a failed report).
     pub fn write_report(&self, report: &RunReport) -> Result<()> {
-        self.place(|dir| write_report_file(dir, report))
+        self.place(|dir| Ok(vec![write_report_file(dir, report)?]))
     }
 
     /// Fills a fresh folder beside the target with `fill`, makes it durable
-    /// and puts it in the target's place.
-    fn place(&self, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    /// (its files and their names) and puts it in the target's place.
+    fn place(&self, fill: impl FnOnce(&Path) -> Result<Vec<Written>>) -> Result<()> {
         let target = &self.target;
         fs::create_dir_all(self.parent()?).map_err(out_err(target))?;
         let staging = atomic::TempDir::beside(target).map_err(out_err(target))?;
-        fill(staging.path())?;
-        atomic::sync_dir(staging.path()).map_err(out_err(target))?;
+        let written = fill(staging.path())?;
+        sync_together(staging.path(), &written)?;
         self.check_replaceable()?;
         staging.replace(target).map_err(out_err(target))
     }
 }
 
-/// Creates `dir/name` (exclusively, not through a link), fills it through a
-/// buffer and makes it durable.
+/// A file written in full, not yet synced.
+struct Written {
+    path: PathBuf,
+    file: fs::File,
+}
+
+/// Syncs the files and the folder holding them, all at once: the syncs
+/// share the filesystem's journal commits instead of waiting for one
+/// commit each, one after the other. Returns once every one is durable.
+fn sync_together(dir: &Path, written: &[Written]) -> Result<()> {
+    std::thread::scope(|scope| {
+        let syncing: Vec<_> = written
+            .iter()
+            .map(|w| scope.spawn(move || w.file.sync_all().map_err(out_err(&w.path))))
+            .collect();
+        let dir_synced = atomic::sync_dir(dir).map_err(out_err(dir));
+        for (w, thread) in written.iter().zip(syncing) {
+            thread.join().unwrap_or_else(|_| {
+                Err(out_err(&w.path)(std::io::Error::other(
+                    "the thread syncing it failed",
+                )))
+            })?;
+        }
+        dir_synced
+    })
+}
+
+/// Creates `dir/name` (exclusively, not through a link) and fills it
+/// through a buffer; [`sync_together`] makes it durable.
 fn write_file(
     dir: &Path,
     name: &str,
     fill: impl FnOnce(&mut BufWriter<&mut fs::File>) -> std::io::Result<()>,
-) -> Result<()> {
+) -> Result<Written> {
     let path = dir.join(name);
     let mut file = atomic::create_new(&path).map_err(out_err(&path))?;
     let mut w = BufWriter::with_capacity(1 << 20, &mut file);
     fill(&mut w).map_err(out_err(&path))?;
     w.flush().map_err(out_err(&path))?;
     drop(w);
-    file.sync_all().map_err(out_err(&path))
+    Ok(Written { path, file })
 }
 
-fn write_report_file(dir: &Path, report: &RunReport) -> Result<()> {
+fn write_report_file(dir: &Path, report: &RunReport) -> Result<Written> {
     write_file(dir, REPORT_FILE, |w| {
         serde_json::to_writer_pretty(&mut *w, report).map_err(std::io::Error::other)?;
         w.write_all(b"\n")

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::date::{self, Date, Timestamp};
@@ -12,10 +13,12 @@ use crate::error::{Error, Result};
 use crate::ledger::LineLedger;
 use crate::money::{self, Money};
 use crate::partial::PartialState;
+use crate::rank;
 use crate::segment::Segment;
 
 /// One scored customer: a row of `customers.csv`. Its one heap string is the
-/// id; the country's name is shared by every row of that country.
+/// id; the country's name is shared by the rows of that country (made by
+/// one task of scoring).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CustomerRow {
     /// The normalised id's text (its UTF-8 bytes are the ordering key).
@@ -118,18 +121,8 @@ fn id_prefix(id: &[u8]) -> u64 {
     u64::from_be_bytes(b)
 }
 
-/// The NTILE(5) score of every position, given `(metric, position)` pairs
-/// of distinct positions `0..n`: positions ranked by metric, then position.
-fn ntiles<K: Ord>(keys: impl Iterator<Item = (K, u32)>) -> Vec<u8> {
-    let mut order: Vec<(K, u32)> = keys.collect();
-    order.sort_unstable();
-    let n = order.len();
-    let mut scores = vec![0u8; n];
-    for (rank, (_, pos)) in order.into_iter().enumerate() {
-        scores[pos as usize] = ntile(rank, n, 5);
-    }
-    scores
-}
+/// Customers' rows made by one task (scoring makes them on every core).
+const ROWS_PER_TASK: usize = 8192;
 
 /// Drops a state on a thread of its own: freeing every customer's invoice
 /// sets takes a while, and nothing waits for it (a process that exits
@@ -169,66 +162,63 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
     };
 
     let n = state.customer_count();
-    // Slots in id order: a sort of 12-byte keys (the id's first 8 bytes, big
-    // endian and zero-padded: ids hold no NUL byte), the arena read only on ties.
-    let mut by_id: Vec<(u64, u32)> = (0..n).map(|i| (id_prefix(state.id(i)), i as u32)).collect();
-    by_id.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| state.id(a.1 as usize).cmp(state.id(b.1 as usize)))
+    // Slots in id order: a radix sort of the ids' first 8 bytes (big endian
+    // and zero-padded: ids hold no NUL byte), the arena read only on ties.
+    let prefixes: Vec<u64> = (0..n).map(|i| id_prefix(state.id(i))).collect();
+    let mut by_id = rank::radix_order(&prefixes);
+    rank::order_ties(&mut by_id, &prefixes, |a, b| {
+        state.id(a as usize).cmp(state.id(b as usize))
     });
+    drop(prefixes);
     let accs = state.customers();
-    // Each country's name once, shared by its rows.
-    let mut country_names: ahash::AHashMap<&[u8], Arc<str>> = ahash::AHashMap::new();
     let recency: Vec<i64> = by_id
         .iter()
-        .map(|&(_, i)| (as_of - date::date_of(accs[i as usize].last_ts)) as i64)
+        .map(|&i| (as_of - date::date_of(accs[i as usize].last_ts)) as i64)
         .collect();
-    // Positions in id order break ties: sorting (metric, position) pairs is
-    // a stable sort on the metric.
-    let r = ntiles(
-        recency
-            .iter()
-            .enumerate()
-            .map(|(pos, &v)| (std::cmp::Reverse(v), pos as u32)),
-    );
-    let f = ntiles(
-        by_id
-            .iter()
-            .enumerate()
-            .map(|(pos, &(_, i))| (accs[i as usize].frequency(), pos as u32)),
-    );
-    let m = ntiles(
-        by_id
-            .iter()
-            .enumerate()
-            .map(|(pos, &(_, i))| (accs[i as usize].monetary, pos as u32)),
-    );
-    let customers: Vec<CustomerRow> = by_id
+    // The metrics in id order: ranking them with ties in position order
+    // ranks them by (metric, id).
+    let r = rank::ntiles_of_order(&rank::order_by_i64_desc(&recency));
+    let frequency: Vec<u64> = by_id
         .iter()
+        .map(|&i| accs[i as usize].frequency())
+        .collect();
+    let f = rank::ntiles_of_order(&rank::order_by_u64(&frequency));
+    drop(frequency);
+    let monetary: Vec<Money> = by_id.iter().map(|&i| accs[i as usize].monetary).collect();
+    let m = rank::ntiles_of_order(&rank::order_by_money(&monetary));
+    drop(monetary);
+    // Rows are made in blocks on every core; each block shares its
+    // countries' names among its rows.
+    let (shared, recency, r, f, m) = (&state, &recency, &r, &f, &m);
+    let customers: Vec<CustomerRow> = by_id
+        .par_chunks(ROWS_PER_TASK)
         .enumerate()
-        .map(|(pos, &(_, i))| {
-            let c = &accs[i as usize];
-            let country = state.country_of(c);
-            let country = country_names
-                .entry(country)
-                .or_insert_with(|| text_of(country).into())
-                .clone();
-            CustomerRow {
-                customer_id: text_of(state.id(i as usize)),
-                recency: recency[pos],
-                frequency: c.frequency(),
-                monetary: c.monetary,
-                first_purchase: c.first_ts,
-                last_purchase: c.last_ts,
-                country,
-                r: r[pos],
-                f: f[pos],
-                m: m[pos],
-                segment: Segment::of(r[pos], f[pos]),
-            }
+        .flat_map_iter(|(block, slots)| {
+            let mut country_names: ahash::AHashMap<&[u8], Arc<str>> = ahash::AHashMap::new();
+            slots.iter().enumerate().map(move |(k, &i)| {
+                let pos = block * ROWS_PER_TASK + k;
+                let c = &accs[i as usize];
+                let country = shared.country_of(c);
+                let country = country_names
+                    .entry(country)
+                    .or_insert_with(|| text_of(country).into())
+                    .clone();
+                CustomerRow {
+                    customer_id: text_of(shared.id(i as usize)),
+                    recency: recency[pos],
+                    frequency: c.frequency(),
+                    monetary: c.monetary,
+                    first_purchase: c.first_ts,
+                    last_purchase: c.last_ts,
+                    country,
+                    r: r[pos],
+                    f: f[pos],
+                    m: m[pos],
+                    segment: Segment::of(r[pos], f[pos]),
+                }
+            })
         })
         .collect();
-    drop(country_names);
     drop_aside(state);
 
     let revenue = Money::checked_sum(customers.iter().map(|c| c.monetary)).ok_or_else(|| {
