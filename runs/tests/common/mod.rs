@@ -7,9 +7,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use rfm_core::engine;
+use rfm_core::output;
 use rfm_core::report::RunReport;
-use rfm_core::{output, RfmResult, RunOptions};
+use rfm_core::RfmResult;
+use rfm_store::testing::runs::compute_run;
 use rfm_store::testing::TestDatabase;
 use rfm_store::{Lease, Store};
 
@@ -46,18 +47,7 @@ pub fn compute(dir: &Path, input: &str, run_id: &str, started_at: &str) -> (RfmR
     std::fs::create_dir_all(dir).unwrap();
     let file = dir.join(format!(".{run_id}.csv"));
     std::fs::write(&file, input).unwrap();
-    let opts = RunOptions::default();
-    let spec = file.display().to_string();
-    let files = engine::open_inputs(&spec, &opts.parse).expect("open input");
-    let state = engine::run_local(&files, &opts).expect("run");
-    let (ledger, result) = engine::finish_run(state, &files, &opts);
-    let result = result.expect("finish run");
-    let mut report = RunReport::begin(run_id, &files, &opts);
-    report.set_ledger(&ledger);
-    report.set_result(&result);
-    report.started_at = started_at.into();
-    report.finished_at = started_at.into();
-    (result, report)
+    compute_run(&file, run_id, started_at)
 }
 
 /// Writes a run's folder `root/<run_id>` as `rfm run --out` does.

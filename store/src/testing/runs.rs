@@ -25,9 +25,9 @@ pub fn uci_file() -> PathBuf {
     path
 }
 
-/// Runs the engine on `input` and writes its result files into `out`, with
-/// `run_id` and `started_at` (which orders the history) in run.json.
-pub fn write_run(input: &Path, out: &Path, run_id: &str, started_at: &str) -> RfmResult {
+/// Runs the engine on `input` and returns its result and the report of a run
+/// `run_id` that started (and finished) at `started_at`.
+pub fn compute_run(input: &Path, run_id: &str, started_at: &str) -> (RfmResult, RunReport) {
     let opts = RunOptions::default();
     let spec = input.display().to_string();
     let files = engine::open_inputs(&spec, &opts.parse).expect("open input");
@@ -35,12 +35,19 @@ pub fn write_run(input: &Path, out: &Path, run_id: &str, started_at: &str) -> Rf
     let (ledger, result) = engine::finish_run(state, &files, &opts);
     let result = result.expect("finish run");
     let mut report = RunReport::begin(run_id, &files, &opts);
-    report.input = vec![spec];
+    report.set_ledger(&ledger);
     report.set_result(&result);
     report.started_at = started_at.into();
     report.finished_at = started_at.into();
+    (result, report)
+}
+
+/// Runs the engine on `input` and writes its result files into `out`, with
+/// `run_id` and `started_at` (which orders the history) in run.json.
+pub fn write_run(input: &Path, out: &Path, run_id: &str, started_at: &str) -> RfmResult {
+    let (result, mut report) = compute_run(input, run_id, started_at);
+    report.input = vec![input.display().to_string()];
     report.seconds = 0.5;
-    report.set_ledger(&ledger);
     output::write_results(out, &result, &report).expect("write results");
     result
 }
