@@ -9,7 +9,8 @@
 # default "cat duckdb polars pandas dask"), DISTRIBUTED=0 to skip `rfm submit`, TLS=0 to skip
 # `rfm submit` to a cluster that speaks TLS on every port, HIGH_CARDINALITY=0 to skip the leg on
 # a file in which every invoice is a new customer (`rfm gen --customer-per-invoice`, made beside
-# the plain one as retail_<scale>x_hc.csv; `rfm run` only).
+# the plain one as retail_<scale>x_hc.csv; `rfm run` only), RFM_BIN=DIR to race the rfm,
+# rfm-coordinator and rfm-worker binaries already built in DIR instead of building them here.
 # Prints one markdown table per scale; paste them into docs/PERFORMANCE.md.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,8 +20,15 @@ SCALES=("$@")
 (( ${#SCALES[@]} )) || SCALES=(1 10 100)
 [[ -x $PEERS/race.sh ]] || { echo "race: $PEERS/race.sh not found (needs ../shared/tools)" >&2; exit 2; }
 
-cargo build --release -q -p rfm-cli -p rfm-coordinator -p rfm-worker --manifest-path "$ROOT/Cargo.toml"
-BIN=$ROOT/target/release
+if [[ -n ${RFM_BIN:-} ]]; then
+  BIN=$RFM_BIN
+  for b in rfm rfm-coordinator rfm-worker; do
+    [[ -x $BIN/$b ]] || { echo "race: RFM_BIN=$BIN has no $b binary" >&2; exit 2; }
+  done
+else
+  cargo build --release -q -p rfm-cli -p rfm-coordinator -p rfm-worker --manifest-path "$ROOT/Cargo.toml"
+  BIN=$ROOT/target/release
+fi
 mkdir -p "$DATA"
 
 cluster_pids=()
