@@ -95,6 +95,8 @@ fn main() {
             rfm_proto::auth::load::command_line_warning("--token", "RFM_TOKEN", "--token-file")
         );
     }
+    // `rfm run` ends at once after success (see `exit_at_once`).
+    let ends_at_once = matches!(cli.command, cli::Command::Run(_));
     let outcome = match cli.command {
         cli::Command::Run(a) => run::run(a),
         cli::Command::Watch(a) => watch::watch(a),
@@ -116,10 +118,29 @@ fn main() {
         cli::Command::Job(a) => jobs::job(a, false),
         cli::Command::Cancel(a) => jobs::job(a, true),
     };
+    if outcome.is_ok() && ends_at_once {
+        exit_at_once();
+    }
     if let Err(err) = outcome {
         // Messages quote header fields and values: never raw control characters.
         let message = format!("error: {err:#}");
         eprintln!("{}", rfm_core::text::escape_for_terminal(&message));
         std::process::exit(exit::of_error(&err));
     }
+}
+
+/// Ends a command that succeeded without the process's exit handlers: its
+/// results are written and synced, its summary printed (flushed here), its
+/// temporary folders removed and its threads' work waited for, so what is
+/// left is the allocator giving every freed page back to the system one
+/// `madvise` at a time (mimalloc collects at exit when linked statically),
+/// about 10 ms after a run of 45,000 customers, which the kernel's unmapping
+/// at exit does at once.
+fn exit_at_once() -> ! {
+    use std::io::Write as _;
+    let _ = std::io::stdout().lock().flush();
+    let _ = std::io::stderr().lock().flush();
+    // SAFETY: `_exit` ends the process at once; nothing runs after it, and
+    // everything this process owes its files is done (see above).
+    unsafe { libc::_exit(0) }
 }
