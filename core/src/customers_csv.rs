@@ -80,41 +80,58 @@ fn push_2(out: &mut Vec<u8>, n: u32) {
     out.extend_from_slice(&[b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]);
 }
 
-/// The `YYYY-MM-DD ` text of the last day formatted (most customers of a
-/// file share a few hundred days).
-struct DayText {
-    day: Option<Date>,
-    text: Vec<u8>,
+/// Slots of [`DayTexts`]: a power of two above the days a run spans
+/// (customers in id order come in no order of days).
+const DAY_SLOTS: usize = 1024;
+
+/// The `YYYY-MM-DD ` text of days already formatted, in a table indexed by
+/// the day modulo [`DAY_SLOTS`] (a slot keeps the last day formatted in it):
+/// rows in id order jump between the few hundred days of a file's
+/// purchases, and each is formatted once.
+struct DayTexts {
+    slots: Vec<(Option<Date>, [u8; 11])>,
 }
 
-impl DayText {
+impl DayTexts {
+    fn new() -> DayTexts {
+        DayTexts {
+            slots: vec![(None, [0; 11]); DAY_SLOTS],
+        }
+    }
+
     /// Appends `YYYY-MM-DD HH:MM:SS`: the text of [`date::format_timestamp`].
     #[inline]
     fn push(&mut self, out: &mut Vec<u8>, ts: Timestamp) {
         let day = date::date_of(ts);
-        if self.day != Some(day) {
-            self.text.clear();
+        let slot = &mut self.slots[(day as i64).rem_euclid(DAY_SLOTS as i64) as usize];
+        if slot.0 != Some(day) {
             match date::civil_from_days(day) {
                 (y @ 0..=9999, m, d) => {
                     let y = y as u32;
-                    push_2(&mut self.text, y / 100);
-                    push_2(&mut self.text, y % 100);
-                    self.text.push(b'-');
-                    push_2(&mut self.text, m);
-                    self.text.push(b'-');
-                    push_2(&mut self.text, d);
-                    self.text.push(b' ');
+                    let digit = |n: u32| b'0' + (n % 10) as u8;
+                    slot.1 = [
+                        digit(y / 1000),
+                        digit(y / 100),
+                        digit(y / 10),
+                        digit(y),
+                        b'-',
+                        digit(m / 10),
+                        digit(m),
+                        b'-',
+                        digit(d / 10),
+                        digit(d),
+                        b' ',
+                    ];
+                    slot.0 = Some(day);
                 }
                 // Years outside 0000–9999 keep the general formatter's text.
                 _ => {
-                    let full = date::format_timestamp(day as i64 * 86_400);
-                    self.text
-                        .extend_from_slice(&full.as_bytes()[..full.len() - 8]);
+                    out.extend_from_slice(date::format_timestamp(ts).as_bytes());
+                    return;
                 }
             }
-            self.day = Some(day);
         }
-        out.extend_from_slice(&self.text);
+        out.extend_from_slice(&slot.1);
         let secs = ts.rem_euclid(86_400) as u32;
         push_2(out, secs / 3600);
         out.push(b':');
@@ -150,14 +167,7 @@ const ROWS_PER_BLOCK: usize = 8192;
 
 /// Appends one line per customer of `customers` to `out`.
 fn push_rows(out: &mut Vec<u8>, customers: &[CustomerRow]) {
-    let mut first_day = DayText {
-        day: None,
-        text: Vec::new(),
-    };
-    let mut last_day = DayText {
-        day: None,
-        text: Vec::new(),
-    };
+    let mut days = DayTexts::new();
     for c in customers {
         push_text(out, c.customer_id.as_bytes());
         out.push(b',');
@@ -167,9 +177,9 @@ fn push_rows(out: &mut Vec<u8>, customers: &[CustomerRow]) {
         out.push(b',');
         push_money_2(out, c.monetary);
         out.push(b',');
-        first_day.push(out, c.first_purchase);
+        days.push(out, c.first_purchase);
         out.push(b',');
-        last_day.push(out, c.last_purchase);
+        days.push(out, c.last_purchase);
         out.push(b',');
         push_text(out, c.country.as_bytes());
         let (r, f, m) = (b'0' + c.r, b'0' + c.f, b'0' + c.m);
@@ -282,6 +292,34 @@ mod tests {
             push_money_2(&mut out, Money(units));
             assert_eq!(String::from_utf8(out).unwrap(), Money(units).to_fixed(2));
         }
+    }
+
+    #[test]
+    fn days_sharing_a_slot_and_years_beyond_four_digits_keep_their_text() {
+        // Days DAY_SLOTS apart share a slot; years before 0 and after 9999
+        // take the general formatter's text.
+        let day = 86_400i64;
+        let slots = DAY_SLOTS as i64;
+        let stamps = [
+            (0, 3_599),
+            (slots * day + 7, 5),
+            (0, slots * day),
+            (-719_530 * day, 253_402_300_800 + 61),
+            (-800_000 * day + 1, 2 * slots * day + 59),
+            (11, -1),
+        ];
+        let customers: Vec<CustomerRow> = stamps
+            .iter()
+            .enumerate()
+            .map(|(n, &ts)| row(format!("c{n}"), "x".into(), 1, ts, n as i64))
+            .collect();
+        let header = crate::output::CUSTOMERS_HEADER;
+        let mut ours = Vec::new();
+        write(&header, &customers, &mut ours).unwrap();
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            String::from_utf8(by_csv_crate(&header, &customers)).unwrap()
+        );
     }
 
     #[test]

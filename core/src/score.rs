@@ -176,17 +176,29 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
         .map(|&i| (as_of - date::date_of(accs[i as usize].last_ts)) as i64)
         .collect();
     // The metrics in id order: ranking them with ties in position order
-    // ranks them by (metric, id).
-    let r = rank::ntiles_of_order(&rank::order_by_i64_desc(&recency));
-    let frequency: Vec<u64> = by_id
-        .iter()
-        .map(|&i| accs[i as usize].frequency())
-        .collect();
-    let f = rank::ntiles_of_order(&rank::order_by_u64(&frequency));
-    drop(frequency);
-    let monetary: Vec<Money> = by_id.iter().map(|&i| accs[i as usize].monetary).collect();
-    let m = rank::ntiles_of_order(&rank::order_by_money(&monetary));
-    drop(monetary);
+    // ranks them by (metric, id). The three are ranked side by side.
+    let by_id_ref = &by_id;
+    let ((r, f), m) = rayon::join(
+        || {
+            rayon::join(
+                || rank::ntiles_of_order(&rank::order_by_i64_desc(&recency)),
+                || {
+                    let frequency: Vec<u64> = by_id_ref
+                        .iter()
+                        .map(|&i| accs[i as usize].frequency())
+                        .collect();
+                    rank::ntiles_of_order(&rank::order_by_u64(&frequency))
+                },
+            )
+        },
+        || {
+            let monetary: Vec<Money> = by_id_ref
+                .iter()
+                .map(|&i| accs[i as usize].monetary)
+                .collect();
+            rank::ntiles_of_order(&rank::order_by_money(&monetary))
+        },
+    );
     // Rows are made in blocks on every core; each block shares its
     // countries' names among its rows.
     let (shared, recency, r, f, m) = (&state, &recency, &r, &f, &m);
