@@ -132,7 +132,7 @@ impl TempDir {
 
     /// Puts the folder at `target`, replacing whatever folder is there as a
     /// whole; readers see either the old folder or the new one, never a mix.
-    /// The parent folder is synced; the old folder is then removed.
+    /// The parent folder is synced and the old folder removed, side by side.
     pub fn replace(mut self, target: &Path) -> io::Result<()> {
         let parent = parent_of(target);
         let exists = fs::symlink_metadata(target).is_ok();
@@ -142,9 +142,29 @@ impl TempDir {
             return sync_dir(parent);
         }
         if exchange(&self.path, target)? {
-            // The old folder now has the temporary name: dropping removes it.
-            sync_dir(parent)?;
-            return Ok(());
+            // The old folder now has the temporary name: it is removed while
+            // the parent is synced (both done before returning; freeing a
+            // large old file's blocks can take as long as the sync).
+            self.placed = true;
+            let old = &self.path;
+            return std::thread::scope(|scope| {
+                let removing = std::thread::Builder::new()
+                    .name("rfm-remove-old".into())
+                    .spawn_scoped(scope, move || {
+                        let _ = fs::remove_dir_all(old);
+                    });
+                let synced = sync_dir(parent);
+                match removing {
+                    Ok(thread) => {
+                        let _ = thread.join();
+                    }
+                    // No thread: removed here.
+                    Err(_) => {
+                        let _ = fs::remove_dir_all(old);
+                    }
+                }
+                synced
+            });
         }
         // No atomic exchange on this filesystem: move the old folder aside,
         // then the new one in (a crash between the two leaves both under
