@@ -1,9 +1,10 @@
 //! Handing memory a job has freed back to the system at once. The allocator
 //! (mimalloc) keeps freed pages for a while (about a second) before it
-//! returns them, to reuse them cheaply; after scoring, the job's merged state
-//! (hundreds of MB when every invoice is a new customer) is freed just before
-//! the result tables are written, which would otherwise add its pages to
-//! the run's peak memory.
+//! returns them, to reuse them cheaply. Two frees of a job are large and
+//! followed at once by large allocations that would add the freed pages to
+//! the run's peak memory: the chunk states, merged just before scoring, and
+//! the job's merged state (hundreds of MB when every invoice is a new
+//! customer), freed just before the result tables are written.
 
 // Linked in for `mi_collect`, whichever allocator the binary declares.
 extern crate mimalloc as _;

@@ -404,10 +404,12 @@ impl PartialState {
         let n = usize::try_from(bytes / INPUT_BYTES_PER_CUSTOMER as u64)
             .unwrap_or(usize::MAX)
             .min(MAX_JOB_RESERVED_CUSTOMERS);
-        self.customers.reserve_exact(n);
-        self.id_ends.reserve_exact(n);
-        self.ids.reserve_exact(n * 8);
-        self.folds_in_place = true;
+        // A system that will not map that much (strict overcommit) leaves
+        // the columns to grow as they would without the reservation.
+        let reserved = self.customers.try_reserve_exact(n).is_ok()
+            && self.id_ends.try_reserve_exact(n).is_ok()
+            && self.ids.try_reserve_exact(n * 8).is_ok();
+        self.folds_in_place = reserved;
     }
 
     /// Room for `n` more customers with ids of about `id_bytes` bytes in all.
@@ -618,13 +620,15 @@ impl PartialState {
     }
 
     /// Merges another state into this one. The smaller of the two is
-    /// folded into the larger (merging is commutative). The invoice sets are
+    /// folded into the larger (merging is commutative), unless one was
+    /// reserved for the job ([`reserve_for_job`](Self::reserve_for_job)):
+    /// the other is folded into it. The invoice sets are
     /// appended to, not normalised: frequencies are exact again after
     /// [`seal`](Self::seal), which sorts only the sets that need it (so a
     /// customer's set is not sorted again at each of many merges).
     pub fn merge(&mut self, mut other: PartialState) {
-        if other.folds_in_place && !self.folds_in_place
-            || other.customers.len() > self.customers.len() && !self.folds_in_place
+        if !self.folds_in_place
+            && (other.folds_in_place || other.customers.len() > self.customers.len())
         {
             std::mem::swap(self, &mut other);
         }
