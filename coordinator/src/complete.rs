@@ -92,8 +92,14 @@ pub async fn complete(c: Completion, tasks: Result<PartialState, Failure>) {
             );
             let job_id = c.job.id.clone();
             tokio::task::spawn_blocking(move || {
+                // The chunk states are merged and gone: their pages go
+                // back before scoring allocates its tables.
+                crate::freed_memory::release();
                 let scoring = std::time::Instant::now();
                 let scored = score(state, &files, root.as_deref(), &options, report, seconds);
+                // The merged state is gone: its pages go back before the
+                // result tables are written.
+                crate::freed_memory::release();
                 tracing::debug!(
                     "rfm-coordinator: job {job_id}: scored in {:.1} ms",
                     scoring.elapsed().as_secs_f64() * 1e3

@@ -358,6 +358,10 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         }
         None => (PartialState::new(), None, None),
     };
+    let mut initial = initial;
+    // The job's state takes every chunk's customers in place (an
+    // `initial` of cached files keeps its own columns).
+    initial.reserve_for_job(chunks.iter().map(|c| c.end - c.start).sum());
     let ctx = Arc::new(AttemptContext {
         job_id: job.id.clone(),
         inputs: files.iter().map(rfm_proto::input::to_proto).collect(),

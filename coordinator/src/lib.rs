@@ -16,6 +16,7 @@ pub mod cli;
 pub mod complete;
 mod drain;
 pub mod driver;
+mod freed_memory;
 pub mod http;
 pub mod job;
 pub mod limits;

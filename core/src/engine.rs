@@ -757,7 +757,10 @@ pub fn compute_chunk(
             with_buffers(|bufs| {
                 if let Some((lo, hi)) = owned_bytes(reader, input, parse, s, e, &mut bufs.window)? {
                     reader.read(lo, hi, &mut bufs.records)?;
-                    state.reserve_for_input(bufs.records.len());
+                    // Room for what this state may fold: the rest of the
+                    // chunk (a chunk's worth at most), so it rarely grows.
+                    let ahead = end.saturating_sub(lo).min(DEFAULT_CHUNK_SIZE) as usize;
+                    state.reserve_for_input(ahead.max(bufs.records.len()));
                     let range = RangeSpec {
                         file_index: chunk.file_index,
                         base: lo,

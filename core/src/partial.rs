@@ -74,6 +74,10 @@ fn unpack_invoice_into(key: InvoiceKey, buf: &mut [u8; 15]) -> &[u8] {
 /// fewer customers the room left over stays small.
 const INPUT_BYTES_PER_CUSTOMER: usize = 1024;
 
+/// The most customers [`PartialState::reserve_for_job`] makes room for
+/// (about 1.4 GB of address space): beyond it the columns grow as needed.
+const MAX_JOB_RESERVED_CUSTOMERS: usize = 16 << 20;
+
 /// No spill / no country: the sentinel of a `u32` index.
 const NONE: u32 = u32::MAX;
 
@@ -322,6 +326,9 @@ pub struct PartialState {
     /// one invoice come together); checked against the id and name before
     /// use, so any value is safe.
     last_customer: u32,
+    /// Set by [`reserve_for_job`](Self::reserve_for_job): merges fold into
+    /// this state's own columns, never swap them for the other state's.
+    folds_in_place: bool,
     last_country: u32,
     /// The customer slot and packed invoice of the last line absorbed by
     /// [`absorb_line`](Self::absorb_line): that customer's invoices hold it
@@ -380,6 +387,29 @@ impl PartialState {
             let n = bytes / INPUT_BYTES_PER_CUSTOMER;
             self.reserve(n, n * 8);
         }
+    }
+
+    /// Room, before merging into an empty state the chunk states of `bytes`
+    /// of input, in the per-customer columns for as many customers as
+    /// [`reserve_for_input`](Self::reserve_for_input) assumes (at most
+    /// [`MAX_JOB_RESERVED_CUSTOMERS`]); the index grows as usual. The room is
+    /// address space that pages in only as customers arrive, so a state of
+    /// few customers costs no more memory, and a state of many never moves to
+    /// grow: no copy of its columns, and no freed copies that the allocator
+    /// would keep until the end of the run. Merges then fold into it.
+    pub fn reserve_for_job(&mut self, bytes: u64) {
+        if !self.customers.is_empty() {
+            return;
+        }
+        let n = usize::try_from(bytes / INPUT_BYTES_PER_CUSTOMER as u64)
+            .unwrap_or(usize::MAX)
+            .min(MAX_JOB_RESERVED_CUSTOMERS);
+        // A system that will not map that much (strict overcommit) leaves
+        // the columns to grow as they would without the reservation.
+        let reserved = self.customers.try_reserve_exact(n).is_ok()
+            && self.id_ends.try_reserve_exact(n).is_ok()
+            && self.ids.try_reserve_exact(n * 8).is_ok();
+        self.folds_in_place = reserved;
     }
 
     /// Room for `n` more customers with ids of about `id_bytes` bytes in all.
@@ -590,19 +620,23 @@ impl PartialState {
     }
 
     /// Merges another state into this one. The smaller of the two is
-    /// folded into the larger (merging is commutative). The invoice sets are
+    /// folded into the larger (merging is commutative), unless one was
+    /// reserved for the job ([`reserve_for_job`](Self::reserve_for_job)):
+    /// the other is folded into it. The invoice sets are
     /// appended to, not normalised: frequencies are exact again after
     /// [`seal`](Self::seal), which sorts only the sets that need it (so a
     /// customer's set is not sorted again at each of many merges).
     pub fn merge(&mut self, mut other: PartialState) {
-        if other.customers.len() > self.customers.len() {
+        if !self.folds_in_place
+            && (other.folds_in_place || other.customers.len() > self.customers.len())
+        {
             std::mem::swap(self, &mut other);
         }
         if let Some(id) = &other.overflow {
             Self::note_overflow(&mut self.overflow, id);
         }
         self.ledger.merge(std::mem::take(&mut other.ledger));
-        if self.customers.is_empty() && self.countries.is_empty() {
+        if self.customers.is_empty() && self.countries.is_empty() && !self.folds_in_place {
             let ledger = std::mem::take(&mut self.ledger);
             let overflow = self.overflow.take();
             *self = other;
@@ -1215,6 +1249,53 @@ mod tests {
             assert_eq!(state.to_record_batch(), sealed.to_record_batch());
             assert_eq!(figures(&over_the_wire(&state).unwrap()), figures(&sealed));
         }
+    }
+
+    #[test]
+    fn a_state_reserved_for_the_job_folds_every_merge_into_its_own_columns() {
+        let small = || state_of_lines(&[("A", "1", "France"), ("B", "2", "Spain")]);
+        let large = || {
+            state_of_lines(&[
+                ("A", "3", "France"),
+                ("C", "4", "EIRE"),
+                ("D", "5", "EIRE"),
+                ("E", "6", "Japan"),
+            ])
+        };
+        let mut plain = small();
+        plain.merge(large());
+        let want = figures(&plain);
+        for first_large in [false, true] {
+            let mut job = PartialState::new();
+            job.reserve_for_job(64 * INPUT_BYTES_PER_CUSTOMER as u64);
+            let columns = job.customers.as_ptr();
+            assert!(job.customers.capacity() >= 64);
+            let (a, b) = if first_large {
+                (large(), small())
+            } else {
+                (small(), large())
+            };
+            // The first merge into the empty state, then a larger one.
+            job.merge(a);
+            job.merge(b);
+            assert_eq!(job.customers.as_ptr(), columns, "the columns never moved");
+            // Merged into another state, it stays the one folded into.
+            let mut other = small();
+            other.merge(job);
+            assert_eq!(other.customers.as_ptr(), columns);
+            let mut twice = plain.clone();
+            twice.merge(small());
+            assert_eq!(figures(&other), figures(&twice));
+        }
+        assert_eq!(figures(&plain), want);
+        // No room for an empty input; a state with customers is left as it is.
+        let mut none = PartialState::new();
+        none.reserve_for_job(0);
+        none.merge(small());
+        assert_eq!(none.customer_count(), 2);
+        let mut full = small();
+        full.reserve_for_job(1 << 30);
+        assert!(!full.folds_in_place);
     }
 
     #[test]

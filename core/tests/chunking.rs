@@ -185,7 +185,12 @@ fn outcome_limited(
     if reverse_merge {
         states.reverse();
     }
+    // A split run merges as the coordinator does: into a state whose
+    // columns are reserved for the job; the single chunk into a plain one.
     let mut merged = PartialState::new();
+    if chunks.len() > 1 {
+        merged.reserve_for_job(files[0].layout.len);
+    }
     for s in states {
         // Through Arrow and back, as between processes: a state of no customer
         // travels as its schema alone, like a Flight stream of zero rows.
