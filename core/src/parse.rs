@@ -728,20 +728,20 @@ pub fn parse_range_to(
             });
             continue;
         }
-        let f = rec.fields;
-        if f.len() != columns.field_count {
+        let found = rec.field_count();
+        if found != columns.field_count {
             classifier.malformed_record(offset, rec.bytes, || {
-                format!("expected {} fields, found {}", columns.field_count, f.len())
+                format!("expected {} fields, found {found}", columns.field_count)
             });
             continue;
         }
-        let invoice = field(rec.bytes, f[columns.invoice], &mut s_inv);
-        let qty_text = field(rec.bytes, f[columns.quantity], &mut s_qty);
-        let price_text = field(rec.bytes, f[columns.price], &mut s_price);
-        let date_text = field(rec.bytes, f[columns.date], &mut s_date);
+        let invoice = field(rec.bytes, rec.field(columns.invoice), &mut s_inv);
+        let qty_text = field(rec.bytes, rec.field(columns.quantity), &mut s_qty);
+        let price_text = field(rec.bytes, rec.field(columns.price), &mut s_price);
+        let date_text = field(rec.bytes, rec.field(columns.date), &mut s_date);
         let (ts, shape) = dates.read(date_text);
         classifier.date_form(offset, ts, shape, date_text);
-        let customer_text = field(rec.bytes, f[columns.customer], &mut s_cust);
+        let customer_text = field(rec.bytes, rec.field(columns.customer), &mut s_cust);
         let values = LineValues {
             invoice,
             quantity: parse_quantity(qty_text),
@@ -758,7 +758,7 @@ pub fn parse_range_to(
         };
         if let Some(purchase) = classifier.line(offset, values, &text) {
             let country = match columns.country {
-                Some(c) => field(rec.bytes, f[c], &mut s_country),
+                Some(c) => field(rec.bytes, rec.field(c), &mut s_country),
                 None => b"",
             };
             classifier.purchase(purchase, country, out);
