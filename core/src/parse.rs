@@ -468,15 +468,28 @@ impl Classifier {
         shape: Option<Shape>,
         text: &[u8],
     ) {
+        self.date_forms(offset, ts, shape, text, 1);
+    }
+
+    /// [`date_form`](Self::date_form) of `lines` lines with the same date
+    /// text, the first of them at `offset`.
+    pub fn date_forms(
+        &mut self,
+        offset: u64,
+        ts: Option<Timestamp>,
+        shape: Option<Shape>,
+        text: &[u8],
+        lines: u64,
+    ) {
         let forms = self.ledger.dates_of(self.file_index);
         match shape {
-            None if ts.is_some() => forms.formatted += 1,
+            None if ts.is_some() => forms.formatted += lines,
             None => {}
-            Some(Shape::Iso) => forms.iso += 1,
-            Some(Shape::MonthFirst) => forms.month_first += 1,
-            Some(Shape::Ambiguous) => forms.ambiguous += 1,
+            Some(Shape::Iso) => forms.iso += lines,
+            Some(Shape::MonthFirst) => forms.month_first += lines,
+            Some(Shape::Ambiguous) => forms.ambiguous += lines,
             Some(Shape::DayFirst) => {
-                forms.day_first += 1;
+                forms.day_first += lines;
                 if forms
                     .day_first_example
                     .as_ref()
@@ -620,7 +633,15 @@ impl DateReader {
     /// (`None` when read with `--date-format`).
     #[inline]
     pub fn read(&mut self, text: &[u8]) -> (Option<Timestamp>, Option<Shape>) {
-        if !same_bytes(text, &self.last_text) {
+        self.read_new(text).0
+    }
+
+    /// [`read`](Self::read), and whether `text` differs from the text read
+    /// before (the empty text before any other).
+    #[inline]
+    pub fn read_new(&mut self, text: &[u8]) -> ((Option<Timestamp>, Option<Shape>), bool) {
+        let new = !same_bytes(text, &self.last_text);
+        if new {
             self.last = match &self.format {
                 Some(fmt) => (fmt.parse(text), None),
                 None => {
@@ -631,7 +652,7 @@ impl DateReader {
             self.last_text.clear();
             self.last_text.extend_from_slice(text);
         }
-        self.last
+        (self.last, new)
     }
 }
 
@@ -715,6 +736,10 @@ pub fn parse_range_to(
     );
     let mut s_cust_text = Vec::new();
     let mut dates = DateReader::new(opts.date_format.clone());
+    // The date forms are counted by runs of lines with the same date text
+    // (the lines of an invoice): the run's first line notes its form
+    // (and a day-first example), the others only count.
+    let mut date_run: (u64, Option<Timestamp>, Option<Shape>, u64) = (0, None, None, 0);
     let mut records = splitter.records(buf, range.base, 0, buf.len());
 
     while let Some(rec) = records.next() {
@@ -739,8 +764,17 @@ pub fn parse_range_to(
         let qty_text = field(rec.bytes, rec.field(columns.quantity), &mut s_qty);
         let price_text = field(rec.bytes, rec.field(columns.price), &mut s_price);
         let date_text = field(rec.bytes, rec.field(columns.date), &mut s_date);
-        let (ts, shape) = dates.read(date_text);
-        classifier.date_form(offset, ts, shape, date_text);
+        let ((ts, shape), new) = dates.read_new(date_text);
+        if new {
+            let (run_offset, run_ts, run_shape, repeats) = date_run;
+            if repeats > 0 {
+                classifier.date_forms(run_offset, run_ts, run_shape, b"", repeats);
+            }
+            classifier.date_form(offset, ts, shape, date_text);
+            date_run = (offset, ts, shape, 0);
+        } else {
+            date_run.3 += 1;
+        }
         let customer_text = field(rec.bytes, rec.field(columns.customer), &mut s_cust);
         let values = LineValues {
             invoice,
@@ -763,6 +797,10 @@ pub fn parse_range_to(
             };
             classifier.purchase(purchase, country, out);
         }
+    }
+    let (run_offset, run_ts, run_shape, repeats) = date_run;
+    if repeats > 0 {
+        classifier.date_forms(run_offset, run_ts, run_shape, b"", repeats);
     }
     classifier.finish()
 }
