@@ -827,6 +827,7 @@ fn sample(file_index: u32, offset: u64, bytes: &[u8], problem: String) -> Malfor
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::DateForms;
 
     #[test]
     fn quantity_forms() {
@@ -890,6 +891,74 @@ mod tests {
         ) {
             let (mut s1, mut s2) = (Vec::new(), Vec::new());
             proptest::prop_assert_eq!(customer_id(&v, &mut s1), any_customer_id(&v, &mut s2));
+        }
+    }
+
+    /// The date forms of a buffer's lines, counted line by line: each line
+    /// parsed alone, the forms merged.
+    fn date_forms_line_by_line(data: &[u8], columns: &ColumnMap, opts: &ParseOptions) -> DateForms {
+        let mut forms = DateForms::default();
+        let mut start = 0;
+        for line in data.split_inclusive(|&b| b == b'\n') {
+            let range = RangeSpec {
+                file_index: 0,
+                base: start as u64,
+            };
+            let ledger = parse_range(line, range, columns, opts, |_| {});
+            if let Some(f) = ledger.dates.first() {
+                forms.merge(f);
+            }
+            start += line.len();
+        }
+        forms
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 500, failure_persistence: None, .. Default::default() })]
+
+        /// Date forms counted by runs of equal date texts are the forms
+        /// counted line by line: every shape, empty dates, a day-first
+        /// example, lines of the wrong field count between the runs, with
+        /// and without `--date-format`.
+        #[test]
+        fn date_forms_by_runs_are_the_forms_line_by_line(
+            lines in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "", "12/1/2010 8:26", "13/1/2010 8:26", "1/13/2010 8:26",
+                        "2010-12-01 08:26", "x", "31/12/2010 9:00",
+                    ]),
+                    1usize..4,
+                    proptest::bool::weighted(0.1),
+                ),
+                0..40,
+            ),
+            formatted in proptest::bool::ANY,
+        ) {
+            let header: Vec<String> = ["InvoiceNo", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID"]
+                .iter()
+                .map(|h| h.to_string())
+                .collect();
+            let columns = ColumnMap::resolve(std::path::Path::new("t.csv"), &header, b',').unwrap();
+            let opts = ParseOptions {
+                date_format: formatted.then(|| DateFormat::new("%d/%m/%Y %H:%M").unwrap()),
+                ..ParseOptions::default()
+            };
+            let mut data = String::new();
+            for (date, repeats, short) in &lines {
+                for _ in 0..*repeats {
+                    if *short {
+                        data.push_str(&format!("1,2,{date}\n"));
+                    } else {
+                        data.push_str(&format!("1,2,{date},1.5,7\n"));
+                    }
+                }
+            }
+            let data = data.as_bytes();
+            let range = RangeSpec { file_index: 0, base: 0 };
+            let whole = parse_range(data, range, &columns, &opts, |_| {});
+            let whole = whole.dates.first().cloned().unwrap_or_default();
+            proptest::prop_assert_eq!(whole, date_forms_line_by_line(data, &columns, &opts));
         }
     }
 
