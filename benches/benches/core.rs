@@ -35,7 +35,7 @@ fn stages(c: &mut Criterion) {
             let mut pos = data_start;
             let mut n = 0usize;
             while let Some(r) = sp.next_record(&f.bytes, 0, &mut pos, f.bytes.len()) {
-                n += r.fields.len();
+                n += r.field_count();
             }
             n
         })

@@ -13,7 +13,6 @@
 //! record belongs to exactly one range whatever the chunk layout.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -350,23 +349,21 @@ impl InputReader {
         self.read_at(start, end, buf, 0)
     }
 
-    /// Reads `[start, end)` (cut at the size) into `buf[at..]`; `buf` ends there.
+    /// Reads `[start, end)` (cut at the size) into `buf[at..]` (`at` at most
+    /// `buf.len()`); `buf` ends there.
     fn read_at(&self, start: u64, end: u64, buf: &mut Vec<u8>, at: usize) -> Result<()> {
         let n = end.min(self.size).saturating_sub(start) as usize;
-        if buf.len() < at + n {
-            buf.resize(at + n, 0);
-        } else {
-            buf.truncate(at + n);
-        }
+        buf.truncate(at);
         let file = match &self.source {
             Source::File(file) => file,
             Source::Remote(object) => {
+                buf.resize(at + n, 0);
                 object.read_into(start, &mut buf[at..])?;
                 BYTES_READ.fetch_add(n as u64, Ordering::Relaxed);
                 return Ok(());
             }
         };
-        match file.read_exact_at(&mut buf[at..], start) {
+        match append_file_bytes(file, start, n, buf) {
             Ok(()) => {
                 BYTES_READ.fetch_add(n as u64, Ordering::Relaxed);
                 Ok(())
@@ -407,6 +404,46 @@ impl InputReader {
             now,
         }
     }
+}
+
+/// Appends the `n` bytes of `file` at `offset` to `buf`, read straight into
+/// its spare capacity: no zero-fill of memory the read overwrites anyway.
+/// Fails with [`std::io::ErrorKind::UnexpectedEof`] when the file ends first.
+fn append_file_bytes(file: &File, offset: u64, n: usize, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    buf.reserve(n);
+    let mut done = 0;
+    while done < n {
+        let spare = buf.spare_capacity_mut();
+        let want = (n - done).min(spare.len());
+        // SAFETY: `pread` writes at most `want` bytes at the start of the
+        // spare capacity, which holds at least `want` bytes (reserved above,
+        // and each pass consumes only what the previous one wrote).
+        let read = unsafe {
+            libc::pread(
+                file.as_raw_fd(),
+                spare.as_mut_ptr().cast(),
+                want,
+                (offset + done as u64) as libc::off_t,
+            )
+        };
+        match read {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            r if r < 0 => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            r => {
+                // SAFETY: `pread` initialised the `r` (≤ `want`) bytes
+                // after the vector's end.
+                unsafe { buf.set_len(buf.len() + r as usize) };
+                done += r as usize;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A process-unique reader id.

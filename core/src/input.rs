@@ -374,8 +374,7 @@ pub fn read_layout(path: &Path, bytes: &[u8], len: u64, opts: &ParseOptions) -> 
         });
     }
     let header: Vec<String> = record
-        .fields
-        .iter()
+        .fields()
         .map(|f| {
             let v = f.value(record.bytes, &mut scratch);
             String::from_utf8_lossy(v).trim().to_string()

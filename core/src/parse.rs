@@ -468,15 +468,28 @@ impl Classifier {
         shape: Option<Shape>,
         text: &[u8],
     ) {
+        self.date_forms(offset, ts, shape, text, 1);
+    }
+
+    /// [`date_form`](Self::date_form) of `lines` lines with the same date
+    /// text, the first of them at `offset`.
+    pub fn date_forms(
+        &mut self,
+        offset: u64,
+        ts: Option<Timestamp>,
+        shape: Option<Shape>,
+        text: &[u8],
+        lines: u64,
+    ) {
         let forms = self.ledger.dates_of(self.file_index);
         match shape {
-            None if ts.is_some() => forms.formatted += 1,
+            None if ts.is_some() => forms.formatted += lines,
             None => {}
-            Some(Shape::Iso) => forms.iso += 1,
-            Some(Shape::MonthFirst) => forms.month_first += 1,
-            Some(Shape::Ambiguous) => forms.ambiguous += 1,
+            Some(Shape::Iso) => forms.iso += lines,
+            Some(Shape::MonthFirst) => forms.month_first += lines,
+            Some(Shape::Ambiguous) => forms.ambiguous += lines,
             Some(Shape::DayFirst) => {
-                forms.day_first += 1;
+                forms.day_first += lines;
                 if forms
                     .day_first_example
                     .as_ref()
@@ -620,7 +633,15 @@ impl DateReader {
     /// (`None` when read with `--date-format`).
     #[inline]
     pub fn read(&mut self, text: &[u8]) -> (Option<Timestamp>, Option<Shape>) {
-        if !same_bytes(text, &self.last_text) {
+        self.read_new(text).0
+    }
+
+    /// [`read`](Self::read), and whether `text` differs from the text read
+    /// before (the empty text before any other).
+    #[inline]
+    pub fn read_new(&mut self, text: &[u8]) -> ((Option<Timestamp>, Option<Shape>), bool) {
+        let new = !same_bytes(text, &self.last_text);
+        if new {
             self.last = match &self.format {
                 Some(fmt) => (fmt.parse(text), None),
                 None => {
@@ -631,7 +652,7 @@ impl DateReader {
             self.last_text.clear();
             self.last_text.extend_from_slice(text);
         }
-        self.last
+        (self.last, new)
     }
 }
 
@@ -715,6 +736,10 @@ pub fn parse_range_to(
     );
     let mut s_cust_text = Vec::new();
     let mut dates = DateReader::new(opts.date_format.clone());
+    // The date forms are counted by runs of lines with the same date text
+    // (the lines of an invoice): the run's first line notes its form
+    // (and a day-first example), the others only count.
+    let mut date_run: (u64, Option<Timestamp>, Option<Shape>, u64) = (0, None, None, 0);
     let mut records = splitter.records(buf, range.base, 0, buf.len());
 
     while let Some(rec) = records.next() {
@@ -728,20 +753,29 @@ pub fn parse_range_to(
             });
             continue;
         }
-        let f = rec.fields;
-        if f.len() != columns.field_count {
+        let found = rec.field_count();
+        if found != columns.field_count {
             classifier.malformed_record(offset, rec.bytes, || {
-                format!("expected {} fields, found {}", columns.field_count, f.len())
+                format!("expected {} fields, found {found}", columns.field_count)
             });
             continue;
         }
-        let invoice = field(rec.bytes, f[columns.invoice], &mut s_inv);
-        let qty_text = field(rec.bytes, f[columns.quantity], &mut s_qty);
-        let price_text = field(rec.bytes, f[columns.price], &mut s_price);
-        let date_text = field(rec.bytes, f[columns.date], &mut s_date);
-        let (ts, shape) = dates.read(date_text);
-        classifier.date_form(offset, ts, shape, date_text);
-        let customer_text = field(rec.bytes, f[columns.customer], &mut s_cust);
+        let invoice = field(rec.bytes, rec.field(columns.invoice), &mut s_inv);
+        let qty_text = field(rec.bytes, rec.field(columns.quantity), &mut s_qty);
+        let price_text = field(rec.bytes, rec.field(columns.price), &mut s_price);
+        let date_text = field(rec.bytes, rec.field(columns.date), &mut s_date);
+        let ((ts, shape), new) = dates.read_new(date_text);
+        if new {
+            let (run_offset, run_ts, run_shape, repeats) = date_run;
+            if repeats > 0 {
+                classifier.date_forms(run_offset, run_ts, run_shape, b"", repeats);
+            }
+            classifier.date_form(offset, ts, shape, date_text);
+            date_run = (offset, ts, shape, 0);
+        } else {
+            date_run.3 += 1;
+        }
+        let customer_text = field(rec.bytes, rec.field(columns.customer), &mut s_cust);
         let values = LineValues {
             invoice,
             quantity: parse_quantity(qty_text),
@@ -758,11 +792,15 @@ pub fn parse_range_to(
         };
         if let Some(purchase) = classifier.line(offset, values, &text) {
             let country = match columns.country {
-                Some(c) => field(rec.bytes, f[c], &mut s_country),
+                Some(c) => field(rec.bytes, rec.field(c), &mut s_country),
                 None => b"",
             };
             classifier.purchase(purchase, country, out);
         }
+    }
+    let (run_offset, run_ts, run_shape, repeats) = date_run;
+    if repeats > 0 {
+        classifier.date_forms(run_offset, run_ts, run_shape, b"", repeats);
     }
     classifier.finish()
 }
@@ -789,6 +827,7 @@ fn sample(file_index: u32, offset: u64, bytes: &[u8], problem: String) -> Malfor
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::DateForms;
 
     #[test]
     fn quantity_forms() {
@@ -852,6 +891,74 @@ mod tests {
         ) {
             let (mut s1, mut s2) = (Vec::new(), Vec::new());
             proptest::prop_assert_eq!(customer_id(&v, &mut s1), any_customer_id(&v, &mut s2));
+        }
+    }
+
+    /// The date forms of a buffer's lines, counted line by line: each line
+    /// parsed alone, the forms merged.
+    fn date_forms_line_by_line(data: &[u8], columns: &ColumnMap, opts: &ParseOptions) -> DateForms {
+        let mut forms = DateForms::default();
+        let mut start = 0;
+        for line in data.split_inclusive(|&b| b == b'\n') {
+            let range = RangeSpec {
+                file_index: 0,
+                base: start as u64,
+            };
+            let ledger = parse_range(line, range, columns, opts, |_| {});
+            if let Some(f) = ledger.dates.first() {
+                forms.merge(f);
+            }
+            start += line.len();
+        }
+        forms
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 500, failure_persistence: None, .. Default::default() })]
+
+        /// Date forms counted by runs of equal date texts are the forms
+        /// counted line by line: every shape, empty dates, a day-first
+        /// example, lines of the wrong field count between the runs, with
+        /// and without `--date-format`.
+        #[test]
+        fn date_forms_by_runs_are_the_forms_line_by_line(
+            lines in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "", "12/1/2010 8:26", "13/1/2010 8:26", "1/13/2010 8:26",
+                        "2010-12-01 08:26", "x", "31/12/2010 9:00",
+                    ]),
+                    1usize..4,
+                    proptest::bool::weighted(0.1),
+                ),
+                0..40,
+            ),
+            formatted in proptest::bool::ANY,
+        ) {
+            let header: Vec<String> = ["InvoiceNo", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID"]
+                .iter()
+                .map(|h| h.to_string())
+                .collect();
+            let columns = ColumnMap::resolve(std::path::Path::new("t.csv"), &header, b',').unwrap();
+            let opts = ParseOptions {
+                date_format: formatted.then(|| DateFormat::new("%d/%m/%Y %H:%M").unwrap()),
+                ..ParseOptions::default()
+            };
+            let mut data = String::new();
+            for (date, repeats, short) in &lines {
+                for _ in 0..*repeats {
+                    if *short {
+                        data.push_str(&format!("1,2,{date}\n"));
+                    } else {
+                        data.push_str(&format!("1,2,{date},1.5,7\n"));
+                    }
+                }
+            }
+            let data = data.as_bytes();
+            let range = RangeSpec { file_index: 0, base: 0 };
+            let whole = parse_range(data, range, &columns, &opts, |_| {});
+            let whole = whole.dates.first().cloned().unwrap_or_default();
+            proptest::prop_assert_eq!(whole, date_forms_line_by_line(data, &columns, &opts));
         }
     }
 

@@ -223,7 +223,7 @@ fn record_end(buf: &[u8], base: u64, start: usize, cell: u64, delimiter: u8) -> 
     .unwrap_or(buf.len())
 }
 
-/// A field of a record: its raw bytes `start..end` in the buffer, and whether it
+/// A field of a record: its raw bytes `start..end` in the record, and whether it
 /// used quotes (then the raw bytes still hold them).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FieldSpan {
@@ -273,11 +273,86 @@ pub fn unquote(raw: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// The ends of a record's fields, relative to the record's start, after a
+/// first `u32::MAX`: field `i` spans `ends[i] + 1 .. ends[i + 1]` (wrapping,
+/// so from 0 for the first), since one delimiter separates each field from
+/// the next (a quoted field's span ends after its closing quote, which the
+/// delimiter follows). One `u32` a field
+/// and no field's quoting stored (a field is quoted when its first byte is a
+/// quote). The ends of the first [`FIXED_FIELDS`] fields go into a fixed
+/// array that the fast path writes without a capacity check; a record with
+/// more fields is split again by the machine into a vector.
+struct FieldEnds {
+    fixed: [u32; FIXED_FIELDS + 1],
+    /// Every end, for a record of more than [`FIXED_FIELDS`] fields.
+    more: Vec<u32>,
+    count: usize,
+    /// Whether a field of the record is quoted: when not, no field's first
+    /// byte needs a look.
+    any_quoted: bool,
+}
+
+/// Fields whose ends the fast path writes (a power of two).
+const FIXED_FIELDS: usize = 64;
+
+/// The end before the first field: the first field starts at `NO_END + 1`,
+/// wrapping to 0.
+const NO_END: u32 = u32::MAX;
+
+impl FieldEnds {
+    fn new() -> FieldEnds {
+        FieldEnds {
+            fixed: [NO_END; FIXED_FIELDS + 1],
+            more: Vec::new(),
+            count: 0,
+            any_quoted: false,
+        }
+    }
+
+    #[inline(always)]
+    fn clear(&mut self) {
+        self.count = 0;
+        self.any_quoted = false;
+    }
+
+    /// Appends an end (the machine's way, any number of fields).
+    #[inline]
+    fn push(&mut self, end: u32) {
+        if self.count < FIXED_FIELDS {
+            self.fixed[self.count + 1] = end;
+        } else {
+            self.push_more(end);
+        }
+        self.count += 1;
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn push_more(&mut self, end: u32) {
+        if self.count == FIXED_FIELDS {
+            self.more.clear();
+            self.more.extend_from_slice(&self.fixed);
+        }
+        self.more.push(end);
+    }
+
+    /// The current record's ends, and whether a field is quoted.
+    #[inline(always)]
+    fn get(&self) -> (&[u32], bool) {
+        let ends = if self.count <= FIXED_FIELDS {
+            &self.fixed[..=self.count]
+        } else {
+            &self.more[..=self.count]
+        };
+        (ends, self.any_quoted)
+    }
+}
+
 /// Splits records into fields, reusing its buffers from record to record.
 pub struct RecordSplitter {
     delimiter: u8,
     max_record: u64,
-    fields: Vec<FieldSpan>,
+    fields: FieldEnds,
     /// Whether [`Self::split`] may read windows (the delimiter is neither `"`
     /// nor `\n`, which the option reader refuses anyway).
     block_fast_path: bool,
@@ -289,11 +364,39 @@ pub struct Record<'a> {
     pub offset: usize,
     /// The record's bytes without its terminator (nor a `\r` before it).
     pub bytes: &'a [u8],
-    /// The fields, as spans relative to `bytes`; none when over-long.
-    pub fields: &'a [FieldSpan],
+    /// The ends of the fields after [`NO_END`] (see [`FieldEnds`]); none
+    /// when over-long.
+    field_ends: &'a [u32],
+    /// Whether a field is quoted.
+    any_quoted: bool,
     /// Longer than the record size limit: one malformed line, `bytes` holds
     /// its start only.
     pub over_long: bool,
+}
+
+impl Record<'_> {
+    /// How many fields the record has (none when over-long).
+    #[inline]
+    pub fn field_count(&self) -> usize {
+        self.field_ends.len() - 1
+    }
+
+    /// Field `i` (below [`Self::field_count`]) as a span of `bytes`.
+    #[inline(always)]
+    pub fn field(&self, i: usize) -> FieldSpan {
+        let end = self.field_ends[i + 1];
+        let start = self.field_ends[i].wrapping_add(1);
+        FieldSpan {
+            start,
+            end,
+            quoted: self.any_quoted && start < end && self.bytes[start as usize] == b'"',
+        }
+    }
+
+    /// Every field, in order.
+    pub fn fields(&self) -> impl Iterator<Item = FieldSpan> + '_ {
+        (0..self.field_count()).map(|i| self.field(i))
+    }
 }
 
 /// The records of one buffer, from [`RecordSplitter::records`]: call
@@ -395,7 +498,7 @@ impl RecordSplitter {
         RecordSplitter {
             delimiter,
             max_record: max_record.clamp(1, MAX_RECORD_LIMIT),
-            fields: Vec::with_capacity(32),
+            fields: FieldEnds::new(),
             block_fast_path: !matches!(delimiter, b'"' | b'\n'),
         }
     }
@@ -463,19 +566,22 @@ impl RecordSplitter {
                 return Some(Record {
                     offset: start,
                     bytes: &buf[start..kept],
-                    fields: &self.fields,
+                    field_ends: &[NO_END],
+                    any_quoted: false,
                     over_long: true,
                 });
             }
             *pos = next;
             let bytes = &buf[start..content_end];
-            if self.fields.len() == 1 && bytes.is_empty() {
+            if self.fields.count == 1 && bytes.is_empty() {
                 continue; // blank line
             }
+            let (field_ends, any_quoted) = self.fields.get();
             return Some(Record {
                 offset: start,
                 bytes,
-                fields: &self.fields,
+                field_ends,
+                any_quoted,
                 over_long: false,
             });
         }
@@ -507,6 +613,32 @@ impl RecordSplitter {
         if !window.holds(start) && !window.read(buf, start, d) {
             return self.split_from(&buf[..view], start, start);
         }
+        // The ends are written into the fixed array, counted in a local
+        // (in registers) and wrapped around its length; a record of more
+        // fields is split again by the machine, from its start.
+        let ends = &mut self.fields.fixed;
+        let mut count = 0;
+        let mut any_quoted = false;
+        macro_rules! hand_over {
+            ($from:expr) => {{
+                let from = if count > FIXED_FIELDS {
+                    count = 0;
+                    any_quoted = false;
+                    start
+                } else {
+                    $from
+                };
+                self.fields.count = count;
+                self.fields.any_quoted = any_quoted;
+                return self.split_from(&buf[..view], start, from);
+            }};
+        }
+        macro_rules! push_end {
+            ($end:expr) => {{
+                ends[count % FIXED_FIELDS + 1] = ($end - start) as u32;
+                count += 1;
+            }};
+        }
         // The bits of the window from the record's start on.
         let from_start = u64::MAX << (start - window.at);
         let mut delimiters = window.masks.delimiters & from_start;
@@ -514,7 +646,7 @@ impl RecordSplitter {
         let mut field_start = start;
         loop {
             if window.at + WINDOW > view {
-                return self.split_from(&buf[..view], start, field_start);
+                hand_over!(field_start);
             }
             // Bits below the first quote or line break (all when none).
             let lowest_break = breaks & breaks.wrapping_neg();
@@ -523,7 +655,7 @@ impl RecordSplitter {
             while cuts != 0 {
                 let k = window.at + cuts.trailing_zeros() as usize;
                 cuts &= cuts - 1;
-                self.push_field(start, field_start, k, false);
+                push_end!(k);
                 field_start = k + 1;
             }
             if breaks != 0 {
@@ -534,7 +666,12 @@ impl RecordSplitter {
                     if content_end > field_start && buf[content_end - 1] == b'\r' {
                         content_end -= 1;
                     }
-                    self.push_field(start, field_start, content_end, false);
+                    push_end!(content_end);
+                    if count > FIXED_FIELDS {
+                        hand_over!(start);
+                    }
+                    self.fields.count = count;
+                    self.fields.any_quoted = any_quoted;
                     return (content_end, k + 1, true);
                 }
                 if k == field_start {
@@ -543,12 +680,13 @@ impl RecordSplitter {
                     // on from the next field.
                     let end = match quoted_field_end(&buf[..view], field_start) {
                         Some(end) if end < view && buf[end] == d => end,
-                        _ => return self.split_from(&buf[..view], start, field_start),
+                        _ => hand_over!(field_start),
                     };
-                    self.push_field(start, field_start, end, true);
+                    push_end!(end);
+                    any_quoted = true;
                     field_start = end + 1;
                     if !window.holds(field_start) && !window.read(buf, field_start, d) {
-                        return self.split_from(&buf[..view], start, field_start);
+                        hand_over!(field_start);
                     }
                     let from_field = u64::MAX << (field_start - window.at);
                     delimiters = window.masks.delimiters & from_field;
@@ -561,20 +699,17 @@ impl RecordSplitter {
                 continue;
             }
             if !window.read(buf, window.at + WINDOW, d) {
-                return self.split_from(&buf[..view], start, field_start);
+                hand_over!(field_start);
             }
             delimiters = window.masks.delimiters;
             breaks = window.masks.breaks;
         }
     }
 
+    /// Ends the current field at `end` (an index of the buffer).
     #[inline]
-    fn push_field(&mut self, record_start: usize, start: usize, end: usize, quoted: bool) {
-        self.fields.push(FieldSpan {
-            start: (start - record_start) as u32,
-            end: (end - record_start) as u32,
-            quoted,
-        });
+    fn push_field(&mut self, record_start: usize, end: usize) {
+        self.fields.push((end - record_start) as u32);
     }
 
     /// The state machine field by field: splits the rest of the record at
@@ -587,9 +722,8 @@ impl RecordSplitter {
         let mut i = from;
         loop {
             let field_start = i;
-            let mut quoted = false;
             if i < len && buf[i] == b'"' {
-                quoted = true;
+                self.fields.any_quoted = true;
                 i = quoted_field_end(buf, i).unwrap_or(len);
             }
             let stop = match memchr::memchr2(d, b'\n', &buf[i..]) {
@@ -597,11 +731,7 @@ impl RecordSplitter {
                 None => len,
             };
             if stop < len && buf[stop] == d {
-                self.fields.push(FieldSpan {
-                    start: (field_start - start) as u32,
-                    end: (stop - start) as u32,
-                    quoted,
-                });
+                self.push_field(start, stop);
                 i = stop + 1;
                 continue;
             }
@@ -612,11 +742,7 @@ impl RecordSplitter {
             if content_end > field_start && buf[content_end - 1] == b'\r' {
                 content_end -= 1;
             }
-            self.fields.push(FieldSpan {
-                start: (field_start - start) as u32,
-                end: (content_end - start) as u32,
-                quoted,
-            });
+            self.push_field(start, content_end);
             return (content_end, next, terminated);
         }
     }
@@ -633,8 +759,7 @@ mod tests {
         let mut scratch = Vec::new();
         while let Some(r) = sp.next_record(data, 0, &mut pos, data.len()) {
             out.push(
-                r.fields
-                    .iter()
+                r.fields()
                     .map(|f| f.value(r.bytes, &mut scratch).to_vec())
                     .collect(),
             );
@@ -669,7 +794,14 @@ mod tests {
     ) -> Vec<Split> {
         let mut sp = RecordSplitter::new(delimiter, max);
         sp.block_fast_path = blocks;
-        let record = |r: Record<'_>| (r.offset, r.bytes.to_vec(), r.fields.to_vec(), r.over_long);
+        let record = |r: Record<'_>| {
+            (
+                r.offset,
+                r.bytes.to_vec(),
+                r.fields().collect(),
+                r.over_long,
+            )
+        };
         let mut out = Vec::new();
         if blocks {
             // Through the cursor, whose records share windows.
@@ -698,7 +830,7 @@ mod tests {
             out.push((
                 r.offset,
                 r.bytes.to_vec(),
-                r.fields.to_vec(),
+                r.fields().collect(),
                 r.over_long,
                 pos,
             ));
@@ -760,6 +892,52 @@ mod tests {
                 &machine
             );
         }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 300, failure_persistence: None, .. Default::default() })]
+
+        /// Records of more fields than the fast path's fixed array (64),
+        /// with the odd quoted field, split as the machine splits them.
+        #[test]
+        fn wide_records_split_as_the_machine(
+            lines in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::prop_oneof![
+                        8 => "[a-z0-9]{0,2}",
+                        1 => "\"[a-z,\n\"]{0,4}\"",
+                    ],
+                    1..150,
+                ),
+                1..6,
+            ),
+        ) {
+            let data: String = lines.iter().map(|l| l.join(",") + "\n").collect();
+            let data = data.as_bytes();
+            let machine = records(data, 0, 0, b',', DEFAULT_MAX_RECORD_SIZE, false);
+            proptest::prop_assert_eq!(
+                &records(data, 0, 0, b',', DEFAULT_MAX_RECORD_SIZE, true),
+                &machine
+            );
+            proptest::prop_assert_eq!(
+                &records_one_by_one(data, b',', DEFAULT_MAX_RECORD_SIZE),
+                &machine
+            );
+        }
+    }
+
+    #[test]
+    fn field_spans_and_quoting_of_a_record() {
+        let data = b"a,\"b\"\"c\",,\"\"\r\n";
+        let mut sp = RecordSplitter::new(b',', DEFAULT_MAX_RECORD_SIZE);
+        let mut pos = 0;
+        let r = sp.next_record(data, 0, &mut pos, data.len()).unwrap();
+        assert_eq!(r.field_count(), 4);
+        let spans: Vec<_> = r.fields().map(|f| (f.start, f.end, f.quoted)).collect();
+        assert_eq!(
+            spans,
+            vec![(0, 1, false), (2, 8, true), (9, 9, false), (10, 12, true)]
+        );
     }
 
     #[test]

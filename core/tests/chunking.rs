@@ -351,7 +351,7 @@ proptest! {
         let mut got = Vec::new();
         let mut scratch = Vec::new();
         while let Some(rec) = splitter.next_record(&bytes, 0, &mut pos, bytes.len()) {
-            got.push(rec.fields.iter().map(|f| f.value(rec.bytes, &mut scratch).to_vec()).collect::<Vec<_>>());
+            got.push(rec.fields().map(|f| f.value(rec.bytes, &mut scratch).to_vec()).collect::<Vec<_>>());
         }
         prop_assert_eq!(got, want);
     }
