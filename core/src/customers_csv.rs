@@ -195,9 +195,12 @@ fn push_rows(out: &mut Vec<u8>, customers: &[CustomerRow]) {
     }
 }
 
+/// Blocks formatted side by side before they are written.
+const BLOCKS_PER_WINDOW: usize = 64;
+
 /// Writes `header` and one line per customer to `w`: blocks of rows are
 /// formatted on every core (a row is about 100 bytes), then written in
-/// order.
+/// order, a window of blocks at a time.
 pub fn write<W: Write>(header: &[&str], customers: &[CustomerRow], mut w: W) -> io::Result<()> {
     use rayon::prelude::*;
     let mut out: Vec<u8> = Vec::with_capacity(1024);
@@ -209,16 +212,20 @@ pub fn write<W: Write>(header: &[&str], customers: &[CustomerRow], mut w: W) -> 
     }
     out.push(b'\n');
     w.write_all(&out)?;
-    let blocks: Vec<Vec<u8>> = customers
-        .par_chunks(ROWS_PER_BLOCK)
-        .map(|rows| {
-            let mut block = Vec::with_capacity(rows.len() * 112);
-            push_rows(&mut block, rows);
-            block
-        })
-        .collect();
-    for block in &blocks {
-        w.write_all(block)?;
+    // A window of blocks at a time: the text in memory stays bounded (about
+    // 60 MB) however many customers there are.
+    for window in customers.chunks(ROWS_PER_BLOCK * BLOCKS_PER_WINDOW) {
+        let blocks: Vec<Vec<u8>> = window
+            .par_chunks(ROWS_PER_BLOCK)
+            .map(|rows| {
+                let mut block = Vec::with_capacity(rows.len() * 112);
+                push_rows(&mut block, rows);
+                block
+            })
+            .collect();
+        for block in &blocks {
+            w.write_all(block)?;
+        }
     }
     w.flush()
 }
