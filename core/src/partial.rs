@@ -412,6 +412,12 @@ impl PartialState {
         self.folds_in_place = reserved;
     }
 
+    /// Whether this state's reserved columns hold `other`'s customers too
+    /// without growing.
+    fn has_room_for(&self, other: &PartialState) -> bool {
+        self.customers.len() + other.customers.len() <= self.customers.capacity()
+    }
+
     /// Room for `n` more customers with ids of about `id_bytes` bytes in all.
     fn reserve(&mut self, n: usize, id_bytes: usize) {
         self.customers.reserve(n);
@@ -627,9 +633,13 @@ impl PartialState {
     /// [`seal`](Self::seal), which sorts only the sets that need it (so a
     /// customer's set is not sorted again at each of many merges).
     pub fn merge(&mut self, mut other: PartialState) {
-        if !self.folds_in_place
-            && (other.folds_in_place || other.customers.len() > self.customers.len())
-        {
+        // A state reserved for the job takes the other in while its room
+        // holds both; else the smaller state is folded into the larger (a
+        // state from the cache far larger than the room reserved for the
+        // job's new files is not copied into it).
+        let self_takes_it = self.folds_in_place && self.has_room_for(&other);
+        let other_takes_it = other.folds_in_place && other.has_room_for(self);
+        if !self_takes_it && (other_takes_it || other.customers.len() > self.customers.len()) {
             std::mem::swap(self, &mut other);
         }
         if let Some(id) = &other.overflow {
@@ -1288,6 +1298,28 @@ mod tests {
             assert_eq!(figures(&other), figures(&twice));
         }
         assert_eq!(figures(&plain), want);
+        // A state larger than the room is not copied into it: the reserved
+        // state is folded into the larger one, whose columns stay.
+        let mut job = PartialState::new();
+        job.reserve_for_job(2 * INPUT_BYTES_PER_CUSTOMER as u64);
+        let reserved = job.customers.as_ptr();
+        job.merge(small());
+        assert_eq!(job.customers.as_ptr(), reserved, "small enough to fold in");
+        let mut bigger = large();
+        bigger.merge(small());
+        let columns = bigger.customers.as_ptr();
+        let (capacity, len) = (job.customers.capacity(), bigger.customers.len());
+        assert!(capacity < len + job.customers.len(), "{capacity} {len}");
+        job.merge(bigger);
+        assert_eq!(
+            job.customers.as_ptr(),
+            columns,
+            "the larger state's columns"
+        );
+        let mut three = small();
+        three.merge(large());
+        three.merge(small());
+        assert_eq!(figures(&job), figures(&three));
         // No room for an empty input; a state with customers is left as it is.
         let mut none = PartialState::new();
         none.reserve_for_job(0);
