@@ -760,10 +760,22 @@ pub fn parse_range_to(
             });
             continue;
         }
-        let invoice = field(rec.bytes, rec.field(columns.invoice), &mut s_inv);
-        let qty_text = field(rec.bytes, rec.field(columns.quantity), &mut s_qty);
-        let price_text = field(rec.bytes, rec.field(columns.price), &mut s_price);
-        let date_text = field(rec.bytes, rec.field(columns.date), &mut s_date);
+        // A record without a quoted field (nearly every one) reads its
+        // values as raw bytes, without looking at each field's quoting.
+        let plain = !rec.any_quoted();
+        macro_rules! value {
+            ($i:expr, $scratch:expr) => {
+                if plain {
+                    trim(rec.raw_field($i))
+                } else {
+                    field(rec.bytes, rec.field($i), &mut $scratch)
+                }
+            };
+        }
+        let invoice = value!(columns.invoice, s_inv);
+        let qty_text = value!(columns.quantity, s_qty);
+        let price_text = value!(columns.price, s_price);
+        let date_text = value!(columns.date, s_date);
         let ((ts, shape), new) = dates.read_new(date_text);
         if new {
             let (run_offset, run_ts, run_shape, repeats) = date_run;
@@ -775,7 +787,7 @@ pub fn parse_range_to(
         } else {
             date_run.3 += 1;
         }
-        let customer_text = field(rec.bytes, rec.field(columns.customer), &mut s_cust);
+        let customer_text = value!(columns.customer, s_cust);
         let values = LineValues {
             invoice,
             quantity: parse_quantity(qty_text),
@@ -792,7 +804,7 @@ pub fn parse_range_to(
         };
         if let Some(purchase) = classifier.line(offset, values, &text) {
             let country = match columns.country {
-                Some(c) => field(rec.bytes, rec.field(c), &mut s_country),
+                Some(c) => value!(c, s_country),
                 None => b"",
             };
             classifier.purchase(purchase, country, out);

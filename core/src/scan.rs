@@ -24,6 +24,8 @@
 //!   [`RecordSplitter::records`] share the windows they fall in), the rest
 //!   field by field; both give the same spans (property tests compare them).
 
+#[cfg(target_arch = "x86_64")]
+use crate::byte_blocks::{wide_available, window_masks_avx2};
 use crate::byte_blocks::{window_masks, WindowMasks, WINDOW};
 
 /// Default limit on a record's length in bytes (`--max-record-size`).
@@ -356,6 +358,8 @@ pub struct RecordSplitter {
     /// Whether [`Self::split`] may read windows (the delimiter is neither `"`
     /// nor `\n`, which the option reader refuses anyway).
     block_fast_path: bool,
+    /// Whether windows are compared with AVX2 (the CPU has it).
+    wide: bool,
 }
 
 /// One record found by [`RecordSplitter::next_record`].
@@ -374,7 +378,7 @@ pub struct Record<'a> {
     pub over_long: bool,
 }
 
-impl Record<'_> {
+impl<'a> Record<'a> {
     /// How many fields the record has (none when over-long).
     #[inline]
     pub fn field_count(&self) -> usize {
@@ -391,6 +395,22 @@ impl Record<'_> {
             end,
             quoted: self.any_quoted && start < end && self.bytes[start as usize] == b'"',
         }
+    }
+
+    /// Whether a field of the record is quoted; when none is, every field's
+    /// value is its raw bytes ([`Self::raw_field`]).
+    #[inline(always)]
+    pub fn any_quoted(&self) -> bool {
+        self.any_quoted
+    }
+
+    /// Field `i`'s raw bytes (below [`Self::field_count`]): its value when
+    /// no field of the record is quoted ([`Self::any_quoted`]).
+    #[inline(always)]
+    pub fn raw_field(&self, i: usize) -> &'a [u8] {
+        let end = self.field_ends[i + 1] as usize;
+        let start = self.field_ends[i].wrapping_add(1) as usize;
+        &self.bytes[start..end]
     }
 
     /// Every field, in order.
@@ -454,16 +474,26 @@ impl Window {
     }
 
     /// Reads the window of `buf` at `at`; `false` (and no window) when fewer
-    /// than [`WINDOW`] bytes are left there.
+    /// than [`WINDOW`] bytes are left there. `wide`: compare with AVX2 (the
+    /// CPU has it).
     #[inline]
-    fn read(&mut self, buf: &[u8], at: usize, delimiter: u8) -> bool {
+    fn read(&mut self, buf: &[u8], at: usize, delimiter: u8, wide: bool) -> bool {
         match buf.get(at..at + WINDOW) {
             Some(bytes) => {
                 let bytes: &[u8; WINDOW] = bytes.try_into().expect("a slice of WINDOW bytes");
-                *self = Window {
-                    at,
-                    masks: window_masks(bytes, delimiter),
+                #[cfg(target_arch = "x86_64")]
+                let masks = if wide {
+                    // SAFETY: `wide` is set only when the CPU has AVX2.
+                    unsafe { window_masks_avx2(bytes, delimiter) }
+                } else {
+                    window_masks(bytes, delimiter)
                 };
+                #[cfg(not(target_arch = "x86_64"))]
+                let masks = {
+                    let _ = wide;
+                    window_masks(bytes, delimiter)
+                };
+                *self = Window { at, masks };
                 true
             }
             None => {
@@ -500,6 +530,10 @@ impl RecordSplitter {
             max_record: max_record.clamp(1, MAX_RECORD_LIMIT),
             fields: FieldEnds::new(),
             block_fast_path: !matches!(delimiter, b'"' | b'\n'),
+            #[cfg(target_arch = "x86_64")]
+            wide: wide_available(),
+            #[cfg(not(target_arch = "x86_64"))]
+            wide: false,
         }
     }
 
@@ -610,7 +644,8 @@ impl RecordSplitter {
             return self.split_from(&buf[..view], start, start);
         }
         let d = self.delimiter;
-        if !window.holds(start) && !window.read(buf, start, d) {
+        let wide = self.wide;
+        if !window.holds(start) && !window.read(buf, start, d, wide) {
             return self.split_from(&buf[..view], start, start);
         }
         // The ends are written into the fixed array, counted in a local
@@ -685,7 +720,7 @@ impl RecordSplitter {
                     push_end!(end);
                     any_quoted = true;
                     field_start = end + 1;
-                    if !window.holds(field_start) && !window.read(buf, field_start, d) {
+                    if !window.holds(field_start) && !window.read(buf, field_start, d, wide) {
                         hand_over!(field_start);
                     }
                     let from_field = u64::MAX << (field_start - window.at);
@@ -698,7 +733,7 @@ impl RecordSplitter {
                 delimiters &= !(before_break | lowest_break);
                 continue;
             }
-            if !window.read(buf, window.at + WINDOW, d) {
+            if !window.read(buf, window.at + WINDOW, d, wide) {
                 hand_over!(field_start);
             }
             delimiters = window.masks.delimiters;
@@ -795,6 +830,14 @@ mod tests {
         let mut sp = RecordSplitter::new(delimiter, max);
         sp.block_fast_path = blocks;
         let record = |r: Record<'_>| {
+            if !r.any_quoted() {
+                // A record without a quoted field: raw bytes are values.
+                let mut scratch = Vec::new();
+                for (i, f) in r.fields().enumerate() {
+                    assert!(!f.quoted);
+                    assert_eq!(r.raw_field(i), f.value(r.bytes, &mut scratch));
+                }
+            }
             (
                 r.offset,
                 r.bytes.to_vec(),
@@ -804,12 +847,18 @@ mod tests {
         };
         let mut out = Vec::new();
         if blocks {
-            // Through the cursor, whose records share windows.
-            let mut records = sp.records(data, base, from, data.len());
-            while let Some(r) = records.next() {
-                let (offset, bytes, fields, over_long) = record(r);
-                out.push((offset, bytes, fields, over_long, records.pos()));
+            // Through the cursor, whose records share windows; with the
+            // CPU's widest window comparison and with SSE2.
+            let mut narrow = Vec::new();
+            for (wide, out) in [(sp.wide, &mut out), (false, &mut narrow)] {
+                sp.wide = wide;
+                let mut records = sp.records(data, base, from, data.len());
+                while let Some(r) = records.next() {
+                    let (offset, bytes, fields, over_long) = record(r);
+                    out.push((offset, bytes, fields, over_long, records.pos()));
+                }
             }
+            assert_eq!(out, narrow, "the wide and the SSE2 windows split alike");
         } else {
             let mut pos = from;
             while let Some(r) = sp.next_record(data, base, &mut pos, data.len()) {
