@@ -457,11 +457,17 @@ impl<'a> Input<'a> {
 mod tests {
     use super::*;
 
-    /// A state of lines `(customer, invoice, country, amount units)`,
-    /// with a long invoice, a customer of several countries and an overflow.
+    /// A purchase line: customer, invoice, country, amount in units.
+    type Line<'a> = (&'a [u8], &'a [u8], &'a [u8], i128);
+
+    /// A customer's figures: id, first, last, monetary, frequency, country.
+    type Row = (Vec<u8>, i64, i64, i128, u64, Vec<u8>);
+
+    /// A state of lines with a long invoice, a customer of several
+    /// countries and an overflow.
     fn sample() -> PartialState {
         let long = b"INVOICE-NUMBER-LONGER-THAN-15";
-        let lines: &[(&[u8], &[u8], &[u8], i128)] = &[
+        let lines: &[Line] = &[
             (b"B2", b"3", b"France", 1),
             (b"A1", b"9", b"Spain", 2),
             (b"A1", b"1", b"France", 3),
@@ -485,7 +491,7 @@ mod tests {
     }
 
     /// (id, first, last, monetary, frequency, country) of every customer, by id.
-    fn rows(state: &PartialState) -> Vec<(Vec<u8>, i64, i64, i128, u64, Vec<u8>)> {
+    fn rows(state: &PartialState) -> Vec<Row> {
         let mut state = state.clone();
         state.seal();
         let mut rows: Vec<_> = (0..state.customer_count())
