@@ -306,7 +306,10 @@ fn incremental_rfm_run_over_monthly_files_equals_a_full_run_and_the_reference() 
         4,
         "{stderr}"
     );
-    assert!(stderr.contains("reading its 12 files' entries"), "{stderr}");
+    assert!(
+        stderr.contains("reading its 12 files from their own entries"),
+        "{stderr}"
+    );
     assert_eq!(cache_use(&repaired), (10, 3), "{stderr}");
     assert!(stderr.contains(".state"), "the entry is named: {stderr}");
     assert_reference(&repaired, "online_retail");

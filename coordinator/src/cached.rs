@@ -6,17 +6,18 @@
 //! (an embedded coordinator), `rfm submit` and `rfm-coordinator` share one
 //! cache path. Once a job over several files has all its states, their
 //! merge is stored as a set entry too (off the scoring path). A set entry
-//! found is checked at submission and decoded on its own thread while the
-//! job's tasks run ([`CachedSet`]); the job merges it after its last task.
+//! is chosen at submission by its header; it is read, checked and decoded
+//! on its own thread while the job's tasks run ([`CachedSet`]); the job
+//! merges it after its last task.
 //! A computed file's entry is encoded from its state (no copy of it) and
 //! written off the merge path. A damaged entry (unreadable, truncated,
 //! foreign, a checksum that does not match), or one that cannot be written,
 //! is a warning in the run report (`cache.warnings`) and its files are
-//! recomputed. A set entry whose checksum matches but whose payload does not
-//! decode (only a faulty or forged writer makes one) is found only after the
-//! job's tasks ran: it is a warning too, its files' own entries are read
-//! ([`SetFallback`]), the files without a usable one are planned as tasks
-//! then, and a set of every file replaces it.
+//! recomputed. A set entry that is damaged, or whose checksum matches but
+//! whose payload does not decode (only a faulty or forged writer makes
+//! one), is found while the job's tasks run: it is a warning too, its files'
+//! own entries are read ([`SetFallback`]), the files without a usable one are
+//! planned as tasks then, and a set of every file replaces it.
 
 use std::sync::Arc;
 
@@ -52,8 +53,8 @@ pub struct CachedSet {
     fallback: SetFallback,
 }
 
-/// What a job needs when its set entry passes its checksum but does not
-/// decode: the set's files and their keys, to read their own entries.
+/// What a job needs when its set entry is damaged or does not decode: the
+/// set's files and their keys, to read their own entries.
 pub struct SetFallback {
     cache: Arc<Cache>,
     /// (run index, key) of each file of the set.
@@ -63,7 +64,7 @@ pub struct SetFallback {
     all_keys: Option<Vec<CacheKey>>,
 }
 
-/// A set entry that did not decode: why, and how to do without it.
+/// A set entry that is damaged or did not decode: why, and how to do without it.
 pub struct SetFailed {
     pub warning: String,
     pub fallback: SetFallback,
@@ -121,7 +122,7 @@ impl SetFallback {
 }
 
 impl CachedSet {
-    /// Starts decoding a checked set entry; `keys` are the run's.
+    /// Starts reading, checking and decoding a set entry; `keys` are the run's.
     fn start(hit: SetHit, cache: Arc<Cache>, keys: &[Option<CacheKey>]) -> CachedSet {
         let fallback = SetFallback {
             cache,
@@ -140,7 +141,7 @@ impl CachedSet {
                 let decoding = std::time::Instant::now();
                 let decoded = hit.decode();
                 tracing::debug!(
-                    "rfm-coordinator: cache: set entry decoded in {:.1} ms",
+                    "rfm-coordinator: cache: set entry read, checked and decoded in {:.1} ms",
                     decoding.elapsed().as_secs_f64() * 1e3
                 );
                 let _ = tx.send(decoded);
@@ -159,8 +160,8 @@ impl CachedSet {
     }
 
     /// The set's state (its file indexes the run's), or why it is not
-    /// usable (a payload that passed its checksum yet does not decode) with
-    /// what the job needs to read its files otherwise.
+    /// usable (damaged, or a payload that passed its checksum yet does not
+    /// decode) with what the job needs to read its files otherwise.
     pub async fn state(self) -> Result<PartialState, SetFailed> {
         let decoded = self
             .decoded
@@ -263,7 +264,7 @@ pub fn lookup(
         let reading = std::time::Instant::now();
         let set = plan.cache.load_set(&keys);
         tracing::debug!(
-            "rfm-coordinator: cache: set entry looked up, read and checked in {:.1} ms",
+            "rfm-coordinator: cache: set entry looked up in {:.1} ms",
             reading.elapsed().as_secs_f64() * 1e3
         );
         match set {
@@ -274,7 +275,6 @@ pub fn lookup(
                 plan.from_set = Some(CachedSet::start(hit, plan.cache.clone(), &keys));
             }
             SetLookup::Miss => {}
-            SetLookup::Damaged(warning) => plan.usage.warnings.push(warning),
         }
         let outside = in_set.iter().filter(|covered| !**covered).count();
         if keys.iter().all(Option::is_some) && outside >= set_rewrite_after(files.len()) {

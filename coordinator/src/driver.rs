@@ -360,8 +360,16 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
     };
     let mut initial = initial;
     // The job's state takes every chunk's customers in place (an
-    // `initial` of cached files keeps its own columns).
-    initial.reserve_for_job(chunks.iter().map(|c| c.end - c.start).sum());
+    // `initial` of cached files keeps its own columns) when several states
+    // are merged into it: a computed file's chunks come as one state, and a
+    // single state merged into an empty one takes its place (no copy).
+    let mut states_to_merge = chunks.iter().map(|c| c.file_index).collect::<Vec<_>>();
+    if per_file.is_some() {
+        states_to_merge.dedup();
+    }
+    if states_to_merge.len() > 1 {
+        initial.reserve_for_job(chunks.iter().map(|c| c.end - c.start).sum());
+    }
     let ctx = Arc::new(AttemptContext {
         job_id: job.id.clone(),
         inputs: files.iter().map(rfm_proto::input::to_proto).collect(),
@@ -470,8 +478,8 @@ async fn merge_blocking(a: PartialState, b: PartialState) -> Result<PartialState
 }
 
 impl Driver {
-    /// Does without a set entry that passed its checksum but did not
-    /// decode: a warning; its files' own entries are read and merged into
+    /// Does without a set entry that is damaged or did not decode: a
+    /// warning; its files' own entries are read and merged into
     /// `merged`, and the files without a usable entry are planned as tasks
     /// (computed and cached like any other). A set of every file replaces
     /// the one that did not decode.

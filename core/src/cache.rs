@@ -6,7 +6,7 @@
 //! everything that changes the state a file gives.
 //!
 //! - Identity: the canonical path, the size, the modification time in
-//!   nanoseconds, the device and inode, and a fingerprint: SHA-256 of the
+//!   nanoseconds, the device and inode, and a fingerprint: XXH3-128 of the
 //!   size, the first 64 KiB and the last 64 KiB. Any append, truncation,
 //!   replacement (new inode), `touch` or edit within the first or last 64 KiB
 //!   is a new key.
@@ -26,9 +26,10 @@
 //!
 //! An entry file (`<sha256 of the key>.state`) holds a magic, the format
 //! version, a JSON header (the key, the payload's length and XXH3-128
-//! checksum; spaces after it align the payload, whose arrays are then
-//! decoded in place) and the payload: the state as an Arrow IPC stream of
-//! [`PartialState::to_record_batch`]. File indexes in the ledger (date
+//! checksum) and the payload: the state's own columns as little-endian
+//! arrays ([`PartialState::encode_entry`]), decoded straight into a state
+//! ([`PartialState::decode_entry`], which bound-checks everything). File
+//! indexes in the ledger (date
 //! forms, malformed samples) are stored as 0 and set to the file's position
 //! in the run that reads it. Entries are written to a temporary file beside
 //! their name, synced and renamed ([`crate::atomic`]): a concurrent run sees
@@ -63,10 +64,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use arrow::array::RecordBatch;
-use arrow::buffer::Buffer;
-use arrow::ipc::reader::StreamDecoder;
-use arrow::ipc::writer::StreamWriter;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -79,7 +76,7 @@ use crate::partial::PartialState;
 
 /// The version of the states and of the entry layout; bump it whenever a
 /// change of the engine changes the state a file gives.
-pub const STATE_VERSION: u32 = 3;
+pub const STATE_VERSION: u32 = 4;
 /// The default bound of a cache's size in bytes (2 GiB).
 pub const DEFAULT_MAX_SIZE: u64 = 2 << 30;
 /// The name of the cache folder under a results root (`rfm run`).
@@ -91,9 +88,6 @@ const MAGIC: &[u8; 8] = b"RFMSTATE";
 const ENTRY_SUFFIX: &str = ".state";
 /// The file name ending of set entries (also an [`ENTRY_SUFFIX`]).
 const SET_SUFFIX: &str = ".set.state";
-/// Where an entry's payload starts, in bytes from the entry's start, is a
-/// multiple of this (Arrow's alignment of buffers in an IPC stream).
-const PAYLOAD_ALIGN: usize = 64;
 /// The longest header an entry may have (a column map is small).
 const MAX_HEADER: u32 = 1 << 20;
 
@@ -107,7 +101,7 @@ pub struct FileIdentity {
     pub mtime_ns: i128,
     pub dev: u64,
     pub ino: u64,
-    /// SHA-256 (hex) of the size, the first and the last 64 KiB.
+    /// XXH3-128 (hex) of the size, the first and the last 64 KiB.
     pub fingerprint: String,
 }
 
@@ -165,14 +159,14 @@ impl CacheKey {
             None => input.path.clone(),
         };
         let path = fs::canonicalize(&full).unwrap_or(full);
-        let mut hash = Sha256::new();
-        hash.update(size.to_le_bytes());
+        let mut hash = twox_hash::XxHash3_128::new();
+        hash.write(&size.to_le_bytes());
         let mut buf = Vec::new();
         reader.read(0, FINGERPRINT_BYTES.min(size), &mut buf)?;
-        hash.update(&buf);
+        hash.write(&buf);
         let tail = size.saturating_sub(FINGERPRINT_BYTES);
         reader.read(tail, size, &mut buf)?;
-        hash.update(&buf);
+        hash.write(&buf);
         Ok(CacheKey {
             state_version: STATE_VERSION,
             engine: env!("CARGO_PKG_VERSION").to_string(),
@@ -182,7 +176,7 @@ impl CacheKey {
                 mtime_ns: mtime_ns(&meta),
                 dev: meta.dev(),
                 ino: meta.ino(),
-                fingerprint: hex(&hash.finalize()),
+                fingerprint: format!("{:032x}", hash.finish_128()),
             },
             parse: ParseKey::of(parse),
             data_start: input.layout.data_start,
@@ -238,34 +232,38 @@ pub enum Lookup {
 
 /// What a lookup of a set entry found.
 pub enum SetLookup {
-    /// A whole set entry of the run's files (checked, not yet decoded).
+    /// The set entry of most of the run's files, by its header (read,
+    /// checked and decoded by [`SetHit::decode`]).
     Hit(SetHit),
     /// No set of at least two of the run's files.
     Miss,
-    /// The best set cannot be trusted, and why (a warning naming it).
-    Damaged(String),
 }
 
-/// A set entry read and checked (magic, version, keys, length, checksum),
-/// whose state is decoded on demand: [`decode`](Self::decode) may run
+/// A set entry chosen by its header, whose payload is read, checked
+/// (length, checksum) and decoded on demand: [`decode`](Self::decode) runs
 /// beside the computation of the run's other files.
 pub struct SetHit {
     path: PathBuf,
-    bytes: Vec<u8>,
-    /// Where the payload starts in `bytes`.
-    payload_at: usize,
+    /// The keys its header lists (those the entry must hold).
+    keys: Vec<CacheKey>,
     /// The run indexes of the set's files, increasing.
     pub at: Vec<u32>,
 }
 
 impl SetHit {
     /// The merged state of the set's files, its file indexes set to the
-    /// run's; an error names the entry (a payload that passed its checksum
-    /// but does not decode: written by a faulty rfm, or forged), and the
-    /// caller reads the files' own entries instead.
+    /// run's; an error names the entry and says why it is not usable
+    /// (damaged: unreadable, truncated, a checksum that does not match; or
+    /// a payload that passed its checksum but does not decode, written by a
+    /// faulty rfm or forged), and the caller reads the files' own entries
+    /// instead.
     pub fn decode(self) -> std::result::Result<PartialState, String> {
         let path = self.path;
-        let mut state = decode_payload(self.bytes, self.payload_at)
+        let bytes = fs::read(&path)
+            .map_err(|e| format!("cache entry {} cannot be read ({e})", path.display()))?;
+        let at = verify(&bytes, &self.keys)
+            .map_err(|why| format!("cache entry {} is not usable ({why})", path.display()))?;
+        let mut state = decode_payload(bytes, at)
             .map_err(|why| format!("cache entry {} cannot be decoded ({why})", path.display()))?;
         renumber_files(&mut state, &self.at);
         Ok(state)
@@ -374,13 +372,13 @@ impl Cache {
             .into_iter()
             .filter(|d| *d != Default::default())
             .collect();
-        frame(vec![key.clone()], &state.to_record_batch_with(&ledger))
+        Ok(frame(vec![key.clone()], state, &ledger))
     }
 
     /// The set entry of a run's merged `state` over files whose keys are
     /// `keys`, in the run's order (every file of the run, samples numbered).
     pub fn encode_set(&self, keys: &[CacheKey], state: &PartialState) -> std::io::Result<Vec<u8>> {
-        frame(keys.to_vec(), &state.to_record_batch())
+        Ok(frame(keys.to_vec(), state, &state.ledger))
     }
 
     /// Writes a set entry made by [`encode_set`](Self::encode_set), removes
@@ -436,10 +434,11 @@ impl Cache {
             .collect())
     }
 
-    /// The state of the set entry covering most of the run's files (`keys`:
-    /// per file of the run, its key, `None` when it is not cached); a set is
-    /// usable when it has at least two files, all among the run's, in the
-    /// same relative order.
+    /// The set entry covering most of the run's files (`keys`: per file of
+    /// the run, its key, `None` when it is not cached), chosen by the keys
+    /// its header lists: a set is usable when it has at least two files, all
+    /// among the run's, in the same relative order. Its payload is read and
+    /// checked when it is decoded ([`SetHit::decode`]).
     pub fn load_set(&self, keys: &[Option<CacheKey>]) -> SetLookup {
         let index: std::collections::HashMap<String, (u32, &CacheKey)> = keys
             .iter()
@@ -466,31 +465,15 @@ impl Cache {
         let Some((path, header, at)) = best else {
             return SetLookup::Miss;
         };
-        let damaged = |why: String| {
-            SetLookup::Damaged(format!(
-                "cache entry {} is not usable ({why}); reading its {} files' entries",
-                path.display(),
-                at.len()
-            ))
-        };
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) => return damaged(e.to_string()),
-        };
-        match verify(&bytes, &header.keys) {
-            Ok(payload_at) => {
-                if let Ok(f) = fs::File::options().write(true).open(&path) {
-                    let _ = f.set_modified(SystemTime::now());
-                }
-                SetLookup::Hit(SetHit {
-                    path,
-                    bytes,
-                    payload_at,
-                    at,
-                })
-            }
-            Err(why) => damaged(why),
+        // Least recently used goes first: a hit counts as a use.
+        if let Ok(f) = fs::File::options().write(true).open(&path) {
+            let _ = f.set_modified(SystemTime::now());
         }
+        SetLookup::Hit(SetHit {
+            path,
+            keys: header.keys,
+            at,
+        })
     }
 
     /// Writes an entry made by [`encode`](Self::encode) under `key`
@@ -625,35 +608,24 @@ pub fn still_current(key: &CacheKey) -> bool {
         .is_ok_and(|now| now.file.fingerprint == key.file.fingerprint)
 }
 
-/// An entry's bytes: magic, version, the header of `keys` and the state's
-/// batch.
-fn frame(keys: Vec<CacheKey>, batch: &RecordBatch) -> std::io::Result<Vec<u8>> {
+/// An entry's bytes: magic, version, the header of `keys` and the payload
+/// of `state` with `ledger` (see [`PartialState::encode_entry`]).
+fn frame(keys: Vec<CacheKey>, state: &PartialState, ledger: &crate::ledger::LineLedger) -> Vec<u8> {
     let mut payload = Vec::new();
-    {
-        let mut w =
-            StreamWriter::try_new(&mut payload, &batch.schema()).map_err(std::io::Error::other)?;
-        w.write(batch).map_err(std::io::Error::other)?;
-        w.finish().map_err(std::io::Error::other)?;
-    }
+    state.encode_entry(ledger, &mut payload);
     let header = EntryHeader {
         keys,
         payload_len: payload.len() as u64,
         payload_xxh3: checksum(&payload),
     };
-    let mut header = serde_json::to_vec(&header).map_err(std::io::Error::other)?;
-    // Spaces after the JSON so that the payload starts at a multiple of
-    // PAYLOAD_ALIGN: read into memory, its arrays are then used in place.
-    header.resize(
-        (16 + header.len()).next_multiple_of(PAYLOAD_ALIGN) - 16,
-        b' ',
-    );
+    let header = serde_json::to_vec(&header).expect("a header serialises");
     let mut bytes = Vec::with_capacity(16 + header.len() + payload.len());
     bytes.extend_from_slice(MAGIC);
     bytes.extend_from_slice(&STATE_VERSION.to_le_bytes());
     bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
     bytes.extend_from_slice(&header);
     bytes.extend_from_slice(&payload);
-    Ok(bytes)
+    bytes
 }
 
 /// Moves a set's file indexes (its member positions) to the run's: member
@@ -749,22 +721,9 @@ fn verify(bytes: &[u8], keys: &[CacheKey]) -> std::result::Result<usize, String>
 }
 
 /// The state of the payload at `at` in an entry's `bytes` (checked by
-/// [`verify`]). The arrays are read in place from the entry's bytes, not
-/// copied (the header is padded so that the payload starts aligned).
+/// [`verify`]), decoded straight into the state's columns.
 fn decode_payload(bytes: Vec<u8>, at: usize) -> std::result::Result<PartialState, String> {
-    let mut payload = Buffer::from_vec(bytes).slice(at);
-    let mut decoder = StreamDecoder::new();
-    let mut batches = Vec::new();
-    while !payload.is_empty() {
-        if let Some(batch) = decoder.decode(&mut payload).map_err(|e| e.to_string())? {
-            batches.push(batch);
-        }
-    }
-    decoder.finish().map_err(|e| e.to_string())?;
-    let schema = decoder
-        .schema()
-        .ok_or_else(|| "no Arrow schema".to_string())?;
-    PartialState::from_record_batches(&schema, &batches).map_err(|e| e.to_string())
+    PartialState::decode_entry(&bytes[at..]).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -907,15 +866,23 @@ mod tests {
         let n = bytes.len();
         bytes[n - 10] ^= 0xff;
         fs::write(&set, &bytes).unwrap();
-        match cache.load_set(&run_keys) {
-            SetLookup::Damaged(w) => {
-                assert!(w.contains("checksum") && w.contains(".set.state"), "{w}")
-            }
-            _ => panic!("a damaged set is not trusted"),
-        }
+        let SetLookup::Hit(hit) = cache.load_set(&run_keys) else {
+            panic!("chosen by its header")
+        };
+        let w = hit.decode().expect_err("a damaged set is not trusted");
+        assert!(
+            w.contains("checksum mismatch") && w.contains(".set.state"),
+            "{w}"
+        );
+        fs::write(&set, &bytes[..n - 1]).unwrap();
+        let SetLookup::Hit(hit) = cache.load_set(&run_keys) else {
+            panic!("chosen by its header")
+        };
+        let w = hit.decode().expect_err("a truncated set is not trusted");
+        assert!(w.contains("payload of"), "{w}");
         // A payload that passes its checksum but does not decode (only a
         // faulty or forged writer makes one): found, refused at decoding.
-        let garbage = b"not an Arrow stream".to_vec();
+        let garbage = b"not a state".to_vec();
         let header = serde_json::to_vec(&EntryHeader {
             keys: keys.clone(),
             payload_len: garbage.len() as u64,
@@ -941,6 +908,71 @@ mod tests {
         let bytes = cache.encode_set(&keys3, &whole).unwrap();
         cache.put_set(&keys3, &bytes).unwrap();
         assert_eq!(cache.sets().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn entries_truncated_damaged_foreign_of_another_version_or_forged_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = write(tmp.path(), "a.csv", CSV);
+        let opts = RunOptions::default();
+        let files = open_inputs(path.to_str().unwrap(), &opts.parse).unwrap();
+        let state = run_local(&files, &opts).unwrap();
+        let cache = Cache::new(tmp.path().join("cache"), DEFAULT_MAX_SIZE);
+        let reader = InputReader::open(&path).unwrap();
+        let key = CacheKey::of(&files[0], &reader, None, &opts.parse).unwrap();
+        cache.store(&key, &state, 0).unwrap();
+        let entry = tmp.path().join("cache").join(key.entry_name());
+        let good = fs::read(&entry).unwrap();
+        let refused = |bytes: &[u8]| -> String {
+            fs::write(&entry, bytes).unwrap();
+            match cache.load(&key, 0) {
+                Lookup::Damaged(w) => w,
+                Lookup::Hit(_) => panic!("a damaged entry is not trusted"),
+                Lookup::Miss => panic!("the entry is there"),
+            }
+        };
+        assert!(refused(&good[..good.len() - 1]).contains("payload of"));
+        let mut flipped = good.clone();
+        let n = flipped.len();
+        flipped[n - 20] ^= 0x01;
+        assert!(refused(&flipped).contains("checksum mismatch"));
+        let mut older = good.clone();
+        older[8..12].copy_from_slice(&(STATE_VERSION - 1).to_le_bytes());
+        assert!(refused(&older).contains("state version"));
+        assert!(refused(b"RFMSTATE").contains("not an rfm state cache entry"));
+        // The entry of another file under this file's name.
+        let mut other = key.clone();
+        other.file.ino += 1;
+        let foreign = cache.encode(&other, &state, 0).unwrap();
+        assert!(refused(&foreign).contains("another file"));
+        // A payload whose customer count is beyond it, its checksum made to
+        // match: the checks pass, the decoding refuses it.
+        let (header, payload) = split(&good).unwrap();
+        let mut payload = payload.to_vec();
+        let ledger = u64::from_le_bytes(payload[..8].try_into().unwrap()) as usize;
+        let countries = 8 + ledger + 1;
+        let c = u64::from_le_bytes(payload[countries..countries + 8].try_into().unwrap()) as usize;
+        let names = u64::from_le_bytes(
+            payload[countries + 8 * c..countries + 8 * c + 8]
+                .try_into()
+                .unwrap(),
+        ) as usize;
+        let customers = countries + 8 + 8 * c + names;
+        payload[customers + 8..customers + 16].copy_from_slice(&u64::MAX.to_le_bytes());
+        let header = serde_json::to_vec(&EntryHeader {
+            payload_xxh3: checksum(&payload),
+            ..header
+        })
+        .unwrap();
+        let mut forged = good[..12].to_vec();
+        forged.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        forged.extend_from_slice(&header);
+        forged.extend_from_slice(&payload);
+        let w = refused(&forged);
+        assert!(w.contains("out of range"), "{w}");
+        // Rewritten whole, the entry serves again.
+        fs::write(&entry, &good).unwrap();
+        assert!(matches!(cache.load(&key, 0), Lookup::Hit(_)));
     }
 
     #[test]

@@ -513,10 +513,7 @@ pub fn open_inputs_checked(
         };
         let format = InputFormat::choose(&path.to_string_lossy(), parse.format);
         let layout = match format {
-            InputFormat::Csv => {
-                reader.read(0, header_prefix_len(parse), &mut prefix)?;
-                read_layout(&path, &prefix, reader.size(), parse)?
-            }
+            InputFormat::Csv => read_csv_layout(&reader, &path, parse, &mut prefix)?,
             InputFormat::CsvGzip | InputFormat::CsvZstd => {
                 crate::compressed::read_compressed_layout(&reader, format, parse)?
             }
@@ -537,6 +534,33 @@ pub fn open_inputs_checked(
         });
     }
     Ok(files)
+}
+
+/// Bytes read first for a CSV file's header: a header longer than this is
+/// read again from the whole prefix the record limit allows.
+const HEADER_PROBE_BYTES: u64 = 64 << 10;
+
+/// The layout of a CSV file, its header read from its first
+/// [`HEADER_PROBE_BYTES`] (a run over many files reads a little of each),
+/// or from the first [`header_prefix_len`] bytes when the header does not
+/// end within them.
+fn read_csv_layout(
+    reader: &InputReader,
+    path: &Path,
+    parse: &ParseOptions,
+    prefix: &mut Vec<u8>,
+) -> Result<FileLayout> {
+    let full = header_prefix_len(parse);
+    let probe = HEADER_PROBE_BYTES.min(full);
+    reader.read(0, probe, prefix)?;
+    let whole_file = (prefix.len() as u64) < probe;
+    if probe < full && !whole_file {
+        match read_layout(path, prefix, reader.size(), parse) {
+            Ok(layout) if layout.data_start < prefix.len() as u64 => return Ok(layout),
+            _ => reader.read(0, full, prefix)?,
+        }
+    }
+    read_layout(path, prefix, reader.size(), parse)
 }
 
 /// A task: the records owned by the byte range `[start, end)` of one file.

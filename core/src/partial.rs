@@ -26,6 +26,8 @@ use crate::money::{self, Money};
 use crate::parse::is_customer_text;
 use crate::short_bytes::{big_endian_value, same_bytes};
 
+mod entry;
+
 /// An invoice number packed for fast equality: values of up to 15 bytes fit in
 /// a `u128` together with their length; longer ones are kept as bytes.
 type InvoiceKey = u128;

@@ -1,0 +1,596 @@
+//! The state in the form a cache entry keeps it: the state's own columns as
+//! little-endian arrays, customers sorted by id, so that a run decodes an
+//! entry straight into a [`PartialState`]'s vectors (no Arrow stream, no
+//! value per invoice).
+//!
+//! Layout (every integer little-endian; `ends` are cumulative ends, one per
+//! row, of the values that follow):
+//!
+//! ```text
+//! ledger      u64 length, JSON
+//! overflow    u8 (0 none, 1 some), then u64 length and the id's bytes
+//! countries   u64 count c, c x u64 name ends, the names' bytes
+//! customers   u64 count n, n x u64 id ends, the ids' bytes (sorted, distinct)
+//!             n x i64 first, n x i64 last, n x i128 monetary
+//! invoices    n x u64 ends, u128 packed keys (per customer sorted, distinct)
+//! long        n x u64 ends, u64 byte ends per long invoice, the bytes
+//!             (per customer sorted, distinct)
+//! countries   n x u64 ends, u32 country index per value, u64 lines per value
+//! ```
+//!
+//! The decoder trusts nothing: every length and offset is bound-checked
+//! against the payload, ids must be normalised text in increasing order,
+//! invoice sets sorted and distinct, country indexes in range and distinct
+//! per customer, monetary values in range, and the payload must end where
+//! the layout does. A payload that breaks any of it is an error (never a
+//! panic), which the cache reports as an entry that cannot be decoded.
+
+use ahash::AHashMap;
+use hashbrown::hash_table::HashTable;
+
+use super::{id_in, strictly_increasing, CustomerAcc, InvoiceKey, PartialState, Spill, NONE};
+use crate::error::{Error, Result};
+use crate::ledger::LineLedger;
+use crate::money::{self, Money};
+use crate::parse::is_customer_text;
+use crate::rank;
+
+/// Spare room a decoded state keeps for the customers a run merges into it
+/// (a quarter more), so that its first merge does not grow its columns.
+fn headroom(n: usize) -> usize {
+    n + n / 4 + 16
+}
+
+/// Spare room in a decoded customer's invoice list for the invoices a
+/// merge adds to it (the next file's few invoices of a returning customer).
+const INVOICE_SLACK: usize = 2;
+
+impl PartialState {
+    /// Appends the state's entry payload with `ledger` in place of its own
+    /// (a file's entry keeps its ledger numbered apart from the run's).
+    pub fn encode_entry(&self, ledger: &LineLedger, out: &mut Vec<u8>) {
+        let ledger = serde_json::to_vec(ledger).expect("a ledger serialises");
+        put_bytes(out, &ledger);
+        match &self.overflow {
+            Some(id) => {
+                out.push(1);
+                put_bytes(out, id);
+            }
+            None => out.push(0),
+        }
+        put_u64(out, self.countries.len() as u64);
+        let mut end = 0u64;
+        for name in &self.countries {
+            end += name.len() as u64;
+            put_u64(out, end);
+        }
+        for name in &self.countries {
+            out.extend_from_slice(name);
+        }
+
+        // Slots in id order: a radix sort of the ids' first 8 bytes, the
+        // ids compared only where those tie.
+        let prefixes: Vec<u64> = (0..self.customers.len())
+            .map(|i| id_prefix(self.id(i)))
+            .collect();
+        let mut order = rank::radix_order(&prefixes);
+        rank::order_ties(&mut order, &prefixes, |a, b| {
+            self.id(a as usize).cmp(self.id(b as usize))
+        });
+        drop(prefixes);
+        let customers = || {
+            order
+                .iter()
+                .map(|&s| (s as usize, &self.customers[s as usize]))
+        };
+        put_u64(out, order.len() as u64);
+        let mut end = 0u64;
+        for &s in &order {
+            end += self.id(s as usize).len() as u64;
+            put_u64(out, end);
+        }
+        for &s in &order {
+            out.extend_from_slice(self.id(s as usize));
+        }
+        for (_, c) in customers() {
+            out.extend_from_slice(&c.first_ts.to_le_bytes());
+        }
+        for (_, c) in customers() {
+            out.extend_from_slice(&c.last_ts.to_le_bytes());
+        }
+        for (_, c) in customers() {
+            out.extend_from_slice(&c.monetary.0.to_le_bytes());
+        }
+
+        // Each customer's lists in one pass, column by column: the invoice
+        // sets sorted and distinct (the inline invoice among the others), as
+        // `seal` leaves them, and the countries (the inline one first).
+        let mut short_ends = Vec::with_capacity(order.len());
+        let mut short_keys: Vec<u8> = Vec::with_capacity(order.len() * 32);
+        let mut long_ends = Vec::with_capacity(order.len());
+        let (mut long_byte_ends, mut long_bytes) = (Vec::new(), Vec::new());
+        let mut country_ends = Vec::with_capacity(order.len());
+        let mut country_indexes: Vec<u8> = Vec::with_capacity(order.len() * 4);
+        let mut country_lines: Vec<u8> = Vec::with_capacity(order.len() * 8);
+        let (mut shorts, mut longs, mut lists) = (0u64, 0u64, 0u64);
+        let mut scratch: Vec<InvoiceKey> = Vec::new();
+        let mut long_scratch: Vec<&[u8]> = Vec::new();
+        for (_, c) in customers() {
+            scratch.clear();
+            long_scratch.clear();
+            scratch.extend(c.inline_invoice());
+            let spill = (c.spill != NONE).then(|| &self.spills[c.spill as usize]);
+            if let Some(spill) = spill {
+                scratch.extend_from_slice(&spill.invoices);
+                long_scratch.extend(spill.long_invoices.iter().map(|b| &b[..]));
+                if !strictly_increasing(&long_scratch) {
+                    long_scratch.sort_unstable();
+                    long_scratch.dedup();
+                }
+            }
+            if !strictly_increasing(&scratch) {
+                scratch.sort_unstable();
+                scratch.dedup();
+            }
+            shorts += scratch.len() as u64;
+            short_ends.push(shorts);
+            for k in &scratch {
+                short_keys.extend_from_slice(&k.to_le_bytes());
+            }
+            longs += long_scratch.len() as u64;
+            long_ends.push(longs);
+            for inv in &long_scratch {
+                long_bytes.extend_from_slice(inv);
+                long_byte_ends.push(long_bytes.len() as u64);
+            }
+            let inline = (c.country != NONE).then_some((c.country, c.country_lines));
+            let spilled = spill.map_or(&[][..], |s| &s.countries[..]);
+            for (country, lines) in inline.into_iter().chain(spilled.iter().copied()) {
+                lists += 1;
+                country_indexes.extend_from_slice(&country.to_le_bytes());
+                country_lines.extend_from_slice(&lines.to_le_bytes());
+            }
+            country_ends.push(lists);
+        }
+        let put_all = |out: &mut Vec<u8>, values: &[u64]| {
+            for &v in values {
+                put_u64(out, v);
+            }
+        };
+        put_all(out, &short_ends);
+        out.extend_from_slice(&short_keys);
+        put_all(out, &long_ends);
+        put_all(out, &long_byte_ends);
+        out.extend_from_slice(&long_bytes);
+        put_all(out, &country_ends);
+        out.extend_from_slice(&country_indexes);
+        out.extend_from_slice(&country_lines);
+    }
+
+    /// The state of an entry payload made by
+    /// [`encode_entry`](Self::encode_entry), with room for a quarter more
+    /// customers; any inconsistency is an error naming it.
+    pub fn decode_entry(payload: &[u8]) -> Result<PartialState> {
+        let mut input = Input { bytes: payload };
+        let mut state = PartialState::new();
+        let ledger = input.bytes_with_len("ledger")?;
+        state.ledger = serde_json::from_slice(ledger)
+            .map_err(|e| bad(format!("ledger is not valid JSON: {e}")))?;
+        state.overflow = match input.take(1, "overflow flag")?[0] {
+            0 => None,
+            1 => Some(input.bytes_with_len("overflow id")?.into()),
+            other => return Err(bad(format!("overflow flag {other}"))),
+        };
+
+        let c = input.count(8, "countries")?;
+        let name_ends = input.ends(c, "country name ends")?;
+        let names = input.take(last(&name_ends), "country names")?;
+        state.countries.reserve(c);
+        state.country_index = AHashMap::with_capacity(c);
+        let mut start = 0;
+        for (i, &end) in name_ends.iter().enumerate() {
+            let name: Box<[u8]> = names[start..end].into();
+            start = end;
+            if state.country_index.insert(name.clone(), i as u32).is_some() {
+                return Err(bad("a country is listed twice".into()));
+            }
+            state.countries.push(name);
+        }
+
+        let n = input.count(8, "customers")?;
+        let id_ends = input.ends(n, "id ends")?;
+        let ids = input.take(last(&id_ends), "ids")?;
+        let first = input.take(n * 8, "first purchases")?;
+        let last_ts = input.take(n * 8, "last purchases")?;
+        let monetary = input.take(n * 16, "monetary")?;
+        let invoice_ends = input.ends(n, "invoice ends")?;
+        let invoices = input.take(last(&invoice_ends) * 16, "invoices")?;
+        let long_ends = input.ends(n, "long invoice ends")?;
+        let long_byte_ends = input.ends(last(&long_ends), "long invoice byte ends")?;
+        let long_bytes = input.take(last(&long_byte_ends), "long invoices")?;
+        let country_ends = input.ends(n, "country ends")?;
+        let lists = last(&country_ends);
+        let country_values = input.take(lists * 4, "customer countries")?;
+        let country_lines = input.take(lists * 8, "country lines")?;
+        if !input.bytes.is_empty() {
+            return Err(bad(format!(
+                "{} bytes after the last column",
+                input.bytes.len()
+            )));
+        }
+
+        // The ids, checked, then the index over them.
+        let mut start = 0;
+        let mut previous: Option<&[u8]> = None;
+        for &end in &id_ends {
+            let id = &ids[start..end];
+            start = end;
+            if !is_customer_text(id) {
+                return Err(bad(format!(
+                    "customer id {:?} is not normalised text (UTF-8, no control character)",
+                    String::from_utf8_lossy(id)
+                )));
+            }
+            if previous.is_some_and(|p| p >= id) {
+                return Err(bad("customer ids are not sorted and distinct".into()));
+            }
+            previous = Some(id);
+        }
+        let room = headroom(n);
+        state.ids = Vec::with_capacity(headroom(ids.len()));
+        state.ids.extend_from_slice(ids);
+        state.id_ends = Vec::with_capacity(room);
+        state.id_ends.extend_from_slice(&id_ends);
+        state.index = HashTable::with_capacity(room);
+        {
+            let (ids, ends, hasher) = (&state.ids, &state.id_ends, &state.hasher);
+            for slot in 0..n {
+                let hash = hasher.hash_one(id_in(ids, ends, slot));
+                state.index.insert_unique(hash, slot as u32, |&s| {
+                    hasher.hash_one(id_in(ids, ends, s as usize))
+                });
+            }
+        }
+
+        // The customers, a spill for those of more than one invoice or country.
+        state.customers = Vec::with_capacity(room);
+        // At most one spill per customer, and as many for the merged ones
+        // (room never touched costs no memory).
+        state.spills = Vec::with_capacity(room);
+        let mut spans = Spans::default();
+        for i in 0..n {
+            let mut acc = CustomerAcc::new();
+            acc.first_ts = i64::from_le_bytes(array(first, i));
+            acc.last_ts = i64::from_le_bytes(array(last_ts, i));
+            acc.monetary = Money(i128::from_le_bytes(array(monetary, i)));
+            if !acc.monetary.in_range() {
+                return Err(bad(format!(
+                    "customer {:?}: monetary is not {}",
+                    String::from_utf8_lossy(state.id(i)),
+                    money::RANGE_TEXT
+                )));
+            }
+            let short = spans.next_short(&invoice_ends, i);
+            let long = spans.next_long(&long_ends, i);
+            let listed = spans.next_country(&country_ends, i);
+            let keys = |k: usize| u128::from_le_bytes(array(invoices, k));
+            if short.clone().skip(1).any(|k| keys(k - 1) >= keys(k)) {
+                return Err(bad("an invoice set is not sorted and distinct".into()));
+            }
+            let mut short = short.map(keys);
+            if let Some(k) = short.next() {
+                acc.invoice = k;
+                acc.has_invoice = true;
+            }
+            let index = |k: usize| u32::from_le_bytes(array(country_values, k));
+            let lines = |k: usize| u64::from_le_bytes(array(country_lines, k));
+            for k in listed.clone() {
+                if index(k) as usize >= c {
+                    return Err(bad(format!("country index {} out of range", index(k))));
+                }
+                if listed
+                    .clone()
+                    .take_while(|&j| j < k)
+                    .any(|j| index(j) == index(k))
+                {
+                    return Err(bad("a customer lists a country twice".into()));
+                }
+            }
+            let mut listed = listed.map(|k| (index(k), lines(k)));
+            if let Some((country, n)) = listed.next() {
+                acc.country = country;
+                acc.country_lines = n;
+            }
+            let mut spill = Spill::default();
+            if short.len() > 0 {
+                spill.invoices = Vec::with_capacity(short.len() + INVOICE_SLACK);
+                spill.invoices.extend(short);
+            }
+            if !long.is_empty() {
+                let start = |k: usize| if k == 0 { 0 } else { long_byte_ends[k - 1] };
+                spill.long_invoices = long
+                    .clone()
+                    .map(|k| long_bytes[start(k)..long_byte_ends[k]].into())
+                    .collect();
+                if !strictly_increasing(&spill.long_invoices) {
+                    return Err(bad("a long invoice set is not sorted and distinct".into()));
+                }
+            }
+            spill.countries = listed.collect();
+            acc.frequency = acc.has_invoice as u64
+                + spill.invoices.len() as u64
+                + spill.long_invoices.len() as u64;
+            if !spill.invoices.is_empty()
+                || !spill.long_invoices.is_empty()
+                || !spill.countries.is_empty()
+            {
+                acc.spill = state.spills.len() as u32;
+                state.spills.push(spill);
+            }
+            state.customers.push(acc);
+        }
+        Ok(state)
+    }
+}
+
+/// Where each customer's lists start in the flat columns (the previous
+/// customer's ends).
+#[derive(Default)]
+struct Spans {
+    short: usize,
+    long: usize,
+    country: usize,
+}
+
+impl Spans {
+    fn next_short(&mut self, ends: &[usize], i: usize) -> std::ops::Range<usize> {
+        let r = self.short..ends[i];
+        self.short = ends[i];
+        r
+    }
+    fn next_long(&mut self, ends: &[usize], i: usize) -> std::ops::Range<usize> {
+        let r = self.long..ends[i];
+        self.long = ends[i];
+        r
+    }
+    fn next_country(&mut self, ends: &[usize], i: usize) -> std::ops::Range<usize> {
+        let r = self.country..ends[i];
+        self.country = ends[i];
+        r
+    }
+}
+
+/// The first 8 bytes of an id, big endian, zero-padded: ordering these
+/// orders ids (which hold no NUL byte), except between ids that share them.
+#[inline]
+fn id_prefix(id: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let k = id.len().min(8);
+    b[..k].copy_from_slice(&id[..k]);
+    u64::from_be_bytes(b)
+}
+
+fn bad(why: String) -> Error {
+    Error::BadState(why)
+}
+
+/// The last of `ends` (0 when there is none): the values' count or length.
+fn last(ends: &[usize]) -> usize {
+    ends.last().copied().unwrap_or(0)
+}
+
+/// Item `i` of N bytes of a column (bound-checked by the column's length).
+#[inline]
+fn array<const N: usize>(column: &[u8], i: usize) -> [u8; N] {
+    column[i * N..(i + 1) * N]
+        .try_into()
+        .expect("a column holds N bytes per item")
+}
+
+fn put_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_u64(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+/// The payload not read yet; every read is bound-checked.
+struct Input<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Input<'a> {
+    /// The next `n` bytes (`what` names them in the error).
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
+        if n > self.bytes.len() {
+            return Err(bad(format!(
+                "{what}: {n} bytes needed, {} left",
+                self.bytes.len()
+            )));
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Ok(head)
+    }
+
+    fn u64(&mut self, what: &str) -> Result<u64> {
+        Ok(u64::from_le_bytes(array(self.take(8, what)?, 0)))
+    }
+
+    /// A count of items of at least `item` bytes each, no more than the
+    /// bytes left can hold.
+    fn count(&mut self, item: usize, what: &str) -> Result<usize> {
+        let n = self.u64(what)?;
+        if n > (self.bytes.len() / item) as u64 {
+            return Err(bad(format!("{what}: a count of {n} is beyond the payload")));
+        }
+        Ok(n as usize)
+    }
+
+    /// A length, then as many bytes.
+    fn bytes_with_len(&mut self, what: &str) -> Result<&'a [u8]> {
+        let n = self.count(1, what)?;
+        self.take(n, what)
+    }
+
+    /// `n` cumulative ends, each at least the one before and none beyond
+    /// the bytes left.
+    fn ends(&mut self, n: usize, what: &str) -> Result<Vec<usize>> {
+        let column = self.take(n.checked_mul(8).ok_or_else(|| bad(what.into()))?, what)?;
+        let mut ends = Vec::with_capacity(n);
+        let mut previous = 0u64;
+        for i in 0..n {
+            let end = u64::from_le_bytes(array(column, i));
+            if end < previous || end > self.bytes.len() as u64 {
+                return Err(bad(format!("{what}: offset {end} out of range")));
+            }
+            previous = end;
+            ends.push(end as usize);
+        }
+        Ok(ends)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A purchase line: customer, invoice, country, amount in units.
+    type Line<'a> = (&'a [u8], &'a [u8], &'a [u8], i128);
+
+    /// A customer's figures: id, first, last, monetary, frequency, country.
+    type Row = (Vec<u8>, i64, i64, i128, u64, Vec<u8>);
+
+    /// A state of lines with a long invoice, a customer of several
+    /// countries and an overflow.
+    fn sample() -> PartialState {
+        let long = b"INVOICE-NUMBER-LONGER-THAN-15";
+        let lines: &[Line] = &[
+            (b"B2", b"3", b"France", 1),
+            (b"A1", b"9", b"Spain", 2),
+            (b"A1", b"1", b"France", 3),
+            (b"A1", long, b"Spain", 4),
+            (b"C3", b"7", b"EIRE", money::MAX_UNITS / money::ONE),
+            (b"C3", b"8", b"EIRE", money::MAX_UNITS / money::ONE),
+            (b"B2", b"2", b"Japan", 5),
+        ];
+        let mut state = PartialState::new();
+        for (k, l) in lines.iter().enumerate() {
+            state.absorb_line(l.0, l.1, k as i64, Money(l.3 * money::ONE), l.2);
+        }
+        state.ledger.lines_read = lines.len() as u64;
+        state
+    }
+
+    fn payload(state: &PartialState) -> Vec<u8> {
+        let mut out = Vec::new();
+        state.encode_entry(&state.ledger, &mut out);
+        out
+    }
+
+    /// (id, first, last, monetary, frequency, country) of every customer, by id.
+    fn rows(state: &PartialState) -> Vec<Row> {
+        let mut state = state.clone();
+        state.seal();
+        let mut rows: Vec<_> = (0..state.customer_count())
+            .map(|i| {
+                let c = &state.customers()[i];
+                let country = state.country_of(c).to_vec();
+                let id = state.id(i).to_vec();
+                (
+                    id,
+                    c.first_ts,
+                    c.last_ts,
+                    c.monetary.0,
+                    c.frequency(),
+                    country,
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    #[test]
+    fn a_state_round_trips_and_encodes_canonically() {
+        let state = sample();
+        let bytes = payload(&state);
+        let back = PartialState::decode_entry(&bytes).unwrap();
+        assert_eq!(rows(&back), rows(&state));
+        assert_eq!(back.ledger, state.ledger);
+        assert_eq!(back.overflowed(), Some(&b"C3"[..]));
+        // Sealed or not, merged in any order: the same bytes.
+        assert_eq!(payload(&back), bytes);
+        let mut sealed = state.clone();
+        sealed.seal();
+        assert_eq!(payload(&sealed), bytes);
+        // A decoded state merges like the original.
+        let mut merged = back;
+        merged.merge(sample());
+        let mut want = sample();
+        want.merge(sample());
+        assert_eq!(rows(&merged), rows(&want));
+        // The empty state too.
+        let empty = PartialState::new();
+        let back = PartialState::decode_entry(&payload(&empty)).unwrap();
+        assert_eq!(back.customer_count(), 0);
+    }
+
+    #[test]
+    fn a_damaged_payload_is_an_error_never_a_panic() {
+        let bytes = payload(&sample());
+        for n in 0..bytes.len() {
+            assert!(
+                PartialState::decode_entry(&bytes[..n]).is_err(),
+                "cut at {n}"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(PartialState::decode_entry(&longer).is_err());
+        for i in 0..bytes.len() {
+            for flip in [0x01, 0x80, 0xff] {
+                let mut damaged = bytes.clone();
+                damaged[i] ^= flip;
+                // Decoded or refused, but never a panic nor a wrong length.
+                if let Ok(state) = PartialState::decode_entry(&damaged) {
+                    assert!(state.customer_count() <= 3);
+                }
+            }
+        }
+    }
+
+    /// The offset of the customers' count in `bytes` (after the ledger,
+    /// the overflow and the countries).
+    fn customers_at(bytes: &[u8]) -> usize {
+        let u = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+        let mut at = 8 + u(0);
+        at += 1 + 8 + u(at + 1);
+        let c = u(at);
+        let names = if c == 0 { 0 } else { u(at + 8 * c) };
+        at + 8 + 8 * c + names
+    }
+
+    #[test]
+    fn offsets_out_of_range_or_out_of_order_are_refused() {
+        let bytes = payload(&sample());
+        let at = customers_at(&bytes);
+        assert_eq!(u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()), 3);
+        let set = |at: usize, v: u64| {
+            let mut b = bytes.clone();
+            b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+            PartialState::decode_entry(&b).unwrap_err().to_string()
+        };
+        assert!(set(at, u64::MAX).contains("beyond the payload"));
+        assert!(set(at + 8, u64::MAX).contains("out of range"));
+        assert!(set(at + 16, 0).contains("out of range"), "ends decrease");
+        // Ids out of order: "A1" and "B2" swapped.
+        let mut b = bytes.clone();
+        let ids = at + 8 + 3 * 8;
+        b[ids..ids + 4].copy_from_slice(b"B2A1");
+        let err = PartialState::decode_entry(&b).unwrap_err().to_string();
+        assert!(err.contains("not sorted and distinct"), "{err}");
+    }
+}
