@@ -1210,8 +1210,17 @@ mod tests {
     /// (id, frequency, country, monetary units) of every customer, by id
     /// (frequencies read after sealing).
     fn figures(state: &PartialState) -> Vec<(String, u64, String, i128)> {
+        // Sealed for scoring, with each customer's country: the same as
+        // `seal` then `country_of`.
+        let mut for_scoring = state.clone();
+        let countries = for_scoring.seal_with_countries();
         let mut state = state.clone();
         state.seal();
+        for (i, &slot) in countries.iter().enumerate() {
+            let c = &state.customers()[i];
+            assert_eq!(for_scoring.country_name(slot), state.country_of(c));
+            assert_eq!(for_scoring.customers()[i].frequency(), c.frequency());
+        }
         let state = &state;
         let mut out: Vec<_> = (0..state.customer_count())
             .map(|i| {
