@@ -651,6 +651,45 @@ pub struct EmbeddedAccess {
     pub token: Token,
 }
 
+/// The embedded cluster's shutdown (its servers stopped, its threads
+/// joined), done on a thread of its own while the run's results are
+/// written: it waits for nothing the results need. Dropping it waits for
+/// the shutdown to end.
+#[derive(Default)]
+pub struct Teardown(Option<std::thread::JoinHandle<()>>);
+
+impl Teardown {
+    /// Runs `shutdown` on a thread of its own (here when no thread starts).
+    fn aside(shutdown: impl FnOnce() + Send + 'static) -> Teardown {
+        let shutdown = std::sync::Mutex::new(Some(shutdown));
+        let run = move || {
+            if let Some(f) = shutdown.lock().ok().and_then(|mut f| f.take()) {
+                f();
+            }
+        };
+        let run = Arc::new(run);
+        let on_thread = run.clone();
+        match std::thread::Builder::new()
+            .name("rfm-cluster-teardown".into())
+            .spawn(move || on_thread())
+        {
+            Ok(thread) => Teardown(Some(thread)),
+            Err(_) => {
+                run();
+                Teardown(None)
+            }
+        }
+    }
+}
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        if let Some(thread) = self.0.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Runs a job on an embedded cluster: a coordinator and one worker with
 /// `threads` slots, over loopback gRPC and Flight; the coordinator scores and
 /// records the run through `recorder`, when given. `started` hears how to
@@ -658,7 +697,9 @@ pub struct EmbeddedAccess {
 /// on stderr when it is a terminal. With `cache`, the coordinator reuses
 /// and keeps the files' states there ([`rfm_core::cache`]). `files` are
 /// `input`'s files as this run opened them: handed to the coordinator,
-/// which does not list and open them again.
+/// which does not list and open them again. Once the job has ended the
+/// cluster shuts down beside the caller: the returned [`Teardown`] waits
+/// for it when dropped (after the results are written).
 #[allow(clippy::too_many_arguments)]
 pub fn run_embedded(
     input: &str,
@@ -670,20 +711,27 @@ pub fn run_embedded(
     recorder: Option<Arc<Recorder>>,
     cache: Option<Arc<rfm_core::cache::Cache>>,
     started: impl FnOnce(EmbeddedAccess),
-) -> Result<Finished, Failed> {
-    let runtime = runtime()?;
-    let pool = rayon::ThreadPoolBuilder::new()
+) -> (Result<Finished, Failed>, Teardown) {
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(e) => return (Err(e), Teardown::default()),
+    };
+    let pool = match rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .context("cannot start the worker threads")
-        .at(Stage::Planning)?;
+        .at(Stage::Planning)
+    {
+        Ok(pool) => pool,
+        Err(e) => return (Err(e), Teardown::default()),
+    };
     let pool = Arc::new(pool);
     // The worker leaves its states in memory for the coordinator.
     let local_states = Arc::new(rfm_proto::local::LocalStates::default());
     // The input files this run opened: the coordinator does not open them again.
     let local_inputs = Arc::new(rfm_coordinator::local_inputs::LocalInputs::default());
     local_inputs.put(run_id, input, &opts.parse, files);
-    runtime.block_on(async {
+    let ran = runtime.block_on(async {
         let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let listener = tokio::net::TcpListener::bind(loopback)
             .await
@@ -752,8 +800,20 @@ pub fn run_embedded(
             }
             Err(e) => Err(e),
         };
-        worker.shutdown().await;
-        coordinator.shutdown().await;
-        outcome
-    })
+        Ok((outcome, worker, coordinator))
+    });
+    match ran {
+        Ok((outcome, worker, coordinator)) => {
+            let teardown = Teardown::aside(move || {
+                runtime.block_on(async {
+                    worker.shutdown().await;
+                    coordinator.shutdown().await;
+                });
+                drop(runtime);
+                drop(pool);
+            });
+            (outcome, teardown)
+        }
+        Err(e) => (Err(e), Teardown::default()),
+    }
 }

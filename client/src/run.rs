@@ -176,7 +176,7 @@ fn attempt(
         None => None,
     };
     let recorded = recorder.is_some();
-    let finished = cluster::run_embedded(
+    let (finished, teardown) = cluster::run_embedded(
         &args.input.input,
         files,
         opts,
@@ -196,12 +196,15 @@ fn attempt(
         "rfm: job ended at {:.1} ms",
         started.elapsed().as_secs_f64() * 1e3
     );
-    // The database's connection closes here, off the cluster's runtime.
-    drop(recorder);
-    let written = finish::write(finished?, out, report, args.json, args.quiet);
+    // The results are written while the cluster shuts down.
+    let written = finished.and_then(|f| finish::write(f, out, report, args.json, args.quiet));
     tracing::debug!(
         "rfm: results written at {:.1} ms",
         started.elapsed().as_secs_f64() * 1e3
     );
+    drop(teardown);
+    // The database's connection closes here, off the cluster's runtime
+    // (which is gone: this is its last user).
+    drop(recorder);
     written
 }

@@ -173,16 +173,43 @@ impl OutDir {
         Ok(())
     }
 
-    /// Writes the three result files; they replace the folder's content at once.
+    /// Writes the three result files; they replace the folder's content at
+    /// once. `segments.csv` and `run.json` are written and synced on a
+    /// thread of their own while `customers.csv` is formatted and written.
     pub fn write_results(&self, result: &RfmResult, report: &RunReport) -> Result<()> {
         self.place(|dir| {
-            let customers = write_file(dir, CUSTOMERS_FILE, |w| {
-                write_customers(result, w).map_err(std::io::Error::other)
-            })?;
-            let segments = write_file(dir, SEGMENTS_FILE, |w| {
-                write_segments(result, w).map_err(std::io::Error::other)
-            })?;
-            Ok(vec![customers, segments, write_report_file(dir, report)?])
+            std::thread::scope(|scope| {
+                let small_files = || -> Result<Vec<Written>> {
+                    let segments = write_file(dir, SEGMENTS_FILE, |w| {
+                        write_segments(result, w).map_err(std::io::Error::other)
+                    })?;
+                    let mut written = vec![segments, write_report_file(dir, report)?];
+                    // Synced here, beside the large file's writing.
+                    for w in &mut written {
+                        w.file.sync_all().map_err(out_err(&w.path))?;
+                        w.synced = true;
+                    }
+                    Ok(written)
+                };
+                let beside = std::thread::Builder::new()
+                    .name("rfm-write".into())
+                    .spawn_scoped(scope, small_files);
+                let customers = write_file(dir, CUSTOMERS_FILE, |w| {
+                    write_customers(result, w).map_err(std::io::Error::other)
+                });
+                let small = match beside {
+                    Ok(thread) => thread.join().unwrap_or_else(|_| {
+                        Err(out_err(dir)(std::io::Error::other(
+                            "the thread writing segments.csv and run.json failed",
+                        )))
+                    }),
+                    // No thread: written here.
+                    Err(_) => small_files(),
+                };
+                let mut written = vec![customers?];
+                written.extend(small?);
+                Ok(written)
+            })
         })
     }
 
@@ -205,16 +232,19 @@ impl OutDir {
     }
 }
 
-/// A file written in full, not yet synced.
+/// A file written in full, synced or not yet.
 struct Written {
     path: PathBuf,
     file: fs::File,
+    synced: bool,
 }
 
-/// Syncs the files and the folder holding them, all at once: the syncs
-/// share the filesystem's journal commits instead of waiting for one
-/// commit each, one after the other. Returns once every one is durable.
+/// Syncs the files not synced yet and the folder holding them, all at
+/// once: the syncs share the filesystem's journal commits instead of
+/// waiting for one commit each, one after the other. Returns once every
+/// one is durable.
 fn sync_together(dir: &Path, written: &[Written]) -> Result<()> {
+    let written: Vec<&Written> = written.iter().filter(|w| !w.synced).collect();
     std::thread::scope(|scope| {
         let syncing: Vec<_> = written
             .iter()
@@ -245,7 +275,11 @@ fn write_file(
     fill(&mut w).map_err(out_err(&path))?;
     w.flush().map_err(out_err(&path))?;
     drop(w);
-    Ok(Written { path, file })
+    Ok(Written {
+        path,
+        file,
+        synced: false,
+    })
 }
 
 fn write_report_file(dir: &Path, report: &RunReport) -> Result<Written> {

@@ -136,7 +136,8 @@ fn drop_aside(state: PartialState) {
 
 /// Scores the state. `as_of` overrides the default (the day after the latest purchase).
 pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult> {
-    state.seal();
+    // Sealed, with each customer's country found, on every core.
+    let countries = state.seal_with_countries();
     let ledger = state.ledger.clone();
     if state.customer_count() == 0 {
         return Err(Error::NoPurchases {
@@ -202,21 +203,26 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
     // Rows are made on every core, written in place into one vector of
     // exactly `n` rows (an indexed collect: no per-block vectors copied into
     // it afterwards, which at millions of customers held the rows twice);
-    // each task shares its countries' names among its rows.
+    // each task shares its countries' names among its rows (one name per
+    // country slot, made when the task first meets it).
     let (shared, recency, r, f, m) = (&state, &recency, &r, &f, &m);
+    let countries = &countries;
+    let no_country: Arc<str> = Arc::from("");
     let customers: Vec<CustomerRow> = by_id
         .par_iter()
         .with_min_len(ROWS_PER_TASK)
         .enumerate()
         .map_init(
-            ahash::AHashMap::<&[u8], Arc<str>>::new,
+            || vec![None::<Arc<str>>; shared.country_count()],
             |country_names, (pos, &i)| {
                 let c = &accs[i as usize];
-                let country = shared.country_of(c);
-                let country = country_names
-                    .entry(country)
-                    .or_insert_with(|| text_of(country).into())
-                    .clone();
+                let slot = countries[i as usize];
+                let country = match country_names.get_mut(slot as usize) {
+                    Some(name) => name
+                        .get_or_insert_with(|| text_of(shared.country_name(slot)).into())
+                        .clone(),
+                    None => no_country.clone(),
+                };
                 CustomerRow {
                     customer_id: text_of(shared.id(i as usize)),
                     recency: recency[pos],
