@@ -509,7 +509,7 @@ impl Classifier {
     /// Counts one line by the first rule that applies (malformed, missing
     /// customer, cancellation, quantity ≤ 0, price ≤ 0, after `--until`);
     /// a purchase line is returned for [`purchase`](Self::purchase).
-    #[inline]
+    #[inline(always)]
     pub fn line<'a>(
         &mut self,
         offset: u64,

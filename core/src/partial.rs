@@ -279,7 +279,7 @@ fn add_invoices(acc: &mut CustomerAcc, spills: &mut Vec<Spill>, keys: &[InvoiceK
     }
 }
 
-#[inline]
+#[inline(always)]
 fn add_country(acc: &mut CustomerAcc, spills: &mut Vec<Spill>, country: u32, lines: u64) {
     if acc.country == country {
         acc.country_lines += lines;
@@ -458,7 +458,7 @@ impl PartialState {
 
     /// The slot of customer `id`, added with no purchase when new; the last
     /// line's customer is checked first (lines of one invoice come together).
-    #[inline]
+    #[inline(always)]
     pub fn slot_of_customer(&mut self, id: &[u8]) -> u32 {
         let last = self.last_customer as usize;
         if last < self.customers.len() && same_bytes(self.id(last), id) {
@@ -470,7 +470,7 @@ impl PartialState {
     }
 
     /// The slot of country `name`, the last line's checked first.
-    #[inline]
+    #[inline(always)]
     pub fn slot_of_country(&mut self, name: &[u8]) -> u32 {
         let last = self.last_country;
         match self.countries.get(last as usize) {
