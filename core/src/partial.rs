@@ -349,6 +349,16 @@ fn range_of(offsets: &[i32], row: usize) -> std::ops::Range<usize> {
     offsets[row] as usize..offsets[row + 1] as usize
 }
 
+/// The first 8 bytes of an id, big endian, zero-padded: ordering these
+/// orders ids (which hold no NUL byte), except between ids that share them.
+#[inline]
+fn id_prefix(id: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let k = id.len().min(8);
+    b[..k].copy_from_slice(&id[..k]);
+    u64::from_be_bytes(b)
+}
+
 /// Customer `i`'s id in an id arena.
 #[inline]
 fn id_in<'a>(ids: &'a [u8], id_ends: &[usize], i: usize) -> &'a [u8] {
@@ -369,6 +379,20 @@ impl PartialState {
     #[inline]
     pub fn id(&self, slot: usize) -> &[u8] {
         id_in(&self.ids, &self.id_ends, slot)
+    }
+
+    /// The customer slots in id order (by the ids' UTF-8 bytes): a radix
+    /// sort of the ids' first 8 bytes, big endian and zero-padded (ids hold
+    /// no NUL byte), the ids themselves compared only where those tie.
+    pub fn slots_by_id(&self) -> Vec<u32> {
+        let prefixes: Vec<u64> = (0..self.customers.len())
+            .map(|i| id_prefix(self.id(i)))
+            .collect();
+        let mut order = crate::rank::radix_order(&prefixes);
+        crate::rank::order_ties(&mut order, &prefixes, |a, b| {
+            self.id(a as usize).cmp(self.id(b as usize))
+        });
+        order
     }
 
     /// The id of a customer whose revenue left the exact range (the smallest

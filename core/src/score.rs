@@ -111,16 +111,6 @@ pub fn ntile(pos: usize, n: usize, k: usize) -> u8 {
     (bucket + 1) as u8
 }
 
-/// The first 8 bytes of an id, big endian, zero-padded: ordering these
-/// orders ids, except between ids that share them.
-#[inline]
-fn id_prefix(id: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    let k = id.len().min(8);
-    b[..k].copy_from_slice(&id[..k]);
-    u64::from_be_bytes(b)
-}
-
 /// The fewest customers' rows one task makes (scoring makes them on every core).
 const ROWS_PER_TASK: usize = 8192;
 
@@ -163,14 +153,7 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
     };
 
     let n = state.customer_count();
-    // Slots in id order: a radix sort of the ids' first 8 bytes (big endian
-    // and zero-padded: ids hold no NUL byte), the arena read only on ties.
-    let prefixes: Vec<u64> = (0..n).map(|i| id_prefix(state.id(i))).collect();
-    let mut by_id = rank::radix_order(&prefixes);
-    rank::order_ties(&mut by_id, &prefixes, |a, b| {
-        state.id(a as usize).cmp(state.id(b as usize))
-    });
-    drop(prefixes);
+    let by_id = state.slots_by_id();
     let accs = state.customers();
     let recency: Vec<i64> = by_id
         .iter()

@@ -33,7 +33,6 @@ use crate::error::{Error, Result};
 use crate::ledger::LineLedger;
 use crate::money::{self, Money};
 use crate::parse::is_customer_text;
-use crate::rank;
 
 /// Spare room a decoded state keeps for the customers a run merges into it
 /// (a quarter more), so that its first merge does not grow its columns.
@@ -68,16 +67,7 @@ impl PartialState {
             out.extend_from_slice(name);
         }
 
-        // Slots in id order: a radix sort of the ids' first 8 bytes, the
-        // ids compared only where those tie.
-        let prefixes: Vec<u64> = (0..self.customers.len())
-            .map(|i| id_prefix(self.id(i)))
-            .collect();
-        let mut order = rank::radix_order(&prefixes);
-        rank::order_ties(&mut order, &prefixes, |a, b| {
-            self.id(a as usize).cmp(self.id(b as usize))
-        });
-        drop(prefixes);
+        let order = self.slots_by_id();
         let customers = || {
             order
                 .iter()
@@ -358,16 +348,6 @@ impl Spans {
         self.country = ends[i];
         r
     }
-}
-
-/// The first 8 bytes of an id, big endian, zero-padded: ordering these
-/// orders ids (which hold no NUL byte), except between ids that share them.
-#[inline]
-fn id_prefix(id: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    let k = id.len().min(8);
-    b[..k].copy_from_slice(&id[..k]);
-    u64::from_be_bytes(b)
 }
 
 fn bad(why: String) -> Error {
