@@ -14,9 +14,10 @@ use std::sync::Arc;
 
 use ahash::AHashMap;
 use arrow::array::{
-    ArrayRef, AsArray, BinaryBuilder, Decimal128Array, Int64Array, ListBuilder, RecordBatch,
-    UInt64Builder,
+    ArrayRef, AsArray, BinaryBuilder, Decimal128Array, FixedSizeBinaryArray, Int64Array, ListArray,
+    ListBuilder, RecordBatch, UInt64Builder,
 };
+use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Decimal128Type, Field, Int64Type, Schema, UInt64Type};
 use hashbrown::hash_table::{self, HashTable};
 
@@ -42,6 +43,17 @@ fn pack_invoice(inv: &[u8]) -> Option<InvoiceKey> {
     Some((inv.len() as u128) << 120 | big_endian_value(inv) << (8 * (15 - inv.len())))
 }
 
+/// Bytes of a packed invoice as a state batch and a cache entry carry it.
+const INVOICE_KEY_BYTES: i32 = 16;
+
+/// Whether `key` is what [`pack_invoice`] makes of some invoice: a length of
+/// at most 15, and zero past the invoice's bytes.
+#[inline]
+fn is_packed_invoice(key: InvoiceKey) -> bool {
+    let len = (key >> 120) as u32;
+    len <= 15 && key & ((1u128 << (8 * (15 - len))) - 1) == 0
+}
+
 /// An invoice as a state keeps it, packed once for the many lines that
 /// share it (see [`PartialState::absorb_slots`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,19 +67,11 @@ impl PackedInvoice {
     }
 }
 
+/// The bytes of a packed invoice.
 #[cfg(test)]
 fn unpack_invoice(key: InvoiceKey) -> Vec<u8> {
-    unpack_invoice_into(key, &mut [0u8; 15]).to_vec()
-}
-
-/// The bytes of a packed invoice, written into `buf`.
-#[inline]
-fn unpack_invoice_into(key: InvoiceKey, buf: &mut [u8; 15]) -> &[u8] {
     let len = (key >> 120) as usize;
-    for (i, b) in buf.iter_mut().enumerate().take(len) {
-        *b = (key >> (8 * (14 - i))) as u8;
-    }
-    &buf[..len]
+    (0..len).map(|i| (key >> (8 * (14 - i))) as u8).collect()
 }
 
 /// Input bytes per customer assumed when sizing a state before parsing: an
@@ -465,7 +469,7 @@ impl PartialState {
         let (ids, ends, hasher) = (&self.ids, &self.id_ends, &self.hasher);
         match self.index.entry(
             hash,
-            |&s| id_in(ids, ends, s as usize) == id,
+            |&s| same_bytes(id_in(ids, ends, s as usize), id),
             |&s| hasher.hash_one(id_in(ids, ends, s as usize)),
         ) {
             hash_table::Entry::Occupied(e) => (*e.get() as usize, false),
@@ -881,7 +885,10 @@ impl PartialState {
         best.map(|b| b.0).unwrap_or(b"")
     }
 
-    /// Schema of a state as an Arrow batch.
+    /// Schema of a state as an Arrow batch: a row per customer with its id,
+    /// first and last purchase, revenue, its invoices as packed keys (sorted;
+    /// 16 bytes each, little-endian, as a cache entry keeps them), those over
+    /// 15 bytes apart (sorted), and its countries with their line counts.
     pub fn schema() -> Schema {
         let list = |name: &str, item: DataType| {
             Field::new(
@@ -899,7 +906,8 @@ impl PartialState {
                 DataType::Decimal128(38, money::SCALE as i8),
                 false,
             ),
-            list("invoices", DataType::Binary),
+            list("invoices", DataType::FixedSizeBinary(INVOICE_KEY_BYTES)),
+            list("long_invoices", DataType::Binary),
             list("countries", DataType::Binary),
             list("country_lines", DataType::UInt64),
         ])
@@ -922,11 +930,13 @@ impl PartialState {
         let n = self.customers.len();
         let mut ids = BinaryBuilder::with_capacity(n, self.ids.len());
         let invoice_count: usize = self.customers.iter().map(|c| c.frequency as usize).sum();
-        let mut invoices = ListBuilder::with_capacity(
-            BinaryBuilder::with_capacity(invoice_count, invoice_count * 8),
-            n,
-        )
-        .with_field(Arc::new(Field::new("item", DataType::Binary, false)));
+        // Each customer's packed invoices, sorted (the inline one among
+        // them): the key's bytes, little-endian, as a cache entry keeps them.
+        let mut keys: Vec<u8> = Vec::with_capacity(invoice_count * INVOICE_KEY_BYTES as usize);
+        let mut key_ends: Vec<i32> = Vec::with_capacity(n + 1);
+        key_ends.push(0);
+        let mut long_invoices = ListBuilder::new(BinaryBuilder::new())
+            .with_field(Arc::new(Field::new("item", DataType::Binary, false)));
         let mut countries = ListBuilder::with_capacity(BinaryBuilder::with_capacity(n, n * 8), n)
             .with_field(Arc::new(Field::new("item", DataType::Binary, false)));
         let mut country_lines = ListBuilder::with_capacity(UInt64Builder::with_capacity(n), n)
@@ -934,17 +944,12 @@ impl PartialState {
         let mut first = Vec::with_capacity(n);
         let mut last = Vec::with_capacity(n);
         let mut monetary = Vec::with_capacity(n);
-        let mut buf = [0u8; 15];
         for (i, c) in self.customers.iter().enumerate() {
             ids.append_value(self.id(i));
             first.push(c.first_ts);
             last.push(c.last_ts);
             monetary.push(c.monetary.0);
-            if let Some(k) = c.inline_invoice() {
-                invoices
-                    .values()
-                    .append_value(unpack_invoice_into(k, &mut buf));
-            }
+            let inline = c.inline_invoice();
             if c.country != NONE {
                 countries
                     .values()
@@ -955,15 +960,22 @@ impl PartialState {
                 let spill = &self.spills[c.spill as usize];
                 // Canonical lists even from a state merged but not sealed.
                 let (short, long) = spill.normalised_invoices();
+                let mut pending = inline;
                 for &k in short.iter() {
-                    if Some(k) != c.inline_invoice() {
-                        invoices
-                            .values()
-                            .append_value(unpack_invoice_into(k, &mut buf));
+                    if Some(k) == inline {
+                        continue;
                     }
+                    if let Some(p) = pending.filter(|&p| p < k) {
+                        keys.extend_from_slice(&p.to_le_bytes());
+                        pending = None;
+                    }
+                    keys.extend_from_slice(&k.to_le_bytes());
+                }
+                if let Some(p) = pending {
+                    keys.extend_from_slice(&p.to_le_bytes());
                 }
                 for inv in long.iter() {
-                    invoices.values().append_value(inv);
+                    long_invoices.values().append_value(inv);
                 }
                 for &(country, lines) in &spill.countries {
                     countries
@@ -971,11 +983,30 @@ impl PartialState {
                         .append_value(&self.countries[country as usize]);
                     country_lines.values().append_value(lines);
                 }
+            } else if let Some(k) = inline {
+                keys.extend_from_slice(&k.to_le_bytes());
             }
-            invoices.append(true);
+            key_ends.push(
+                i32::try_from(keys.len() / INVOICE_KEY_BYTES as usize)
+                    .expect("a batch holds fewer than 2^31 invoices"),
+            );
+            long_invoices.append(true);
             countries.append(true);
             country_lines.append(true);
         }
+        let keys = FixedSizeBinaryArray::try_new(INVOICE_KEY_BYTES, Buffer::from_vec(keys), None)
+            .expect("whole invoice keys");
+        let invoices = ListArray::try_new(
+            Arc::new(Field::new(
+                "item",
+                DataType::FixedSizeBinary(INVOICE_KEY_BYTES),
+                false,
+            )),
+            OffsetBuffer::new(ScalarBuffer::from(key_ends)),
+            Arc::new(keys),
+            None,
+        )
+        .expect("invoice lists match their keys");
         let mut metadata = std::collections::HashMap::new();
         metadata.insert(
             Self::LEDGER_KEY.to_string(),
@@ -997,7 +1028,8 @@ impl PartialState {
                     .with_precision_and_scale(38, money::SCALE as i8)
                     .expect("valid decimal type"),
             ),
-            Arc::new(invoices.finish()),
+            Arc::new(invoices),
+            Arc::new(long_invoices.finish()),
             Arc::new(countries.finish()),
             Arc::new(country_lines.finish()),
         ];
@@ -1024,6 +1056,15 @@ impl PartialState {
         state.ledger = serde_json::from_str(ledger)
             .map_err(|e| Error::BadState(format!("ledger is not valid JSON: {e}")))?;
         state.overflow = meta.get(Self::OVERFLOW_KEY).map(|id| id.as_bytes().into());
+        // Room for every batch's customers at once (the transport may split
+        // a state into several batches): the index never grows mid-way.
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let id_bytes: usize = batches
+            .iter()
+            .filter_map(|b| b.columns().first()?.as_binary_opt::<i32>())
+            .map(|ids| ids.value_data().len())
+            .sum();
+        state.reserve(rows, id_bytes);
         for batch in batches {
             let schema = batch.schema();
             if schema.fields() != expected.fields() {
@@ -1037,17 +1078,19 @@ impl PartialState {
             let last = batch.column(2).as_primitive::<Int64Type>();
             let monetary = batch.column(3).as_primitive::<Decimal128Type>();
             let invoices = batch.column(4).as_list::<i32>();
-            let countries = batch.column(5).as_list::<i32>();
-            let lines = batch.column(6).as_list::<i32>();
-            let invoice_values = invoices.values().as_binary::<i32>();
+            let long_invoices = batch.column(5).as_list::<i32>();
+            let countries = batch.column(6).as_list::<i32>();
+            let lines = batch.column(7).as_list::<i32>();
+            let invoice_keys = invoices.values().as_fixed_size_binary();
+            let long_values = long_invoices.values().as_binary::<i32>();
             let country_values = countries.values().as_binary::<i32>();
             let line_values = lines.values().as_primitive::<UInt64Type>();
-            state.reserve(batch.num_rows(), ids.value_data().len());
             // Room for the spills at once: a customer of more than one
             // invoice or country has one.
             let spilled = (0..batch.num_rows())
                 .filter(|&row| {
                     range_of(invoices.value_offsets(), row).len() > 1
+                        || !range_of(long_invoices.value_offsets(), row).is_empty()
                         || range_of(countries.value_offsets(), row).len() > 1
                 })
                 .count();
@@ -1075,21 +1118,53 @@ impl PartialState {
                         money::RANGE_TEXT
                     )));
                 }
+                // The packed invoices, sorted and distinct: the first
+                // inline, the others in the spill as they come.
                 let listed = range_of(invoices.value_offsets(), row);
-                if listed.len() > 1 {
-                    // The invoices besides the first, at once.
-                    spill_of(&mut acc, &mut state.spills)
-                        .invoices
-                        .reserve_exact(listed.len() - 1);
-                }
-                for i in listed {
-                    let v = invoice_values.value(i);
-                    match pack_invoice(v) {
-                        Some(k) => add_invoice(&mut acc, &mut state.spills, k),
-                        None => spill_of(&mut acc, &mut state.spills)
-                            .long_invoices
-                            .push(v.into()),
+                let mut previous: Option<InvoiceKey> = None;
+                for i in listed.clone() {
+                    let bytes: [u8; INVOICE_KEY_BYTES as usize] = invoice_keys
+                        .value(i)
+                        .try_into()
+                        .expect("a key of the schema's width");
+                    let k = InvoiceKey::from_le_bytes(bytes);
+                    if !is_packed_invoice(k) {
+                        return Err(Error::BadState(format!(
+                            "customer {:?}: an invoice key that no invoice packs to",
+                            String::from_utf8_lossy(id)
+                        )));
                     }
+                    if previous.is_some_and(|p| p >= k) {
+                        return Err(Error::BadState(format!(
+                            "customer {:?}: invoices not sorted and distinct",
+                            String::from_utf8_lossy(id)
+                        )));
+                    }
+                    if previous.is_none() {
+                        acc.invoice = k;
+                        acc.has_invoice = true;
+                    } else {
+                        let spill = spill_of(&mut acc, &mut state.spills);
+                        if spill.invoices.is_empty() {
+                            spill.invoices.reserve_exact(listed.len() - 1);
+                        }
+                        spill.invoices.push(k);
+                    }
+                    previous = Some(k);
+                }
+                let mut previous: Option<&[u8]> = None;
+                for i in range_of(long_invoices.value_offsets(), row) {
+                    let v = long_values.value(i);
+                    if pack_invoice(v).is_some() || previous.is_some_and(|p| p >= v) {
+                        return Err(Error::BadState(format!(
+                            "customer {:?}: long invoices not sorted, distinct and over 15 bytes",
+                            String::from_utf8_lossy(id)
+                        )));
+                    }
+                    spill_of(&mut acc, &mut state.spills)
+                        .long_invoices
+                        .push(v.into());
+                    previous = Some(v);
                 }
                 let names = range_of(countries.value_offsets(), row);
                 let counts = range_of(lines.value_offsets(), row);
@@ -1099,7 +1174,7 @@ impl PartialState {
                     ));
                 }
                 for (i, j) in names.zip(counts) {
-                    let c = state.country_slot(country_values.value(i));
+                    let c = state.slot_of_country(country_values.value(i));
                     add_country(&mut acc, &mut state.spills, c, line_values.value(j));
                 }
                 normalise(&mut acc, &mut state.spills);
@@ -1189,6 +1264,94 @@ mod tests {
         assert!(
             err.to_string().contains("monetary is not below 10^20"),
             "{err}"
+        );
+    }
+
+    /// A state batch with `column` (4: invoice keys, 5: long invoices) put
+    /// in place of its own.
+    fn with_column(batch: &RecordBatch, column: usize, lists: ArrayRef) -> RecordBatch {
+        let mut columns = batch.columns().to_vec();
+        columns[column] = lists;
+        RecordBatch::try_new(batch.schema(), columns).unwrap()
+    }
+
+    /// An invoice list column of one row holding `keys`.
+    fn key_lists(keys: &[u128]) -> ArrayRef {
+        let bytes: Vec<u8> = keys.iter().flat_map(|k| k.to_le_bytes()).collect();
+        let values =
+            FixedSizeBinaryArray::try_new(INVOICE_KEY_BYTES, Buffer::from_vec(bytes), None)
+                .unwrap();
+        let field = Arc::new(Field::new(
+            "item",
+            DataType::FixedSizeBinary(INVOICE_KEY_BYTES),
+            false,
+        ));
+        let ends = OffsetBuffer::new(ScalarBuffer::from(vec![0, keys.len() as i32]));
+        Arc::new(ListArray::try_new(field, ends, Arc::new(values), None).unwrap())
+    }
+
+    #[test]
+    fn invoices_travel_packed_and_forged_lists_are_refused() {
+        let long = "INVOICE-NUMBER-LONGER-THAN-15";
+        let state = state_of_lines(&[
+            ("A", "20", "France"),
+            ("A", long, "France"),
+            ("A", "10", "Spain"),
+        ]);
+        let batch = state.to_record_batch();
+        // The inline invoice among the others, in order; the long one apart.
+        let keys = batch.column(4).as_list::<i32>().value(0);
+        let keys: Vec<u128> = (0..keys.len())
+            .map(|i| {
+                let k = keys.as_fixed_size_binary().value(i);
+                u128::from_le_bytes(k.try_into().unwrap())
+            })
+            .collect();
+        let (ten, twenty) = (pack_invoice(b"10").unwrap(), pack_invoice(b"20").unwrap());
+        assert_eq!(keys, [ten, twenty]);
+        assert_eq!(batch.column(5).as_list::<i32>().value(0).len(), 1);
+        let back = over_the_wire(&state).unwrap();
+        assert_eq!(figures(&back), figures(&state));
+        assert_eq!(back.to_record_batch(), batch);
+        // Split by the transport: the same state.
+        let many = batch.slice(0, 1);
+        let back = PartialState::from_record_batches(&batch.schema(), &[many]).unwrap();
+        assert_eq!(figures(&back), figures(&state));
+
+        let refused = |forged: RecordBatch, why: &str| {
+            let err = PartialState::from_record_batches(&forged.schema(), &[forged])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{err}");
+        };
+        refused(
+            with_column(&batch, 4, key_lists(&[twenty, ten])),
+            "not sorted and distinct",
+        );
+        refused(
+            with_column(&batch, 4, key_lists(&[ten, ten])),
+            "not sorted and distinct",
+        );
+        // Bytes past the invoice's length, or a length over 15.
+        refused(
+            with_column(&batch, 4, key_lists(&[ten | 1])),
+            "no invoice packs to",
+        );
+        refused(
+            with_column(&batch, 4, key_lists(&[16u128 << 120])),
+            "no invoice packs to",
+        );
+        // A short invoice among the long ones.
+        let mut short = ListBuilder::new(BinaryBuilder::new()).with_field(Arc::new(Field::new(
+            "item",
+            DataType::Binary,
+            false,
+        )));
+        short.values().append_value(b"30");
+        short.append(true);
+        refused(
+            with_column(&batch, 5, Arc::new(short.finish())),
+            "over 15 bytes",
         );
     }
 
@@ -1488,6 +1651,7 @@ mod tests {
             bytes[0] = inv.len() as u8;
             bytes[1..1 + inv.len()].copy_from_slice(&inv);
             proptest::prop_assert_eq!(pack_invoice(&inv), Some(u128::from_be_bytes(bytes)));
+            proptest::prop_assert!(is_packed_invoice(pack_invoice(&inv).unwrap()));
             proptest::prop_assert_eq!(unpack_invoice(pack_invoice(&inv).unwrap()), inv);
         }
     }

@@ -44,7 +44,10 @@ pub mod v1 {
 /// Version 7: input files carry a remote object's planned ETag and whether
 /// an http(s) object may be read only from public addresses: a version-6
 /// worker would read whatever version is there, from any address.
-pub const PROTOCOL_VERSION: u32 = 7;
+/// Version 8: a state batch carries each customer's invoices as packed keys
+/// (`invoices`, 16 bytes each) and those over 15 bytes apart
+/// (`long_invoices`): a version-7 state does not decode.
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// A job's watchers get its status at least this often, also when nothing
 /// changes: they tell a quiet job from a coordinator that stopped answering.

@@ -209,11 +209,86 @@ impl PartialState {
             )));
         }
 
-        // The ids, checked, then the index over them.
+        let columns = Columns {
+            country_count: c,
+            id_ends: &id_ends,
+            ids,
+            first,
+            last_ts,
+            monetary,
+            invoice_ends: &invoice_ends,
+            invoices,
+            long_ends: &long_ends,
+            long_byte_ends: &long_byte_ends,
+            long_bytes,
+            country_ends: &country_ends,
+            country_values,
+            country_lines,
+        };
+        // The index over the ids and the customers' rows are made side by
+        // side when there are many (a set entry read while a run computes
+        // its new files); an error of the ids is reported first either way.
+        let hasher = &state.hasher;
+        let (index, rows) = if n >= PARALLEL_DECODE_MIN {
+            std::thread::scope(|scope| {
+                let ids_side = std::thread::Builder::new()
+                    .name("rfm-decode".into())
+                    .spawn_scoped(scope, || columns.index(hasher));
+                let rows = columns.rows();
+                let index = match ids_side {
+                    Ok(side) => side
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                    // No thread to be had: the index is made here.
+                    Err(_) => columns.index(hasher),
+                };
+                (index, rows)
+            })
+        } else {
+            (columns.index(hasher), columns.rows())
+        };
+        (state.ids, state.id_ends, state.index) = index?;
+        (state.customers, state.spills) = rows?;
+        Ok(state)
+    }
+}
+
+/// Customers from which an entry's index and rows are made on two threads.
+const PARALLEL_DECODE_MIN: usize = 16_384;
+
+/// An entry's per-customer columns, bound-checked against each other's
+/// lengths (values still to check).
+#[derive(Clone, Copy)]
+struct Columns<'a> {
+    /// Countries the entry names (customers' country indexes are below it).
+    country_count: usize,
+    id_ends: &'a [usize],
+    ids: &'a [u8],
+    first: &'a [u8],
+    last_ts: &'a [u8],
+    monetary: &'a [u8],
+    invoice_ends: &'a [usize],
+    invoices: &'a [u8],
+    long_ends: &'a [usize],
+    long_byte_ends: &'a [usize],
+    long_bytes: &'a [u8],
+    country_ends: &'a [usize],
+    country_values: &'a [u8],
+    country_lines: &'a [u8],
+}
+
+/// A decoded state's ids, their ends and the index over them.
+type IdColumns = (Vec<u8>, Vec<usize>, HashTable<u32>);
+
+impl Columns<'_> {
+    /// The ids, checked (normalised text, increasing), and the index over
+    /// them, with room for a quarter more customers.
+    fn index(&self, hasher: &ahash::RandomState) -> Result<IdColumns> {
+        let n = self.id_ends.len();
         let mut start = 0;
         let mut previous: Option<&[u8]> = None;
-        for &end in &id_ends {
-            let id = &ids[start..end];
+        for &end in self.id_ends {
+            let id = &self.ids[start..end];
             start = end;
             if !is_customer_text(id) {
                 return Err(bad(format!(
@@ -227,26 +302,36 @@ impl PartialState {
             previous = Some(id);
         }
         let room = headroom(n);
-        state.ids = Vec::with_capacity(headroom(ids.len()));
-        state.ids.extend_from_slice(ids);
-        state.id_ends = Vec::with_capacity(room);
-        state.id_ends.extend_from_slice(&id_ends);
-        state.index = HashTable::with_capacity(room);
-        {
-            let (ids, ends, hasher) = (&state.ids, &state.id_ends, &state.hasher);
-            for slot in 0..n {
-                let hash = hasher.hash_one(id_in(ids, ends, slot));
-                state.index.insert_unique(hash, slot as u32, |&s| {
-                    hasher.hash_one(id_in(ids, ends, s as usize))
-                });
-            }
+        let mut ids = Vec::with_capacity(headroom(self.ids.len()));
+        ids.extend_from_slice(self.ids);
+        let mut id_ends = Vec::with_capacity(room);
+        id_ends.extend_from_slice(self.id_ends);
+        let mut index = HashTable::with_capacity(room);
+        for slot in 0..n {
+            let hash = hasher.hash_one(id_in(&ids, &id_ends, slot));
+            index.insert_unique(hash, slot as u32, |&s| {
+                hasher.hash_one(id_in(&ids, &id_ends, s as usize))
+            });
         }
+        Ok((ids, id_ends, index))
+    }
 
-        // The customers, a spill for those of more than one invoice or country.
-        state.customers = Vec::with_capacity(room);
+    /// The customers' rows, a spill for those of more than one invoice or
+    /// country, each list checked.
+    fn rows(&self) -> Result<(Vec<CustomerAcc>, Vec<Spill>)> {
+        let n = self.id_ends.len();
+        let c = self.country_count;
+        let (first, last_ts, monetary) = (self.first, self.last_ts, self.monetary);
+        let (invoice_ends, invoices) = (self.invoice_ends, self.invoices);
+        let (long_ends, long_byte_ends, long_bytes) =
+            (self.long_ends, self.long_byte_ends, self.long_bytes);
+        let (country_ends, country_values, country_lines) =
+            (self.country_ends, self.country_values, self.country_lines);
+        let room = headroom(n);
+        let mut customers = Vec::with_capacity(room);
         // At most one spill per customer, and as many for the merged ones
         // (room never touched costs no memory).
-        state.spills = Vec::with_capacity(room);
+        let mut spills = Vec::with_capacity(room);
         let mut spans = Spans::default();
         for i in 0..n {
             let mut acc = CustomerAcc::new();
@@ -256,13 +341,13 @@ impl PartialState {
             if !acc.monetary.in_range() {
                 return Err(bad(format!(
                     "customer {:?}: monetary is not {}",
-                    String::from_utf8_lossy(state.id(i)),
+                    String::from_utf8_lossy(id_in(self.ids, self.id_ends, i)),
                     money::RANGE_TEXT
                 )));
             }
-            let short = spans.next_short(&invoice_ends, i);
-            let long = spans.next_long(&long_ends, i);
-            let listed = spans.next_country(&country_ends, i);
+            let short = spans.next_short(invoice_ends, i);
+            let long = spans.next_long(long_ends, i);
+            let listed = spans.next_country(country_ends, i);
             let keys = |k: usize| u128::from_le_bytes(array(invoices, k));
             if short.clone().skip(1).any(|k| keys(k - 1) >= keys(k)) {
                 return Err(bad("an invoice set is not sorted and distinct".into()));
@@ -314,12 +399,12 @@ impl PartialState {
                 || !spill.long_invoices.is_empty()
                 || !spill.countries.is_empty()
             {
-                acc.spill = state.spills.len() as u32;
-                state.spills.push(spill);
+                acc.spill = spills.len() as u32;
+                spills.push(spill);
             }
-            state.customers.push(acc);
+            customers.push(acc);
         }
-        Ok(state)
+        Ok((customers, spills))
     }
 }
 
@@ -540,6 +625,74 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_large_state_decodes_on_two_threads_as_on_one() {
+        // Ids of 6 bytes: customer k's id is at a fixed offset.
+        let n = PARALLEL_DECODE_MIN + 1000;
+        let mut state = PartialState::new();
+        for k in 0..n {
+            let id = format!("C{k:05}");
+            let country: &[u8] = if k % 3 == 0 { b"France" } else { b"EIRE" };
+            for invoice in [k, k + 7] {
+                let invoice = invoice.to_string();
+                state.absorb_line(
+                    id.as_bytes(),
+                    invoice.as_bytes(),
+                    k as i64,
+                    Money(money::ONE),
+                    country,
+                );
+            }
+        }
+        let bytes = payload(&state);
+        let back = PartialState::decode_entry(&bytes).unwrap();
+        assert_eq!(back.customer_count(), n);
+        assert_eq!(rows(&back), rows(&state));
+        assert_eq!(payload(&back), bytes);
+        let mut merged = back;
+        merged.merge(sample());
+        let mut want = state.clone();
+        want.merge(sample());
+        assert_eq!(rows(&merged), rows(&want));
+
+        // A repeated id (checked beside the rows), a monetary out of range
+        // (checked on this thread), and both: the id's error comes first.
+        // The ledger, no overflow, the countries, the count and the id ends.
+        let u = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+        let countries_at = 8 + u(0) + 1;
+        let c = u(countries_at);
+        let ids_at = countries_at + 8 + 8 * c + u(countries_at + 8 * c) + 8 + 8 * n;
+        let monetary_at = ids_at + 6 * n + 16 * n;
+        let repeat_id = |b: &mut Vec<u8>| {
+            let previous = b[ids_at + 6 * 99..ids_at + 6 * 100].to_vec();
+            b[ids_at + 6 * 100..ids_at + 6 * 101].copy_from_slice(&previous);
+        };
+        let bad_money = |b: &mut Vec<u8>| {
+            b[monetary_at + 16 * 5..monetary_at + 16 * 6].copy_from_slice(&i128::MAX.to_le_bytes());
+        };
+        let error = |b: &[u8]| PartialState::decode_entry(b).unwrap_err().to_string();
+        let mut damaged = bytes.clone();
+        repeat_id(&mut damaged);
+        assert!(
+            error(&damaged).contains("not sorted and distinct"),
+            "{}",
+            error(&damaged)
+        );
+        let mut damaged = bytes.clone();
+        bad_money(&mut damaged);
+        assert!(
+            error(&damaged).contains("\"C00005\": monetary"),
+            "{}",
+            error(&damaged)
+        );
+        repeat_id(&mut damaged);
+        assert!(
+            error(&damaged).contains("not sorted and distinct"),
+            "{}",
+            error(&damaged)
+        );
     }
 
     /// The offset of the customers' count in `bytes` (after the ledger,
