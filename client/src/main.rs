@@ -95,8 +95,8 @@ fn main() {
             rfm_proto::auth::load::command_line_warning("--token", "RFM_TOKEN", "--token-file")
         );
     }
-    // `rfm run` ends at once after success (see `exit_at_once`).
-    let ends_at_once = matches!(cli.command, cli::Command::Run(_));
+    // `rfm run` and `rfm submit` end at once after success (see `exit_at_once`).
+    let ends_at_once = matches!(cli.command, cli::Command::Run(_) | cli::Command::Submit(_));
     let outcome = match cli.command {
         cli::Command::Run(a) => run::run(a),
         cli::Command::Watch(a) => watch::watch(a),
@@ -134,8 +134,9 @@ fn main() {
 /// temporary folders removed and its threads' work waited for, so what is
 /// left is the allocator giving every freed page back to the system one
 /// `madvise` at a time (mimalloc collects at exit when linked statically),
-/// about 10 ms after a run of 45,000 customers, which the kernel's unmapping
-/// at exit does at once.
+/// about 10 ms after a run of 45,000 customers (whether scored here or
+/// fetched from a cluster's coordinator), which the kernel's unmapping at
+/// exit does at once.
 fn exit_at_once() -> ! {
     use std::io::Write as _;
     let _ = std::io::stdout().lock().flush();

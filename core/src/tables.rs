@@ -23,8 +23,9 @@ use crate::score::{CustomerRow, RfmResult, SegmentRow};
 use crate::segment::Segment;
 
 /// Most rows of one batch: a table is sent as a stream of such batches
-/// (Flight splits them further into messages of about 2 MiB).
-pub const BATCH_ROWS: usize = 64 * 1024;
+/// (Flight splits them further into messages of about 2 MiB). Batches of
+/// about 0.8 MB: the receiver reads one while the next is made and sent.
+pub const BATCH_ROWS: usize = 8 * 1024;
 
 fn money_type() -> DataType {
     DataType::Decimal128(38, money::SCALE as i8)
@@ -165,13 +166,16 @@ fn score_of(value: u8, what: &str, id: &str) -> Result<u8> {
     )))
 }
 
-fn money_of(value: i128, what: &str) -> Result<Money> {
+/// `value` as money, when in the exact range; `what` names the row (made
+/// only for the error: a table's rows cost no text each).
+fn money_of(value: i128, what: impl FnOnce() -> String) -> Result<Money> {
     let m = Money(value);
     if m.in_range() {
         return Ok(m);
     }
     Err(bad(format!(
-        "{what}: monetary is not {}",
+        "{}: monetary is not {}",
+        what(),
         money::RANGE_TEXT
     )))
 }
@@ -211,7 +215,7 @@ pub fn read_customers(batch: &RecordBatch, out: &mut Vec<CustomerRow>) -> Result
             customer_id: id.to_string(),
             recency: recency.value(row),
             frequency: frequency.value(row),
-            monetary: money_of(monetary.value(row), &format!("customer {id:?}"))?,
+            monetary: money_of(monetary.value(row), || format!("customer {id:?}"))?,
             first_purchase: first.value(row),
             last_purchase: last.value(row),
             country: country_names
@@ -243,7 +247,7 @@ pub fn read_segments(batch: &RecordBatch, out: &mut Vec<SegmentRow>) -> Result<(
         out.push(SegmentRow {
             segment,
             customers: customers.value(row),
-            revenue: money_of(revenue.value(row), segment.name())?,
+            revenue: money_of(revenue.value(row), || segment.name().to_string())?,
             recency_sum: recency_sum.value(row),
             frequency_sum: frequency_sum.value(row),
             customers_share: text(5).value(row).to_string(),
