@@ -485,23 +485,24 @@ async fn follow(conn: &mut Connection, job: JobRef, show_progress: bool) -> Resu
     })
 }
 
+/// The most customer rows reserved for before a result's table arrives.
+const RESERVED_ROWS_MAX: u64 = 1 << 22;
+
 /// Fetches a succeeded job's scored tables over the coordinator's Flight
-/// service (segments, then customers), checking them as they come.
-async fn fetch_result(
-    conn: &mut Connection,
-    job_id: &str,
-    scored: ScoredResult,
-) -> Result<RfmResult> {
+/// service, both at once on the one connection, checking them as they come.
+async fn fetch_result(conn: &Connection, job_id: &str, scored: ScoredResult) -> Result<RfmResult> {
     let mut segments = Vec::new();
-    let mut customers = Vec::new();
-    fetch_table(conn, job_id, ResultTable::Segments, |b| {
-        tables::read_segments(b, &mut segments)
-    })
-    .await?;
-    fetch_table(conn, job_id, ResultTable::Customers, |b| {
-        tables::read_customers(b, &mut customers)
-    })
-    .await?;
+    // Room for the rows announced (up to a bound: the count is the
+    // coordinator's word), so the table is not copied as it grows.
+    let mut customers = Vec::with_capacity(scored.customers.min(RESERVED_ROWS_MAX) as usize);
+    tokio::try_join!(
+        fetch_table(conn, job_id, ResultTable::Segments, |b| {
+            tables::read_segments(b, &mut segments)
+        }),
+        fetch_table(conn, job_id, ResultTable::Customers, |b| {
+            tables::read_customers(b, &mut customers)
+        }),
+    )?;
     if (customers.len() as u64, segments.len() as u64) != (scored.customers, scored.segments) {
         anyhow::bail!(
             "the coordinator sent {} customers and {} segments for a result of {} and {}",
@@ -533,7 +534,7 @@ fn check_local(result: Arc<RfmResult>, scored: &ScoredResult) -> Result<Arc<RfmR
 
 /// Streams one table of a finished job, handing each batch to `read`.
 async fn fetch_table(
-    conn: &mut Connection,
+    conn: &Connection,
     job_id: &str,
     table: ResultTable,
     mut read: impl FnMut(&arrow::array::RecordBatch) -> rfm_core::Result<()>,
@@ -550,6 +551,7 @@ async fn fetch_table(
     let asked = Instant::now();
     let stream = conn
         .flight
+        .clone()
         .do_get(conn.token.request(ticket))
         .await
         .map_err(|s| call_error(url, s, asked.elapsed(), &keepalive))?

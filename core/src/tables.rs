@@ -153,8 +153,12 @@ fn check_schema(batch: &RecordBatch, expected: &Schema, table: &str) -> Result<(
     )))
 }
 
+/// The segment a table names, as rfm writes it (exact name).
 fn segment_of(name: &str) -> Result<Segment> {
-    Segment::from_name(name).ok_or_else(|| bad(format!("{name:?} is not an rfm segment")))
+    Segment::ALL
+        .into_iter()
+        .find(|s| s.name() == name)
+        .ok_or_else(|| bad(format!("{name:?} is not an rfm segment")))
 }
 
 fn score_of(value: u8, what: &str, id: &str) -> Result<u8> {
@@ -334,6 +338,12 @@ mod tests {
         wrong = RecordBatch::try_new(customers_schema(), cols).unwrap();
         let err = read_customers(&wrong, &mut Vec::new()).unwrap_err();
         assert!(err.to_string().contains("Whales"), "{err}");
+        // Segments go by their exact names: the table is rfm's own.
+        let mut cols = customers_batch(&customers[..1]).columns().to_vec();
+        cols[10] = Arc::new(StringArray::from(vec![" champions"]));
+        let wrong = RecordBatch::try_new(customers_schema(), cols).unwrap();
+        let err = read_customers(&wrong, &mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("champions"), "{err}");
         // A segments batch is not a customers batch.
         let err = read_customers(&segments_batch(&[]), &mut Vec::new()).unwrap_err();
         assert!(err.to_string().contains("columns"), "{err}");
