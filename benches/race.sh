@@ -11,6 +11,10 @@
 # a file in which every invoice is a new customer (`rfm gen --customer-per-invoice`, made beside
 # the plain one as retail_<scale>x_hc.csv; `rfm run` only), RFM_BIN=DIR to race the rfm,
 # rfm-coordinator and rfm-worker binaries already built in DIR instead of building them here.
+# The two workers share the machine: each gets half its cores (WORKER_THREADS, default nproc / 2,
+# at least 1) and one task slot more than its threads (WORKER_SLOTS), so that the cluster runs
+# as many compute threads as `rfm run` does and a worker's next task is at hand while the
+# coordinator fetches the last one.
 # Prints one markdown table per scale; paste them into docs/PERFORMANCE.md.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,9 +55,11 @@ start_cluster() {
   "$BIN/rfm-coordinator" --listen "127.0.0.1:$port" "${server_tls[@]}" >"$DATA/coordinator.log" 2>&1 &
   cluster_pids+=($!)
   sleep 0.5
+  local threads=${WORKER_THREADS:-$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 ))}
+  local slots=${WORKER_SLOTS:-$((threads + 1))}
   for _ in 1 2; do
     "$BIN/rfm-worker" --coordinator "$scheme://127.0.0.1:$port" --listen 127.0.0.1:0 "${server_tls[@]}" \
-      >>"$DATA/workers.log" 2>&1 &
+      --threads "$threads" --slots "$slots" >>"$DATA/workers.log" 2>&1 &
     cluster_pids+=($!)
   done
   sleep 1
