@@ -6,14 +6,16 @@
 //! its report and, when it succeeded, its scored tables (served over Flight).
 //! A job ends once, through [`Job::finish`] with a typed [`JobOutcome`].
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use rfm_core::report::RunReport;
 use rfm_core::RfmResult;
 use rfm_proto::is_terminal;
-use rfm_proto::v1::{ErrorClass, JobEvent, JobResult, JobState, JobStatus, ScoredResult};
+use rfm_proto::v1::{
+    ErrorClass, JobEvent, JobResult, JobState, JobStatus, ResultTable, ScoredResult,
+};
 use tokio::sync::{broadcast, watch};
 
 /// Where a finished job's run went in the database.
@@ -91,6 +93,9 @@ pub struct Job {
     finished_at: Mutex<Option<Instant>>,
     /// Its submitter has not fetched the result yet.
     awaited: AtomicBool,
+    /// The result tables sent in full so far (a bit each, see
+    /// [`table_sent`](Job::table_sent)).
+    tables_sent: AtomicU8,
 }
 
 fn stage_name(state: JobState) -> &'static str {
@@ -127,6 +132,7 @@ impl Job {
             result: Mutex::new(None),
             finished_at: Mutex::new(None),
             awaited: AtomicBool::new(true),
+            tables_sent: AtomicU8::new(0),
         }
     }
 
@@ -287,6 +293,19 @@ impl Job {
         self.awaited.store(false, Ordering::Relaxed);
     }
 
+    /// A result table was sent in full; once both were (in either order:
+    /// a submitter fetches them side by side), the result is fetched.
+    pub fn table_sent(&self, table: ResultTable) {
+        let bit = match table {
+            ResultTable::Customers => 1,
+            ResultTable::Segments => 2,
+            ResultTable::Unspecified => return,
+        };
+        if self.tables_sent.fetch_or(bit, Ordering::Relaxed) | bit == 3 {
+            self.tables_fetched();
+        }
+    }
+
     /// Whether the job has ended but its result was not fetched yet.
     pub fn result_awaited(&self) -> bool {
         self.ended_ago().is_some() && self.awaited.load(Ordering::Relaxed)
@@ -382,7 +401,11 @@ mod tests {
         assert_eq!(result.scored.map(|s| s.as_of), Some(10));
         assert!(job.result_awaited(), "its tables are still to fetch");
         assert!(job.tables().is_some());
-        job.tables_fetched();
+        // Fetched once both tables were sent, in either order.
+        job.table_sent(ResultTable::Customers);
+        job.table_sent(ResultTable::Customers);
+        assert!(job.result_awaited(), "the segments are still to fetch");
+        job.table_sent(ResultTable::Segments);
         assert!(!job.result_awaited());
         assert!(job.ended_ago().is_some());
     }

@@ -140,7 +140,7 @@ pub struct LocalResults {
 
 impl LocalResults {
     /// The scored result of succeeded job `job_id`, marked fetched as the
-    /// Flight service marks it once the customers are sent.
+    /// Flight service marks it once both its tables are sent.
     pub fn take(&self, job_id: &str) -> Option<Arc<rfm_core::RfmResult>> {
         let job = self.jobs.get(job_id).ok()?;
         let result = job.tables()?;

@@ -63,18 +63,13 @@ impl ResultFlightService {
             job.id,
             ticket.table()
         );
-        let (schema, batches) = match ticket.table() {
+        let table = ticket.table();
+        let (schema, batches) = match table {
             ResultTable::Customers => {
                 let scored = result.clone();
                 let batches = futures::stream::iter(rows(result.customers.len()))
                     .map(move |r| Ok(tables::customers_batch(&scored.customers[r])));
-                // The customers come last: fetched, the submitter has the result.
-                let fetched = futures::stream::once(async move {
-                    tracing::debug!("rfm-coordinator: job {}: customers table sent", job.id);
-                    job.tables_fetched()
-                })
-                .filter_map(|()| async { None::<Result<_, FlightError>> });
-                (tables::customers_schema(), batches.chain(fetched).boxed())
+                (tables::customers_schema(), batches.boxed())
             }
             ResultTable::Segments => {
                 let scored = result.clone();
@@ -88,6 +83,13 @@ impl ResultFlightService {
                 ))
             }
         };
+        // Sent in full: once both tables are, the submitter has the result.
+        let sent = futures::stream::once(async move {
+            tracing::debug!("rfm-coordinator: job {}: {table:?} table sent", job.id);
+            job.table_sent(table)
+        })
+        .filter_map(|()| async { None::<Result<_, FlightError>> });
+        let batches = batches.chain(sent);
         let stream = FlightDataEncoderBuilder::new()
             .with_schema(schema)
             .build(batches)
