@@ -811,7 +811,11 @@ pub fn compute_chunk(
         .step_by(sub_range as usize)
         .map(|s| (s, (s + sub_range).min(end)))
         .collect();
-    let mut state = merge_sealed(ranges.into_par_iter().try_fold(
+    // At most one piece of the chunk per thread: each piece folds its
+    // sub-ranges into one state, and fewer, larger states cost fewer merges
+    // (the pieces of the chunks that run beside it keep the threads busy).
+    let per_piece = ranges.len().div_ceil(rayon::current_num_threads()).max(1);
+    let mut state = merge_sealed(ranges.into_par_iter().with_min_len(per_piece).try_fold(
         PartialState::new,
         |mut state, (s, e)| {
             cancel.check()?;
