@@ -158,6 +158,55 @@ impl Lab {
             .unwrap_or_else(|| panic!("no {name} in:\n{page}")) as u64
     }
 
+    /// Sends small messages across worker `i`'s link and back (an echo
+    /// server in the worker's namespace, a client in the coordinator's, each
+    /// message its own packet) until both ends have dropped a packet: a lossy
+    /// link shows its loss within seconds, whatever the heartbeats' pace.
+    fn cross_link_until_both_ends_drop(&self, i: usize, timeout: Duration) {
+        let (_, worker_end) = &self.links[i];
+        let (worker_ns, hub_ns) = (self.worker_ns[i].file(), self.hub.file());
+        let ip = worker_end.ip;
+        let (bound, addr) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            netns::enter_on_this_thread(&worker_ns);
+            let listener = std::net::TcpListener::bind((ip, 0)).expect("an echo port");
+            bound.send(listener.local_addr().unwrap()).unwrap();
+            if let Ok((mut conn, _)) = listener.accept() {
+                let mut buf = [0u8; 8];
+                while conn.read_exact(&mut buf).is_ok() && conn.write_all(&buf).is_ok() {}
+            }
+        });
+        let addr = addr.recv().expect("the echo server's address");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let client = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                netns::enter_on_this_thread(&hub_ns);
+                let mut conn = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+                    .expect("the echo server across the link");
+                conn.set_nodelay(true).unwrap();
+                conn.set_read_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
+                let mut buf = [0u8; 8];
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if conn.write_all(b"rfm-echo").is_err() || conn.read_exact(&mut buf).is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        let start = Instant::now();
+        while self.hub.dropped_packets() == 0 || self.worker_ns[i].dropped_packets() == 0 {
+            assert!(
+                start.elapsed() < timeout,
+                "the lossy link lost no packet in {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        client.join().expect("the echo client");
+    }
+
     /// `rfm ARGS --coordinator … --json` run in the coordinator's namespace.
     fn rfm_json(&self, args: &[&str]) -> serde_json::Value {
         let out = self
@@ -280,15 +329,8 @@ fn a_slow_lossy_link_to_one_worker_changes_no_result() {
     let (hub_end, worker_end) = &lab.links[0];
     lab.hub.lose(&hub_end.iface, 0.05);
     lab.worker_ns[0].lose(&worker_end.iface, 0.05);
-    // Heartbeats cross the link meanwhile: packets are seen lost before the job.
-    let start = Instant::now();
-    while lab.hub.dropped_packets() == 0 || lab.worker_ns[0].dropped_packets() == 0 {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the lossy link lost no packet in 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // Packets are seen lost both ways before the job.
+    lab.cross_link_until_both_ends_drop(0, Duration::from_secs(30));
 
     let out = tmp.path().join("out");
     let mut submit = lab.submit(&out, "2MiB");
