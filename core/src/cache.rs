@@ -721,9 +721,11 @@ fn verify(bytes: &[u8], keys: &[CacheKey]) -> std::result::Result<usize, String>
 }
 
 /// The state of the payload at `at` in an entry's `bytes` (checked by
-/// [`verify`]), decoded straight into the state's columns.
+/// [`verify`]), decoded into the state's columns; the state keeps `bytes`,
+/// where its customers' further invoices and countries stay until a merge
+/// touches them.
 fn decode_payload(bytes: Vec<u8>, at: usize) -> std::result::Result<PartialState, String> {
-    PartialState::decode_entry(&bytes[at..]).map_err(|e| e.to_string())
+    PartialState::decode_entry_at(bytes, at).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -187,6 +187,74 @@ impl Spill {
     }
 }
 
+/// Marks a spill index that names a row of the state's decoded cache entry
+/// ([`entry::Base`]) rather than an entry of [`Spills::list`]: a decoded
+/// customer whose further invoices and countries are still where the entry
+/// keeps them. They become a [`Spill`] of the list only when the customer
+/// changes (a merge that touches it), so a run reading a large entry pays
+/// for the customers its new files touch, not for all of them.
+const BASE_ROW: u32 = 1 << 31;
+
+/// The base row a spill index names, if it names one ([`NONE`] does not).
+#[inline]
+fn base_row(spill: u32) -> Option<usize> {
+    (spill != NONE && spill >= BASE_ROW).then_some((spill & !BASE_ROW) as usize)
+}
+
+/// The customers' spills: those made in memory, and the decoded entry
+/// whose rows hold the others (see [`BASE_ROW`]).
+#[derive(Clone, Debug, Default)]
+struct Spills {
+    list: Vec<Spill>,
+    base: Option<Arc<entry::Base>>,
+}
+
+impl std::ops::Deref for Spills {
+    type Target = Vec<Spill>;
+    fn deref(&self) -> &Vec<Spill> {
+        &self.list
+    }
+}
+
+impl std::ops::DerefMut for Spills {
+    fn deref_mut(&mut self) -> &mut Vec<Spill> {
+        &mut self.list
+    }
+}
+
+impl Spills {
+    /// The decoded entry that base rows refer to.
+    fn base(&self) -> &entry::Base {
+        self.base
+            .as_deref()
+            .expect("a customer of a base row belongs to a decoded state")
+    }
+
+    /// The spill that index `spill` names, if any: borrowed from the list,
+    /// or made from the base row it names.
+    fn view(&self, spill: u32) -> Option<Cow<'_, Spill>> {
+        if spill == NONE {
+            None
+        } else if let Some(row) = base_row(spill) {
+            Some(Cow::Owned(self.base().spill(row)))
+        } else {
+            Some(Cow::Borrowed(&self.list[spill as usize]))
+        }
+    }
+
+    /// Takes the spill that index `spill` names out of this state (its
+    /// entry in the list left empty), if any.
+    fn take(&mut self, spill: u32) -> Option<Spill> {
+        if spill == NONE {
+            None
+        } else if let Some(row) = base_row(spill) {
+            Some(self.base().spill(row))
+        } else {
+            Some(std::mem::take(&mut self.list[spill as usize]))
+        }
+    }
+}
+
 /// Whether `v` is sorted without repeats.
 #[inline]
 fn strictly_increasing<T: Ord>(v: &[T]) -> bool {
@@ -239,16 +307,21 @@ impl CustomerAcc {
 
 /// The spill of `acc`, made when it has none.
 #[inline]
-fn spill_of<'a>(acc: &mut CustomerAcc, spills: &'a mut Vec<Spill>) -> &'a mut Spill {
+fn spill_of<'a>(acc: &mut CustomerAcc, spills: &'a mut Spills) -> &'a mut Spill {
     if acc.spill == NONE {
-        acc.spill = spills.len() as u32;
-        spills.push(Spill::default());
+        acc.spill = spills.list.len() as u32;
+        spills.list.push(Spill::default());
+    } else if let Some(row) = base_row(acc.spill) {
+        let spill = spills.base().spill(row);
+        acc.spill = spills.list.len() as u32;
+        spills.list.push(spill);
     }
-    &mut spills[acc.spill as usize]
+    debug_assert!(acc.spill < BASE_ROW, "fewer than 2^31 spills");
+    &mut spills.list[acc.spill as usize]
 }
 
 #[inline]
-fn add_invoice(acc: &mut CustomerAcc, spills: &mut Vec<Spill>, key: InvoiceKey) {
+fn add_invoice(acc: &mut CustomerAcc, spills: &mut Spills, key: InvoiceKey) {
     if !acc.has_invoice {
         acc.invoice = key;
         acc.has_invoice = true;
@@ -260,7 +333,7 @@ fn add_invoice(acc: &mut CustomerAcc, spills: &mut Vec<Spill>, key: InvoiceKey) 
 
 /// Adds invoices `keys` (sorted and distinct, as a sealed state's) to `acc`.
 #[inline]
-fn add_invoices(acc: &mut CustomerAcc, spills: &mut Vec<Spill>, keys: &[InvoiceKey]) {
+fn add_invoices(acc: &mut CustomerAcc, spills: &mut Spills, keys: &[InvoiceKey]) {
     let mut keys = keys.iter().copied();
     if !acc.has_invoice {
         match keys.next() {
@@ -284,7 +357,7 @@ fn add_invoices(acc: &mut CustomerAcc, spills: &mut Vec<Spill>, keys: &[InvoiceK
 }
 
 #[inline(always)]
-fn add_country(acc: &mut CustomerAcc, spills: &mut Vec<Spill>, country: u32, lines: u64) {
+fn add_country(acc: &mut CustomerAcc, spills: &mut Spills, country: u32, lines: u64) {
     if acc.country == country {
         acc.country_lines += lines;
     } else if acc.country == NONE {
@@ -304,9 +377,13 @@ fn add_country(acc: &mut CustomerAcc, spills: &mut Vec<Spill>, country: u32, lin
 
 /// Sorts and deduplicates a customer's invoices and sets its frequency.
 #[inline]
-fn normalise(acc: &mut CustomerAcc, spills: &mut [Spill]) {
+fn normalise(acc: &mut CustomerAcc, spills: &mut Spills) {
     let mut n = acc.has_invoice as u64;
-    if acc.spill != NONE {
+    if let Some(row) = base_row(acc.spill) {
+        // A base row's lists are sorted and distinct, the inline invoice
+        // not among them.
+        n += spills.base().further_invoices(row);
+    } else if acc.spill != NONE {
         let spill = &mut spills[acc.spill as usize];
         spill.normalise(acc.inline_invoice());
         n += (spill.invoices.len() + spill.long_invoices.len()) as u64;
@@ -325,7 +402,7 @@ pub struct PartialState {
     /// Customer slots by id.
     index: HashTable<u32>,
     hasher: ahash::RandomState,
-    spills: Vec<Spill>,
+    spills: Spills,
     countries: Vec<Box<[u8]>>,
     country_index: AHashMap<Box<[u8]>, u32>,
     pub ledger: LineLedger,
@@ -336,6 +413,9 @@ pub struct PartialState {
     /// one invoice come together); checked against the id and name before
     /// use, so any value is safe.
     last_customer: u32,
+    /// How many first slots are in id order (a decoded entry's customers):
+    /// [`slots_by_id`](Self::slots_by_id) sorts only the others.
+    sorted_prefix: usize,
     /// Set by [`reserve_for_job`](Self::reserve_for_job): merges fold into
     /// this state's own columns, never swap them for the other state's.
     folds_in_place: bool,
@@ -388,14 +468,35 @@ impl PartialState {
     /// The customer slots in id order (by the ids' UTF-8 bytes): a radix
     /// sort of the ids' first 8 bytes, big endian and zero-padded (ids hold
     /// no NUL byte), the ids themselves compared only where those tie.
+    ///
+    /// The first slots of a decoded entry are in id order already: only the
+    /// slots after them are sorted, then both runs are merged.
     pub fn slots_by_id(&self) -> Vec<u32> {
-        let prefixes: Vec<u64> = (0..self.customers.len())
-            .map(|i| id_prefix(self.id(i)))
-            .collect();
-        let mut order = crate::rank::radix_order(&prefixes);
-        crate::rank::order_ties(&mut order, &prefixes, |a, b| {
-            self.id(a as usize).cmp(self.id(b as usize))
+        let n = self.customers.len();
+        let sorted = self.sorted_prefix.min(n);
+        let prefixes: Vec<u64> = (sorted..n).map(|i| id_prefix(self.id(i))).collect();
+        let mut added = crate::rank::radix_order(&prefixes);
+        let base = sorted as u32;
+        crate::rank::order_ties(&mut added, &prefixes, |a, b| {
+            self.id((base + a) as usize)
+                .cmp(self.id((base + b) as usize))
         });
+        if sorted == 0 {
+            return added;
+        }
+        let mut order = Vec::with_capacity(n);
+        let mut added = added.into_iter().map(|a| base + a).peekable();
+        for slot in 0..base {
+            while let Some(&a) = added.peek() {
+                if self.id(a as usize) > self.id(slot as usize) {
+                    break;
+                }
+                order.push(a);
+                added.next();
+            }
+            order.push(slot);
+        }
+        order.extend(added);
         order
     }
 
@@ -696,7 +797,7 @@ impl PartialState {
         // Each spill's owner's inline invoice (a spill has one owner).
         let mut inline_of_spill: Vec<Option<InvoiceKey>> = vec![None; self.spills.len()];
         for c in &self.customers {
-            if c.spill != NONE {
+            if c.spill < BASE_ROW {
                 inline_of_spill[c.spill as usize] = c.inline_invoice();
             }
         }
@@ -717,13 +818,18 @@ impl PartialState {
             })
             .collect();
         drop(inline_of_spill);
+        let base = self.spills.base.as_deref();
         self.customers
             .par_iter_mut()
             .with_min_len(PER_TASK)
             .map(|c| {
                 let mut frequency = c.has_invoice as u64;
                 let mut best = (c.country, c.country_lines);
-                if c.spill != NONE {
+                if let Some(row) = base_row(c.spill) {
+                    let base = base.expect("a customer of a base row belongs to a decoded state");
+                    frequency += base.further_invoices(row);
+                    best = base.further_countries(row).fold(best, better);
+                } else if c.spill != NONE {
                     let (invoices, spill_best) = spilled[c.spill as usize];
                     frequency += invoices;
                     best = better(best, spill_best);
@@ -760,8 +866,15 @@ impl PartialState {
         // holds both; else the smaller state is folded into the larger (a
         // state from the cache far larger than the room reserved for the
         // job's new files is not copied into it).
-        let self_takes_it = self.folds_in_place && self.has_room_for(&other);
-        let other_takes_it = other.folds_in_place && other.has_room_for(self);
+        // A decoded state at least as large as the other is never folded into
+        // it: its base rows would all be made into spills.
+        let keeps_base = |a: &PartialState, b: &PartialState| {
+            a.spills.base.is_some() && a.customers.len() >= b.customers.len()
+        };
+        let self_takes_it =
+            self.folds_in_place && self.has_room_for(&other) && !keeps_base(&other, self);
+        let other_takes_it =
+            other.folds_in_place && other.has_room_for(self) && !keeps_base(self, &other);
         if !self_takes_it && (other_takes_it || other.customers.len() > self.customers.len()) {
             std::mem::swap(self, &mut other);
         }
@@ -784,6 +897,11 @@ impl PartialState {
             .collect();
         let remap_country = |c: u32| if c == NONE { NONE } else { remap[c as usize] };
         self.reserve(other.customers.len(), other.ids.len());
+        if self.spills.base.is_some() {
+            // Room for a spill per incoming customer: each may be a base
+            // row made into one, or bring its own.
+            self.spills.list.reserve(other.customers.len());
+        }
         // First every incoming customer's slot here (new ones added): a
         // loop of lookups alone, whose cache misses overlap.
         let slots: Vec<(u32, bool)> = (0..other.customers.len())
@@ -801,22 +919,27 @@ impl PartialState {
             }
             if let Some(&(ahead, false)) = slots.get(i + PREFETCH_AHEAD / 2) {
                 let spill = self.customers[ahead as usize].spill;
-                if spill != NONE {
+                if spill < BASE_ROW {
                     prefetch(&self.spills[spill as usize]);
+                } else if let Some(row) = base_row(spill) {
+                    self.spills.base().prefetch_ends(row);
+                }
+            }
+            // A base row's lists, where the ends fetched above say.
+            if let Some(&(ahead, false)) = slots.get(i + PREFETCH_AHEAD / 4) {
+                if let Some(row) = base_row(self.customers[ahead as usize].spill) {
+                    self.spills.base().prefetch_lists(row);
                 }
             }
             let (slot, new) = slots[i];
             let slot = slot as usize;
             theirs.country = remap_country(theirs.country);
-            let mut their_spill = if theirs.spill == NONE {
-                None
-            } else {
-                let mut sp = std::mem::take(&mut other_spills[theirs.spill as usize]);
+            let mut their_spill = other_spills.take(theirs.spill).map(|mut sp| {
                 for c in sp.countries.iter_mut() {
                     c.0 = remap_country(c.0);
                 }
-                Some(sp)
-            };
+                sp
+            });
             if new {
                 if let Some(sp) = their_spill.take() {
                     theirs.spill = self.spills.len() as u32;
@@ -870,11 +993,8 @@ impl PartialState {
     pub fn country_of(&self, acc: &CustomerAcc) -> &[u8] {
         let mut best: Option<(&[u8], u64)> = None;
         let inline = (acc.country != NONE).then_some((acc.country, acc.country_lines));
-        let spilled = if acc.spill == NONE {
-            &[][..]
-        } else {
-            &self.spills[acc.spill as usize].countries[..]
-        };
+        let spill = self.spills.view(acc.spill);
+        let spilled = spill.as_ref().map_or(&[][..], |s| &s.countries[..]);
         for (c, n) in inline.into_iter().chain(spilled.iter().copied()) {
             let name: &[u8] = &self.countries[c as usize];
             best = match best {
@@ -956,8 +1076,7 @@ impl PartialState {
                     .append_value(&self.countries[c.country as usize]);
                 country_lines.values().append_value(c.country_lines);
             }
-            if c.spill != NONE {
-                let spill = &self.spills[c.spill as usize];
+            if let Some(spill) = self.spills.view(c.spill) {
                 // Canonical lists even from a state merged but not sealed.
                 let (short, long) = spill.normalised_invoices();
                 let mut pending = inline;

@@ -1,7 +1,10 @@
 //! The state in the form a cache entry keeps it: the state's own columns as
-//! little-endian arrays, customers sorted by id, so that a run decodes an
-//! entry straight into a [`PartialState`]'s vectors (no Arrow stream, no
-//! value per invoice).
+//! little-endian arrays, customers sorted by id. A run decodes an entry into
+//! a [`PartialState`] that keeps the entry's bytes ([`Base`]): each
+//! customer's figures, first invoice and first country go into its row,
+//! while its further invoices and countries stay in the bytes (a base row)
+//! until a merge touches the customer. A run that adds a day to a year
+//! reads the year's lists only for the customers the day brings back.
 //!
 //! Layout (every integer little-endian; `ends` are cumulative ends, one per
 //! row, of the values that follow):
@@ -25,10 +28,16 @@
 //! the layout does. A payload that breaks any of it is an error (never a
 //! panic), which the cache reports as an entry that cannot be decoded.
 
+use std::ops::Range;
+use std::sync::Arc;
+
 use ahash::AHashMap;
 use hashbrown::hash_table::HashTable;
 
-use super::{id_in, strictly_increasing, CustomerAcc, InvoiceKey, PartialState, Spill, NONE};
+use super::{
+    id_in, prefetch, strictly_increasing, CustomerAcc, InvoiceKey, PartialState, Spill, BASE_ROW,
+    NONE,
+};
 use crate::error::{Error, Result};
 use crate::ledger::LineLedger;
 use crate::money::{self, Money};
@@ -104,13 +113,14 @@ impl PartialState {
         let mut country_lines: Vec<u8> = Vec::with_capacity(order.len() * 8);
         let (mut shorts, mut longs, mut lists) = (0u64, 0u64, 0u64);
         let mut scratch: Vec<InvoiceKey> = Vec::new();
-        let mut long_scratch: Vec<&[u8]> = Vec::new();
         for (_, c) in customers() {
             scratch.clear();
-            long_scratch.clear();
+            // Borrows this customer's spill (no allocation for most, which
+            // have no long invoice).
+            let mut long_scratch: Vec<&[u8]> = Vec::new();
             scratch.extend(c.inline_invoice());
-            let spill = (c.spill != NONE).then(|| &self.spills[c.spill as usize]);
-            if let Some(spill) = spill {
+            let spill = self.spills.view(c.spill);
+            if let Some(spill) = &spill {
                 scratch.extend_from_slice(&spill.invoices);
                 long_scratch.extend(spill.long_invoices.iter().map(|b| &b[..]));
                 if !strictly_increasing(&long_scratch) {
@@ -134,7 +144,7 @@ impl PartialState {
                 long_byte_ends.push(long_bytes.len() as u64);
             }
             let inline = (c.country != NONE).then_some((c.country, c.country_lines));
-            let spilled = spill.map_or(&[][..], |s| &s.countries[..]);
+            let spilled = spill.as_ref().map_or(&[][..], |s| &s.countries[..]);
             for (country, lines) in inline.into_iter().chain(spilled.iter().copied()) {
                 lists += 1;
                 country_indexes.extend_from_slice(&country.to_le_bytes());
@@ -161,6 +171,25 @@ impl PartialState {
     /// [`encode_entry`](Self::encode_entry), with room for a quarter more
     /// customers; any inconsistency is an error naming it.
     pub fn decode_entry(payload: &[u8]) -> Result<PartialState> {
+        Self::decode_entry_at(payload.to_vec(), 0)
+    }
+
+    /// [`decode_entry`](Self::decode_entry) of the payload at `at` in an
+    /// entry's `bytes`, which the state keeps: every list is checked, but
+    /// the customers' further invoices and countries stay in `bytes` (base
+    /// rows) until a merge touches them.
+    pub fn decode_entry_at(bytes: Vec<u8>, at: usize) -> Result<PartialState> {
+        let payload = bytes
+            .get(at..)
+            .ok_or_else(|| bad(format!("payload at {at} beyond the entry")))?;
+        let (mut state, layout) = Self::decode_payload(payload, at)?;
+        state.spills.base = Some(Arc::new(Base { bytes, layout }));
+        Ok(state)
+    }
+
+    /// The state of `payload` (at `at` in its entry), its base rows not yet
+    /// attached, and where they are in the entry.
+    fn decode_payload(payload: &[u8], at: usize) -> Result<(PartialState, Layout)> {
         let mut input = Input { bytes: payload };
         let mut state = PartialState::new();
         let ledger = input.bytes_with_len("ledger")?;
@@ -188,6 +217,9 @@ impl PartialState {
         }
 
         let n = input.count(8, "customers")?;
+        if n >= (BASE_ROW - 1) as usize {
+            return Err(bad(format!("{n} customers: more than a state holds")));
+        }
         let id_ends = input.ends(n, "id ends")?;
         let ids = input.take(last(&id_ends), "ids")?;
         let first = input.take(n * 8, "first purchases")?;
@@ -248,8 +280,149 @@ impl PartialState {
             (columns.index(hasher), columns.rows())
         };
         (state.ids, state.id_ends, state.index) = index?;
-        (state.customers, state.spills) = rows?;
-        Ok(state)
+        state.customers = rows?;
+        state.sorted_prefix = n;
+        // Where the lists are in the entry (`payload` starts at `at`).
+        let in_entry = |column: &[u8]| {
+            let start = at + (column.as_ptr() as usize - payload.as_ptr() as usize);
+            start..start + column.len()
+        };
+        let layout = Layout {
+            invoices: in_entry(invoices),
+            long_bytes: in_entry(long_bytes),
+            country_values: in_entry(country_values),
+            country_lines: in_entry(country_lines),
+            invoice_ends,
+            long_ends,
+            long_byte_ends,
+            country_ends,
+        };
+        Ok((state, layout))
+    }
+}
+
+/// Where a decoded entry's per-customer lists are in its bytes: the ends
+/// (one per customer, cumulative) and the byte ranges of the values.
+#[derive(Debug)]
+struct Layout {
+    invoice_ends: Vec<usize>,
+    invoices: Range<usize>,
+    long_ends: Vec<usize>,
+    long_byte_ends: Vec<usize>,
+    long_bytes: Range<usize>,
+    country_ends: Vec<usize>,
+    country_values: Range<usize>,
+    country_lines: Range<usize>,
+}
+
+/// A decoded cache entry's bytes, checked, which hold the further invoices
+/// and countries of the customers still marked as its rows (see
+/// [`BASE_ROW`]): row `i` is the entry's customer `i`, whose first invoice
+/// and first country are inline in its [`CustomerAcc`].
+pub(super) struct Base {
+    bytes: Vec<u8>,
+    layout: Layout,
+}
+
+impl std::fmt::Debug for Base {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Base")
+            .field("bytes", &self.bytes.len())
+            .field("rows", &self.layout.invoice_ends.len())
+            .finish()
+    }
+}
+
+/// The values of row `row` of a column of cumulative `ends`.
+#[inline]
+fn span(ends: &[usize], row: usize) -> Range<usize> {
+    let start = if row == 0 { 0 } else { ends[row - 1] };
+    start..ends[row]
+}
+
+impl Base {
+    /// Row `row`'s invoices beyond its first (the inline one): the packed
+    /// ones after the first, then the long ones.
+    pub(super) fn further_invoices(&self, row: usize) -> u64 {
+        let l = &self.layout;
+        (span(&l.invoice_ends, row).len().saturating_sub(1) + span(&l.long_ends, row).len()) as u64
+    }
+
+    /// Row `row`'s countries after the first (the inline one), with their
+    /// lines.
+    pub(super) fn further_countries(&self, row: usize) -> impl Iterator<Item = (u32, u64)> + '_ {
+        let l = &self.layout;
+        let (values, lines) = (
+            &self.bytes[l.country_values.clone()],
+            &self.bytes[l.country_lines.clone()],
+        );
+        span(&l.country_ends, row).skip(1).map(move |k| {
+            (
+                u32::from_le_bytes(array(values, k)),
+                u64::from_le_bytes(array(lines, k)),
+            )
+        })
+    }
+
+    /// Asks the CPU for row `row`'s list ends (a hint, see [`prefetch`]).
+    #[inline]
+    pub(super) fn prefetch_ends(&self, row: usize) {
+        let l = &self.layout;
+        for ends in [&l.invoice_ends, &l.country_ends, &l.long_ends] {
+            if let Some(end) = ends.get(row) {
+                prefetch(end);
+            }
+        }
+    }
+
+    /// Asks the CPU for the start of row `row`'s invoices and countries
+    /// (after [`prefetch_ends`](Self::prefetch_ends)).
+    #[inline]
+    pub(super) fn prefetch_lists(&self, row: usize) {
+        let l = &self.layout;
+        let start = |ends: &[usize]| {
+            if row == 0 {
+                Some(0)
+            } else {
+                ends.get(row - 1).copied()
+            }
+        };
+        let at = |column: &Range<usize>, k: usize| self.bytes.get(column.start + k);
+        if let Some(byte) = start(&l.invoice_ends).and_then(|k| at(&l.invoices, k * 16)) {
+            prefetch(byte);
+        }
+        if let Some(k) = start(&l.country_ends) {
+            for byte in [at(&l.country_values, k * 4), at(&l.country_lines, k * 8)]
+                .into_iter()
+                .flatten()
+            {
+                prefetch(byte);
+            }
+        }
+    }
+
+    /// Row `row`'s spill as a decoded customer's: its invoices beyond the
+    /// inline one, sorted, with room for a few more; its long invoices; its
+    /// countries beyond the inline one.
+    pub(super) fn spill(&self, row: usize) -> Spill {
+        let l = &self.layout;
+        let invoices = &self.bytes[l.invoices.clone()];
+        let short = span(&l.invoice_ends, row);
+        let mut spill = Spill::default();
+        if short.len() > 1 {
+            spill.invoices = Vec::with_capacity(short.len() - 1 + INVOICE_SLACK);
+            spill.invoices.extend(
+                short
+                    .skip(1)
+                    .map(|k| u128::from_le_bytes(array(invoices, k))),
+            );
+        }
+        let long_bytes = &self.bytes[l.long_bytes.clone()];
+        spill.long_invoices = span(&l.long_ends, row)
+            .map(|k| long_bytes[span(&l.long_byte_ends, k)].into())
+            .collect();
+        spill.countries = self.further_countries(row).collect();
+        spill
     }
 }
 
@@ -316,9 +489,10 @@ impl Columns<'_> {
         Ok((ids, id_ends, index))
     }
 
-    /// The customers' rows, a spill for those of more than one invoice or
-    /// country, each list checked.
-    fn rows(&self) -> Result<(Vec<CustomerAcc>, Vec<Spill>)> {
+    /// The customers' rows, each list checked; a customer of more than one
+    /// invoice or country keeps the others in the entry (a base row, see
+    /// [`BASE_ROW`]).
+    fn rows(&self) -> Result<Vec<CustomerAcc>> {
         let n = self.id_ends.len();
         let c = self.country_count;
         let (first, last_ts, monetary) = (self.first, self.last_ts, self.monetary);
@@ -327,11 +501,7 @@ impl Columns<'_> {
             (self.long_ends, self.long_byte_ends, self.long_bytes);
         let (country_ends, country_values, country_lines) =
             (self.country_ends, self.country_values, self.country_lines);
-        let room = headroom(n);
-        let mut customers = Vec::with_capacity(room);
-        // At most one spill per customer, and as many for the merged ones
-        // (room never touched costs no memory).
-        let mut spills = Vec::with_capacity(room);
+        let mut customers = Vec::with_capacity(headroom(n));
         let mut spans = Spans::default();
         for i in 0..n {
             let mut acc = CustomerAcc::new();
@@ -352,13 +522,11 @@ impl Columns<'_> {
             if short.clone().skip(1).any(|k| keys(k - 1) >= keys(k)) {
                 return Err(bad("an invoice set is not sorted and distinct".into()));
             }
-            let mut short = short.map(keys);
-            if let Some(k) = short.next() {
-                acc.invoice = k;
+            if let Some(k) = short.clone().next() {
+                acc.invoice = keys(k);
                 acc.has_invoice = true;
             }
             let index = |k: usize| u32::from_le_bytes(array(country_values, k));
-            let lines = |k: usize| u64::from_le_bytes(array(country_lines, k));
             for k in listed.clone() {
                 if index(k) as usize >= c {
                     return Err(bad(format!("country index {} out of range", index(k))));
@@ -371,40 +539,25 @@ impl Columns<'_> {
                     return Err(bad("a customer lists a country twice".into()));
                 }
             }
-            let mut listed = listed.map(|k| (index(k), lines(k)));
-            if let Some((country, n)) = listed.next() {
-                acc.country = country;
-                acc.country_lines = n;
+            if let Some(k) = listed.clone().next() {
+                acc.country = index(k);
+                acc.country_lines = u64::from_le_bytes(array(country_lines, k));
             }
-            let mut spill = Spill::default();
-            if short.len() > 0 {
-                spill.invoices = Vec::with_capacity(short.len() + INVOICE_SLACK);
-                spill.invoices.extend(short);
-            }
-            if !long.is_empty() {
-                let start = |k: usize| if k == 0 { 0 } else { long_byte_ends[k - 1] };
-                spill.long_invoices = long
-                    .clone()
-                    .map(|k| long_bytes[start(k)..long_byte_ends[k]].into())
-                    .collect();
-                if !strictly_increasing(&spill.long_invoices) {
-                    return Err(bad("a long invoice set is not sorted and distinct".into()));
-                }
-            }
-            spill.countries = listed.collect();
-            acc.frequency = acc.has_invoice as u64
-                + spill.invoices.len() as u64
-                + spill.long_invoices.len() as u64;
-            if !spill.invoices.is_empty()
-                || !spill.long_invoices.is_empty()
-                || !spill.countries.is_empty()
+            let long_invoice = |k: usize| &long_bytes[span(long_byte_ends, k)];
+            if long
+                .clone()
+                .skip(1)
+                .any(|k| long_invoice(k - 1) >= long_invoice(k))
             {
-                acc.spill = spills.len() as u32;
-                spills.push(spill);
+                return Err(bad("a long invoice set is not sorted and distinct".into()));
+            }
+            acc.frequency = (short.len() + long.len()) as u64;
+            if short.len() > 1 || !long.is_empty() || listed.len() > 1 {
+                acc.spill = BASE_ROW | i as u32;
             }
             customers.push(acc);
         }
-        Ok((customers, spills))
+        Ok(customers)
     }
 }
 
@@ -693,6 +846,127 @@ mod tests {
             "{}",
             error(&damaged)
         );
+    }
+
+    /// A state of `customers` customers over `lines` lines, from `seed`:
+    /// several invoices and countries per customer, some invoices too long
+    /// to pack, lines out of invoice order.
+    fn state_of_lines(seed: u64, customers: u64, lines: u64) -> PartialState {
+        let mut state = PartialState::new();
+        let mut x = seed;
+        let mut next = |m: u64| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % m
+        };
+        for k in 0..lines {
+            let id = format!("C{:04}", next(customers));
+            let invoice = match next(10) {
+                0 => format!("LONG-INVOICE-NUMBER-{:03}", next(50)),
+                _ => format!("{}", 500 + next(300)),
+            };
+            let country: &[u8] = [&b"France"[..], b"EIRE", b"Spain"][next(3) as usize];
+            let amount = Money((next(1000) as i128 - 100) * money::ONE / 100);
+            state.absorb_line(id.as_bytes(), invoice.as_bytes(), k as i64, amount, country);
+        }
+        state.ledger.lines_read = lines;
+        state
+    }
+
+    /// The state as scoring sees it: each customer's id, frequency and
+    /// country slot's name, from `seal_with_countries`, in id order.
+    fn scored(state: &PartialState) -> Vec<(Vec<u8>, u64, Vec<u8>)> {
+        let mut state = state.clone();
+        let countries = state.seal_with_countries();
+        let mut rows: Vec<_> = (0..state.customer_count())
+            .map(|i| {
+                let c = &state.customers()[i];
+                let country = state.country_name(countries[i]).to_vec();
+                (state.id(i).to_vec(), c.frequency(), country)
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    /// The state sent as an Arrow batch and read back.
+    fn via_batch(state: &PartialState) -> PartialState {
+        let batch = state.to_record_batch();
+        PartialState::from_record_batches(&batch.schema(), &[batch]).unwrap()
+    }
+
+    #[test]
+    fn a_decoded_state_keeps_its_lists_in_the_entry_and_merges_like_the_original() {
+        let cached = state_of_lines(1, 300, 3000);
+        let bytes = payload(&cached);
+        let decoded = || PartialState::decode_entry(&bytes).unwrap();
+        // Untouched: its customers are read from the entry's rows.
+        let back = decoded();
+        assert!(back
+            .customers
+            .iter()
+            .any(|c| super::super::base_row(c.spill).is_some()));
+        assert!(back.spills.is_empty(), "no spill made while decoding");
+        assert_eq!(rows(&back), rows(&cached));
+        assert_eq!(scored(&back), scored(&cached));
+        assert_eq!(rows(&via_batch(&back)), rows(&cached));
+        assert_eq!(payload(&back), bytes);
+
+        // New files of fewer, as many and more customers, some new, merged
+        // into it and it into them: as the original merges.
+        for (seed, customers, lines) in [(2, 400, 500), (3, 320, 3000), (4, 500, 9000)] {
+            let new = state_of_lines(seed, customers, lines);
+            let mut want = cached.clone();
+            want.merge(new.clone());
+            let mut into_decoded = decoded();
+            into_decoded.merge(new.clone());
+            let mut into_new = new.clone();
+            into_new.merge(decoded());
+            let mut into_job = PartialState::new();
+            into_job.reserve_for_job(1 << 30);
+            into_job.merge(new.clone());
+            into_job.merge(decoded());
+            for (how, got) in [
+                ("into the decoded state", &into_decoded),
+                ("into the new state", &into_new),
+                ("into a job's reserved state", &into_job),
+            ] {
+                assert_eq!(rows(got), rows(&want), "{seed}: {how}");
+                let order = got.slots_by_id();
+                assert_eq!(order.len(), got.customer_count());
+                assert!(
+                    order
+                        .windows(2)
+                        .all(|w| got.id(w[0] as usize) < got.id(w[1] as usize)),
+                    "{seed}: {how}: slots in id order"
+                );
+                assert_eq!(scored(got), scored(&want), "{seed}: {how}");
+                assert_eq!(payload(got), payload(&want), "{seed}: {how}");
+                assert_eq!(rows(&via_batch(got)), rows(&want), "{seed}: {how}");
+            }
+            // Two decoded states merged: each one's rows from its own entry.
+            let other_bytes = payload(&new);
+            let mut both = decoded();
+            both.merge(PartialState::decode_entry(&other_bytes).unwrap());
+            assert_eq!(payload(&both), payload(&want), "{seed}: two decoded");
+        }
+
+        // Lines absorbed into it, by customers of base rows and new ones.
+        let mut absorbed = decoded();
+        let mut want = cached.clone();
+        for (k, id) in [&b"C0001"[..], b"C0002", b"C0299", b"N0001"]
+            .iter()
+            .enumerate()
+        {
+            for (invoice, country) in [(&b"100"[..], &b"Japan"[..]), (b"999", b"EIRE")] {
+                for s in [&mut absorbed, &mut want] {
+                    s.absorb_line(id, invoice, 10_000 + k as i64, Money(money::ONE), country);
+                }
+            }
+        }
+        assert_eq!(rows(&absorbed), rows(&want));
+        assert_eq!(payload(&absorbed), payload(&want));
     }
 
     /// The offset of the customers' count in `bytes` (after the ledger,
