@@ -424,7 +424,7 @@ fn not_written(file: &str, cache: &Cache, e: &std::io::Error) -> String {
 pub struct PendingWrite {
     cache: Arc<Cache>,
     key: CacheKey,
-    bytes: Vec<u8>,
+    bytes: rfm_core::cache::EntryBytes,
     file: String,
 }
 

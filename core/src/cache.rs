@@ -360,7 +360,7 @@ impl Cache {
         key: &CacheKey,
         state: &PartialState,
         file_index: u32,
-    ) -> std::io::Result<Vec<u8>> {
+    ) -> std::io::Result<EntryBytes> {
         let mut ledger = state.ledger.clone();
         for s in &mut ledger.malformed_samples {
             s.file_index = 0;
@@ -377,7 +377,11 @@ impl Cache {
 
     /// The set entry of a run's merged `state` over files whose keys are
     /// `keys`, in the run's order (every file of the run, samples numbered).
-    pub fn encode_set(&self, keys: &[CacheKey], state: &PartialState) -> std::io::Result<Vec<u8>> {
+    pub fn encode_set(
+        &self,
+        keys: &[CacheKey],
+        state: &PartialState,
+    ) -> std::io::Result<EntryBytes> {
         Ok(frame(keys.to_vec(), state, &state.ledger))
     }
 
@@ -608,24 +612,57 @@ pub fn still_current(key: &CacheKey) -> bool {
         .is_ok_and(|now| now.file.fingerprint == key.file.fingerprint)
 }
 
+/// An entry's bytes, made in one buffer: the payload is encoded after room
+/// for the widest header its keys can have, and the header then written
+/// just before it, so the payload (megabytes for a set) is never copied.
+pub struct EntryBytes {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl std::ops::Deref for EntryBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
 /// An entry's bytes: magic, version, the header of `keys` and the payload
 /// of `state` with `ledger` (see [`PartialState::encode_entry`]).
-fn frame(keys: Vec<CacheKey>, state: &PartialState, ledger: &crate::ledger::LineLedger) -> Vec<u8> {
-    let mut payload = Vec::new();
-    state.encode_entry(ledger, &mut payload);
-    let header = EntryHeader {
+fn frame(
+    keys: Vec<CacheKey>,
+    state: &PartialState,
+    ledger: &crate::ledger::LineLedger,
+) -> EntryBytes {
+    let mut header = EntryHeader {
         keys,
-        payload_len: payload.len() as u64,
-        payload_xxh3: checksum(&payload),
+        payload_len: u64::MAX,
+        payload_xxh3: checksum(&[]),
     };
+    // The header at its widest: the length with the most digits (the
+    // checksum's hex is always as long).
+    let widest = serde_json::to_vec(&header)
+        .expect("a header serialises")
+        .len();
+    let room = MAGIC.len() + 8 + widest;
+    let mut buf = Vec::with_capacity(room + 4096);
+    buf.resize(room, 0);
+    state.encode_entry(ledger, &mut buf);
+    let payload = &buf[room..];
+    header.payload_len = payload.len() as u64;
+    header.payload_xxh3 = checksum(payload);
     let header = serde_json::to_vec(&header).expect("a header serialises");
-    let mut bytes = Vec::with_capacity(16 + header.len() + payload.len());
-    bytes.extend_from_slice(MAGIC);
-    bytes.extend_from_slice(&STATE_VERSION.to_le_bytes());
-    bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
-    bytes.extend_from_slice(&header);
-    bytes.extend_from_slice(&payload);
-    bytes
+    let mut prefix = Vec::with_capacity(MAGIC.len() + 8 + header.len());
+    prefix.extend_from_slice(MAGIC);
+    prefix.extend_from_slice(&STATE_VERSION.to_le_bytes());
+    prefix.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    prefix.extend_from_slice(&header);
+    // Never wider than the room (the same keys, a length of fewer digits).
+    let start = room
+        .checked_sub(prefix.len())
+        .expect("the header fits the room made for its widest form");
+    buf[start..room].copy_from_slice(&prefix);
+    EntryBytes { buf, start }
 }
 
 /// Moves a set's file indexes (its member positions) to the run's: member

@@ -103,39 +103,54 @@ impl PartialState {
 
         // Each customer's lists in one pass, column by column: the invoice
         // sets sorted and distinct (the inline invoice among the others), as
-        // `seal` leaves them, and the countries (the inline one first).
-        let mut short_ends = Vec::with_capacity(order.len());
-        let mut short_keys: Vec<u8> = Vec::with_capacity(order.len() * 32);
-        let mut long_ends = Vec::with_capacity(order.len());
+        // `seal` leaves them, and the countries (the inline one first). The
+        // invoice keys, the bulk of an entry, go straight into `out` after
+        // room for their ends, filled in as they come.
+        let n = order.len();
+        let ends_at = out.len();
+        out.resize(ends_at + n * 8, 0);
+        out.reserve(self.invoice_bound() * 16 + n * 8 * 3);
+        let mut long_ends = Vec::with_capacity(n);
         let (mut long_byte_ends, mut long_bytes) = (Vec::new(), Vec::new());
-        let mut country_ends = Vec::with_capacity(order.len());
-        let mut country_indexes: Vec<u8> = Vec::with_capacity(order.len() * 4);
-        let mut country_lines: Vec<u8> = Vec::with_capacity(order.len() * 8);
+        let mut country_ends = Vec::with_capacity(n);
+        let mut country_indexes: Vec<u8> = Vec::with_capacity(n * 4);
+        let mut country_lines: Vec<u8> = Vec::with_capacity(n * 8);
         let (mut shorts, mut longs, mut lists) = (0u64, 0u64, 0u64);
         let mut scratch: Vec<InvoiceKey> = Vec::new();
-        for (_, c) in customers() {
+        let mut countries: Vec<(u32, u64)> = Vec::new();
+        let base = self.spills.base.as_deref();
+        for (i, (_, c)) in customers().enumerate() {
             scratch.clear();
-            // Borrows this customer's spill (no allocation for most, which
+            countries.clear();
+            // Borrows this customer's lists (no allocation for most, which
             // have no long invoice).
             let mut long_scratch: Vec<&[u8]> = Vec::new();
             scratch.extend(c.inline_invoice());
-            let spill = self.spills.view(c.spill);
-            if let Some(spill) = &spill {
+            countries.extend((c.country != NONE).then_some((c.country, c.country_lines)));
+            if let Some(row) = super::base_row(c.spill) {
+                // Read where the entry it came from keeps them.
+                let base = base.expect("a customer of a base row belongs to a decoded state");
+                scratch.extend(base.invoices(row).skip(1));
+                long_scratch.extend(base.long_invoices(row));
+                countries.extend(base.further_countries(row));
+            } else if c.spill != NONE {
+                let spill = &self.spills[c.spill as usize];
                 scratch.extend_from_slice(&spill.invoices);
                 long_scratch.extend(spill.long_invoices.iter().map(|b| &b[..]));
-                if !strictly_increasing(&long_scratch) {
-                    long_scratch.sort_unstable();
-                    long_scratch.dedup();
-                }
+                countries.extend_from_slice(&spill.countries);
+            }
+            if !strictly_increasing(&long_scratch) {
+                long_scratch.sort_unstable();
+                long_scratch.dedup();
             }
             if !strictly_increasing(&scratch) {
                 scratch.sort_unstable();
                 scratch.dedup();
             }
             shorts += scratch.len() as u64;
-            short_ends.push(shorts);
+            out[ends_at + i * 8..ends_at + (i + 1) * 8].copy_from_slice(&shorts.to_le_bytes());
             for k in &scratch {
-                short_keys.extend_from_slice(&k.to_le_bytes());
+                out.extend_from_slice(&k.to_le_bytes());
             }
             longs += long_scratch.len() as u64;
             long_ends.push(longs);
@@ -143,9 +158,7 @@ impl PartialState {
                 long_bytes.extend_from_slice(inv);
                 long_byte_ends.push(long_bytes.len() as u64);
             }
-            let inline = (c.country != NONE).then_some((c.country, c.country_lines));
-            let spilled = spill.as_ref().map_or(&[][..], |s| &s.countries[..]);
-            for (country, lines) in inline.into_iter().chain(spilled.iter().copied()) {
+            for &(country, lines) in &countries {
                 lists += 1;
                 country_indexes.extend_from_slice(&country.to_le_bytes());
                 country_lines.extend_from_slice(&lines.to_le_bytes());
@@ -157,14 +170,33 @@ impl PartialState {
                 put_u64(out, v);
             }
         };
-        put_all(out, &short_ends);
-        out.extend_from_slice(&short_keys);
         put_all(out, &long_ends);
         put_all(out, &long_byte_ends);
         out.extend_from_slice(&long_bytes);
         put_all(out, &country_ends);
         out.extend_from_slice(&country_indexes);
         out.extend_from_slice(&country_lines);
+    }
+
+    /// At least as many invoices as the state's customers hold in all (the
+    /// inline ones, those of the spills and of the base rows): room for an
+    /// entry's invoice column.
+    fn invoice_bound(&self) -> usize {
+        let base = self.spills.base.as_deref();
+        self.customers
+            .iter()
+            .map(|c| {
+                let further = if let Some(row) = super::base_row(c.spill) {
+                    base.map_or(0, |b| b.further_invoices(row) as usize)
+                } else if c.spill != NONE {
+                    let spill = &self.spills[c.spill as usize];
+                    spill.invoices.len() + spill.long_invoices.len()
+                } else {
+                    0
+                };
+                c.has_invoice as usize + further
+            })
+            .sum()
     }
 
     /// The state of an entry payload made by
@@ -348,6 +380,19 @@ impl Base {
         (span(&l.invoice_ends, row).len().saturating_sub(1) + span(&l.long_ends, row).len()) as u64
     }
 
+    /// Row `row`'s packed invoices, its first (the inline one) among them.
+    pub(super) fn invoices(&self, row: usize) -> impl Iterator<Item = InvoiceKey> + '_ {
+        let invoices = &self.bytes[self.layout.invoices.clone()];
+        span(&self.layout.invoice_ends, row).map(move |k| u128::from_le_bytes(array(invoices, k)))
+    }
+
+    /// Row `row`'s invoices longer than 15 bytes.
+    pub(super) fn long_invoices(&self, row: usize) -> impl Iterator<Item = &[u8]> + '_ {
+        let l = &self.layout;
+        let long_bytes = &self.bytes[l.long_bytes.clone()];
+        span(&l.long_ends, row).map(move |k| &long_bytes[span(&l.long_byte_ends, k)])
+    }
+
     /// Row `row`'s countries after the first (the inline one), with their
     /// lines.
     pub(super) fn further_countries(&self, row: usize) -> impl Iterator<Item = (u32, u64)> + '_ {
@@ -405,22 +450,13 @@ impl Base {
     /// inline one, sorted, with room for a few more; its long invoices; its
     /// countries beyond the inline one.
     pub(super) fn spill(&self, row: usize) -> Spill {
-        let l = &self.layout;
-        let invoices = &self.bytes[l.invoices.clone()];
-        let short = span(&l.invoice_ends, row);
+        let short = span(&self.layout.invoice_ends, row).len();
         let mut spill = Spill::default();
-        if short.len() > 1 {
-            spill.invoices = Vec::with_capacity(short.len() - 1 + INVOICE_SLACK);
-            spill.invoices.extend(
-                short
-                    .skip(1)
-                    .map(|k| u128::from_le_bytes(array(invoices, k))),
-            );
+        if short > 1 {
+            spill.invoices = Vec::with_capacity(short - 1 + INVOICE_SLACK);
+            spill.invoices.extend(self.invoices(row).skip(1));
         }
-        let long_bytes = &self.bytes[l.long_bytes.clone()];
-        spill.long_invoices = span(&l.long_ends, row)
-            .map(|k| long_bytes[span(&l.long_byte_ends, k)].into())
-            .collect();
+        spill.long_invoices = self.long_invoices(row).map(Into::into).collect();
         spill.countries = self.further_countries(row).collect();
         spill
     }
