@@ -808,9 +808,19 @@ mod tests {
             for flip in [0x01, 0x80, 0xff] {
                 let mut damaged = bytes.clone();
                 damaged[i] ^= flip;
-                // Decoded or refused, but never a panic nor a wrong length.
+                // Decoded or refused, but never a panic nor a wrong length;
+                // a decoded one seals, scores, merges and encodes (its base
+                // rows read from the damaged bytes) without a panic.
                 if let Ok(state) = PartialState::decode_entry(&damaged) {
                     assert!(state.customer_count() <= 3);
+                    let _ = scored(&state);
+                    let _ = rows(&state);
+                    let mut merged = state.clone();
+                    merged.merge(sample());
+                    let _ = payload(&merged);
+                    let mut taken = sample();
+                    taken.merge(state);
+                    let _ = scored(&taken);
                 }
             }
         }
