@@ -91,15 +91,23 @@ pub async fn complete(c: Completion, tasks: Result<PartialState, Failure>) {
                 c.report.clone(),
             );
             let job_id = c.job.id.clone();
+            // Freed pages are handed back only when they are many: a job of
+            // fewer customers would pay for the handing back, then fault
+            // the same amount of fresh pages in again, for no peak worth it.
+            let release = state.customer_count() >= crate::freed_memory::RELEASE_FROM_CUSTOMERS;
             tokio::task::spawn_blocking(move || {
                 // The chunk states are merged and gone: their pages go
                 // back before scoring allocates its tables.
-                crate::freed_memory::release();
+                if release {
+                    crate::freed_memory::release();
+                }
                 let scoring = std::time::Instant::now();
                 let scored = score(state, &files, root.as_deref(), &options, report, seconds);
                 // The merged state is gone: its pages go back before the
                 // result tables are written.
-                crate::freed_memory::release();
+                if release {
+                    crate::freed_memory::release();
+                }
                 tracing::debug!(
                     "rfm-coordinator: job {job_id}: scored in {:.1} ms",
                     scoring.elapsed().as_secs_f64() * 1e3
