@@ -190,6 +190,72 @@ impl Drop for TempDir {
     }
 }
 
+/// Bytes written between two requests to start writing back.
+const WRITEBACK_EVERY: u64 = 1 << 20;
+
+/// Writes straight to a file (no buffer: its user writes large blocks) and
+/// asks the kernel to start writing each megabyte back as soon as it is
+/// written (`sync_file_range(SYNC_FILE_RANGE_WRITE)`, which does not wait),
+/// so the final `fsync` waits for the last megabyte and the journal, not
+/// for the whole file. Elsewhere than on Linux it only writes.
+pub struct EarlyWriteback<'a> {
+    file: &'a fs::File,
+    /// Bytes written so far.
+    written: u64,
+    /// Where the bytes not yet asked back start.
+    pending_from: u64,
+}
+
+impl<'a> EarlyWriteback<'a> {
+    pub fn new(file: &'a fs::File) -> EarlyWriteback<'a> {
+        EarlyWriteback {
+            file,
+            written: 0,
+            pending_from: 0,
+        }
+    }
+
+    fn start_writeback(&mut self) {
+        let len = self.written - self.pending_from;
+        if len >= WRITEBACK_EVERY {
+            start_writeback(self.file, self.pending_from, len);
+            self.pending_from = self.written;
+        }
+    }
+}
+
+impl io::Write for EarlyWriteback<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = (&mut &*self.file).write(buf)?;
+        self.written += n as u64;
+        self.start_writeback();
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Starts writing `len` bytes of `file` from `offset` back to disk. Only a
+/// hint: durability comes from the `fsync` after, so a refusal is ignored.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &fs::File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd as _;
+    // SAFETY: a valid open descriptor; the call reads no memory of ours.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_: &fs::File, _: u64, _: u64) {}
+
 /// Swaps two paths atomically (`renameat2(RENAME_EXCHANGE)`); `false` where
 /// the filesystem or the system cannot.
 #[cfg(target_os = "linux")]

@@ -1,5 +1,6 @@
 //! `customers.csv` rows formatted by hand into byte buffers, a block of
-//! rows per task on every core, written in order: the same bytes as the
+//! rows per task on every core, written in order while later blocks are
+//! formatted: the same bytes as the
 //! `csv` crate's writer (comma, `\n` terminator, a field quoted only when
 //! it holds a comma, a quote, `\r` or `\n`, quotes doubled), without a
 //! `String` per field. Integers and money are formatted without
@@ -54,13 +55,26 @@ fn push_i64(out: &mut Vec<u8>, n: i64) {
     push_u64(out, n.unsigned_abs());
 }
 
+/// `n / 10^16`: the whole cents of `n` units. `10^16 = 2^16 · 5^16`, and
+/// below 2^80 units (1.2 million) `n >> 16` fits a `u64`, whose division
+/// is a machine instruction, not a call dividing 128-bit numbers.
+#[inline]
+fn whole_cents(n: u128) -> u128 {
+    const FIVES: u64 = 152_587_890_625; // 5^16
+    const _: () = assert!(FIVES as u128 * (1 << 16) == UNITS_PER_CENT);
+    match u64::try_from(n >> 16) {
+        Ok(halved) => (halved / FIVES) as u128,
+        Err(_) => n / UNITS_PER_CENT,
+    }
+}
+
 /// Appends `m` rounded half away from zero to 2 decimals: the text of
 /// [`Money::to_fixed`]`(2)`.
 #[inline]
 pub(crate) fn push_money_2(out: &mut Vec<u8>, m: Money) {
     let n = m.0.unsigned_abs();
-    let mut cents = n / UNITS_PER_CENT;
-    let rest = n % UNITS_PER_CENT;
+    let mut cents = whole_cents(n);
+    let rest = n - cents * UNITS_PER_CENT;
     if rest >= UNITS_PER_CENT - rest {
         cents += 1;
     }
@@ -161,9 +175,12 @@ fn push_text(out: &mut Vec<u8>, text: &[u8]) {
     out.push(b'"');
 }
 
-/// Customers formatted by one task: the rows are formatted in blocks on
-/// every core, then written in order.
-const ROWS_PER_BLOCK: usize = 8192;
+/// Customers formatted by one task: blocks of rows are formatted on every
+/// core and written in order as soon as each is done (about 200 KB a block).
+const ROWS_PER_BLOCK: usize = 2048;
+
+/// Bytes a formatted row takes, about: a block's buffer is sized by it.
+const ROW_BYTES: usize = 112;
 
 /// Appends one line per customer of `customers` to `out`.
 fn push_rows(out: &mut Vec<u8>, customers: &[CustomerRow]) {
@@ -195,14 +212,17 @@ fn push_rows(out: &mut Vec<u8>, customers: &[CustomerRow]) {
     }
 }
 
-/// Blocks formatted side by side before they are written.
-const BLOCKS_PER_WINDOW: usize = 64;
+/// Blocks being formatted or waiting for their turn to be written, at
+/// most: the text in memory stays bounded (a few MB) however many
+/// customers there are.
+const BLOCKS_IN_FLIGHT: usize = 16;
 
 /// Writes `header` and one line per customer to `w`: blocks of rows are
-/// formatted on every core (a row is about 100 bytes), then written in
-/// order, a window of blocks at a time.
+/// formatted on every core while this thread writes the blocks done, in
+/// order (a write overlaps the formatting of the blocks after it). A
+/// written block's buffer formats a later block: its pages are touched
+/// once, not once per block.
 pub fn write<W: Write>(header: &[&str], customers: &[CustomerRow], mut w: W) -> io::Result<()> {
-    use rayon::prelude::*;
     let mut out: Vec<u8> = Vec::with_capacity(1024);
     for (i, name) in header.iter().enumerate() {
         if i > 0 {
@@ -212,22 +232,80 @@ pub fn write<W: Write>(header: &[&str], customers: &[CustomerRow], mut w: W) -> 
     }
     out.push(b'\n');
     w.write_all(&out)?;
-    // A window of blocks at a time: the text in memory stays bounded (about
-    // 60 MB) however many customers there are.
-    for window in customers.chunks(ROWS_PER_BLOCK * BLOCKS_PER_WINDOW) {
-        let blocks: Vec<Vec<u8>> = window
-            .par_chunks(ROWS_PER_BLOCK)
-            .map(|rows| {
-                let mut block = Vec::with_capacity(rows.len() * 112);
-                push_rows(&mut block, rows);
-                block
-            })
-            .collect();
-        for block in &blocks {
-            w.write_all(block)?;
+    if rayon::current_thread_index().is_some() {
+        // On a thread of the pool, waiting for the pool's tasks could wait
+        // for itself: the blocks are formatted and written here.
+        for rows in customers.chunks(ROWS_PER_BLOCK) {
+            out.clear();
+            push_rows(&mut out, rows);
+            w.write_all(&out)?;
         }
+    } else {
+        write_formatted_beside(customers, &mut w)?;
     }
     w.flush()
+}
+
+/// A block's text, or the message of the panic that formatting it met.
+type Formatted = (usize, Result<Vec<u8>, String>);
+
+/// The rows of `customers` formatted by tasks on the pool and written by
+/// this thread (not one of the pool's) in order.
+fn write_formatted_beside<W: Write>(customers: &[CustomerRow], w: &mut W) -> io::Result<()> {
+    use std::collections::BTreeMap;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::mpsc;
+
+    let blocks: Vec<&[CustomerRow]> = customers.chunks(ROWS_PER_BLOCK).collect();
+    let (done_tx, done_rx) = mpsc::channel::<Formatted>();
+    rayon::in_place_scope(|scope| {
+        let format = |i: usize, mut buf: Vec<u8>| {
+            let rows = blocks[i];
+            let done = done_tx.clone();
+            scope.spawn(move |_| {
+                let formatted = catch_unwind(AssertUnwindSafe(move || {
+                    buf.clear();
+                    buf.reserve(rows.len() * ROW_BYTES);
+                    push_rows(&mut buf, rows);
+                    buf
+                }))
+                .map_err(|panic| {
+                    panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default()
+                });
+                // The writer gone (it failed) leaves nobody to tell.
+                let _ = done.send((i, formatted));
+            });
+        };
+        let first = blocks.len().min(BLOCKS_IN_FLIGHT);
+        for i in 0..first {
+            format(i, Vec::new());
+        }
+        let mut next_to_format = first;
+        let mut waiting: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
+        let mut next_to_write = 0;
+        while next_to_write < blocks.len() {
+            let (i, formatted) = done_rx
+                .recv()
+                .map_err(|_| io::Error::other("the rows' formatting stopped"))?;
+            let block = formatted.map_err(|panic| {
+                io::Error::other(format!("formatting the rows failed: {panic}"))
+            })?;
+            waiting.insert(i, block);
+            while let Some(block) = waiting.remove(&next_to_write) {
+                w.write_all(&block)?;
+                next_to_write += 1;
+                if next_to_format < blocks.len() {
+                    format(next_to_format, block);
+                    next_to_format += 1;
+                }
+            }
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -294,6 +372,13 @@ mod tests {
             -crate::money::MAX_UNITS,
             i128::MAX,
             i128::MIN,
+            // Either side of 2^80 units, where whole cents take the long division.
+            (1 << 80) - 1,
+            1 << 80,
+            -(1 << 80),
+            (1 << 80) + cent / 2,
+            ((1i128 << 80) / cent) * cent + cent / 2 - 1,
+            ((1i128 << 80) / cent) * cent + cent / 2,
         ] {
             let mut out = Vec::new();
             push_money_2(&mut out, Money(units));
@@ -347,6 +432,48 @@ mod tests {
         let mut ours = Vec::new();
         write(&header, &customers, &mut ours).unwrap();
         assert!(ours == by_csv_crate(&header, &customers));
+    }
+
+    #[test]
+    fn rows_written_from_a_thread_of_the_pool_are_the_same() {
+        // A pool of one thread: waiting on it for the blocks would wait forever.
+        let customers: Vec<CustomerRow> = (0..3 * ROWS_PER_BLOCK as i64 + 5)
+            .map(|n| row(format!("c{n}"), "x,y".into(), n as i128 * 7, (n, n * 99), n))
+            .collect();
+        let header = crate::output::CUSTOMERS_HEADER;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let ours = pool.install(|| {
+            let mut ours = Vec::new();
+            write(&header, &customers, &mut ours).unwrap();
+            ours
+        });
+        assert!(ours == by_csv_crate(&header, &customers));
+    }
+
+    #[test]
+    fn a_failing_writer_fails_the_write_and_nothing_hangs() {
+        struct FailsAfter(usize);
+        impl Write for FailsAfter {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                if self.0 < buf.len() {
+                    return Err(io::Error::other("disk full"));
+                }
+                self.0 -= buf.len();
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let customers: Vec<CustomerRow> = (0..40 * ROWS_PER_BLOCK as i64)
+            .map(|n| row(format!("c{n}"), "x".into(), 1, (n, n), n))
+            .collect();
+        let header = crate::output::CUSTOMERS_HEADER;
+        let err = write(&header, &customers, FailsAfter(3 << 20)).unwrap_err();
+        assert_eq!(err.to_string(), "disk full");
     }
 
     proptest! {

@@ -194,7 +194,7 @@ impl OutDir {
                 let beside = std::thread::Builder::new()
                     .name("rfm-write".into())
                     .spawn_scoped(scope, small_files);
-                let customers = write_file(dir, CUSTOMERS_FILE, |w| {
+                let customers = write_large_file(dir, CUSTOMERS_FILE, |w| {
                     write_customers(result, w).map_err(std::io::Error::other)
                 });
                 let small = match beside {
@@ -275,6 +275,24 @@ fn write_file(
     fill(&mut w).map_err(out_err(&path))?;
     w.flush().map_err(out_err(&path))?;
     drop(w);
+    Ok(Written {
+        path,
+        file,
+        synced: false,
+    })
+}
+
+/// Creates `dir/name` like [`write_file`] for a writer of large blocks:
+/// no buffer, and each megabyte written starts going to disk at once
+/// ([`atomic::EarlyWriteback`]), so the sync at the end has little left.
+fn write_large_file(
+    dir: &Path,
+    name: &str,
+    fill: impl FnOnce(&mut atomic::EarlyWriteback) -> std::io::Result<()>,
+) -> Result<Written> {
+    let path = dir.join(name);
+    let file = atomic::create_new(&path).map_err(out_err(&path))?;
+    fill(&mut atomic::EarlyWriteback::new(&file)).map_err(out_err(&path))?;
     Ok(Written {
         path,
         file,
