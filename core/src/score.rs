@@ -155,54 +155,82 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
     let n = state.customer_count();
     let by_id = state.slots_by_id();
     let accs = state.customers();
-    // The figures in id order, gathered once on every core (the state's
-    // customers are in slot order: each gather is a jump).
-    let (recency, (frequency, monetary)): (Vec<i64>, (Vec<u64>, Vec<Money>)) = by_id
-        .par_iter()
-        .with_min_len(ROWS_PER_TASK)
-        .map(|&i| {
-            let c = &accs[i as usize];
-            (
-                (as_of - date::date_of(c.last_ts)) as i64,
-                (c.frequency(), c.monetary),
-            )
-        })
-        .unzip();
-    // Ranking the metrics in id order with ties in position order ranks
-    // them by (metric, id). The three are ranked side by side.
+    let recency: Vec<i64> = by_id
+        .iter()
+        .map(|&i| (as_of - date::date_of(accs[i as usize].last_ts)) as i64)
+        .collect();
+    // The metrics in id order: ranking them with ties in position order
+    // ranks them by (metric, id). The three are ranked side by side.
+    let by_id_ref = &by_id;
     let ((r, f), m) = rayon::join(
         || {
             rayon::join(
                 || rank::ntiles_of_order(&rank::order_by_i64_desc(&recency)),
-                || rank::ntiles_of_order(&rank::order_by_u64(&frequency)),
+                || {
+                    let frequency: Vec<u64> = by_id_ref
+                        .iter()
+                        .map(|&i| accs[i as usize].frequency())
+                        .collect();
+                    rank::ntiles_of_order(&rank::order_by_u64(&frequency))
+                },
             )
         },
-        || rank::ntiles_of_order(&rank::order_by_money(&monetary)),
-    );
-    let scored = |pos: usize| Scored {
-        recency: recency[pos],
-        frequency: frequency[pos],
-        monetary: monetary[pos],
-        r: r[pos],
-        f: f[pos],
-        m: m[pos],
-    };
-    // The rows, and beside them the figures of the whole run, read from
-    // the columns (not from the rows: a row is ten times wider).
-    let (customers, totals) = rayon::join(
-        || customer_rows(&state, &countries, &by_id, &scored),
-        || -> Result<(Money, CutPoints, Vec<SegmentRow>)> {
-            let revenue =
-                Money::checked_sum(monetary.iter().copied()).ok_or_else(|| Error::Overflow {
-                    what: format!("the total revenue of the {n} customers"),
-                })?;
-            let cut_points = cut_points_of((0..n).map(scored));
-            let segments = segment_rows((0..n).map(scored), revenue)?;
-            Ok((revenue, cut_points, segments))
+        || {
+            let monetary: Vec<Money> = by_id_ref
+                .iter()
+                .map(|&i| accs[i as usize].monetary)
+                .collect();
+            rank::ntiles_of_order(&rank::order_by_money(&monetary))
         },
     );
+    // Rows are made on every core, written in place into one vector of
+    // exactly `n` rows (an indexed collect: no per-block vectors copied into
+    // it afterwards, which at millions of customers held the rows twice);
+    // each task shares its countries' names among its rows (one name per
+    // country slot, made when the task first meets it).
+    let (shared, recency, r, f, m) = (&state, &recency, &r, &f, &m);
+    let countries = &countries;
+    let no_country: Arc<str> = Arc::from("");
+    let customers: Vec<CustomerRow> = by_id
+        .par_iter()
+        .with_min_len(ROWS_PER_TASK)
+        .enumerate()
+        .map_init(
+            || vec![None::<Arc<str>>; shared.country_count()],
+            |country_names, (pos, &i)| {
+                let c = &accs[i as usize];
+                let slot = countries[i as usize];
+                let country = match country_names.get_mut(slot as usize) {
+                    Some(name) => name
+                        .get_or_insert_with(|| text_of(shared.country_name(slot)).into())
+                        .clone(),
+                    None => no_country.clone(),
+                };
+                CustomerRow {
+                    customer_id: text_of(shared.id(i as usize)),
+                    recency: recency[pos],
+                    frequency: c.frequency(),
+                    monetary: c.monetary,
+                    first_purchase: c.first_ts,
+                    last_purchase: c.last_ts,
+                    country,
+                    r: r[pos],
+                    f: f[pos],
+                    m: m[pos],
+                    segment: Segment::of(r[pos], f[pos]),
+                }
+            },
+        )
+        .collect();
     drop_aside(state);
-    let (revenue, cut_points, segments) = totals?;
+
+    let revenue = Money::checked_sum(customers.iter().map(|c| c.monetary)).ok_or_else(|| {
+        Error::Overflow {
+            what: format!("the total revenue of the {n} customers"),
+        }
+    })?;
+    let cut_points = cut_points(&customers);
+    let segments = segment_rows(&customers, revenue)?;
     Ok(RfmResult {
         as_of,
         latest_purchase: latest,
@@ -214,89 +242,9 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
     })
 }
 
-/// One scored customer's figures: what the cut points and the segments'
-/// sums read.
-#[derive(Clone, Copy)]
-struct Scored {
-    recency: i64,
-    frequency: u64,
-    monetary: Money,
-    r: u8,
-    f: u8,
-    m: u8,
-}
-
-impl Scored {
-    fn of_row(c: &CustomerRow) -> Scored {
-        Scored {
-            recency: c.recency,
-            frequency: c.frequency,
-            monetary: c.monetary,
-            r: c.r,
-            f: c.f,
-            m: c.m,
-        }
-    }
-}
-
-/// The rows of the customers of `state` in id order (`by_id`), their
-/// figures from `scored` (by position in id order) and their countries
-/// from `countries` (by slot). Rows are made on every core, written in
-/// place into one vector of exactly `n` rows (an indexed collect: no
-/// per-block vectors copied into it afterwards, which at millions of
-/// customers held the rows twice); each task shares its countries' names
-/// among its rows (one name per country slot, made when the task first
-/// meets it).
-fn customer_rows(
-    state: &PartialState,
-    countries: &[u32],
-    by_id: &[u32],
-    scored: &(impl Fn(usize) -> Scored + Sync),
-) -> Vec<CustomerRow> {
-    let accs = state.customers();
-    let no_country: Arc<str> = Arc::from("");
-    by_id
-        .par_iter()
-        .with_min_len(ROWS_PER_TASK)
-        .enumerate()
-        .map_init(
-            || vec![None::<Arc<str>>; state.country_count()],
-            |country_names, (pos, &i)| {
-                let c = &accs[i as usize];
-                let slot = countries[i as usize];
-                let country = match country_names.get_mut(slot as usize) {
-                    Some(name) => name
-                        .get_or_insert_with(|| text_of(state.country_name(slot)).into())
-                        .clone(),
-                    None => no_country.clone(),
-                };
-                let s = scored(pos);
-                CustomerRow {
-                    customer_id: text_of(state.id(i as usize)),
-                    recency: s.recency,
-                    frequency: s.frequency,
-                    monetary: s.monetary,
-                    first_purchase: c.first_ts,
-                    last_purchase: c.last_ts,
-                    country,
-                    r: s.r,
-                    f: s.f,
-                    m: s.m,
-                    segment: Segment::of(s.r, s.f),
-                }
-            },
-        )
-        .collect()
-}
-
 /// The cut points of scored customers: per score, the smallest and largest
 /// recency, frequency and monetary among the customers that got it.
 pub fn cut_points(customers: &[CustomerRow]) -> CutPoints {
-    cut_points_of(customers.iter().map(Scored::of_row))
-}
-
-/// The cut points of the scored figures `customers`.
-fn cut_points_of(customers: impl Iterator<Item = Scored>) -> CutPoints {
     /// Smallest and largest value per score 1–5 (index 0 unused).
     struct Bounds<T>([Option<(T, T)>; 6]);
     impl<T: Ord + Copy> Bounds<T> {
@@ -334,10 +282,7 @@ fn cut_points_of(customers: impl Iterator<Item = Scored>) -> CutPoints {
 /// Per-segment figures; `total_revenue` is the checked Σ monetary of all
 /// customers. One pass; each segment's sums are checked at every step, in
 /// id order.
-fn segment_rows(
-    customers: impl Iterator<Item = Scored>,
-    total_revenue: Money,
-) -> Result<Vec<SegmentRow>> {
+fn segment_rows(customers: &[CustomerRow], total_revenue: Money) -> Result<Vec<SegmentRow>> {
     #[derive(Clone, Copy, Default)]
     struct Sums {
         count: u64,
@@ -352,15 +297,14 @@ fn segment_rows(
         count: 0,
     }; Segment::ALL.len()];
     let index = |seg: Segment| Segment::ALL.iter().position(|&s| s == seg).unwrap_or(0);
-    let mut total_customers: i128 = 0;
     for c in customers {
-        total_customers += 1;
-        let s = &mut sums[index(Segment::of(c.r, c.f))];
+        let s = &mut sums[index(c.segment)];
         s.count += 1;
         s.revenue = s.revenue.and_then(|v| v.checked_add(c.monetary));
         s.recency = s.recency.and_then(|v| v.checked_add(c.recency));
         s.frequency = s.frequency.and_then(|v| v.checked_add(c.frequency));
     }
+    let total_customers = customers.len() as i128;
     let mut rows: Vec<SegmentRow> = Vec::new();
     for (seg, s) in Segment::ALL.into_iter().zip(sums) {
         if s.count == 0 {
