@@ -1,9 +1,8 @@
 //! `customers.csv` rows formatted by hand into byte buffers, a block of
 //! rows per task on every core, written in order while later blocks are
-//! formatted: the same bytes as the
-//! `csv` crate's writer (comma, `\n` terminator, a field quoted only when
-//! it holds a comma, a quote, `\r` or `\n`, quotes doubled), without a
-//! `String` per field. Integers and money are formatted without
+//! formatted: the same bytes as the `csv` crate's writer (comma, `\n`
+//! terminator, a field quoted only when it holds a comma, a quote, `\r` or
+//! `\n`, quotes doubled), without a `String` per field. Integers and money are formatted without
 //! allocation; a timestamp's date part is formatted once per day.
 
 use std::io::{self, Write};
