@@ -369,20 +369,25 @@ impl Ready {
         Ready { state, store: None }
     }
 
-    /// Makes the cache entry of the state when it is a file's (blocking):
-    /// its malformed samples are numbered first, and nothing is written when
-    /// the file changed since it was planned. Returns the state and the
-    /// entry to write, or a warning when there is none.
-    pub fn finish(self) -> (PartialState, Result<Option<PendingWrite>, String>) {
+    /// Merges the state into `acc` and makes its cache entry when it is a
+    /// file's (blocking): its malformed samples are numbered first, and no
+    /// entry is made when the file changed since it was planned. When `acc`
+    /// takes the state in ([`PartialState::takes_in`]: a set entry's state,
+    /// a job's), the entry is encoded on one core while the state is folded
+    /// into `acc` on another. Returns the entry to write, or a warning when
+    /// there is none.
+    pub fn merge_into(self, acc: &mut PartialState) -> Result<Option<PendingWrite>, String> {
         let Ready { mut state, store } = self;
         let Some(s) = store else {
-            return (state, Ok(None));
+            acc.merge(state);
+            return Ok(None);
         };
         let file = &s.files[s.index as usize];
         let root = s.root.as_deref();
         // Unnumbered samples are numbered when the job is scored.
         if number_sample_lines_in(&mut state, &s.files, root).is_err() {
-            return (state, Ok(None));
+            acc.merge(state);
+            return Ok(None);
         }
         match key_of(file, root, &s.parse) {
             Ok(now) if now == s.key => {}
@@ -391,23 +396,36 @@ impl Ready {
                     "{}: not cached: the file changed while it was read",
                     file.path.display()
                 );
-                return (state, Err(warning));
+                acc.merge(state);
+                return Err(warning);
             }
         }
         // Encoded from the state itself (no copy of it): the bytes alone
         // wait for the write, which runs off the merge path.
-        let file = file.path.display().to_string();
-        let bytes = match s.cache.encode(&s.key, &state, s.index) {
-            Ok(bytes) => bytes,
-            Err(e) => return (state, Err(not_written(&file, &s.cache, &e))),
+        let encode = || s.cache.encode(&s.key, &state, s.index);
+        let encoded = if acc.takes_in(&state) {
+            let (encoded, ()) = rayon::join(encode, || acc.merge_from(&state));
+            // Its customers' lists are freed off the merge path.
+            let _ = std::thread::Builder::new()
+                .name("rfm-drop".into())
+                .spawn(move || drop(state));
+            encoded
+        } else {
+            let encoded = encode();
+            acc.merge(state);
+            encoded
         };
-        let write = PendingWrite {
+        let file = file.path.display().to_string();
+        let bytes = match encoded {
+            Ok(bytes) => bytes,
+            Err(e) => return Err(not_written(&file, &s.cache, &e)),
+        };
+        Ok(Some(PendingWrite {
             cache: s.cache,
             key: s.key,
             bytes,
             file,
-        };
-        (state, Ok(Some(write)))
+        }))
     }
 }
 

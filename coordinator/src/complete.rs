@@ -30,6 +30,9 @@ pub struct Completion {
     /// Where the run is recorded, when the coordinator has a run database.
     pub run: Option<(Arc<Recorder>, RunId)>,
     pub data_root: Option<Arc<DataRoot>>,
+    /// The computed files' cache entries being written: waited for after
+    /// scoring, their warnings added to the report then.
+    pub cache_writes: Vec<tokio::task::JoinHandle<Option<String>>>,
 }
 
 /// A job that failed, with its completed report.
@@ -70,9 +73,10 @@ impl Completion {
 }
 
 /// Ends a job whose tasks gave `tasks` (the merged state, or why they failed).
-pub async fn complete(c: Completion, tasks: Result<PartialState, Failure>) {
+pub async fn complete(mut c: Completion, tasks: Result<PartialState, Failure>) {
     let seconds = c.job.seconds();
-    let scored = match tasks {
+    let cache_writes = std::mem::take(&mut c.cache_writes);
+    let mut scored = match tasks {
         Err((class, error)) => Err(Failed::at(
             Stage::Tasks,
             class,
@@ -127,6 +131,24 @@ pub async fn complete(c: Completion, tasks: Result<PartialState, Failure>) {
             })
         }
     };
+    let writing = std::time::Instant::now();
+    for write in cache_writes {
+        if let Ok(Some(w)) = write.await {
+            c.log(&w);
+            let report = match &mut scored {
+                Ok((report, _)) => report,
+                Err(failed) => &mut *failed.report,
+            };
+            if let Some(usage) = report.cache.as_mut() {
+                usage.warnings.push(w);
+            }
+        }
+    }
+    tracing::debug!(
+        "rfm-coordinator: job {}: waited {:.1} ms for the cache entries' writes",
+        c.job.id,
+        writing.elapsed().as_secs_f64() * 1e3
+    );
     let outcome = match scored {
         Ok((report, result)) => {
             let result = Arc::new(result);

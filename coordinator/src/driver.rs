@@ -95,6 +95,8 @@ struct Driver {
     /// The set entry found in the cache, decoded while the tasks run and
     /// merged after the last.
     cached_set: Option<CachedSet>,
+    /// The set entry's state, when it turned out damaged or did not decode.
+    set_failed: Option<SetFailed>,
     /// The computed files' states, merged per file for the cache.
     per_file: Option<FileStates>,
     /// Cache entries being written: a warning for each that could not be.
@@ -395,13 +397,14 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         done: 0,
         initial,
         cached_set,
+        set_failed: None,
         per_file,
         writes: Vec::new(),
         chunk_size: options.chunk_size,
     };
     let tasks = driver.run(&ctx).await;
     driver.stop_all();
-    let (mut warnings, set_keys, recomputed) = driver
+    let (warnings, set_keys, recomputed) = driver
         .per_file
         .take()
         .map(|p| (p.warnings, p.set_keys, p.recomputed))
@@ -423,18 +426,6 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         }
         _ => None,
     };
-    let writing = Instant::now();
-    for write in std::mem::take(&mut driver.writes) {
-        if let Ok(Some(w)) = write.await {
-            driver.log(&w);
-            warnings.push(w);
-        }
-    }
-    tracing::debug!(
-        "rfm-coordinator: job {}: waited {:.1} ms for the cache entries' writes",
-        job.id,
-        writing.elapsed().as_secs_f64() * 1e3
-    );
     if let Some(usage) = report.cache.as_mut() {
         usage.warnings.extend(warnings);
         // Files of a set entry that did not decode, without an entry of their own.
@@ -448,6 +439,9 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         report,
         run,
         data_root,
+        // Waited for after scoring: writing and syncing an entry may take
+        // longer than folding it into the set.
+        cache_writes: std::mem::take(&mut driver.writes),
     };
     let job_id = completion.job.id.clone();
     complete(completion, tasks).await;
@@ -478,6 +472,33 @@ async fn merge_blocking(a: PartialState, b: PartialState) -> Result<PartialState
 }
 
 impl Driver {
+    /// Merges the set entry's state into `merged` once it is decoded, if
+    /// the job has one not merged yet. A set entry that is damaged or did
+    /// not decode is kept in `set_failed`, for the job to do without it.
+    async fn with_set(&mut self, merged: PartialState) -> Result<PartialState, Failure> {
+        let Some(set) = self.cached_set.take() else {
+            return Ok(merged);
+        };
+        let waiting = Instant::now();
+        match set.state().await {
+            Ok(cached) => {
+                let merging = Instant::now();
+                let merged = merge_blocking(merged, cached).await;
+                tracing::debug!(
+                    "rfm-coordinator: job {}: waited {:.1} ms for the set entry, merged it in {:.1} ms",
+                    self.job.id,
+                    (merging - waiting).as_secs_f64() * 1e3,
+                    merging.elapsed().as_secs_f64() * 1e3
+                );
+                merged
+            }
+            Err(failed) => {
+                self.set_failed = Some(failed);
+                Ok(merged)
+            }
+        }
+    }
+
     /// Does without a set entry that is damaged or did not decode: a
     /// warning; its files' own entries are read and merged into
     /// `merged`, and the files without a usable entry are planned as tasks
@@ -566,11 +587,16 @@ impl Driver {
             if merging.is_none() {
                 if let Some(ready) = to_merge.pop_front() {
                     let mut acc = merged.take().unwrap_or_default();
+                    if to_merge.is_empty() && self.done == self.tasks.len() {
+                        // The last state: the set entry's is merged first,
+                        // so that the last file's entry is encoded while
+                        // that file is folded into the set.
+                        acc = self.with_set(acc).await?;
+                    }
                     let job_id = self.job.id.clone();
                     merging = Some(tokio::task::spawn_blocking(move || {
                         let started = Instant::now();
-                        let (state, write) = ready.finish();
-                        acc.merge(state);
+                        let write = ready.merge_into(&mut acc);
                         tracing::debug!(
                             "rfm-coordinator: job {job_id}: merged a chunk in {:.1} ms ({} customers)",
                             started.elapsed().as_secs_f64() * 1e3,
@@ -579,24 +605,10 @@ impl Driver {
                         (acc, write)
                     }));
                 } else if self.done == self.tasks.len() {
-                    let merged_tasks = merged.take().unwrap_or_default();
-                    let Some(set) = self.cached_set.take() else {
-                        return Ok(merged_tasks);
-                    };
-                    let waiting = Instant::now();
-                    match set.state().await {
-                        Ok(cached) => {
-                            let merging = Instant::now();
-                            let merged = merge_blocking(merged_tasks, cached).await;
-                            tracing::debug!(
-                                "rfm-coordinator: job {}: waited {:.1} ms for the set entry, merged it in {:.1} ms",
-                                self.job.id,
-                                (merging - waiting).as_secs_f64() * 1e3,
-                                merging.elapsed().as_secs_f64() * 1e3
-                            );
-                            return merged;
-                        }
-                        Err(failed) => {
+                    let merged_tasks = self.with_set(merged.take().unwrap_or_default()).await?;
+                    match self.set_failed.take() {
+                        None => return Ok(merged_tasks),
+                        Some(failed) => {
                             // Its files come from their own entries, or are
                             // computed again: more tasks, then the loop goes on.
                             merged = Some(self.without_set(merged_tasks, failed).await?);
@@ -677,7 +689,7 @@ enum Step {
 }
 
 /// What a merge gives back: the merged state and the cache entry to write
-/// (or why it cannot be), as [`Ready::finish`] says.
+/// (or why it cannot be), as [`Ready::merge_into`] says.
 type MergeStep = (
     PartialState,
     Result<Option<crate::cached::PendingWrite>, String>,
@@ -754,6 +766,7 @@ mod tests {
             done: 0,
             initial: PartialState::new(),
             cached_set: None,
+            set_failed: None,
             per_file: None,
             writes: Vec::new(),
             chunk_size: 10,
@@ -826,6 +839,7 @@ mod tests {
             done: 0,
             initial: PartialState::new(),
             cached_set: None,
+            set_failed: None,
             per_file: None,
             writes: Vec::new(),
             chunk_size: 10,
@@ -877,6 +891,7 @@ mod tests {
             done: 0,
             initial: PartialState::new(),
             cached_set: None,
+            set_failed: None,
             per_file: None,
             writes: Vec::new(),
             chunk_size: 10,

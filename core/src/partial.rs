@@ -862,20 +862,7 @@ impl PartialState {
     /// [`seal`](Self::seal), which sorts only the sets that need it (so a
     /// customer's set is not sorted again at each of many merges).
     pub fn merge(&mut self, mut other: PartialState) {
-        // A state reserved for the job takes the other in while its room
-        // holds both; else the smaller state is folded into the larger (a
-        // state from the cache far larger than the room reserved for the
-        // job's new files is not copied into it).
-        // A decoded state at least as large as the other is never folded into
-        // it: its base rows would all be made into spills.
-        let keeps_base = |a: &PartialState, b: &PartialState| {
-            a.spills.base.is_some() && a.customers.len() >= b.customers.len()
-        };
-        let self_takes_it =
-            self.folds_in_place && self.has_room_for(&other) && !keeps_base(&other, self);
-        let other_takes_it =
-            other.folds_in_place && other.has_room_for(self) && !keeps_base(self, &other);
-        if !self_takes_it && (other_takes_it || other.customers.len() > self.customers.len()) {
+        if !self.takes_in(&other) {
             std::mem::swap(self, &mut other);
         }
         if let Some(id) = &other.overflow {
@@ -890,6 +877,53 @@ impl PartialState {
             self.overflow = overflow;
             return;
         }
+        // The other's spills are moved out of it, not copied.
+        let mut other_spills = std::mem::take(&mut other.spills);
+        self.fold(&other, |spill| other_spills.take(spill).map(Cow::Owned));
+    }
+
+    /// Whether [`merge`](Self::merge) folds `other` into this state (rather
+    /// than this state into `other`): then
+    /// [`merge_from`](Self::merge_from) gives the same state without
+    /// consuming `other`.
+    pub fn takes_in(&self, other: &PartialState) -> bool {
+        // A state reserved for the job takes the other in while its room
+        // holds both; else the smaller state is folded into the larger (a
+        // state from the cache far larger than the room reserved for the
+        // job's new files is not copied into it).
+        // A decoded state at least as large as the other is never folded into
+        // it: its base rows would all be made into spills.
+        let keeps_base = |a: &PartialState, b: &PartialState| {
+            a.spills.base.is_some() && a.customers.len() >= b.customers.len()
+        };
+        let self_takes_it =
+            self.folds_in_place && self.has_room_for(other) && !keeps_base(other, self);
+        let other_takes_it =
+            other.folds_in_place && other.has_room_for(self) && !keeps_base(self, other);
+        self_takes_it || !(other_takes_it || other.customers.len() > self.customers.len())
+    }
+
+    /// Folds `other` into this state, leaving `other` as it is (what it
+    /// must keep is copied: the spills of customers new here, its ledger),
+    /// so that it can be read meanwhile, e.g. encoded for the cache on
+    /// another core. The same state as [`merge`](Self::merge) when
+    /// [`takes_in`](Self::takes_in) says so.
+    pub fn merge_from(&mut self, other: &PartialState) {
+        if let Some(id) = &other.overflow {
+            Self::note_overflow(&mut self.overflow, id);
+        }
+        self.ledger.merge(other.ledger.clone());
+        self.fold(other, |spill| other.spills.view(spill));
+    }
+
+    /// Folds `other`'s customers into this state; `spill_of_other` gives
+    /// the spill that one of `other`'s spill indexes names (moved out of
+    /// it, or borrowed).
+    fn fold<'o>(
+        &mut self,
+        other: &PartialState,
+        mut spill_of_other: impl FnMut(u32) -> Option<Cow<'o, Spill>>,
+    ) {
         let remap: Vec<u32> = other
             .countries
             .iter()
@@ -912,8 +946,7 @@ impl PartialState {
             .collect();
         // Then the folding, with the customers met a few steps ahead
         // fetched into the cache meanwhile.
-        let mut other_spills = std::mem::take(&mut other.spills);
-        for (i, mut theirs) in other.customers.into_iter().enumerate() {
+        for (i, theirs) in other.customers.iter().enumerate() {
             if let Some(&(ahead, false)) = slots.get(i + PREFETCH_AHEAD) {
                 prefetch(&self.customers[ahead as usize]);
             }
@@ -933,15 +966,15 @@ impl PartialState {
             }
             let (slot, new) = slots[i];
             let slot = slot as usize;
+            let mut theirs = theirs.clone();
             theirs.country = remap_country(theirs.country);
-            let mut their_spill = other_spills.take(theirs.spill).map(|mut sp| {
-                for c in sp.countries.iter_mut() {
-                    c.0 = remap_country(c.0);
-                }
-                sp
-            });
+            let their_spill = spill_of_other(theirs.spill);
             if new {
-                if let Some(sp) = their_spill.take() {
+                if let Some(sp) = their_spill {
+                    let mut sp = sp.into_owned();
+                    for c in sp.countries.iter_mut() {
+                        c.0 = remap_country(c.0);
+                    }
                     theirs.spill = self.spills.len() as u32;
                     self.spills.push(sp);
                 }
@@ -971,13 +1004,15 @@ impl PartialState {
                 } else {
                     add_invoices(ours, &mut self.spills, &sp.invoices);
                 }
-                if !sp.long_invoices.is_empty() {
-                    spill_of(ours, &mut self.spills)
-                        .long_invoices
-                        .extend(sp.long_invoices);
+                for &(c, n) in &sp.countries {
+                    add_country(ours, &mut self.spills, remap_country(c), n);
                 }
-                for (c, n) in sp.countries {
-                    add_country(ours, &mut self.spills, c, n);
+                if !sp.long_invoices.is_empty() {
+                    let long = &mut spill_of(ours, &mut self.spills).long_invoices;
+                    match sp {
+                        Cow::Owned(sp) => long.extend(sp.long_invoices),
+                        Cow::Borrowed(sp) => long.extend(sp.long_invoices.iter().cloned()),
+                    }
                 }
             }
         }
@@ -1623,12 +1658,19 @@ mod tests {
                 }
             };
             fold(&mut state, &lines[..cut]);
-            state.merge(state_of_lines(&merged));
+            // The same merge by reference, the state merged in left as it was.
+            let merged_state = state_of_lines(&merged);
+            let mut by_reference = state.clone();
+            by_reference.merge_from(&merged_state);
+            proptest::prop_assert_eq!(figures(&merged_state), figures(&state_of_lines(&merged)));
+            state.merge(merged_state);
             fold(&mut state, &lines[cut..]);
+            fold(&mut by_reference, &lines[cut..]);
             state.seal();
             let all: Vec<_> = lines.iter().chain(merged.iter()).copied().collect();
             let want = figures(&state_of_lines(&all));
-            proptest::prop_assert_eq!(figures(&state), want);
+            proptest::prop_assert_eq!(figures(&state), want.clone());
+            proptest::prop_assert_eq!(figures(&by_reference), want);
         }
     }
 

@@ -961,6 +961,7 @@ mod tests {
 
         // New files of fewer, as many and more customers, some new, merged
         // into it and it into them: as the original merges.
+        let mut by_reference = 0;
         for (seed, customers, lines) in [(2, 400, 500), (3, 320, 3000), (4, 500, 9000)] {
             let new = state_of_lines(seed, customers, lines);
             let mut want = cached.clone();
@@ -973,10 +974,33 @@ mod tests {
             into_job.reserve_for_job(1 << 30);
             into_job.merge(new.clone());
             into_job.merge(decoded());
+            // Folded without consuming the state folded in (read meanwhile
+            // to encode it), which stays as it was.
+            let mut from_new = decoded();
+            if from_new.takes_in(&new) {
+                by_reference += 1;
+                from_new.merge_from(&new);
+            } else {
+                from_new.merge(new.clone());
+            }
+            let mut job_from = PartialState::new();
+            job_from.reserve_for_job(1 << 30);
+            assert!(job_from.takes_in(&new));
+            job_from.merge_from(&new);
+            job_from.merge(decoded());
+            let mut new_from_decoded = new.clone();
+            new_from_decoded.merge_from(&decoded());
+            assert_eq!(rows(&new), rows(&state_of_lines(seed, customers, lines)));
+            // The other way round (not what `takes_in` picks): the same
+            // customers; the entry's country table follows the merge order.
+            assert_eq!(rows(&new_from_decoded), rows(&want), "{seed}");
+            assert_eq!(scored(&new_from_decoded), scored(&want), "{seed}");
             for (how, got) in [
                 ("into the decoded state", &into_decoded),
                 ("into the new state", &into_new),
                 ("into a job's reserved state", &into_job),
+                ("into the decoded state, by reference", &from_new),
+                ("into a job's reserved state, by reference", &job_from),
             ] {
                 assert_eq!(rows(got), rows(&want), "{seed}: {how}");
                 let order = got.slots_by_id();
@@ -997,6 +1021,10 @@ mod tests {
             both.merge(PartialState::decode_entry(&other_bytes).unwrap());
             assert_eq!(payload(&both), payload(&want), "{seed}: two decoded");
         }
+        assert!(
+            by_reference > 0,
+            "a decoded state took a new one in by reference"
+        );
 
         // Lines absorbed into it, by customers of base rows and new ones.
         let mut absorbed = decoded();
