@@ -8,9 +8,10 @@
 //! merge is stored as a set entry too (off the scoring path). A set entry
 //! is chosen at submission by its header; it is read, checked and decoded
 //! on its own thread while the job's tasks run ([`CachedSet`]); the job
-//! merges it after its last task.
-//! A computed file's entry is encoded from its state (no copy of it) and
-//! written off the merge path. A damaged entry (unreadable, truncated,
+//! merges it once its last task is in, before that task's state.
+//! A computed file's entry is encoded from its state (no copy of it), while
+//! that state is folded into the job's when the job's takes it in, and
+//! written off the merge path; the job waits for the writes after scoring. A damaged entry (unreadable, truncated,
 //! foreign, a checksum that does not match), or one that cannot be written,
 //! is a warning in the run report (`cache.warnings`) and its files are
 //! recomputed. A set entry that is damaged, or whose checksum matches but
