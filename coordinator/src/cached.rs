@@ -11,10 +11,10 @@
 //! merges it once its last task is in, before that task's state.
 //! A computed file's entry is encoded from its state (no copy of it), while
 //! that state is folded into the job's when the job's takes it in, and
-//! written off the merge path; the job waits for the writes after scoring. A damaged entry (unreadable, truncated,
-//! foreign, a checksum that does not match), or one that cannot be written,
-//! is a warning in the run report (`cache.warnings`) and its files are
-//! recomputed. A set entry that is damaged, or whose checksum matches but
+//! written off the merge path; the job waits for the writes after scoring.
+//! A damaged entry (unreadable, truncated, foreign, a checksum that does
+//! not match), or one that cannot be written, is a warning in the run
+//! report (`cache.warnings`) and its files are recomputed. A set entry that is damaged, or whose checksum matches but
 //! whose payload does not decode (only a faulty or forged writer makes
 //! one), is found while the job's tasks run: it is a warning too, its files'
 //! own entries are read ([`SetFallback`]), the files without a usable one are
@@ -405,12 +405,9 @@ impl Ready {
         // wait for the write, which runs off the merge path.
         let encode = || s.cache.encode(&s.key, &state, s.index);
         let encoded = if acc.takes_in(&state) {
-            let (encoded, ()) = rayon::join(encode, || acc.merge_from(&state));
-            // Its customers' lists are freed off the merge path.
-            let _ = std::thread::Builder::new()
-                .name("rfm-drop".into())
-                .spawn(move || drop(state));
-            encoded
+            // Freed here, not on a thread of its own: a job's freed pages
+            // are handed back before scoring, once they are all free.
+            rayon::join(encode, || acc.merge_from(&state)).0
         } else {
             let encoded = encode();
             acc.merge(state);
