@@ -155,34 +155,36 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
     let n = state.customer_count();
     let by_id = state.slots_by_id();
     let accs = state.customers();
-    let recency: Vec<i64> = by_id
-        .iter()
-        .map(|&i| (as_of - date::date_of(accs[i as usize].last_ts)) as i64)
-        .collect();
-    // The metrics in id order: ranking them with ties in position order
-    // ranks them by (metric, id). The three are ranked side by side.
-    let by_id_ref = &by_id;
+    // The metrics in id order, each customer read once, on every core:
+    // ranking them with ties in position order ranks them by (metric, id).
+    let mut recency = vec![0i64; n];
+    let mut frequency = vec![0u64; n];
+    let mut monetary = vec![Money::ZERO; n];
+    (
+        &by_id[..],
+        &mut recency[..],
+        &mut frequency[..],
+        &mut monetary[..],
+    )
+        .into_par_iter()
+        .with_min_len(ROWS_PER_TASK)
+        .for_each(|(&i, recency, frequency, monetary)| {
+            let c = &accs[i as usize];
+            *recency = (as_of - date::date_of(c.last_ts)) as i64;
+            *frequency = c.frequency();
+            *monetary = c.monetary;
+        });
+    // The three are ranked side by side.
     let ((r, f), m) = rayon::join(
         || {
             rayon::join(
-                || rank::ntiles_of_order(&rank::order_by_i64_desc(&recency)),
-                || {
-                    let frequency: Vec<u64> = by_id_ref
-                        .iter()
-                        .map(|&i| accs[i as usize].frequency())
-                        .collect();
-                    rank::ntiles_of_order(&rank::order_by_u64(&frequency))
-                },
+                || rank::ntiles_by_i64_desc(&recency),
+                || rank::ntiles_by_u64(&frequency),
             )
         },
-        || {
-            let monetary: Vec<Money> = by_id_ref
-                .iter()
-                .map(|&i| accs[i as usize].monetary)
-                .collect();
-            rank::ntiles_of_order(&rank::order_by_money(&monetary))
-        },
+        || rank::ntiles_by_money(&monetary),
     );
+    drop((frequency, monetary));
     // Rows are made on every core, written in place into one vector of
     // exactly `n` rows (an indexed collect: no per-block vectors copied into
     // it afterwards, which at millions of customers held the rows twice);
@@ -224,13 +226,20 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
         .collect();
     drop_aside(state);
 
-    let revenue = Money::checked_sum(customers.iter().map(|c| c.monetary)).ok_or_else(|| {
-        Error::Overflow {
-            what: format!("the total revenue of the {n} customers"),
-        }
-    })?;
-    let cut_points = cut_points(&customers);
-    let segments = segment_rows(&customers, revenue)?;
+    // The cut points on one core, the sums on the other.
+    let (cut_points, sums) = rayon::join(
+        || cut_points(&customers),
+        || -> Result<(Money, Vec<SegmentRow>)> {
+            let revenue =
+                Money::checked_sum(customers.iter().map(|c| c.monetary)).ok_or_else(|| {
+                    Error::Overflow {
+                        what: format!("the total revenue of the {n} customers"),
+                    }
+                })?;
+            Ok((revenue, segment_rows(&customers, revenue)?))
+        },
+    );
+    let (revenue, segments) = sums?;
     Ok(RfmResult {
         as_of,
         latest_purchase: latest,
