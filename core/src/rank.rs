@@ -260,25 +260,35 @@ fn divided_by_ten_power(x: u128, k: u32) -> Option<u128> {
 /// they fit in 64 bits: exact keys in the values' order (whole cents of
 /// the offset, most often).
 fn exact_money_keys(values: &[Money]) -> Option<Vec<u64>> {
-    let min = values.iter().map(|m| m.0).min()?;
-    // Offsets from the smallest, as unsigned: the same order.
-    let offset = |m: &Money| m.0.wrapping_sub(min) as u128;
-    let (span, or) = values.iter().fold((0u128, 0u128), |(span, or), m| {
-        (span.max(offset(m)), or | offset(m))
-    });
-    // A multiple of 10^k is one of 10^(k-1) too: one pass finds the largest.
-    let mut k = or.trailing_zeros().min(MAX_TEN_POWER);
+    let first = values.first()?.0;
+    // A power of ten divides every offset from the smallest exactly when it
+    // divides every distance from the first (each set is the other's
+    // differences): one pass finds it with the bounds. A multiple of 10^k
+    // is one of 10^(k-1) too, so `k` only goes down.
+    let distance = |v: i128| {
+        if v >= first {
+            v.wrapping_sub(first) as u128
+        } else {
+            first.wrapping_sub(v) as u128
+        }
+    };
+    let (mut min, mut max, mut k) = (first, first, MAX_TEN_POWER);
     for m in values {
-        while k > 0 && divided_by_ten_power(offset(m), k).is_none() {
+        (min, max) = (min.min(m.0), max.max(m.0));
+        let d = distance(m.0);
+        k = k.min(d.trailing_zeros());
+        while k > 0 && divided_by_ten_power(d, k).is_none() {
             k -= 1;
         }
     }
+    // Offsets from the smallest, as unsigned: the same order.
+    let span = max.wrapping_sub(min) as u128;
     divided_by_ten_power(span, k).filter(|&q| q <= u64::MAX as u128)?;
     let (_, inverse) = POWERS_OF_FIVE[k as usize];
     Some(
         values
             .iter()
-            .map(|m| (offset(m) >> k).wrapping_mul(inverse) as u64)
+            .map(|m| (m.0.wrapping_sub(min) as u128 >> k).wrapping_mul(inverse) as u64)
             .collect(),
     )
 }
@@ -474,6 +484,26 @@ mod tests {
         assert_eq!(divided_by_ten_power(1_200_000, 5), Some(12));
         assert_eq!(divided_by_ten_power(0, 18), Some(0));
         assert_eq!(divided_by_ten_power(5 * 10u128.pow(17), 18), None);
+    }
+
+    #[test]
+    fn amounts_become_whole_units_of_their_largest_shared_power_of_ten() {
+        let cent = crate::money::ONE / 100;
+        let keys =
+            |units: &[i128]| exact_money_keys(&units.iter().map(|&u| Money(u)).collect::<Vec<_>>());
+        // Cents, below and above the first value: offsets from -1.25 in cents.
+        assert_eq!(
+            keys(&[300 * cent, -125 * cent, 0, -125 * cent]),
+            Some(vec![425, 0, 125, 0])
+        );
+        // Whole units (10^18) at most, however round the amounts.
+        assert_eq!(keys(&[0, 2000 * crate::money::ONE]), Some(vec![0, 2000]));
+        // A span of more than 64 bits of units has no exact keys.
+        assert_eq!(
+            keys(&[-crate::money::MAX_UNITS, crate::money::MAX_UNITS]),
+            None
+        );
+        assert_eq!(keys(&[]), None);
     }
 
     #[test]

@@ -305,9 +305,8 @@ fn segment_rows(customers: &[CustomerRow], total_revenue: Money) -> Result<Vec<S
         frequency: Some(0),
         count: 0,
     }; Segment::ALL.len()];
-    let index = |seg: Segment| Segment::ALL.iter().position(|&s| s == seg).unwrap_or(0);
     for c in customers {
-        let s = &mut sums[index(c.segment)];
+        let s = &mut sums[c.segment.index()];
         s.count += 1;
         s.revenue = s.revenue.and_then(|v| v.checked_add(c.monetary));
         s.recency = s.recency.and_then(|v| v.checked_add(c.recency));

@@ -30,6 +30,11 @@ impl Segment {
         Segment::Hibernating,
     ];
 
+    /// The segment's place in [`ALL`](Self::ALL).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The segment of an R and an F score (1–5 each).
     pub fn of(r: u8, f: u8) -> Segment {
         use Segment::*;
@@ -99,6 +104,13 @@ impl std::fmt::Display for Segment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_segment_is_at_its_index() {
+        for (i, seg) in Segment::ALL.into_iter().enumerate() {
+            assert_eq!(seg.index(), i, "{seg:?}");
+        }
+    }
 
     #[test]
     fn table_matches_the_spec() {
