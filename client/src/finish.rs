@@ -81,14 +81,15 @@ pub fn write(
             results: Some(result),
         });
     }
-    summary::show_success(
+    let shown = summary::show_success(
         report,
         &result,
         out.path(),
         finished.published_to.as_deref(),
         json,
         quiet,
-    )
-    .context("cannot show the report")
-    .at(Stage::Writing)
+    );
+    // Freed beside the process's end, not before it.
+    rfm_core::score::drop_aside(result);
+    shown.context("cannot show the report").at(Stage::Writing)
 }

@@ -259,7 +259,7 @@ impl SetHit {
     /// instead.
     pub fn decode(self) -> std::result::Result<PartialState, String> {
         let path = self.path;
-        let bytes = fs::read(&path)
+        let bytes = crate::huge_pages::read_file(&path)
             .map_err(|e| format!("cache entry {} cannot be read ({e})", path.display()))?;
         let at = verify(&bytes, &self.keys)
             .map_err(|why| format!("cache entry {} is not usable ({why})", path.display()))?;

@@ -411,7 +411,7 @@ impl InputReader {
 /// Fails with [`std::io::ErrorKind::UnexpectedEof`] when the file ends first.
 fn append_file_bytes(file: &File, offset: u64, n: usize, buf: &mut Vec<u8>) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
-    buf.reserve(n);
+    crate::huge_pages::reserve(buf, n);
     let mut done = 0;
     while done < n {
         let spare = buf.spare_capacity_mut();

@@ -24,6 +24,7 @@ pub mod figures;
 pub mod format;
 pub mod gen;
 pub mod gen_formats;
+pub mod huge_pages;
 pub mod input;
 pub mod ledger;
 pub mod money;

@@ -109,7 +109,7 @@ impl PartialState {
         let n = order.len();
         let ends_at = out.len();
         out.resize(ends_at + n * 8, 0);
-        out.reserve(self.invoice_bound() * 16 + n * 8 * 3);
+        crate::huge_pages::reserve(out, self.invoice_bound() * 16 + n * 8 * 3);
         let mut long_ends = Vec::with_capacity(n);
         let (mut long_byte_ends, mut long_bytes) = (Vec::new(), Vec::new());
         let mut country_ends = Vec::with_capacity(n);
@@ -537,7 +537,7 @@ impl Columns<'_> {
             (self.long_ends, self.long_byte_ends, self.long_bytes);
         let (country_ends, country_values, country_lines) =
             (self.country_ends, self.country_values, self.country_lines);
-        let mut customers = Vec::with_capacity(headroom(n));
+        let mut customers = crate::huge_pages::with_capacity(headroom(n));
         let mut spans = Spans::default();
         for i in 0..n {
             let mut acc = CustomerAcc::new();

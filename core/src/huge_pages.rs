@@ -1,0 +1,120 @@
+//! Transparent huge pages for the large buffers a run fills at once: an
+//! entry read whole from the state cache, an entry being encoded, a
+//! sub-range of input, the scored rows. Each 4 KiB page first touched costs
+//! a fault (the kernel zeroes, charges and maps it); a 2 MiB page costs one
+//! fault for 512 of them. The allocator itself asks for none (`no_thp`,
+//! see the workspace's `Cargo.toml`): a huge page half used by small
+//! objects would hold memory for nothing, while these buffers are written
+//! through, so the advice costs no memory beyond their last 2 MiB.
+//!
+//! mimalloc built with `no_thp` turns huge pages off for the whole process
+//! (`PR_SET_THP_DISABLE`). Where the kernel gives them only to regions that
+//! ask (`/sys/kernel/mm/transparent_hugepage/enabled` is `madvise`), the
+//! first advice turns them back on: the allocator's own regions still ask
+//! for none, so only these buffers get them. Where the kernel gives them
+//! to every region (`always`), they stay off, as the allocator wants.
+//! `RFM_HUGE_PAGES=0` keeps them off everywhere.
+//!
+//! The advice is a hint: where the kernel has no huge page at hand, the
+//! buffer works the same with small ones.
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::OnceLock;
+
+/// The huge page size of x86_64 and most aarch64 kernels.
+const HUGE_PAGE: usize = 2 << 20;
+
+/// Whether advised buffers may get huge pages in this process (see the
+/// module's documentation); decided once.
+fn allowed() -> bool {
+    static ALLOWED: OnceLock<bool> = OnceLock::new();
+    *ALLOWED.get_or_init(|| {
+        if std::env::var_os("RFM_HUGE_PAGES").is_some_and(|v| v == "0") {
+            return false;
+        }
+        let mode =
+            fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+        if !mode.contains("[madvise]") {
+            return false;
+        }
+        // SAFETY: `prctl(PR_SET_THP_DISABLE, 0)` only clears this process's
+        // flag; it takes no pointer.
+        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 0, 0, 0, 0) == 0 }
+    })
+}
+
+/// Asks for huge pages behind the whole 2 MiB-aligned pages of `buf`'s
+/// capacity (none for a buffer smaller than two of them: too little to win).
+pub fn advise<T>(buf: &mut Vec<T>) {
+    let bytes = buf.capacity().saturating_mul(std::mem::size_of::<T>());
+    if bytes < 2 * HUGE_PAGE || !allowed() {
+        return;
+    }
+    let start = buf.as_mut_ptr() as usize;
+    let from = start.next_multiple_of(HUGE_PAGE);
+    let to = (start + bytes) / HUGE_PAGE * HUGE_PAGE;
+    if to > from {
+        // SAFETY: the range lies inside `buf`'s allocation, which this
+        // vector owns; `madvise(MADV_HUGEPAGE)` changes how its pages are
+        // backed, never their contents (an error leaves them as they were).
+        unsafe {
+            libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
+/// A vector with room for `capacity` values, advised (see [`advise`]).
+pub fn with_capacity<T>(capacity: usize) -> Vec<T> {
+    let mut buf = Vec::with_capacity(capacity);
+    advise(&mut buf);
+    buf
+}
+
+/// Makes room for `additional` more values in `buf`, advising the new
+/// allocation when it moved (see [`advise`]).
+pub fn reserve<T>(buf: &mut Vec<T>, additional: usize) {
+    let before = buf.capacity();
+    buf.reserve(additional);
+    if buf.capacity() != before {
+        advise(buf);
+    }
+}
+
+/// The whole content of the file at `path`, read into an advised buffer.
+pub fn read_file(path: &Path) -> io::Result<Vec<u8>> {
+    let mut file = fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    // One byte more than the size: a file that grew meanwhile is read to
+    // its end without the buffer moving for a last empty read.
+    let mut buf = with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
+    file.read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_file_reads_every_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("entry");
+        let bytes: Vec<u8> = (0..5 * HUGE_PAGE + 17).map(|i| (i % 251) as u8).collect();
+        fs::write(&path, &bytes).unwrap();
+        assert_eq!(read_file(&path).unwrap(), bytes);
+        fs::write(&path, b"").unwrap();
+        assert!(read_file(&path).unwrap().is_empty());
+    }
+
+    #[test]
+    fn reserve_keeps_the_values() {
+        let mut v: Vec<u64> = (0..1000).collect();
+        reserve(&mut v, 3 * HUGE_PAGE / 8);
+        assert!(v.capacity() >= 1000 + 3 * HUGE_PAGE / 8);
+        assert_eq!(v, (0..1000).collect::<Vec<u64>>());
+        let w: Vec<u128> = with_capacity(HUGE_PAGE);
+        assert!(w.capacity() >= HUGE_PAGE && w.is_empty());
+    }
+}
