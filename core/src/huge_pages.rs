@@ -36,13 +36,20 @@ fn allowed() -> bool {
         }
         let mode =
             fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
-        if !mode.contains("[madvise]") {
-            return false;
-        }
-        // SAFETY: `prctl(PR_SET_THP_DISABLE, 0)` only clears this process's
-        // flag; it takes no pointer.
-        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 0, 0, 0, 0) == 0 }
+        turn_back_on(&mode)
     })
+}
+
+/// Clears the process's `PR_SET_THP_DISABLE` when the kernel's mode (the
+/// content of `transparent_hugepage/enabled`) gives huge pages only to
+/// regions that ask; whether advised regions may get them.
+fn turn_back_on(mode: &str) -> bool {
+    if !mode.contains("[madvise]") {
+        return false;
+    }
+    // SAFETY: `prctl(PR_SET_THP_DISABLE, 0)` only clears this process's
+    // flag; it takes no pointer.
+    unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 0, 0, 0, 0) == 0 }
 }
 
 /// Asks for huge pages behind the whole 2 MiB-aligned pages of `buf`'s
@@ -106,6 +113,21 @@ mod tests {
         assert_eq!(read_file(&path).unwrap(), bytes);
         fs::write(&path, b"").unwrap();
         assert!(read_file(&path).unwrap().is_empty());
+    }
+
+    #[test]
+    fn huge_pages_come_back_on_only_where_the_kernel_gives_them_on_request() {
+        // SAFETY (both): `prctl` with integer arguments only.
+        let disabled = || unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
+        // As mimalloc built with `no_thp` leaves the process.
+        let disable = || unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+        assert_eq!(disable(), 0);
+        assert!(!turn_back_on("[always] madvise never"));
+        assert_eq!(disabled(), 1, "every region would get them: left off");
+        assert!(!turn_back_on("always madvise [never]"));
+        assert_eq!(disabled(), 1);
+        assert!(turn_back_on("always [madvise] never\n"));
+        assert_eq!(disabled(), 0);
     }
 
     #[test]
