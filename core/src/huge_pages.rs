@@ -43,6 +43,7 @@ fn allowed() -> bool {
 /// Clears the process's `PR_SET_THP_DISABLE` when the kernel's mode (the
 /// content of `transparent_hugepage/enabled`) gives huge pages only to
 /// regions that ask; whether advised regions may get them.
+#[cfg(target_os = "linux")]
 fn turn_back_on(mode: &str) -> bool {
     if !mode.contains("[madvise]") {
         return false;
@@ -50,6 +51,12 @@ fn turn_back_on(mode: &str) -> bool {
     // SAFETY: `prctl(PR_SET_THP_DISABLE, 0)` only clears this process's
     // flag; it takes no pointer.
     unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 0, 0, 0, 0) == 0 }
+}
+
+/// No transparent huge pages to ask for beyond Linux.
+#[cfg(not(target_os = "linux"))]
+fn turn_back_on(_mode: &str) -> bool {
+    false
 }
 
 /// Asks for huge pages behind the whole 2 MiB-aligned pages of `buf`'s
@@ -62,6 +69,7 @@ pub fn advise<T>(buf: &mut Vec<T>) {
     let start = buf.as_mut_ptr() as usize;
     let from = start.next_multiple_of(HUGE_PAGE);
     let to = (start + bytes) / HUGE_PAGE * HUGE_PAGE;
+    #[cfg(target_os = "linux")]
     if to > from {
         // SAFETY: the range lies inside `buf`'s allocation, which this
         // vector owns; `madvise(MADV_HUGEPAGE)` changes how its pages are
@@ -115,6 +123,7 @@ mod tests {
         assert!(read_file(&path).unwrap().is_empty());
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn huge_pages_come_back_on_only_where_the_kernel_gives_them_on_request() {
         // SAFETY (both): `prctl` with integer arguments only.
