@@ -122,7 +122,16 @@ struct Spill {
     /// repeats the last; the list stays sorted and distinct while they come
     /// in increasing order (lines and chunks in file order), and is sorted
     /// and deduplicated by [`Spill::normalise`] otherwise (`unsorted`).
+    /// With a `base` row, only the invoices added to it: those of the row
+    /// stay in the decoded entry, and [`normalise`] drops the added ones
+    /// that the row holds.
     invoices: Vec<InvoiceKey>,
+    /// The decoded entry's row ([`entry::Base`]) whose packed invoices are
+    /// this customer's too, besides `invoices`: a merge that touches a
+    /// decoded customer adds to its set without copying the set (a year's
+    /// invoices of a customer the new day brings back). Its long invoices
+    /// and countries, few, are copied into this spill.
+    base: Option<u32>,
     /// Whether `invoices` may be out of order or hold repeats.
     unsorted: bool,
     /// Invoices longer than 15 bytes.
@@ -162,6 +171,24 @@ impl Spill {
             self.long_invoices.sort_unstable();
             self.long_invoices.dedup();
         }
+    }
+
+    /// [`normalise`](Self::normalise), then drops the added invoices that
+    /// the base row holds, if any (`base`: the decoded entry); returns how
+    /// many invoices the customer has besides the inline one.
+    fn normalise_beside(&mut self, inline: Option<InvoiceKey>, base: Option<&entry::Base>) -> u64 {
+        self.normalise(inline);
+        let mut further = 0;
+        if let Some(row) = self.base {
+            let base = base.expect("a spill beside a base row belongs to a decoded state");
+            let row = row as usize;
+            if !self.invoices.is_empty() {
+                self.invoices.retain(|&k| !base.holds_short(row, k));
+            }
+            // The row's first invoice is the inline one.
+            further = base.short_count(row).saturating_sub(1);
+        }
+        (further + self.invoices.len() + self.long_invoices.len()) as u64
     }
 
     /// The invoice sets as [`normalise`](Self::normalise) leaves them: the
@@ -238,7 +265,31 @@ impl Spills {
         } else if let Some(row) = base_row(spill) {
             Some(Cow::Owned(self.base().spill(row)))
         } else {
-            Some(Cow::Borrowed(&self.list[spill as usize]))
+            let listed = &self.list[spill as usize];
+            match listed.base {
+                Some(row) => Some(Cow::Owned(self.whole(listed.clone(), row))),
+                None => Some(Cow::Borrowed(listed)),
+            }
+        }
+    }
+
+    /// `spill`, whose packed invoices are those it lists besides those of
+    /// base row `row`, with all of them listed (sorted and distinct).
+    fn whole(&self, spill: Spill, row: u32) -> Spill {
+        let added = spill.invoices;
+        let mut invoices = Vec::with_capacity(self.base().short_count(row as usize) + added.len());
+        invoices.extend(self.base().invoices(row as usize).skip(1));
+        let from_row = invoices.len();
+        invoices.extend_from_slice(&added);
+        if !strictly_increasing(&invoices[from_row.saturating_sub(1)..]) {
+            invoices.sort_unstable();
+            invoices.dedup();
+        }
+        Spill {
+            invoices,
+            base: None,
+            unsorted: false,
+            ..spill
         }
     }
 
@@ -250,7 +301,11 @@ impl Spills {
         } else if let Some(row) = base_row(spill) {
             Some(self.base().spill(row))
         } else {
-            Some(std::mem::take(&mut self.list[spill as usize]))
+            let taken = std::mem::take(&mut self.list[spill as usize]);
+            Some(match taken.base {
+                Some(row) => self.whole(taken, row),
+                None => taken,
+            })
         }
     }
 }
@@ -312,7 +367,8 @@ fn spill_of<'a>(acc: &mut CustomerAcc, spills: &'a mut Spills) -> &'a mut Spill 
         acc.spill = spills.list.len() as u32;
         spills.list.push(Spill::default());
     } else if let Some(row) = base_row(acc.spill) {
-        let spill = spills.base().spill(row);
+        // The row's invoices stay where the entry keeps them.
+        let spill = spills.base().spill_beside(row);
         acc.spill = spills.list.len() as u32;
         spills.list.push(spill);
     }
@@ -384,9 +440,8 @@ fn normalise(acc: &mut CustomerAcc, spills: &mut Spills) {
         // not among them.
         n += spills.base().further_invoices(row);
     } else if acc.spill != NONE {
-        let spill = &mut spills[acc.spill as usize];
-        spill.normalise(acc.inline_invoice());
-        n += (spill.invoices.len() + spill.long_invoices.len()) as u64;
+        let spill = &mut spills.list[acc.spill as usize];
+        n += spill.normalise_beside(acc.inline_invoice(), spills.base.as_deref());
     }
     acc.frequency = n;
 }
@@ -802,14 +857,15 @@ impl PartialState {
             }
         }
         // Per spill: its invoices besides the inline one, and its best country.
+        let base = self.spills.base.clone();
         let spilled: Vec<(u64, (u32, u64))> = self
             .spills
+            .list
             .par_iter_mut()
             .zip(inline_of_spill.par_iter())
             .with_min_len(PER_TASK)
             .map(|(spill, &inline)| {
-                spill.normalise(inline);
-                let invoices = (spill.invoices.len() + spill.long_invoices.len()) as u64;
+                let invoices = spill.normalise_beside(inline, base.as_deref());
                 let best = spill
                     .countries
                     .iter()

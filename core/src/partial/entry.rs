@@ -135,6 +135,10 @@ impl PartialState {
                 countries.extend(base.further_countries(row));
             } else if c.spill != NONE {
                 let spill = &self.spills[c.spill as usize];
+                if let Some(row) = spill.base {
+                    let base = base.expect("a spill beside a base row belongs to a decoded state");
+                    scratch.extend(base.invoices(row as usize).skip(1));
+                }
                 scratch.extend_from_slice(&spill.invoices);
                 long_scratch.extend(spill.long_invoices.iter().map(|b| &b[..]));
                 countries.extend_from_slice(&spill.countries);
@@ -190,7 +194,10 @@ impl PartialState {
                     base.map_or(0, |b| b.further_invoices(row) as usize)
                 } else if c.spill != NONE {
                     let spill = &self.spills[c.spill as usize];
-                    spill.invoices.len() + spill.long_invoices.len()
+                    let beside = spill
+                        .base
+                        .map_or(0, |row| base.map_or(0, |b| b.short_count(row as usize)));
+                    beside + spill.invoices.len() + spill.long_invoices.len()
                 } else {
                     0
                 };
@@ -443,6 +450,41 @@ impl Base {
             {
                 prefetch(byte);
             }
+        }
+    }
+
+    /// How many packed invoices row `row` has (its first, the inline one,
+    /// among them).
+    pub(super) fn short_count(&self, row: usize) -> usize {
+        span(&self.layout.invoice_ends, row).len()
+    }
+
+    /// Whether row `row`'s packed invoices (sorted) hold `key`.
+    pub(super) fn holds_short(&self, row: usize, key: InvoiceKey) -> bool {
+        let invoices = &self.bytes[self.layout.invoices.clone()];
+        let span = span(&self.layout.invoice_ends, row);
+        let at = |k: usize| u128::from_le_bytes(array(invoices, k));
+        let (mut lo, mut hi) = (span.start, span.end);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match at(mid).cmp(&key) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return true,
+            }
+        }
+        false
+    }
+
+    /// Row `row`'s spill for a merge that adds to it: its packed invoices
+    /// left in the entry (the spill's `base`), its long invoices and
+    /// countries beyond the inline one copied.
+    pub(super) fn spill_beside(&self, row: usize) -> Spill {
+        Spill {
+            base: Some(row as u32),
+            long_invoices: self.long_invoices(row).map(Into::into).collect(),
+            countries: self.further_countries(row).collect(),
+            ..Spill::default()
         }
     }
 
@@ -1015,6 +1057,27 @@ mod tests {
                 assert_eq!(payload(got), payload(&want), "{seed}: {how}");
                 assert_eq!(rows(&via_batch(got)), rows(&want), "{seed}: {how}");
             }
+            // The decoded state, added to (spills beside its rows), folded
+            // into a third state, by value and by reference: the rows'
+            // invoices and the added ones read together.
+            let third = state_of_lines(seed + 10, customers / 2, lines / 2);
+            let mut want_third = want.clone();
+            want_third.merge(third.clone());
+            let mut by_value = third.clone();
+            by_value.merge(into_decoded.clone());
+            let mut by_ref = third.clone();
+            by_ref.merge_from(&into_decoded);
+            let mut into_added = into_decoded.clone();
+            into_added.merge(third.clone());
+            for (how, got) in [
+                ("by value", &by_value),
+                ("by reference", &by_ref),
+                ("into it", &into_added),
+            ] {
+                assert_eq!(rows(got), rows(&want_third), "{seed}: third {how}");
+                assert_eq!(scored(got), scored(&want_third), "{seed}: third {how}");
+            }
+            assert_eq!(payload(&into_added), payload(&want_third), "{seed}");
             // Two decoded states merged: each one's rows from its own entry.
             let other_bytes = payload(&new);
             let mut both = decoded();
