@@ -857,15 +857,14 @@ impl PartialState {
             }
         }
         // Per spill: its invoices besides the inline one, and its best country.
-        let base = self.spills.base.clone();
-        let spilled: Vec<(u64, (u32, u64))> = self
-            .spills
-            .list
+        let Spills { list, base } = &mut self.spills;
+        let base = base.as_deref();
+        let spilled: Vec<(u64, (u32, u64))> = list
             .par_iter_mut()
             .zip(inline_of_spill.par_iter())
             .with_min_len(PER_TASK)
             .map(|(spill, &inline)| {
-                let invoices = spill.normalise_beside(inline, base.as_deref());
+                let invoices = spill.normalise_beside(inline, base);
                 let best = spill
                     .countries
                     .iter()
