@@ -5,7 +5,13 @@
 //! fault for 512 of them. The allocator itself asks for none (`no_thp`,
 //! see the workspace's `Cargo.toml`): a huge page half used by small
 //! objects would hold memory for nothing, while these buffers are written
-//! through, so the advice costs no memory beyond their last 2 MiB.
+//! through. The advice covers the 2 MiB pages a buffer overlaps, its first
+//! and last included: the allocator seldom starts a buffer on a 2 MiB
+//! boundary, and a 4 MiB buffer advised only on the pages wholly inside it
+//! got one huge page and 512 small ones. A neighbour sharing an end page
+//! may then sit on the same huge page: at most 2 MiB more memory at each
+//! end, and none where that page was touched first (the kernel backs a
+//! 2 MiB range with a huge page only while none of it is mapped).
 //!
 //! mimalloc built with `no_thp` turns huge pages off for the whole process
 //! (`PR_SET_THP_DISABLE`). Where the kernel gives them only to regions that
@@ -59,21 +65,24 @@ fn turn_back_on(_mode: &str) -> bool {
     false
 }
 
-/// Asks for huge pages behind the whole 2 MiB-aligned pages of `buf`'s
-/// capacity (none for a buffer smaller than two of them: too little to win).
+/// Asks for huge pages behind the 2 MiB-aligned pages that `buf`'s
+/// capacity overlaps, its first and last included (none for a buffer
+/// smaller than two of them: too little to win).
 pub fn advise<T>(buf: &mut Vec<T>) {
     let bytes = buf.capacity().saturating_mul(std::mem::size_of::<T>());
     if bytes < 2 * HUGE_PAGE || !allowed() {
         return;
     }
     let start = buf.as_mut_ptr() as usize;
-    let from = start.next_multiple_of(HUGE_PAGE);
-    let to = (start + bytes) / HUGE_PAGE * HUGE_PAGE;
+    let from = start / HUGE_PAGE * HUGE_PAGE;
+    let to = (start + bytes).next_multiple_of(HUGE_PAGE);
     #[cfg(target_os = "linux")]
     if to > from {
-        // SAFETY: the range lies inside `buf`'s allocation, which this
-        // vector owns; `madvise(MADV_HUGEPAGE)` changes how its pages are
-        // backed, never their contents (an error leaves them as they were).
+        // SAFETY: `madvise(MADV_HUGEPAGE)` reads and writes no memory: it
+        // changes how pages not yet touched will be backed, never any
+        // contents, so the range may reach past `buf`'s allocation into
+        // the allocator's neighbouring memory (or beyond its mapping: the
+        // kernel advises what is mapped; an error changes nothing).
         unsafe {
             libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE);
         }
