@@ -23,6 +23,11 @@ DATA=${RACE_DATA:-/tmp/rfm-race}
 SCALES=("$@")
 (( ${#SCALES[@]} )) || SCALES=(1 10 100)
 [[ -x $PEERS/race.sh ]] || { echo "race: $PEERS/race.sh not found (needs ../shared/tools)" >&2; exit 2; }
+PEERS_PY=${PY:-$HOME/.cache/rfm-peers/bin/python}
+[[ -x $PEERS_PY ]] || {
+  echo "race: the peers' Python ($PEERS_PY) is missing; run $(dirname "$PEERS")/setup-peers.sh once (about 20 s), or set PY" >&2
+  exit 2
+}
 
 if [[ -n ${RFM_BIN:-} ]]; then
   BIN=$RFM_BIN
