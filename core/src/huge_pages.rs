@@ -81,8 +81,9 @@ pub fn advise<T>(buf: &mut Vec<T>) {
         // SAFETY: `madvise(MADV_HUGEPAGE)` reads and writes no memory: it
         // changes how pages not yet touched will be backed, never any
         // contents, so the range may reach past `buf`'s allocation into
-        // the allocator's neighbouring memory (or beyond its mapping: the
-        // kernel advises what is mapped; an error changes nothing).
+        // the allocator's neighbouring memory, or past its mapping (the
+        // kernel then advises the mapped part and returns an error, which
+        // is ignored: the advice is a hint).
         unsafe {
             libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE);
         }
