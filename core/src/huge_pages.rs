@@ -149,6 +149,51 @@ mod tests {
         assert_eq!(disabled(), 0);
     }
 
+    /// The `VmFlags` of the mapping in `/proc/self/smaps` that holds `addr`.
+    #[cfg(target_os = "linux")]
+    fn vm_flags_at(addr: usize) -> Option<String> {
+        let smaps = fs::read_to_string("/proc/self/smaps").ok()?;
+        let mut inside = false;
+        for line in smaps.lines() {
+            let range = line
+                .split_whitespace()
+                .next()
+                .and_then(|r| r.split_once('-'));
+            if let Some((Ok(lo), Ok(hi))) =
+                range.map(|(lo, hi)| (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16)))
+            {
+                inside = lo <= addr && addr < hi;
+            } else if let Some(flags) = line.strip_prefix("VmFlags:").filter(|_| inside) {
+                return Some(flags.to_string());
+            }
+        }
+        None
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_buffer_is_advised_from_its_first_byte_to_its_last() {
+        if !allowed() {
+            // The kernel gives huge pages to every region or to none: no advice.
+            return;
+        }
+        // Buffers of several sizes, so of several starts and ends: a buffer
+        // seldom starts on a 2 MiB boundary.
+        let buffers: Vec<Vec<u8>> = (0..4)
+            .map(|i| with_capacity(2 * HUGE_PAGE + i * 4096 + 17))
+            .collect();
+        for buf in &buffers {
+            let first = buf.as_ptr() as usize;
+            for addr in [first, first + buf.capacity() - 1] {
+                let flags = vm_flags_at(addr).expect("the buffer is mapped");
+                assert!(
+                    flags.split_whitespace().any(|f| f == "hg"),
+                    "byte at {addr:#x} of a buffer at {first:#x} not advised: {flags}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn reserve_keeps_the_values() {
         let mut v: Vec<u64> = (0..1000).collect();
