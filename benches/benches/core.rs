@@ -1,7 +1,8 @@
 //! criterion benches of the core engine's stages, each reporting throughput:
 //! record splitting (MB/s), parsing and classification into Arrow batches
 //! (lines/s), aggregation into a partial state, merging partial states, the
-//! Arrow round trip of a state, and scoring.
+//! Arrow round trip of a state, a state's cache entry written and read, and
+//! scoring.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rfm_benches::Fixture;
@@ -115,6 +116,24 @@ fn stages(c: &mut Criterion) {
         merged.merge(s);
     }
     g.throughput(Throughput::Elements(merged.customer_count() as u64));
+    // A cache entry of the merged state: written once per new file, read
+    // (checked and decoded) on every incremental run.
+    let mut payload = Vec::new();
+    merged.encode_entry(&merged.ledger, &mut payload);
+    g.bench_function("cache_entry_encode", |b| {
+        b.iter(|| {
+            let mut out = Vec::new();
+            merged.encode_entry(&merged.ledger, &mut out);
+            out.len()
+        })
+    });
+    g.bench_function("cache_entry_decode", |b| {
+        b.iter(|| {
+            PartialState::decode_entry(&payload)
+                .unwrap()
+                .customer_count()
+        })
+    });
     g.bench_function("score_and_segment", |b| {
         b.iter_batched(
             || merged.clone(),
