@@ -714,6 +714,11 @@ pub fn run_embedded(
     cache: Option<Arc<rfm_core::cache::Cache>>,
     started: impl FnOnce(EmbeddedAccess),
 ) -> (Result<Finished, Failed>, Teardown) {
+    // The cache looked up on a thread of its own while the cluster starts:
+    // keys made and the set entry's decoding begun before the job's tasks.
+    let lookup = cache.clone().and_then(|cache| {
+        rfm_coordinator::cached::EarlyLookup::start(cache, files.clone(), opts.parse.clone())
+    });
     let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(e) => return (Err(e), Teardown::default()),
@@ -732,7 +737,7 @@ pub fn run_embedded(
     let local_states = Arc::new(rfm_proto::local::LocalStates::default());
     // The input files this run opened: the coordinator does not open them again.
     let local_inputs = Arc::new(rfm_coordinator::local_inputs::LocalInputs::default());
-    local_inputs.put(run_id, input, &opts.parse, files);
+    local_inputs.put(run_id, input, &opts.parse, files, lookup);
     let ran = runtime.block_on(async {
         let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let listener = tokio::net::TcpListener::bind(loopback)

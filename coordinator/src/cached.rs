@@ -1,6 +1,7 @@
 //! The coordinator's use of the state cache ([`rfm_core::cache`]): at
 //! submission, each input file's state is looked up and only the files not
-//! found are planned as tasks; while the job runs, a computed file's chunks
+//! found are planned as tasks (in `rfm run`, the lookup starts as soon as
+//! the inputs are open, while the embedded cluster starts: [`EarlyLookup`]); while the job runs, a computed file's chunks
 //! are merged into a state of that file, which is written to the cache once
 //! its last chunk is in and then merged into the job's state. So `rfm run`
 //! (an embedded coordinator), `rfm submit` and `rfm-coordinator` share one
@@ -214,6 +215,42 @@ fn key_of(
 /// its set every few days, not every day.
 pub fn set_rewrite_after(files: usize) -> usize {
     (files / 8).max(2)
+}
+
+/// A lookup started by a client in the coordinator's process (the embedded
+/// cluster of `rfm run`) as soon as it opened the inputs, on a thread of its
+/// own, while the cluster starts: the keys are made, the entries looked up
+/// and the set entry's decoding begun before the job is submitted. The job
+/// takes it at submission, with its files ([`crate::local_inputs`]), when
+/// it is of the coordinator's own cache; otherwise it looks up as usual.
+pub struct EarlyLookup {
+    cache: Arc<Cache>,
+    plan: std::thread::JoinHandle<CachePlan>,
+}
+
+impl EarlyLookup {
+    /// Starts looking `files` (opened with `parse`, under no data root) up
+    /// in `cache`; `None` when no thread starts (the job then looks up
+    /// itself).
+    pub fn start(cache: Arc<Cache>, files: Vec<InputFile>, parse: ParseOptions) -> Option<Self> {
+        let looking = cache.clone();
+        let plan = std::thread::Builder::new()
+            .name("rfm-cache-lookup".into())
+            .spawn(move || lookup(looking, &files, None, &parse))
+            .ok()?;
+        Some(EarlyLookup { cache, plan })
+    }
+
+    /// Whether it looks up in `cache` (the same cache, not an equal one).
+    pub fn is_of(&self, cache: &Arc<Cache>) -> bool {
+        Arc::ptr_eq(&self.cache, cache)
+    }
+
+    /// Waits for the plan (blocking); `None` when the lookup failed (a
+    /// panic), for the job to look up itself.
+    pub fn wait(self) -> Option<CachePlan> {
+        self.plan.join().ok()
+    }
 }
 
 /// Looks every input file up in `cache` (blocking: reads each file's ends,
@@ -556,5 +593,55 @@ impl FileStates {
                 key,
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input_files(dir: &std::path::Path) -> Vec<InputFile> {
+        let header =
+            "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n";
+        for (name, customer) in [("a.csv", "17850"), ("b.csv", "13047")] {
+            let line = format!("536365,X,thing,6,12/1/2010 8:26,2.55,{customer},United Kingdom\n");
+            std::fs::write(dir.join(name), format!("{header}{line}")).unwrap();
+        }
+        let spec = dir.display().to_string();
+        rfm_core::engine::open_inputs(&spec, &ParseOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn an_early_lookup_plans_what_the_jobs_own_lookup_plans() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = dir.path().join("in");
+        std::fs::create_dir(&inputs).unwrap();
+        let files = input_files(&inputs);
+        let cache = Arc::new(Cache::new(dir.path().join("cache"), 1 << 30));
+        let parse = ParseOptions::default();
+        // One file's entry stored: the other is to compute.
+        let own = lookup(cache.clone(), &files, None, &parse);
+        assert_eq!(own.hit, vec![false, false]);
+        let key = own.keys[0].clone().expect("a local file has a key");
+        cache.store(&key, &PartialState::new(), 0).unwrap();
+
+        let early = EarlyLookup::start(cache.clone(), files.clone(), parse.clone()).unwrap();
+        assert!(early.is_of(&cache));
+        let other_cache = Arc::new(Cache::new(dir.path().join("cache"), 1 << 30));
+        assert!(
+            !early.is_of(&other_cache),
+            "only the coordinator's own cache"
+        );
+        let early = early.wait().expect("the lookup ends");
+        let own = lookup(cache, &files, None, &parse);
+        assert_eq!(early.hit, vec![true, false]);
+        assert_eq!(early.hit, own.hit);
+        assert_eq!(early.keys, own.keys);
+        assert_eq!(early.usage.hits, own.usage.hits);
+        assert_eq!(
+            early.set_keys.is_some(),
+            own.set_keys.is_some(),
+            "the same choice of a set entry to write"
+        );
     }
 }

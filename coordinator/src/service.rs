@@ -367,11 +367,12 @@ impl Coordinator for CoordinatorService {
             (Some(local), None) => local.take(&req.job_id, &input, &parse),
             _ => None,
         };
-        let files = match handed {
-            Some(files) => files,
-            None => {
-                open_job_inputs(input, root, remote, parse, Arc::new(Cancel::default())).await?
-            }
+        let (files, early_lookup) = match handed {
+            Some(handed) => (handed.files, handed.lookup),
+            None => (
+                open_job_inputs(input, root, remote, parse, Arc::new(Cancel::default())).await?,
+                None,
+            ),
         };
         if auto_chunks {
             options.chunk_size = self
@@ -386,8 +387,14 @@ impl Coordinator for CoordinatorService {
                     self.driver.data_root.clone(),
                     options.parse.clone(),
                 );
+                // The lookup the client in this process started on these
+                // files, when it is of this cache (never under a data root:
+                // no files are handed there).
+                let early = early_lookup.filter(|l| l.is_of(&cache) && root.is_none());
                 let plan = tokio::task::spawn_blocking(move || {
-                    cached::lookup(cache, &files, root.as_deref(), &parse)
+                    early
+                        .and_then(|l| l.wait())
+                        .unwrap_or_else(|| cached::lookup(cache, &files, root.as_deref(), &parse))
                 })
                 .await
                 .map_err(|e| Status::internal(format!("reading the state cache failed: {e}")))?;
