@@ -1,7 +1,8 @@
 //! The coordinator's use of the state cache ([`rfm_core::cache`]): at
 //! submission, each input file's state is looked up and only the files not
 //! found are planned as tasks (in `rfm run`, the lookup starts as soon as
-//! the inputs are open, while the embedded cluster starts: [`EarlyLookup`]); while the job runs, a computed file's chunks
+//! the inputs are open, while the embedded cluster starts: [`EarlyLookup`]);
+//! while the job runs, a computed file's chunks
 //! are merged into a state of that file, which is written to the cache once
 //! its last chunk is in and then merged into the job's state. So `rfm run`
 //! (an embedded coordinator), `rfm submit` and `rfm-coordinator` share one
