@@ -24,9 +24,9 @@ for f in "${FORMATS[@]}"; do
   file=$DATA/retail_${ROWS}.$f
   [[ -s $file ]] || "$BIN" gen --rows "$ROWS" --seed 1 --out "$file"
   out=$DATA/out-$f
-  start=$(date +%s.%N)
+  start=$EPOCHREALTIME
   "$BIN" run "$file" --out "$out" -q
-  end=$(date +%s.%N)
+  end=$EPOCHREALTIME
   secs=$(echo "$end - $start" | bc -l)
   [[ -n $csv_seconds ]] || csv_seconds=$secs
   ratio=$(echo "$secs / $csv_seconds" | bc -l)

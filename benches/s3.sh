@@ -51,9 +51,9 @@ best() {
   for _ in $(seq "$RUNS"); do
     rm -rf "$DATA/out-$name"
     local t0 t1
-    t0=$(date +%s.%N)
+    t0=$EPOCHREALTIME
     "$RFM" run "$input" --out "$DATA/out-$name" --quiet >/dev/null
-    t1=$(date +%s.%N)
+    t1=$EPOCHREALTIME
     best=$(echo "$t0 $t1 ${best:-1e9}" | awk '{d=$2-$1; print (d<$3)?d:$3}')
   done
   echo "$best"

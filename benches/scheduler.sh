@@ -68,10 +68,10 @@ for n in "${COUNTS[@]}"; do
     sleep 0.5
   done
   before=$(cpu_of "$coordinator")
-  start=$(date +%s.%N)
+  start=$EPOCHREALTIME
   "$BIN/rfm" submit "$FILE" --coordinator "$url" --chunk-size "$CHUNK" --max-record-size "$RECORD" \
     --out "$DATA/scheduler-out" -q
-  end=$(date +%s.%N)
+  end=$EPOCHREALTIME
   after=$(cpu_of "$coordinator")
   peak=$(awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$coordinator/status")
   awk -v n="$n" -v t="$tasks" -v s="$start" -v e="$end" -v b="$before" -v a="$after" -v p="$peak" \
