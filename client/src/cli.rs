@@ -396,7 +396,7 @@ pub struct RunArgs {
     /// `customer` and `export` read the latest run there.
     #[arg(long, default_value = "rfm-out")]
     pub results_root: PathBuf,
-    /// Worker threads (default: one per core).
+    /// Threads the run computes on: parsing, merging and scoring (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Print only errors.
@@ -477,7 +477,7 @@ pub struct WatchArgs {
     /// Where each run goes, one directory per run (as `rfm run` without --out).
     #[arg(long, default_value = "rfm-out")]
     pub results_root: PathBuf,
-    /// Worker threads (default: one per core).
+    /// Threads the run computes on: parsing, merging and scoring (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Publish each run to this PostgreSQL database (postgresql://USER:PASSWORD@HOST:PORT/DB).

@@ -646,6 +646,17 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failed> {
         .at(Stage::Planning)
 }
 
+/// Whether the process's global rayon pool has `threads` threads, starting
+/// it with that many (named `rfm-compute-N`) if nothing has used it yet.
+fn global_pool_of(threads: usize) -> bool {
+    let started = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("rfm-compute-{i}"))
+        .build_global()
+        .is_ok();
+    started || rayon::current_num_threads() == threads
+}
+
 /// How to reach the embedded coordinator while its job runs (an interrupt
 /// cancels the job there, so that its run is recorded `failed`).
 pub struct EmbeddedAccess {
@@ -714,6 +725,10 @@ pub fn run_embedded(
     cache: Option<Arc<rfm_core::cache::Cache>>,
     started: impl FnOnce(EmbeddedAccess),
 ) -> (Result<Finished, Failed>, Teardown) {
+    // The worker computes on the process's pool, the one the coordinator
+    // merges and scores on: one thread a core, not two pools whose idle
+    // threads spin while the other's work. Another size gets its own pool.
+    let shared_pool = global_pool_of(threads);
     // The cache looked up on a thread of its own while the cluster starts:
     // keys made and the set entry's decoding begun before the job's tasks.
     let lookup = cache.clone().and_then(|cache| {
@@ -723,16 +738,19 @@ pub fn run_embedded(
         Ok(runtime) => runtime,
         Err(e) => return (Err(e), Teardown::default()),
     };
-    let pool = match rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .context("cannot start the worker threads")
-        .at(Stage::Planning)
-    {
-        Ok(pool) => pool,
-        Err(e) => return (Err(e), Teardown::default()),
+    let pool = if shared_pool {
+        None
+    } else {
+        match rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .context("cannot start the worker threads")
+            .at(Stage::Planning)
+        {
+            Ok(pool) => Some(Arc::new(pool)),
+            Err(e) => return (Err(e), Teardown::default()),
+        }
     };
-    let pool = Arc::new(pool);
     // The worker leaves its states in memory for the coordinator.
     let local_states = Arc::new(rfm_proto::local::LocalStates::default());
     // The input files this run opened: the coordinator does not open them again.

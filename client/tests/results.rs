@@ -239,6 +239,37 @@ fn check_uci(from: &[&str], tmp: &Path) {
     assert_eq!(format!("{:x}", Sha256::digest(&csv)), want);
 }
 
+/// `rfm run` computes on the process's one pool, the coordinator's merges
+/// and scoring included, with as many threads as `--threads` gives: every
+/// size, the machine's own among them, gives the reference's bytes.
+#[test]
+fn every_thread_count_gives_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let want =
+        std::fs::read_to_string(format!("{REFERENCE}/online_retail.customers.sha256")).unwrap();
+    let want = want.split_whitespace().next().unwrap();
+    let segments = std::fs::read(format!("{REFERENCE}/online_retail.segments.csv")).unwrap();
+    for threads in [None, Some("1"), Some("3")] {
+        let out = dir
+            .path()
+            .join(format!("out-{}", threads.unwrap_or("default")));
+        let out = out.to_str().unwrap();
+        let mut args = vec!["run", UCI, "--no-cache", "--out", out, "-q"];
+        args.extend(threads.iter().flat_map(|t| ["--threads", *t]));
+        ok(rfm(&args));
+        let customers = std::fs::read(format!("{out}/customers.csv")).unwrap();
+        assert_eq!(
+            format!("{:x}", Sha256::digest(&customers)),
+            want,
+            "customers.csv with --threads {threads:?}"
+        );
+        assert!(
+            std::fs::read(format!("{out}/segments.csv")).unwrap() == segments,
+            "segments.csv with --threads {threads:?}"
+        );
+    }
+}
+
 /// The rows of an exported Parquet file, written as `customers.csv`.
 fn customers_csv_of_parquet(path: &Path) -> Vec<u8> {
     use arrow::array::{

@@ -106,7 +106,11 @@ pub async fn complete(mut c: Completion, tasks: Result<PartialState, Failure>) {
                     crate::freed_memory::release();
                 }
                 let scoring = std::time::Instant::now();
-                let scored = score(state, &files, root.as_deref(), &options, report, seconds);
+                // On a thread of the pool: scoring's parallel steps start
+                // there at once, not each handed to the pool and waited for.
+                let scored = rayon::scope(|_| {
+                    score(state, &files, root.as_deref(), &options, report, seconds)
+                });
                 // The merged state is gone: its pages go back before the
                 // result tables are written.
                 if release {

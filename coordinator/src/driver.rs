@@ -596,7 +596,8 @@ impl Driver {
                     let job_id = self.job.id.clone();
                     merging = Some(tokio::task::spawn_blocking(move || {
                         let started = Instant::now();
-                        let write = ready.merge_into(&mut acc);
+                        // On a thread of the pool, as scoring (see `complete`).
+                        let write = rayon::scope(|_| ready.merge_into(&mut acc));
                         tracing::debug!(
                             "rfm-coordinator: job {job_id}: merged a chunk in {:.1} ms ({} customers)",
                             started.elapsed().as_secs_f64() * 1e3,

@@ -262,8 +262,9 @@ fn a_task_naming_a_file_outside_the_workers_root_is_refused() {
                 .unwrap(),
         );
         let root = rfm_core::DataRoot::new(&s.root).unwrap();
-        let service = rfm_worker::TaskService::new(Arc::default(), pool, "test-worker".into())
-            .with_data_root(Some(Arc::new(root)));
+        let service =
+            rfm_worker::TaskService::new(Arc::default(), Some(pool), "test-worker".into())
+                .with_data_root(Some(Arc::new(root)));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(

@@ -61,8 +61,11 @@ pub struct WorkerConfig {
     pub advertise: Option<String>,
     /// Tasks run at once.
     pub slots: usize,
-    /// The rayon pool tasks compute on (shared by every slot).
-    pub pool: Arc<rayon::ThreadPool>,
+    /// The rayon pool tasks compute on (shared by every slot); `None`: the
+    /// process's global pool (an embedded worker shares it with its
+    /// coordinator's merges and scoring, so that the cores' idle threads
+    /// do not spin against each other's work).
+    pub pool: Option<Arc<rayon::ThreadPool>>,
     pub heartbeat_interval: Duration,
     /// How long to keep trying the first registration before giving up.
     pub register_timeout: Duration,

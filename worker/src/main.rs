@@ -95,7 +95,7 @@ async fn serve(
         listen: args.listen,
         advertise: args.advertise,
         slots: args.slots.unwrap_or(threads).max(1),
-        pool: Arc::new(pool),
+        pool: Some(Arc::new(pool)),
         heartbeat_interval: args.heartbeat_interval,
         register_timeout: args.register_timeout,
         protocol_version: args.protocol_version,

@@ -164,7 +164,8 @@ struct Computed {
 /// The gRPC `Worker` service.
 pub struct TaskService {
     store: Arc<TaskStore>,
-    pool: Arc<rayon::ThreadPool>,
+    /// `None`: the global pool.
+    pool: Option<Arc<rayon::ThreadPool>>,
     /// Wait before computing each task (test builds only: see [`crate::TASK_DELAY_ENV`]).
     #[cfg(feature = "task-delay")]
     delay: Duration,
@@ -175,7 +176,7 @@ pub struct TaskService {
 }
 
 impl TaskService {
-    pub fn new(store: Arc<TaskStore>, pool: Arc<rayon::ThreadPool>, name: String) -> Self {
+    pub fn new(store: Arc<TaskStore>, pool: Option<Arc<rayon::ThreadPool>>, name: String) -> Self {
         TaskService {
             store,
             pool,
@@ -317,7 +318,7 @@ impl Worker for TaskService {
         let cancel = running.cancel.clone();
         let root = self.data_root.clone();
         let in_memory = self.store.local.is_some();
-        self.pool.spawn(move || {
+        let task = move || {
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 compute(
                     &input,
@@ -329,7 +330,11 @@ impl Worker for TaskService {
                 )
             }));
             let _ = tx.send(outcome);
-        });
+        };
+        match &self.pool {
+            Some(pool) => pool.spawn(task),
+            None => rayon::spawn(task),
+        }
         let outcome = rx
             .await
             .map_err(|_| Status::internal("the task's thread ended without an answer"))?;
