@@ -138,27 +138,20 @@ impl CachedSet {
         };
         let (tx, decoded) = tokio::sync::oneshot::channel();
         let path = hit.path().display().to_string();
-        let spawned = std::thread::Builder::new()
-            .name("rfm-cache-set".into())
-            .spawn(move || {
-                let decoding = std::time::Instant::now();
-                let decoded = hit.decode();
-                tracing::debug!(
-                    "rfm-coordinator: cache: set entry read, checked and decoded in {:.1} ms",
-                    decoding.elapsed().as_secs_f64() * 1e3
-                );
-                let _ = tx.send(decoded);
-            });
-        if let Err(e) = spawned {
-            let (tx, failed) = tokio::sync::oneshot::channel();
-            let _ = tx.send(Err(format!(
-                "cache entry {path} cannot be decoded (no thread: {e})"
-            )));
-            return CachedSet {
-                decoded: failed,
-                fallback,
-            };
-        }
+        // On the pool the new files' tasks compute on: the cores take turns
+        // between them, not more threads than cores taking turns on each.
+        // A panic is caught here (one on the pool would end the process):
+        // the set is then not used.
+        rayon::spawn(move || {
+            let decoding = std::time::Instant::now();
+            let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hit.decode()))
+                .unwrap_or_else(|_| Err(format!("cache entry {path} could not be decoded")));
+            tracing::debug!(
+                "rfm-coordinator: cache: set entry read, checked and decoded in {:.1} ms",
+                decoding.elapsed().as_secs_f64() * 1e3
+            );
+            let _ = tx.send(decoded);
+        });
         CachedSet { decoded, fallback }
     }
 

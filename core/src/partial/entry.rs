@@ -301,20 +301,7 @@ impl PartialState {
         // its new files); an error of the ids is reported first either way.
         let hasher = &state.hasher;
         let (index, rows) = if n >= PARALLEL_DECODE_MIN {
-            std::thread::scope(|scope| {
-                let ids_side = std::thread::Builder::new()
-                    .name("rfm-decode".into())
-                    .spawn_scoped(scope, || columns.index(hasher));
-                let rows = columns.rows();
-                let index = match ids_side {
-                    Ok(side) => side
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                    // No thread to be had: the index is made here.
-                    Err(_) => columns.index(hasher),
-                };
-                (index, rows)
-            })
+            rayon::join(|| columns.index(hasher), || columns.rows())
         } else {
             (columns.index(hasher), columns.rows())
         };
@@ -504,7 +491,8 @@ impl Base {
     }
 }
 
-/// Customers from which an entry's index and rows are made on two threads.
+/// Customers from which an entry's index and rows are made side by side
+/// (`rayon::join`).
 const PARALLEL_DECODE_MIN: usize = 16_384;
 
 /// An entry's per-customer columns, bound-checked against each other's
