@@ -842,3 +842,28 @@ pub fn run_embedded(
         Err(e) => (Err(e), Teardown::default()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_global_pool_is_shared_only_at_the_size_asked_for() {
+        // The first call starts the pool with 3 threads, whatever the
+        // machine (each test is a process of its own under nextest; where
+        // another test started the pool first, its size is the one shared).
+        let started_here = global_pool_of(3);
+        let size = rayon::current_num_threads();
+        if started_here {
+            assert_eq!(size, 3);
+        }
+        assert!(global_pool_of(size), "the pool started keeps being shared");
+        assert!(
+            !global_pool_of(size + 1),
+            "another size gets a pool of its own"
+        );
+        if size > 1 {
+            assert!(!global_pool_of(size - 1));
+        }
+    }
+}
