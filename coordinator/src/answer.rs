@@ -8,6 +8,7 @@
 //! file's end, owns no byte outside its range). Every line is counted once:
 //! as a purchase, an exclusion or a malformed line; a customer has at least
 //! one purchase line, so there are no more customers than purchase lines.
+//! A state that folds several tasks is checked against all their ranges.
 //! An impossible answer is never merged (see `attempt`).
 
 use rfm_core::ledger::MAX_SAMPLES;
@@ -20,14 +21,13 @@ pub struct Reply {
     pub customers: u64,
 }
 
+/// A task's byte range and the length of its file.
+pub type Range = (Chunk, u64);
+
 /// Checks a task's answer: its `reply` and `state` (what Flight served) for
-/// `chunk` of a file of `file_len` bytes. The error says what is impossible.
-pub fn check(
-    chunk: Chunk,
-    file_len: u64,
-    reply: Reply,
-    state: &PartialState,
-) -> Result<(), String> {
+/// the `ranges` it covers (its chunk's, then those of the tasks folded into
+/// it), each with its file's length. The error says what is impossible.
+pub fn check(ranges: &[Range], reply: Reply, state: &PartialState) -> Result<(), String> {
     let ledger = &state.ledger;
     if ledger.lines_read != reply.lines_read {
         return Err(format!(
@@ -44,12 +44,20 @@ pub fn check(
     }
     // The records a task owns lie in [start, end of file); those of a
     // file's last chunk in [start, end).
-    let reachable = file_len.saturating_sub(chunk.start);
+    let reachable = ranges
+        .iter()
+        .map(|(chunk, file_len)| file_len.saturating_sub(chunk.start))
+        .fold(0u64, u64::saturating_add);
     if ledger.lines_read > reachable {
+        let named = ranges
+            .iter()
+            .map(|(c, _)| format!("{}..{}", c.start, c.end))
+            .collect::<Vec<_>>()
+            .join(", ");
         return Err(format!(
-            "{} lines read from bytes {}..{}: more lines than the {reachable} bytes from its start \
+            "{} lines read from bytes {named}: more lines than the {reachable} bytes from its start \
              to the end of its file",
-            ledger.lines_read, chunk.start, chunk.end
+            ledger.lines_read
         ));
     }
     let counted = ledger
@@ -92,7 +100,9 @@ pub fn check(
         ));
     }
     if let Some(s) = samples.iter().find(|s| {
-        s.file_index != chunk.file_index || s.offset < chunk.start || s.offset >= file_len
+        !ranges.iter().any(|(chunk, file_len)| {
+            s.file_index == chunk.file_index && s.offset >= chunk.start && s.offset < *file_len
+        })
     }) {
         return Err(format!(
             "a malformed sample at byte {} of file {} outside its range",
@@ -129,21 +139,23 @@ mod tests {
 
     #[test]
     fn a_possible_answer_passes() {
-        assert_eq!(check(CHUNK, 1000, reply(10), &state(10, 7, 3)), Ok(()));
+        assert_eq!(check(&[(CHUNK, 1000)], reply(10), &state(10, 7, 3)), Ok(()));
         // The last chunk of a file: at most a line per byte of its range.
-        assert_eq!(check(CHUNK, 200, reply(100), &state(100, 100, 0)), Ok(()));
+        assert_eq!(
+            check(&[(CHUNK, 200)], reply(100), &state(100, 100, 0)),
+            Ok(())
+        );
     }
 
     #[test]
     fn impossible_answers_are_named() {
-        let e = check(CHUNK, 1000, reply(11), &state(10, 10, 0)).unwrap_err();
+        let e = check(&[(CHUNK, 1000)], reply(11), &state(10, 10, 0)).unwrap_err();
         assert!(
             e.contains("reply says 11") && e.contains("ledger 10"),
             "{e}"
         );
         let e = check(
-            CHUNK,
-            1000,
+            &[(CHUNK, 1000)],
             Reply {
                 lines_read: 10,
                 customers: 2,
@@ -152,11 +164,45 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("2 customers"), "{e}");
-        let e = check(CHUNK, 200, reply(101), &state(101, 101, 0)).unwrap_err();
+        let e = check(&[(CHUNK, 200)], reply(101), &state(101, 101, 0)).unwrap_err();
         assert!(e.contains("more lines than the 100 bytes"), "{e}");
-        let e = check(CHUNK, 1000, reply(10), &state(10, 3, 3)).unwrap_err();
+        let e = check(&[(CHUNK, 1000)], reply(10), &state(10, 3, 3)).unwrap_err();
         assert!(e.contains("3 purchase"), "{e}");
-        let e = check(CHUNK, 1000, reply(u64::MAX), &state(u64::MAX, u64::MAX, 1)).unwrap_err();
+        let e = check(
+            &[(CHUNK, 1000)],
+            reply(u64::MAX),
+            &state(u64::MAX, u64::MAX, 1),
+        )
+        .unwrap_err();
         assert!(e.contains("lines"), "{e}");
+    }
+
+    #[test]
+    fn a_folded_state_is_checked_against_all_its_ranges() {
+        let other = Chunk {
+            file_index: 0,
+            start: 500,
+            end: 600,
+        };
+        let ranges = [(CHUNK, 600), (other, 600)];
+        // 500 bytes reachable from the first range, 100 from the second.
+        assert_eq!(check(&ranges, reply(600), &state(600, 600, 0)), Ok(()));
+        let e = check(&ranges, reply(601), &state(601, 601, 0)).unwrap_err();
+        assert!(e.contains("100..200, 500..600"), "{e}");
+        // A malformed sample in either range passes; one before both does not.
+        let mut s = state(10, 9, 1);
+        s.ledger
+            .malformed_samples
+            .push(rfm_core::ledger::MalformedSample {
+                file_index: 0,
+                offset: 550,
+                line: None,
+                text: "x".into(),
+                problem: "y".into(),
+            });
+        assert_eq!(check(&ranges, reply(10), &s), Ok(()));
+        s.ledger.malformed_samples[0].offset = 50;
+        let e = check(&ranges, reply(10), &s).unwrap_err();
+        assert!(e.contains("outside its range"), "{e}");
     }
 }

@@ -1,11 +1,14 @@
-//! One attempt at a task: `RunTask` on a worker, `DoGet` of the finished
-//! partial state over Arrow Flight (the worker's slot is given back as soon
-//! as `RunTask` answers, so its next task computes meanwhile), then
-//! `ReleaseTask` so the worker drops it;
-//! failures are sorted into deterministic input errors, lost workers and
-//! failed attempts. A worker in this process leaves its state in memory
-//! ([`rfm_proto::local::LocalStates`]): it is taken from there, not fetched. An answer that is impossible for the task's range (see
-//! [`crate::answer`]) is not merged: its worker is lost and the task runs
+//! One attempt at a task: `RunTask` on a worker (the worker's slot is
+//! given back as soon as it answers, so its next task computes meanwhile);
+//! then, when the driver says so, `DoGet` of the finished partial state over
+//! Arrow Flight and `ReleaseTask` so the worker drops it. Until then the
+//! state stays on the worker, and a later task there may fold it into its
+//! own (`RunTaskRequest.fold`): one transfer for several tasks. Failures
+//! are sorted into deterministic input errors, lost workers and failed
+//! attempts. A worker in this process leaves its state in memory
+//! ([`rfm_proto::local::LocalStates`]): it is taken from there at once, not
+//! fetched. An answer that is impossible for the ranges it covers (see
+//! [`crate::answer`]) is not merged: its worker is lost and its tasks run
 //! elsewhere.
 
 use std::sync::Arc;
@@ -17,11 +20,12 @@ use arrow_flight::error::FlightError;
 use arrow_flight::Ticket;
 use futures::TryStreamExt;
 use prost::Message;
-use rfm_core::{Chunk, PartialState};
+use rfm_core::PartialState;
 use rfm_proto::v1::{FlightTicket, RunTaskRequest, TaskRef};
 use tokio::sync::mpsc;
 use tonic::Code;
 
+use crate::answer::{Range, Reply};
 use crate::registry::Lease;
 
 #[derive(Debug)]
@@ -37,12 +41,22 @@ pub enum FailKind {
 }
 
 pub enum Outcome {
+    /// `RunTask` answered: the state waits on the worker, to be fetched
+    /// ([`fetch_attempt`]) or folded into a later task there.
+    Computed {
+        task: usize,
+        attempt: u32,
+        worker: String,
+        reply: Reply,
+        lease: Box<Lease>,
+    },
+    /// The state, checked: the task's and those folded into it.
     Done {
         task: usize,
         attempt: u32,
         worker: String,
         state: Box<PartialState>,
-        lines: u64,
+        reply: Reply,
     },
     Failed {
         task: usize,
@@ -78,50 +92,68 @@ fn classify(worker: &str, address: &str, status: tonic::Status) -> (FailKind, St
     (kind, reason)
 }
 
-/// Runs one attempt: `RunTask`, then `DoGet` of its state, then `ReleaseTask`.
-async fn attempt(
+/// The first half of an attempt: `RunTask`, folding the `fold` states held
+/// on the same worker. A state left in this process is taken and checked
+/// at once (`Ok(Some)`); else it waits on the worker (`Ok(None)`).
+async fn compute(
     ctx: &AttemptContext,
     task: usize,
     attempt: u32,
-    chunk: Chunk,
+    ranges: &[Range],
+    fold: Vec<TaskRef>,
     lease: &mut Lease,
-) -> Result<(PartialState, u64), (FailKind, String)> {
+) -> Result<(Reply, Option<PartialState>), (FailKind, String)> {
     let (worker, address) = (lease.worker_id.clone(), lease.address.clone());
     let (worker, address) = (worker.as_str(), address.as_str());
-    let task_ref = TaskRef {
-        job_id: ctx.job_id.clone(),
-        task_id: task as u32,
-        attempt,
-    };
+    let chunk = ranges[0].0;
+    let folds = fold.len() as u32;
     let request = RunTaskRequest {
-        task: Some(task_ref.clone()),
+        task: Some(TaskRef {
+            job_id: ctx.job_id.clone(),
+            task_id: task as u32,
+            attempt,
+        }),
         input: ctx.inputs.get(chunk.file_index as usize).cloned(),
         file_index: chunk.file_index,
         start: chunk.start,
         end: chunk.end,
         options: Some(ctx.options.clone()),
+        fold,
     };
     let mut tasks = lease.tasks.clone();
     let asked = std::time::Instant::now();
     let response = tasks
         .run_task(lease.call_secret.request(request))
         .await
-        .map_err(|s| classify(worker, address, s))?
+        .map_err(|s| match s.code() {
+            // A state to fold is gone from the worker: its tasks run again.
+            Code::NotFound => (
+                FailKind::Attempt,
+                format!("worker {worker} ({address}): {}", s.message()),
+            ),
+            _ => classify(worker, address, s),
+        })?
         .into_inner();
     tracing::debug!(
-        "rfm-coordinator: job {}: task {task} attempt {attempt}: computed on {worker} in {:.1} ms",
+        "rfm-coordinator: job {}: task {task} attempt {attempt}: computed on {worker} in {:.1} ms, {folds} states folded",
         ctx.job_id,
         asked.elapsed().as_secs_f64() * 1e3
     );
-    // The worker's slot computes the next task while this state is fetched.
+    // The worker's slot computes the next task while this state waits.
     lease.free_slot();
-    let fetched = std::time::Instant::now();
-    let file_len = ctx
-        .file_lens
-        .get(chunk.file_index as usize)
-        .copied()
-        .unwrap_or(0);
-    let reply = crate::answer::Reply {
+    if response.folded != folds {
+        return Err(impossible(
+            worker,
+            address,
+            task,
+            ranges,
+            &format!(
+                "it folded {} of the {folds} states it was given",
+                response.folded
+            ),
+        ));
+    }
+    let reply = Reply {
         lines_read: response.lines_read,
         customers: response.customers,
     };
@@ -129,34 +161,102 @@ async fn attempt(
         .local_states
         .as_ref()
         .and_then(|l| l.take(&ctx.job_id, task as u32, attempt));
-    let state = match local {
-        Some(state) => (crate::answer::check(chunk, file_len, reply, &state), state),
-        None => fetch(ctx, task, attempt, chunk, lease, file_len, reply).await?,
-    };
-    tracing::debug!(
-        "rfm-coordinator: job {}: task {task} attempt {attempt}: state of {} customers taken in {:.1} ms",
-        ctx.job_id,
-        state.1.customer_count(),
-        fetched.elapsed().as_secs_f64() * 1e3
-    );
-    let state = match state {
-        (Ok(()), state) => state,
-        (Err(impossible), _) => {
-            return Err((
-                FailKind::WorkerLost,
-                format!(
-                "worker {worker} ({address}) answered impossibly for task {task} (bytes {}..{}): \
-                     {impossible}; its answer is not merged",
-                chunk.start, chunk.end
-            ),
-            ))
-        }
-    };
-    let release = lease.call_secret.request(task_ref);
+    match local {
+        Some(state) => match crate::answer::check(ranges, reply, &state) {
+            Ok(()) => Ok((reply, Some(state))),
+            Err(e) => Err(impossible(worker, address, task, ranges, &e)),
+        },
+        None => Ok((reply, None)),
+    }
+}
+
+/// Why an answer is not merged (its worker is then lost).
+fn impossible(
+    worker: &str,
+    address: &str,
+    task: usize,
+    ranges: &[Range],
+    why: &str,
+) -> (FailKind, String) {
+    let bytes = ranges
+        .iter()
+        .map(|(c, _)| format!("{}..{}", c.start, c.end))
+        .collect::<Vec<_>>()
+        .join(", ");
+    (
+        FailKind::WorkerLost,
+        format!(
+            "worker {worker} ({address}) answered impossibly for task {task} (bytes {bytes}): \
+             {why}; its answer is not merged"
+        ),
+    )
+}
+
+/// Asks a worker to drop the state of an attempt that is no longer wanted
+/// (best effort, in the background).
+pub fn release(job_id: &str, task: usize, attempt: u32, lease: &Lease) {
+    let release = lease.call_secret.request(TaskRef {
+        job_id: job_id.to_string(),
+        task_id: task as u32,
+        attempt,
+    });
+    let mut tasks = lease.tasks.clone();
     tokio::spawn(async move {
         let _ = tokio::time::timeout(Duration::from_secs(5), tasks.release_task(release)).await;
     });
-    Ok((state, response.lines_read))
+}
+
+/// The second half of an attempt: `DoGet` of the state `RunTask` left on
+/// the worker, checked against the `ranges` it covers, then `ReleaseTask`.
+pub async fn fetch_attempt(
+    ctx: Arc<AttemptContext>,
+    task: usize,
+    attempt: u32,
+    ranges: Vec<Range>,
+    reply: Reply,
+    lease: Box<Lease>,
+    tx: mpsc::UnboundedSender<Outcome>,
+) {
+    let worker = lease.worker_id.clone();
+    let address = lease.address.clone();
+    let fetched = std::time::Instant::now();
+    let outcome = match fetch(&ctx, task, attempt, &ranges, &lease, reply).await {
+        Ok((Ok(()), state)) => {
+            tracing::debug!(
+                "rfm-coordinator: job {}: task {task} attempt {attempt}: state of {} customers fetched in {:.1} ms",
+                ctx.job_id,
+                state.customer_count(),
+                fetched.elapsed().as_secs_f64() * 1e3
+            );
+            release(&ctx.job_id, task, attempt, &lease);
+            Outcome::Done {
+                task,
+                attempt,
+                worker,
+                state: Box::new(state),
+                reply,
+            }
+        }
+        Ok((Err(why), _)) => {
+            let (kind, reason) = impossible(&worker, &address, task, &ranges, &why);
+            Outcome::Failed {
+                task,
+                attempt,
+                worker,
+                kind,
+                reason,
+            }
+        }
+        Err((kind, reason)) => Outcome::Failed {
+            task,
+            attempt,
+            worker,
+            kind,
+            reason,
+        },
+    };
+    drop(lease);
+    let _ = tx.send(outcome);
 }
 
 /// `DoGet` of an attempt's state over Flight, decoded off the runtime; with
@@ -165,10 +265,9 @@ async fn fetch(
     ctx: &AttemptContext,
     task: usize,
     attempt: u32,
-    chunk: Chunk,
+    ranges: &[Range],
     lease: &Lease,
-    file_len: u64,
-    reply: crate::answer::Reply,
+    reply: Reply,
 ) -> Result<(Result<(), String>, PartialState), (FailKind, String)> {
     let (worker, address) = (lease.worker_id.as_str(), lease.address.as_str());
     let ticket = FlightTicket {
@@ -210,6 +309,7 @@ async fn fetch(
         .ok_or_else(|| fetch_failed("the stream ended before its schema".into()))?;
     let received = std::time::Instant::now();
     let job_id = ctx.job_id.clone();
+    let ranges = ranges.to_vec();
     tokio::task::spawn_blocking(move || {
         let state = PartialState::from_record_batches(&schema, &batches)?;
         tracing::debug!(
@@ -217,7 +317,7 @@ async fn fetch(
             batches.len(),
             received.elapsed().as_secs_f64() * 1e3
         );
-        Ok::<_, rfm_core::Error>((crate::answer::check(chunk, file_len, reply, &state), state))
+        Ok::<_, rfm_core::Error>((crate::answer::check(&ranges, reply, &state), state))
     })
     .await
     .map_err(|e| (FailKind::Attempt, format!("decoding a state failed: {e}")))?
@@ -229,22 +329,33 @@ async fn fetch(
     })
 }
 
+/// Runs the first half of an attempt ([`compute`]) and reports it: `Done`
+/// when the state was left in this process, else `Computed` with the lease
+/// for the driver to fetch it or leave it for a later task to fold.
 pub async fn run_attempt(
     ctx: Arc<AttemptContext>,
     task: usize,
     attempt_no: u32,
-    chunk: Chunk,
+    ranges: Vec<Range>,
+    fold: Vec<TaskRef>,
     mut lease: Lease,
     tx: mpsc::UnboundedSender<Outcome>,
 ) {
     let worker = lease.worker_id.clone();
-    let outcome = match attempt(&ctx, task, attempt_no, chunk, &mut lease).await {
-        Ok((state, lines)) => Outcome::Done {
+    let outcome = match compute(&ctx, task, attempt_no, &ranges, fold, &mut lease).await {
+        Ok((reply, Some(state))) => Outcome::Done {
             task,
             attempt: attempt_no,
             worker,
             state: Box::new(state),
-            lines,
+            reply,
+        },
+        Ok((reply, None)) => Outcome::Computed {
+            task,
+            attempt: attempt_no,
+            worker,
+            reply,
+            lease: Box::new(lease),
         },
         Err((kind, reason)) => Outcome::Failed {
             task,
@@ -254,6 +365,5 @@ pub async fn run_attempt(
             reason,
         },
     };
-    drop(lease);
     let _ = tx.send(outcome);
 }

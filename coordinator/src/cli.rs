@@ -36,6 +36,12 @@ pub struct Args {
     /// still heartbeats) is cancelled and run on another worker; 0 = no limit.
     #[arg(long, default_value = "10m", value_parser = rfm_proto::duration::clap_parse)]
     pub task_timeout: Duration,
+    /// When a worker keeps a finished state for its next task to fold in, so
+    /// that several tasks cross the network and are merged here as one: auto
+    /// (while states wait for this coordinator's merge), always (while tasks
+    /// are left: the fewest transfers, for workers far away) or never.
+    #[arg(long, value_enum, default_value_t = crate::driver::FoldStates::Auto)]
+    pub fold_states: crate::driver::FoldStates,
     /// Finished jobs kept in memory for `rfm job` and their results (the oldest
     /// are dropped first; at least 1).
     #[arg(long, default_value_t = crate::retention::DEFAULT_MAX_FINISHED_JOBS,

@@ -1,9 +1,18 @@
-//! The job driver: pushes pending tasks to free worker slots, fetches each
-//! finished task's partial state over Arrow Flight, merges every chunk exactly
+//! The job driver: pushes pending tasks to free worker slots, fetches the
+//! finished tasks' partial states over Arrow Flight, merges every chunk exactly
 //! once, re-runs the tasks of lost workers (up to `max_attempts` a task),
 //! fails fast on deterministic input errors and when no worker is alive for
 //! the grace period, then hands the merged state to the completion step
 //! ([`crate::complete`]), which scores, publishes and finishes the job.
+//!
+//! When the coordinator falls behind (states wait for its merge), a
+//! finished state is left on its worker (`Held`) and the next task
+//! dispatched there folds it into its own (`Folded`): the merging moves to
+//! the workers, and several tasks cross over Flight and are decoded and
+//! merged here as one state. Otherwise, and once no task is left to
+//! dispatch, states are fetched as they finish. A state that is lost (with
+//! its worker, or the attempt folding it) takes the tasks it covers back to
+//! the queue.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -18,11 +27,26 @@ use rfm_store::{Recorder, RunId};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
-use crate::attempt::{run_attempt, AttemptContext, FailKind, Outcome};
+use crate::answer::{Range, Reply};
+use crate::attempt::{fetch_attempt, run_attempt, AttemptContext, FailKind, Outcome};
 use crate::cached::{CachePlan, CachedSet, FileStates, Ready, SetFailed};
 use crate::complete::{complete, Completion, Failure};
 use crate::job::Job;
-use crate::registry::Registry;
+use crate::registry::{Lease, Registry};
+
+/// When a finished state is left on its worker to be folded into the next
+/// task there (`--fold-states`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum FoldStates {
+    /// While states wait for the coordinator's merge (it falls behind).
+    #[default]
+    Auto,
+    /// Whenever tasks are left to dispatch: the fewest transfers (workers
+    /// far from the coordinator).
+    Always,
+    /// Every state is fetched as it finishes.
+    Never,
+}
 
 /// Tuning of the driver.
 #[derive(Clone, Debug)]
@@ -45,6 +69,8 @@ pub struct DriverConfig {
     pub local_states: Option<Arc<rfm_proto::local::LocalStates>>,
     /// Input files opened by a client in this process, per job.
     pub local_inputs: Option<Arc<crate::local_inputs::LocalInputs>>,
+    /// When finished states are folded on their workers.
+    pub fold_states: FoldStates,
 }
 
 /// What a job computes: its inputs, chunks and options.
@@ -63,12 +89,29 @@ pub struct Plan {
 
 enum TaskState {
     Pending,
+    /// Computing on a worker, or its state being fetched from there.
     Running {
         attempt: u32,
         worker: String,
         handle: AbortHandle,
         started: Instant,
+        /// Tasks whose states this attempt folds into its own.
+        folded: Vec<usize>,
     },
+    /// Computed: its state (with `folded`'s) waits on `worker`, to be
+    /// folded into the next task dispatched there or fetched.
+    Held {
+        attempt: u32,
+        worker: String,
+        reply: Reply,
+        lease: Box<Lease>,
+        folded: Vec<usize>,
+        /// To be fetched at once rather than folded: no state waited for
+        /// the coordinator's merge when it was computed.
+        fetch: bool,
+    },
+    /// Its state is part of another task's (running or held).
+    Folded,
     Done,
 }
 
@@ -79,6 +122,8 @@ struct Task {
     /// Workers that let an attempt of this task run past the deadline: the
     /// next attempts go elsewhere while another worker has a free slot.
     avoid: Vec<String>,
+    /// The lines this task read, once counted in the job's progress.
+    counted: Option<u64>,
 }
 
 struct Driver {
@@ -103,6 +148,15 @@ struct Driver {
     writes: Vec<tokio::task::JoinHandle<Option<String>>>,
     /// The job's chunk size (for files planned after submission).
     chunk_size: u64,
+    /// When finished states are left on their workers to be folded (never
+    /// when a worker of this process hands them over in memory, nor when
+    /// each file's state is cached on its own).
+    folds: FoldStates,
+    /// States taken from the workers and merged (fewer than the tasks when
+    /// states were folded).
+    states_taken: usize,
+    /// States wait for the merge in progress (as of the loop's last turn).
+    merge_backlog: bool,
 }
 
 impl Driver {
@@ -129,12 +183,64 @@ impl Driver {
         matches!(self.tasks[t].state, TaskState::Running { attempt: a, .. } if a == attempt)
     }
 
-    /// Puts a task back in the queue after a failed attempt.
-    fn retry(&mut self, t: usize, reason: &str) -> Result<(), Failure> {
-        if let TaskState::Running { handle, .. } = &self.tasks[t].state {
-            handle.abort();
+    /// Counts a computed task in the job's progress, once: its own lines
+    /// are `lines` (of its whole state) less those of the tasks folded in.
+    fn count(&mut self, t: usize, lines: u64, folded: &[usize]) {
+        if self.tasks[t].counted.is_some() {
+            return;
         }
-        self.tasks[t].state = TaskState::Pending;
+        let theirs: u64 = folded.iter().filter_map(|&i| self.tasks[i].counted).sum();
+        let own = lines.saturating_sub(theirs);
+        self.tasks[t].counted = Some(own);
+        let bytes = self.tasks[t].chunk.end - self.tasks[t].chunk.start;
+        self.job.update("", |s| {
+            s.tasks_done += 1;
+            s.bytes_done += bytes;
+            s.lines_done += own;
+        });
+    }
+
+    /// Takes a task out of the job's progress again (its state was lost).
+    fn uncount(&mut self, t: usize) {
+        if let Some(own) = self.tasks[t].counted.take() {
+            let bytes = self.tasks[t].chunk.end - self.tasks[t].chunk.start;
+            self.job.update("", |s| {
+                s.tasks_done = s.tasks_done.saturating_sub(1);
+                s.bytes_done = s.bytes_done.saturating_sub(bytes);
+                s.lines_done = s.lines_done.saturating_sub(own);
+            });
+        }
+    }
+
+    /// The ranges a state of task `t` covers: its own, then `folded`'s.
+    fn ranges(&self, ctx: &AttemptContext, t: usize, folded: &[usize]) -> Vec<Range> {
+        std::iter::once(t)
+            .chain(folded.iter().copied())
+            .map(|i| {
+                let chunk = self.tasks[i].chunk;
+                let len = ctx.file_lens.get(chunk.file_index as usize).copied();
+                (chunk, len.unwrap_or(0))
+            })
+            .collect()
+    }
+
+    /// Puts a task back in the queue after a failed attempt, with the
+    /// tasks folded into its state.
+    fn retry(&mut self, t: usize, reason: &str) -> Result<(), Failure> {
+        let folded = match std::mem::replace(&mut self.tasks[t].state, TaskState::Pending) {
+            TaskState::Running { handle, folded, .. } => {
+                handle.abort();
+                folded
+            }
+            TaskState::Held { folded, .. } => folded,
+            _ => Vec::new(),
+        };
+        self.uncount(t);
+        for &i in &folded {
+            self.tasks[i].state = TaskState::Pending;
+            self.uncount(i);
+            self.pending.push_back(i);
+        }
         let attempts = self.tasks[t].attempts;
         if attempts >= self.config.max_attempts {
             return Err((
@@ -146,8 +252,12 @@ impl Driver {
             ));
         }
         self.pending.push_back(t);
+        let with_folded = match folded.len() {
+            0 => String::new(),
+            n => format!(" with the {n} tasks folded into its state"),
+        };
         let message = format!(
-            "retry: {} attempt {attempts} failed ({reason}); running it again (attempt {} of {})",
+            "retry: {} attempt {attempts} failed ({reason}); running it again (attempt {} of {}){with_folded}",
             self.describe(t),
             attempts + 1,
             self.config.max_attempts
@@ -161,7 +271,9 @@ impl Driver {
     fn retry_lost(&mut self) -> Result<(), Failure> {
         for t in 0..self.tasks.len() {
             let lost = match &self.tasks[t].state {
-                TaskState::Running { worker, .. } if !self.registry.is_alive(worker) => {
+                TaskState::Running { worker, .. } | TaskState::Held { worker, .. }
+                    if !self.registry.is_alive(worker) =>
+                {
                     Some(worker.clone())
                 }
                 _ => None,
@@ -225,12 +337,43 @@ impl Driver {
         });
     }
 
+    /// Takes the states held on `worker` for the task dispatched there to
+    /// fold: their references for the worker, and every task they cover.
+    fn fold_held(&mut self, worker: &str) -> (Vec<TaskRef>, Vec<usize>) {
+        let (mut refs, mut covered) = (Vec::new(), Vec::new());
+        if self.folds == FoldStates::Never {
+            return (refs, covered);
+        }
+        for h in 0..self.tasks.len() {
+            if !matches!(&self.tasks[h].state, TaskState::Held { worker: w, fetch: false, .. } if w == worker)
+            {
+                continue;
+            }
+            let TaskState::Held {
+                attempt, folded, ..
+            } = std::mem::replace(&mut self.tasks[h].state, TaskState::Folded)
+            else {
+                unreachable!("a held task");
+            };
+            refs.push(TaskRef {
+                job_id: self.job.id.clone(),
+                task_id: h as u32,
+                attempt,
+            });
+            covered.push(h);
+            covered.extend(folded);
+        }
+        (refs, covered)
+    }
+
     fn dispatch(&mut self, ctx: &Arc<AttemptContext>, tx: &mpsc::UnboundedSender<Outcome>) {
         while let Some(&t) = self.pending.front() {
             let Some(lease) = self.registry.acquire_avoiding(&self.tasks[t].avoid) else {
                 break;
             };
             self.pending.pop_front();
+            let (fold, folded) = self.fold_held(&lease.worker_id);
+            let ranges = self.ranges(ctx, t, &folded);
             let task = &mut self.tasks[t];
             task.attempts += 1;
             let worker = lease.worker_id.clone();
@@ -238,7 +381,8 @@ impl Driver {
                 ctx.clone(),
                 t,
                 task.attempts,
-                task.chunk,
+                ranges,
+                fold,
                 lease,
                 tx.clone(),
             ));
@@ -247,6 +391,7 @@ impl Driver {
                 worker,
                 handle: handle.abort_handle(),
                 started: Instant::now(),
+                folded,
             };
         }
         let running = self
@@ -259,16 +404,99 @@ impl Driver {
         }
     }
 
+    /// Fetches the held states marked to be fetched, or all of them when
+    /// no task is left to dispatch that could fold them.
+    fn fetch_held(&mut self, ctx: &Arc<AttemptContext>, tx: &mpsc::UnboundedSender<Outcome>) {
+        let all = self.pending.is_empty();
+        for t in 0..self.tasks.len() {
+            if !matches!(self.tasks[t].state, TaskState::Held { fetch, .. } if fetch || all) {
+                continue;
+            }
+            let TaskState::Held {
+                attempt,
+                worker,
+                reply,
+                lease,
+                folded,
+                ..
+            } = std::mem::replace(&mut self.tasks[t].state, TaskState::Pending)
+            else {
+                unreachable!("a held task");
+            };
+            let ranges = self.ranges(ctx, t, &folded);
+            let handle = tokio::spawn(fetch_attempt(
+                ctx.clone(),
+                t,
+                attempt,
+                ranges,
+                reply,
+                lease,
+                tx.clone(),
+            ));
+            self.tasks[t].state = TaskState::Running {
+                attempt,
+                worker,
+                handle: handle.abort_handle(),
+                started: Instant::now(),
+                folded,
+            };
+        }
+    }
+
+    /// The tasks folded into a running attempt's state.
+    fn folded_into(&self, t: usize) -> Vec<usize> {
+        match &self.tasks[t].state {
+            TaskState::Running { folded, .. } | TaskState::Held { folded, .. } => folded.clone(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Handles an attempt's outcome; `Some((file, state))` is a chunk of
-    /// input file `file` to merge.
+    /// input file `file` (with the chunks folded into it) to merge.
     fn outcome(&mut self, outcome: Outcome) -> Result<Option<(u32, PartialState)>, Failure> {
         match outcome {
+            Outcome::Computed {
+                task,
+                attempt,
+                worker,
+                reply,
+                lease,
+            } => {
+                if !self.is_current(task, attempt) {
+                    crate::attempt::release(&self.job.id, task, attempt, &lease);
+                    return Ok(None);
+                }
+                if !self.registry.is_alive(&worker) {
+                    self.retry(task, &format!("result from lost worker {worker} ignored"))?;
+                    return Ok(None);
+                }
+                let folded = self.folded_into(task);
+                self.count(task, reply.lines_read, &folded);
+                // Left on its worker, to be folded into the next task
+                // dispatched there, while states wait for the coordinator's
+                // merge; else fetched at the loop's next turn, to be merged
+                // while the workers compute.
+                let fetch = match self.folds {
+                    FoldStates::Auto => !self.merge_backlog,
+                    FoldStates::Always => false,
+                    FoldStates::Never => true,
+                };
+                self.tasks[task].state = TaskState::Held {
+                    attempt,
+                    worker,
+                    reply,
+                    lease,
+                    folded,
+                    fetch,
+                };
+                Ok(None)
+            }
             Outcome::Done {
                 task,
                 attempt,
                 worker,
                 state,
-                lines,
+                reply,
             } => {
                 if !self.is_current(task, attempt) {
                     self.log(&format!(
@@ -280,14 +508,14 @@ impl Driver {
                     self.retry(task, &format!("result from lost worker {worker} ignored"))?;
                     return Ok(None);
                 }
+                let folded = self.folded_into(task);
+                self.count(task, reply.lines_read, &folded);
+                for &i in &folded {
+                    self.tasks[i].state = TaskState::Done;
+                }
                 self.tasks[task].state = TaskState::Done;
-                self.done += 1;
-                let bytes = self.tasks[task].chunk.end - self.tasks[task].chunk.start;
-                self.job.update("", |s| {
-                    s.tasks_done += 1;
-                    s.bytes_done += bytes;
-                    s.lines_done += lines;
-                });
+                self.done += 1 + folded.len();
+                self.states_taken += 1;
                 Ok(Some((self.tasks[task].chunk.file_index, *state)))
             }
             Outcome::Failed {
@@ -316,20 +544,27 @@ impl Driver {
         }
     }
 
-    /// Aborts running attempts and asks their workers to drop them.
+    /// Aborts running attempts and asks their workers to drop them and the
+    /// states held there.
     fn stop_all(&mut self) {
         for t in 0..self.tasks.len() {
-            if let TaskState::Running {
-                attempt,
-                worker,
-                handle,
-                ..
-            } = &self.tasks[t].state
-            {
-                handle.abort();
-                self.cancel_on_worker(t, *attempt, worker);
-                self.tasks[t].state = TaskState::Pending;
+            match &self.tasks[t].state {
+                TaskState::Running {
+                    attempt,
+                    worker,
+                    handle,
+                    ..
+                } => {
+                    handle.abort();
+                    self.cancel_on_worker(t, *attempt, worker);
+                }
+                TaskState::Held {
+                    attempt, worker, ..
+                } => self.cancel_on_worker(t, *attempt, worker),
+                TaskState::Folded => {}
+                TaskState::Pending | TaskState::Done => continue,
             }
+            self.tasks[t].state = TaskState::Pending;
         }
     }
 }
@@ -390,6 +625,7 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
                 attempts: 0,
                 state: TaskState::Pending,
                 avoid: Vec::new(),
+                counted: None,
             })
             .collect(),
         files,
@@ -401,9 +637,21 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         per_file,
         writes: Vec::new(),
         chunk_size: options.chunk_size,
+        folds: FoldStates::Never,
+        states_taken: 0,
+        merge_backlog: false,
     };
+    if driver.config.local_states.is_none() && driver.per_file.is_none() {
+        driver.folds = driver.config.fold_states;
+    }
     let tasks = driver.run(&ctx).await;
     driver.stop_all();
+    if tasks.is_ok() {
+        driver.log(&format!(
+            "{} tasks merged as {} states",
+            driver.done, driver.states_taken
+        ));
+    }
     let (warnings, set_keys, recomputed) = driver
         .per_file
         .take()
@@ -547,6 +795,7 @@ impl Driver {
                 attempts: 0,
                 state: TaskState::Pending,
                 avoid: Vec::new(),
+                counted: None,
             });
         }
         if added > 0 {
@@ -584,6 +833,7 @@ impl Driver {
             if to_merge.len() < MAX_STATES_AWAITING_MERGE {
                 self.dispatch(ctx, &tx);
             }
+            self.fetch_held(ctx, &tx);
             if merging.is_none() {
                 if let Some(ready) = to_merge.pop_front() {
                     let mut acc = merged.take().unwrap_or_default();
@@ -618,6 +868,7 @@ impl Driver {
                     }
                 }
             }
+            self.merge_backlog = !to_merge.is_empty();
             let step = tokio::select! {
                 Some(outcome) = rx.recv() => Step::Outcome(self.outcome(outcome)),
                 joined = async { merging.as_mut().expect("a merge runs").await }, if merging.is_some() => {
@@ -709,8 +960,10 @@ mod tests {
                 worker: worker.to_string(),
                 handle: tokio::spawn(async {}).abort_handle(),
                 started: Instant::now(),
+                folded: Vec::new(),
             },
             avoid: Vec::new(),
+            counted: None,
         }
     }
 
@@ -726,6 +979,7 @@ mod tests {
             remote_inputs: RemoteInputs::default(),
             local_states: None,
             local_inputs: None,
+            fold_states: FoldStates::Auto,
         }
     }
 
@@ -735,7 +989,10 @@ mod tests {
             attempt,
             worker: worker.to_string(),
             state: Box::default(),
-            lines: 5,
+            reply: Reply {
+                lines_read: 5,
+                customers: 0,
+            },
         }
     }
 
@@ -771,6 +1028,9 @@ mod tests {
             per_file: None,
             writes: Vec::new(),
             chunk_size: 10,
+            folds: FoldStates::Auto,
+            states_taken: 0,
+            merge_backlog: true,
         };
 
         assert!(
@@ -844,6 +1104,9 @@ mod tests {
             per_file: None,
             writes: Vec::new(),
             chunk_size: 10,
+            folds: FoldStates::Auto,
+            states_taken: 0,
+            merge_backlog: true,
         };
         let failed = Outcome::Failed {
             task: 0,
@@ -896,6 +1159,9 @@ mod tests {
             per_file: None,
             writes: Vec::new(),
             chunk_size: 10,
+            folds: FoldStates::Auto,
+            states_taken: 0,
+            merge_backlog: true,
         };
         d.retry_overdue().unwrap();
         assert_eq!(d.pending, [0], "the task is queued again");
@@ -917,6 +1183,108 @@ mod tests {
         drop(lease);
         // A result of the abandoned attempt that still arrives is ignored.
         assert!(d.outcome(done(0, 1, &slow)).unwrap().is_none());
+        assert_eq!(d.done, 0);
+    }
+
+    fn computed(task: usize, attempt: u32, lines: u64, registry: &Arc<Registry>) -> Outcome {
+        let lease = registry.acquire_avoiding(&[]).unwrap();
+        Outcome::Computed {
+            task,
+            attempt,
+            worker: lease.worker_id.clone(),
+            reply: Reply {
+                lines_read: lines,
+                customers: 0,
+            },
+            lease: Box::new(lease),
+        }
+    }
+
+    #[tokio::test]
+    async fn held_states_are_folded_and_a_lost_worker_takes_them_all_back() {
+        let registry = Arc::new(Registry::new(
+            Duration::from_secs(60),
+            Default::default(),
+            8,
+        ));
+        let w1 = registry
+            .register("127.0.0.1:1".into(), 1, Default::default())
+            .unwrap();
+        let chunk = |start| Chunk {
+            file_index: 0,
+            start,
+            end: start + 10,
+        };
+        let mut d = Driver {
+            job: Arc::new(Job::new("j".into(), 3, 30)),
+            registry: registry.clone(),
+            config: config(3),
+            tasks: vec![
+                running(chunk(0), 1, &w1),
+                running(chunk(10), 1, &w1),
+                running(chunk(20), 1, &w1),
+            ],
+            pending: VecDeque::new(),
+            files: Vec::new(),
+            done: 0,
+            initial: PartialState::new(),
+            cached_set: None,
+            set_failed: None,
+            per_file: None,
+            writes: Vec::new(),
+            chunk_size: 10,
+            folds: FoldStates::Auto,
+            states_taken: 0,
+            merge_backlog: true,
+        };
+        // Task 0 computed: held on w1 and counted in the progress.
+        assert!(d.outcome(computed(0, 1, 5, &registry)).unwrap().is_none());
+        assert!(matches!(d.tasks[0].state, TaskState::Held { .. }));
+        assert_eq!(
+            (d.job.status().tasks_done, d.job.status().lines_done),
+            (1, 5)
+        );
+        // The next task dispatched to w1 folds it.
+        let (refs, covered) = d.fold_held(&w1);
+        assert_eq!(covered, [0]);
+        assert_eq!((refs[0].task_id, refs[0].attempt), (0, 1));
+        assert!(matches!(d.tasks[0].state, TaskState::Folded));
+        if let TaskState::Running { folded, .. } = &mut d.tasks[1].state {
+            *folded = covered;
+        }
+        // Task 1's state covers both: 12 lines, 7 of them its own.
+        assert!(d.outcome(computed(1, 1, 12, &registry)).unwrap().is_none());
+        assert_eq!(
+            (d.job.status().tasks_done, d.job.status().lines_done),
+            (2, 12)
+        );
+        let (_, covered) = d.fold_held(&w1);
+        assert_eq!(covered, [1, 0], "a held state brings what it folded");
+        if let TaskState::Running { folded, .. } = &mut d.tasks[2].state {
+            *folded = covered;
+        }
+        // The worker is lost while task 2 folds them: all three run again.
+        registry.mark_lost(&w1, "test");
+        let mut events = d.job.subscribe();
+        d.retry_lost().unwrap();
+        let mut pending: Vec<usize> = d.pending.iter().copied().collect();
+        pending.sort();
+        assert_eq!(pending, [0, 1, 2]);
+        assert_eq!(
+            (d.job.status().tasks_done, d.job.status().lines_done),
+            (0, 0)
+        );
+        let mut messages = Vec::new();
+        while let Ok(event) = events.try_recv() {
+            messages.push(event.message);
+        }
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("task 2")
+                    && m.contains("with the 2 tasks folded into its state")),
+            "{messages:?}"
+        );
         assert_eq!(d.done, 0);
     }
 }

@@ -73,6 +73,8 @@ pub struct CoordinatorConfig {
     pub credentials: Credentials,
     /// Started with `--insecure` (said in `ListWorkers` and `/readyz`).
     pub insecure: bool,
+    /// When finished states are folded on their workers (`--fold-states`).
+    pub fold_states: driver::FoldStates,
     /// Records and publishes every job's run in PostgreSQL, when set.
     pub recorder: Option<Arc<rfm_store::Recorder>>,
     /// HTTP/2 keepalive of the gRPC port and of the connections to workers.
@@ -116,6 +118,7 @@ impl Default for CoordinatorConfig {
             task_timeout: DEFAULT_TASK_TIMEOUT,
             credentials: Credentials::default(),
             insecure: false,
+            fold_states: driver::FoldStates::default(),
             recorder: None,
             keepalive: Keepalive::default(),
             retention: retention::Retention::default(),
@@ -223,6 +226,7 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         remote_inputs: config.remote_inputs,
         local_states: config.local_states.clone(),
         local_inputs: config.local_inputs.clone(),
+        fold_states: config.fold_states,
     };
     let sweep_every = driver.tick;
     let jobs = Arc::new(retention::JobTable::new(config.retention));

@@ -141,6 +141,7 @@ async fn serve(
         no_worker_grace: args.no_worker_grace,
         task_timeout: args.task_timeout,
         max_attempts: args.max_attempts,
+        fold_states: args.fold_states,
         credentials,
         insecure: args.insecure,
         recorder: publisher,

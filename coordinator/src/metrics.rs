@@ -102,7 +102,7 @@ impl Metrics {
         counter("rfm_jobs_cancelled_total", "Jobs cancelled.", cancelled);
         counter(
             "rfm_tasks_completed_total",
-            "Tasks whose partial state was merged.",
+            "Tasks computed (again when a state lost with its worker made them run again).",
             self.tasks_completed.load(Relaxed),
         );
         counter(

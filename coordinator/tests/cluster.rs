@@ -290,6 +290,51 @@ fn a_killed_worker_has_its_tasks_run_again() {
 }
 
 #[test]
+fn states_held_by_a_killed_worker_run_again_with_the_tasks_folded_into_them() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let expected = real_expected(tmp.path());
+    // One worker: while tasks remain to dispatch, every state it finishes
+    // stays there, folded into its next task.
+    let mut c = cluster(
+        &["--worker-timeout", "1s", "--fold-states", "always"],
+        1,
+        150,
+    );
+    let out = tmp.path().join("out");
+    let mut submit = c.submit(Path::new(REAL), &out, "1MiB");
+    c.wait_tasks_done(6, Duration::from_secs(20));
+    c.workers[0].kill9();
+    c.add_worker(0);
+    assert!(
+        submit.wait_exit(Duration::from_secs(60)).success(),
+        "{}",
+        submit.stderr()
+    );
+    assert_same_results(&out, &expected);
+    let events = submit.stderr();
+    assert!(
+        events.contains("tasks folded into its state"),
+        "no folded state was run again:\n{events}"
+    );
+    assert!(events.contains("tasks 46/46"), "{events}");
+    // The rest was folded too: far fewer states crossed over Flight than
+    // there were tasks.
+    let log = c.coordinator.stderr();
+    let states: usize = log
+        .lines()
+        .find_map(|l| {
+            l.split_once("46 tasks merged as ")?
+                .1
+                .strip_suffix(" states")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no count of merged states:\n{log}"));
+    assert!(states <= 10, "{states} states for 46 tasks");
+}
+
+#[test]
 fn a_stopped_worker_is_found_by_heartbeat_and_its_tasks_run_again() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();

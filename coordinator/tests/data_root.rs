@@ -294,6 +294,7 @@ fn a_task_naming_a_file_outside_the_workers_root_is_refused() {
                 start: file.layout.data_start,
                 end: len,
                 options: Some(rfm_proto::options::to_proto(&opts)),
+                fold: Vec::new(),
             }
         };
         let words = forbidden(&s);

@@ -323,7 +323,9 @@ fn a_slow_lossy_link_to_one_worker_changes_no_result() {
     let lab = Lab::start(
         &["--worker-timeout", "3s"],
         &[Link::Slow(Duration::from_millis(200)), Link::Clean],
-        100,
+        // Tasks long enough for the slow worker's share not to be taken
+        // by the clean one while its first tasks cross the slow link.
+        250,
     );
     // 5 % of the packets lost each way on worker 1's veth pair.
     let (hub_end, worker_end) = &lab.links[0];
@@ -341,7 +343,9 @@ fn a_slow_lossy_link_to_one_worker_changes_no_result() {
     let completed = lab.worker_metric(0, "rfm_worker_tasks_completed_total");
     assert!(
         completed >= 1,
-        "the worker behind the slow link ran no task"
+        "the worker behind the slow link ran no task; the coordinator's log:\n{}\nthe worker's log:\n{}",
+        lab.coordinator.stderr(),
+        lab.workers[0].stderr()
     );
     eprintln!(
         "slow lossy link: {dropped} packets dropped, {completed} tasks done behind it, {} bytes through its proxies",

@@ -504,6 +504,7 @@ impl Worker for ForgedWorker {
         let response = RunTaskResponse {
             lines_read: reply_lines,
             customers: state.customer_count() as u64,
+            folded: 0,
         };
         self.store.keep(
             TaskKey::new(&task.job_id, task.task_id, task.attempt),

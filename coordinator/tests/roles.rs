@@ -517,6 +517,7 @@ async fn a_workers_port_takes_only_its_coordinators_call_secret() {
         options: Some(rfm_proto::options::to_proto(
             &rfm_core::RunOptions::default(),
         )),
+        fold: Vec::new(),
     };
     let ticket = Ticket {
         ticket: FlightTicket {

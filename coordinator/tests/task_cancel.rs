@@ -102,6 +102,7 @@ fn a_cancelled_task_frees_the_workers_cpu() {
         start: files[0].layout.data_start,
         end: files[0].layout.len,
         options: Some(rfm_proto::options::to_proto(&opts)),
+        fold: Vec::new(),
     };
 
     runtime.block_on(async {

@@ -1,5 +1,5 @@
 //! The worker's Arrow Flight service: `DoGet` streams a finished task's
-//! partial state; the ticket is a `FlightTicket` (job, task and attempt ids,
+//! partial state (encoded then, if it was kept as computed); the ticket is a `FlightTicket` (job, task and attempt ids,
 //! never a path). Every other Flight method is unimplemented.
 
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use rfm_proto::flight::FlightStream;
 use rfm_proto::v1::FlightTicket;
 use tonic::{Request, Response, Status};
 
-use crate::tasks::{TaskKey, TaskStore};
+use crate::tasks::{Kept, TaskKey, TaskStore};
 
 /// Serves finished partial states.
 pub struct StateFlightService {
@@ -38,12 +38,20 @@ impl StateFlightService {
         })?;
         rfm_proto::ident::check_job_id(&ticket.job_id)?;
         let key = TaskKey::new(&ticket.job_id, ticket.task_id, ticket.attempt);
-        let batch = self.store.finished(&key).ok_or_else(|| {
+        let kept = self.store.finished(&key).ok_or_else(|| {
             Status::not_found(format!(
                 "this worker holds no finished state for job {} task {} attempt {}",
                 key.job_id, key.task_id, key.attempt
             ))
         })?;
+        let batch = match kept {
+            Kept::Batch(batch) => batch,
+            // Encoded on a thread of its own: the compute pool may be busy
+            // with the next task for as long as a task takes.
+            Kept::State(state) => tokio::task::spawn_blocking(move || state.to_record_batch())
+                .await
+                .map_err(|e| Status::internal(format!("encoding the state failed: {e}")))?,
+        };
         let stream = FlightDataEncoderBuilder::new()
             .build(futures::stream::once(async move { Ok(batch) }))
             .map_err(Status::from);

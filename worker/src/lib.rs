@@ -13,7 +13,7 @@ pub mod http;
 mod membership;
 mod tasks;
 
-pub use tasks::{TaskKey, TaskService, TaskStore};
+pub use tasks::{Kept, TaskKey, TaskService, TaskStore};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

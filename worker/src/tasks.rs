@@ -8,6 +8,9 @@
 //! job, a lost connection) stops its computation the same way. A worker in
 //! the coordinator's process (the embedded cluster) leaves its states in
 //! memory for it ([`LocalStates`]) instead of encoding them for Flight.
+//! A finished state is kept as computed and encoded when the coordinator
+//! fetches it: a `RunTask` may name finished states to fold into its own
+//! (`fold`), and those are never encoded at all.
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
@@ -44,11 +47,20 @@ impl TaskKey {
     }
 }
 
+/// A finished state waiting to be fetched.
+#[derive(Clone)]
+pub enum Kept {
+    /// As computed: encoded when fetched, or folded into a later task.
+    State(Arc<PartialState>),
+    /// Already encoded.
+    Batch(RecordBatch),
+}
+
 /// Finished states waiting to be fetched, cancelled tasks, the cancellation
 /// flags of running tasks, running count.
 #[derive(Default)]
 pub struct TaskStore {
-    finished: Mutex<HashMap<TaskKey, RecordBatch>>,
+    finished: Mutex<HashMap<TaskKey, Kept>>,
     /// Where finished states go instead, when the coordinator shares this
     /// process.
     local: Option<Arc<LocalStates>>,
@@ -77,24 +89,40 @@ impl TaskStore {
     }
 
     /// The finished state of a task, if this worker holds it.
-    pub fn finished(&self, key: &TaskKey) -> Option<RecordBatch> {
+    pub fn finished(&self, key: &TaskKey) -> Option<Kept> {
         lock(&self.finished).get(key).cloned()
     }
 
-    /// Holds a finished task's state until the coordinator has fetched it.
+    /// Holds a finished task's encoded state until the coordinator has
+    /// fetched it.
     pub fn keep(&self, key: TaskKey, batch: RecordBatch) {
-        lock(&self.finished).insert(key, batch);
+        lock(&self.finished).insert(key, Kept::Batch(batch));
     }
 
-    /// Holds a finished state as [`Finished`] gives it.
-    fn keep_finished(&self, key: TaskKey, finished: Finished) {
-        match (finished, &self.local) {
-            (Finished::State(state), Some(local)) => {
-                local.put(&key.job_id, key.task_id, key.attempt, *state)
+    /// Holds a finished state as computed, in memory for a coordinator in
+    /// this process or until it is fetched over Flight or folded.
+    fn keep_state(&self, key: TaskKey, state: PartialState) {
+        match &self.local {
+            Some(local) => local.put(&key.job_id, key.task_id, key.attempt, state),
+            None => {
+                lock(&self.finished).insert(key, Kept::State(Arc::new(state)));
             }
-            (Finished::State(state), None) => self.keep(key, state.to_record_batch()),
-            (Finished::Batch(batch), _) => self.keep(key, batch),
         }
+    }
+
+    /// Takes out a finished state to fold it into another task's; `None`
+    /// when this worker no longer holds it.
+    fn take_state(&self, key: &TaskKey) -> Option<Result<PartialState, Error>> {
+        if let Some(kept) = lock(&self.finished).remove(key) {
+            return Some(match kept {
+                Kept::State(state) => Ok(Arc::try_unwrap(state).unwrap_or_else(|s| (*s).clone())),
+                Kept::Batch(batch) => PartialState::from_record_batches(&batch.schema(), &[batch]),
+            });
+        }
+        self.local
+            .as_ref()
+            .and_then(|l| l.take(&key.job_id, key.task_id, key.attempt))
+            .map(Ok)
     }
 
     /// Drops a finished state; whether there was one.
@@ -147,18 +175,14 @@ impl Drop for Running<'_> {
     }
 }
 
-/// A finished state: encoded for Flight, or as computed for a coordinator
-/// in this process.
-enum Finished {
-    Batch(RecordBatch),
-    State(Box<PartialState>),
-}
-
 /// What a computed task hands back.
 struct Computed {
-    finished: Finished,
+    state: PartialState,
+    /// Of the whole state, folded ones included.
     lines_read: u64,
     customers: u64,
+    /// Of this task's chunk alone.
+    own_lines: u64,
 }
 
 /// The gRPC `Worker` service.
@@ -202,24 +226,59 @@ impl TaskService {
     }
 }
 
+impl TaskService {
+    /// Takes out the finished states `fold` names (attempts of `key`'s
+    /// job), for the task to merge into its own. NOT_FOUND when one is no
+    /// longer held (cancelled, released, or forgotten on registering
+    /// again): the coordinator then runs them all again.
+    fn take_folded(&self, key: &TaskKey, fold: &[TaskRef]) -> Result<Vec<PartialState>, Status> {
+        let mut folded = Vec::with_capacity(fold.len());
+        for t in fold {
+            if t.job_id != key.job_id {
+                return Err(Status::invalid_argument(format!(
+                    "task {} of job {} cannot fold a state of job {}",
+                    key.task_id, key.job_id, t.job_id
+                )));
+            }
+            let other = TaskKey::new(&t.job_id, t.task_id, t.attempt);
+            match self.store.take_state(&other) {
+                Some(Ok(state)) => folded.push(state),
+                Some(Err(e)) => {
+                    return Err(Status::internal(format!(
+                        "worker {}: the state of task {} attempt {} does not decode: {e}",
+                        self.name, t.task_id, t.attempt
+                    )))
+                }
+                None => {
+                    return Err(Status::not_found(format!(
+                        "worker {} holds no finished state of task {} attempt {} to fold",
+                        self.name, t.task_id, t.attempt
+                    )))
+                }
+            }
+        }
+        Ok(folded)
+    }
+}
+
 /// Why a computation gave no state.
 enum Failed {
     Cancelled,
     Input(String),
 }
 
-/// Reads the chunk and folds it into a partial state (runs on the rayon pool),
-/// encoded for Flight unless `in_memory`. Under a data root the file is
-/// opened checked: a file outside the root is refused before its size is
-/// compared with the planned one, so that neither its size nor a byte of it
-/// is told.
+/// Reads the chunk into a partial state and merges the `folded` states of
+/// earlier tasks into it (runs on the rayon pool). Under a data root the
+/// file is opened checked: a file outside the root is refused before its
+/// size is compared with the planned one, so that neither its size nor a
+/// byte of it is told.
 fn compute(
     input: &InputFile,
     root: Option<&DataRoot>,
     chunk: Chunk,
     parse: &ParseOptions,
     cancel: &Cancel,
-    in_memory: bool,
+    folded: Vec<PartialState>,
 ) -> Result<Computed, Failed> {
     let failed = |e: Error| match e {
         Error::Cancelled => Failed::Cancelled,
@@ -236,26 +295,27 @@ fn compute(
         )));
     }
     let computing = std::time::Instant::now();
-    let state =
+    let mut state =
         compute_chunk(&reader, input, chunk, parse, SUB_RANGE_SIZE, cancel).map_err(failed)?;
     let computed = computing.elapsed();
+    let own_lines = state.ledger.lines_read;
+    let folds = folded.len();
+    for other in folded {
+        state.merge(other);
+    }
     let (lines_read, customers) = (state.ledger.lines_read, state.customer_count() as u64);
-    let finished = if in_memory {
-        Finished::State(Box::new(state))
-    } else {
-        Finished::Batch(state.to_record_batch())
-    };
     tracing::debug!(
-        "rfm-worker: bytes {}..{}: {customers} customers computed in {:.1} ms, encoded in {:.1} ms",
+        "rfm-worker: bytes {}..{}: computed in {:.1} ms, {folds} earlier states folded in in {:.1} ms: {customers} customers",
         chunk.start,
         chunk.end,
         computed.as_secs_f64() * 1e3,
         (computing.elapsed() - computed).as_secs_f64() * 1e3
     );
     Ok(Computed {
-        finished,
+        state,
         lines_read,
         customers,
+        own_lines,
     })
 }
 
@@ -314,10 +374,10 @@ impl Worker for TaskService {
             start: req.start,
             end: req.end,
         };
+        let folded = self.take_folded(&key, &req.fold)?;
         let (tx, rx) = oneshot::channel();
         let cancel = running.cancel.clone();
         let root = self.data_root.clone();
-        let in_memory = self.store.local.is_some();
         let task = move || {
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 compute(
@@ -326,7 +386,7 @@ impl Worker for TaskService {
                     chunk,
                     &options.parse,
                     &cancel,
-                    in_memory,
+                    folded,
                 )
             }));
             let _ = tx.send(outcome);
@@ -363,9 +423,10 @@ impl Worker for TaskService {
         let response = RunTaskResponse {
             lines_read: computed.lines_read,
             customers: computed.customers,
+            folded: req.fold.len() as u32,
         };
-        self.store.keep_finished(key, computed.finished);
-        count.completed(req.end.saturating_sub(req.start), computed.lines_read);
+        self.store.keep_state(key, computed.state);
+        count.completed(req.end.saturating_sub(req.start), computed.own_lines);
         Ok(Response::new(response))
     }
 
