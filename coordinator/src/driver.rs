@@ -443,6 +443,24 @@ impl Driver {
         }
     }
 
+    /// Counts a computed task in the progress and gives the tasks folded
+    /// into its state, unless its worker was lost meanwhile (then the task
+    /// runs again).
+    fn accept_computed(
+        &mut self,
+        task: usize,
+        worker: &str,
+        reply: Reply,
+    ) -> Result<Option<Vec<usize>>, Failure> {
+        if !self.registry.is_alive(worker) {
+            self.retry(task, &format!("result from lost worker {worker} ignored"))?;
+            return Ok(None);
+        }
+        let folded = self.folded_into(task);
+        self.count(task, reply.lines_read, &folded);
+        Ok(Some(folded))
+    }
+
     /// The tasks folded into a running attempt's state.
     fn folded_into(&self, t: usize) -> Vec<usize> {
         match &self.tasks[t].state {
@@ -466,12 +484,9 @@ impl Driver {
                     crate::attempt::release(&self.job.id, task, attempt, &lease);
                     return Ok(None);
                 }
-                if !self.registry.is_alive(&worker) {
-                    self.retry(task, &format!("result from lost worker {worker} ignored"))?;
+                let Some(folded) = self.accept_computed(task, &worker, reply)? else {
                     return Ok(None);
-                }
-                let folded = self.folded_into(task);
-                self.count(task, reply.lines_read, &folded);
+                };
                 // Left on its worker, to be folded into the next task
                 // dispatched there, while states wait for the coordinator's
                 // merge; else fetched at the loop's next turn, to be merged
@@ -504,12 +519,9 @@ impl Driver {
                     ));
                     return Ok(None);
                 }
-                if !self.registry.is_alive(&worker) {
-                    self.retry(task, &format!("result from lost worker {worker} ignored"))?;
+                let Some(folded) = self.accept_computed(task, &worker, reply)? else {
                     return Ok(None);
-                }
-                let folded = self.folded_into(task);
-                self.count(task, reply.lines_read, &folded);
+                };
                 for &i in &folded {
                     self.tasks[i].state = TaskState::Done;
                 }
@@ -983,6 +995,60 @@ mod tests {
         }
     }
 
+    /// A driver of `tasks` (of `bytes` in all) on `registry`'s workers, as
+    /// if states waited for the merge (finished ones are folded).
+    fn driver(
+        registry: &Arc<Registry>,
+        config: DriverConfig,
+        tasks: Vec<Task>,
+        bytes: u64,
+    ) -> Driver {
+        Driver {
+            job: Arc::new(Job::new("j".into(), tasks.len() as u32, bytes)),
+            registry: registry.clone(),
+            config,
+            tasks,
+            pending: VecDeque::new(),
+            files: Vec::new(),
+            done: 0,
+            initial: PartialState::new(),
+            cached_set: None,
+            set_failed: None,
+            per_file: None,
+            writes: Vec::new(),
+            chunk_size: 10,
+            folds: FoldStates::Auto,
+            states_taken: 0,
+            merge_backlog: true,
+        }
+    }
+
+    /// A registry of `n` one-slot workers (never dialled) and their ids.
+    fn registry_of(n: usize) -> (Arc<Registry>, Vec<String>) {
+        let registry = Arc::new(Registry::new(
+            Duration::from_secs(60),
+            Default::default(),
+            8,
+        ));
+        let ids = (1..=n)
+            .map(|i| {
+                registry
+                    .register(format!("127.0.0.1:{i}"), 1, Default::default())
+                    .unwrap()
+            })
+            .collect();
+        (registry, ids)
+    }
+
+    /// Bytes `start..start + 10` of file 0.
+    fn chunk(start: u64) -> Chunk {
+        Chunk {
+            file_index: 0,
+            start,
+            end: start + 10,
+        }
+    }
+
     fn done(task: usize, attempt: u32, worker: &str) -> Outcome {
         Outcome::Done {
             task,
@@ -998,40 +1064,14 @@ mod tests {
 
     #[tokio::test]
     async fn each_chunk_is_merged_once_and_late_results_are_ignored() {
-        let registry = Arc::new(Registry::new(
-            Duration::from_secs(60),
-            Default::default(),
-            8,
-        ));
-        let w1 = registry
-            .register("127.0.0.1:1".into(), 1, Default::default())
-            .unwrap();
-        let w2 = registry
-            .register("127.0.0.1:2".into(), 1, Default::default())
-            .unwrap();
-        let chunk = |start| Chunk {
-            file_index: 0,
-            start,
-            end: start + 10,
-        };
-        let mut d = Driver {
-            job: Arc::new(Job::new("j".into(), 2, 20)),
-            registry: registry.clone(),
-            config: config(2),
-            tasks: vec![running(chunk(0), 1, &w1), running(chunk(10), 1, &w2)],
-            pending: VecDeque::new(),
-            files: Vec::new(),
-            done: 0,
-            initial: PartialState::new(),
-            cached_set: None,
-            set_failed: None,
-            per_file: None,
-            writes: Vec::new(),
-            chunk_size: 10,
-            folds: FoldStates::Auto,
-            states_taken: 0,
-            merge_backlog: true,
-        };
+        let (registry, w) = registry_of(2);
+        let (w1, w2) = (w[0].clone(), w[1].clone());
+        let mut d = driver(
+            &registry,
+            config(2),
+            vec![running(chunk(0), 1, &w1), running(chunk(10), 1, &w2)],
+            20,
+        );
 
         assert!(
             d.outcome(done(0, 1, &w1)).unwrap().is_some(),
@@ -1082,11 +1122,10 @@ mod tests {
         let w1 = registry
             .register("127.0.0.1:1".into(), 1, Default::default())
             .unwrap();
-        let mut d = Driver {
-            job: Arc::new(Job::new("j".into(), 1, 10)),
-            registry: registry.clone(),
-            config: config(4),
-            tasks: vec![running(
+        let mut d = driver(
+            &registry,
+            config(4),
+            vec![running(
                 Chunk {
                     file_index: 0,
                     start: 0,
@@ -1095,19 +1134,8 @@ mod tests {
                 1,
                 &w1,
             )],
-            pending: VecDeque::new(),
-            files: Vec::new(),
-            done: 0,
-            initial: PartialState::new(),
-            cached_set: None,
-            set_failed: None,
-            per_file: None,
-            writes: Vec::new(),
-            chunk_size: 10,
-            folds: FoldStates::Auto,
-            states_taken: 0,
-            merge_backlog: true,
-        };
+            10,
+        );
         let failed = Outcome::Failed {
             task: 0,
             attempt: 1,
@@ -1142,27 +1170,15 @@ mod tests {
         if let TaskState::Running { started, .. } = &mut hung.state {
             *started = Instant::now() - Duration::from_secs(5);
         }
-        let mut d = Driver {
-            job: Arc::new(Job::new("j".into(), 1, 10)),
-            registry: registry.clone(),
-            config: DriverConfig {
+        let mut d = driver(
+            &registry,
+            DriverConfig {
                 task_timeout: Duration::from_secs(1),
                 ..config(4)
             },
-            tasks: vec![hung],
-            pending: VecDeque::new(),
-            files: Vec::new(),
-            done: 0,
-            initial: PartialState::new(),
-            cached_set: None,
-            set_failed: None,
-            per_file: None,
-            writes: Vec::new(),
-            chunk_size: 10,
-            folds: FoldStates::Auto,
-            states_taken: 0,
-            merge_backlog: true,
-        };
+            vec![hung],
+            10,
+        );
         d.retry_overdue().unwrap();
         assert_eq!(d.pending, [0], "the task is queued again");
         assert_eq!(d.tasks[0].avoid, std::slice::from_ref(&slow));
@@ -1202,41 +1218,18 @@ mod tests {
 
     #[tokio::test]
     async fn held_states_are_folded_and_a_lost_worker_takes_them_all_back() {
-        let registry = Arc::new(Registry::new(
-            Duration::from_secs(60),
-            Default::default(),
-            8,
-        ));
-        let w1 = registry
-            .register("127.0.0.1:1".into(), 1, Default::default())
-            .unwrap();
-        let chunk = |start| Chunk {
-            file_index: 0,
-            start,
-            end: start + 10,
-        };
-        let mut d = Driver {
-            job: Arc::new(Job::new("j".into(), 3, 30)),
-            registry: registry.clone(),
-            config: config(3),
-            tasks: vec![
+        let (registry, w) = registry_of(1);
+        let w1 = w[0].clone();
+        let mut d = driver(
+            &registry,
+            config(3),
+            vec![
                 running(chunk(0), 1, &w1),
                 running(chunk(10), 1, &w1),
                 running(chunk(20), 1, &w1),
             ],
-            pending: VecDeque::new(),
-            files: Vec::new(),
-            done: 0,
-            initial: PartialState::new(),
-            cached_set: None,
-            set_failed: None,
-            per_file: None,
-            writes: Vec::new(),
-            chunk_size: 10,
-            folds: FoldStates::Auto,
-            states_taken: 0,
-            merge_backlog: true,
-        };
+            30,
+        );
         // Task 0 computed: held on w1 and counted in the progress.
         assert!(d.outcome(computed(0, 1, 5, &registry)).unwrap().is_none());
         assert!(matches!(d.tasks[0].state, TaskState::Held { .. }));
