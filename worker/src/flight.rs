@@ -1,6 +1,7 @@
 //! The worker's Arrow Flight service: `DoGet` streams a finished task's
-//! partial state (encoded then, if it was kept as computed); the ticket is a `FlightTicket` (job, task and attempt ids,
-//! never a path). Every other Flight method is unimplemented.
+//! partial state (encoded then, if it was kept as computed); the ticket is
+//! a `FlightTicket` (job, task and attempt ids, never a path). Every other
+//! Flight method is unimplemented.
 
 use std::sync::Arc;
 
