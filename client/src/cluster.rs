@@ -452,6 +452,7 @@ async fn follow(conn: &mut Connection, job: JobRef, show_progress: bool) -> Resu
             break;
         }
     }
+    tracing::debug!("rfm: job {} ended", job.job_id);
     let asked = Instant::now();
     let answer = client
         .get_job_result(token.request(job.clone()))
@@ -471,7 +472,19 @@ async fn follow(conn: &mut Connection, job: JobRef, show_progress: bool) -> Resu
     let result = match answer.scored {
         Some(scored) => match local.and_then(|l| l.take(&job.job_id)) {
             Some(result) => Some(check_local(result, &scored)?),
-            None => Some(Arc::new(fetch_result(conn, &job.job_id, scored).await?)),
+            None => {
+                tracing::debug!(
+                    "rfm: result of {} customers announced in {:.1} ms",
+                    scored.customers,
+                    asked.elapsed().as_secs_f64() * 1e3
+                );
+                let result = fetch_result(conn, &job.job_id, scored).await?;
+                tracing::debug!(
+                    "rfm: result fetched {:.1} ms after it was asked for",
+                    asked.elapsed().as_secs_f64() * 1e3
+                );
+                Some(Arc::new(result))
+            }
         },
         None => None,
     };

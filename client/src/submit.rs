@@ -164,5 +164,7 @@ fn attempt(
         .await
     });
     *finishing = Some(interrupt::finishing());
-    finish::write(finished?, out, report, args.json, args.quiet)
+    let written = finish::write(finished?, out, report, args.json, args.quiet);
+    tracing::debug!("rfm: results written");
+    written
 }

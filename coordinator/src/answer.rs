@@ -19,6 +19,9 @@ use rfm_core::{Chunk, PartialState};
 pub struct Reply {
     pub lines_read: u64,
     pub customers: u64,
+    /// Where the task's own range ended: its chunk's end, or where a split
+    /// cut it.
+    pub end: u64,
 }
 
 /// A task's byte range and the length of its file.
@@ -132,6 +135,7 @@ mod tests {
 
     fn reply(lines_read: u64) -> Reply {
         Reply {
+            end: 0,
             lines_read,
             customers: 0,
         }
@@ -159,6 +163,7 @@ mod tests {
             Reply {
                 lines_read: 10,
                 customers: 2,
+                end: 0,
             },
             &state(10, 10, 0),
         )

@@ -9,7 +9,8 @@
 //! ([`rfm_proto::local::LocalStates`]): it is taken from there at once, not
 //! fetched. An answer that is impossible for the ranges it covers (see
 //! [`crate::answer`]) is not merged: its worker is lost and its tasks run
-//! elsewhere.
+//! elsewhere. [`split_attempt`] asks a worker to cut a running task short,
+//! for the rest of its range to run on an idle worker.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +22,10 @@ use arrow_flight::Ticket;
 use futures::TryStreamExt;
 use prost::Message;
 use rfm_core::PartialState;
+use rfm_proto::v1::worker_client::WorkerClient;
 use rfm_proto::v1::{FlightTicket, RunTaskRequest, TaskRef};
 use tokio::sync::mpsc;
+use tonic::transport::Channel;
 use tonic::Code;
 
 use crate::answer::{Range, Reply};
@@ -64,6 +67,13 @@ pub enum Outcome {
         worker: String,
         kind: FailKind,
         reason: String,
+    },
+    /// `SplitTask` answered: the attempt's range now ends at `at` (`None`:
+    /// it could not be cut, or the call failed).
+    Split {
+        task: usize,
+        attempt: u32,
+        at: Option<u64>,
     },
 }
 
@@ -156,6 +166,7 @@ async fn compute(
     let reply = Reply {
         lines_read: response.lines_read,
         customers: response.customers,
+        end: response.end,
     };
     let local = ctx
         .local_states
@@ -366,4 +377,28 @@ pub async fn run_attempt(
         },
     };
     let _ = tx.send(outcome);
+}
+
+/// Asks `worker` to cut attempt `attempt` of `task` short (`SplitTask`) and
+/// reports where its range now ends. A call that fails or takes over two
+/// seconds reports no cut: should the worker have cut the task anyway, its
+/// answer says where (`RunTaskResponse.end`).
+pub async fn split_attempt(
+    job_id: String,
+    task: usize,
+    attempt: u32,
+    client: (WorkerClient<Channel>, rfm_proto::auth::Token),
+    tx: mpsc::UnboundedSender<Outcome>,
+) {
+    let (mut client, token) = client;
+    let request = token.request(TaskRef {
+        job_id,
+        task_id: task as u32,
+        attempt,
+    });
+    let at = match tokio::time::timeout(Duration::from_secs(2), client.split_task(request)).await {
+        Ok(Ok(response)) => response.into_inner().at,
+        _ => None,
+    };
+    let _ = tx.send(Outcome::Split { task, attempt, at });
 }

@@ -562,6 +562,13 @@ impl FileStates {
         self.recomputed += 1;
     }
 
+    /// A running chunk of file `index` was cut in two: one more to come.
+    pub fn split(&mut self, index: u32) {
+        if let Some(n) = self.remaining.get_mut(index as usize) {
+            *n += 1;
+        }
+    }
+
     /// Takes a chunk of file `index`: its state to merge now (a file without
     /// a key), the file's whole state once its last chunk is in, or nothing.
     pub fn add(&mut self, index: u32, state: PartialState) -> Option<Ready> {

@@ -42,6 +42,10 @@ pub struct Args {
     /// are left: the fewest transfers, for workers far away) or never.
     #[arg(long, value_enum, default_value_t = crate::driver::FoldStates::Auto)]
     pub fold_states: crate::driver::FoldStates,
+    /// At a job's tail, whether a worker that still reads is asked to cut its
+    /// task short for an idle worker to take the rest (true or false).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub split_tasks: bool,
     /// Finished jobs kept in memory for `rfm job` and their results (the oldest
     /// are dropped first; at least 1).
     #[arg(long, default_value_t = crate::retention::DEFAULT_MAX_FINISHED_JOBS,

@@ -13,12 +13,20 @@
 //! dispatch, states are fetched as they finish. A state that is lost (with
 //! its worker, or the attempt folding it) takes the tasks it covers back to
 //! the queue.
+//!
+//! At a job's tail, when no task is left to dispatch and a worker has
+//! nothing to compute while another still reads, the busy worker is asked
+//! to cut its task short (`SplitTask`): it keeps the sub-ranges it has
+//! started and half of the others, and the rest of its range becomes a new
+//! task for the idle worker. The cores end together, at the cost of one
+//! more state to merge.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rfm_core::engine::plan_chunks;
+use rfm_core::engine::{plan_chunks, SUB_RANGE_SIZE};
+use rfm_core::format::InputFormat;
 use rfm_core::remote::RemoteInputs;
 use rfm_core::report::RunReport;
 use rfm_core::{Chunk, DataRoot, InputFile, PartialState, RunOptions};
@@ -28,7 +36,9 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use crate::answer::{Range, Reply};
-use crate::attempt::{fetch_attempt, run_attempt, AttemptContext, FailKind, Outcome};
+use crate::attempt::{
+    fetch_attempt, run_attempt, split_attempt, AttemptContext, FailKind, Outcome,
+};
 use crate::cached::{CachePlan, CachedSet, FileStates, Ready, SetFailed};
 use crate::complete::{complete, Completion, Failure};
 use crate::job::Job;
@@ -71,6 +81,9 @@ pub struct DriverConfig {
     pub local_inputs: Option<Arc<crate::local_inputs::LocalInputs>>,
     /// When finished states are folded on their workers.
     pub fold_states: FoldStates,
+    /// Whether a running task is cut short for an idle worker to share it
+    /// at the job's tail (`--split-tasks`).
+    pub split_tasks: bool,
 }
 
 /// What a job computes: its inputs, chunks and options.
@@ -87,6 +100,17 @@ pub struct Plan {
     pub cache: Option<CachePlan>,
 }
 
+/// Whether an attempt was asked to cut its task short.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SplitAsk {
+    No,
+    /// Asked: its answer may end before its chunk's end.
+    Asked,
+    /// Asked, and nothing was left to cut (or the call failed): not asked
+    /// again.
+    Refused,
+}
+
 enum TaskState {
     Pending,
     /// Computing on a worker, or its state being fetched from there.
@@ -97,6 +121,9 @@ enum TaskState {
         started: Instant,
         /// Tasks whose states this attempt folds into its own.
         folded: Vec<usize>,
+        /// `RunTask` has not answered yet.
+        computing: bool,
+        split: SplitAsk,
     },
     /// Computed: its state (with `folded`'s) waits on `worker`, to be
     /// folded into the next task dispatched there or fetched.
@@ -157,6 +184,8 @@ struct Driver {
     states_taken: usize,
     /// States wait for the merge in progress (as of the loop's last turn).
     merge_backlog: bool,
+    /// A `SplitTask` call has not answered yet.
+    split_in_flight: bool,
 }
 
 impl Driver {
@@ -392,6 +421,8 @@ impl Driver {
                 handle: handle.abort_handle(),
                 started: Instant::now(),
                 folded,
+                computing: true,
+                split: SplitAsk::No,
             };
         }
         let running = self
@@ -439,6 +470,8 @@ impl Driver {
                 handle: handle.abort_handle(),
                 started: Instant::now(),
                 folded,
+                computing: false,
+                split: SplitAsk::No,
             };
         }
     }
@@ -484,6 +517,9 @@ impl Driver {
                     crate::attempt::release(&self.job.id, task, attempt, &lease);
                     return Ok(None);
                 }
+                if !self.take_end(task, &worker, reply.end)? {
+                    return Ok(None);
+                }
                 let Some(folded) = self.accept_computed(task, &worker, reply)? else {
                     return Ok(None);
                 };
@@ -517,6 +553,9 @@ impl Driver {
                     self.log(&format!(
                         "ignored a late result of task {task} attempt {attempt} from {worker}"
                     ));
+                    return Ok(None);
+                }
+                if !self.take_end(task, &worker, reply.end)? {
                     return Ok(None);
                 }
                 let Some(folded) = self.accept_computed(task, &worker, reply)? else {
@@ -553,7 +592,163 @@ impl Driver {
                     }
                 }
             }
+            Outcome::Split { task, attempt, at } => {
+                self.split_in_flight = false;
+                let TaskState::Running {
+                    attempt: a,
+                    worker,
+                    computing: true,
+                    split,
+                    ..
+                } = &mut self.tasks[task].state
+                else {
+                    return Ok(None);
+                };
+                if *a != attempt {
+                    return Ok(None);
+                }
+                let worker = worker.clone();
+                match at {
+                    None => *split = SplitAsk::Refused,
+                    Some(at) => {
+                        self.take_end(task, &worker, at)?;
+                    }
+                }
+                Ok(None)
+            }
         }
+    }
+
+    /// Whether `file`'s chunks can be cut short while they run (CSV byte
+    /// ranges of more than one sub-range).
+    fn splittable(&self, chunk: Chunk) -> bool {
+        self.files
+            .get(chunk.file_index as usize)
+            .is_some_and(|f| f.format == InputFormat::Csv)
+            && chunk.end - chunk.start > SUB_RANGE_SIZE as u64
+    }
+
+    /// At the job's tail (no task left to dispatch), when a worker with a
+    /// free slot computes nothing while another does: asks the busy worker
+    /// to cut the task it started last short (one call at a time).
+    fn split_tail(&mut self, tx: &mpsc::UnboundedSender<Outcome>) {
+        if !self.config.split_tasks || self.split_in_flight || !self.pending.is_empty() {
+            return;
+        }
+        let computing: HashSet<&str> = self
+            .tasks
+            .iter()
+            .filter_map(|t| match &t.state {
+                TaskState::Running {
+                    worker,
+                    computing: true,
+                    ..
+                } => Some(worker.as_str()),
+                _ => None,
+            })
+            .collect();
+        if computing.is_empty()
+            || !self
+                .registry
+                .with_free_slots()
+                .iter()
+                .any(|w| !computing.contains(w.as_str()))
+        {
+            return;
+        }
+        let candidate = self
+            .tasks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| match &t.state {
+                TaskState::Running {
+                    attempt,
+                    worker,
+                    started,
+                    computing: true,
+                    split: SplitAsk::No | SplitAsk::Asked,
+                    ..
+                } if self.splittable(t.chunk) => Some((i, *attempt, worker.clone(), *started)),
+                _ => None,
+            })
+            .max_by_key(|&(i, _, _, started)| (started, i));
+        let Some((task, attempt, worker, _)) = candidate else {
+            return;
+        };
+        let Some(client) = self.registry.tasks_client(&worker) else {
+            return;
+        };
+        if let TaskState::Running { split, .. } = &mut self.tasks[task].state {
+            *split = SplitAsk::Asked;
+        }
+        self.split_in_flight = true;
+        tokio::spawn(split_attempt(
+            self.job.id.clone(),
+            task,
+            attempt,
+            client,
+            tx.clone(),
+        ));
+    }
+
+    /// Takes where a running attempt of `task` says its range ends (its
+    /// answer, or its worker's answer to `SplitTask`): its chunk's end, or
+    /// where it was cut at its coordinator's request, which makes the rest
+    /// a new task (once). `false` when the end is impossible: the worker is
+    /// then lost and the task runs again.
+    fn take_end(&mut self, task: usize, worker: &str, end: u64) -> Result<bool, Failure> {
+        let chunk = self.tasks[task].chunk;
+        if end == chunk.end {
+            return Ok(true);
+        }
+        let asked = matches!(
+            self.tasks[task].state,
+            TaskState::Running {
+                split: SplitAsk::Asked | SplitAsk::Refused,
+                ..
+            }
+        );
+        if !asked || end <= chunk.start || end > chunk.end || !self.splittable(chunk) {
+            let reason = format!(
+                "worker {worker} answered impossibly for {}: its range ended at byte {end}{}; \
+                 its answer is not merged",
+                self.describe(task),
+                if asked {
+                    ""
+                } else {
+                    " though it was not asked to cut it"
+                }
+            );
+            if self.registry.mark_lost(worker, &reason) {
+                self.log(&format!("worker {worker} lost: {reason}"));
+            }
+            self.retry(task, &reason)?;
+            self.retry_lost()?;
+            return Ok(false);
+        }
+        self.tasks[task].chunk.end = end;
+        let rest = Chunk {
+            start: end,
+            ..chunk
+        };
+        let added = self.tasks.len();
+        self.tasks.push(Task {
+            chunk: rest,
+            attempts: 0,
+            state: TaskState::Pending,
+            avoid: vec![worker.to_string()],
+            counted: None,
+        });
+        self.pending.push_front(added);
+        if let Some(per_file) = self.per_file.as_mut() {
+            per_file.split(chunk.file_index);
+        }
+        self.job.update("", |s| s.tasks_total += 1);
+        self.log(&format!(
+            "task {task} cut at byte {end} on worker {worker}: bytes {end}..{} are task {added}",
+            chunk.end
+        ));
+        Ok(true)
     }
 
     /// Aborts running attempts and asks their workers to drop them and the
@@ -652,6 +847,7 @@ pub async fn drive(job: Arc<Job>, registry: Arc<Registry>, plan: Plan, config: D
         folds: FoldStates::Never,
         states_taken: 0,
         merge_backlog: false,
+        split_in_flight: false,
     };
     if driver.config.local_states.is_none() && driver.per_file.is_none() {
         driver.folds = driver.config.fold_states;
@@ -846,6 +1042,7 @@ impl Driver {
                 self.dispatch(ctx, &tx);
             }
             self.fetch_held(ctx, &tx);
+            self.split_tail(&tx);
             if merging.is_none() {
                 if let Some(ready) = to_merge.pop_front() {
                     let mut acc = merged.take().unwrap_or_default();
@@ -973,6 +1170,8 @@ mod tests {
                 handle: tokio::spawn(async {}).abort_handle(),
                 started: Instant::now(),
                 folded: Vec::new(),
+                computing: true,
+                split: SplitAsk::No,
             },
             avoid: Vec::new(),
             counted: None,
@@ -992,6 +1191,7 @@ mod tests {
             local_states: None,
             local_inputs: None,
             fold_states: FoldStates::Auto,
+            split_tasks: true,
         }
     }
 
@@ -1020,6 +1220,7 @@ mod tests {
             folds: FoldStates::Auto,
             states_taken: 0,
             merge_backlog: true,
+            split_in_flight: false,
         }
     }
 
@@ -1055,9 +1256,11 @@ mod tests {
             attempt,
             worker: worker.to_string(),
             state: Box::default(),
+            // Task `t` covers `chunk(10 * t)`.
             reply: Reply {
                 lines_read: 5,
                 customers: 0,
+                end: task as u64 * 10 + 10,
             },
         }
     }
@@ -1211,6 +1414,7 @@ mod tests {
             reply: Reply {
                 lines_read: lines,
                 customers: 0,
+                end: task as u64 * 10 + 10,
             },
             lease: Box::new(lease),
         }

@@ -75,6 +75,9 @@ pub struct CoordinatorConfig {
     pub insecure: bool,
     /// When finished states are folded on their workers (`--fold-states`).
     pub fold_states: driver::FoldStates,
+    /// Whether a running task is cut short at a job's tail for an idle
+    /// worker to share it (`--split-tasks`).
+    pub split_tasks: bool,
     /// Records and publishes every job's run in PostgreSQL, when set.
     pub recorder: Option<Arc<rfm_store::Recorder>>,
     /// HTTP/2 keepalive of the gRPC port and of the connections to workers.
@@ -119,6 +122,7 @@ impl Default for CoordinatorConfig {
             credentials: Credentials::default(),
             insecure: false,
             fold_states: driver::FoldStates::default(),
+            split_tasks: true,
             recorder: None,
             keepalive: Keepalive::default(),
             retention: retention::Retention::default(),
@@ -227,6 +231,7 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         local_states: config.local_states.clone(),
         local_inputs: config.local_inputs.clone(),
         fold_states: config.fold_states,
+        split_tasks: config.split_tasks,
     };
     let sweep_every = driver.tick;
     let jobs = Arc::new(retention::JobTable::new(config.retention));

@@ -142,6 +142,7 @@ async fn serve(
         task_timeout: args.task_timeout,
         max_attempts: args.max_attempts,
         fold_states: args.fold_states,
+        split_tasks: args.split_tasks,
         credentials,
         insecure: args.insecure,
         recorder: publisher,

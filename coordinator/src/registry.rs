@@ -314,6 +314,15 @@ impl Registry {
             .sum()
     }
 
+    /// Live workers that take new tasks and have a free slot.
+    pub fn with_free_slots(&self) -> Vec<String> {
+        self.lock()
+            .iter()
+            .filter(|(_, e)| e.lost.is_none() && !e.draining && e.running < e.slots)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// Live workers that take new tasks (not draining).
     pub fn accepting_count(&self) -> usize {
         self.lock()

@@ -334,6 +334,68 @@ fn states_held_by_a_killed_worker_run_again_with_the_tasks_folded_into_them() {
     assert!(states <= 10, "{states} states for 46 tasks");
 }
 
+/// The cuts the coordinator made: `(task, byte)` from its log lines.
+fn cuts(log: &str) -> Vec<(usize, u64)> {
+    log.lines()
+        .filter_map(|l| {
+            let (_, rest) = l.split_once(": task ")?;
+            let (task, rest) = rest.split_once(" cut at byte ")?;
+            let (byte, _) = rest.split_once(' ')?;
+            Some((task.parse().ok()?, byte.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn a_slow_workers_task_is_cut_for_an_idle_worker_then_its_kept_part_runs_again_when_it_dies() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let expected = real_expected(tmp.path());
+    // Two tasks of 24 MiB (six sub-ranges each): the worker that waits 4 s
+    // before each task has its task cut while the other one is idle, twice
+    // (it keeps 3 sub-ranges, then 1), and is killed before it computes.
+    let mut c = cluster(&["--worker-timeout", "1s"], 1, 4_000);
+    c.add_worker(0);
+    c.coordinator
+        .wait_for("registered at", 2, Duration::from_secs(15));
+    let out = tmp.path().join("out");
+    let mut submit = c.submit(Path::new(REAL), &out, "24MiB");
+    let started = Instant::now();
+    while cuts(&c.coordinator.stderr()).len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the slow worker's task was not cut twice while it waited:\n{}",
+            c.coordinator.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    c.workers[0].kill9();
+    assert!(
+        submit.wait_exit(Duration::from_secs(60)).success(),
+        "{}",
+        submit.stderr()
+    );
+    assert_same_results(&out, &expected);
+    assert_real_file_reference(&out);
+    let log = c.coordinator.stderr();
+    let cuts = cuts(&log);
+    const MIB: u64 = 1 << 20;
+    let first = cuts[0];
+    assert_eq!(cuts[1].0, first.0, "the same task cut again:\n{log}");
+    assert_eq!(
+        first.1 - cuts[1].1,
+        8 * MIB,
+        "the second cut keeps one of the three sub-ranges left:\n{log}"
+    );
+    let events = submit.stderr();
+    assert!(events.contains("retry: task"), "{events}");
+    // The task run again is the part its worker kept, not the whole.
+    assert!(
+        events.contains(&format!("..{})", cuts[1].1)),
+        "the retried task is not the kept part:\n{events}"
+    );
+}
+
 #[test]
 fn a_stopped_worker_is_found_by_heartbeat_and_its_tasks_run_again() {
     let _serial = serial();

@@ -19,7 +19,7 @@ use rfm_proto::v1::coordinator_client::CoordinatorClient;
 use rfm_proto::v1::worker_server::{Worker, WorkerServer};
 use rfm_proto::v1::{
     JobRef, ListWorkersRequest, RegisterWorkerRequest, RunTaskRequest, RunTaskResponse,
-    SubmitJobRequest, TaskAck, TaskRef,
+    SplitTaskResponse, SubmitJobRequest, TaskAck, TaskRef,
 };
 use rfm_proto::PROTOCOL_VERSION;
 use rfm_worker::flight::StateFlightService;
@@ -449,6 +449,10 @@ enum Lie {
     MoreLinesThanBytes,
     /// A state whose ledger is not what its reply says.
     LedgerUnlikeReply,
+    /// Half its range read, and an answer that says the range ended there,
+    /// though nobody asked it to cut the task short (the lines of the other
+    /// half would be lost).
+    EndsEarly,
 }
 
 /// A worker written by an attacker: it computes the true state of each task,
@@ -469,11 +473,14 @@ impl Worker for ForgedWorker {
         let input: InputFile =
             rfm_proto::input::from_proto(&req.input.unwrap_or_default()).unwrap();
         let options = rfm_proto::options::from_proto(&req.options.unwrap_or_default()).unwrap();
-        let chunk = Chunk {
+        let mut chunk = Chunk {
             file_index: req.file_index,
             start: req.start,
             end: req.end,
         };
+        if let Lie::EndsEarly = self.lie {
+            chunk.end = chunk.start + (chunk.end - chunk.start) / 2;
+        }
         let file_len = input.layout.len;
         let mut state = tokio::task::spawn_blocking(move || {
             let reader = InputReader::open(&input.path).unwrap();
@@ -500,11 +507,13 @@ impl Worker for ForgedWorker {
                 state.ledger.lines_read += 7;
                 state.ledger.malformed += 7;
             }
+            Lie::EndsEarly => {}
         }
         let response = RunTaskResponse {
             lines_read: reply_lines,
             customers: state.customer_count() as u64,
             folded: 0,
+            end: chunk.end,
         };
         self.store.keep(
             TaskKey::new(&task.job_id, task.task_id, task.attempt),
@@ -519,6 +528,10 @@ impl Worker for ForgedWorker {
 
     async fn release_task(&self, _: Request<TaskRef>) -> Result<Response<TaskAck>, Status> {
         Ok(Response::new(TaskAck {}))
+    }
+
+    async fn split_task(&self, _: Request<TaskRef>) -> Result<Response<SplitTaskResponse>, Status> {
+        Ok(Response::new(SplitTaskResponse { at: None }))
     }
 }
 
@@ -622,4 +635,9 @@ fn a_forged_worker_reading_more_lines_than_bytes_is_not_merged() {
 #[test]
 fn a_forged_worker_whose_ledger_is_unlike_its_reply_is_not_merged() {
     an_impossible_answer_is_not_merged(Lie::LedgerUnlikeReply);
+}
+
+#[test]
+fn a_forged_worker_ending_its_range_unasked_is_not_merged() {
+    an_impossible_answer_is_not_merged(Lie::EndsEarly);
 }

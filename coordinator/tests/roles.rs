@@ -661,6 +661,12 @@ impl rfm_proto::v1::worker_server::Worker for Recorder {
     ) -> Result<tonic::Response<rfm_proto::v1::TaskAck>, tonic::Status> {
         Err(self.record(&request))
     }
+    async fn split_task(
+        &self,
+        request: tonic::Request<TaskRef>,
+    ) -> Result<tonic::Response<rfm_proto::v1::SplitTaskResponse>, tonic::Status> {
+        Err(self.record(&request))
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

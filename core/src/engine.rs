@@ -34,6 +34,7 @@ use crate::partial::PartialState;
 use crate::remote::{RemoteInputs, RemoteObject};
 use crate::scan::{sync_point, MAX_RECORD_LIMIT};
 use crate::score::{finish, RfmResult};
+use crate::split::ChunkSplit;
 
 /// Default bytes per chunk (a task of the distributed engine).
 pub const DEFAULT_CHUNK_SIZE: u64 = 64 << 20;
@@ -776,6 +777,24 @@ pub fn compute_chunk(
     sub_range: usize,
     cancel: &Cancel,
 ) -> Result<PartialState> {
+    compute_chunk_split(reader, input, chunk, parse, sub_range, cancel, None)
+}
+
+/// [`compute_chunk`], whose CSV chunk may be cut short while it runs: the
+/// sub-ranges `split` gave away are not read (see [`ChunkSplit`], which
+/// then holds where the chunk ended). Chunks of other formats are read
+/// whole.
+pub fn compute_chunk_split(
+    reader: &InputReader,
+    input: &InputFile,
+    chunk: Chunk,
+    parse: &ParseOptions,
+    sub_range: usize,
+    cancel: &Cancel,
+    split: Option<&ChunkSplit>,
+) -> Result<PartialState> {
+    let split = split.filter(|_| input.format == InputFormat::Csv);
+    let sub_range = split.map_or(sub_range, ChunkSplit::sub_range);
     if reader.size() != input.layout.len {
         return Err(Error::InputChanged {
             path: input.path.clone(),
@@ -819,6 +838,9 @@ pub fn compute_chunk(
         PartialState::new,
         |mut state, (s, e)| {
             cancel.check()?;
+            if split.is_some_and(|split| !split.begin(s, e)) {
+                return Ok(state);
+            }
             with_buffers(|bufs| {
                 if let Some((lo, hi)) = owned_bytes(reader, input, parse, s, e, &mut bufs.window)? {
                     reader.read(lo, hi, &mut bufs.records)?;
@@ -844,6 +866,9 @@ pub fn compute_chunk(
             Ok(state)
         },
     ))?;
+    if let Some(split) = split {
+        split.close();
+    }
     reader.check_unchanged()?;
     state.seal();
     Ok(state)

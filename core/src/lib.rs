@@ -40,6 +40,7 @@ pub mod scan;
 pub mod score;
 pub mod segment;
 pub mod short_bytes;
+pub mod split;
 pub mod status;
 pub mod tables;
 pub mod text;

@@ -12,6 +12,7 @@ use rfm_core::engine::{self, Chunk, InputReader};
 use rfm_core::input::ParseOptions;
 use rfm_core::parse;
 use rfm_core::scan::{RecordSplitter, DEFAULT_MAX_RECORD_SIZE};
+use rfm_core::split::ChunkSplit;
 use rfm_core::{Cancel, PartialState, RunOptions};
 
 /// One generated line: fields chosen to hit quoting and parsing edge cases.
@@ -185,10 +186,21 @@ fn outcome_limited(
     if reverse_merge {
         states.reverse();
     }
+    outcome_of_states(path, &files, &opts, states)
+}
+
+/// The run's outcome (ledger, customers and segments, or its error) from
+/// the chunks' `states`, merged as the coordinator merges them.
+fn outcome_of_states(
+    path: &Path,
+    files: &[engine::InputFile],
+    opts: &RunOptions,
+    states: Vec<PartialState>,
+) -> String {
     // A split run merges as the coordinator does: into a state whose
     // columns are reserved for the job; the single chunk into a plain one.
     let mut merged = PartialState::new();
-    if chunks.len() > 1 {
+    if states.len() > 1 {
         merged.reserve_for_job(files[0].layout.len);
     }
     for s in states {
@@ -202,7 +214,7 @@ fn outcome_limited(
         };
         merged.merge(PartialState::from_record_batches(&batch.schema(), &batches).unwrap());
     }
-    let (ledger, result) = engine::finish_run(merged, &files, &opts);
+    let (ledger, result) = engine::finish_run(merged, files, opts);
     let mut text = format!(
         "read {} purchase {} malformed {} excluded {:?}\n",
         ledger.lines_read, ledger.purchase_lines, ledger.malformed, ledger.excluded
@@ -272,6 +284,43 @@ proptest! {
         let whole = outcome(&path, u64::MAX / 2, usize::MAX / 2, false);
         let split = outcome(&path, chunk, sub, reverse);
         prop_assert_eq!(whole, split);
+    }
+
+    #[test]
+    fn a_chunk_cut_short_and_its_rest_give_the_single_chunk_result(
+        lines in proptest::collection::vec(line_strategy(), 1..120),
+        crlf in any::<bool>(),
+        sub in 1usize..64,
+        cuts in 0usize..5,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.csv");
+        std::fs::write(&path, render(&lines, crlf, false, 0)).unwrap();
+        let whole = outcome(&path, u64::MAX / 2, usize::MAX / 2, false);
+        let opts = RunOptions { max_malformed_share: 1.0, ..RunOptions::default() };
+        let files = engine::open_inputs(path.to_str().unwrap(), &opts.parse).unwrap();
+        let reader = InputReader::open(&files[0].path).unwrap();
+        let chunk = engine::plan_chunks(&files, u64::MAX / 2)[0];
+        // Cut the way a worker cuts a task it has not started, `cuts` times.
+        let split = ChunkSplit::new(chunk, sub);
+        for _ in 0..cuts {
+            split.split();
+        }
+        let cancel = Cancel::default();
+        let kept = engine::compute_chunk_split(
+            &reader, &files[0], chunk, &opts.parse, sub, &cancel, Some(&split),
+        )
+        .unwrap();
+        let end = split.end();
+        prop_assert!(end > chunk.start && end <= chunk.end);
+        let mut states = vec![kept];
+        if end < chunk.end {
+            let rest = Chunk { start: end, ..chunk };
+            states.push(
+                engine::compute_chunk(&reader, &files[0], rest, &opts.parse, sub, &cancel).unwrap(),
+            );
+        }
+        prop_assert_eq!(whole, outcome_of_states(&path, &files, &opts, states));
     }
 
     #[test]

@@ -47,7 +47,10 @@ pub mod v1 {
 /// Version 8: a state batch carries each customer's invoices as packed keys
 /// (`invoices`, 16 bytes each) and those over 15 bytes apart
 /// (`long_invoices`): a version-7 state does not decode.
-pub const PROTOCOL_VERSION: u32 = 8;
+/// Version 9: `SplitTask` cuts a running task short, and `RunTaskResponse`
+/// says where the task's range ended (`end`): a version-8 worker answers
+/// without it, which reads as a range that ended at byte 0.
+pub const PROTOCOL_VERSION: u32 = 9;
 
 /// A job's watchers get its status at least this often, also when nothing
 /// changes: they tell a quiet job from a coordinator that stopped answering.

@@ -10,7 +10,9 @@
 //! memory for it ([`LocalStates`]) instead of encoding them for Flight.
 //! A finished state is kept as computed and encoded when the coordinator
 //! fetches it: a `RunTask` may name finished states to fold into its own
-//! (`fold`), and those are never encoded at all.
+//! (`fold`), and those are never encoded at all. A running CSV task may be
+//! cut short (`SplitTask`): it stops before the sub-ranges it gave away,
+//! and its answer says where its range ended.
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
@@ -20,12 +22,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
-use rfm_core::engine::{compute_chunk, InputReader, SUB_RANGE_SIZE};
+use rfm_core::engine::{compute_chunk_split, InputReader, SUB_RANGE_SIZE};
+use rfm_core::format::InputFormat;
 use rfm_core::input::ParseOptions;
+use rfm_core::split::ChunkSplit;
 use rfm_core::{Cancel, Chunk, DataRoot, Error, InputFile, PartialState};
 use rfm_proto::local::LocalStates;
 use rfm_proto::v1::worker_server::Worker;
-use rfm_proto::v1::{RunTaskRequest, RunTaskResponse, TaskAck, TaskRef};
+use rfm_proto::v1::{RunTaskRequest, RunTaskResponse, SplitTaskResponse, TaskAck, TaskRef};
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
 
@@ -57,7 +61,7 @@ pub enum Kept {
 }
 
 /// Finished states waiting to be fetched, cancelled tasks, the cancellation
-/// flags of running tasks, running count.
+/// flags and split points of running tasks, running count.
 #[derive(Default)]
 pub struct TaskStore {
     finished: Mutex<HashMap<TaskKey, Kept>>,
@@ -66,6 +70,8 @@ pub struct TaskStore {
     local: Option<Arc<LocalStates>>,
     cancelled: Mutex<HashSet<TaskKey>>,
     flags: Mutex<HashMap<TaskKey, Arc<Cancel>>>,
+    /// Where each running CSV task ends, which `SplitTask` may move.
+    splits: Mutex<HashMap<TaskKey, Arc<ChunkSplit>>>,
     running: AtomicU32,
 }
 
@@ -165,12 +171,20 @@ impl<'a> Running<'a> {
         lock(&store.flags).insert(key.clone(), cancel.clone());
         Running { store, key, cancel }
     }
+
+    /// Lets `SplitTask` cut this task's chunk short while it runs.
+    fn splittable(&self, chunk: Chunk) -> Arc<ChunkSplit> {
+        let split = Arc::new(ChunkSplit::new(chunk, SUB_RANGE_SIZE));
+        lock(&self.store.splits).insert(self.key.clone(), split.clone());
+        split
+    }
 }
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
         self.cancel.cancel();
         lock(&self.store.flags).remove(&self.key);
+        lock(&self.store.splits).remove(&self.key);
         self.store.running.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -267,8 +281,9 @@ enum Failed {
     Input(String),
 }
 
-/// Reads the chunk into a partial state and merges the `folded` states of
-/// earlier tasks into it (runs on the rayon pool). Under a data root the
+/// Reads the chunk into a partial state (up to where `split` cut it) and
+/// merges the `folded` states of earlier tasks into it (runs on the rayon
+/// pool). Under a data root the
 /// file is opened checked: a file outside the root is refused before its
 /// size is compared with the planned one, so that neither its size nor a
 /// byte of it is told.
@@ -278,6 +293,7 @@ fn compute(
     chunk: Chunk,
     parse: &ParseOptions,
     cancel: &Cancel,
+    split: Option<&ChunkSplit>,
     folded: Vec<PartialState>,
 ) -> Result<Computed, Failed> {
     let failed = |e: Error| match e {
@@ -296,7 +312,8 @@ fn compute(
     }
     let computing = std::time::Instant::now();
     let mut state =
-        compute_chunk(&reader, input, chunk, parse, SUB_RANGE_SIZE, cancel).map_err(failed)?;
+        compute_chunk_split(&reader, input, chunk, parse, SUB_RANGE_SIZE, cancel, split)
+            .map_err(failed)?;
     let computed = computing.elapsed();
     let own_lines = state.ledger.lines_read;
     let folds = folded.len();
@@ -307,7 +324,7 @@ fn compute(
     tracing::debug!(
         "rfm-worker: bytes {}..{}: computed in {:.1} ms, {folds} earlier states folded in in {:.1} ms: {customers} customers",
         chunk.start,
-        chunk.end,
+        split.map_or(chunk.end, ChunkSplit::end),
         computed.as_secs_f64() * 1e3,
         (computing.elapsed() - computed).as_secs_f64() * 1e3
     );
@@ -353,10 +370,6 @@ impl Worker for TaskService {
             return Err(Status::cancelled("the task was cancelled"));
         }
         let count = crate::http::TaskCount::start();
-        #[cfg(feature = "task-delay")]
-        if !self.delay.is_zero() {
-            pause(self.delay, &running.cancel).await;
-        }
         let input: InputFile = req
             .input
             .as_ref()
@@ -375,9 +388,17 @@ impl Worker for TaskService {
             end: req.end,
         };
         let folded = self.take_folded(&key, &req.fold)?;
+        let split = (input.format == InputFormat::Csv).then(|| running.splittable(chunk));
+        // The test knob's wait, as a slow computation: the task may be cut
+        // meanwhile.
+        #[cfg(feature = "task-delay")]
+        if !self.delay.is_zero() {
+            pause(self.delay, &running.cancel).await;
+        }
         let (tx, rx) = oneshot::channel();
         let cancel = running.cancel.clone();
         let root = self.data_root.clone();
+        let cut = split.clone();
         let task = move || {
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 compute(
@@ -386,6 +407,7 @@ impl Worker for TaskService {
                     chunk,
                     &options.parse,
                     &cancel,
+                    cut.as_deref(),
                     folded,
                 )
             }));
@@ -424,9 +446,10 @@ impl Worker for TaskService {
             lines_read: computed.lines_read,
             customers: computed.customers,
             folded: req.fold.len() as u32,
+            end: split.as_deref().map_or(req.end, ChunkSplit::end),
         };
         self.store.keep_state(key, computed.state);
-        count.completed(req.end.saturating_sub(req.start), computed.own_lines);
+        count.completed(response.end.saturating_sub(req.start), computed.own_lines);
         Ok(Response::new(response))
     }
 
@@ -439,6 +462,23 @@ impl Worker for TaskService {
             lock(&self.store.cancelled).insert(key);
         }
         Ok(Response::new(TaskAck {}))
+    }
+
+    async fn split_task(
+        &self,
+        request: Request<TaskRef>,
+    ) -> Result<Response<SplitTaskResponse>, Status> {
+        let key = key_of(Some(&request.into_inner()))?;
+        let split = lock(&self.store.splits).get(&key).cloned();
+        let at = split.and_then(|s| s.split());
+        if let Some(at) = at {
+            tracing::debug!(
+                "rfm-worker: task {} of job {} cut at byte {at}",
+                key.task_id,
+                key.job_id
+            );
+        }
+        Ok(Response::new(SplitTaskResponse { at }))
     }
 
     async fn release_task(&self, request: Request<TaskRef>) -> Result<Response<TaskAck>, Status> {
