@@ -51,6 +51,11 @@ pub struct Args {
     #[arg(long, default_value_t = crate::retention::DEFAULT_MAX_FINISHED_JOBS,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_finished_jobs: usize,
+    /// The memory the results of finished jobs may hold, about (e.g. 2GiB):
+    /// past it the oldest are dropped; the newest is always kept, and so is a
+    /// result not fetched yet, for 10s.
+    #[arg(long, default_value = "512MiB", value_parser = rfm_proto::size::clap_parse_positive)]
+    pub max_finished_results_size: u64,
     /// How long a finished job stays in memory for `rfm job` and its result
     /// (at least 10s).
     #[arg(long, default_value = "1h", value_parser = crate::retention::parse_ttl)]

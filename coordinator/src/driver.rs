@@ -628,8 +628,8 @@ impl Driver {
             && chunk.end - chunk.start > SUB_RANGE_SIZE as u64
     }
 
-    /// At the job's tail (no task left to dispatch), when a worker with a
-    /// free slot computes nothing while another does: asks the busy worker
+    /// At the job's tail (no task left to dispatch), when a worker computes
+    /// nothing (of any job) while another computes this job's: asks the busy worker
     /// to cut the task it started last short (one call at a time).
     fn split_tail(&mut self, tx: &mpsc::UnboundedSender<Outcome>) {
         if !self.config.split_tasks || self.split_in_flight || !self.pending.is_empty() {
@@ -647,10 +647,12 @@ impl Driver {
                 _ => None,
             })
             .collect();
+        // A worker computing another job's task (with a slot free) is not
+        // idle: a part cut for it would share its cores.
         if computing.is_empty()
             || !self
                 .registry
-                .with_free_slots()
+                .idle()
                 .iter()
                 .any(|w| !computing.contains(w.as_str()))
         {

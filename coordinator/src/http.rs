@@ -19,11 +19,14 @@ use tokio::net::TcpListener;
 
 use crate::metrics::METRICS;
 use crate::registry::Registry;
+use crate::retention::JobTable;
 
 /// What the HTTP port looks at.
 #[derive(Clone)]
 pub struct HttpState {
     pub registry: Arc<Registry>,
+    /// The jobs kept (finished ones' count and memory are gauges).
+    pub jobs: Arc<JobTable>,
     /// Live workers needed before `/readyz` answers 200.
     pub min_workers: usize,
     /// `host:port` of the run database, if the coordinator publishes runs.
@@ -39,7 +42,7 @@ const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
 async fn metrics(State(s): State<Arc<HttpState>>) -> impl IntoResponse {
     let workers = s.registry.list();
     let lost = workers.iter().filter(|w| w.state == "lost").count();
-    let body = METRICS.render(s.registry.alive_count(), lost);
+    let body = METRICS.render(s.registry.alive_count(), lost, s.jobs.finished_kept());
     ([(header::CONTENT_TYPE, PROMETHEUS)], body)
 }
 

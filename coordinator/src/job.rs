@@ -65,6 +65,8 @@ impl JobOutcome {
 struct Finished {
     answer: JobResult,
     tables: Option<Arc<RfmResult>>,
+    /// The memory the tables hold, about ([`RfmResult::heap_bytes`]).
+    bytes: u64,
 }
 
 /// Events a watcher may fall behind by before it is sent the current status
@@ -237,6 +239,15 @@ impl Job {
         drop(s);
         crate::metrics::METRICS.job_ended(state, status.elapsed_seconds);
         *self.finished_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        let bytes = tables.as_ref().map_or(0, |r| r.heap_bytes());
+        if let Some(r) = &tables {
+            tracing::debug!(
+                "job {}: its result of {} customers holds about {:.1} MiB",
+                self.id,
+                r.customers.len(),
+                bytes as f64 / 1048576.0
+            );
+        }
         let scored = tables.as_ref().map(|r| ScoredResult {
             as_of: r.as_of,
             latest_purchase: r.latest_purchase,
@@ -252,6 +263,7 @@ impl Job {
                 publish_error: publication.publish_error,
             },
             tables,
+            bytes,
         });
         // Watchers still receive the final event once the sender is gone.
         if let Some(live) = self.lock_live().take() {
@@ -286,6 +298,13 @@ impl Job {
     pub fn tables(&self) -> Option<Arc<RfmResult>> {
         let result = self.result.lock().unwrap_or_else(|e| e.into_inner());
         result.as_ref()?.tables.clone()
+    }
+
+    /// The memory its result holds, about (none before it ends, or when it
+    /// failed).
+    pub fn result_bytes(&self) -> u64 {
+        let result = self.result.lock().unwrap_or_else(|e| e.into_inner());
+        result.as_ref().map_or(0, |f| f.bytes)
     }
 
     /// The submitter has fetched the result's last table.

@@ -185,6 +185,11 @@ impl Coordinator {
         self.submitter.clone()
     }
 
+    /// Every job kept (for the HTTP port's metrics).
+    pub fn jobs(&self) -> Arc<retention::JobTable> {
+        self.jobs.clone()
+    }
+
     /// Finished jobs' scored results, read in this process.
     pub fn local_results(&self) -> LocalResults {
         LocalResults {

@@ -152,6 +152,7 @@ async fn serve(
         },
         retention: rfm_coordinator::retention::Retention {
             max_finished: args.max_finished_jobs,
+            max_finished_bytes: args.max_finished_results_size,
             keep_for: args.finished_job_ttl,
         },
         limits: rfm_coordinator::limits::Limits {
@@ -201,6 +202,7 @@ async fn serve(
         );
         let state = rfm_coordinator::http::HttpState {
             registry: coordinator.registry.clone(),
+            jobs: coordinator.jobs(),
             min_workers: args.min_workers,
             database,
             draining: coordinator.draining.clone(),

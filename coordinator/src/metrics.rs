@@ -81,8 +81,15 @@ impl Metrics {
             .fetch_add((seconds.max(0.0) * 1e6) as u64, Relaxed);
     }
 
-    /// The Prometheus text exposition of the counters, with the gauges given.
-    pub fn render(&self, workers_alive: usize, workers_lost: usize) -> String {
+    /// The Prometheus text exposition of the counters, with the gauges
+    /// given: the workers alive and lost, and the finished jobs kept with
+    /// the memory their results hold.
+    pub fn render(
+        &self,
+        workers_alive: usize,
+        workers_lost: usize,
+        (finished_kept, finished_bytes): (usize, u64),
+    ) -> String {
         let mut s = String::new();
         let submitted = self.jobs_submitted.load(Relaxed);
         let (ok, failed, cancelled) = (
@@ -141,6 +148,16 @@ impl Metrics {
             "Workers declared lost.",
             workers_lost as u64,
         );
+        gauge(
+            "rfm_finished_jobs_kept",
+            "Finished jobs kept in memory for their status and results.",
+            finished_kept as u64,
+        );
+        gauge(
+            "rfm_finished_results_bytes",
+            "Memory the results of the finished jobs kept hold, about (--max-finished-results-size).",
+            finished_bytes,
+        );
         let name = "rfm_job_duration_seconds";
         let _ = writeln!(
             s,
@@ -179,7 +196,7 @@ mod tests {
         };
         m.progress(&before, &after);
         m.job_ended(JobState::Succeeded, 2.0);
-        let text = m.render(2, 1);
+        let text = m.render(2, 1, (3, 4096));
         for line in [
             "rfm_jobs_submitted_total 1",
             "rfm_jobs_completed_total 1",
@@ -189,6 +206,8 @@ mod tests {
             "rfm_lines_processed_total 10",
             "rfm_jobs_running 0",
             "rfm_workers_alive 2",
+            "rfm_finished_jobs_kept 3",
+            "rfm_finished_results_bytes 4096",
             "rfm_job_duration_seconds_bucket{le=\"1\"} 0",
             "rfm_job_duration_seconds_bucket{le=\"2.5\"} 1",
             "rfm_job_duration_seconds_bucket{le=\"+Inf\"} 1",

@@ -314,11 +314,13 @@ impl Registry {
             .sum()
     }
 
-    /// Live workers that take new tasks and have a free slot.
-    pub fn with_free_slots(&self) -> Vec<String> {
+    /// Live workers that take new tasks and compute nothing, of any job:
+    /// every slot is free (a task's slot is given back once it is computed,
+    /// while its state is still to be fetched).
+    pub fn idle(&self) -> Vec<String> {
         self.lock()
             .iter()
-            .filter(|(_, e)| e.lost.is_none() && !e.draining && e.running < e.slots)
+            .filter(|(_, e)| e.lost.is_none() && !e.draining && e.running == 0)
             .map(|(id, _)| id.clone())
             .collect()
     }
@@ -438,9 +440,13 @@ mod tests {
             8,
         ));
         let id = reg.register("127.0.0.1:1".into(), 2, access()).unwrap();
-        let a = reg.acquire_avoiding(&[]).unwrap();
+        assert_eq!(reg.idle(), std::slice::from_ref(&id));
+        let mut a = reg.acquire_avoiding(&[]).unwrap();
+        assert!(reg.idle().is_empty(), "a slot of two in use: not idle");
         let _b = reg.acquire_avoiding(&[]).unwrap();
         assert!(reg.acquire_avoiding(&[]).is_none(), "two slots only");
+        a.free_slot();
+        assert!(reg.idle().is_empty(), "the other slot still computes");
         drop(a);
         assert!(reg.acquire_avoiding(&[]).is_some());
         assert!(reg.heartbeat(&id, SECRET, WorkerPhase::Active));

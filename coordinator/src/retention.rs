@@ -1,6 +1,7 @@
 //! The coordinator's table of jobs: every running job, and finished ones kept
-//! a while for `GetJob` and `GetJobResult` — at most `max_finished` of them
-//! (the oldest go first) and none longer than `keep_for`. The table is pruned
+//! a while for `GetJob` and `GetJobResult` — at most `max_finished` of them,
+//! their results holding at most `max_finished_bytes` (the oldest go first,
+//! see [`JobTable::prune`]) and none longer than `keep_for`. The table is pruned
 //! when a job is submitted, when one ends and when a client looks a job up,
 //! so memory does not grow with the number of jobs run. The ids of dropped
 //! jobs are remembered (a bounded list) so that asking for one says what
@@ -17,6 +18,8 @@ use crate::job::Job;
 
 /// Default number of finished jobs kept.
 pub const DEFAULT_MAX_FINISHED_JOBS: usize = 64;
+/// Default memory the results of finished jobs may hold.
+pub const DEFAULT_MAX_FINISHED_BYTES: u64 = 512 << 20;
 /// Default time a finished job is kept.
 pub const DEFAULT_FINISHED_JOB_TTL: Duration = Duration::from_secs(3600);
 /// The shortest `--finished-job-ttl`: a client fetches a job's result
@@ -30,6 +33,9 @@ const DROPPED_IDS_KEPT: usize = 1024;
 pub struct Retention {
     /// At least 1: a client fetches a job's result after its end.
     pub max_finished: usize,
+    /// The memory the results of finished jobs may hold, about
+    /// ([`rfm_core::RfmResult::heap_bytes`]).
+    pub max_finished_bytes: u64,
     pub keep_for: Duration,
 }
 
@@ -37,6 +43,7 @@ impl Default for Retention {
     fn default() -> Self {
         Retention {
             max_finished: DEFAULT_MAX_FINISHED_JOBS,
+            max_finished_bytes: DEFAULT_MAX_FINISHED_BYTES,
             keep_for: DEFAULT_FINISHED_JOB_TTL,
         }
     }
@@ -59,6 +66,8 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
 enum Dropped {
     Expired(Duration),
     Displaced(usize),
+    /// Newer results took the memory kept for finished jobs (in bytes).
+    OverMemory(u64),
 }
 
 struct Table {
@@ -159,6 +168,11 @@ impl JobTable {
             Dropped::Displaced(max) => {
                 format!("after {max} newer jobs finished (--max-finished-jobs)")
             }
+            Dropped::OverMemory(max) => format!(
+                "when newer results filled the memory kept for finished jobs \
+                 (--max-finished-results-size {})",
+                rfm_proto::size::format(*max)
+            ),
         };
         Err(Status::not_found(format!(
             "job {id} finished and was dropped from memory {after}; its files are where \
@@ -170,9 +184,11 @@ impl JobTable {
     /// NOT_FOUND of a job this coordinator does not know (or does not show).
     fn unknown(&self, id: &str) -> Status {
         Status::not_found(format!(
-            "no job {id:?} on this coordinator (it keeps at most {} finished jobs, for {})",
+            "no job {id:?} on this coordinator (it keeps at most {} finished jobs, for {}, \
+             their results within {})",
             self.retention.max_finished,
-            humantime_short(self.retention.keep_for)
+            humantime_short(self.retention.keep_for),
+            rfm_proto::size::format(self.retention.max_finished_bytes)
         ))
     }
 
@@ -203,7 +219,19 @@ impl JobTable {
             .collect()
     }
 
-    /// Drops the finished jobs past the retention (call when a job ends).
+    /// The finished jobs kept, and the memory their results hold, about.
+    pub fn finished_kept(&self) -> (usize, u64) {
+        let table = self.lock();
+        let finished = table.jobs.values().filter(|j| j.ended_ago().is_some());
+        finished.fold((0, 0), |(n, bytes), j| (n + 1, bytes + j.result_bytes()))
+    }
+
+    /// Drops the finished jobs past the retention (call when a job ends):
+    /// those ended longer than `keep_for` ago; of the others, newest first,
+    /// those past the `max_finished` first, and those whose result would
+    /// take the results kept past `max_finished_bytes`. The newest finished
+    /// job stays whatever its size, and so does a result its submitter has
+    /// not fetched yet, for [`MIN_FINISHED_JOB_TTL`] after its end.
     pub fn prune(&self) {
         let mut table = self.lock();
         self.prune_locked(&mut table);
@@ -212,27 +240,49 @@ impl JobTable {
     fn prune_locked(&self, table: &mut Table) {
         let Retention {
             max_finished,
+            max_finished_bytes,
             keep_for,
         } = self.retention;
-        let mut finished: Vec<(Duration, String, Option<String>)> = table
+        let mut finished: Vec<Ended> = table
             .jobs
             .values()
             .filter_map(|j| {
-                j.ended_ago()
-                    .map(|ago| (ago, j.id.clone(), j.owner.clone()))
+                j.ended_ago().map(|ago| Ended {
+                    ago,
+                    id: j.id.clone(),
+                    owner: j.owner.clone(),
+                    bytes: j.result_bytes(),
+                    awaited: j.result_awaited(),
+                })
             })
             .collect();
-        if finished.len() <= max_finished && finished.iter().all(|(ago, ..)| *ago < keep_for) {
+        let bytes: u64 = finished.iter().map(|e| e.bytes).sum();
+        if finished.len() <= max_finished
+            && bytes <= max_finished_bytes
+            && finished.iter().all(|e| e.ago < keep_for)
+        {
             return;
         }
         // Most recently ended first: the tail goes.
-        finished.sort();
-        for (i, (ago, id, owner)) in finished.into_iter().enumerate() {
+        finished.sort_by(|a, b| (a.ago, &a.id).cmp(&(b.ago, &b.id)));
+        let mut kept_bytes = 0u64;
+        for (i, ended) in finished.into_iter().enumerate() {
+            let Ended {
+                ago,
+                id,
+                owner,
+                bytes,
+                awaited,
+            } = ended;
+            let fits = kept_bytes.saturating_add(bytes) <= max_finished_bytes;
             let why = if ago >= keep_for {
                 Dropped::Expired(keep_for)
             } else if i >= max_finished {
                 Dropped::Displaced(max_finished)
+            } else if !fits && i > 0 && !(awaited && ago < MIN_FINISHED_JOB_TTL) {
+                Dropped::OverMemory(max_finished_bytes)
             } else {
+                kept_bytes = kept_bytes.saturating_add(bytes);
                 continue;
             };
             table.jobs.remove(&id);
@@ -242,6 +292,17 @@ impl JobTable {
             table.dropped.push_back((id, owner, why));
         }
     }
+}
+
+/// A finished job as [`JobTable::prune`] weighs it.
+struct Ended {
+    ago: Duration,
+    id: String,
+    owner: Option<String>,
+    /// The memory its result holds, about.
+    bytes: u64,
+    /// Its submitter has not fetched its result yet.
+    awaited: bool,
 }
 
 /// `90s`, `10m`, `1h`: a retention time as the flag takes it.
@@ -264,6 +325,7 @@ mod tests {
     fn table(max_finished: usize, keep_for: Duration) -> JobTable {
         JobTable::new(Retention {
             max_finished,
+            max_finished_bytes: DEFAULT_MAX_FINISHED_BYTES,
             keep_for,
         })
     }
@@ -326,7 +388,8 @@ mod tests {
         assert_eq!(err.code(), tonic::Code::NotFound);
         assert_eq!(
             err.message(),
-            "no job \"never\" on this coordinator (it keeps at most 2 finished jobs, for 1h)"
+            "no job \"never\" on this coordinator (it keeps at most 2 finished jobs, for 1h, \
+             their results within 512MiB)"
         );
         assert_eq!(
             jobs.insert(Arc::new(Job::new("d".into(), 1, 1)))
@@ -384,6 +447,95 @@ mod tests {
             err.message()
         );
         assert!(Arc::ptr_eq(&jobs.get("running").unwrap(), &running));
+    }
+
+    /// Ends `job` as succeeded with a result of room for `rows` customers;
+    /// returns the memory it counts for.
+    fn succeed(job: &Job, rows: usize, fetched: bool) -> u64 {
+        let opts = rfm_core::RunOptions::default();
+        let result = rfm_core::RfmResult {
+            as_of: 10,
+            latest_purchase: 9,
+            customers: Vec::with_capacity(rows),
+            segments: Vec::new(),
+            revenue: rfm_core::money::Money::ZERO,
+            ledger: Default::default(),
+            cut_points: Default::default(),
+        };
+        let bytes = result.heap_bytes();
+        job.finish(JobOutcome::Succeeded {
+            report: rfm_core::report::RunReport::before_input("j", "in.csv", &opts),
+            result: Arc::new(result),
+            publication: Default::default(),
+        });
+        if fetched {
+            job.tables_fetched();
+        }
+        assert_eq!(job.result_bytes(), bytes);
+        bytes
+    }
+
+    fn table_of_bytes(max_finished_bytes: u64) -> JobTable {
+        JobTable::new(Retention {
+            max_finished: 64,
+            max_finished_bytes,
+            keep_for: Duration::from_secs(3600),
+        })
+    }
+
+    #[test]
+    fn the_oldest_results_go_when_the_newer_fill_the_memory_kept() {
+        let one = succeed(&Job::new("probe".into(), 1, 1), 1000, true);
+        let jobs = table_of_bytes(3 * one);
+        let running = add(&jobs, "a-running");
+        for id in ["b", "c", "d", "e", "f"] {
+            succeed(&add(&jobs, id), 1000, true);
+            std::thread::sleep(Duration::from_millis(2));
+            jobs.prune();
+        }
+        assert_eq!(ids(&jobs), ["a-running", "d", "e", "f"]);
+        assert_eq!(jobs.finished_kept(), (3, 3 * one));
+        let err = missing(&jobs, "b");
+        assert_eq!(err.code(), tonic::Code::NotFound);
+        assert!(
+            err.message().starts_with(
+                "job b finished and was dropped from memory when newer results filled the \
+                 memory kept for finished jobs (--max-finished-results-size "
+            ),
+            "{}",
+            err.message()
+        );
+        // A failed job holds no result: it takes none of the memory.
+        end(&running);
+        jobs.prune();
+        assert_eq!(ids(&jobs), ["a-running", "d", "e", "f"]);
+    }
+
+    #[test]
+    fn the_newest_result_stays_whatever_its_size() {
+        let one = succeed(&Job::new("probe".into(), 1, 1), 1000, true);
+        let jobs = table_of_bytes(one / 2);
+        for id in ["a", "b"] {
+            succeed(&add(&jobs, id), 1000, true);
+            std::thread::sleep(Duration::from_millis(2));
+            jobs.prune();
+        }
+        assert_eq!(ids(&jobs), ["b"]);
+    }
+
+    #[test]
+    fn a_result_not_fetched_yet_stays_past_the_memory_until_it_is_fetched() {
+        let one = succeed(&Job::new("probe".into(), 1, 1), 1000, true);
+        let jobs = table_of_bytes(one);
+        let older = add(&jobs, "a");
+        succeed(&older, 1000, false);
+        std::thread::sleep(Duration::from_millis(2));
+        succeed(&add(&jobs, "b"), 1000, false);
+        jobs.prune();
+        assert_eq!(ids(&jobs), ["a", "b"], "both submitters are still fetching");
+        older.tables_fetched();
+        jobs.prune();
+        assert_eq!(ids(&jobs), ["b"]);
     }
 
     #[test]

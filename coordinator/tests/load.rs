@@ -2,7 +2,8 @@
 //! once on three workers (twenty reference results), and two hundred small
 //! jobs in a row (the coordinator's resident memory is flat from job 50 to
 //! job 200: it keeps a bounded number of finished jobs, and frees a job's
-//! event channel when the job ends).
+//! event channel when the job ends), and results of many customers in a row
+//! (the memory their results hold is bounded too).
 
 use std::path::Path;
 use std::process::Command;
@@ -14,7 +15,13 @@ use rfm_coordinator::retention::DEFAULT_MAX_FINISHED_JOBS;
 
 /// A coordinator on loopback with `workers` one-thread workers.
 fn cluster(workers: usize) -> (Proc, String, Vec<Proc>) {
+    cluster_with(workers, &[])
+}
+
+/// [`cluster`], the coordinator started with `args` besides.
+fn cluster_with(workers: usize, args: &[&str]) -> (Proc, String, Vec<Proc>) {
     let mut cmd = Command::new(bin("rfm-coordinator"));
+    cmd.args(args);
     // Twenty jobs run at once; the small jobs ask for 64 KiB chunks.
     cmd.args(["--listen", "127.0.0.1:0", "--max-running-jobs", "20"])
         .args(["--min-chunk-size", "64KiB"])
@@ -143,24 +150,95 @@ fn two_hundred_jobs_in_a_row_do_not_grow_the_coordinator() {
 
     // What bounds it: only the newest finished jobs are kept, and a dropped
     // one is reported as such.
-    let jobs = rfm_json(&url, &["jobs"]);
-    let kept = jobs.as_array().expect("a list of jobs");
-    assert_eq!(kept.len(), DEFAULT_MAX_FINISHED_JOBS, "{jobs}");
     let last = run_id_of(&tmp.path().join("out0"));
-    assert!(kept.iter().any(|j| j["job_id"] == last.as_str()), "{jobs}");
+    let kept = kept_jobs(&url, &last);
+    assert_eq!(kept, DEFAULT_MAX_FINISHED_JOBS);
+    assert_dropped(&url, &first, "after", "--max-finished-jobs");
+}
+
+/// How many jobs `rfm jobs` lists, checking `last` is among them.
+fn kept_jobs(url: &str, last: &str) -> usize {
+    let jobs = rfm_json(url, &["jobs"]);
+    let kept = jobs.as_array().expect("a list of jobs");
+    assert!(kept.iter().any(|j| j["job_id"] == last), "{jobs}");
+    kept.len()
+}
+
+/// `rfm job ID` exits 3 saying the job was dropped from memory `why`,
+/// naming `setting`.
+fn assert_dropped(url: &str, id: &str, why: &str, setting: &str) {
     let o = Command::new(bin("rfm"))
-        .args(["job", &first, "--coordinator", &url])
+        .args(["job", id, "--coordinator", url])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(
         err.contains(&format!(
-            "job {first} finished and was dropped from memory after"
-        )) && err.contains("--max-finished-jobs"),
+            "job {id} finished and was dropped from memory {why}"
+        )) && err.contains(setting),
         "{err}"
     );
 }
+
+#[test]
+fn results_of_many_customers_in_a_row_are_kept_within_the_memory_set() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    // About 27,000 customers: a result of about 3.5 MB.
+    let input = tmp.path().join("customers.csv");
+    let o = Command::new(bin("rfm"))
+        .args(["gen", "--rows", "541909", "--customer-per-invoice", "--out"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (coordinator, url, _workers) =
+        cluster_with(2, &["--max-finished-results-size", RESULTS_KEPT]);
+    let pid = coordinator.child.id();
+    let (mut first, mut last, mut at_20) = (String::new(), String::new(), 0);
+    for job in 1..=60 {
+        let out = tmp.path().join(format!("out{}", job % 2));
+        let o = submit(&url, &input, &out, "16MiB").output().unwrap();
+        assert!(
+            o.status.success(),
+            "job {job}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        last = run_id_of(&out);
+        if job == 1 {
+            first = last.clone();
+        }
+        if job == 20 {
+            at_20 = rss(pid);
+        }
+    }
+    let growth = rss(pid).saturating_sub(at_20);
+    eprintln!(
+        "coordinator RSS growth from job 20 to job 60: {:.1} MiB",
+        growth as f64 / 1048576.0
+    );
+    // Each result kept would add about 3.5 MB: 40 of them, 140 MB. Kept
+    // within the memory set, the allocator's own growth is what is left
+    // (about 30 MB from job 20 to 60 with one finished job kept).
+    assert!(
+        growth <= 56 << 20,
+        "the coordinator grew by {growth} bytes from job 20 to job 60: the results kept \
+         are not bounded by --max-finished-results-size {RESULTS_KEPT}"
+    );
+    let kept = kept_jobs(&url, &last);
+    assert!((1..=3).contains(&kept), "{kept} jobs kept");
+    assert_dropped(
+        &url,
+        &first,
+        "when newer results filled",
+        &format!("--max-finished-results-size {RESULTS_KEPT}"),
+    );
+}
+
+/// The memory for finished jobs' results in
+/// `results_of_many_customers_in_a_row_are_kept_within_the_memory_set`.
+const RESULTS_KEPT: &str = "8MiB";
 
 /// RSS from job 50 to job 200 may grow by this much, not by anything
 /// proportional to the jobs run: the allocator's steps (2 MiB; the growth

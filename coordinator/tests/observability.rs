@@ -173,6 +173,16 @@ fn readiness_and_metrics_follow_workers_and_jobs() {
     assert_eq!(metric(&after, "rfm_jobs_completed_total"), 1.0);
     assert_eq!(metric(&after, "rfm_jobs_failed_total"), 0.0);
     assert_eq!(metric(&after, "rfm_jobs_running"), 0.0);
+    // The finished job is kept, its result counted: a row and an id each.
+    assert_eq!(metric(&after, "rfm_finished_jobs_kept"), 1.0);
+    let customers = report["customers"].as_f64().unwrap();
+    let result_bytes = metric(&after, "rfm_finished_results_bytes");
+    let row = std::mem::size_of::<rfm_core::score::CustomerRow>() as f64;
+    assert!(
+        result_bytes >= customers * (row + 16.0)
+            && result_bytes < customers * (row + 64.0) + 65536.0,
+        "{customers} customers counted as {result_bytes} bytes"
+    );
     assert_eq!(metric(&after, "rfm_lines_processed_total"), lines);
     let bytes = std::fs::metadata(sample).unwrap().len() as f64;
     let tasks = metric(&after, "rfm_tasks_completed_total");

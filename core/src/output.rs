@@ -71,16 +71,9 @@ pub fn write_segments<W: Write>(result: &RfmResult, out: W) -> csv::Result<()> {
         .from_writer(out);
     w.write_record(SEGMENTS_HEADER)?;
     for s in &result.segments {
-        w.write_record([
-            s.segment.name(),
-            &s.customers.to_string(),
-            &s.customers_share,
-            &s.revenue_text,
-            &s.revenue_share,
-            &s.avg_recency,
-            &s.avg_frequency,
-            &s.avg_monetary,
-        ])?;
+        let (name, customers) = (s.segment.name(), s.customers.to_string());
+        let fields = [name, &customers].into_iter();
+        w.write_record(fields.chain(s.figure_texts().map(String::as_str)))?;
     }
     w.flush()?;
     Ok(())

@@ -65,6 +65,21 @@ pub struct SegmentRow {
     pub avg_monetary: String,
 }
 
+impl SegmentRow {
+    /// The rounded figures as published, in `segments.csv`'s order (after
+    /// the segment and its customer count).
+    pub fn figure_texts(&self) -> [&String; 6] {
+        [
+            &self.customers_share,
+            &self.revenue_text,
+            &self.revenue_share,
+            &self.avg_recency,
+            &self.avg_frequency,
+            &self.avg_monetary,
+        ]
+    }
+}
+
 /// Value bounds of each score bucket: for score k, the smallest and largest
 /// metric among the customers that got k (monetary rounded to 2 decimals).
 /// Saved with the run (`run.json`, PostgreSQL) for readers to show.
@@ -88,6 +103,37 @@ pub struct RfmResult {
     pub revenue: Money,
     pub ledger: LineLedger,
     pub cut_points: CutPoints,
+}
+
+/// Bytes one heap block of `len` bytes takes, about: the allocator rounds
+/// a small block up to a multiple of 16 bytes.
+fn block_bytes(len: usize) -> u64 {
+    if len == 0 {
+        return 0;
+    }
+    len.next_multiple_of(16) as u64
+}
+
+impl RfmResult {
+    /// The memory the result holds, about: its rows and the text each owns
+    /// (a country's name is shared by its rows and left out). What a
+    /// coordinator counts against the memory kept for finished jobs.
+    pub fn heap_bytes(&self) -> u64 {
+        let rows = block_bytes(self.customers.capacity() * std::mem::size_of::<CustomerRow>());
+        let ids: u64 = self
+            .customers
+            .iter()
+            .map(|c| block_bytes(c.customer_id.capacity()))
+            .sum();
+        let segments = block_bytes(self.segments.capacity() * std::mem::size_of::<SegmentRow>())
+            + self
+                .segments
+                .iter()
+                .flat_map(|s| s.figure_texts())
+                .map(|t| block_bytes(t.capacity()))
+                .sum::<u64>();
+        rows + ids + segments
+    }
 }
 
 /// Text of bytes that are UTF-8, or their ISO-8859-1 reading.
@@ -363,5 +409,50 @@ mod tests {
         assert_eq!(b, vec![1, 2]);
         let b: Vec<u8> = (0..10).map(|p| ntile(p, 10, 5)).collect();
         assert_eq!(b, vec![1, 1, 2, 2, 3, 3, 4, 4, 5, 5]);
+    }
+
+    fn result_of_ids(ids: &[&str]) -> RfmResult {
+        let country: Arc<str> = "France".into();
+        RfmResult {
+            as_of: 1,
+            latest_purchase: 0,
+            customers: ids
+                .iter()
+                .map(|id| CustomerRow {
+                    customer_id: id.to_string(),
+                    recency: 1,
+                    frequency: 1,
+                    monetary: Money::ZERO,
+                    first_purchase: 0,
+                    last_purchase: 0,
+                    country: country.clone(),
+                    r: 1,
+                    f: 1,
+                    m: 1,
+                    segment: Segment::Champions,
+                })
+                .collect(),
+            segments: Vec::new(),
+            revenue: Money::ZERO,
+            ledger: Default::default(),
+            cut_points: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_results_size_counts_its_rows_and_each_ids_text() {
+        let row = std::mem::size_of::<CustomerRow>() as u64;
+        assert_eq!(result_of_ids(&[]).heap_bytes(), 0);
+        // Two rows of short ids: the rows, and a 16-byte block for each id.
+        assert_eq!(
+            result_of_ids(&["12345", "12346"]).heap_bytes(),
+            (2 * row).next_multiple_of(16) + 2 * 16
+        );
+        // A long id takes its own length, rounded up.
+        let long = "x".repeat(100);
+        assert_eq!(
+            result_of_ids(&[&long]).heap_bytes(),
+            row.next_multiple_of(16) + 112
+        );
     }
 }

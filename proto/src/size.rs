@@ -17,6 +17,17 @@ pub fn parse(text: &str) -> Option<u64> {
     n.checked_mul(mult)
 }
 
+/// A byte size as the flags take it: `1GiB`, `512MiB`, `64KiB` when whole,
+/// else the bytes.
+pub fn format(n: u64) -> String {
+    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if n > 0 && n.is_multiple_of(size) {
+            return format!("{}{unit}", n / size);
+        }
+    }
+    n.to_string()
+}
+
 /// A clap value parser for byte sizes of at least one byte.
 pub fn clap_parse_positive(text: &str) -> Result<u64, String> {
     match parse(text) {
@@ -38,5 +49,10 @@ mod tests {
         assert_eq!(parse("12"), Some(12));
         assert_eq!(parse("lots"), None);
         assert!(clap_parse_positive("0").is_err());
+        for n in [1 << 30, 3 << 29, 64 << 10, 1000, 0] {
+            assert_eq!(parse(&format(n)), Some(n), "{}", format(n));
+        }
+        assert_eq!(format(1 << 30), "1GiB");
+        assert_eq!(format(3 << 29), "1536MiB");
     }
 }
