@@ -29,25 +29,36 @@ fn as_json(s: &JobStatus) -> serde_json::Value {
         "retries": s.retries,
         "seconds": s.elapsed_seconds,
         "error": s.error,
+        "result_bytes": s.result_bytes,
     })
 }
 
 fn header() -> String {
     format!(
-        "{:<28} {:<10} {:>11} {:>12} {:>8} {:>9}  ERROR\n",
-        "JOB", "STATE", "TASKS", "LINES", "RETRIES", "SECONDS"
+        "{:<28} {:<10} {:>11} {:>12} {:>8} {:>9} {:>8}  ERROR\n",
+        "JOB", "STATE", "TASKS", "LINES", "RETRIES", "SECONDS", "RESULT"
     )
+}
+
+/// The memory a finished job's result holds in the coordinator, `-` while
+/// it runs or when it has none.
+fn result_size(s: &JobStatus) -> String {
+    match s.result_bytes {
+        0 => "-".into(),
+        bytes => rfm_proto::size::approx(bytes),
+    }
 }
 
 fn line(s: &JobStatus) -> String {
     format!(
-        "{:<28} {:<10} {:>11} {:>12} {:>8} {:>9.1}  {}\n",
+        "{:<28} {:<10} {:>11} {:>12} {:>8} {:>9.1} {:>8}  {}\n",
         s.job_id,
         s.stage,
         format!("{}/{}", s.tasks_done, s.tasks_total),
         s.lines_done,
         s.retries,
         s.elapsed_seconds,
+        result_size(s),
         s.error
     )
 }

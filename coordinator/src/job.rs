@@ -225,6 +225,7 @@ impl Job {
         } else {
             format!("{}: {error}", stage_name(state))
         };
+        let bytes = tables.as_ref().map_or(0, |r| r.heap_bytes());
         let mut s = self.lock_status();
         if is_terminal(s.state) {
             return;
@@ -234,12 +235,12 @@ impl Job {
         s.error = error;
         s.error_class = class as i32;
         s.tasks_running = 0;
+        s.result_bytes = bytes;
         s.elapsed_seconds = self.started.elapsed().as_secs_f64();
         let status = s.clone();
         drop(s);
         crate::metrics::METRICS.job_ended(state, status.elapsed_seconds);
         *self.finished_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-        let bytes = tables.as_ref().map_or(0, |r| r.heap_bytes());
         if let Some(r) = &tables {
             tracing::debug!(
                 "job {}: its result of {} customers holds about {:.1} MiB",

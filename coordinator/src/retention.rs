@@ -472,6 +472,7 @@ mod tests {
             job.tables_fetched();
         }
         assert_eq!(job.result_bytes(), bytes);
+        assert_eq!(job.status().result_bytes, bytes);
         bytes
     }
 

@@ -228,6 +228,31 @@ fn results_of_many_customers_in_a_row_are_kept_within_the_memory_set() {
     );
     let kept = kept_jobs(&url, &last);
     assert!((1..=3).contains(&kept), "{kept} jobs kept");
+    // `rfm jobs` says what each kept result holds: about 3.5 MB each, and
+    // together within the limit (the newest job alone may exceed it).
+    let jobs = rfm_json(&url, &["jobs"]);
+    let sizes: Vec<u64> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["result_bytes"].as_u64().expect("result_bytes"))
+        .collect();
+    assert!(sizes.iter().all(|&b| b > 2 << 20 && b < 8 << 20), "{jobs}");
+    assert!(kept == 1 || sizes.iter().sum::<u64>() <= 8 << 20, "{jobs}");
+    let o = Command::new(bin("rfm"))
+        .args(["jobs", "--coordinator", &url])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.lines().next().unwrap().contains(" RESULT "),
+        "{table}"
+    );
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(&last))
+        .expect("the last job");
+    assert!(row.contains("MiB"), "{table}");
     assert_dropped(
         &url,
         &first,

@@ -28,6 +28,17 @@ pub fn format(n: u64) -> String {
     n.to_string()
 }
 
+/// A byte size for a person to read, to one decimal: `812B`, `3.4MiB`,
+/// `1.2GiB`.
+pub fn approx(n: u64) -> String {
+    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if n >= size {
+            return format!("{:.1}{unit}", n as f64 / size as f64);
+        }
+    }
+    format!("{n}B")
+}
+
 /// A clap value parser for byte sizes of at least one byte.
 pub fn clap_parse_positive(text: &str) -> Result<u64, String> {
     match parse(text) {
@@ -54,5 +65,9 @@ mod tests {
         }
         assert_eq!(format(1 << 30), "1GiB");
         assert_eq!(format(3 << 29), "1536MiB");
+        assert_eq!(approx(812), "812B");
+        assert_eq!(approx(1024), "1.0KiB");
+        assert_eq!(approx(3_565_158), "3.4MiB");
+        assert_eq!(approx(5 << 29), "2.5GiB");
     }
 }
