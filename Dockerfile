@@ -32,17 +32,23 @@ WORKDIR /src
 ENV CARGO_TERM_COLOR=never
 # rfm-web: the web dashboard (port 8501).
 ARG BINARIES="-p rfm-cli -p rfm-coordinator -p rfm-worker -p rfm-dashboard -p rfm-web"
+# The cargo profile: `release` (thin LTO) for the image people run. The
+# project's end-to-end test builds `dev` (the tests' profile: the same code
+# with fewer optimisations), which takes a fraction of the release build's
+# time on 2 cores (docs/DOCKER.md#the-image).
+ARG PROFILE=release
 # 1. Dependencies only (cached until a Cargo.toml or Cargo.lock changes).
 COPY --from=skeleton /skeleton/ ./
-RUN cargo build --release --locked ${BINARIES}
+RUN cargo build --profile "${PROFILE}" --locked ${BINARIES}
 # 2. The workspace's own crates. Sources are touched so cargo rebuilds them
 #    over the stand-ins whatever their timestamps in the build context.
 COPY . .
 RUN find . -path ./target -prune -o -name '*.rs' -type f -exec touch {} + \
-    && cargo build --release --locked ${BINARIES} \
+    && cargo build --profile "${PROFILE}" --locked ${BINARIES} \
+    && built="target/$(if [ "${PROFILE}" = dev ]; then echo debug; else echo "${PROFILE}"; fi)" \
     && mkdir -p /out \
-    && cp target/release/rfm target/release/rfm-coordinator target/release/rfm-worker \
-          target/release/rfm-dashboard target/release/rfm-web /out/
+    && cp "$built/rfm" "$built/rfm-coordinator" "$built/rfm-worker" \
+          "$built/rfm-dashboard" "$built/rfm-web" /out/
 
 # ---------------------------------------------------------------- runtime
 FROM ${RUNTIME_IMAGE} AS runtime

@@ -533,10 +533,23 @@ fn the_compose_file_and_the_dockerfile_describe_the_topology() {
         .expect("a runtime stage");
     for b in &binaries {
         assert!(
-            build_stage.contains(&format!("target/release/{b} ")),
+            build_stage.contains(&format!("\"$built/{b}\" ")),
             "the image holds {b}"
         );
     }
+    // The image people build is the release build; another profile only
+    // when asked for (the end-to-end test's `dev`).
+    assert!(
+        build_stage.contains("ARG PROFILE=release\n"),
+        "the release profile by default"
+    );
+    assert_eq!(
+        build_stage
+            .matches("cargo build --profile \"${PROFILE}\"")
+            .count(),
+        2,
+        "both builds (dependencies, then sources) use the chosen profile"
+    );
     assert_eq!(binaries.len(), 5, "{binaries:?}");
     let user = runtime
         .lines()
