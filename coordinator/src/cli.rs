@@ -60,6 +60,10 @@ pub struct Args {
     /// (at least 10s).
     #[arg(long, default_value = "1h", value_parser = crate::retention::parse_ttl)]
     pub finished_job_ttl: Duration,
+    /// How long the memory a job freed is kept for the next job before it is
+    /// returned to the system, once no job runs (0: returned at once).
+    #[arg(long, default_value = "30s", value_parser = rfm_proto::duration::clap_parse)]
+    pub keep_freed_memory: Duration,
     /// Jobs running at once; a submission beyond is refused (RESOURCE_EXHAUSTED).
     #[arg(long, default_value_t = crate::limits::DEFAULT_MAX_RUNNING_JOBS,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]

@@ -98,7 +98,7 @@ pub async fn complete(mut c: Completion, tasks: Result<PartialState, Failure>) {
             // Freed pages are handed back only when they are many: a job of
             // fewer customers would pay for the handing back, then fault
             // the same amount of fresh pages in again, for no peak worth it.
-            let release = state.customer_count() >= crate::freed_memory::RELEASE_FROM_CUSTOMERS;
+            let release = crate::freed_memory::releases(state.customer_count());
             tokio::task::spawn_blocking(move || {
                 // The chunk states are merged and gone: their pages go
                 // back before scoring allocates its tables.

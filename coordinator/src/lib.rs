@@ -46,6 +46,7 @@ use tonic::service::interceptor::InterceptedService;
 
 pub use drain::{DrainOutcome, FETCH_GRACE};
 pub use driver::DriverConfig;
+pub use freed_memory::keep_between_jobs as keep_freed_memory_between_jobs;
 
 /// Default time between worker heartbeats.
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(2);
@@ -291,12 +292,18 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
         });
     let server = tokio::spawn(server);
     let swept = registry.clone();
+    let idle_jobs = jobs.clone();
     let reaper = tokio::spawn(async move {
         let mut ticker = tokio::time::interval(sweep_every);
+        // Pages kept for the next job go back once none has run for a while.
+        let mut idle_memory = freed_memory::IdleMemory::default();
         loop {
             ticker.tick().await;
             for (id, address) in swept.sweep() {
                 tracing::warn!("rfm-coordinator: worker {id} ({address}) lost: no heartbeat");
+            }
+            if idle_memory.tick(!idle_jobs.running().is_empty()) {
+                tracing::debug!("rfm-coordinator: idle: the memory kept for the next job returned");
             }
         }
     });

@@ -306,6 +306,8 @@ fn main() {
     let (mut args, resolved) =
         rfm_settings::parse::<Args>(rfm_settings::Scope::Table("coordinator"));
     rfm_settings::init_logging(args.log_format);
+    // Job after job: the pages one frees serve the next.
+    rfm_coordinator::keep_freed_memory_between_jobs(args.keep_freed_memory);
     let tls = coordinator_tls(&args).unwrap_or_else(|e| fatal(exit::USAGE, e));
     let usage = |e: String| -> ! { fatal(exit::USAGE, e) };
     let credentials = access::credentials(&args.auth).unwrap_or_else(|e| usage(e));
