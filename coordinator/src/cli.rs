@@ -61,7 +61,8 @@ pub struct Args {
     #[arg(long, default_value = "1h", value_parser = crate::retention::parse_ttl)]
     pub finished_job_ttl: Duration,
     /// How long the memory a job freed is kept for the next job before it is
-    /// returned to the system, once no job runs (0: returned at once).
+    /// returned to the system, once no job runs (0: within about a second, as
+    /// rfm run returns it).
     #[arg(long, default_value = "30s", value_parser = rfm_proto::duration::clap_parse)]
     pub keep_freed_memory: Duration,
     /// Jobs running at once; a submission beyond is refused (RESOURCE_EXHAUSTED).

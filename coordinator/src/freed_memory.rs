@@ -10,7 +10,7 @@
 //! are kept for the next one (`--keep-freed-memory`, see
 //! [`keep_between_jobs`]) instead of being returned and faulted in again
 //! (the kernel zeroes each fresh page), and returned once no job has run
-//! for that long ([`return_when_idle`]).
+//! for that long ([`IdleMemory`]).
 
 use std::ffi::{c_int, c_long};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -110,7 +110,7 @@ pub const RELEASE_FROM_CUSTOMERS: usize = 1 << 18;
 
 /// The same where pages are kept between jobs (`--keep-freed-memory`):
 /// there a job up to about a million customers keeps its pages (at 438,000
-/// customers its peak is about 110 MB higher, and its submission 2–3 %
+/// customers its peak is about 110 MB higher, and its submission 3–4 %
 /// faster); a larger one hands them back, as its peak grows with them
 /// (about 400 MB more at two million customers).
 pub const RELEASE_KEPT_FROM_CUSTOMERS: usize = 1 << 20;
