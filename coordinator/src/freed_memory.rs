@@ -16,6 +16,8 @@ use std::ffi::{c_int, c_long};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::retention::Activity;
+
 // Linked in for `mi_collect`, whichever allocator the binary declares.
 extern crate mimalloc as _;
 
@@ -60,41 +62,32 @@ fn kept() -> Option<Duration> {
     }
 }
 
-/// Whether the coordinator is idle and since when, as its reaper sees it
-/// at each tick: the pages kept for the next job go back to the system
-/// once no job has run for the time they are kept.
-#[derive(Debug)]
+/// The reaper's memory of what it returned: the pages kept for the next
+/// job go back to the system once no job has run for the time they are
+/// kept, once per job that ended (however short, and whether or not a
+/// tick saw it run).
+#[derive(Debug, Default)]
 pub struct IdleMemory {
-    /// When the last job ended (`None` while one runs).
-    idle_since: Option<Instant>,
-    /// The kept pages went back since that job.
-    returned: bool,
-}
-
-impl Default for IdleMemory {
-    /// At start: idle, with nothing to return.
-    fn default() -> IdleMemory {
-        IdleMemory {
-            idle_since: Some(Instant::now()),
-            returned: true,
-        }
-    }
+    /// When the last job whose pages went back ended (`None`: none yet).
+    returned_after: Option<Instant>,
 }
 
 impl IdleMemory {
-    /// Notes whether jobs are `running` now; returns the kept pages once
-    /// idle long enough. Whether they went back at this tick.
-    pub fn tick(&mut self, running: bool) -> bool {
-        if running {
-            (self.idle_since, self.returned) = (None, false);
+    /// Given what the jobs are doing now, returns the kept pages if the
+    /// last job ended long enough ago and its pages have not gone back yet.
+    /// Whether they went back at this tick.
+    pub fn tick(&mut self, activity: Activity) -> bool {
+        let Activity::Idle {
+            last_ended: Some(ended),
+        } = activity
+        else {
             return false;
-        }
-        let since = *self.idle_since.get_or_insert_with(Instant::now);
+        };
         match kept() {
-            Some(kept_for) if !self.returned && since.elapsed() >= kept_for => {
+            Some(kept_for) if self.returned_after != Some(ended) && ended.elapsed() >= kept_for => {
                 // SAFETY: as in `release`.
                 unsafe { mi_collect(true) };
-                self.returned = true;
+                self.returned_after = Some(ended);
                 true
             }
             _ => false,
@@ -136,27 +129,30 @@ pub fn release() {
 mod tests {
     use super::*;
 
-    /// The kept pages go back once, after the last job has been gone for
-    /// the time they are kept, and not while a job runs.
+    /// The kept pages go back once per job that ended, after it has been
+    /// gone for the time they are kept, and never while a job runs.
     #[test]
     fn kept_pages_go_back_once_after_the_idle_time() {
         assert!(releases(RELEASE_FROM_CUSTOMERS));
         keep_between_jobs(Duration::from_millis(200));
         assert!(!releases(RELEASE_FROM_CUSTOMERS) && releases(RELEASE_KEPT_FROM_CUSTOMERS));
-        let mut idle = IdleMemory::default();
-        assert!(!idle.tick(false), "nothing to return at start");
-        assert!(!idle.tick(true), "a job runs");
-        std::thread::sleep(Duration::from_millis(250));
-        assert!(!idle.tick(true), "never while a job runs");
-        assert!(!idle.tick(false), "the job just ended");
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(!idle.tick(false), "idle for less than the time kept");
-        std::thread::sleep(Duration::from_millis(150));
-        assert!(idle.tick(false), "idle for longer: returned");
-        assert!(!idle.tick(false), "returned once");
-        assert!(
-            !idle.tick(true) && !idle.tick(false),
-            "a new job, then idle again"
-        );
+        let idle = |ago: u64| Activity::Idle {
+            last_ended: Instant::now().checked_sub(Duration::from_millis(ago)),
+        };
+        let mut memory = IdleMemory::default();
+        let no_job = Activity::Idle { last_ended: None };
+        assert!(!memory.tick(no_job), "nothing to return at start");
+        assert!(!memory.tick(Activity::Running), "a job runs");
+        assert!(!memory.tick(idle(0)), "the job just ended");
+        assert!(!memory.tick(idle(100)), "idle for less than the time kept");
+        let ended = idle(250);
+        assert!(memory.tick(ended), "idle for longer: returned");
+        assert!(!memory.tick(ended), "returned once");
+        assert!(!memory.tick(Activity::Running), "never while a job runs");
+        // A job no tick saw running: its end is newer than the last one.
+        let later = idle(50);
+        assert!(!memory.tick(later), "idle for less than the time kept");
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(memory.tick(later), "a job that ended since: returned");
     }
 }

@@ -277,10 +277,12 @@ impl Job {
 
     /// How long ago the job ended, if it has.
     pub fn ended_ago(&self) -> Option<std::time::Duration> {
-        self.finished_at
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .map(|t| t.elapsed())
+        self.ended_at().map(|t| t.elapsed())
+    }
+
+    /// When the job ended, if it has.
+    pub fn ended_at(&self) -> Option<std::time::Instant> {
+        *self.finished_at.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The result, once the job has ended; fetching the result of a job

@@ -302,7 +302,7 @@ pub fn start(config: CoordinatorConfig, listener: TcpListener) -> std::io::Resul
             for (id, address) in swept.sweep() {
                 tracing::warn!("rfm-coordinator: worker {id} ({address}) lost: no heartbeat");
             }
-            if idle_memory.tick(!idle_jobs.running().is_empty()) {
+            if idle_memory.tick(idle_jobs.activity()) {
                 tracing::debug!("rfm-coordinator: idle: the memory kept for the next job returned");
             }
         }

@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rfm_proto::auth::Identity;
 use tonic::Status;
@@ -59,6 +59,15 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
         ));
     }
     Ok(ttl)
+}
+
+/// What the jobs kept say of the coordinator's work ([`JobTable::activity`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activity {
+    /// A job runs.
+    Running,
+    /// None runs; the last one kept ended then (`None`: no job is kept).
+    Idle { last_ended: Option<Instant> },
 }
 
 /// Why a finished job left the table.
@@ -200,6 +209,19 @@ impl JobTable {
             .filter(|j| j.ended_ago().is_none())
             .cloned()
             .collect()
+    }
+
+    /// Whether a job runs, else when the last job kept ended.
+    pub fn activity(&self) -> Activity {
+        let table = self.lock();
+        let mut last_ended = None;
+        for job in table.jobs.values() {
+            match job.ended_at() {
+                None => return Activity::Running,
+                Some(at) => last_ended = last_ended.max(Some(at)),
+            }
+        }
+        Activity::Idle { last_ended }
     }
 
     /// Every job kept (after pruning).
