@@ -250,9 +250,9 @@ fn results_of_many_customers_in_a_row_are_kept_within_the_memory_set() {
     // Each result kept would add about 3.5 MB: 40 of them, 140 MB. Kept
     // within the memory set, with the freed pages returned, what is left
     // is the allocator's own (0 to 10 MB from job 20 to 60 on a quiet
-    // machine).
+    // machine, up to 18 MB with both cores busy besides).
     assert!(
-        growth <= 40 << 20,
+        growth <= 48 << 20,
         "the coordinator grew by {growth} bytes from job 20 to job 60: the results kept \
          are not bounded by --max-finished-results-size {RESULTS_KEPT}"
     );
