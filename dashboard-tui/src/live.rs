@@ -35,6 +35,9 @@ pub struct JobRow {
     pub lines_done: u64,
     pub retries: u32,
     pub seconds: f64,
+    /// The memory the finished job's result holds in the coordinator (0
+    /// while it runs, or without a result).
+    pub result_bytes: u64,
     pub error: String,
 }
 
@@ -51,6 +54,7 @@ impl From<JobStatus> for JobRow {
             lines_done: s.lines_done,
             retries: s.retries,
             seconds: s.elapsed_seconds,
+            result_bytes: s.result_bytes,
             error: s.error,
         }
     }

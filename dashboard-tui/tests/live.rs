@@ -18,19 +18,36 @@ use rfm_dashboard::ui;
 
 fn snapshot() -> LiveSnapshot {
     LiveSnapshot {
-        jobs: vec![JobRow {
-            id: "job-7".into(),
-            stage: "running".into(),
-            tasks_done: 12,
-            tasks_total: 40,
-            tasks_running: 3,
-            bytes_done: 1_500_000_000,
-            bytes_total: 4_000_000_000,
-            lines_done: 2_500_000,
-            retries: 2,
-            seconds: 31.4,
-            error: String::new(),
-        }],
+        jobs: vec![
+            JobRow {
+                id: "job-7".into(),
+                stage: "running".into(),
+                tasks_done: 12,
+                tasks_total: 40,
+                tasks_running: 3,
+                bytes_done: 1_500_000_000,
+                bytes_total: 4_000_000_000,
+                lines_done: 2_500_000,
+                retries: 2,
+                seconds: 31.4,
+                result_bytes: 0,
+                error: String::new(),
+            },
+            JobRow {
+                id: "job-6".into(),
+                stage: "succeeded".into(),
+                tasks_done: 8,
+                tasks_total: 8,
+                tasks_running: 0,
+                bytes_done: 420_000_000,
+                bytes_total: 420_000_000,
+                lines_done: 5_400_000,
+                retries: 0,
+                seconds: 2.2,
+                result_bytes: 4_700_000,
+                error: String::new(),
+            },
+        ],
         workers: vec![
             WorkerRow {
                 id: "w1".into(),
@@ -92,6 +109,19 @@ fn live_view_shows_jobs_and_marks_stale_workers() {
     for figure in ["running", "12/40", "1.5G/4.0G", "2.5M", "31"] {
         assert!(job.contains(figure), "{figure} missing in {job:?}");
     }
+    // The memory a result holds: none while running, its size once finished.
+    let last = |row: &str| {
+        let figures = row.trim_end().trim_end_matches('│').split_whitespace();
+        figures.last().unwrap_or_default().to_string()
+    };
+    assert_eq!(last(job), "-", "{job:?}");
+    let header = lines.iter().find(|l| l.contains("retries")).expect(&screen);
+    assert!(header.contains("secs result"), "{header:?}");
+    let done = lines.iter().find(|l| l.contains("job-6")).expect(&screen);
+    for figure in ["succeeded", "8/8", "420.0M/420.0M", "5.4M"] {
+        assert!(done.contains(figure), "{figure} missing in {done:?}");
+    }
+    assert_eq!(last(done), "4.7M", "{done:?}");
     assert!(screen.contains("Workers (2, 1 stale"), "{screen}");
     let (y1, w1) = lines
         .iter()

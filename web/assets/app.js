@@ -85,6 +85,16 @@
     rows.forEach(function (r) { body.appendChild(row(r)); });
   }
   function n(x) { return Number(x || 0).toLocaleString("en-US"); }
+  // As the server draws it (rfm_proto::size::approx); "-" while running.
+  function size(b) {
+    b = Number(b || 0);
+    if (!b) return "-";
+    var units = [["GiB", 1073741824], ["MiB", 1048576], ["KiB", 1024]];
+    for (var i = 0; i < units.length; i++) {
+      if (b >= units[i][1]) return (b / units[i][1]).toFixed(1) + units[i][0];
+    }
+    return b + "B";
+  }
   var source = new EventSource(live.getAttribute("data-events"));
   source.onmessage = function (ev) {
     var v = JSON.parse(ev.data);
@@ -93,7 +103,7 @@
     fill("live-jobs", (v.jobs || []).map(function (j) {
       return [[j.job_id], [j.stage], [j.tasks_done + "/" + j.tasks_total + " (" + j.tasks_running + " running)", 1],
         [n(j.bytes_done) + "/" + n(j.bytes_total), 1], [n(j.lines_done), 1], [n(j.rows_per_second), 1],
-        [String(j.retries), 1], [Number(j.seconds || 0).toFixed(1), 1], [j.error]];
+        [String(j.retries), 1], [Number(j.seconds || 0).toFixed(1), 1], [size(j.result_bytes), 1], [j.error]];
     }));
     fill("live-workers", (v.workers || []).map(function (w) {
       return [[w.worker_id], [w.address], [w.state], [w.running_tasks + "/" + w.slots, 1],

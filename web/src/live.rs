@@ -57,6 +57,7 @@ impl Live {
                     "rows_per_second": rate,
                     "retries": j.retries,
                     "seconds": j.elapsed_seconds,
+                    "result_bytes": j.result_bytes,
                     "error": j.error,
                 })
             })

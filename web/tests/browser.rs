@@ -19,7 +19,7 @@ use crate::common::{self, fixture, published, request, Server, FULL};
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A chromedriver process and one browser session, ended on drop.
-struct Browser {
+pub(crate) struct Browser {
     driver: Child,
     addr: String,
     session: String,
@@ -35,7 +35,7 @@ fn free_port() -> u16 {
 }
 
 impl Browser {
-    fn start() -> Browser {
+    pub(crate) fn start() -> Browser {
         let port = free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -107,7 +107,7 @@ impl Browser {
         v["value"].clone()
     }
 
-    fn go(&self, url: &str) {
+    pub(crate) fn go(&self, url: &str) {
         self.ok("POST", "/url", Some(json!({ "url": url })));
     }
 
@@ -116,7 +116,7 @@ impl Browser {
     }
 
     /// The element `css` selects, waiting up to 10 s for it.
-    fn find(&self, css: &str) -> String {
+    pub(crate) fn find(&self, css: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let v = self.call(
@@ -132,7 +132,7 @@ impl Browser {
         }
     }
 
-    fn texts(&self, css: &str) -> Vec<String> {
+    pub(crate) fn texts(&self, css: &str) -> Vec<String> {
         let v = self.ok(
             "POST",
             "/elements",
@@ -150,6 +150,13 @@ impl Browser {
             })
             .map(|t| t.as_str().unwrap().to_string())
             .collect()
+    }
+
+    /// The attribute `name` of the element `css` selects (`None` if unset).
+    pub(crate) fn attribute(&self, css: &str, name: &str) -> Option<String> {
+        let e = self.find(css);
+        let v = self.ok("GET", &format!("/element/{e}/attribute/{name}"), None);
+        v.as_str().map(str::to_string)
     }
 
     fn text(&self, css: &str) -> String {

@@ -2,13 +2,16 @@
 //! `rfm-coordinator`, `rfm-worker` and `rfm` binaries as processes on
 //! loopback): `/api/live` and the server-sent events list the worker, and
 //! the job of the real UCI file submitted with `rfm submit` shows with its
-//! lines and tasks; without `--coordinator` the page says what to pass.
+//! lines, tasks and the memory its result holds, in the snapshot, on the
+//! page as served and as its script redraws it in headless Chromium;
+//! without `--coordinator` the page says what to pass.
 
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::browser::Browser;
 use crate::common::{self, fixture, Server};
 
 /// A binary of the workspace, built when missing.
@@ -141,6 +144,10 @@ fn the_live_page_follows_the_coordinator() {
     assert_eq!(job["lines_done"], common::LINES_READ, "{snap}");
     assert_eq!(job["tasks_done"], job["tasks_total"]);
     assert!(job["tasks_total"].as_u64().unwrap() >= 1);
+    // The memory its result holds in the coordinator: 4,372 customers'
+    // rows, about 0.5 MiB.
+    let held = job["result_bytes"].as_u64().expect("result_bytes");
+    assert!((200 << 10..2 << 20).contains(&held), "{snap}");
 
     // The page shows it, and the event stream sends snapshots.
     let page = s.get("/live").text();
@@ -148,6 +155,30 @@ fn the_live_page_follows_the_coordinator() {
         page.contains("id=\"live\"") && page.contains(">succeeded<"),
         "{page}"
     );
+    let shown = rfm_proto::size::approx(held);
+    assert!(
+        page.contains(">Result</th>") && page.contains(&format!(">{shown}</td>")),
+        "{shown} not on the page: {page}"
+    );
+    // In a browser, the page's script refills the tables from the event
+    // stream: the same row, the result's size in its column.
+    let b = Browser::start();
+    b.go(&s.url("/live"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.attribute("#live", "data-updated").is_none() {
+        assert!(Instant::now() < deadline, "no event applied to the page");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let cells = b.texts("#live-jobs tbody tr:first-child > *");
+    assert_eq!(cells.len(), 10, "{cells:?}");
+    assert_eq!(cells[1], "succeeded", "{cells:?}");
+    assert_eq!(cells[8], shown, "the Result column: {cells:?}");
+    let workers = b.texts("#live-workers tbody tr");
+    assert!(
+        workers.len() == 1 && workers[0].contains("alive"),
+        "{workers:?}"
+    );
+    drop(b);
     let events = crate::common::first_event(&s.addr, "/live/events");
     let v: serde_json::Value = serde_json::from_str(&events).expect("event JSON");
     assert_eq!(v["workers"].as_array().unwrap().len(), 1, "{v}");

@@ -1,5 +1,5 @@
 //! The Live view: the coordinator's jobs (stage, tasks, bytes and lines
-//! processed, retries) and its workers, stale ones marked with `!` and the
+//! processed, retries, the memory a finished one's result holds) and its workers, stale ones marked with `!` and the
 //! error style so they stand out without colour too.
 
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -36,7 +36,7 @@ pub fn draw(frame: &mut Frame, live: &LiveState, theme: Theme, area: Rect) {
 
     let header = header_row(
         &["job", "state"],
-        &["tasks", "bytes", "lines", "retries", "secs"],
+        &["tasks", "bytes", "lines", "retries", "secs", "result"],
     )
     .style(theme.header());
     let rows: Vec<Row> = snapshot.jobs.iter().map(|j| job_row(j, theme)).collect();
@@ -44,11 +44,12 @@ pub fn draw(frame: &mut Frame, live: &LiveState, theme: Theme, area: Rect) {
         rows,
         [
             Constraint::Min(12),
-            Constraint::Length(10),
+            Constraint::Length(9),
             Constraint::Length(11),
             Constraint::Length(13),
             Constraint::Length(7),
             Constraint::Length(7),
+            Constraint::Length(6),
             Constraint::Length(6),
         ],
     )
@@ -151,10 +152,20 @@ fn job_row(j: &JobRow, theme: Theme) -> Row<'static> {
         Cell::from(Line::from(format::short(j.lines_done as f64)).right_aligned()),
         Cell::from(Line::from(j.retries.to_string()).right_aligned()),
         Cell::from(Line::from(format!("{:.0}", j.seconds)).right_aligned()),
+        Cell::from(Line::from(result_size(j.result_bytes)).right_aligned()),
     ]);
     if !j.error.is_empty() {
         row.style(theme.error())
     } else {
         row
+    }
+}
+
+/// The memory a finished job's result holds (`-` while it runs), short:
+/// `4.7M` for 4.7 million bytes, as the view's other sizes.
+fn result_size(bytes: u64) -> String {
+    match bytes {
+        0 => "-".into(),
+        bytes => format::short(bytes as f64),
     }
 }

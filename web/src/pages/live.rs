@@ -29,7 +29,7 @@ fn jobs_rows(v: &Value) -> String {
         let n = |k: &str| j[k].as_u64().unwrap_or(0);
         let _ = write!(
             b,
-            "<tr><th scope=\"row\">{}</th><td>{}</td><td class=\"num\">{}/{} ({} running)</td><td class=\"num\">{}/{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.1}</td><td>{}</td></tr>",
+            "<tr><th scope=\"row\">{}</th><td>{}</td><td class=\"num\">{}/{} ({} running)</td><td class=\"num\">{}/{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.1}</td><td class=\"num\">{}</td><td>{}</td></tr>",
             esc(j["job_id"].as_str().unwrap_or("")),
             esc(j["stage"].as_str().unwrap_or("")),
             n("tasks_done"),
@@ -41,10 +41,20 @@ fn jobs_rows(v: &Value) -> String {
             count(j["rows_per_second"].as_f64().unwrap_or(0.0) as u64),
             n("retries"),
             j["seconds"].as_f64().unwrap_or(0.0),
+            result_size(n("result_bytes")),
             esc(j["error"].as_str().unwrap_or("")),
         );
     }
     b
+}
+
+/// The memory a finished job's result holds in the coordinator (`-`
+/// while it runs or when it has none), as `rfm jobs` shows it.
+fn result_size(bytes: u64) -> String {
+    match bytes {
+        0 => "-".into(),
+        bytes => rfm_proto::size::approx(bytes),
+    }
 }
 
 fn workers_rows(v: &Value) -> String {
@@ -82,7 +92,7 @@ pub async fn page(State(s): State<AppState>) -> Response {
         "<h1>Live</h1><p>Coordinator <code>{}</code>; updated every second.</p>\
          <p class=\"error\" id=\"live-error\" role=\"status\">{}</p>\
          <section id=\"live\" data-events=\"/live/events\">\
-         <h2>Jobs</h2><table class=\"data\" id=\"live-jobs\"><thead><tr><th scope=\"col\">Job</th><th scope=\"col\">Stage</th><th scope=\"col\" class=\"num\">Tasks</th><th scope=\"col\" class=\"num\">Bytes</th><th scope=\"col\" class=\"num\">Lines</th><th scope=\"col\" class=\"num\">Rows/s</th><th scope=\"col\" class=\"num\">Retries</th><th scope=\"col\" class=\"num\">Seconds</th><th scope=\"col\">Error</th></tr></thead><tbody>{}</tbody></table>\
+         <h2>Jobs</h2><table class=\"data\" id=\"live-jobs\"><thead><tr><th scope=\"col\">Job</th><th scope=\"col\">Stage</th><th scope=\"col\" class=\"num\">Tasks</th><th scope=\"col\" class=\"num\">Bytes</th><th scope=\"col\" class=\"num\">Lines</th><th scope=\"col\" class=\"num\">Rows/s</th><th scope=\"col\" class=\"num\">Retries</th><th scope=\"col\" class=\"num\">Seconds</th><th scope=\"col\" class=\"num\" title=\"The memory a finished job's result holds in the coordinator\">Result</th><th scope=\"col\">Error</th></tr></thead><tbody>{}</tbody></table>\
          <h2>Workers</h2><table class=\"data\" id=\"live-workers\"><thead><tr><th scope=\"col\">Worker</th><th scope=\"col\">Address</th><th scope=\"col\">State</th><th scope=\"col\" class=\"num\">Tasks/slots</th><th scope=\"col\" class=\"num\">Last heartbeat</th></tr></thead><tbody>{}</tbody></table></section>",
         esc(&url),
         esc(&error),
