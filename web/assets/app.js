@@ -85,13 +85,18 @@
     rows.forEach(function (r) { body.appendChild(row(r)); });
   }
   function n(x) { return Number(x || 0).toLocaleString("en-US"); }
-  // As the server draws it (rfm_proto::size::approx); "-" while running.
+  // As the server draws it (rfm_proto::size::approx, Rust's "{:.1}": a
+  // tie rounds to even, where toFixed rounds it up); "-" while running.
   function size(b) {
     b = Number(b || 0);
     if (!b) return "-";
     var units = [["GiB", 1073741824], ["MiB", 1048576], ["KiB", 1024]];
     for (var i = 0; i < units.length; i++) {
-      if (b >= units[i][1]) return (b / units[i][1]).toFixed(1) + units[i][0];
+      if (b >= units[i][1]) {
+        var tenths = b / units[i][1] * 10, whole = Math.floor(tenths);
+        if (tenths - whole === 0.5) tenths = whole % 2 === 0 ? whole : whole + 1;
+        return (Math.round(tenths) / 10).toFixed(1) + units[i][0];
+      }
     }
     return b + "B";
   }

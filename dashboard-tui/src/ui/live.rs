@@ -1,6 +1,7 @@
 //! The Live view: the coordinator's jobs (stage, tasks, bytes and lines
-//! processed, retries, the memory a finished one's result holds) and its workers, stale ones marked with `!` and the
-//! error style so they stand out without colour too.
+//! processed, retries, the memory a finished one's result holds) and its
+//! workers, stale ones marked with `!` and the error style so they stand
+//! out without colour too.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
