@@ -68,6 +68,10 @@ fn kept() -> Option<Duration> {
 /// tick saw it run).
 #[derive(Debug, Default)]
 pub struct IdleMemory {
+    /// When the last job seen ended (remembered once the job table has
+    /// dropped it: `--finished-job-ttl` may be shorter than the time pages
+    /// are kept).
+    last_ended: Option<Instant>,
     /// When the last job whose pages went back ended (`None`: none yet).
     returned_after: Option<Instant>,
 }
@@ -77,10 +81,11 @@ impl IdleMemory {
     /// last job ended long enough ago and its pages have not gone back yet.
     /// Whether they went back at this tick.
     pub fn tick(&mut self, activity: Activity) -> bool {
-        let Activity::Idle {
-            last_ended: Some(ended),
-        } = activity
-        else {
+        let Activity::Idle { last_ended } = activity else {
+            return false;
+        };
+        self.last_ended = self.last_ended.max(last_ended);
+        let Some(ended) = self.last_ended else {
             return false;
         };
         match kept() {
@@ -136,23 +141,31 @@ mod tests {
         assert!(releases(RELEASE_FROM_CUSTOMERS));
         keep_between_jobs(Duration::from_millis(200));
         assert!(!releases(RELEASE_FROM_CUSTOMERS) && releases(RELEASE_KEPT_FROM_CUSTOMERS));
-        let idle = |ago: u64| Activity::Idle {
-            last_ended: Instant::now().checked_sub(Duration::from_millis(ago)),
+        let ended_now = || Activity::Idle {
+            last_ended: Some(Instant::now()),
         };
+        let wait = |ms| std::thread::sleep(Duration::from_millis(ms));
         let mut memory = IdleMemory::default();
         let no_job = Activity::Idle { last_ended: None };
         assert!(!memory.tick(no_job), "nothing to return at start");
         assert!(!memory.tick(Activity::Running), "a job runs");
-        assert!(!memory.tick(idle(0)), "the job just ended");
-        assert!(!memory.tick(idle(100)), "idle for less than the time kept");
-        let ended = idle(250);
-        assert!(memory.tick(ended), "idle for longer: returned");
-        assert!(!memory.tick(ended), "returned once");
+        let first = ended_now();
+        assert!(!memory.tick(first), "the job just ended");
+        wait(100);
+        assert!(!memory.tick(first), "idle for less than the time kept");
+        wait(150);
+        assert!(memory.tick(first), "idle for longer: returned");
+        assert!(!memory.tick(first), "returned once");
         assert!(!memory.tick(Activity::Running), "never while a job runs");
         // A job no tick saw running: its end is newer than the last one.
-        let later = idle(50);
-        assert!(!memory.tick(later), "idle for less than the time kept");
-        std::thread::sleep(Duration::from_millis(200));
-        assert!(memory.tick(later), "a job that ended since: returned");
+        let second = ended_now();
+        assert!(!memory.tick(second), "idle for less than the time kept");
+        wait(250);
+        assert!(memory.tick(second), "a job that ended since: returned");
+        // A job dropped from the table before its pages went back.
+        assert!(!memory.tick(ended_now()));
+        wait(250);
+        assert!(memory.tick(no_job), "returned after the job was dropped");
+        assert!(!memory.tick(no_job), "once");
     }
 }
