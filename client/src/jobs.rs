@@ -40,15 +40,6 @@ fn header() -> String {
     )
 }
 
-/// The memory a finished job's result holds in the coordinator, `-` while
-/// it runs or when it has none.
-fn result_size(s: &JobStatus) -> String {
-    match s.result_bytes {
-        0 => "-".into(),
-        bytes => rfm_proto::size::approx(bytes),
-    }
-}
-
 fn line(s: &JobStatus) -> String {
     format!(
         "{:<28} {:<10} {:>11} {:>12} {:>8} {:>9.1} {:>8}  {}\n",
@@ -58,7 +49,7 @@ fn line(s: &JobStatus) -> String {
         s.lines_done,
         s.retries,
         s.elapsed_seconds,
-        result_size(s),
+        rfm_proto::size::held(s.result_bytes),
         s.error
     )
 }

@@ -39,6 +39,16 @@ pub fn approx(n: u64) -> String {
     format!("{n}B")
 }
 
+/// The memory a finished job's result holds (`JobStatus.result_bytes`) as
+/// `rfm jobs` and the Live page show it: [`approx`], or `-` while the job
+/// runs or when it has no result (0).
+pub fn held(result_bytes: u64) -> String {
+    match result_bytes {
+        0 => "-".into(),
+        bytes => approx(bytes),
+    }
+}
+
 /// A clap value parser for byte sizes of at least one byte.
 pub fn clap_parse_positive(text: &str) -> Result<u64, String> {
     match parse(text) {
@@ -69,5 +79,7 @@ mod tests {
         assert_eq!(approx(1024), "1.0KiB");
         assert_eq!(approx(3_565_158), "3.4MiB");
         assert_eq!(approx(5 << 29), "2.5GiB");
+        assert_eq!(held(0), "-", "a running job holds no result");
+        assert_eq!(held(1280), "1.2KiB", "a tie rounds to even, as the Live page's script does");
     }
 }

@@ -85,7 +85,7 @@
     rows.forEach(function (r) { body.appendChild(row(r)); });
   }
   function n(x) { return Number(x || 0).toLocaleString("en-US"); }
-  // As the server draws it (rfm_proto::size::approx, Rust's "{:.1}": a
+  // As the server draws it (rfm_proto::size::held, Rust's "{:.1}": a
   // tie rounds to even, where toFixed rounds it up); "-" while running.
   function size(b) {
     b = Number(b || 0);

@@ -41,20 +41,11 @@ fn jobs_rows(v: &Value) -> String {
             count(j["rows_per_second"].as_f64().unwrap_or(0.0) as u64),
             n("retries"),
             j["seconds"].as_f64().unwrap_or(0.0),
-            result_size(n("result_bytes")),
+            rfm_proto::size::held(n("result_bytes")),
             esc(j["error"].as_str().unwrap_or("")),
         );
     }
     b
-}
-
-/// The memory a finished job's result holds in the coordinator (`-`
-/// while it runs or when it has none), as `rfm jobs` shows it.
-fn result_size(bytes: u64) -> String {
-    match bytes {
-        0 => "-".into(),
-        bytes => rfm_proto::size::approx(bytes),
-    }
 }
 
 fn workers_rows(v: &Value) -> String {
