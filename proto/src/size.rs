@@ -80,6 +80,10 @@ mod tests {
         assert_eq!(approx(3_565_158), "3.4MiB");
         assert_eq!(approx(5 << 29), "2.5GiB");
         assert_eq!(held(0), "-", "a running job holds no result");
-        assert_eq!(held(1280), "1.2KiB", "a tie rounds to even, as the Live page's script does");
+        assert_eq!(
+            held(1280),
+            "1.2KiB",
+            "a tie rounds to even, as the Live page's script does"
+        );
     }
 }
