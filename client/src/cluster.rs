@@ -18,8 +18,9 @@ use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::Ticket;
 use futures::TryStreamExt;
 use prost::Message;
+use rfm_core::output::{CustomersFile, CUSTOMERS_HEADER};
 use rfm_core::report::{RunReport, Stage, UploadedFile};
-use rfm_core::{tables, RfmResult, RunOptions};
+use rfm_core::{customers_csv, tables, RfmResult, RunOptions};
 use rfm_proto::auth::{random_hex, Credentials, Identity, Token};
 use rfm_proto::keepalive::Keepalive;
 use rfm_proto::tls::ClientTls;
@@ -206,7 +207,11 @@ pub async fn connect(
         .map_err(|e| {
             crate::exit::UsageError(format!("invalid option --coordinator: {url:?}: {e}"))
         })?
-        .connect_timeout(Duration::from_secs(5));
+        .connect_timeout(Duration::from_secs(5))
+        // A result's customers.csv (megabytes) comes without the sender
+        // waiting for the window to open again every 2 MiB.
+        .initial_stream_window_size(Some(RECEIVE_WINDOW_BYTES))
+        .initial_connection_window_size(Some(2 * RECEIVE_WINDOW_BYTES));
     let channel = keepalive.client(endpoint).connect().await.map_err(|e| {
         let ca = tls.as_ref().map(|t| t.ca_path());
         let message = match rfm_proto::tls::explain(&e, &full, "coordinator", ca) {
@@ -234,13 +239,46 @@ pub async fn connect(
     })
 }
 
+/// What the coordinator may send on one call before the client has read
+/// it (HTTP/2's stream window).
+const RECEIVE_WINDOW_BYTES: u32 = 8 << 20;
+
+/// A succeeded job's result as the client writes it.
+#[derive(Clone, Debug)]
+pub struct Scored {
+    /// The scores: every row, or only the segments when the customers came
+    /// as text.
+    pub result: Arc<RfmResult>,
+    /// `customers.csv` as the coordinator formatted it and sent it (a job
+    /// fetched over the network).
+    pub customers_text: Option<Arc<customers_csv::Text>>,
+}
+
+impl Scored {
+    /// A result held whole (the embedded cluster's, taken in memory).
+    pub fn whole(result: Arc<RfmResult>) -> Scored {
+        Scored {
+            result,
+            customers_text: None,
+        }
+    }
+
+    /// What `customers.csv` is written from.
+    pub fn customers_file(&self) -> CustomersFile<'_> {
+        match &self.customers_text {
+            Some(text) => CustomersFile::Text(text),
+            None => CustomersFile::Rows(&self.result.customers),
+        }
+    }
+}
+
 /// How a job ended, as the client sees it.
 pub struct Finished {
     pub status: JobStatus,
     /// The coordinator's run report, when it got that far.
     pub report: Option<RunReport>,
     /// The scored result of a job that succeeded, as the coordinator sent it.
-    pub result: Option<Arc<RfmResult>>,
+    pub result: Option<Scored>,
     /// Where the coordinator published the run (its database), if it did.
     pub published_to: Option<String>,
     /// Why the coordinator could not publish the succeeded run, if so.
@@ -471,7 +509,7 @@ async fn follow(conn: &mut Connection, job: JobRef, show_progress: bool) -> Resu
     let local = conn.local_results.as_ref();
     let result = match answer.scored {
         Some(scored) => match local.and_then(|l| l.take(&job.job_id)) {
-            Some(result) => Some(check_local(result, &scored)?),
+            Some(result) => Some(Scored::whole(check_local(result, &scored)?)),
             None => {
                 tracing::debug!(
                     "rfm: result of {} customers announced in {:.1} ms",
@@ -483,7 +521,7 @@ async fn follow(conn: &mut Connection, job: JobRef, show_progress: bool) -> Resu
                     "rfm: result fetched {:.1} ms after it was asked for",
                     asked.elapsed().as_secs_f64() * 1e3
                 );
-                Some(Arc::new(result))
+                Some(result)
             }
         },
         None => None,
@@ -498,35 +536,62 @@ async fn follow(conn: &mut Connection, job: JobRef, show_progress: bool) -> Resu
     })
 }
 
-/// The most customer rows reserved for before a result's table arrives.
-const RESERVED_ROWS_MAX: u64 = 1 << 22;
-
-/// Fetches a succeeded job's scored tables over the coordinator's Flight
-/// service, both at once on the one connection, checking them as they come.
-async fn fetch_result(conn: &Connection, job_id: &str, scored: ScoredResult) -> Result<RfmResult> {
+/// Fetches a succeeded job's segments table and its `customers.csv` as
+/// text over the coordinator's Flight service, both at once on the one
+/// connection: the customers' text is written as it came (formatted on the
+/// coordinator's cores, as `rfm run` formats it), checked whole against
+/// the counts announced.
+async fn fetch_result(conn: &Connection, job_id: &str, scored: ScoredResult) -> Result<Scored> {
     let mut segments = Vec::new();
-    // Room for the rows announced (up to a bound: the count is the
-    // coordinator's word), so the table is not copied as it grows.
-    let mut customers = Vec::with_capacity(scored.customers.min(RESERVED_ROWS_MAX) as usize);
-    tokio::try_join!(
+    let (_, text) = tokio::try_join!(
         fetch_table(conn, job_id, ResultTable::Segments, |b| {
             tables::read_segments(b, &mut segments)
         }),
-        fetch_table(conn, job_id, ResultTable::Customers, |b| {
-            tables::read_customers(b, &mut customers)
-        }),
+        fetch_customers_text(conn, job_id),
     )?;
-    if (customers.len() as u64, segments.len() as u64) != (scored.customers, scored.segments) {
+    if segments.len() as u64 != scored.segments {
         anyhow::bail!(
-            "the coordinator sent {} customers and {} segments for a result of {} and {}",
-            customers.len(),
+            "the coordinator sent {} segments for a result of {}",
             segments.len(),
-            scored.customers,
             scored.segments
         );
     }
-    tables::result_of(scored.as_of, scored.latest_purchase, customers, segments)
-        .context("the coordinator sent a result that is not valid")
+    text.check(&CUSTOMERS_HEADER, scored.customers)
+        .map_err(|why| {
+            anyhow::anyhow!("the coordinator sent a customers.csv that is not valid: {why}")
+        })?;
+    let result = tables::result_of_segments(
+        scored.as_of,
+        scored.latest_purchase,
+        scored.customers,
+        segments,
+    )
+    .context("the coordinator sent a result that is not valid")?;
+    Ok(Scored {
+        result: Arc::new(result),
+        customers_text: Some(Arc::new(text)),
+    })
+}
+
+/// Streams a finished job's `customers.csv` as text, in the pieces it comes in.
+async fn fetch_customers_text(conn: &Connection, job_id: &str) -> Result<customers_csv::Text> {
+    let url = conn.url.as_str();
+    let mut stream = do_get(conn, job_id, ResultTable::CustomersCsv).await?;
+    let mut text = customers_csv::Text::default();
+    let mut last_heard = Instant::now();
+    while let Some(piece) = stream
+        .message()
+        .await
+        .map_err(|s| call_error(url, s, last_heard.elapsed(), &conn.keepalive))
+        .context("fetching the result (customers.csv) failed")?
+    {
+        last_heard = Instant::now();
+        if !piece.data_header.is_empty() {
+            anyhow::bail!("the coordinator sent customers.csv as Arrow data, not as text");
+        }
+        text.push(piece.data_body);
+    }
+    Ok(text)
 }
 
 /// A result taken from a coordinator in this process, checked against the
@@ -552,7 +617,33 @@ async fn fetch_table(
     table: ResultTable,
     mut read: impl FnMut(&arrow::array::RecordBatch) -> rfm_core::Result<()>,
 ) -> Result<()> {
-    let (url, keepalive) = (conn.url.as_str(), conn.keepalive);
+    let url = conn.url.as_str();
+    let stream = do_get(conn, job_id, table).await?;
+    let mut batches =
+        FlightRecordBatchStream::new_from_flight_data(stream.map_err(FlightError::from));
+    let what = match table {
+        ResultTable::Customers => "customers",
+        ResultTable::Segments => "segments",
+        ResultTable::CustomersCsv => "customers.csv",
+        ResultTable::Unspecified => "unknown",
+    };
+    while let Some(batch) = batches
+        .try_next()
+        .await
+        .with_context(|| format!("fetching the result ({what}) from {url} failed"))?
+    {
+        read(&batch)
+            .with_context(|| format!("the coordinator sent a {what} table that is not valid"))?;
+    }
+    Ok(())
+}
+
+/// Asks the coordinator's Flight service for one of a finished job's tables.
+async fn do_get(
+    conn: &Connection,
+    job_id: &str,
+    table: ResultTable,
+) -> Result<tonic::Streaming<arrow_flight::FlightData>> {
     let ticket = Ticket {
         ticket: ResultTicket {
             job_id: job_id.to_string(),
@@ -567,24 +658,9 @@ async fn fetch_table(
         .clone()
         .do_get(conn.token.request(ticket))
         .await
-        .map_err(|s| call_error(url, s, asked.elapsed(), &keepalive))?
+        .map_err(|s| call_error(&conn.url, s, asked.elapsed(), &conn.keepalive))?
         .into_inner();
-    let mut batches =
-        FlightRecordBatchStream::new_from_flight_data(stream.map_err(FlightError::from));
-    let what = match table {
-        ResultTable::Customers => "customers",
-        ResultTable::Segments => "segments",
-        ResultTable::Unspecified => "unknown",
-    };
-    while let Some(batch) = batches
-        .try_next()
-        .await
-        .with_context(|| format!("fetching the result ({what}) from {url} failed"))?
-    {
-        read(&batch)
-            .with_context(|| format!("the coordinator sent a {what} table that is not valid"))?;
-    }
-    Ok(())
+    Ok(stream)
 }
 
 /// Asks the coordinator to cancel a job (its tasks stop) for `reason`, which

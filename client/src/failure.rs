@@ -9,12 +9,11 @@
 
 use std::time::Instant;
 
+use crate::cluster::Scored;
+use crate::summary;
 use rfm_core::output::{OutDir, REPORT_FILE};
 use rfm_core::report::{self, RunReport, Stage};
 use rfm_core::text::escape_for_terminal;
-use rfm_core::RfmResult;
-
-use crate::summary;
 
 /// Why a run stopped.
 #[derive(Debug)]
@@ -23,7 +22,7 @@ pub struct Failed {
     pub error: anyhow::Error,
     /// Results computed before the failure (publishing failed), kept in the
     /// run folder.
-    pub results: Option<std::sync::Arc<RfmResult>>,
+    pub results: Option<Scored>,
 }
 
 impl Failed {
@@ -79,7 +78,7 @@ pub fn leave(out: &OutDir, report: &RunReport, failed: Failed, quiet: bool) -> a
         return failed.error;
     }
     let written = match &failed.results {
-        Some(results) => out.write_results(results, report),
+        Some(results) => out.write_results_with(&results.result, results.customers_file(), report),
         None => out.write_report(report),
     };
     match written {

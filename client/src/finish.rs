@@ -65,7 +65,8 @@ pub fn write(
             anyhow::anyhow!("the coordinator sent no report or no result for a succeeded job"),
         ));
     };
-    out.write_results(&result, report).at(Stage::Writing)?;
+    out.write_results_with(&result.result, result.customers_file(), report)
+        .at(Stage::Writing)?;
     if let Some(error) = finished.publish_error {
         return Err(Failed {
             stage: Stage::Database,
@@ -83,7 +84,7 @@ pub fn write(
     }
     let shown = summary::show_success(
         report,
-        &result,
+        &result.result,
         out.path(),
         finished.published_to.as_deref(),
         json,

@@ -131,7 +131,8 @@ fn attempt(
     finishing: &mut Option<interrupt::Finishing>,
     job_sent: &AtomicBool,
 ) -> Result<(), Failed> {
-    let finished = cluster::runtime()?.block_on(async {
+    let runtime = cluster::runtime()?;
+    let finished = runtime.block_on(async {
         let token = args.auth.token().at(Stage::Planning)?;
         let mut conn = cluster::connect(
             &args.coordinator,
@@ -166,5 +167,7 @@ fn attempt(
     *finishing = Some(interrupt::finishing());
     let written = finish::write(finished?, out, report, args.json, args.quiet);
     tracing::debug!("rfm: results written");
+    // Its threads end with the process; nothing waits for them.
+    runtime.shutdown_background();
     written
 }

@@ -78,11 +78,7 @@ pub fn dates(report: &RunReport) -> String {
 /// The full summary of a finished run.
 pub fn full(report: &RunReport, result: &RfmResult) -> String {
     let mut s = ledger(report);
-    let _ = writeln!(
-        s,
-        "customers         {:>12}",
-        thousands(result.customers.len() as u64)
-    );
+    let _ = writeln!(s, "customers         {:>12}", thousands(report.customers));
     if let Some(span) = report.purchase_span() {
         let _ = writeln!(s, "purchases         {span}");
     }

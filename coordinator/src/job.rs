@@ -319,7 +319,7 @@ impl Job {
     /// a submitter fetches them side by side), the result is fetched.
     pub fn table_sent(&self, table: ResultTable) {
         let bit = match table {
-            ResultTable::Customers => 1,
+            ResultTable::Customers | ResultTable::CustomersCsv => 1,
             ResultTable::Segments => 2,
             ResultTable::Unspecified => return,
         };

@@ -413,6 +413,44 @@ async fn each_token_opens_only_its_roles_calls_and_clients_see_only_their_jobs()
             .await
             .unwrap();
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    // customers.csv as text: the same rule; A gets the file rfm writes from
+    // those rows, byte for byte.
+    let text_ticket = || table(ResultTable::CustomersCsv);
+    like_unknown(
+        "job-of-a",
+        flight.do_get(b.request(text_ticket())).await.unwrap_err(),
+    );
+    let err = flight
+        .do_get(token(WORKER).request(text_ticket()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    let pieces: Vec<arrow_flight::FlightData> = flight
+        .do_get(token(CLIENT_A).request(text_ticket()))
+        .await
+        .unwrap()
+        .into_inner()
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(pieces.iter().all(|p| p.data_header.is_empty()));
+    let text: Vec<u8> = pieces.iter().flat_map(|p| p.data_body.to_vec()).collect();
+    let mut from_rows = Vec::new();
+    for batch in &batches {
+        rfm_core::tables::read_customers(batch, &mut from_rows).unwrap();
+    }
+    let mut expected = Vec::new();
+    rfm_core::customers_csv::write(
+        &rfm_core::output::CUSTOMERS_HEADER,
+        &from_rows,
+        &mut expected,
+    )
+    .unwrap();
+    assert!(
+        text == expected,
+        "customers.csv as text differs from its rows"
+    );
+    assert!(rows > 0 && text.iter().filter(|&&b| b == b'\n').count() == rows + 1);
     let result = c
         .get_job_result(token(CLIENT_A).request(job("job-of-a")))
         .await

@@ -4,8 +4,12 @@
 //! terminator, a field quoted only when it holds a comma, a quote, `\r` or
 //! `\n`, quotes doubled), without a `String` per field. Integers and money are formatted without
 //! allocation; a timestamp's date part is formatted once per day.
+//! [`Text`] holds such a file whole as it travels from a coordinator to
+//! `rfm submit`, checked on arrival.
 
 use std::io::{self, Write};
+
+use bytes::Bytes;
 
 use crate::date::{self, Date, Timestamp};
 use crate::money::{Money, ONE};
@@ -222,14 +226,7 @@ const BLOCKS_IN_FLIGHT: usize = 16;
 /// written block's buffer formats a later block: its pages are touched
 /// once, not once per block.
 pub fn write<W: Write>(header: &[&str], customers: &[CustomerRow], mut w: W) -> io::Result<()> {
-    let mut out: Vec<u8> = Vec::with_capacity(1024);
-    for (i, name) in header.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        push_text(&mut out, name.as_bytes());
-    }
-    out.push(b'\n');
+    let mut out = header_line(header);
     w.write_all(&out)?;
     if rayon::current_thread_index().is_some() {
         // On a thread of the pool, waiting for the pool's tasks could wait
@@ -243,6 +240,94 @@ pub fn write<W: Write>(header: &[&str], customers: &[CustomerRow], mut w: W) -> 
         write_formatted_beside(customers, &mut w)?;
     }
     w.flush()
+}
+
+/// The header's line, as [`write`] starts the file with it.
+fn header_line(header: &[&str]) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::with_capacity(1024);
+    for (i, name) in header.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_text(&mut out, name.as_bytes());
+    }
+    out.push(b'\n');
+    out
+}
+
+/// A whole file as [`write`] makes it, held in the pieces it came in: a
+/// coordinator formats a finished job's `customers.csv` and sends it so,
+/// and `rfm submit` writes it as it came, without decoding a row. Its
+/// records are counted as the pieces come ([`Text::push`]), so that the
+/// check at the end ([`Text::check`]) costs nothing more.
+#[derive(Clone, Debug, Default)]
+pub struct Text {
+    pieces: Vec<Bytes>,
+    /// The file's first bytes, up to the header's length at most.
+    start: Vec<u8>,
+    /// Records ended so far (the header's line among them).
+    ends: u64,
+    /// Whether the bytes so far end inside a quoted field.
+    quoted: bool,
+}
+
+/// The longest header line a [`Text`] keeps the start of the file for.
+const HEADER_MAX: usize = 1024;
+
+impl Text {
+    /// Appends the next piece of the file, counting the records it ends
+    /// (a line end inside a quoted field is part of its record; quotes are
+    /// rare, so the search jumps from line end to line end).
+    pub fn push(&mut self, piece: Bytes) {
+        if piece.is_empty() {
+            return;
+        }
+        let want = HEADER_MAX.saturating_sub(self.start.len()).min(piece.len());
+        self.start.extend_from_slice(&piece[..want]);
+        for at in memchr::memchr2_iter(b'"', b'\n', &piece) {
+            match piece[at] {
+                b'"' => self.quoted = !self.quoted,
+                _ if !self.quoted => self.ends += 1,
+                _ => {}
+            }
+        }
+        self.pieces.push(piece);
+    }
+
+    /// The pieces, in the file's order.
+    pub fn pieces(&self) -> &[Bytes] {
+        &self.pieces
+    }
+
+    /// The file's size in bytes.
+    pub fn len(&self) -> u64 {
+        self.pieces.iter().map(|p| p.len() as u64).sum()
+    }
+
+    /// Whether no byte came.
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
+    }
+
+    /// Checks that the text is a whole file of `rows` customers under
+    /// `header`: it starts with the header's line and holds `rows` records
+    /// after it, the last one ended. Says what is wrong otherwise.
+    pub fn check(&self, header: &[&str], rows: u64) -> Result<(), String> {
+        if !self.start.starts_with(&header_line(header)) {
+            return Err("it does not start with the customers.csv header".into());
+        }
+        let ended = self.pieces.last().and_then(|p| p.last()) == Some(&b'\n');
+        if self.quoted || !ended {
+            return Err("its last line is cut short".into());
+        }
+        let got = self.ends.saturating_sub(1);
+        if got != rows {
+            return Err(format!(
+                "it holds {got} customers, not the {rows} announced"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A block's text, or the message of the panic that formatting it met.
@@ -431,6 +516,72 @@ mod tests {
         let mut ours = Vec::new();
         write(&header, &customers, &mut ours).unwrap();
         assert!(ours == by_csv_crate(&header, &customers));
+    }
+
+    /// `bytes` cut into pieces at `cuts`, as a stream may bring them.
+    fn text_of(bytes: &[u8], cuts: &[usize]) -> Text {
+        let mut text = Text::default();
+        let mut at = 0;
+        for &cut in cuts.iter().chain([&bytes.len()]) {
+            text.push(Bytes::copy_from_slice(&bytes[at..cut]));
+            at = cut;
+        }
+        text
+    }
+
+    #[test]
+    fn a_whole_text_passes_its_check_however_it_is_cut() {
+        // Quoted fields, one holding a line end and a doubled quote: the
+        // records are counted, not the lines.
+        let customers: Vec<CustomerRow> = (0..ROWS_PER_BLOCK as i64 + 3)
+            .map(|n| {
+                let country = match n % 3 {
+                    0 => "Plain".to_string(),
+                    1 => "Two\nlines, \"quoted\"".to_string(),
+                    _ => "a,b".to_string(),
+                };
+                row(format!("c{n}"), country, n as i128, (n, n), n)
+            })
+            .collect();
+        let header = crate::output::CUSTOMERS_HEADER;
+        let mut bytes = Vec::new();
+        write(&header, &customers, &mut bytes).unwrap();
+        let rows = customers.len() as u64;
+        for cuts in [vec![], vec![1], vec![5, 6, 300], vec![bytes.len() / 2]] {
+            let text = text_of(&bytes, &cuts);
+            assert_eq!(text.len(), bytes.len() as u64);
+            assert_eq!(text.check(&header, rows), Ok(()), "cut at {cuts:?}");
+            let again: Vec<u8> = text.pieces().concat();
+            assert!(again == bytes);
+        }
+        // A row more or less than announced.
+        let text = text_of(&bytes, &[7]);
+        let e = text.check(&header, rows + 1).unwrap_err();
+        assert!(
+            e.contains(&format!("{rows} customers, not the {}", rows + 1)),
+            "{e}"
+        );
+        assert!(text.check(&header, rows - 1).is_err());
+        // Cut short: inside a quoted field, or in the middle of a line.
+        let in_quotes = bytes.iter().rposition(|&b| b == b'"').unwrap();
+        let e = text_of(&bytes[..in_quotes], &[])
+            .check(&header, rows)
+            .unwrap_err();
+        assert!(e.contains("cut short"), "{e}");
+        let e = text_of(&bytes[..bytes.len() - 2], &[3])
+            .check(&header, rows)
+            .unwrap_err();
+        assert!(e.contains("cut short"), "{e}");
+        // Another header, or none at all.
+        let mut other = bytes.clone();
+        other[0] = b'k';
+        let e = text_of(&other, &[2]).check(&header, rows).unwrap_err();
+        assert!(e.contains("header"), "{e}");
+        assert!(Text::default().check(&header, 0).is_err());
+        // A file of no customer: the header alone.
+        let mut empty = Vec::new();
+        write(&header, &[], &mut empty).unwrap();
+        assert_eq!(text_of(&empty, &[4]).check(&header, 0), Ok(()));
     }
 
     #[test]

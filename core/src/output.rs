@@ -12,9 +12,10 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::atomic;
+use crate::customers_csv::Text;
 use crate::error::{Error, Result};
 use crate::report::RunReport;
-use crate::score::RfmResult;
+use crate::score::{CustomerRow, RfmResult};
 
 pub const CUSTOMERS_FILE: &str = "customers.csv";
 pub const SEGMENTS_FILE: &str = "segments.csv";
@@ -62,6 +63,30 @@ fn out_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 pub fn write_customers<W: Write>(result: &RfmResult, out: W) -> csv::Result<()> {
     crate::customers_csv::write(&CUSTOMERS_HEADER, &result.customers, out)?;
     Ok(())
+}
+
+/// What `customers.csv` is written from.
+#[derive(Clone, Copy, Debug)]
+pub enum CustomersFile<'a> {
+    /// A result's rows, formatted as they are written.
+    Rows(&'a [CustomerRow]),
+    /// The file's text as it was formatted where the result was scored
+    /// (a coordinator), checked on arrival.
+    Text(&'a Text),
+}
+
+impl CustomersFile<'_> {
+    fn write<W: Write>(self, mut out: W) -> std::io::Result<()> {
+        match self {
+            CustomersFile::Rows(rows) => crate::customers_csv::write(&CUSTOMERS_HEADER, rows, out),
+            CustomersFile::Text(text) => {
+                for piece in text.pieces() {
+                    out.write_all(piece)?;
+                }
+                out.flush()
+            }
+        }
+    }
 }
 
 /// Writes `segments.csv` to any writer.
@@ -170,6 +195,18 @@ impl OutDir {
     /// once. `segments.csv` and `run.json` are written and synced on a
     /// thread of their own while `customers.csv` is formatted and written.
     pub fn write_results(&self, result: &RfmResult, report: &RunReport) -> Result<()> {
+        self.write_results_with(result, CustomersFile::Rows(&result.customers), report)
+    }
+
+    /// [`OutDir::write_results`] with `customers.csv` written from
+    /// `customers` (its text as a coordinator sent it, say); `result` gives
+    /// `segments.csv`.
+    pub fn write_results_with(
+        &self,
+        result: &RfmResult,
+        customers: CustomersFile,
+        report: &RunReport,
+    ) -> Result<()> {
         self.place(|dir| {
             std::thread::scope(|scope| {
                 let small_files = || -> Result<Vec<Written>> {
@@ -187,9 +224,7 @@ impl OutDir {
                 let beside = std::thread::Builder::new()
                     .name("rfm-write".into())
                     .spawn_scoped(scope, small_files);
-                let customers = write_large_file(dir, CUSTOMERS_FILE, |w| {
-                    write_customers(result, w).map_err(std::io::Error::other)
-                });
+                let customers = write_large_file(dir, CUSTOMERS_FILE, |w| customers.write(w));
                 let small = match beside {
                     Ok(thread) => thread.join().unwrap_or_else(|_| {
                         Err(out_err(dir)(std::io::Error::other(

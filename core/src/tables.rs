@@ -299,6 +299,40 @@ pub fn result_of(
     })
 }
 
+/// The result of a run whose `customers.csv` came as text
+/// ([`crate::customers_csv::Text`]): its segments, with no customer rows
+/// (`customers`, announced, is checked against the segments' counts); the
+/// total revenue is the segments' (exact sums: the same as the customers').
+pub fn result_of_segments(
+    as_of: Date,
+    latest_purchase: Date,
+    customers: u64,
+    segments: Vec<SegmentRow>,
+) -> Result<RfmResult> {
+    let mut revenue = Money::ZERO;
+    for s in &segments {
+        revenue = revenue
+            .checked_add(s.revenue)
+            .filter(|m| m.in_range())
+            .ok_or_else(|| bad(format!("the total revenue is not {}", money::RANGE_TEXT)))?;
+    }
+    let listed: u64 = segments.iter().map(|s| s.customers).sum();
+    if listed != customers {
+        return Err(bad(format!(
+            "the segments count {listed} customers, the customers table {customers}"
+        )));
+    }
+    Ok(RfmResult {
+        as_of,
+        latest_purchase,
+        customers: Vec::new(),
+        segments,
+        revenue,
+        ledger: Default::default(),
+        cut_points: Default::default(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,9 +398,16 @@ mod tests {
         let mut seg_back = Vec::new();
         read_segments(&segments_batch(&segments), &mut seg_back).unwrap();
         assert_eq!(seg_back, segments);
-        let result = result_of(10, 9, customers, seg_back).unwrap();
+        let result = result_of(10, 9, customers, seg_back.clone()).unwrap();
         assert_eq!(result.revenue, Money(11));
-        assert!(result_of(10, 9, Vec::new(), segments).is_err());
+        assert!(result_of(10, 9, Vec::new(), segments.clone()).is_err());
+        // With the customers' text apart: the same revenue, no rows, and the
+        // announced count checked against the segments'.
+        let apart = result_of_segments(10, 9, 2, seg_back).unwrap();
+        assert_eq!((apart.revenue, apart.customers.len()), (result.revenue, 0));
+        assert_eq!(apart.segments, result.segments);
+        let err = result_of_segments(10, 9, 3, segments).unwrap_err();
+        assert!(err.to_string().contains("count 2 customers"), "{err}");
     }
 
     #[test]

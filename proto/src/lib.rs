@@ -50,7 +50,10 @@ pub mod v1 {
 /// Version 9: `SplitTask` cuts a running task short, and `RunTaskResponse`
 /// says where the task's range ended (`end`): a version-8 worker answers
 /// without it, which reads as a range that ended at byte 0.
-pub const PROTOCOL_VERSION: u32 = 9;
+/// Version 10: a finished job's `customers.csv` can be fetched as text
+/// (`RESULT_TABLE_CUSTOMERS_CSV`), which `rfm submit` writes as it comes: a
+/// version-9 coordinator refuses that ticket.
+pub const PROTOCOL_VERSION: u32 = 10;
 
 /// A job's watchers get its status at least this often, also when nothing
 /// changes: they tell a quiet job from a coordinator that stopped answering.
