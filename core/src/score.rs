@@ -274,20 +274,16 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
         .collect_into_vec(&mut customers);
     drop_aside(state);
 
-    // The cut points on one core, the sums on the other.
-    let (cut_points, sums) = rayon::join(
-        || cut_points(&customers),
-        || -> Result<(Money, Vec<SegmentRow>)> {
-            let revenue =
-                Money::checked_sum(customers.iter().map(|c| c.monetary)).ok_or_else(|| {
-                    Error::Overflow {
-                        what: format!("the total revenue of the {n} customers"),
-                    }
-                })?;
-            Ok((revenue, segment_rows(&customers, revenue)?))
-        },
-    );
-    let (revenue, segments) = sums?;
+    // Cut points and segment sums in one pass over the rows, on every core.
+    let tally = customers
+        .par_chunks(ROWS_PER_TASK)
+        .map(Tally::of)
+        .reduce(Tally::default, Tally::combine);
+    let cut_points = tally.cut_points();
+    let revenue = tally.revenue.ok_or_else(|| Error::Overflow {
+        what: format!("the total revenue of the {n} customers"),
+    })?;
+    let segments = tally.segment_rows(revenue)?;
     Ok(RfmResult {
         as_of,
         latest_purchase: latest,
@@ -299,100 +295,202 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
     })
 }
 
-/// The cut points of scored customers: per score, the smallest and largest
-/// recency, frequency and monetary among the customers that got it.
-pub fn cut_points(customers: &[CustomerRow]) -> CutPoints {
-    /// Smallest and largest value per score 1–5 (index 0 unused).
-    struct Bounds<T>([Option<(T, T)>; 6]);
-    impl<T: Ord + Copy> Bounds<T> {
-        fn new() -> Self {
-            Bounds([None; 6])
+/// Smallest and largest value per score 1–5 (index 0 unused).
+#[derive(Clone, Copy)]
+struct Bounds<T>([Option<(T, T)>; 6]);
+
+impl<T: Ord + Copy> Bounds<T> {
+    #[inline]
+    fn add(&mut self, k: u8, v: T) {
+        if let Some(slot) = self.0.get_mut(k as usize) {
+            *slot = Some(match *slot {
+                Some((lo, hi)) => (lo.min(v), hi.max(v)),
+                None => (v, v),
+            });
         }
-        #[inline]
-        fn add(&mut self, k: u8, v: T) {
-            if let Some(slot) = self.0.get_mut(k as usize) {
-                *slot = Some(match *slot {
-                    Some((lo, hi)) => (lo.min(v), hi.max(v)),
-                    None => (v, v),
-                });
+    }
+
+    fn combine(mut self, other: Self) -> Self {
+        for (k, slot) in other.0.iter().enumerate() {
+            if let Some((lo, hi)) = *slot {
+                self.add(k as u8, lo);
+                self.add(k as u8, hi);
             }
         }
-        fn list<U>(&self, f: impl Fn(T) -> U) -> Vec<(u8, U, U)> {
-            (1..=5u8)
-                .filter_map(|k| self.0[k as usize].map(|(lo, hi)| (k, f(lo), f(hi))))
-                .collect()
-        }
+        self
     }
-    let (mut r, mut f, mut m) = (Bounds::new(), Bounds::new(), Bounds::new());
-    for c in customers {
-        r.add(c.r, c.recency);
-        f.add(c.f, c.frequency);
-        m.add(c.m, c.monetary);
-    }
-    CutPoints {
-        recency: r.list(|v| v),
-        frequency: f.list(|v| v),
-        monetary: m.list(|v: Money| v.to_fixed(2)),
+
+    fn list<U>(&self, f: impl Fn(T) -> U) -> Vec<(u8, U, U)> {
+        (1..=5u8)
+            .filter_map(|k| self.0[k as usize].map(|(lo, hi)| (k, f(lo), f(hi))))
+            .collect()
     }
 }
 
-/// Per-segment figures; `total_revenue` is the checked Σ monetary of all
-/// customers. One pass; each segment's sums are checked at every step, in
-/// id order.
-fn segment_rows(customers: &[CustomerRow], total_revenue: Money) -> Result<Vec<SegmentRow>> {
-    #[derive(Clone, Copy, Default)]
-    struct Sums {
-        count: u64,
-        revenue: Option<Money>,
-        recency: Option<i64>,
-        frequency: Option<u64>,
+impl<T: Copy> Default for Bounds<T> {
+    fn default() -> Self {
+        Bounds([None; 6])
     }
-    let mut sums = [Sums {
-        revenue: Some(Money::ZERO),
-        recency: Some(0),
-        frequency: Some(0),
-        count: 0,
-    }; Segment::ALL.len()];
-    for c in customers {
-        let s = &mut sums[c.segment.index()];
-        s.count += 1;
-        s.revenue = s.revenue.and_then(|v| v.checked_add(c.monetary));
-        s.recency = s.recency.and_then(|v| v.checked_add(c.recency));
-        s.frequency = s.frequency.and_then(|v| v.checked_add(c.frequency));
-    }
-    let total_customers = customers.len() as i128;
-    let mut rows: Vec<SegmentRow> = Vec::new();
-    for (seg, s) in Segment::ALL.into_iter().zip(sums) {
-        if s.count == 0 {
-            continue;
+}
+
+/// One segment's sums; `None` once a sum left its range.
+#[derive(Clone, Copy)]
+struct Sums {
+    count: u64,
+    revenue: Option<Money>,
+    recency: Option<i64>,
+    frequency: Option<u64>,
+}
+
+impl Default for Sums {
+    fn default() -> Self {
+        Sums {
+            count: 0,
+            revenue: Some(Money::ZERO),
+            recency: Some(0),
+            frequency: Some(0),
         }
-        let overflow = |figure: &str| Error::Overflow {
-            what: format!("the {figure} of segment {seg}"),
-        };
-        let count = s.count as i128;
-        let revenue = s.revenue.ok_or_else(|| overflow("revenue"))?;
-        let recency_sum = s.recency.ok_or_else(|| overflow("sum of recencies"))?;
-        let frequency_sum = s.frequency.ok_or_else(|| overflow("sum of frequencies"))?;
-        rows.push(SegmentRow {
-            segment: seg,
-            customers: s.count,
-            revenue,
-            recency_sum,
-            frequency_sum,
-            customers_share: money::div_round(count, total_customers, 6),
-            revenue_text: revenue.to_fixed(2),
-            revenue_share: if total_revenue == Money::ZERO {
-                String::new()
-            } else {
-                money::div_round(revenue.0, total_revenue.0, 6)
-            },
-            avg_recency: money::div_round(recency_sum as i128, count, 2),
-            avg_frequency: money::div_round(frequency_sum as i128, count, 2),
-            avg_monetary: money::div_round(revenue.0, count * money::ONE, 2),
-        });
     }
-    rows.sort_by(|a, b| a.segment.name().cmp(b.segment.name()));
-    Ok(rows)
+}
+
+impl Sums {
+    fn combine(self, other: Sums) -> Sums {
+        Sums {
+            count: self.count + other.count,
+            revenue: self
+                .revenue
+                .zip(other.revenue)
+                .and_then(|(a, b)| a.checked_add(b)),
+            recency: self
+                .recency
+                .zip(other.recency)
+                .and_then(|(a, b)| a.checked_add(b)),
+            frequency: self
+                .frequency
+                .zip(other.frequency)
+                .and_then(|(a, b)| a.checked_add(b)),
+        }
+    }
+}
+
+/// What one pass over scored rows gathers: each score's bounds (the cut
+/// points), each segment's sums and the total revenue. Tallies of
+/// consecutive blocks of rows combine into the tally of them all. Every
+/// term is positive (recency, frequency and monetary of a customer are at
+/// least a day, an invoice and a cent), so a sum leaves its range in some
+/// order of adding exactly when it does in id order.
+#[derive(Clone)]
+struct Tally {
+    r: Bounds<i64>,
+    f: Bounds<u64>,
+    m: Bounds<Money>,
+    sums: [Sums; Segment::ALL.len()],
+    /// `None` once the sum left its range.
+    revenue: Option<Money>,
+    rows: u64,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally {
+            r: Bounds::default(),
+            f: Bounds::default(),
+            m: Bounds::default(),
+            sums: [Sums::default(); Segment::ALL.len()],
+            revenue: Some(Money::ZERO),
+            rows: 0,
+        }
+    }
+}
+
+impl Tally {
+    fn of(customers: &[CustomerRow]) -> Tally {
+        let mut t = Tally::default();
+        for c in customers {
+            t.r.add(c.r, c.recency);
+            t.f.add(c.f, c.frequency);
+            t.m.add(c.m, c.monetary);
+            let s = &mut t.sums[c.segment.index()];
+            s.count += 1;
+            s.revenue = s.revenue.and_then(|v| v.checked_add(c.monetary));
+            s.recency = s.recency.and_then(|v| v.checked_add(c.recency));
+            s.frequency = s.frequency.and_then(|v| v.checked_add(c.frequency));
+            t.revenue = t.revenue.and_then(|v| v.checked_add(c.monetary));
+        }
+        t.rows = customers.len() as u64;
+        t
+    }
+
+    fn combine(self, other: Tally) -> Tally {
+        let revenue = self
+            .revenue
+            .zip(other.revenue)
+            .and_then(|(a, b)| a.checked_add(b));
+        let mut sums = self.sums;
+        for (s, o) in sums.iter_mut().zip(other.sums) {
+            *s = s.combine(o);
+        }
+        Tally {
+            r: self.r.combine(other.r),
+            f: self.f.combine(other.f),
+            m: self.m.combine(other.m),
+            sums,
+            revenue,
+            rows: self.rows + other.rows,
+        }
+    }
+
+    fn cut_points(&self) -> CutPoints {
+        CutPoints {
+            recency: self.r.list(|v| v),
+            frequency: self.f.list(|v| v),
+            monetary: self.m.list(|v: Money| v.to_fixed(2)),
+        }
+    }
+
+    /// Per-segment figures; `total_revenue` is the checked Σ monetary of
+    /// all customers.
+    fn segment_rows(&self, total_revenue: Money) -> Result<Vec<SegmentRow>> {
+        let total_customers = self.rows as i128;
+        let mut rows: Vec<SegmentRow> = Vec::new();
+        for (seg, s) in Segment::ALL.into_iter().zip(self.sums) {
+            if s.count == 0 {
+                continue;
+            }
+            let overflow = |figure: &str| Error::Overflow {
+                what: format!("the {figure} of segment {seg}"),
+            };
+            let count = s.count as i128;
+            let revenue = s.revenue.ok_or_else(|| overflow("revenue"))?;
+            let recency_sum = s.recency.ok_or_else(|| overflow("sum of recencies"))?;
+            let frequency_sum = s.frequency.ok_or_else(|| overflow("sum of frequencies"))?;
+            rows.push(SegmentRow {
+                segment: seg,
+                customers: s.count,
+                revenue,
+                recency_sum,
+                frequency_sum,
+                customers_share: money::div_round(count, total_customers, 6),
+                revenue_text: revenue.to_fixed(2),
+                revenue_share: if total_revenue == Money::ZERO {
+                    String::new()
+                } else {
+                    money::div_round(revenue.0, total_revenue.0, 6)
+                },
+                avg_recency: money::div_round(recency_sum as i128, count, 2),
+                avg_frequency: money::div_round(frequency_sum as i128, count, 2),
+                avg_monetary: money::div_round(revenue.0, count * money::ONE, 2),
+            });
+        }
+        rows.sort_by(|a, b| a.segment.name().cmp(b.segment.name()));
+        Ok(rows)
+    }
+}
+
+/// The cut points of scored customers: per score, the smallest and largest
+/// recency, frequency and monetary among the customers that got it.
+pub fn cut_points(customers: &[CustomerRow]) -> CutPoints {
+    Tally::of(customers).cut_points()
 }
 
 #[cfg(test)]
@@ -437,6 +535,89 @@ mod tests {
             ledger: Default::default(),
             cut_points: Default::default(),
         }
+    }
+
+    /// Rows of varied scores, segments and figures (`n` of them).
+    fn varied_rows(n: i64) -> Vec<CustomerRow> {
+        let country: Arc<str> = "France".into();
+        (0..n)
+            .map(|i| CustomerRow {
+                customer_id: format!("{i:06}"),
+                recency: 1 + (i * 37) % 400,
+                frequency: 1 + (i as u64 * 13) % 90,
+                monetary: Money(((i * 7_919) % 100_000 + 1) as i128 * money::ONE / 100),
+                first_purchase: 0,
+                last_purchase: 0,
+                country: country.clone(),
+                r: (i % 5 + 1) as u8,
+                f: ((i / 5) % 5 + 1) as u8,
+                m: ((i / 25) % 5 + 1) as u8,
+                segment: Segment::ALL[(i % 10) as usize],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tallies_of_blocks_combine_into_the_tally_of_all_rows() {
+        let rows = varied_rows(3 * ROWS_PER_TASK as i64 + 77);
+        let whole = Tally::of(&rows);
+        // By hand: the revenue, a segment's sums and a score's bounds.
+        let revenue = Money::checked_sum(rows.iter().map(|c| c.monetary)).unwrap();
+        assert_eq!(whole.revenue, Some(revenue));
+        let champions: Vec<&CustomerRow> = rows
+            .iter()
+            .filter(|c| c.segment == Segment::Champions)
+            .collect();
+        let sums = whole.sums[Segment::Champions.index()];
+        assert_eq!(sums.count, champions.len() as u64);
+        assert_eq!(
+            sums.recency,
+            Some(champions.iter().map(|c| c.recency).sum())
+        );
+        let r5: Vec<i64> = rows
+            .iter()
+            .filter(|c| c.r == 5)
+            .map(|c| c.recency)
+            .collect();
+        let (lo, hi) = (*r5.iter().min().unwrap(), *r5.iter().max().unwrap());
+        assert!(whole.cut_points().recency.contains(&(5, lo, hi)));
+        // Blocks of any cut, combined in order or not, give the same.
+        for size in [1, 7, ROWS_PER_TASK, rows.len()] {
+            let blocks: Vec<Tally> = rows.chunks(size).map(Tally::of).collect();
+            let combined = blocks
+                .iter()
+                .cloned()
+                .fold(Tally::default(), Tally::combine);
+            let reversed = blocks
+                .into_iter()
+                .rev()
+                .fold(Tally::default(), Tally::combine);
+            for t in [combined, reversed] {
+                assert_eq!(t.rows, rows.len() as u64);
+                assert_eq!(t.revenue, whole.revenue);
+                assert_eq!(t.cut_points(), whole.cut_points());
+                assert_eq!(
+                    t.segment_rows(revenue).unwrap(),
+                    whole.segment_rows(revenue).unwrap()
+                );
+            }
+        }
+        // A sum out of range is an error naming the segment, not a figure.
+        let mut huge = varied_rows(20);
+        for c in &mut huge {
+            c.monetary = Money(Money::MAX.0 / 3);
+            c.segment = Segment::Champions;
+        }
+        let t = huge
+            .chunks(3)
+            .map(Tally::of)
+            .fold(Tally::default(), Tally::combine);
+        assert_eq!(t.revenue, None);
+        let err = t.segment_rows(Money::ZERO).unwrap_err();
+        assert!(
+            err.to_string().contains("revenue of segment Champions"),
+            "{err}"
+        );
     }
 
     #[test]
