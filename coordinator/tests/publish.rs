@@ -138,6 +138,15 @@ fn a_load_cut_off_fails_the_run_keeps_the_files_and_the_coordinator_recovers() {
             "{f} is written though publishing failed"
         );
     }
+    // The results kept are whole: the reference segments, and the header
+    // and one line per customer of customers.csv as the coordinator sent it.
+    assert_eq!(
+        std::fs::read(out_b.join("segments.csv")).unwrap(),
+        std::fs::read(REFERENCE_SEGMENTS).unwrap()
+    );
+    let customers = std::fs::read_to_string(out_b.join("customers.csv")).unwrap();
+    assert!(customers.starts_with("customer_id,recency,frequency,monetary,"));
+    assert_eq!(customers.lines().count(), 4_338 + 1);
     let run_b = run_id_of(&out_b);
     let mut store = rfm_store::Store::connect(&db.url).unwrap();
     let status_of = |store: &mut rfm_store::Store, id: &str| -> String {
