@@ -547,7 +547,7 @@ async fn fetch_result(conn: &Connection, job_id: &str, scored: ScoredResult) -> 
         fetch_table(conn, job_id, ResultTable::Segments, |b| {
             tables::read_segments(b, &mut segments)
         }),
-        fetch_customers_text(conn, job_id),
+        fetch_customers_text(conn, job_id, scored.customers),
     )?;
     if segments.len() as u64 != scored.segments {
         anyhow::bail!(
@@ -573,8 +573,13 @@ async fn fetch_result(conn: &Connection, job_id: &str, scored: ScoredResult) -> 
     })
 }
 
-/// Streams a finished job's `customers.csv` as text, in the pieces it comes in.
-async fn fetch_customers_text(conn: &Connection, job_id: &str) -> Result<customers_csv::Text> {
+/// Streams a finished job's `customers.csv` as text, in the pieces it comes
+/// in; stops at the first record beyond the `customers` announced.
+async fn fetch_customers_text(
+    conn: &Connection,
+    job_id: &str,
+    customers: u64,
+) -> Result<customers_csv::Text> {
     let url = conn.url.as_str();
     let mut stream = do_get(conn, job_id, ResultTable::CustomersCsv).await?;
     let mut text = customers_csv::Text::default();
@@ -590,6 +595,12 @@ async fn fetch_customers_text(conn: &Connection, job_id: &str) -> Result<custome
             anyhow::bail!("the coordinator sent customers.csv as Arrow data, not as text");
         }
         text.push(piece.data_body);
+        if text.records() > customers.saturating_add(1) {
+            anyhow::bail!(
+                "the coordinator sent a customers.csv of more than the {customers} customers \
+                 it announced"
+            );
+        }
     }
     Ok(text)
 }

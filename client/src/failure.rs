@@ -9,11 +9,12 @@
 
 use std::time::Instant;
 
-use crate::cluster::Scored;
-use crate::summary;
 use rfm_core::output::{OutDir, REPORT_FILE};
 use rfm_core::report::{self, RunReport, Stage};
 use rfm_core::text::escape_for_terminal;
+
+use crate::cluster::Scored;
+use crate::summary;
 
 /// Why a run stopped.
 #[derive(Debug)]

@@ -294,6 +294,11 @@ impl Text {
         self.pieces.push(piece);
     }
 
+    /// The records ended so far, the header's line among them.
+    pub fn records(&self) -> u64 {
+        self.ends
+    }
+
     /// The pieces, in the file's order.
     pub fn pieces(&self) -> &[Bytes] {
         &self.pieces
@@ -550,6 +555,7 @@ mod tests {
         for cuts in [vec![], vec![1], vec![5, 6, 300], vec![bytes.len() / 2]] {
             let text = text_of(&bytes, &cuts);
             assert_eq!(text.len(), bytes.len() as u64);
+            assert_eq!(text.records(), rows + 1);
             assert_eq!(text.check(&header, rows), Ok(()), "cut at {cuts:?}");
             let again: Vec<u8> = text.pieces().concat();
             assert!(again == bytes);

@@ -274,29 +274,15 @@ pub fn result_of(
     customers: Vec<CustomerRow>,
     segments: Vec<SegmentRow>,
 ) -> Result<RfmResult> {
-    let mut revenue = Money::ZERO;
-    for c in &customers {
-        revenue = revenue
-            .checked_add(c.monetary)
-            .filter(|m| m.in_range())
-            .ok_or_else(|| bad(format!("the total revenue is not {}", money::RANGE_TEXT)))?;
-    }
-    let listed: u64 = segments.iter().map(|s| s.customers).sum();
-    if listed != customers.len() as u64 {
-        return Err(bad(format!(
-            "the segments count {listed} customers, the customers table {}",
-            customers.len()
-        )));
-    }
-    Ok(RfmResult {
+    let revenue = total_revenue(customers.iter().map(|c| c.monetary))?;
+    check_segment_counts(&segments, customers.len() as u64)?;
+    Ok(tables_result(
         as_of,
         latest_purchase,
         customers,
         segments,
         revenue,
-        ledger: Default::default(),
-        cut_points: Default::default(),
-    })
+    ))
 }
 
 /// The result of a run whose `customers.csv` came as text
@@ -309,28 +295,51 @@ pub fn result_of_segments(
     customers: u64,
     segments: Vec<SegmentRow>,
 ) -> Result<RfmResult> {
-    let mut revenue = Money::ZERO;
-    for s in &segments {
-        revenue = revenue
-            .checked_add(s.revenue)
-            .filter(|m| m.in_range())
-            .ok_or_else(|| bad(format!("the total revenue is not {}", money::RANGE_TEXT)))?;
-    }
+    let revenue = total_revenue(segments.iter().map(|s| s.revenue))?;
+    check_segment_counts(&segments, customers)?;
+    Ok(tables_result(
+        as_of,
+        latest_purchase,
+        Vec::new(),
+        segments,
+        revenue,
+    ))
+}
+
+/// The exact sum of `amounts`, when every partial sum is in range.
+fn total_revenue(amounts: impl IntoIterator<Item = Money>) -> Result<Money> {
+    Money::checked_sum(amounts)
+        .ok_or_else(|| bad(format!("the total revenue is not {}", money::RANGE_TEXT)))
+}
+
+/// Checks that the segments count `customers` customers in all.
+fn check_segment_counts(segments: &[SegmentRow], customers: u64) -> Result<()> {
     let listed: u64 = segments.iter().map(|s| s.customers).sum();
     if listed != customers {
         return Err(bad(format!(
             "the segments count {listed} customers, the customers table {customers}"
         )));
     }
-    Ok(RfmResult {
+    Ok(())
+}
+
+/// A result made of tables: no ledger, no cut points.
+fn tables_result(
+    as_of: Date,
+    latest_purchase: Date,
+    customers: Vec<CustomerRow>,
+    segments: Vec<SegmentRow>,
+    revenue: Money,
+) -> RfmResult {
+    RfmResult {
         as_of,
         latest_purchase,
-        customers: Vec::new(),
+        customers,
         segments,
         revenue,
         ledger: Default::default(),
         cut_points: Default::default(),
-    })
+    }
 }
 
 #[cfg(test)]
