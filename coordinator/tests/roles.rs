@@ -383,20 +383,23 @@ async fn each_token_opens_only_its_roles_calls_and_clients_see_only_their_jobs()
         .into(),
     };
     let customers = || table(ResultTable::Customers);
-    like_unknown(
-        "job-of-a",
-        flight.do_get(b.request(customers())).await.unwrap_err(),
-    );
-    let err = flight
-        .do_get(token(WORKER).request(customers()))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
-    let err = flight
-        .do_get(tonic::Request::new(customers()))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+    // Each table, customers.csv as text among them, under the same rule.
+    for kind in [ResultTable::Customers, ResultTable::CustomersCsv] {
+        like_unknown(
+            "job-of-a",
+            flight.do_get(b.request(table(kind))).await.unwrap_err(),
+        );
+        let err = flight
+            .do_get(token(WORKER).request(table(kind)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "{kind:?}: {err:?}");
+        let err = flight
+            .do_get(tonic::Request::new(table(kind)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated, "{kind:?}: {err:?}");
+    }
     let err = flight
         .do_get(token(CLIENT_A).request(table(ResultTable::Unspecified)))
         .await
@@ -413,20 +416,10 @@ async fn each_token_opens_only_its_roles_calls_and_clients_see_only_their_jobs()
             .await
             .unwrap();
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    // customers.csv as text: the same rule; A gets the file rfm writes from
-    // those rows, byte for byte.
-    let text_ticket = || table(ResultTable::CustomersCsv);
-    like_unknown(
-        "job-of-a",
-        flight.do_get(b.request(text_ticket())).await.unwrap_err(),
-    );
-    let err = flight
-        .do_get(token(WORKER).request(text_ticket()))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    // customers.csv as text: A gets the file rfm writes from those rows,
+    // byte for byte.
     let pieces: Vec<arrow_flight::FlightData> = flight
-        .do_get(token(CLIENT_A).request(text_ticket()))
+        .do_get(token(CLIENT_A).request(table(ResultTable::CustomersCsv)))
         .await
         .unwrap()
         .into_inner()
