@@ -12,12 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use arrow_flight::decode::FlightRecordBatchStream;
-use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::Ticket;
-use futures::TryStreamExt;
 use prost::Message;
+use rfm_coordinator::flight_decode::BatchDecoder;
 use rfm_core::output::{CustomersFile, CUSTOMERS_HEADER};
 use rfm_core::report::{RunReport, Stage, UploadedFile};
 use rfm_core::{customers_csv, tables, RfmResult, RunOptions};
@@ -629,23 +627,30 @@ async fn fetch_table(
     mut read: impl FnMut(&arrow::array::RecordBatch) -> rfm_core::Result<()>,
 ) -> Result<()> {
     let url = conn.url.as_str();
-    let stream = do_get(conn, job_id, table).await?;
-    let mut batches =
-        FlightRecordBatchStream::new_from_flight_data(stream.map_err(FlightError::from));
+    let mut stream = do_get(conn, job_id, table).await?;
     let what = match table {
         ResultTable::Customers => "customers",
         ResultTable::Segments => "segments",
         ResultTable::CustomersCsv => "customers.csv",
         ResultTable::Unspecified => "unknown",
     };
-    while let Some(batch) = batches
-        .try_next()
-        .await
-        .with_context(|| format!("fetching the result ({what}) from {url} failed"))?
-    {
-        read(&batch)
-            .with_context(|| format!("the coordinator sent a {what} table that is not valid"))?;
+    let fetch_failed = || format!("fetching the result ({what}) from {url} failed");
+    let mut decoder = BatchDecoder::default();
+    while let Some(data) = stream.message().await.with_context(fetch_failed)? {
+        let decoded = decoder
+            .decode(&data)
+            .map_err(anyhow::Error::msg)
+            .with_context(fetch_failed)?;
+        if let Some(batch) = decoded {
+            read(&batch).with_context(|| {
+                format!("the coordinator sent a {what} table that is not valid")
+            })?;
+        }
     }
+    decoder
+        .schema()
+        .map_err(anyhow::Error::msg)
+        .with_context(fetch_failed)?;
     Ok(())
 }
 

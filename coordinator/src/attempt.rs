@@ -16,10 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
-use arrow_flight::decode::FlightRecordBatchStream;
-use arrow_flight::error::FlightError;
 use arrow_flight::Ticket;
-use futures::TryStreamExt;
 use prost::Message;
 use rfm_core::PartialState;
 use rfm_proto::v1::worker_client::WorkerClient;
@@ -29,6 +26,7 @@ use tonic::transport::Channel;
 use tonic::Code;
 
 use crate::answer::{Range, Reply};
+use crate::flight_decode::BatchDecoder;
 use crate::registry::Lease;
 
 #[derive(Debug)]
@@ -304,20 +302,17 @@ async fn fetch(
         .into_inner();
     // A state of no customer (a chunk of only returns) is a stream of its
     // schema alone: the schema, with the ledger in its metadata, is the state.
-    let mut decoded =
-        FlightRecordBatchStream::new_from_flight_data(stream.map_err(FlightError::from));
+    let mut stream = stream;
+    let mut decoder = BatchDecoder::default();
     let mut batches: Vec<RecordBatch> = Vec::new();
-    while let Some(batch) = decoded
-        .try_next()
+    while let Some(data) = stream
+        .message()
         .await
-        .map_err(|e| fetch_failed(e.to_string()))?
+        .map_err(|s| fetch_failed(s.message().to_string()))?
     {
-        batches.push(batch);
+        batches.extend(decoder.decode(&data).map_err(&fetch_failed)?);
     }
-    let schema = decoded
-        .schema()
-        .cloned()
-        .ok_or_else(|| fetch_failed("the stream ended before its schema".into()))?;
+    let schema = decoder.schema().map_err(&fetch_failed)?.clone();
     let received = std::time::Instant::now();
     let job_id = ctx.job_id.clone();
     let ranges = ranges.to_vec();

@@ -16,6 +16,7 @@ pub mod cli;
 pub mod complete;
 mod drain;
 pub mod driver;
+pub mod flight_decode;
 mod freed_memory;
 pub mod http;
 pub mod job;
