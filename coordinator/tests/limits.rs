@@ -23,7 +23,7 @@ use rfm_proto::v1::{
 };
 use rfm_proto::PROTOCOL_VERSION;
 use rfm_worker::flight::StateFlightService;
-use rfm_worker::{TaskKey, TaskStore};
+use rfm_worker::{Kept, TaskKey, TaskStore};
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
 
@@ -453,6 +453,10 @@ enum Lie {
     /// though nobody asked it to cut the task short (the lines of the other
     /// half would be lost).
     EndsEarly,
+    /// The true state, sent with each record batch's body cut in half: its
+    /// header names buffers beyond the body (arrow's IPC decoder panics on
+    /// such a message).
+    BodyCutShort,
 }
 
 /// A worker written by an attacker: it computes the true state of each task,
@@ -507,7 +511,7 @@ impl Worker for ForgedWorker {
                 state.ledger.lines_read += 7;
                 state.ledger.malformed += 7;
             }
-            Lie::EndsEarly => {}
+            Lie::EndsEarly | Lie::BodyCutShort => {}
         }
         let response = RunTaskResponse {
             lines_read: reply_lines,
@@ -535,18 +539,61 @@ impl Worker for ForgedWorker {
     }
 }
 
+/// A forged worker's Flight service that sends each state with its record
+/// batches' bodies cut in half ([`Lie::BodyCutShort`]).
+struct CutBodies {
+    store: Arc<TaskStore>,
+}
+
+rfm_proto::flight_do_get_only!(CutBodies, "the forged worker");
+
+impl CutBodies {
+    async fn get(
+        &self,
+        request: Request<arrow_flight::Ticket>,
+    ) -> Result<Response<rfm_proto::flight::FlightStream<arrow_flight::FlightData>>, Status> {
+        use prost::Message as _;
+        let ticket = rfm_proto::v1::FlightTicket::decode(request.into_inner().ticket)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let key = TaskKey::new(&ticket.job_id, ticket.task_id, ticket.attempt);
+        let Some(Kept::Batch(batch)) = self.store.finished(&key) else {
+            return Err(Status::not_found("no such state"));
+        };
+        let messages: Vec<arrow_flight::FlightData> =
+            arrow_flight::encode::FlightDataEncoderBuilder::new()
+                .build(futures::stream::once(async move { Ok(batch) }))
+                .map(|m| m.unwrap())
+                .collect()
+                .await;
+        let cut = messages.into_iter().map(|mut m| {
+            let half = m.data_body.len() / 2;
+            m.data_body = m.data_body.slice(..half);
+            Ok(m)
+        });
+        Ok(Response::new(futures::stream::iter(cut).boxed()))
+    }
+}
+
 /// Serves a forged worker on loopback and registers it with 8 slots (the
 /// scheduler prefers the most free slots); it never heartbeats.
 async fn start_forged_worker(url: &str, lie: Lie) -> tokio::task::JoinHandle<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let store = Arc::new(TaskStore::default());
+    let cut = matches!(lie, Lie::BodyCutShort);
     let server = tonic::transport::Server::builder()
         .add_service(WorkerServer::new(ForgedWorker {
             store: store.clone(),
             lie,
         }))
-        .add_service(FlightServiceServer::new(StateFlightService::new(store)))
+        .add_optional_service(cut.then(|| {
+            FlightServiceServer::new(CutBodies {
+                store: store.clone(),
+            })
+        }))
+        .add_optional_service(
+            (!cut).then(|| FlightServiceServer::new(StateFlightService::new(store.clone()))),
+        )
         .serve_with_incoming(rfm_proto::serve::incoming_nodelay(listener));
     let serving = tokio::spawn(async move {
         let _ = server.await;
@@ -640,4 +687,78 @@ fn a_forged_worker_whose_ledger_is_unlike_its_reply_is_not_merged() {
 #[test]
 fn a_forged_worker_ending_its_range_unasked_is_not_merged() {
     an_impossible_answer_is_not_merged(Lie::EndsEarly);
+}
+
+/// A worker whose state's messages name buffers beyond their bodies: its
+/// fetch fails with an error that says so, the worker is lost at once and
+/// the job gives the true result from the honest worker. (arrow's decoder
+/// panicked on such a message: the fetch's task died, and its task waited
+/// until the worker's missed heartbeats made it lost, about 10 s.)
+#[test]
+fn a_forged_worker_sending_bodies_cut_short_is_lost_and_the_job_ends_true() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let input = generated(tmp.path(), "5000");
+    let expected = tmp.path().join("expected");
+    let o = Command::new(bin("rfm"))
+        .arg("run")
+        .arg(&input)
+        .arg("--out")
+        .arg(&expected)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let (coordinator, url) = coordinator(&["--min-chunk-size", "1"]);
+    let runtime = runtime();
+    let forged = runtime.block_on(start_forged_worker(&url, Lie::BodyCutShort));
+    let _real = worker(&url, &[]);
+    coordinator.wait_for("registered at", 2, Duration::from_secs(20));
+
+    let out = tmp.path().join("out");
+    let mut child = submit(&url, &input, &out, &["--chunk-size", "64KiB"])
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!(
+                "the job waited 60 s on the forged worker:\n{}",
+                coordinator.stderr()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = started.elapsed();
+    let log = coordinator.stderr();
+    assert!(status.success(), "rfm submit failed; coordinator:\n{log}");
+    assert_eq!(
+        std::fs::read(out.join("customers.csv")).unwrap(),
+        std::fs::read(expected.join("customers.csv")).unwrap(),
+    );
+    assert!(log.contains("lies beyond its"), "{log}");
+    assert!(
+        took < Duration::from_secs(5),
+        "the job took {took:?}: it waited for the forged worker's heartbeats"
+    );
+    assert!(!log.contains("panicked"), "{log}");
+    let workers = runtime.block_on(async {
+        client(&url)
+            .await
+            .list_workers(ListWorkersRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .workers
+    });
+    let forged_entry = workers
+        .iter()
+        .find(|w| w.slots == 8)
+        .expect("the forged worker is listed");
+    assert_eq!(forged_entry.state, "lost", "{workers:?}");
+    forged.abort();
 }
