@@ -77,9 +77,11 @@ pub struct IdleMemory {
 }
 
 impl IdleMemory {
-    /// Given what the jobs are doing now, returns the kept pages if the
-    /// last job ended long enough ago and its pages have not gone back yet.
-    /// Whether they went back at this tick.
+    /// Given what the jobs are doing now, whether the kept pages are due to
+    /// go back: the last job ended long enough ago and its pages have not
+    /// gone back yet. A true answer counts as their return: the caller
+    /// hands them back ([`release`], off the async runtime: returning
+    /// hundreds of MB takes a while).
     pub fn tick(&mut self, activity: Activity) -> bool {
         let Activity::Idle { last_ended } = activity else {
             return false;
@@ -90,8 +92,6 @@ impl IdleMemory {
         };
         match kept() {
             Some(kept_for) if self.returned_after != Some(ended) && ended.elapsed() >= kept_for => {
-                // SAFETY: as in `release`.
-                unsafe { mi_collect(true) };
                 self.returned_after = Some(ended);
                 true
             }
@@ -134,7 +134,7 @@ pub fn release() {
 mod tests {
     use super::*;
 
-    /// The kept pages go back once per job that ended, after it has been
+    /// The kept pages are due once per job that ended, after it has been
     /// gone for the time they are kept, and never while a job runs.
     #[test]
     fn kept_pages_go_back_once_after_the_idle_time() {
