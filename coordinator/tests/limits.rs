@@ -613,6 +613,38 @@ async fn start_forged_worker(url: &str, lie: Lie) -> tokio::task::JoinHandle<()>
     serving
 }
 
+/// `rfm run`'s result folder for `input`, under `dir`.
+fn expected_result(dir: &Path, input: &Path) -> std::path::PathBuf {
+    let expected = dir.join("expected");
+    let o = Command::new(bin("rfm"))
+        .arg("run")
+        .arg(input)
+        .arg("--out")
+        .arg(&expected)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    expected
+}
+
+/// The coordinator at `url` lists the forged worker (its 8 slots) as lost.
+fn assert_forged_worker_lost(runtime: &tokio::runtime::Runtime, url: &str) {
+    let workers = runtime.block_on(async {
+        client(url)
+            .await
+            .list_workers(ListWorkersRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .workers
+    });
+    let forged = workers
+        .iter()
+        .find(|w| w.slots == 8)
+        .expect("the forged worker is listed");
+    assert_eq!(forged.state, "lost", "{workers:?}");
+}
+
 fn report(out: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(out.join("run.json")).expect("run.json")).unwrap()
 }
@@ -621,15 +653,7 @@ fn an_impossible_answer_is_not_merged(lie: Lie) {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     let input = generated(tmp.path(), "5000");
-    let expected = tmp.path().join("expected");
-    let o = Command::new(bin("rfm"))
-        .arg("run")
-        .arg(&input)
-        .arg("--out")
-        .arg(&expected)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let expected = expected_result(tmp.path(), &input);
 
     let (coordinator, url) = coordinator(&["--min-chunk-size", "1"]);
     let runtime = runtime();
@@ -657,20 +681,7 @@ fn an_impossible_answer_is_not_merged(lie: Lie) {
         assert_eq!(got[key], want[key], "{lie:?}: {key}");
     }
     assert!(log.contains("answered impossibly"), "{lie:?}:\n{log}");
-    let workers = runtime.block_on(async {
-        client(&url)
-            .await
-            .list_workers(ListWorkersRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .workers
-    });
-    let forged_entry = workers
-        .iter()
-        .find(|w| w.slots == 8)
-        .expect("the forged worker is listed");
-    assert_eq!(forged_entry.state, "lost", "{workers:?}");
+    assert_forged_worker_lost(&runtime, &url);
     forged.abort();
 }
 
@@ -699,15 +710,7 @@ fn a_forged_worker_sending_bodies_cut_short_is_lost_and_the_job_ends_true() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     let input = generated(tmp.path(), "5000");
-    let expected = tmp.path().join("expected");
-    let o = Command::new(bin("rfm"))
-        .arg("run")
-        .arg(&input)
-        .arg("--out")
-        .arg(&expected)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let expected = expected_result(tmp.path(), &input);
 
     let (coordinator, url) = coordinator(&["--min-chunk-size", "1"]);
     let runtime = runtime();
@@ -746,19 +749,6 @@ fn a_forged_worker_sending_bodies_cut_short_is_lost_and_the_job_ends_true() {
         "the job took {took:?}: it waited for the forged worker's heartbeats"
     );
     assert!(!log.contains("panicked"), "{log}");
-    let workers = runtime.block_on(async {
-        client(&url)
-            .await
-            .list_workers(ListWorkersRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .workers
-    });
-    let forged_entry = workers
-        .iter()
-        .find(|w| w.slots == 8)
-        .expect("the forged worker is listed");
-    assert_eq!(forged_entry.state, "lost", "{workers:?}");
+    assert_forged_worker_lost(&runtime, &url);
     forged.abort();
 }
