@@ -645,21 +645,58 @@ fn assert_forged_worker_lost(runtime: &tokio::runtime::Runtime, url: &str) {
     assert_eq!(forged.state, "lost", "{workers:?}");
 }
 
+/// A coordinator with a forged worker that lies as it is told and a real
+/// worker, both registered; a generated input and `rfm run`'s result of it.
+struct ForgedCluster {
+    tmp: tempfile::TempDir,
+    input: std::path::PathBuf,
+    expected: std::path::PathBuf,
+    coordinator: Proc,
+    url: String,
+    runtime: tokio::runtime::Runtime,
+    forged: tokio::task::JoinHandle<()>,
+    _real: Proc,
+}
+
+impl ForgedCluster {
+    fn start(lie: Lie) -> ForgedCluster {
+        let tmp = tempfile::tempdir().unwrap();
+        let input = generated(tmp.path(), "5000");
+        let expected = expected_result(tmp.path(), &input);
+        let (coordinator, url) = coordinator(&["--min-chunk-size", "1"]);
+        let runtime = runtime();
+        let forged = runtime.block_on(start_forged_worker(&url, lie));
+        let _real = worker(&url, &[]);
+        coordinator.wait_for("registered at", 2, Duration::from_secs(20));
+        ForgedCluster {
+            tmp,
+            input,
+            expected,
+            coordinator,
+            url,
+            runtime,
+            forged,
+            _real,
+        }
+    }
+}
+
 fn report(out: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(out.join("run.json")).expect("run.json")).unwrap()
 }
 
 fn an_impossible_answer_is_not_merged(lie: Lie) {
     let _serial = serial();
-    let tmp = tempfile::tempdir().unwrap();
-    let input = generated(tmp.path(), "5000");
-    let expected = expected_result(tmp.path(), &input);
-
-    let (coordinator, url) = coordinator(&["--min-chunk-size", "1"]);
-    let runtime = runtime();
-    let forged = runtime.block_on(start_forged_worker(&url, lie));
-    let _real = worker(&url, &[]);
-    coordinator.wait_for("registered at", 2, Duration::from_secs(20));
+    let ForgedCluster {
+        tmp,
+        input,
+        expected,
+        coordinator,
+        url,
+        runtime,
+        forged,
+        _real,
+    } = ForgedCluster::start(lie);
 
     let out = tmp.path().join("out");
     let o = submit(&url, &input, &out, &["--chunk-size", "64KiB"])
@@ -708,15 +745,16 @@ fn a_forged_worker_ending_its_range_unasked_is_not_merged() {
 #[test]
 fn a_forged_worker_sending_bodies_cut_short_is_lost_and_the_job_ends_true() {
     let _serial = serial();
-    let tmp = tempfile::tempdir().unwrap();
-    let input = generated(tmp.path(), "5000");
-    let expected = expected_result(tmp.path(), &input);
-
-    let (coordinator, url) = coordinator(&["--min-chunk-size", "1"]);
-    let runtime = runtime();
-    let forged = runtime.block_on(start_forged_worker(&url, Lie::BodyCutShort));
-    let _real = worker(&url, &[]);
-    coordinator.wait_for("registered at", 2, Duration::from_secs(20));
+    let ForgedCluster {
+        tmp,
+        input,
+        expected,
+        coordinator,
+        url,
+        runtime,
+        forged,
+        _real,
+    } = ForgedCluster::start(Lie::BodyCutShort);
 
     let out = tmp.path().join("out");
     let mut child = submit(&url, &input, &out, &["--chunk-size", "64KiB"])
