@@ -655,6 +655,7 @@ struct ForgedCluster {
     url: String,
     runtime: tokio::runtime::Runtime,
     forged: tokio::task::JoinHandle<()>,
+    /// Kept running for the test's length.
     _real: Proc,
 }
 
@@ -687,22 +688,13 @@ fn report(out: &Path) -> serde_json::Value {
 
 fn an_impossible_answer_is_not_merged(lie: Lie) {
     let _serial = serial();
-    let ForgedCluster {
-        tmp,
-        input,
-        expected,
-        coordinator,
-        url,
-        runtime,
-        forged,
-        _real,
-    } = ForgedCluster::start(lie);
+    let c = ForgedCluster::start(lie);
 
-    let out = tmp.path().join("out");
-    let o = submit(&url, &input, &out, &["--chunk-size", "64KiB"])
+    let out = c.tmp.path().join("out");
+    let o = submit(&c.url, &c.input, &out, &["--chunk-size", "64KiB"])
         .output()
         .unwrap();
-    let log = coordinator.stderr();
+    let log = c.coordinator.stderr();
     assert!(
         o.status.success(),
         "rfm submit: {}\ncoordinator:\n{log}",
@@ -710,16 +702,16 @@ fn an_impossible_answer_is_not_merged(lie: Lie) {
     );
     assert_eq!(
         std::fs::read(out.join("customers.csv")).unwrap(),
-        std::fs::read(expected.join("customers.csv")).unwrap(),
+        std::fs::read(c.expected.join("customers.csv")).unwrap(),
         "{lie:?}: the forged answer reached the result"
     );
-    let (got, want) = (report(&out), report(&expected));
+    let (got, want) = (report(&out), report(&c.expected));
     for key in ["lines_read", "purchase_lines", "malformed"] {
         assert_eq!(got[key], want[key], "{lie:?}: {key}");
     }
     assert!(log.contains("answered impossibly"), "{lie:?}:\n{log}");
-    assert_forged_worker_lost(&runtime, &url);
-    forged.abort();
+    assert_forged_worker_lost(&c.runtime, &c.url);
+    c.forged.abort();
 }
 
 #[test]
@@ -745,19 +737,10 @@ fn a_forged_worker_ending_its_range_unasked_is_not_merged() {
 #[test]
 fn a_forged_worker_sending_bodies_cut_short_is_lost_and_the_job_ends_true() {
     let _serial = serial();
-    let ForgedCluster {
-        tmp,
-        input,
-        expected,
-        coordinator,
-        url,
-        runtime,
-        forged,
-        _real,
-    } = ForgedCluster::start(Lie::BodyCutShort);
+    let c = ForgedCluster::start(Lie::BodyCutShort);
 
-    let out = tmp.path().join("out");
-    let mut child = submit(&url, &input, &out, &["--chunk-size", "64KiB"])
+    let out = c.tmp.path().join("out");
+    let mut child = submit(&c.url, &c.input, &out, &["--chunk-size", "64KiB"])
         .spawn()
         .unwrap();
     let started = Instant::now();
@@ -769,17 +752,17 @@ fn a_forged_worker_sending_bodies_cut_short_is_lost_and_the_job_ends_true() {
             let _ = child.kill();
             panic!(
                 "the job waited 60 s on the forged worker:\n{}",
-                coordinator.stderr()
+                c.coordinator.stderr()
             );
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     let took = started.elapsed();
-    let log = coordinator.stderr();
+    let log = c.coordinator.stderr();
     assert!(status.success(), "rfm submit failed; coordinator:\n{log}");
     assert_eq!(
         std::fs::read(out.join("customers.csv")).unwrap(),
-        std::fs::read(expected.join("customers.csv")).unwrap(),
+        std::fs::read(c.expected.join("customers.csv")).unwrap(),
     );
     assert!(log.contains("lies beyond its"), "{log}");
     assert!(
@@ -787,6 +770,6 @@ fn a_forged_worker_sending_bodies_cut_short_is_lost_and_the_job_ends_true() {
         "the job took {took:?}: it waited for the forged worker's heartbeats"
     );
     assert!(!log.contains("panicked"), "{log}");
-    assert_forged_worker_lost(&runtime, &url);
-    forged.abort();
+    assert_forged_worker_lost(&c.runtime, &c.url);
+    c.forged.abort();
 }
