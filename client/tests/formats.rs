@@ -76,7 +76,8 @@ fn an_unknown_format_is_a_usage_error_listing_the_formats() {
     assert!(err.contains("csv, csv.gz, csv.zst, parquet, xlsx"), "{err}");
 }
 
-/// A failed run: exit 3, the file named, only a failed run.json left.
+/// A failed run: exit 3, the file named (with no embedded worker's name
+/// before it), only a failed run.json left.
 fn check_failed(input: &Path, out: &Path, extra: &[&str]) {
     let mut args = vec!["run", s(input), "--out", s(out)];
     args.extend_from_slice(extra);
@@ -86,6 +87,8 @@ fn check_failed(input: &Path, out: &Path, extra: &[&str]) {
     assert!(!err.contains("panicked"), "{err}");
     let name = input.file_name().unwrap().to_str().unwrap();
     assert!(err.contains(name), "{err}");
+    // The embedded cluster's worker is no part of the user's error.
+    assert!(!err.contains("worker 127.0.0.1"), "{err}");
     let names: Vec<_> = std::fs::read_dir(out)
         .unwrap()
         .map(|e| e.unwrap().file_name())

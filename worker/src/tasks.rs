@@ -89,6 +89,11 @@ impl TaskStore {
         self.running.load(Ordering::Relaxed)
     }
 
+    /// Whether the coordinator shares this process (the embedded cluster).
+    pub fn is_local(&self) -> bool {
+        self.local.is_some()
+    }
+
     /// Finished states not yet released by the coordinator.
     pub fn holding(&self) -> usize {
         lock(&self.finished).len() + self.local.as_ref().map_or(0, |l| l.len())
@@ -425,6 +430,11 @@ impl Worker for TaskService {
             Ok(Err(Failed::Cancelled)) => {
                 lock(&self.store.cancelled).remove(&key);
                 return Err(Status::cancelled("the task was cancelled"));
+            }
+            // In one process with the coordinator (`rfm run`), the worker's
+            // name says nothing to the user: the input's error is the message.
+            Ok(Err(Failed::Input(message))) if self.store.is_local() => {
+                return Err(Status::failed_precondition(message))
             }
             Ok(Err(Failed::Input(message))) => {
                 return Err(Status::failed_precondition(format!(
