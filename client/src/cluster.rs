@@ -18,6 +18,7 @@ use prost::Message;
 use rfm_coordinator::flight_decode::BatchDecoder;
 use rfm_core::output::{CustomersFile, CUSTOMERS_HEADER};
 use rfm_core::report::{RunReport, Stage, UploadedFile};
+use rfm_core::segment::Segment;
 use rfm_core::{customers_csv, tables, RfmResult, RunOptions};
 use rfm_proto::auth::{random_hex, Credentials, Identity, Token};
 use rfm_proto::keepalive::Keepalive;
@@ -180,7 +181,12 @@ pub struct Connection {
     /// The results of a coordinator in this process (the embedded
     /// cluster): taken in memory instead of fetched over Flight.
     pub local_results: Option<rfm_coordinator::LocalResults>,
+    /// The largest `customers.csv` taken from the coordinator, in bytes.
+    pub max_result_bytes: u64,
 }
+
+/// Default of [`Connection::max_result_bytes`] (`--max-result-size`).
+pub const DEFAULT_MAX_RESULT_BYTES: u64 = 4 << 30;
 
 /// The TLS of a client's `--tls-ca`/`--tls-cert`/`--tls-key`, if any (a
 /// file that cannot be used is a usage error naming the flag).
@@ -234,6 +240,7 @@ pub async fn connect(
         token,
         keepalive,
         local_results: None,
+        max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
     })
 }
 
@@ -540,9 +547,16 @@ async fn follow(conn: &mut Connection, job: JobRef, show_progress: bool) -> Resu
 /// coordinator's cores, as `rfm run` formats it), checked whole against
 /// the counts announced.
 async fn fetch_result(conn: &Connection, job_id: &str, scored: ScoredResult) -> Result<Scored> {
+    if scored.segments > Segment::ALL.len() as u64 {
+        anyhow::bail!(
+            "the coordinator announced {} segments; there are {}",
+            scored.segments,
+            Segment::ALL.len()
+        );
+    }
     let mut segments = Vec::new();
     let (_, text) = tokio::try_join!(
-        fetch_table(conn, job_id, ResultTable::Segments, |b| {
+        fetch_table(conn, job_id, ResultTable::Segments, scored.segments, |b| {
             tables::read_segments(b, &mut segments)
         }),
         fetch_customers_text(conn, job_id, scored.customers),
@@ -572,7 +586,8 @@ async fn fetch_result(conn: &Connection, job_id: &str, scored: ScoredResult) -> 
 }
 
 /// Streams a finished job's `customers.csv` as text, in the pieces it comes
-/// in; stops at the first record beyond the `customers` announced.
+/// in; stops at the first record beyond the `customers` announced, or at
+/// the first byte beyond the connection's `max_result_bytes`.
 async fn fetch_customers_text(
     conn: &Connection,
     job_id: &str,
@@ -581,6 +596,7 @@ async fn fetch_customers_text(
     let url = conn.url.as_str();
     let mut stream = do_get(conn, job_id, ResultTable::CustomersCsv).await?;
     let mut text = customers_csv::Text::default();
+    let mut received = 0u64;
     let mut last_heard = Instant::now();
     while let Some(piece) = stream
         .message()
@@ -591,6 +607,18 @@ async fn fetch_customers_text(
         last_heard = Instant::now();
         if !piece.data_header.is_empty() {
             anyhow::bail!("the coordinator sent customers.csv as Arrow data, not as text");
+        }
+        received = received.saturating_add(piece.data_body.len() as u64);
+        if received > conn.max_result_bytes {
+            return Err(JobError {
+                code: exit::OUTPUT,
+                message: format!(
+                    "the coordinator sent a customers.csv of more than {} (--max-result-size); \
+                     nothing was written: raise --max-result-size if the result is that large",
+                    rfm_proto::size::format(conn.max_result_bytes)
+                ),
+            }
+            .into());
         }
         text.push(piece.data_body);
         if text.records() > customers.saturating_add(1) {
@@ -619,11 +647,13 @@ fn check_local(result: Arc<RfmResult>, scored: &ScoredResult) -> Result<Arc<RfmR
     Ok(result)
 }
 
-/// Streams one table of a finished job, handing each batch to `read`.
+/// Streams one table of a finished job, handing each batch to `read`;
+/// stops at the first batch whose rows go beyond the `rows` announced.
 async fn fetch_table(
     conn: &Connection,
     job_id: &str,
     table: ResultTable,
+    rows: u64,
     mut read: impl FnMut(&arrow::array::RecordBatch) -> rfm_core::Result<()>,
 ) -> Result<()> {
     let url = conn.url.as_str();
@@ -636,12 +666,19 @@ async fn fetch_table(
     };
     let fetch_failed = || format!("fetching the result ({what}) from {url} failed");
     let mut decoder = BatchDecoder::default();
+    let mut received = 0u64;
     while let Some(data) = stream.message().await.with_context(fetch_failed)? {
         let decoded = decoder
             .decode(&data)
             .map_err(anyhow::Error::msg)
             .with_context(fetch_failed)?;
         if let Some(batch) = decoded {
+            received = received.saturating_add(batch.num_rows() as u64);
+            if received > rows {
+                anyhow::bail!(
+                    "the coordinator sent a {what} table of more than the {rows} rows it announced"
+                );
+            }
             read(&batch).with_context(|| {
                 format!("the coordinator sent a {what} table that is not valid")
             })?;

@@ -142,6 +142,7 @@ fn attempt(
         )
         .await
         .at(Stage::Planning)?;
+        conn.max_result_bytes = args.max_result_size;
         let input = match args.upload {
             true => {
                 let uploaded = upload::upload(&mut conn, Path::new(input), !args.quiet)

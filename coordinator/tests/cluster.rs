@@ -685,6 +685,50 @@ fn interrupting_submit_cancels_the_job_and_its_tasks() {
 
 /// Ten times the UCI file (`rfm gen --rows 5419090`, 400 MB) on three workers.
 #[test]
+fn a_result_beyond_max_result_size_fails_with_nothing_written() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let c = cluster(&[], 1, 0);
+    // The UCI file's customers.csv is about 300 kB: over a 64 KiB bound
+    // the fetch stops, exit 4, and only the failed report is left.
+    let out = tmp.path().join("bounded");
+    let mut submit = c.submit_with(
+        Path::new(REAL),
+        &out,
+        "8MiB",
+        &["--max-result-size", "64KiB"],
+    );
+    let status = submit.wait_exit(Duration::from_secs(60));
+    let err = submit.stderr();
+    assert_eq!(status.code(), Some(4), "{err}");
+    assert!(
+        err.contains("customers.csv of more than 64KiB (--max-result-size)"),
+        "{err}"
+    );
+    let names: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["run.json"], "{err}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(report["status"], "failed", "{report}");
+    // The same job under the default bound is whole.
+    let out = tmp.path().join("whole");
+    let mut submit = c.submit(Path::new(REAL), &out, "8MiB");
+    assert!(
+        submit.wait_exit(Duration::from_secs(60)).success(),
+        "{}",
+        submit.stderr()
+    );
+    let segments = std::fs::read_to_string(out.join("segments.csv")).unwrap();
+    assert_eq!(
+        segments,
+        std::fs::read_to_string(REFERENCE_SEGMENTS).unwrap()
+    );
+}
+
+#[test]
 fn ten_times_the_uci_file_gives_the_results_of_rfm_run() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
