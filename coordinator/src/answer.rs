@@ -83,15 +83,16 @@ pub fn check(ranges: &[Range], reply: Reply, state: &PartialState) -> Result<(),
             ledger.purchase_lines
         ));
     }
-    if let Some(c) = state.customers().iter().find(|c| {
-        c.frequency() == 0 || c.frequency() > ledger.purchase_lines || c.first_ts > c.last_ts
-    }) {
+    let customers = state.customers();
+    if let Some((c, frequency)) = (0..customers.len())
+        .map(|slot| (&customers[slot], state.frequency(slot)))
+        .find(|&(c, frequency)| {
+            frequency == 0 || frequency > ledger.purchase_lines || c.first_ts > c.last_ts
+        })
+    {
         return Err(format!(
             "a customer with {} invoices (of {} purchase lines) bought first at {} and last at {}",
-            c.frequency(),
-            ledger.purchase_lines,
-            c.first_ts,
-            c.last_ts
+            frequency, ledger.purchase_lines, c.first_ts, c.last_ts
         ));
     }
     let samples = &ledger.malformed_samples;

@@ -83,7 +83,7 @@ fn main() {
                     c.first_ts,
                     c.last_ts,
                     c.monetary.0,
-                    c.frequency(),
+                    merged.frequency(i),
                     merged.country_of(c).to_vec(),
                 )
             })

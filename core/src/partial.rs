@@ -81,7 +81,7 @@ fn unpack_invoice(key: InvoiceKey) -> Vec<u8> {
 const INPUT_BYTES_PER_CUSTOMER: usize = 1024;
 
 /// The most customers [`PartialState::reserve_for_job`] makes room for
-/// (about 1.4 GB of address space): beyond it the columns grow as needed.
+/// (about 1.3 GB of address space): beyond it the columns grow as needed.
 const MAX_JOB_RESERVED_CUSTOMERS: usize = 16 << 20;
 
 /// No spill / no country: the sentinel of a `u32` index.
@@ -99,18 +99,23 @@ pub struct CustomerAcc {
     pub first_ts: i64,
     pub last_ts: i64,
     pub monetary: Money,
-    /// The first invoice seen (when `has_invoice`).
+    /// The first invoice seen, or [`NO_INVOICE`].
     invoice: InvoiceKey,
     /// Lines in `country`.
     country_lines: u64,
-    /// Distinct invoices, set by [`PartialState::seal`].
-    frequency: u64,
     /// Index into the state's spills, or [`NONE`].
     spill: u32,
     /// Index into the state's countries, or [`NONE`].
     country: u32,
-    has_invoice: bool,
 }
+
+// A customer is one 64-byte cache line (the frequency is counted when it is
+// read, not kept): merging and looking up many customers is bound by memory.
+const _: () = assert!(std::mem::size_of::<CustomerAcc>() == 64);
+
+/// The inline invoice of a customer of none: no packed invoice (its length
+/// byte would be 255, see [`is_packed_invoice`]).
+const NO_INVOICE: InvoiceKey = u128::MAX;
 
 /// A spill's invoices longer than 15 bytes, borrowed or sorted anew.
 type LongInvoices<'a> = Cow<'a, [Box<[u8]>]>;
@@ -340,23 +345,21 @@ impl CustomerAcc {
             first_ts: i64::MAX,
             last_ts: i64::MIN,
             monetary: Money::ZERO,
-            invoice: 0,
+            invoice: NO_INVOICE,
             country_lines: 0,
-            frequency: 0,
             spill: NONE,
             country: NONE,
-            has_invoice: false,
         }
     }
 
-    /// Distinct invoices (valid after [`PartialState::seal`]).
-    pub fn frequency(&self) -> u64 {
-        self.frequency
+    #[inline]
+    fn has_invoice(&self) -> bool {
+        self.invoice != NO_INVOICE
     }
 
     #[inline]
     fn inline_invoice(&self) -> Option<InvoiceKey> {
-        self.has_invoice.then_some(self.invoice)
+        self.has_invoice().then_some(self.invoice)
     }
 }
 
@@ -378,9 +381,8 @@ fn spill_of<'a>(acc: &mut CustomerAcc, spills: &'a mut Spills) -> &'a mut Spill 
 
 #[inline]
 fn add_invoice(acc: &mut CustomerAcc, spills: &mut Spills, key: InvoiceKey) {
-    if !acc.has_invoice {
+    if !acc.has_invoice() {
         acc.invoice = key;
-        acc.has_invoice = true;
     } else if key != acc.invoice {
         // Lines of one invoice come together: the repeats are skipped.
         spill_of(acc, spills).push_invoice(key);
@@ -391,11 +393,10 @@ fn add_invoice(acc: &mut CustomerAcc, spills: &mut Spills, key: InvoiceKey) {
 #[inline]
 fn add_invoices(acc: &mut CustomerAcc, spills: &mut Spills, keys: &[InvoiceKey]) {
     let mut keys = keys.iter().copied();
-    if !acc.has_invoice {
+    if !acc.has_invoice() {
         match keys.next() {
             Some(k) => {
                 acc.invoice = k;
-                acc.has_invoice = true;
             }
             None => return,
         }
@@ -431,19 +432,23 @@ fn add_country(acc: &mut CustomerAcc, spills: &mut Spills, country: u32, lines: 
     }
 }
 
-/// Sorts and deduplicates a customer's invoices and sets its frequency.
+/// Sorts and deduplicates a customer's invoices (a base row's lists are so
+/// already, the inline invoice not among them).
 #[inline]
-fn normalise(acc: &mut CustomerAcc, spills: &mut Spills) {
-    let mut n = acc.has_invoice as u64;
-    if let Some(row) = base_row(acc.spill) {
-        // A base row's lists are sorted and distinct, the inline invoice
-        // not among them.
-        n += spills.base().further_invoices(row);
-    } else if acc.spill != NONE {
+fn normalise(acc: &CustomerAcc, spills: &mut Spills) {
+    if acc.spill != NONE && base_row(acc.spill).is_none() {
         let spill = &mut spills.list[acc.spill as usize];
-        n += spill.normalise_beside(acc.inline_invoice(), spills.base.as_deref());
+        spill.normalise_beside(acc.inline_invoice(), spills.base.as_deref());
     }
-    acc.frequency = n;
+}
+
+/// What [`PartialState::seal_with_countries`] finds, per customer slot.
+#[derive(Debug)]
+pub struct Sealed {
+    /// The customer's most frequent country, or [`NO_COUNTRY`].
+    pub countries: Vec<u32>,
+    /// The customer's distinct invoices.
+    pub frequencies: Vec<u64>,
 }
 
 /// Partial RFM state: mergeable, serialisable, deterministic.
@@ -806,24 +811,48 @@ impl PartialState {
         add_country(acc, &mut self.spills, country, 1);
     }
 
-    /// Sorts and deduplicates every invoice set and counts the frequencies;
-    /// call before reading frequencies and after a series of
-    /// [`absorb`](Self::absorb) calls to bound memory.
+    /// Sorts and deduplicates every invoice set; call before reading
+    /// frequencies and after a series of [`absorb`](Self::absorb) calls to
+    /// bound memory.
     pub fn seal(&mut self) {
-        for c in &mut self.customers {
+        for c in &self.customers {
             normalise(c, &mut self.spills);
         }
     }
 
+    /// Distinct invoices of customer `slot` (exact once the state is
+    /// [sealed](Self::seal)): the inline one, and those of its spill or
+    /// base row.
+    pub fn frequency(&self, slot: usize) -> u64 {
+        let c = &self.customers[slot];
+        let inline = c.has_invoice() as u64;
+        if let Some(row) = base_row(c.spill) {
+            return inline + self.spills.base().further_invoices(row);
+        }
+        if c.spill == NONE {
+            return inline;
+        }
+        let spill = &self.spills.list[c.spill as usize];
+        // A spill beside a base row holds only the invoices the row lacks.
+        let beside = spill.base.map_or(0, |row| {
+            self.spills
+                .base()
+                .short_count(row as usize)
+                .saturating_sub(1)
+        });
+        inline + (beside + spill.invoices.len() + spill.long_invoices.len()) as u64
+    }
+
     /// [`seal`](Self::seal) for scoring, on every core: seals the state and
-    /// returns each customer's most frequent country (ties: the smallest
-    /// name), as a country slot ([`country_name`](Self::country_name)) per
-    /// customer slot, [`NO_COUNTRY`] for a customer of no line. The spills
+    /// returns each customer's frequency and most frequent country (ties:
+    /// the smallest name), as a country slot
+    /// ([`country_name`](Self::country_name)) per customer slot,
+    /// [`NO_COUNTRY`] for a customer of no line. The spills
     /// are visited in their own order, each once (its invoices and countries
     /// together), and names are compared by their rank among the state's
     /// countries rather than byte by byte: what
     /// [`country_of`](Self::country_of) finds, without its cache misses.
-    pub fn seal_with_countries(&mut self) -> Vec<u32> {
+    pub fn seal_with_countries(&mut self) -> Sealed {
         use rayon::prelude::*;
         /// Customers or spills per task: enough to outweigh the task's cost.
         const PER_TASK: usize = 4096;
@@ -874,11 +903,12 @@ impl PartialState {
             .collect();
         drop(inline_of_spill);
         let base = self.spills.base.as_deref();
-        self.customers
-            .par_iter_mut()
+        let (countries, frequencies) = self
+            .customers
+            .par_iter()
             .with_min_len(PER_TASK)
             .map(|c| {
-                let mut frequency = c.has_invoice as u64;
+                let mut frequency = c.has_invoice() as u64;
                 let mut best = (c.country, c.country_lines);
                 if let Some(row) = base_row(c.spill) {
                     let base = base.expect("a customer of a base row belongs to a decoded state");
@@ -889,10 +919,13 @@ impl PartialState {
                     frequency += invoices;
                     best = better(best, spill_best);
                 }
-                c.frequency = frequency;
-                best.0
+                (best.0, frequency)
             })
-            .collect()
+            .unzip();
+        Sealed {
+            countries,
+            frequencies,
+        }
     }
 
     /// The name of country slot `slot` (from
@@ -1139,7 +1172,14 @@ impl PartialState {
     pub fn to_record_batch_with(&self, ledger: &LineLedger) -> RecordBatch {
         let n = self.customers.len();
         let mut ids = BinaryBuilder::with_capacity(n, self.ids.len());
-        let invoice_count: usize = self.customers.iter().map(|c| c.frequency as usize).sum();
+        // Room for the inline invoices and the spills' (a base row's are
+        // counted as they come).
+        let invoice_count: usize = n + self
+            .spills
+            .list
+            .iter()
+            .map(|s| s.invoices.len())
+            .sum::<usize>();
         // Each customer's packed invoices, sorted (the inline one among
         // them): the key's bytes, little-endian, as a cache entry keeps them.
         let mut keys: Vec<u8> = Vec::with_capacity(invoice_count * INVOICE_KEY_BYTES as usize);
@@ -1351,7 +1391,6 @@ impl PartialState {
                     }
                     if previous.is_none() {
                         acc.invoice = k;
-                        acc.has_invoice = true;
                     } else {
                         let spill = spill_of(&mut acc, &mut state.spills);
                         if spill.invoices.is_empty() {
@@ -1386,7 +1425,7 @@ impl PartialState {
                     let c = state.slot_of_country(country_values.value(i));
                     add_country(&mut acc, &mut state.spills, c, line_values.value(j));
                 }
-                normalise(&mut acc, &mut state.spills);
+                normalise(&acc, &mut state.spills);
                 state.customers[slot] = acc;
             }
         }
@@ -1611,13 +1650,14 @@ mod tests {
         // Sealed for scoring, with each customer's country: the same as
         // `seal` then `country_of`.
         let mut for_scoring = state.clone();
-        let countries = for_scoring.seal_with_countries();
+        let sealed = for_scoring.seal_with_countries();
         let mut state = state.clone();
         state.seal();
-        for (i, &slot) in countries.iter().enumerate() {
+        for (i, &slot) in sealed.countries.iter().enumerate() {
             let c = &state.customers()[i];
             assert_eq!(for_scoring.country_name(slot), state.country_of(c));
-            assert_eq!(for_scoring.customers()[i].frequency(), c.frequency());
+            assert_eq!(sealed.frequencies[i], state.frequency(i));
+            assert_eq!(for_scoring.frequency(i), state.frequency(i));
         }
         let state = &state;
         let mut out: Vec<_> = (0..state.customer_count())
@@ -1625,7 +1665,7 @@ mod tests {
                 let c = &state.customers()[i];
                 (
                     String::from_utf8(state.id(i).to_vec()).unwrap(),
-                    c.frequency(),
+                    state.frequency(i),
                     String::from_utf8(state.country_of(c).to_vec()).unwrap(),
                     c.monetary.0 / money::ONE,
                 )
@@ -1762,7 +1802,7 @@ mod tests {
         for state in [forward, backward] {
             let mut sealed = state.clone();
             sealed.seal();
-            assert_eq!(sealed.customers()[0].frequency(), 30);
+            assert_eq!(sealed.frequency(0), 30);
             assert_eq!(state.to_record_batch(), sealed.to_record_batch());
             assert_eq!(figures(&over_the_wire(&state).unwrap()), figures(&sealed));
         }

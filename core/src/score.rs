@@ -12,7 +12,7 @@ use crate::date::{self, Date, Timestamp};
 use crate::error::{Error, Result};
 use crate::ledger::LineLedger;
 use crate::money::{self, Money};
-use crate::partial::PartialState;
+use crate::partial::{PartialState, Sealed};
 use crate::rank;
 use crate::segment::Segment;
 
@@ -173,7 +173,10 @@ pub fn drop_aside<T: Send + 'static>(value: T) {
 /// Scores the state. `as_of` overrides the default (the day after the latest purchase).
 pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult> {
     // Sealed, with each customer's country found, on every core.
-    let countries = state.seal_with_countries();
+    let Sealed {
+        countries,
+        frequencies,
+    } = state.seal_with_countries();
     let ledger = state.ledger.clone();
     if state.customer_count() == 0 {
         return Err(Error::NoPurchases {
@@ -217,7 +220,7 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
         .for_each(|(&i, recency, frequency, monetary)| {
             let c = &accs[i as usize];
             *recency = (as_of - date::date_of(c.last_ts)) as i64;
-            *frequency = c.frequency();
+            *frequency = frequencies[i as usize];
             *monetary = c.monetary;
         });
     // The three are ranked side by side.
@@ -230,13 +233,13 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
         },
         || rank::ntiles_by_money(&monetary),
     );
-    drop((frequency, monetary));
+    drop((frequencies, monetary));
     // Rows are made on every core, written in place into one vector of
     // exactly `n` rows (an indexed collect: no per-block vectors copied into
     // it afterwards, which at millions of customers held the rows twice);
     // each task shares its countries' names among its rows (one name per
     // country slot, made when the task first meets it).
-    let (shared, recency, r, f, m) = (&state, &recency, &r, &f, &m);
+    let (shared, recency, frequency, r, f, m) = (&state, &recency, &frequency, &r, &f, &m);
     let countries = &countries;
     let no_country: Arc<str> = Arc::from("");
     // Written through: huge pages spare a fault per 4 KiB.
@@ -259,7 +262,7 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
                 CustomerRow {
                     customer_id: text_of(shared.id(i as usize)),
                     recency: recency[pos],
-                    frequency: c.frequency(),
+                    frequency: frequency[pos],
                     monetary: c.monetary,
                     first_purchase: c.first_ts,
                     last_purchase: c.last_ts,

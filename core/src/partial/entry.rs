@@ -201,7 +201,7 @@ impl PartialState {
                 } else {
                     0
                 };
-                c.has_invoice as usize + further
+                c.has_invoice() as usize + further
             })
             .sum()
     }
@@ -589,8 +589,10 @@ impl Columns<'_> {
                 return Err(bad("an invoice set is not sorted and distinct".into()));
             }
             if let Some(k) = short.clone().next() {
+                if !super::is_packed_invoice(keys(k)) {
+                    return Err(bad("an invoice key is not a packed invoice".into()));
+                }
                 acc.invoice = keys(k);
-                acc.has_invoice = true;
             }
             let index = |k: usize| u32::from_le_bytes(array(country_values, k));
             for k in listed.clone() {
@@ -617,7 +619,6 @@ impl Columns<'_> {
             {
                 return Err(bad("a long invoice set is not sorted and distinct".into()));
             }
-            acc.frequency = (short.len() + long.len()) as u64;
             if short.len() > 1 || !long.is_empty() || listed.len() > 1 {
                 acc.spill = BASE_ROW | i as u32;
             }
@@ -788,7 +789,7 @@ mod tests {
                     c.first_ts,
                     c.last_ts,
                     c.monetary.0,
-                    c.frequency(),
+                    state.frequency(i),
                     country,
                 )
             })
@@ -954,12 +955,12 @@ mod tests {
     /// country slot's name, from `seal_with_countries`, in id order.
     fn scored(state: &PartialState) -> Vec<(Vec<u8>, u64, Vec<u8>)> {
         let mut state = state.clone();
-        let countries = state.seal_with_countries();
+        let sealed = state.seal_with_countries();
         let mut rows: Vec<_> = (0..state.customer_count())
             .map(|i| {
-                let c = &state.customers()[i];
-                let country = state.country_name(countries[i]).to_vec();
-                (state.id(i).to_vec(), c.frequency(), country)
+                let country = state.country_name(sealed.countries[i]).to_vec();
+                assert_eq!(sealed.frequencies[i], state.frequency(i));
+                (state.id(i).to_vec(), sealed.frequencies[i], country)
             })
             .collect();
         rows.sort();
