@@ -139,13 +139,49 @@ struct Spill {
     base: Option<u32>,
     /// Whether `invoices` may be out of order or hold repeats.
     unsorted: bool,
+    /// The lists few customers have, boxed so that a spill without them
+    /// (most: many invoices, one country) takes 48 bytes, not 88.
+    rare: Option<Box<Rare>>,
+}
+
+/// A spill's lists that few customers have.
+#[derive(Clone, Debug, Default)]
+struct Rare {
     /// Invoices longer than 15 bytes.
     long_invoices: Vec<Box<[u8]>>,
     /// (index into the state's countries, purchase lines), besides the inline one.
     countries: Vec<(u32, u64)>,
 }
 
+const _: () = assert!(std::mem::size_of::<Spill>() == 48);
+
 impl Spill {
+    /// Invoices longer than 15 bytes.
+    fn long_invoices(&self) -> &[Box<[u8]>] {
+        self.rare.as_ref().map_or(&[], |r| &r.long_invoices)
+    }
+
+    /// (country, purchase lines) besides the inline one.
+    fn countries(&self) -> &[(u32, u64)] {
+        self.rare.as_ref().map_or(&[], |r| &r.countries)
+    }
+
+    /// The rare lists, made when the spill has none.
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// A spill of these rare lists (none when both are empty).
+    fn with_rare(mut self, long_invoices: Vec<Box<[u8]>>, countries: Vec<(u32, u64)>) -> Spill {
+        if !long_invoices.is_empty() || !countries.is_empty() {
+            self.rare = Some(Box::new(Rare {
+                long_invoices,
+                countries,
+            }));
+        }
+        self
+    }
+
     /// Appends invoice `key`, keeping track of whether the list is still
     /// sorted and distinct.
     #[inline]
@@ -172,9 +208,10 @@ impl Spill {
                 self.invoices.remove(at);
             }
         }
-        if !strictly_increasing(&self.long_invoices) {
-            self.long_invoices.sort_unstable();
-            self.long_invoices.dedup();
+        if !strictly_increasing(self.long_invoices()) {
+            let long = &mut self.rare_mut().long_invoices;
+            long.sort_unstable();
+            long.dedup();
         }
     }
 
@@ -193,7 +230,7 @@ impl Spill {
             // The row's first invoice is the inline one.
             further = base.short_count(row).saturating_sub(1);
         }
-        (further + self.invoices.len() + self.long_invoices.len()) as u64
+        (further + self.invoices.len() + self.long_invoices().len()) as u64
     }
 
     /// The invoice sets as [`normalise`](Self::normalise) leaves them: the
@@ -207,10 +244,10 @@ impl Spill {
         } else {
             Cow::Borrowed(&self.invoices[..])
         };
-        let long = if strictly_increasing(&self.long_invoices) {
-            Cow::Borrowed(&self.long_invoices[..])
+        let long = if strictly_increasing(self.long_invoices()) {
+            Cow::Borrowed(self.long_invoices())
         } else {
-            let mut v = self.long_invoices.clone();
+            let mut v = self.long_invoices().to_vec();
             v.sort_unstable();
             v.dedup();
             Cow::Owned(v)
@@ -421,14 +458,14 @@ fn add_country(acc: &mut CustomerAcc, spills: &mut Spills, country: u32, lines: 
         acc.country = country;
         acc.country_lines = lines;
     } else {
-        let spill = spill_of(acc, spills);
-        for c in spill.countries.iter_mut() {
+        let countries = &mut spill_of(acc, spills).rare_mut().countries;
+        for c in countries.iter_mut() {
             if c.0 == country {
                 c.1 += lines;
                 return;
             }
         }
-        spill.countries.push((country, lines));
+        countries.push((country, lines));
     }
 }
 
@@ -791,6 +828,7 @@ impl PartialState {
         match packed.0 {
             Some(key) => add_invoice(acc, &mut self.spills, key),
             None => spill_of(acc, &mut self.spills)
+                .rare_mut()
                 .long_invoices
                 .push(invoice.into()),
         }
@@ -840,7 +878,7 @@ impl PartialState {
                 .short_count(row as usize)
                 .saturating_sub(1)
         });
-        inline + (beside + spill.invoices.len() + spill.long_invoices.len()) as u64
+        inline + (beside + spill.invoices.len() + spill.long_invoices().len()) as u64
     }
 
     /// [`seal`](Self::seal) for scoring, on every core: seals the state and
@@ -895,7 +933,7 @@ impl PartialState {
             .map(|(spill, &inline)| {
                 let invoices = spill.normalise_beside(inline, base);
                 let best = spill
-                    .countries
+                    .countries()
                     .iter()
                     .fold((NONE, 0), |best, &c| better(best, c));
                 (invoices, best)
@@ -1060,8 +1098,10 @@ impl PartialState {
             if new {
                 if let Some(sp) = their_spill {
                     let mut sp = sp.into_owned();
-                    for c in sp.countries.iter_mut() {
-                        c.0 = remap_country(c.0);
+                    if let Some(rare) = sp.rare.as_mut() {
+                        for c in rare.countries.iter_mut() {
+                            c.0 = remap_country(c.0);
+                        }
                     }
                     theirs.spill = self.spills.len() as u32;
                     self.spills.push(sp);
@@ -1092,14 +1132,16 @@ impl PartialState {
                 } else {
                     add_invoices(ours, &mut self.spills, &sp.invoices);
                 }
-                for &(c, n) in &sp.countries {
+                for &(c, n) in sp.countries() {
                     add_country(ours, &mut self.spills, remap_country(c), n);
                 }
-                if !sp.long_invoices.is_empty() {
-                    let long = &mut spill_of(ours, &mut self.spills).long_invoices;
+                if !sp.long_invoices().is_empty() {
+                    let long = &mut spill_of(ours, &mut self.spills).rare_mut().long_invoices;
                     match sp {
-                        Cow::Owned(sp) => long.extend(sp.long_invoices),
-                        Cow::Borrowed(sp) => long.extend(sp.long_invoices.iter().cloned()),
+                        Cow::Owned(sp) => {
+                            long.extend(sp.rare.map(|r| r.long_invoices).unwrap_or_default())
+                        }
+                        Cow::Borrowed(sp) => long.extend(sp.long_invoices().iter().cloned()),
                     }
                 }
             }
@@ -1117,7 +1159,7 @@ impl PartialState {
         let mut best: Option<(&[u8], u64)> = None;
         let inline = (acc.country != NONE).then_some((acc.country, acc.country_lines));
         let spill = self.spills.view(acc.spill);
-        let spilled = spill.as_ref().map_or(&[][..], |s| &s.countries[..]);
+        let spilled = spill.as_ref().map_or(&[][..], |s| s.countries());
         for (c, n) in inline.into_iter().chain(spilled.iter().copied()) {
             let name: &[u8] = &self.countries[c as usize];
             best = match best {
@@ -1226,7 +1268,7 @@ impl PartialState {
                 for inv in long.iter() {
                     long_invoices.values().append_value(inv);
                 }
-                for &(country, lines) in &spill.countries {
+                for &(country, lines) in spill.countries() {
                     countries
                         .values()
                         .append_value(&self.countries[country as usize]);
@@ -1410,6 +1452,7 @@ impl PartialState {
                         )));
                     }
                     spill_of(&mut acc, &mut state.spills)
+                        .rare_mut()
                         .long_invoices
                         .push(v.into());
                     previous = Some(v);

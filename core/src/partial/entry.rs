@@ -140,8 +140,8 @@ impl PartialState {
                     scratch.extend(base.invoices(row as usize).skip(1));
                 }
                 scratch.extend_from_slice(&spill.invoices);
-                long_scratch.extend(spill.long_invoices.iter().map(|b| &b[..]));
-                countries.extend_from_slice(&spill.countries);
+                long_scratch.extend(spill.long_invoices().iter().map(|b| &b[..]));
+                countries.extend_from_slice(spill.countries());
             }
             if !strictly_increasing(&long_scratch) {
                 long_scratch.sort_unstable();
@@ -197,7 +197,7 @@ impl PartialState {
                     let beside = spill
                         .base
                         .map_or(0, |row| base.map_or(0, |b| b.short_count(row as usize)));
-                    beside + spill.invoices.len() + spill.long_invoices.len()
+                    beside + spill.invoices.len() + spill.long_invoices().len()
                 } else {
                     0
                 };
@@ -469,10 +469,12 @@ impl Base {
     pub(super) fn spill_beside(&self, row: usize) -> Spill {
         Spill {
             base: Some(row as u32),
-            long_invoices: self.long_invoices(row).map(Into::into).collect(),
-            countries: self.further_countries(row).collect(),
             ..Spill::default()
         }
+        .with_rare(
+            self.long_invoices(row).map(Into::into).collect(),
+            self.further_countries(row).collect(),
+        )
     }
 
     /// Row `row`'s spill as a decoded customer's: its invoices beyond the
@@ -485,9 +487,10 @@ impl Base {
             spill.invoices = Vec::with_capacity(short - 1 + INVOICE_SLACK);
             spill.invoices.extend(self.invoices(row).skip(1));
         }
-        spill.long_invoices = self.long_invoices(row).map(Into::into).collect();
-        spill.countries = self.further_countries(row).collect();
-        spill
+        spill.with_rare(
+            self.long_invoices(row).map(Into::into).collect(),
+            self.further_countries(row).collect(),
+        )
     }
 }
 
