@@ -3,7 +3,9 @@
 //! SIGSTOP) and `rfm submit`, compared byte for byte with `rfm run` and with
 //! the reference outputs of the real UCI file.
 
-use crate::support::{assert_task_delay, bin, task_delay, Proc, REAL, REFERENCE_SEGMENTS};
+use crate::support::{
+    assert_task_delay, bin, only_failed_report, task_delay, Proc, REAL, REFERENCE_SEGMENTS,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
@@ -705,14 +707,7 @@ fn a_result_beyond_max_result_size_fails_with_nothing_written() {
         err.contains("customers.csv of more than 64KiB (--max-result-size)"),
         "{err}"
     );
-    let names: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(names, ["run.json"], "{err}");
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
-    assert_eq!(report["status"], "failed", "{report}");
+    only_failed_report(&out, &err);
     // The same job under the default bound is whole.
     let out = tmp.path().join("whole");
     let mut submit = c.submit(Path::new(REAL), &out, "8MiB");

@@ -226,6 +226,20 @@ pub fn rss(pid: u32) -> u64 {
     kb * 1024
 }
 
+/// The report of a failed run in `out`, which holds nothing else (`why`
+/// is shown when either is not so).
+pub fn only_failed_report(out: &std::path::Path, why: &str) -> serde_json::Value {
+    let names: Vec<_> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["run.json"], "only the failed report: {why}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(report["status"], "failed", "{report}: {why}");
+    report
+}
+
 /// The latest published run: (run id, status, customers).
 pub fn latest_run(url: &str) -> (String, String, i64) {
     let mut store = rfm_store::Store::connect(url).expect("connect to the test database");
