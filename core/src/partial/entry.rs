@@ -827,6 +827,25 @@ mod tests {
     }
 
     #[test]
+    fn an_invoice_key_that_no_invoice_packs_to_is_refused() {
+        // One customer of one invoice: the entry's only 16-byte key.
+        let mut state = PartialState::new();
+        state.absorb_line(b"A1", b"536365", 0, Money(money::ONE), b"France");
+        let bytes = payload(&state);
+        let key = super::super::pack_invoice(b"536365").unwrap().to_le_bytes();
+        let at = bytes
+            .windows(16)
+            .position(|w| w == key)
+            .expect("the key in the entry");
+        assert!(PartialState::decode_entry(&bytes).is_ok());
+        // The key no invoice packs to, which marks a customer of none.
+        let mut forged = bytes.clone();
+        forged[at..at + 16].copy_from_slice(&u128::MAX.to_le_bytes());
+        let err = PartialState::decode_entry(&forged).unwrap_err().to_string();
+        assert!(err.contains("not a packed invoice"), "{err}");
+    }
+
+    #[test]
     fn a_damaged_payload_is_an_error_never_a_panic() {
         let bytes = payload(&sample());
         for n in 0..bytes.len() {
