@@ -1148,7 +1148,7 @@ impl PartialState {
         }
     }
 
-    /// The customers (frequencies are exact after [`seal`](Self::seal));
+    /// The customers (their frequencies: [`frequency`](Self::frequency));
     /// customer `i`'s id is [`id(i)`](Self::id).
     pub fn customers(&self) -> &[CustomerAcc] {
         &self.customers
