@@ -72,6 +72,7 @@ use crate::data_root::DataRoot;
 use crate::engine::{InputFile, InputReader};
 use crate::error::Result;
 use crate::input::{ColumnMap, ParseOptions};
+use crate::mapped::FileBytes;
 use crate::partial::PartialState;
 
 /// The version of the states and of the entry layout; bump it whenever a
@@ -259,12 +260,18 @@ impl SetHit {
     /// instead.
     pub fn decode(self) -> std::result::Result<PartialState, String> {
         let path = self.path;
-        let bytes = crate::huge_pages::read_file(&path)
+        let bytes = FileBytes::load(&path)
             .map_err(|e| format!("cache entry {} cannot be read ({e})", path.display()))?;
         let at = verify(&bytes, &self.keys)
             .map_err(|why| format!("cache entry {} is not usable ({why})", path.display()))?;
         let mut state = decode_payload(bytes, at)
             .map_err(|why| format!("cache entry {} cannot be decoded ({why})", path.display()))?;
+        if state.cut_entry().is_some() {
+            return Err(format!(
+                "cache entry {} was cut short while it was read",
+                path.display()
+            ));
+        }
         renumber_files(&mut state, &self.at);
         Ok(state)
     }
@@ -313,7 +320,7 @@ impl Cache {
     /// The state of the file of `key`, at position `file_index` of the run.
     pub fn load(&self, key: &CacheKey, file_index: u32) -> Lookup {
         let path = self.dir.join(key.entry_name());
-        let bytes = match fs::read(&path) {
+        let bytes = match FileBytes::load(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Lookup::Miss,
             Err(e) => {
@@ -372,7 +379,7 @@ impl Cache {
             .into_iter()
             .filter(|d| *d != Default::default())
             .collect();
-        Ok(frame(vec![key.clone()], state, &ledger))
+        checked_frame(vec![key.clone()], state, &ledger)
     }
 
     /// The set entry of a run's merged `state` over files whose keys are
@@ -382,7 +389,7 @@ impl Cache {
         keys: &[CacheKey],
         state: &PartialState,
     ) -> std::io::Result<EntryBytes> {
-        Ok(frame(keys.to_vec(), state, &state.ledger))
+        checked_frame(keys.to_vec(), state, &state.ledger)
     }
 
     /// Writes a set entry made by [`encode_set`](Self::encode_set), removes
@@ -726,15 +733,36 @@ fn read_header(path: &Path) -> std::result::Result<EntryHeader, String> {
     split(&bytes).map(|(h, _)| h)
 }
 
+/// [`frame`], unless a mapped entry the state read from was cut short
+/// meanwhile: an entry of zeros in place of lost bytes is never written.
+fn checked_frame(
+    keys: Vec<CacheKey>,
+    state: &PartialState,
+    ledger: &crate::ledger::LineLedger,
+) -> std::io::Result<EntryBytes> {
+    let framed = frame(keys, state, ledger);
+    match state.cut_entry() {
+        Some(cut) => Err(std::io::Error::other(format!(
+            "cache entry {} was cut short while it was read",
+            cut.display()
+        ))),
+        None => Ok(framed),
+    }
+}
+
 /// The checksum of a payload: XXH3-128 in hex.
 fn checksum(payload: &[u8]) -> String {
     format!("{:032x}", twox_hash::XxHash3_128::oneshot(payload))
 }
 
 /// The state an entry holds, when it is whole and of `keys`.
-fn decode(bytes: Vec<u8>, keys: &[CacheKey]) -> std::result::Result<PartialState, String> {
+fn decode(bytes: FileBytes, keys: &[CacheKey]) -> std::result::Result<PartialState, String> {
     let at = verify(&bytes, keys)?;
-    decode_payload(bytes, at)
+    let state = decode_payload(bytes, at)?;
+    match state.cut_entry() {
+        Some(_) => Err("cut short while it was read".into()),
+        None => Ok(state),
+    }
 }
 
 /// Checks that an entry is whole and of `keys`; returns where its payload
@@ -761,7 +789,7 @@ fn verify(bytes: &[u8], keys: &[CacheKey]) -> std::result::Result<usize, String>
 /// [`verify`]), decoded into the state's columns; the state keeps `bytes`,
 /// where its customers' further invoices and countries stay until a merge
 /// touches them.
-fn decode_payload(bytes: Vec<u8>, at: usize) -> std::result::Result<PartialState, String> {
+fn decode_payload(bytes: FileBytes, at: usize) -> std::result::Result<PartialState, String> {
     PartialState::decode_entry_at(bytes, at).map_err(|e| e.to_string())
 }
 
@@ -769,6 +797,7 @@ fn decode_payload(bytes: Vec<u8>, at: usize) -> std::result::Result<PartialState
 mod tests {
     use super::*;
     use crate::engine::{open_inputs, run_local, RunOptions};
+    use crate::error::Error;
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let p = dir.join(name);
@@ -947,6 +976,61 @@ mod tests {
         let bytes = cache.encode_set(&keys3, &whole).unwrap();
         cache.put_set(&keys3, &bytes).unwrap();
         assert_eq!(cache.sets().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_entry_cut_short_while_its_state_is_in_use_fails_the_scoring_not_the_process() {
+        // 3,000 customers of two invoices in two countries each: their
+        // further invoices and countries stay in the entry's mapped bytes.
+        let tmp = tempfile::tempdir().unwrap();
+        let mut csv = String::from(
+            "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n",
+        );
+        for c in 0..3000 {
+            csv += &format!(
+                "{},A,x,1,12/1/2010 8:26,2.50,{},France\n",
+                600000 + 2 * c,
+                10000 + c
+            );
+            csv += &format!(
+                "{},A,x,2,12/2/2010 9:00,1.25,{},Spain\n",
+                600001 + 2 * c,
+                10000 + c
+            );
+        }
+        let path = write(tmp.path(), "a.csv", &csv);
+        let opts = RunOptions::default();
+        let files = open_inputs(path.to_str().unwrap(), &opts.parse).unwrap();
+        let state = run_local(&files, &opts).unwrap();
+        let cache = Cache::new(tmp.path().join("cache"), DEFAULT_MAX_SIZE);
+        let reader = InputReader::open(&path).unwrap();
+        let key = CacheKey::of(&files[0], &reader, None, &opts.parse).unwrap();
+        cache.store(&key, &state, 0).unwrap();
+        let entry = tmp.path().join("cache").join(key.entry_name());
+        assert!(fs::metadata(&entry).unwrap().len() > 3 * 4096);
+        let load = || match cache.load(&key, 0) {
+            Lookup::Hit(state) => *state,
+            _ => panic!("a whole entry serves"),
+        };
+        // Whole, the state scores as the one computed.
+        let want = crate::score::finish(state, None).unwrap();
+        let got = crate::score::finish(load(), None).unwrap();
+        assert_eq!(got.customers, want.customers);
+        // Cut in place by another program after it was checked and decoded:
+        // the rows read since are lost, and scoring says so.
+        let decoded = load();
+        assert_eq!(decoded.cut_entry(), None);
+        fs::File::options()
+            .write(true)
+            .open(&entry)
+            .unwrap()
+            .set_len(4096)
+            .unwrap();
+        let err = crate::score::finish(decoded, None).unwrap_err();
+        assert!(matches!(err, Error::CacheEntryCut { .. }), "{err}");
+        assert!(err.to_string().contains("cut short"), "{err}");
+        // The cut entry is refused from then on.
+        assert!(matches!(cache.load(&key, 0), Lookup::Damaged(_)));
     }
 
     #[test]

@@ -123,6 +123,11 @@ pub enum Error {
 
     #[error("partial state is not valid: {0}")]
     BadState(String),
+
+    /// A mapped state cache entry cut short by another program while the
+    /// run read it (see [`crate::mapped`]).
+    #[error("{}: this state cache entry was cut short by another program while the run read it; nothing was written: run again (the entry is then recomputed)", path.display())]
+    CacheEntryCut { path: PathBuf },
 }
 
 impl Error {
@@ -156,9 +161,10 @@ impl Error {
             Error::Cancelled => Stage::Planning,
             Error::TooManyMalformed { .. } => Stage::MalformedLimit,
             Error::AsOfTooEarly { .. } => Stage::AsOf,
-            Error::NoPurchases { .. } | Error::Overflow { .. } | Error::BadState(_) => {
-                Stage::Scoring
-            }
+            Error::NoPurchases { .. }
+            | Error::Overflow { .. }
+            | Error::BadState(_)
+            | Error::CacheEntryCut { .. } => Stage::Scoring,
             Error::Output { .. } => Stage::Writing,
         }
     }

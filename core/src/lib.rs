@@ -27,6 +27,7 @@ pub mod gen_formats;
 pub mod huge_pages;
 pub mod input;
 pub mod ledger;
+pub mod mapped;
 pub mod money;
 pub mod output;
 pub mod parquet_input;

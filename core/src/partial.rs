@@ -10,6 +10,7 @@
 //! customer whichever chunks or files they come from.
 
 use std::borrow::Cow;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ahash::AHashMap;
@@ -522,6 +523,9 @@ pub struct PartialState {
     /// (slots are never reused and invoice sets only grow, through merges
     /// too), so the next line of the same invoice adds none.
     last_invoice: Option<(u32, InvoiceKey)>,
+    /// A mapped cache entry that a state merged into this one was read
+    /// from, and that was cut short meanwhile (see [`crate::mapped`]).
+    lost_entry: Option<PathBuf>,
 }
 
 /// The value indices of list row `row`.
@@ -550,6 +554,23 @@ fn id_in<'a>(ids: &'a [u8], id_ends: &[usize], i: usize) -> &'a [u8] {
 impl PartialState {
     pub fn new() -> PartialState {
         PartialState::default()
+    }
+
+    /// A mapped cache entry that this state, or one merged into it, read
+    /// from and that another program cut short meanwhile: what was read
+    /// from it may be zeros in place of its bytes, so the state must not be
+    /// used (see [`crate::mapped`]).
+    pub fn cut_entry(&self) -> Option<&Path> {
+        self.lost_entry
+            .as_deref()
+            .or_else(|| self.spills.base.as_ref().and_then(|b| b.cut_short()))
+    }
+
+    /// Keeps `lost` (a cut entry of a state merged in), unless one is kept.
+    fn note_lost_entry(&mut self, lost: Option<&Path>) {
+        if let (None, Some(path)) = (&self.lost_entry, lost) {
+            self.lost_entry = Some(path.to_path_buf());
+        }
     }
 
     pub fn customer_count(&self) -> usize {
@@ -998,14 +1019,19 @@ impl PartialState {
         if self.customers.is_empty() && self.countries.is_empty() && !self.folds_in_place {
             let ledger = std::mem::take(&mut self.ledger);
             let overflow = self.overflow.take();
+            let lost = self.lost_entry.take();
             *self = other;
             self.ledger = ledger;
             self.overflow = overflow;
+            self.note_lost_entry(lost.as_deref());
             return;
         }
         // The other's spills are moved out of it, not copied.
         let mut other_spills = std::mem::take(&mut other.spills);
         self.fold(&other, |spill| other_spills.take(spill).map(Cow::Owned));
+        // Its entry's rows were read: checked once they are.
+        let lost = other_spills.base.as_ref().and_then(|b| b.cut_short());
+        self.note_lost_entry(lost.or(other.lost_entry.as_deref()));
     }
 
     /// Whether [`merge`](Self::merge) folds `other` into this state (rather
@@ -1040,6 +1066,7 @@ impl PartialState {
         }
         self.ledger.merge(other.ledger.clone());
         self.fold(other, |spill| other.spills.view(spill));
+        self.note_lost_entry(other.cut_entry());
     }
 
     /// Folds `other`'s customers into this state; `spill_of_other` gives

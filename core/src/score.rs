@@ -177,6 +177,13 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
         countries,
         frequencies,
     } = state.seal_with_countries();
+    // The last read of a mapped cache entry's rows is behind: whether one
+    // was cut short meanwhile is known now.
+    if let Some(path) = state.cut_entry() {
+        return Err(Error::CacheEntryCut {
+            path: path.to_path_buf(),
+        });
+    }
     let ledger = state.ledger.clone();
     if state.customer_count() == 0 {
         return Err(Error::NoPurchases {

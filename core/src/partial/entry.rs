@@ -40,6 +40,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::ledger::LineLedger;
+use crate::mapped::FileBytes;
 use crate::money::{self, Money};
 use crate::parse::is_customer_text;
 
@@ -210,14 +211,14 @@ impl PartialState {
     /// [`encode_entry`](Self::encode_entry), with room for a quarter more
     /// customers; any inconsistency is an error naming it.
     pub fn decode_entry(payload: &[u8]) -> Result<PartialState> {
-        Self::decode_entry_at(payload.to_vec(), 0)
+        Self::decode_entry_at(payload.to_vec().into(), 0)
     }
 
     /// [`decode_entry`](Self::decode_entry) of the payload at `at` in an
     /// entry's `bytes`, which the state keeps: every list is checked, but
     /// the customers' further invoices and countries stay in `bytes` (base
     /// rows) until a merge touches them.
-    pub fn decode_entry_at(bytes: Vec<u8>, at: usize) -> Result<PartialState> {
+    pub fn decode_entry_at(bytes: FileBytes, at: usize) -> Result<PartialState> {
         let payload = bytes
             .get(at..)
             .ok_or_else(|| bad(format!("payload at {at} beyond the entry")))?;
@@ -346,7 +347,7 @@ struct Layout {
 /// [`BASE_ROW`]): row `i` is the entry's customer `i`, whose first invoice
 /// and first country are inline in its [`CustomerAcc`].
 pub(super) struct Base {
-    bytes: Vec<u8>,
+    bytes: FileBytes,
     layout: Layout,
 }
 
@@ -367,6 +368,11 @@ fn span(ends: &[usize], row: usize) -> Range<usize> {
 }
 
 impl Base {
+    /// The mapped entry, when it was cut short since it was mapped.
+    pub(super) fn cut_short(&self) -> Option<&std::path::Path> {
+        self.bytes.cut_short()
+    }
+
     /// Row `row`'s invoices beyond its first (the inline one): the packed
     /// ones after the first, then the long ones.
     pub(super) fn further_invoices(&self, row: usize) -> u64 {
