@@ -29,7 +29,7 @@ pub enum Command {
         quiet, runs on the folder's files as `rfm run DIR` does (one run at a time; a change during a \
         run leads to one more run). With --every or --cron (5 fields, UTC), runs only when due, and \
         records the run skipped when nothing changed since the last successful run. Each run goes to \
-        RESULTS_ROOT/<run id> (and the database when set). SIGINT/SIGTERM stop watching; a run in \
+        RESULTS_ROOT/RUN_ID (and the database when set). SIGINT/SIGTERM stop watching; a run in \
         progress is recorded failed (interrupted). See docs/WATCH.md.\n\n\
         Examples:\n  rfm watch /data/exports --results-root /data/rfm-out\n  \
         rfm watch /data/exports --cron '0 2 * * *' --database-url postgresql://rfm@localhost/rfm\n  \
@@ -388,7 +388,7 @@ pub struct InputArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub input: InputArgs,
-    /// Directory for customers.csv, segments.csv and run.json (default: RESULTS_ROOT/<run id>); a
+    /// Directory for customers.csv, segments.csv and run.json (default: RESULTS_ROOT/RUN_ID); a
     /// previous run's folder is replaced whole, a folder holding other files is refused.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -593,7 +593,7 @@ pub struct SubmitArgs {
     pub keepalive: KeepaliveArgs,
     #[command(flatten)]
     pub tls: rfm_proto::tls::ClientTlsArgs,
-    /// Directory for customers.csv, segments.csv and run.json (default: RESULTS_ROOT/<run id>); a
+    /// Directory for customers.csv, segments.csv and run.json (default: RESULTS_ROOT/RUN_ID); a
     /// previous run's folder is replaced whole, a folder holding other files is refused.
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -39,7 +39,7 @@ const MI_OPTION_PURGE_DELAY: c_int = 15;
 static KEPT_FOR_MS: AtomicU64 = AtomicU64::new(0);
 
 /// Keeps the pages jobs free for `kept_for` (instead of about a second),
-/// and lets jobs of fewer than [`RELEASE_KEPT_FROM_CUSTOMERS`] keep theirs
+/// and lets jobs of fewer than `RELEASE_KEPT_FROM_CUSTOMERS` keep theirs
 /// through scoring: the next allocations reuse them. For a
 /// process that runs job after job (`rfm-coordinator`); `rfm run` runs one
 /// job and returns them. Zero keeps nothing (the allocator's own delay).

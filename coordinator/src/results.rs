@@ -1,7 +1,7 @@
 //! The coordinator's Arrow Flight service: `DoGet` streams a finished job's
 //! scored table (customers or segments) to its submitter, in batches of at
 //! most [`rfm_core::tables::BATCH_ROWS`] rows, or its `customers.csv` as
-//! text, formatted on every core as it is sent ([`customers_text`]). The
+//! text, formatted on every core as it is sent (`customers_text`). The
 //! ticket is a `ResultTicket` (job id and table, never a path); only the
 //! job's owner or the admin may fetch it, as for `GetJobResult`. Every other
 //! Flight method is unimplemented.

@@ -255,7 +255,7 @@ fn header_line(header: &[&str]) -> Vec<u8> {
     out
 }
 
-/// A whole file as [`write`] makes it, held in the pieces it came in: a
+/// A whole file as [`write()`] makes it, held in the pieces it came in: a
 /// coordinator formats a finished job's `customers.csv` and sends it so,
 /// and `rfm submit` writes it as it came, without decoding a row. Its
 /// records are counted as the pieces come ([`Text::push`]), so that the

@@ -3,7 +3,7 @@
 //!
 //! Every amount the engine holds (a price, a line's quantity × price, a
 //! customer's revenue, a segment's or the run's revenue) stays within
-//! ±[`MAX`]: at most 20 digits before the decimal point, what Arrow's
+//! ±[`Money::MAX`]: at most 20 digits before the decimal point, what Arrow's
 //! `Decimal128(38, 18)` (partial states) can hold. The checked operations
 //! return `None` beyond it.
 

@@ -93,7 +93,7 @@ const NONE: u32 = u32::MAX;
 pub const NO_COUNTRY: u32 = NONE;
 
 /// One customer's accumulated purchases. The common case (one invoice, one
-/// country) lives inline; a customer with more has a [`Spill`] in its state.
+/// country) lives inline; a customer with more has a `Spill` in its state.
 /// The id is kept in the state's id arena ([`PartialState::id`]).
 #[derive(Clone, Debug)]
 pub struct CustomerAcc {
@@ -633,7 +633,7 @@ impl PartialState {
 
     /// Room, before parsing `bytes` of CSV into an empty state, for as many
     /// customers as that holds when every invoice is a new customer (about one
-    /// per [`INPUT_BYTES_PER_CUSTOMER`] bytes): the table and arena then grow
+    /// per `INPUT_BYTES_PER_CUSTOMER` bytes): the table and arena then grow
     /// rarely. A state that already holds customers is left as it is.
     pub fn reserve_for_input(&mut self, bytes: usize) {
         if self.customers.is_empty() {
@@ -645,7 +645,7 @@ impl PartialState {
     /// Room, before merging into an empty state the chunk states of `bytes`
     /// of input, in the per-customer columns for as many customers as
     /// [`reserve_for_input`](Self::reserve_for_input) assumes (at most
-    /// [`MAX_JOB_RESERVED_CUSTOMERS`]); the index grows as usual. The room is
+    /// `MAX_JOB_RESERVED_CUSTOMERS`); the index grows as usual. The room is
     /// address space that pages in only as customers arrive, so a state of
     /// few customers costs no more memory, and a state of many never moves to
     /// grow: no copy of its columns, and no freed copies that the allocator

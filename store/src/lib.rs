@@ -59,7 +59,7 @@ impl Store {
     /// Connects to `url` (a `postgresql://` URL or `key=value` string) and
     /// applies any pending migrations. TLS follows the URL's `sslmode` and
     /// `sslrootcert` as libpq does ([`tls`]). Without a `connect_timeout` in the URL,
-    /// gives up after [`connect::DEFAULT_CONNECT_TIMEOUT`].
+    /// gives up after `connect::DEFAULT_CONNECT_TIMEOUT`.
     pub fn connect(url: &str) -> Result<Store> {
         let endpoint = connect::parse(url)?;
         let mut client = connect::open(&endpoint)?;

@@ -321,7 +321,7 @@ pub fn count_chunks(input: &InputFile, chunk_size: u64) -> u64 {
         .sum()
 }
 
-/// The row ranges of a workbook's sheets ([`rows_per_task`] rows each).
+/// The row ranges of a workbook's sheets (`rows_per_task` rows each).
 pub fn plan_chunks(file_index: u32, input: &InputFile, chunk_size: u64, chunks: &mut Vec<Chunk>) {
     let sheets = &input.layout.sheets;
     let per_task = rows_per_task(input, chunk_size);

@@ -5,15 +5,15 @@
 //! ([`ColumnMap::resolve`]); a missing one is the CSV's missing-column error.
 //! Each role accepts text (UTF-8, large UTF-8, view, dictionary), integers,
 //! decimals and floats, and for the date also timestamps and dates; how each
-//! reads is in [`columns`]. Only the role columns are read (projection), and
+//! reads is in `columns`. Only the role columns are read (projection), and
 //! a chunk's row groups are read in parallel (rayon), as a CSV chunk's
-//! sub-ranges are. The footer is read once per file per process ([`footer`]).
+//! sub-ranges are. The footer is read once per file per process (`footer`).
 //! A row group's text role columns whose pages all hold dictionary keys are
 //! read as dictionary arrays: no text is copied per row, a customer
-//! dictionary's ids are checked once per value ([`Readings`]), invoice and
+//! dictionary's ids are checked once per value (`Readings`), invoice and
 //! country values are trimmed (invoices packed) once, and a customer's or
 //! country's slot in the state is looked up once per row group
-//! ([`columns::Slots`]).
+//! (`columns::Slots`).
 //!
 //! Planning stays in bytes: a chunk `[start, end)` owns the row groups whose
 //! first byte lies in it, so every row group belongs to exactly one task
