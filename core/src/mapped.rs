@@ -65,8 +65,8 @@ unsafe impl Sync for MappedFile {}
 
 impl MappedFile {
     /// Maps the whole file at `path`. `Ok(None)` when it cannot be mapped
-    /// with the guard (no slot free, or the handler not installed): the
-    /// caller reads it instead.
+    /// with the guard (no slot free, the handler not installed, or a
+    /// filesystem that maps no file): the caller reads it instead.
     pub fn open(path: &Path) -> io::Result<Option<MappedFile>> {
         let file = File::open(path)?;
         Self::map(&file, path)
@@ -101,7 +101,9 @@ impl MappedFile {
             )
         };
         if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
+            // A filesystem that maps no file (or no address space left):
+            // read instead.
+            return Ok(None);
         }
         let mut mapped = MappedFile {
             path: path.to_path_buf(),
@@ -288,11 +290,6 @@ extern "C" fn on_sigbus(
             libc::sigaction(libc::SIGBUS, previous, std::ptr::null_mut());
         }
     }
-}
-
-#[cfg(not(unix))]
-fn guard_installed() -> bool {
-    false
 }
 
 #[cfg(test)]
