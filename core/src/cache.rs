@@ -805,6 +805,21 @@ mod tests {
         p
     }
 
+    /// The state of `csv` (as `a.csv` in `dir`), computed and stored in a
+    /// cache in `dir/cache`: the cache, the key, the state and its entry.
+    fn stored(dir: &Path, csv: &str) -> (Cache, CacheKey, PartialState, PathBuf) {
+        let path = write(dir, "a.csv", csv);
+        let opts = RunOptions::default();
+        let files = open_inputs(path.to_str().unwrap(), &opts.parse).unwrap();
+        let state = run_local(&files, &opts).unwrap();
+        let cache = Cache::new(dir.join("cache"), DEFAULT_MAX_SIZE);
+        let reader = InputReader::open(&path).unwrap();
+        let key = CacheKey::of(&files[0], &reader, None, &opts.parse).unwrap();
+        cache.store(&key, &state, 0).unwrap();
+        let entry = dir.join("cache").join(key.entry_name());
+        (cache, key, state, entry)
+    }
+
     const CSV: &str =
         "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n\
         536365,A,x,6,12/1/2010 8:26,2.55,17850,United Kingdom\n\
@@ -998,15 +1013,7 @@ mod tests {
                 10000 + c
             );
         }
-        let path = write(tmp.path(), "a.csv", &csv);
-        let opts = RunOptions::default();
-        let files = open_inputs(path.to_str().unwrap(), &opts.parse).unwrap();
-        let state = run_local(&files, &opts).unwrap();
-        let cache = Cache::new(tmp.path().join("cache"), DEFAULT_MAX_SIZE);
-        let reader = InputReader::open(&path).unwrap();
-        let key = CacheKey::of(&files[0], &reader, None, &opts.parse).unwrap();
-        cache.store(&key, &state, 0).unwrap();
-        let entry = tmp.path().join("cache").join(key.entry_name());
+        let (cache, key, state, entry) = stored(tmp.path(), &csv);
         assert!(fs::metadata(&entry).unwrap().len() > 3 * 4096);
         let load = || match cache.load(&key, 0) {
             Lookup::Hit(state) => *state,
@@ -1036,15 +1043,7 @@ mod tests {
     #[test]
     fn entries_truncated_damaged_foreign_of_another_version_or_forged_are_refused() {
         let tmp = tempfile::tempdir().unwrap();
-        let path = write(tmp.path(), "a.csv", CSV);
-        let opts = RunOptions::default();
-        let files = open_inputs(path.to_str().unwrap(), &opts.parse).unwrap();
-        let state = run_local(&files, &opts).unwrap();
-        let cache = Cache::new(tmp.path().join("cache"), DEFAULT_MAX_SIZE);
-        let reader = InputReader::open(&path).unwrap();
-        let key = CacheKey::of(&files[0], &reader, None, &opts.parse).unwrap();
-        cache.store(&key, &state, 0).unwrap();
-        let entry = tmp.path().join("cache").join(key.entry_name());
+        let (cache, key, state, entry) = stored(tmp.path(), CSV);
         let good = fs::read(&entry).unwrap();
         let refused = |bytes: &[u8]| -> String {
             fs::write(&entry, bytes).unwrap();
