@@ -50,12 +50,19 @@ static SLOTS_IN_USE: [Slot; SLOTS] = [FREE; SLOTS];
 /// safe in a signal handler).
 static PAGE_SIZE: AtomicUsize = AtomicUsize::new(4096);
 
+/// Pages mapped when the mapping is made, where the kernel offers it.
+#[cfg(target_os = "linux")]
+const POPULATE: libc::c_int = libc::MAP_POPULATE;
+#[cfg(all(unix, not(target_os = "linux")))]
+const POPULATE: libc::c_int = 0;
+
 /// A file's content, mapped read-only; unmapped when dropped.
 pub struct MappedFile {
     path: PathBuf,
     ptr: *const u8,
     len: usize,
-    /// Index into [`SLOTS_IN_USE`] (none for an empty file).
+    /// Index into [`SLOTS_IN_USE`] (none for an empty file, or a mapping
+    /// about to be dropped unguarded).
     slot: Option<usize>,
 }
 
@@ -98,7 +105,7 @@ impl MappedFile {
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ,
-                libc::MAP_PRIVATE | libc::MAP_POPULATE,
+                libc::MAP_PRIVATE | POPULATE,
                 file.as_raw_fd(),
                 0,
             )
