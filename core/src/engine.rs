@@ -5,9 +5,13 @@
 //! The distributed engine uses the same pieces: a worker calls
 //! [`compute_chunk`], the coordinator calls [`plan_chunks`] and [`finish_run`].
 //!
-//! Inputs are read with positioned reads into reused buffers, never mapped: a
-//! file that shrinks or changes while being read gives [`Error::InputChanged`]
-//! naming it (a mapping would kill the process with SIGBUS). A byte range owns
+//! A local CSV input is mapped from the page cache for the chunk that parses
+//! it ([`crate::mapped`]: no copy, no fresh memory zeroed), and read with
+//! positioned reads into reused buffers where it cannot be mapped (an
+//! object from storage, no guard slot free). A file that shrinks or changes
+//! while being read gives [`Error::InputChanged`] naming it, or
+//! [`Error::InputCutShort`] when a mapped page was lost meanwhile (the guard
+//! turns what would be a `SIGBUS` into zeros and a count). A byte range owns
 //! the records from the first sync point at or after its start to the first
 //! one at or after its end ([`crate::scan`] defines sync points), so every
 //! record belongs to exactly one range whatever the chunk layout.
@@ -29,6 +33,7 @@ use crate::format::Location;
 use crate::input::{
     header_prefix_len, read_layout, resolve_input_cancellable, FileLayout, ParseOptions,
 };
+use crate::mapped::MappedFile;
 use crate::parse::{parse_range_into, RangeSpec};
 use crate::partial::PartialState;
 use crate::remote::{RemoteInputs, RemoteObject};
@@ -342,6 +347,53 @@ impl InputReader {
         match &self.source {
             Source::File(file) => Ok(file),
             Source::Remote(_) => Err(self.not_local()),
+        }
+    }
+
+    /// The file mapped from the page cache, for a chunk to parse in place;
+    /// `None` for a remote object, or a file that cannot be mapped with the
+    /// guard ([`MappedFile::map_input`]): read it instead.
+    pub fn map(&self) -> Option<MappedFile> {
+        match &self.source {
+            Source::File(file) => MappedFile::map_input(file, &self.path).ok().flatten(),
+            Source::Remote(_) => None,
+        }
+    }
+
+    /// `[start, end)` of the file: from `mapped` where it holds the range,
+    /// else read into `buf` (reusing its memory).
+    pub fn bytes<'a>(
+        &self,
+        mapped: Option<&'a MappedFile>,
+        start: u64,
+        end: u64,
+        buf: &'a mut Vec<u8>,
+    ) -> Result<&'a [u8]> {
+        let end = end.min(self.size);
+        let in_map = mapped.and_then(|m| {
+            let range = usize::try_from(start).ok()?..usize::try_from(end).ok()?;
+            m.bytes().get(range)
+        });
+        match in_map {
+            Some(bytes) => {
+                BYTES_READ.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                Ok(bytes)
+            }
+            None => {
+                self.read(start, end, buf)?;
+                Ok(buf)
+            }
+        }
+    }
+
+    /// Fails with [`Error::InputCutShort`] when `mapped` lost a page since
+    /// it was made (then what was read from it holds zeros).
+    pub fn check_mapping(&self, mapped: Option<&MappedFile>) -> Result<()> {
+        match mapped {
+            Some(m) if m.was_cut_short() => Err(Error::InputCutShort {
+                path: self.path.clone(),
+            }),
+            _ => Ok(()),
         }
     }
 
@@ -820,6 +872,33 @@ pub fn compute_chunk_split(
             return crate::excel::compute_chunk(reader, input, chunk, parse, cancel);
         }
     }
+    // Parsed in place where the file maps; unmapped when the chunk is done.
+    let mapped = reader.map();
+    compute_csv_chunk(
+        reader,
+        mapped.as_ref(),
+        input,
+        chunk,
+        parse,
+        sub_range,
+        cancel,
+        split,
+    )
+}
+
+/// The CSV case of [`compute_chunk_split`], reading from `mapped` (the
+/// file's mapping, if it maps) where it can.
+#[allow(clippy::too_many_arguments)]
+fn compute_csv_chunk(
+    reader: &InputReader,
+    mapped: Option<&MappedFile>,
+    input: &InputFile,
+    chunk: Chunk,
+    parse: &ParseOptions,
+    sub_range: usize,
+    cancel: &Cancel,
+    split: Option<&ChunkSplit>,
+) -> Result<PartialState> {
     let end = chunk.end.min(reader.size());
     // A remote object: the chunk's bytes in one request; the bytes past its
     // end that finish its last record come with a second, small one.
@@ -843,22 +922,17 @@ pub fn compute_chunk_split(
             }
             with_buffers(|bufs| {
                 if let Some((lo, hi)) = owned_bytes(reader, input, parse, s, e, &mut bufs.window)? {
-                    reader.read(lo, hi, &mut bufs.records)?;
+                    let records = reader.bytes(mapped, lo, hi, &mut bufs.records)?;
                     // Room for what this state may fold: the rest of the
                     // chunk (a chunk's worth at most), so it rarely grows.
                     let ahead = end.saturating_sub(lo).min(DEFAULT_CHUNK_SIZE) as usize;
-                    state.reserve_for_input(ahead.max(bufs.records.len()));
+                    state.reserve_for_input(ahead.max(records.len()));
                     let range = RangeSpec {
                         file_index: chunk.file_index,
                         base: lo,
                     };
-                    let ledger = parse_range_into(
-                        &bufs.records,
-                        range,
-                        &input.layout.columns,
-                        parse,
-                        &mut state,
-                    );
+                    let ledger =
+                        parse_range_into(records, range, &input.layout.columns, parse, &mut state);
                     state.ledger.merge(ledger);
                 }
                 Ok::<_, Error>(())
@@ -869,6 +943,7 @@ pub fn compute_chunk_split(
     if let Some(split) = split {
         split.close();
     }
+    reader.check_mapping(mapped)?;
     reader.check_unchanged()?;
     state.seal();
     Ok(state)
@@ -1042,4 +1117,63 @@ pub fn run_local(files: &[InputFile], opts: &RunOptions) -> Result<PartialState>
             a.merge(b);
             Ok(a)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str =
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n";
+
+    #[test]
+    fn an_input_cut_short_under_its_mapping_fails_the_chunk_not_the_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.csv");
+        let mut text = String::from(HEADER);
+        for i in 0..60_000 {
+            text.push_str(&format!(
+                "5{i:05},A,X,2,12/1/2010 8:26,1.25,{},United Kingdom\n",
+                10_000 + i % 3_000
+            ));
+        }
+        std::fs::write(&path, &text).unwrap();
+        let size = text.len() as u64;
+        let parse = ParseOptions::default();
+        let files = open_inputs(path.to_str().unwrap(), &parse).unwrap();
+        let reader = InputReader::open(&path).unwrap();
+        let chunk = plan_chunks(&files, 1 << 30)[0];
+        let cancel = Cancel::default();
+        let compute = |mapped: Option<&MappedFile>, sub_range: usize| {
+            compute_csv_chunk(
+                &reader, mapped, &files[0], chunk, &parse, sub_range, &cancel, None,
+            )
+        };
+
+        // Whole, the mapped file gives the state its reads give.
+        let mapped = reader.map().expect("a local file maps");
+        let from_map = compute(Some(&mapped), 256 << 10).unwrap();
+        let from_reads = compute(None, 256 << 10).unwrap();
+        assert_eq!(from_map.customer_count(), 3_000);
+        assert_eq!(from_map.to_record_batch(), from_reads.to_record_batch());
+
+        // Cut to a third under the mapping: the parse of the one sub-range
+        // reads the lost pages (zeros, not SIGBUS; no other read comes
+        // first to find the file shorter) and the chunk fails, naming it.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(size / 3)
+            .unwrap();
+        let err = compute(Some(&mapped), 1 << 30).unwrap_err();
+        assert!(mapped.was_cut_short());
+        assert!(matches!(err, Error::InputCutShort { .. }), "{err:?}");
+        assert_eq!(err.kind(), crate::ErrorKind::Input);
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&path.display().to_string()) && msg.contains("cut short"),
+            "{msg}"
+        );
+    }
 }

@@ -85,6 +85,11 @@ pub enum Error {
     #[error("{}: the file changed while being read: was {was} bytes, now {now}; run again on a stable copy", path.display())]
     InputChanged { path: PathBuf, was: u64, now: u64 },
 
+    /// A mapped input truncated in place while a chunk read it
+    /// ([`crate::mapped`]): what was read held zeros for the lost bytes.
+    #[error("{}: the file was cut short by another program while being read; nothing read from it was used: run again on a stable copy", path.display())]
+    InputCutShort { path: PathBuf },
+
     /// An `s3://` or `http(s)://` input that cannot be read: what is missing.
     #[error("{url}: {message}")]
     Remote { url: String, message: String },
@@ -148,6 +153,7 @@ impl Error {
             | Error::NoInput { .. }
             | Error::NotInDataRoot { .. }
             | Error::InputChanged { .. }
+            | Error::InputCutShort { .. }
             | Error::BadInput { .. }
             | Error::Workbook { .. }
             | Error::WorkbookTooLarge { .. }

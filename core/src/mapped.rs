@@ -1,12 +1,13 @@
-//! A state cache entry's bytes, mapped from the page cache rather than read
-//! into fresh memory. A run that takes most of its files from the cache
-//! spends most of its time on memory it has never touched: every fresh page
-//! is zeroed by the kernel (and, in a virtual machine, often faulted in by
-//! the host as well), while the entry's pages already sit in the page cache.
-//! Mapped, they are shared as they are: no copy, no zeroing. The mapping
-//! is populated when it is made (`MAP_POPULATE`: one call maps every page,
-//! where faults would map 16 at a time), since the entry's checksum reads
-//! it all at once anyway.
+//! Files mapped from the page cache rather than read into fresh memory: a
+//! state cache entry, and the input file a CSV chunk is parsed from. A run
+//! that takes most of its files from the cache spends most of its time on
+//! memory it has never touched: every fresh page is zeroed by the kernel
+//! (and, in a virtual machine, often faulted in by the host as well), while
+//! the file's pages already sit in the page cache. Mapped, they are shared
+//! as they are: no copy, no zeroing. An entry's mapping is populated when it
+//! is made (`MAP_POPULATE`: one call maps every page, where faults would map
+//! 16 at a time), since the entry's checksum reads it all at once anyway; an
+//! input's is not, since a chunk reads only its part of the file.
 //!
 //! A mapped file that is cut short (truncated in place by another program)
 //! while mapped would end the process with `SIGBUS` at the next read of a
@@ -18,7 +19,13 @@
 //! Entries are written whole and renamed into place (never rewritten in
 //! place), so a cut-short entry is someone else's doing, and rare; what it
 //! costs is one failed run (or one entry recomputed), never a crash or a
-//! wrong result.
+//! wrong result. An input cut short while a chunk reads it fails that chunk
+//! ([`crate::Error::InputCutShort`]), as an input that changes while read
+//! always did.
+//!
+//! A file rewritten in place (same size) while mapped shows the new bytes
+//! where the reader has not been yet, as a read would: the modification time
+//! checked after the reading refuses such a file either way.
 
 use std::fs::File;
 use std::io;
@@ -55,6 +62,8 @@ static PAGE_SIZE: AtomicUsize = AtomicUsize::new(4096);
 const POPULATE: libc::c_int = libc::MAP_POPULATE;
 #[cfg(all(unix, not(target_os = "linux")))]
 const POPULATE: libc::c_int = 0;
+#[cfg(not(unix))]
+const POPULATE: i32 = 0;
 
 /// A file's content, mapped read-only; unmapped when dropped.
 pub struct MappedFile {
@@ -79,11 +88,18 @@ impl MappedFile {
     /// filesystem that maps no file): the caller reads it instead.
     pub fn open(path: &Path) -> io::Result<Option<MappedFile>> {
         let file = File::open(path)?;
-        Self::map(&file, path)
+        Self::map(&file, path, POPULATE)
+    }
+
+    /// Maps an input file open as `path`, its pages mapped as they are read
+    /// (a chunk reads its part of the file). `Ok(None)` as for
+    /// [`open`](Self::open).
+    pub fn map_input(file: &File, path: &Path) -> io::Result<Option<MappedFile>> {
+        Self::map(file, path, 0)
     }
 
     #[cfg(unix)]
-    fn map(file: &File, path: &Path) -> io::Result<Option<MappedFile>> {
+    fn map(file: &File, path: &Path, populate: libc::c_int) -> io::Result<Option<MappedFile>> {
         use std::os::fd::AsRawFd;
         let len = usize::try_from(file.metadata()?.len())
             .map_err(|_| io::Error::other("the file is larger than the address space"))?;
@@ -105,7 +121,7 @@ impl MappedFile {
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ,
-                libc::MAP_PRIVATE | POPULATE,
+                libc::MAP_PRIVATE | populate,
                 file.as_raw_fd(),
                 0,
             )
@@ -141,7 +157,7 @@ impl MappedFile {
     }
 
     #[cfg(not(unix))]
-    fn map(_file: &File, _path: &Path) -> io::Result<Option<MappedFile>> {
+    fn map(_file: &File, _path: &Path, _populate: i32) -> io::Result<Option<MappedFile>> {
         Ok(None)
     }
 
