@@ -934,6 +934,10 @@ fn compute_csv_chunk(
                     let ledger =
                         parse_range_into(records, range, &input.layout.columns, parse, &mut state);
                     state.ledger.merge(ledger);
+                    if let Some(mapped) = mapped {
+                        // Parsed: its pages leave the process's memory.
+                        mapped.release(lo as usize, hi as usize);
+                    }
                 }
                 Ok::<_, Error>(())
             })?;

@@ -169,6 +169,30 @@ impl MappedFile {
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 
+    /// Unmaps the whole pages within `[start, end)` of the file from this
+    /// process (`MADV_DONTNEED`), once read: they leave its resident memory
+    /// but stay in the page cache, and a later read of them maps them
+    /// again. A reader going through a large file keeps only the pages it
+    /// has not finished with.
+    pub fn release(&self, start: usize, end: usize) {
+        let page = PAGE_SIZE.load(Ordering::Relaxed).max(1);
+        let (from, to) = (start.div_ceil(page) * page, end.min(self.len) / page * page);
+        if from >= to {
+            return;
+        }
+        #[cfg(unix)]
+        // SAFETY: `[from, to)` lies within the mapping; dropping the pages
+        // of a private mapping never written through only unmaps them (the
+        // file's bytes come back on the next read).
+        unsafe {
+            libc::madvise(
+                self.ptr.add(from) as *mut libc::c_void,
+                to - from,
+                libc::MADV_DONTNEED,
+            );
+        }
+    }
+
     /// Whether a page of the file was lost since it was mapped (the file was
     /// cut short meanwhile): what was read from it may hold zeros in place
     /// of its bytes, and must not be used.
