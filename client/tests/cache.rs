@@ -157,7 +157,7 @@ fn assert_same_run(a: &Path, b: &Path) {
 }
 
 /// Swaps the two digits after the point of the price of a purchase line
-/// past the first 64 KiB of `file` (a same-size edit in place); returns the
+/// past the first 16 KiB of `file` (a same-size edit in place); returns the
 /// customer id and the change of its revenue in cents.
 fn swap_price_digits(file: &Path) -> (String, i64) {
     let mut bytes = std::fs::read(file).unwrap();

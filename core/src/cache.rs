@@ -7,8 +7,8 @@
 //!
 //! - Identity: the canonical path, the size, the modification time in
 //!   nanoseconds, the device and inode, and a fingerprint: XXH3-128 of the
-//!   size, the first 64 KiB and the last 64 KiB. Any append, truncation,
-//!   replacement (new inode), `touch` or edit within the first or last 64 KiB
+//!   size, the first 16 KiB and the last 16 KiB. Any append, truncation,
+//!   replacement (new inode), `touch` or edit within the first or last 16 KiB
 //!   is a new key.
 //! - State: the parse options (delimiter, decimal comma, date format, record
 //!   size limit, `--until`), the file's data start and column map, and
@@ -18,7 +18,7 @@
 //! The as-of date, the malformed limit and scoring are applied after the
 //! merge: they are not in the key, and changing them reuses the entries.
 //!
-//! Limits: an edit in the middle of a file (beyond both 64 KiB ends) that
+//! Limits: an edit in the middle of a file (beyond both 16 KiB ends) that
 //! keeps its size and restores its modification time to the nanosecond, on
 //! the same inode, is not seen: the old state is used. Tools that copy with
 //! `cp -p`/`rsync -t` onto a same-size file in place can do that; remove the
@@ -83,7 +83,7 @@ pub const DEFAULT_MAX_SIZE: u64 = 2 << 30;
 /// The name of the cache folder under a results root (`rfm run`).
 pub const DEFAULT_DIR_NAME: &str = ".cache";
 /// Bytes hashed at each end of a file for its fingerprint.
-const FINGERPRINT_BYTES: u64 = 64 << 10;
+const FINGERPRINT_BYTES: u64 = 16 << 10;
 const MAGIC: &[u8; 8] = b"RFMSTATE";
 /// The file name ending of entries.
 const ENTRY_SUFFIX: &str = ".state";
@@ -102,7 +102,7 @@ pub struct FileIdentity {
     pub mtime_ns: i128,
     pub dev: u64,
     pub ino: u64,
-    /// XXH3-128 (hex) of the size, the first and the last 64 KiB.
+    /// XXH3-128 (hex) of the size, the first and the last 16 KiB.
     pub fingerprint: String,
 }
 

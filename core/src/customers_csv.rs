@@ -34,20 +34,18 @@ fn push_u128(out: &mut Vec<u8>, mut n: u128) {
     out.extend_from_slice(&digits[at..]);
 }
 
-/// Appends the decimal digits of `n` (a `u64` divides faster than a `u128`).
+/// Appends the decimal digits of `n` (a `u64` divides faster than a `u128`),
+/// written in place from the last: no copy of a variable length, which
+/// would be a call to `memcpy` per number.
 #[inline]
 fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
+    let len = n.checked_ilog10().unwrap_or(0) as usize + 1;
+    let start = out.len();
+    out.resize(start + len, b'0');
+    for d in out[start..].iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
         n /= 10;
-        if n == 0 {
-            break;
-        }
     }
-    out.extend_from_slice(&digits[at..]);
 }
 
 #[inline]
@@ -84,11 +82,18 @@ pub(crate) fn push_money_2(out: &mut Vec<u8>, m: Money) {
     if m.0 < 0 && cents != 0 {
         out.push(b'-');
     }
-    match u64::try_from(cents / 100) {
-        Ok(int) => push_u64(out, int),
-        Err(_) => push_u128(out, cents / 100),
-    }
-    let frac = (cents % 100) as u8;
+    // Divided as a `u64` where the cents fit one (a `u128` division is a
+    // call).
+    let frac = match u64::try_from(cents) {
+        Ok(cents) => {
+            push_u64(out, cents / 100);
+            (cents % 100) as u8
+        }
+        Err(_) => {
+            push_u128(out, cents / 100);
+            (cents % 100) as u8
+        }
+    };
     out.extend_from_slice(&[b'.', b'0' + frac / 10, b'0' + frac % 10]);
 }
 

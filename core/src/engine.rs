@@ -591,7 +591,7 @@ pub fn open_inputs_checked(
 
 /// Bytes read first for a CSV file's header: a header longer than this is
 /// read again from the whole prefix the record limit allows.
-const HEADER_PROBE_BYTES: u64 = 64 << 10;
+const HEADER_PROBE_BYTES: u64 = 4 << 10;
 
 /// The layout of a CSV file, its header read from its first
 /// [`HEADER_PROBE_BYTES`] (a run over many files reads a little of each),

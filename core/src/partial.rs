@@ -225,7 +225,13 @@ impl Spill {
         if let Some(row) = self.base {
             let base = base.expect("a spill beside a base row belongs to a decoded state");
             let row = row as usize;
-            if !self.invoices.is_empty() {
+            // Sorted now: invoices added all after the row's last (a new
+            // file's, the common case) are none of the row's, unsearched.
+            let after_row = match (self.invoices.first(), base.last_short(row)) {
+                (Some(&first), Some(last)) => first > last,
+                _ => true,
+            };
+            if !after_row {
                 self.invoices.retain(|&k| !base.holds_short(row, k));
             }
             // The row's first invoice is the inline one.

@@ -452,6 +452,14 @@ impl Base {
         span(&self.layout.invoice_ends, row).len()
     }
 
+    /// The greatest of row `row`'s packed invoices (the last: they are sorted).
+    pub(super) fn last_short(&self, row: usize) -> Option<InvoiceKey> {
+        let span = span(&self.layout.invoice_ends, row);
+        let last = span.end.checked_sub(1).filter(|&k| k >= span.start)?;
+        let invoices = &self.bytes[self.layout.invoices.clone()];
+        Some(u128::from_le_bytes(array(invoices, last)))
+    }
+
     /// Whether row `row`'s packed invoices (sorted) hold `key`.
     pub(super) fn holds_short(&self, row: usize, key: InvoiceKey) -> bool {
         let invoices = &self.bytes[self.layout.invoices.clone()];
