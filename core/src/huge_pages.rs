@@ -109,7 +109,11 @@ pub fn reserve<T>(buf: &mut Vec<T>, additional: usize) {
 
 /// The whole content of the file at `path`, read into an advised buffer.
 pub fn read_file(path: &Path) -> io::Result<Vec<u8>> {
-    let mut file = fs::File::open(path)?;
+    read_open(&mut fs::File::open(path)?)
+}
+
+/// [`read_file`] of a file already open.
+pub fn read_open(file: &mut fs::File) -> io::Result<Vec<u8>> {
     let size = file.metadata()?.len();
     // One byte more than the size: a file that grew meanwhile is read to
     // its end without the buffer moving for a last empty read.

@@ -34,8 +34,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-/// How many files may be mapped at once; beyond it they are read.
-const SLOTS: usize = 64;
+/// How many files may be mapped at once; beyond it they are read. A
+/// worker maps an input per running task besides the cache entries a job
+/// reads: room for a worker of many slots.
+const SLOTS: usize = 256;
 
 /// The address ranges of the live mappings (`start == 0`: a free slot) and
 /// the pages of each that were lost to a cut and replaced by zeros.
@@ -89,6 +91,11 @@ impl MappedFile {
     pub fn open(path: &Path) -> io::Result<Option<MappedFile>> {
         let file = File::open(path)?;
         Self::map(&file, path, POPULATE)
+    }
+
+    /// [`open`](Self::open) of a file already open as `path`.
+    pub fn map_open(file: &File, path: &Path) -> io::Result<Option<MappedFile>> {
+        Self::map(file, path, POPULATE)
     }
 
     /// Maps an input file open as `path`, its pages mapped as they are read
@@ -212,9 +219,11 @@ impl FileBytes {
     /// The whole content of the file at `path`, mapped (see the module's
     /// documentation) or, where it cannot be, read into memory.
     pub fn load(path: &Path) -> io::Result<FileBytes> {
-        Ok(match MappedFile::open(path)? {
+        let mut file = File::open(path)?;
+        Ok(match MappedFile::map_open(&file, path)? {
             Some(mapped) => FileBytes::Mapped(mapped),
-            None => FileBytes::Read(crate::huge_pages::read_file(path)?),
+            // The file opened once: read from the same open file.
+            None => FileBytes::Read(crate::huge_pages::read_open(&mut file)?),
         })
     }
 
