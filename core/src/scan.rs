@@ -451,12 +451,12 @@ impl Records<'_> {
     }
 }
 
-/// A window of [`WINDOW`] bytes of a buffer at `at`, with its masks.
 /// How far ahead of the window being read its bytes are asked for: an
 /// input parsed from its mapping comes from memory, not from a copy the
 /// read just made, and the hardware's prefetching stops at each 4 KiB page.
 const PREFETCH_AHEAD: usize = 2048;
 
+/// A window of [`WINDOW`] bytes of a buffer at `at`, with its masks.
 #[derive(Clone, Copy, Debug)]
 struct Window {
     at: usize,
