@@ -376,6 +376,9 @@ impl InputReader {
         });
         match in_map {
             Some(bytes) => {
+                if let Some(m) = mapped {
+                    m.populate(start as usize, end as usize);
+                }
                 BYTES_READ.fetch_add(bytes.len() as u64, Ordering::Relaxed);
                 Ok(bytes)
             }

@@ -200,6 +200,28 @@ impl MappedFile {
         }
     }
 
+    /// Maps the pages within `[start, end)` of the file at once, where the
+    /// kernel offers it (`MADV_POPULATE_READ`, Linux 5.14): one call where
+    /// reading them would take a fault per 16 pages. A page lost to a cut
+    /// is left for the read to meet (and the guard to count).
+    pub fn populate(&self, start: usize, end: usize) {
+        let page = PAGE_SIZE.load(Ordering::Relaxed).max(1);
+        let (from, to) = (start / page * page, end.min(self.len));
+        if from >= to {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        // SAFETY: `[from, to)` lies within the mapping; populating only maps
+        // its pages (an error, such as a page past a cut, is ignored).
+        unsafe {
+            libc::madvise(
+                self.ptr.add(from) as *mut libc::c_void,
+                to - from,
+                libc::MADV_POPULATE_READ,
+            );
+        }
+    }
+
     /// Whether a page of the file was lost since it was mapped (the file was
     /// cut short meanwhile): what was read from it may hold zeros in place
     /// of its bytes, and must not be used.
