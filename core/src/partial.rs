@@ -557,6 +557,112 @@ fn id_in<'a>(ids: &'a [u8], id_ends: &[usize], i: usize) -> &'a [u8] {
     &ids[start..id_ends[i]]
 }
 
+/// The slots `0..n` in id order ([`PartialState::slots_by_id`]); the first
+/// `sorted_prefix` are in id order already.
+fn order_by_id(ids: &[u8], id_ends: &[usize], n: usize, sorted_prefix: usize) -> Vec<u32> {
+    let sorted = sorted_prefix.min(n);
+    let prefixes: Vec<u64> = (sorted..n)
+        .map(|i| id_prefix(id_in(ids, id_ends, i)))
+        .collect();
+    let mut added = crate::rank::radix_order(&prefixes);
+    let base = sorted as u32;
+    crate::rank::order_ties(&mut added, &prefixes, |a, b| {
+        id_in(ids, id_ends, (base + a) as usize).cmp(id_in(ids, id_ends, (base + b) as usize))
+    });
+    if sorted == 0 {
+        return added;
+    }
+    let mut order = Vec::with_capacity(n);
+    let mut added = added.into_iter().map(|a| base + a).peekable();
+    for slot in 0..base {
+        while let Some(&a) = added.peek() {
+            if id_in(ids, id_ends, a as usize) > id_in(ids, id_ends, slot as usize) {
+                break;
+            }
+            order.push(a);
+            added.next();
+        }
+        order.push(slot);
+    }
+    order.extend(added);
+    order
+}
+
+/// [`PartialState::seal_with_countries`] on the state's parts.
+fn seal_spills(customers: &[CustomerAcc], countries: &[Box<[u8]>], spills: &mut Spills) -> Sealed {
+    use rayon::prelude::*;
+    /// Customers or spills per task: enough to outweigh the task's cost.
+    const PER_TASK: usize = 4096;
+    let mut by_name: Vec<u32> = (0..countries.len() as u32).collect();
+    by_name.sort_unstable_by(|&a, &b| countries[a as usize].cmp(&countries[b as usize]));
+    let mut rank = vec![0u32; countries.len()];
+    for (r, &c) in by_name.iter().enumerate() {
+        rank[c as usize] = r as u32;
+    }
+    // The better of two (country, lines): more lines, then the smaller name.
+    let better = |a: (u32, u64), b: (u32, u64)| -> (u32, u64) {
+        if a.0 == NONE {
+            return b;
+        }
+        if b.0 == NONE {
+            return a;
+        }
+        match a.1.cmp(&b.1) {
+            std::cmp::Ordering::Greater => a,
+            std::cmp::Ordering::Less => b,
+            std::cmp::Ordering::Equal if rank[a.0 as usize] <= rank[b.0 as usize] => a,
+            std::cmp::Ordering::Equal => b,
+        }
+    };
+    // Each spill's owner's inline invoice (a spill has one owner).
+    let mut inline_of_spill: Vec<Option<InvoiceKey>> = vec![None; spills.len()];
+    for c in customers {
+        if c.spill < BASE_ROW {
+            inline_of_spill[c.spill as usize] = c.inline_invoice();
+        }
+    }
+    // Per spill: its invoices besides the inline one, and its best country.
+    let Spills { list, base } = spills;
+    let base = base.as_deref();
+    let spilled: Vec<(u64, (u32, u64))> = list
+        .par_iter_mut()
+        .zip(inline_of_spill.par_iter())
+        .with_min_len(PER_TASK)
+        .map(|(spill, &inline)| {
+            let invoices = spill.normalise_beside(inline, base);
+            let best = spill
+                .countries()
+                .iter()
+                .fold((NONE, 0), |best, &c| better(best, c));
+            (invoices, best)
+        })
+        .collect();
+    drop(inline_of_spill);
+    let base = spills.base.as_deref();
+    let (countries, frequencies) = customers
+        .par_iter()
+        .with_min_len(PER_TASK)
+        .map(|c| {
+            let mut frequency = c.has_invoice() as u64;
+            let mut best = (c.country, c.country_lines);
+            if let Some(row) = base_row(c.spill) {
+                let base = base.expect("a customer of a base row belongs to a decoded state");
+                frequency += base.further_invoices(row);
+                best = base.further_countries(row).fold(best, better);
+            } else if c.spill != NONE {
+                let (invoices, spill_best) = spilled[c.spill as usize];
+                frequency += invoices;
+                best = better(best, spill_best);
+            }
+            (best.0, frequency)
+        })
+        .unzip();
+    Sealed {
+        countries,
+        frequencies,
+    }
+}
+
 impl PartialState {
     pub fn new() -> PartialState {
         PartialState::default()
@@ -596,32 +702,32 @@ impl PartialState {
     /// The first slots of a decoded entry are in id order already: only the
     /// slots after them are sorted, then both runs are merged.
     pub fn slots_by_id(&self) -> Vec<u32> {
-        let n = self.customers.len();
-        let sorted = self.sorted_prefix.min(n);
-        let prefixes: Vec<u64> = (sorted..n).map(|i| id_prefix(self.id(i))).collect();
-        let mut added = crate::rank::radix_order(&prefixes);
-        let base = sorted as u32;
-        crate::rank::order_ties(&mut added, &prefixes, |a, b| {
-            self.id((base + a) as usize)
-                .cmp(self.id((base + b) as usize))
-        });
-        if sorted == 0 {
-            return added;
-        }
-        let mut order = Vec::with_capacity(n);
-        let mut added = added.into_iter().map(|a| base + a).peekable();
-        for slot in 0..base {
-            while let Some(&a) = added.peek() {
-                if self.id(a as usize) > self.id(slot as usize) {
-                    break;
-                }
-                order.push(a);
-                added.next();
-            }
-            order.push(slot);
-        }
-        order.extend(added);
-        order
+        order_by_id(
+            &self.ids,
+            &self.id_ends,
+            self.customers.len(),
+            self.sorted_prefix,
+        )
+    }
+
+    /// [`seal_with_countries`](Self::seal_with_countries) and
+    /// [`slots_by_id`](Self::slots_by_id) side by side: the ids are sorted
+    /// while the spills are sealed (each has a part that runs on one core).
+    pub fn seal_for_scoring(&mut self) -> (Sealed, Vec<u32>) {
+        let PartialState {
+            customers,
+            ids,
+            id_ends,
+            spills,
+            countries,
+            sorted_prefix,
+            ..
+        } = self;
+        let n = customers.len();
+        rayon::join(
+            || seal_spills(customers, countries, spills),
+            || order_by_id(ids, id_ends, n, *sorted_prefix),
+        )
     }
 
     /// The id of a customer whose revenue left the exact range (the smallest
@@ -918,79 +1024,7 @@ impl PartialState {
     /// countries rather than byte by byte: what
     /// [`country_of`](Self::country_of) finds, without its cache misses.
     pub fn seal_with_countries(&mut self) -> Sealed {
-        use rayon::prelude::*;
-        /// Customers or spills per task: enough to outweigh the task's cost.
-        const PER_TASK: usize = 4096;
-        let mut by_name: Vec<u32> = (0..self.countries.len() as u32).collect();
-        by_name
-            .sort_unstable_by(|&a, &b| self.countries[a as usize].cmp(&self.countries[b as usize]));
-        let mut rank = vec![0u32; self.countries.len()];
-        for (r, &c) in by_name.iter().enumerate() {
-            rank[c as usize] = r as u32;
-        }
-        // The better of two (country, lines): more lines, then the smaller name.
-        let better = |a: (u32, u64), b: (u32, u64)| -> (u32, u64) {
-            if a.0 == NONE {
-                return b;
-            }
-            if b.0 == NONE {
-                return a;
-            }
-            match a.1.cmp(&b.1) {
-                std::cmp::Ordering::Greater => a,
-                std::cmp::Ordering::Less => b,
-                std::cmp::Ordering::Equal if rank[a.0 as usize] <= rank[b.0 as usize] => a,
-                std::cmp::Ordering::Equal => b,
-            }
-        };
-        // Each spill's owner's inline invoice (a spill has one owner).
-        let mut inline_of_spill: Vec<Option<InvoiceKey>> = vec![None; self.spills.len()];
-        for c in &self.customers {
-            if c.spill < BASE_ROW {
-                inline_of_spill[c.spill as usize] = c.inline_invoice();
-            }
-        }
-        // Per spill: its invoices besides the inline one, and its best country.
-        let Spills { list, base } = &mut self.spills;
-        let base = base.as_deref();
-        let spilled: Vec<(u64, (u32, u64))> = list
-            .par_iter_mut()
-            .zip(inline_of_spill.par_iter())
-            .with_min_len(PER_TASK)
-            .map(|(spill, &inline)| {
-                let invoices = spill.normalise_beside(inline, base);
-                let best = spill
-                    .countries()
-                    .iter()
-                    .fold((NONE, 0), |best, &c| better(best, c));
-                (invoices, best)
-            })
-            .collect();
-        drop(inline_of_spill);
-        let base = self.spills.base.as_deref();
-        let (countries, frequencies) = self
-            .customers
-            .par_iter()
-            .with_min_len(PER_TASK)
-            .map(|c| {
-                let mut frequency = c.has_invoice() as u64;
-                let mut best = (c.country, c.country_lines);
-                if let Some(row) = base_row(c.spill) {
-                    let base = base.expect("a customer of a base row belongs to a decoded state");
-                    frequency += base.further_invoices(row);
-                    best = base.further_countries(row).fold(best, better);
-                } else if c.spill != NONE {
-                    let (invoices, spill_best) = spilled[c.spill as usize];
-                    frequency += invoices;
-                    best = better(best, spill_best);
-                }
-                (best.0, frequency)
-            })
-            .unzip();
-        Sealed {
-            countries,
-            frequencies,
-        }
+        seal_spills(&self.customers, &self.countries, &mut self.spills)
     }
 
     /// The name of country slot `slot` (from

@@ -172,11 +172,15 @@ pub fn drop_aside<T: Send + 'static>(value: T) {
 
 /// Scores the state. `as_of` overrides the default (the day after the latest purchase).
 pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult> {
-    // Sealed, with each customer's country found, on every core.
-    let Sealed {
-        countries,
-        frequencies,
-    } = state.seal_with_countries();
+    // Sealed, with each customer's country found, on every core; the
+    // customers put in id order meanwhile.
+    let (
+        Sealed {
+            countries,
+            frequencies,
+        },
+        by_id,
+    ) = state.seal_for_scoring();
     // The last read of a mapped cache entry's rows is behind: whether one
     // was cut short meanwhile is known now.
     if let Some(path) = state.cut_entry() {
@@ -209,7 +213,6 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
     };
 
     let n = state.customer_count();
-    let by_id = state.slots_by_id();
     let accs = state.customers();
     // The metrics in id order, each customer read once, on every core:
     // ranking them with ties in position order ranks them by (metric, id).
