@@ -170,7 +170,11 @@ pub fn drop_aside<T: Send + 'static>(value: T) {
         .spawn(move || drop(value));
 }
 
-/// Scores the state. `as_of` overrides the default (the day after the latest purchase).
+/// Scores the state. `as_of` overrides the default (the day after the latest
+/// purchase). The stages, each on every core where it can be: the state
+/// sealed and its customers put in id order; the as-of date; the three
+/// metrics in id order; their NTILE scores; the rows; the cut points and the
+/// segments' figures.
 pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult> {
     // Sealed, with each customer's country found, on every core; the
     // customers put in id order meanwhile.
@@ -195,6 +199,34 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
             ledger: ledger.describe(),
         });
     }
+    let (latest, as_of) = as_of_date(&state, as_of)?;
+    let metrics = Metrics::in_id_order(&state, &by_id, &frequencies, as_of);
+    drop(frequencies);
+    let scores = Scores::of(&metrics);
+    // The money column is ranked: freed before the rows are made.
+    let Metrics {
+        recency,
+        frequency,
+        monetary,
+    } = metrics;
+    drop(monetary);
+    let customers = customer_rows(&state, &by_id, &countries, (&recency, &frequency), &scores);
+    drop_aside(state);
+    let (cut_points, revenue, segments) = summarise(&customers)?;
+    Ok(RfmResult {
+        as_of,
+        latest_purchase: latest,
+        customers,
+        segments,
+        revenue,
+        ledger,
+        cut_points,
+    })
+}
+
+/// The latest purchase's date and the as-of date: `as_of` when given
+/// (after the latest purchase, else an error), else the day after it.
+fn as_of_date(state: &PartialState, as_of: Option<Date>) -> Result<(Date, Date)> {
     let latest = state
         .customers()
         .iter()
@@ -211,101 +243,139 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
         }
         Some(d) => d,
     };
+    Ok((latest, as_of))
+}
 
-    let n = state.customer_count();
+/// The three metrics of every customer, in id order: ranking them with ties
+/// in position order ranks them by (metric, id).
+struct Metrics {
+    recency: Vec<i64>,
+    frequency: Vec<u64>,
+    monetary: Vec<Money>,
+}
+
+impl Metrics {
+    /// The metrics of the customers `by_id` lists, each customer read once,
+    /// on every core; `frequencies` are by slot.
+    fn in_id_order(
+        state: &PartialState,
+        by_id: &[u32],
+        frequencies: &[u64],
+        as_of: Date,
+    ) -> Metrics {
+        let n = by_id.len();
+        let accs = state.customers();
+        let mut metrics = Metrics {
+            recency: vec![0i64; n],
+            frequency: vec![0u64; n],
+            monetary: vec![Money::ZERO; n],
+        };
+        (
+            by_id,
+            &mut metrics.recency[..],
+            &mut metrics.frequency[..],
+            &mut metrics.monetary[..],
+        )
+            .into_par_iter()
+            .with_min_len(ROWS_PER_TASK)
+            .for_each(|(&i, recency, frequency, monetary)| {
+                let c = &accs[i as usize];
+                *recency = (as_of - date::date_of(c.last_ts)) as i64;
+                *frequency = frequencies[i as usize];
+                *monetary = c.monetary;
+            });
+        metrics
+    }
+}
+
+/// The NTILE(5) scores of the customers in id order.
+struct Scores {
+    r: Vec<u8>,
+    f: Vec<u8>,
+    m: Vec<u8>,
+}
+
+impl Scores {
+    /// The three metrics ranked side by side.
+    fn of(metrics: &Metrics) -> Scores {
+        let ((r, f), m) = rayon::join(
+            || {
+                rayon::join(
+                    || rank::ntiles_by_i64_desc(&metrics.recency),
+                    || rank::ntiles_by_u64(&metrics.frequency),
+                )
+            },
+            || rank::ntiles_by_money(&metrics.monetary),
+        );
+        Scores { r, f, m }
+    }
+}
+
+/// The rows of `customers.csv`, in id order, made on every core and written
+/// in place into one vector of exactly as many rows (an indexed collect: no
+/// per-block vectors copied into it afterwards, which at millions of
+/// customers held the rows twice); each task shares its countries' names
+/// among its rows (one name per country slot, made when the task first
+/// meets it). `countries` are by slot; the recency and frequency `metrics`
+/// and the `scores` in id order.
+fn customer_rows(
+    state: &PartialState,
+    by_id: &[u32],
+    countries: &[u32],
+    (recency, frequency): (&[i64], &[u64]),
+    scores: &Scores,
+) -> Vec<CustomerRow> {
     let accs = state.customers();
-    // The metrics in id order, each customer read once, on every core:
-    // ranking them with ties in position order ranks them by (metric, id).
-    let mut recency = vec![0i64; n];
-    let mut frequency = vec![0u64; n];
-    let mut monetary = vec![Money::ZERO; n];
-    (
-        &by_id[..],
-        &mut recency[..],
-        &mut frequency[..],
-        &mut monetary[..],
-    )
-        .into_par_iter()
-        .with_min_len(ROWS_PER_TASK)
-        .for_each(|(&i, recency, frequency, monetary)| {
-            let c = &accs[i as usize];
-            *recency = (as_of - date::date_of(c.last_ts)) as i64;
-            *frequency = frequencies[i as usize];
-            *monetary = c.monetary;
-        });
-    // The three are ranked side by side.
-    let ((r, f), m) = rayon::join(
-        || {
-            rayon::join(
-                || rank::ntiles_by_i64_desc(&recency),
-                || rank::ntiles_by_u64(&frequency),
-            )
-        },
-        || rank::ntiles_by_money(&monetary),
-    );
-    drop((frequencies, monetary));
-    // Rows are made on every core, written in place into one vector of
-    // exactly `n` rows (an indexed collect: no per-block vectors copied into
-    // it afterwards, which at millions of customers held the rows twice);
-    // each task shares its countries' names among its rows (one name per
-    // country slot, made when the task first meets it).
-    let (shared, recency, frequency, r, f, m) = (&state, &recency, &frequency, &r, &f, &m);
-    let countries = &countries;
     let no_country: Arc<str> = Arc::from("");
     // Written through: huge pages spare a fault per 4 KiB.
-    let mut customers: Vec<CustomerRow> = crate::huge_pages::with_capacity(n);
+    let mut customers: Vec<CustomerRow> = crate::huge_pages::with_capacity(by_id.len());
     by_id
         .par_iter()
         .with_min_len(ROWS_PER_TASK)
         .enumerate()
         .map_init(
-            || vec![None::<Arc<str>>; shared.country_count()],
+            || vec![None::<Arc<str>>; state.country_count()],
             |country_names, (pos, &i)| {
                 let c = &accs[i as usize];
                 let slot = countries[i as usize];
                 let country = match country_names.get_mut(slot as usize) {
                     Some(name) => name
-                        .get_or_insert_with(|| text_of(shared.country_name(slot)).into())
+                        .get_or_insert_with(|| text_of(state.country_name(slot)).into())
                         .clone(),
                     None => no_country.clone(),
                 };
+                let (r, f) = (scores.r[pos], scores.f[pos]);
                 CustomerRow {
-                    customer_id: text_of(shared.id(i as usize)),
+                    customer_id: text_of(state.id(i as usize)),
                     recency: recency[pos],
                     frequency: frequency[pos],
                     monetary: c.monetary,
                     first_purchase: c.first_ts,
                     last_purchase: c.last_ts,
                     country,
-                    r: r[pos],
-                    f: f[pos],
-                    m: m[pos],
-                    segment: Segment::of(r[pos], f[pos]),
+                    r,
+                    f,
+                    m: scores.m[pos],
+                    segment: Segment::of(r, f),
                 }
             },
         )
         .collect_into_vec(&mut customers);
-    drop_aside(state);
+    customers
+}
 
-    // Cut points and segment sums in one pass over the rows, on every core.
+/// The cut points, the total revenue and the segments' figures, from one
+/// pass over the rows on every core.
+fn summarise(customers: &[CustomerRow]) -> Result<(CutPoints, Money, Vec<SegmentRow>)> {
     let tally = customers
         .par_chunks(ROWS_PER_TASK)
         .map(Tally::of)
         .reduce(Tally::default, Tally::combine);
-    let cut_points = tally.cut_points();
     let revenue = tally.revenue.ok_or_else(|| Error::Overflow {
-        what: format!("the total revenue of the {n} customers"),
+        what: format!("the total revenue of the {} customers", customers.len()),
     })?;
     let segments = tally.segment_rows(revenue)?;
-    Ok(RfmResult {
-        as_of,
-        latest_purchase: latest,
-        customers,
-        segments,
-        revenue,
-        ledger,
-        cut_points,
-    })
+    Ok((tally.cut_points(), revenue, segments))
 }
 
 /// Smallest and largest value per score 1–5 (index 0 unused).
