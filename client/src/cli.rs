@@ -614,8 +614,9 @@ pub struct SubmitArgs {
     /// --data-root (uploads/), and run on that copy (for a cluster that cannot see this disk).
     #[arg(long)]
     pub upload: bool,
-    /// Largest customers.csv taken from the coordinator, e.g. 16GiB: it is held in memory until
-    /// it is checked whole, and a larger one fails the run (exit 4) with nothing written.
+    /// Largest customers.csv taken from the coordinator, e.g. 16GiB: it is written to disk as it
+    /// comes and kept out of sight until checked whole; a larger one fails the run (exit 4) with
+    /// nothing written.
     #[arg(long, default_value = "4GiB", value_parser = rfm_proto::size::clap_parse_positive)]
     pub max_result_size: u64,
 }

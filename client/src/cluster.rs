@@ -16,7 +16,7 @@ use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::Ticket;
 use prost::Message;
 use rfm_coordinator::flight_decode::BatchDecoder;
-use rfm_core::output::{CustomersFile, CUSTOMERS_HEADER};
+use rfm_core::output::{CustomersFile, OutDir, CUSTOMERS_HEADER};
 use rfm_core::report::{RunReport, Stage, UploadedFile};
 use rfm_core::segment::Segment;
 use rfm_core::{customers_csv, tables, RfmResult, RunOptions};
@@ -35,6 +35,7 @@ use tonic::Code;
 
 use crate::exit;
 use crate::failure::{At as _, Failed};
+use crate::staged::StagedWriter;
 
 /// A failed job or a refused request, with the exit code it maps to.
 #[derive(Debug)]
@@ -249,14 +250,17 @@ pub async fn connect(
 const RECEIVE_WINDOW_BYTES: u32 = 8 << 20;
 
 /// A succeeded job's result as the client writes it.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Scored {
     /// The scores: every row, or only the segments when the customers came
     /// as text.
     pub result: Arc<RfmResult>,
     /// `customers.csv` as the coordinator formatted it and sent it (a job
-    /// fetched over the network).
+    /// fetched over the network), when it was kept in memory.
     pub customers_text: Option<Arc<customers_csv::Text>>,
+    /// `customers.csv` as the coordinator sent it, written as it came into
+    /// the folder that will hold the results (`rfm submit`).
+    pub staged: Option<StagedWriter>,
 }
 
 impl Scored {
@@ -265,10 +269,12 @@ impl Scored {
         Scored {
             result,
             customers_text: None,
+            staged: None,
         }
     }
 
-    /// What `customers.csv` is written from.
+    /// What `customers.csv` is written from, when it was not written as
+    /// it came (`staged`).
     pub fn customers_file(&self) -> CustomersFile<'_> {
         match &self.customers_text {
             Some(text) => CustomersFile::Text(text),
@@ -421,25 +427,36 @@ impl Progress {
     }
 }
 
-/// Submits a job, follows its events until it ends and fetches its result.
+/// A job as it is asked of a coordinator.
+pub struct Submission<'a> {
+    /// The input, as the coordinator resolves it.
+    pub input: &'a str,
+    pub opts: &'a RunOptions,
+    pub job_id: &'a str,
+    /// Whether the coordinator's state cache is left out.
+    pub no_cache: bool,
+    /// The file uploaded for the job, if it was.
+    pub upload: Option<&'a UploadedFile>,
+}
+
+/// Submits a job, follows its events until it ends and fetches its result
+/// (its `customers.csv` written as it comes into a fresh folder beside
+/// `stage`'s target, when given).
 pub async fn submit_and_wait(
     conn: &mut Connection,
-    input: &str,
-    opts: &RunOptions,
-    job_id: &str,
+    job: Submission<'_>,
     show_progress: bool,
-    no_cache: bool,
-    upload: Option<&UploadedFile>,
+    stage: Option<&OutDir>,
 ) -> Result<Finished, Failed> {
     let request = SubmitJobRequest {
         protocol_version: PROTOCOL_VERSION,
-        input: input.to_string(),
+        input: job.input.to_string(),
         options: Some(rfm_proto::v1::RunOptions {
-            no_cache,
-            ..rfm_proto::options::to_proto(opts)
+            no_cache: job.no_cache,
+            ..rfm_proto::options::to_proto(job.opts)
         }),
-        job_id: job_id.to_string(),
-        upload: upload.map(rfm_proto::report::upload_to_proto),
+        job_id: job.job_id.to_string(),
+        upload: job.upload.map(rfm_proto::report::upload_to_proto),
     };
     let (url, client, token) = (conn.url.as_str(), &mut conn.client, &conn.token);
     let keepalive = conn.keepalive;
@@ -461,11 +478,20 @@ pub async fn submit_and_wait(
     let job = JobRef {
         job_id: submitted.job_id.clone(),
     };
-    follow(conn, job, show_progress).await.at(Stage::Tasks)
+    follow(conn, job, show_progress, stage)
+        .await
+        .at(Stage::Tasks)
 }
 
-/// Follows a submitted job's events until it ends and fetches its result.
-async fn follow(conn: &mut Connection, job: JobRef, show_progress: bool) -> Result<Finished> {
+/// Follows a submitted job's events until it ends and fetches its result
+/// (its `customers.csv` written as it comes into a fresh folder beside
+/// `stage`'s target, when given).
+async fn follow(
+    conn: &mut Connection,
+    job: JobRef,
+    show_progress: bool,
+    stage: Option<&OutDir>,
+) -> Result<Finished> {
     let (url, client, token) = (conn.url.as_str(), &mut conn.client, &conn.token);
     let keepalive = conn.keepalive;
     let asked = Instant::now();
@@ -521,7 +547,7 @@ async fn follow(conn: &mut Connection, job: JobRef, show_progress: bool) -> Resu
                     scored.customers,
                     asked.elapsed().as_secs_f64() * 1e3
                 );
-                let result = fetch_result(conn, &job.job_id, scored).await?;
+                let result = fetch_result(conn, &job.job_id, scored, stage).await?;
                 tracing::debug!(
                     "rfm: result fetched {:.1} ms after it was asked for",
                     asked.elapsed().as_secs_f64() * 1e3
@@ -544,9 +570,15 @@ async fn follow(conn: &mut Connection, job: JobRef, show_progress: bool) -> Resu
 /// Fetches a succeeded job's segments table and its `customers.csv` as
 /// text over the coordinator's Flight service, both at once on the one
 /// connection: the customers' text is written as it came (formatted on the
-/// coordinator's cores, as `rfm run` formats it), checked whole against
-/// the counts announced.
-async fn fetch_result(conn: &Connection, job_id: &str, scored: ScoredResult) -> Result<Scored> {
+/// coordinator's cores, as `rfm run` formats it), into a fresh folder beside
+/// `stage`'s target as it comes when given, and checked whole against the
+/// counts announced.
+async fn fetch_result(
+    conn: &Connection,
+    job_id: &str,
+    scored: ScoredResult,
+    stage: Option<&OutDir>,
+) -> Result<Scored> {
     if scored.segments > Segment::ALL.len() as u64 {
         anyhow::bail!(
             "the coordinator announced {} segments; there are {}",
@@ -555,11 +587,11 @@ async fn fetch_result(conn: &Connection, job_id: &str, scored: ScoredResult) -> 
         );
     }
     let mut segments = Vec::new();
-    let (_, text) = tokio::try_join!(
+    let (_, customers) = tokio::try_join!(
         fetch_table(conn, job_id, ResultTable::Segments, scored.segments, |b| {
             tables::read_segments(b, &mut segments)
         }),
-        fetch_customers_text(conn, job_id, scored.customers),
+        fetch_customers_text(conn, job_id, scored.customers, stage),
     )?;
     if segments.len() as u64 != scored.segments {
         anyhow::bail!(
@@ -568,7 +600,9 @@ async fn fetch_result(conn: &Connection, job_id: &str, scored: ScoredResult) -> 
             scored.segments
         );
     }
-    text.check(&CUSTOMERS_HEADER, scored.customers)
+    customers
+        .seen
+        .check(&CUSTOMERS_HEADER, scored.customers)
         .map_err(|why| {
             anyhow::anyhow!("the coordinator sent a customers.csv that is not valid: {why}")
         })?;
@@ -579,24 +613,48 @@ async fn fetch_result(conn: &Connection, job_id: &str, scored: ScoredResult) -> 
         segments,
     )
     .context("the coordinator sent a result that is not valid")?;
+    let (customers_text, staged) = match customers.into {
+        CustomersInto::Memory(text) => (Some(Arc::new(text)), None),
+        CustomersInto::Folder(writer) => (None, Some(writer)),
+    };
     Ok(Scored {
         result: Arc::new(result),
-        customers_text: Some(Arc::new(text)),
+        customers_text,
+        staged,
     })
 }
 
+/// A fetched `customers.csv`: where its pieces went, and what was seen of it.
+struct FetchedCustomers {
+    into: CustomersInto,
+    seen: customers_csv::TextCheck,
+}
+
+/// Where the pieces of a fetched `customers.csv` go.
+enum CustomersInto {
+    /// Kept, in the pieces they came in.
+    Memory(customers_csv::Text),
+    /// Written as they come, by a thread of their own.
+    Folder(StagedWriter),
+}
+
 /// Streams a finished job's `customers.csv` as text, in the pieces it comes
-/// in; stops at the first record beyond the `customers` announced, or at
-/// the first byte beyond the connection's `max_result_bytes`.
+/// in, into a fresh folder beside `stage`'s target when given (else into
+/// memory); stops at the first record beyond the `customers` announced, or
+/// at the first byte beyond the connection's `max_result_bytes`.
 async fn fetch_customers_text(
     conn: &Connection,
     job_id: &str,
     customers: u64,
-) -> Result<customers_csv::Text> {
+    stage: Option<&OutDir>,
+) -> Result<FetchedCustomers> {
     let url = conn.url.as_str();
     let mut stream = do_get(conn, job_id, ResultTable::CustomersCsv).await?;
-    let mut text = customers_csv::Text::default();
-    let mut received = 0u64;
+    let mut into = match stage.and_then(StagedWriter::start) {
+        Some(writer) => CustomersInto::Folder(writer),
+        None => CustomersInto::Memory(customers_csv::Text::default()),
+    };
+    let mut seen = customers_csv::TextCheck::default();
     let mut last_heard = Instant::now();
     while let Some(piece) = stream
         .message()
@@ -608,7 +666,7 @@ async fn fetch_customers_text(
         if !piece.data_header.is_empty() {
             anyhow::bail!("the coordinator sent customers.csv as Arrow data, not as text");
         }
-        received = received.saturating_add(piece.data_body.len() as u64);
+        let received = seen.len().saturating_add(piece.data_body.len() as u64);
         if received > conn.max_result_bytes {
             return Err(JobError {
                 code: exit::OUTPUT,
@@ -620,15 +678,19 @@ async fn fetch_customers_text(
             }
             .into());
         }
-        text.push(piece.data_body);
-        if text.records() > customers.saturating_add(1) {
+        seen.see(&piece.data_body);
+        if seen.records() > customers.saturating_add(1) {
             anyhow::bail!(
                 "the coordinator sent a customers.csv of more than the {customers} customers \
                  it announced"
             );
         }
+        match &mut into {
+            CustomersInto::Memory(text) => text.push(piece.data_body),
+            CustomersInto::Folder(writer) => writer.push(piece.data_body).await,
+        }
     }
-    Ok(text)
+    Ok(FetchedCustomers { into, seen })
 }
 
 /// A result taken from a coordinator in this process, checked against the
@@ -963,7 +1025,14 @@ pub fn run_embedded(
                 // The scored result, too, is taken in memory.
                 conn.local_results = Some(coordinator.local_results());
                 let show = progress && std::io::stderr().is_terminal();
-                submit_and_wait(&mut conn, input, opts, run_id, show, false, None).await
+                let job = Submission {
+                    input,
+                    opts,
+                    job_id: run_id,
+                    no_cache: false,
+                    upload: None,
+                };
+                submit_and_wait(&mut conn, job, show, None).await
             }
             Err(e) => Err(e),
         };

@@ -13,7 +13,6 @@ use rfm_core::output::{OutDir, REPORT_FILE};
 use rfm_core::report::{self, RunReport, Stage};
 use rfm_core::text::escape_for_terminal;
 
-use crate::cluster::Scored;
 use crate::summary;
 
 /// Why a run stopped.
@@ -21,9 +20,9 @@ use crate::summary;
 pub struct Failed {
     pub stage: Stage,
     pub error: anyhow::Error,
-    /// Results computed before the failure (publishing failed), kept in the
-    /// run folder.
-    pub results: Option<Scored>,
+    /// Whether the results were written before the failure (publishing
+    /// failed): they stay in the run folder, beside the failed report.
+    pub results_kept: bool,
 }
 
 impl Failed {
@@ -31,7 +30,7 @@ impl Failed {
         Failed {
             stage,
             error,
-            results: None,
+            results_kept: false,
         }
     }
 }
@@ -78,9 +77,9 @@ pub fn leave(out: &OutDir, report: &RunReport, failed: Failed, quiet: bool) -> a
         }
         return failed.error;
     }
-    let written = match &failed.results {
-        Some(results) => out.write_results_with(&results.result, results.customers_file(), report),
-        None => out.write_report(report),
+    let written = match failed.results_kept {
+        true => out.replace_report(report),
+        false => out.write_report(report),
     };
     match written {
         Ok(()) if !quiet => {

@@ -1,8 +1,10 @@
 //! How `rfm run` and `rfm submit` end, one way for both: a finished job —
 //! from the embedded coordinator or from a cluster's, which scored it and
 //! published it — becomes the run's files (written at once, see
-//! [`rfm_core::output::OutDir`]) and its printed summary; a failure at any
-//! stage after the options leaves a failed `run.json` (see [`crate::failure`]).
+//! [`rfm_core::output::OutDir`]; a fetched job's `customers.csv` is already
+//! in their folder, written as it came, see [`crate::staged`]) and its
+//! printed summary; a failure at any stage after the options leaves a failed
+//! `run.json` (see [`crate::failure`]).
 
 use std::time::Instant;
 
@@ -59,14 +61,20 @@ pub fn write(
     if let Some(failed) = cluster::job_failure(&finished) {
         return Err(failed);
     }
-    let (Some(_), Some(result)) = (&finished.report, finished.result) else {
+    let (Some(_), Some(mut result)) = (&finished.report, finished.result) else {
         return Err(Failed::new(
             Stage::Tasks,
             anyhow::anyhow!("the coordinator sent no report or no result for a succeeded job"),
         ));
     };
-    out.write_results_with(&result.result, result.customers_file(), report)
-        .at(Stage::Writing)?;
+    match result.staged.take() {
+        // customers.csv is in its folder already: the rest joins it.
+        Some(writer) => writer
+            .finish()
+            .and_then(|staged| out.write_results_staged(&result.result, staged, report)),
+        None => out.write_results_with(&result.result, result.customers_file(), report),
+    }
+    .at(Stage::Writing)?;
     if let Some(error) = finished.publish_error {
         return Err(Failed {
             stage: Stage::Database,
@@ -79,7 +87,7 @@ pub fn write(
                 ),
             }
             .into(),
-            results: Some(result),
+            results_kept: true,
         });
     }
     let shown = summary::show_success(

@@ -23,6 +23,7 @@ mod results;
 mod run;
 mod select;
 mod settings;
+mod staged;
 mod submit;
 mod summary;
 mod upload;

@@ -154,16 +154,14 @@ fn attempt(
             false => input.to_string(),
         };
         job_sent.store(true, Ordering::SeqCst);
-        cluster::submit_and_wait(
-            &mut conn,
-            &input,
+        let job = cluster::Submission {
+            input: &input,
             opts,
-            &report.run_id,
-            !args.quiet,
-            args.no_cache,
-            report.upload.as_ref(),
-        )
-        .await
+            job_id: &report.run_id,
+            no_cache: args.no_cache,
+            upload: report.upload.as_ref(),
+        };
+        cluster::submit_and_wait(&mut conn, job, !args.quiet, Some(out)).await
     });
     *finishing = Some(interrupt::finishing());
     let written = finish::write(finished?, out, report, args.json, args.quiet);

@@ -708,6 +708,13 @@ fn a_result_beyond_max_result_size_fails_with_nothing_written() {
         "{err}"
     );
     only_failed_report(&out, &err);
+    // Nothing beside it either: the folder customers.csv went into as it
+    // came is gone with the fetch.
+    let beside: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(beside, ["bounded"], "{err}");
     // The same job under the default bound is whole.
     let out = tmp.path().join("whole");
     let mut submit = c.submit(Path::new(REAL), &out, "8MiB");

@@ -149,6 +149,22 @@ fn a_load_cut_off_fails_the_run_keeps_the_files_and_the_coordinator_recovers() {
     let customers = std::fs::read_to_string(out_b.join("customers.csv")).unwrap();
     assert!(customers.starts_with("customer_id,recency,frequency,monetary,"));
     assert_eq!(customers.lines().count(), 4_338 + 1);
+    // Beside them, the failed report, and nothing else beside the folders.
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_b.join("run.json")).unwrap()).unwrap();
+    assert_eq!(report["status"], "failed", "{report}");
+    assert!(
+        report["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not published")),
+        "{report}"
+    );
+    let mut beside: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    beside.sort();
+    assert_eq!(beside, ["a", "b"], "no staging folder left");
     let run_b = run_id_of(&out_b);
     let mut store = rfm_store::Store::connect(&db.url).unwrap();
     let status_of = |store: &mut rfm_store::Store, id: &str| -> String {

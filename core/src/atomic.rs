@@ -5,6 +5,7 @@
 //! name cannot redirect a write. Once complete it is synced, renamed into
 //! place, and the parent folder is synced so the rename survives a crash.
 
+use std::borrow::Borrow;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -109,6 +110,7 @@ impl Drop for TempFile {
 
 /// A fresh folder beside its target, removed with its content unless
 /// [`TempDir::replace`] puts it in place.
+#[derive(Debug)]
 pub struct TempDir {
     path: PathBuf,
     placed: bool,
@@ -198,16 +200,18 @@ const WRITEBACK_EVERY: u64 = 1 << 20;
 /// written (`sync_file_range(SYNC_FILE_RANGE_WRITE)`, which does not wait),
 /// so the final `fsync` waits for the last megabyte and the journal, not
 /// for the whole file. Elsewhere than on Linux it only writes.
-pub struct EarlyWriteback<'a> {
-    file: &'a fs::File,
+#[derive(Debug)]
+pub struct EarlyWriteback<F: Borrow<fs::File>> {
+    file: F,
     /// Bytes written so far.
     written: u64,
     /// Where the bytes not yet asked back start.
     pending_from: u64,
 }
 
-impl<'a> EarlyWriteback<'a> {
-    pub fn new(file: &'a fs::File) -> EarlyWriteback<'a> {
+impl<F: Borrow<fs::File>> EarlyWriteback<F> {
+    /// Writes into `file` (an open file, or a reference to one) from its start.
+    pub fn new(file: F) -> EarlyWriteback<F> {
         EarlyWriteback {
             file,
             written: 0,
@@ -215,18 +219,28 @@ impl<'a> EarlyWriteback<'a> {
         }
     }
 
+    /// The file written into.
+    pub fn file(&self) -> &fs::File {
+        self.file.borrow()
+    }
+
+    /// The file, given back once written.
+    pub fn into_file(self) -> F {
+        self.file
+    }
+
     fn start_writeback(&mut self) {
         let len = self.written - self.pending_from;
         if len >= WRITEBACK_EVERY {
-            start_writeback(self.file, self.pending_from, len);
+            start_writeback(self.file.borrow(), self.pending_from, len);
             self.pending_from = self.written;
         }
     }
 }
 
-impl io::Write for EarlyWriteback<'_> {
+impl<F: Borrow<fs::File>> io::Write for EarlyWriteback<F> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = (&mut &*self.file).write(buf)?;
+        let n = (&mut self.file.borrow()).write(buf)?;
         self.written += n as u64;
         self.start_writeback();
         Ok(n)

@@ -261,47 +261,28 @@ fn header_line(header: &[&str]) -> Vec<u8> {
 }
 
 /// A whole file as [`write()`] makes it, held in the pieces it came in: a
-/// coordinator formats a finished job's `customers.csv` and sends it so,
-/// and `rfm submit` writes it as it came, without decoding a row. Its
-/// records are counted as the pieces come ([`Text::push`]), so that the
+/// coordinator formats a finished job's `customers.csv` and sends it so.
+/// Its records are counted as the pieces come ([`Text::push`]), so that the
 /// check at the end ([`Text::check`]) costs nothing more.
 #[derive(Clone, Debug, Default)]
 pub struct Text {
     pieces: Vec<Bytes>,
-    /// The file's first bytes, up to the header's length at most.
-    start: Vec<u8>,
-    /// Records ended so far (the header's line among them).
-    ends: u64,
-    /// Whether the bytes so far end inside a quoted field.
-    quoted: bool,
+    seen: TextCheck,
 }
 
-/// The longest header line a [`Text`] keeps the start of the file for.
-const HEADER_MAX: usize = 1024;
-
 impl Text {
-    /// Appends the next piece of the file, counting the records it ends
-    /// (a line end inside a quoted field is part of its record; quotes are
-    /// rare, so the search jumps from line end to line end).
+    /// Appends the next piece of the file, counting the records it ends.
     pub fn push(&mut self, piece: Bytes) {
         if piece.is_empty() {
             return;
         }
-        let want = HEADER_MAX.saturating_sub(self.start.len()).min(piece.len());
-        self.start.extend_from_slice(&piece[..want]);
-        for at in memchr::memchr2_iter(b'"', b'\n', &piece) {
-            match piece[at] {
-                b'"' => self.quoted = !self.quoted,
-                _ if !self.quoted => self.ends += 1,
-                _ => {}
-            }
-        }
+        self.seen.see(&piece);
         self.pieces.push(piece);
     }
 
     /// The records ended so far, the header's line among them.
     pub fn records(&self) -> u64 {
-        self.ends
+        self.seen.records()
     }
 
     /// The pieces, in the file's order.
@@ -311,12 +292,75 @@ impl Text {
 
     /// The file's size in bytes.
     pub fn len(&self) -> u64 {
-        self.pieces.iter().map(|p| p.len() as u64).sum()
+        self.seen.len()
     }
 
     /// Whether no byte came.
     pub fn is_empty(&self) -> bool {
         self.pieces.is_empty()
+    }
+
+    /// See [`TextCheck::check`].
+    pub fn check(&self, header: &[&str], rows: u64) -> Result<(), String> {
+        self.seen.check(header, rows)
+    }
+}
+
+/// What is known of a `customers.csv` text that streams by without being
+/// kept (`rfm submit` writes each piece as it comes): its first bytes, the
+/// records its pieces end, and how it ends; enough to tell at the end
+/// whether it was a whole file of the customers announced.
+#[derive(Clone, Debug, Default)]
+pub struct TextCheck {
+    /// The file's first bytes, up to the header's length at most.
+    start: Vec<u8>,
+    /// Records ended so far (the header's line among them).
+    ends: u64,
+    /// Whether the bytes so far end inside a quoted field.
+    quoted: bool,
+    /// The last byte seen.
+    last: Option<u8>,
+    /// Bytes seen.
+    len: u64,
+}
+
+/// The longest header line a [`TextCheck`] keeps the start of the file for.
+const HEADER_MAX: usize = 1024;
+
+impl TextCheck {
+    /// Counts the records that the next piece of the file ends (a line end
+    /// inside a quoted field is part of its record; quotes are rare, so the
+    /// search jumps from line end to line end).
+    pub fn see(&mut self, piece: &[u8]) {
+        let Some(&last) = piece.last() else {
+            return;
+        };
+        let want = HEADER_MAX.saturating_sub(self.start.len()).min(piece.len());
+        self.start.extend_from_slice(&piece[..want]);
+        for at in memchr::memchr2_iter(b'"', b'\n', piece) {
+            match piece[at] {
+                b'"' => self.quoted = !self.quoted,
+                _ if !self.quoted => self.ends += 1,
+                _ => {}
+            }
+        }
+        self.last = Some(last);
+        self.len += piece.len() as u64;
+    }
+
+    /// The records ended so far, the header's line among them.
+    pub fn records(&self) -> u64 {
+        self.ends
+    }
+
+    /// The bytes seen.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether no byte came.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// Checks that the text is a whole file of `rows` customers under
@@ -326,8 +370,7 @@ impl Text {
         if !self.start.starts_with(&header_line(header)) {
             return Err("it does not start with the customers.csv header".into());
         }
-        let ended = self.pieces.last().and_then(|p| p.last()) == Some(&b'\n');
-        if self.quoted || !ended {
+        if self.quoted || self.last != Some(b'\n') {
             return Err("its last line is cut short".into());
         }
         let got = self.ends.saturating_sub(1);

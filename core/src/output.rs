@@ -250,13 +250,116 @@ impl OutDir {
     /// Fills a fresh folder beside the target with `fill`, makes it durable
     /// (its files and their names) and puts it in the target's place.
     fn place(&self, fill: impl FnOnce(&Path) -> Result<Vec<Written>>) -> Result<()> {
+        self.place_in(self.staging()?, fill)
+    }
+
+    /// A fresh, empty folder beside the target.
+    fn staging(&self) -> Result<atomic::TempDir> {
         let target = &self.target;
         fs::create_dir_all(self.parent()?).map_err(out_err(target))?;
-        let staging = atomic::TempDir::beside(target).map_err(out_err(target))?;
+        atomic::TempDir::beside(target).map_err(out_err(target))
+    }
+
+    /// [`place`](Self::place) into `staging`, a folder beside the target.
+    fn place_in(
+        &self,
+        staging: atomic::TempDir,
+        fill: impl FnOnce(&Path) -> Result<Vec<Written>>,
+    ) -> Result<()> {
+        let target = &self.target;
         let written = fill(staging.path())?;
         sync_together(staging.path(), &written)?;
         self.check_replaceable()?;
         staging.replace(target).map_err(out_err(target))
+    }
+
+    /// Starts `customers.csv` ahead of the rest of the results, in the fresh
+    /// folder that will take the target's place: its text is written as it
+    /// arrives ([`StagedCustomers::write`]), and
+    /// [`write_results_staged`](Self::write_results_staged) adds the other
+    /// files and puts the folder in place. Dropped before that, the folder
+    /// is removed and the target is untouched.
+    pub fn stage_customers(&self) -> Result<StagedCustomers> {
+        let staging = self.staging()?;
+        let path = staging.path().join(CUSTOMERS_FILE);
+        let file = atomic::create_new(&path).map_err(out_err(&path))?;
+        Ok(StagedCustomers {
+            staging,
+            path,
+            out: atomic::EarlyWriteback::new(file),
+        })
+    }
+
+    /// [`write_results`](Self::write_results) with `customers.csv` already
+    /// written into `staged` (which must come from this folder's
+    /// [`stage_customers`](Self::stage_customers)).
+    pub fn write_results_staged(
+        &self,
+        result: &RfmResult,
+        staged: StagedCustomers,
+        report: &RunReport,
+    ) -> Result<()> {
+        let StagedCustomers { staging, path, out } = staged;
+        let customers = Written {
+            path,
+            file: out.into_file(),
+            synced: false,
+        };
+        self.place_in(staging, |dir| {
+            let segments = write_file(dir, SEGMENTS_FILE, |w| {
+                write_segments(result, w).map_err(std::io::Error::other)
+            })?;
+            Ok(vec![customers, segments, write_report_file(dir, report)?])
+        })
+    }
+
+    /// Puts `report` in place of the `run.json` of the results the folder
+    /// holds (a run whose results were written, then whose publishing
+    /// failed): a fresh folder with the results' files linked into it (copied
+    /// where the filesystem refuses links) and the new `run.json` replaces
+    /// the folder at once.
+    pub fn replace_report(&self, report: &RunReport) -> Result<()> {
+        let target = self.target.clone();
+        self.place(|dir| {
+            let mut written = Vec::new();
+            for name in [CUSTOMERS_FILE, SEGMENTS_FILE] {
+                let (from, to) = (target.join(name), dir.join(name));
+                if fs::hard_link(&from, &to).is_err() {
+                    fs::copy(&from, &to).map_err(out_err(&from))?;
+                }
+                let file = fs::File::open(&to).map_err(out_err(&to))?;
+                written.push(Written {
+                    path: to,
+                    file,
+                    synced: false,
+                });
+            }
+            written.push(write_report_file(dir, report)?);
+            Ok(written)
+        })
+    }
+}
+
+/// `customers.csv` written ahead into the folder that will hold a run's
+/// results (see [`OutDir::stage_customers`]); the folder goes with it when
+/// it is dropped unplaced.
+#[derive(Debug)]
+pub struct StagedCustomers {
+    staging: atomic::TempDir,
+    path: PathBuf,
+    out: atomic::EarlyWriteback<fs::File>,
+}
+
+impl StagedCustomers {
+    /// Appends the next piece of the file's text (each megabyte starts going
+    /// to disk at once, so the sync at the end has little left).
+    pub fn write(&mut self, piece: &[u8]) -> Result<()> {
+        self.out.write_all(piece).map_err(out_err(&self.path))
+    }
+
+    /// The file being written.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 
@@ -316,7 +419,7 @@ fn write_file(
 fn write_large_file(
     dir: &Path,
     name: &str,
-    fill: impl FnOnce(&mut atomic::EarlyWriteback) -> std::io::Result<()>,
+    fill: impl FnOnce(&mut atomic::EarlyWriteback<&fs::File>) -> std::io::Result<()>,
 ) -> Result<Written> {
     let path = dir.join(name);
     let file = atomic::create_new(&path).map_err(out_err(&path))?;

@@ -7,4 +7,5 @@ mod dates;
 mod formats;
 mod reading;
 mod real_data;
+mod result_folders;
 mod spec;
