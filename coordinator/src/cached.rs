@@ -292,6 +292,7 @@ pub fn lookup(
     );
     let mut hits = Vec::new();
     let mut in_set = vec![false; files.len()];
+    let mut set_hit = None;
     if files.len() >= 2 {
         let reading = std::time::Instant::now();
         let set = plan.cache.load_set(&keys);
@@ -299,14 +300,11 @@ pub fn lookup(
             "rfm-coordinator: cache: set entry looked up in {:.1} ms",
             reading.elapsed().as_secs_f64() * 1e3
         );
-        match set {
-            SetLookup::Hit(hit) => {
-                for &i in &hit.at {
-                    in_set[i as usize] = true;
-                }
-                plan.from_set = Some(CachedSet::start(hit, plan.cache.clone(), &keys));
+        if let SetLookup::Hit(hit) = set {
+            for &i in &hit.at {
+                in_set[i as usize] = true;
             }
-            SetLookup::Miss => {}
+            set_hit = Some(hit);
         }
         let outside = in_set.iter().filter(|covered| !**covered).count();
         if keys.iter().all(Option::is_some) && outside >= set_rewrite_after(files.len()) {
@@ -352,10 +350,19 @@ pub fn lookup(
             }
         }
     }
-    plan.from_cache = hits.into_par_iter().reduce(PartialState::new, |mut a, b| {
-        a.merge(b);
-        a
-    });
+    plan.from_cache = match hits.len() {
+        0 | 1 => hits.pop().unwrap_or_default(),
+        _ => hits.into_par_iter().reduce(PartialState::new, |mut a, b| {
+            a.merge(b);
+            a
+        }),
+    };
+    // The set entry is decoded on the pool from here, beside the job: once
+    // the other files are looked up and merged, not before, or that work
+    // would wait behind its tasks, and the job's first task with it.
+    if let Some(hit) = set_hit {
+        plan.from_set = Some(CachedSet::start(hit, plan.cache.clone(), &keys));
+    }
     tracing::debug!(
         "rfm-coordinator: cache: {} files looked up in {:.1} ms",
         files.len(),
