@@ -30,7 +30,7 @@ impl StagedWriter {
         let out = out.clone();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(PIECES_AHEAD);
         let thread = std::thread::Builder::new()
-            .name("rfm-write".into())
+            .name("rfm-customers".into())
             .spawn(move || {
                 let mut staged = out.stage_customers()?;
                 // On a failed write the pieces still coming are dropped
