@@ -324,6 +324,13 @@ impl OutDir {
             let mut written = Vec::new();
             for name in [CUSTOMERS_FILE, SEGMENTS_FILE] {
                 let (from, to) = (target.join(name), dir.join(name));
+                // Only the folder's own files: never what a link there names.
+                let own = fs::symlink_metadata(&from).map_err(out_err(&from))?;
+                if !own.file_type().is_file() {
+                    return Err(out_err(&from)(std::io::Error::other(
+                        "not a regular file: the results were changed after they were written",
+                    )));
+                }
                 if fs::hard_link(&from, &to).is_err() {
                     fs::copy(&from, &to).map_err(out_err(&from))?;
                 }

@@ -151,3 +151,36 @@ fn a_failed_report_replaces_only_the_report_beside_written_results() {
         ["customers.csv", "run.json", "segments.csv"]
     );
 }
+
+#[test]
+fn a_failed_report_is_not_put_beside_a_link_planted_for_the_results() {
+    let result = run_bytes(INPUT, &RunOptions::default()).result.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("run");
+    // The folder checked when the run starts, its results written, then
+    // customers.csv swapped for a link before the failed report goes in.
+    let out = OutDir::prepare(&target).unwrap();
+    out.write_results(&result, &report("r1")).unwrap();
+    let secret = tmp.path().join("secret.txt");
+    fs::write(&secret, b"not the run's").unwrap();
+    fs::remove_file(target.join(output::CUSTOMERS_FILE)).unwrap();
+    std::os::unix::fs::symlink(&secret, target.join(output::CUSTOMERS_FILE)).unwrap();
+
+    let mut failed = report("r1");
+    failed.fail(Stage::Database, "publishing failed");
+    let e = out.replace_report(&failed).unwrap_err().to_string();
+    assert!(
+        e.contains("customers.csv") && e.contains("not a regular file"),
+        "{e}"
+    );
+    let mut beside = names_in(tmp.path());
+    beside.sort();
+    assert_eq!(beside, ["run", "secret.txt"], "no staging folder left");
+    assert!(
+        fs::symlink_metadata(target.join(output::CUSTOMERS_FILE))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the folder is left as it was"
+    );
+}
