@@ -8,7 +8,8 @@
 # and prints the ratios incremental/full and incremental/no-cache (target: at most 0.15), after
 # checking that the incremental run's customers.csv and segments.csv equal the no-cache run's.
 #
-# Incremental and no-cache runs are timed REPEAT times (default 3), the best kept.
+# Incremental and no-cache runs are timed REPEAT times (default 3), the best kept. To compare two
+# builds on the incremental run, paired, use benches/incremental_pair.sh on the data this leaves.
 #
 #   benches/incremental.sh            data in $INCREMENTAL_DATA (default /tmp/rfm-incremental);
 #                                     ROWS=N for another size, RFM=PATH for another binary

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Two builds of `rfm` on the incremental run of benches/incremental.sh, paired: the 25th part
+# added to the cache of 24, each build's run in turn (A B A B ...), the cache restored and synced
+# before every run (so that neither run meets the other's writes still going to disk), timed
+# with bash's own clock. Prints each build's median and the median of the pairs' ratios A/B,
+# which a drift of the machine's speed during the call moves less than either median.
+#
+#   benches/incremental_pair.sh NEW_RFM OLD_RFM [PAIRS]   (PAIRS: default 24)
+#
+# Runs on the data benches/incremental.sh leaves in $INCREMENTAL_DATA (default
+# /tmp/rfm-incremental): run that first.
+set -euo pipefail
+if [[ $# -lt 2 ]]; then
+  echo "usage: $0 NEW_RFM OLD_RFM [PAIRS]" >&2
+  exit 2
+fi
+A=$1 B=$2 PAIRS=${3:-24}
+WORK=${INCREMENTAL_DATA:-/tmp/rfm-incremental}/run
+if [[ ! -d $WORK/cache24 || ! -d $WORK/in ]]; then
+  echo "$0: no cache of 24 parts under $WORK: run benches/incremental.sh first" >&2
+  exit 2
+fi
+cd "$WORK"
+cat ../parts/*.csv >/dev/null # warm the page cache
+
+one() {
+  rm -rf root/.cache && cp -r cache24 root/.cache && sync
+  local t0=$EPOCHREALTIME
+  "$1" run in --cache-dir root/.cache --out pair-out -q
+  local t1=$EPOCHREALTIME
+  echo "($t1 - $t0) * 1000" | bc -l
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+one "$A" >/dev/null
+one "$B" >/dev/null # one warm-up each
+as=() bs=() ratios=()
+for ((i = 0; i < PAIRS; i++)); do
+  a=$(one "$A")
+  b=$(one "$B")
+  as+=("$a") bs+=("$b") ratios+=("$(echo "$a / $b" | bc -l)")
+done
+printf 'A %s: median %.1f ms\n' "$A" "$(median "${as[@]}")"
+printf 'B %s: median %.1f ms\n' "$B" "$(median "${bs[@]}")"
+printf 'A/B: median of %d pairs %.3f\n' "$PAIRS" "$(median "${ratios[@]}")"
