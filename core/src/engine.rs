@@ -18,7 +18,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::SystemTime;
 
 use rayon::prelude::*;
@@ -912,41 +912,59 @@ fn compute_csv_chunk(
         .step_by(sub_range as usize)
         .map(|s| (s, (s + sub_range).min(end)))
         .collect();
-    // At most one piece of the chunk per thread: each piece folds its
-    // sub-ranges into one state, and fewer, larger states cost fewer merges
-    // (the pieces of the chunks that run beside it keep the threads busy).
-    let per_piece = ranges.len().div_ceil(rayon::current_num_threads()).max(1);
-    let mut state = merge_sealed(ranges.into_par_iter().with_min_len(per_piece).try_fold(
-        PartialState::new,
-        |mut state, (s, e)| {
-            cancel.check()?;
-            if split.is_some_and(|split| !split.begin(s, e)) {
-                return Ok(state);
-            }
-            with_buffers(|bufs| {
-                if let Some((lo, hi)) = owned_bytes(reader, input, parse, s, e, &mut bufs.window)? {
-                    let records = reader.bytes(mapped, lo, hi, &mut bufs.records)?;
-                    // Room for what this state may fold: the rest of the
-                    // chunk (a chunk's worth at most), so it rarely grows.
-                    let ahead = end.saturating_sub(lo).min(DEFAULT_CHUNK_SIZE) as usize;
-                    state.reserve_for_input(ahead.max(records.len()));
-                    let range = RangeSpec {
-                        file_index: chunk.file_index,
-                        base: lo,
-                    };
-                    let ledger =
-                        parse_range_into(records, range, &input.layout.columns, parse, &mut state);
-                    state.ledger.merge(ledger);
-                    if let Some(mapped) = mapped {
-                        // Parsed: its pages leave the process's memory.
-                        mapped.release(lo as usize, hi as usize);
-                    }
+    // One fold per thread at most, each claiming the next sub-range as it
+    // becomes free: a thread held by other work (another chunk, a cache
+    // entry's decoding) takes fewer sub-ranges instead of leaving the others
+    // waiting for its share; each fold's state is one more merge.
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let folds = rayon::current_num_threads().min(ranges.len()).max(1);
+    let fold_range = |state: &mut PartialState, s: u64, e: u64| -> Result<()> {
+        cancel.check()?;
+        if split.is_some_and(|split| !split.begin(s, e)) {
+            return Ok(());
+        }
+        with_buffers(|bufs| {
+            if let Some((lo, hi)) = owned_bytes(reader, input, parse, s, e, &mut bufs.window)? {
+                let records = reader.bytes(mapped, lo, hi, &mut bufs.records)?;
+                // Room for what this state may fold: the rest of the
+                // chunk (a chunk's worth at most), so it rarely grows.
+                let ahead = end.saturating_sub(lo).min(DEFAULT_CHUNK_SIZE) as usize;
+                state.reserve_for_input(ahead.max(records.len()));
+                let range = RangeSpec {
+                    file_index: chunk.file_index,
+                    base: lo,
+                };
+                let ledger = parse_range_into(records, range, &input.layout.columns, parse, state);
+                state.ledger.merge(ledger);
+                if let Some(mapped) = mapped {
+                    // Parsed: its pages leave the process's memory.
+                    mapped.release(lo as usize, hi as usize);
                 }
-                Ok::<_, Error>(())
-            })?;
-            Ok(state)
-        },
-    ))?;
+            }
+            Ok::<_, Error>(())
+        })
+    };
+    let fold_claimed = |_| -> Result<Option<PartialState>> {
+        let mut folded: Option<PartialState> = None;
+        while !stop.load(Ordering::Relaxed) {
+            let Some(&(s, e)) = ranges.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                break;
+            };
+            let state = folded.get_or_insert_with(PartialState::new);
+            if let Err(e) = fold_range(state, s, e) {
+                stop.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(folded)
+    };
+    let mut state = merge_sealed(
+        (0..folds)
+            .into_par_iter()
+            .map(fold_claimed)
+            .filter_map(Result::transpose),
+    )?;
     if let Some(split) = split {
         split.close();
     }
