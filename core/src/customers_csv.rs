@@ -183,11 +183,12 @@ fn push_text(out: &mut Vec<u8>, text: &[u8]) {
     out.push(b'"');
 }
 
-/// Customers formatted by one task: blocks of rows are formatted on every
-/// core and written in order as soon as each is done (about 1.8 MB a block).
-/// Large blocks are written in few calls, each filling the page cache in large
-/// folios: 43,828 customers' `customers.csv` (4.7 MiB) in 3 writes instead of
-/// 22 made an incremental run 4 % faster (docs/PERFORMANCE.md).
+/// Customers formatted by one task, at most: blocks of rows are formatted on
+/// every core and written in order as soon as each is done (about 1.8 MB a
+/// full block). Large blocks are written in few calls, each filling the page
+/// cache in large folios: 43,828 customers' `customers.csv` (4.7 MiB) in 3
+/// writes instead of 22 made an incremental run 4 % faster; shared evenly by
+/// the cores ([`rows_per_block`]), it is 4 writes (docs/PERFORMANCE.md).
 const ROWS_PER_BLOCK: usize = 16384;
 
 /// The rows of each block when `rows` rows are formatted on `threads`
