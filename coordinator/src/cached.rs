@@ -219,7 +219,10 @@ pub fn set_rewrite_after(files: usize) -> usize {
 /// it is of the coordinator's own cache; otherwise it looks up as usual.
 pub struct EarlyLookup {
     cache: Arc<Cache>,
-    plan: std::thread::JoinHandle<CachePlan>,
+    /// The plan, sent by the lookup's thread as it ends: the job awaits it
+    /// on its own task, not on a blocking thread that would join the
+    /// lookup's (one thread fewer to wake while the cores decode the set).
+    plan: tokio::sync::oneshot::Receiver<CachePlan>,
 }
 
 impl EarlyLookup {
@@ -228,9 +231,13 @@ impl EarlyLookup {
     /// itself).
     pub fn start(cache: Arc<Cache>, files: Vec<InputFile>, parse: ParseOptions) -> Option<Self> {
         let looking = cache.clone();
-        let plan = std::thread::Builder::new()
+        let (tx, plan) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
             .name("rfm-cache-lookup".into())
-            .spawn(move || lookup(looking, &files, None, &parse))
+            .spawn(move || {
+                // A job that gave up waiting leaves nobody to take it.
+                let _ = tx.send(lookup(looking, &files, None, &parse));
+            })
             .ok()?;
         Some(EarlyLookup { cache, plan })
     }
@@ -240,10 +247,15 @@ impl EarlyLookup {
         Arc::ptr_eq(&self.cache, cache)
     }
 
-    /// Waits for the plan (blocking); `None` when the lookup failed (a
-    /// panic), for the job to look up itself.
+    /// The plan; `None` when the lookup failed (a panic), for the job to
+    /// look up itself.
+    pub async fn plan(self) -> Option<CachePlan> {
+        self.plan.await.ok()
+    }
+
+    /// [`plan`](Self::plan), blocking (not on an async runtime's thread).
     pub fn wait(self) -> Option<CachePlan> {
-        self.plan.join().ok()
+        self.plan.blocking_recv().ok()
     }
 }
 

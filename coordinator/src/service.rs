@@ -391,13 +391,20 @@ impl Coordinator for CoordinatorService {
                 // files, when it is of this cache (never under a data root:
                 // no files are handed there).
                 let early = early_lookup.filter(|l| l.is_of(&cache) && root.is_none());
-                let plan = tokio::task::spawn_blocking(move || {
-                    early
-                        .and_then(|l| l.wait())
-                        .unwrap_or_else(|| cached::lookup(cache, &files, root.as_deref(), &parse))
-                })
-                .await
-                .map_err(|e| Status::internal(format!("reading the state cache failed: {e}")))?;
+                let early_plan = match early {
+                    Some(lookup) => lookup.plan().await,
+                    None => None,
+                };
+                let plan = match early_plan {
+                    Some(plan) => plan,
+                    None => tokio::task::spawn_blocking(move || {
+                        cached::lookup(cache, &files, root.as_deref(), &parse)
+                    })
+                    .await
+                    .map_err(|e| {
+                        Status::internal(format!("reading the state cache failed: {e}"))
+                    })?,
+                };
                 Some(plan)
             }
             None => None,
