@@ -465,6 +465,8 @@ fn write_formatted_beside<W: Write>(customers: &[CustomerRow], w: &mut W) -> io:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::segment::Segment;
+    use proptest::prelude::*;
 
     #[test]
     fn blocks_are_shared_evenly_by_the_cores() {
@@ -481,8 +483,6 @@ mod tests {
             assert!(blocks <= rows.div_ceil(ROWS_PER_BLOCK).next_multiple_of(threads));
         }
     }
-    use crate::segment::Segment;
-    use proptest::prelude::*;
 
     fn by_csv_crate(header: &[&str], customers: &[CustomerRow]) -> Vec<u8> {
         let mut w = csv::WriterBuilder::new()

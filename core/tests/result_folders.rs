@@ -20,6 +20,20 @@ const INPUT: &[u8] =
 536367,84879,BIRD,32,12/5/2010 8:34,1.69,13047,France\n\
 536368,22960,JAR,6,12/9/2010 8:34,4.25,12583,France\n";
 
+/// `target` (named `run`) is alone in `parent`, no staging folder beside
+/// it, and holds the three result files and nothing else.
+fn assert_results_alone(parent: &Path, target: &Path) {
+    assert_eq!(
+        names_in(parent),
+        ["run"],
+        "no staging folder left beside it"
+    );
+    assert_eq!(
+        names_in(target),
+        ["customers.csv", "run.json", "segments.csv"]
+    );
+}
+
 /// Everything in `dir`, hidden names included, sorted.
 fn names_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)
@@ -73,15 +87,7 @@ fn customers_written_ahead_become_the_folder_with_the_rest() {
     let written: serde_json::Value =
         serde_json::from_slice(&fs::read(target.join(output::REPORT_FILE)).unwrap()).unwrap();
     assert_eq!(written["run_id"], "new");
-    assert_eq!(
-        names_in(tmp.path()),
-        ["run"],
-        "no staging folder left beside it"
-    );
-    assert_eq!(
-        names_in(&target),
-        ["customers.csv", "run.json", "segments.csv"]
-    );
+    assert_results_alone(tmp.path(), &target);
 }
 
 #[test]
@@ -145,11 +151,7 @@ fn a_failed_report_replaces_only_the_report_beside_written_results() {
             .contains("the database went away"),
         "{written}"
     );
-    assert_eq!(names_in(tmp.path()), ["run"]);
-    assert_eq!(
-        names_in(&target),
-        ["customers.csv", "run.json", "segments.csv"]
-    );
+    assert_results_alone(tmp.path(), &target);
 }
 
 #[test]
