@@ -6,6 +6,8 @@
 
 use std::fmt::Write as _;
 
+use crate::short_bytes::same_bytes;
+
 /// Seconds since 1970-01-01 00:00:00 (naive local time).
 pub type Timestamp = i64;
 /// Days since 1970-01-01.
@@ -61,12 +63,7 @@ pub fn timestamp(year: i32, month: u32, day: u32, h: u32, m: u32, s: u32) -> Opt
 /// Whether the day, hour, minute and second exist.
 #[inline]
 fn valid(year: i32, month: u32, day: u32, h: u32, m: u32, s: u32) -> bool {
-    (1..=12).contains(&month)
-        && day != 0
-        && day <= days_in_month(year, month)
-        && h <= 23
-        && m <= 59
-        && s <= 59
+    day_exists(year, month, day) && h <= 23 && m <= 59 && s <= 59
 }
 
 /// The calendar date of a timestamp.
@@ -201,6 +198,33 @@ struct SlashParts {
 
 /// The fields of `A/B/YYYY H:MM[:SS]` or `A/B/YY H:MM` (`YY` is 20YY).
 fn slash_parts(b: &[u8]) -> Option<SlashParts> {
+    let day = slash_day(b)?;
+    let (h, mi, s) = slash_time(&b[day.len..], day.seconds_allowed)?;
+    Some(SlashParts {
+        a: day.a,
+        b: day.b,
+        year: day.year,
+        h,
+        mi,
+        s,
+    })
+}
+
+/// The day of a slash date, `A/B/YYYY ` or `A/B/YY `: read up to and
+/// including the space before its time, so that what it reads depends on
+/// those bytes alone.
+#[derive(Clone, Copy, Debug)]
+struct SlashDay {
+    a: u32,
+    b: u32,
+    year: i32,
+    /// Whether the time may have seconds (a four-digit year).
+    seconds_allowed: bool,
+    /// The bytes read, the space included.
+    len: usize,
+}
+
+fn slash_day(b: &[u8]) -> Option<SlashDay> {
     let mut i = 0;
     let a = take_digits(b, &mut i, 1, 2)?;
     expect(b, &mut i, b'/')?;
@@ -208,35 +232,81 @@ fn slash_parts(b: &[u8]) -> Option<SlashParts> {
     expect(b, &mut i, b'/')?;
     let ystart = i;
     let y = take_digits(b, &mut i, 2, 4)?;
-    let year_digits = i - ystart;
-    expect(b, &mut i, b' ')?;
-    let h = take_digits(b, &mut i, 1, 2)?;
-    expect(b, &mut i, b':')?;
-    let mi = take_digits(b, &mut i, 2, 2)?;
-    let (year, s) = match year_digits {
-        4 => {
-            let s = if i < b.len() {
-                expect(b, &mut i, b':')?;
-                take_digits(b, &mut i, 2, 2)?
-            } else {
-                0
-            };
-            (y as i32, s)
-        }
-        2 => (2000 + y as i32, 0),
+    let (year, seconds_allowed) = match i - ystart {
+        4 => (y as i32, true),
+        2 => (2000 + y as i32, false),
         _ => return None,
     };
-    if i != b.len() {
-        return None;
-    }
-    Some(SlashParts {
+    expect(b, &mut i, b' ')?;
+    Some(SlashDay {
         a,
         b: c,
         year,
-        h,
-        mi,
-        s,
+        seconds_allowed,
+        len: i,
     })
+}
+
+/// The time after a slash day, `H:MM[:SS]` (the seconds only when
+/// `seconds_allowed`), as hour, minute and second before their checks.
+fn slash_time(b: &[u8], seconds_allowed: bool) -> Option<(u32, u32, u32)> {
+    let mut i = 0;
+    let h = take_digits(b, &mut i, 1, 2)?;
+    expect(b, &mut i, b':')?;
+    let mi = take_digits(b, &mut i, 2, 2)?;
+    let s = if seconds_allowed && i < b.len() {
+        expect(b, &mut i, b':')?;
+        take_digits(b, &mut i, 2, 2)?
+    } else {
+        0
+    };
+    (i == b.len()).then_some((h, mi, s))
+}
+
+/// Whether day `day` of month `month` exists in `year`.
+fn day_exists(year: i32, month: u32, day: u32) -> bool {
+    (1..=12).contains(&month) && day != 0 && day <= days_in_month(year, month)
+}
+
+/// A slash day with its two readings checked: the month-first one's date
+/// (the spec's reading) and whether the day-first one exists.
+#[derive(Clone, Copy, Debug)]
+struct CheckedDay {
+    /// The bytes of the day, its space included.
+    len: usize,
+    seconds_allowed: bool,
+    month_first: Option<Date>,
+    day_first: bool,
+}
+
+impl CheckedDay {
+    fn of(day: SlashDay) -> CheckedDay {
+        CheckedDay {
+            len: day.len,
+            seconds_allowed: day.seconds_allowed,
+            month_first: day_exists(day.year, day.a, day.b)
+                .then(|| days_from_civil(day.year, day.a, day.b)),
+            day_first: day_exists(day.year, day.b, day.a),
+        }
+    }
+
+    /// The timestamp (month first) and shape of this day at `time`, the
+    /// text after the day's space.
+    fn at(&self, time: &[u8]) -> (Option<Timestamp>, Shape) {
+        let Some((h, mi, s)) = slash_time(time, self.seconds_allowed) else {
+            return (None, Shape::Other);
+        };
+        let time_exists = h <= 23 && mi <= 59 && s <= 59;
+        let month_first = self.month_first.filter(|_| time_exists);
+        let shape = match (month_first.is_some(), time_exists && self.day_first) {
+            (true, true) => Shape::Ambiguous,
+            (true, false) => Shape::MonthFirst,
+            (false, true) => Shape::DayFirst,
+            (false, false) => Shape::Other,
+        };
+        let ts = month_first.map(|d| d as i64 * SECS_PER_DAY + (h * 3600 + mi * 60 + s) as i64);
+        (ts, shape)
+    }
 }
 
 /// Which of the auto-detected forms a date text has.
@@ -269,18 +339,43 @@ pub fn parse_auto_shape(b: &[u8]) -> (Option<Timestamp>, Shape) {
             },
         );
     }
-    let Some(p) = slash_parts(b) else {
-        return (None, Shape::Other);
-    };
-    let mf = timestamp(p.year, p.a, p.b, p.h, p.mi, p.s);
-    let df = valid(p.year, p.b, p.a, p.h, p.mi, p.s);
-    let shape = match (mf.is_some(), df) {
-        (true, true) => Shape::Ambiguous,
-        (true, false) => Shape::MonthFirst,
-        (false, true) => Shape::DayFirst,
-        (false, false) => Shape::Other,
-    };
-    (mf, shape)
+    match slash_day(b) {
+        Some(day) => CheckedDay::of(day).at(&b[day.len..]),
+        None => (None, Shape::Other),
+    }
+}
+
+/// [`parse_auto_shape`] of texts read one after another: a slash date's day
+/// is read and checked once for the texts that share it (the invoices of a
+/// day), and only their times are read again.
+#[derive(Debug, Default)]
+pub struct AutoShapes {
+    /// The last slash day read, its space included, and its readings.
+    day_text: Vec<u8>,
+    day: Option<CheckedDay>,
+}
+
+impl AutoShapes {
+    /// [`parse_auto_shape`] of `b`.
+    pub fn read(&mut self, b: &[u8]) -> (Option<Timestamp>, Shape) {
+        if let Some(day) = &self.day {
+            let n = day.len;
+            if b.get(..n).is_some_and(|t| same_bytes(t, &self.day_text)) {
+                return day.at(&b[n..]);
+            }
+        }
+        if b.len() >= 5 && b[4] == b'-' {
+            return parse_auto_shape(b);
+        }
+        let Some(day) = slash_day(b) else {
+            return (None, Shape::Other);
+        };
+        let checked = CheckedDay::of(day);
+        self.day_text.clear();
+        self.day_text.extend_from_slice(&b[..day.len]);
+        self.day = Some(checked);
+        checked.at(&b[day.len..])
+    }
 }
 
 /// The `--date-format` that reads a day-first date like `example`
@@ -508,6 +603,32 @@ mod tests {
                 (false, false) => Shape::Other,
             };
             proptest::prop_assert_eq!(parse_auto_shape(b), (mf, shape));
+        }
+    }
+
+    proptest::proptest! {
+        /// Texts read one after another, their days read once while they
+        /// repeat, give what each gives read alone: slash days of both
+        /// year forms, times with and without seconds, ISO and broken texts
+        /// between them.
+        #[test]
+        fn shapes_read_in_sequence_are_the_shapes_read_alone(
+            texts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "12/1/2010 8:26", "12/1/2010 8:27", "12/1/2010 08:26:07", "12/1/2010 24:00",
+                    "12/1/2010 8:6", "12/1/2010 ", "12/1/2010", "12/1/2010 8:26:61", "12/1/2010 8:26x",
+                    "12/1/10 8:26", "12/1/10 8:26:00", "13/1/2010 8:26", "13/1/2010 9:00",
+                    "2/29/2012 23:59", "2/29/2011 23:59", "2/30/2011 1:00", "1/12/2010 0:00",
+                    "12/1/201 8:26", "2011-01-02 10:00", "2011-01-02T11:00:05", "", "yesterday",
+                    "12/1/2010 8:26 ", "12/1/2010  8:26",
+                ]),
+                0..30,
+            ),
+        ) {
+            let mut shapes = AutoShapes::default();
+            for t in &texts {
+                proptest::prop_assert_eq!(shapes.read(t.as_bytes()), parse_auto_shape(t.as_bytes()), "{:?}", t);
+            }
         }
     }
 

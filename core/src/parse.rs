@@ -612,9 +612,11 @@ impl Classifier {
 
 /// Reads date texts: with `--date-format` when given, else the spec's
 /// auto-detected forms; consecutive equal texts (the lines of one invoice)
-/// are parsed once.
+/// are parsed once, and of auto-detected slash dates, a day shared by
+/// consecutive texts (the invoices of one day) is read once.
 pub struct DateReader {
     format: Option<DateFormat>,
+    auto: date::AutoShapes,
     last_text: Vec<u8>,
     last: (Option<Timestamp>, Option<Shape>),
 }
@@ -623,6 +625,7 @@ impl DateReader {
     pub fn new(format: Option<DateFormat>) -> DateReader {
         DateReader {
             format,
+            auto: date::AutoShapes::default(),
             last_text: Vec::with_capacity(32),
             // The empty text: no date, no form.
             last: (None, None),
@@ -638,21 +641,30 @@ impl DateReader {
 
     /// [`read`](Self::read), and whether `text` differs from the text read
     /// before (the empty text before any other).
-    #[inline]
+    ///
+    /// The check for an equal text is inlined into the reader's loop (it
+    /// answers for most lines); a new text is read out of line.
+    #[inline(always)]
     pub fn read_new(&mut self, text: &[u8]) -> ((Option<Timestamp>, Option<Shape>), bool) {
-        let new = !same_bytes(text, &self.last_text);
-        if new {
-            self.last = match &self.format {
-                Some(fmt) => (fmt.parse(text), None),
-                None => {
-                    let (t, shape) = date::parse_auto_shape(text);
-                    (t, Some(shape))
-                }
-            };
-            self.last_text.clear();
-            self.last_text.extend_from_slice(text);
+        if same_bytes(text, &self.last_text) {
+            return (self.last, false);
         }
-        (self.last, new)
+        (self.read_changed(text), true)
+    }
+
+    /// Reads a text that differs from the last one and keeps it as the last.
+    #[inline(never)]
+    fn read_changed(&mut self, text: &[u8]) -> (Option<Timestamp>, Option<Shape>) {
+        self.last = match &self.format {
+            Some(fmt) => (fmt.parse(text), None),
+            None => {
+                let (t, shape) = self.auto.read(text);
+                (t, Some(shape))
+            }
+        };
+        self.last_text.clear();
+        self.last_text.extend_from_slice(text);
+        self.last
     }
 }
 
