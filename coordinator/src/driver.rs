@@ -1055,10 +1055,23 @@ impl Driver {
                         acc = self.with_set(acc).await?;
                     }
                     let job_id = self.job.id.clone();
+                    // Merges lag when more states wait behind this one.
+                    let lagging = !to_merge.is_empty();
                     merging = Some(tokio::task::spawn_blocking(move || {
                         let started = Instant::now();
-                        // On a thread of the pool, as scoring (see `complete`).
-                        let write = rayon::scope(|_| ready.merge_into(&mut acc));
+                        let merge = move || {
+                            let write = ready.merge_into(&mut acc);
+                            (acc, write)
+                        };
+                        // On a thread of the pool, as scoring (see
+                        // `complete`); when merges lag, ahead of the chunks
+                        // queued there, else after them (a merge taken in
+                        // the middle of a chunk's folds delays the chunk).
+                        let (acc, write) = if lagging {
+                            rfm_core::urgent::run(merge)
+                        } else {
+                            rayon::scope(|_| merge())
+                        };
                         tracing::debug!(
                             "rfm-coordinator: job {job_id}: merged a chunk in {:.1} ms ({} customers)",
                             started.elapsed().as_secs_f64() * 1e3,

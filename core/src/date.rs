@@ -607,6 +607,8 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, failure_persistence: None, .. Default::default() })]
+
         /// Texts read one after another, their days read once while they
         /// repeat, give what each gives read alone: slash days of both
         /// year forms, times with and without seconds, ISO and broken texts

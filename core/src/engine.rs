@@ -948,6 +948,8 @@ fn compute_csv_chunk(
     let fold_claimed = |_| -> Result<Option<PartialState>> {
         let mut folded: Option<PartialState> = None;
         while !stop.load(Ordering::Relaxed) {
+            // A merge waiting for the pool goes first (see `crate::urgent`).
+            crate::urgent::run_waiting();
             let Some(&(s, e)) = ranges.get(next.fetch_add(1, Ordering::Relaxed)) else {
                 break;
             };

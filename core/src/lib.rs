@@ -45,6 +45,7 @@ pub mod split;
 pub mod status;
 pub mod tables;
 pub mod text;
+pub mod urgent;
 pub mod watch;
 
 pub use cancel::{Cancel, CancelOnDrop};
