@@ -1055,8 +1055,9 @@ impl Driver {
                         acc = self.with_set(acc).await?;
                     }
                     let job_id = self.job.id.clone();
-                    // Merges lag when more states wait behind this one.
-                    let lagging = !to_merge.is_empty();
+                    // Merges lag when two states or more wait behind this
+                    // one (states arrive in pairs from two slots).
+                    let lagging = to_merge.len() >= 2;
                     merging = Some(tokio::task::spawn_blocking(move || {
                         let started = Instant::now();
                         let merge = move || {
