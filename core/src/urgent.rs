@@ -28,6 +28,11 @@ static WAITING_COUNT: AtomicUsize = AtomicUsize::new(0);
 /// there, and returns what it returns (a panic in `f` resumes here). Call it
 /// from outside the pool (a blocking thread): it waits for `f`.
 pub fn run<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    // A thread of the pool waiting here would hold a thread the job may need.
+    debug_assert!(
+        rayon::current_thread_index().is_none(),
+        "urgent::run is called from outside the compute pool"
+    );
     let (done, outcome) = mpsc::sync_channel(1);
     let job: Job = Box::new(move || {
         let _ = done.send(panic::catch_unwind(AssertUnwindSafe(f)));
