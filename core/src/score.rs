@@ -203,7 +203,10 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
     let metrics = Metrics::in_id_order(&state, &by_id, &frequencies, as_of);
     drop(frequencies);
     let scores = Scores::of(&metrics);
-    // The money column is ranked: freed before the rows are made.
+    // The figures are tallied from the metrics' columns, a few bytes per
+    // customer, not from the rows once they are made (a pass over all their
+    // bytes); the money column is then freed before the rows are made.
+    let tally = Tally::of_columns(&metrics, &scores);
     let Metrics {
         recency,
         frequency,
@@ -212,7 +215,7 @@ pub fn finish(mut state: PartialState, as_of: Option<Date>) -> Result<RfmResult>
     drop(monetary);
     let customers = customer_rows(&state, &by_id, &countries, (&recency, &frequency), &scores);
     drop_aside(state);
-    let (cut_points, revenue, segments) = summarise(&customers)?;
+    let (cut_points, revenue, segments) = summarise(tally, customers.len())?;
     Ok(RfmResult {
         as_of,
         latest_purchase: latest,
@@ -364,15 +367,11 @@ fn customer_rows(
     customers
 }
 
-/// The cut points, the total revenue and the segments' figures, from one
-/// pass over the rows on every core.
-fn summarise(customers: &[CustomerRow]) -> Result<(CutPoints, Money, Vec<SegmentRow>)> {
-    let tally = customers
-        .par_chunks(ROWS_PER_TASK)
-        .map(Tally::of)
-        .reduce(Tally::default, Tally::combine);
+/// The cut points, the total revenue and the segments' figures of the
+/// `customers` customers a tally covers.
+fn summarise(tally: Tally, customers: usize) -> Result<(CutPoints, Money, Vec<SegmentRow>)> {
     let revenue = tally.revenue.ok_or_else(|| Error::Overflow {
-        what: format!("the total revenue of the {} customers", customers.len()),
+        what: format!("the total revenue of the {customers} customers"),
     })?;
     let segments = tally.segment_rows(revenue)?;
     Ok((tally.cut_points(), revenue, segments))
@@ -490,18 +489,61 @@ impl Tally {
     fn of(customers: &[CustomerRow]) -> Tally {
         let mut t = Tally::default();
         for c in customers {
-            t.r.add(c.r, c.recency);
-            t.f.add(c.f, c.frequency);
-            t.m.add(c.m, c.monetary);
-            let s = &mut t.sums[c.segment.index()];
-            s.count += 1;
-            s.revenue = s.revenue.and_then(|v| v.checked_add(c.monetary));
-            s.recency = s.recency.and_then(|v| v.checked_add(c.recency));
-            s.frequency = s.frequency.and_then(|v| v.checked_add(c.frequency));
-            t.revenue = t.revenue.and_then(|v| v.checked_add(c.monetary));
+            t.add(
+                (c.recency, c.frequency, c.monetary),
+                (c.r, c.f, c.m),
+                c.segment,
+            );
         }
-        t.rows = customers.len() as u64;
         t
+    }
+
+    /// The tally of the rows that [`customer_rows`] makes of these metrics
+    /// and scores (in id order, as both are), on every core.
+    fn of_columns(metrics: &Metrics, scores: &Scores) -> Tally {
+        let Metrics {
+            recency,
+            frequency,
+            monetary,
+        } = metrics;
+        // A block of rows per task, tallied in place (a fold over single
+        // rows would move the tally, about a kilobyte, at every row).
+        let n = recency.len();
+        (0..n.div_ceil(ROWS_PER_TASK))
+            .into_par_iter()
+            .map(|block| {
+                let mut t = Tally::default();
+                for i in block * ROWS_PER_TASK..n.min((block + 1) * ROWS_PER_TASK) {
+                    let (r, f) = (scores.r[i], scores.f[i]);
+                    t.add(
+                        (recency[i], frequency[i], monetary[i]),
+                        (r, f, scores.m[i]),
+                        Segment::of(r, f),
+                    );
+                }
+                t
+            })
+            .reduce(Tally::default, Tally::combine)
+    }
+
+    /// Adds one customer's metrics, scores and segment.
+    #[inline]
+    fn add(
+        &mut self,
+        (recency, frequency, monetary): (i64, u64, Money),
+        (r, f, m): (u8, u8, u8),
+        segment: Segment,
+    ) {
+        self.r.add(r, recency);
+        self.f.add(f, frequency);
+        self.m.add(m, monetary);
+        let s = &mut self.sums[segment.index()];
+        s.count += 1;
+        s.revenue = s.revenue.and_then(|v| v.checked_add(monetary));
+        s.recency = s.recency.and_then(|v| v.checked_add(recency));
+        s.frequency = s.frequency.and_then(|v| v.checked_add(frequency));
+        self.revenue = self.revenue.and_then(|v| v.checked_add(monetary));
+        self.rows += 1;
     }
 
     fn combine(self, other: Tally) -> Tally {
@@ -685,6 +727,34 @@ mod tests {
                 );
             }
         }
+        // The tally of the metrics' and scores' columns is the rows' tally
+        // (rows whose segment is their scores', as scoring makes them).
+        let rows: Vec<CustomerRow> = rows
+            .into_iter()
+            .map(|c| CustomerRow {
+                segment: Segment::of(c.r, c.f),
+                ..c
+            })
+            .collect();
+        let whole = Tally::of(&rows);
+        let metrics = Metrics {
+            recency: rows.iter().map(|c| c.recency).collect(),
+            frequency: rows.iter().map(|c| c.frequency).collect(),
+            monetary: rows.iter().map(|c| c.monetary).collect(),
+        };
+        let scores = Scores {
+            r: rows.iter().map(|c| c.r).collect(),
+            f: rows.iter().map(|c| c.f).collect(),
+            m: rows.iter().map(|c| c.m).collect(),
+        };
+        let of_columns = Tally::of_columns(&metrics, &scores);
+        assert_eq!(of_columns.rows, rows.len() as u64);
+        assert_eq!(of_columns.revenue, whole.revenue);
+        assert_eq!(of_columns.cut_points(), whole.cut_points());
+        assert_eq!(
+            of_columns.segment_rows(revenue).unwrap(),
+            whole.segment_rows(revenue).unwrap()
+        );
         // A sum out of range is an error naming the segment, not a figure.
         let mut huge = varied_rows(20);
         for c in &mut huge {
