@@ -682,10 +682,23 @@ mod tests {
             .collect()
     }
 
+    /// Asserts that two tallies count the same rows and give the same
+    /// revenue, cut points and segments' figures.
+    fn assert_same_figures(t: &Tally, expected: &Tally, revenue: Money) {
+        assert_eq!(t.rows, expected.rows);
+        assert_eq!(t.revenue, expected.revenue);
+        assert_eq!(t.cut_points(), expected.cut_points());
+        assert_eq!(
+            t.segment_rows(revenue).unwrap(),
+            expected.segment_rows(revenue).unwrap()
+        );
+    }
+
     #[test]
     fn tallies_of_blocks_combine_into_the_tally_of_all_rows() {
         let rows = varied_rows(3 * ROWS_PER_TASK as i64 + 77);
         let whole = Tally::of(&rows);
+        assert_eq!(whole.rows, rows.len() as u64);
         // By hand: the revenue, a segment's sums and a score's bounds.
         let revenue = Money::checked_sum(rows.iter().map(|c| c.monetary)).unwrap();
         assert_eq!(whole.revenue, Some(revenue));
@@ -718,13 +731,7 @@ mod tests {
                 .rev()
                 .fold(Tally::default(), Tally::combine);
             for t in [combined, reversed] {
-                assert_eq!(t.rows, rows.len() as u64);
-                assert_eq!(t.revenue, whole.revenue);
-                assert_eq!(t.cut_points(), whole.cut_points());
-                assert_eq!(
-                    t.segment_rows(revenue).unwrap(),
-                    whole.segment_rows(revenue).unwrap()
-                );
+                assert_same_figures(&t, &whole, revenue);
             }
         }
         // The tally of the metrics' and scores' columns is the rows' tally
@@ -747,14 +754,7 @@ mod tests {
             f: rows.iter().map(|c| c.f).collect(),
             m: rows.iter().map(|c| c.m).collect(),
         };
-        let of_columns = Tally::of_columns(&metrics, &scores);
-        assert_eq!(of_columns.rows, rows.len() as u64);
-        assert_eq!(of_columns.revenue, whole.revenue);
-        assert_eq!(of_columns.cut_points(), whole.cut_points());
-        assert_eq!(
-            of_columns.segment_rows(revenue).unwrap(),
-            whole.segment_rows(revenue).unwrap()
-        );
+        assert_same_figures(&Tally::of_columns(&metrics, &scores), &whole, revenue);
         // A sum out of range is an error naming the segment, not a figure.
         let mut huge = varied_rows(20);
         for c in &mut huge {
