@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Two builds of `rfm` on the incremental run of benches/incremental.sh, paired: the 25th part
-# added to the cache of 24, each build's run in turn (A B, B A, A B ...), the cache restored and synced
-# before every run (so that neither run meets the other's writes still going to disk), timed
-# with bash's own clock. Prints each build's median and the median of the pairs' ratios A/B,
-# which a drift of the machine's speed during the call moves less than either median.
+# added to the cache of 24, each build's run in turn (A B, B A, A B ...), the cache restored
+# and synced before every run (so that neither run meets the other's writes still going to
+# disk), timed with bash's own clock. Prints each build's median and the median of the pairs'
+# ratios A/B, which a drift of the machine's speed during the call moves less than either
+# median.
 #
 #   benches/incremental_pair.sh NEW_RFM OLD_RFM [PAIRS]   (PAIRS: default 24)
 #
