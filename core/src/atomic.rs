@@ -89,11 +89,13 @@ impl TempFile {
         sync_dir(parent_of(target))
     }
 
-    /// [`persist`](Self::persist) without syncing the folder: the file is
-    /// whole once it has its name, but a crash may forget the rename (for
-    /// files whose loss costs only their recomputation, such as cache entries).
-    pub fn persist_unsynced_name(mut self, target: &Path) -> io::Result<()> {
-        self.file.sync_data()?;
+    /// Renames the file to `target` without syncing it or the folder: other
+    /// processes see it whole once it has its name, but a crash may forget
+    /// the rename or leave the name on bytes that never reached the disk.
+    /// For files whose loss costs only their recomputation and whose damage
+    /// is found when they are read: cache entries, which carry their own
+    /// length and checksum.
+    pub fn persist_unsynced(mut self, target: &Path) -> io::Result<()> {
         fs::rename(&self.path, target)?;
         self.placed = true;
         Ok(())

@@ -401,7 +401,7 @@ impl Cache {
         let target = self.dir.join(&name);
         let mut temp = TempFile::beside(&target)?;
         temp.file().write_all(bytes)?;
-        temp.persist_unsynced_name(&target)?;
+        temp.persist_unsynced(&target)?;
         let members: std::collections::HashSet<String> =
             keys.iter().map(CacheKey::entry_name).collect();
         for (path, header) in self.sets()? {
@@ -488,15 +488,16 @@ impl Cache {
     }
 
     /// Writes an entry made by [`encode`](Self::encode) under `key`
-    /// (atomically: a temporary file, synced, renamed), then keeps the cache
+    /// (atomically: a temporary file, renamed; not synced), then keeps the cache
     /// within its size.
     pub fn put(&self, key: &CacheKey, bytes: &[u8]) -> std::io::Result<()> {
         fs::create_dir_all(&self.dir)?;
         let target = self.dir.join(key.entry_name());
         let mut temp = TempFile::beside(&target)?;
         temp.file().write_all(bytes)?;
-        // A rename lost in a crash only costs the file's recomputation.
-        temp.persist_unsynced_name(&target)?;
+        // Not synced: an entry lost or torn in a crash only costs the
+        // file's recomputation (its checksum refuses a torn one).
+        temp.persist_unsynced(&target)?;
         self.enforce_size(None)?;
         Ok(())
     }
@@ -1062,6 +1063,15 @@ mod tests {
         older[8..12].copy_from_slice(&(STATE_VERSION - 1).to_le_bytes());
         assert!(refused(&older).contains("state version"));
         assert!(refused(b"RFMSTATE").contains("not an rfm state cache entry"));
+        // What a crash may leave of an entry that was never synced (entries
+        // are not): its name on no bytes, on zeros of its length, or on its
+        // header before zeros where the payload's bytes never reached the disk.
+        refused(b"");
+        assert!(refused(&vec![0; good.len()]).contains("not an rfm state cache entry"));
+        let payload_at = good.len() - split(&good).unwrap().1.len();
+        let mut unwritten = good.clone();
+        unwritten[payload_at..].fill(0);
+        assert!(refused(&unwritten).contains("checksum mismatch"));
         // The entry of another file under this file's name.
         let mut other = key.clone();
         other.file.ino += 1;
