@@ -202,6 +202,10 @@ fn key_of(
     CacheKey::of(file, &reader, root, parse)
 }
 
+/// Files outside the set entry a lookup reads on its own thread, the set
+/// entry decoded meanwhile; more are read on every core, before it.
+const FEW_OUTSIDE_THE_SET: usize = 2;
+
 /// How many of a job's `files` must be outside the set entry it read for
 /// the job to write a new set of all its files: at least 2, and an eighth of
 /// them. Writing a set costs the whole state; reading a few files' entries
@@ -323,18 +327,33 @@ pub fn lookup(
             plan.set_keys = Some(keys.iter().flatten().cloned().collect());
         }
     }
-    let looked: Vec<_> = keyed
-        .into_par_iter()
-        .enumerate()
-        .map(|(i, key)| match key {
-            Ok(Some(key)) if !in_set[i] => {
-                let found = plan.cache.load(&key, i as u32);
-                Ok((Some(key), found))
-            }
-            Ok(key) => Ok((key, Lookup::Miss)),
-            Err(warning) => Err(warning),
-        })
-        .collect();
+    let outside = in_set.iter().filter(|covered| !**covered).count();
+    // With few files outside the set (a day's file added to a folder the
+    // set covers), they are looked up on this thread and the set entry is
+    // decoded on the pool from now on, while they are and while the job
+    // starts. With more, they are looked up and merged on the pool first
+    // and the set entry is decoded after them: queued before them, its
+    // decoding would hold them back, and the job's first task with them.
+    let few_outside = outside <= FEW_OUTSIDE_THE_SET;
+    let mut from_set = None;
+    if few_outside {
+        from_set = set_hit
+            .take()
+            .map(|hit| CachedSet::start(hit, plan.cache.clone(), &keys));
+    }
+    let look = |(i, key): (usize, Result<Option<CacheKey>, String>)| match key {
+        Ok(Some(key)) if !in_set[i] => {
+            let found = plan.cache.load(&key, i as u32);
+            Ok((Some(key), found))
+        }
+        Ok(key) => Ok((key, Lookup::Miss)),
+        Err(warning) => Err(warning),
+    };
+    let looked: Vec<_> = if few_outside {
+        keyed.into_iter().enumerate().map(look).collect()
+    } else {
+        keyed.into_par_iter().enumerate().map(look).collect()
+    };
     for (i, looked) in looked.into_iter().enumerate() {
         if in_set[i] {
             plan.usage.hits += 1;
@@ -364,17 +383,21 @@ pub fn lookup(
     }
     plan.from_cache = match hits.len() {
         0 | 1 => hits.pop().unwrap_or_default(),
+        _ if few_outside => hits.into_iter().fold(PartialState::new(), |mut a, b| {
+            a.merge(b);
+            a
+        }),
         _ => hits.into_par_iter().reduce(PartialState::new, |mut a, b| {
             a.merge(b);
             a
         }),
     };
-    // The set entry is decoded on the pool from here, beside the job: once
-    // the other files are looked up and merged, not before, or that work
-    // would wait behind its tasks, and the job's first task with it.
+    // With many files outside the set, the set entry is decoded on the pool
+    // from here, beside the job.
     if let Some(hit) = set_hit {
-        plan.from_set = Some(CachedSet::start(hit, plan.cache.clone(), &keys));
+        from_set = Some(CachedSet::start(hit, plan.cache.clone(), &keys));
     }
+    plan.from_set = from_set;
     tracing::debug!(
         "rfm-coordinator: cache: {} files looked up in {:.1} ms",
         files.len(),
