@@ -990,6 +990,8 @@ pub fn run_embedded(
             .context("cannot start the embedded coordinator")
             .at(Stage::Planning)?;
         let url = coordinator.url();
+        // The client connects while the worker registers; the job is
+        // submitted once both are done (its plan counts the worker's slots).
         let worker = rfm_worker::start(rfm_worker::WorkerConfig {
             coordinator: url.clone(),
             listen: loopback,
@@ -1009,18 +1011,22 @@ pub fn run_embedded(
             // Loopback in this process: plaintext.
             tls: Default::default(),
             local_states: Some(local_states),
-        })
-        .await
-        .context("cannot start the embedded worker")
-        .at(Stage::Planning)?;
+        });
+        let client = connect(
+            &url,
+            Token::new(Some(token.clone())),
+            Keepalive::default(),
+            None,
+        );
+        let (worker, client) = tokio::join!(worker, client);
+        let worker = worker
+            .context("cannot start the embedded worker")
+            .at(Stage::Planning)?;
         started(EmbeddedAccess {
             url: url.clone(),
-            token: Token::new(Some(token.clone())),
+            token: Token::new(Some(token)),
         });
-        let outcome = match connect(&url, Token::new(Some(token)), Keepalive::default(), None)
-            .await
-            .at(Stage::Planning)
-        {
+        let outcome = match client.at(Stage::Planning) {
             Ok(mut conn) => {
                 // The scored result, too, is taken in memory.
                 conn.local_results = Some(coordinator.local_results());
