@@ -16,22 +16,10 @@ if [[ $# -lt 2 ]]; then
   exit 2
 fi
 A=$1 B=$2 PAIRS=${3:-24}
-WORK=${INCREMENTAL_DATA:-/tmp/rfm-incremental}/run
-if [[ ! -d $WORK/cache24 || ! -d $WORK/in ]]; then
-  echo "$0: no cache of 24 parts under $WORK: run benches/incremental.sh first" >&2
-  exit 2
-fi
-cd "$WORK"
-cat ../parts/*.csv >/dev/null # warm the page cache
-
-one() {
-  rm -rf root/.cache && cp -r cache24 root/.cache && sync
-  local t0=$EPOCHREALTIME
-  "$1" run in --cache-dir root/.cache --out pair-out -q
-  local t1=$EPOCHREALTIME
-  echo "($t1 - $t0) * 1000" | bc -l
-}
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+# shellcheck source=incremental_common.sh
+source "$(dirname "$0")/incremental_common.sh"
+enter_incremental_data
+one() { incremental_ms "$1" pair-out; }
 
 one "$A" >/dev/null
 one "$B" >/dev/null # one warm-up each

@@ -17,29 +17,16 @@ if [[ $# -lt 1 ]]; then
   exit 2
 fi
 RFM=$1 PAIRS=${2:-30}
-WORK=${INCREMENTAL_DATA:-/tmp/rfm-incremental}/run
-if [[ ! -d $WORK/cache24 || ! -d $WORK/in ]]; then
-  echo "$0: no cache of 24 parts under $WORK: run benches/incremental.sh first" >&2
-  exit 2
-fi
-cd "$WORK"
-cat ../parts/*.csv >/dev/null # warm the page cache
-
-ms() { echo "($2 - $1) * 1000" | bc -l; }
-incremental() {
-  rm -rf root/.cache && cp -r cache24 root/.cache && sync
-  local t0=$EPOCHREALTIME
-  "$RFM" run in --cache-dir root/.cache --out ratio-incremental -q
-  ms "$t0" "$EPOCHREALTIME"
-}
+# shellcheck source=incremental_common.sh
+source "$(dirname "$0")/incremental_common.sh"
+enter_incremental_data
+incremental() { incremental_ms "$RFM" ratio-incremental; }
 no_cache() {
   sync
   local t0=$EPOCHREALTIME
   "$RFM" run in --no-cache --out ratio-no-cache -q
-  ms "$t0" "$EPOCHREALTIME"
+  elapsed_ms "$t0" "$EPOCHREALTIME"
 }
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-least() { printf '%s\n' "$@" | sort -g | head -n 1; }
 
 incremental >/dev/null
 no_cache >/dev/null # one warm-up each
